@@ -1,0 +1,21 @@
+"""The directives the core itself declares (plugins declare theirs the same way)."""
+
+from .directives import (ANY, APPEND, GLOBAL, NOT_FILES, SERVER, SERVER_ONLY,
+                         Directive, many)
+from .types import endpoint, path, string
+
+CORE_DIRECTIVES = [
+    Directive("Listen", endpoint, scopes=SERVER_ONLY, merge=APPEND,
+              doc="Where to accept connections: a Twisted endpoint string "
+                  "(tcp:8080:interface=127.0.0.1, ssl:443:..., unix:/run/axkit.sock, "
+                  "systemd:domain=INET:index=0); a bare number means tcp:N. May repeat."),
+    Directive("ServerName", string, scopes={SERVER, GLOBAL},
+              doc="The host name this server answers to (name-based virtual hosting)."),
+    Directive("ServerAlias", many(string), scopes={SERVER}, merge=APPEND,
+              doc="More host names for this server; *.example.com wildcards allowed."),
+    Directive("DocumentRoot", path, scopes=NOT_FILES, default=".",
+              doc="The folder URLs are mapped into; relative to the config file."),
+    Directive("Plugin", string, scopes=ANY, merge=APPEND,
+              doc="Load a plugin into this scope: a name from --list-plugins, or "
+                  "a dotted path package.module.Class."),
+]

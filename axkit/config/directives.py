@@ -1,0 +1,154 @@
+"""How a directive is declared: name, argument types, scopes, default, merging.
+
+The core and every plugin declare their directives with the same class::
+
+    Directive("ExpiresDefault", duration, scopes=ANY, doc="...")
+    Directive("AddType", (mimetype, many(string)), merge=MAP, ...)
+
+``args`` is one type (exactly one word), a tuple of types (one word each;
+``many(t)`` as the last one takes the remaining words, at least one;
+``optional(t)`` as the last may be left out), or ``RAW`` for the list of
+words as given.  The value of one occurrence is the converted word, or a
+tuple of converted words.
+"""
+
+import re
+
+from .errors import ConfigError
+
+# Where a directive may appear.
+GLOBAL = "global"      # outside any section
+SERVER = "server"      # inside <Server>
+LOCATION = "location"  # inside <Location> or <LocationMatch>
+FILES = "files"        # inside <Files>
+ANY = frozenset({GLOBAL, SERVER, LOCATION, FILES})
+SERVER_ONLY = frozenset({GLOBAL, SERVER})
+NOT_FILES = frozenset({GLOBAL, SERVER, LOCATION})
+
+SCOPE_OF_SECTION = {"global": GLOBAL, "server": SERVER, "location": LOCATION,
+                    "locationmatch": LOCATION, "files": FILES}
+
+# How an inner scope's value combines with the outer one.
+REPLACE = "replace"   # inner wins; once per scope
+APPEND = "append"     # values add up, outer first; may repeat
+MAP = "map"           # occurrences give (key, value) pairs; inner keys win; may repeat
+
+RAW = object()
+
+
+class many:
+    """The remaining words (at least one), each converted by ``type``."""
+
+    def __init__(self, type):
+        self.type = type
+        self.label = f"{type.label}..."
+
+
+class optional:
+    """A last argument that may be left out (value None then)."""
+
+    def __init__(self, type, default=None):
+        self.type = type
+        self.default = default
+        self.label = f"[{type.label}]"
+
+
+def attr_name(name):
+    """DocumentRoot -> document_root; LimitRequestBody -> limit_request_body."""
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
+    return s.lower()
+
+
+class Directive:
+    """One config directive and everything the config system needs to know."""
+
+    def __init__(self, name, args, *, scopes=ANY, default=None, merge=REPLACE,
+                 doc="", attr=None, to_items=None, check=None):
+        self.name = name
+        self.key = name.lower()
+        self.args = args
+        self.scopes = frozenset(scopes)
+        self.merge = merge
+        self.doc = doc
+        self.attr = attr or attr_name(name)
+        self.to_items = to_items
+        self.check = check
+        if default is None and merge == APPEND:
+            default = ()
+        if default is None and merge == MAP:
+            default = {}
+        self.default = default
+        self.owner = None  # set by the registry: "core" or a plugin name
+
+    def __repr__(self):
+        return f"Directive({self.name!r})"
+
+    @property
+    def usage(self):
+        if self.args is RAW:
+            return f"{self.name} ..."
+        spec = self.args if isinstance(self.args, tuple) else (self.args,)
+        return " ".join([self.name] + [t.label for t in spec])
+
+    def parse(self, words, ctx):
+        """Convert one occurrence's words to its value (raises ConfigError)."""
+        if self.args is RAW:
+            value = list(words)
+        elif isinstance(self.args, tuple):
+            value = tuple(self._convert_all(self.args, words, ctx))
+        else:
+            value = self._convert_all((self.args,), words, ctx)[0]
+        if self.check is not None:
+            self.check(value)
+        return value
+
+    def _convert_all(self, spec, words, ctx):
+        values, i = [], 0
+        for position, t in enumerate(spec):
+            last = position == len(spec) - 1
+            if isinstance(t, many):
+                if not last:
+                    raise TypeError("many() must be the last argument")
+                if i >= len(words):
+                    raise self._usage_error(words)
+                values.append(tuple(_convert(t.type, w, ctx) for w in words[i:]))
+                i = len(words)
+            elif isinstance(t, optional):
+                if i < len(words):
+                    values.append(_convert(t.type, words[i], ctx))
+                    i += 1
+                else:
+                    values.append(t.default)
+            else:
+                if i >= len(words):
+                    raise self._usage_error(words)
+                values.append(_convert(t, words[i], ctx))
+                i += 1
+        if i != len(words):
+            raise self._usage_error(words)
+        return values
+
+    def _usage_error(self, words):
+        return ConfigError(f"{self.name} takes {self._arity()}, got {len(words)} "
+                           f"(usage: {self.usage})")
+
+    def _arity(self):
+        spec = self.args if isinstance(self.args, tuple) else (self.args,)
+        low = sum(1 for t in spec if not isinstance(t, optional))
+        if any(isinstance(t, many) for t in spec):
+            return f"at least {low} argument{'s' if low != 1 else ''}"
+        high = len(spec)
+        if low == high:
+            return f"{low} argument{'s' if low != 1 else ''}"
+        return f"{low} to {high} arguments"
+
+    def items(self, value):
+        """The (key, value) pairs one MAP occurrence contributes."""
+        if self.to_items is not None:
+            return self.to_items(value)
+        return [value]
+
+
+def _convert(t, word, ctx):
+    return t(word, ctx)

@@ -1,0 +1,33 @@
+"""Config errors that carry the file and line they are about."""
+
+
+class ConfigError(Exception):
+    """One thing wrong in a config, at ``file:line``."""
+
+    def __init__(self, message, file=None, line=None):
+        Exception.__init__(self, message)
+        self.message = message
+        self.file = file
+        self.line = line
+
+    def located(self, file, line):
+        """This error, placed at file:line unless it already has a place."""
+        if self.file is None:
+            self.file, self.line = file, line
+        return self
+
+    def __str__(self):
+        if self.file is None:
+            return self.message
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class ConfigErrors(Exception):
+    """Every error found in one load, in file order."""
+
+    def __init__(self, errors):
+        Exception.__init__(self, errors)
+        self.errors = list(errors)
+
+    def __str__(self):
+        return "\n".join(str(e) for e in self.errors)

@@ -1,0 +1,232 @@
+"""Load a config: parse, load plugins, check every directive, build scopes.
+
+Every error found is collected, so ``--check`` can print them all as
+``file:line: message``; nothing listens until a config loads cleanly.
+"""
+
+import os
+import re
+
+from axkit import discovery
+from axkit.config.core import CORE_DIRECTIVES
+
+from .directives import APPEND, MAP, SCOPE_OF_SECTION
+from .errors import ConfigError, ConfigErrors
+from .parser import SECTIONS, DirectiveNode, parse_file, parse_string
+from .registry import Registry
+from .scopes import Scope, ServerConfig
+from .types import Context
+
+DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
+
+# Which sections may hold which.
+ALLOWED_PARENTS = {
+    "server": {"global"},
+    "location": {"global", "server"},
+    "locationmatch": {"global", "server"},
+    "files": {"global", "server", "location", "locationmatch"},
+}
+
+_SCOPE_LABEL = {"global": "the global scope (outside any section)", "server": "<Server>",
+                "location": "<Location>/<LocationMatch>", "files": "<Files>"}
+
+
+class SiteConfig:
+    """A loaded, validated configuration: servers, listeners, plugins."""
+
+    def __init__(self, source, registry, plugins, global_scope, servers, global_resolved):
+        self.source = source
+        self.global_resolved = global_resolved   # the global scope alone (logging...)
+        self.registry = registry
+        self.plugins = plugins              # name -> instance
+        self.global_scope = global_scope
+        self.servers = servers
+        self.listeners = {}                 # endpoint -> [ServerConfig], first = default
+        for server in servers:
+            for ep in server.listens or (DEFAULT_LISTEN,):
+                self.listeners.setdefault(ep, []).append(server)
+
+
+def extra_core_directives():
+    """Directives the core owns outside config/ (limits of the HTTP engine...)."""
+    from axkit.http.limits import LIMIT_DIRECTIVES
+    return LIMIT_DIRECTIVES
+
+
+def load_file(path, known_plugins=None):
+    return load_tree(parse_file(path), path, known_plugins)
+
+
+def load_string(text, name="<string>", base_dir=None, known_plugins=None):
+    return load_tree(parse_string(text, name, base_dir), name, known_plugins)
+
+
+def load_tree(root, source, known_plugins=None):
+    errors = []
+    registry = Registry()
+    registry.add_all(CORE_DIRECTIVES + list(extra_core_directives()), "core")
+    known = known_plugins if known_plugins is not None else discovery.discover()
+    plugins = _load_plugins(root, registry, known, errors)
+    global_scope = Scope("global", None, source, 0)
+    _fill_scope(global_scope, root, registry, plugins, known, errors)
+    if errors:
+        raise ConfigErrors(sorted(errors, key=_error_order))
+    defaults = {d.attr: d.default for d in registry}
+    server_scopes = [s for s in global_scope.sections if s.kind == "server"]
+    servers = [ServerConfig(s, global_scope, registry, defaults) for s in server_scopes] \
+        or [ServerConfig(global_scope, global_scope, registry, defaults)]
+    global_only = servers[0] if servers[0].scope is global_scope else \
+        ServerConfig(global_scope, global_scope, registry, defaults)
+    return SiteConfig(source, registry, plugins, global_scope, servers, global_only.base)
+
+
+def _error_order(e):
+    return (str(e.file), e.line or 0)
+
+
+def _walk_directives(node):
+    for child in node.children:
+        if isinstance(child, DirectiveNode):
+            yield child
+        else:
+            yield from _walk_directives(child)
+
+
+def _load_plugins(root, registry, known, errors):
+    """Load every plugin named anywhere, registering its directives."""
+    plugins = {}
+    for node in _walk_directives(root):
+        if node.name.lower() != "plugin":
+            continue
+        if len(node.args) != 1:
+            continue  # reported with the other argument errors
+        name = node.args[0]
+        if name.lower() in plugins:
+            continue
+        try:
+            plugin = discovery.instantiate(discovery.find_plugin(name, known))
+        except discovery.PluginNotFound as e:
+            errors.append(ConfigError(str(e), node.file, node.line))
+            continue
+        except Exception as e:
+            errors.append(ConfigError(f"plugin {name!r} could not be created: "
+                                      f"{type(e).__name__}: {e}", node.file, node.line))
+            continue
+        try:
+            registry.add_all(plugin.directives, plugin.name)
+        except ConfigError as e:
+            errors.append(e.located(node.file, node.line))
+            continue
+        plugins[name.lower()] = plugin
+    return plugins
+
+
+def _section_scope(node, errors):
+    kind, args = node.kind, node.args
+    where = (node.file, node.line)
+    name = SECTIONS.get(kind, kind)
+    if kind == "server":
+        if len(args) > 1:
+            errors.append(ConfigError("<Server> takes at most one label", *where))
+        return Scope(kind, args[0] if args else None, *where)
+    if len(args) != 1:
+        errors.append(ConfigError(f"<{name}> takes exactly one argument", *where))
+        return Scope(kind, "/", *where)
+    if kind == "location":
+        if not args[0].startswith("/"):
+            errors.append(ConfigError(f"<Location> path must start with '/', got {args[0]!r}",
+                                      *where))
+        return Scope(kind, args[0], *where)
+    if kind == "locationmatch":
+        try:
+            return Scope(kind, re.compile(args[0]), *where)
+        except re.error as e:
+            errors.append(ConfigError(f"<LocationMatch> bad regular expression: {e}", *where))
+            return Scope(kind, re.compile("(?!)"), *where)
+    return Scope(kind, args[0], *where)
+
+
+def _fill_scope(scope, node, registry, plugins, known, errors):
+    scope_kind = SCOPE_OF_SECTION[scope.kind]
+    for child in node.children:
+        if not isinstance(child, DirectiveNode):
+            if child.kind not in SECTIONS:
+                _fill_scope(Scope("files", "", child.file, child.line), child,
+                            registry, plugins, known, errors)
+                continue
+            if scope.kind not in ALLOWED_PARENTS[child.kind]:
+                errors.append(ConfigError(
+                    f"<{SECTIONS[child.kind]}> is not allowed inside "
+                    f"{'<' + SECTIONS[scope.kind] + '>' if scope.kind in SECTIONS else 'the global scope'}",
+                    child.file, child.line))
+            sub = _section_scope(child, errors)
+            scope.sections.append(sub)
+            _fill_scope(sub, child, registry, plugins, known, errors)
+            continue
+        directive = registry.get(child.name)
+        if directive is None:
+            errors.append(ConfigError(_unknown_message(child.name, registry, known),
+                                      child.file, child.line))
+            continue
+        if scope_kind not in directive.scopes:
+            allowed = ", ".join(_SCOPE_LABEL[s] for s in
+                                ("global", "server", "location", "files")
+                                if s in directive.scopes)
+            errors.append(ConfigError(
+                f"{directive.name} is not allowed in {_SCOPE_LABEL[scope_kind]} "
+                f"(allowed in: {allowed})", child.file, child.line))
+            continue
+        ctx = Context(child.file, child.line, _base_dir(child.file))
+        try:
+            value = directive.parse(child.args, ctx)
+        except ConfigError as e:
+            errors.append(e.located(child.file, child.line))
+            continue
+        key = directive.key
+        if directive.merge in (APPEND, MAP):
+            scope.values.setdefault(key, []).append(value)
+            scope.sources.setdefault(key, (child.file, child.line))
+        else:
+            if key in scope.values:
+                first = scope.sources[key]
+                errors.append(ConfigError(
+                    f"{directive.name} is given twice in this scope "
+                    f"(first at {first[0]}:{first[1]})", child.file, child.line))
+                continue
+            scope.values[key] = value
+            scope.sources[key] = (child.file, child.line)
+        if key == "plugin":
+            plugin = plugins.get(value.lower())
+            if plugin is not None:
+                scope.plugins.append(plugin)
+
+
+def _base_dir(file):
+    if file.startswith("<"):
+        return os.getcwd()
+    return os.path.dirname(os.path.abspath(file))
+
+
+def _unknown_message(name, registry, known):
+    owner = _owner_among_discovered(name, known)
+    if owner is not None:
+        return (f"directive {name!r} belongs to plugin {owner!r}, which is not loaded "
+                f"(add: Plugin {owner})")
+    message = f'unknown directive "{name}"'
+    suggestion = registry.suggest(name)
+    if suggestion is not None:
+        message += f' (did you mean "{suggestion}"?)'
+    return message
+
+
+def _owner_among_discovered(name, known):
+    key = name.lower()
+    for plugin_name, info in sorted(known.items()):
+        try:
+            cls = info.load()
+        except Exception:
+            continue
+        for d in getattr(cls, "directives", ()):
+            if d.key == key:
+                return info.name
+    return None

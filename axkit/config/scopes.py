@@ -1,0 +1,174 @@
+"""Scopes of a loaded config and the merged, immutable values a request sees.
+
+The tree is global -> <Server> -> <Location>/<LocationMatch> -> <Files>.
+Sections apply in this order, each merged over the one before (the model
+is Apache's): the global scope, the request's <Server>, every matching
+<Location> and <LocationMatch> in config-file order, then every matching
+<Files> (on the mapped file's name) in config-file order.  A request's
+merged values are computed once per distinct set of matching sections and
+cached, so a request never re-walks the tree.
+"""
+
+import fnmatch
+
+from axkit.hooks import HOOKS
+
+from .directives import APPEND, MAP
+
+
+class Scope:
+    """One section of the config as written: its own values and plugins."""
+
+    def __init__(self, kind, match, file, line):
+        self.kind = kind            # global, server, location, locationmatch, files
+        self.match = match          # prefix / compiled regex / glob / server label
+        self.values = {}            # directive key -> value (list of values for APPEND/MAP)
+        self.sources = {}           # directive key -> (file, line) of first occurrence
+        self.plugins = []           # plugin instances loaded in this scope, in order
+        self.sections = []          # nested scopes
+        self.file = file
+        self.line = line
+
+    def matches(self, path):
+        kind = self.kind
+        if kind == "location":
+            prefix = self.match
+            if prefix.endswith("/"):
+                return path.startswith(prefix)
+            return path == prefix or path.startswith(prefix + "/")
+        if kind == "locationmatch":
+            return self.match.search(path) is not None
+        if kind == "files":
+            return fnmatch.fnmatchcase(path.rpartition("/")[2], self.match)
+        return True
+
+    def describe(self):
+        if self.kind == "global":
+            return "global scope"
+        pattern = getattr(self.match, "pattern", self.match)
+        return f"<{self.kind} {pattern}> at {self.file}:{self.line}"
+
+
+class Conf:
+    """Merged directive values for one request scope; read-only attributes."""
+
+    def __init__(self, values):
+        self.__dict__.update(values)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("a Conf is read-only; config is set in the config file")
+
+    def __repr__(self):
+        return f"Conf({sorted(k for k in self.__dict__ if not k.startswith('_'))})"
+
+
+class Resolved:
+    """A merged Conf plus, per hook, the chain of (plugin, method) to run."""
+
+    __slots__ = ("conf", "chains", "plugins", "scopes", "values")
+
+    def __init__(self, values, plugins, scopes):
+        self.values = values
+        self.plugins = tuple(plugins)
+        self.scopes = tuple(scopes)
+        values = dict(values)
+        values["plugins"] = self.plugins
+        self.conf = Conf(values)
+        chains = {}
+        for hook in HOOKS:
+            chain = []
+            for plugin in self.plugins:
+                method = getattr(plugin, "hook_" + hook, None)
+                if method is not None:
+                    chain.append((plugin, method))
+            chains[hook] = tuple(chain)
+        self.chains = chains
+
+
+def merge_scope(values, plugins, scope, registry):
+    """``values``/``plugins`` with ``scope`` merged over them (new objects)."""
+    values = dict(values)
+    for key, own in scope.values.items():
+        directive = registry.by_key[key]
+        if directive.merge == APPEND:
+            values[directive.attr] = tuple(values.get(directive.attr, ())) + tuple(own)
+        elif directive.merge == MAP:
+            merged = dict(values.get(directive.attr, {}))
+            for occurrence in own:
+                for k, v in directive.items(occurrence):
+                    merged[k] = v
+            values[directive.attr] = merged
+        else:
+            values[directive.attr] = own
+    if scope.plugins:
+        # Innermost scope first, as AxKit ran them; a plugin named again
+        # in an inner scope moves to its inner position.
+        inner = list(scope.plugins)
+        plugins = inner + [p for p in plugins if p not in inner]
+    return values, plugins
+
+
+class ServerConfig:
+    """One <Server> (or the implicit one): names, listeners, and its sections."""
+
+    def __init__(self, scope, global_scope, registry, defaults):
+        self.scope = scope
+        self.registry = registry
+        values, plugins = merge_scope(defaults, [], global_scope, registry)
+        if scope is not global_scope:
+            values, plugins = merge_scope(values, plugins, scope, registry)
+        self.base = Resolved(values, plugins, [global_scope] if scope is global_scope
+                             else [global_scope, scope])
+        self.name = values.get("server_name")
+        self.aliases = tuple(values.get("server_alias", ()))
+        own_listens = scope.values.get("listen")
+        self.listens = tuple(own_listens or global_scope.values.get("listen", ()))
+        outer = [s for s in global_scope.sections if s.kind in ("location", "locationmatch")]
+        inner = [s for s in scope.sections if s.kind in ("location", "locationmatch")] \
+            if scope is not global_scope else []
+        self.locations = tuple(outer + inner)
+        files = [s for s in global_scope.sections if s.kind == "files"]
+        if scope is not global_scope:
+            files += [s for s in scope.sections if s.kind == "files"]
+        for loc in self.locations:
+            files += [s for s in loc.sections if s.kind == "files"]
+        self.files = tuple(files)
+        self._cache = {}
+
+    def label(self):
+        return self.name or self.scope.match or "default"
+
+    def resolve(self, path):
+        """The Resolved values for a decoded, normalised URL path."""
+        matched = tuple(loc for loc in self.locations if loc.matches(path))
+        if not matched:
+            return self.base
+        return self._resolved(matched)
+
+    def resolve_file(self, resolved, filename):
+        """``resolved`` with the <Files> sections matching ``filename`` merged in."""
+        if not self.files or not filename:
+            return resolved
+        matched = tuple(f for f in self.files
+                        if f.matches(filename) and self._files_applies(f, resolved))
+        if not matched:
+            return resolved
+        return self._resolved(resolved.scopes[len(self.base.scopes):] + matched)
+
+    def _files_applies(self, files_scope, resolved):
+        # A <Files> nested in a <Location> applies only when that Location matched.
+        for loc in self.locations:
+            if files_scope in loc.sections:
+                return loc in resolved.scopes
+        return True
+
+    def _resolved(self, matched):
+        cached = self._cache.get(matched)
+        if cached is None:
+            values, plugins = self.base.values, list(self.base.plugins)
+            for scope in matched:
+                values, plugins = merge_scope(values, plugins, scope, self.registry)
+            cached = Resolved(values, plugins, self.base.scopes + matched)
+            if len(self._cache) < 4096:
+                self._cache[matched] = cached
+        return cached

@@ -1,0 +1,146 @@
+"""Hook names, the values a hook may return, and the chain runner.
+
+A chain is the tuple of ``(plugin, bound hook method)`` pairs for one hook in
+one scope, innermost scope first.  The runner calls them in order until one
+returns something other than DECLINED.  A result may be a Deferred, which is
+the Twisted-native form of AxKit's CONTINUATION: the chain resumes when it
+fires.  The runner stays synchronous (no Deferred allocated) while every
+plugin answers synchronously, which is the common case on the hot path.
+"""
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+
+class Code:
+    """A named hook result, so logs and traces read well."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return self.name
+
+
+DECLINED = Code("DECLINED")   # not mine: run the next plugin
+OK = Code("OK")               # this phase is done
+DONE = Code("DONE")           # the plugin has sent the whole response
+
+# Connection-level hooks.
+CONNECTION_HOOKS = ("connect", "disconnect")
+
+# The phases of one request, in order.  body_data fires once per piece of
+# request body as it arrives (see docs/hooks.md for when).
+REQUEST_PHASES = (
+    "uri_translation",
+    "mime_map",
+    "access_control",
+    "authentication",
+    "authorization",
+    "fixup",
+    "xmlresponse",
+    "response",
+)
+
+# Every hook a plugin may implement, as hook_<name>.
+HOOKS = (
+    "connect",
+    "pre_request",
+    "post_read_request",
+    "body_data",
+) + REQUEST_PHASES + (
+    "response_sent",
+    "disconnect",
+    "error",
+    "logging",
+)
+
+
+class PluginError(Exception):
+    """A plugin raised (or its Deferred failed) inside a hook."""
+
+    def __init__(self, plugin, hook, failure):
+        Exception.__init__(self, plugin, hook, failure)
+        self.plugin = plugin
+        self.hook = hook
+        self.failure = failure
+
+    @property
+    def plugin_name(self):
+        return getattr(self.plugin, "name", type(self.plugin).__name__)
+
+    def __str__(self):
+        return (f"plugin {self.plugin_name!r} failed in hook_{self.hook}: "
+                f"{self.failure.getErrorMessage()}")
+
+
+class BadHookResult(Exception):
+    """A plugin returned something that is not a hook result."""
+
+
+def check_result(plugin, hook, result):
+    if result is None:
+        return DECLINED
+    if result.__class__ is Code:
+        return result
+    if isinstance(result, int) and 100 <= result <= 599:
+        return result
+    raise BadHookResult(
+        f"hook_{hook} of plugin {getattr(plugin, 'name', plugin)!r} returned "
+        f"{result!r}; expected DECLINED, OK, DONE, an HTTP status or a Deferred")
+
+
+def run_chain(chain, hook, args, tracer=None):
+    """Run ``chain`` for ``hook`` with ``args``.
+
+    Returns the first non-DECLINED result (DECLINED if all declined), or a
+    Deferred firing with it.  A plugin exception is raised (or errbacked) as
+    PluginError naming the plugin.  ``tracer(plugin, hook, result, seconds)``
+    is called for each plugin that ran, when given.
+    """
+    return _run_from(chain, 0, hook, args, tracer)
+
+
+def _run_from(chain, i, hook, args, tracer):
+    n = len(chain)
+    while i < n:
+        plugin, method = chain[i]
+        if tracer is not None:
+            started = tracer.clock()
+        try:
+            result = method(*args)
+            if isinstance(result, Deferred):
+                return _continue_later(chain, i, hook, args, tracer, result,
+                                       started if tracer is not None else None)
+            result = check_result(plugin, hook, result)
+        except Exception:
+            raise PluginError(plugin, hook, Failure())
+        if tracer is not None:
+            tracer.record(plugin, hook, result, tracer.clock() - started)
+        if result is not DECLINED:
+            return result
+        i += 1
+    return DECLINED
+
+
+def _continue_later(chain, i, hook, args, tracer, d, started):
+    plugin = chain[i][0]
+
+    def resumed(result):
+        result = check_result(plugin, hook, result)
+        if tracer is not None:
+            tracer.record(plugin, hook, result, tracer.clock() - started)
+        if result is not DECLINED:
+            return result
+        return _run_from(chain, i + 1, hook, args, tracer)
+
+    def failed(f):
+        if f.check(PluginError):
+            return f
+        return Failure(PluginError(plugin, hook, f))
+
+    d.addCallback(resumed)
+    d.addErrback(failed)
+    return d

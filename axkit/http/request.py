@@ -1,0 +1,368 @@
+"""One HTTP request and the writing of its response.
+
+A plugin reads the request (``method``, ``path``, ``headers``, ``query`` ...)
+and answers with one of:
+
+* ``request.send(status, body, content_type=...)`` -- a whole response;
+* ``request.start_response(status, length)`` then ``write()``/``finish()``
+  -- a streamed one (chunked on HTTP/1.1 when the length is not known);
+* ``request.send_error(status)`` -- the core's error page.
+
+Response headers go in ``request.response_headers`` before the head is sent.
+"""
+
+import re
+from urllib.parse import unquote_to_bytes
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from axkit import SERVER_SOFTWARE
+
+from .dates import http_date_now
+from .headers import Headers
+from .status import error_body, has_no_body, reason, status_line
+
+SERVER_HEADER = b"Server: " + SERVER_SOFTWARE.encode("ascii") + b"\r\n"
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+_BAD_VALUE = re.compile(r"[\r\n\x00]")
+
+# Request body bytes kept while no plugin consumes them; past it, reading pauses.
+BODY_BUFFER = 65536
+
+# Response states.
+HEAD_PENDING = 0   # nothing sent yet
+STREAMING = 1      # head sent, body in progress
+FINISHED = 2       # complete (or aborted)
+
+
+class BadTarget(Exception):
+    """The request target cannot be mapped to a path (400)."""
+
+
+class HeaderInjection(Exception):
+    """A plugin set a header name or value that would break framing."""
+
+
+def normalize_path(raw_path):
+    """Percent-decode a URL path and remove dot segments (RFC 3986 §5.2.4).
+
+    Raises BadTarget for a NUL, an invalid UTF-8 sequence, or ``..``
+    climbing above the root.  Returns the decoded, normalised path.
+    """
+    if "%" in raw_path:
+        decoded = unquote_to_bytes(raw_path)
+        try:
+            path = decoded.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadTarget("path is not valid UTF-8")
+    else:
+        path = raw_path
+    if "\x00" in path:
+        raise BadTarget("NUL in path")
+    if not path.startswith("/"):
+        raise BadTarget("path must start with '/'")
+    if "/." not in path and "//" not in path:
+        return path
+    out = []
+    segments = path.split("/")
+    for seg in segments[1:]:
+        if seg == "..":
+            if not out:
+                raise BadTarget("path climbs above the root")
+            out.pop()
+        elif seg == "." or seg == "":
+            continue
+        else:
+            out.append(seg)
+    trailing = segments[-1] in ("", ".", "..") and len(segments) > 1
+    result = "/" + "/".join(out)
+    if trailing and out:
+        result += "/"
+    return result
+
+
+class Request:
+    """A parsed request plus the state of its response."""
+
+    __slots__ = (
+        "channel", "method", "target", "version", "headers", "raw_path", "path",
+        "query", "host", "keep_alive", "server", "resolved", "conf", "chains",
+        "filename", "path_info", "mime_type", "status", "response_headers",
+        "state", "bytes_sent", "chunked", "head_only", "started", "notes",
+        "body_complete", "body_length", "_body_pending", "_body_consumer",
+        "_body_buffered",
+        "_finish_waiters", "aborted", "_length", "user", "auth_type",
+        "content_length", "error", "finfo",
+    )
+
+    def __init__(self, channel, method, target, version, headers, keep_alive, started):
+        self.channel = channel
+        self.method = method            # "GET"
+        self.target = target            # the raw request target, as sent
+        self.version = version          # "1.1" or "1.0"
+        self.headers = headers          # Headers (names lower-case)
+        self.keep_alive = keep_alive
+        self.started = started          # time the request began (seconds)
+        path, _, query = target.partition("?")
+        self.raw_path = path            # still percent-encoded
+        self.query = query if _ else None
+        self.path = None                # decoded, normalised (set by the engine)
+        self.host = None
+        self.server = None              # the ServerConfig answering
+        self.resolved = None            # its merged scope
+        self.conf = None
+        self.chains = None
+        self.filename = None            # set by uri_translation
+        self.path_info = ""
+        self.mime_type = None
+        self.status = 200
+        self.response_headers = Headers()
+        self.state = HEAD_PENDING
+        self.bytes_sent = 0             # body bytes written
+        self.chunked = False
+        self.head_only = method == "HEAD"
+        self.notes = {}                 # free space for plugins
+        self.body_complete = False
+        self.body_length = 0
+        self.content_length = None
+        self._body_pending = None
+        self._body_consumer = None
+        self._body_buffered = 0
+        self._finish_waiters = None
+        self.aborted = False
+        self._length = None
+        self.user = None
+        self.auth_type = None
+        self.error = None
+        self.finfo = None               # os.stat_result of filename, when known
+
+    def __repr__(self):
+        return f"<Request {self.method} {self.target} HTTP/{self.version}>"
+
+    # -- reading ---------------------------------------------------------
+
+    @property
+    def client_address(self):
+        return self.channel.peer_host
+
+    @property
+    def client_port(self):
+        return self.channel.peer_port
+
+    @property
+    def secure(self):
+        return self.channel.secure
+
+    def read_body(self):
+        """A Deferred firing with the whole request body (bytes).
+
+        Only a plugin that asks gets the body collected in memory; its size
+        is bounded by LimitRequestBody.
+        """
+        d = Deferred()
+        pieces = []
+        self.stream_body(pieces.append, lambda: d.callback(b"".join(pieces)))
+        return d
+
+    def stream_body(self, on_data, on_end):
+        """Take the request body as it arrives: ``on_data(bytes)`` per piece,
+        then ``on_end()``.  Use pause_body()/resume_body() for backpressure.
+
+        Until a plugin calls this (or read_body), at most BODY_BUFFER bytes
+        are kept and reading from the client pauses; when the response ends
+        first, the body is read and dropped.
+        """
+        pending, self._body_pending = self._body_pending, None
+        self._body_consumer = (on_data, on_end)
+        if pending:
+            for data in pending:
+                on_data(data)
+        self.channel.resume_body()
+        if self.body_complete:
+            self._body_consumer = None
+            on_end()
+
+    def pause_body(self):
+        self.channel.pause_body()
+
+    def resume_body(self):
+        self.channel.resume_body()
+
+    def _body_arrived(self, data):
+        self.body_length += len(data)
+        consumer = self._body_consumer
+        if consumer is not None:
+            consumer[0](data)
+            return
+        if self.state == FINISHED:
+            return
+        if self._body_pending is None:
+            self._body_pending = [data]
+            self._body_buffered = len(data)
+        else:
+            self._body_pending.append(data)
+            self._body_buffered += len(data)
+        if self._body_buffered > BODY_BUFFER:
+            self.channel.pause_body()
+
+    def _body_done(self):
+        self.body_complete = True
+        consumer, self._body_consumer = self._body_consumer, None
+        if consumer is not None:
+            consumer[1]()
+
+    # -- responding ------------------------------------------------------
+
+    @property
+    def headers_sent(self):
+        return self.state != HEAD_PENDING
+
+    @property
+    def finished(self):
+        return self.state == FINISHED
+
+    def send(self, status=200, body=b"", content_type=None):
+        """Send a whole response with a Content-Length and finish."""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+            if content_type and "charset" not in content_type and content_type.startswith("text/"):
+                content_type += "; charset=utf-8"
+        if content_type is not None:
+            self.response_headers.set("Content-Type", content_type)
+        self.status = status
+        self._length = len(body)
+        head = self._head()
+        if self.head_only or has_no_body(status):
+            self.channel.write(head)
+        else:
+            self.channel.write(head + body)
+            self.bytes_sent = len(body)
+        self._finished()
+
+    def send_error(self, status, detail=None):
+        """Answer with the core's error page for ``status`` (if nothing was sent)."""
+        if self.state != HEAD_PENDING:
+            # Too late for a status: cut the response so the client sees it fail.
+            self.abort()
+            return
+        self.response_headers = Headers(
+            [(k, v) for k, v in self.response_headers
+             if k.lower() in ("allow", "location", "www-authenticate", "retry-after",
+                              "content-range", "vary", "cache-control", "expires",
+                              "etag", "last-modified", "set-cookie")])
+        if status >= 400 and not self.body_complete and self.channel.body_unread(self):
+            # The rest of the body would be read as the next request: close.
+            self.keep_alive = False
+        body = b"" if has_no_body(status) else error_body(status, detail)
+        self.send(status, body, "text/html; charset=utf-8" if body else None)
+
+    def start_response(self, status=None, length=None):
+        """Send the head.  ``length=None``: chunked (HTTP/1.1) or close-delimited."""
+        if status is not None:
+            self.status = status
+        self._length = length
+        self.channel.write(self._head())
+        self.state = STREAMING
+        if has_no_body(self.status):
+            self._length = 0
+
+    def write(self, data):
+        """Write a piece of the body (the head is sent first if it was not)."""
+        if self.state == HEAD_PENDING:
+            self.start_response()
+        if self.state == FINISHED or not data or self.head_only or has_no_body(self.status):
+            return
+        self.bytes_sent += len(data)
+        if self.chunked:
+            self.channel.write(b"%x\r\n%b\r\n" % (len(data), data))
+        else:
+            self.channel.write(data)
+
+    def finish(self):
+        """End the response (sends the head first if nothing was written)."""
+        if self.state == FINISHED:
+            return
+        if self.state == HEAD_PENDING:
+            self._length = 0 if self._length is None else self._length
+            self.start_response()
+        if self.chunked and not self.head_only:
+            self.channel.write(b"0\r\n\r\n")
+        elif self._length is not None and self.bytes_sent < self._length \
+                and not self.head_only and not has_no_body(self.status):
+            # Fewer bytes than promised: the client must not take this as complete.
+            self.keep_alive = False
+        self._finished()
+
+    def abort(self):
+        """Cut the connection: the response cannot be completed."""
+        if self.state == FINISHED:
+            return
+        self.keep_alive = False
+        self.aborted = True
+        self.channel.abort_response(self)
+
+    def register_producer(self, producer, streaming):
+        self.channel.transport.registerProducer(producer, streaming)
+
+    def unregister_producer(self):
+        self.channel.transport.unregisterProducer()
+
+    def notify_finish(self):
+        """A Deferred that fires when the response is complete, or fails if
+        the connection is lost first."""
+        d = Deferred()
+        if self.state == FINISHED:
+            if self.aborted:
+                d.errback(Failure(ConnectionError("response aborted")))
+            else:
+                d.callback(None)
+            return d
+        if self._finish_waiters is None:
+            self._finish_waiters = []
+        self._finish_waiters.append(d)
+        return d
+
+    def _finished(self):
+        self.state = FINISHED
+        self._body_pending = None
+        waiters, self._finish_waiters = self._finish_waiters, None
+        if waiters:
+            for d in waiters:
+                if self.aborted:
+                    d.errback(Failure(ConnectionError("response aborted")))
+                else:
+                    d.callback(None)
+        self.channel.response_finished(self)
+
+    def _head(self):
+        status = self.status
+        parts = [status_line(status)]
+        append = parts.append
+        for name, value in self.response_headers._items:
+            if _BAD_VALUE.search(value) is not None or _HEADER_NAME.match(name) is None:
+                raise HeaderInjection(f"refusing to send header {name!r}: {value!r}")
+            append(f"{name}: {value}\r\n".encode("latin-1"))
+        append(b"Date: " + http_date_now() + b"\r\n")
+        append(SERVER_HEADER)
+        if not has_no_body(status):
+            if self._length is not None:
+                append(b"Content-Length: %d\r\n" % self._length)
+            elif self.version == "1.1":
+                self.chunked = True
+                append(b"Transfer-Encoding: chunked\r\n")
+            else:
+                self.keep_alive = False   # the body is delimited by closing
+        if not self.keep_alive or not self.channel.may_keep_alive(self):
+            self.keep_alive = False
+            append(b"Connection: close\r\n")
+        elif self.version == "1.0":
+            append(b"Connection: keep-alive\r\n")
+        append(b"\r\n")
+        self.state = STREAMING
+        return b"".join(parts)
+
+    @property
+    def reason(self):
+        return reason(self.status)

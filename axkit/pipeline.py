@@ -1,0 +1,309 @@
+"""Drive one request through the hooks (the handler behind every listener).
+
+Order, per request: ``pre_request`` (the server's own scope, before the
+request's <Location>s are known: a plugin may still rewrite the path), then
+the scope is resolved, ``post_read_request``, then the phases from
+``uri_translation`` to ``response``; ``response_sent`` when the response is
+complete, whatever produced it.  ``body_data`` fires for each piece of the
+request body as it arrives, alongside the phases (which start as soon as the
+head is read, so a response plugin can stream the body).
+"""
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from axkit.hooks import DECLINED, DONE, OK, REQUEST_PHASES, PluginError, run_chain
+from axkit.http.limits import Limits
+from axkit.http.request import BadTarget, HeaderInjection, normalize_path
+from axkit.vhosts import VirtualHosts
+
+log = Logger(namespace="axkit.pipeline")
+
+ALLOWED_DEFAULT = "GET, HEAD, OPTIONS"
+
+
+class Pipeline:
+    """The request handler for one listening endpoint."""
+
+    def __init__(self, holder, endpoint):
+        self.holder = holder          # ConfigHolder: .config is the live SiteConfig
+        self.endpoint = endpoint
+        self._config = None
+        self._vhosts = None
+        self._limits = None
+
+    # The config is looked up per connection/request, so a reload applies to
+    # new requests while in-flight ones keep the objects they already hold.
+    def _current(self):
+        config = self.holder.config
+        if config is not self._config:
+            servers = config.listeners.get(self.endpoint) or config.servers
+            self._vhosts = VirtualHosts(servers)
+            self._limits = Limits(self._vhosts.default.base.conf)
+            self._config = config
+        return self._vhosts
+
+    def limits(self):
+        self._current()
+        return self._limits
+
+    # -- connection hooks ---------------------------------------------------
+
+    def connection_made(self, channel):
+        server = self._current().default
+        channel.notes["server"] = server
+        chain = server.base.chains["connect"]
+        if chain:
+            self._run_simple(chain, "connect", (channel, server.base.conf), None,
+                             on_status=lambda status: channel.protocol_error(
+                                 status, "refused by a connect hook"))
+
+    def connection_lost(self, channel, reason):
+        server = channel.notes.get("server")
+        if server is not None:
+            chain = server.base.chains["disconnect"]
+            if chain:
+                self._run_simple(chain, "disconnect", (channel, server.base.conf), None)
+
+    def protocol_error(self, channel, status, detail):
+        log.info("{status} to {client}: {detail}", status=status,
+                 client=channel.peer_host, detail=detail)
+
+    # -- a request ------------------------------------------------------------
+
+    def handle(self, request):
+        vhosts = self._current()
+        server = vhosts.select(request)
+        request.server = server
+        request.resolved = server.base
+        request.conf = server.base.conf
+        request.chains = server.base.chains
+        try:
+            chain = server.base.chains["pre_request"]
+            if chain:
+                result = run_chain(chain, "pre_request", (request, request.conf))
+                if result is not DECLINED:
+                    return self._after_phase(request, result, -2)
+            return self._resolve_and_continue(request)
+        except PluginError as e:
+            self._plugin_failed(request, e)
+        except Exception:
+            log.failure("internal error handling {request}", request=request)
+            self._internal_error(request)
+
+    def _resolve_and_continue(self, request):
+        try:
+            request.path = normalize_path(request.raw_path)
+        except BadTarget as e:
+            request.send_error(400, str(e))
+            return
+        self.resolve(request)
+        chain = request.chains["post_read_request"]
+        if chain:
+            result = run_chain(chain, "post_read_request", (request, request.conf))
+            if result is not DECLINED:
+                return self._after_phase(request, result, -1)
+        self._run_phases(request, 0)
+
+    def resolve(self, request):
+        """Set the request's merged scope from its server and path."""
+        resolved = request.server.resolve(request.path)
+        request.resolved = resolved
+        request.conf = resolved.conf
+        request.chains = resolved.chains
+
+    def resolve_file(self, request):
+        """Merge the <Files> sections matching the mapped file name."""
+        resolved = request.server.resolve_file(request.resolved, request.filename)
+        if resolved is not request.resolved:
+            request.resolved = resolved
+            request.conf = resolved.conf
+            request.chains = resolved.chains
+
+    def _run_phases(self, request, index):
+        phases = REQUEST_PHASES
+        while index < len(phases):
+            if request.finished:
+                return
+            phase = phases[index]
+            chain = request.chains[phase]
+            if chain:
+                result = run_chain(chain, phase, (request, request.conf))
+            else:
+                result = DECLINED
+            if isinstance(result, Deferred):
+                result.addCallbacks(self._resumed, self._failed_later,
+                                    callbackArgs=(request, index),
+                                    errbackArgs=(request,))
+                return
+            if result is not DECLINED or phase == "response":
+                if not self._after_phase(request, result, index):
+                    return
+            if phase == "uri_translation" and request.filename is not None:
+                self.resolve_file(request)
+            index += 1
+
+    def _resumed(self, result, request, index):
+        try:
+            if request.aborted:
+                return
+            if index < 0:
+                if result is DECLINED:
+                    if index == -2:
+                        return self._resolve_and_continue(request)
+                    return self._run_phases(request, 0)
+                return self._after_phase(request, result, index)
+            if result is not DECLINED or REQUEST_PHASES[index] == "response":
+                if not self._after_phase(request, result, index):
+                    return
+            if REQUEST_PHASES[index] == "uri_translation" and request.filename is not None:
+                self.resolve_file(request)
+            self._run_phases(request, index + 1)
+        except PluginError as e:
+            self._plugin_failed(request, e)
+        except Exception:
+            log.failure("internal error handling {request}", request=request)
+            self._internal_error(request)
+
+    def _failed_later(self, failure, request):
+        if failure.check(PluginError):
+            self._plugin_failed(request, failure.value)
+        else:
+            log.failure("internal error handling {request}", failure=failure,
+                        request=request)
+            self._internal_error(request)
+
+    def _after_phase(self, request, result, index):
+        """Act on a phase's result; True to go on with the next phase."""
+        if isinstance(result, Deferred):
+            result.addCallbacks(self._resumed, self._failed_later,
+                                callbackArgs=(request, index), errbackArgs=(request,))
+            return False
+        phase = REQUEST_PHASES[index] if index >= 0 else None
+        if result is OK:
+            if phase == "response":
+                return False      # the plugin answers (now or later)
+            if index < 0:
+                # OK from pre/post_read_request: carry on with the phases.
+                if index == -2:
+                    self._resolve_and_continue(request)
+                else:
+                    self._run_phases(request, 0)
+                return False
+            return True
+        if result is DONE:
+            if not request.finished and not request.headers_sent:
+                # The plugin claims it answered but sent nothing.
+                log.error("plugin returned DONE in hook_{phase} without responding "
+                          "to {request}", phase=phase or "pre_request", request=request)
+                request.send_error(500)
+            return False
+        if result is DECLINED:
+            # Only the response phase ends here: nobody produced a response.
+            if not request.finished and not request.headers_sent:
+                self._nobody_answered(request)
+            return False
+        # An HTTP status.
+        if not request.finished:
+            self.send_status(request, result)
+        return False
+
+    def _nobody_answered(self, request):
+        if request.method in ("GET", "HEAD"):
+            request.send_error(404)
+        elif request.method == "OPTIONS":
+            request.response_headers.set("Allow", ALLOWED_DEFAULT)
+            request.send(204)
+        elif request.method in ("POST", "PUT", "DELETE", "PATCH", "TRACE"):
+            request.response_headers.set("Allow", ALLOWED_DEFAULT)
+            request.send_error(405)
+        else:
+            request.send_error(501)
+
+    def send_status(self, request, status):
+        if 200 <= status < 300:
+            request.send(status)
+        elif status == 405 and "allow" not in request.response_headers:
+            request.response_headers.set("Allow", ALLOWED_DEFAULT)
+            request.send_error(405)
+        else:
+            request.send_error(status)
+
+    def _plugin_failed(self, request, error):
+        log.failure("plugin {plugin} failed in hook_{hook} for {method} {target}",
+                    failure=error.failure, plugin=error.plugin_name, hook=error.hook,
+                    method=request.method, target=request.target, request=request)
+        request.error = error
+        chain = request.chains.get("error") if request.chains else None
+        if chain:
+            try:
+                result = run_chain(chain, "error", (request, request.conf, error))
+                if isinstance(result, Deferred):
+                    result.addErrback(lambda f: None)
+                    result = DECLINED
+            except PluginError as e2:
+                log.failure("error hook of plugin {plugin} failed", failure=e2.failure,
+                            plugin=e2.plugin_name)
+                result = DECLINED
+            if request.finished:
+                return
+        self._internal_error(request)
+
+    def _internal_error(self, request):
+        if request.finished:
+            return
+        if request.headers_sent:
+            request.abort()
+            return
+        from axkit.http.headers import Headers
+        request.response_headers = Headers()
+        request.keep_alive = False
+        try:
+            request.send_error(500)
+        except HeaderInjection:
+            request.abort()
+
+    # -- body and completion -----------------------------------------------------
+
+    def body_data(self, request, data):
+        chains = request.chains
+        chain = chains["body_data"] if chains is not None else ()
+        if chain:
+            try:
+                result = run_chain(chain, "body_data", (request, request.conf, data))
+                if isinstance(result, Deferred):
+                    result.addErrback(self._body_hook_failed, request)
+            except PluginError as e:
+                self._plugin_failed(request, e)
+
+    def _body_hook_failed(self, failure, request):
+        if failure.check(PluginError):
+            self._plugin_failed(request, failure.value)
+
+    def body_done(self, request):
+        pass
+
+    def response_finished(self, request):
+        chains = request.chains
+        if chains is None:
+            return
+        chain = chains["response_sent"]
+        if chain:
+            self._run_simple(chain, "response_sent", (request, request.conf), request)
+
+    def _run_simple(self, chain, hook, args, request, on_status=None):
+        """Run an informational hook: failures are logged, never answered."""
+        def failed(f):
+            e = f.value
+            log.failure("plugin {plugin} failed in hook_{hook}", failure=e.failure,
+                        plugin=e.plugin_name, hook=hook)
+        try:
+            result = run_chain(chain, hook, args)
+        except PluginError as e:
+            log.failure("plugin {plugin} failed in hook_{hook}", failure=e.failure,
+                        plugin=e.plugin_name, hook=hook)
+            return
+        if isinstance(result, Deferred):
+            result.addErrback(failed)
+        elif isinstance(result, int) and on_status is not None:
+            on_status(result)

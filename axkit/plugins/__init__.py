@@ -1,0 +1,1 @@
+"""The plugins bundled with axkit, one module each."""

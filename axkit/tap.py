@@ -1,0 +1,58 @@
+"""`twistd axkit`: command-line options and the service they build."""
+
+import os
+import sys
+
+from twisted.python import usage
+
+import axkit
+from axkit.config.errors import ConfigErrors
+
+
+def default_config_text(cwd=None):
+    """The built-in config: serve ``cwd`` on 127.0.0.1:8080."""
+    defaults = os.path.dirname(os.path.abspath(__import__("axkit.defaults").defaults.__file__))
+    with open(os.path.join(defaults, "default.conf"), encoding="utf-8") as f:
+        text = f.read()
+    return text.replace("{cwd}", cwd or os.getcwd()).replace("{defaults}", defaults)
+
+
+class Options(usage.Options):
+    synopsis = "[options]"
+    longdesc = ("Run the axkit HTTP server.  With no --config it serves the current "
+                "directory on http://127.0.0.1:8080/ (built-in config).")
+    optParameters = [
+        ["config", "c", None, "The config file (default: the built-in config)."],
+    ]
+    optFlags = [
+        ["check", None, "Load and check the config, print any errors as "
+                        "file:line: message, and exit (0 if it loads)."],
+    ]
+
+    def opt_version(self):
+        print(f"axkit {axkit.__version__}")
+        sys.exit(0)
+
+
+def load_config(options):
+    from axkit.config.loader import load_file, load_string
+    path = options["config"]
+    if path is None:
+        return load_string(default_config_text(), "<built-in config>"), None
+    return load_file(path), os.path.abspath(path)
+
+
+def makeService(options):
+    try:
+        config, path = load_config(options)
+    except ConfigErrors as e:
+        for error in e.errors:
+            sys.stderr.write(f"{error}\n")
+        sys.stderr.write(f"axkit: config has {len(e.errors)} error"
+                         f"{'s' if len(e.errors) != 1 else ''}; not starting\n")
+        sys.exit(1)
+    if options["check"]:
+        sys.stdout.write(f"{config.source}: config OK\n")
+        sys.exit(0)
+    from axkit.server import AxKitService
+    return AxKitService(config, path)

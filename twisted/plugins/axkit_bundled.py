@@ -1,0 +1,16 @@
+"""The plugins bundled with axkit, findable by name (imported lazily)."""
+
+from axkit.dropin import AxKitPlugin
+
+uri_to_file = AxKitPlugin("uri_to_file", "axkit.plugins.uri_to_file.URIToFile",
+                          "Maps URLs to files under DocumentRoot (PATH_INFO, DirectoryIndex).")
+mime_map = AxKitPlugin("mime_map", "axkit.plugins.mime_map.MimeMap",
+                       "Sets the media type from the file extension (AddType).")
+serve_file = AxKitPlugin("serve_file", "axkit.plugins.serve_file.ServeFile",
+                         "Serves regular files for GET and HEAD.")
+serve_dir = AxKitPlugin("serve_dir", "axkit.plugins.serve_dir.ServeDir",
+                        "Lists directories as HTML (DirectoryListing On).")
+access_log = AxKitPlugin("access_log", "axkit.plugins.access_log.AccessLog",
+                         "Writes one Combined Log Format line per response.")
+stderr_log = AxKitPlugin("stderr_log", "axkit.plugins.stderr_log.StderrLog",
+                         "Writes log events at or above LogLevel to stderr.")
