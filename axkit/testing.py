@@ -1,0 +1,229 @@
+"""Helpers for testing axkit and axkit plugins with trial.
+
+In memory (no socket, a fake clock)::
+
+    site = MemorySite('''
+        Plugin hello
+        Hello "Hi there"
+    ''')
+    response = site.get("/")
+    self.assertEqual(response.status, 200)
+
+Over a real socket (an ephemeral port on 127.0.0.1)::
+
+    server = yield start_server(config_text)     # in a trial TestCase
+    self.addCleanup(server.stop)
+    body = yield treq.text_content((yield treq.get(server.url("/"))))
+"""
+
+import os
+import textwrap
+
+from twisted.internet import defer
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import globalLogPublisher
+
+from axkit.config.loader import load_string
+from axkit.http.connection import HTTPFactory
+from axkit.pipeline import Pipeline
+from axkit.server import AxKitService, ConfigHolder
+
+TEST_LISTEN = "tcp:0:interface=127.0.0.1"
+
+
+def load_config(text, base_dir=None, name="<test config>"):
+    """Load config ``text`` (dedented); relative paths from ``base_dir``."""
+    return load_string(textwrap.dedent(text), name, base_dir=base_dir)
+
+
+class Response:
+    """One parsed HTTP response."""
+
+    def __init__(self, status, reason, headers, body, raw_head):
+        self.status = status
+        self.reason = reason
+        self.headers = headers          # list of (name, value)
+        self.body = body
+        self.raw_head = raw_head
+
+    def header(self, name, default=None):
+        values = [v for k, v in self.headers if k.lower() == name.lower()]
+        return ", ".join(values) if values else default
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.headers!r} {self.body[:60]!r}>"
+
+
+def parse_responses(data, methods=()):
+    """Split raw response bytes into Response objects.
+
+    ``methods`` lists the request methods in order, so bodies of responses
+    to HEAD are known to be absent.  An incomplete last response is left out.
+    """
+    responses = []
+    methods = list(methods)
+    while data:
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            break
+        head = data[:end].decode("latin-1")
+        lines = head.split("\r\n")
+        version, status, *rest = lines[0].split(" ", 2)
+        if not version.startswith("HTTP/1."):
+            raise ValueError(f"not an HTTP/1.x status line: {lines[0]!r}")
+        status = int(status)
+        headers = []
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep or name != name.strip():
+                raise ValueError(f"malformed header line {line!r}")
+            headers.append((name, value.strip()))
+        data = data[end + 4:]
+        method = methods.pop(0) if methods else "GET"
+        names = {k.lower(): v for k, v in headers}
+        if status < 200:
+            responses.append(Response(status, rest[0] if rest else "", headers, b"", head))
+            if methods or method:
+                methods.insert(0, method)
+            continue
+        if method == "HEAD" or status in (204, 304):
+            body = b""
+        elif "chunked" in names.get("transfer-encoding", ""):
+            body, data, complete = _dechunk(data)
+            if not complete:
+                break
+        elif "content-length" in names:
+            length = int(names["content-length"])
+            if len(data) < length:
+                break
+            body, data = data[:length], data[length:]
+        else:
+            body, data = data, b""
+        responses.append(Response(status, rest[0] if rest else "", headers, body, head))
+    return responses
+
+
+def _dechunk(data):
+    body = []
+    while True:
+        line_end = data.find(b"\r\n")
+        if line_end < 0:
+            return b"".join(body), data, False
+        size = int(data[:line_end].split(b";")[0], 16)
+        data = data[line_end + 2:]
+        if size == 0:
+            trailer_end = data.find(b"\r\n")
+            while trailer_end > 0:   # skip trailer fields
+                data = data[trailer_end + 2:]
+                trailer_end = data.find(b"\r\n")
+            if trailer_end < 0:
+                return b"".join(body), data, False
+            return b"".join(body), data[2:], True
+        if len(data) < size + 2:
+            return b"".join(body), data, False
+        body.append(data[:size])
+        data = data[size + 2:]
+
+
+class MemoryConnection:
+    """One client connection to a MemorySite, over an in-memory transport."""
+
+    def __init__(self, site, peer=("127.0.0.1", 40000)):
+        self.site = site
+        self.protocol = site.factory.buildProtocol(None)
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", *peer),
+                                         hostAddress=IPv4Address("TCP", "127.0.0.1", 8080))
+        self.protocol.makeConnection(self.transport)
+        self.methods = []
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        self.protocol.dataReceived(data)
+
+    def request(self, method="GET", path="/", headers=(), body=b"", version="1.1"):
+        """Send one request (Host added if missing) and return nothing."""
+        lines = [f"{method} {path} HTTP/{version}"]
+        names = {k.lower() for k, _ in headers}
+        if "host" not in names and version == "1.1":
+            lines.append("Host: localhost")
+        for k, v in headers:
+            lines.append(f"{k}: {v}")
+        if body and "content-length" not in names and "transfer-encoding" not in names:
+            lines.append(f"Content-Length: {len(body)}")
+        self.methods.append(method)
+        self.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
+    def responses(self):
+        return parse_responses(self.transport.value(), self.methods)
+
+    @property
+    def closed(self):
+        return self.transport.disconnecting
+
+    def lose(self):
+        from twisted.internet.error import ConnectionLost
+        from twisted.python.failure import Failure
+        self.protocol.connectionLost(Failure(ConnectionLost()))
+
+
+class MemorySite:
+    """A config loaded and served in memory, with a fake clock.
+
+    ``events`` collects every log event emitted while the site exists.
+    """
+
+    def __init__(self, config_text, base_dir=None):
+        self.config = load_config(config_text, base_dir)
+        self.holder = ConfigHolder(self.config)
+        self.clock = MemoryReactorClock()
+        endpoint = next(iter(self.config.listeners))
+        self.factory = HTTPFactory(Pipeline(self.holder, endpoint), self.clock)
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+
+    def close(self):
+        globalLogPublisher.removeObserver(self.events.append)
+
+    def connect(self):
+        return MemoryConnection(self)
+
+    def request(self, method="GET", path="/", headers=(), body=b"", version="1.1"):
+        """Send one request on a fresh connection; return its Response (or None)."""
+        conn = self.connect()
+        conn.request(method, path, headers, body, version)
+        responses = conn.responses()
+        return responses[0] if responses else None
+
+    def get(self, path, headers=()):
+        return self.request("GET", path, headers)
+
+
+class RunningServer:
+    """A real axkit service listening on an ephemeral port."""
+
+    def __init__(self, service):
+        self.service = service
+
+    @property
+    def port(self):
+        return next(iter(self.service.port_numbers().values()))
+
+    def url(self, path="/"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self):
+        return self.service.stopService()
+
+
+def start_server(config_text, base_dir=None):
+    """Start a real server for ``config_text`` (Listen defaults to an
+    ephemeral port on 127.0.0.1).  Returns a Deferred RunningServer."""
+    text = textwrap.dedent(config_text)
+    if not any(line.strip().lower().startswith("listen") for line in text.splitlines()):
+        text = f"Listen {TEST_LISTEN}\n" + text
+    config = load_string(text, "<test config>", base_dir=base_dir)
+    service = AxKitService(config)
+    service.startService()
+    return defer.succeed(RunningServer(service))
