@@ -2,6 +2,7 @@
 
 from .directives import (ANY, APPEND, GLOBAL, NOT_FILES, SERVER, SERVER_ONLY,
                          Directive, many)
+from .options import check_line, option_word
 from .types import endpoint, path, string
 
 CORE_DIRECTIVES = [
@@ -18,4 +19,8 @@ CORE_DIRECTIVES = [
     Directive("Plugin", string, scopes=ANY, merge=APPEND,
               doc="Load a plugin into this scope: a name from --list-plugins, or "
                   "a dotted path package.module.Class."),
+    Directive("Options", many(option_word), scopes=ANY, merge=APPEND, check=check_line,
+              doc="Apache's per-scope switches (ExecCGI, Indexes, FollowSymLinks, ...): "
+                  "'Options A B' sets them, 'Options +A -B' adjusts the outer scope's. "
+                  "Plugins read them with axkit.config.options.has_option(conf, name)."),
 ]

@@ -1,0 +1,66 @@
+"""Apache's ``Options`` directive: per-scope switches shared by several plugins.
+
+One line either lists options outright (``Options ExecCGI Indexes``: the set
+is replaced) or adjusts the outer scope's set (``Options +ExecCGI -Indexes``);
+mixing both forms on one line is refused, as Apache 2.4 does.  Plugins ask
+``has_option(conf, "ExecCGI")``; the effective set is computed once per
+distinct chain of occurrences and cached.
+"""
+
+from .errors import ConfigError
+
+KNOWN = ("ExecCGI", "Indexes", "FollowSymLinks", "SymLinksIfOwnerMatch", "Includes",
+         "IncludesNOEXEC", "MultiViews", "All", "None")
+_BY_LOWER = {name.lower(): name for name in KNOWN}
+# "All" as Apache 2.4 means it: everything but MultiViews.
+_ALL = frozenset(n for n in KNOWN if n not in ("All", "None", "MultiViews"))
+
+
+def option_word(word, ctx):
+    """One word of an Options line: [+|-]Name, returned as (sign, Name)."""
+    sign = word[0] if word[:1] in ("+", "-") else ""
+    name = _BY_LOWER.get(word[len(sign):].lower())
+    if name is None:
+        raise ConfigError(f"unknown option {word!r} (known: {', '.join(KNOWN)})")
+    if sign and name in ("All", "None"):
+        raise ConfigError(f"{word!r}: All and None cannot take + or -")
+    return (sign, name)
+
+
+option_word.label = "[+|-]OPTION"
+
+
+def check_line(words):
+    signs = {sign != "" for sign, _ in words}
+    if len(signs) > 1:
+        raise ConfigError("either all options must start with + or -, or none may "
+                          "(Apache 2.4 rule)")
+
+
+_cache = {}
+
+
+def effective_options(occurrences):
+    """The set of option names in force after ``occurrences`` (outer first)."""
+    cached = _cache.get(occurrences)
+    if cached is not None:
+        return cached
+    current = frozenset()
+    for line in occurrences:
+        if line and line[0][0] == "":
+            current = frozenset()
+        for sign, name in line:
+            names = _ALL if name == "All" else frozenset() if name == "None" \
+                else frozenset((name,))
+            if sign == "-":
+                current = current - names
+            else:
+                current = current | names
+    if len(_cache) < 4096:
+        _cache[occurrences] = current
+    return current
+
+
+def has_option(conf, name):
+    """True when option ``name`` (e.g. "ExecCGI") is on in ``conf``'s scope."""
+    return name in effective_options(tuple(getattr(conf, "options", ())))
