@@ -59,8 +59,12 @@ def parse_file(path):
         raise ConfigErrors([ConfigError(f"cannot read config: {e.strerror}", path, 0)])
     _parse_into(root, text, path, errors, depth=0, seen=(os.path.abspath(path),))
     if errors:
-        raise ConfigErrors(errors)
+        raise ConfigErrors(sorted(errors, key=_error_order))
     return root
+
+
+def _error_order(e):
+    return (str(e.file), e.line or 0)
 
 
 def parse_string(text, name="<string>", base_dir=None):
