@@ -214,7 +214,22 @@ class RunningServer:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def stop(self):
-        return self.service.stopService()
+        """Stop listening and cut every open connection (a test's cleanup)."""
+        d = defer.maybeDeferred(self.service.stopService)
+        for factory in self.service.factories.values():
+            for connection in list(factory.connections):
+                connection.transport.abortConnection()
+        return d
+
+
+def http_pool(test_case):
+    """A treq connection pool without keep-alive, closed when the test ends:
+    pass it as ``pool=`` so no client connection outlives the test."""
+    from twisted.internet import reactor
+    from twisted.web.client import HTTPConnectionPool
+    pool = HTTPConnectionPool(reactor, persistent=False)
+    test_case.addCleanup(pool.closeCachedConnections)
+    return pool
 
 
 def start_server(config_text, base_dir=None):

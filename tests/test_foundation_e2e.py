@@ -1,0 +1,269 @@
+"""End to end: the real service on 127.0.0.1, fetched with treq; and the real
+`twistd axkit` entry point as a subprocess."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+
+import treq
+from twisted.internet import defer, reactor, task
+from twisted.trial.unittest import TestCase
+
+from axkit.testing import http_pool, start_server
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TWISTD = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+
+
+def make_docroot():
+    root = tempfile.mkdtemp()
+    os.makedirs(os.path.join(root, "sub"))
+    with open(os.path.join(root, "index.html"), "w") as f:
+        f.write("<h1>index</h1>\n")
+    with open(os.path.join(root, "sub", "a b<c>.txt"), "w") as f:
+        f.write("spaced\n")
+    with open(os.path.join(root, "big.bin"), "wb") as f:
+        f.write(os.urandom(300 * 1024))
+    return root
+
+
+def twistd_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class ServiceTests(TestCase):
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.pool = http_pool(self)
+        self.root = make_docroot()
+        self.addCleanup(shutil.rmtree, self.root)
+        self.server = yield start_server(f"""
+            DocumentRoot "{self.root}"
+            Include "{REPO}/conf.d/mime.conf"
+            Plugin uri_to_file
+            Plugin mime_map
+            Plugin serve_dir
+            Plugin serve_file
+            <Location /sub>
+                DirectoryListing On
+            </Location>
+        """)
+        self.addCleanup(self.server.stop)
+
+    @defer.inlineCallbacks
+    def test_file_with_headers(self):
+        response = yield treq.get(self.server.url("/index.html"), pool=self.pool)
+        body = yield response.content()
+        self.assertEqual(response.code, 200)
+        self.assertEqual(body, b"<h1>index</h1>\n")
+        h = response.headers
+        self.assertEqual(h.getRawHeaders("content-type"), ["text/html"])
+        self.assertEqual(response.length, 15)   # Content-Length (the client consumes it)
+        self.assertTrue(h.getRawHeaders("server")[0].startswith("axkit/"))
+        self.assertTrue(h.getRawHeaders("date")[0].endswith(" GMT"))
+        self.assertTrue(h.getRawHeaders("last-modified")[0].endswith(" GMT"))
+
+    @defer.inlineCallbacks
+    def test_directory_index_listing_and_redirect(self):
+        response = yield treq.get(self.server.url("/"), pool=self.pool)
+        self.assertEqual((yield response.content()), b"<h1>index</h1>\n")
+        response = yield treq.get(self.server.url("/sub?x=1"), allow_redirects=False, pool=self.pool)
+        self.assertEqual(response.code, 301)
+        self.assertEqual(response.headers.getRawHeaders("location"), ["/sub/?x=1"])
+        response = yield treq.get(self.server.url("/sub/"), pool=self.pool)
+        page = yield response.text()
+        self.assertEqual(response.code, 200)
+        self.assertIn('<a href="a%20b%3Cc%3E.txt">a b&lt;c&gt;.txt</a>', page)
+
+    @defer.inlineCallbacks
+    def test_big_file_streams_whole(self):
+        response = yield treq.get(self.server.url("/big.bin"), pool=self.pool)
+        body = yield response.content()
+        with open(os.path.join(self.root, "big.bin"), "rb") as f:
+            self.assertEqual(body, f.read())
+
+    @defer.inlineCallbacks
+    def test_head_missing_and_escape_attempts(self):
+        response = yield treq.head(self.server.url("/index.html"), pool=self.pool)
+        self.assertEqual(response.code, 200)
+        self.assertEqual((yield response.content()), b"")
+        self.assertEqual(response.length, 15)
+        response = yield treq.get(self.server.url("/nope.html"), pool=self.pool)
+        self.assertEqual(response.code, 404)
+        yield response.content()
+        response = yield treq.get(self.server.url("/%2e%2e/%2e%2e/etc/passwd"), pool=self.pool)
+        self.assertEqual(response.code, 400)
+        yield response.content()
+
+    @defer.inlineCallbacks
+    def test_keep_alive_and_pipelining_over_a_socket(self):
+        port = self.server.port
+        data = yield _raw_exchange(port, b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"
+                                         b"HEAD /index.html HTTP/1.1\r\nHost: x\r\n\r\n"
+                                         b"GET /sub/ HTTP/1.0\r\n\r\n")
+        from axkit.testing import parse_responses
+        responses = parse_responses(data, ["GET", "HEAD", "GET"])
+        self.assertEqual([r.status for r in responses], [200, 200, 200])
+        self.assertEqual(responses[0].body, b"<h1>index</h1>\n")
+        self.assertEqual(responses[1].body, b"")
+        self.assertIn(b"Index of /sub/", responses[2].body)
+        self.assertEqual(responses[2].header("connection"), "close")
+
+    @defer.inlineCallbacks
+    def test_malformed_request_gets_400_and_close(self):
+        data = yield _raw_exchange(self.server.port, b"GARBAGE\r\n\r\n")
+        self.assertTrue(data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), data)
+        self.assertIn(b"Connection: close\r\n", data)
+
+
+def _raw_exchange(port, payload):
+    """Send payload, read until the server closes (bounded by a timeout)."""
+    from twisted.internet.protocol import ClientFactory, Protocol
+
+    class Collect(Protocol):
+        def connectionMade(self):
+            self.data = []
+            self.transport.write(payload)
+
+        def dataReceived(self, data):
+            self.data.append(data)
+
+        def connectionLost(self, reason):
+            if not done.called:
+                done.callback(b"".join(self.data))
+
+    done = defer.Deferred()
+    factory = ClientFactory.forProtocol(Collect)
+    reactor.connectTCP("127.0.0.1", port, factory)
+    done.addTimeout(10, reactor)
+    return done
+
+
+class TwistdTests(TestCase):
+    """`twistd axkit` as a user runs it."""
+
+    def setUp(self):
+        self.pool = http_pool(self)
+        self.dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.dir)
+
+    def write_config(self, text):
+        path = os.path.join(self.dir, "site.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def run_twistd(self, *args):
+        return subprocess.run(TWISTD + list(args), env=twistd_env(), cwd=self.dir,
+                              capture_output=True, text=True, timeout=60)
+
+    def test_help_shows_config(self):
+        result = self.run_twistd("axkit", "--help")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("--config", result.stdout)
+
+    def test_config_typo_is_reported_as_file_line_and_nothing_listens(self):
+        port = free_port()
+        path = self.write_config(f"Listen tcp:{port}:interface=127.0.0.1\n"
+                                 "Plugin uri_to_file\nDocumentRot /srv\n")
+        result = self.run_twistd("-n", "--pidfile=", "axkit", "--config", path)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn(f'{path}:3: unknown directive "DocumentRot" '
+                      '(did you mean "DocumentRoot"?)', result.stderr)
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+    def test_check_flag(self):
+        path = self.write_config("Plugin uri_to_file\nDirectoryIndex a.html\n")
+        result = self.run_twistd("axkit", "--config", path, "--check")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        bad = self.write_config("Plugin uri_to_file\nDirectoryIndex\n")
+        result = self.run_twistd("axkit", "--config", bad, "--check")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(f"{bad}:2: DirectoryIndex takes at least 1 argument, got 0",
+                      result.stderr)
+
+    @defer.inlineCallbacks
+    def test_twistd_serves_a_file_from_a_config(self):
+        docroot = make_docroot()
+        self.addCleanup(shutil.rmtree, docroot)
+        port = free_port()
+        path = self.write_config(
+            f"Listen tcp:{port}:interface=127.0.0.1\nDocumentRoot {docroot}\n"
+            f"Include {REPO}/conf.d/*.conf\n"
+            "Plugin uri_to_file\nPlugin mime_map\nPlugin serve_file\n")
+        proc = subprocess.Popen(TWISTD + ["-n", "--pidfile=", "axkit", "--config", path],
+                                env=twistd_env(), cwd=self.dir, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        self.addCleanup(_stop, proc)
+        yield _wait_for_port(port)
+        response = yield treq.get(f"http://127.0.0.1:{port}/index.html", pool=self.pool)
+        self.assertEqual(response.code, 200)
+        self.assertEqual((yield response.content()), b"<h1>index</h1>\n")
+        self.assertEqual(response.headers.getRawHeaders("content-type"), ["text/html"])
+        proc.send_signal(signal.SIGTERM)
+        out, err = yield _communicate(proc)
+        self.assertIn(b'"GET /index.html HTTP/1.1" 200 15', out)
+        self.assertIn(b"axkit listening on", err)
+
+    @defer.inlineCallbacks
+    def test_zero_config_serves_the_current_directory(self):
+        with open(os.path.join(self.dir, "hello.txt"), "w") as f:
+            f.write("zero config\n")
+        if _port_in_use(8080):
+            self.skipTest("port 8080 is busy on this machine")
+        proc = subprocess.Popen(TWISTD + ["-n", "--pidfile=", "axkit"], env=twistd_env(),
+                                cwd=self.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(_stop, proc)
+        yield _wait_for_port(8080)
+        response = yield treq.get("http://127.0.0.1:8080/hello.txt", pool=self.pool)
+        self.assertEqual((yield response.content()), b"zero config\n")
+        response = yield treq.get("http://127.0.0.1:8080/", pool=self.pool)
+        self.assertIn(b"hello.txt", (yield response.content()))
+
+
+def _port_in_use(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+@defer.inlineCallbacks
+def _wait_for_port(port, timeout=20.0):
+    waited = 0.0
+    while waited < timeout:
+        if _port_in_use(port):
+            return
+        yield task.deferLater(reactor, 0.1, lambda: None)
+        waited += 0.1
+    raise AssertionError(f"nothing listened on port {port} within {timeout}s")
+
+
+def _communicate(proc):
+    from twisted.internet.threads import deferToThread
+    return deferToThread(proc.communicate, timeout=30)
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(10)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
