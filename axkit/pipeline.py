@@ -20,6 +20,11 @@ from axkit.vhosts import VirtualHosts
 log = Logger(namespace="axkit.pipeline")
 
 ALLOWED_DEFAULT = "GET, HEAD, OPTIONS"
+# Methods answered by the core before any plugin sees them.
+_REFUSED_METHODS = frozenset(("TRACE", "CONNECT"))
+# Methods of RFC 9110 and RFC 5789 (PATCH): a resource nobody serves with
+# them is 405 with Allow; any other method nobody handles is 501.
+_KNOWN_METHODS = frozenset(("POST", "PUT", "DELETE", "PATCH"))
 
 
 class Pipeline:
@@ -92,12 +97,36 @@ class Pipeline:
             self._internal_error(request)
 
     def _resolve_and_continue(self, request):
+        method = request.method
+        if method in _REFUSED_METHODS:
+            return self._refuse_method(request)
+        if request.raw_path == "*":
+            # OPTIONS * asks about the server as a whole (RFC 9110 §9.3.7).
+            request.response_headers.set("Allow", ALLOWED_DEFAULT)
+            request.send(200)
+            return
         try:
             request.path = normalize_path(request.raw_path)
         except BadTarget as e:
             request.send_error(400, str(e))
             return
         self.resolve(request)
+        conf = request.conf
+        limit = conf.limit_request_body
+        request.body_limit = limit
+        if limit and request.content_length is not None and request.content_length > limit:
+            log.info("413 to {client}: {method} {target}: Content-Length {length} "
+                     "is over LimitRequestBody {limit}", client=request.client_address,
+                     method=method, target=request.target,
+                     length=request.content_length, limit=limit)
+            request.send_error(413, "request body larger than LimitRequestBody")
+            return
+        if limit and request.body_length > limit:
+            request.send_error(413, "request body larger than LimitRequestBody")
+            return
+        if request.chains["body_data"] and not request.body_complete:
+            # A body_data plugin reads the body as it arrives: time for 100.
+            request.channel.want_body(request)
         chain = request.chains["post_read_request"]
         if chain:
             result = run_chain(chain, "post_read_request", (request, request.conf))
@@ -208,13 +237,23 @@ class Pipeline:
             self.send_status(request, result)
         return False
 
+    def _refuse_method(self, request):
+        if request.method == "TRACE":
+            # TRACE echoes the request (cookies, credentials): off by default.
+            request.response_headers.set("Allow", ALLOWED_DEFAULT)
+            request.send_error(405, "TRACE is not allowed")
+        else:
+            # CONNECT: this is not a proxy.
+            request.keep_alive = False
+            request.send_error(501, f"{request.method} is not implemented")
+
     def _nobody_answered(self, request):
         if request.method in ("GET", "HEAD"):
             request.send_error(404)
         elif request.method == "OPTIONS":
             request.response_headers.set("Allow", ALLOWED_DEFAULT)
             request.send(204)
-        elif request.method in ("POST", "PUT", "DELETE", "PATCH", "TRACE"):
+        elif request.method in _KNOWN_METHODS:
             request.response_headers.set("Allow", ALLOWED_DEFAULT)
             request.send_error(405)
         else:

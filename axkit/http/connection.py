@@ -3,9 +3,10 @@ strictly in order, keep the connection alive or close it, enforce limits.
 
 States of a connection, by what it waits for:
 
-* IDLE -- between requests (KeepAliveTimeout);
+* IDLE -- between requests (KeepAliveTimeout; a fresh connection waits
+  RequestHeaderTimeout for its first byte), closed silently when it expires;
 * HEADERS -- a request head has started (RequestHeaderTimeout from its first
-  byte; drip-feeding cannot extend it);
+  byte; drip-feeding cannot extend it), 408 when it expires;
 * BODY -- a request body is being read (RequestBodyTimeout between pieces);
 * RESPONDING -- the active request's response is being produced.
 
@@ -13,15 +14,24 @@ Pipelined requests are parsed into a queue and dispatched one at a time:
 request N+1 is handed to the handler only when response N has finished,
 so responses leave in request order by construction.  A full queue, or a
 request body nobody is consuming yet, pauses reading from the socket.
+
+llhttp does most of the RFC 9112 framing checks (CL+TE, duplicate or signed
+Content-Length, chunk syntax, bare CR/LF, control characters, whitespace
+before a colon, obs-fold); the rest (Host, versions, transfer codings,
+Connection token lists, target forms, limits) are checked here, in
+``on_headers_complete``.  Every refusal answers once and closes.
 """
 
-import time
-from collections import deque
+import re
+from urllib.parse import urlsplit
 
-from httptools import (HttpParserCallbackError, HttpParserError, HttpParserUpgrade,
+from httptools import (HttpParserCallbackError, HttpParserError,
+                       HttpParserInvalidMethodError, HttpParserUpgrade,
                        HttpRequestParser)
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.interfaces import IProtocol
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from .dates import http_date_now
 from .headers import Headers
@@ -39,6 +49,16 @@ FEED_SLICE = 16384
 # thrown away up to this many bytes (keeping the connection); past it: close.
 DISCARD_LIMIT = 1024 * 1024
 
+# Reasons to stop reading from the socket (a bit set).
+PAUSE_PIPELINE, PAUSE_BODY, PAUSE_FATAL = 1, 2, 4
+
+CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+# A request line whose method llhttp does not know but which is well formed:
+# such a method is "not implemented" (501), anything else is garbage (400).
+_UNKNOWN_METHOD_LINE = re.compile(
+    rb"(?:^|\n)[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32} [\x21-\x7e]+ HTTP/1\.[01]\r\n")
+
 
 class ProtocolError(Exception):
     """Bad input detected by our own checks: answer ``status`` and close."""
@@ -53,13 +73,50 @@ class _Stop(Exception):
     """Raised inside a parser callback to stop parsing (connection closing)."""
 
 
-class HTTPConnection(Protocol):
+def new_parser(connection):
+    parser = HttpRequestParser(connection)
+    # Every llhttp leniency stays off (they are off by default; say so).
+    parser.set_dangerous_leniencies(
+        lenient_headers=False, lenient_chunked_length=False,
+        lenient_keep_alive=False, lenient_transfer_encoding=False,
+        lenient_version=False, lenient_data_after_close=False,
+        lenient_optional_lf_after_cr=False, lenient_optional_cr_before_lf=False,
+        lenient_optional_crlf_after_chunk=False, lenient_spaces_after_chunk_size=False)
+    return parser
+
+
+def _tokens(headers, name):
+    """The comma-separated tokens of every ``name`` field, lower-cased."""
+    out = []
+    for value in headers.get_all(name):
+        for token in value.split(","):
+            token = token.strip().lower()
+            if token:
+                out.append(token)
+    return out
+
+
+@implementer(IProtocol)
+class HTTPConnection:
+    """The protocol of one client connection (slotted: there may be 100,000)."""
+
+    __slots__ = (
+        "factory", "handler", "limits", "parser", "transport", "connected",
+        "queue", "active", "current", "requests", "state", "closing",
+        "peer_host", "peer_port", "secure", "_url", "_fields", "_head_bytes",
+        "_raw_head", "_began", "_fatal", "_paused", "_unparsed", "_deadline",
+        "_deadline_state", "_wheel_slot", "_discarding", "_notes", "_upgrade",
+        "__weakref__",
+    )
+
     def __init__(self, factory):
         self.factory = factory
         self.handler = factory.handler
         self.limits = None
         self.parser = None
-        self.queue = deque()
+        self.transport = None
+        self.connected = 0
+        self.queue = None            # parsed requests waiting (list), if any
         self.active = None           # the request being answered
         self.current = None          # the request whose head/body is being parsed
         self.requests = 0
@@ -68,19 +125,37 @@ class HTTPConnection(Protocol):
         self.peer_host = None
         self.peer_port = None
         self.secure = False
-        self._url = []
-        self._fields = []
+        self._url = None
+        self._fields = None
         self._head_bytes = 0
+        self._raw_head = 0
+        self._began = False
         self._fatal = None
-        self._paused = set()
+        self._paused = 0
         self._unparsed = b""
         self._deadline = None
-        self._timer = None
-        self._discarding = 0
         self._deadline_state = None
-        self.notes = {}
+        self._wheel_slot = None
+        self._discarding = 0
+        self._notes = None
+        self._upgrade = False
+
+    @property
+    def notes(self):
+        """Free space for plugins, per connection (created when first used)."""
+        if self._notes is None:
+            self._notes = {}
+        return self._notes
+
+    def logPrefix(self):
+        return "HTTPConnection"
 
     # -- connection lifecycle ---------------------------------------------
+
+    def makeConnection(self, transport):
+        self.connected = 1
+        self.transport = transport
+        self.connectionMade()
 
     def connectionMade(self):
         factory = self.factory
@@ -89,29 +164,30 @@ class HTTPConnection(Protocol):
         peer = self.transport.getPeer()
         self.peer_host = getattr(peer, "host", None) or "-"
         self.peer_port = getattr(peer, "port", None)
-        try:
-            from twisted.internet.interfaces import ISSLTransport
-            self.secure = ISSLTransport.providedBy(self.transport)
-        except ImportError:
-            pass
+        self.secure = factory.is_secure(self.transport)
         try:
             self.transport.setTcpNoDelay(True)
         except (AttributeError, OSError):
             pass
-        self.parser = HttpRequestParser(self)
-        self._set_deadline(HEADERS, self.limits.header_timeout)
+        self.parser = new_parser(self)
+        # A fresh connection gets RequestHeaderTimeout for its first byte.
+        self._set_deadline(IDLE, self.limits.header_timeout)
         self.handler.connection_made(self)
 
     def connectionLost(self, reason):
+        self.connected = 0
         self.closing = True
-        self._cancel_timer()
+        self._deadline = None
         active = self.active
         self.active = None
         if active is not None and not active.finished:
             active.aborted = True
             active.keep_alive = False
             active._finished()
-        self.queue.clear()
+        self.queue = None
+        self.current = None
+        # The parser holds bound methods of this object: break the cycle.
+        self.parser = None
         self.factory.connection_closed(self)
         self.handler.connection_lost(self, reason)
 
@@ -121,7 +197,10 @@ class HTTPConnection(Protocol):
         if self._paused:
             self._unparsed += data
             return
-        self._feed(data)
+        if len(data) <= FEED_SLICE:
+            self._parse(data)
+        else:
+            self._feed(data)
 
     def _feed(self, data):
         if len(data) <= FEED_SLICE:
@@ -137,15 +216,11 @@ class HTTPConnection(Protocol):
             self._parse(view[start:start + FEED_SLICE])
 
     def _parse(self, data):
+        self._began = False
         try:
             self.parser.feed_data(data)
         except HttpParserUpgrade as e:
-            # An Upgrade we do not take (or CONNECT): the request was answered
-            # as plain HTTP/1.1; what follows is read as the next request.
-            rest = bytes(data[e.args[0]:]) if e.args else b""
-            self.parser = HttpRequestParser(self)
-            if rest and not self.closing:
-                self.dataReceived(rest)
+            self._after_upgrade(data, e)
         except HttpParserCallbackError as e:
             cause = e.__context__
             if isinstance(cause, ProtocolError):
@@ -156,8 +231,56 @@ class HTTPConnection(Protocol):
                 log.failure("internal error while parsing a request",
                             failure=None if cause is None else _failure_of(cause))
                 self.protocol_error(500, "internal error")
+            return
+        except HttpParserInvalidMethodError:
+            if _UNKNOWN_METHOD_LINE.search(bytes(data)) is not None:
+                self.protocol_error(501, "request method not implemented")
+            else:
+                self.protocol_error(400, "malformed request line")
+            return
         except HttpParserError as e:
-            self.protocol_error(_status_for_parser_error(e), _parser_detail(e))
+            self.protocol_error(*_status_for_parser_error(e))
+            return
+        if self.state == HEADERS:
+            # httptools collects a header field whole before handing it
+            # over: bound what it can hold by counting the raw bytes.
+            if self._began:
+                self._raw_head = self._head_bytes
+            else:
+                self._raw_head += len(data)
+            if self._raw_head > self.limits.header_size:
+                if self._fields is not None and not self._fields and \
+                        self._head_bytes > self.limits.request_line:
+                    self.protocol_error(414, "request line too long")
+                else:
+                    self.protocol_error(431, "the header block is too large")
+
+    def _after_upgrade(self, data, e):
+        # llhttp stops after a request with Upgrade (or a CONNECT), without
+        # reading any body.  We take no upgrade: the request was answered as
+        # plain HTTP/1.1.  With nothing between it and what follows (no
+        # body), the rest is the next request; otherwise the connection
+        # closes after the answer, so a body cannot be read as a request.
+        if not self._upgrade or self.closing:
+            self._stop_reading_after_current()
+            return
+        self._upgrade = False
+        rest = bytes(data[e.args[0]:]) if e.args else b""
+        self.parser = new_parser(self)
+        if rest and not self.closing:
+            self._parse(rest)
+
+    def _stop_reading_after_current(self):
+        self._unparsed = b""
+        self._pause(PAUSE_FATAL)
+        for request in self._all_pending():
+            request.keep_alive = False
+
+    def _all_pending(self):
+        if self.active is not None:
+            yield self.active
+        if self.queue:
+            yield from self.queue
 
     # -- parser callbacks (httptools) --------------------------------------
 
@@ -167,6 +290,8 @@ class HTTPConnection(Protocol):
         self._url = []
         self._fields = []
         self._head_bytes = 0
+        self._raw_head = 0
+        self._began = True
         self.state = HEADERS
         self._set_deadline(HEADERS, self.limits.header_timeout)
 
@@ -177,80 +302,125 @@ class HTTPConnection(Protocol):
             raise ProtocolError(414, "request line too long")
 
     def on_header(self, name, value):
+        request = self.current
+        if request is not None:
+            # A trailer field of a chunked body (RFC 9112 §7.1.2): kept
+            # apart from the header fields, under the same limits.
+            self._trailer(request, name, value)
+            return
         size = len(name) + len(value) + 4
         self._head_bytes += size
         if size > self.limits.field_size:
             raise ProtocolError(431, "a header field is too large")
         if self._head_bytes > self.limits.header_size:
             raise ProtocolError(431, "the header block is too large")
-        if len(self._fields) >= self.limits.fields:
+        fields = self._fields
+        if len(fields) >= self.limits.fields:
             raise ProtocolError(431, "too many header fields")
-        self._fields.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+        fields.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+
+    def _trailer(self, request, name, value):
+        trailers = request.trailers
+        if trailers is None:
+            trailers = request.trailers = Headers()
+        size = len(name) + len(value) + 4
+        self._head_bytes += size
+        if size > self.limits.field_size or self._head_bytes > self.limits.header_size \
+                or len(trailers) >= self.limits.fields:
+            raise ProtocolError(431, "the trailer fields are too large")
+        trailers.add(name.decode("latin-1").lower(), value.decode("latin-1"))
 
     def on_headers_complete(self):
         parser = self.parser
         target = b"".join(self._url).decode("latin-1")
+        self._url = None
         version = parser.get_http_version()
-        if version not in ("1.1", "1.0"):
+        if version != "1.1" and version != "1.0":
+            if version.startswith("0."):
+                raise ProtocolError(400, "malformed request line")
             raise ProtocolError(505, f"HTTP/{version} is not supported")
         headers = Headers(self._fields)
-        request = Request(self, parser.get_method().decode("ascii"), target, version,
-                          headers, parser.should_keep_alive(), time.time())
+        self._fields = None
+        method = parser.get_method().decode("ascii")
+        # Connection is a token list (RFC 9110 §7.6.1), over every field.
+        if "connection" in headers:
+            tokens = _tokens(headers, "connection")
+            if version == "1.1":
+                keep_alive = "close" not in tokens
+            else:
+                keep_alive = "keep-alive" in tokens and "close" not in tokens
+        else:
+            keep_alive = version == "1.1"
+        request = Request(self, method, target, version, headers, keep_alive,
+                          self.factory.reactor.seconds())
         self._check_host(request)
+        self._check_target(request)
         self.current = request
         self.requests += 1
-        if self.limits.max_requests and self.requests >= self.limits.max_requests:
+        max_requests = self.limits.max_requests
+        if max_requests and self.requests >= max_requests:
             request.keep_alive = False
-        length = headers.get("content-length")
-        if length is not None:
-            request.content_length = int(length)  # llhttp has checked the digits
-        if request.content_length or "transfer-encoding" in headers:
+        if parser.should_upgrade():
+            # Answered as plain HTTP (we take no upgrade); see _after_upgrade.
+            self._upgrade = True
+            if method == "CONNECT":
+                request.keep_alive = False
+        has_body = self._check_framing(request, headers, version)
+        if "expect" in headers:
+            expect = headers.get("expect").strip().lower()
+            if expect != "100-continue":
+                request.expect_failed = True
+            elif version == "1.1" and has_body:
+                request.continue_wanted = True
+        if has_body:
             self.state = BODY
             self._set_deadline(BODY, self.limits.body_timeout)
+            if self._upgrade:
+                # llhttp will not read this body: never read it as requests.
+                self._upgrade = False
+                request.keep_alive = False
         else:
             request.body_complete = True
-            self._clear_deadline()
-        self.queue.append(request)
-        if len(self.queue) > self.limits.max_pipelined:
-            self._pause("pipeline")
-        if self.active is None:
-            self._dispatch_next()
-
-    def on_body(self, data):
-        request = self.current
-        if request is None:
-            return
-        request._body_arrived(data)
-        limit = self.limits.body
-        if limit and request.body_length > limit:
-            raise ProtocolError(413, "request body too large")
-        if self.state == BODY:
-            self._deadline = time.monotonic() + self.limits.body_timeout
-        if self._discarding:
-            self._discarding -= len(data)
-            if self._discarding < 0:
-                self.closing = True
-                self.transport.loseConnection()
-                raise _Stop()
-            return
-        if request is self.active:
-            self.handler.body_data(request, data)
-
-    def on_message_complete(self):
-        request = self.current
-        self.current = None
-        if request is None:
-            return
-        request._body_done()
-        if request is self.active:
-            self.handler.body_done(request)
-        if self._discarding:
-            self._discarding = 0
-        if request.finished and request is self.active:
-            self._advance()
-        elif self.active is not None and self.state == BODY:
             self.state = RESPONDING
-            self._clear_deadline()
+            self._deadline = None
+        queue = self.queue
+        if self.active is None and not queue:
+            self._dispatch(request)
+            return
+        if queue is None:
+            queue = self.queue = []
+        queue.append(request)
+        if len(queue) > self.limits.max_pipelined:
+            self._pause(PAUSE_PIPELINE)
+
+    def _check_framing(self, request, headers, version):
+        """Content-Length / Transfer-Encoding rules (RFC 9112 §6); True if
+        the request has a body."""
+        if "transfer-encoding" in headers:
+            if version == "1.0":
+                # §6.1: a 1.0 message with Transfer-Encoding has faulty framing.
+                raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
+            if "content-length" in headers:
+                raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
+            codings = _tokens(headers, "transfer-encoding")
+            if not codings or codings[-1] != "chunked":
+                raise ProtocolError(400, "the last transfer coding is not chunked")
+            if len(codings) > 1:
+                if "chunked" in codings[:-1]:
+                    raise ProtocolError(400, "chunked applied more than once")
+                raise ProtocolError(501, f"transfer coding {codings[0]!r} "
+                                         "is not implemented")
+            return True
+        length = headers.get("content-length")
+        if length is not None:
+            # llhttp has refused duplicates, signs and non-digits already.
+            length = int(length)
+            request.content_length = length
+            limit = self.limits.body
+            if limit and length > limit:
+                raise ProtocolError(413, "request body larger than LimitRequestBody")
+            return length > 0
+        return False
 
     def _check_host(self, request):
         # RFC 9112 §3.2: a 1.1 request without Host, or with several, is a 400.
@@ -262,19 +432,85 @@ class HTTPConnection(Protocol):
                 raise ProtocolError(400, "HTTP/1.1 request without Host")
             return
         host = hosts[0].strip()
-        if any(c in host for c in " /\\@?#") :
-            raise ProtocolError(400, "malformed Host header")
+        for c in host:
+            if c in " /\\@?#,\t":
+                raise ProtocolError(400, "malformed Host header")
+
+    def _check_target(self, request):
+        """The four request-target forms (RFC 9112 §3.2)."""
+        target = request.target
+        if target[:1] == "/":
+            return                                    # origin-form
+        method = request.method
+        if target == "*":
+            if method != "OPTIONS":
+                raise ProtocolError(400, "'*' is only a target for OPTIONS")
+            request.raw_path = "*"
+            return
+        if "://" in target:                           # absolute-form
+            try:
+                parts = urlsplit(target)
+            except ValueError:
+                raise ProtocolError(400, "malformed absolute-form target")
+            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                raise ProtocolError(400, "malformed absolute-form target")
+            if method == "CONNECT":
+                raise ProtocolError(400, "CONNECT needs an authority-form target")
+            # §3.2.2: the target's authority replaces the Host header.
+            request.headers.set("host", parts.netloc.rpartition("@")[2])
+            request.raw_path = parts.path or "/"
+            request.query = parts.query if "?" in target else None
+            return
+        if method == "CONNECT":                       # authority-form
+            request.raw_path = "*"
+            return
+        raise ProtocolError(400, "malformed request target")
+
+    def on_body(self, data):
+        request = self.current
+        if request is None:
+            return
+        request._body_arrived(data)
+        limit = request.body_limit
+        if limit and request.body_length > limit:
+            raise ProtocolError(413, "request body larger than LimitRequestBody")
+        self._deadline = self.factory.now() + self.limits.body_timeout
+        if self._discarding:
+            self._discarding -= len(data)
+            if self._discarding < 0:
+                self._close()
+                raise _Stop()
+            return
+        if request is self.active:
+            self.handler.body_data(request, data)
+
+    def on_message_complete(self):
+        request = self.current
+        self.current = None
+        if request is None:
+            return
+        request._body_done()
+        active = self.active
+        if request is active:
+            self.handler.body_done(request)
+            if self._discarding:
+                self._discarding = 0
+            if request.finished:
+                self._advance()
+                return
+        if self.state == BODY:
+            self.state = RESPONDING
+            self._deadline = None
 
     # -- dispatch and ordering ---------------------------------------------
 
-    def _dispatch_next(self):
-        request = self.queue.popleft()
-        if "pipeline" in self._paused and len(self.queue) <= self.limits.max_pipelined:
-            self._resume("pipeline")
+    def _dispatch(self, request):
         self.active = request
-        if self.state != BODY:
-            self.state = RESPONDING
-        arrived = list(request._body_pending) if request._body_pending else ()
+        if request.expect_failed:
+            request.send_error(417, "only 100-continue is a known expectation")
+            return
+        pending = request._body_pending
+        arrived = list(pending) if pending else ()
         self.handler.handle(request)
         # Body pieces that arrived while the request was queued.
         for data in arrived:
@@ -284,23 +520,37 @@ class HTTPConnection(Protocol):
         if request.body_complete and not request.finished:
             self.handler.body_done(request)
 
+    def want_body(self, request):
+        """A plugin reads the body: the moment to send ``100 Continue``."""
+        if request.continue_wanted and not request.headers_sent \
+                and request.body_length == 0 and not request.body_complete:
+            request.continue_wanted = False
+            request.continue_sent = True
+            self.transport.write(CONTINUE_100)
+        self.resume_body()
+
     def response_finished(self, request):
         """Called by the request when its response is complete."""
         self.handler.response_finished(request)
         if request is not self.active:
             return
         if not request.keep_alive or self.closing:
-            self._close_after(request)
+            self._close()
             return
         if not request.body_complete:
+            if request.continue_wanted:
+                # The client waits for 100 before sending its body: it may
+                # or may not send it now.  Closing is the only safe framing.
+                self._close()
+                return
             # Read and drop the rest of the body, then go on with keep-alive.
             remaining = (request.content_length - request.body_length
                          if request.content_length is not None else DISCARD_LIMIT)
             if remaining > DISCARD_LIMIT:
-                self._close_after(request)
+                self._close()
                 return
             self._discarding = DISCARD_LIMIT
-            self._resume("body")
+            self.resume_body()
             return
         self._advance()
 
@@ -308,27 +558,35 @@ class HTTPConnection(Protocol):
         self.active = None
         if self.closing:
             return
-        if self.queue:
-            self._dispatch_next()
+        queue = self.queue
+        if queue:
+            request = queue.pop(0)
+            if self._paused & PAUSE_PIPELINE and len(queue) <= self.limits.max_pipelined:
+                self._resume(PAUSE_PIPELINE)
+            self._dispatch(request)
             return
         if self._fatal is not None:
             self._send_fatal()
             return
-        if self.current is None:
+        if self.current is None and self.state != HEADERS:
+            if self.factory.draining:
+                self._close()
+                return
             self.state = IDLE
             self._set_deadline(IDLE, self.limits.keepalive_timeout)
         if self._unparsed and not self._paused:
             data, self._unparsed = self._unparsed, b""
             self._feed(data)
 
-    def _close_after(self, request):
+    def _close(self):
         self.closing = True
         self.active = None
-        self.queue.clear()
+        self.queue = None
+        self._deadline = None
         self.transport.loseConnection()
 
     def may_keep_alive(self, request):
-        return not self.closing and self._fatal is None and not self.factory.draining
+        return not self.closing and not self.factory.draining
 
     def body_unread(self, request):
         return not request.body_complete
@@ -343,24 +601,36 @@ class HTTPConnection(Protocol):
     def write(self, data):
         self.transport.write(data)
 
+    def drain(self):
+        """Graceful shutdown: close now if idle, else after this response."""
+        if self.closing:
+            return
+        if self.state == IDLE and self.active is None:
+            self._close()
+
     # -- reading control ---------------------------------------------------
 
     def pause_body(self):
-        """Stop reading the request body (backpressure from its consumer)."""
-        self._pause("body")
+        """Stop reading the request body (backpressure from its consumer);
+        the body timeout does not run while we are the ones not reading."""
+        self._pause(PAUSE_BODY)
+        if self.state == BODY:
+            self._deadline = None
 
     def resume_body(self):
-        self._resume("body")
+        self._resume(PAUSE_BODY)
+        if self.state == BODY and self._deadline is None and not self.closing:
+            self._set_deadline(BODY, self.limits.body_timeout)
 
     def _pause(self, reason):
-        if not self._paused:
+        if not self._paused and not self.closing:
             self.transport.pauseProducing()
-        self._paused.add(reason)
+        self._paused |= reason
 
     def _resume(self, reason):
-        if reason not in self._paused:
+        if not self._paused & reason:
             return
-        self._paused.discard(reason)
+        self._paused &= ~reason
         if not self._paused and not self.closing:
             self.transport.resumeProducing()
             if self._unparsed:
@@ -373,14 +643,27 @@ class HTTPConnection(Protocol):
         """Bad input: answer ``status`` after earlier responses, then close."""
         if self._fatal is not None or self.closing:
             return
-        self._fatal = (status, detail)
-        self.current = None
-        self._unparsed = b""
         self.handler.protocol_error(self, status, detail)
-        if self.active is None and not self.queue:
+        current, self.current = self.current, None
+        self._unparsed = b""
+        active = self.active
+        if current is not None and current is active:
+            # The request being answered sent a bad body: answer it (if its
+            # head is not out yet) and close.
+            self._fatal = (status, detail)
+            current.keep_alive = False
+            if current.headers_sent:
+                current.abort()
+            else:
+                current.send_error(status, detail)
+            return
+        self._fatal = (status, detail)
+        if active is None and not self.queue:
             self._send_fatal()
         else:
-            self._pause("fatal")
+            # Earlier requests are answered first (keeping their framing);
+            # the error answer follows the last of them.
+            self._pause(PAUSE_FATAL)
 
     def _send_fatal(self):
         status, detail = self._fatal
@@ -389,50 +672,36 @@ class HTTPConnection(Protocol):
             status_line(status) + b"Date: " + http_date_now() + b"\r\n" + SERVER_HEADER
             + b"Content-Type: text/html; charset=utf-8\r\n"
             + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
-        self.closing = True
-        self._cancel_timer()
-        self.transport.loseConnection()
+        self._close()
 
     def _set_deadline(self, state, seconds):
-        self._deadline = time.monotonic() + seconds
         self._deadline_state = state
-        timer = self._timer
-        if timer is None:
-            self._timer = self.factory.reactor.callLater(seconds, self._timer_fired)
+        self._deadline = deadline = self.factory.now() + seconds
+        slot = self._wheel_slot
+        if slot is None or deadline < slot - 1:
+            self._wheel_slot = self.factory.wheel.add(self, deadline)
 
-    def _clear_deadline(self):
+    def deadline_check(self, slot, now):
+        """Called by the factory's timer wheel for an entry at ``slot``."""
+        if slot != self._wheel_slot:
+            return                       # a stale entry; a newer one exists
+        self._wheel_slot = None
+        deadline = self._deadline
+        if deadline is None or self.closing:
+            return
+        if deadline > now:
+            self._wheel_slot = self.factory.wheel.add(self, deadline)
+            return
         self._deadline = None
-
-    def _cancel_timer(self):
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-
-    def _timer_fired(self):
-        # Deadlines move often (every request, every body piece); the timer is
-        # only re-armed when it fires early, so moving one costs no heap work.
-        self._timer = None
-        if self._deadline is None or self.closing:
-            return
-        remaining = self._deadline - time.monotonic()
-        if remaining > 0.001:
-            self._timer = self.factory.reactor.callLater(remaining, self._timer_fired)
-            return
         state = self._deadline_state
-        self._deadline = None
         if state == IDLE:
-            self.closing = True
-            self.transport.loseConnection()
+            log.debug("closing idle connection from {client}", client=self.peer_host)
+            self._close()
         elif state == HEADERS:
-            if self.active is None and not self.queue:
+            if self.state == HEADERS:
                 self.protocol_error(408, "request header timeout")
         elif state == BODY:
-            if self.active is not None and self.active.headers_sent:
-                self.active.abort()
-            else:
-                self.protocol_error(408, "request body timeout")
-                if self.active is not None:
-                    self.active.abort()
+            self.protocol_error(408, "request body timeout")
 
 
 def _failure_of(exc):
@@ -441,16 +710,71 @@ def _failure_of(exc):
 
 
 def _status_for_parser_error(e):
-    text = str(e).lower()
-    if "transfer-encoding" in text and "unknown" in text:
-        return 501
-    if "invalid method" in text or "method" in text and "unknown" in text:
-        return 400
-    return 400
+    """(status, detail) for an llhttp error."""
+    detail = str(e) or type(e).__name__
+    text = detail.lower()
+    if "pri/upgrade" in text:
+        return 505, "HTTP/2 connection preface: this server speaks HTTP/1.1 only"
+    if "transfer-encoding" in text and "invalid" in text and "header value" not in text:
+        return 501, "unsupported transfer coding"
+    return 400, detail
 
 
-def _parser_detail(e):
-    return str(e) or type(e).__name__
+class DeadlineWheel:
+    """Every connection deadline of one factory, in one-second buckets.
+
+    One reactor timer ticks once a second while any deadline is pending; a
+    tick looks only at the bucket that is due, so the cost of a deadline is
+    O(1) whatever the number of connections, and moving one (every request,
+    every body piece) costs nothing: the entry is checked when its bucket
+    comes due and put back if the deadline moved later.
+    """
+
+    __slots__ = ("reactor", "buckets", "timer", "cursor")
+
+    def __init__(self, reactor):
+        self.reactor = reactor
+        self.buckets = {}
+        self.timer = None
+        self.cursor = 0
+
+    def add(self, connection, deadline):
+        slot = int(deadline) + 1
+        bucket = self.buckets.get(slot)
+        if bucket is None:
+            self.buckets[slot] = [connection]
+        else:
+            bucket.append(connection)
+        if self.timer is None:
+            self.cursor = int(self.reactor.seconds())
+            self.timer = self.reactor.callLater(1.0, self._tick)
+        return slot
+
+    def _tick(self):
+        self.timer = None
+        now = self.reactor.seconds()
+        buckets = self.buckets
+        end = int(now)
+        slot = self.cursor + 1
+        if end - slot > len(buckets):
+            # Long gap (a fake clock jumping): walk the keys, not the seconds.
+            due = sorted(s for s in buckets if s <= end)
+        else:
+            due = range(slot, end + 1)
+        self.cursor = end
+        for slot in due:
+            bucket = buckets.pop(slot, None)
+            if bucket:
+                for connection in bucket:
+                    connection.deadline_check(slot, now)
+        if buckets and self.timer is None:
+            self.timer = self.reactor.callLater(1.0, self._tick)
+
+    def stop(self):
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.timer = None
+        self.buckets.clear()
 
 
 class HTTPFactory(Factory):
@@ -459,22 +783,89 @@ class HTTPFactory(Factory):
     protocol = HTTPConnection
     noisy = False
 
-    def __init__(self, handler, reactor=None):
+    def __init__(self, handler, reactor=None, gate=None):
         if reactor is None:
             from twisted.internet import reactor
         self.handler = handler
         self.reactor = reactor
         self.connections = set()
         self.draining = False
+        self.wheel = DeadlineWheel(reactor)
+        self.gate = gate
+        self.now = reactor.seconds
+        self._tls = None
 
     def buildProtocol(self, addr):
+        gate = self.gate
+        if gate is not None and not gate.admit():
+            return None
         return HTTPConnection(self)
 
     def limits(self):
         return self.handler.limits()
 
+    def is_secure(self, transport):
+        if self._tls is None:
+            from twisted.internet.interfaces import ISSLTransport
+            self._tls = ISSLTransport
+        return self._tls.providedBy(transport)
+
     def connection_opened(self, connection):
         self.connections.add(connection)
+        if self.gate is not None:
+            self.gate.opened()
 
     def connection_closed(self, connection):
         self.connections.discard(connection)
+        if self.gate is not None:
+            self.gate.closed()
+
+    def drain(self):
+        """Stop keeping connections alive; close the idle ones now."""
+        self.draining = True
+        for connection in list(self.connections):
+            connection.drain()
+
+    def abort_all(self):
+        for connection in list(self.connections):
+            if connection.transport is not None:
+                connection.transport.abortConnection()
+
+
+class ConnectionGate:
+    """MaxConnections across every listener: past it, stop accepting (the
+    listening sockets stop being read) until connections close."""
+
+    def __init__(self, maximum):
+        self.maximum = maximum
+        self.count = 0
+        self.ports = []
+        self.paused = False
+
+    def admit(self):
+        # An accept burst may pass the limit before the ports are paused.
+        if self.maximum and self.count >= self.maximum:
+            self._pause()
+            return False
+        return True
+
+    def opened(self):
+        self.count += 1
+        if self.maximum and self.count >= self.maximum:
+            self._pause()
+
+    def closed(self):
+        self.count -= 1
+        if self.paused and self.count < self.maximum:
+            self.paused = False
+            log.info("{count} connections: accepting again", count=self.count)
+            for port in self.ports:
+                port.startReading()
+
+    def _pause(self):
+        if not self.paused:
+            self.paused = True
+            log.warn("MaxConnections ({maximum}) reached: not accepting until "
+                     "connections close", maximum=self.maximum)
+            for port in self.ports:
+                port.stopReading()

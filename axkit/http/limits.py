@@ -32,6 +32,9 @@ LIMIT_DIRECTIVES = [
     Directive("MaxConnections", count, scopes={GLOBAL}, default=10000,
               doc="Open connections across all listeners; past it the server stops "
                   "accepting until some close."),
+    Directive("GracefulShutdownTimeout", duration, scopes={GLOBAL}, default=10.0,
+              doc="On SIGTERM/SIGINT: how long responses in progress may take to "
+                  "finish before their connections are cut and the process exits."),
     Directive("MaxPipelinedRequests", count, scopes={GLOBAL, SERVER}, default=16,
               doc="Parsed requests waiting behind the one being answered; past it the "
                   "connection stops reading until responses drain."),

@@ -27,6 +27,8 @@ SERVER_HEADER = b"Server: " + SERVER_SOFTWARE.encode("ascii") + b"\r\n"
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
+# Headers the engine writes from the response's own state, never a plugin's.
+_FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
 
 # Request body bytes kept while no plugin consumes them; past it, reading pauses.
 BODY_BUFFER = 65536
@@ -94,7 +96,8 @@ class Request:
         "body_complete", "body_length", "_body_pending", "_body_consumer",
         "_body_buffered",
         "_finish_waiters", "aborted", "_length", "user", "auth_type",
-        "content_length", "error", "finfo",
+        "content_length", "error", "finfo", "trailers", "body_limit",
+        "expect_failed", "continue_wanted", "continue_sent",
     )
 
     def __init__(self, channel, method, target, version, headers, keep_alive, started):
@@ -137,6 +140,11 @@ class Request:
         self.auth_type = None
         self.error = None
         self.finfo = None               # os.stat_result of filename, when known
+        self.trailers = None            # Headers of a chunked body's trailer
+        self.body_limit = channel.limits.body if channel.limits is not None else 0
+        self.expect_failed = False      # Expect: something other than 100-continue
+        self.continue_wanted = False    # Expect: 100-continue, not answered yet
+        self.continue_sent = False
 
     def __repr__(self):
         return f"<Request {self.method} {self.target} HTTP/{self.version}>"
@@ -179,7 +187,7 @@ class Request:
         if pending:
             for data in pending:
                 on_data(data)
-        self.channel.resume_body()
+        self.channel.want_body(self)
         if self.body_complete:
             self._body_consumer = None
             on_end()
@@ -343,6 +351,8 @@ class Request:
         for name, value in self.response_headers._items:
             if _BAD_VALUE.search(value) is not None or _HEADER_NAME.match(name) is None:
                 raise HeaderInjection(f"refusing to send header {name!r}: {value!r}")
+            if name[0] in "CcTt" and name.lower() in _FRAMING:
+                continue        # the engine frames the message itself
             append(f"{name}: {value}\r\n".encode("latin-1"))
         append(b"Date: " + http_date_now() + b"\r\n")
         append(SERVER_HEADER)
