@@ -1,58 +1,74 @@
-"""Stream a file to a request with backpressure."""
+"""Send (parts of) a file to a request with backpressure.
+
+* ``SendfileProducer`` -- zero copy: ``os.sendfile`` from the file straight
+  into the client's socket, whenever the socket can take more.  Used when
+  the transport is a plain TCP (or UNIX) socket.  Nothing of the file is
+  ever held in user space.
+* ``FileProducer`` -- a block at a time through ``transport.write``,
+  paused while the transport holds more than its buffer size.  Used for
+  TLS and any transport without a socket to sendfile into.  At most one
+  block (64 KiB) plus the transport's buffer is held per response.
+* ``GzipProducer`` -- compresses a file on the fly, a block per step, a few
+  steps per reactor turn, so neither memory nor the reactor is held up.
+
+A body is a list of segments: ``bytes`` (framing, e.g. multipart headers)
+or ``(offset, length)`` of the file.  A file that turns out shorter than
+promised (truncated while being sent) ends the response by closing the
+connection: the client sees fewer bytes than Content-Length, never
+garbage past it, and the server never waits for bytes that will not come.
+A file replaced (renamed over) while being sent is sent whole: the open
+descriptor still names the old file.
+"""
+
+import os
+import zlib
 
 from zope.interface import implementer
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IPullProducer, IPushProducer, ISSLTransport
 from twisted.logger import Logger
 
 log = Logger(namespace="axkit.http")
 
 BLOCK = 65536
+# Bytes one sendfile producer may send per reactor turn before it lets the
+# other connections have theirs (it resumes on the next writable event).
+SENDFILE_TURN = 1024 * 1024
+# Blocks the gzip producer compresses per reactor turn.
+GZIP_BLOCKS_PER_TURN = 2
 
 
-@implementer(IPushProducer)
-class FileProducer:
-    """Writes ``length`` bytes of ``f`` from ``offset``, a block at a time,
-    pausing while the transport's buffer is full.  A file that shrinks
-    under us ends the response by closing the connection (never sends
-    garbage or a short body that looks complete)."""
+def sendfile_socket(transport):
+    """The socket file descriptor to sendfile into, or None (TLS, memory...)."""
+    if ISSLTransport.providedBy(transport):
+        return None
+    from twisted.internet.tcp import Connection
+    if not isinstance(transport, Connection) or not hasattr(os, "sendfile"):
+        return None
+    if not hasattr(transport, "dataBuffer") or not hasattr(transport, "_tempDataLen"):
+        return None
+    try:
+        return transport.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
 
-    def __init__(self, request, f, offset, length):
+
+def send_file(request, f, segments):
+    """Send ``segments`` of open file ``f`` (the head is already sent) with the
+    best producer for the transport.  Takes ownership of ``f``."""
+    transport = request.channel.transport
+    fd = sendfile_socket(transport)
+    if fd is not None:
+        SendfileProducer(request, f, segments, transport, fd).start()
+    else:
+        FileProducer(request, f, segments).start()
+
+
+class _Base:
+    def __init__(self, request, f, segments):
         self.request = request
         self.file = f
-        self.offset = offset
-        self.remaining = length
-        self.paused = False
+        self.segments = list(segments)
         self.done = False
-
-    def start(self):
-        self.request.register_producer(self, True)
-        self.request.notify_finish().addErrback(self._lost)
-        self.file.seek(self.offset)
-        self._pump()
-
-    def _pump(self):
-        request = self.request
-        while not self.paused and not self.done:
-            if self.remaining <= 0:
-                self._finish()
-                return
-            try:
-                data = self.file.read(min(BLOCK, self.remaining))
-            except OSError as e:
-                log.error("reading {name} failed: {error}", name=self.file.name, error=e)
-                data = b""
-            if not data:
-                log.warn("{name} shrank while being sent; cutting the response",
-                         name=self.file.name)
-                self._stop()
-                request.abort()
-                return
-            self.remaining -= len(data)
-            request.write(data)
-
-    def _finish(self):
-        self._stop()
-        self.request.finish()
 
     def _stop(self):
         if self.done:
@@ -64,8 +80,137 @@ class FileProducer:
         except Exception:
             pass
 
+    def _finish(self):
+        self._stop()
+        self.request.finish()
+
+    def _shrank(self):
+        log.warn("{name} shrank while being sent; cutting the response",
+                 name=getattr(self.file, "name", "file"))
+        self._stop()
+        self.request.abort()
+
     def _lost(self, failure):
         self._stop()
+
+    def stopProducing(self):
+        self._stop()
+
+
+@implementer(IPullProducer)
+class SendfileProducer(_Base):
+    """Zero-copy sending: a pull producer the transport resumes each time its
+    own buffer is empty; when the socket is full we ask the transport to watch
+    for writability (startWriting) and are resumed when it can take more."""
+
+    def __init__(self, request, f, segments, transport, sock_fd):
+        _Base.__init__(self, request, f, segments)
+        self.transport = transport
+        self.sock_fd = sock_fd
+        self.file_fd = f.fileno()
+
+    def start(self):
+        self.request.notify_finish().addErrback(self._lost)
+        # A pull producer is resumed at once, then whenever the buffer drains.
+        self.request.register_producer(self, False)
+
+    def _buffered(self):
+        t = self.transport
+        return len(t.dataBuffer) - t.offset + t._tempDataLen
+
+    def resumeProducing(self):
+        if self.done:
+            return
+        transport = self.transport
+        if self._buffered():
+            # The head (or multipart framing) is still in the transport's
+            # buffer: the file's bytes must wait behind it.
+            transport.startWriting()
+            return
+        budget = SENDFILE_TURN
+        segments = self.segments
+        request = self.request
+        while segments:
+            segment = segments[0]
+            if segment.__class__ is bytes:
+                segments.pop(0)
+                request.write(segment)
+                return          # resumed once the transport has sent it
+            offset, length = segment
+            try:
+                sent = os.sendfile(self.sock_fd, self.file_fd, offset, min(length, budget))
+            except BlockingIOError:
+                transport.startWriting()
+                return
+            except InterruptedError:
+                continue
+            except OSError as e:
+                # EPIPE / ECONNRESET: the client went away; connectionLost follows.
+                log.debug("sendfile failed: {error}", error=e)
+                self._stop()
+                request.abort()
+                return
+            if sent == 0:
+                self._shrank()
+                return
+            request.bytes_sent += sent
+            length -= sent
+            budget -= sent
+            if length:
+                segments[0] = (offset + sent, length)
+            else:
+                segments.pop(0)
+            if budget <= 0 and segments:
+                transport.startWriting()
+                return
+        self._finish()
+
+    def pauseProducing(self):
+        pass
+
+
+@implementer(IPushProducer)
+class FileProducer(_Base):
+    """Reads a block, writes it, and pauses while the transport is full."""
+
+    def __init__(self, request, f, segments):
+        _Base.__init__(self, request, f, segments)
+        self.paused = False
+        self.position = None
+
+    def start(self):
+        self.request.register_producer(self, True)
+        self.request.notify_finish().addErrback(self._lost)
+        self._pump()
+
+    def _pump(self):
+        request = self.request
+        segments = self.segments
+        while not self.paused and not self.done:
+            if not segments:
+                self._finish()
+                return
+            segment = segments[0]
+            if segment.__class__ is bytes:
+                segments.pop(0)
+                request.write(segment)
+                continue
+            offset, length = segment
+            try:
+                data = os.pread(self.file.fileno(), min(BLOCK, length), offset)
+            except OSError as e:
+                log.error("reading {name} failed: {error}",
+                          name=getattr(self.file, "name", "file"), error=e)
+                data = b""
+            if not data:
+                self._shrank()
+                return
+            length -= len(data)
+            if length:
+                segments[0] = (offset + len(data), length)
+            else:
+                segments.pop(0)
+            request.write(data)
 
     def pauseProducing(self):
         self.paused = True
@@ -75,5 +220,75 @@ class FileProducer:
             self.paused = False
             self._pump()
 
-    def stopProducing(self):
-        self._stop()
+
+@implementer(IPushProducer)
+class GzipProducer(_Base):
+    """Compresses ``length`` bytes of a file into a chunked response.
+
+    The gzip stream is deterministic (no name, mtime 0, a fixed level), so
+    its strong ETag holds.  Each reactor turn compresses at most
+    GZIP_BLOCKS_PER_TURN blocks; other connections run in between."""
+
+    def __init__(self, request, f, length, level, reactor=None):
+        _Base.__init__(self, request, f, [(0, length)])
+        self.compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
+        self.paused = False
+        self.scheduled = None
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+
+    def start(self):
+        self.request.register_producer(self, True)
+        self.request.notify_finish().addErrback(self._lost)
+        self._schedule()
+
+    def _schedule(self):
+        if self.scheduled is None and not self.done and not self.paused:
+            self.scheduled = self.reactor.callLater(0, self._step)
+
+    def _step(self):
+        self.scheduled = None
+        request = self.request
+        for _ in range(GZIP_BLOCKS_PER_TURN):
+            if self.done or self.paused:
+                return
+            offset, length = self.segments[0]
+            if length <= 0:
+                tail = self.compressor.flush()
+                self._stop()
+                request.write(tail)
+                request.finish()
+                return
+            try:
+                data = os.pread(self.file.fileno(), min(BLOCK, length), offset)
+            except OSError:
+                data = b""
+            if not data:
+                self._shrank()
+                return
+            self.segments[0] = (offset + len(data), length - len(data))
+            out = self.compressor.compress(data)
+            if out:
+                request.write(out)
+        self._schedule()
+
+    def _stop(self):
+        if self.scheduled is not None and self.scheduled.active():
+            self.scheduled.cancel()
+        self.scheduled = None
+        _Base._stop(self)
+
+    def pauseProducing(self):
+        self.paused = True
+
+    def resumeProducing(self):
+        if self.paused and not self.done:
+            self.paused = False
+            self._schedule()
+
+
+def gzip_bytes(data, level):
+    """``data`` as a deterministic gzip member (for small cached files)."""
+    c = zlib.compressobj(level, zlib.DEFLATED, 31)
+    return c.compress(data) + c.flush()

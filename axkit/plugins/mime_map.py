@@ -2,10 +2,32 @@
 
 The table comes from AddType lines (conf.d/mime.conf ships a full one);
 an inner scope's AddType adds to or overrides the outer table per extension.
+AddDefaultCharset adds a charset parameter to text types (text/*,
+application/javascript) that do not name one.
 """
 
-from axkit.config import MAP, Directive, many, mimetype, string
+from axkit.config import MAP, ConfigError, Directive, many, mimetype, string
 from axkit.hooks import DECLINED, OK
+
+
+def charset_or_off(word, ctx):
+    """Off, On (utf-8) or a charset name."""
+    lowered = word.lower()
+    if lowered == "off":
+        return None
+    if lowered == "on":
+        return "utf-8"
+    if not word.replace("-", "").replace("_", "").replace(".", "").replace(":", "").isalnum():
+        raise ConfigError(f"expected Off, On or a charset name like utf-8, got {word!r}")
+    return word
+
+
+charset_or_off.label = "Off|On|CHARSET"
+
+
+def takes_charset(media_type):
+    return (media_type.startswith("text/") or media_type == "application/javascript") \
+        and ";" not in media_type
 
 
 def _extension_items(value):
@@ -23,6 +45,9 @@ class MimeMap:
                   doc="Map file extensions to a media type: AddType text/html .html .htm"),
         Directive("DefaultType", mimetype, default="application/octet-stream",
                   doc="Media type for files whose extension is not in the table."),
+        Directive("AddDefaultCharset", charset_or_off, default=None,
+                  doc="Off (default), On (utf-8) or a charset: added as ; charset=... "
+                      "to text/* and application/javascript types that name none."),
     ]
 
     def hook_mime_map(self, request, conf):
@@ -34,5 +59,9 @@ class MimeMap:
         media_type = None
         if dot > 0:
             media_type = conf.add_type.get(base[dot + 1:].lower())
-        request.mime_type = media_type or conf.default_type
+        media_type = media_type or conf.default_type
+        charset = conf.add_default_charset
+        if charset is not None and takes_charset(media_type):
+            media_type = f"{media_type}; charset={charset}"
+        request.mime_type = media_type
         return OK
