@@ -22,7 +22,7 @@ UNSATISFIABLE = "unsatisfiable"
 
 def plan(value, size, max_ranges=MAX_RANGES):
     unit, sep, specs = value.partition("=")
-    if not sep or unit.strip().lower() != "bytes":
+    if not sep or unit.lower() != "bytes":
         return None
     ranges = []
     pieces = specs.split(",")
@@ -36,7 +36,6 @@ def plan(value, size, max_ranges=MAX_RANGES):
         first, dash, last = spec.partition("-")
         if not dash:
             return None
-        first, last = first.strip(" \t"), last.strip(" \t")
         if first:
             if not first.isdigit() or (last and not last.isdigit()):
                 return None

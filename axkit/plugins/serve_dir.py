@@ -1,13 +1,50 @@
-"""serve_dir: list a directory as an HTML page (where DirectoryListing is On)."""
+"""serve_dir: list a directory, where listings are enabled.
+
+Enabled by ``Options +Indexes`` (Apache's spelling) or ``DirectoryListing
+On``; elsewhere a directory without an index file is answered 403.
+
+Two forms of the same listing:
+
+* HTML, sortable by name, size or date: ``?sort=name|size|date`` and
+  ``&order=asc|desc`` (the column headers link to them); names are escaped,
+  sizes human-readable (1.5K, 3.2M);
+* XML, for XML pipelines to transform: ``?format=xml``, or a request whose
+  Accept prefers ``application/xml`` / ``text/xml`` over ``text/html``::
+
+      <filelist path="/docs/">
+        <directory name="img" mtime="2026-01-01T10:00:00Z" type="directory"/>
+        <file name="a.txt" size="12" mtime="2026-01-01T10:00:00Z" type="text/plain"/>
+      </filelist>
+
+Entries whose name starts with a dot are left out unless AllowDotFiles is On.
+"""
 
 import os
 import stat as statmod
 import time
 from html import escape
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
+from xml.sax.saxutils import quoteattr
 
 from axkit.config import Directive, NOT_FILES, flag
+from axkit.config.options import has_option
 from axkit.hooks import DECLINED, DONE
+
+SORT_KEYS = ("name", "size", "date")
+
+# Characters XML 1.0 cannot hold at all (control characters but tab/LF/CR).
+_NOT_XML = dict.fromkeys(i for i in range(32) if i not in (9, 10, 13))
+
+
+def display_name(name):
+    """A file name as text: undecodable bytes replaced, control characters as U+FFFD."""
+    text = os.fsencode(name).decode("utf-8", "replace")
+    return text.translate({i: "\ufffd" for i in _NOT_XML})
+
+
+def href_of(name, is_dir):
+    """The percent-encoded link to an entry (bytes exactly as on disk)."""
+    return quote(os.fsencode(name)) + ("/" if is_dir else "")
 
 
 def human_size(n):
@@ -17,13 +54,54 @@ def human_size(n):
         n /= 1024
 
 
+def wants_xml(request):
+    """?format=xml, or Accept ranking an XML type above text/html."""
+    query = request.query
+    if query:
+        fmt = dict(parse_qsl(query)).get("format")
+        if fmt is not None:
+            return fmt.lower() == "xml"
+    accept = request.headers.get("accept")
+    if not accept:
+        return False
+    best_xml = best_html = 0.0
+    for item in accept.split(","):
+        name, _, params = item.partition(";")
+        name = name.strip().lower()
+        q = 1.0
+        for param in params.split(";"):
+            key, _, val = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(val)
+                except ValueError:
+                    q = 0.0
+        if name in ("application/xml", "text/xml"):
+            best_xml = max(best_xml, q)
+        elif name in ("text/html", "application/xhtml+xml", "text/*", "*/*"):
+            best_html = max(best_html, q)
+    return best_xml > best_html
+
+
+class Entry:
+    __slots__ = ("name", "is_dir", "size", "mtime", "type")
+
+    def __init__(self, name, is_dir, size, mtime, media_type):
+        self.name = name
+        self.is_dir = is_dir
+        self.size = size
+        self.mtime = mtime
+        self.type = media_type
+
+
 class ServeDir:
-    """Answers a URL naming a directory with a listing of its entries."""
+    """Answers a URL naming a directory with a listing (HTML or XML)."""
 
     name = "serve_dir"
     directives = [
         Directive("DirectoryListing", flag, scopes=NOT_FILES, default=False,
-                  doc="On: a directory without an index file is listed; Off: 403."),
+                  doc="On: a directory without an index file is listed (same as "
+                      "Options +Indexes); Off: 403 unless Options Indexes is on."),
     ]
 
     def hook_response(self, request, conf):
@@ -33,46 +111,101 @@ class ServeDir:
         if request.method not in ("GET", "HEAD"):
             request.response_headers.set("Allow", "GET, HEAD, OPTIONS")
             return 405
-        if not conf.directory_listing:
+        if not (conf.directory_listing or has_option(conf, "Indexes")):
             return 403
+        show_dots = getattr(conf, "allow_dot_files", False)
+        types = getattr(conf, "add_type", None) or {}
+        default_type = getattr(conf, "default_type", "application/octet-stream")
         try:
-            entries = self._entries(request.filename)
+            entries = self._entries(request.filename, show_dots, types, default_type)
         except PermissionError:
             return 403
         except FileNotFoundError:
             return 404
-        request.send(200, self.render(request.path, entries), "text/html; charset=utf-8")
+        request.response_headers.set("Vary", "Accept")
+        request.response_headers.set("Cache-Control", "no-cache")
+        if wants_xml(request):
+            request.send(200, self.render_xml(request.path, entries),
+                         "application/xml; charset=utf-8")
+            return DONE
+        params = dict(parse_qsl(request.query or ""))
+        sort = params.get("sort", "name").lower()
+        if sort not in SORT_KEYS:
+            sort = "name"
+        descending = params.get("order", "asc").lower() == "desc"
+        request.send(200, self.render_html(request.path, entries, sort, descending),
+                     "text/html; charset=utf-8")
         return DONE
 
     @staticmethod
-    def _entries(folder):
+    def _entries(folder, show_dots, types, default_type):
         entries = []
         with os.scandir(folder) as it:
             for entry in it:
-                if entry.name.startswith("."):
+                name = entry.name
+                if name.startswith(".") and not show_dots:
                     continue
                 try:
                     st = entry.stat()
                 except OSError:
-                    continue
-                entries.append((entry.name, statmod.S_ISDIR(st.st_mode), st.st_size,
-                                st.st_mtime))
-        entries.sort(key=lambda e: (not e[1], e[0].lower()))
+                    continue    # a dangling symlink, or vanished meanwhile
+                is_dir = statmod.S_ISDIR(st.st_mode)
+                if is_dir:
+                    media_type = "directory"
+                else:
+                    dot = name.rfind(".")
+                    media_type = (types.get(name[dot + 1:].lower()) if dot > 0 else None) \
+                        or default_type
+                entries.append(Entry(name, is_dir, 0 if is_dir else st.st_size,
+                                     st.st_mtime, media_type))
         return entries
 
     @staticmethod
-    def render(url_path, entries):
+    def sorted_entries(entries, sort, descending):
+        if sort == "size":
+            key = lambda e: (e.size, e.name.lower())
+        elif sort == "date":
+            key = lambda e: (e.mtime, e.name.lower())
+        else:
+            key = lambda e: e.name.lower()
+        ordered = sorted(entries, key=key, reverse=descending)
+        # Folders first, as Apache's FoldersFirst does; stable within each group.
+        return [e for e in ordered if e.is_dir] + [e for e in ordered if not e.is_dir]
+
+    def render_html(self, url_path, entries, sort="name", descending=False):
         title = escape(f"Index of {url_path}")
         rows = []
         if url_path != "/":
             rows.append('<tr><td><a href="../">../</a></td><td></td><td></td></tr>')
-        for name, is_dir, size, mtime in entries:
-            href = quote(name) + ("/" if is_dir else "")
-            label = escape(name) + ("/" if is_dir else "")
-            when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(mtime))
+        for e in self.sorted_entries(entries, sort, descending):
+            href = href_of(e.name, e.is_dir)
+            label = escape(display_name(e.name)) + ("/" if e.is_dir else "")
+            when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(e.mtime))
             rows.append(f'<tr><td><a href="{escape(href)}">{label}</a></td>'
-                        f'<td>{"-" if is_dir else human_size(size)}</td><td>{when}</td></tr>')
+                        f'<td>{"-" if e.is_dir else human_size(e.size)}</td>'
+                        f'<td>{when}</td></tr>')
+
+        def header(key, label):
+            order = "desc" if key == sort and not descending else "asc"
+            arrow = (" &#9660;" if descending else " &#9650;") if key == sort else ""
+            return f'<th><a href="?sort={key}&amp;order={order}">{label}</a>{arrow}</th>'
+
         return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>"
-                f"</head>\n<body><h1>{title}</h1>\n<table>\n"
-                f"<tr><th>Name</th><th>Size</th><th>Modified (UTC)</th></tr>\n"
+                f"</head>\n<body><h1>{title}</h1>\n<table>\n<tr>"
+                + header("name", "Name") + header("size", "Size")
+                + header("date", "Modified (UTC)") + "</tr>\n"
                 + "\n".join(rows) + "\n</table>\n</body></html>\n")
+
+    def render_xml(self, url_path, entries):
+        lines = ['<?xml version="1.0" encoding="utf-8"?>',
+                 f"<filelist path={quoteattr(url_path)}>"]
+        for e in self.sorted_entries(entries, "name", False):
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e.mtime))
+            if e.is_dir:
+                lines.append(f'  <directory name={quoteattr(display_name(e.name))} mtime="{when}" '
+                             f'type="directory"/>')
+            else:
+                lines.append(f'  <file name={quoteattr(display_name(e.name))} size="{e.size}" '
+                             f'mtime="{when}" type={quoteattr(e.type)}/>')
+        lines.append("</filelist>")
+        return "\n".join(lines) + "\n"

@@ -156,7 +156,8 @@ class URIToFile:
                 st = self._follow(candidate, conf)
                 if st.__class__ is int:
                     return st
-            elif not self._dir_inside(root, candidate.rpartition("/")[0], conf):
+            elif statmod.S_ISREG(st.st_mode) and \
+                    not self._dir_inside(root, candidate.rpartition("/")[0], conf):
                 return 403
             if statmod.S_ISREG(st.st_mode):
                 request.filename = candidate

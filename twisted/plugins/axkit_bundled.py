@@ -14,3 +14,9 @@ access_log = AxKitPlugin("access_log", "axkit.plugins.access_log.AccessLog",
                          "Writes one Combined Log Format line per response.")
 stderr_log = AxKitPlugin("stderr_log", "axkit.plugins.stderr_log.StderrLog",
                          "Writes log events at or above LogLevel to stderr.")
+compress = AxKitPlugin("compress", "axkit.plugins.compress.Compress",
+                       "Sends .br/.gz siblings or gzips on the fly (Gzip, Precompressed).")
+expires = AxKitPlugin("expires", "axkit.plugins.expires.Expires",
+                      "Adds Expires and Cache-Control max-age (ExpiresByType, ExpiresDefault).")
+headers = AxKitPlugin("headers", "axkit.plugins.headers.HeadersPlugin",
+                      "Sets, appends or removes response headers (Header set ...).")

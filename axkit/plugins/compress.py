@@ -1,0 +1,139 @@
+"""compress: choose a compressed representation of a static file.
+
+Two ways, both negotiated with Accept-Encoding and announced with
+``Vary: Accept-Encoding`` (on 200, 206 and 304 alike):
+
+* ``Precompressed On`` -- a sibling ``file.css.br`` or ``file.css.gz`` is
+  sent (with Content-Encoding) when the client accepts that coding and the
+  sibling is a regular file no older than the original (br is preferred);
+* ``Gzip On`` -- files of a GzipTypes type and at least GzipMinLength bytes
+  are gzip'd on the fly: small ones once (the result is kept in the file
+  cache), big ones a block at a time in a producer, never all at once.
+
+A request with a Range gets the identity representation (ranges of a
+compressed stream would change with the compression level).  Each encoded
+representation has its own strong ETag (the file's tag plus ``-gzip`` or
+``-br``).  The choice is left in ``request.notes["axkit.encoding"]`` for
+serve_file, which sends it.
+"""
+
+import os
+import stat as statmod
+
+from axkit.config import ANY, ConfigError, Directive, flag, integer, many, size, string
+from axkit.hooks import DECLINED
+
+ENCODING_NOTE = "axkit.encoding"
+
+DEFAULT_TYPES = ("text/*", "application/javascript", "application/json",
+                 "application/xml", "application/xhtml+xml", "application/rss+xml",
+                 "application/atom+xml", "image/svg+xml", "application/wasm",
+                 "font/ttf", "font/otf", "application/manifest+json")
+
+
+def level(word, ctx):
+    value = integer(word, ctx)
+    if not 1 <= value <= 9:
+        raise ConfigError(f"expected a compression level from 1 to 9, got {word!r}")
+    return value
+
+
+level.label = "1-9"
+
+
+def accepted_codings(value):
+    """The content-codings a client accepts (q > 0), lower-case; '*' included."""
+    codings = set()
+    refused = set()
+    for item in value.split(","):
+        name, _, params = item.partition(";")
+        name = name.strip().lower()
+        if not name:
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            key, _, val = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(val.strip())
+                except ValueError:
+                    q = 0.0
+        if name == "x-gzip":
+            name = "gzip"
+        (codings if q > 0 else refused).add(name)
+    if "*" in codings:
+        codings |= {"gzip", "br"} - refused
+    return codings - refused
+
+
+def type_matches(media_type, patterns):
+    base = media_type.partition(";")[0].strip().lower()
+    major = base.partition("/")[0] + "/*"
+    return base in patterns or major in patterns
+
+
+def _add_vary(headers, token):
+    vary = headers.get("Vary")
+    if vary is None:
+        headers.set("Vary", token)
+    elif token.lower() not in (v.strip().lower() for v in vary.split(",")):
+        headers.set("Vary", f"{vary}, {token}")
+
+
+class Compress:
+    """Negotiates gzip/br for static files (precompressed siblings, gzip on the fly)."""
+
+    name = "compress"
+    directives = [
+        Directive("Gzip", flag, scopes=ANY, default=False,
+                  doc="On: gzip files of GzipTypes types on the fly for clients "
+                      "that accept it."),
+        Directive("GzipTypes", many(string), scopes=ANY, default=DEFAULT_TYPES,
+                  doc="Media types compressed on the fly (type/* wildcards allowed)."),
+        Directive("GzipMinLength", size, scopes=ANY, default=1024,
+                  doc="Smallest file gzip'd on the fly, in bytes."),
+        Directive("GzipCompLevel", level, scopes=ANY, default=6,
+                  doc="zlib compression level for on-the-fly gzip, 1 (fast) to 9."),
+        Directive("Precompressed", flag, scopes=ANY, default=False,
+                  doc="On: send file.br / file.gz siblings to clients that accept "
+                      "br / gzip, when no older than the file."),
+    ]
+
+    def hook_fixup(self, request, conf):
+        st = request.finfo
+        if st is None or not statmod.S_ISREG(st.st_mode) or request.path_info:
+            return DECLINED
+        if request.method not in ("GET", "HEAD"):
+            return DECLINED
+        mime_type = request.mime_type or ""
+        gzip_ok = conf.gzip and type_matches(mime_type, frozenset(
+            t.lower() for t in conf.gzip_types))
+        if not gzip_ok and not conf.precompressed:
+            return DECLINED
+        _add_vary(request.response_headers, "Accept-Encoding")
+        headers = request.headers
+        if "range" in headers:
+            return DECLINED
+        value = headers.get("accept-encoding")
+        if not value:
+            return DECLINED
+        accepted = accepted_codings(value)
+        if not accepted:
+            return DECLINED
+        if conf.precompressed:
+            for coding, suffix in (("br", ".br"), ("gzip", ".gz")):
+                if coding not in accepted:
+                    continue
+                sibling = request.filename + suffix
+                try:
+                    sst = os.lstat(sibling)
+                except OSError:
+                    continue
+                # Only a plain file next to the original (no symlink games),
+                # and only when it is not older than the original.
+                if statmod.S_ISREG(sst.st_mode) and sst.st_mtime_ns >= st.st_mtime_ns:
+                    request.notes[ENCODING_NOTE] = (coding, sibling, sst)
+                    return DECLINED
+        if gzip_ok and "gzip" in accepted and st.st_size >= conf.gzip_min_length:
+            request.notes[ENCODING_NOTE] = ("gzip", None, conf.gzip_comp_level)
+        return DECLINED

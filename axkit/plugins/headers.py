@@ -1,0 +1,96 @@
+"""headers: set, add, append, merge or unset response headers per scope.
+
+Apache's mod_headers spelling::
+
+    Header set Cache-Control "public, max-age=60"
+    Header append Cache-Control stale-while-revalidate=30
+    Header unset X-Powered-By
+    <Location /private>
+        Header set Cache-Control no-store
+    </Location>
+
+Every Header line of the request's scopes applies, outer scopes first, in
+the fixup phase: before the response is produced, so a 304 carries the
+same Cache-Control as the 200 it stands for.  A header the response
+plugin sets itself (Content-Type, ETag ...) is not overridden by serve_file
+(it keeps the configured one), and error pages keep Cache-Control,
+Expires and Vary.
+"""
+
+import re
+
+from axkit.config import ANY, APPEND, RAW, ConfigError, Directive
+from axkit.hooks import DECLINED
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+ACTIONS = ("set", "add", "append", "merge", "unset", "setifempty")
+
+
+def _check(words):
+    if words and words[0].lower() == "always":
+        words = words[1:]      # Apache's condition word: ours always apply
+    if len(words) < 2:
+        raise ConfigError("usage: Header [always] set|add|append|merge|setifempty NAME "
+                          "VALUE, or Header unset NAME")
+    action = words[0].lower()
+    if action not in ACTIONS:
+        raise ConfigError(f"unknown Header action {words[0]!r} (use one of "
+                          f"{', '.join(ACTIONS)})")
+    name = words[1]
+    if not _TOKEN.match(name):
+        raise ConfigError(f"{name!r} is not a valid header name")
+    if action == "unset":
+        if len(words) != 2:
+            raise ConfigError("Header unset takes only a header name")
+        return (action, name, None)
+    if len(words) != 3:
+        raise ConfigError(f"Header {action} takes a header name and one value "
+                          f"(quote a value with spaces)")
+    value = words[2]
+    if any(c in value for c in "\r\n\x00"):
+        raise ConfigError("a header value cannot hold CR, LF or NUL")
+    return (action, name, value)
+
+
+class _HeaderDirective(Directive):
+    def parse(self, words, ctx):
+        return _check(list(words))
+
+
+def apply(headers, action, name, value):
+    if action == "set":
+        headers.set(name, value)
+    elif action == "add":
+        headers.add(name, value)
+    elif action == "unset":
+        headers.remove(name)
+    elif action == "setifempty":
+        headers.setdefault(name, value)
+    else:
+        current = headers.get(name)
+        if current is None:
+            headers.set(name, value)
+        elif action == "append":
+            headers.set(name, f"{current}, {value}")
+        elif value.lower() not in (v.strip().lower() for v in current.split(",")):
+            headers.set(name, f"{current}, {value}")   # merge: only if absent
+
+
+class HeadersPlugin:
+    """Adds, replaces or removes response headers (the Header directive)."""
+
+    name = "headers"
+    directives = [
+        _HeaderDirective("Header", RAW, scopes=ANY, merge=APPEND,
+                         doc="Header set|add|append|merge|setifempty NAME VALUE, or "
+                             "Header unset NAME: change response headers in this scope "
+                             "(Apache mod_headers)."),
+    ]
+
+    def hook_fixup(self, request, conf):
+        ops = conf.header
+        if ops:
+            headers = request.response_headers
+            for action, name, value in ops:
+                apply(headers, action, name, value)
+        return DECLINED

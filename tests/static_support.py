@@ -1,0 +1,98 @@
+"""Shared helpers for the static-file tests: a document root in a temp folder,
+a real server on 127.0.0.1:0, and a raw-socket client (exact bytes)."""
+
+import os
+import shutil
+import tempfile
+
+from twisted.internet import defer, protocol, reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.trial.unittest import TestCase
+
+from axkit.testing import parse_responses, start_server
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+STATIC_PLUGINS = """
+Include "{repo}/conf.d/mime.conf"
+Plugin uri_to_file
+Plugin mime_map
+Plugin serve_dir
+Plugin serve_file
+"""
+
+
+class Collector(protocol.Protocol):
+    """Sends ``data`` on connect, collects everything until the server closes."""
+
+    def __init__(self, data):
+        self.data = data
+        self.received = []
+        self.done = defer.Deferred()
+
+    def connectionMade(self):
+        self.transport.write(self.data)
+
+    def dataReceived(self, data):
+        self.received.append(data)
+
+    def connectionLost(self, reason):
+        self.done.callback(b"".join(self.received))
+
+
+def raw(port, data):
+    """Send raw bytes to 127.0.0.1:port; a Deferred of all bytes received
+    until the server closes the connection."""
+    if isinstance(data, str):
+        data = data.encode("latin-1")
+    p = Collector(data)
+    d = connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), p)
+    d.addCallback(lambda _: p.done)
+    return d
+
+
+def request_bytes(path, headers=(), method="GET", close=True):
+    lines = [f"{method} {path} HTTP/1.1", "Host: localhost"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    if close:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class StaticTestCase(TestCase):
+    """A document root (self.root) and a running server (self.server)."""
+
+    extra_config = ""
+    plugins = STATIC_PLUGINS
+
+    def write(self, name, data, mtime=None):
+        path = os.path.join(self.root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+        if mtime is not None:
+            os.utime(path, (mtime, mtime))
+        return path
+
+    def make_root(self):
+        self.root = tempfile.mkdtemp(prefix="axkit-static-")
+        self.addCleanup(shutil.rmtree, self.root, True)
+
+    @defer.inlineCallbacks
+    def start(self, extra=None, root=None):
+        text = f'DocumentRoot "{root or self.root}"\n' + \
+            self.plugins.format(repo=REPO) + (self.extra_config if extra is None else extra)
+        server = yield start_server(text)
+        self.addCleanup(server.stop)
+        self.server = server
+        return server
+
+    @defer.inlineCallbacks
+    def get(self, path, headers=(), method="GET"):
+        """One request on its own connection; the parsed Response."""
+        data = yield raw(self.server.port, request_bytes(path, headers, method))
+        responses = parse_responses(data, [method])
+        self.assertEqual(len(responses), 1, data[:500])
+        response = responses[0]
+        response.raw = data
+        return response

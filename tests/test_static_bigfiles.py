@@ -1,0 +1,168 @@
+"""Big files over real sockets: zero-copy sendfile on TCP, the bounded
+producer on TLS, and files truncated or replaced while being sent."""
+
+import os
+import shutil
+import subprocess
+
+from twisted.internet import defer, protocol, reactor, task
+from twisted.internet.endpoints import SSL4ClientEndpoint, TCP4ClientEndpoint, connectProtocol
+
+from axkit.http import producers
+from axkit.testing import parse_responses, start_server
+
+from .static_support import REPO, STATIC_PLUGINS, StaticTestCase, raw, request_bytes
+
+BIG = os.urandom(2 * 1024 * 1024 + 12345)
+
+
+class SlowReader(protocol.Protocol):
+    """Reads the head, then stops reading until told to go on."""
+
+    def __init__(self, data):
+        self.data = data
+        self.received = []
+        self.got_data = defer.Deferred()
+        self.done = defer.Deferred()
+
+    def connectionMade(self):
+        self.transport.write(self.data)
+
+    def dataReceived(self, data):
+        self.received.append(data)
+        if self.got_data is not None:
+            d, self.got_data = self.got_data, None
+            self.transport.pauseProducing()
+            d.callback(None)
+
+    def go_on(self):
+        self.transport.resumeProducing()
+
+    def connectionLost(self, reason):
+        if self.got_data is not None:
+            d, self.got_data = self.got_data, None
+            d.callback(None)
+        self.done.callback(b"".join(self.received))
+
+
+def split_head(data):
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int([line.split(b":")[1] for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:")][0])
+    return head, length, body
+
+
+class SendfileTests(StaticTestCase):
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.make_root()
+        self.write("big.bin", BIG)
+        self.calls = 0
+        real = os.sendfile
+
+        def counting(*args):
+            self.calls += 1
+            return real(*args)
+        self.patch(producers.os, "sendfile", counting)
+        yield self.start()
+
+    @defer.inlineCallbacks
+    def test_whole_file_with_sendfile(self):
+        r = yield self.get("/big.bin")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, BIG)
+        self.assertGreater(self.calls, 0)
+
+    @defer.inlineCallbacks
+    def test_pipelined_after_big_file(self):
+        # The next response must wait behind the sendfile'd body, in order.
+        self.write("after.txt", "after\n")
+        data = (request_bytes("/big.bin", close=False) + request_bytes("/after.txt", close=False)
+                + request_bytes("/big.bin", [("Range", "bytes=0-2,10-12")]))
+        got = yield raw(self.server.port, data)
+        responses = parse_responses(got, ["GET", "GET", "GET"])
+        self.assertEqual([r.status for r in responses], [200, 200, 206])
+        self.assertEqual(responses[0].body, BIG)
+        self.assertEqual(responses[1].body, b"after\n")
+        self.assertIn(BIG[10:13], responses[2].body)
+
+    @defer.inlineCallbacks
+    def test_truncated_while_sending_ends_cleanly(self):
+        original = os.urandom(32 * 1024 * 1024)
+        self.write("trunc.bin", original)
+        reader = SlowReader(request_bytes("/trunc.bin"))
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.server.port),
+                              reader)
+        yield reader.got_data
+        yield task.deferLater(reactor, 0.3, lambda: None)
+        with open(os.path.join(self.root, "trunc.bin"), "r+b") as f:
+            f.truncate(1024 * 1024)
+        reader.go_on()
+        data = yield reader.done       # no hang: the server closes
+        head, length, body = split_head(data)
+        self.assertEqual(length, len(original))
+        self.assertLess(len(body), length)
+        # Everything received is the file's real content: no garbage.
+        self.assertEqual(body, original[:len(body)])
+
+    @defer.inlineCallbacks
+    def test_replaced_while_sending_sends_old_file_whole(self):
+        original = os.urandom(24 * 1024 * 1024)
+        self.write("swap.bin", original)
+        reader = SlowReader(request_bytes("/swap.bin"))
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.server.port),
+                              reader)
+        yield reader.got_data
+        yield task.deferLater(reactor, 0.3, lambda: None)
+        new = os.path.join(self.root, "swap.new")
+        with open(new, "wb") as f:
+            f.write(b"new")
+        os.rename(new, os.path.join(self.root, "swap.bin"))
+        reader.go_on()
+        data = yield reader.done
+        head, length, body = split_head(data)
+        self.assertEqual(body, original)
+        r = yield self.get("/swap.bin")
+        self.assertEqual(r.body, b"new")
+
+
+class TLSTests(StaticTestCase):
+    """On TLS there is no socket to sendfile into: the bounded producer."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        if shutil.which("openssl") is None:
+            raise self.skipTest("openssl binary not installed")
+        self.make_root()
+        self.write("big.bin", BIG)
+        key = os.path.join(self.root, "..key.pem")
+        cert = os.path.join(self.root, "..cert.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost"],
+                       check=True, capture_output=True)
+        self.calls = 0
+        real = os.sendfile
+
+        def counting(*args):
+            self.calls += 1
+            return real(*args)
+        self.patch(producers.os, "sendfile", counting)
+        text = (f'Listen "ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"\n'
+                f'DocumentRoot "{self.root}"\n' + STATIC_PLUGINS.format(repo=REPO))
+        self.server = yield start_server(text)
+        self.addCleanup(self.server.stop)
+
+    @defer.inlineCallbacks
+    def test_big_file_over_tls(self):
+        from twisted.internet.ssl import CertificateOptions
+        reader = SlowReader(request_bytes("/big.bin"))
+        yield connectProtocol(SSL4ClientEndpoint(reactor, "127.0.0.1", self.server.port,
+                                                 CertificateOptions()), reader)
+        yield reader.got_data
+        yield task.deferLater(reactor, 0.2, lambda: None)
+        reader.go_on()
+        data = yield reader.done
+        head, length, body = split_head(data)
+        self.assertEqual(length, len(BIG))
+        self.assertEqual(body, BIG)
+        self.assertEqual(self.calls, 0)
