@@ -1,5 +1,13 @@
-"""Find axkit plugins: by name through Twisted's plugin system, or by dotted path."""
+"""Find axkit plugins: by name through Twisted's plugin system, or by dotted path.
 
+Twisted's getPlugins swallows a dropin that fails to import (it only logs
+the traceback); ``broken_dropins`` finds those again, with their exception,
+so --list-plugins and config errors can name them.
+"""
+
+import importlib
+import importlib.util
+import os
 import sys
 
 from twisted.plugin import getPlugins
@@ -17,9 +25,95 @@ def discover():
     """name -> IAxKitPluginInfo for every plugin published by a dropin."""
     import twisted.plugins
     found = {}
+    for info in _own_dropin():
+        found.setdefault(info.name.lower(), info)
     for info in getPlugins(IAxKitPluginInfo, twisted.plugins):
         found.setdefault(info.name.lower(), info)
     return found
+
+
+_own = []
+
+
+def _own_dropin():
+    """The bundled plugins, from the dropin file that ships next to *this*
+    axkit package.  twisted.plugins is one namespace over every sys.path
+    entry, so another installed copy of axkit_bundled.py (an older version
+    in site-packages) would otherwise shadow ours."""
+    if _own:
+        return _own[0]
+    import axkit
+    here = os.path.dirname(os.path.dirname(os.path.abspath(axkit.__file__)))
+    dropin = os.path.join(here, "twisted", "plugins", "axkit_bundled.py")
+    infos = []
+    if os.path.exists(dropin):
+        spec = importlib.util.spec_from_file_location("axkit._bundled_dropin", dropin)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception:
+            module = None
+        if module is not None:
+            infos = [v for v in vars(module).values() if IAxKitPluginInfo.providedBy(v)]
+    _own.append(infos)
+    return infos
+
+
+class BrokenDropin:
+    """A file in a twisted/plugins folder that failed to import."""
+
+    def __init__(self, module, file, error):
+        self.module = module        # twisted.plugins.name
+        self.file = file
+        self.error = error          # "ExceptionType: message"
+
+    def __repr__(self):
+        return f"BrokenDropin({self.module!r}, {self.error!r})"
+
+
+def broken_dropins():
+    """Every dropin module under twisted.plugins that does not import."""
+    import twisted.plugins
+    from twisted.plugin import getCache
+    from twisted.python.modules import getModule
+    loaded = getCache(twisted.plugins)
+    broken = []
+    for module in getModule(twisted.plugins.__name__).iterModules():
+        key = module.name.rpartition(".")[2]
+        if key in loaded:
+            continue
+        try:
+            importlib.import_module(module.name)
+        except BaseException as e:   # a dropin may raise anything, even SystemExit
+            broken.append(BrokenDropin(module.name, module.filePath.path,
+                                       f"{type(e).__name__}: {e}"))
+    return broken
+
+
+def distribution_of(module_name):
+    """'Name version' of the installed distribution holding ``module_name``'s
+    file (found through importlib.metadata), or None when it is not installed
+    (run from a checkout or from PYTHONPATH)."""
+    from importlib import metadata
+    try:
+        module = importlib.import_module(module_name)
+        file = os.path.realpath(module.__file__)
+    except Exception:
+        return None
+    top = module_name.partition(".")[0]
+    candidates = metadata.packages_distributions().get(top, [])
+    if top == "twisted":   # twisted.plugins is shared: every distribution may add to it
+        candidates = [d.metadata["Name"] for d in metadata.distributions()]
+    for dist_name in dict.fromkeys(candidates):
+        try:
+            dist = metadata.distribution(dist_name)
+        except metadata.PackageNotFoundError:
+            continue
+        for f in dist.files or ():
+            if f.name == os.path.basename(file) and \
+                    os.path.realpath(dist.locate_file(f)) == file:
+                return f"{dist.metadata['Name']} {dist.version}"
+    return None
 
 
 def find_plugin(name, known=None):
@@ -47,7 +141,12 @@ def find_plugin(name, known=None):
             raise PluginNotFound(f"plugin {name!r} failed to import: "
                                  f"{type(e).__name__}: {e}")
     names = ", ".join(sorted(known)) or "none"
-    raise PluginNotFound(f"unknown plugin {name!r} (discovered: {names})")
+    message = f"unknown plugin {name!r} (discovered: {names})"
+    broken = broken_dropins()
+    if broken:
+        message += "; dropins that failed to import: " + "; ".join(
+            f"{b.file}: {b.error}" for b in broken)
+    raise PluginNotFound(message)
 
 
 def instantiate(cls):

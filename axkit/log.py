@@ -1,23 +1,62 @@
-"""Route every log event through the `logging` hook.
+"""Logging: the `logging` hook router, plugin loggers, and shared log files.
 
-Installed as the process's log observer (twistd's own observer is replaced
+Every log event of the process is a ``twisted.logger`` event.  LogRouter is
+installed as the process's log observer (twistd's own observer is replaced
 so nothing is written twice): an event that names a request goes through
 that request's `logging` chain with its merged config, any other through
-the global scope's.  With no logger plugin loaded, warnings and worse still
-reach stderr, so nothing important is lost.
+the global scope's.  With no logger plugin loaded, events still reach
+stderr, so nothing important is lost.
+
+Events carry ``log_level``, ``plugin`` (the plugin's name, when a plugin
+logged it or failed) and ``request`` (when it is about one request).  A
+plugin gets such a logger with ``PluginLogger("myplugin")``.
+
+Log files are shared by name across plugins and config reloads, and
+reopened on SIGUSR1 (``reopen_all``) so logrotate can move them away.
 """
 
+import os
 import sys
+import time
 
-from twisted.logger import LogLevel
+from twisted.logger import ILogObserver, Logger, LogLevel
 from zope.interface import implementer
-from twisted.logger import ILogObserver
 
 from axkit.hooks import PluginError, run_chain
+
+LEVEL_ORDER = (LogLevel.debug, LogLevel.info, LogLevel.warn, LogLevel.error,
+               LogLevel.critical)
+LEVEL_NAMES = {"debug": LogLevel.debug, "info": LogLevel.info, "warn": LogLevel.warn,
+               "error": LogLevel.error, "crit": LogLevel.critical}
+
+
+def level_rank(level):
+    try:
+        return LEVEL_ORDER.index(level)
+    except ValueError:
+        return 1
+
+
+class PluginLogger(Logger):
+    """A twisted.logger.Logger whose events name the plugin::
+
+        log = PluginLogger("hello")
+        log.info("said hello to {who}", who=name, request=request)
+    """
+
+    def __init__(self, plugin_name, namespace=None):
+        Logger.__init__(self, namespace=namespace or f"axkit.plugins.{plugin_name}")
+        self.plugin_name = plugin_name
+
+    def emit(self, level, format=None, **kwargs):
+        kwargs.setdefault("plugin", self.plugin_name)
+        Logger.emit(self, level, format, **kwargs)
 
 
 @implementer(ILogObserver)
 class LogRouter:
+    """Sends each log event through the `logging` chain of its scope."""
+
     def __init__(self, holder, fallback_level=LogLevel.info):
         self.holder = holder
         self.fallback_level = fallback_level
@@ -48,18 +87,148 @@ class LogRouter:
             self._busy = False
             self._fallback(event)
             sys.__stderr__.write(f"axkit: logger plugin {e.plugin_name!r} failed: "
-                             f"{e.failure.getErrorMessage()}\n")
+                                 f"{e.failure.getErrorMessage()}\n")
         finally:
             self._busy = False
 
     def _fallback(self, event):
         level = event.get("log_level", LogLevel.info)
-        if _rank(level) >= _rank(self.fallback_level):
-            from axkit.plugins.stderr_log import format_log_line
-            sys.__stderr__.write(format_log_line(event))
-            sys.__stderr__.flush()
+        if level_rank(level) >= level_rank(self.fallback_level) or event.get("axkit_trace"):
+            stream = sys.__stderr__
+            if stream is not None:
+                stream.write(format_log_line(event))
+                stream.flush()
 
 
-def _rank(level):
-    return [LogLevel.debug, LogLevel.info, LogLevel.warn, LogLevel.error,
-            LogLevel.critical].index(level)
+def format_log_line(event):
+    """One error-log line (plus a traceback when the event carries a failure):
+
+    [2026-11-26 10:15:35] [error] [plugin hello] [client 127.0.0.1] message
+    """
+    from twisted.logger import formatEvent
+    level = event.get("log_level", LogLevel.info)
+    when = time.strftime("%Y-%m-%d %H:%M:%S",
+                         time.localtime(event.get("log_time") or time.time()))
+    text = formatEvent(event)
+    plugin = event.get("plugin")
+    where = f"plugin {plugin}" if plugin else event.get("log_namespace", "-")
+    line = f"[{when}] [{level.name}] [{where}] "
+    request = event.get("request")
+    client = getattr(request, "client_address", None) if request is not None else None
+    if client:
+        line += f"[client {client}] "
+    line += text.replace("\n", "\n  ") + "\n"
+    failure = event.get("log_failure")
+    if failure is not None:
+        line += failure.getTraceback()
+    return line
+
+
+# -- log files ---------------------------------------------------------------
+
+FLUSH_BYTES = 65536
+FLUSH_SECONDS = 1.0
+
+
+class LogFile:
+    """A log destination: "stdout", "stderr" or a file opened for append.
+
+    A buffered one (the access log) writes at most FLUSH_SECONDS late or
+    when FLUSH_BYTES have piled up, so logging costs no system call per
+    request; the service flushes every buffered file once a second.
+    """
+
+    def __init__(self, where, buffered=False):
+        self.where = where
+        self.buffered = buffered
+        self.buffer = []
+        self.size = 0
+        self.last_flush = time.monotonic()
+        self.stream = None
+        self.open()
+
+    def open(self):
+        if self.where == "stdout":
+            self.stream = sys.__stdout__
+        elif self.where == "stderr":
+            self.stream = sys.__stderr__
+        else:
+            folder = os.path.dirname(self.where)
+            if folder:
+                os.makedirs(folder, exist_ok=True)
+            self.stream = open(self.where, "a", encoding="utf-8",
+                               errors="backslashreplace")
+
+    @property
+    def is_file(self):
+        return self.where not in ("stdout", "stderr")
+
+    def write(self, line):
+        if not self.buffered:
+            self._write(line)
+            return
+        self.buffer.append(line)
+        self.size += len(line)
+        if self.size >= FLUSH_BYTES or time.monotonic() - self.last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self):
+        self.last_flush = time.monotonic()
+        if self.buffer:
+            data, self.buffer, self.size = "".join(self.buffer), [], 0
+            self._write(data)
+
+    def _write(self, data):
+        stream = self.stream
+        if stream is None:
+            return
+        try:
+            stream.write(data)
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def reopen(self):
+        """Flush, close and open the path again (after logrotate moved it)."""
+        self.flush()
+        if self.is_file:
+            try:
+                self.stream.close()
+            except OSError:
+                pass
+            self.open()
+
+
+_files = {}
+
+
+def log_file(where, buffered=False):
+    """The shared LogFile for ``where`` (a path, "stdout" or "stderr")."""
+    key = where if where in ("stdout", "stderr") else os.path.abspath(where)
+    f = _files.get(key)
+    if f is None:
+        f = _files[key] = LogFile(key, buffered)
+    elif buffered and not f.buffered:
+        f.buffered = True
+    return f
+
+
+def flush_all():
+    for f in list(_files.values()):
+        f.flush()
+
+
+def reopen_all():
+    """Reopen every log file (SIGUSR1)."""
+    for f in list(_files.values()):
+        f.reopen()
+
+
+def close_file(where):
+    """Flush and forget ``where`` (tests use this to release a temp file)."""
+    key = where if where in ("stdout", "stderr") else os.path.abspath(where)
+    f = _files.pop(key, None)
+    if f is not None:
+        f.flush()
+        if f.is_file:
+            f.stream.close()

@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from axkit.hooks import DECLINED, DONE, OK, REQUEST_PHASES, PluginError, run_chain
 from axkit.http.limits import Limits
 from axkit.http.request import BadTarget, HeaderInjection, normalize_path
+from axkit.trace import HookTracer
 from axkit.vhosts import VirtualHosts
 
 log = Logger(namespace="axkit.pipeline")
@@ -36,6 +37,7 @@ class Pipeline:
         self._config = None
         self._vhosts = None
         self._limits = None
+        self.clock = None             # trace timer; None: time.perf_counter
 
     # The config is looked up per connection/request, so a reload applies to
     # new requests while in-flight ones keep the objects they already hold.
@@ -86,7 +88,8 @@ class Pipeline:
         try:
             chain = server.base.chains["pre_request"]
             if chain:
-                result = run_chain(chain, "pre_request", (request, request.conf))
+                result = run_chain(chain, "pre_request", (request, request.conf),
+                                   self.tracer(request))
                 if result is not DECLINED:
                     return self._after_phase(request, result, -2)
             return self._resolve_and_continue(request)
@@ -129,10 +132,24 @@ class Pipeline:
             request.channel.want_body(request)
         chain = request.chains["post_read_request"]
         if chain:
-            result = run_chain(chain, "post_read_request", (request, request.conf))
+            result = run_chain(chain, "post_read_request", (request, request.conf),
+                               self.tracer(request))
             if result is not DECLINED:
                 return self._after_phase(request, result, -1)
         self._run_phases(request, 0)
+
+    def tracer(self, request):
+        """The request's HookTracer when its scope has TraceHooks On, else None."""
+        conf = request.conf
+        if conf is None or not conf.trace_hooks:
+            return None
+        tracer = request.notes.get("axkit.trace")
+        if tracer is None:
+            label = f"{request.method} {request.target}"
+            tracer = HookTracer(request, label) if self.clock is None else \
+                HookTracer(request, label, self.clock)
+            request.notes["axkit.trace"] = tracer
+        return tracer
 
     def resolve(self, request):
         """Set the request's merged scope from its server and path."""
@@ -140,6 +157,9 @@ class Pipeline:
         request.resolved = resolved
         request.conf = resolved.conf
         request.chains = resolved.chains
+        tracer = self.tracer(request)
+        if tracer is not None:
+            tracer.scope(request.server, resolved)
 
     def resolve_file(self, request):
         """Merge the <Files> sections matching the mapped file name."""
@@ -148,6 +168,9 @@ class Pipeline:
             request.resolved = resolved
             request.conf = resolved.conf
             request.chains = resolved.chains
+            tracer = self.tracer(request)
+            if tracer is not None:
+                tracer.scope(request.server, resolved)
 
     def _run_phases(self, request, index):
         phases = REQUEST_PHASES
@@ -157,7 +180,8 @@ class Pipeline:
             phase = phases[index]
             chain = request.chains[phase]
             if chain:
-                result = run_chain(chain, phase, (request, request.conf))
+                result = run_chain(chain, phase, (request, request.conf),
+                                   self.tracer(request))
             else:
                 result = DECLINED
             if isinstance(result, Deferred):
@@ -276,7 +300,8 @@ class Pipeline:
         chain = request.chains.get("error") if request.chains else None
         if chain:
             try:
-                result = run_chain(chain, "error", (request, request.conf, error))
+                result = run_chain(chain, "error", (request, request.conf, error),
+                                   self.tracer(request))
                 if isinstance(result, Deferred):
                     result.addErrback(lambda f: None)
                     result = DECLINED
@@ -309,7 +334,8 @@ class Pipeline:
         chain = chains["body_data"] if chains is not None else ()
         if chain:
             try:
-                result = run_chain(chain, "body_data", (request, request.conf, data))
+                result = run_chain(chain, "body_data", (request, request.conf, data),
+                                   self.tracer(request))
                 if isinstance(result, Deferred):
                     result.addErrback(self._body_hook_failed, request)
             except PluginError as e:
@@ -337,7 +363,8 @@ class Pipeline:
             log.failure("plugin {plugin} failed in hook_{hook}", failure=e.failure,
                         plugin=e.plugin_name, hook=hook)
         try:
-            result = run_chain(chain, hook, args)
+            result = run_chain(chain, hook, args,
+                               self.tracer(request) if request is not None else None)
         except PluginError as e:
             log.failure("plugin {plugin} failed in hook_{hook}", failure=e.failure,
                         plugin=e.plugin_name, hook=hook)

@@ -1,14 +1,22 @@
 """The service tree: one listening port per Listen endpoint, all sharing the
-live config through a ConfigHolder (so a reload can swap it in place)."""
+live config through a ConfigHolder (so a reload can swap it in place).
+
+SIGHUP reloads the config: it is read and validated first; if it loads,
+listeners are opened and closed to match and the new config is swapped in
+for new requests, while requests in flight finish on the objects they hold.
+If it fails, the errors are logged and the old config stays.  SIGUSR1
+reopens the log files (logrotate).
+"""
 
 import gc
+import signal
 
 from twisted.application.service import MultiService
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import ILogObserver, Logger
 
 from axkit.http.connection import ConnectionGate, HTTPFactory
-from axkit.log import LogRouter
+from axkit.log import LogRouter, flush_all, reopen_all
 from axkit.pipeline import Pipeline
 
 log = Logger(namespace="axkit.server")
@@ -20,12 +28,13 @@ class ConfigHolder:
     def __init__(self, config, path=None):
         self.config = config
         self.path = path
+        self.generation = 1       # bumped by every successful reload
 
 
 class AxKitService(MultiService):
     """Listens on every endpoint of the config and serves through the hooks."""
 
-    def __init__(self, config, path=None, reactor=None):
+    def __init__(self, config, path=None, reactor=None, handle_signals=True):
         MultiService.__init__(self)
         if reactor is None:
             from twisted.internet import reactor
@@ -36,6 +45,11 @@ class AxKitService(MultiService):
         self.log_router = LogRouter(self.holder)
         self.gate = ConnectionGate(config.global_resolved.conf.max_connections)
         self._raise_fd_limit()
+        self.load_config = None  # () -> SiteConfig for reloads; set by tap/testing
+        self._flusher = None
+        self._old_signals = {}
+        self.handle_signals = handle_signals
+        self.retired_factories = []  # of listeners a reload closed (still draining)
 
     def setServiceParent(self, parent):
         # twistd asks its Application for an ILogObserver before it starts
@@ -57,6 +71,8 @@ class AxKitService(MultiService):
             if endpoint not in self.ports:
                 self.listen(endpoint)
         MultiService.startService(self)
+        self._start_log_flusher()
+        self.install_signal_handlers()
         # Objects alive at start-up never need collecting: keep them out of
         # the collector's full passes.
         gc.collect()
@@ -112,10 +128,13 @@ class AxKitService(MultiService):
         within GracefulShutdownTimeout, then cut what is left."""
         MultiService.stopService(self)
         from twisted.internet.defer import Deferred, gatherResults
+        self.restore_signal_handlers()
+        if self._flusher is not None and self._flusher.running:
+            self._flusher.stop()
         ds = [port.stopListening() for port in self.ports.values()]
         self.ports.clear()
         self.gate.ports = []
-        factories = list(self.factories.values())
+        factories = list(self.factories.values()) + self.retired_factories
         for factory in factories:
             factory.drain()
         timeout = self.holder.config.global_resolved.conf.graceful_shutdown_timeout
@@ -147,10 +166,139 @@ class AxKitService(MultiService):
                 flush = getattr(plugin, "flush", None)
                 if flush is not None:
                     flush()
+            flush_all()
             return None
 
         ds = [d for d in ds if d is not None] + [drained]
         return gatherResults(ds).addCallback(finished)
+
+    # -- log files -------------------------------------------------------------
+
+    def _start_log_flusher(self):
+        from twisted.internet.task import LoopingCall
+        self._flusher = LoopingCall(flush_all)
+        self._flusher.clock = self.reactor
+        self._flusher.start(1.0, now=False)
+
+    # -- signals ---------------------------------------------------------------
+
+    def install_signal_handlers(self):
+        """SIGHUP: reload the config; SIGUSR1: reopen log files."""
+        if not self.handle_signals:
+            return
+        for signum, action in ((signal.SIGHUP, self.reload),
+                               (signal.SIGUSR1, self.reopen_logs)):
+            def handler(number, frame, action=action):
+                # Signal handlers interrupt the reactor: hand the work to it.
+                self.reactor.callFromThread(action)
+            try:
+                self._old_signals[signum] = signal.signal(signum, handler)
+            except ValueError:
+                pass   # not the main thread (tests driving a service): no signals
+
+    def restore_signal_handlers(self):
+        for signum, old in self._old_signals.items():
+            try:
+                signal.signal(signum, old)
+            except (ValueError, TypeError):
+                pass
+        self._old_signals.clear()
+
+    def reopen_logs(self):
+        reopen_all()
+        log.info("log files reopened")
+
+    # -- reload ----------------------------------------------------------------
+
+    def reload(self, new_config=None):
+        """Read and validate the config again and swap it in.
+
+        Returns a Deferred firing with True when the new config is live,
+        False when it was refused (errors are logged; the old one stays).
+        """
+        from twisted.internet import defer
+        from axkit.config.errors import ConfigErrors
+        source = self.holder.path or self.holder.config.source
+        if new_config is None:
+            try:
+                new_config = self._read_config()
+            except ConfigErrors as e:
+                for error in e.errors:
+                    log.error("reload refused: {error}", error=str(error))
+                log.error("config {source} has {n} error(s); still serving the old one",
+                          source=source, n=len(e.errors))
+                return defer.succeed(False)
+            except Exception:
+                log.failure("reload of {source} failed; still serving the old one",
+                            source=source)
+                return defer.succeed(False)
+        old = self.holder.config
+        wanted = list(new_config.listeners)
+        added = [ep for ep in wanted if ep not in self.ports]
+        removed = [ep for ep in self.ports if ep not in new_config.listeners]
+        opened = []
+        ds = []
+        for endpoint in added:
+            try:
+                ds.append(self._listen_for_reload(endpoint, opened))
+            except Exception as e:
+                ds.append(defer.fail(e))
+        d = defer.DeferredList(ds, consumeErrors=True)
+
+        def opened_all(results):
+            failures = [r for ok, r in results if not ok]
+            if failures:
+                for f in failures:
+                    log.error("reload refused: {error}", error=f.getErrorMessage())
+                for endpoint, port in opened:
+                    self.ports.pop(endpoint, None)
+                    self.factories.pop(endpoint, None)
+                    if port in self.gate.ports:
+                        self.gate.ports.remove(port)
+                    port.stopListening()
+                log.error("config {source} not reloaded; still serving the old one",
+                          source=source)
+                return False
+            self.holder.config = new_config
+            self.holder.generation += 1
+            self.gate.maximum = new_config.global_resolved.conf.max_connections
+            self._raise_fd_limit()
+            for endpoint in removed:
+                port = self.ports.pop(endpoint)
+                if port in self.gate.ports:
+                    self.gate.ports.remove(port)
+                factory = self.factories.pop(endpoint, None)
+                if factory is not None:
+                    self.retired_factories.append(factory)
+                # Only the listening socket closes: open connections carry on.
+                port.stopListening()
+                log.info("stopped listening on {endpoint}", endpoint=endpoint)
+            for plugin in old.plugins.values():
+                flush = getattr(plugin, "flush", None)
+                if flush is not None:
+                    flush()
+            log.info("config {source} reloaded (generation {generation})",
+                     source=source, generation=self.holder.generation)
+            return True
+        return d.addCallback(opened_all)
+
+    def _read_config(self):
+        if self.load_config is not None:
+            return self.load_config()
+        from axkit.config.loader import load_file, load_string
+        if self.holder.path is not None:
+            return load_file(self.holder.path)
+        from axkit.tap import default_config_text
+        return load_string(default_config_text(), "<built-in config>")
+
+    def _listen_for_reload(self, endpoint, opened):
+        factory = HTTPFactory(Pipeline(self.holder, endpoint), self.reactor, self.gate)
+        d = serverFromString(self.reactor, endpoint).listen(factory)
+
+        def listening(port):
+            opened.append((endpoint, port))
+            return self._listening(port, endpoint, factory)
+        return d.addCallback(listening)
 
     def port_numbers(self):
         return {ep: p.getHost().port for ep, p in self.ports.items()

@@ -23,10 +23,16 @@ class Options(usage.Options):
                 "directory on http://127.0.0.1:8080/ (built-in config).")
     optParameters = [
         ["config", "c", None, "The config file (default: the built-in config)."],
+        ["host", None, None, "With --dump-config: the Host of the request to show."],
+        ["path", None, "/", "With --dump-config: the URL path of the request to show."],
     ]
     optFlags = [
         ["check", None, "Load and check the config, print any errors as "
                         "file:line: message, and exit (0 if it loads)."],
+        ["list-plugins", None, "List every discovered plugin (distribution, hooks, "
+                               "directives with their docs; broken dropins) and exit."],
+        ["dump-config", None, "Print the effective merged values and plugin chains for "
+                              "one request (--host, --path) and exit."],
     ]
 
     def opt_version(self):
@@ -43,6 +49,11 @@ def load_config(options):
 
 
 def makeService(options):
+    if options["list-plugins"]:
+        from axkit.introspect import list_plugins_text
+        sys.stdout.write(list_plugins_text())
+        sys.stdout.flush()
+        sys.exit(0)
     try:
         config, path = load_config(options)
     except ConfigErrors as e:
@@ -53,6 +64,11 @@ def makeService(options):
         sys.exit(1)
     if options["check"]:
         sys.stdout.write(f"{config.source}: config OK\n")
+        sys.exit(0)
+    if options["dump-config"]:
+        from axkit.introspect import dump_config_text
+        sys.stdout.write(dump_config_text(config, options["host"], options["path"]))
+        sys.stdout.flush()
         sys.exit(0)
     from axkit.server import AxKitService
     return AxKitService(config, path)

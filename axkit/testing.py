@@ -239,6 +239,6 @@ def start_server(config_text, base_dir=None):
     if not any(line.strip().lower().startswith("listen") for line in text.splitlines()):
         text = f"Listen {TEST_LISTEN}\n" + text
     config = load_string(text, "<test config>", base_dir=base_dir)
-    service = AxKitService(config)
+    service = AxKitService(config, handle_signals=False)
     service.startService()
     return defer.succeed(RunningServer(service))

@@ -9,15 +9,23 @@ def request_host(request):
     target = request.target
     if not target.startswith("/") and "://" in target[:10]:
         host = urlsplit(target).hostname or ""
+        host = f"[{host}]" if ":" in host else host.rstrip(".").lower()
         path = urlsplit(target).path or "/"
         query = urlsplit(target).query
         request.raw_path = path
         request.query = query or None
-        return host.lower()
-    host = request.headers.get("host") or ""
+        return host
+    return normalise_host(request.headers.get("host") or "")
+
+
+def normalise_host(host):
+    """'Example.COM.:8080' -> 'example.com'; '[::1]:80' -> '[::1]'."""
+    host = host.strip()
     if host.startswith("["):
         return host[:host.find("]") + 1].lower()
-    return host.rpartition(":")[0].lower() if ":" in host else host.lower()
+    if ":" in host:
+        host = host.rpartition(":")[0]
+    return host.rstrip(".").lower()
 
 
 class VirtualHosts:
@@ -30,7 +38,7 @@ class VirtualHosts:
         self.wildcards = []
         for server in self.servers:
             for name in ((server.name,) if server.name else ()) + server.aliases:
-                name = name.lower()
+                name = normalise_host(name)
                 if name.startswith("*."):
                     self.wildcards.append((name[1:], server))
                 else:

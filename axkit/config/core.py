@@ -3,7 +3,7 @@
 from .directives import (ANY, APPEND, GLOBAL, NOT_FILES, SERVER, SERVER_ONLY,
                          Directive, many)
 from .options import check_line, option_word
-from .types import endpoint, path, string
+from .types import endpoint, flag, one_of, path, string
 
 CORE_DIRECTIVES = [
     Directive("Listen", endpoint, scopes=SERVER_ONLY, merge=APPEND,
@@ -23,4 +23,11 @@ CORE_DIRECTIVES = [
               doc="Apache's per-scope switches (ExecCGI, Indexes, FollowSymLinks, ...): "
                   "'Options A B' sets them, 'Options +A -B' adjusts the outer scope's. "
                   "Plugins read them with axkit.config.options.has_option(conf, name)."),
+    Directive("LogLevel", one_of("debug", "info", "warn", "error", "crit"), scopes=ANY,
+              default="info",
+              doc="Least severe log level written for events of this scope: debug, info, "
+                  "warn, error or crit (read by the logger plugins, e.g. error_log)."),
+    Directive("TraceHooks", flag, scopes=ANY, default=False,
+              doc="On: every request in this scope writes to the error log, for each "
+                  "hook, which plugin ran, what it returned and how long it took."),
 ]

@@ -41,7 +41,10 @@ class many:
 
     def __init__(self, type):
         self.type = type
-        self.label = f"{type.label}..."
+
+    @property
+    def label(self):
+        return f"{getattr(self.type, 'label', 'VALUE')}..."
 
 
 class optional:
@@ -50,7 +53,10 @@ class optional:
     def __init__(self, type, default=None):
         self.type = type
         self.default = default
-        self.label = f"[{type.label}]"
+
+    @property
+    def label(self):
+        return f"[{getattr(self.type, 'label', 'VALUE')}]"
 
 
 def attr_name(name):
@@ -63,13 +69,27 @@ def attr_name(name):
 class Directive:
     """One config directive and everything the config system needs to know."""
 
-    def __init__(self, name, args, *, scopes=ANY, default=None, merge=REPLACE,
-                 doc="", attr=None, to_items=None, check=None):
+    def __init__(self, name, args=None, *, scopes=ANY, default=None, merge=REPLACE,
+                 repeat=None, doc="", attr=None, to_items=None, check=None):
+        if args is None:
+            args = string_type()
         self.name = name
         self.key = name.lower()
-        self.args = args
+        self.args = _normalise_args(name, args)
+        if isinstance(scopes, str):
+            scopes = {scopes}
         self.scopes = frozenset(scopes)
+        unknown = self.scopes - ANY
+        if unknown or not self.scopes:
+            raise TypeError(f"Directive {name!r}: scopes must be a non-empty set of "
+                            f"GLOBAL, SERVER, LOCATION, FILES (got {sorted(scopes)!r})")
+        if merge not in (REPLACE, APPEND, MAP):
+            raise TypeError(f"Directive {name!r}: merge must be REPLACE, APPEND or MAP, "
+                            f"got {merge!r}")
         self.merge = merge
+        # Repeatable within one scope: APPEND and MAP are by default; a
+        # repeatable REPLACE directive keeps the last occurrence.
+        self.repeat = merge in (APPEND, MAP) if repeat is None else bool(repeat)
         self.doc = doc
         self.attr = attr or attr_name(name)
         self.to_items = to_items
@@ -152,3 +172,37 @@ class Directive:
 
 def _convert(t, word, ctx):
     return t(word, ctx)
+
+
+def string_type():
+    from .types import string
+    return string
+
+
+def _normalise_args(name, args):
+    """Check a declaration's argument spec; accept str/int/bool for our types."""
+    if args is RAW:
+        return args
+    from .types import BUILTIN_TYPES
+    spec = args if isinstance(args, tuple) else (args,)
+    out = []
+    for position, t in enumerate(spec):
+        wrapper = None
+        if isinstance(t, (many, optional)):
+            wrapper, t = t, t.type
+        t = BUILTIN_TYPES.get(t, t)
+        if not callable(t):
+            raise TypeError(f"Directive {name!r}: argument {position + 1} must be a type "
+                            f"such as string, integer, duration (got {t!r})")
+        if not hasattr(t, "label"):
+            t.label = getattr(t, "__name__", "VALUE").upper()
+        if wrapper is not None:
+            if isinstance(wrapper, many) and position != len(spec) - 1:
+                raise TypeError(f"Directive {name!r}: many() must be the last argument")
+            wrapper = type(wrapper)(t, wrapper.default) if isinstance(wrapper, optional) \
+                else type(wrapper)(t)
+            t = wrapper
+        out.append(t)
+    if isinstance(args, tuple):
+        return tuple(out)
+    return out[0]

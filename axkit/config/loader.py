@@ -183,17 +183,17 @@ def _fill_scope(scope, node, registry, plugins, known, errors):
             errors.append(e.located(child.file, child.line))
             continue
         key = directive.key
+        if key in scope.values and not directive.repeat:
+            first = scope.sources[key]
+            errors.append(ConfigError(
+                f"{directive.name} is given twice in this scope "
+                f"(first at {first[0]}:{first[1]})", child.file, child.line))
+            continue
         if directive.merge in (APPEND, MAP):
             scope.values.setdefault(key, []).append(value)
             scope.sources.setdefault(key, (child.file, child.line))
         else:
-            if key in scope.values:
-                first = scope.sources[key]
-                errors.append(ConfigError(
-                    f"{directive.name} is given twice in this scope "
-                    f"(first at {first[0]}:{first[1]})", child.file, child.line))
-                continue
-            scope.values[key] = value
+            scope.values[key] = value     # a repeatable REPLACE: the last one wins
             scope.sources[key] = (child.file, child.line)
         if key == "plugin":
             plugin = plugins.get(value.lower())

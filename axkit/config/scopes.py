@@ -46,7 +46,10 @@ class Scope:
         if self.kind == "global":
             return "global scope"
         pattern = getattr(self.match, "pattern", self.match)
-        return f"<{self.kind} {pattern}> at {self.file}:{self.line}"
+        label = {"server": "Server", "location": "Location",
+                 "locationmatch": "LocationMatch", "files": "Files"}[self.kind]
+        head = f"<{label} {pattern}>" if pattern else f"<{label}>"
+        return f"{head} at {self.file}:{self.line}"
 
 
 class Conf:
@@ -120,7 +123,9 @@ class ServerConfig:
         self.base = Resolved(values, plugins, [global_scope] if scope is global_scope
                              else [global_scope, scope])
         self.name = values.get("server_name")
-        self.aliases = tuple(values.get("server_alias", ()))
+        # ServerAlias may repeat, each line a list of names: flatten them.
+        self.aliases = tuple(name for names in values.get("server_alias", ())
+                             for name in (names if isinstance(names, tuple) else (names,)))
         own_listens = scope.values.get("listen")
         self.listens = tuple(own_listens or global_scope.values.get("listen", ()))
         outer = [s for s in global_scope.sections if s.kind in ("location", "locationmatch")]

@@ -79,6 +79,7 @@ def duration(word, ctx):
 
 @_typed("On|Off")
 def flag(word, ctx):
+    """On/Off (also yes/no, true/false), as True/False."""
     lowered = word.lower()
     if lowered in ("on", "yes", "true"):
         return True
@@ -108,6 +109,7 @@ def path(word, ctx):
 
 @_typed("REGEX")
 def regex(word, ctx):
+    """A Python regular expression, compiled."""
     try:
         return re.compile(word)
     except re.error as e:
@@ -143,3 +145,23 @@ def url_path(word, ctx):
     if not word.startswith("/"):
         raise ConfigError(f"expected a URL path starting with '/', got {word!r}")
     return word
+
+
+def list_of(type=None, sep=","):
+    """One word holding a ``sep``-separated list, each item converted by ``type``
+    (default: string): ``Methods GET,HEAD,POST`` gives ("GET", "HEAD", "POST").
+    For a list of separate words, use ``many(type)`` instead."""
+    item_type = type or string
+
+    @_typed(f"{item_type.label}{sep}...")
+    def items(word, ctx):
+        parts = [p.strip() for p in word.split(sep)]
+        if not all(parts):
+            raise ConfigError(f"expected a {sep!r}-separated list without empty items, "
+                              f"got {word!r}")
+        return tuple(item_type(p, ctx) for p in parts)
+    return items
+
+
+# Plain Python types a plugin may write instead of ours.
+BUILTIN_TYPES = {str: string, int: integer, bool: flag}

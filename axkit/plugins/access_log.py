@@ -1,59 +1,34 @@
-"""access_log: one line per response in Combined Log Format.
+"""access_log: one line per response, in common, combined, JSON or your format.
 
-Lines are buffered and written at most a second late (or when 64 KiB have
-piled up), so logging costs no system call per request.
+``AccessLog stdout combined`` (the default), ``AccessLog logs/access.log
+common``, ``AccessLog logs/access.json json``, or a nickname defined with
+``LogFormat "%h %l %u %t \"%r\" %>s %b %D" mine``.  Formats use Apache's
+mod_log_config escapes.  Lines are buffered and written at most a second
+late (or when 64 KiB have piled up), so logging costs no system call per
+request; files are reopened on SIGUSR1 for logrotate.
 """
 
-import sys
+import json
+import re
 import time
 
-from axkit.config import Directive, NOT_FILES, string
+from axkit.config import MAP, NOT_FILES, SERVER_ONLY, Directive, optional
+from axkit.config.errors import ConfigError
 from axkit.hooks import DECLINED
+from axkit.log import PluginLogger, log_file
 
-FLUSH_BYTES = 65536
+log = PluginLogger("access_log")
 
-
-class _Sink:
-    """A buffered log destination: stdout, stderr or a file opened for append."""
-
-    def __init__(self, where):
-        self.where = where
-        self.buffer = []
-        self.size = 0
-        self.timer = None
-        if where == "stdout":
-            self.stream = sys.__stdout__
-        elif where == "stderr":
-            self.stream = sys.__stderr__
-        else:
-            self.stream = open(where, "a", encoding="utf-8", errors="backslashreplace")
-
-    def write(self, line):
-        self.buffer.append(line)
-        self.size += len(line)
-        if self.size >= FLUSH_BYTES:
-            self.flush()
-        elif self.timer is None:
-            from twisted.internet import reactor
-            self.timer = reactor.callLater(1.0, self.flush)
-
-    def flush(self):
-        if self.timer is not None and self.timer.active():
-            self.timer.cancel()
-        self.timer = None
-        if self.buffer:
-            data, self.buffer, self.size = "".join(self.buffer), [], 0
-            try:
-                self.stream.write(data)
-                self.stream.flush()
-            except (OSError, ValueError):
-                pass
-
+COMMON = '%h %l %u %t "%r" %>s %b'
+COMBINED = '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"'
+BUILTIN_FORMATS = {"common": COMMON, "combined": COMBINED}
+JSON = "json"
 
 _time_cache = [0, ""]
 
 
 def clf_time(now):
+    """[10/Oct/2000:13:55:36 +0000] (UTC), cached per second."""
     second = int(now)
     if second != _time_cache[0]:
         _time_cache[0] = second
@@ -61,41 +36,230 @@ def clf_time(now):
     return _time_cache[1]
 
 
-def _quote(value):
-    if value is None:
+def _escape(value):
+    """Apache's escaping of logged strings: quotes, backslashes, controls."""
+    if value is None or value == "":
         return "-"
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+    value = str(value)
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        return value
+    out = []
+    for ch in value:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 32 or ord(ch) == 127:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _request_line(r):
+    return f"{r.method} {r.target} HTTP/{r.version}"
+
+
+def _elapsed(r, now):
+    return max(0.0, now - r.started)
+
+
+# What each %-escape produces; each takes (request, now, argument).
+_ESCAPES = {
+    "a": lambda r, now, arg: r.client_address,
+    "h": lambda r, now, arg: r.client_address,
+    "l": lambda r, now, arg: "-",
+    "u": lambda r, now, arg: r.user,
+    "t": lambda r, now, arg: clf_time(r.started) if not arg
+    else "[" + time.strftime(arg, time.gmtime(r.started)) + "]",
+    "r": lambda r, now, arg: _request_line(r),
+    "s": lambda r, now, arg: str(r.status),
+    "b": lambda r, now, arg: str(r.bytes_sent) if r.bytes_sent else "-",
+    "B": lambda r, now, arg: str(r.bytes_sent or 0),
+    "D": lambda r, now, arg: str(int(_elapsed(r, now) * 1_000_000)),
+    "T": lambda r, now, arg: str(int(_elapsed(r, now))) if arg in (None, "s")
+    else str(int(_elapsed(r, now) * (1000 if arg == "ms" else 1_000_000))),
+    "U": lambda r, now, arg: r.path if r.path is not None else r.raw_path,
+    "q": lambda r, now, arg: "?" + r.query if r.query else "",
+    "m": lambda r, now, arg: r.method,
+    "H": lambda r, now, arg: f"HTTP/{r.version}",
+    "v": lambda r, now, arg: getattr(r.server, "name", None) if r.server else None,
+    "V": lambda r, now, arg: r.host or (getattr(r.server, "name", None) if r.server else None),
+    "p": lambda r, now, arg: _local_port(r),
+    "P": lambda r, now, arg: str(__import__("os").getpid()),
+    "f": lambda r, now, arg: r.filename,
+    "k": lambda r, now, arg: str(max(0, getattr(r.channel, "requests_served", 1) - 1)),
+    "i": lambda r, now, arg: r.headers.get(arg.lower()) if arg else None,
+    "o": lambda r, now, arg: r.response_headers.get(arg.lower()) if arg else None,
+    "n": lambda r, now, arg: r.notes.get(arg) if arg else None,
+    "%": lambda r, now, arg: "%",
+}
+_UNESCAPED = {"%", "t", "q"}   # never turned into "-"
+
+
+def _local_port(r):
+    try:
+        return str(r.channel.transport.getHost().port)
+    except AttributeError:
+        return "-"
+
+
+_TOKEN = re.compile(r"%(?:\{([^}]*)\})?([<>]?)([a-zA-Z%])")
+
+
+def compile_format(fmt):
+    """Compile an Apache LogFormat string to ``f(request, now) -> line``.
+
+    Raises ConfigError naming an unknown escape.
+    """
+    parts = []
+    pos = 0
+    for m in _TOKEN.finditer(fmt):
+        if m.start() > pos:
+            parts.append(fmt[pos:m.start()])
+        arg, _, letter = m.groups()
+        fn = _ESCAPES.get(letter)
+        if fn is None:
+            raise ConfigError(f"unknown LogFormat escape %{letter} in {fmt!r}")
+        parts.append((fn, arg, letter in _UNESCAPED))
+        pos = m.end()
+    stray = fmt.find("%", pos)
+    if stray >= 0 or any(isinstance(p, str) and "%" in p for p in parts):
+        raise ConfigError(f"incomplete LogFormat escape in {fmt!r}")
+    if pos < len(fmt):
+        parts.append(fmt[pos:])
+
+    def render(request, now):
+        out = []
+        for part in parts:
+            if part.__class__ is str:
+                out.append(part)
+            else:
+                fn, arg, raw = part
+                value = fn(request, now, arg)
+                out.append(value if raw else _escape(value))
+        out.append("\n")
+        return "".join(out)
+    return render
+
+
+def json_line(request, now):
+    """One JSON object per line with the fields of the combined format and more."""
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(request.started)),
+        "client": request.client_address,
+        "user": request.user,
+        "method": request.method,
+        "target": request.target,
+        "path": request.path,
+        "query": request.query,
+        "protocol": f"HTTP/{request.version}",
+        "host": request.host,
+        "server": getattr(request.server, "name", None) if request.server else None,
+        "status": request.status,
+        "bytes": request.bytes_sent or 0,
+        "duration_ms": round(_elapsed(request, now) * 1000, 3),
+        "referer": request.headers.get("referer"),
+        "user_agent": request.headers.get("user-agent"),
+    }
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+def _format_items(value):
+    fmt, nickname = value
+    return [(nickname.lower(), fmt)]
+
+
+def _check_format(value):
+    compile_format(value[0])
+
+
+def _format(word, ctx):
+    return word
+
+
+_format.label = "FORMAT"
+
+
+def _nickname(word, ctx):
+    return word
+
+
+_nickname.label = "NICKNAME"
+
+
+def _where(word, ctx):
+    if word.lower() in ("stdout", "stderr", "off"):
+        return word.lower()
+    from axkit.config.types import path
+    return path(word, ctx)
+
+
+_where.label = "stdout|stderr|off|PATH"
+
+
+def _check_access_log(value):
+    where, fmt = value
+    name = fmt.lower()
+    if name == JSON or name in BUILTIN_FORMATS or "%" not in fmt:
+        return   # a nickname: defined by LogFormat (an unknown one falls back to combined)
+    compile_format(fmt)
 
 
 class AccessLog:
-    """Writes a Combined Log Format line for every response."""
+    """Writes one line per response: common, combined, JSON lines or LogFormat."""
 
     name = "access_log"
     directives = [
-        Directive("AccessLog", string, scopes=NOT_FILES, default="stdout",
-                  doc="Where access lines go: stdout, stderr, or a file path "
-                      "(relative paths are taken from the working directory)."),
+        Directive("AccessLog", (_where, optional(_format, "combined")), scopes=NOT_FILES,
+                  default=("stdout", "combined"), check=_check_access_log,
+                  doc="Where access lines go and in which format: AccessLog stdout|"
+                      "stderr|PATH [common|combined|json|NICKNAME|\"%h ... format\"]. "
+                      "A relative PATH is taken from the config file's folder; "
+                      "the default is stdout combined. AccessLog off disables it."),
+        Directive("LogFormat", (_format, _nickname), scopes=SERVER_ONLY, merge=MAP,
+                  to_items=_format_items, check=_check_format,
+                  doc="Name an access-log format: LogFormat \"%h %t \\\"%r\\\" %>s %D\" "
+                      "mine. Escapes are Apache's (%h %l %u %t %r %>s %b %B %D %T %U "
+                      "%q %m %H %v %V %p %P %f %k %{Header}i %{Header}o %{note}n %%)."),
     ]
 
     def __init__(self):
-        self.sinks = {}
+        self._renderers = {}
 
-    def sink(self, where):
-        sink = self.sinks.get(where)
-        if sink is None:
-            sink = self.sinks[where] = _Sink(where)
-        return sink
+    def renderer(self, fmt, formats):
+        key = (fmt, tuple(sorted(formats.items())) if formats else ())
+        r = self._renderers.get(key)
+        if r is None:
+            name = fmt.lower()
+            if name == JSON:
+                r = json_line
+            elif name in formats:
+                r = compile_format(formats[name])
+            elif name in BUILTIN_FORMATS:
+                r = compile_format(BUILTIN_FORMATS[name])
+            elif "%" in fmt:
+                r = compile_format(fmt)
+            else:
+                log.error("AccessLog format {name!r} is not defined by a LogFormat line; "
+                          "using combined", name=fmt)
+                r = compile_format(COMBINED)
+            self._renderers[key] = r
+        return r
 
     def hook_response_sent(self, request, conf):
-        headers = request.headers
-        line = (f'{request.client_address} - {request.user or "-"} '
-                f'{clf_time(request.started)} '
-                f'"{_quote(request.method)} {_quote(request.target)} HTTP/{request.version}" '
-                f'{request.status} {request.bytes_sent or "-"} '
-                f'"{_quote(headers.get("referer"))}" "{_quote(headers.get("user-agent"))}"\n')
-        self.sink(conf.access_log).write(line)
+        where, fmt = conf.access_log
+        if where == "off":
+            return DECLINED
+        now = time.time()
+        line = self.renderer(fmt, conf.log_format)(request, now)
+        log_file(where, buffered=True).write(line)
         return DECLINED
 
     def flush(self):
-        for sink in self.sinks.values():
-            sink.flush()
+        from axkit.log import flush_all
+        flush_all()

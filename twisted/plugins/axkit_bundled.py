@@ -10,10 +10,14 @@ serve_file = AxKitPlugin("serve_file", "axkit.plugins.serve_file.ServeFile",
                          "Serves regular files for GET and HEAD.")
 serve_dir = AxKitPlugin("serve_dir", "axkit.plugins.serve_dir.ServeDir",
                         "Lists directories as HTML (DirectoryListing On).")
-access_log = AxKitPlugin("access_log", "axkit.plugins.access_log.AccessLog",
-                         "Writes one Combined Log Format line per response.")
+access_log = AxKitPlugin(
+    "access_log", "axkit.plugins.access_log.AccessLog",
+    "One line per response: common, combined, JSON lines or a custom LogFormat.")
+error_log = AxKitPlugin("error_log", "axkit.plugins.error_log.ErrorLog",
+                        "Writes log events at or above LogLevel to ErrorLog "
+                        "(stderr, stdout or a file).")
 stderr_log = AxKitPlugin("stderr_log", "axkit.plugins.stderr_log.StderrLog",
-                         "Writes log events at or above LogLevel to stderr.")
+                         "Old name of error_log (kept for existing configs).")
 compress = AxKitPlugin("compress", "axkit.plugins.compress.Compress",
                        "Sends .br/.gz siblings or gzips on the fly (Gzip, Precompressed).")
 expires = AxKitPlugin("expires", "axkit.plugins.expires.Expires",
