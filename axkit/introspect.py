@@ -173,6 +173,8 @@ def dump_config_text(config, host=None, path="/"):
         value = resolved.values.get(d.attr, d.default)
         sources = [f"{s.sources[d.key][0]}:{s.sources[d.key][1]}"
                    for s in resolved.scopes if d.key in s.values]
+        if d.merge == "replace":
+            sources = sources[-1:]      # the innermost one is the one in effect
         origin = ", ".join(sources) if sources else "default"
         out.append(f"  {d.name:<{width}}  {format_value(value)}   # {origin} [{d.owner}]")
     return "\n".join(out) + "\n"

@@ -22,10 +22,11 @@ import textwrap
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
-from twisted.logger import globalLogPublisher
+from twisted.logger import formatEvent, globalLogPublisher
 
 from axkit.config.loader import load_string
 from axkit.http.connection import HTTPFactory
+from axkit.log import LogRouter, flush_all
 from axkit.pipeline import Pipeline
 from axkit.server import AxKitService, ConfigHolder
 
@@ -130,6 +131,7 @@ class MemoryConnection:
     """One client connection to a MemorySite, over an in-memory transport."""
 
     def __init__(self, site, peer=("127.0.0.1", 40000)):
+        self.peer = peer
         self.site = site
         self.protocol = site.factory.buildProtocol(None)
         self.transport = StringTransport(peerAddress=IPv4Address("TCP", *peer),
@@ -171,33 +173,99 @@ class MemoryConnection:
 class MemorySite:
     """A config loaded and served in memory, with a fake clock.
 
-    ``events`` collects every log event emitted while the site exists.
+    Requests go through the real HTTP engine and the full hook chain over
+    an in-memory transport; ``clock`` (a MemoryReactorClock) is the reactor
+    the engine, the plugins (``request.channel.factory.reactor``) and the
+    trace timer see.  ``events`` collects every log event emitted while the
+    site is open, and each is also passed through the site's `logging`
+    hooks, as the real server does.  Call ``close()`` when done (or use
+    ``addCleanup(site.close)``).
     """
 
-    def __init__(self, config_text, base_dir=None):
+    def __init__(self, config_text, base_dir=None, route_logs=True):
         self.config = load_config(config_text, base_dir)
         self.holder = ConfigHolder(self.config)
         self.clock = MemoryReactorClock()
         endpoint = next(iter(self.config.listeners))
-        self.factory = HTTPFactory(Pipeline(self.holder, endpoint), self.clock)
+        self.pipeline = Pipeline(self.holder, endpoint)
+        self.pipeline.clock = self.clock.seconds
+        self.factory = HTTPFactory(self.pipeline, self.clock)
         self.events = []
-        globalLogPublisher.addObserver(self.events.append)
+        self.router = LogRouter(self.holder) if route_logs else None
+        globalLogPublisher.addObserver(self._observe)
+
+    def _observe(self, event):
+        request = event.get("request")
+        if request is not None:
+            channel = getattr(request, "channel", None)
+            if getattr(channel, "factory", None) is not self.factory:
+                return          # another site's request
+        self.events.append(event)
+        if self.router is not None:
+            self.router(event)
 
     def close(self):
-        globalLogPublisher.removeObserver(self.events.append)
+        globalLogPublisher.removeObserver(self._observe)
+        flush_all()
 
-    def connect(self):
-        return MemoryConnection(self)
+    def connect(self, peer=("127.0.0.1", 40000)):
+        return MemoryConnection(self, peer)
 
-    def request(self, method="GET", path="/", headers=(), body=b"", version="1.1"):
-        """Send one request on a fresh connection; return its Response (or None)."""
+    def request(self, method="GET", path="/", headers=(), body=b"", version="1.1",
+                max_wait=60.0):
+        """Send one request on a fresh connection and return its Response.
+
+        If the answer is not complete at once (a plugin returned a Deferred
+        waiting on the clock), the fake clock is advanced through its
+        pending calls, up to ``max_wait`` seconds; None if still no answer.
+        """
         conn = self.connect()
         conn.request(method, path, headers, body, version)
-        responses = conn.responses()
-        return responses[0] if responses else None
+        return self.wait_for(conn, 1, max_wait)[0]
+
+    def wait_for(self, conn, count=1, max_wait=60.0):
+        """Advance the clock until ``conn`` has ``count`` complete responses."""
+        waited = 0.0
+        while True:
+            responses = conn.responses()
+            if len(responses) >= count:
+                return responses
+            pending = [c.getTime() for c in self.clock.getDelayedCalls()]
+            if not pending:
+                break
+            step = max(0.0, min(pending) - self.clock.seconds())
+            if waited + step > max_wait:
+                break
+            self.clock.advance(step)
+            waited += step
+        return responses + [None] * (count - len(responses))
 
     def get(self, path, headers=()):
         return self.request("GET", path, headers)
+
+    def advance(self, seconds):
+        """Move the fake clock on (timers fire, Deferreds waiting on it run)."""
+        self.clock.advance(seconds)
+
+    # -- log events ------------------------------------------------------------
+
+    def messages(self, namespace=None, plugin=None, level=None):
+        """The formatted text of the collected log events, filtered."""
+        out = []
+        for e in self.events:
+            if namespace is not None and e.get("log_namespace") != namespace:
+                continue
+            if plugin is not None and e.get("plugin") != plugin:
+                continue
+            if level is not None and e.get("log_level") != level:
+                continue
+            out.append(formatEvent(e))
+        return out
+
+    def traces(self):
+        """The (hook, plugin, result, seconds) records of TraceHooks, in order."""
+        return [(e["hook"], e["trace_plugin"], e["result"], e["seconds"])
+                for e in self.events if e.get("axkit_trace") and "trace_plugin" in e]
 
 
 class RunningServer:
@@ -231,14 +299,95 @@ def http_pool(test_case):
     test_case.addCleanup(pool.closeCachedConnections)
     return pool
 
+    def reload(self, config_text, base_dir=None):
+        """Swap in a new config as SIGHUP would; Deferred firing True/False."""
+        from axkit.config.errors import ConfigErrors
+        try:
+            config = load_string(_with_listen(config_text), "<test config>",
+                                 base_dir=base_dir)
+        except ConfigErrors:
+            return defer.succeed(False)
+        return self.service.reload(config)
+
+
+def _with_listen(config_text):
+    text = textwrap.dedent(config_text)
+    if not any(line.strip().lower().startswith("listen") for line in text.splitlines()):
+        text = f"Listen {TEST_LISTEN}\n" + text
+    return text
+
 
 def start_server(config_text, base_dir=None):
     """Start a real server for ``config_text`` (Listen defaults to an
     ephemeral port on 127.0.0.1).  Returns a Deferred RunningServer."""
-    text = textwrap.dedent(config_text)
-    if not any(line.strip().lower().startswith("listen") for line in text.splitlines()):
-        text = f"Listen {TEST_LISTEN}\n" + text
-    config = load_string(text, "<test config>", base_dir=base_dir)
+    config = load_string(_with_listen(config_text), "<test config>", base_dir=base_dir)
     service = AxKitService(config, handle_signals=False)
     service.startService()
     return defer.succeed(RunningServer(service))
+
+
+class TwistdProcess:
+    """``twistd -n axkit --config FILE`` in a child process (blocking helpers,
+    for tests that need signals or a whole process: reload, logrotate).
+
+    The config should Listen on port 0; ``port`` is read from the server's
+    "listening on" log line.  Always ``stop()`` it (addCleanup).
+    """
+
+    def __init__(self, config_path, extra_path=(), args=(), timeout=20.0):
+        import subprocess
+        import sys
+        import time
+        env = dict(os.environ)
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(
+            [here, *extra_path] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        self.config_path = config_path
+        self.output_path = config_path + ".out"
+        self._out = open(self.output_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+             "-n", "--pidfile=", "axkit", "--config", config_path, *args],
+            stdout=self._out, stderr=subprocess.STDOUT, env=env,
+            cwd=os.path.dirname(config_path))
+        self.port = None
+        deadline = time.monotonic() + timeout
+        import re
+        while time.monotonic() < deadline:
+            text = self.output()
+            m = re.search(r"listening on \S+ \(http://[^:]+:(\d+)/\)", text)
+            if m:
+                self.port = int(m.group(1))
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"twistd did not start:\n{self.output()}")
+
+    def output(self):
+        with open(self.output_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def signal(self, signum):
+        self.process.send_signal(signum)
+
+    def wait_for_output(self, text, timeout=10.0, after=0):
+        """Block until ``text`` appears in the output past offset ``after``."""
+        import time
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output()[after:]:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except Exception:
+                self.process.kill()
+                self.process.wait(5)
+        self._out.close()

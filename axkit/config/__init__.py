@@ -6,12 +6,12 @@
 from .directives import (ANY, APPEND, FILES, GLOBAL, LOCATION, MAP, NOT_FILES, RAW,
                          REPLACE, SERVER, SERVER_ONLY, Directive, many, optional)
 from .errors import ConfigError, ConfigErrors
-from .types import (count, duration, endpoint, flag, integer, mimetype, one_of, path,
-                    regex, size, string, url_path)
+from .types import (count, duration, endpoint, flag, integer, list_of, mimetype, one_of,
+                    path, regex, size, string, url_path)
 
 __all__ = [
     "ANY", "APPEND", "FILES", "GLOBAL", "LOCATION", "MAP", "NOT_FILES", "RAW", "REPLACE",
     "SERVER", "SERVER_ONLY", "Directive", "many", "optional", "ConfigError",
-    "ConfigErrors", "count", "duration", "endpoint", "flag", "integer", "mimetype",
+    "ConfigErrors", "count", "duration", "endpoint", "flag", "integer", "list_of", "mimetype",
     "one_of", "path", "regex", "size", "string", "url_path",
 ]
