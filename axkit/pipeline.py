@@ -151,6 +151,34 @@ class Pipeline:
             request.notes["axkit.trace"] = tracer
         return tracer
 
+    def internal_redirect(self, request, location):
+        """Answer ``request`` as a GET of ``location`` (a local path with an
+        optional query) through the phases again -- Apache's internal
+        redirect, used for a CGI local redirect (RFC 3875 §6.2.2).  The
+        request headers are kept minus those of its body; HEAD stays HEAD;
+        nothing of the first answer's head survives."""
+        from axkit.http.headers import Headers
+        path, sep, query = location.partition("?")
+        request.method = "HEAD" if request.head_only else "GET"
+        request.target = location
+        request.raw_path = path
+        request.query = query if sep else None
+        request.headers = Headers([(k, v) for k, v in request.headers
+                                   if k not in ("content-length", "transfer-encoding")])
+        request.filename = None
+        request.path_info = ""
+        request.mime_type = None
+        request.finfo = None
+        request.status = 200
+        request.response_headers = Headers()
+        try:
+            self._resolve_and_continue(request)
+        except PluginError as e:
+            self._plugin_failed(request, e)
+        except Exception:
+            log.failure("internal error handling {request}", request=request)
+            self._internal_error(request)
+
     def resolve(self, request):
         """Set the request's merged scope from its server and path."""
         resolved = request.server.resolve(request.path)

@@ -24,3 +24,5 @@ expires = AxKitPlugin("expires", "axkit.plugins.expires.Expires",
                       "Adds Expires and Cache-Control max-age (ExpiresByType, ExpiresDefault).")
 headers = AxKitPlugin("headers", "axkit.plugins.headers.HeadersPlugin",
                       "Sets, appends or removes response headers (Header set ...).")
+cgi = AxKitPlugin("cgi", "axkit.plugins.cgi.CGI",
+                  "Runs CGI/1.1 programs (ScriptAlias, AddHandler cgi-script, nph-).")

@@ -1,0 +1,168 @@
+"""The meta-variables a CGI script sees (RFC 3875 §4.1), and nothing else.
+
+The environment starts empty: the server's own is never inherited; only
+PassEnv copies named variables from it.  A variable with no value is left
+out, not set empty, where §4.1 says so (CONTENT_LENGTH, CONTENT_TYPE,
+PATH_INFO, PATH_TRANSLATED, AUTH_TYPE, REMOTE_USER); QUERY_STRING is
+always set, empty when the URL has no query (§4.1.7).
+"""
+
+import os
+
+from axkit import SERVER_SOFTWARE
+
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+# Request headers that are not turned into HTTP_* variables:
+# Content-Length/-Type have their own variables (§4.1.2, §4.1.3); Proxy is
+# the "httpoxy" hole (a client setting HTTP_PROXY for the script's HTTP
+# library); Authorization carries credentials (§4.1.18) unless CGIPassAuth.
+_SKIP = frozenset(("content-length", "content-type", "proxy"))
+_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+# Header name -> variable name, cached (the set of names seen is small).
+_var_names = {}
+
+
+def _var_name(name):
+    var = _var_names.get(name)
+    if var is None:
+        # A name with anything but letters, digits and '-' (an underscore, say)
+        # could pose as another header once '-' becomes '_': dropped, as Apache does.
+        if not set(name) <= _NAME_OK:
+            var = ""
+        else:
+            var = "HTTP_" + name.upper().replace("-", "_")
+        if len(_var_names) < 2048:
+            _var_names[name] = var
+    return var
+
+
+class ScopeEnv:
+    """The per-scope part of the environment, computed once per merged config."""
+
+    __slots__ = ("base", "unset", "pass_auth")
+
+    def __init__(self, conf):
+        base = {"GATEWAY_INTERFACE": "CGI/1.1",
+                "SERVER_SOFTWARE": SERVER_SOFTWARE,
+                "PATH": conf.cgi_path or DEFAULT_PATH,
+                "DOCUMENT_ROOT": conf.document_root,
+                "REDIRECT_STATUS": "200"}      # php-cgi refuses to run without it
+        extra = {}
+        for name in _flat(conf.pass_env):
+            value = os.environ.get(name)
+            if value is not None:
+                extra[name] = value
+        extra.update(conf.set_env)
+        unset = frozenset(_flat(conf.unset_env))
+        for name in unset:
+            extra.pop(name, None)
+        # The protocol's own variables win over SetEnv (a config cannot fake
+        # REMOTE_ADDR by accident); SetEnv may still set PATH.
+        if "PATH" in extra:
+            base["PATH"] = extra.pop("PATH")
+        extra.update(base)
+        if "PATH" in unset:
+            extra.pop("PATH")
+        self.base = extra
+        self.unset = unset
+        self.pass_auth = conf.cgi_pass_auth
+
+
+def _flat(occurrences):
+    """Names from an APPEND directive whose occurrences each list several."""
+    for names in occurrences:
+        if isinstance(names, str):
+            yield names
+        else:
+            yield from names
+
+
+def build_environ(request, scope_env, script, script_name, path_info):
+    """The environment for running ``script`` for ``request``."""
+    env = dict(scope_env.base)
+    headers = request.headers
+    channel = request.channel
+
+    length = headers.get("content-length")
+    if length is not None:
+        env["CONTENT_LENGTH"] = length
+    ctype = headers.get("content-type")
+    if ctype is not None:
+        env["CONTENT_TYPE"] = ctype
+    if path_info:
+        env["PATH_INFO"] = path_info
+        env["PATH_TRANSLATED"] = env["DOCUMENT_ROOT"].rstrip("/") + path_info \
+            if "DOCUMENT_ROOT" in env else path_info
+    env["QUERY_STRING"] = request.query or ""
+    addr = request.client_address
+    env["REMOTE_ADDR"] = addr
+    env["REMOTE_HOST"] = addr      # §4.1.9: the address when no name is looked up
+    if request.client_port is not None:
+        env["REMOTE_PORT"] = str(request.client_port)
+    if request.user is not None:
+        env["REMOTE_USER"] = request.user
+    if request.auth_type is not None:
+        env["AUTH_TYPE"] = request.auth_type
+    env["REQUEST_METHOD"] = request.method
+    env["REQUEST_URI"] = request.target
+    env["SCRIPT_NAME"] = script_name
+    env["SCRIPT_FILENAME"] = script
+    env["SERVER_PROTOCOL"] = "HTTP/" + request.version
+
+    host = channel.transport.getHost()
+    local_addr = getattr(host, "host", None)
+    local_port = getattr(host, "port", None)
+    if local_addr is not None:
+        env["SERVER_ADDR"] = local_addr
+    if local_port is not None:
+        env["SERVER_PORT"] = str(local_port)
+    env["SERVER_NAME"] = _server_name(request, local_addr)
+    if request.secure:
+        env["HTTPS"] = "on"
+        env["REQUEST_SCHEME"] = "https"
+    else:
+        env["REQUEST_SCHEME"] = "http"
+
+    # §4.1.18: one HTTP_* per header field; repeated fields joined.
+    for name, value in headers._items:
+        if name in _SKIP:
+            continue
+        if name == "authorization" and not scope_env.pass_auth:
+            continue
+        var = _var_name(name)
+        if not var:
+            continue
+        old = env.get(var)
+        if old is None or not var.startswith("HTTP_"):
+            env[var] = value
+        else:
+            env[var] = old + ("; " if var == "HTTP_COOKIE" else ", ") + value
+    for name in scope_env.unset:
+        env.pop(name, None)
+    return env
+
+
+def _server_name(request, local_addr):
+    # As Apache with UseCanonicalName Off: the name the client used (the Host
+    # header without its port), else ServerName, else the local address.
+    host = request.headers.get("host")
+    if host:
+        if host.startswith("["):
+            return host[:host.find("]") + 1] or host
+        return host.rpartition(":")[0] if ":" in host else host
+    server = request.server
+    name = getattr(server, "name", None) if server is not None else None
+    return name or local_addr or "localhost"
+
+
+def search_argv(query):
+    """§4.4: an "indexed" query (no unencoded '=') becomes command-line words."""
+    if not query or "=" in query:
+        return []
+    from urllib.parse import unquote
+    words = [unquote(w) for w in query.split("+")]
+    if any("\x00" in w for w in words):
+        return []
+    return words

@@ -1,0 +1,112 @@
+"""Which URL runs which program.
+
+* ``ScriptAlias /cgi-bin/ /srv/cgi-bin/``: a URL under the prefix names a
+  program in the folder; path segments are walked until one is a regular
+  file, and the rest of the URL path is PATH_INFO (``/cgi-bin/a/b.cgi/x/y``
+  -> program ``/srv/cgi-bin/a/b.cgi``, PATH_INFO ``/x/y``).
+* ``ScriptAlias /app /srv/app.cgi`` (the target is a file): a single-program
+  mount -- every URL under ``/app`` runs that program, the rest is PATH_INFO.
+* ``AddHandler cgi-script .cgi`` with ``Options +ExecCGI``: files among the
+  documents (mapped by uri_to_file) whose extension is listed are run.
+
+Each lookup answers a Target, or an HTTP status with the reason to log.
+"""
+
+import os
+import stat as statmod
+
+
+class Target:
+    __slots__ = ("script", "script_name", "path_info")
+
+    def __init__(self, script, script_name, path_info):
+        self.script = script             # absolute file name of the program
+        self.script_name = script_name   # the URL path that named it (SCRIPT_NAME)
+        self.path_info = path_info       # the rest ("" when none)
+
+    def __repr__(self):
+        return f"Target({self.script!r}, {self.script_name!r}, {self.path_info!r})"
+
+
+class Refused(Exception):
+    """The URL maps to a program that cannot be run: ``status`` and why."""
+
+    def __init__(self, status, why, script):
+        Exception.__init__(self, status, why, script)
+        self.status = status
+        self.why = why
+        self.script = script
+
+
+def match_alias(aliases, path):
+    """The (prefix, target) of the longest ScriptAlias matching ``path``, or None.
+
+    A prefix without a trailing slash matches on a segment boundary
+    (/cgi-bin matches /cgi-bin and /cgi-bin/x, not /cgi-binx); with one,
+    the URL must contain it (as Apache's Alias).
+    """
+    best = None
+    for prefix, target in aliases:
+        if prefix.endswith("/"):
+            ok = path.startswith(prefix)
+        else:
+            ok = path == prefix or path.startswith(prefix + "/") or prefix == "/"
+        if ok and (best is None or len(prefix) > len(best[0])):
+            best = (prefix, target)
+    return best
+
+
+def resolve_alias(prefix, target, path):
+    """The Target for ``path`` under ScriptAlias ``prefix`` -> ``target``."""
+    rest = path[len(prefix):]
+    if prefix.endswith("/"):
+        rest = "/" + rest
+        base_name = prefix[:-1]
+    else:
+        base_name = prefix
+    try:
+        st = os.stat(target)
+    except OSError:
+        raise Refused(404, "ScriptAlias target does not exist", target)
+    if statmod.S_ISREG(st.st_mode):
+        # A single-program mount: everything below the prefix is PATH_INFO.
+        return checked(Target(target, base_name.rstrip("/") if base_name != "/" else "",
+                              rest), st)
+    parts = rest.split("/")
+    current = target.rstrip("/")
+    consumed = base_name.rstrip("/")
+    for i in range(1, len(parts)):
+        segment = parts[i]
+        if not segment:
+            break
+        candidate = current + "/" + segment
+        try:
+            st = os.stat(candidate)
+        except (FileNotFoundError, NotADirectoryError):
+            raise Refused(404, "no such script", candidate)
+        except PermissionError:
+            raise Refused(403, "permission denied", candidate)
+        consumed += "/" + segment
+        if statmod.S_ISDIR(st.st_mode):
+            current = candidate
+            continue
+        if not statmod.S_ISREG(st.st_mode):
+            raise Refused(403, "not a regular file", candidate)
+        path_info = "/" + "/".join(parts[i + 1:]) if i + 1 < len(parts) else ""
+        return checked(Target(candidate, consumed, path_info), st)
+    raise Refused(403, "is a directory, not a script", current)
+
+
+def checked(target, st):
+    """``target`` if its program may run; Refused(403) otherwise."""
+    if not st.st_mode & 0o111 or not os.access(target.script, os.X_OK):
+        raise Refused(403, "not executable", target.script)
+    return target
+
+
+def document_target(request):
+    """The Target for a file among the documents (mapped by uri_to_file)."""
+    path_info = request.path_info or ""
+    path = request.path
+    script_name = path[:len(path) - len(path_info)] if path_info else path
+    return Target(request.filename, script_name, path_info)

@@ -1,0 +1,137 @@
+"""The script's response head (RFC 3875 §6): parse it, decide what it is.
+
+A script writes header lines, an empty line, then the body.  Lines may end
+in CRLF or a bare LF (§6.3: the server must accept both).  ``Status``,
+``Location`` and ``Content-Type`` are CGI fields; everything else is an
+HTTP header passed on to the client, except hop-by-hop fields, which are
+the server's business.
+"""
+
+import re
+
+# The biggest header block we read before calling the script broken.
+MAX_HEAD = 65536
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+_STATUS = re.compile(r"([1-5][0-9][0-9])(?:[ \t]+([^\r\n\x00]*))?\Z")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+# Fields the server owns (framing, connection management); a script's are dropped.
+HOP_BY_HOP = frozenset(("connection", "keep-alive", "transfer-encoding", "te", "trailer",
+                        "upgrade", "proxy-connection", "date", "server"))
+
+
+class BadHead(Exception):
+    """The script's header block is malformed (answered 502)."""
+
+
+def find_head_end(buffer):
+    """(end of the header block, start of the body) in ``buffer``, or None.
+
+    Either a blank line (CRLF CRLF or LF LF, mixed endings allowed) ends it.
+    """
+    i = buffer.find(b"\n")
+    start = 0
+    while i >= 0:
+        line = buffer[start:i]
+        if line == b"" or line == b"\r":
+            return start, i + 1
+        start = i + 1
+        i = buffer.find(b"\n", start)
+    return None
+
+
+class Head:
+    """A parsed CGI response head."""
+
+    __slots__ = ("status", "reason", "headers", "location", "content_length",
+                 "has_status")
+
+    def __init__(self):
+        self.status = 200
+        self.reason = None
+        self.headers = []           # [(name, value)] to send, in order
+        self.location = None
+        self.content_length = None
+        self.has_status = False
+
+    @property
+    def local_redirect(self):
+        """§6.2.2: a Location that is a local path, with no Status of its own
+        (or a 200): the server answers with that path instead."""
+        return (self.location is not None and self.location.startswith("/")
+                and not self.location.startswith("//")
+                and (not self.has_status or self.status == 200))
+
+
+def parse_head(block):
+    """Parse the header block (without its blank line); raises BadHead."""
+    head = Head()
+    try:
+        text = block.decode("latin-1")
+    except Exception:  # pragma: no cover - latin-1 decodes anything
+        raise BadHead("undecodable header block")
+    lines = text.split("\n")
+    fields = []
+    for line in lines:
+        if line.endswith("\r"):
+            line = line[:-1]
+        if not line:
+            continue
+        if line[0] in " \t":
+            # obs-fold: a continuation of the previous field's value.
+            if not fields:
+                raise BadHead(f"header block starts with a continuation line: {line!r}")
+            name, value = fields[-1]
+            fields[-1] = (name, value + " " + line.strip())
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not _TOKEN.match(name):
+            raise BadHead(f"malformed header line {_show(line)}")
+        value = value.strip(" \t")
+        if _BAD_VALUE.search(value):
+            raise BadHead(f"control character in header {name!r}")
+        fields.append((name, value))
+    for name, value in fields:
+        lname = name.lower()
+        if lname == "status":
+            if head.has_status:
+                raise BadHead("more than one Status header")
+            m = _STATUS.match(value)
+            if m is None:
+                raise BadHead(f"invalid Status {_show(value)}")
+            head.status = int(m.group(1))
+            if head.status < 200:
+                raise BadHead(f"invalid Status {_show(value)} (1xx is not a final response)")
+            head.reason = m.group(2) or None
+            head.has_status = True
+        elif lname == "location":
+            if head.location is not None:
+                raise BadHead("more than one Location header")
+            if not value:
+                raise BadHead("empty Location header")
+            head.location = value
+            head.headers.append(("Location", value))
+        elif lname == "content-length":
+            if not value.isdigit() or (head.content_length is not None
+                                       and int(value) != head.content_length):
+                raise BadHead(f"invalid Content-Length {_show(value)}")
+            head.content_length = int(value)
+        elif lname in HOP_BY_HOP:
+            continue
+        else:
+            head.headers.append((name, value))
+    if head.location is not None and not head.has_status and not head.local_redirect:
+        # §6.2.3: a client redirect; 302 unless the script said otherwise.
+        head.status = 302
+    return head
+
+
+def nph_status(data):
+    """The status code on an nph- script's status line, or None if absent."""
+    m = re.match(rb"HTTP/\d\.\d ([1-5]\d\d)", data)
+    return int(m.group(1)) if m else None
+
+
+def _show(text, limit=80):
+    return repr(text if len(text) <= limit else text[:limit] + "...")

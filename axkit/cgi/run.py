@@ -1,0 +1,485 @@
+"""One CGI request: the request body into the script, its output to the client.
+
+The story of a run, and every way it can end:
+
+* the script's stdout is read until the blank line that ends its header
+  block (§6): that head becomes the response head -- or a local redirect
+  (the server answers with another path), or a 502 when it is malformed;
+* the rest of stdout is the body, written to the client as it comes
+  (chunked when the script gives no Content-Length); a client that does not
+  keep up pauses the script's pipe, so the server's buffers stay small;
+* the request body goes to the script's stdin as it arrives; the client's
+  socket is paused while the pipe is full;
+* stderr goes to the error log, a line at a time, tagged with the script;
+* no output for CGITimeout: the script's process group is killed, and the
+  client gets a 504 (or, if the head was sent, a cut connection);
+* the client goes away: the process group is terminated (SIGTERM, then
+  SIGKILL after KILL_GRACE seconds).
+
+Each fault writes one log line naming the script.
+"""
+
+import errno
+import os
+import signal
+
+from twisted.internet import error as ierror
+from twisted.internet.protocol import ProcessProtocol
+from twisted.logger import Logger
+from zope.interface import implementer
+from twisted.internet.interfaces import IPushProducer
+
+from axkit.http.headers import Headers
+from axkit.http.request import STREAMING
+
+from .response import MAX_HEAD, BadHead, find_head_end, nph_status, parse_head
+from .spawn import spawn
+
+log = Logger(namespace="axkit.cgi")
+
+KILL_GRACE = 2.0          # seconds between SIGTERM and SIGKILL
+STDERR_LINE = 4096        # longest stderr line logged (the rest is cut)
+MAX_REDIRECTS = 10        # local redirects followed for one request (as Apache)
+
+# States of a run.
+HEAD, BODY, NPH, DRAIN, OVER = "head", "body", "nph", "drain", "over"
+
+
+class Slots:
+    """The cap on concurrent CGI processes (shared by every config generation)."""
+
+    def __init__(self):
+        self.used = 0
+        self.running = set()        # CGIRun objects whose process is alive
+
+    def take(self, limit):
+        if limit and self.used >= limit:
+            return False
+        self.used += 1
+        return True
+
+    def give(self):
+        self.used -= 1
+
+    def terminate_all(self):
+        """Kill every running script's process group (the server is stopping)."""
+        for run in list(self.running):
+            run._kill("server stopping")
+
+
+SLOTS = Slots()
+
+
+@implementer(IPushProducer)
+class _BodyThrottle:
+    """Producer registered on the script's stdin: a full pipe pauses the client."""
+
+    def __init__(self, run):
+        self.run = run
+        self.paused = False
+
+    def pauseProducing(self):
+        if not self.paused:
+            self.paused = True
+            self.run.request.pause_body()
+
+    def resumeProducing(self):
+        if self.paused:
+            self.paused = False
+            self.run.request.resume_body()
+
+    def stopProducing(self):
+        # stdin closed (the script exited or closed it): drop the rest of the body.
+        self.run._stdin_gone()
+
+
+@implementer(IPushProducer)
+class CGIRun(ProcessProtocol):
+    """Drives one script for one request."""
+
+    def __init__(self, request, script, argv, env, timeout, nph=False, reactor=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+        self.request = request
+        self.script = script
+        self.argv = argv
+        self.env = env
+        self.timeout = timeout
+        self.nph = nph
+        self.state = HEAD
+        self.process = None
+        self.ended = False
+        self.head_buffer = b""
+        self.remaining = None          # body bytes still allowed by Content-Length
+        self.paused = False            # client backpressure on stdout
+        self.producing = False         # registered as the client's producer
+        self.stdin_open = False
+        self.throttle = None
+        self.timer = None
+        self.kill_timer = None
+        self.killed = None             # why the group was signalled, if it was
+        self.exit_reason = None
+        self.stderr_buffer = b""
+        self.fault_logged = False
+
+    # -- starting ------------------------------------------------------------
+
+    def start(self, stdin_data=None, stdin_file=None):
+        """Spawn the script.  Returns None, or an HTTP status when it cannot run."""
+        request = self.request
+        try:
+            self.process = spawn(self.reactor, self, self.script, self.argv, self.env,
+                                 os.path.dirname(self.script),
+                                 stdin_fd=stdin_file.fileno() if stdin_file else None)
+        except OSError as e:
+            SLOTS.give()
+            status = 403 if e.errno in (errno.EACCES, errno.EPERM) else 502
+            self._fault(f"cannot be started: {e.strerror or e}", status)
+            return status
+        SLOTS.running.add(self)
+        self.timer = self.reactor.callLater(self.timeout, self._timed_out)
+        request.notify_finish().addErrback(self._client_gone)
+        if stdin_file is not None:
+            return None
+        if stdin_data is not None or not request.content_length:
+            if stdin_data:
+                self.process.write(stdin_data)
+            self.process.closeStdin()
+            return None
+        # A Content-Length body: streamed in as it arrives; a full pipe
+        # pauses reading from the client.
+        self.stdin_open = True
+        self.throttle = _BodyThrottle(self)
+        self.process.pipes[0].registerProducer(self.throttle, True)
+        request.stream_body(self._body_data, self._body_end)
+        return None
+
+    # -- request body -> stdin --------------------------------------------------
+
+    def _body_data(self, data):
+        if self.stdin_open and 0 in self.process.pipes:
+            self.process.write(data)
+
+    def _body_end(self):
+        if self.stdin_open:
+            self.stdin_open = False
+            self.process.closeStdin()
+
+    def _stdin_gone(self):
+        self.stdin_open = False
+        if self.throttle is not None and self.throttle.paused:
+            self.throttle.paused = False
+            self.request.resume_body()
+
+    def _close_stdin(self):
+        """Stop feeding the script (its answer is complete or abandoned)."""
+        self._stdin_gone()
+        if self.process is not None:
+            self.process.closeStdin()
+
+    # -- the process -------------------------------------------------------------
+
+    def childDataReceived(self, fd, data):
+        if fd == 1:
+            self._stdout(data)
+        elif fd == 2:
+            self._stderr(data)
+
+    def _stdout(self, data):
+        state = self.state
+        if state == BODY:
+            self._touch()
+            self._body(data)
+        elif state == HEAD:
+            self._touch()
+            if self.nph:
+                self._start_nph(data)
+                return
+            buffer = self.head_buffer + data if self.head_buffer else data
+            found = find_head_end(buffer)
+            if found is None:
+                if len(buffer) > MAX_HEAD:
+                    self._bad_gateway(f"header block longer than {MAX_HEAD} bytes")
+                    return
+                self.head_buffer = buffer
+                return
+            self.head_buffer = b""
+            end, body_start = found
+            try:
+                head = parse_head(buffer[:end])
+            except BadHead as e:
+                self._bad_gateway(f"malformed response head: {e}")
+                return
+            self._respond(head, buffer[body_start:])
+        elif state == NPH:
+            self._touch()
+            request = self.request
+            if not request.finished:
+                request.bytes_sent += len(data)
+                request.channel.write(data)
+        # DRAIN/OVER: output nobody will see (redirected, failed, or HEAD after
+        # an error): read and dropped so the script can finish.
+
+    def _respond(self, head, rest):
+        request = self.request
+        if request.finished:
+            self.state = DRAIN
+            return
+        if head.local_redirect:
+            self._local_redirect(head.location)
+            return
+        for name, value in head.headers:
+            request.response_headers.add(name, value)
+        self.state = BODY
+        length = head.content_length
+        self.remaining = length
+        try:
+            request.start_response(head.status, length)
+        except Exception as e:      # a header the engine refuses to send
+            self.state = OVER
+            self._fault(f"response head refused: {e}", 502)
+            request.response_headers = Headers()
+            request.send_error(502)
+            self._kill("refused head")
+            return
+        self._produce()
+        if rest:
+            self._body(rest)
+
+    def _body(self, data):
+        request = self.request
+        if request.finished:
+            return
+        remaining = self.remaining
+        if remaining is not None:
+            if len(data) > remaining:
+                self._fault_once("wrote more than its Content-Length; extra bytes dropped")
+                data = data[:remaining]
+            self.remaining = remaining - len(data)
+        request.write(data)
+
+    def _start_nph(self, data):
+        # An nph- script speaks HTTP itself: its bytes go to the client as they
+        # are, and the connection closes after them (we cannot see the framing).
+        request = self.request
+        self.state = NPH
+        if request.finished:
+            self.state = DRAIN
+            return
+        status = nph_status(data)
+        if status is not None:
+            request.status = status
+        request.keep_alive = False
+        request.state = STREAMING
+        request.bytes_sent += len(data)
+        request.channel.write(data)
+        self._produce()
+
+    def _stderr(self, data):
+        buffer = self.stderr_buffer + data if self.stderr_buffer else data
+        lines = buffer.split(b"\n")
+        self.stderr_buffer = lines.pop()
+        if len(self.stderr_buffer) > STDERR_LINE:
+            lines.append(self.stderr_buffer)
+            self.stderr_buffer = b""
+        for line in lines:
+            self._log_stderr(line)
+
+    def _log_stderr(self, line):
+        line = line.rstrip(b"\r")
+        if len(line) > STDERR_LINE:
+            line = line[:STDERR_LINE] + b"..."
+        log.error("{script}: {line}", script=self.script,
+                  line=line.decode("utf-8", "replace"), request=self.request,
+                  plugin="cgi")
+
+    def childConnectionLost(self, fd):
+        if fd == 1:
+            self._stdout_closed()
+        elif fd == 0:
+            self._stdin_gone()
+        elif fd == 2 and self.stderr_buffer:
+            self._log_stderr(self.stderr_buffer)
+            self.stderr_buffer = b""
+
+    def _stdout_closed(self):
+        state = self.state
+        request = self.request
+        if state in (BODY, NPH):
+            self.state = OVER
+            self._close_stdin()
+            self._unproduce()
+            if not request.finished:
+                if self.remaining:
+                    self._fault(f"ended {self.remaining} bytes short of its "
+                                "Content-Length", None)
+                request.finish()
+        elif state == HEAD:
+            # Decided when the process has ended, so the log line can say how.
+            pass
+
+    def processEnded(self, reason):
+        self.ended = True
+        SLOTS.give()
+        SLOTS.running.discard(self)
+        self._cancel(self.timer)
+        self._cancel(self.kill_timer)
+        self.timer = self.kill_timer = None
+        if self.state == HEAD:
+            self.state = OVER
+            how = _describe_exit(reason)
+            if self.killed:
+                return      # already answered by the timeout or the disconnect
+            what = "sent no output" if not self.head_buffer else \
+                "ended before the end of its header block"
+            self._bad_gateway(f"{what} ({how})")
+        elif self.state not in (OVER, DRAIN) and not self.request.finished:
+            self.state = OVER
+            self._unproduce()
+            self.request.finish()
+        self.state = OVER
+
+    # -- local redirect --------------------------------------------------------
+
+    def _local_redirect(self, location):
+        request = self.request
+        self.state = DRAIN
+        self._close_stdin()
+        count = request.notes.get("cgi.redirects", 0) + 1
+        if count > MAX_REDIRECTS:
+            self._fault(f"more than {MAX_REDIRECTS} local redirects (last to "
+                        f"{location})", 500)
+            request.send_error(500)
+            return
+        request.notes["cgi.redirects"] = count
+        pipeline = request.channel.handler
+        pipeline.internal_redirect(request, location)
+
+    # -- the client's side ---------------------------------------------------
+
+    def _produce(self):
+        if not self.producing and not self.request.finished:
+            self.producing = True
+            self.request.register_producer(self, True)
+
+    def _unproduce(self):
+        if self.producing:
+            self.producing = False
+            try:
+                self.request.unregister_producer()
+            except Exception:
+                pass
+
+    def pauseProducing(self):
+        self.paused = True
+        pipe = self.process.pipes.get(1) if self.process is not None else None
+        if pipe is not None:
+            pipe.stopReading()
+
+    def resumeProducing(self):
+        self.paused = False
+        self._touch()
+        pipe = self.process.pipes.get(1) if self.process is not None else None
+        if pipe is not None:
+            pipe.startReading()
+
+    def stopProducing(self):
+        self.producing = False
+
+    def _client_gone(self, failure):
+        self.producing = False
+        if not self.ended and self.state != OVER:
+            log.info("{script}: client went away; terminating the script",
+                     script=self.script, request=self.request, plugin="cgi")
+            self.state = OVER
+            self._kill("client disconnected")
+        elif not self.ended:
+            self._kill("client disconnected")
+
+    # -- time ------------------------------------------------------------------
+
+    def _touch(self):
+        timer = self.timer
+        if timer is not None and timer.active():
+            timer.reset(self.timeout)
+
+    def _timed_out(self):
+        self.timer = None
+        request = self.request
+        state = self.state
+        if state == HEAD:
+            self.state = OVER
+            self._fault(f"no response head within CGITimeout ({self.timeout:g}s); "
+                        "process group killed", 504)
+            self._kill("timeout")
+            if not request.finished:
+                request.send_error(504)
+        elif state in (BODY, NPH):
+            self.state = OVER
+            if self.paused:
+                self._fault(f"client read nothing for CGITimeout ({self.timeout:g}s); "
+                            "response cut, process group killed", None)
+            else:
+                self._fault(f"no output for CGITimeout ({self.timeout:g}s) after the "
+                            "head was sent; response cut, process group killed", None)
+            self._kill("timeout")
+            self._unproduce()
+            request.abort()
+        else:
+            # The response is over but the process lingers.
+            self._fault(f"still running CGITimeout ({self.timeout:g}s) after its "
+                        "response; process group killed", None)
+            self._kill("lingering")
+
+    def _kill(self, why):
+        if self.ended or self.process is None:
+            return
+        if self.killed is None:
+            self.killed = why
+        self.process.kill_group(signal.SIGTERM)
+        if self.kill_timer is None:
+            self.kill_timer = self.reactor.callLater(KILL_GRACE, self._kill_hard)
+
+    def _kill_hard(self):
+        self.kill_timer = None
+        if not self.ended:
+            self.process.kill_group(signal.SIGKILL)
+
+    @staticmethod
+    def _cancel(timer):
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    # -- faults -----------------------------------------------------------------
+
+    def _bad_gateway(self, what):
+        self.state = OVER
+        self._close_stdin()
+        self._fault(what, 502)
+        request = self.request
+        if not request.finished:
+            request.send_error(502)
+        if not self.ended:
+            self._kill("bad gateway")
+
+    def _fault(self, what, status):
+        self.fault_logged = True
+        answer = f" -> {status}" if status else ""
+        log.error("{script}: {what}{answer}", script=self.script, what=what,
+                  answer=answer, request=self.request, plugin="cgi")
+
+    def _fault_once(self, what):
+        if not self.fault_logged:
+            self._fault(what, None)
+
+
+def _describe_exit(reason):
+    value = reason.value
+    if isinstance(value, ierror.ProcessTerminated):
+        if value.signal is not None:
+            return f"killed by signal {value.signal}"
+        return f"exit status {value.exitCode}"
+    if isinstance(value, ierror.ProcessDone):
+        return "exit status 0"
+    return str(value)

@@ -1,0 +1,208 @@
+"""cgi: run CGI/1.1 programs (RFC 3875) -- Perl, shell, Python, C -- unchanged.
+
+uri_translation: a URL under a ScriptAlias names a program (the rest of the
+path is PATH_INFO).  response: that program, or a document whose extension
+has ``AddHandler cgi-script`` in a scope with ``Options +ExecCGI``, is run
+with a clean RFC 3875 environment; its output becomes the response (see
+axkit.cgi.run for how every run ends).
+
+List ``Plugin cgi`` before uri_to_file and serve_file, as Apache runs
+mod_alias and mod_cgi before its core file handler: plugins of one scope run
+in the order they are loaded.
+"""
+
+import os
+import weakref
+
+from twisted.logger import Logger
+
+from axkit.cgi.environ import DEFAULT_PATH, ScopeEnv, build_environ, search_argv
+from axkit.cgi.mapping import Refused, document_target, match_alias, resolve_alias
+from axkit.cgi.run import SLOTS, CGIRun
+from axkit.cgi.spool import BodySpool
+from axkit.config import (ANY, APPEND, GLOBAL, MAP, SERVER_ONLY, ConfigError, Directive,
+                          count, duration, flag, many, optional, path, string, url_path)
+from axkit.config.options import has_option
+from axkit.hooks import DECLINED, OK
+
+log = Logger(namespace="axkit.cgi")
+
+HANDLER = "cgi-script"
+NOTE = "cgi.target"
+
+
+def _extension(word, ctx):
+    ext = word.lower()
+    if not ext.startswith("."):
+        ext = "." + ext
+    if "/" in ext or len(ext) < 2:
+        raise ConfigError(f"expected a file extension like .cgi, got {word!r}")
+    return ext
+
+
+_extension.label = "EXTENSION"
+
+
+def _handler_name(word, ctx):
+    if word.lower() != HANDLER:
+        raise ConfigError(f"unknown handler {word!r}: the cgi plugin handles "
+                          f"'{HANDLER}' only")
+    return HANDLER
+
+
+_handler_name.label = "HANDLER"
+
+
+def _env_name(word, ctx):
+    if not word or "=" in word or "\x00" in word:
+        raise ConfigError(f"expected an environment variable name, got {word!r}")
+    return word
+
+
+_env_name.label = "NAME"
+
+
+class CGI:
+    """Runs CGI/1.1 programs: ScriptAlias, AddHandler cgi-script, nph- scripts."""
+
+    name = "cgi"
+    directives = [
+        Directive("ScriptAlias", (url_path, path), scopes=SERVER_ONLY, merge=MAP,
+                  to_items=lambda v: [(v[0], v[1])],
+                  doc="Map a URL prefix to a folder of CGI programs (ScriptAlias "
+                      "/cgi-bin/ /srv/cgi-bin/), or to one program that answers every "
+                      "URL below the prefix, the rest being PATH_INFO (ScriptAlias "
+                      "/app /srv/app.cgi). May repeat; the longest prefix wins."),
+        Directive("AddHandler", (_handler_name, many(_extension)), scopes=ANY, merge=MAP,
+                  to_items=lambda v: [(ext, v[0]) for ext in v[1]],
+                  doc="AddHandler cgi-script .cgi .pl: run documents with these "
+                      "extensions as CGI programs where Options +ExecCGI is on "
+                      "(else 403)."),
+        Directive("SetEnv", (_env_name, optional(string, "")), scopes=ANY, merge=MAP,
+                  doc="Set a variable in CGI programs' environment (SetEnv NAME value)."),
+        Directive("PassEnv", many(_env_name), scopes=ANY, merge=APPEND,
+                  doc="Copy variables from the server's own environment into CGI "
+                      "programs' (which otherwise starts clean)."),
+        Directive("UnsetEnv", many(_env_name), scopes=ANY, merge=APPEND,
+                  doc="Remove variables from CGI programs' environment, whatever set "
+                      "them (SetEnv, PassEnv or a request header's HTTP_*)."),
+        Directive("CGITimeout", duration, scopes=ANY, default=60.0,
+                  doc="How long a CGI program may go without output (and a client "
+                      "without reading it) before its process group is killed: 504 "
+                      "if no head was sent, else the response is cut."),
+        Directive("CGIMaxProcesses", count, scopes={GLOBAL}, default=128,
+                  doc="CGI programs running at once across the server; past it: 503 "
+                      "with Retry-After (0 = no limit)."),
+        Directive("CGIPath", string, scopes=ANY, default=DEFAULT_PATH,
+                  doc="PATH given to CGI programs."),
+        Directive("CGIPassAuth", flag, scopes=ANY, default=False,
+                  doc="Pass the Authorization header to CGI programs as "
+                      "HTTP_AUTHORIZATION (Off by default, as Apache: it carries "
+                      "credentials)."),
+    ]
+
+    def __init__(self):
+        self._scope_envs = weakref.WeakKeyDictionary()   # Conf -> ScopeEnv
+
+    # -- uri_translation: ScriptAlias ------------------------------------------
+
+    def hook_uri_translation(self, request, conf):
+        aliases = conf.script_alias
+        if not aliases:
+            return DECLINED
+        found = match_alias(aliases.items(), request.path)
+        if found is None:
+            return DECLINED
+        try:
+            target = resolve_alias(found[0], found[1], request.path)
+        except Refused as e:
+            return self._refused(request, e)
+        request.notes[NOTE] = target
+        request.path_info = target.path_info
+        # filename stays unset: a file handler later in the chain must not
+        # mistake the program for a document and send its source.
+        return OK
+
+    # -- response ------------------------------------------------------------
+
+    def hook_response(self, request, conf):
+        target = request.notes.get(NOTE)
+        if target is None:
+            filename = request.filename
+            if filename is None or not conf.add_handler:
+                return DECLINED
+            ext = os.path.splitext(filename)[1].lower()
+            if conf.add_handler.get(ext) != HANDLER:
+                return DECLINED
+            st = request.finfo
+            if st is None:
+                log.warn("{script}: no such script -> 404", script=filename,
+                         request=request, plugin="cgi")
+                return 404
+            if not has_option(conf, "ExecCGI"):
+                return self._refused(request, Refused(
+                    403, "Options ExecCGI is off in this scope", filename))
+            if not st.st_mode & 0o111 or not os.access(filename, os.X_OK):
+                return self._refused(request, Refused(403, "not executable", filename))
+            target = document_target(request)
+        return self.run(request, conf, target)
+
+    def run(self, request, conf, target):
+        """Start ``target`` for ``request``; OK (answered later) or a status."""
+        if not SLOTS.take(conf.cgi_max_processes):
+            log.error("{script}: CGIMaxProcesses ({limit}) reached -> 503",
+                      script=target.script, limit=conf.cgi_max_processes,
+                      request=request, plugin="cgi")
+            request.response_headers.set("Retry-After", "1")
+            return 503
+        scope_env = self._scope_envs.get(conf)
+        if scope_env is None:
+            scope_env = self._scope_envs[conf] = ScopeEnv(conf)
+        env = build_environ(request, scope_env, target.script, target.script_name,
+                            target.path_info)
+        argv = [target.script] + search_argv(request.query)
+        nph = os.path.basename(target.script).startswith("nph-")
+        run = CGIRun(request, target.script, argv, env, conf.cgi_timeout, nph=nph)
+        if request.content_length is None and "transfer-encoding" in request.headers:
+            self._spool_then_start(request, run, env)
+            return OK
+        status = run.start()
+        return OK if status is None else status
+
+    def _spool_then_start(self, request, run, env):
+        # A chunked body: keep it until complete, then run with CONTENT_LENGTH.
+        spool = BodySpool()
+
+        def complete():
+            if request.finished:
+                spool.close()
+                SLOTS.give()
+                return
+            env["CONTENT_LENGTH"] = str(spool.size)
+            data = spool.in_memory()
+            try:
+                if data is not None:
+                    status = run.start(stdin_data=data)
+                else:
+                    status = run.start(stdin_file=spool.rewound())
+            finally:
+                spool.close()
+            if status is not None and not request.finished:
+                request.send_error(status)
+
+        def lost(failure):
+            if not request.body_complete:
+                spool.close()
+                SLOTS.give()
+
+        request.notify_finish().addErrback(lost)
+        request.stream_body(spool.write, complete)
+
+    def flush(self):
+        """The server is stopping: no script outlives it."""
+        SLOTS.terminate_all()
+
+    def _refused(self, request, refused):
+        log.error("{script}: {why} -> {status}", script=refused.script, why=refused.why,
+                  status=refused.status, request=request, plugin="cgi")
+        return refused.status

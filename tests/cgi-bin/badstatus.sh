@@ -1,0 +1,2 @@
+#!/bin/sh
+printf 'Status: two hundred\nContent-Type: text/plain\n\nbody\n'

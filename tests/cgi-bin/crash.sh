@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "about to crash" >&2
+exit 3

@@ -1,0 +1,4 @@
+#!/bin/sh
+# Sends its head and a bit of body, then goes silent.
+printf 'Content-Type: text/plain\n\nfirst part\n'
+sleep 300
