@@ -1,0 +1,107 @@
+"""Cache headers per scope over a real socket: ExpiresByType, ExpiresDefault,
+the Header directive; error pages and 304s keep them."""
+
+import time
+
+from twisted.internet import defer
+from twisted.trial.unittest import SynchronousTestCase
+
+from axkit.config import ConfigErrors
+from axkit.http.dates import parse_http_date
+from axkit.plugins.expires import expiry
+from axkit.testing import load_config
+
+from .static_support import StaticTestCase
+
+MTIME = 1700000000
+
+
+class CacheHeaderTests(StaticTestCase):
+    extra_config = """
+        Plugin expires
+        Plugin headers
+        ExpiresDefault "access plus 1 hour"
+        ExpiresByType text/css "access plus 7 days"
+        ExpiresByType image/* A600
+        ExpiresByType text/javascript "modification plus 1 day"
+        Header set X-Frame-Options DENY
+        <Location /api>
+            Header set Cache-Control "public, max-age=60"
+            Header append Cache-Control stale-while-revalidate=30
+        </Location>
+        <Location /private>
+            Header set Cache-Control no-store
+            Header unset X-Frame-Options
+            ExpiresActive Off
+        </Location>
+    """
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.make_root()
+        for name in ("a.txt", "a.css", "a.png", "api/data.json", "private/p.txt"):
+            self.write(name, "x")
+        self.write("a.js", "x", mtime=MTIME)
+        yield self.start()
+
+    def max_age(self, r):
+        return int(r.header("Cache-Control").split("max-age=")[1].split(",")[0])
+
+    @defer.inlineCallbacks
+    def test_expires_by_type_and_default(self):
+        now = time.time()
+        r = yield self.get("/a.txt")
+        self.assertEqual(self.max_age(r), 3600)
+        self.assertLess(abs(parse_http_date(r.header("Expires")) - (now + 3600)), 5)
+        r = yield self.get("/a.css")
+        self.assertEqual(self.max_age(r), 7 * 86400)
+        r = yield self.get("/a.png")
+        self.assertEqual(self.max_age(r), 600)
+        r = yield self.get("/a.js")
+        self.assertEqual(parse_http_date(r.header("Expires")), MTIME + 86400)
+        self.assertEqual(self.max_age(r), 0)     # long expired: revalidate
+
+    @defer.inlineCallbacks
+    def test_header_directive_per_scope(self):
+        r = yield self.get("/a.txt")
+        self.assertEqual(r.header("X-Frame-Options"), "DENY")
+        r = yield self.get("/api/data.json")
+        self.assertEqual(r.header("Cache-Control"), "public, max-age=60, stale-while-revalidate=30")
+        self.assertIsNotNone(r.header("Expires"))
+        r = yield self.get("/private/p.txt")
+        self.assertEqual(r.header("Cache-Control"), "no-store")
+        self.assertIsNone(r.header("Expires"))
+        self.assertIsNone(r.header("X-Frame-Options"))
+
+    @defer.inlineCallbacks
+    def test_304_keeps_cache_headers(self):
+        first = yield self.get("/api/data.json")
+        r = yield self.get("/api/data.json", [("If-None-Match", first.header("ETag"))])
+        self.assertEqual(r.status, 304)
+        self.assertEqual(r.header("Cache-Control"), first.header("Cache-Control"))
+        self.assertIsNotNone(r.header("Expires"))
+
+    @defer.inlineCallbacks
+    def test_missing_file_gets_no_expires(self):
+        r = yield self.get("/nope.txt")
+        self.assertEqual(r.status, 404)
+        self.assertIsNone(r.header("Expires"))
+
+
+class ConfigTests(SynchronousTestCase):
+    def test_expiry_syntax(self):
+        self.assertEqual(expiry("access plus 1 month 2 days"), ("access", 32 * 86400))
+        self.assertEqual(expiry("now plus 1 hour"), ("access", 3600))
+        self.assertEqual(expiry("modification plus 30 minutes"), ("modification", 1800))
+        self.assertEqual(expiry("M60"), ("modification", 60))
+
+    def test_bad_lines_refused_with_place(self):
+        for line, words in (('ExpiresDefault "access plus soon"', "expected \"access plus N units\""),
+                            ("Header frobnicate X y", "unknown Header action"),
+                            ("Header set Bad:Name y", "not a valid header name"),
+                            ("Header set X", "takes a header name and one value")):
+            text = f"Plugin expires\nPlugin headers\n{line}\n"
+            with self.assertRaises(ConfigErrors) as cm:
+                load_config(text)
+            self.assertIn(":3:", str(cm.exception))
+            self.assertIn(words, str(cm.exception))
