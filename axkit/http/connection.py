@@ -45,6 +45,7 @@ IDLE, HEADERS, BODY, RESPONDING = "idle", "headers", "body", "responding"
 # Data is fed to the parser in slices this big, so a flood of pipelined
 # requests in one read cannot queue more than one slice's worth.
 FEED_SLICE = 16384
+PIPELINE_SLICE = 1024
 # After a response is complete, a request body still unread is read and
 # thrown away up to this many bytes (keeping the connection); past it: close.
 DISCARD_LIMIT = 1024 * 1024
@@ -106,6 +107,7 @@ class HTTPConnection:
         "peer_host", "peer_port", "secure", "_url", "_fields", "_head_bytes",
         "_raw_head", "_began", "_fatal", "_paused", "_unparsed", "_deadline",
         "_deadline_state", "_wheel_slot", "_discarding", "_notes", "_upgrade",
+        "_parsing", "_dispatching", "_advanced",
         "__weakref__",
     )
 
@@ -139,6 +141,9 @@ class HTTPConnection:
         self._discarding = 0
         self._notes = None
         self._upgrade = False
+        self._parsing = False
+        self._dispatching = False
+        self._advanced = False
 
     @property
     def notes(self):
@@ -194,34 +199,52 @@ class HTTPConnection:
     def dataReceived(self, data):
         if self.closing or self._fatal is not None:
             return
-        if self._paused:
+        if self._paused or self._parsing:
             self._unparsed += data
             return
-        if len(data) <= FEED_SLICE:
+        if len(data) <= PIPELINE_SLICE:
             self._parse(data)
         else:
             self._feed(data)
+        if self._unparsed and not self._paused:
+            self._drain()
+
+    def _drain(self):
+        """Parse what was held back while reading was paused.  Never from
+        inside a parser callback: the parse in progress picks it up."""
+        while self._unparsed and not self._paused and not self._parsing \
+                and not self.closing and self._fatal is None:
+            data, self._unparsed = self._unparsed, b""
+            self._feed(data)
 
     def _feed(self, data):
-        if len(data) <= FEED_SLICE:
-            self._parse(data)
-            return
+        # While a response is in progress, requests behind it are parsed a
+        # small slice at a time, so a pause (MaxPipelinedRequests) takes
+        # effect within a slice: the queue stays bounded.
+        # Body bytes go in big slices (they queue nothing).
         view = memoryview(data)
-        for start in range(0, len(data), FEED_SLICE):
+        start = 0
+        end = len(data)
+        while start < end:
             if self.closing or self._fatal is not None:
                 return
             if self._paused:
-                self._unparsed += bytes(view[start:])
+                self._unparsed = bytes(view[start:]) + self._unparsed
                 return
-            self._parse(view[start:start + FEED_SLICE])
+            size = FEED_SLICE if self.state == BODY else PIPELINE_SLICE
+            self._parse(view[start:start + size])
+            start += size
 
     def _parse(self, data):
         self._began = False
+        self._parsing = True
         try:
             self.parser.feed_data(data)
         except HttpParserUpgrade as e:
+            self._parsing = False
             self._after_upgrade(data, e)
         except HttpParserCallbackError as e:
+            self._parsing = False
             cause = e.__context__
             if isinstance(cause, ProtocolError):
                 self.protocol_error(cause.status, cause.detail)
@@ -233,14 +256,20 @@ class HTTPConnection:
                 self.protocol_error(500, "internal error")
             return
         except HttpParserInvalidMethodError:
+            self._parsing = False
             if _UNKNOWN_METHOD_LINE.search(bytes(data)) is not None:
                 self.protocol_error(501, "request method not implemented")
             else:
                 self.protocol_error(400, "malformed request line")
             return
         except HttpParserError as e:
+            self._parsing = False
             self.protocol_error(*_status_for_parser_error(e))
             return
+        except BaseException:
+            self._parsing = False
+            raise
+        self._parsing = False
         if self.state == HEADERS:
             # httptools collects a header field whole before handing it
             # over: bound what it can hold by counting the raw bytes.
@@ -414,11 +443,10 @@ class HTTPConnection:
         length = headers.get("content-length")
         if length is not None:
             # llhttp has refused duplicates, signs and non-digits already.
+            # LimitRequestBody is checked against it by the handler, once the
+            # request's <Location> is known, before any of the body is read.
             length = int(length)
             request.content_length = length
-            limit = self.limits.body
-            if limit and length > limit:
-                raise ProtocolError(413, "request body larger than LimitRequestBody")
             return length > 0
         return False
 
@@ -474,7 +502,8 @@ class HTTPConnection:
         limit = request.body_limit
         if limit and request.body_length > limit:
             raise ProtocolError(413, "request body larger than LimitRequestBody")
-        self._deadline = self.factory.now() + self.limits.body_timeout
+        if not self._paused & PAUSE_BODY:
+            self._deadline = self.factory.now() + self.limits.body_timeout
         if self._discarding:
             self._discarding -= len(data)
             if self._discarding < 0:
@@ -498,6 +527,10 @@ class HTTPConnection:
             if request.finished:
                 self._advance()
                 return
+        elif active is None and request.finished:
+            # Answered before its message ended (no body, or a refused one).
+            self._advance()
+            return
         if self.state == BODY:
             self.state = RESPONDING
             self._deadline = None
@@ -555,28 +588,43 @@ class HTTPConnection:
         self._advance()
 
     def _advance(self):
+        """The active response is complete: dispatch the next request (in a
+        loop, not by recursion, when responses complete synchronously)."""
         self.active = None
         if self.closing:
             return
-        queue = self.queue
-        if queue:
-            request = queue.pop(0)
-            if self._paused & PAUSE_PIPELINE and len(queue) <= self.limits.max_pipelined:
-                self._resume(PAUSE_PIPELINE)
-            self._dispatch(request)
+        if self._dispatching:
+            self._advanced = True         # the loop below goes on
             return
+        self._dispatching = True
+        try:
+            while True:
+                self._advanced = False
+                queue = self.queue
+                if not queue:
+                    break
+                request = queue.pop(0)
+                if self._paused & PAUSE_PIPELINE and \
+                        len(queue) <= self.limits.max_pipelined:
+                    self._resume(PAUSE_PIPELINE)
+                self._dispatch(request)
+                if not self._advanced or self.closing:
+                    return
+        finally:
+            self._dispatching = False
         if self._fatal is not None:
             self._send_fatal()
             return
-        if self.current is None and self.state != HEADERS:
+        if self.current is not None:
+            return        # its message is still being parsed; see on_message_complete
+        if self.state != HEADERS:
             if self.factory.draining:
                 self._close()
                 return
             self.state = IDLE
             self._set_deadline(IDLE, self.limits.keepalive_timeout)
         if self._unparsed and not self._paused:
-            data, self._unparsed = self._unparsed, b""
-            self._feed(data)
+            self._drain()
 
     def _close(self):
         self.closing = True
@@ -634,8 +682,7 @@ class HTTPConnection:
         if not self._paused and not self.closing:
             self.transport.resumeProducing()
             if self._unparsed:
-                data, self._unparsed = self._unparsed, b""
-                self._feed(data)
+                self._drain()
 
     # -- errors and timeouts -----------------------------------------------
 

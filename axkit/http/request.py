@@ -364,7 +364,8 @@ class Request:
                 append(b"Transfer-Encoding: chunked\r\n")
             else:
                 self.keep_alive = False   # the body is delimited by closing
-        if not self.keep_alive or not self.channel.may_keep_alive(self):
+        if not self.keep_alive or not self.channel.may_keep_alive(self) or (
+                self.continue_wanted and not self.body_complete):
             self.keep_alive = False
             append(b"Connection: close\r\n")
         elif self.version == "1.0":
