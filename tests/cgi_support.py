@@ -62,6 +62,8 @@ def raw_exchange(port, data, timeout=20.0, rcvbuf=None, read_size=65536, delay=0
                 piece = s.recv(read_size)
             except socket.timeout:
                 break
+            except ConnectionResetError:
+                break       # a cut response: keep what arrived
             if not piece:
                 break
             pieces.append(piece)

@@ -16,8 +16,10 @@ DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Request headers that are not turned into HTTP_* variables:
 # Content-Length/-Type have their own variables (§4.1.2, §4.1.3); Proxy is
 # the "httpoxy" hole (a client setting HTTP_PROXY for the script's HTTP
-# library); Authorization carries credentials (§4.1.18) unless CGIPassAuth.
-_SKIP = frozenset(("content-length", "content-type", "proxy"))
+# library); Authorization carries credentials (§4.1.18) unless CGIPassAuth;
+# Transfer-Encoding describes framing the script never sees (a chunked body
+# reaches it de-chunked, with CONTENT_LENGTH).
+_SKIP = frozenset(("content-length", "content-type", "proxy", "transfer-encoding"))
 _NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 # Header name -> variable name, cached (the set of names seen is small).

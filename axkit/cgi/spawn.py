@@ -58,6 +58,11 @@ class SessionProcess(process.Process):
         # (its finaliser would waitpid() it and steal the exit status).
         child._child_created = False
         self.pid = child.pid
+        # The session (and group) id is the leader's pid.  Kept apart from
+        # .pid, which Twisted clears once the leader is reaped (that can
+        # happen before the constructor returns) while its children may
+        # live on.
+        self._group = child.pid
         self.status = -1
         return True
 
@@ -73,10 +78,5 @@ class SessionProcess(process.Process):
 def spawn(reactor, protocol, executable, args, env, cwd, stdin_fd=None):
     """Start ``executable``; ``stdin_fd`` (a file) or a pipe as its stdin."""
     child_fds = {0: stdin_fd if stdin_fd is not None else "w", 1: "r", 2: "r"}
-    proc = SessionProcess(reactor, executable, args, env, cwd, protocol,
+    return SessionProcess(reactor, executable, args, env, cwd, protocol,
                           childFDs=child_fds)
-    # The session (and group) id is the leader's pid; remember it, because
-    # Twisted clears .pid once the leader is reaped while its children may
-    # live on.
-    proc._group = proc.pid
-    return proc

@@ -1,0 +1,85 @@
+"""Request bodies into CGI programs: Content-Length streamed, chunked spooled."""
+
+import json
+import os
+
+from twisted.internet import defer
+from twisted.trial.unittest import TestCase
+
+from axkit.testing import parse_responses
+
+from .cgi_support import base_config, exchange, request, serve
+
+
+def chunked(body, size=1000):
+    out = b""
+    for i in range(0, len(body), size):
+        piece = body[i:i + size]
+        out += b"%x\r\n%s\r\n" % (len(piece), piece)
+    return out + b"0\r\n\r\n"
+
+
+class BodyTests(TestCase):
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.docroot = self.mktemp()
+        os.makedirs(self.docroot)
+        self.server = yield serve(self, base_config(self.docroot))
+
+    @defer.inlineCallbacks
+    def test_post_echo_reads_exactly_content_length(self):
+        body = bytes(range(256)) * 40
+        response = yield request(self.server.port, "POST", "/cgi-bin/echo.pl", body=body)
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.header("X-Length-Seen"), str(len(body)))
+        self.assertEqual(response.body, body)
+
+    @defer.inlineCallbacks
+    def test_large_post_streams_through_a_script_reading_until_eof(self):
+        # 6 MiB in, 6 MiB out, through cat: both pipes fill up, so this only
+        # completes if the body is throttled to the pipe and not buffered whole.
+        body = os.urandom(6 * 1024 * 1024)
+        response = yield request(self.server.port, "POST", "/cgi-bin/cat.sh", body=body)
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.header("Transfer-Encoding"), "chunked")
+        self.assertEqual(len(response.body), len(body))
+        self.assertEqual(response.body, body)
+
+    @defer.inlineCallbacks
+    def test_chunked_post_is_dechunked_with_content_length_set(self):
+        body = b"field=" + b"x" * 5000
+        raw = (b"POST /cgi-bin/env.py HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+               b"Content-Type: application/x-www-form-urlencoded\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n" + chunked(body))
+        data = yield exchange(self.server.port, raw)
+        response = parse_responses(data, ["POST"])[0]
+        self.assertEqual(response.status, 200)
+        seen = json.loads(response.body)
+        self.assertEqual(seen["env"]["CONTENT_LENGTH"], str(len(body)))
+        self.assertNotIn("HTTP_TRANSFER_ENCODING", seen["env"])
+        self.assertEqual(seen["body"], body.decode())
+
+    @defer.inlineCallbacks
+    def test_large_chunked_post_is_spooled_to_a_file(self):
+        body = os.urandom(3 * 1024 * 1024 + 17)
+        raw = (b"POST /cgi-bin/echo.pl HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n" + chunked(body, 65536))
+        data = yield exchange(self.server.port, raw)
+        response = parse_responses(data, ["POST"])[0]
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.header("X-Length-Seen"), str(len(body)))
+        self.assertEqual(response.body, body)
+
+    @defer.inlineCallbacks
+    def test_keep_alive_after_a_script_that_ignores_the_body(self):
+        # hello.sh never reads stdin; the next request on the connection
+        # must still be answered.
+        body = b"y" * 100000
+        raw = (b"POST /cgi-bin/hello.sh HTTP/1.1\r\nHost: localhost\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body) + body +
+               b"GET /cgi-bin/hello.sh?two HTTP/1.1\r\nHost: localhost\r\n"
+               b"Connection: close\r\n\r\n")
+        data = yield exchange(self.server.port, raw)
+        responses = parse_responses(data, ["POST", "GET"])
+        self.assertEqual([r.status for r in responses], [200, 200])
+        self.assertEqual(responses[1].body, b"Hello, world!\n")

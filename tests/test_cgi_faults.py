@@ -1,0 +1,176 @@
+"""Every way a CGI program can fail: a clear status, one log line naming the
+script, no zombies, no leaked descriptors."""
+
+import os
+import socket
+
+from twisted.internet import defer, threads
+from twisted.trial.unittest import TestCase
+
+from axkit.cgi.run import SLOTS
+
+from .cgi_support import (CGI_BIN, LogCapture, alive, base_config, children, open_fds,
+                          request, serve, wait_until)
+
+
+class FaultTests(TestCase):
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.docroot = self.mktemp()
+        os.makedirs(self.docroot)
+        self.hang_pidfile = os.path.abspath(self.mktemp())
+        self.stall_pidfile = os.path.abspath(self.mktemp())
+        self.logs = LogCapture()
+        self.addCleanup(self.logs.stop)
+        self.server = yield serve(self, base_config(self.docroot, f"""
+            SetEnv HANG_PIDFILE {self.hang_pidfile}
+            SetEnv STALL_PIDFILE {self.stall_pidfile}
+            <Location /cgi-bin/hang.sh>
+                CGITimeout 1
+            </Location>
+            <Location /cgi-bin/stall.sh>
+                CGITimeout 1
+            </Location>
+        """))
+
+    def get(self, path, method="GET", **kw):
+        return request(self.server.port, method, path, **kw)
+
+    def faults_about(self, name):
+        return [line for line in self.logs.lines()
+                if name in line and "->" in line or name in line and "killed" in line]
+
+    @defer.inlineCallbacks
+    def check_fault(self, path, status, script, words):
+        response = yield self.get(path)
+        self.assertEqual(response.status, status)
+        lines = [line for line in self.logs.lines() if script in line and words in line]
+        self.assertEqual(len(lines), 1, self.logs.lines())
+        return response
+
+    def test_crash_before_head_is_502(self):
+        return self.check_fault("/cgi-bin/crash.sh", 502, "crash.sh", "exit status 3")
+
+    @defer.inlineCallbacks
+    def test_crash_stderr_goes_to_the_log(self):
+        yield self.get("/cgi-bin/crash.sh")
+        self.assertIn(f"{CGI_BIN}/crash.sh: about to crash", self.logs.lines())
+
+    def test_garbage_header_is_502(self):
+        return self.check_fault("/cgi-bin/garbage.sh", 502, "garbage.sh",
+                                "malformed header line")
+
+    def test_invalid_status_is_502(self):
+        return self.check_fault("/cgi-bin/badstatus.sh", 502, "badstatus.sh",
+                                "invalid Status")
+
+    def test_unfinished_header_block_is_502(self):
+        return self.check_fault("/cgi-bin/nohead.sh", 502, "nohead.sh",
+                                "ended before the end of its header block")
+
+    def test_missing_script_is_404(self):
+        return self.check_fault("/cgi-bin/nope.cgi", 404, "nope.cgi", "no such script")
+
+    def test_not_executable_is_403(self):
+        return self.check_fault("/cgi-bin/noexec.sh", 403, "noexec.sh", "not executable")
+
+    def test_directory_is_403(self):
+        return self.check_fault("/cgi-bin/sub/", 403, "sub", "is a directory")
+
+    @defer.inlineCallbacks
+    def test_hang_is_504_and_the_whole_group_is_killed(self):
+        response = yield self.check_fault("/cgi-bin/hang.sh", 504, "hang.sh", "CGITimeout")
+        self.assertIn(b"504", response.body)
+        with open(self.hang_pidfile) as f:
+            background = int(f.read())
+        # The script's own child (same process group) dies too.
+        gone = yield wait_until(lambda: not alive(background), timeout=5)
+        self.assertTrue(gone, f"background child {background} survived")
+
+    @defer.inlineCallbacks
+    def test_stall_after_head_cuts_the_response(self):
+        raw = (b"GET /cgi-bin/stall.sh HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        from .cgi_support import exchange
+        data = yield exchange(self.server.port, raw, timeout=10)
+        self.assertIn(b"first part\n", data)
+        # Cut: no terminating chunk, connection closed.
+        self.assertFalse(data.endswith(b"0\r\n\r\n"))
+        lines = [line for line in self.logs.lines() if "stall.sh" in line
+                 and "response cut" in line]
+        self.assertEqual(len(lines), 1)
+
+    @defer.inlineCallbacks
+    def test_stderr_flood_is_logged_line_by_line_never_in_the_response(self):
+        response = yield self.get("/cgi-bin/flood.sh")
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.body, b"clean\n")
+        noise = [line for line in self.logs.lines() if "flood.sh: noise line" in line]
+        self.assertEqual(len(noise), 2000)
+        self.assertEqual(noise[0], f"{CGI_BIN}/flood.sh: noise line 0")
+        self.assertEqual(noise[-1], f"{CGI_BIN}/flood.sh: noise line 1999")
+
+    @defer.inlineCallbacks
+    def test_client_disconnect_terminates_the_script(self):
+        def connect_and_leave():
+            s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+            s.sendall(b"GET /cgi-bin/stall.sh HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            data = b""
+            while b"first part" not in data:
+                piece = s.recv(4096)
+                if not piece:
+                    break
+                data += piece
+            s.close()
+            return data
+        data = yield threads.deferToThread(connect_and_leave)
+        self.assertIn(b"first part", data)
+        with open(self.stall_pidfile) as f:
+            pid = int(f.read())
+        ended = yield wait_until(lambda: not SLOTS.running, timeout=5)
+        self.assertTrue(ended)
+        self.assertFalse(alive(pid))
+        self.assertTrue(any("client went away" in line and "stall.sh" in line
+                            for line in self.logs.lines()))
+
+    @defer.inlineCallbacks
+    def test_no_zombies_and_no_leaked_descriptors(self):
+        yield self.get("/cgi-bin/hello.sh")     # warm up (thread pool, caches)
+        yield wait_until(lambda: not SLOTS.running)
+        fds_before = open_fds()
+        self.assertEqual(children(), [])
+        paths = ["/cgi-bin/hello.sh", "/cgi-bin/crash.sh", "/cgi-bin/garbage.sh",
+                 "/cgi-bin/env.py", "/cgi-bin/nph-raw.sh", "/cgi-bin/redirect.sh",
+                 "/cgi-bin/noexec.sh", "/cgi-bin/status.sh"] * 3
+        results = yield defer.gatherResults([self.get(p) for p in paths])
+        self.assertEqual(len(results), len(paths))
+        posted = yield self.get("/cgi-bin/echo.pl", "POST", body=b"z" * 200000)
+        self.assertEqual(len(posted.body), 200000)
+        settled = yield wait_until(lambda: not SLOTS.running and not children()
+                                   and open_fds() == fds_before, timeout=10)
+        self.assertEqual(children(), [])
+        self.assertEqual(open_fds(), fds_before)
+        self.assertTrue(settled)
+
+
+class CapTests(TestCase):
+    @defer.inlineCallbacks
+    def test_cap_on_concurrent_processes_answers_503_with_retry_after(self):
+        docroot = self.mktemp()
+        os.makedirs(docroot)
+        logs = LogCapture()
+        self.addCleanup(logs.stop)
+        server = yield serve(self, "CGIMaxProcesses 1\n" + base_config(docroot, """
+            <Location /cgi-bin/hang.sh>
+                CGITimeout 1
+            </Location>
+        """))
+        hanging = request(server.port, "GET", "/cgi-bin/hang.sh")
+        yield wait_until(lambda: SLOTS.running)
+        refused = yield request(server.port, "GET", "/cgi-bin/hello.sh")
+        self.assertEqual(refused.status, 503)
+        self.assertEqual(refused.header("Retry-After"), "1")
+        self.assertTrue(any("CGIMaxProcesses (1) reached" in line for line in logs.lines()))
+        self.assertEqual((yield hanging).status, 504)
+        yield wait_until(lambda: not SLOTS.running)
+        again = yield request(server.port, "GET", "/cgi-bin/hello.sh")
+        self.assertEqual(again.status, 200)
