@@ -44,9 +44,16 @@ class PluginLogger(Logger):
         log.info("said hello to {who}", who=name, request=request)
     """
 
-    def __init__(self, plugin_name, namespace=None):
-        Logger.__init__(self, namespace=namespace or f"axkit.plugins.{plugin_name}")
+    def __init__(self, plugin_name, namespace=None, source=None, observer=None):
+        Logger.__init__(self, namespace=namespace or f"axkit.plugins.{plugin_name}",
+                        source=source, observer=observer)
         self.plugin_name = plugin_name
+
+    def __get__(self, instance, owner=None):
+        # As a class attribute (log = PluginLogger("x")): same name and
+        # namespace, with the plugin instance as the event's source.
+        return PluginLogger(self.plugin_name, self.namespace,
+                            instance if instance is not None else owner, self.observer)
 
     def emit(self, level, format=None, **kwargs):
         kwargs.setdefault("plugin", self.plugin_name)
@@ -92,6 +99,8 @@ class LogRouter:
             self._busy = False
 
     def _fallback(self, event):
+        if self.fallback_level is None:
+            return          # quiet (axkit.testing: events are collected instead)
         level = event.get("log_level", LogLevel.info)
         if level_rank(level) >= level_rank(self.fallback_level) or event.get("axkit_trace"):
             stream = sys.__stderr__

@@ -191,7 +191,7 @@ class MemorySite:
         self.pipeline.clock = self.clock.seconds
         self.factory = HTTPFactory(self.pipeline, self.clock)
         self.events = []
-        self.router = LogRouter(self.holder) if route_logs else None
+        self.router = LogRouter(self.holder, fallback_level=None) if route_logs else None
         globalLogPublisher.addObserver(self._observe)
 
     def _observe(self, event):
@@ -334,7 +334,7 @@ class TwistdProcess:
     "listening on" log line.  Always ``stop()`` it (addCleanup).
     """
 
-    def __init__(self, config_path, extra_path=(), args=(), timeout=20.0):
+    def __init__(self, config_path, extra_path=(), args=(), timeout=20.0, watch=None):
         import subprocess
         import sys
         import time
@@ -351,10 +351,11 @@ class TwistdProcess:
             stdout=self._out, stderr=subprocess.STDOUT, env=env,
             cwd=os.path.dirname(config_path))
         self.port = None
+        self.watch = watch      # a log file holding the "listening on" line, if not stdout
         deadline = time.monotonic() + timeout
         import re
         while time.monotonic() < deadline:
-            text = self.output()
+            text = self.output() + self.watched()
             m = re.search(r"listening on \S+ \(http://[^:]+:(\d+)/\)", text)
             if m:
                 self.port = int(m.group(1))
@@ -363,7 +364,16 @@ class TwistdProcess:
                 break
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"twistd did not start:\n{self.output()}")
+        raise RuntimeError(f"twistd did not start:\n{self.output()}{self.watched()}")
+
+    def watched(self):
+        if self.watch is None:
+            return ""
+        try:
+            with open(self.watch, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
 
     def output(self):
         with open(self.output_path, "rb") as f:

@@ -37,8 +37,8 @@ class HookTracer:
 
     def note(self, hook, message):
         """A trace line that is not a plugin's answer (``hook`` is a label)."""
-        log.info("trace {label} [{hook}] {message}", label=self.label, hook=hook,
-                 message=message, request=self.request, axkit_trace=True)
+        log.info("trace {label} [{hook}] {note}", label=self.label, hook=hook,
+                 note=message, request=self.request, axkit_trace=True)
 
     def scope(self, server, resolved):
         """Say which <Server> and sections the request's config came from."""

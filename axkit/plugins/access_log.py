@@ -24,7 +24,7 @@ COMBINED = '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"'
 BUILTIN_FORMATS = {"common": COMMON, "combined": COMBINED}
 JSON = "json"
 
-_time_cache = [0, ""]
+_time_cache = [None, ""]
 
 
 def clf_time(now):
