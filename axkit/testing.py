@@ -289,16 +289,6 @@ class RunningServer:
                 connection.transport.abortConnection()
         return d
 
-
-def http_pool(test_case):
-    """A treq connection pool without keep-alive, closed when the test ends:
-    pass it as ``pool=`` so no client connection outlives the test."""
-    from twisted.internet import reactor
-    from twisted.web.client import HTTPConnectionPool
-    pool = HTTPConnectionPool(reactor, persistent=False)
-    test_case.addCleanup(pool.closeCachedConnections)
-    return pool
-
     def reload(self, config_text, base_dir=None):
         """Swap in a new config as SIGHUP would; Deferred firing True/False."""
         from axkit.config.errors import ConfigErrors
@@ -309,6 +299,15 @@ def http_pool(test_case):
             return defer.succeed(False)
         return self.service.reload(config)
 
+
+def http_pool(test_case):
+    """A treq connection pool without keep-alive, closed when the test ends:
+    pass it as ``pool=`` so no client connection outlives the test."""
+    from twisted.internet import reactor
+    from twisted.web.client import HTTPConnectionPool
+    pool = HTTPConnectionPool(reactor, persistent=False)
+    test_case.addCleanup(pool.closeCachedConnections)
+    return pool
 
 def _with_listen(config_text):
     text = textwrap.dedent(config_text)

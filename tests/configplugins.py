@@ -106,3 +106,21 @@ class ClashA:
 class ClashB:
     name = "clash_b"
     directives = [Directive("Shared", string)]
+
+
+class Hold:
+    """hook_response waits until the test fires Hold.release (in-flight requests)."""
+
+    name = "hold"
+    waiting = []
+
+    def hook_response(self, request, conf):
+        from twisted.internet.defer import Deferred
+        d = Deferred()
+
+        def answer(_):
+            request.send(200, f"{conf.color}\n".encode(), "text/plain")
+            return DONE
+        d.addCallback(answer)
+        Hold.waiting.append(d)
+        return d
