@@ -185,15 +185,17 @@ class ServeFile:
                     request.send(NOT_MODIFIED)
                     return DONE
                 return status
-        headers.setdefault("ETag", etag)
-        headers.setdefault("Last-Modified", entry.last_modified)
         mime_type = request.mime_type
+        # Fields a fixup plugin (Header, Expires ...) already set are kept.
+        put = headers.add if not len(headers) else headers.setdefault
+        put("ETag", etag)
+        put("Last-Modified", entry.last_modified)
         if mime_type:
-            headers.setdefault("Content-Type", mime_type)
+            put("Content-Type", mime_type)
         if coding is not None:
             headers.set("Content-Encoding", coding)
         else:
-            headers.setdefault("Accept-Ranges", "bytes")
+            put("Accept-Ranges", "bytes")
         size = entry.size
         status = 200
         segments = None
