@@ -152,6 +152,12 @@ class Request:
     # -- reading ---------------------------------------------------------
 
     @property
+    def reactor(self):
+        """The reactor serving this request (a fake clock under axkit.testing):
+        what a plugin schedules its slow work on (deferLater, callLater)."""
+        return self.channel.factory.reactor
+
+    @property
     def client_address(self):
         return self.channel.peer_host
 
