@@ -160,6 +160,13 @@ class AxKitService(MultiService):
         check()
 
         def finished(_):
+            # A drained stop is a clean stop: twistd would otherwise re-raise
+            # SIGTERM/SIGINT at exit (status -15/-2); we exit 0.
+            import signal
+            if getattr(self.reactor, "_exitSignal", None) in (signal.SIGTERM,
+                                                              signal.SIGINT):
+                self.reactor._exitSignal = None
+            log.info("graceful shutdown complete")
             for factory in factories:
                 factory.wheel.stop()
             for plugin in self.holder.config.plugins.values():

@@ -14,7 +14,7 @@ ECHO_CONFIG = """
 
 
 def memory_site(test, extra="", plugins=None):
-    site = MemorySite(ECHO_CONFIG + (plugins or "") + extra)
+    site = MemorySite(ECHO_CONFIG + (plugins or "") + extra, route_logs=False)
     test.addCleanup(site.close)
     return site
 

@@ -85,3 +85,19 @@ class BodyWatcher:
     def hook_body_data(self, request, conf, data):
         pieces.append((request.path, data))
         return DECLINED
+
+
+class Delay:
+    """/delay/SECONDS answers after that long (an in-flight response)."""
+    name = "delay"
+
+    def hook_response(self, request, conf):
+        if not request.path.startswith("/delay/"):
+            return DECLINED
+        from twisted.internet import reactor
+        seconds = float(request.path.rsplit("/", 1)[1])
+        d = Deferred()
+        reactor.callLater(seconds, d.callback, None)
+        d.addCallback(lambda _: request.send(200, f"waited {seconds}", "text/plain"))
+        d.addCallback(lambda _: DONE)
+        return d
