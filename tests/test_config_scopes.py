@@ -152,6 +152,14 @@ class LocationTests(ScopeTestCase):
         self.assertIs(server.resolve("/nothing"), server.base)
         self.assertIsNot(server.resolve("/docs/a"), server.resolve("/docs/api/a"))
 
+    def test_sections_resolved_at_load(self):
+        config = load_config(PLUGINS + LOCATIONS + FILES.replace("Color global", ""))
+        server = config.servers[0]
+        cached = set(server._cache.values())
+        self.assertIn(server.resolve("/docs/a"), cached)
+        self.assertIn(server.resolve("/x.json"), cached)
+        self.assertIn(server.resolve_file(server.base, "a.txt"), cached)
+
     def test_conf_is_read_only(self):
         config = load_config(PLUGINS + LOCATIONS)
         conf = config.servers[0].resolve("/docs").conf

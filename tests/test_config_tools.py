@@ -106,6 +106,13 @@ class ListPluginsTests(SynchronousTestCase):
         self.assertIn("BROKEN: ModuleNotFoundError: No module named "
                       "'no_such_module_for_axkit_tests'", result.stdout)
 
+    def test_distribution_lookup_by_module_file(self):
+        from axkit.discovery import distribution_of
+        self.assertRegex(distribution_of("treq.api"), r"^treq \d")
+        # twisted.plugins is shared by many distributions: found by file.
+        self.assertRegex(distribution_of("twisted.plugins.twisted_web"), r"^Twisted \d")
+        self.assertIsNone(distribution_of("tests.configplugins"))
+
     def test_unknown_plugin_error_names_broken_dropins(self):
         from axkit import discovery
         from axkit.config.errors import ConfigErrors

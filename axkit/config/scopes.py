@@ -139,6 +139,13 @@ class ServerConfig:
             files += [s for s in loc.sections if s.kind == "files"]
         self.files = tuple(files)
         self._cache = {}
+        # Resolve every section on its own now, at load time: most requests
+        # match one section, and then their lookup is a dict hit.
+        for loc in self.locations:
+            self._resolved((loc,))
+        for f in self.files:
+            if self._files_applies(f, self.base):
+                self._resolved((f,))
 
     def label(self):
         return self.name or self.scope.match or "default"
