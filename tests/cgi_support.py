@@ -52,8 +52,20 @@ def raw_exchange(port, data, timeout=20.0, rcvbuf=None, read_size=65536, delay=0
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.settimeout(timeout)
     s.connect(("127.0.0.1", port))
+    sender = None
     try:
-        if data:
+        if len(data) > 65536:
+            # Send from another thread while this one reads, as a real client
+            # does: a script echoing its input fills both directions at once.
+            import threading
+            def send():
+                try:
+                    s.sendall(data)
+                except OSError:
+                    pass
+            sender = threading.Thread(target=send, daemon=True)
+            sender.start()
+        elif data:
             s.sendall(data)
         pieces = []
         deadline = time.monotonic() + timeout
@@ -71,6 +83,8 @@ def raw_exchange(port, data, timeout=20.0, rcvbuf=None, read_size=65536, delay=0
                 time.sleep(delay)
         return b"".join(pieces)
     finally:
+        if sender is not None:
+            sender.join(timeout)
         s.close()
 
 
