@@ -164,7 +164,16 @@ class CGIRun(ProcessProtocol):
     def _body_end(self):
         if self.stdin_open:
             self.stdin_open = False
+            self._release_stdin()
             self.process.closeStdin()
+
+    def _release_stdin(self):
+        # A writer closes only once its buffer drains, and a drained writer
+        # with a paused producer resumes the producer *instead of* closing
+        # (Twisted's FileDescriptor.doWrite): unregister before closing.
+        writer = self.process.pipes.get(0) if self.process is not None else None
+        if writer is not None and writer.producer is not None:
+            writer.unregisterProducer()
 
     def _stdin_gone(self):
         self.stdin_open = False
@@ -176,6 +185,7 @@ class CGIRun(ProcessProtocol):
         """Stop feeding the script (its answer is complete or abandoned)."""
         self._stdin_gone()
         if self.process is not None:
+            self._release_stdin()
             self.process.closeStdin()
 
     # -- the process -------------------------------------------------------------
