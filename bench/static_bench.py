@@ -203,7 +203,15 @@ def slow_readers(root, work, clients, seconds):
         stop(proc)
 
 
+def raise_fd_limit():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main():
+    raise_fd_limit()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=("small", "big", "slow"))
     parser.add_argument("--duration", type=int, default=10)
