@@ -214,7 +214,8 @@ class TwistdTests(TestCase):
         response = yield treq.get(f"http://127.0.0.1:{port}/index.html", pool=self.pool)
         self.assertEqual(response.code, 200)
         self.assertEqual((yield response.content()), b"<h1>index</h1>\n")
-        self.assertEqual(response.headers.getRawHeaders("content-type"), ["text/html"])
+        self.assertEqual(response.headers.getRawHeaders("content-type"),
+                         ["text/html; charset=utf-8"])   # conf.d/static.conf: AddDefaultCharset
         proc.send_signal(signal.SIGTERM)
         out, err = yield _communicate(proc)
         self.assertIn(b'"GET /index.html HTTP/1.1" 200 15', out)
