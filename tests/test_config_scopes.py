@@ -153,7 +153,7 @@ class LocationTests(ScopeTestCase):
         self.assertIsNot(server.resolve("/docs/a"), server.resolve("/docs/api/a"))
 
     def test_sections_resolved_at_load(self):
-        config = load_config(PLUGINS + LOCATIONS + FILES.replace("Color global", ""))
+        config = load_config(PLUGINS + LOCATIONS + "<Files *.txt>\nColor txt\n</Files>\n")
         server = config.servers[0]
         cached = set(server._cache.values())
         self.assertIn(server.resolve("/docs/a"), cached)
