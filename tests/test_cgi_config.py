@@ -1,0 +1,136 @@
+"""Configuring CGI: ScriptAlias (folder and single program), AddHandler with
+Options ExecCGI, and config errors reported before anything listens."""
+
+import os
+import shutil
+
+from twisted.internet import defer
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from axkit.config.errors import ConfigErrors
+from axkit.testing import load_config
+
+from .cgi_support import CGI_BIN, LogCapture, plugin_name, request, serve
+
+
+class AddHandlerTests(TestCase):
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.docroot = os.path.abspath(self.mktemp())
+        os.makedirs(os.path.join(self.docroot, "app"))
+        os.makedirs(os.path.join(self.docroot, "plain"))
+        for folder in ("app", "plain"):
+            shutil.copy(os.path.join(CGI_BIN, "sub", "deep.sh"),
+                        os.path.join(self.docroot, folder, "page.cgi"))
+        with open(os.path.join(self.docroot, "app", "notes.txt"), "w") as f:
+            f.write("just text\n")
+        self.logs = LogCapture()
+        self.addCleanup(self.logs.stop)
+        self.server = yield serve(self, f"""
+            DocumentRoot {self.docroot}
+            Plugin {plugin_name()}
+            Plugin uri_to_file
+            Plugin serve_file
+            AddHandler cgi-script .cgi .pl
+            <Location /app>
+                Options +ExecCGI
+            </Location>
+        """)
+
+    @defer.inlineCallbacks
+    def test_handler_runs_where_execcgi_is_on(self):
+        response = yield request(self.server.port, "GET", "/app/page.cgi/more/info")
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.body, b"/app/page.cgi|/more/info\n")
+
+    @defer.inlineCallbacks
+    def test_handler_is_403_where_execcgi_is_off_and_source_is_not_sent(self):
+        response = yield request(self.server.port, "GET", "/plain/page.cgi")
+        self.assertEqual(response.status, 403)
+        self.assertNotIn(b"printf", response.body)
+        self.assertTrue(any("ExecCGI is off" in line and "page.cgi" in line
+                            for line in self.logs.lines()))
+
+    @defer.inlineCallbacks
+    def test_other_documents_are_still_files(self):
+        response = yield request(self.server.port, "GET", "/app/notes.txt")
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.body, b"just text\n")
+
+    @defer.inlineCallbacks
+    def test_missing_handler_file_is_404(self):
+        response = yield request(self.server.port, "GET", "/app/missing.cgi")
+        self.assertEqual(response.status, 404)
+
+
+class SingleProgramTests(TestCase):
+    @defer.inlineCallbacks
+    def test_a_prefix_mounted_on_one_program_gives_the_rest_as_path_info(self):
+        docroot = self.mktemp()
+        os.makedirs(docroot)
+        server = yield serve(self, f"""
+            DocumentRoot {docroot}
+            Plugin {plugin_name()}
+            Plugin uri_to_file
+            Plugin serve_file
+            ScriptAlias /app {CGI_BIN}/sub/deep.sh
+        """)
+        for path, body in [("/app", b"/app|\n"), ("/app/", b"/app|/\n"),
+                           ("/app/users/42", b"/app|/users/42\n")]:
+            response = yield request(server.port, "GET", path)
+            self.assertEqual(response.status, 200, path)
+            self.assertEqual(response.body, body, path)
+        response = yield request(server.port, "GET", "/application")
+        self.assertEqual(response.status, 404)
+
+
+class ConfigErrorTests(SynchronousTestCase):
+    def load(self, text):
+        return load_config(f"Plugin {plugin_name()}\n" + text)
+
+    def test_unknown_handler_is_refused_with_its_line(self):
+        e = self.assertRaises(ConfigErrors, self.load, "\nAddHandler php-script .php\n")
+        self.assertIn(":3:", str(e))
+        self.assertIn("unknown handler 'php-script'", str(e))
+
+    def test_scriptalias_needs_a_url_path(self):
+        e = self.assertRaises(ConfigErrors, self.load, "ScriptAlias cgi-bin /srv/cgi\n")
+        self.assertIn("URL path", str(e))
+
+    def test_scriptalias_not_allowed_in_location(self):
+        e = self.assertRaises(ConfigErrors, self.load,
+                              "<Location /x>\nScriptAlias /y/ /srv/\n</Location>\n")
+        self.assertIn("not allowed", str(e))
+
+    def test_bad_timeout(self):
+        e = self.assertRaises(ConfigErrors, self.load, "CGITimeout soon\n")
+        self.assertIn("duration", str(e))
+
+    def test_values_merge_per_scope(self):
+        config = self.load("""
+            SetEnv A 1
+            PassEnv HOME
+            <Location /x>
+                SetEnv B 2
+                UnsetEnv A
+                CGITimeout 5s
+            </Location>
+        """)
+        conf = config.servers[0].resolve("/x/y").conf
+        self.assertEqual(conf.set_env, {"A": "1", "B": "2"})
+        self.assertEqual(conf.cgi_timeout, 5.0)
+        self.assertEqual(config.servers[0].resolve("/").conf.cgi_timeout, 60.0)
+
+
+class DropinTests(SynchronousTestCase):
+    def test_registered_as_cgi_in_the_bundled_dropin(self):
+        import importlib.util
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        spec = importlib.util.spec_from_file_location(
+            "axkit_bundled_under_test",
+            os.path.join(here, "twisted", "plugins", "axkit_bundled.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        self.assertEqual(module.cgi.name, "cgi")
+        from axkit.plugins.cgi import CGI
+        self.assertIs(module.cgi.load(), CGI)

@@ -1,0 +1,102 @@
+"""The CGI pieces on their own: header block parsing, mapping, environment."""
+
+import os
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from axkit.cgi.environ import search_argv
+from axkit.cgi.mapping import Refused, match_alias, resolve_alias
+from axkit.cgi.response import BadHead, find_head_end, nph_status, parse_head
+
+from .cgi_support import CGI_BIN
+
+
+class HeadTests(SynchronousTestCase):
+    def test_end_of_head_with_crlf_lf_or_mixed(self):
+        self.assertEqual(find_head_end(b"A: 1\r\n\r\nbody"), (6, 8))
+        self.assertEqual(find_head_end(b"A: 1\n\nbody"), (5, 6))
+        self.assertEqual(find_head_end(b"A: 1\r\n\nbody"), (6, 7))
+        self.assertEqual(find_head_end(b"\nbody"), (0, 1))
+        self.assertIsNone(find_head_end(b"A: 1\r\nB: 2\r\n"))
+
+    def test_document_response(self):
+        head = parse_head(b"Content-Type: text/plain\r\nX-A: b")
+        self.assertEqual(head.status, 200)
+        self.assertEqual(head.headers, [("Content-Type", "text/plain"), ("X-A", "b")])
+        self.assertFalse(head.local_redirect)
+
+    def test_status_forms(self):
+        self.assertEqual(parse_head(b"Status: 404").status, 404)
+        head = parse_head(b"Status: 503 Busy Now")
+        self.assertEqual((head.status, head.reason), (503, "Busy Now"))
+        for bad in (b"Status: 20", b"Status: 2000", b"Status: abc", b"Status: 099",
+                    b"Status: 100 Continue", b"Status: 200\nStatus: 201"):
+            self.assertRaises(BadHead, parse_head, bad)
+
+    def test_redirects(self):
+        local = parse_head(b"Location: /other?x=1")
+        self.assertTrue(local.local_redirect)
+        client = parse_head(b"Location: https://example.com/")
+        self.assertFalse(client.local_redirect)
+        self.assertEqual(client.status, 302)
+        # A network-path reference is not a local path.
+        self.assertFalse(parse_head(b"Location: //evil.example/").local_redirect)
+        kept = parse_head(b"Status: 303\nLocation: /x")
+        self.assertFalse(kept.local_redirect)
+        self.assertEqual(kept.status, 303)
+
+    def test_malformed_lines(self):
+        for bad in (b"no colon here", b"Bad Name: x", b": empty name",
+                    b" leading continuation", b"X: a\x01b", b"Content-Length: -1",
+                    b"Content-Length: 1\nContent-Length: 2"):
+            self.assertRaises(BadHead, parse_head, bad)
+
+    def test_folded_value_is_joined(self):
+        head = parse_head(b"X-Long: one\n two")
+        self.assertEqual(head.headers, [("X-Long", "one two")])
+
+    def test_framing_fields_are_the_servers(self):
+        head = parse_head(b"Content-Length: 5\nTransfer-Encoding: chunked\n"
+                          b"Connection: keep-alive\nDate: x\nServer: y\nX-Ok: 1")
+        self.assertEqual(head.content_length, 5)
+        self.assertEqual(head.headers, [("X-Ok", "1")])
+
+    def test_nph_status(self):
+        self.assertEqual(nph_status(b"HTTP/1.0 404 Not Found\r\n"), 404)
+        self.assertIsNone(nph_status(b"garbage"))
+
+
+class MappingTests(SynchronousTestCase):
+    def test_longest_alias_wins_on_segment_boundaries(self):
+        aliases = [("/cgi-bin/", "/a"), ("/cgi-bin/special/", "/b"), ("/app", "/c")]
+        self.assertEqual(match_alias(aliases, "/cgi-bin/special/x"), ("/cgi-bin/special/", "/b"))
+        self.assertEqual(match_alias(aliases, "/cgi-bin/x"), ("/cgi-bin/", "/a"))
+        self.assertEqual(match_alias(aliases, "/app/x"), ("/app", "/c"))
+        self.assertEqual(match_alias(aliases, "/app"), ("/app", "/c"))
+        self.assertIsNone(match_alias(aliases, "/apple"))
+        self.assertIsNone(match_alias(aliases, "/cgi-bin"))
+
+    def test_walk_to_the_script(self):
+        t = resolve_alias("/cgi-bin/", CGI_BIN, "/cgi-bin/sub/deep.sh/x/y")
+        self.assertEqual(t.script, os.path.join(CGI_BIN, "sub", "deep.sh"))
+        self.assertEqual(t.script_name, "/cgi-bin/sub/deep.sh")
+        self.assertEqual(t.path_info, "/x/y")
+
+    def test_refusals(self):
+        e = self.assertRaises(Refused, resolve_alias, "/cgi-bin/", CGI_BIN, "/cgi-bin/nope")
+        self.assertEqual(e.status, 404)
+        e = self.assertRaises(Refused, resolve_alias, "/cgi-bin/", CGI_BIN, "/cgi-bin/plain.txt")
+        self.assertEqual(e.status, 403)
+        e = self.assertRaises(Refused, resolve_alias, "/cgi-bin/", CGI_BIN, "/cgi-bin/sub")
+        self.assertEqual(e.status, 403)
+        e = self.assertRaises(Refused, resolve_alias, "/cgi-bin/", CGI_BIN,
+                              "/cgi-bin/hello.sh.missing/x")
+        self.assertEqual(e.status, 404)
+
+
+class ArgvTests(SynchronousTestCase):
+    def test_search_words(self):
+        self.assertEqual(search_argv("a+b%2Bc"), ["a", "b+c"])
+        self.assertEqual(search_argv("a=1"), [])
+        self.assertEqual(search_argv(""), [])
+        self.assertEqual(search_argv(None), [])
