@@ -50,6 +50,9 @@ class MimeMap:
                       "to text/* and application/javascript types that name none."),
     ]
 
+    def __init__(self):
+        self._with_charset = {}    # (type, charset) -> the Content-Type value
+
     def hook_mime_map(self, request, conf):
         filename = request.filename
         if filename is None:
@@ -61,7 +64,14 @@ class MimeMap:
             media_type = conf.add_type.get(base[dot + 1:].lower())
         media_type = media_type or conf.default_type
         charset = conf.add_default_charset
-        if charset is not None and takes_charset(media_type):
-            media_type = f"{media_type}; charset={charset}"
+        if charset is not None:
+            key = (media_type, charset)
+            typed = self._with_charset.get(key)
+            if typed is None:
+                typed = f"{media_type}; charset={charset}" if takes_charset(media_type) \
+                    else media_type
+                if len(self._with_charset) < 4096:
+                    self._with_charset[key] = typed
+            media_type = typed
         request.mime_type = media_type
         return OK

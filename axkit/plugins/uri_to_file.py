@@ -74,14 +74,22 @@ class URIToFile:
             return 403
         except OSError:
             return 404
-        if st.st_mode & 0o170000 == statmod.S_IFLNK:
+        kind = st.st_mode & 0o170000
+        if kind == 0o120000:                    # a symlink: resolve it in full
             result = self._follow(full, conf)
             if result.__class__ is int:
                 return result
             st = result
-        elif not self._dir_inside(root, full.rpartition("/")[0], conf):
-            return 403
-        if statmod.S_ISDIR(st.st_mode):
+            kind = st.st_mode & 0o170000
+        else:
+            folder = full[:full.rindex("/")]
+            known = self._dirs.get(folder)
+            if known is None or known[1] < time.monotonic():
+                if not self._dir_inside(root, folder, conf):
+                    return 403
+            elif not known[0] and not conf.allow_symlinks_outside_root:
+                return 403
+        if kind == 0o040000:                    # a directory
             if not path.endswith("/"):
                 location = quote(path, safe="/:@!$&'()*+,;=~") + "/"
                 if request.query is not None:
