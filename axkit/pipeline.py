@@ -12,7 +12,7 @@ head is read, so a response plugin can stream the body).
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from axkit.hooks import DECLINED, DONE, OK, REQUEST_PHASES, PluginError, run_chain
+from axkit.hooks import DECLINED, DONE, OK, REQUEST_PHASES, PluginError, run_chain, is_deferred
 from axkit.http.limits import Limits
 from axkit.http.request import BadTarget, HeaderInjection, normalize_path
 from axkit.trace import HookTracer
@@ -212,7 +212,7 @@ class Pipeline:
                                    self.tracer(request))
             else:
                 result = DECLINED
-            if isinstance(result, Deferred):
+            if is_deferred(result):
                 result.addCallbacks(self._resumed, self._failed_later,
                                     callbackArgs=(request, index),
                                     errbackArgs=(request,))
@@ -256,7 +256,7 @@ class Pipeline:
 
     def _after_phase(self, request, result, index):
         """Act on a phase's result; True to go on with the next phase."""
-        if isinstance(result, Deferred):
+        if is_deferred(result):
             result.addCallbacks(self._resumed, self._failed_later,
                                 callbackArgs=(request, index), errbackArgs=(request,))
             return False

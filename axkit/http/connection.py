@@ -30,6 +30,7 @@ from httptools import (HttpParserCallbackError, HttpParserError,
                        HttpRequestParser)
 from twisted.internet.interfaces import IProtocol
 from twisted.internet.protocol import Factory
+from twisted.internet.tcp import Server as _TCPServer
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -107,7 +108,7 @@ class HTTPConnection:
         "peer_host", "peer_port", "secure", "_url", "_fields", "_head_bytes",
         "_raw_head", "_began", "_fatal", "_paused", "_unparsed", "_deadline",
         "_deadline_state", "_wheel_slot", "_discarding", "_notes", "_upgrade",
-        "_parsing", "_dispatching", "_advanced",
+        "_parsing", "_dispatching", "_advanced", "_sock",
         "__weakref__",
     )
 
@@ -144,6 +145,7 @@ class HTTPConnection:
         self._parsing = False
         self._dispatching = False
         self._advanced = False
+        self._sock = None
 
     @property
     def notes(self):
@@ -174,6 +176,8 @@ class HTTPConnection:
             self.transport.setTcpNoDelay(True)
         except (AttributeError, OSError):
             pass
+        if type(self.transport) is _TCPServer:
+            self._sock = self.transport.socket
         self.parser = new_parser(self)
         # A fresh connection gets RequestHeaderTimeout for its first byte.
         self._set_deadline(IDLE, self.limits.header_timeout)
@@ -193,6 +197,7 @@ class HTTPConnection:
         self.current = None
         # The parser holds bound methods of this object: break the cycle.
         self.parser = None
+        self._sock = None
         self.factory.connection_closed(self)
         self.handler.connection_lost(self, reason)
 
@@ -647,6 +652,24 @@ class HTTPConnection:
         self.transport.abortConnection()
 
     def write(self, data):
+        """Write response bytes.  On a plain TCP socket with nothing queued,
+        send at once: Twisted would otherwise queue the bytes and send them
+        on the next reactor turn (two epoll updates per response)."""
+        sock = self._sock
+        if sock is not None:
+            transport = self.transport
+            if not transport.dataBuffer and not transport._tempDataBuffer \
+                    and transport.producer is None and not transport.disconnecting:
+                try:
+                    sent = sock.send(data)
+                except BlockingIOError:
+                    sent = 0
+                except OSError:
+                    sent = 0      # the transport finds the error and closes
+                if sent == len(data):
+                    return
+                if sent:
+                    data = data[sent:]
         self.transport.write(data)
 
     def drain(self):
