@@ -202,26 +202,37 @@ class Pipeline:
 
     def _run_phases(self, request, index):
         phases = REQUEST_PHASES
-        while index < len(phases):
-            if request.finished:
-                return
+        last = len(phases) - 1
+        while index <= last:
             phase = phases[index]
             chain = request.chains[phase]
-            if chain:
-                result = run_chain(chain, phase, (request, request.conf),
-                                   self.tracer(request))
-            else:
-                result = DECLINED
-            if is_deferred(result):
+            if not chain:
+                # Nobody hooks this phase here (the common case): nothing
+                # can have changed, go straight on.
+                if index == last:
+                    self._after_phase(request, DECLINED, index)
+                    return
+                if index == 0 and request.filename is not None:
+                    self.resolve_file(request)
+                index += 1
+                continue
+            if request.finished:
+                return
+            result = run_chain(chain, phase, (request, request.conf),
+                               self.tracer(request))
+            if result is DECLINED:
+                if index == last:
+                    self._after_phase(request, result, index)
+                    return
+            elif is_deferred(result):
                 result.addCallbacks(self._resumed, self._failed_later,
                                     callbackArgs=(request, index),
                                     errbackArgs=(request,))
                 return
-            if result is not DECLINED or phase == "response":
-                if not self._after_phase(request, result, index):
-                    return
-            if phase == "uri_translation" and request.filename is not None:
-                self.resolve_file(request)
+            elif not self._after_phase(request, result, index):
+                return
+            if index == 0 and request.filename is not None:
+                self.resolve_file(request)       # after uri_translation
             index += 1
 
     def _resumed(self, result, request, index):

@@ -87,15 +87,16 @@ def new_parser(connection):
     return parser
 
 
-def _tokens(headers, name):
-    """The comma-separated tokens of every ``name`` field, lower-cased."""
-    out = []
-    for value in headers.get_all(name):
-        for token in value.split(","):
-            token = token.strip().lower()
-            if token:
-                out.append(token)
-    return out
+def _split_tokens(value):
+    """A comma-separated token list, lower-cased, empty elements dropped."""
+    if "," not in value:
+        token = value.strip().lower()
+        return [token] if token else []
+    return [t for t in (t.strip().lower() for t in value.split(",")) if t]
+
+
+# Characters a Host value (uri-host [":" port]) cannot hold.
+_BAD_HOST = re.compile(r"[\s/\\@?#,]")
 
 
 @implementer(IProtocol)
@@ -373,22 +374,52 @@ class HTTPConnection:
             if version.startswith("0."):
                 raise ProtocolError(400, "malformed request line")
             raise ProtocolError(505, f"HTTP/{version} is not supported")
-        headers = Headers(self._fields)
+        fields = self._fields
         self._fields = None
+        # One pass over the fields for those that frame the message.
+        host = connection = transfer_encoding = length = expect = None
+        hosts = 0
+        for name, value in fields:
+            first = name[0]
+            if first == "h":
+                if name == "host":
+                    hosts += 1
+                    host = value
+            elif first == "c":
+                if name == "connection":
+                    connection = value if connection is None else f"{connection},{value}"
+                elif name == "content-length":
+                    length = value
+            elif first == "t":
+                if name == "transfer-encoding":
+                    transfer_encoding = (value if transfer_encoding is None
+                                         else f"{transfer_encoding},{value}")
+            elif first == "e":
+                if name == "expect":
+                    expect = value
+        headers = Headers(fields, lowered=True)
         method = parser.get_method().decode("ascii")
         # Connection is a token list (RFC 9110 §7.6.1), over every field.
-        if "connection" in headers:
-            tokens = _tokens(headers, "connection")
+        if connection is None:
+            keep_alive = version == "1.1"
+        else:
+            tokens = _split_tokens(connection)
             if version == "1.1":
                 keep_alive = "close" not in tokens
             else:
                 keep_alive = "keep-alive" in tokens and "close" not in tokens
-        else:
-            keep_alive = version == "1.1"
         request = Request(self, method, target, version, headers, keep_alive,
-                          self.factory.reactor.seconds())
-        self._check_host(request)
-        self._check_target(request)
+                          self.factory.now())
+        # RFC 9112 §3.2: a 1.1 request without Host, or with several, is a 400.
+        if hosts != 1:
+            if hosts:
+                raise ProtocolError(400, "more than one Host header")
+            if version == "1.1":
+                raise ProtocolError(400, "HTTP/1.1 request without Host")
+        elif _BAD_HOST.search(host) is not None:
+            raise ProtocolError(400, "malformed Host header")
+        if target[0] != "/":
+            self._check_target(request)
         self.current = request
         self.requests += 1
         max_requests = self.limits.max_requests
@@ -399,10 +430,21 @@ class HTTPConnection:
             self._upgrade = True
             if method == "CONNECT":
                 request.keep_alive = False
-        has_body = self._check_framing(request, headers, version)
-        if "expect" in headers:
-            expect = headers.get("expect").strip().lower()
-            if expect != "100-continue":
+        # Content-Length / Transfer-Encoding (RFC 9112 §6).
+        if transfer_encoding is not None:
+            self._check_transfer_coding(version, transfer_encoding, length)
+            has_body = True
+        elif length is not None:
+            # llhttp has refused duplicates, signs and non-digits already.
+            # LimitRequestBody is checked against it by the handler, once the
+            # request's <Location> is known, before any of the body is read.
+            length = int(length)
+            request.content_length = length
+            has_body = length > 0
+        else:
+            has_body = False
+        if expect is not None:
+            if expect.strip().lower() != "100-continue":
                 request.expect_failed = True
             elif version == "1.1" and has_body:
                 request.continue_wanted = True
@@ -427,47 +469,20 @@ class HTTPConnection:
         if len(queue) > self.limits.max_pipelined:
             self._pause(PAUSE_PIPELINE)
 
-    def _check_framing(self, request, headers, version):
-        """Content-Length / Transfer-Encoding rules (RFC 9112 §6); True if
-        the request has a body."""
-        if "transfer-encoding" in headers:
-            if version == "1.0":
-                # §6.1: a 1.0 message with Transfer-Encoding has faulty framing.
-                raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
-            if "content-length" in headers:
-                raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
-            codings = _tokens(headers, "transfer-encoding")
-            if not codings or codings[-1] != "chunked":
-                raise ProtocolError(400, "the last transfer coding is not chunked")
-            if len(codings) > 1:
-                if "chunked" in codings[:-1]:
-                    raise ProtocolError(400, "chunked applied more than once")
-                raise ProtocolError(501, f"transfer coding {codings[0]!r} "
-                                         "is not implemented")
-            return True
-        length = headers.get("content-length")
+    @staticmethod
+    def _check_transfer_coding(version, transfer_encoding, length):
+        if version == "1.0":
+            # §6.1: a 1.0 message with Transfer-Encoding has faulty framing.
+            raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
         if length is not None:
-            # llhttp has refused duplicates, signs and non-digits already.
-            # LimitRequestBody is checked against it by the handler, once the
-            # request's <Location> is known, before any of the body is read.
-            length = int(length)
-            request.content_length = length
-            return length > 0
-        return False
-
-    def _check_host(self, request):
-        # RFC 9112 §3.2: a 1.1 request without Host, or with several, is a 400.
-        hosts = request.headers.get_all("host")
-        if len(hosts) > 1:
-            raise ProtocolError(400, "more than one Host header")
-        if not hosts:
-            if request.version == "1.1":
-                raise ProtocolError(400, "HTTP/1.1 request without Host")
-            return
-        host = hosts[0].strip()
-        for c in host:
-            if c in " /\\@?#,\t":
-                raise ProtocolError(400, "malformed Host header")
+            raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
+        codings = _split_tokens(transfer_encoding)
+        if not codings or codings[-1] != "chunked":
+            raise ProtocolError(400, "the last transfer coding is not chunked")
+        if len(codings) > 1:
+            if "chunked" in codings[:-1]:
+                raise ProtocolError(400, "chunked applied more than once")
+            raise ProtocolError(501, f"transfer coding {codings[0]!r} is not implemented")
 
     def _check_target(self, request):
         """The four request-target forms (RFC 9112 §3.2)."""

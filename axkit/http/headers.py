@@ -7,26 +7,41 @@ class Headers:
     Values are str (latin-1 decoded from the wire).
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_lowered")
 
-    def __init__(self, items=None):
+    def __init__(self, items=None, lowered=False):
         self._items = list(items) if items else []   # [(name, value)]
+        # Request headers are stored with lower-case names: lookups then
+        # compare names as they are.
+        self._lowered = lowered
 
     def get(self, name, default=None):
         """All values of ``name`` joined with ", " (RFC 9110 §5.3), or default."""
         lname = name.lower()
         found = None
-        for k, v in self._items:
-            if k.lower() == lname:
-                found = v if found is None else f"{found}, {v}"
+        if self._lowered:
+            for k, v in self._items:
+                if k == lname:
+                    found = v if found is None else f"{found}, {v}"
+        else:
+            for k, v in self._items:
+                if k.lower() == lname:
+                    found = v if found is None else f"{found}, {v}"
         return default if found is None else found
 
     def get_all(self, name):
         lname = name.lower()
+        if self._lowered:
+            return [v for k, v in self._items if k == lname]
         return [v for k, v in self._items if k.lower() == lname]
 
     def __contains__(self, name):
         lname = name.lower()
+        if self._lowered:
+            for k, _ in self._items:
+                if k == lname:
+                    return True
+            return False
         for k, _ in self._items:
             if k.lower() == lname:
                 return True
@@ -35,18 +50,25 @@ class Headers:
     def set(self, name, value):
         """Replace every ``name`` field with one field."""
         self.remove(name)
-        self._items.append((name, value))
+        self._items.append((name.lower() if self._lowered else name, value))
 
     def add(self, name, value):
-        self._items.append((name, value))
+        self._items.append((name.lower() if self._lowered else name, value))
 
     def setdefault(self, name, value):
         if name not in self:
-            self._items.append((name, value))
+            self.add(name, value)
 
     def remove(self, name):
         lname = name.lower()
-        self._items = [(k, v) for k, v in self._items if k.lower() != lname]
+        items = self._items
+        if self._lowered:
+            for k, _ in items:
+                if k == lname:
+                    break
+            else:
+                return
+        self._items = [(k, v) for k, v in items if k.lower() != lname]
 
     def items(self):
         return list(self._items)
