@@ -211,6 +211,27 @@ class LogFile:
 _files = {}
 
 
+def check_log_path(path):
+    """Raise ConfigError unless a log file can be written at ``path`` (the file,
+    or the nearest existing folder above it, must be writable)."""
+    from axkit.config.errors import ConfigError
+    if os.path.isdir(path):
+        raise ConfigError(f"{path} is a directory, not a log file")
+    if os.path.exists(path):
+        if not os.access(path, os.W_OK):
+            raise ConfigError(f"log file {path} is not writable")
+        return
+    folder = os.path.dirname(path) or "."
+    while not os.path.exists(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot create log file {path}: {folder} is not a "
+                          f"writable folder")
+
+
 def log_file(where, buffered=False):
     """The shared LogFile for ``where`` (a path, "stdout" or "stderr")."""
     key = where if where in ("stdout", "stderr") else os.path.abspath(where)

@@ -141,6 +141,16 @@ class ErrorLogTests(TempDirMixin, SynchronousTestCase):
             site.get("/z")
             self.assertIn("slow answer for /z", stream.getvalue())
 
+    def test_log_path_that_cannot_be_a_file_is_a_config_error(self):
+        from axkit.config.errors import ConfigErrors
+        folder = self.folder()
+        e = self.assertRaises(ConfigErrors, load_config,
+                              f"Plugin error_log\nErrorLog {folder}\n")
+        self.assertEqual(str(e), f"<test config>:2: {folder} is a directory, not a log file")
+        e = self.assertRaises(ConfigErrors, load_config,
+                              f"Plugin access_log\nAccessLog {folder} json\n")
+        self.assertIn("is a directory, not a log file", str(e))
+
     def test_relative_error_log_is_from_config_file(self):
         folder = self.folder()
         conf = os.path.join(folder, "site.conf")

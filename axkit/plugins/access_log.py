@@ -196,7 +196,10 @@ def _where(word, ctx):
     if word.lower() in ("stdout", "stderr", "off"):
         return word.lower()
     from axkit.config.types import path
-    return path(word, ctx)
+    from axkit.log import check_log_path
+    full = path(word, ctx)
+    check_log_path(full)
+    return full
 
 
 _where.label = "stdout|stderr|off|PATH"

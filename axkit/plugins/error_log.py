@@ -17,7 +17,10 @@ def _where(word, ctx):
     if word in ("stdout", "stderr"):
         return word
     from axkit.config.types import path
-    return path(word, ctx)
+    from axkit.log import check_log_path
+    full = path(word, ctx)
+    check_log_path(full)
+    return full
 
 
 _where.label = "stderr|stdout|PATH"
