@@ -24,6 +24,7 @@ import os
 import signal
 
 from twisted.internet import error as ierror
+from twisted.internet.defer import succeed
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -126,34 +127,63 @@ class CGIRun(ProcessProtocol):
     # -- starting ------------------------------------------------------------
 
     def start(self, stdin_data=None, stdin_file=None):
-        """Spawn the script.  Returns None, or an HTTP status when it cannot run."""
+        """Spawn the script (off the reactor thread).  A failure to start is
+        answered here (403 or 502).  Returns a Deferred that fires once the
+        child exists or has failed to (the caller may then close ``stdin_file``)."""
         request = self.request
-        try:
-            self.process = spawn(self.reactor, self, self.script, self.argv, self.env,
-                                 os.path.dirname(self.script),
-                                 stdin_fd=stdin_file.fileno() if stdin_file else None)
-        except OSError as e:
-            SLOTS.give()
-            status = 403 if e.errno in (errno.EACCES, errno.EPERM) else 502
-            self._fault(f"cannot be started: {e.strerror or e}", status)
-            return status
-        SLOTS.running.add(self)
         self.timer = self.reactor.callLater(self.timeout, self._timed_out)
         request.notify_finish().addErrback(self._client_gone)
         if stdin_file is not None:
-            return None
+            stdin_fd = stdin_file.fileno()
+        elif stdin_data is None and not request.content_length:
+            stdin_fd = _devnull()      # no body: no pipe to make, feed and close
+            stdin_file = True
+        else:
+            stdin_fd = None
+        try:
+            d = spawn(self.reactor, self, self.script, self.argv, self.env,
+                      os.path.dirname(self.script), stdin_fd=stdin_fd)
+        except OSError as e:           # no pipes left (EMFILE...)
+            self._spawn_failed(e)
+            return succeed(None)
+        d.addCallback(self._started, stdin_data, stdin_file is not None)
+        d.addErrback(lambda f: self._spawn_failed(f.value) if f.check(OSError) else f)
+        return d
+
+    def _started(self, proc, stdin_data, stdin_is_file):
+        self.process = proc
+        SLOTS.running.add(self)
+        request = self.request
+        if self.state == OVER:
+            # Timed out or the client left while the process was being made.
+            self._kill(self.killed or "abandoned")
+            return
+        if stdin_is_file:
+            return
         if stdin_data is not None or not request.content_length:
             if stdin_data:
-                self.process.write(stdin_data)
-            self.process.closeStdin()
-            return None
+                proc.write(stdin_data)
+            proc.closeStdin()
+            return
         # A Content-Length body: streamed in as it arrives; a full pipe
         # pauses reading from the client.
         self.stdin_open = True
         self.throttle = _BodyThrottle(self)
-        self.process.pipes[0].registerProducer(self.throttle, True)
+        proc.pipes[0].registerProducer(self.throttle, True)
         request.stream_body(self._body_data, self._body_end)
-        return None
+
+    def _spawn_failed(self, e):
+        SLOTS.give()
+        self._cancel(self.timer)
+        self.timer = None
+        self.ended = True
+        status = 403 if getattr(e, "errno", None) in (errno.EACCES, errno.EPERM) else 502
+        if self.state == OVER:
+            return
+        self.state = OVER
+        self._fault(f"cannot be started: {getattr(e, 'strerror', None) or e}", status)
+        if not self.request.finished:
+            self.request.send_error(status)
 
     # -- request body -> stdin --------------------------------------------------
 
@@ -482,6 +512,18 @@ class CGIRun(ProcessProtocol):
     def _fault_once(self, what):
         if not self.fault_logged:
             self._fault(what, None)
+
+
+_devnull_fd = None
+
+
+def _devnull():
+    """One descriptor on /dev/null, opened once (close-on-exec, as every fd
+    of ours: the child gets its own copy as stdin)."""
+    global _devnull_fd
+    if _devnull_fd is None:
+        _devnull_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    return _devnull_fd
 
 
 def _describe_exit(reason):

@@ -1,19 +1,26 @@
-"""Start a CGI program as a Twisted process, in a session of its own.
+"""Start a CGI program as a Twisted process, in a session of its own, without
+stalling the reactor.
 
-``reactor.spawnProcess`` cannot do two things CGI needs: put the child in
-its own process group (there is no preexec hook), so a timeout can kill the
-script *and* whatever it started; and start it in the script's directory
-without a full ``fork()`` of the server (Twisted only uses the cheap
-``posix_spawn`` path when the working directory is unchanged).
+``reactor.spawnProcess`` does not fit CGI on three counts:
 
-So we build the same ``twisted.internet.process.Process`` that
-spawnProcess builds (pipes, readers, writers, reaping through SIGCHLD --
-all Twisted's), and replace only the moment of creation: CPython's
-``subprocess`` machinery, which on Linux uses ``vfork()`` (no copy of the
-server's memory), ``chdir()``s, calls ``setsid()``, closes every other
-descriptor, restores SIGPIPE to its default and execs -- all in C, before
-the child runs any code of ours.  A failed exec (not executable, bad
-interpreter line) raises here, in the parent, before anything is sent.
+* it cannot put the child in its own process group (there is no preexec
+  hook), and a timeout must kill the script *and* whatever it started;
+* it uses the cheap ``posix_spawn`` only when the working directory is left
+  unchanged; CGI wants the script's folder, so it would ``fork()`` the whole
+  server;
+* it creates the process on the reactor thread, which waits until the child
+  has exec'd -- a millisecond or more per request, during which nothing
+  else is served.
+
+So the child is created by CPython's ``subprocess`` machinery -- on Linux a
+``vfork()`` (no copy of the server's memory), then ``chdir()``, ``setsid()``,
+closing every other descriptor, restoring SIGPIPE's default and exec, all in
+C before any code of ours runs in the child -- on a small dedicated thread
+pool, which releases the GIL while it waits for the exec.  Back on the
+reactor thread, the parent's pipe ends are wrapped in the same
+``twisted.internet.process.Process`` that spawnProcess builds (Twisted's
+readers, writers and SIGCHLD reaping, unchanged).  A failed exec (not
+executable, bad interpreter line) fails the Deferred with the OSError.
 """
 
 import errno
@@ -22,8 +29,29 @@ import subprocess
 
 from twisted.internet import process
 from twisted.internet.main import CONNECTION_DONE, CONNECTION_LOST
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
 
 READ_SIZE = 65536
+SPAWN_THREADS = 4      # spawns in flight at once (each waits for one exec)
+
+_pool = None
+
+
+def _spawn_pool(reactor):
+    global _pool
+    if _pool is None:
+        _pool = ThreadPool(minthreads=0, maxthreads=SPAWN_THREADS, name="axkit-cgi-spawn")
+        _pool.start()
+        reactor.addSystemEventTrigger("during", "shutdown", _stop_pool)
+    return _pool
+
+
+def _stop_pool():
+    global _pool
+    pool, _pool = _pool, None
+    if pool is not None:
+        pool.stop()
 
 
 class _BigReader(process.ProcessReader):
@@ -43,28 +71,28 @@ class _BigReader(process.ProcessReader):
 
 
 class SessionProcess(process.Process):
-    """A child process that leads a new session (so its group can be killed)."""
+    """A running child that leads its own session, wrapped as Twisted's Process."""
 
     processReaderFactory = _BigReader
 
-    def _trySpawnInsteadOfFork(self, path, uid, gid, executable, args, environment,
-                               kwargs):
-        fdmap = kwargs["fdmap"]
-        child = subprocess.Popen(
-            args, executable=executable, stdin=fdmap[0], stdout=fdmap[1],
-            stderr=fdmap[2], cwd=path, env=environment, close_fds=True,
-            start_new_session=True, restore_signals=True)
-        # Twisted's SIGCHLD handler reaps this child; subprocess must not
-        # (its finaliser would waitpid() it and steal the exit status).
-        child._child_created = False
-        self.pid = child.pid
+    def __init__(self, reactor, pid, proto, stdin_w, stdout_r, stderr_r):
+        # What process.Process.__init__ does after its fork, minus the fork.
+        self._reactor = reactor
+        process._BaseProcess.__init__(self, proto)
+        self.pipes = {}
+        self.pid = pid
         # The session (and group) id is the leader's pid.  Kept apart from
-        # .pid, which Twisted clears once the leader is reaped (that can
-        # happen before the constructor returns) while its children may
-        # live on.
-        self._group = child.pid
+        # .pid, which Twisted clears once the leader is reaped while its
+        # children may live on.
+        self._group = pid
         self.status = -1
-        return True
+        if stdin_w is not None:
+            self.pipes[0] = self.processWriterFactory(reactor, self, 0, stdin_w,
+                                                      forceReadHack=True)
+        self.pipes[1] = self.processReaderFactory(reactor, self, 1, stdout_r)
+        self.pipes[2] = self.processReaderFactory(reactor, self, 2, stderr_r)
+        proto.makeConnection(self)
+        process.registerReapProcessHandler(pid, self)
 
     def kill_group(self, sig):
         """Signal the whole process group; False if it is gone."""
@@ -75,8 +103,58 @@ class SessionProcess(process.Process):
             return False
 
 
+def _popen(executable, args, env, cwd, stdin, stdout, stderr, close_after):
+    try:
+        child = subprocess.Popen(
+            args, executable=executable, stdin=stdin, stdout=stdout, stderr=stderr,
+            cwd=cwd, env=env, close_fds=True, start_new_session=True,
+            restore_signals=True)
+        # Twisted's SIGCHLD handler reaps this child; subprocess must not
+        # (its finaliser would waitpid() it and steal the exit status).
+        child._child_created = False
+        return child.pid
+    finally:
+        for fd in close_after:
+            os.close(fd)
+
+
 def spawn(reactor, protocol, executable, args, env, cwd, stdin_fd=None):
-    """Start ``executable``; ``stdin_fd`` (a file) or a pipe as its stdin."""
-    child_fds = {0: stdin_fd if stdin_fd is not None else "w", 1: "r", 2: "r"}
-    return SessionProcess(reactor, executable, args, env, cwd, protocol,
-                          childFDs=child_fds)
+    """Start ``executable`` with ``stdin_fd`` (an open file) or a pipe as stdin.
+
+    Returns a Deferred firing with the SessionProcess (already connected to
+    ``protocol``), or failing with the OSError of a failed exec.
+    """
+    parent_fds = []
+    child_fds = []
+    try:
+        if stdin_fd is None:
+            r, w = os.pipe()
+            child_fds.append(r)
+            parent_fds.append(w)
+            child_stdin, stdin_w = r, w
+        else:
+            child_stdin, stdin_w = stdin_fd, None
+        out_r, out_w = os.pipe()
+        child_fds.append(out_w)
+        parent_fds.append(out_r)
+        err_r, err_w = os.pipe()
+        child_fds.append(err_w)
+        parent_fds.append(err_r)
+    except OSError:
+        for fd in parent_fds + child_fds:
+            os.close(fd)
+        raise
+
+    d = deferToThreadPool(reactor, _spawn_pool(reactor), _popen, executable, args, env,
+                          cwd, child_stdin, out_w, err_w, child_fds)
+
+    def started(pid):
+        return SessionProcess(reactor, pid, protocol, stdin_w, out_r, err_r)
+
+    def failed(f):
+        for fd in parent_fds:
+            os.close(fd)
+        return f
+
+    d.addCallbacks(started, failed)
+    return d

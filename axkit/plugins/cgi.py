@@ -166,8 +166,8 @@ class CGI:
         if request.content_length is None and "transfer-encoding" in request.headers:
             self._spool_then_start(request, run, env)
             return OK
-        status = run.start()
-        return OK if status is None else status
+        run.start()
+        return OK
 
     def _spool_then_start(self, request, run, env):
         # A chunked body: keep it until complete, then run with CONTENT_LENGTH.
@@ -180,15 +180,13 @@ class CGI:
                 return
             env["CONTENT_LENGTH"] = str(spool.size)
             data = spool.in_memory()
-            try:
-                if data is not None:
-                    status = run.start(stdin_data=data)
-                else:
-                    status = run.start(stdin_file=spool.rewound())
-            finally:
+            if data is not None:
                 spool.close()
-            if status is not None and not request.finished:
-                request.send_error(status)
+                run.start(stdin_data=data)
+            else:
+                # The child gets the spool file as its stdin; ours is closed
+                # once the child has its own copy.
+                run.start(stdin_file=spool.rewound()).addBoth(lambda _: spool.close())
 
         def lost(failure):
             if not request.body_complete:
