@@ -9,6 +9,8 @@ reopens the log files (logrotate).
 """
 
 import gc
+import os
+import time
 import signal
 
 from twisted.application.service import MultiService
@@ -77,6 +79,8 @@ class AxKitService(MultiService):
         # the collector's full passes.
         gc.collect()
         gc.freeze()
+        if os.environ.get("AXKIT_GC_STATS"):
+            self.gc_stats = GCStats(os.environ["AXKIT_GC_STATS"])
 
     def _raise_fd_limit(self):
         """MaxConnections needs as many descriptors: raise the soft limit
@@ -167,6 +171,9 @@ class AxKitService(MultiService):
                                                               signal.SIGINT):
                 self.reactor._exitSignal = None
             log.info("graceful shutdown complete")
+            gc_stats = getattr(self, "gc_stats", None)
+            if gc_stats is not None:
+                gc_stats.write()
             for factory in factories:
                 factory.wheel.stop()
             for plugin in self.holder.config.plugins.values():
@@ -318,3 +325,32 @@ def _describe(address):
     if host is not None:
         return f"http://{host}:{port}/" if ":" not in host else f"http://[{host}]:{port}/"
     return str(getattr(address, "name", address))
+
+
+class GCStats:
+    """Times the garbage collector's passes (AXKIT_GC_STATS=file, for the
+    benchmarks): how many per generation, and the longest full pass."""
+
+    def __init__(self, path):
+        self.path = path
+        self.started = None
+        self.counts = [0, 0, 0]
+        self.total = [0.0, 0.0, 0.0]
+        self.longest = [0.0, 0.0, 0.0]
+        gc.callbacks.append(self)
+
+    def __call__(self, phase, info):
+        if phase == "start":
+            self.started = time.perf_counter()
+        elif self.started is not None:
+            took = time.perf_counter() - self.started
+            generation = info["generation"]
+            self.counts[generation] += 1
+            self.total[generation] += took
+            self.longest[generation] = max(self.longest[generation], took)
+
+    def write(self):
+        with open(self.path, "w") as f:
+            for g in range(3):
+                f.write(f"gen{g}: {self.counts[g]} passes, longest "
+                        f"{self.longest[g] * 1000:.2f} ms, total {self.total[g] * 1000:.1f} ms; ")

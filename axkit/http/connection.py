@@ -76,15 +76,12 @@ class _Stop(Exception):
 
 
 def new_parser(connection):
-    parser = HttpRequestParser(connection)
-    # Every llhttp leniency stays off (they are off by default; say so).
-    parser.set_dangerous_leniencies(
-        lenient_headers=False, lenient_chunked_length=False,
-        lenient_keep_alive=False, lenient_transfer_encoding=False,
-        lenient_version=False, lenient_data_after_close=False,
-        lenient_optional_lf_after_cr=False, lenient_optional_cr_before_lf=False,
-        lenient_optional_crlf_after_chunk=False, lenient_spaces_after_chunk_size=False)
-    return parser
+    """An llhttp request parser.  llhttp_init leaves every dangerous
+    leniency off (lenient headers, chunked length, keep-alive, transfer
+    encoding, version, data after close, optional CR/LF, spaces after a
+    chunk size); we never turn one on (tests/test_http_framing.py checks the
+    behaviour each of them would change)."""
+    return HttpRequestParser(connection)
 
 
 def _split_tokens(value):
@@ -179,7 +176,6 @@ class HTTPConnection:
             pass
         if type(self.transport) is _TCPServer:
             self._sock = self.transport.socket
-        self.parser = new_parser(self)
         # A fresh connection gets RequestHeaderTimeout for its first byte.
         self._set_deadline(IDLE, self.limits.header_timeout)
         self.handler.connection_made(self)
@@ -244,8 +240,11 @@ class HTTPConnection:
     def _parse(self, data):
         self._began = False
         self._parsing = True
+        parser = self.parser
+        if parser is None:
+            parser = self.parser = new_parser(self)
         try:
-            self.parser.feed_data(data)
+            parser.feed_data(data)
         except HttpParserUpgrade as e:
             self._parsing = False
             self._after_upgrade(data, e)
@@ -276,7 +275,12 @@ class HTTPConnection:
             self._parsing = False
             raise
         self._parsing = False
-        if self.state == HEADERS:
+        state = self.state
+        if state == IDLE:
+            # Between requests the parser holds nothing: drop it (with its
+            # bound callbacks, ~1 KB), an idle connection keeps less.
+            self.parser = None
+        elif state == HEADERS:
             # httptools collects a header field whole before handing it
             # over: bound what it can hold by counting the raw bytes.
             if self._began:
@@ -643,6 +647,8 @@ class HTTPConnection:
                 return
             self.state = IDLE
             self._set_deadline(IDLE, self.limits.keepalive_timeout)
+            if not self._parsing:
+                self.parser = None
         if self._unparsed and not self._paused:
             self._drain()
 

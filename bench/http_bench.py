@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Static-file throughput: axkit against twisted.web (and nginx, one worker).
+
+Each server serves the same 1 KB and 100 KB files and writes an access log
+to a file, as a user would run it; it is pinned to one core (taskset -c 0)
+and wrk runs on the other (taskset -c 1).  The servers run one after the
+other, each measured for keep-alive and for ``Connection: close``.
+
+    python bench/http_bench.py                 # 10 s per run
+    python bench/http_bench.py --duration 5 --connections 50 --skip-nginx
+
+Prints req/s per server and case, then the ratios axkit / twisted.web and
+axkit / nginx.  Needs wrk and taskset (util-linux); nginx is optional.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TWISTD = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+SERVER_CORE = "0"
+CLIENT_CORE = "1"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_listening(port, proc, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listening on {port}")
+
+
+def make_docroot(root):
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, "1k.txt"), "wb") as f:
+        f.write((b"0123456789abcdef" * 64)[:1024])
+    with open(os.path.join(root, "100k.txt"), "wb") as f:
+        f.write((b"0123456789abcdef" * 6400)[:102400])
+
+
+def start_axkit(work, docroot, port):
+    conf = os.path.join(work, "axkit.conf")
+    with open(conf, "w") as f:
+        f.write(f"""Listen tcp:{port}:interface=127.0.0.1
+DocumentRoot "{docroot}"
+Include "{REPO}/conf.d/mime.conf"
+Plugin uri_to_file
+Plugin mime_map
+Plugin serve_file
+Plugin access_log
+AccessLog "{work}/axkit-access.log"
+MaxKeepAliveRequests 0
+""")
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.Popen(
+        ["taskset", "-c", SERVER_CORE, *TWISTD,
+         "-n", "--pidfile=", "--logfile", os.path.join(work, "axkit.log"),
+         "axkit", "--config", conf],
+        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def start_twisted_web(work, docroot, port):
+    return subprocess.Popen(
+        ["taskset", "-c", SERVER_CORE, *TWISTD,
+         "-n", "--pidfile=", "--logfile", os.path.join(work, "tw.log"),
+         "web", "--listen", f"tcp:{port}:interface=127.0.0.1", "--path", docroot,
+         "--logfile", os.path.join(work, "tw-access.log")],
+        cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def start_nginx(work, docroot, port):
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(nginx):
+        return None
+    conf = os.path.join(work, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 1;
+daemon off;
+master_process off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {work}/nginx-access.log;
+    client_body_temp_path {work}/nginx-body;
+    proxy_temp_path {work}/nginx-proxy;
+    fastcgi_temp_path {work}/nginx-fastcgi;
+    uwsgi_temp_path {work}/nginx-uwsgi;
+    scgi_temp_path {work}/nginx-scgi;
+    keepalive_requests 1000000;
+    sendfile on;
+    server {{
+        listen 127.0.0.1:{port};
+        root {docroot};
+    }}
+}}
+""")
+    return subprocess.Popen(["taskset", "-c", SERVER_CORE, nginx, "-c", conf, "-p", work],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wrk(url, duration, connections, close):
+    cmd = ["taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
+           "--latency", url]
+    if close:
+        cmd[5:5] = ["-H", "Connection: close"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    latency = None
+    if p99:
+        latency = float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
+    return {"rps": float(rps.group(1)) if rps else 0.0, "p99_ms": latency,
+            "non2xx": int(errors.group(1)) if errors else 0,
+            "socket_errors": socket_errors.group(1) if socket_errors else ""}
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--skip-nginx", action="store_true")
+    parser.add_argument("--only", choices=["axkit", "twisted.web", "nginx"], action="append")
+    args = parser.parse_args()
+    for tool in ("wrk", "taskset"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed (apt-get install wrk util-linux)")
+
+    work = tempfile.mkdtemp(prefix="axkit-bench-")
+    docroot = os.path.join(work, "htdocs")
+    make_docroot(docroot)
+    servers = [("axkit", start_axkit), ("twisted.web", start_twisted_web)]
+    if not args.skip_nginx:
+        servers.append(("nginx", start_nginx))
+    if args.only:
+        servers = [s for s in servers if s[0] in args.only]
+    cases = [("1k", False), ("1k", True), ("100k", False), ("100k", True)]
+    results = {}
+    try:
+        for name, start in servers:
+            port = free_port()
+            proc = start(work, docroot, port)
+            if proc is None:
+                print(f"{name}: not installed, skipped")
+                continue
+            try:
+                wait_listening(port, proc)
+                # Warm up (imports, caches), then measure.
+                wrk(f"http://127.0.0.1:{port}/1k.txt", 2, args.connections, False)
+                for size, close in cases:
+                    r = wrk(f"http://127.0.0.1:{port}/{size}.txt", args.duration,
+                            args.connections, close)
+                    results[(name, size, close)] = r
+                    label = "close" if close else "keep-alive"
+                    extra = ""
+                    if r["non2xx"] or r["socket_errors"]:
+                        extra = f"  (non-2xx {r['non2xx']}; socket errors {r['socket_errors']})"
+                    print(f"{name:12} {size:>5} {label:11} {r['rps']:10.0f} req/s   "
+                          f"p99 {r['p99_ms']} ms{extra}", flush=True)
+            finally:
+                stop(proc)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print()
+    for size, close in cases:
+        label = "close" if close else "keep-alive"
+        ax = results.get(("axkit", size, close))
+        for peer in ("twisted.web", "nginx"):
+            other = results.get((peer, size, close))
+            if ax and other and other["rps"]:
+                print(f"axkit / {peer:11} {size:>5} {label:11} {ax['rps'] / other['rps']:6.2f}x")
+
+
+if __name__ == "__main__":
+    main()
