@@ -109,15 +109,39 @@ def stop(proc):
         proc.wait()
 
 
-def wrk(url, connections, duration):
+def cpu_seconds(pid):
+    """User + system CPU time of pid and its children (nginx's worker)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[1] is the parent pid; fields[11], fields[12] utime, stime.
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def wrk(url, connections, duration, pid=None):
+    """(requests per second, server CPU microseconds per request)."""
+    cpu_before = cpu_seconds(pid) if pid else 0
     out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}",
                           f"-d{duration}s", url], capture_output=True, text=True,
                          timeout=duration + 30).stdout
+    cpu = cpu_seconds(pid) - cpu_before if pid else 0
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    n = re.search(r"(\d+) requests in", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
     if errors:
         print(f"    wrk reported: {errors.group(0)}")
-    return float(m.group(1)) if m else 0.0
+    rps = float(m.group(1)) if m else 0.0
+    per_request = cpu / int(n.group(1)) * 1e6 if n and int(n.group(1)) else 0.0
+    return rps, per_request
 
 
 def rss_kib(pid):
@@ -235,6 +259,7 @@ def main():
     try:
         make_files(root)
         results = {}
+        cpus = {}
         for test, path, conns in (("small", "/1k.txt", 50), ("big", "/10m.bin", 4)):
             if args.only and args.only != test:
                 continue
@@ -246,18 +271,26 @@ def main():
                     proc = start(name, root, work)
                     try:
                         wrk(f"http://127.0.0.1:{PORTS[name]}{path}", conns, 2)   # warm up
-                        rps = wrk(f"http://127.0.0.1:{PORTS[name]}{path}", conns,
-                                  args.duration)
+                        rps, cpu = wrk(f"http://127.0.0.1:{PORTS[name]}{path}", conns,
+                                       args.duration, proc.pid)
                     finally:
                         stop(proc)
                     results[(test, name)] = max(rps, results.get((test, name), 0))
-                    print(f"  {name:14s} {rps:10.0f} req/s  (round {round_ + 1})")
+                    if cpu:
+                        cpus[(test, name)] = min(cpu, cpus.get((test, name), cpu))
+                    print(f"  {name:14s} {rps:10.0f} req/s  {cpu:8.1f} us CPU/request"
+                          f"  (round {round_ + 1})")
             for name in servers:
-                print(f"  best {name:14s} {results[(test, name)]:10.0f} req/s")
+                print(f"  best {name:14s} {results[(test, name)]:10.0f} req/s"
+                      f"  {cpus.get((test, name), 0):8.1f} us CPU/request")
             ax = results.get((test, "axkit"))
             for peer in ("twisted.web", "nginx", "axkit-nocache"):
                 if ax and results.get((test, peer)):
-                    print(f"  axkit / {peer}: {ax / results[(test, peer)]:.2f}x")
+                    line = f"  axkit / {peer}: {ax / results[(test, peer)]:.2f}x req/s"
+                    if cpus.get((test, "axkit")) and cpus.get((test, peer)):
+                        line += (f", {cpus[(test, peer)] / cpus[(test, 'axkit')]:.2f}x "
+                                 f"by CPU per request")
+                    print(line)
         if not args.only or args.only == "slow":
             slow_readers(root, work, args.slow_clients, args.slow_seconds)
     finally:
