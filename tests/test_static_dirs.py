@@ -89,6 +89,8 @@ class DirectoryTests(StaticTestCase):
         names = self.names(r.body)
         self.assertEqual(names, ["../", "zdir/", "large.bin", "medium.bin", "small.txt",
                                  "&lt;b&gt;&amp;&quot;quote&quot;.txt"])
+        r = yield self.get("/open/?C=S;O=D")         # Apache's spelling
+        self.assertEqual(self.names(r.body)[2:4], ["large.bin", "medium.bin"])
         r = yield self.get("/open/?sort=date")
         names = self.names(r.body)
         self.assertEqual(names[2:], ["&lt;b&gt;&amp;&quot;quote&quot;.txt", "medium.bin",

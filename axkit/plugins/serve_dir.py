@@ -6,7 +6,8 @@ On``; elsewhere a directory without an index file is answered 403.
 Two forms of the same listing:
 
 * HTML, sortable by name, size or date: ``?sort=name|size|date`` and
-  ``&order=asc|desc`` (the column headers link to them); names are escaped,
+  ``&order=asc|desc`` (the column headers link to them; Apache's ``?C=S;O=D``
+  is understood too); names are escaped,
   sizes human-readable (1.5K, 3.2M);
 * XML, for XML pipelines to transform: ``?format=xml``, or a request whose
   Accept prefers ``application/xml`` / ``text/xml`` over ``text/html``::
@@ -52,6 +53,23 @@ def human_size(n):
         if n < 1024 or unit == "T":
             return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
         n /= 1024
+
+
+_APACHE_COLUMNS = {"N": "name", "S": "size", "M": "date"}
+
+
+def listing_params(query):
+    """sort/order from ``?sort=size&order=desc``, or Apache's ``?C=S;O=D``."""
+    if not query:
+        return {}
+    params = dict(parse_qsl(query))
+    if "sort" not in params and "C=" in query:
+        apache = dict(part.partition("=")[::2] for part in query.replace("&", ";").split(";"))
+        column = _APACHE_COLUMNS.get(apache.get("C", "").upper())
+        if column:
+            params["sort"] = column
+            params["order"] = "desc" if apache.get("O", "").upper() == "D" else "asc"
+    return params
 
 
 def wants_xml(request):
@@ -128,7 +146,7 @@ class ServeDir:
             request.send(200, self.render_xml(request.path, entries),
                          "application/xml; charset=utf-8")
             return DONE
-        params = dict(parse_qsl(request.query or ""))
+        params = listing_params(request.query)
         sort = params.get("sort", "name").lower()
         if sort not in SORT_KEYS:
             sort = "name"
