@@ -83,3 +83,28 @@ class BodyTests(TestCase):
         responses = parse_responses(data, ["POST", "GET"])
         self.assertEqual([r.status for r in responses], [200, 200])
         self.assertEqual(responses[1].body, b"Hello, world!\n")
+
+    @defer.inlineCallbacks
+    def test_expect_100_continue_then_body(self):
+        import socket
+        from twisted.internet import threads
+
+        def client():
+            s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+            s.sendall(b"POST /cgi-bin/echo.pl HTTP/1.1\r\nHost: localhost\r\n"
+                      b"Connection: close\r\nExpect: 100-continue\r\n"
+                      b"Content-Length: 5\r\n\r\n")
+            interim = s.recv(1024)
+            s.sendall(b"hello")
+            rest = b""
+            while True:
+                piece = s.recv(65536)
+                if not piece:
+                    break
+                rest += piece
+            s.close()
+            return interim, rest
+        interim, rest = yield threads.deferToThread(client)
+        self.assertEqual(interim, b"HTTP/1.1 100 Continue\r\n\r\n")
+        response = parse_responses(rest, ["POST"])[0]
+        self.assertEqual(response.body, b"hello")

@@ -100,3 +100,75 @@ class ArgvTests(SynchronousTestCase):
         self.assertEqual(search_argv("a=1"), [])
         self.assertEqual(search_argv(""), [])
         self.assertEqual(search_argv(None), [])
+
+
+class _Address:
+    def __init__(self, host, port):
+        self.host, self.port = host, port
+
+
+class _Transport:
+    def getHost(self):
+        return _Address("::1", 8443)
+
+
+class _Channel:
+    transport = _Transport()
+
+
+class _Request:
+    """Just what build_environ reads."""
+
+    def __init__(self, **kw):
+        from axkit.http.headers import Headers
+        self.channel = _Channel()
+        self.headers = Headers(kw.pop("headers", [("host", "[::1]:8443")]))
+        self.query = None
+        self.client_address = "::1"
+        self.client_port = 50000
+        self.user = None
+        self.auth_type = None
+        self.method = "GET"
+        self.target = "/x"
+        self.version = "1.1"
+        self.secure = False
+        self.server = None
+        self.__dict__.update(kw)
+
+
+class _Conf:
+    cgi_path = "/bin"
+    document_root = "/srv/www"
+    pass_env = ()
+    set_env = {}
+    unset_env = ()
+    cgi_pass_auth = False
+
+
+class EnvironTests(SynchronousTestCase):
+    def env(self, **kw):
+        from axkit.cgi.environ import ScopeEnv, build_environ
+        return build_environ(_Request(**kw), ScopeEnv(_Conf()), "/srv/cgi/x.cgi",
+                             "/cgi-bin/x.cgi", "")
+
+    def test_tls_sets_https_and_scheme(self):
+        env = self.env(secure=True)
+        self.assertEqual(env["HTTPS"], "on")
+        self.assertEqual(env["REQUEST_SCHEME"], "https")
+
+    def test_authenticated_user_and_type(self):
+        env = self.env(user="alice", auth_type="Basic")
+        self.assertEqual(env["REMOTE_USER"], "alice")
+        self.assertEqual(env["AUTH_TYPE"], "Basic")
+
+    def test_ipv6_host_and_addresses(self):
+        env = self.env()
+        self.assertEqual(env["SERVER_NAME"], "[::1]")
+        self.assertEqual(env["SERVER_ADDR"], "::1")
+        self.assertEqual(env["SERVER_PORT"], "8443")
+        self.assertEqual(env["REMOTE_ADDR"], "::1")
+        self.assertEqual(env["PATH"], "/bin")
+
+    def test_no_host_header_falls_back_to_the_local_address(self):
+        env = self.env(headers=[])
+        self.assertEqual(env["SERVER_NAME"], "::1")
