@@ -14,8 +14,9 @@
 A body is a list of segments: ``bytes`` (framing, e.g. multipart headers)
 or ``(offset, length)`` of the file.  A file that turns out shorter than
 promised (truncated while being sent) ends the response by closing the
-connection: the client sees fewer bytes than Content-Length, never
-garbage past it, and the server never waits for bytes that will not come.
+connection once what was sent is flushed: the client sees fewer bytes than
+Content-Length, never a byte past it, and the server never waits for bytes
+that will not come.
 A file replaced (renamed over) while being sent is sent whole: the open
 descriptor still names the old file.
 """
@@ -88,7 +89,16 @@ class _Base:
         log.warn("{name} shrank while being sent; cutting the response",
                  name=getattr(self.file, "name", "file"))
         self._stop()
-        self.request.abort()
+        if self.request.chunked:
+            # A chunked body has no length to fall short of: the last chunk
+            # must never be sent, so the connection is cut.
+            self.request.abort()
+            return
+        # finish() with fewer bytes than promised closes the connection once
+        # what was sent has been flushed (a FIN, not a reset: a reset would
+        # make the client's kernel drop bytes it already holds).
+        self.request.keep_alive = False
+        self.request.finish()
 
     def _lost(self, failure):
         self._stop()
