@@ -134,3 +134,27 @@ class DropinTests(SynchronousTestCase):
         self.assertEqual(module.cgi.name, "cgi")
         from axkit.plugins.cgi import CGI
         self.assertIs(module.cgi.load(), CGI)
+
+
+class PluginOrderTests(TestCase):
+    @defer.inlineCallbacks
+    def test_a_file_handler_ahead_of_cgi_is_reported_once(self):
+        docroot = self.mktemp()
+        os.makedirs(docroot)
+        logs = LogCapture()
+        self.addCleanup(logs.stop)
+        server = yield serve(self, f"""
+            DocumentRoot {docroot}
+            Plugin uri_to_file
+            Plugin serve_file
+            Plugin {plugin_name()}
+            ScriptAlias /cgi-bin/ {CGI_BIN}/
+        """)
+        for _ in range(3):
+            response = yield request(server.port, "GET", "/cgi-bin/hello.sh")
+            # uri_to_file mapped it under DocumentRoot: not found, and never
+            # the program's source.
+            self.assertEqual(response.status, 404)
+        warnings = [line for line in logs.lines() if "runs before cgi" in line]
+        self.assertEqual(len(warnings), 1)
+        self.assertIn("uri_to_file runs before cgi in hook_uri_translation", warnings[0])

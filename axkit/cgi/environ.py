@@ -113,9 +113,13 @@ def build_environ(request, scope_env, script, script_name, path_info):
     env["SCRIPT_FILENAME"] = script
     env["SERVER_PROTOCOL"] = "HTTP/" + request.version
 
-    host = channel.transport.getHost()
-    local_addr = getattr(host, "host", None)
-    local_port = getattr(host, "port", None)
+    local = channel.notes.get("cgi.local") if hasattr(channel, "notes") else None
+    if local is None:
+        host = channel.transport.getHost()
+        local = (getattr(host, "host", None), getattr(host, "port", None))
+        if hasattr(channel, "notes"):
+            channel.notes["cgi.local"] = local    # once per connection
+    local_addr, local_port = local
     if local_addr is not None:
         env["SERVER_ADDR"] = local_addr
     if local_port is not None:

@@ -24,7 +24,6 @@ import os
 import signal
 
 from twisted.internet import error as ierror
-from twisted.internet.defer import succeed
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -128,7 +127,7 @@ class CGIRun(ProcessProtocol):
 
     def start(self, stdin_data=None, stdin_file=None):
         """Spawn the script (off the reactor thread).  A failure to start is
-        answered here (403 or 502).  Returns a Deferred that fires once the
+        answered here (403 or 502; 502 too when no pipe can be made).  Returns a Deferred that fires once the
         child exists or has failed to (the caller may then close ``stdin_file``)."""
         request = self.request
         self.timer = self.reactor.callLater(self.timeout, self._timed_out)
@@ -140,12 +139,8 @@ class CGIRun(ProcessProtocol):
             stdin_file = True
         else:
             stdin_fd = None
-        try:
-            d = spawn(self.reactor, self, self.script, self.argv, self.env,
-                      os.path.dirname(self.script), stdin_fd=stdin_fd)
-        except OSError as e:           # no pipes left (EMFILE...)
-            self._spawn_failed(e)
-            return succeed(None)
+        d = spawn(self.reactor, self, self.script, self.argv, self.env,
+                  os.path.dirname(self.script), stdin_fd=stdin_fd)
         d.addCallback(self._started, stdin_data, stdin_file is not None)
         d.addErrback(lambda f: self._spawn_failed(f.value) if f.check(OSError) else f)
         return d

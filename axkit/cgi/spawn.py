@@ -103,19 +103,43 @@ class SessionProcess(process.Process):
             return False
 
 
-def _popen(executable, args, env, cwd, stdin, stdout, stderr, close_after):
+def _popen(executable, args, env, cwd, stdin_fd):
+    """In a pool thread: make the pipes, create the child, keep our ends.
+
+    Returns (pid, stdin write end or None, stdout read end, stderr read end).
+    Every descriptor made here is close-on-exec, so a child being created at
+    the same time by another thread never inherits one.
+    """
+    ours, theirs = [], []
     try:
+        if stdin_fd is None:
+            r, w = os.pipe()
+            theirs.append(r)
+            ours.append(w)
+            child_stdin, stdin_w = r, w
+        else:
+            child_stdin, stdin_w = stdin_fd, None
+        out_r, out_w = os.pipe()
+        ours.append(out_r)
+        theirs.append(out_w)
+        err_r, err_w = os.pipe()
+        ours.append(err_r)
+        theirs.append(err_w)
         child = subprocess.Popen(
-            args, executable=executable, stdin=stdin, stdout=stdout, stderr=stderr,
+            args, executable=executable, stdin=child_stdin, stdout=out_w, stderr=err_w,
             cwd=cwd, env=env, close_fds=True, start_new_session=True,
             restore_signals=True)
-        # Twisted's SIGCHLD handler reaps this child; subprocess must not
-        # (its finaliser would waitpid() it and steal the exit status).
-        child._child_created = False
-        return child.pid
-    finally:
-        for fd in close_after:
+    except BaseException:
+        for fd in ours:
             os.close(fd)
+        raise
+    finally:
+        for fd in theirs:
+            os.close(fd)
+    # Twisted's SIGCHLD handler reaps this child; subprocess must not (its
+    # finaliser would waitpid() it and steal the exit status).
+    child._child_created = False
+    return child.pid, stdin_w, out_r, err_r
 
 
 def spawn(reactor, protocol, executable, args, env, cwd, stdin_fd=None):
@@ -124,37 +148,12 @@ def spawn(reactor, protocol, executable, args, env, cwd, stdin_fd=None):
     Returns a Deferred firing with the SessionProcess (already connected to
     ``protocol``), or failing with the OSError of a failed exec.
     """
-    parent_fds = []
-    child_fds = []
-    try:
-        if stdin_fd is None:
-            r, w = os.pipe()
-            child_fds.append(r)
-            parent_fds.append(w)
-            child_stdin, stdin_w = r, w
-        else:
-            child_stdin, stdin_w = stdin_fd, None
-        out_r, out_w = os.pipe()
-        child_fds.append(out_w)
-        parent_fds.append(out_r)
-        err_r, err_w = os.pipe()
-        child_fds.append(err_w)
-        parent_fds.append(err_r)
-    except OSError:
-        for fd in parent_fds + child_fds:
-            os.close(fd)
-        raise
-
     d = deferToThreadPool(reactor, _spawn_pool(reactor), _popen, executable, args, env,
-                          cwd, child_stdin, out_w, err_w, child_fds)
+                          cwd, stdin_fd)
 
-    def started(pid):
+    def started(result):
+        pid, stdin_w, out_r, err_r = result
         return SessionProcess(reactor, pid, protocol, stdin_w, out_r, err_r)
 
-    def failed(f):
-        for fd in parent_fds:
-            os.close(fd)
-        return f
-
-    d.addCallbacks(started, failed)
+    d.addCallback(started)
     return d

@@ -103,6 +103,36 @@ class CGI:
 
     def __init__(self):
         self._scope_envs = weakref.WeakKeyDictionary()   # Conf -> ScopeEnv
+        self._order_checked = weakref.WeakKeyDictionary()  # Conf -> True
+
+    # -- post_read_request: a misordered config is reported, once per scope -----
+
+    def hook_post_read_request(self, request, conf):
+        if conf not in self._order_checked:
+            self._order_checked[conf] = True
+            self._check_order(request, conf)
+        return DECLINED
+
+    def _check_order(self, request, conf):
+        # Plugins of a scope run in load order: a file handler ahead of cgi
+        # takes URLs cgi should answer (see "Plugin order" in docs/cgi.md).
+        chains = request.chains
+        for phase, needed in (("uri_translation", conf.script_alias),
+                              ("response", conf.add_handler)):
+            if not needed:
+                continue
+            names = [getattr(plugin, "name", "?") for plugin, _ in chains[phase]]
+            if self.name not in names:
+                continue
+            ahead = [n for n in names[:names.index(self.name)]
+                     if n in ("uri_to_file", "serve_file", "serve_dir")]
+            if ahead:
+                log.error("plugin {ahead} runs before cgi in hook_{phase} for this scope "
+                          "(first seen with {path}): list 'Plugin cgi' before it, or "
+                          "{what} will not work", ahead=ahead[0], phase=phase,
+                          path=request.path, what="ScriptAlias" if phase ==
+                          "uri_translation" else "AddHandler cgi-script",
+                          request=request, plugin="cgi")
 
     # -- uri_translation: ScriptAlias ------------------------------------------
 
