@@ -74,6 +74,15 @@ class SendfileTests(StaticTestCase):
         self.assertGreater(self.calls, 0)
 
     @defer.inlineCallbacks
+    def test_head_and_empty_file(self):
+        r = yield self.get("/big.bin", method="HEAD")
+        self.assertEqual((r.status, r.header("Content-Length"), r.body), (200, str(len(BIG)), b""))
+        self.assertTrue(r.raw.endswith(b"\r\n\r\n"))
+        self.write("empty.txt", b"")
+        r = yield self.get("/empty.txt")
+        self.assertEqual((r.status, r.header("Content-Length"), r.body), (200, "0", b""))
+
+    @defer.inlineCallbacks
     def test_pipelined_after_big_file(self):
         # The next response must wait behind the sendfile'd body, in order.
         self.write("after.txt", "after\n")

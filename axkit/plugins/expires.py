@@ -16,7 +16,7 @@ responses for existing files are touched.
 import re
 import time
 
-from axkit.config import ANY, MAP, ConfigError, Directive, flag, mimetype, string
+from axkit.config import ANY, MAP, ConfigError, Directive, flag, mimetype
 from axkit.hooks import DECLINED
 from axkit.http.dates import http_date
 

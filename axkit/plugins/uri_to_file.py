@@ -24,7 +24,7 @@ import time
 from urllib.parse import quote
 
 from axkit.config import Directive, NOT_FILES, flag, many, string
-from axkit.hooks import DECLINED, OK
+from axkit.hooks import OK
 
 SYMLINK_RECHECK = 1.0
 MAX_DIRS = 10000
