@@ -158,3 +158,25 @@ class PluginOrderTests(TestCase):
         warnings = [line for line in logs.lines() if "runs before cgi" in line]
         self.assertEqual(len(warnings), 1)
         self.assertIn("uri_to_file runs before cgi in hook_uri_translation", warnings[0])
+
+
+class ReloadTests(TestCase):
+    @defer.inlineCallbacks
+    def test_reload_leaves_running_programs_alone(self):
+        from axkit.cgi.run import SLOTS
+        from .cgi_support import wait_until
+        docroot = self.mktemp()
+        os.makedirs(docroot)
+        text = f"""
+            DocumentRoot {docroot}
+            Plugin {plugin_name()}
+            ScriptAlias /cgi-bin/ {CGI_BIN}/
+        """
+        server = yield serve(self, text)
+        pending = request(server.port, "GET", "/cgi-bin/slow.sh")
+        yield wait_until(lambda: SLOTS.running)
+        reloaded = yield server.reload(text + "\nCGITimeout 30s\n")
+        self.assertTrue(reloaded)
+        response = yield pending
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.body, b"slow but sure\n")

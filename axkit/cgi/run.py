@@ -51,6 +51,7 @@ class Slots:
     def __init__(self):
         self.used = 0
         self.running = set()        # CGIRun objects whose process is alive
+        self._hooked = False
 
     def take(self, limit):
         if limit and self.used >= limit:
@@ -60,6 +61,13 @@ class Slots:
 
     def give(self):
         self.used -= 1
+
+    def on_shutdown(self, reactor):
+        """Once: when the reactor shuts down -- after the service's graceful
+        drain, not on a config reload -- no script outlives the server."""
+        if not self._hooked:
+            self._hooked = True
+            reactor.addSystemEventTrigger("during", "shutdown", self.terminate_all)
 
     def terminate_all(self):
         """Kill every running script's process group (the server is stopping)."""
@@ -148,6 +156,7 @@ class CGIRun(ProcessProtocol):
     def _started(self, proc, stdin_data, stdin_is_file):
         self.process = proc
         SLOTS.running.add(self)
+        SLOTS.on_shutdown(self.reactor)
         request = self.request
         if self.state == OVER:
             # Timed out or the client left while the process was being made.

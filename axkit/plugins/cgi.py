@@ -226,10 +226,6 @@ class CGI:
         request.notify_finish().addErrback(lost)
         request.stream_body(spool.write, complete)
 
-    def flush(self):
-        """The server is stopping: no script outlives it."""
-        SLOTS.terminate_all()
-
     def _refused(self, request, refused):
         log.error("{script}: {why} -> {status}", script=refused.script, why=refused.why,
                   status=refused.status, request=request, plugin="cgi")
