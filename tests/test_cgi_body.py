@@ -46,6 +46,31 @@ class BodyTests(TestCase):
         self.assertEqual(response.body, body)
 
     @defer.inlineCallbacks
+    def test_a_script_not_reading_pauses_the_client(self):
+        # 8 MiB to a script that reads nothing for a second: the server must
+        # stop reading from the client rather than buffer the body itself.
+        from twisted.internet import task
+        from axkit.cgi.run import SLOTS
+        most = [0]
+
+        def measure():
+            for run in list(SLOTS.running):
+                writer = run.process.pipes.get(0) if run.process else None
+                if writer is not None:
+                    buffered = len(writer.dataBuffer) + writer._tempDataLen
+                    most[0] = max(most[0], buffered)
+        poll = task.LoopingCall(measure)
+        poll.start(0.005)
+        body = b"b" * (8 * 1024 * 1024)
+        try:
+            response = yield request(self.server.port, "POST", "/cgi-bin/slowread.sh",
+                                     body=body, timeout=30)
+        finally:
+            poll.stop()
+        self.assertEqual(response.body.split(), [b"read", str(len(body)).encode()])
+        self.assertLess(most[0], 1024 * 1024)
+
+    @defer.inlineCallbacks
     def test_chunked_post_is_dechunked_with_content_length_set(self):
         body = b"field=" + b"x" * 5000
         raw = (b"POST /cgi-bin/env.py HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"

@@ -87,9 +87,10 @@ class _BodyThrottle:
         self.paused = False
 
     def pauseProducing(self):
-        if not self.paused:
-            self.paused = True
-            self.run.request.pause_body()
+        # Every time the pipe's buffer is over its mark, not only the first:
+        # the engine may have resumed reading meanwhile (stream_body does).
+        self.paused = True
+        self.run.request.pause_body()
 
     def resumeProducing(self):
         if self.paused:
