@@ -140,8 +140,11 @@ class ServeDir:
             return 403
         except FileNotFoundError:
             return 404
-        request.response_headers.set("Vary", "Accept")
-        request.response_headers.set("Cache-Control", "no-cache")
+        headers = request.response_headers
+        vary = headers.get("Vary")
+        headers.set("Vary", "Accept" if not vary else f"{vary}, Accept")
+        # A listing changes with its folder: revalidate (unless Header said otherwise).
+        headers.setdefault("Cache-Control", "no-cache")
         if wants_xml(request):
             request.send(200, self.render_xml(request.path, entries),
                          "application/xml; charset=utf-8")
