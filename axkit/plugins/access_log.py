@@ -254,6 +254,14 @@ class AccessLog:
             self._renderers[key] = r
         return r
 
+    def hook_connect(self, channel, conf):
+        # Open (create) the server's log file before a response can leave:
+        # the engine sends a response at once, ahead of response_sent.
+        where = conf.access_log[0]
+        if where != "off":
+            log_file(where, buffered=True)
+        return DECLINED
+
     def hook_response_sent(self, request, conf):
         where, fmt = conf.access_log
         if where == "off":
