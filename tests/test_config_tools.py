@@ -86,7 +86,7 @@ class ListPluginsTests(SynchronousTestCase):
         text = list_plugins_text()
         section = text.split("\naccess_log\n", 1)[1].split("\n\n", 1)[0]
         self.assertIn("common, combined, JSON lines or a custom LogFormat", section)
-        self.assertIn("hooks: response_sent", section)
+        self.assertIn("hooks: connect, response_sent", section)
         self.assertIn("AccessLog stdout|stderr|off|PATH [FORMAT]", section)
         self.assertIn("LogFormat FORMAT NICKNAME", section)
         self.assertIn("Escapes are Apache's", section)
