@@ -56,7 +56,10 @@ class Status:
     def hook_response(self, request, conf):
         if not request.path.startswith("/status/"):
             return DECLINED
-        code = int(request.path.rsplit("/", 1)[1])
+        code = request.path.rsplit("/", 1)[1]
+        if not (code.isdigit() and len(code) == 3):
+            return 404
+        code = int(code)
         request.response_headers.set("Content-Length", "5")
         request.start_response(code, 5)
         request.write(b"BODY!")
