@@ -39,6 +39,36 @@ STREAMING = 1      # head sent, body in progress
 FINISHED = 2       # complete (or aborted)
 
 
+# Encoded and checked header lines, by (name, value): the same few lines
+# (Content-Type, Cache-Control, a file's ETag...) recur response after response.
+_LINES = {}
+_LINES_MAX = 4096
+# The Date and Server lines, rebuilt when the (per-second) date changes.
+_DATE_LINE = [None, b""]
+
+
+def _header_line(item):
+    """``Name: value\r\n`` for a response header, checked once: a name
+    that is not a token or a value with CR, LF or NUL raises
+    HeaderInjection (never sent); framing headers give b"" (the engine
+    writes those from the response's own state)."""
+    name, value = item
+    value = str(value)
+    if _BAD_VALUE.search(value) is not None or _HEADER_NAME.match(name) is None:
+        raise HeaderInjection(f"refusing to send header {name!r}: {value!r}")
+    if name.lower() in _FRAMING:
+        line = b""
+    else:
+        line = f"{name}: {value}\r\n".encode("latin-1")
+    try:
+        if len(_LINES) >= _LINES_MAX:
+            _LINES.clear()
+        _LINES[item] = line
+    except TypeError:
+        pass                      # an unhashable value: not cached
+    return line
+
+
 class BadTarget(Exception):
     """The request target cannot be mapped to a path (400)."""
 
@@ -354,14 +384,20 @@ class Request:
         status = self.status
         parts = [status_line(status)]
         append = parts.append
-        for name, value in self.response_headers._items:
-            if _BAD_VALUE.search(value) is not None or _HEADER_NAME.match(name) is None:
-                raise HeaderInjection(f"refusing to send header {name!r}: {value!r}")
-            if name[0] in "CcTt" and name.lower() in _FRAMING:
-                continue        # the engine frames the message itself
-            append(f"{name}: {value}\r\n".encode("latin-1"))
-        append(b"Date: " + http_date_now() + b"\r\n")
-        append(SERVER_HEADER)
+        cache = _LINES
+        for item in self.response_headers._items:
+            try:
+                line = cache.get(item)
+            except TypeError:             # an unhashable value
+                line = None
+            if line is None:
+                line = _header_line(item)
+            append(line)
+        date = http_date_now()
+        if date is not _DATE_LINE[0]:
+            _DATE_LINE[0] = date
+            _DATE_LINE[1] = b"Date: " + date + b"\r\n" + SERVER_HEADER
+        append(_DATE_LINE[1])
         if not has_no_body(status):
             if self._length is not None:
                 append(b"Content-Length: %d\r\n" % self._length)
