@@ -66,6 +66,19 @@ class _BigReader(process.ProcessReader):
             return CONNECTION_LOST
         if not data:
             return CONNECTION_DONE
+        if len(data) < READ_SIZE:
+            # A short read often means the program has finished writing: when
+            # its end of file is already there, report it in the same turn, so
+            # a small response (head, body, last chunk) leaves in one send.
+            try:
+                more = os.read(self.fd, READ_SIZE)
+            except OSError:
+                more = None
+            if more == b"":
+                self.dataReceived(data)
+                return CONNECTION_DONE
+            if more:
+                data += more
         self.dataReceived(data)
         return None
 
