@@ -156,11 +156,13 @@ class Pipeline:
         optional query) through the phases again -- Apache's internal
         redirect, used for a CGI local redirect (RFC 3875 §6.2.2).  The
         request headers are kept minus those of its body; HEAD stays HEAD;
-        nothing of the first answer's head survives."""
+        nothing of the first answer's head survives.  ``request.target``
+        stays the request line's (the access log shows what the client
+        asked; Apache's REQUEST_URI does the same)."""
         from axkit.http.headers import Headers
         path, sep, query = location.partition("?")
+        request.notes.setdefault("redirected_from", (request.raw_path, request.query))
         request.method = "HEAD" if request.head_only else "GET"
-        request.target = location
         request.raw_path = path
         request.query = query if sep else None
         request.headers = Headers([(k, v) for k, v in request.headers

@@ -63,7 +63,7 @@ class ResponseTests(TestCase):
 
     @defer.inlineCallbacks
     def test_local_redirect_is_an_internal_get(self):
-        response = yield self.get("/cgi-bin/redirect.sh", "POST", body=b"ignored=1")
+        response = yield self.get("/cgi-bin/redirect.sh?x=1", "POST", body=b"ignored=1")
         self.assertEqual(response.status, 200)
         seen = json.loads(response.body)
         self.assertEqual(seen["env"]["REQUEST_METHOD"], "GET")
@@ -71,6 +71,10 @@ class ResponseTests(TestCase):
         self.assertEqual(seen["env"]["SCRIPT_NAME"], "/cgi-bin/env.py")
         self.assertNotIn("CONTENT_LENGTH", seen["env"])
         self.assertIsNone(response.header("Location"))
+        # As Apache: REQUEST_URI is what the client asked; REDIRECT_URL too.
+        self.assertEqual(seen["env"]["REQUEST_URI"], "/cgi-bin/redirect.sh?x=1")
+        self.assertEqual(seen["env"]["REDIRECT_URL"], "/cgi-bin/redirect.sh")
+        self.assertEqual(seen["env"]["REDIRECT_QUERY_STRING"], "x=1")
 
     @defer.inlineCallbacks
     def test_local_redirect_loop_is_stopped(self):

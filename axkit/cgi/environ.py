@@ -110,6 +110,12 @@ def build_environ(request, scope_env, script, script_name, path_info):
     env["REQUEST_METHOD"] = request.method
     env["REQUEST_URI"] = request.target
     env["SCRIPT_NAME"] = script_name
+    redirected = request.notes.get("redirected_from") if hasattr(request, "notes") else None
+    if redirected is not None:
+        # Answering a local redirect: where it came from, as Apache says it.
+        env["REDIRECT_URL"] = redirected[0]
+        if redirected[1] is not None:
+            env["REDIRECT_QUERY_STRING"] = redirected[1]
     env["SCRIPT_FILENAME"] = script
     env["SERVER_PROTOCOL"] = "HTTP/" + request.version
 
