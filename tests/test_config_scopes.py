@@ -76,6 +76,20 @@ class VirtualHostTests(ScopeTestCase):
                         target="http://second.example.com/x")
         self.assertEqual(r["color"], "second")
 
+    def test_server_name_with_port(self):
+        site = self.site("""
+            <Server a>
+                ServerName a.test
+                Color a
+            </Server>
+            <Server b>
+                ServerName B.test:8080
+                Color b
+            </Server>
+        """)
+        self.assertEqual(self.report(site, host="b.test")["color"], "b")
+        self.assertEqual(self.report(site, host="b.test:9999")["color"], "b")
+
     def test_servers_share_one_listener(self):
         config = load_config(PLUGINS + "Listen tcp:0:interface=127.0.0.1\n" + VHOSTS)
         self.assertEqual(list(config.listeners), ["tcp:0:interface=127.0.0.1"])

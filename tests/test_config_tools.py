@@ -106,6 +106,21 @@ class ListPluginsTests(SynchronousTestCase):
         self.assertIn("BROKEN: ModuleNotFoundError: No module named "
                       "'no_such_module_for_axkit_tests'", result.stdout)
 
+    def test_bundled_plugins_not_shadowed_by_another_installed_dropin(self):
+        # An older axkit installed elsewhere has its own axkit_bundled.py,
+        # earlier in twisted.plugins' path: the running axkit's list wins.
+        import twisted.plugins
+        from axkit import discovery
+        stale = os.path.abspath(self.mktemp())
+        os.makedirs(stale)
+        with open(os.path.join(stale, "axkit_bundled.py"), "w") as f:
+            f.write("from axkit.dropin import AxKitPlugin\n"
+                    "access_log = AxKitPlugin('access_log', 'old.AccessLog', 'stale')\n")
+        self.patch(twisted.plugins, "__path__", [stale] + list(twisted.plugins.__path__))
+        known = discovery.discover()
+        self.assertEqual(known["access_log"].module, "axkit.plugins.access_log.AccessLog")
+        self.assertIn("error_log", known)
+
     def test_distribution_lookup_by_module_file(self):
         from axkit.discovery import distribution_of
         self.assertRegex(distribution_of("treq.api"), r"^treq \d")
