@@ -306,6 +306,8 @@ class ProcessTests(TempDirMixin, SynchronousTestCase):
         server = TwistdProcess(self.config(folder), watch=os.path.join(logs, "error.log"))
         self.addCleanup(server.stop)
         self.assertEqual(_get(f"http://127.0.0.1:{server.port}/")[0], 200)
+        # The line is written after the response (response_sent), flushed within 1 s.
+        self.assertTrue(wait_for_file_text(os.path.join(logs, "access.log"), '"GET / '))
         os.rename(os.path.join(logs, "access.log"), os.path.join(logs, "access.log.1"))
         server.signal(signal.SIGUSR1)
         self.assertTrue(wait_for_file_text(os.path.join(logs, "error.log"),
