@@ -123,6 +123,22 @@ class EnvironmentTests(TestCase):
         self.assertEqual(seen["env"]["QUERY_STRING"], "hello+big%20world")
 
     @defer.inlineCallbacks
+    def test_header_bytes_reach_the_program_unchanged(self):
+        # A raw 0xE9 in a header value is one byte 0xE9 in the environment
+        # (not its UTF-8 re-encoding); the dump shows it surrogate-escaped.
+        raw = (b"GET /cgi-bin/env.py HTTP/1.1\r\nHost: localhost\r\n"
+               b"Connection: close\r\nX-Latin: caf\xe9\r\n"
+               b"X-Twice: a\r\nX-Twice: \xff\r\n\r\n")
+        from axkit.testing import parse_responses
+        from .cgi_support import exchange
+        data = yield exchange(self.server.port, raw)
+        env = json.loads(parse_responses(data, ["GET"])[0].body)["env"]
+        self.assertEqual(env["HTTP_X_LATIN"].encode("utf-8", "surrogateescape"),
+                         b"caf\xe9")
+        self.assertEqual(env["HTTP_X_TWICE"].encode("utf-8", "surrogateescape"),
+                         b"a, \xff")
+
+    @defer.inlineCallbacks
     def test_cookies_are_joined_with_semicolons(self):
         env = (yield self.dump("/cgi-bin/env.py", headers=[("Cookie", "a=1"),
                                                            ("Cookie", "b=2")]))["env"]

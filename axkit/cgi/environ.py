@@ -72,6 +72,16 @@ class ScopeEnv:
         self.pass_auth = conf.cgi_pass_auth
 
 
+def _wire(value):
+    """A value taken from the request as the client's bytes.
+
+    The engine decodes the wire as latin-1; encoding it back gives the program
+    exactly the bytes sent (a str would be re-encoded as UTF-8 on its way into
+    the environment).  ASCII, the common case, stays a str.
+    """
+    return value if value.isascii() else value.encode("latin-1")
+
+
 def _flat(occurrences):
     """Names from an APPEND directive whose occurrences each list several."""
     for names in occurrences:
@@ -89,15 +99,15 @@ def build_environ(request, scope_env, script, script_name, path_info):
 
     length = headers.get("content-length")
     if length is not None:
-        env["CONTENT_LENGTH"] = length
+        env["CONTENT_LENGTH"] = _wire(length)
     ctype = headers.get("content-type")
     if ctype is not None:
-        env["CONTENT_TYPE"] = ctype
+        env["CONTENT_TYPE"] = _wire(ctype)
     if path_info:
         env["PATH_INFO"] = path_info
         env["PATH_TRANSLATED"] = env["DOCUMENT_ROOT"].rstrip("/") + path_info \
             if "DOCUMENT_ROOT" in env else path_info
-    env["QUERY_STRING"] = request.query or ""
+    env["QUERY_STRING"] = _wire(request.query or "")
     addr = request.client_address
     env["REMOTE_ADDR"] = addr
     env["REMOTE_HOST"] = addr      # §4.1.9: the address when no name is looked up
@@ -108,14 +118,14 @@ def build_environ(request, scope_env, script, script_name, path_info):
     if request.auth_type is not None:
         env["AUTH_TYPE"] = request.auth_type
     env["REQUEST_METHOD"] = request.method
-    env["REQUEST_URI"] = request.target
+    env["REQUEST_URI"] = _wire(request.target)
     env["SCRIPT_NAME"] = script_name
     redirected = request.notes.get("redirected_from") if hasattr(request, "notes") else None
     if redirected is not None:
         # Answering a local redirect: where it came from, as Apache says it.
-        env["REDIRECT_URL"] = redirected[0]
+        env["REDIRECT_URL"] = _wire(redirected[0])
         if redirected[1] is not None:
-            env["REDIRECT_QUERY_STRING"] = redirected[1]
+            env["REDIRECT_QUERY_STRING"] = _wire(redirected[1])
     env["SCRIPT_FILENAME"] = script
     env["SERVER_PROTOCOL"] = "HTTP/" + request.version
 
@@ -130,7 +140,7 @@ def build_environ(request, scope_env, script, script_name, path_info):
         env["SERVER_ADDR"] = local_addr
     if local_port is not None:
         env["SERVER_PORT"] = str(local_port)
-    env["SERVER_NAME"] = _server_name(request, local_addr)
+    env["SERVER_NAME"] = _wire(_server_name(request, local_addr))
     if request.secure:
         env["HTTPS"] = "on"
         env["REQUEST_SCHEME"] = "https"
@@ -148,9 +158,13 @@ def build_environ(request, scope_env, script, script_name, path_info):
             continue
         old = env.get(var)
         if old is None or not var.startswith("HTTP_"):
-            env[var] = value
+            env[var] = _wire(value)
         else:
-            env[var] = old + ("; " if var == "HTTP_COOKIE" else ", ") + value
+            sep = "; " if var == "HTTP_COOKIE" else ", "
+            if isinstance(old, bytes):
+                env[var] = old + sep.encode() + value.encode("latin-1")
+            else:
+                env[var] = _wire(old + sep + value)
     for name in scope_env.unset:
         env.pop(name, None)
     return env
