@@ -132,7 +132,7 @@ class ServeFile:
         st = request.finfo
         if st is None:
             return 404
-        if not statmod.S_ISREG(st.st_mode):
+        if st.st_mode & 0o170000 != 0o100000:      # not a regular file
             return DECLINED
         if request.path_info:
             # /file.html/more: a static file takes no PATH_INFO (Apache's default).
@@ -141,7 +141,13 @@ class ServeFile:
         if method != "GET" and method != "HEAD":
             request.response_headers.set("Allow", "GET, HEAD, OPTIONS")
             return 405
-        encoding = request.notes.get(ENCODING_NOTE)
+        notes = request.notes
+        encoding = notes.get(ENCODING_NOTE) if notes else None
+        if encoding is None:
+            # The common case first: a small file whose content is cached.
+            entry = self.cache.get(filename)
+            if entry is not None and entry.body is not None and entry.key == file_key(st):
+                return self._respond(request, conf, entry, None, None, None)
         coding = None
         if encoding is not None:
             coding, sibling, detail = encoding
