@@ -30,7 +30,8 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PORTS = {"axkit": 28101, "twisted.web": 28102, "nginx": 28103, "axkit-nocache": 28104}
+PORTS = {"axkit": 28101, "twisted.web": 28102, "nginx": 28103, "axkit-nocache": 28104,
+         "axkit-tls": 28105}
 
 NGINX_CONF = """
 worker_processes 1;
@@ -79,7 +80,16 @@ def start(name, root, work):
     if name.startswith("axkit"):
         conf = os.path.join(work, f"{name}.conf")
         with open(conf, "w") as f:
-            f.write(AXKIT_CONF.format(port=port, root=root, repo=REPO))
+            text = AXKIT_CONF.format(port=port, root=root, repo=REPO)
+            if name == "axkit-tls":
+                key, cert = os.path.join(work, "key.pem"), os.path.join(work, "cert.pem")
+                subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                                "-keyout", key, "-out", cert, "-days", "2",
+                                "-subj", "/CN=localhost"], check=True, capture_output=True)
+                text = text.replace(f"Listen tcp:{port}:interface=127.0.0.1",
+                                    f'Listen "ssl:{port}:interface=127.0.0.1:'
+                                    f'privateKey={key}:certKey={cert}"')
+            f.write(text)
             if name == "axkit-nocache":
                 f.write("FileCache Off\n")
         env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
@@ -167,17 +177,25 @@ def make_files(root):
 SLOW_CLIENT = r"""
 import selectors, socket, sys, time
 port, n, seconds, rate = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-sel = selectors.DefaultSelector()
+tls = len(sys.argv) > 5 and sys.argv[5] == "tls"
+if tls:
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
 socks = []
 for i in range(n):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
     s.connect(("127.0.0.1", port))
+    if tls:
+        s = ctx.wrap_socket(s)
     s.sendall(b"GET /100m.bin HTTP/1.1\r\nHost: x\r\n\r\n")
     s.setblocking(False)
     socks.append(s)
 got = [0] * n
 closed = 0
+ssl_want = ssl.SSLWantReadError if tls else BlockingIOError
 tick = 0.1
 per_tick = max(1, int(rate * tick))
 end = time.monotonic() + seconds
@@ -188,7 +206,7 @@ while time.monotonic() < end:
             continue
         try:
             data = s.recv(per_tick)
-        except BlockingIOError:
+        except (BlockingIOError, ssl_want if tls else BlockingIOError):
             continue
         except OSError:
             data = b""
@@ -203,13 +221,15 @@ print(f"{n - closed} {total}")
 """
 
 
-def slow_readers(root, work, clients, seconds):
-    proc = start("axkit", root, work)
+def slow_readers(root, work, clients, seconds, tls=False):
+    proc = start("axkit-tls" if tls else "axkit", root, work)
     try:
         time.sleep(1)
         before = rss_kib(proc.pid)
+        port = PORTS["axkit-tls" if tls else "axkit"]
         client = subprocess.Popen(["taskset", "-c", "1", sys.executable, "-c", SLOW_CLIENT,
-                                   str(PORTS["axkit"]), str(clients), str(seconds), "10240"],
+                                   str(port), str(clients), str(seconds), "10240"]
+                                  + (["tls"] if tls else []),
                                   stdout=subprocess.PIPE, text=True)
         peak = before
         while client.poll() is None:
@@ -219,7 +239,8 @@ def slow_readers(root, work, clients, seconds):
         after = rss_kib(proc.pid)
         peak = max(peak, after)
         rate = int(total) / seconds / clients
-        print(f"  slow readers: {clients} clients x {seconds}s, {alive} still connected, "
+        print(f"  slow readers{' over TLS' if tls else ''}: {clients} clients x {seconds}s, "
+              f"{alive} still connected, "
               f"about {rate / 1024:.1f} KiB/s each")
         print(f"  axkit RSS: before {before / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB, "
               f"growth {(peak - before) / 1024:.1f} MiB "
@@ -239,7 +260,7 @@ def raise_fd_limit():
 def main():
     raise_fd_limit()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=("small", "big", "slow"))
+    parser.add_argument("--only", choices=("small", "big", "slow", "slow-tls"))
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=1,
                         help="run each server this many times, keep its best figure")
@@ -293,6 +314,8 @@ def main():
                     print(line)
         if not args.only or args.only == "slow":
             slow_readers(root, work, args.slow_clients, args.slow_seconds)
+        if args.only == "slow-tls":
+            slow_readers(root, work, args.slow_clients, args.slow_seconds, tls=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
