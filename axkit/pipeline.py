@@ -63,14 +63,16 @@ class Pipeline:
         if chain:
             self._run_simple(chain, "connect", (channel, server.base.conf), None,
                              on_status=lambda status: channel.protocol_error(
-                                 status, "refused by a connect hook"))
+                                 status, "refused by a connect hook"),
+                             tracer=self._connection_tracer(channel, server))
 
     def connection_lost(self, channel, reason):
         server = channel.notes.get("server")
         if server is not None:
             chain = server.base.chains["disconnect"]
             if chain:
-                self._run_simple(chain, "disconnect", (channel, server.base.conf), None)
+                self._run_simple(chain, "disconnect", (channel, server.base.conf), None,
+                                 tracer=self._connection_tracer(channel, server))
 
     def protocol_error(self, channel, status, detail):
         log.info("{status} to {client}: {detail}", status=status,
@@ -397,15 +399,24 @@ class Pipeline:
         if chain:
             self._run_simple(chain, "response_sent", (request, request.conf), request)
 
-    def _run_simple(self, chain, hook, args, request, on_status=None):
+    def _connection_tracer(self, channel, server):
+        """A tracer for connect/disconnect when the server's scope has TraceHooks On."""
+        if not server.base.conf.trace_hooks:
+            return None
+        label = f"connection from {getattr(channel, 'peer_host', '?')}"
+        return HookTracer(None, label) if self.clock is None else \
+            HookTracer(None, label, self.clock)
+
+    def _run_simple(self, chain, hook, args, request, on_status=None, tracer=None):
         """Run an informational hook: failures are logged, never answered."""
         def failed(f):
             e = f.value
             log.failure("plugin {plugin} failed in hook_{hook}", failure=e.failure,
                         plugin=e.plugin_name, hook=hook)
         try:
-            result = run_chain(chain, hook, args,
-                               self.tracer(request) if request is not None else None)
+            if tracer is None and request is not None:
+                tracer = self.tracer(request)
+            result = run_chain(chain, hook, args, tracer)
         except PluginError as e:
             log.failure("plugin {plugin} failed in hook_{hook}", failure=e.failure,
                         plugin=e.plugin_name, hook=hook)

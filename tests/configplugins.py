@@ -124,3 +124,15 @@ class Hold:
         d.addCallback(answer)
         Hold.waiting.append(d)
         return d
+
+
+class Doorman:
+    """connect and disconnect hooks that decline."""
+
+    name = "doorman"
+
+    def hook_connect(self, channel, conf):
+        return DECLINED
+
+    def hook_disconnect(self, channel, conf):
+        return DECLINED

@@ -78,3 +78,21 @@ class TraceTests(SynchronousTestCase):
         self.assertNotIn("/quiet/x", text)
         # The plugin's own info line is below LogLevel crit: not written.
         self.assertNotIn("slow answer", text)
+
+
+class ConnectionTraceTests(SynchronousTestCase):
+    def test_connect_and_disconnect_traced(self):
+        site = MemorySite("Plugin tests.configplugins.Doorman\nTraceHooks On\n")
+        self.addCleanup(site.close)
+        conn = site.connect(peer=("192.0.2.9", 4000))
+        conn.lose()
+        self.assertEqual([t[:3] for t in site.traces()],
+                         [("connect", "doorman", DECLINED), ("disconnect", "doorman", DECLINED)])
+        self.assertIn("trace connection from 192.0.2.9 [hook_connect] doorman -> DECLINED "
+                      "(0.000 ms)", site.messages("axkit.trace"))
+
+    def test_not_traced_when_off(self):
+        site = MemorySite("Plugin tests.configplugins.Doorman\n")
+        self.addCleanup(site.close)
+        site.connect().lose()
+        self.assertEqual(site.traces(), [])
