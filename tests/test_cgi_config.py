@@ -180,3 +180,23 @@ class ReloadTests(TestCase):
         response = yield pending
         self.assertEqual(response.status, 200)
         self.assertEqual(response.body, b"slow but sure\n")
+
+
+class FilesSectionTests(TestCase):
+    @defer.inlineCallbacks
+    def test_files_sections_apply_to_scriptalias_programs(self):
+        docroot = self.mktemp()
+        os.makedirs(docroot)
+        server = yield serve(self, f"""
+            DocumentRoot {docroot}
+            Plugin {plugin_name()}
+            ScriptAlias /cgi-bin/ {CGI_BIN}/
+            <Files *.py>
+                SetEnv FROM_FILES_SECTION yes
+            </Files>
+        """)
+        import json
+        response = yield request(server.port, "GET", "/cgi-bin/env.py")
+        self.assertEqual(json.loads(response.body)["env"].get("FROM_FILES_SECTION"), "yes")
+        response = yield request(server.port, "GET", "/cgi-bin/hello.sh")
+        self.assertEqual(response.status, 200)

@@ -149,8 +149,12 @@ class CGI:
             return self._refused(request, e)
         request.notes[NOTE] = target
         request.path_info = target.path_info
-        # filename stays unset: a file handler later in the chain must not
+        # <Files> sections apply to the program's name, as in Apache; then
+        # filename is unset again: a file handler later in the chain must not
         # mistake the program for a document and send its source.
+        request.filename = target.script
+        request.channel.handler.resolve_file(request)
+        request.filename = None
         return OK
 
     # -- response ------------------------------------------------------------
