@@ -58,7 +58,7 @@ class Pipeline:
 
     def connection_made(self, channel):
         server = self._current().default
-        channel.notes["server"] = server
+        channel.server = server
         chain = server.base.chains["connect"]
         if chain:
             self._run_simple(chain, "connect", (channel, server.base.conf), None,
@@ -67,7 +67,7 @@ class Pipeline:
                              tracer=self._connection_tracer(channel, server))
 
     def connection_lost(self, channel, reason):
-        server = channel.notes.get("server")
+        server = channel.server
         if server is not None:
             chain = server.base.chains["disconnect"]
             if chain:

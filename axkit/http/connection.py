@@ -106,7 +106,7 @@ class HTTPConnection:
         "peer_host", "peer_port", "secure", "_url", "_fields", "_head_bytes",
         "_raw_head", "_began", "_fatal", "_paused", "_unparsed", "_deadline",
         "_deadline_state", "_wheel_slot", "_discarding", "_notes", "_upgrade",
-        "_parsing", "_dispatching", "_advanced", "_sock",
+        "_parsing", "_dispatching", "_advanced", "_sock", "server",
         "__weakref__",
     )
 
@@ -144,6 +144,7 @@ class HTTPConnection:
         self._dispatching = False
         self._advanced = False
         self._sock = None
+        self.server = None           # the listener's default <Server> (set by the handler)
 
     @property
     def notes(self):
