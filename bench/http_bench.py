@@ -9,8 +9,10 @@ other, each measured for keep-alive and for ``Connection: close``.
     python bench/http_bench.py                 # 10 s per run
     python bench/http_bench.py --duration 5 --connections 50 --skip-nginx
 
-Prints req/s per server and case, then the ratios axkit / twisted.web and
-axkit / nginx.  Needs wrk and taskset (util-linux); nginx is optional.
+Prints req/s per server and case, the server's CPU time per request (read
+from /proc, so other load on the machine matters less) and what one core
+would serve at that cost, then the ratios axkit / twisted.web and axkit /
+nginx for both.  Needs wrk and taskset (util-linux); nginx is optional.
 """
 
 import argparse
@@ -120,12 +122,23 @@ http {{
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def wrk(url, duration, connections, close):
+def cpu_seconds(pid):
+    """User + system CPU time of a process (and its reaped children)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = sum(int(x) for x in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url, duration, connections, close, pid=None):
     cmd = ["taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
            "--latency", url]
     if close:
         cmd[5:5] = ["-H", "Connection: close"]
+    before = cpu_seconds(pid) if pid else None
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+    cpu = cpu_seconds(pid) - before if pid else None
+    total = re.search(r"(\d+) requests in", out)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -133,7 +146,12 @@ def wrk(url, duration, connections, close):
     latency = None
     if p99:
         latency = float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
+    requests = int(total.group(1)) if total else 0
+    cpu_us = cpu / requests * 1e6 if cpu and requests else None
     return {"rps": float(rps.group(1)) if rps else 0.0, "p99_ms": latency,
+            "cpu_us": cpu_us,
+            # What one core would serve, busy with this server alone.
+            "core_rps": 1e6 / cpu_us if cpu_us else 0.0,
             "non2xx": int(errors.group(1)) if errors else 0,
             "socket_errors": socket_errors.group(1) if socket_errors else ""}
 
@@ -182,14 +200,15 @@ def main():
                 wrk(f"http://127.0.0.1:{port}/1k.txt", 2, args.connections, False)
                 for size, close in cases:
                     r = wrk(f"http://127.0.0.1:{port}/{size}.txt", args.duration,
-                            args.connections, close)
+                            args.connections, close, proc.pid)
                     results[(name, size, close)] = r
                     label = "close" if close else "keep-alive"
                     extra = ""
                     if r["non2xx"] or r["socket_errors"]:
                         extra = f"  (non-2xx {r['non2xx']}; socket errors {r['socket_errors']})"
-                    print(f"{name:12} {size:>5} {label:11} {r['rps']:10.0f} req/s   "
-                          f"p99 {r['p99_ms']} ms{extra}", flush=True)
+                    print(f"{name:12} {size:>5} {label:11} {r['rps']:8.0f} req/s  "
+                          f"{r['cpu_us'] or 0:7.1f} us CPU/req = {r['core_rps']:8.0f} "
+                          f"req/s per core   p99 {r['p99_ms']} ms{extra}", flush=True)
             finally:
                 stop(proc)
     finally:
@@ -202,7 +221,10 @@ def main():
         for peer in ("twisted.web", "nginx"):
             other = results.get((peer, size, close))
             if ax and other and other["rps"]:
-                print(f"axkit / {peer:11} {size:>5} {label:11} {ax['rps'] / other['rps']:6.2f}x")
+                per_core = (f"{ax['core_rps'] / other['core_rps']:6.2f}x"
+                            if other["core_rps"] else "   n/a")
+                print(f"axkit / {peer:11} {size:>5} {label:11} wrk req/s "
+                      f"{ax['rps'] / other['rps']:6.2f}x   per core (CPU time) {per_core}")
 
 
 if __name__ == "__main__":
