@@ -9,7 +9,7 @@ import subprocess
 from twisted.internet import defer
 from twisted.trial.unittest import SkipTest, TestCase
 
-from .cgi_support import CGI_BIN, base_config, plugin_name, request, serve
+from .cgi_support import base_config, plugin_name, request, serve
 
 GITWEB = "/usr/share/gitweb/gitweb.cgi"
 

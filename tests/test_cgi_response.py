@@ -3,7 +3,7 @@
 import json
 import os
 
-from twisted.internet import defer, task, reactor
+from twisted.internet import defer, task
 from twisted.trial.unittest import TestCase
 
 from axkit.testing import parse_responses

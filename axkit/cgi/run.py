@@ -128,7 +128,6 @@ class CGIRun(ProcessProtocol):
         self.timer = None
         self.kill_timer = None
         self.killed = None             # why the group was signalled, if it was
-        self.exit_reason = None
         self.stderr_buffer = b""
         self.fault_logged = False
 
@@ -136,8 +135,9 @@ class CGIRun(ProcessProtocol):
 
     def start(self, stdin_data=None, stdin_file=None):
         """Spawn the script (off the reactor thread).  A failure to start is
-        answered here (403 or 502; 502 too when no pipe can be made).  Returns a Deferred that fires once the
-        child exists or has failed to (the caller may then close ``stdin_file``)."""
+        answered here (403, or 502 -- also when no pipe can be made).  Returns
+        a Deferred that fires once the child exists or has failed to (the
+        caller may then close ``stdin_file``)."""
         request = self.request
         self.timer = self.reactor.callLater(self.timeout, self._timed_out)
         request.notify_finish().addErrback(self._client_gone)
@@ -471,7 +471,7 @@ class CGIRun(ProcessProtocol):
             self._kill("timeout")
             self._unproduce()
             request.abort()
-        else:
+        elif not self.killed:
             # The response is over but the process lingers.
             self._fault(f"still running CGITimeout ({self.timeout:g}s) after its "
                         "response; process group killed", None)
