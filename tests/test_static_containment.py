@@ -135,3 +135,31 @@ class AllowingTests(StaticTestCase):
         self.assertEqual((r.status, r.body), (200, b"shared\n"))
         r = yield self.get("/.hidden")
         self.assertEqual((r.status, r.body), (200, b"dot\n"))
+
+
+class SwappedRootTests(StaticTestCase):
+    """DocumentRoot under a symlink that a deploy re-points (current -> release)."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.make_root()
+        for release in ("r1", "r2"):
+            os.makedirs(os.path.join(self.root, release, "htdocs"))
+            with open(os.path.join(self.root, release, "htdocs", "v.txt"), "w") as f:
+                f.write(release + "\n")
+        self.current = os.path.join(self.root, "current")
+        os.symlink(os.path.join(self.root, "r1"), self.current)
+        yield self.start(root=os.path.join(self.current, "htdocs"))
+
+    @defer.inlineCallbacks
+    def test_deploy_swap_followed(self):
+        r = yield self.get("/v.txt")
+        self.assertEqual((r.status, r.body), (200, b"r1\n"))
+        tmp = self.current + ".new"
+        os.symlink(os.path.join(self.root, "r2"), tmp)
+        os.rename(tmp, self.current)
+        from twisted.internet import reactor, task
+        from axkit.plugins import uri_to_file
+        yield task.deferLater(reactor, uri_to_file.SYMLINK_RECHECK + 0.1, lambda: None)
+        r = yield self.get("/v.txt")
+        self.assertEqual((r.status, r.body), (200, b"r2\n"))

@@ -114,10 +114,14 @@ class URIToFile:
         return OK
 
     def _real_root(self, root):
-        real = self._real_roots.get(root)
-        if real is None:
-            real = self._real_roots[root] = os.path.realpath(root).rstrip("/") + "/"
-        return real
+        # Re-resolved like the folders: a DocumentRoot under a symlink that a
+        # deploy swaps (/srv/current -> release-42) follows the swap.
+        now = time.monotonic()
+        known = self._real_roots.get(root)
+        if known is None or known[1] < now:
+            known = self._real_roots[root] = (os.path.realpath(root).rstrip("/") + "/",
+                                              now + SYMLINK_RECHECK)
+        return known[0]
 
     def _inside(self, root, real):
         real_root = self._real_root(root)
