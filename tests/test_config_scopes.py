@@ -175,9 +175,13 @@ class LocationTests(ScopeTestCase):
         self.assertIn(server.resolve_file(server.base, "a.txt"), cached)
 
     def test_conf_is_read_only(self):
-        config = load_config(PLUGINS + LOCATIONS)
+        config = load_config(PLUGINS + LOCATIONS + "Pair a b\n")
         conf = config.servers[0].resolve("/docs").conf
         self.assertRaises(AttributeError, setattr, conf, "color", "x")
+        self.assertRaises(TypeError, conf.pair.__setitem__, "a", "c")
+        self.assertRaises(TypeError, conf.pair.update, {"z": 1})
+        self.assertEqual(conf.pair, {"a": "b"})
+        self.assertRaises(TypeError, config.servers[0].base.conf.pair.pop, "a")
 
 
 FILES = """

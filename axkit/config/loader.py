@@ -14,7 +14,7 @@ from .directives import APPEND, MAP, SCOPE_OF_SECTION
 from .errors import ConfigError, ConfigErrors
 from .parser import SECTIONS, DirectiveNode, parse_file, parse_string
 from .registry import Registry
-from .scopes import Scope, ServerConfig
+from .scopes import Scope, ServerConfig, freeze
 from .types import Context
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
@@ -71,7 +71,7 @@ def load_tree(root, source, known_plugins=None):
     _fill_scope(global_scope, root, registry, plugins, known, errors)
     if errors:
         raise ConfigErrors(sorted(errors, key=_error_order))
-    defaults = {d.attr: d.default for d in registry}
+    defaults = {d.attr: freeze(d.default) for d in registry}
     server_scopes = [s for s in global_scope.sections if s.kind == "server"]
     servers = [ServerConfig(s, global_scope, registry, defaults) for s in server_scopes] \
         or [ServerConfig(global_scope, global_scope, registry, defaults)]

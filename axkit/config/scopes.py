@@ -52,6 +52,29 @@ class Scope:
         return f"{head} at {self.file}:{self.line}"
 
 
+class FrozenDict(dict):
+    """A merged MAP value: a dict (JSON-serialisable, .get(), iteration) that
+    refuses changes, so one request cannot alter what every request sees."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("a config value is read-only; config is set in the config file")
+
+    __setitem__ = __delitem__ = update = pop = popitem = setdefault = clear = _refuse
+    __ior__ = _refuse
+
+    def __hash__(self):
+        return hash(frozenset(self.items()))
+
+    def __reduce__(self):        # copy, deepcopy and pickle rebuild it whole
+        return (FrozenDict, (dict(self),))
+
+
+def freeze(value):
+    return FrozenDict(value) if type(value) is dict else value
+
+
 class Conf:
     """Merged directive values for one request scope; read-only attributes."""
 
@@ -100,7 +123,7 @@ def merge_scope(values, plugins, scope, registry):
             for occurrence in own:
                 for k, v in directive.items(occurrence):
                     merged[k] = v
-            values[directive.attr] = merged
+            values[directive.attr] = FrozenDict(merged)
         else:
             values[directive.attr] = own
     if scope.plugins:
