@@ -143,7 +143,7 @@ class CGIRun(ProcessProtocol):
         request.notify_finish().addErrback(self._client_gone)
         if stdin_file is not None:
             stdin_fd = stdin_file.fileno()
-        elif stdin_data is None and not request.content_length:
+        elif stdin_data is None and not self._has_body():
             stdin_fd = _devnull()      # no body: no pipe to make, feed and close
             stdin_file = True
         else:
@@ -165,7 +165,7 @@ class CGIRun(ProcessProtocol):
             return
         if stdin_is_file:
             return
-        if stdin_data is not None or not request.content_length:
+        if stdin_data is not None or not self._has_body():
             if stdin_data:
                 proc.write(stdin_data)
             proc.closeStdin()
@@ -176,6 +176,11 @@ class CGIRun(ProcessProtocol):
         self.throttle = _BodyThrottle(self)
         proc.pipes[0].registerProducer(self.throttle, True)
         request.stream_body(self._body_data, self._body_end)
+
+    def _has_body(self):
+        # What the program is told (a request answering a local redirect has
+        # no body of its own, whatever the first request carried).
+        return self.env.get("CONTENT_LENGTH") not in (None, "0", b"0")
 
     def _spawn_failed(self, e):
         SLOTS.give()
