@@ -163,3 +163,47 @@ class SwappedRootTests(StaticTestCase):
         yield task.deferLater(reactor, uri_to_file.SYMLINK_RECHECK + 0.1, lambda: None)
         r = yield self.get("/v.txt")
         self.assertEqual((r.status, r.body), (200, b"r2\n"))
+
+
+class NestedRootsTests(StaticTestCase):
+    """Two servers, one root inside the other: a symlink inside the inner
+    root pointing elsewhere in the outer one is inside for the outer server
+    only; the containment cache must not mix them up."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.make_root()
+        self.write("other/secret.txt", "outer only\n")
+        self.write("inner/ok.txt", "inner\n")
+        os.symlink(os.path.join(self.root, "other"), os.path.join(self.root, "inner", "link"))
+        from .static_support import REPO, STATIC_PLUGINS
+        inner = os.path.join(self.root, "inner")
+        text = (STATIC_PLUGINS.format(repo=REPO) + f"""
+            <Server outer>
+                ServerName outer
+                DocumentRoot "{self.root}"
+            </Server>
+            <Server inner>
+                ServerName inner
+                DocumentRoot "{inner}"
+            </Server>
+        """)
+        from axkit.testing import start_server
+        self.server = yield start_server(text)
+        self.addCleanup(self.server.stop)
+
+    @defer.inlineCallbacks
+    def fetch(self, host, path):
+        from .static_support import raw
+        from axkit.testing import parse_responses
+        data = yield raw(self.server.port, (f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
+                                            f"Connection: close\r\n\r\n").encode())
+        return parse_responses(data)[0]
+
+    @defer.inlineCallbacks
+    def test_cache_is_per_root(self):
+        r = yield self.fetch("outer", "/inner/link/secret.txt")
+        self.assertEqual((r.status, r.body), (200, b"outer only\n"))
+        r = yield self.fetch("inner", "/link/secret.txt")
+        self.assertEqual(r.status, 403)
+        self.assertNotIn(b"outer only", r.body)

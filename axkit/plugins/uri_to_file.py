@@ -58,7 +58,7 @@ class URIToFile:
 
     def __init__(self):
         self._real_roots = {}
-        self._dirs = {}          # folder -> (inside real root?, checked until)
+        self._dirs = {}          # folder -> (inside real root?, checked until, root)
 
     def hook_uri_translation(self, request, conf):
         root = conf.document_root
@@ -84,7 +84,7 @@ class URIToFile:
         else:
             folder = full[:full.rindex("/")]
             known = self._dirs.get(folder)
-            if known is None or known[1] < time.monotonic():
+            if known is None or known[1] < time.monotonic() or known[2] != root:
                 if not self._dir_inside(root, folder, conf):
                     return 403
             elif not known[0] and not conf.allow_symlinks_outside_root:
@@ -131,13 +131,15 @@ class URIToFile:
         """Whether ``folder``'s real path is inside the real root (cached)."""
         now = time.monotonic()
         known = self._dirs.get(folder)
-        if known is not None and known[1] > now:
+        if known is not None and known[1] > now and known[2] == root:
             inside = known[0]
         else:
+            # The answer is relative to this root: servers whose roots nest
+            # must not share it (the key's root is checked above).
             inside = self._inside(root, os.path.realpath(folder))
             if len(self._dirs) >= MAX_DIRS:
                 self._dirs.clear()
-            self._dirs[folder] = (inside, now + SYMLINK_RECHECK)
+            self._dirs[folder] = (inside, now + SYMLINK_RECHECK, root)
         return inside or conf.allow_symlinks_outside_root
 
     def _follow(self, full, conf):
