@@ -315,3 +315,40 @@ class MaxConnectionsTests(TestCase):
         self.events = []
         globalLogPublisher.addObserver(self.events.append)
         self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+
+class FileLimitTests(SynchronousTestCase):
+    """MaxConnections never exceeds what the open-file limit allows, so
+    accepting cannot fail with EMFILE."""
+
+    def _service(self, maximum, soft, hard, raise_ok):
+        import resource
+        from axkit.server import AxKitService
+        from axkit.testing import load_config
+        calls = []
+
+        def getrlimit(which):
+            return (soft, hard)
+
+        def setrlimit(which, limits):
+            calls.append(limits)
+            if not raise_ok:
+                raise ValueError("not permitted")
+        self.patch(resource, "getrlimit", getrlimit)
+        self.patch(resource, "setrlimit", setrlimit)
+        service = AxKitService(load_config(f"MaxConnections {maximum}\n"))
+        return service, calls
+
+    def test_soft_limit_is_raised_toward_the_hard_one(self):
+        service, calls = self._service(5000, 1024, 20000, True)
+        self.assertEqual(calls, [(5256, 20000)])
+        self.assertEqual(service.gate.maximum, 5000)
+
+    def test_max_connections_is_capped_below_the_limit(self):
+        service, calls = self._service(50000, 1024, 20000, True)
+        self.assertEqual(calls, [(20000, 20000)])
+        self.assertEqual(service.gate.maximum, 20000 - 64)
+
+    def test_capped_when_the_limit_cannot_be_raised(self):
+        service, calls = self._service(5000, 1024, 1024, False)
+        self.assertEqual(service.gate.maximum, 1024 - 64)

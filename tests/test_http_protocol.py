@@ -294,3 +294,31 @@ class OverSocketTests(TestCase):
             b"Connection: close\r\n\r\n", b"abc"])
         self.assertTrue(data.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"))
         self.assertIn(b"body=abc", data)
+
+
+class PipeliningOverSocketTests(TestCase):
+    """Responses leave in request order even when the first is produced
+    later (a Deferred) than the ones behind it."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        from tests.http_support import ECHO_CONFIG
+        self.server = yield start_server(ECHO_CONFIG.replace(
+            "Plugin tests.httpplugins.Echo",
+            "Plugin tests.httpplugins.Delay\n    Plugin tests.httpplugins.Echo"))
+        self.addCleanup(self.server.stop)
+
+    @defer.inlineCallbacks
+    def test_slow_first_response_keeps_its_place(self):
+        data = yield raw_exchange(self.server.port,
+                                  b"GET /delay/0.3 HTTP/1.1\r\n" + H + b"\r\n"
+                                  b"GET /fast HTTP/1.1\r\n" + H + b"\r\n"
+                                  b"POST /post HTTP/1.1\r\n" + H + b"Content-Length: 3\r\n\r\nabc"
+                                  b"GET /last HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
+        responses = parse_responses(data)
+        self.assertEqual([r.status for r in responses], [200, 200, 200, 200])
+        self.assertEqual(responses[0].body, b"waited 0.3")
+        self.assertIn(b"GET /fast", responses[1].body)
+        self.assertIn(b"POST /post", responses[2].body)
+        self.assertIn(b"body=abc", responses[2].body)
+        self.assertIn(b"GET /last", responses[3].body)
