@@ -25,15 +25,56 @@ executable, bad interpreter line) fails the Deferred with the OSError.
 
 import errno
 import os
+import queue
 import subprocess
+import threading
 
 from twisted.internet import process
 from twisted.internet.main import CONNECTION_DONE, CONNECTION_LOST
-from twisted.internet.threads import deferToThreadPool
-from twisted.python.threadpool import ThreadPool
+from twisted.internet.defer import Deferred
 
 READ_SIZE = 65536
 SPAWN_THREADS = 4      # spawns in flight at once (each waits for one exec)
+
+class _SpawnThreads:
+    """A few threads that create processes; results come back to the reactor.
+
+    Twisted's ThreadPool would do, at three times the CPU per call (its
+    team/coordinator machinery); a spawn per request makes that count.
+    """
+
+    def __init__(self, reactor, size):
+        self.reactor = reactor
+        self.queue = queue.SimpleQueue()
+        self.threads = [threading.Thread(target=self._work, daemon=True,
+                                         name=f"axkit-cgi-spawn-{i}")
+                        for i in range(size)]
+        for t in self.threads:
+            t.start()
+
+    def run(self, f, *args):
+        d = Deferred()
+        self.queue.put((f, args, d))
+        return d
+
+    def _work(self):
+        call = self.reactor.callFromThread
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            f, args, d = item
+            try:
+                result = f(*args)
+            except BaseException as e:
+                call(d.errback, e)
+            else:
+                call(d.callback, result)
+
+    def stop(self):
+        for _ in self.threads:
+            self.queue.put(None)
+
 
 _pool = None
 
@@ -41,8 +82,7 @@ _pool = None
 def _spawn_pool(reactor):
     global _pool
     if _pool is None:
-        _pool = ThreadPool(minthreads=0, maxthreads=SPAWN_THREADS, name="axkit-cgi-spawn")
-        _pool.start()
+        _pool = _SpawnThreads(reactor, SPAWN_THREADS)
         reactor.addSystemEventTrigger("during", "shutdown", _stop_pool)
     return _pool
 
@@ -161,8 +201,7 @@ def spawn(reactor, protocol, executable, args, env, cwd, stdin_fd=None):
     Returns a Deferred firing with the SessionProcess (already connected to
     ``protocol``), or failing with the OSError of a failed exec.
     """
-    d = deferToThreadPool(reactor, _spawn_pool(reactor), _popen, executable, args, env,
-                          cwd, stdin_fd)
+    d = _spawn_pool(reactor).run(_popen, executable, args, env, cwd, stdin_fd)
 
     def started(result):
         pid, stdin_w, out_r, err_r = result
