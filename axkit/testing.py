@@ -6,14 +6,22 @@ In memory (no socket, a fake clock)::
         Plugin hello
         Hello "Hi there"
     ''')
-    response = site.get("/")
-    self.assertEqual(response.status, 200)
+    self.addCleanup(site.close)
+    response = site.get("/")             # waits on the fake clock if a hook
+    self.assertEqual(response.status, 200)   # returned a Deferred on request.reactor
+    site.messages(plugin="hello")        # log events' text; site.events: the dicts
+    site.traces()                        # with TraceHooks On: (hook, plugin, result, s)
 
 Over a real socket (an ephemeral port on 127.0.0.1)::
 
     server = yield start_server(config_text)     # in a trial TestCase
     self.addCleanup(server.stop)
-    body = yield treq.text_content((yield treq.get(server.url("/"))))
+    body = yield treq.text_content((yield treq.get(server.url("/"),
+                                                   pool=http_pool(self))))
+    yield server.reload(other_config_text)       # as SIGHUP would
+
+A whole ``twistd -n axkit`` process (signals, daemon behaviour):
+``TwistdProcess(config_path)``.  docs/plugins.md walks through all of it.
 """
 
 import os
