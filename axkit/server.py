@@ -24,6 +24,20 @@ from axkit.pipeline import Pipeline
 log = Logger(namespace="axkit.server")
 
 
+# Twisted listens with a backlog of 50: a burst of new connections (or a
+# pause at MaxConnections) overflows it and clients retransmit their SYN a
+# second later.  nginx uses 511; so do we, unless the endpoint says.
+DEFAULT_BACKLOG = 511
+
+
+def with_backlog(endpoint):
+    """The endpoint string with backlog=511 added for TCP/SSL listeners."""
+    kind = endpoint.split(":", 1)[0].lower()
+    if kind in ("tcp", "tcp6", "ssl") and "backlog=" not in endpoint:
+        return f"{endpoint}:backlog={DEFAULT_BACKLOG}"
+    return endpoint
+
+
 class ConfigHolder:
     """Where the live SiteConfig is; requests read it when they start."""
 
@@ -108,7 +122,7 @@ class AxKitService(MultiService):
 
     def listen(self, endpoint):
         factory = HTTPFactory(Pipeline(self.holder, endpoint), self.reactor, self.gate)
-        d = serverFromString(self.reactor, endpoint).listen(factory)
+        d = serverFromString(self.reactor, with_backlog(endpoint)).listen(factory)
         failures = []
         d.addCallback(self._listening, endpoint, factory)
         d.addErrback(failures.append)
@@ -307,7 +321,7 @@ class AxKitService(MultiService):
 
     def _listen_for_reload(self, endpoint, opened):
         factory = HTTPFactory(Pipeline(self.holder, endpoint), self.reactor, self.gate)
-        d = serverFromString(self.reactor, endpoint).listen(factory)
+        d = serverFromString(self.reactor, with_backlog(endpoint)).listen(factory)
 
         def listening(port):
             opened.append((endpoint, port))

@@ -678,7 +678,10 @@ class HTTPConnection:
         send at once: Twisted would otherwise queue the bytes and send them
         on the next reactor turn (two epoll updates per response)."""
         sock = self._sock
-        if sock is not None:
+        active = self.active
+        # The last response of a connection goes through the transport: it
+        # sends it and closes in one turn (no extra empty send).
+        if sock is not None and (active is None or active.keep_alive):
             transport = self.transport
             if not transport.dataBuffer and not transport._tempDataBuffer \
                     and transport.producer is None and not transport.disconnecting:
