@@ -62,9 +62,16 @@ class Headers:
     def remove(self, name):
         lname = name.lower()
         items = self._items
+        # Most removals (every set()) find nothing: look before rebuilding.
         if self._lowered:
             for k, _ in items:
                 if k == lname:
+                    break
+            else:
+                return
+        else:
+            for k, _ in items:
+                if k.lower() == lname:
                     break
             else:
                 return
