@@ -352,3 +352,33 @@ class FileLimitTests(SynchronousTestCase):
     def test_capped_when_the_limit_cannot_be_raised(self):
         service, calls = self._service(5000, 1024, 1024, False)
         self.assertEqual(service.gate.maximum, 1024 - 64)
+
+
+class FootprintTests(SynchronousTestCase):
+    """What a connection costs while it waits, and what a request leaves."""
+
+    def test_idle_connection_holds_no_parser_queue_or_dict(self):
+        site = memory_site(self)
+        conn = site.connect()
+        conn.request("GET", "/a")
+        protocol = conn.protocol
+        self.assertFalse(hasattr(protocol, "__dict__"))
+        self.assertIsNone(protocol.parser)
+        self.assertIsNone(protocol.queue)
+        self.assertIsNone(protocol.active)
+        self.assertIsNone(protocol._notes)
+
+    def test_requests_leave_no_reference_cycles(self):
+        import gc
+        site = memory_site(self)
+        conn = site.connect()
+        for i in range(20):
+            conn.request("GET", f"/warm{i}")
+        gc.collect()
+        gc.disable()
+        self.addCleanup(gc.enable)
+        for i in range(200):
+            conn.request("GET", f"/n{i}")
+            conn.request("HEAD", f"/h{i}")
+        conn.transport.clear()
+        self.assertEqual(gc.collect(), 0)
