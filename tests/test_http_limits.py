@@ -382,3 +382,18 @@ class FootprintTests(SynchronousTestCase):
             conn.request("HEAD", f"/h{i}")
         conn.transport.clear()
         self.assertEqual(gc.collect(), 0)
+
+    def test_closed_connections_leave_the_deadline_wheel(self):
+        site = memory_site(self)
+        wheel = site.factory.wheel
+        conns = [site.connect() for _ in range(20)]
+        for conn in conns:
+            conn.request("GET", "/a", headers=[("Connection", "close")])
+            conn.lose()
+        self.assertEqual(sum(len(b) for b in wheel.buckets.values()), 0)
+        live = site.connect()
+        live.request("GET", "/a")
+        site.clock.advance(1)
+        live.send(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab")
+        # One entry per connection, wherever its deadline moved.
+        self.assertEqual(sum(len(b) for b in wheel.buckets.values()), 1)

@@ -185,6 +185,10 @@ class HTTPConnection:
         self.connected = 0
         self.closing = True
         self._deadline = None
+        if self._wheel_slot is not None:
+            # Out of the wheel now: nothing keeps a closed connection alive.
+            self.factory.wheel.discard(self, self._wheel_slot)
+            self._wheel_slot = None
         active = self.active
         self.active = None
         if active is not None and not active.finished:
@@ -774,7 +778,7 @@ class HTTPConnection:
         self._deadline = deadline = self.factory.now() + seconds
         slot = self._wheel_slot
         if slot is None or deadline < slot - 1:
-            self._wheel_slot = self.factory.wheel.add(self, deadline)
+            self._wheel_slot = self.factory.wheel.add(self, deadline, slot)
 
     def deadline_check(self, slot, now):
         """Called by the factory's timer wheel for an entry at ``slot``."""
@@ -820,9 +824,10 @@ class DeadlineWheel:
 
     One reactor timer ticks once a second while any deadline is pending; a
     tick looks only at the bucket that is due, so the cost of a deadline is
-    O(1) whatever the number of connections, and moving one (every request,
-    every body piece) costs nothing: the entry is checked when its bucket
-    comes due and put back if the deadline moved later.
+    O(1) whatever the number of connections, and moving one later (every
+    request, every body piece) costs nothing: the entry is checked when its
+    bucket comes due and put back if the deadline moved.  Moving one earlier
+    moves its entry; a closed connection leaves the wheel at once.
     """
 
     __slots__ = ("reactor", "buckets", "timer", "cursor")
@@ -833,13 +838,18 @@ class DeadlineWheel:
         self.timer = None
         self.cursor = 0
 
-    def add(self, connection, deadline):
+    def add(self, connection, deadline, old_slot=None):
+        """File ``connection`` under ``deadline`` (moving it from
+        ``old_slot``); returns its slot.  A connection is in one bucket at
+        most, so a closed one is dropped at once (see discard)."""
+        if old_slot is not None:
+            self.discard(connection, old_slot)
         slot = int(deadline) + 1
         bucket = self.buckets.get(slot)
         if bucket is None:
-            self.buckets[slot] = [connection]
+            self.buckets[slot] = {connection}
         else:
-            bucket.append(connection)
+            bucket.add(connection)
         if self.timer is None:
             self.cursor = int(self.reactor.seconds())
             self.timer = self.reactor.callLater(1.0, self._tick)
@@ -864,6 +874,13 @@ class DeadlineWheel:
                     connection.deadline_check(slot, now)
         if buckets and self.timer is None:
             self.timer = self.reactor.callLater(1.0, self._tick)
+
+    def discard(self, connection, slot):
+        bucket = self.buckets.get(slot)
+        if bucket is not None:
+            bucket.discard(connection)
+            if not bucket:
+                del self.buckets[slot]
 
     def stop(self):
         if self.timer is not None and self.timer.active():
