@@ -353,13 +353,15 @@ class HTTPConnection:
             self._trailer(request, name, value)
             return
         size = len(name) + len(value) + 4
-        self._head_bytes += size
-        if size > self.limits.field_size:
-            raise ProtocolError(431, "a header field is too large")
-        if self._head_bytes > self.limits.header_size:
-            raise ProtocolError(431, "the header block is too large")
+        head = self._head_bytes = self._head_bytes + size
+        limits = self.limits
         fields = self._fields
-        if len(fields) >= self.limits.fields:
+        if size > limits.field_size or head > limits.header_size \
+                or len(fields) >= limits.fields:
+            if size > limits.field_size:
+                raise ProtocolError(431, "a header field is too large")
+            if head > limits.header_size:
+                raise ProtocolError(431, "the header block is too large")
             raise ProtocolError(431, "too many header fields")
         fields.append((name.decode("latin-1").lower(), value.decode("latin-1")))
 
