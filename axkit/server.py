@@ -172,15 +172,38 @@ class AxKitService(MultiService):
             else:
                 self.reactor.callLater(0.05, check)
 
+        def cut_now():
+            # A second SIGTERM/SIGINT during the drain: stop waiting.
+            if drained.called:
+                return
+            open_ = sum(len(f.connections) for f in factories)
+            log.warn("graceful shutdown: second signal, cutting {count} connection(s) "
+                     "now", count=open_)
+            for factory in factories:
+                factory.abort_all()
+            drained.callback(None)
+
+        previous = {}
         if any(f.connections for f in factories):
             log.info("graceful shutdown: waiting for {count} connection(s)",
                      count=sum(len(f.connections) for f in factories))
+            if self.handle_signals:
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    try:
+                        previous[signum] = signal.signal(
+                            signum, lambda n, f: self.reactor.callFromThread(cut_now))
+                    except ValueError:
+                        pass      # not the main thread
         check()
 
         def finished(_):
+            for signum, handler in previous.items():
+                try:
+                    signal.signal(signum, handler)
+                except (ValueError, TypeError):
+                    pass
             # A drained stop is a clean stop: twistd would otherwise re-raise
             # SIGTERM/SIGINT at exit (status -15/-2); we exit 0.
-            import signal
             if getattr(self.reactor, "_exitSignal", None) in (signal.SIGTERM,
                                                               signal.SIGINT):
                 self.reactor._exitSignal = None

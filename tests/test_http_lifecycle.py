@@ -31,7 +31,10 @@ def read_until_closed(sock, timeout=15):
     sock.settimeout(timeout)
     data = b""
     while True:
-        chunk = sock.recv(65536)
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return data               # cut (reset) rather than closed
         if not chunk:
             return data
         data += chunk
@@ -123,3 +126,19 @@ class GracefulShutdownTests(SynchronousTestCase):
         self.assertEqual(self.proc.wait(timeout=20), 0)
         self.assertLess(time.monotonic() - started, 15)
         self.assertIn("cutting 1 connection", self.proc.stdout.read().decode())
+
+    def test_second_signal_stops_waiting(self):
+        self.start("GracefulShutdownTimeout 60\n")
+        busy = self.connect()
+        self.addCleanup(busy.close)
+        busy.sendall(b"GET /delay/30 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.3)
+        self.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        self.assertIsNone(self.proc.poll())       # still draining
+        self.proc.send_signal(signal.SIGINT)
+        self.assertEqual(read_until_closed(busy), b"")
+        self.assertEqual(self.proc.wait(timeout=20), 0)
+        output = self.proc.stdout.read().decode()
+        self.assertIn("second signal, cutting 1 connection", output)
+        self.assertNotIn("Traceback", output)
