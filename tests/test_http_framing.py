@@ -110,8 +110,11 @@ def _check(test, data, status):
 
 
 class _Memory:
+    def make_site(self):
+        return memory_site(self)
+
     def _case(self, payload, status):
-        site = memory_site(self)
+        site = self.make_site()
         conn = site.connect()
         conn.send(payload)
         _check(self, conn.transport.value(), status)
@@ -143,13 +146,44 @@ class FramingOverSocketTests(_Socket, TestCase):
         self.addCleanup(self.server.stop)
 
 
+# Where no plugin reads request bodies (the static plugins answer POST with
+# 405): a body that breaks the framing in the read that brought the head must
+# still get its 400/501, not the 405 a plugin would give to a good request.
+STATIC_CONFIG = """
+    Listen tcp:0:interface=127.0.0.1
+    Plugin uri_to_file
+    Plugin serve_dir
+    Plugin serve_file
+"""
+
+
+class FramingUnreadBodyInMemoryTests(_Memory, SynchronousTestCase):
+    """The cases again, with no plugin reading bodies, in memory."""
+
+    def make_site(self):
+        from axkit.testing import MemorySite
+        site = MemorySite(STATIC_CONFIG, route_logs=False)
+        self.addCleanup(site.close)
+        return site
+
+
+class FramingUnreadBodyOverSocketTests(_Socket, TestCase):
+    """The cases again, with no plugin reading bodies, over a real socket."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.server = yield start_server(STATIC_CONFIG)
+        self.addCleanup(self.server.stop)
+
+
 def _add_cases():
     for name, payload, status in CASES:
         def test(self, payload=payload, status=status):
             return self._case(payload, status)
         test.__name__ = f"test_{name}"
         test.__doc__ = f"{name.replace('_', ' ')} -> {status} and close"
-        for cls in (FramingInMemoryTests, FramingOverSocketTests):
+        for cls in (FramingInMemoryTests, FramingOverSocketTests,
+                    FramingUnreadBodyInMemoryTests, FramingUnreadBodyOverSocketTests):
             setattr(cls, test.__name__, test)
 
 
@@ -182,6 +216,20 @@ class FramingOrderTests(SynchronousTestCase):
         self.assertEqual([r.status for r in responses], [200, 400])
         self.assertIsNone(responses[0].header("connection"))
         self.assertEqual(responses[1].header("connection"), "close")
+        self.assertTrue(conn.closed)
+
+    def test_broken_body_of_a_queued_request_is_answered_after_the_slow_one(self):
+        # The queued POST's chunked body breaks: it can never complete, so it
+        # must not be dispatched later and left waiting for that body.
+        from tests import httpplugins
+        site = memory_site(self)
+        conn = site.connect()
+        conn.send(b"GET /slow HTTP/1.1\r\n" + H + b"\r\n"
+                  b"POST /p HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
+                  b"\r\n3\r\nabc\r\n0\r\n\r\n")
+        httpplugins.pending.pop().callback(None)
+        responses = conn.responses()
+        self.assertEqual([r.status for r in responses], [200, 400])
         self.assertTrue(conn.closed)
 
     def test_smuggled_request_in_a_body_is_never_parsed(self):

@@ -106,7 +106,7 @@ class HTTPConnection:
         "peer_host", "peer_port", "secure", "_url", "_fields", "_head_bytes",
         "_raw_head", "_began", "_fatal", "_paused", "_unparsed", "_deadline",
         "_deadline_state", "_wheel_slot", "_discarding", "_notes", "_upgrade",
-        "_parsing", "_dispatching", "_advanced", "_sock", "server",
+        "_parsing", "_dispatching", "_advanced", "_sock", "server", "_held",
         "__weakref__",
     )
 
@@ -143,6 +143,7 @@ class HTTPConnection:
         self._parsing = False
         self._dispatching = False
         self._advanced = False
+        self._held = None            # a request with a body, dispatched after this parse
         self._sock = None
         self.server = None           # the listener's default <Server> (set by the handler)
 
@@ -243,6 +244,16 @@ class HTTPConnection:
             start += size
 
     def _parse(self, data):
+        self._parse_bytes(data)
+        held = self._held
+        if held is not None:
+            # The head and whatever of the body came in the same read have
+            # been parsed: a body broken there was answered 400 instead.
+            self._held = None
+            if not held.finished and not self.closing:
+                self._dispatch(held)
+
+    def _parse_bytes(self, data):
         self._began = False
         self._parsing = True
         parser = self.parser
@@ -472,6 +483,12 @@ class HTTPConnection:
             self._deadline = None
         queue = self.queue
         if self.active is None and not queue:
+            if has_body and self._parsing:
+                # Answer once the rest of this read is parsed, so a body that
+                # breaks the framing right here gets its 400 (not, say, a 405
+                # from a plugin that never looked at the body).
+                self.active = self._held = request
+                return
             self._dispatch(request)
             return
         if queue is None:
@@ -531,7 +548,9 @@ class HTTPConnection:
             return
         request._body_arrived(data)
         limit = request.body_limit
-        if limit and request.body_length > limit:
+        # A held request's own (per-<Location>) limit is applied when it is
+        # dispatched, right after this read: no more than a read is taken.
+        if limit and request.body_length > limit and request is not self._held:
             raise ProtocolError(413, "request body larger than LimitRequestBody")
         if not self._paused & PAUSE_BODY:
             self._deadline = self.factory.now() + self.limits.body_timeout
@@ -541,7 +560,7 @@ class HTTPConnection:
                 self._close()
                 raise _Stop()
             return
-        if request is self.active:
+        if request is self.active and request is not self._held:
             self.handler.body_data(request, data)
 
     def on_message_complete(self):
@@ -551,7 +570,7 @@ class HTTPConnection:
             return
         request._body_done()
         active = self.active
-        if request is active:
+        if request is active and request is not self._held:
             self.handler.body_done(request)
             if self._discarding:
                 self._discarding = 0
@@ -759,6 +778,9 @@ class HTTPConnection:
                 current.send_error(status, detail)
             return
         self._fatal = (status, detail)
+        if current is not None and self.queue and current in self.queue:
+            # Its message can never complete: the error answer stands for it.
+            self.queue.remove(current)
         if active is None and not self.queue:
             self._send_fatal()
         else:
