@@ -44,6 +44,7 @@ class ResponseTests(TestCase):
     def test_status_with_reason_and_hop_by_hop_fields_dropped(self):
         response = yield self.get("/cgi-bin/status.sh")
         self.assertEqual(response.status, 418)
+        self.assertEqual(response.reason, "I am a teapot")   # the program's own phrase
         self.assertEqual(response.body, b"teapot\n")
         cookies = [v for k, v in response.headers if k.lower() == "set-cookie"]
         self.assertEqual(cookies, ["a=1", "b=2"])

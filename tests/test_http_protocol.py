@@ -322,3 +322,33 @@ class PipeliningOverSocketTests(TestCase):
         self.assertIn(b"POST /post", responses[2].body)
         self.assertIn(b"body=abc", responses[2].body)
         self.assertIn(b"GET /last", responses[3].body)
+
+
+class StatusValidationTests(SynchronousTestCase):
+    """A plugin's status must be a three-digit HTTP status: anything else is
+    the plugin's fault (500, logged), never an `HTTP/1.1 4 Unknown` line."""
+
+    def test_statuses_outside_100_599_are_refused(self):
+        from axkit.http.status import InvalidStatus, status_line
+        for bad in (4, 99, 600, 1000, "200", None):
+            self.assertRaises(InvalidStatus, status_line, bad)
+        self.assertEqual(status_line(299), b"HTTP/1.1 299 Unknown\r\n")
+        self.assertEqual(status_line(404, "Gone Fishing"), b"HTTP/1.1 404 Gone Fishing\r\n")
+        self.assertRaises(InvalidStatus, status_line, 404, "bad\r\nX-Injected: 1")
+
+    def test_a_plugin_sending_status_4_gets_a_500(self):
+        from axkit.http.status import InvalidStatus
+        from axkit.testing import MemorySite
+        site = MemorySite("Plugin tests.test_http_protocol.SendsStatusFour\n",
+                          route_logs=False)
+        self.addCleanup(site.close)
+        response = site.get("/")
+        self.assertEqual(response.status, 500)
+        self.assertEqual(len(self.flushLoggedErrors(InvalidStatus)), 1)
+
+
+class SendsStatusFour:
+    name = "sends_status_four"
+
+    def hook_response(self, request, conf):
+        request.send(4, b"nope")

@@ -285,6 +285,9 @@ class CGIRun(ProcessProtocol):
         length = head.content_length
         self.remaining = length
         try:
+            # The program's own reason phrase goes out with its status (as
+            # Apache sends it), when it is one the status line can carry.
+            request.reason_text = head.reason
             request.start_response(head.status, length)
         except Exception as e:      # a header the engine refuses to send
             self.state = OVER

@@ -126,7 +126,7 @@ class Request:
         "body_complete", "body_length", "_body_pending", "_body_consumer",
         "_body_buffered",
         "_finish_waiters", "aborted", "_length", "user", "auth_type",
-        "content_length", "error", "finfo", "trailers", "body_limit",
+        "content_length", "error", "finfo", "trailers", "body_limit", "reason_text",
         "expect_failed", "continue_wanted", "continue_sent",
     )
 
@@ -172,6 +172,7 @@ class Request:
         self.finfo = None               # os.stat_result of filename, when known
         self.trailers = None            # Headers of a chunked body's trailer
         self.body_limit = channel.limits.body if channel.limits is not None else 0
+        self.reason_text = None         # a reason phrase instead of the standard one
         self.expect_failed = False      # Expect: something other than 100-continue
         self.continue_wanted = False    # Expect: 100-continue, not answered yet
         self.continue_sent = False
@@ -291,6 +292,7 @@ class Request:
             # Too late for a status: cut the response so the client sees it fail.
             self.abort()
             return
+        self.reason_text = None
         self.response_headers = Headers(
             [(k, v) for k, v in self.response_headers
              if k.lower() in ("allow", "location", "www-authenticate", "retry-after",
@@ -382,7 +384,7 @@ class Request:
 
     def _head(self):
         status = self.status
-        parts = [status_line(status)]
+        parts = [status_line(status, self.reason_text)]
         append = parts.append
         cache = _LINES
         for item in self.response_headers._items:
