@@ -8,7 +8,6 @@ so --list-plugins and config errors can name them.
 import importlib
 import importlib.util
 import os
-import sys
 
 from twisted.plugin import getPlugins
 from zope.interface.verify import verifyObject

@@ -25,6 +25,8 @@ A whole ``twistd -n axkit`` process (signals, daemon behaviour):
 """
 
 import os
+import socket
+import sys
 import textwrap
 
 from twisted.internet import defer
@@ -333,6 +335,30 @@ def start_server(config_text, base_dir=None):
     return defer.succeed(RunningServer(service))
 
 
+# `twistd` run by the interpreter running the tests.
+TWISTD_COMMAND = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a child
+    process's Listen line; in-process servers should Listen on port 0)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def twistd_env(extra_path=()):
+    """The environment for a twistd child: this axkit (and ``extra_path``)
+    first on PYTHONPATH, so its dropins are the ones found."""
+    env = dict(os.environ)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(
+        [here, *extra_path] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
 class TwistdProcess:
     """``twistd -n axkit --config FILE`` in a child process (blocking helpers,
     for tests that need signals or a whole process: reload, logrotate).
@@ -343,18 +369,13 @@ class TwistdProcess:
 
     def __init__(self, config_path, extra_path=(), args=(), timeout=20.0, watch=None):
         import subprocess
-        import sys
         import time
-        env = dict(os.environ)
-        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env["PYTHONPATH"] = os.pathsep.join(
-            [here, *extra_path] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        env = twistd_env(extra_path)
         self.config_path = config_path
         self.output_path = config_path + ".out"
         self._out = open(self.output_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-             "-n", "--pidfile=", "axkit", "--config", config_path, *args],
+            TWISTD_COMMAND + ["-n", "--pidfile=", "axkit", "--config", config_path, *args],
             stdout=self._out, stderr=subprocess.STDOUT, env=env,
             cwd=os.path.dirname(config_path))
         self.port = None

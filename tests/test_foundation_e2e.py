@@ -6,17 +6,16 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 
 import treq
 from twisted.internet import defer, reactor, task
 from twisted.trial.unittest import TestCase
 
-from axkit.testing import http_pool, start_server
+from axkit.testing import TWISTD_COMMAND, free_port, http_pool, start_server, twistd_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TWISTD = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+TWISTD = TWISTD_COMMAND
 
 
 def make_docroot():
@@ -29,20 +28,6 @@ def make_docroot():
     with open(os.path.join(root, "big.bin"), "wb") as f:
         f.write(os.urandom(300 * 1024))
     return root
-
-
-def twistd_env():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class ServiceTests(TestCase):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from axkit.http.connection import IDLE
-from tests.http_support import ECHO_CONFIG, memory_site
+from tests.http_support import memory_site
 
 VALID = [
     b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",

@@ -7,24 +7,15 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from axkit.testing import parse_responses
+from axkit.testing import TWISTD_COMMAND, free_port, parse_responses, twistd_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TWISTD = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+TWISTD = TWISTD_COMMAND
 
 
 def _default_signals():
@@ -79,8 +70,7 @@ class GracefulShutdownTests(SynchronousTestCase):
             f.write(f"Listen tcp:{self.port}:interface=127.0.0.1\n"
                     "Plugin tests.httpplugins.Delay\n"
                     "Plugin tests.httpplugins.Echo\n" + extra)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+        env = twistd_env()
         self.proc = subprocess.Popen(
             TWISTD + ["-n", "--pidfile=", "axkit", "--config", path],
             cwd=self.dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

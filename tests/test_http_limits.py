@@ -5,7 +5,7 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from axkit.testing import parse_responses, start_server
+from axkit.testing import start_server
 from tests.http_support import ECHO_CONFIG, memory_site
 
 H = b"Host: example.com\r\n"

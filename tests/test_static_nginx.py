@@ -11,6 +11,7 @@ import tempfile
 from twisted.internet import defer, reactor, task
 
 from axkit.hooks import DECLINED
+from axkit.testing import free_port
 
 from .static_support import StaticTestCase
 
@@ -52,14 +53,6 @@ class Recorder:
                               request.headers.get("if-none-match"),
                               request.headers.get("if-modified-since")))
         return DECLINED
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class NginxFrontTests(StaticTestCase):

@@ -8,7 +8,7 @@ which levels are written.  Request traces (TraceHooks On) are always written.
 
 from twisted.logger import LogLevel
 
-from axkit.config import Directive, SERVER_ONLY, string
+from axkit.config import Directive, SERVER_ONLY
 from axkit.hooks import DECLINED
 from axkit.log import LEVEL_NAMES, format_log_line, level_rank, log_file
 
