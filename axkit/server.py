@@ -20,6 +20,7 @@ from twisted.logger import ILogObserver, Logger
 from axkit.http.connection import ConnectionGate, HTTPFactory
 from axkit.log import LogRouter, flush_all, reopen_all
 from axkit.pipeline import Pipeline
+from axkit.systemd import notify
 
 log = Logger(namespace="axkit.server")
 
@@ -95,6 +96,9 @@ class AxKitService(MultiService):
         gc.freeze()
         if os.environ.get("AXKIT_GC_STATS"):
             self.gc_stats = GCStats(os.environ["AXKIT_GC_STATS"])
+        # Under systemd (Type=notify): listening, so ready.
+        notify(f"READY=1\nSTATUS=listening on {', '.join(self.holder.config.listeners)}\n"
+               f"MAINPID={os.getpid()}")
 
     def _raise_fd_limit(self):
         """MaxConnections needs as many descriptors: raise the soft limit
@@ -122,7 +126,16 @@ class AxKitService(MultiService):
 
     def listen(self, endpoint):
         factory = HTTPFactory(Pipeline(self.holder, endpoint), self.reactor, self.gate)
-        d = serverFromString(self.reactor, with_backlog(endpoint)).listen(factory)
+        try:
+            server_endpoint = serverFromString(self.reactor, with_backlog(endpoint))
+        except IndexError:
+            # Twisted's systemd: parser indexes the inherited sockets.
+            raise SystemExit(f"axkit: cannot listen on {endpoint}: no such socket was "
+                             "passed by systemd (is the .socket unit active, with "
+                             "that many ListenStream lines?)")
+        except Exception as e:
+            raise SystemExit(f"axkit: cannot listen on {endpoint}: {e}")
+        d = server_endpoint.listen(factory)
         failures = []
         d.addCallback(self._listening, endpoint, factory)
         d.addErrback(failures.append)
@@ -144,6 +157,7 @@ class AxKitService(MultiService):
         """Graceful stop (SIGTERM, SIGINT): stop accepting at once, close
         idle keep-alive connections, let responses in progress finish
         within GracefulShutdownTimeout, then cut what is left."""
+        notify("STOPPING=1")
         MultiService.stopService(self)
         from twisted.internet.defer import Deferred, gatherResults
         self.restore_signal_handlers()
