@@ -119,14 +119,14 @@ class Pipeline:
         conf = request.conf
         limit = conf.limit_request_body
         request.body_limit = limit
-        if limit and request.content_length is not None and request.content_length > limit:
-            log.info("413 to {client}: {method} {target}: Content-Length {length} "
+        # The announced length, or (chunked) what arrived with the head.
+        size = request.content_length
+        if size is None:
+            size = request.body_length
+        if limit and size > limit:
+            log.info("413 to {client}: {method} {target}: body of {length} bytes "
                      "is over LimitRequestBody {limit}", client=request.client_address,
-                     method=method, target=request.target,
-                     length=request.content_length, limit=limit)
-            request.send_error(413, "request body larger than LimitRequestBody")
-            return
-        if limit and request.body_length > limit:
+                     method=method, target=request.target, length=size, limit=limit)
             request.send_error(413, "request body larger than LimitRequestBody")
             return
         if request.chains["body_data"] and not request.body_complete:
@@ -216,8 +216,7 @@ class Pipeline:
                 if index == last:
                     self._after_phase(request, DECLINED, index)
                     return
-                if index == 0 and request.filename is not None:
-                    self.resolve_file(request)
+                self._phase_done(request, index)
                 index += 1
                 continue
             if request.finished:
@@ -235,9 +234,14 @@ class Pipeline:
                 return
             elif not self._after_phase(request, result, index):
                 return
-            if index == 0 and request.filename is not None:
-                self.resolve_file(request)       # after uri_translation
+            self._phase_done(request, index)
             index += 1
+
+    def _phase_done(self, request, index):
+        """Between phases: after uri_translation (index 0), the <Files>
+        sections matching the mapped file apply to the phases that follow."""
+        if index == 0 and request.filename is not None:
+            self.resolve_file(request)
 
     def _resumed(self, result, request, index):
         try:
@@ -249,11 +253,10 @@ class Pipeline:
                         return self._resolve_and_continue(request)
                     return self._run_phases(request, 0)
                 return self._after_phase(request, result, index)
-            if result is not DECLINED or REQUEST_PHASES[index] == "response":
+            if result is not DECLINED or index == len(REQUEST_PHASES) - 1:
                 if not self._after_phase(request, result, index):
                     return
-            if REQUEST_PHASES[index] == "uri_translation" and request.filename is not None:
-                self.resolve_file(request)
+            self._phase_done(request, index)
             self._run_phases(request, index + 1)
         except PluginError as e:
             self._plugin_failed(request, e)
