@@ -101,29 +101,34 @@ def is_deferred(result):
     return cls is Deferred or isinstance(result, Deferred)
 
 
-def run_chain(chain, hook, args, tracer=None):
+def run_chain(chain, hook, args, tracer=None, start=0):
     """Run ``chain`` for ``hook`` with ``args``.
 
     Returns the first non-DECLINED result (DECLINED if all declined), or a
     Deferred firing with it.  A plugin exception is raised (or errbacked) as
     PluginError naming the plugin.  ``tracer(plugin, hook, result, seconds)``
     is called for each plugin that ran, when given.
+
+    This is the innermost loop of every request: the common results (None,
+    DECLINED, OK, DONE, a status) are recognised inline, without a call.
     """
-    return _run_from(chain, 0, hook, args, tracer)
-
-
-def _run_from(chain, i, hook, args, tracer):
     n = len(chain)
+    i = start
     while i < n:
         plugin, method = chain[i]
         if tracer is not None:
             started = tracer.clock()
         try:
             result = method(*args)
-            if is_deferred(result):
-                return _continue_later(chain, i, hook, args, tracer, result,
-                                       started if tracer is not None else None)
-            result = check_result(plugin, hook, result)
+            cls = result.__class__
+            if cls is not Code:
+                if result is None:
+                    result = DECLINED
+                elif cls is not int or not 100 <= result <= 599:
+                    if is_deferred(result):
+                        return _continue_later(chain, i, hook, args, tracer, result,
+                                               started if tracer is not None else None)
+                    result = check_result(plugin, hook, result)
         except Exception:
             raise PluginError(plugin, hook, Failure())
         if tracer is not None:
@@ -143,7 +148,7 @@ def _continue_later(chain, i, hook, args, tracer, d, started):
             tracer.record(plugin, hook, result, tracer.clock() - started)
         if result is not DECLINED:
             return result
-        return _run_from(chain, i + 1, hook, args, tracer)
+        return run_chain(chain, hook, args, tracer, i + 1)
 
     def failed(f):
         if f.check(PluginError):

@@ -14,11 +14,13 @@ from twisted.logger import Logger
 
 from axkit.hooks import DECLINED, DONE, OK, REQUEST_PHASES, PluginError, run_chain, is_deferred
 from axkit.http.limits import Limits
-from axkit.http.request import BadTarget, HeaderInjection, normalize_path
+from axkit.http.request import FINISHED, BadTarget, HeaderInjection, normalize_path
 from axkit.trace import HookTracer
 from axkit.vhosts import VirtualHosts
 
 log = Logger(namespace="axkit.pipeline")
+
+LAST_PHASE = len(REQUEST_PHASES) - 1
 
 ALLOWED_DEFAULT = "GET, HEAD, OPTIONS"
 # Methods answered by the core before any plugin sees them.
@@ -145,6 +147,9 @@ class Pipeline:
         conf = request.conf
         if conf is None or not conf.trace_hooks:
             return None
+        return self._tracer(request)
+
+    def _tracer(self, request):
         tracer = request.notes.get("axkit.trace")
         if tracer is None:
             label = f"{request.method} {request.target}"
@@ -186,9 +191,12 @@ class Pipeline:
     def resolve(self, request):
         """Set the request's merged scope from its server and path."""
         resolved = request.server.resolve(request.path)
-        request.resolved = resolved
-        request.conf = resolved.conf
-        request.chains = resolved.chains
+        if resolved is not request.resolved:
+            request.resolved = resolved
+            request.conf = resolved.conf
+            request.chains = resolved.chains
+        elif not resolved.conf.trace_hooks:
+            return
         tracer = self.tracer(request)
         if tracer is not None:
             tracer.scope(request.server, resolved)
@@ -205,36 +213,37 @@ class Pipeline:
                 tracer.scope(request.server, resolved)
 
     def _run_phases(self, request, index):
-        phases = REQUEST_PHASES
-        last = len(phases) - 1
-        while index <= last:
-            phase = phases[index]
-            chain = request.chains[phase]
-            if not chain:
-                # Nobody hooks this phase here (the common case): nothing
-                # can have changed, go straight on.
-                if index == last:
-                    self._after_phase(request, DECLINED, index)
+        """Run the phases from ``index`` on.  Only the phases some plugin
+        hooks in the request's scope are visited (``Resolved.next_phase``);
+        between uri_translation and the rest, the <Files> sections matching
+        the mapped file apply (which may change the scope and its plan)."""
+        if index == 0:
+            chain = request.chains["uri_translation"]
+            if chain:
+                if request.state == FINISHED:
                     return
-                self._phase_done(request, index)
+                result = run_chain(chain, "uri_translation", (request, request.conf),
+                                   self.tracer(request))
+                if result is not DECLINED and result is not OK:
+                    if not self._after_phase(request, result, 0):
+                        return
+            self._phase_done(request, 0)
+            index = 1
+        while True:
+            step = request.resolved.next_phase[index]
+            if step is None:
+                # Past the last phase with plugins: nobody answered.
+                self._after_phase(request, DECLINED, LAST_PHASE)
+                return
+            index, phase, chain = step
+            if request.state == FINISHED:
+                return
+            result = run_chain(chain, phase, (request, request.conf), self.tracer(request))
+            if result is DECLINED or (result is OK and index != LAST_PHASE):
                 index += 1
                 continue
-            if request.finished:
+            if not self._after_phase(request, result, index):
                 return
-            result = run_chain(chain, phase, (request, request.conf),
-                               self.tracer(request))
-            if result is DECLINED:
-                if index == last:
-                    self._after_phase(request, result, index)
-                    return
-            elif is_deferred(result):
-                result.addCallbacks(self._resumed, self._failed_later,
-                                    callbackArgs=(request, index),
-                                    errbackArgs=(request,))
-                return
-            elif not self._after_phase(request, result, index):
-                return
-            self._phase_done(request, index)
             index += 1
 
     def _phase_done(self, request, index):
@@ -253,7 +262,7 @@ class Pipeline:
                         return self._resolve_and_continue(request)
                     return self._run_phases(request, 0)
                 return self._after_phase(request, result, index)
-            if result is not DECLINED or index == len(REQUEST_PHASES) - 1:
+            if result is not DECLINED or index == LAST_PHASE:
                 if not self._after_phase(request, result, index):
                     return
             self._phase_done(request, index)

@@ -96,7 +96,12 @@ class AxKitService(MultiService):
         gc.freeze()
         if os.environ.get("AXKIT_GC_STATS"):
             self.gc_stats = GCStats(os.environ["AXKIT_GC_STATS"])
-        # Under systemd (Type=notify): listening, so ready.
+        # Under systemd (Type=notify): ready once listening *and* running --
+        # the reactor installs its SIGTERM/SIGINT handlers as it starts, so
+        # a stop sent right after READY=1 is a graceful one.
+        self.reactor.callWhenRunning(self._notify_ready)
+
+    def _notify_ready(self):
         notify(f"READY=1\nSTATUS=listening on {', '.join(self.holder.config.listeners)}\n"
                f"MAINPID={os.getpid()}")
 

@@ -1,31 +1,6 @@
 """Pick the <Server> that answers a request, by its Host (name-based vhosts)."""
 
-from urllib.parse import urlsplit
-
-
-def request_host(request):
-    """The host a request is for: from an absolute-form target, else Host;
-    lower-cased, port stripped; '' when there is none."""
-    target = request.target
-    if not target.startswith("/") and "://" in target[:10]:
-        host = urlsplit(target).hostname or ""
-        host = f"[{host}]" if ":" in host else host.rstrip(".").lower()
-        path = urlsplit(target).path or "/"
-        query = urlsplit(target).query
-        request.raw_path = path
-        request.query = query or None
-        return host
-    return normalise_host(request.headers.get("host") or "")
-
-
-def normalise_host(host):
-    """'Example.COM.:8080' -> 'example.com'; '[::1]:80' -> '[::1]'."""
-    host = host.strip()
-    if host.startswith("["):
-        return host[:host.find("]") + 1].lower()
-    if ":" in host:
-        host = host.rpartition(":")[0]
-    return host.rstrip(".").lower()
+from axkit.http.headers import normalise_host
 
 
 class VirtualHosts:
@@ -34,6 +9,7 @@ class VirtualHosts:
     def __init__(self, servers):
         self.servers = list(servers)
         self.default = self.servers[0]
+        self.single = len(self.servers) == 1
         self.exact = {}
         self.wildcards = []
         for server in self.servers:
@@ -45,10 +21,9 @@ class VirtualHosts:
                     self.exact.setdefault(name, server)
 
     def select(self, request):
-        host = request_host(request)
-        request.host = host
-        if len(self.servers) == 1:
+        if self.single:
             return self.default
+        host = request.host
         server = self.exact.get(host)
         if server is not None:
             return server

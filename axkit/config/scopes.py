@@ -11,7 +11,7 @@ cached, so a request never re-walks the tree.
 
 import fnmatch
 
-from axkit.hooks import HOOKS
+from axkit.hooks import HOOKS, REQUEST_PHASES
 
 from .directives import APPEND, MAP
 
@@ -91,7 +91,7 @@ class Conf:
 class Resolved:
     """A merged Conf plus, per hook, the chain of (plugin, method) to run."""
 
-    __slots__ = ("conf", "chains", "plugins", "scopes", "values")
+    __slots__ = ("conf", "chains", "plugins", "scopes", "values", "next_phase")
 
     def __init__(self, values, plugins, scopes):
         self.values = values
@@ -109,6 +109,17 @@ class Resolved:
                     chain.append((plugin, method))
             chains[hook] = tuple(chain)
         self.chains = chains
+        # The request phases some plugin hooks here: next_phase[i] is the
+        # first (index, phase, chain) at or after phase i, or None; the
+        # pipeline visits only those.
+        steps = [None] * (len(REQUEST_PHASES) + 1)
+        following = None
+        for index in range(len(REQUEST_PHASES) - 1, -1, -1):
+            phase = REQUEST_PHASES[index]
+            if chains[phase]:
+                following = (index, phase, chains[phase])
+            steps[index] = following
+        self.next_phase = tuple(steps)
 
 
 def merge_scope(values, plugins, scope, registry):
@@ -175,6 +186,8 @@ class ServerConfig:
 
     def resolve(self, path):
         """The Resolved values for a decoded, normalised URL path."""
+        if not self.locations:
+            return self.base
         matched = tuple(loc for loc in self.locations if loc.matches(path))
         if not matched:
             return self.base

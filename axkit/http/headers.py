@@ -88,3 +88,14 @@ class Headers:
 
     def __repr__(self):
         return f"Headers({self._items!r})"
+
+
+def normalise_host(host):
+    """A Host value as vhosts compare it: 'Example.COM.:8080' -> 'example.com';
+    '[::1]:80' -> '[::1]'."""
+    host = host.strip()
+    if host.startswith("["):
+        return host[:host.find("]") + 1].lower()
+    if ":" in host:
+        host = host.rpartition(":")[0]
+    return host.rstrip(".").lower()

@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from axkit import SERVER_SOFTWARE
 
 from .dates import http_date_now
-from .headers import Headers
+from .headers import Headers, normalise_host
 from .status import error_body, has_no_body, reason, status_line
 
 SERVER_HEADER = b"Server: " + SERVER_SOFTWARE.encode("ascii") + b"\r\n"
@@ -120,7 +120,7 @@ class Request:
 
     __slots__ = (
         "channel", "method", "target", "version", "headers", "raw_path", "path",
-        "query", "host", "keep_alive", "server", "resolved", "conf", "chains",
+        "query", "_host", "keep_alive", "server", "resolved", "conf", "chains",
         "filename", "path_info", "mime_type", "status", "response_headers",
         "state", "bytes_sent", "chunked", "head_only", "started", "notes",
         "body_complete", "body_length", "_body_pending", "_body_consumer",
@@ -142,7 +142,7 @@ class Request:
         self.raw_path = path            # still percent-encoded
         self.query = query if _ else None
         self.path = None                # decoded, normalised (set by the engine)
-        self.host = None
+        self._host = None               # see host
         self.server = None              # the ServerConfig answering
         self.resolved = None            # its merged scope
         self.conf = None
@@ -187,6 +187,20 @@ class Request:
         """The reactor serving this request (a fake clock under axkit.testing):
         what a plugin schedules its slow work on (deferLater, callLater)."""
         return self.channel.factory.reactor
+
+    @property
+    def host(self):
+        """The host the request is for, as virtual hosts compare it: the
+        Host field (an absolute-form target's authority replaced it),
+        lower-cased, port and trailing dot stripped; '' when there is none."""
+        host = self._host
+        if host is None:
+            host = self._host = normalise_host(self.headers.get("host") or "")
+        return host
+
+    @host.setter
+    def host(self, value):
+        self._host = value
 
     @property
     def client_address(self):
