@@ -83,14 +83,15 @@ class Pipeline:
     # -- a request ------------------------------------------------------------
 
     def handle(self, request):
-        vhosts = self._current()
-        server = vhosts.select(request)
+        vhosts = self._vhosts if self.holder.config is self._config else self._current()
+        server = vhosts.default if vhosts.single else vhosts.select(request)
+        base = server.base
         request.server = server
-        request.resolved = server.base
-        request.conf = server.base.conf
-        request.chains = server.base.chains
+        request.resolved = base
+        request.conf = base.conf
+        request.chains = base.chains
         try:
-            chain = server.base.chains["pre_request"]
+            chain = base.chains["pre_request"]
             if chain:
                 result = run_chain(chain, "pre_request", (request, request.conf),
                                    self.tracer(request))
@@ -117,7 +118,10 @@ class Pipeline:
         except BadTarget as e:
             request.send_error(400, str(e))
             return
-        self.resolve(request)
+        server = request.server
+        if server.locations or request.resolved is not server.base or \
+                request.conf.trace_hooks:
+            self.resolve(request)
         conf = request.conf
         limit = conf.limit_request_body
         request.body_limit = limit
@@ -222,12 +226,14 @@ class Pipeline:
             if chain:
                 if request.state == FINISHED:
                     return
-                result = run_chain(chain, "uri_translation", (request, request.conf),
-                                   self.tracer(request))
+                conf = request.conf
+                result = run_chain(chain, "uri_translation", (request, conf),
+                                   self._tracer(request) if conf.trace_hooks else None)
                 if result is not DECLINED and result is not OK:
                     if not self._after_phase(request, result, 0):
                         return
-            self._phase_done(request, 0)
+            if request.filename is not None and request.server.files:
+                self.resolve_file(request)
             index = 1
         while True:
             step = request.resolved.next_phase[index]
@@ -238,10 +244,14 @@ class Pipeline:
             index, phase, chain = step
             if request.state == FINISHED:
                 return
-            result = run_chain(chain, phase, (request, request.conf), self.tracer(request))
+            conf = request.conf
+            result = run_chain(chain, phase, (request, conf),
+                               self._tracer(request) if conf.trace_hooks else None)
             if result is DECLINED or (result is OK and index != LAST_PHASE):
                 index += 1
                 continue
+            if result is DONE and request.state == FINISHED:
+                return
             if not self._after_phase(request, result, index):
                 return
             index += 1

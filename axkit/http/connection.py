@@ -211,7 +211,9 @@ class HTTPConnection:
             self._unparsed += data
             return
         if len(data) <= PIPELINE_SLICE:
-            self._parse(data)
+            self._parse_bytes(data)
+            if self._held is not None:
+                self._dispatch_held()
         else:
             self._feed(data)
         if self._unparsed and not self._paused:
@@ -245,13 +247,16 @@ class HTTPConnection:
 
     def _parse(self, data):
         self._parse_bytes(data)
+        if self._held is not None:
+            self._dispatch_held()
+
+    def _dispatch_held(self):
+        # The head and whatever of the body came in the same read have
+        # been parsed: a body broken there was answered 400 instead.
         held = self._held
-        if held is not None:
-            # The head and whatever of the body came in the same read have
-            # been parsed: a body broken there was answered 400 instead.
-            self._held = None
-            if not held.finished and not self.closing:
-                self._dispatch(held)
+        self._held = None
+        if not held.finished and not self.closing:
+            self._dispatch(held)
 
     def _parse_bytes(self, data):
         self._began = False
@@ -300,6 +305,10 @@ class HTTPConnection:
             # httptools collects a header field whole before handing it
             # over: bound what it can hold by counting the raw bytes.
             if self._began:
+                # A head began in this read and is not complete: from now
+                # (its first byte) it has RequestHeaderTimeout.  A head read
+                # whole in one read never needs the timer.
+                self._set_deadline(HEADERS, self.limits.header_timeout)
                 self._raw_head = self._head_bytes
             else:
                 self._raw_head += len(data)
@@ -348,7 +357,6 @@ class HTTPConnection:
         self._raw_head = 0
         self._began = True
         self.state = HEADERS
-        self._set_deadline(HEADERS, self.limits.header_timeout)
 
     def on_url(self, url):
         self._url.append(url)
@@ -684,9 +692,6 @@ class HTTPConnection:
         self.queue = None
         self._deadline = None
         self.transport.loseConnection()
-
-    def may_keep_alive(self, request):
-        return not self.closing and not self.factory.draining
 
     def body_unread(self, request):
         return not request.body_complete

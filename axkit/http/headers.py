@@ -55,6 +55,17 @@ class Headers:
     def add(self, name, value):
         self._items.append((name.lower() if self._lowered else name, value))
 
+    def add_missing(self, items):
+        """Add each (name, value) of ``items`` whose name is not set yet
+        (in one step when nothing is set: the common case of a handler's
+        own fields)."""
+        if not self._items and not self._lowered:
+            self._items.extend(items)
+            return
+        for name, value in items:
+            if name not in self:
+                self.add(name, value)
+
     def setdefault(self, name, value):
         if name not in self:
             self.add(name, value)

@@ -21,7 +21,7 @@ from axkit import SERVER_SOFTWARE
 
 from .dates import http_date_now
 from .headers import Headers, normalise_host
-from .status import error_body, has_no_body, reason, status_line
+from .status import STATUS_LINES, error_body, has_no_body, reason, status_line
 
 SERVER_HEADER = b"Server: " + SERVER_SOFTWARE.encode("ascii") + b"\r\n"
 
@@ -293,7 +293,7 @@ class Request:
         self.status = status
         self._length = len(body)
         head = self._head()
-        if self.head_only or has_no_body(status):
+        if self.head_only or status < 200 or status == 204 or status == 304:
             self.channel.write(head)
         else:
             self.channel.write(head + body)
@@ -398,7 +398,8 @@ class Request:
 
     def _head(self):
         status = self.status
-        parts = [status_line(status, self.reason_text)]
+        parts = [STATUS_LINES.get(status) or status_line(status, self.reason_text)
+                 if self.reason_text is None else status_line(status, self.reason_text)]
         append = parts.append
         cache = _LINES
         for item in self.response_headers._items:
@@ -414,7 +415,7 @@ class Request:
             _DATE_LINE[0] = date
             _DATE_LINE[1] = b"Date: " + date + b"\r\n" + SERVER_HEADER
         append(_DATE_LINE[1])
-        if not has_no_body(status):
+        if status >= 200 and status != 204 and status != 304:     # may have a body
             if self._length is not None:
                 append(b"Content-Length: %d\r\n" % self._length)
             elif self.version == "1.1":
@@ -422,7 +423,8 @@ class Request:
                 append(b"Transfer-Encoding: chunked\r\n")
             else:
                 self.keep_alive = False   # the body is delimited by closing
-        if not self.keep_alive or not self.channel.may_keep_alive(self) or (
+        channel = self.channel
+        if not self.keep_alive or channel.closing or channel.factory.draining or (
                 self.continue_wanted and not self.body_complete):
             self.keep_alive = False
             append(b"Connection: close\r\n")

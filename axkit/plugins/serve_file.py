@@ -35,7 +35,8 @@ MAX_ENTRIES = 10000
 class CachedFile:
     """What is known about one version of one file."""
 
-    __slots__ = ("key", "etag", "last_modified", "mtime", "size", "body", "gzipped")
+    __slots__ = ("key", "etag", "last_modified", "mtime", "size", "body", "gzipped",
+                 "fields")
 
     def __init__(self, st, body):
         self.key = file_key(st)
@@ -45,6 +46,18 @@ class CachedFile:
         self.size = st.st_size
         self.body = body            # bytes, or None when not kept
         self.gzipped = None         # (level, bytes) of the gzip'd body, when made
+        self.fields = None          # (media type, the identity response's fields)
+
+    def identity_fields(self, mime_type):
+        """The fields of a 200 of this file sent as is, made once per type."""
+        fields = self.fields
+        if fields is None or fields[0] != mime_type:
+            items = [("ETag", self.etag), ("Last-Modified", self.last_modified)]
+            if mime_type:
+                items.append(("Content-Type", mime_type))
+            items.append(("Accept-Ranges", "bytes"))
+            fields = self.fields = (mime_type, tuple(items))
+        return fields[1]
 
 
 def file_key(st):
@@ -193,15 +206,15 @@ class ServeFile:
                 return status
         mime_type = request.mime_type
         # Fields a fixup plugin (Header, Expires ...) already set are kept.
-        put = headers.add if not len(headers) else headers.setdefault
-        put("ETag", etag)
-        put("Last-Modified", entry.last_modified)
-        if mime_type:
-            put("Content-Type", mime_type)
-        if coding is not None:
-            headers.set("Content-Encoding", coding)
+        if coding is None:
+            headers.add_missing(entry.identity_fields(mime_type))
         else:
-            put("Accept-Ranges", "bytes")
+            put = headers.add if not len(headers) else headers.setdefault
+            put("ETag", etag)
+            put("Last-Modified", entry.last_modified)
+            if mime_type:
+                put("Content-Type", mime_type)
+            headers.set("Content-Encoding", coding)
         size = entry.size
         status = 200
         segments = None
