@@ -358,6 +358,10 @@ class FootprintTests(SynchronousTestCase):
     """What a connection costs while it waits, and what a request leaves."""
 
     def test_idle_connection_holds_no_parser_queue_or_dict(self):
+        # With many connections open (here: the threshold lowered to 1),
+        # an idle one drops its parser.
+        from axkit.http import connection
+        self.patch(connection, "KEEP_PARSER_BELOW", 1)
         site = memory_site(self)
         conn = site.connect()
         conn.request("GET", "/a")
@@ -367,6 +371,16 @@ class FootprintTests(SynchronousTestCase):
         self.assertIsNone(protocol.queue)
         self.assertIsNone(protocol.active)
         self.assertIsNone(protocol._notes)
+
+    def test_busy_connection_keeps_its_parser_below_the_threshold(self):
+        site = memory_site(self)
+        conn = site.connect()
+        conn.request("GET", "/a")
+        parser = conn.protocol.parser
+        self.assertIsNotNone(parser)
+        conn.request("GET", "/b")
+        self.assertIs(conn.protocol.parser, parser)
+        self.assertEqual([r.status for r in conn.responses()], [200, 200])
 
     def test_requests_leave_no_reference_cycles(self):
         import gc

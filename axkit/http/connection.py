@@ -47,6 +47,10 @@ IDLE, HEADERS, BODY, RESPONDING = "idle", "headers", "body", "responding"
 # requests in one read cannot queue more than one slice's worth.
 FEED_SLICE = 16384
 PIPELINE_SLICE = 1024
+# Below this many open connections, a connection keeps its parser between
+# requests (making one costs more than a request's parsing); at or above
+# it, idle connections drop theirs to stay small.
+KEEP_PARSER_BELOW = 1024
 # After a response is complete, a request body still unread is read and
 # thrown away up to this many bytes (keeping the connection); past it: close.
 DISCARD_LIMIT = 1024 * 1024
@@ -298,9 +302,11 @@ class HTTPConnection:
         self._parsing = False
         state = self.state
         if state == IDLE:
-            # Between requests the parser holds nothing: drop it (with its
-            # bound callbacks, ~1 KB), an idle connection keeps less.
-            self.parser = None
+            if len(self.factory.connections) >= KEEP_PARSER_BELOW:
+                # Between requests the parser holds nothing: with many
+                # connections open, drop it (with its bound callbacks,
+                # ~1 KB): an idle connection keeps less.
+                self.parser = None
         elif state == HEADERS:
             # httptools collects a header field whole before handing it
             # over: bound what it can hold by counting the raw bytes.
@@ -681,7 +687,7 @@ class HTTPConnection:
                 return
             self.state = IDLE
             self._set_deadline(IDLE, self.limits.keepalive_timeout)
-            if not self._parsing:
+            if not self._parsing and len(self.factory.connections) >= KEEP_PARSER_BELOW:
                 self.parser = None
         if self._unparsed and not self._paused:
             self._drain()
