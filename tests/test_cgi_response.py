@@ -27,12 +27,27 @@ class ResponseTests(TestCase):
 
     @defer.inlineCallbacks
     def test_document_response_streams_chunked_without_content_length(self):
-        response = yield self.get("/cgi-bin/hello.sh")
+        # stream.sh is still running after its first part: no length known.
+        response = yield self.get("/cgi-bin/stream.sh")
         self.assertEqual(response.status, 200)
         self.assertEqual(response.header("Content-Type"), "text/plain")
         self.assertEqual(response.header("Transfer-Encoding"), "chunked")
         self.assertIsNone(response.header("Content-Length"))
-        self.assertEqual(response.body, b"Hello, world!\n")
+        self.assertEqual(response.body, b"first part\nsecond part\n")
+
+    @defer.inlineCallbacks
+    def test_output_finished_at_once_is_framed_either_way(self):
+        # hello.sh writes everything and exits: the server sees the output
+        # with its end (Content-Length) or before it (chunked), by timing.
+        for _ in range(5):
+            response = yield self.get("/cgi-bin/hello.sh")
+            self.assertEqual(response.status, 200)
+            self.assertEqual(response.header("Content-Type"), "text/plain")
+            self.assertEqual(response.body, b"Hello, world!\n")
+            length = response.header("Content-Length")
+            chunked = response.header("Transfer-Encoding")
+            self.assertTrue((length == "14") != (chunked == "chunked"),
+                            (length, chunked))
 
     @defer.inlineCallbacks
     def test_content_length_from_the_script_is_used(self):

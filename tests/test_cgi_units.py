@@ -172,3 +172,142 @@ class EnvironTests(SynchronousTestCase):
     def test_no_host_header_falls_back_to_the_local_address(self):
         env = self.env(headers=[])
         self.assertEqual(env["SERVER_NAME"], "::1")
+
+
+class _RecordingProcess:
+    def __init__(self):
+        self.events = []
+
+    def _output(self, name, data, ending):
+        self.events.append(("output", name, data, ending))
+
+    def _pipe_closed(self, name):
+        self.events.append(("closed", name))
+
+
+class _NoReactor:
+    def addReader(self, reader):
+        pass
+
+    def removeReader(self, reader):
+        pass
+
+
+class OutPipeTests(SynchronousTestCase):
+    """The reader of a program's stdout/stderr tells output that ends the
+    pipe (its writer closed) from output that may be followed by more."""
+
+    def pipe(self):
+        from axkit.cgi.spawn import _OutPipe
+        r, w = os.pipe()
+        proc = _RecordingProcess()
+        reader = _OutPipe(_NoReactor(), proc, 1, r)
+        self.addCleanup(lambda: reader.fd >= 0 and os.close(reader.fd))
+        return reader, proc, w
+
+    def test_output_with_its_end_in_one_read_is_the_last(self):
+        reader, proc, w = self.pipe()
+        os.write(w, b"all of it")
+        os.close(w)
+        reader.doRead()
+        self.assertEqual(proc.events, [("output", 1, b"all of it", True), ("closed", 1)])
+        self.assertEqual(reader.fd, -1)
+
+    def test_output_while_the_writer_is_open_is_not_the_last(self):
+        reader, proc, w = self.pipe()
+        self.addCleanup(os.close, w)
+        os.write(w, b"part")
+        reader.doRead()
+        self.assertEqual(proc.events, [("output", 1, b"part", False)])
+        reader.doRead()         # nothing more yet: no event
+        self.assertEqual(len(proc.events), 1)
+
+    def test_end_of_file_alone(self):
+        reader, proc, w = self.pipe()
+        os.close(w)
+        reader.doRead()
+        self.assertEqual(proc.events, [("closed", 1)])
+
+
+class FeedOutput:
+    """A response plugin that drives a CGIRun with canned program output, as
+    the pipe reader would: ?whole = output and its end in one read, else
+    the output first and the end of the pipe after."""
+
+    name = "feed_output"
+    OUTPUT = {
+        "/plain": b"Content-Type: text/plain\r\n\r\nHello, world!\n",
+        "/length": b"Content-Length: 5\nContent-Type: text/plain\n\nhello",
+        "/short": b"Content-Length: 9\nContent-Type: text/plain\n\nhello",
+        "/status": b"Status: 404 Nowhere\nContent-Type: text/plain\n\ngone\n",
+        "/empty": b"Status: 204\n\n",
+    }
+
+    def hook_response(self, request, conf):
+        from axkit.cgi.run import CGIRun
+        from axkit.hooks import OK
+        run = CGIRun(request, "/srv/x.cgi", ["/srv/x.cgi"], {}, 60.0, reactor=object())
+        output = self.OUTPUT[request.path]
+        if request.query == "whole":
+            run.childDataEnding(1, output)
+        else:
+            run.childDataReceived(1, output)
+        run.childConnectionLost(1)
+        return OK
+
+
+class WholeOutputTests(SynchronousTestCase):
+    """A program's whole output seen at once leaves as one response with a
+    Content-Length; output seen before its end is streamed chunked."""
+
+    def setUp(self):
+        from axkit.testing import MemorySite
+        self.site = MemorySite("Plugin tests.test_cgi_units.FeedOutput\n")
+
+    def get(self, path, method="GET"):
+        conn = self.site.connect()
+        conn.request(method, path)
+        [response] = conn.responses()
+        return conn, response
+
+    def test_whole_output_gets_a_content_length_in_one_write(self):
+        conn, response = self.get("/plain?whole")
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.header("Content-Length"), "14")
+        self.assertIsNone(response.header("Transfer-Encoding"))
+        self.assertEqual(response.body, b"Hello, world!\n")
+        self.assertFalse(conn.closed)
+
+    def test_output_before_its_end_is_chunked(self):
+        conn, response = self.get("/plain")
+        self.assertEqual(response.header("Transfer-Encoding"), "chunked")
+        self.assertIsNone(response.header("Content-Length"))
+        self.assertEqual(response.body, b"Hello, world!\n")
+
+    def test_head_request_gets_the_length_and_no_body(self):
+        conn, response = self.get("/plain?whole", "HEAD")
+        self.assertEqual(response.header("Content-Length"), "14")
+        self.assertEqual(response.body, b"")
+        self.assertTrue(conn.transport.value().endswith(b"\r\n\r\n"))
+
+    def test_the_programs_own_length_and_status(self):
+        _, response = self.get("/length?whole")
+        self.assertEqual(response.header("Content-Length"), "5")
+        self.assertEqual(response.body, b"hello")
+        _, response = self.get("/status?whole")
+        self.assertEqual((response.status, response.reason), (404, "Nowhere"))
+        self.assertEqual(response.body, b"gone\n")
+        _, response = self.get("/empty?whole")
+        self.assertEqual(response.status, 204)
+        self.assertIsNone(response.header("Content-Length"))
+
+    def test_output_short_of_its_content_length_still_closes_the_connection(self):
+        # Not the one-write path (the lengths differ): the client must see
+        # the response cut short, not a complete one.
+        conn = self.site.connect()
+        conn.request("GET", "/short?whole")
+        self.assertEqual(conn.responses(), [])
+        raw = conn.transport.value()
+        self.assertIn(b"Content-Length: 9\r\n", raw)
+        self.assertTrue(raw.endswith(b"\r\n\r\nhello"))
+        self.assertTrue(conn.closed)

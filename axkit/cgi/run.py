@@ -151,7 +151,7 @@ class CGIRun(ProcessProtocol):
         d = spawn(self.reactor, self, self.script, self.argv, self.env,
                   os.path.dirname(self.script), stdin_fd=stdin_fd)
         d.addCallback(self._started, stdin_data, stdin_file is not None)
-        d.addErrback(lambda f: self._spawn_failed(f.value) if f.check(OSError) else f)
+        d.addErrback(lambda f: self._spawn_failed(f.value))
         return d
 
     def _started(self, proc, stdin_data, stdin_is_file):
@@ -236,7 +236,16 @@ class CGIRun(ProcessProtocol):
         elif fd == 2:
             self._stderr(data)
 
-    def _stdout(self, data):
+    def childDataEnding(self, fd, data):
+        """``data``, and the pipe's end of file right behind it (one read saw
+        both): a program's whole output at once.  Its response can then
+        leave in one send, with a Content-Length."""
+        if fd == 1:
+            self._stdout(data, True)
+        elif fd == 2:
+            self._stderr(data)
+
+    def _stdout(self, data, ending=False):
         state = self.state
         if state == BODY:
             self._touch()
@@ -261,7 +270,7 @@ class CGIRun(ProcessProtocol):
             except BadHead as e:
                 self._bad_gateway(f"malformed response head: {e}")
                 return
-            self._respond(head, buffer[body_start:])
+            self._respond(head, buffer[body_start:], ending)
         elif state == NPH:
             self._touch()
             request = self.request
@@ -271,7 +280,7 @@ class CGIRun(ProcessProtocol):
         # DRAIN/OVER: output nobody will see (redirected, failed, or HEAD after
         # an error): read and dropped so the script can finish.
 
-    def _respond(self, head, rest):
+    def _respond(self, head, rest, ending=False):
         request = self.request
         if request.finished:
             self.state = DRAIN
@@ -284,10 +293,19 @@ class CGIRun(ProcessProtocol):
         self.state = BODY
         length = head.content_length
         self.remaining = length
+        whole = ending and (length is None or length == len(rest))
         try:
             # The program's own reason phrase goes out with its status (as
             # Apache sends it), when it is one the status line can carry.
             request.reason_text = head.reason
+            if whole:
+                # All of the output is here (the pipe is at its end): head
+                # and body in one send, with a Content-Length -- as Apache's
+                # and lighttpd's answers to a program that has finished.
+                self.state = OVER
+                request.send(head.status, rest)
+                self._close_stdin()
+                return
             request.start_response(head.status, length)
         except Exception as e:      # a header the engine refuses to send
             self.state = OVER
@@ -296,9 +314,11 @@ class CGIRun(ProcessProtocol):
             request.send_error(502)
             self._kill("refused head")
             return
-        self._produce()
         if rest:
+            # Before registering as the producer: with none registered and
+            # nothing queued, the engine sends at once.
             self._body(rest)
+        self._produce()
 
     def _body(self, data):
         request = self.request

@@ -12,64 +12,107 @@ stalling the reactor.
   has exec'd -- a millisecond or more per request, during which nothing
   else is served.
 
-So the child is created by CPython's ``subprocess`` machinery -- on Linux a
-``vfork()`` (no copy of the server's memory), then ``chdir()``, ``setsid()``,
-closing every other descriptor, restoring SIGPIPE's default and exec, all in
-C before any code of ours runs in the child -- on a small dedicated thread
-pool, which releases the GIL while it waits for the exec.  Back on the
-reactor thread, the parent's pipe ends are wrapped in the same
-``twisted.internet.process.Process`` that spawnProcess builds (Twisted's
-readers, writers and SIGCHLD reaping, unchanged).  A failed exec (not
+So the child is created the way CPython's ``subprocess`` creates one -- on
+Linux a ``vfork()`` (no copy of the server's memory), then ``chdir()``,
+``setsid()``, closing every other descriptor, restoring SIGPIPE's default
+and exec, all in C before any code of ours runs in the child -- by calling
+its C helper (``_posixsubprocess.fork_exec``) directly, on a small
+dedicated thread pool, which releases the GIL while it waits for the exec.
+(``Popen`` itself, around the same call, cost more CPU than all the rest of
+a CGI request; it is still used on Python versions whose helper has another
+signature.)  The pipes are made and the child's ends closed on the reactor
+thread, so a spawn thread holds the GIL only briefly.
+
+Back on the reactor thread, a SessionProcess reads stdout and stderr with
+lean readers, feeds stdin with Twisted's ProcessWriter when there is a body
+to stream, and is reaped by Twisted's SIGCHLD handling -- delivering the
+ProcessProtocol calls Twisted's Process would.  A failed exec (not
 executable, bad interpreter line) fails the Deferred with the OSError.
 """
 
-import errno
+import collections
+import fcntl
 import os
 import queue
 import subprocess
+import sys
 import threading
 
 from twisted.internet import process
-from twisted.internet.main import CONNECTION_DONE, CONNECTION_LOST
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.error import ProcessDone, ProcessTerminated
+from twisted.internet.interfaces import IReadDescriptor
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+log = Logger(namespace="axkit.cgi")
+
+try:
+    from _posixsubprocess import fork_exec as _fork_exec
+except ImportError:         # pragma: no cover - not CPython on POSIX
+    _fork_exec = None
+if not (3, 11) <= sys.version_info[:2] <= (3, 13):
+    # Its signature is private; these are the versions whose subprocess
+    # module calls it the way _direct does.  Others go through Popen.
+    _fork_exec = None
+
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
 
 READ_SIZE = 65536
 SPAWN_THREADS = 4      # spawns in flight at once (each waits for one exec)
+
 
 class _SpawnThreads:
     """A few threads that create processes; results come back to the reactor.
 
     Twisted's ThreadPool would do, at three times the CPU per call (its
-    team/coordinator machinery); a spawn per request makes that count.
+    team/coordinator machinery); a spawn per request makes that count.  The
+    threads do as little as they can while holding the GIL (each time one
+    takes it back from the reactor thread costs both a futex round trip):
+    the reactor makes the pipes before and closes the child's ends after.
+    Finished jobs are queued for the reactor thread, which is woken once
+    for however many have finished meanwhile.
     """
 
     def __init__(self, reactor, size):
         self.reactor = reactor
         self.queue = queue.SimpleQueue()
+        self.done = collections.deque()
+        self.wake_pending = False
         self.threads = [threading.Thread(target=self._work, daemon=True,
                                          name=f"axkit-cgi-spawn-{i}")
                         for i in range(size)]
         for t in self.threads:
             t.start()
 
-    def run(self, f, *args):
-        d = Deferred()
-        self.queue.put((f, args, d))
-        return d
+    def run(self, job):
+        self.queue.put(job)
 
     def _work(self):
-        call = self.reactor.callFromThread
+        get = self.queue.get
+        done = self.done
         while True:
-            item = self.queue.get()
-            if item is None:
+            job = get()
+            if job is None:
                 return
-            f, args, d = item
             try:
-                result = f(*args)
+                job.result = job.create()
             except BaseException as e:
-                call(d.errback, e)
-            else:
-                call(d.callback, result)
+                job.error = e
+            done.append(job)
+            if not self.wake_pending:
+                self.wake_pending = True
+                self.reactor.callFromThread(self._finish)
+
+    def _finish(self):
+        # Cleared before the queue is emptied: a job added after this line
+        # either is seen by the loop below or schedules another call.
+        self.wake_pending = False
+        done = self.done
+        while done:
+            done.popleft().finish()
 
     def stop(self):
         for _ in self.threads:
@@ -94,58 +137,126 @@ def _stop_pool():
         pool.stop()
 
 
-class _BigReader(process.ProcessReader):
-    """Reads a pipe 64 KiB at a time (Twisted's default is 8 KiB)."""
+@implementer(IReadDescriptor)
+class _OutPipe:
+    """The reactor's reader for the child's stdout or stderr.
+
+    Leaner than Twisted's ProcessReader (no FileDescriptor machinery, no
+    Failure per end of file): it reads 64 KiB at a time, and when a short
+    read finds the end of file right behind it, the data is handed on as
+    the last (``childDataEnding``), so a small response -- head, body, end
+    -- can leave in one send.
+    """
+
+    __slots__ = ("reactor", "proc", "name", "fd", "reading")
+
+    def __init__(self, reactor, proc, name, fd):
+        self.reactor = reactor
+        self.proc = proc
+        self.name = name
+        self.fd = fd
+        fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)   # a pipe's only flag
+        self.reading = True
+        reactor.addReader(self)
+
+    def fileno(self):
+        return self.fd
+
+    def logPrefix(self):
+        return "cgi"
+
+    def startReading(self):
+        if not self.reading and self.fd >= 0:
+            self.reading = True
+            self.reactor.addReader(self)
+
+    def stopReading(self):
+        if self.reading:
+            self.reading = False
+            self.reactor.removeReader(self)
 
     def doRead(self):
+        fd = self.fd
         try:
-            data = os.read(self.fd, READ_SIZE)
-        except OSError as e:
-            if e.errno in (errno.EAGAIN, errno.EINTR):
-                return None
-            return CONNECTION_LOST
+            data = os.read(fd, READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            data = b""
         if not data:
-            return CONNECTION_DONE
+            self._closed()
+            return None
         if len(data) < READ_SIZE:
-            # A short read often means the program has finished writing: when
-            # its end of file is already there, report it in the same turn, so
-            # a small response (head, body, last chunk) leaves in one send.
             try:
-                more = os.read(self.fd, READ_SIZE)
-            except OSError:
+                more = os.read(fd, READ_SIZE)
+            except (BlockingIOError, InterruptedError):
                 more = None
+            except OSError:
+                more = b""
             if more == b"":
-                self.dataReceived(data)
-                return CONNECTION_DONE
+                self.proc._output(self.name, data, True)
+                self._closed()
+                return None
             if more:
                 data += more
-        self.dataReceived(data)
+        self.proc._output(self.name, data, False)
         return None
 
+    def connectionLost(self, reason):
+        # The reactor saw the pipe hang up (it has stopped watching it).
+        self.reading = False
+        self._closed()
 
-class SessionProcess(process.Process):
-    """A running child that leads its own session, wrapped as Twisted's Process."""
+    def _closed(self):
+        fd = self.fd
+        if fd < 0:
+            return
+        self.stopReading()
+        self.fd = -1
+        os.close(fd)
+        self.proc._pipe_closed(self.name)
 
-    processReaderFactory = _BigReader
+
+class SessionProcess:
+    """A running child that leads its own session: its pipes, its reaping,
+    and the calls of Twisted's IProcessTransport that axkit.cgi.run makes
+    (``write``, ``closeStdin``, ``pipes``), delivered to a ProcessProtocol
+    as Twisted's Process would (childDataReceived, childConnectionLost,
+    processEnded once every pipe is closed and the child is reaped).
+
+    stdin, when it is a pipe (a request body streamed in), is Twisted's own
+    ProcessWriter; stdout and stderr are _OutPipes.  Reaping goes through
+    Twisted's SIGCHLD handling (registerReapProcessHandler).
+    """
 
     def __init__(self, reactor, pid, proto, stdin_w, stdout_r, stderr_r):
-        # What process.Process.__init__ does after its fork, minus the fork.
         self._reactor = reactor
-        process._BaseProcess.__init__(self, proto)
-        self.pipes = {}
+        self.proto = proto
         self.pid = pid
         # The session (and group) id is the leader's pid.  Kept apart from
-        # .pid, which Twisted clears once the leader is reaped while its
+        # .pid, which is cleared once the leader is reaped while its
         # children may live on.
         self._group = pid
         self.status = -1
+        self.lostProcess = False
+        self._ending = getattr(proto, "childDataEnding", None)
+        self.pipes = pipes = {}
         if stdin_w is not None:
-            self.pipes[0] = self.processWriterFactory(reactor, self, 0, stdin_w,
-                                                      forceReadHack=True)
-        self.pipes[1] = self.processReaderFactory(reactor, self, 1, stdout_r)
-        self.pipes[2] = self.processReaderFactory(reactor, self, 2, stderr_r)
+            pipes[0] = process.ProcessWriter(reactor, self, 0, stdin_w, forceReadHack=True)
+        pipes[1] = _OutPipe(reactor, self, 1, stdout_r)
+        pipes[2] = _OutPipe(reactor, self, 2, stderr_r)
         proto.makeConnection(self)
         process.registerReapProcessHandler(pid, self)
+
+    # -- IProcessTransport, the part CGIRun uses ---------------------------------
+
+    def write(self, data):
+        if 0 in self.pipes:
+            self.pipes[0].write(data)
+
+    def closeStdin(self):
+        if 0 in self.pipes:
+            self.pipes[0].loseConnection()
 
     def kill_group(self, sig):
         """Signal the whole process group; False if it is gone."""
@@ -155,57 +266,250 @@ class SessionProcess(process.Process):
         except (ProcessLookupError, PermissionError):
             return False
 
+    # -- from the pipes --------------------------------------------------------
 
-def _popen(executable, args, env, cwd, stdin_fd):
-    """In a pool thread: make the pipes, create the child, keep our ends.
-
-    Returns (pid, stdin write end or None, stdout read end, stderr read end).
-    Every descriptor made here is close-on-exec, so a child being created at
-    the same time by another thread never inherits one.
-    """
-    ours, theirs = [], []
-    try:
-        if stdin_fd is None:
-            r, w = os.pipe()
-            theirs.append(r)
-            ours.append(w)
-            child_stdin, stdin_w = r, w
+    def _output(self, name, data, ending):
+        if ending and self._ending is not None:
+            self._ending(name, data)
         else:
-            child_stdin, stdin_w = stdin_fd, None
-        out_r, out_w = os.pipe()
-        ours.append(out_r)
-        theirs.append(out_w)
-        err_r, err_w = os.pipe()
-        ours.append(err_r)
-        theirs.append(err_w)
-        child = subprocess.Popen(
-            args, executable=executable, stdin=child_stdin, stdout=out_w, stderr=err_w,
-            cwd=cwd, env=env, close_fds=True, start_new_session=True,
-            restore_signals=True)
-    except BaseException:
-        for fd in ours:
-            os.close(fd)
-        raise
-    finally:
-        for fd in theirs:
-            os.close(fd)
+            self.proto.childDataReceived(name, data)
+
+    def childConnectionLost(self, name, reason):
+        # From the stdin ProcessWriter (its descriptor is ours to close).
+        writer = self.pipes.get(name)
+        if writer is not None:
+            os.close(writer.fileno())
+        self._pipe_closed(name)
+
+    def _pipe_closed(self, name):
+        self.pipes.pop(name, None)
+        try:
+            self.proto.childConnectionLost(name)
+        except BaseException:
+            log.failure("childConnectionLost")
+        self._maybe_ended()
+
+    # -- reaping ---------------------------------------------------------------
+
+    def reapProcess(self):
+        """Called by Twisted's SIGCHLD handling: reap the child if it has exited."""
+        pid = self.pid
+        if pid is None:
+            return
+        try:
+            found, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            found, status = pid, 0      # reaped elsewhere: nothing more to learn
+        if found:
+            process.unregisterReapProcessHandler(pid, self)
+            self.processEnded(status)
+
+    def processEnded(self, status):
+        self.status = status
+        self.lostProcess = True
+        self.pid = None
+        self._maybe_ended()
+
+    def _maybe_ended(self):
+        # As Twisted's Process: processEnded once the child is reaped and
+        # every pipe has been read to its end.
+        if self.pipes:
+            return
+        if not self.lostProcess:
+            self.reapProcess()
+            return
+        proto, self.proto = self.proto, None
+        if proto is None:
+            return
+        status = self.status
+        if os.WIFEXITED(status):
+            code, sig = os.WEXITSTATUS(status), None
+        else:
+            code, sig = None, os.WTERMSIG(status)
+        reason = ProcessTerminated(code, sig, status) if code or sig else ProcessDone(status)
+        try:
+            proto.processEnded(Failure(reason))
+        except BaseException:
+            log.failure("processEnded")
+
+
+class _Job:
+    """One process to create: the pipes are made on the reactor thread, the
+    process by a spawn thread (``create``), and ``finish`` (reactor thread
+    again) closes the child's ends and fires the Deferred."""
+
+    __slots__ = ("executable", "args", "env", "env_list", "cwd", "stdin_fd", "ours",
+                 "theirs", "errpipe", "result", "error", "deferred")
+
+    def __init__(self, executable, args, env, cwd, stdin_fd):
+        self.executable = executable
+        self.args = args
+        self.env = env
+        self.cwd = cwd
+        self.result = self.error = None
+        self.errpipe = self.env_list = None
+        self.deferred = Deferred()
+        ours, theirs = [], []
+        self.ours = ours            # stdin write end or None, stdout, stderr
+        self.theirs = theirs        # the child's ends, closed once it has them
+        try:
+            if stdin_fd is None:
+                r, w = os.pipe()
+                theirs.append(r)
+                ours.append(w)
+            else:
+                theirs.append(stdin_fd)     # not ours to close
+                ours.append(None)
+            r, w = os.pipe()
+            ours.append(r)
+            theirs.append(w)
+            r, w = os.pipe()
+            ours.append(r)
+            theirs.append(w)
+            if _fork_exec is not None:
+                self.env_list = _env_list(env)
+                self.errpipe = _errpipe()
+        except BaseException:
+            self._close(ours)
+            self._close(theirs[1:] if stdin_fd is not None else theirs)
+            raise
+        self.stdin_fd = stdin_fd
+
+    def create(self):
+        """In a spawn thread: the child's pid, or an exception."""
+        stdin, out, err = self.theirs
+        if self.errpipe is None or _fork_exec is None:
+            return _via_popen(self.executable, self.args, self.env, self.cwd,
+                              stdin, out, err)
+        return _direct(self.executable, self.args, self.env, self.env_list, self.cwd,
+                       stdin, out, err, self.errpipe)
+
+    def finish(self):
+        """On the reactor thread: release the child's ends, report."""
+        theirs = self.theirs
+        self._close(theirs[1:] if self.stdin_fd is not None else theirs)
+        if self.errpipe is not None:
+            # Closed by _direct unless it never ran to the point of doing so.
+            self._close([fd for fd in self.errpipe if fd is not None])
+        if self.error is not None:
+            self._close(self.ours)
+            self.deferred.errback(self.error)
+        else:
+            self.deferred.callback((self.result,) + tuple(self.ours))
+
+    @staticmethod
+    def _close(fds):
+        for fd in fds:
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+def _errpipe():
+    """The pipe on which the child reports a failed exec; as subprocess
+    makes it, its write end is never one of the child's 0-2."""
+    r, w = os.pipe()
+    low = []
+    while w < 3:
+        low.append(w)
+        w = os.dup(w)
+    for fd in low:
+        os.close(fd)
+    return [r, w]
+
+
+def _via_popen(executable, args, env, cwd, child_stdin, out_w, err_w):
+    child = subprocess.Popen(
+        args, executable=executable, stdin=child_stdin, stdout=out_w, stderr=err_w,
+        cwd=cwd, env=env, close_fds=True, start_new_session=True,
+        restore_signals=True)
     # Twisted's SIGCHLD handler reaps this child; subprocess must not (its
     # finaliser would waitpid() it and steal the exit status).
     child._child_created = False
-    return child.pid, stdin_w, out_r, err_r
+    return child.pid
+
+
+def _direct(executable, args, env, env_list, cwd, child_stdin, out_w, err_w, errpipe):
+    """What Popen does, minus its Python bookkeeping (it was most of the
+    spawn threads' CPU): the same C call with the arguments subprocess
+    passes, and the same exception when the exec fails."""
+    global _fork_exec
+    errpipe_r, errpipe_w = errpipe
+    try:
+        pid = _fork_exec(
+            args, (os.fsencode(executable),), True, (errpipe_w,), cwd, env_list,
+            child_stdin, -1, -1, out_w, -1, err_w, errpipe_r, errpipe_w,
+            True, True, -1, None, None, None, -1, None, True)
+    except TypeError:
+        # A fork_exec of another shape than the known ones: Popen from now on.
+        _fork_exec = None
+        return _via_popen(executable, args, env, cwd, child_stdin, out_w, err_w)
+    finally:
+        errpipe[1] = None
+        os.close(errpipe_w)
+    # Wait for the exec (with vfork it has happened already): an empty read
+    # is success; anything else is the child's report of its failure.
+    report = b""
+    while len(report) <= 50000:
+        part = os.read(errpipe_r, 50000)
+        if not part:
+            break
+        report += part
+    if report:
+        try:
+            os.waitpid(pid, 0)      # it has exited (status 255)
+        except ChildProcessError:
+            pass
+        raise _exec_error(report, executable, cwd)
+    return pid
+
+
+def _env_list(env):
+    """The environment as execve wants it (what subprocess builds from a dict)."""
+    out = []
+    for name, value in env.items():
+        name = name.encode(_FS_ENCODING, _FS_ERRORS)
+        if b"=" in name:
+            raise ValueError("illegal environment variable name")
+        if type(value) is not bytes:
+            value = value.encode(_FS_ENCODING, _FS_ERRORS)
+        out.append(name + b"=" + value)
+    return out
+
+
+def _exec_error(report, executable, cwd):
+    """The exception subprocess would raise for the child's ``report``."""
+    try:
+        name, hex_errno, message = report.split(b":", 2)
+        message = message.decode()
+        number = int(hex_errno, 16)
+    except ValueError:
+        return subprocess.SubprocessError(f"bad exec report from child: {report!r}")
+    if name != b"OSError" or not number:
+        return subprocess.SubprocessError(message or name.decode("ascii", "replace"))
+    # "noexec": the chdir before the exec failed.
+    return OSError(number, os.strerror(number), cwd if message == "noexec" else executable)
 
 
 def spawn(reactor, protocol, executable, args, env, cwd, stdin_fd=None):
     """Start ``executable`` with ``stdin_fd`` (an open file) or a pipe as stdin.
 
     Returns a Deferred firing with the SessionProcess (already connected to
-    ``protocol``), or failing with the OSError of a failed exec.
+    ``protocol``), or failing with the OSError of a failed exec (or of
+    making the pipes).
     """
-    d = _spawn_pool(reactor).run(_popen, executable, args, env, cwd, stdin_fd)
+    try:
+        job = _Job(executable, args, env, cwd, stdin_fd)
+    except OSError as e:
+        return fail(e)
+    d = job.deferred
 
     def started(result):
         pid, stdin_w, out_r, err_r = result
         return SessionProcess(reactor, pid, protocol, stdin_w, out_r, err_r)
 
     d.addCallback(started)
+    _spawn_pool(reactor).run(job)
     return d
