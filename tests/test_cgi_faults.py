@@ -174,3 +174,55 @@ class CapTests(TestCase):
         yield wait_until(lambda: not SLOTS.running)
         again = yield request(server.port, "GET", "/cgi-bin/hello.sh")
         self.assertEqual(again.status, 200)
+
+
+class ExecFailureTests(TestCase):
+    """A program that passes the checks but whose exec fails: the child's
+    report of why reaches the log, and the client a 403 or 502."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        docroot = self.mktemp()
+        os.makedirs(docroot)
+        self.logs = LogCapture()
+        self.addCleanup(self.logs.stop)
+        self.server = yield serve(self, base_config(docroot))
+
+    def get(self, path):
+        return request(self.server.port, "GET", path)
+
+    @defer.inlineCallbacks
+    def check(self, path, status, words):
+        response = yield self.get(path)
+        self.assertEqual(response.status, status)
+        script = path.rsplit("/", 1)[1]
+        lines = [line for line in self.logs.lines()
+                 if script in line and "cannot be started" in line]
+        self.assertEqual(len(lines), 1, self.logs.lines())
+        self.assertIn(words, lines[0])
+        self.assertIn(f"-> {status}", lines[0])
+
+    def test_missing_interpreter_is_502(self):
+        return self.check("/cgi-bin/badinterp.sh", 502, "No such file or directory")
+
+    def test_interpreter_not_executable_is_403(self):
+        return self.check("/cgi-bin/interp-noexec.sh", 403, "Permission denied")
+
+    @defer.inlineCallbacks
+    def test_programs_still_run_after_failed_execs(self):
+        yield self.get("/cgi-bin/badinterp.sh")
+        response = yield self.get("/cgi-bin/hello.sh")
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.body, b"Hello, world!\n")
+        settled = yield wait_until(lambda: not SLOTS.running and not children())
+        self.assertTrue(settled)
+
+
+class PopenFallbackTests(ExecFailureTests):
+    """The same through subprocess.Popen, used where CPython's helper has
+    another signature than the ones axkit.cgi.spawn knows."""
+
+    def setUp(self):
+        from axkit.cgi import spawn
+        self.patch(spawn, "_fork_exec", None)
+        return ExecFailureTests.setUp(self)

@@ -130,13 +130,14 @@ class CGIRun(ProcessProtocol):
         self.killed = None             # why the group was signalled, if it was
         self.stderr_buffer = b""
         self.fault_logged = False
+        self._starting = None
 
     # -- starting ------------------------------------------------------------
 
-    def start(self, stdin_data=None, stdin_file=None):
+    def start(self, stdin_data=None, stdin_file=None, after=None):
         """Spawn the script (off the reactor thread).  A failure to start is
-        answered here (403, or 502 -- also when no pipe can be made).  Returns
-        a Deferred that fires once the child exists or has failed to (the
+        answered here (403, or 502 -- also when no pipe can be made).
+        ``after()`` is called once the child exists or has failed to (the
         caller may then close ``stdin_file``)."""
         request = self.request
         self.timer = self.reactor.callLater(self.timeout, self._timed_out)
@@ -148,11 +149,21 @@ class CGIRun(ProcessProtocol):
             stdin_file = True
         else:
             stdin_fd = None
-        d = spawn(self.reactor, self, self.script, self.argv, self.env,
-                  os.path.dirname(self.script), stdin_fd=stdin_fd)
-        d.addCallback(self._started, stdin_data, stdin_file is not None)
-        d.addErrback(lambda f: self._spawn_failed(f.value))
-        return d
+        self._starting = (stdin_data, stdin_file is not None, after)
+        spawn(self.reactor, self, self.script, self.argv, self.env,
+              os.path.dirname(self.script), stdin_fd, self._spawned)
+
+    def _spawned(self, proc, error):
+        stdin_data, stdin_is_file, after = self._starting
+        self._starting = None
+        try:
+            if error is None:
+                self._started(proc, stdin_data, stdin_is_file)
+            else:
+                self._spawn_failed(error)
+        finally:
+            if after is not None:
+                after()
 
     def _started(self, proc, stdin_data, stdin_is_file):
         self.process = proc

@@ -27,7 +27,7 @@ Back on the reactor thread, a SessionProcess reads stdout and stderr with
 lean readers, feeds stdin with Twisted's ProcessWriter when there is a body
 to stream, and is reaped by Twisted's SIGCHLD handling -- delivering the
 ProcessProtocol calls Twisted's Process would.  A failed exec (not
-executable, bad interpreter line) fails the Deferred with the OSError.
+executable, bad interpreter line) is reported with its OSError.
 """
 
 import collections
@@ -39,7 +39,6 @@ import sys
 import threading
 
 from twisted.internet import process
-from twisted.internet.defer import Deferred, fail
 from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.interfaces import IReadDescriptor
 from twisted.logger import Logger
@@ -112,7 +111,11 @@ class _SpawnThreads:
         self.wake_pending = False
         done = self.done
         while done:
-            done.popleft().finish()
+            job = done.popleft()
+            try:
+                job.finish()
+            except Exception:
+                log.failure("finishing the start of {program}", program=job.executable)
 
     def stop(self):
         for _ in self.threads:
@@ -334,21 +337,26 @@ class SessionProcess:
 
 
 class _Job:
-    """One process to create: the pipes are made on the reactor thread, the
-    process by a spawn thread (``create``), and ``finish`` (reactor thread
-    again) closes the child's ends and fires the Deferred."""
+    """One process to create.  The reactor thread makes the pipes; a spawn
+    thread makes the process (``create``: one C call, the GIL released
+    while it waits for the exec); ``finish``, on the reactor thread again,
+    closes the child's ends, reads the child's report of a failed exec and
+    calls ``done(process, None)`` or ``done(None, exception)``."""
 
-    __slots__ = ("executable", "args", "env", "env_list", "cwd", "stdin_fd", "ours",
-                 "theirs", "errpipe", "result", "error", "deferred")
+    __slots__ = ("reactor", "protocol", "executable", "args", "env", "env_list", "cwd",
+                 "stdin_fd", "ours", "theirs", "errpipe", "result", "error", "done")
 
-    def __init__(self, executable, args, env, cwd, stdin_fd):
+    def __init__(self, reactor, protocol, executable, args, env, cwd, stdin_fd, done):
+        self.reactor = reactor
+        self.protocol = protocol
         self.executable = executable
         self.args = args
         self.env = env
         self.cwd = cwd
+        self.done = done
         self.result = self.error = None
         self.errpipe = self.env_list = None
-        self.deferred = Deferred()
+        self.stdin_fd = stdin_fd
         ours, theirs = [], []
         self.ours = ours            # stdin write end or None, stdout, stderr
         self.theirs = theirs        # the child's ends, closed once it has them
@@ -368,34 +376,75 @@ class _Job:
             theirs.append(w)
             if _fork_exec is not None:
                 self.env_list = _env_list(env)
+                self.executable = os.fsencode(executable)
                 self.errpipe = _errpipe()
         except BaseException:
             self._close(ours)
             self._close(theirs[1:] if stdin_fd is not None else theirs)
             raise
-        self.stdin_fd = stdin_fd
 
     def create(self):
         """In a spawn thread: the child's pid, or an exception."""
+        global _fork_exec
         stdin, out, err = self.theirs
-        if self.errpipe is None or _fork_exec is None:
-            return _via_popen(self.executable, self.args, self.env, self.cwd,
-                              stdin, out, err)
-        return _direct(self.executable, self.args, self.env, self.env_list, self.cwd,
-                       stdin, out, err, self.errpipe)
+        if self.errpipe is not None and _fork_exec is not None:
+            errpipe_r, errpipe_w = self.errpipe
+            try:
+                # The arguments subprocess passes (close_fds, restore_signals,
+                # start_new_session, allow_vfork; no uid/gid/umask/preexec).
+                return _fork_exec(
+                    self.args, (self.executable,), True, (errpipe_w,), self.cwd,
+                    self.env_list, stdin, -1, -1, out, -1, err, errpipe_r, errpipe_w,
+                    True, True, -1, None, None, None, -1, None, True)
+            except TypeError:
+                # A helper of another shape than the known ones: Popen from now on.
+                _fork_exec = None
+                self.errpipe = None
+                self._close([errpipe_r, errpipe_w])
+        return _via_popen(os.fsdecode(self.executable), self.args, self.env, self.cwd,
+                          stdin, out, err)
 
     def finish(self):
         """On the reactor thread: release the child's ends, report."""
         theirs = self.theirs
         self._close(theirs[1:] if self.stdin_fd is not None else theirs)
+        error = self.error
         if self.errpipe is not None:
-            # Closed by _direct unless it never ran to the point of doing so.
-            self._close([fd for fd in self.errpipe if fd is not None])
-        if self.error is not None:
-            self._close(self.ours)
-            self.deferred.errback(self.error)
-        else:
-            self.deferred.callback((self.result,) + tuple(self.ours))
+            errpipe_r, errpipe_w = self.errpipe
+            os.close(errpipe_w)
+            if error is None:
+                error = self._exec_report(errpipe_r)
+            os.close(errpipe_r)
+        if error is None:
+            try:
+                proc = SessionProcess(self.reactor, self.result, self.protocol, *self.ours)
+            except BaseException as e:
+                error = e
+            else:
+                self.done(proc, None)
+                return
+        self._close(self.ours)
+        self.done(None, error)
+
+    def _exec_report(self, errpipe_r):
+        # fork_exec uses vfork: it returns once the child has exec'd or has
+        # exited, and a child that cannot exec writes why before it exits.
+        # So the report is complete now, or there is none (the child still
+        # holds its end until the exec closes it: EAGAIN).  (Were fork used
+        # instead, a late report would be missed and the failure would show
+        # as a program that ended with status 255 and no output: a 502.)
+        try:
+            report = os.read(errpipe_r, 50000)
+        except BlockingIOError:
+            return None
+        if not report:
+            return None
+        pid = self.result
+        try:
+            os.waitpid(pid, 0)      # it has exited (status 255)
+        except ChildProcessError:
+            pass
+        return _exec_error(report, os.fsdecode(self.executable), self.cwd)
 
     @staticmethod
     def _close(fds):
@@ -408,16 +457,17 @@ class _Job:
 
 
 def _errpipe():
-    """The pipe on which the child reports a failed exec; as subprocess
-    makes it, its write end is never one of the child's 0-2."""
-    r, w = os.pipe()
+    """The pipe on which the child reports a failed exec (non-blocking: see
+    _Job._exec_report); as subprocess makes it, its write end is never one
+    of the child's 0-2."""
+    r, w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
     low = []
     while w < 3:
         low.append(w)
         w = os.dup(w)
     for fd in low:
         os.close(fd)
-    return [r, w]
+    return r, w
 
 
 def _via_popen(executable, args, env, cwd, child_stdin, out_w, err_w):
@@ -431,48 +481,25 @@ def _via_popen(executable, args, env, cwd, child_stdin, out_w, err_w):
     return child.pid
 
 
-def _direct(executable, args, env, env_list, cwd, child_stdin, out_w, err_w, errpipe):
-    """What Popen does, minus its Python bookkeeping (it was most of the
-    spawn threads' CPU): the same C call with the arguments subprocess
-    passes, and the same exception when the exec fails."""
-    global _fork_exec
-    errpipe_r, errpipe_w = errpipe
-    try:
-        pid = _fork_exec(
-            args, (os.fsencode(executable),), True, (errpipe_w,), cwd, env_list,
-            child_stdin, -1, -1, out_w, -1, err_w, errpipe_r, errpipe_w,
-            True, True, -1, None, None, None, -1, None, True)
-    except TypeError:
-        # A fork_exec of another shape than the known ones: Popen from now on.
-        _fork_exec = None
-        return _via_popen(executable, args, env, cwd, child_stdin, out_w, err_w)
-    finally:
-        errpipe[1] = None
-        os.close(errpipe_w)
-    # Wait for the exec (with vfork it has happened already): an empty read
-    # is success; anything else is the child's report of its failure.
-    report = b""
-    while len(report) <= 50000:
-        part = os.read(errpipe_r, 50000)
-        if not part:
-            break
-        report += part
-    if report:
-        try:
-            os.waitpid(pid, 0)      # it has exited (status 255)
-        except ChildProcessError:
-            pass
-        raise _exec_error(report, executable, cwd)
-    return pid
-
-
 def _env_list(env):
-    """The environment as execve wants it (what subprocess builds from a dict)."""
+    """The environment as execve wants it (what subprocess builds from a dict).
+
+    Names need no check: every name comes from a validated directive, the
+    protocol's own list, or a header name made of letters, digits and '_'.
+    """
+    try:
+        # All str (the common case): one join, one encode, one split.
+        joined = "\0".join([name + "=" + value for name, value in env.items()])
+    except TypeError:       # a bytes value (non-ASCII from the wire)
+        pass
+    else:
+        out = joined.encode(_FS_ENCODING, _FS_ERRORS).split(b"\0")
+        if len(out) == len(env):
+            return out
+        # An embedded NUL: the entry by entry path, where fork_exec refuses it.
     out = []
     for name, value in env.items():
         name = name.encode(_FS_ENCODING, _FS_ERRORS)
-        if b"=" in name:
-            raise ValueError("illegal environment variable name")
         if type(value) is not bytes:
             value = value.encode(_FS_ENCODING, _FS_ERRORS)
         out.append(name + b"=" + value)
@@ -493,23 +520,18 @@ def _exec_error(report, executable, cwd):
     return OSError(number, os.strerror(number), cwd if message == "noexec" else executable)
 
 
-def spawn(reactor, protocol, executable, args, env, cwd, stdin_fd=None):
-    """Start ``executable`` with ``stdin_fd`` (an open file) or a pipe as stdin.
+def spawn(reactor, protocol, executable, args, env, cwd, stdin_fd, done):
+    """Start ``executable`` with ``stdin_fd`` (an open file) or a pipe (None)
+    as stdin, off the reactor thread.
 
-    Returns a Deferred firing with the SessionProcess (already connected to
-    ``protocol``), or failing with the OSError of a failed exec (or of
-    making the pipes).
+    Later, on the reactor thread, calls ``done(process, None)`` with the
+    SessionProcess (already connected to ``protocol``), or ``done(None,
+    exception)``: the OSError of a failed exec or of making the pipes (then
+    possibly before this returns).
     """
     try:
-        job = _Job(executable, args, env, cwd, stdin_fd)
-    except OSError as e:
-        return fail(e)
-    d = job.deferred
-
-    def started(result):
-        pid, stdin_w, out_r, err_r = result
-        return SessionProcess(reactor, pid, protocol, stdin_w, out_r, err_r)
-
-    d.addCallback(started)
+        job = _Job(reactor, protocol, executable, args, env, cwd, stdin_fd, done)
+    except (OSError, ValueError) as e:
+        done(None, e)
+        return
     _spawn_pool(reactor).run(job)
-    return d

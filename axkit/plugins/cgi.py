@@ -220,7 +220,7 @@ class CGI:
             else:
                 # The child gets the spool file as its stdin; ours is closed
                 # once the child has its own copy.
-                run.start(stdin_file=spool.rewound()).addBoth(lambda _: spool.close())
+                run.start(stdin_file=spool.rewound(), after=spool.close)
 
         def lost(failure):
             if not request.body_complete:
