@@ -139,6 +139,20 @@ def run_chain(chain, hook, args, tracer=None, start=0):
     return DECLINED
 
 
+def settle(chain, i, hook, args, result):
+    """What a chain answers when its plugin ``i`` (run by the caller, no
+    tracer) returned ``result``, which is neither None nor a Code nor a
+    status: a Deferred (the chain resumes when it fires) or a mistake
+    (PluginError)."""
+    plugin = chain[i][0]
+    try:
+        if is_deferred(result):
+            return _continue_later(chain, i, hook, args, None, result, None)
+        return check_result(plugin, hook, result)
+    except Exception:
+        raise PluginError(plugin, hook, Failure())
+
+
 def _continue_later(chain, i, hook, args, tracer, d, started):
     plugin = chain[i][0]
 

@@ -11,8 +11,10 @@ head is read, so a response plugin can stream the body).
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
-from axkit.hooks import DECLINED, DONE, OK, REQUEST_PHASES, PluginError, run_chain, is_deferred
+from axkit.hooks import (DECLINED, DONE, OK, REQUEST_PHASES, Code, PluginError, is_deferred,
+                          run_chain, settle)
 from axkit.http.limits import Limits
 from axkit.http.request import FINISHED, BadTarget, HeaderInjection, normalize_path
 from axkit.trace import HookTracer
@@ -113,11 +115,17 @@ class Pipeline:
             request.response_headers.set("Allow", ALLOWED_DEFAULT)
             request.send(200)
             return
-        try:
-            request.path = normalize_path(request.raw_path)
-        except BadTarget as e:
-            request.send_error(400, str(e))
-            return
+        raw_path = request.raw_path
+        if "%" in raw_path or "/." in raw_path or "//" in raw_path or \
+                raw_path[:1] != "/" or "\x00" in raw_path:
+            try:
+                request.path = normalize_path(raw_path)
+            except BadTarget as e:
+                request.send_error(400, str(e))
+                return
+        else:
+            # Nothing to decode or remove: the path is the target's.
+            request.path = raw_path
         server = request.server
         if server.locations or request.resolved is not server.base or \
                 request.conf.trace_hooks:
@@ -245,8 +253,21 @@ class Pipeline:
             if request.state == FINISHED:
                 return
             conf = request.conf
-            result = run_chain(chain, phase, (request, conf),
-                               self._tracer(request) if conf.trace_hooks else None)
+            if len(chain) == 1 and not conf.trace_hooks:
+                # One plugin, untraced (the usual case): called right here.
+                plugin, method = chain[0]
+                try:
+                    result = method(request, conf)
+                except Exception:
+                    raise PluginError(plugin, phase, Failure())
+                if result is None:
+                    result = DECLINED
+                elif result.__class__ is not Code and (
+                        result.__class__ is not int or not 100 <= result <= 599):
+                    result = settle(chain, 0, phase, (request, conf), result)
+            else:
+                result = run_chain(chain, phase, (request, conf),
+                                   self._tracer(request) if conf.trace_hooks else None)
             if result is DECLINED or (result is OK and index != LAST_PHASE):
                 index += 1
                 continue

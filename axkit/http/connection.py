@@ -36,7 +36,7 @@ from zope.interface import implementer
 
 from .dates import http_date_now
 from .headers import Headers
-from .request import SERVER_HEADER, Request
+from .request import FINISHED, SERVER_HEADER, Request
 from .status import error_body, status_line
 
 log = Logger(namespace="axkit.http")
@@ -582,16 +582,19 @@ class HTTPConnection:
         self.current = None
         if request is None:
             return
-        request._body_done()
+        if request._body_consumer is None:
+            request.body_complete = True
+        else:
+            request._body_done()
         active = self.active
         if request is active and request is not self._held:
             self.handler.body_done(request)
             if self._discarding:
                 self._discarding = 0
-            if request.finished:
+            if request.state == FINISHED:
                 self._advance()
                 return
-        elif active is None and request.finished:
+        elif active is None and request.state == FINISHED:
             # Answered before its message ended (no body, or a refused one).
             self._advance()
             return
@@ -614,7 +617,7 @@ class HTTPConnection:
             if request.finished:
                 break
             self.handler.body_data(request, data)
-        if request.body_complete and not request.finished:
+        if request.body_complete and request.state != FINISHED:
             self.handler.body_done(request)
 
     def want_body(self, request):
@@ -686,7 +689,15 @@ class HTTPConnection:
                 self._close()
                 return
             self.state = IDLE
-            self._set_deadline(IDLE, self.limits.keepalive_timeout)
+            deadline = self.factory.now() + self.limits.keepalive_timeout
+            slot = self._wheel_slot
+            if slot is not None and deadline >= slot - 1:
+                # Later than the entry already filed (the common case): the
+                # wheel checks the new deadline when that entry comes due.
+                self._deadline_state = IDLE
+                self._deadline = deadline
+            else:
+                self._set_deadline(IDLE, self.limits.keepalive_timeout)
             if not self._parsing and len(self.factory.connections) >= KEEP_PARSER_BELOW:
                 self.parser = None
         if self._unparsed and not self._paused:

@@ -12,6 +12,7 @@ Response headers go in ``request.response_headers`` before the head is sent.
 """
 
 import re
+from time import time as _time
 from urllib.parse import unquote_to_bytes
 
 from twisted.internet.defer import Deferred
@@ -19,7 +20,7 @@ from twisted.python.failure import Failure
 
 from axkit import SERVER_SOFTWARE
 
-from .dates import http_date_now
+from .dates import http_date
 from .headers import Headers, normalise_host
 from .status import STATUS_LINES, error_body, has_no_body, reason, status_line
 
@@ -43,8 +44,8 @@ FINISHED = 2       # complete (or aborted)
 # (Content-Type, Cache-Control, a file's ETag...) recur response after response.
 _LINES = {}
 _LINES_MAX = 4096
-# The Date and Server lines, rebuilt when the (per-second) date changes.
-_DATE_LINE = [None, b""]
+# The Date and Server lines, and the time (a whole second) they change.
+_DATE_LINE = [0, b""]
 
 
 def _header_line(item):
@@ -298,7 +299,12 @@ class Request:
         else:
             self.channel.write(head + body)
             self.bytes_sent = len(body)
-        self._finished()
+        if self._finish_waiters is None:
+            self.state = FINISHED
+            self._body_pending = None
+            self.channel.response_finished(self)
+        else:
+            self._finished()
 
     def send_error(self, status, detail=None):
         """Answer with the core's error page for ``status`` (if nothing was sent)."""
@@ -410,10 +416,11 @@ class Request:
             if line is None:
                 line = _header_line(item)
             append(line)
-        date = http_date_now()
-        if date is not _DATE_LINE[0]:
-            _DATE_LINE[0] = date
-            _DATE_LINE[1] = b"Date: " + date + b"\r\n" + SERVER_HEADER
+        if _time() >= _DATE_LINE[0]:
+            # A new second: the Date (and Server) line again.
+            now = _time()
+            _DATE_LINE[0] = int(now) + 1
+            _DATE_LINE[1] = b"Date: " + http_date(now).encode("ascii") + b"\r\n" + SERVER_HEADER
         append(_DATE_LINE[1])
         if status >= 200 and status != 204 and status != 304:     # may have a body
             if self._length is not None:
