@@ -229,22 +229,16 @@ class Pipeline:
         hooks in the request's scope are visited (``Resolved.next_phase``);
         between uri_translation and the rest, the <Files> sections matching
         the mapped file apply (which may change the scope and its plan)."""
-        if index == 0:
-            chain = request.chains["uri_translation"]
-            if chain:
-                if request.state == FINISHED:
-                    return
-                conf = request.conf
-                result = run_chain(chain, "uri_translation", (request, conf),
-                                   self._tracer(request) if conf.trace_hooks else None)
-                if result is not DECLINED and result is not OK:
-                    if not self._after_phase(request, result, 0):
-                        return
-            if request.filename is not None and request.server.files:
-                self.resolve_file(request)
-            index = 1
+        files_step = index == 0
         while True:
             step = request.resolved.next_phase[index]
+            if files_step and (step is None or step[0] > 0):
+                # uri_translation is over: the <Files> sections matching the
+                # mapped file apply from here on (their scope, their plan).
+                files_step = False
+                if request.filename is not None and request.server.files:
+                    self.resolve_file(request)
+                    step = request.resolved.next_phase[1]
             if step is None:
                 # Past the last phase with plugins: nobody answered.
                 self._after_phase(request, DECLINED, LAST_PHASE)
