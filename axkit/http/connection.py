@@ -96,6 +96,10 @@ def _split_tokens(value):
     return [t for t in (t.strip().lower() for t in value.split(",")) if t]
 
 
+# The fields that frame a request or decide its answer before any plugin.
+_FRAMING_FIELDS = frozenset(("host", "connection", "content-length", "transfer-encoding",
+                             "expect"))
+
 # Characters a Host value (uri-host [":" port]) cannot hold.
 _BAD_HOST = re.compile(r"[\s/\\@?#,]")
 
@@ -415,24 +419,22 @@ class HTTPConnection:
         # One pass over the fields for those that frame the message.
         host = connection = transfer_encoding = length = expect = None
         hosts = 0
+        framing = _FRAMING_FIELDS
         for name, value in fields:
-            first = name[0]
-            if first == "h":
-                if name == "host":
-                    hosts += 1
-                    host = value
-            elif first == "c":
-                if name == "connection":
-                    connection = value if connection is None else f"{connection},{value}"
-                elif name == "content-length":
-                    length = value
-            elif first == "t":
-                if name == "transfer-encoding":
-                    transfer_encoding = (value if transfer_encoding is None
-                                         else f"{transfer_encoding},{value}")
-            elif first == "e":
-                if name == "expect":
-                    expect = value
+            if name not in framing:
+                continue
+            if name == "host":
+                hosts += 1
+                host = value
+            elif name == "connection":
+                connection = value if connection is None else f"{connection},{value}"
+            elif name == "content-length":
+                length = value
+            elif name == "transfer-encoding":
+                transfer_encoding = (value if transfer_encoding is None
+                                     else f"{transfer_encoding},{value}")
+            else:
+                expect = value
         headers = Headers(fields, lowered=True)
         method = parser.get_method().decode("ascii")
         # Connection is a token list (RFC 9110 §7.6.1), over every field.
@@ -651,6 +653,11 @@ class HTTPConnection:
                 return
             self._discarding = DISCARD_LIMIT
             self.resume_body()
+            return
+        if self.current is request:
+            # Answered while its message is still being parsed (nothing can
+            # be queued behind it yet): on_message_complete goes on.
+            self.active = None
             return
         self._advance()
 
