@@ -151,6 +151,17 @@ class FaultTests(TestCase):
         self.assertEqual(open_fds(), fds_before)
         self.assertTrue(settled)
 
+    @defer.inlineCallbacks
+    def test_a_program_running_on_after_closing_its_pipes_is_reaped(self):
+        response = yield self.get("/cgi-bin/detach.sh")
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.body, b"detached\n")
+        self.assertTrue(SLOTS.running)          # still running, its answer sent
+        settled = yield wait_until(lambda: not SLOTS.running and not children(),
+                                   timeout=5)
+        self.assertTrue(settled)
+        self.assertEqual(children(), [])
+
 
 class CapTests(TestCase):
     @defer.inlineCallbacks

@@ -99,9 +99,20 @@ def resolve_alias(prefix, target, path):
 
 def checked(target, st):
     """``target`` if its program may run; Refused(403) otherwise."""
-    if not st.st_mode & 0o111 or not os.access(target.script, os.X_OK):
+    if not may_execute(target.script, st):
         raise Refused(403, "not executable", target.script)
     return target
+
+
+def may_execute(filename, st):
+    """Whether this process may execute the file ``st`` describes.  With x
+    for everyone (0755 and the like) there is nothing to ask the kernel; a
+    refusal it still makes (an ACL, a noexec mount) fails the exec, which
+    is answered 403 as well."""
+    mode = st.st_mode
+    if mode & 0o111 == 0o111:
+        return True
+    return bool(mode & 0o111) and os.access(filename, os.X_OK)
 
 
 def document_target(request):

@@ -248,8 +248,8 @@ class SessionProcess:
             pipes[0] = process.ProcessWriter(reactor, self, 0, stdin_w, forceReadHack=True)
         pipes[1] = _OutPipe(reactor, self, 1, stdout_r)
         pipes[2] = _OutPipe(reactor, self, 2, stderr_r)
+        self._registered = False
         proto.makeConnection(self)
-        process.registerReapProcessHandler(pid, self)
 
     # -- IProcessTransport, the part CGIRun uses ---------------------------------
 
@@ -285,17 +285,30 @@ class SessionProcess:
         self._pipe_closed(name)
 
     def _pipe_closed(self, name):
-        self.pipes.pop(name, None)
+        pipes = self.pipes
+        pipes.pop(name, None)
         try:
             self.proto.childConnectionLost(name)
         except BaseException:
             log.failure("childConnectionLost")
+        if name == 1 and 2 in pipes:
+            # stdout usually ends because the program has exited, and then
+            # stderr is at its end too: read it now rather than in another
+            # turn of the reactor (nothing happens if it is not).
+            pipes[2].doRead()
         self._maybe_ended()
 
     # -- reaping ---------------------------------------------------------------
 
+    # A child is reaped when its pipes have all ended (it has usually
+    # exited by then); only one still running at that point is handed to
+    # Twisted's SIGCHLD handling, which calls reapProcess on every SIGCHLD
+    # for every process registered -- a cost per request per running
+    # program if every child were registered from its start.
+
     def reapProcess(self):
-        """Called by Twisted's SIGCHLD handling: reap the child if it has exited."""
+        """Reap the child if it has exited (Twisted's SIGCHLD handling calls
+        this once the child is registered)."""
         pid = self.pid
         if pid is None:
             return
@@ -304,8 +317,14 @@ class SessionProcess:
         except ChildProcessError:
             found, status = pid, 0      # reaped elsewhere: nothing more to learn
         if found:
-            process.unregisterReapProcessHandler(pid, self)
+            if self._registered:
+                self._registered = False
+                process.unregisterReapProcessHandler(pid, self)
             self.processEnded(status)
+        elif not self._registered:
+            self._registered = True
+            # (This checks once more, in case it exited just now.)
+            process.registerReapProcessHandler(pid, self)
 
     def processEnded(self, status):
         self.status = status

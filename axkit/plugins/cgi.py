@@ -17,7 +17,8 @@ import weakref
 from twisted.logger import Logger
 
 from axkit.cgi.environ import DEFAULT_PATH, ScopeEnv, build_environ, search_argv
-from axkit.cgi.mapping import Refused, document_target, match_alias, resolve_alias
+from axkit.cgi.mapping import (Refused, document_target, match_alias, may_execute,
+                               resolve_alias)
 from axkit.cgi.run import SLOTS, CGIRun
 from axkit.cgi.spool import BodySpool
 from axkit.config import (ANY, APPEND, GLOBAL, MAP, SERVER_ONLY, ConfigError, Directive,
@@ -176,7 +177,7 @@ class CGI:
             if not has_option(conf, "ExecCGI"):
                 return self._refused(request, Refused(
                     403, "Options ExecCGI is off in this scope", filename))
-            if not st.st_mode & 0o111 or not os.access(filename, os.X_OK):
+            if not may_execute(filename, st):
                 return self._refused(request, Refused(403, "not executable", filename))
             target = document_target(request)
         return self.run(request, conf, target)
