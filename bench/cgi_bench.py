@@ -106,12 +106,24 @@ def start_lighttpd(work, cgi_bin, port):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def cpu_times(pid):
+    """(the process's own CPU seconds, its reaped children's), from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    # utime, stime, cutime, cstime are fields 14-17 (1-based, pid first).
+    own = (int(fields[11]) + int(fields[12])) / tick
+    children = (int(fields[13]) + int(fields[14])) / tick
+    return own, children
+
+
 def load(url, duration, connections):
-    """(requests per second, failed requests) from wrk or ab."""
+    """(requests per second, failed requests, requests) from wrk or ab."""
     if shutil.which("wrk"):
         out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", url],
                              capture_output=True, text=True, timeout=duration + 60).stdout
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        done = int(re.search(r"(\d+) requests in", out).group(1))
         failed = 0
         m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         if m:
@@ -120,14 +132,15 @@ def load(url, duration, connections):
                       out)
         if m:
             failed += sum(int(x) for x in m.groups())
-        return rate, failed
+        return rate, failed, done
     out = subprocess.run(["ab", "-q", "-k", f"-c{connections}", f"-t{duration}",
                           "-n", "10000000", url],
                          capture_output=True, text=True, timeout=duration + 60).stdout
     rate = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
     failed = int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
+    done = int(re.search(r"Complete requests:\s+(\d+)", out).group(1))
     m = re.search(r"Non-2xx responses:\s+(\d+)", out)
-    return rate, failed + (int(m.group(1)) if m else 0)
+    return rate, failed + (int(m.group(1)) if m else 0), done
 
 
 def main():
@@ -143,15 +156,18 @@ def main():
     os.makedirs(cgi_bin)
     make_program(cgi_bin, args.program)
     servers = {}
+    pids = {}
     procs = []
     try:
         port = free_port()
         procs.append(start_axkit(work, cgi_bin, port))
         servers["axkit"] = f"http://127.0.0.1:{port}/cgi-bin/hello.cgi"
+        pids["axkit"] = procs[-1].pid
         if os.path.exists(LIGHTTPD):
             port = free_port()
             procs.append(start_lighttpd(work, cgi_bin, port))
             servers["lighttpd"] = f"http://127.0.0.1:{port}/cgi-bin/hello.cgi"
+            pids["lighttpd"] = procs[-1].pid
         else:
             print("lighttpd not found: measuring axkit alone")
         for url in servers.values():
@@ -159,24 +175,40 @@ def main():
         results = {name: [] for name in servers}
         for r in range(args.rounds):
             for name, url in servers.items():
-                rate, failed = load(url, args.duration, args.connections)
-                results[name].append({"rate": rate, "failed": failed})
-                print(f"round {r + 1}  {name:9s} {rate:9.1f} req/s  failed {failed}",
+                own0, kids0 = cpu_times(pids[name])
+                rate, failed, done = load(url, args.duration, args.connections)
+                own1, kids1 = cpu_times(pids[name])
+                # The server's own CPU per request (the figure least disturbed
+                # by whatever else the machine runs), and its programs'.
+                cpu = (own1 - own0) / max(done, 1) * 1e6
+                kids = (kids1 - kids0) / max(done, 1) * 1e6
+                results[name].append({"rate": rate, "failed": failed, "requests": done,
+                                      "server_us_per_request": round(cpu, 1),
+                                      "programs_us_per_request": round(kids, 1)})
+                print(f"round {r + 1}  {name:9s} {rate:9.1f} req/s  failed {failed}  "
+                      f"server CPU {cpu:6.0f} us/req  programs {kids:6.0f} us/req",
                       flush=True)
         summary = {name: statistics.median(x["rate"] for x in runs)
                    for name, runs in results.items()}
+        cpu_summary = {name: statistics.median(x["server_us_per_request"] for x in runs)
+                       for name, runs in results.items()}
         print()
         for name, rate in summary.items():
-            print(f"{name:9s} median {rate:9.1f} req/s")
+            print(f"{name:9s} median {rate:9.1f} req/s  server CPU "
+                  f"{cpu_summary[name]:6.0f} us/req")
         if "lighttpd" in summary:
             ratio = summary["axkit"] / summary["lighttpd"]
-            print(f"axkit / lighttpd = {ratio:.2f}")
+            ratios = [a["rate"] / b["rate"]
+                      for a, b in zip(results["axkit"], results["lighttpd"])]
+            print(f"axkit / lighttpd = {ratio:.2f} (medians; per round "
+                  + ", ".join(f"{x:.2f}" for x in ratios) + ")")
         os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
         out = os.path.join(HERE, "results", f"cgi-{time.strftime('%Y%m%d-%H%M%S')}.json")
         with open(out, "w") as f:
             json.dump({"program": args.program, "connections": args.connections,
                        "duration": args.duration, "rounds": results,
-                       "median": summary, "load_average": os.getloadavg()}, f, indent=1)
+                       "median": summary, "median_server_us_per_request": cpu_summary,
+                       "load_average": os.getloadavg()}, f, indent=1)
         print(f"results: {out}")
     finally:
         for p in procs:
