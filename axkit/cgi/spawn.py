@@ -296,6 +296,8 @@ class SessionProcess:
             # stderr is at its end too: read it now rather than in another
             # turn of the reactor (nothing happens if it is not).
             pipes[2].doRead()
+            if 2 not in pipes:
+                return          # its end has run what follows
         self._maybe_ended()
 
     # -- reaping ---------------------------------------------------------------
