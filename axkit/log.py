@@ -234,6 +234,9 @@ def check_log_path(path):
 
 def log_file(where, buffered=False):
     """The shared LogFile for ``where`` (a path, "stdout" or "stderr")."""
+    f = _files.get(where)
+    if f is not None and (f.buffered or not buffered):
+        return f             # stdout/stderr or an absolute path, as stored
     key = where if where in ("stdout", "stderr") else os.path.abspath(where)
     f = _files.get(key)
     if f is None:

@@ -7,19 +7,36 @@ class Headers:
     Values are str (latin-1 decoded from the wire).
     """
 
-    __slots__ = ("_items", "_lowered")
+    __slots__ = ("_items", "_lowered", "_index")
 
     def __init__(self, items=None, lowered=False):
         self._items = list(items) if items else []   # [(name, value)]
         # Request headers are stored with lower-case names: lookups then
         # compare names as they are.
         self._lowered = lowered
+        # Lower-cased names: {name: value}, made at the first lookup when no
+        # name repeats (False when one does); None until then or after a change.
+        self._index = None
+
+    def _lookup_index(self):
+        index = self._index
+        if index is None:
+            index = dict(self._items)
+            if len(index) != len(self._items):
+                index = False             # a repeated name: lookups scan
+            self._index = index
+        return index
 
     def get(self, name, default=None):
         """All values of ``name`` joined with ", " (RFC 9110 §5.3), or default."""
         lname = name.lower()
         found = None
         if self._lowered:
+            index = self._index
+            if index is None:
+                index = self._lookup_index()
+            if index is not False:
+                return index.get(lname, default)
             for k, v in self._items:
                 if k == lname:
                     found = v if found is None else f"{found}, {v}"
@@ -38,6 +55,11 @@ class Headers:
     def __contains__(self, name):
         lname = name.lower()
         if self._lowered:
+            index = self._index
+            if index is None:
+                index = self._lookup_index()
+            if index is not False:
+                return lname in index
             for k, _ in self._items:
                 if k == lname:
                     return True
@@ -49,10 +71,12 @@ class Headers:
 
     def set(self, name, value):
         """Replace every ``name`` field with one field."""
+        self._index = None
         self.remove(name)
         self._items.append((name.lower() if self._lowered else name, value))
 
     def add(self, name, value):
+        self._index = None
         self._items.append((name.lower() if self._lowered else name, value))
 
     def add_missing(self, items):
@@ -62,8 +86,9 @@ class Headers:
         if not self._items and not self._lowered:
             self._items.extend(items)
             return
+        present = {k.lower() for k, _ in self._items}
         for name, value in items:
-            if name not in self:
+            if name.lower() not in present:
                 self.add(name, value)
 
     def setdefault(self, name, value):
@@ -86,6 +111,7 @@ class Headers:
                     break
             else:
                 return
+        self._index = None
         self._items = [(k, v) for k, v in items if k.lower() != lname]
 
     def items(self):

@@ -111,11 +111,30 @@ def _local_port(r):
 _TOKEN = re.compile(r"%(?:\{([^}]*)\})?([<>]?)([a-zA-Z%])")
 
 
-def compile_format(fmt):
-    """Compile an Apache LogFormat string to ``f(request, now) -> line``.
+# Escapes compiled to an expression of the request ``r`` (str or None):
+# the common formats render in one call, without a function per field.
+_INLINE = {
+    "a": "r.channel.peer_host",
+    "h": "r.channel.peer_host",
+    "u": "r.user",
+    "r": 'f"{r.method} {r.target} HTTP/{r.version}"',
+    "U": "(r.path if r.path is not None else r.raw_path)",
+    "m": "r.method",
+    "f": "r.filename",
+}
+# Escapes whose value never needs escaping, as an expression (str or int).
+_INLINE_RAW = {
+    "l": '"-"',
+    "s": "r.status",
+    "b": '(r.bytes_sent or "-")',
+    "B": "r.bytes_sent",
+    "%": '"%"',
+}
 
-    Raises ConfigError naming an unknown escape.
-    """
+
+def _parse_format(fmt):
+    """A LogFormat string as a list of literal strings and (fn, arg, raw,
+    letter) escapes.  Raises ConfigError naming an unknown escape."""
     parts = []
     pos = 0
     for m in _TOKEN.finditer(fmt):
@@ -125,21 +144,75 @@ def compile_format(fmt):
         fn = _ESCAPES.get(letter)
         if fn is None:
             raise ConfigError(f"unknown LogFormat escape %{letter} in {fmt!r}")
-        parts.append((fn, arg, letter in _UNESCAPED))
+        parts.append((fn, arg, letter in _UNESCAPED, letter))
         pos = m.end()
     stray = fmt.find("%", pos)
     if stray >= 0 or any(isinstance(p, str) and "%" in p for p in parts):
         raise ConfigError(f"incomplete LogFormat escape in {fmt!r}")
     if pos < len(fmt):
         parts.append(fmt[pos:])
+    return parts
 
+
+def compile_format(fmt):
+    """Compile an Apache LogFormat string to ``f(request, now) -> line``.
+
+    The format becomes one Python function (as nginx compiles its
+    log_format): each escape an expression, every escaped value checked
+    for quotes, backslashes and controls in one pass over them all, and
+    escaped one by one only when that finds something.  Raises ConfigError
+    naming an unknown escape.
+    """
+    parts = _parse_format(fmt)
+    slow = _generic_renderer(parts)
+    env = {"_esc": _escape, "clf_time": clf_time, "_slow": slow}
+    body, pieces, escaped = [], [], []
+    for i, part in enumerate(parts):
+        if part.__class__ is str:
+            pieces.append(repr(part))
+            continue
+        fn, arg, raw, letter = part
+        env[f"F{i}"], env[f"A{i}"] = fn, arg
+        if raw or letter in _INLINE_RAW:
+            if letter == "t" and not arg:
+                expr = "clf_time(r.started)"
+            else:
+                expr = _INLINE_RAW.get(letter) or f"F{i}(r, now, A{i})"
+            pieces.append(f"str({expr})")
+            continue
+        if letter == "i" and arg:
+            env[f"A{i}"] = arg.lower()
+            body.append(f"    v{i} = r.headers.get(A{i}) or '-'")
+        elif letter in _INLINE:
+            body.append(f"    v{i} = {_INLINE[letter]} or '-'")
+        else:            # any value (a note may be 0): "-" only for None and ""
+            body.append(f"    v{i} = F{i}(r, now, A{i})")
+            body.append(f"    if v{i} is None or v{i} == '': v{i} = '-'")
+        pieces.append(f"v{i}")
+        escaped.append(f"v{i}")
+    lines = ["def render(r, now):", "  try:"]
+    lines += body
+    if escaped:
+        lines.append(f"    seen = ''.join(({', '.join(escaped)},))")
+        lines.append("    if not seen.isprintable() or '\"' in seen or '\\\\' in seen:")
+        for v in escaped:
+            lines.append(f"      {v} = _esc({v})")
+    lines.append(f"    return ''.join(({', '.join(pieces)}, '\\n'))")
+    lines.append("  except TypeError:")
+    lines.append("    return _slow(r, now)      # a value that is not a string")
+    exec(compile("\n".join(lines), f"<LogFormat {fmt!r}>", "exec"), env)
+    return env["render"]
+
+
+def _generic_renderer(parts):
+    """The field-by-field renderer (any value type)."""
     def render(request, now):
         out = []
         for part in parts:
             if part.__class__ is str:
                 out.append(part)
             else:
-                fn, arg, raw = part
+                fn, arg, raw, _ = part
                 value = fn(request, now, arg)
                 out.append(value if raw else _escape(value))
         out.append("\n")
@@ -233,6 +306,7 @@ class AccessLog:
 
     def __init__(self):
         self._renderers = {}
+        self._plans = {}
 
     def renderer(self, fmt, formats):
         key = (fmt, tuple(sorted(formats.items())) if formats else ())
@@ -263,12 +337,17 @@ class AccessLog:
         return DECLINED
 
     def hook_response_sent(self, request, conf):
-        where, fmt = conf.access_log
-        if where == "off":
-            return DECLINED
-        now = time.time()
-        line = self.renderer(fmt, conf.log_format)(request, now)
-        log_file(where, buffered=True).write(line)
+        # Per merged scope (a Conf is read-only): where and how, found once.
+        plan = self._plans.get(conf)
+        if plan is None:
+            where, fmt = conf.access_log
+            plan = (where, None if where == "off" else self.renderer(fmt, conf.log_format))
+            if len(self._plans) >= 4096:
+                self._plans.clear()
+            self._plans[conf] = plan
+        where, render = plan
+        if render is not None:
+            log_file(where, buffered=True).write(render(request, time.time()))
         return DECLINED
 
     def flush(self):

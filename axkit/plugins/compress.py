@@ -99,6 +99,9 @@ class Compress:
                       "br / gzip, when no older than the file."),
     ]
 
+    def __init__(self):
+        self._gzip_ok = {}         # (conf, media type) -> compressible on the fly?
+
     def hook_fixup(self, request, conf):
         st = request.finfo
         if st is None or not statmod.S_ISREG(st.st_mode) or request.path_info:
@@ -106,8 +109,14 @@ class Compress:
         if request.method not in ("GET", "HEAD"):
             return DECLINED
         mime_type = request.mime_type or ""
-        gzip_ok = conf.gzip and type_matches(mime_type, frozenset(
-            t.lower() for t in conf.gzip_types))
+        key = (conf, mime_type)
+        gzip_ok = self._gzip_ok.get(key)
+        if gzip_ok is None:
+            gzip_ok = bool(conf.gzip) and type_matches(mime_type, frozenset(
+                t.lower() for t in conf.gzip_types))
+            if len(self._gzip_ok) >= 4096:
+                self._gzip_ok.clear()
+            self._gzip_ok[key] = gzip_ok
         if not gzip_ok and not conf.precompressed:
             return DECLINED
         _add_vary(request.response_headers, "Accept-Encoding")
