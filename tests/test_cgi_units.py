@@ -92,6 +92,21 @@ class MappingTests(SynchronousTestCase):
         e = self.assertRaises(Refused, resolve_alias, "/cgi-bin/", CGI_BIN,
                               "/cgi-bin/hello.sh.missing/x")
         self.assertEqual(e.status, 404)
+        e = self.assertRaises(Refused, resolve_alias, "/cgi-bin/", CGI_BIN, "/cgi-bin/")
+        self.assertEqual((e.status, e.why), (403, "is a directory, not a script"))
+        missing = os.path.join(CGI_BIN, "no-such-folder")
+        for path in ("/gone/x", "/gone/"):
+            e = self.assertRaises(Refused, resolve_alias, "/gone/", missing, path)
+            self.assertEqual((e.status, e.why), (404, "ScriptAlias target does not exist"))
+
+    def test_single_program_mount(self):
+        program = os.path.join(CGI_BIN, "hello.sh")
+        for path, info in (("/app", ""), ("/app/", "/"), ("/app/x/y", "/x/y")):
+            t = resolve_alias("/app", program, path)
+            self.assertEqual((t.script, t.script_name, t.path_info), (program, "/app", info))
+        e = self.assertRaises(Refused, resolve_alias, "/app", os.path.join(CGI_BIN, "plain.txt"),
+                              "/app/x")
+        self.assertEqual((e.status, e.why), (403, "not executable"))
 
 
 class ArgvTests(SynchronousTestCase):

@@ -64,17 +64,12 @@ def resolve_alias(prefix, target, path):
         base_name = prefix[:-1]
     else:
         base_name = prefix
-    try:
-        st = os.stat(target)
-    except OSError:
-        raise Refused(404, "ScriptAlias target does not exist", target)
-    if statmod.S_ISREG(st.st_mode):
-        # A single-program mount: everything below the prefix is PATH_INFO.
-        return checked(Target(target, base_name.rstrip("/") if base_name != "/" else "",
-                              rest), st)
     parts = rest.split("/")
     current = target.rstrip("/")
     consumed = base_name.rstrip("/")
+    # The folder is walked straight away: when the first segment is found
+    # in it, the target is a folder and needs no stat of its own (one fewer
+    # per request).  Otherwise the target decides (_single_program).
     for i in range(1, len(parts)):
         segment = parts[i]
         if not segment:
@@ -83,8 +78,14 @@ def resolve_alias(prefix, target, path):
         try:
             st = os.stat(candidate)
         except (FileNotFoundError, NotADirectoryError):
+            mounted = _single_program(target, base_name, rest) if i == 1 else None
+            if mounted is not None:
+                return mounted
             raise Refused(404, "no such script", candidate)
         except PermissionError:
+            mounted = _single_program(target, base_name, rest) if i == 1 else None
+            if mounted is not None:
+                return mounted
             raise Refused(403, "permission denied", candidate)
         consumed += "/" + segment
         if statmod.S_ISDIR(st.st_mode):
@@ -94,7 +95,25 @@ def resolve_alias(prefix, target, path):
             raise Refused(403, "not a regular file", candidate)
         path_info = "/" + "/".join(parts[i + 1:]) if i + 1 < len(parts) else ""
         return checked(Target(candidate, consumed, path_info), st)
+    if current == target.rstrip("/"):
+        mounted = _single_program(target, base_name, rest)
+        if mounted is not None:
+            return mounted
     raise Refused(403, "is a directory, not a script", current)
+
+
+def _single_program(target, base_name, rest):
+    """The Target when the ScriptAlias target is a program (a single-program
+    mount: all of the rest of the URL is PATH_INFO); None when it is a
+    folder; Refused(404) when it does not exist."""
+    try:
+        st = os.stat(target)
+    except OSError:
+        raise Refused(404, "ScriptAlias target does not exist", target)
+    if not statmod.S_ISREG(st.st_mode):
+        return None
+    return checked(Target(target, base_name.rstrip("/") if base_name != "/" else "", rest),
+                   st)
 
 
 def checked(target, st):
