@@ -446,10 +446,6 @@ class Pipeline:
 
     def _run_simple(self, chain, hook, args, request, on_status=None, tracer=None):
         """Run an informational hook: failures are logged, never answered."""
-        def failed(f):
-            e = f.value
-            log.failure("plugin {plugin} failed in hook_{hook}", failure=e.failure,
-                        plugin=e.plugin_name, hook=hook)
         try:
             if tracer is None and request is not None:
                 tracer = self.tracer(request)
@@ -458,7 +454,15 @@ class Pipeline:
             log.failure("plugin {plugin} failed in hook_{hook}", failure=e.failure,
                         plugin=e.plugin_name, hook=hook)
             return
+        if result is DECLINED:
+            return
         if isinstance(result, Deferred):
-            result.addErrback(failed)
+            result.addErrback(_log_hook_failure, hook)
         elif isinstance(result, int) and on_status is not None:
             on_status(result)
+
+
+def _log_hook_failure(failure, hook):
+    e = failure.value
+    log.failure("plugin {plugin} failed in hook_{hook}", failure=e.failure,
+                plugin=e.plugin_name, hook=hook)

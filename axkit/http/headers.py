@@ -86,10 +86,13 @@ class Headers:
         if not self._items and not self._lowered:
             self._items.extend(items)
             return
+        self._index = None
         present = {k.lower() for k, _ in self._items}
+        append = self._items.append
+        lowered = self._lowered
         for name, value in items:
             if name.lower() not in present:
-                self.add(name, value)
+                append((name.lower() if lowered else name, value))
 
     def setdefault(self, name, value):
         if name not in self:
