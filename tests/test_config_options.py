@@ -49,8 +49,22 @@ class OptionsTests(SynchronousTestCase):
         text = "Options All\n<Location /x>\nOptions None\n</Location>\n"
         self.assertFalse(has_option(self.resolve(text, "/x"), "ExecCGI"))
 
-    def test_default_is_empty(self):
-        self.assertFalse(has_option(self.resolve("", "/"), "ExecCGI"))
+    def test_default_is_followsymlinks_only(self):
+        conf = self.resolve("", "/")
+        self.assertFalse(has_option(conf, "ExecCGI"))
+        self.assertFalse(has_option(conf, "Indexes"))
+        self.assertTrue(has_option(conf, "FollowSymLinks"))
+
+    def test_bare_list_drops_followsymlinks_plus_keeps_it(self):
+        # Apache 2.4: "Options Indexes" replaces the default FollowSymLinks.
+        self.assertFalse(has_option(self.resolve("Options Indexes", "/"), "FollowSymLinks"))
+        self.assertTrue(has_option(self.resolve("Options +Indexes", "/"), "FollowSymLinks"))
+        self.assertFalse(has_option(self.resolve("Options -FollowSymLinks", "/"),
+                                    "FollowSymLinks"))
+        self.assertFalse(has_option(self.resolve("Options None", "/"), "FollowSymLinks"))
+        text = "Options -FollowSymLinks\n<Location /x>\nOptions +FollowSymLinks\n</Location>\n"
+        self.assertTrue(has_option(self.resolve(text, "/x/y"), "FollowSymLinks"))
+        self.assertFalse(has_option(self.resolve(text, "/y"), "FollowSymLinks"))
 
     def test_unknown_option_is_refused_with_line(self):
         e = self.assertRaises(ConfigErrors, load_config, "\nOptions +ExecCgi Bogus\n")

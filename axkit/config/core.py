@@ -20,7 +20,8 @@ CORE_DIRECTIVES = [
               doc="Load a plugin into this scope: a name from --list-plugins, or "
                   "a dotted path package.module.Class."),
     Directive("Options", many(option_word), scopes=ANY, merge=APPEND, check=check_line,
-              doc="Apache's per-scope switches (ExecCGI, Indexes, FollowSymLinks, ...): "
+              doc="Apache's per-scope switches (ExecCGI, Indexes, FollowSymLinks, ...; "
+                  "FollowSymLinks alone is on by default): "
                   "'Options A B' sets them, 'Options +A -B' adjusts the outer scope's. "
                   "Plugins read them with axkit.config.options.has_option(conf, name)."),
     Directive("LogLevel", one_of("debug", "info", "warn", "error", "crit"), scopes=ANY,

@@ -5,6 +5,10 @@ is replaced) or adjusts the outer scope's set (``Options +ExecCGI -Indexes``);
 mixing both forms on one line is refused, as Apache 2.4 does.  Plugins ask
 ``has_option(conf, "ExecCGI")``; the effective set is computed once per
 distinct chain of occurrences and cached.
+
+As in Apache 2.4, the set a scope starts from is ``FollowSymLinks`` alone:
+``Options +Indexes`` keeps following symlinks, while a bare list
+(``Options Indexes``) replaces the set and so turns FollowSymLinks off.
 """
 
 from .errors import ConfigError
@@ -14,6 +18,8 @@ KNOWN = ("ExecCGI", "Indexes", "FollowSymLinks", "SymLinksIfOwnerMatch", "Includ
 _BY_LOWER = {name.lower(): name for name in KNOWN}
 # "All" as Apache 2.4 means it: everything but MultiViews.
 _ALL = frozenset(n for n in KNOWN if n not in ("All", "None", "MultiViews"))
+# What is in force where no Options line applies (Apache 2.4's default).
+DEFAULT = frozenset(("FollowSymLinks",))
 
 
 def option_word(word, ctx):
@@ -45,7 +51,7 @@ def effective_options(occurrences):
     cached = _cache.get(occurrences)
     if cached is not None:
         return cached
-    current = frozenset()
+    current = DEFAULT
     for line in occurrences:
         if line and line[0][0] == "":
             current = frozenset()
