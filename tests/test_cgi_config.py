@@ -137,27 +137,49 @@ class DropinTests(SynchronousTestCase):
 
 
 class PluginOrderTests(TestCase):
+    """cgi declares run_before: listed after the file handlers, it still
+    maps ScriptAlias first and runs AddHandler programs (never sends their
+    source)."""
+
     @defer.inlineCallbacks
-    def test_a_file_handler_ahead_of_cgi_is_reported_once(self):
+    def test_cgi_listed_after_the_file_handlers_still_runs_first(self):
         docroot = self.mktemp()
         os.makedirs(docroot)
-        logs = LogCapture()
-        self.addCleanup(logs.stop)
+        script = os.path.join(docroot, "doc.cgi")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nran'\n")
+        os.chmod(script, 0o755)
         server = yield serve(self, f"""
             DocumentRoot {docroot}
             Plugin uri_to_file
             Plugin serve_file
             Plugin {plugin_name()}
             ScriptAlias /cgi-bin/ {CGI_BIN}/
+            AddHandler cgi-script .cgi
+            Options +ExecCGI
         """)
-        for _ in range(3):
-            response = yield request(server.port, "GET", "/cgi-bin/hello.sh")
-            # uri_to_file mapped it under DocumentRoot: not found, and never
-            # the program's source.
-            self.assertEqual(response.status, 404)
-        warnings = [line for line in logs.lines() if "runs before cgi" in line]
-        self.assertEqual(len(warnings), 1)
-        self.assertIn("uri_to_file runs before cgi in hook_uri_translation", warnings[0])
+        response = yield request(server.port, "GET", "/cgi-bin/hello.sh")
+        self.assertEqual(response.status, 200)
+        self.assertNotIn(b"#!/bin/sh", response.body)
+        response = yield request(server.port, "GET", "/doc.cgi")
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.body, b"ran")
+
+    def test_run_before_moves_a_plugin_ahead_of_the_first_it_names(self):
+        from axkit.config.scopes import order_plugins
+
+        class P:
+            def __init__(self, name, run_before=()):
+                self.name, self.run_before = name, run_before
+
+            def __repr__(self):
+                return self.name
+        a, b, c = P("a"), P("b"), P("c", run_before=("b", "x"))
+        self.assertEqual([p.name for p in order_plugins([a, b, c])], ["a", "c", "b"])
+        self.assertEqual([p.name for p in order_plugins([c, a, b])], ["c", "a", "b"])
+        # Two plugins each wanting to run first: no loop, a stable answer.
+        d, e = P("d", run_before=("e",)), P("e", run_before=("d",))
+        self.assertEqual([p.name for p in order_plugins([d, e])], ["e", "d"])
 
 
 class ReloadTests(TestCase):

@@ -95,7 +95,7 @@ class Resolved:
 
     def __init__(self, values, plugins, scopes):
         self.values = values
-        self.plugins = tuple(plugins)
+        self.plugins = order_plugins(plugins)
         self.scopes = tuple(scopes)
         values = dict(values)
         values["plugins"] = self.plugins
@@ -120,6 +120,25 @@ class Resolved:
                 following = (index, phase, chains[phase])
             steps[index] = following
         self.next_phase = tuple(steps)
+
+
+def order_plugins(plugins):
+    """The scope's plugins in the order their hooks run: load order, except
+    that a plugin declaring ``run_before = ("name", ...)`` is moved ahead of
+    the first of those plugins loaded before it (cgi before the file
+    handlers, whatever order the Plugin lines come in)."""
+    ordered = list(plugins)
+    for plugin in list(ordered):
+        before = getattr(plugin, "run_before", ())
+        if not before:
+            continue
+        here = ordered.index(plugin)
+        ahead = [i for i, other in enumerate(ordered[:here])
+                 if getattr(other, "name", None) in before]
+        if ahead:
+            ordered.pop(here)
+            ordered.insert(ahead[0], plugin)
+    return tuple(ordered)
 
 
 def merge_scope(values, plugins, scope, registry):

@@ -6,9 +6,10 @@ has ``AddHandler cgi-script`` in a scope with ``Options +ExecCGI``, is run
 with a clean RFC 3875 environment; its output becomes the response (see
 axkit.cgi.run for how every run ends).
 
-List ``Plugin cgi`` before uri_to_file and serve_file, as Apache runs
-mod_alias and mod_cgi before its core file handler: plugins of one scope run
-in the order they are loaded.
+cgi runs before uri_to_file, serve_file and serve_dir in every scope
+(``run_before``), whatever the order of the Plugin lines: as Apache runs
+mod_alias and mod_cgi before its core file handler, so a program's source is
+never sent as a file.
 """
 
 import os
@@ -67,6 +68,9 @@ class CGI:
     """Runs CGI/1.1 programs: ScriptAlias, AddHandler cgi-script, nph- scripts."""
 
     name = "cgi"
+    # ScriptAlias must map before uri_to_file does, and an AddHandler program
+    # must be run before a file handler sends it as a document.
+    run_before = ("uri_to_file", "serve_file", "serve_dir")
     directives = [
         Directive("ScriptAlias", (url_path, path), scopes=SERVER_ONLY, merge=MAP,
                   to_items=lambda v: [(v[0], v[1])],
@@ -104,36 +108,6 @@ class CGI:
 
     def __init__(self):
         self._scope_envs = weakref.WeakKeyDictionary()   # Conf -> ScopeEnv
-        self._order_checked = weakref.WeakKeyDictionary()  # Conf -> True
-
-    # -- post_read_request: a misordered config is reported, once per scope -----
-
-    def hook_post_read_request(self, request, conf):
-        if conf not in self._order_checked:
-            self._order_checked[conf] = True
-            self._check_order(request, conf)
-        return DECLINED
-
-    def _check_order(self, request, conf):
-        # Plugins of a scope run in load order: a file handler ahead of cgi
-        # takes URLs cgi should answer (see "Plugin order" in docs/cgi.md).
-        chains = request.chains
-        for phase, needed in (("uri_translation", conf.script_alias),
-                              ("response", conf.add_handler)):
-            if not needed:
-                continue
-            names = [getattr(plugin, "name", "?") for plugin, _ in chains[phase]]
-            if self.name not in names:
-                continue
-            ahead = [n for n in names[:names.index(self.name)]
-                     if n in ("uri_to_file", "serve_file", "serve_dir")]
-            if ahead:
-                log.error("plugin {ahead} runs before cgi in hook_{phase} for this scope "
-                          "(first seen with {path}): list 'Plugin cgi' before it, or "
-                          "{what} will not work", ahead=ahead[0], phase=phase,
-                          path=request.path, what="ScriptAlias" if phase ==
-                          "uri_translation" else "AddHandler cgi-script",
-                          request=request, plugin="cgi")
 
     # -- uri_translation: ScriptAlias ------------------------------------------
 
