@@ -42,6 +42,8 @@ from .status import error_body, status_line
 log = Logger(namespace="axkit.http")
 
 IDLE, HEADERS, BODY, RESPONDING = "idle", "headers", "body", "responding"
+# A deadline kind (not a state): the response in progress waits on the client.
+SENDING = "sending"
 
 # Data is fed to the parser in slices this big, so a flood of pipelined
 # requests in one read cannot queue more than one slice's worth.
@@ -115,7 +117,7 @@ class HTTPConnection:
         "_raw_head", "_began", "_fatal", "_paused", "_unparsed", "_deadline",
         "_deadline_state", "_wheel_slot", "_discarding", "_notes", "_upgrade",
         "_parsing", "_dispatching", "_advanced", "_sock", "server", "_held",
-        "__weakref__",
+        "_sent_mark", "__weakref__",
     )
 
     def __init__(self, factory):
@@ -152,6 +154,7 @@ class HTTPConnection:
         self._dispatching = False
         self._advanced = False
         self._held = None            # a request with a body, dispatched after this parse
+        self._sent_mark = None       # progress seen at the last SendTimeout check
         self._sock = None
         self.server = None           # the listener's default <Server> (set by the handler)
 
@@ -603,6 +606,9 @@ class HTTPConnection:
         if self.state == BODY:
             self.state = RESPONDING
             self._deadline = None
+            if self.active is not None and self.active.state != FINISHED \
+                    and not self.closing:
+                self._watch_sending()
 
     # -- dispatch and ordering ---------------------------------------------
 
@@ -614,6 +620,10 @@ class HTTPConnection:
         pending = request._body_pending
         arrived = list(pending) if pending else ()
         self.handler.handle(request)
+        if request.state != FINISHED and self._deadline is None and not self.closing:
+            # Answered later (a file sent in pieces, a program...): watch
+            # that the client keeps reading (SendTimeout).
+            self._watch_sending()
         # Body pieces that arrived while the request was queued.
         for data in arrived:
             if request.finished:
@@ -854,6 +864,48 @@ class HTTPConnection:
                 self.protocol_error(408, "request header timeout")
         elif state == BODY:
             self.protocol_error(408, "request body timeout")
+        elif state == SENDING:
+            self._check_sending(now)
+
+    def _send_progress(self):
+        """What has left (or is queued) so far, for SendTimeout: None when
+        nothing waits on the client (the response's producer is slow, or it
+        is over)."""
+        active = self.active
+        if active is None or active.state == FINISHED:
+            return None
+        transport = self.transport
+        # A pull producer (sendfile) is only ever waiting for the socket.
+        waiting_pull = getattr(transport, "producer", None) is not None and \
+            not getattr(transport, "streamingProducer", True)
+        buffered = 0
+        offsets = []
+        while transport is not None:         # TLS: down to the TCP transport
+            data = getattr(transport, "dataBuffer", None)
+            if data is not None:
+                buffered += len(data) - transport.offset + transport._tempDataLen
+                offsets.append((id(data), transport.offset))
+            transport = getattr(transport, "transport", None)
+        if not buffered and not waiting_pull:
+            return None
+        return (active.bytes_sent, buffered, tuple(offsets))
+
+    def _watch_sending(self):
+        self._sent_mark = self._send_progress()
+        self._set_deadline(SENDING, self.limits.send_timeout)
+
+    def _check_sending(self, now):
+        mark = self._send_progress()
+        if mark is not None and mark == self._sent_mark:
+            log.info("closing connection from {client}: it read nothing for "
+                     "{timeout} s (SendTimeout)", client=self.peer_host,
+                     timeout=self.limits.send_timeout)
+            self.abort_response(self.active)
+            return
+        # Progress (or nothing waiting on the client): look again later.
+        self._sent_mark = mark
+        if self.active is not None and not self.closing:
+            self._set_deadline(SENDING, self.limits.send_timeout)
 
 
 def _failure_of(exc):

@@ -25,6 +25,11 @@ LIMIT_DIRECTIVES = [
                   "then 408 and the connection closes."),
     Directive("RequestBodyTimeout", duration, scopes=SERVER_ONLY, default=60.0,
               doc="Longest wait between two pieces of a request body; then 408 and close."),
+    Directive("SendTimeout", duration, scopes=SERVER_ONLY, default=60.0,
+              doc="Longest time a response may wait on a client that reads nothing "
+                  "(nginx's send_timeout: between two successful writes, not for the "
+                  "whole response); then the connection is cut. A slow program "
+                  "producing nothing is not the client's fault and is not cut."),
     Directive("KeepAliveTimeout", duration, scopes=SERVER_ONLY, default=15.0,
               doc="How long an idle keep-alive connection is kept open."),
     Directive("MaxKeepAliveRequests", count, scopes=SERVER_ONLY, default=1000,
@@ -45,7 +50,7 @@ class Limits:
     """The engine's limits for one connection, read from a merged Conf."""
 
     __slots__ = ("request_line", "field_size", "fields", "header_size", "body",
-                 "header_timeout", "body_timeout", "keepalive_timeout",
+                 "header_timeout", "body_timeout", "keepalive_timeout", "send_timeout",
                  "max_requests", "max_pipelined")
 
     def __init__(self, conf):
@@ -57,5 +62,6 @@ class Limits:
         self.header_timeout = conf.request_header_timeout
         self.body_timeout = conf.request_body_timeout
         self.keepalive_timeout = conf.keep_alive_timeout
+        self.send_timeout = conf.send_timeout
         self.max_requests = conf.max_keep_alive_requests
         self.max_pipelined = conf.max_pipelined_requests
