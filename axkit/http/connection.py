@@ -104,6 +104,17 @@ _FRAMING_FIELDS = frozenset(("host", "connection", "content-length", "transfer-e
 
 # Characters a Host value (uri-host [":" port]) cannot hold.
 _BAD_HOST = re.compile(r"[\s/\\@?#,]")
+# Host values already found well formed (a server sees the same few).
+_GOOD_HOSTS = set()
+
+
+def _good_host(host):
+    if _BAD_HOST.search(host) is not None:
+        return False
+    if len(_GOOD_HOSTS) >= 1024:
+        _GOOD_HOSTS.clear()
+    _GOOD_HOSTS.add(host)
+    return True
 
 
 @implementer(IProtocol)
@@ -457,7 +468,7 @@ class HTTPConnection:
                 raise ProtocolError(400, "more than one Host header")
             if version == "1.1":
                 raise ProtocolError(400, "HTTP/1.1 request without Host")
-        elif _BAD_HOST.search(host) is not None:
+        elif host not in _GOOD_HOSTS and not _good_host(host):
             raise ProtocolError(400, "malformed Host header")
         if target[0] != "/":
             self._check_target(request)
