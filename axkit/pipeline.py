@@ -243,17 +243,16 @@ class Pipeline:
                 # Past the last phase with plugins: nobody answered.
                 self._after_phase(request, DECLINED, LAST_PHASE)
                 return
-            index, phase, chain = step
+            index, phase, chain, method = step
             if request.state == FINISHED:
                 return
             conf = request.conf
-            if len(chain) == 1 and not conf.trace_hooks:
+            if method is not None and not conf.trace_hooks:
                 # One plugin, untraced (the usual case): called right here.
-                plugin, method = chain[0]
                 try:
                     result = method(request, conf)
                 except Exception:
-                    raise PluginError(plugin, phase, Failure())
+                    raise PluginError(chain[0][0], phase, Failure())
                 if result is None:
                     result = DECLINED
                 elif result.__class__ is not Code and (

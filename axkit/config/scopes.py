@@ -110,14 +110,16 @@ class Resolved:
             chains[hook] = tuple(chain)
         self.chains = chains
         # The request phases some plugin hooks here: next_phase[i] is the
-        # first (index, phase, chain) at or after phase i, or None; the
+        # first (index, phase, chain, method) at or after phase i, or None; the
         # pipeline visits only those.
         steps = [None] * (len(REQUEST_PHASES) + 1)
         following = None
         for index in range(len(REQUEST_PHASES) - 1, -1, -1):
             phase = REQUEST_PHASES[index]
-            if chains[phase]:
-                following = (index, phase, chains[phase])
+            chain = chains[phase]
+            if chain:
+                # The hook method itself when one plugin has the phase.
+                following = (index, phase, chain, chain[0][1] if len(chain) == 1 else None)
             steps[index] = following
         self.next_phase = tuple(steps)
 
