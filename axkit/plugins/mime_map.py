@@ -52,11 +52,28 @@ class MimeMap:
 
     def __init__(self):
         self._with_charset = {}    # (type, charset) -> the Content-Type value
+        self._types = {}           # Conf -> {file name: Content-Type value}
 
     def hook_mime_map(self, request, conf):
         filename = request.filename
         if filename is None:
             return DECLINED
+        # Per scope (a Conf is read-only) and file name, found once.
+        types = self._types.get(conf)
+        if types is None:
+            if len(self._types) >= 64:
+                self._types.clear()
+            types = self._types[conf] = {}
+        media_type = types.get(filename)
+        if media_type is None:
+            media_type = self._media_type(filename, conf)
+            if len(types) >= 4096:
+                types.clear()
+            types[filename] = media_type
+        request.mime_type = media_type
+        return OK
+
+    def _media_type(self, filename, conf):
         base = filename.rpartition("/")[2]
         dot = base.rfind(".")
         media_type = None
@@ -73,5 +90,4 @@ class MimeMap:
                 if len(self._with_charset) < 4096:
                     self._with_charset[key] = typed
             media_type = typed
-        request.mime_type = media_type
-        return OK
+        return media_type
