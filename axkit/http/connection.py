@@ -190,16 +190,23 @@ class HTTPConnection:
         factory = self.factory
         factory.connection_opened(self)
         self.limits = factory.limits()
-        peer = self.transport.getPeer()
-        self.peer_host = getattr(peer, "host", None) or "-"
-        self.peer_port = getattr(peer, "port", None)
-        self.secure = factory.is_secure(self.transport)
+        transport = self.transport
+        if type(transport) is _TCPServer:
+            # Plain TCP: the peer's (host, port, ...) as accept() gave it,
+            # without building an address object; never TLS.
+            client = transport.client
+            self.peer_host = client[0] or "-"
+            self.peer_port = client[1]
+            self._sock = transport.socket
+        else:
+            peer = transport.getPeer()
+            self.peer_host = getattr(peer, "host", None) or "-"
+            self.peer_port = getattr(peer, "port", None)
+            self.secure = factory.is_secure(transport)
         try:
-            self.transport.setTcpNoDelay(True)
+            transport.setTcpNoDelay(True)
         except (AttributeError, OSError):
             pass
-        if type(self.transport) is _TCPServer:
-            self._sock = self.transport.socket
         # A fresh connection gets RequestHeaderTimeout for its first byte.
         self._set_deadline(IDLE, self.limits.header_timeout)
         self.handler.connection_made(self)
