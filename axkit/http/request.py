@@ -44,6 +44,8 @@ FINISHED = 2       # complete (or aborted)
 # (Content-Type, Cache-Control, a file's ETag...) recur response after response.
 _LINES = {}
 _LINES_MAX = 4096
+# The lines of a whole set of fields, by the fields (a tuple of pairs).
+_BLOCKS = {}
 # The Date and Server lines, and the time (a whole second) they change.
 _DATE_LINE = [0, b""]
 
@@ -68,6 +70,28 @@ def _header_line(item):
     except TypeError:
         pass                      # an unhashable value: not cached
     return line
+
+
+def _header_block(items, key):
+    """The lines of all ``items`` (each checked and encoded once, see
+    _header_line), kept under ``key`` when it is not None: the same fields
+    (a file's ETag, Last-Modified, type...) recur response after response."""
+    lines = []
+    cache = _LINES
+    for item in items:
+        try:
+            line = cache.get(item)
+        except TypeError:                 # an unhashable value
+            line = None
+        if line is None:
+            line = _header_line(item)
+        lines.append(line)
+    block = b"".join(lines)
+    if key is not None:
+        if len(_BLOCKS) >= _LINES_MAX:
+            _BLOCKS.clear()
+        _BLOCKS[key] = block
+    return block
 
 
 class BadTarget(Exception):
@@ -407,15 +431,15 @@ class Request:
         parts = [STATUS_LINES.get(status) or status_line(status, self.reason_text)
                  if self.reason_text is None else status_line(status, self.reason_text)]
         append = parts.append
-        cache = _LINES
-        for item in self.response_headers._items:
-            try:
-                line = cache.get(item)
-            except TypeError:             # an unhashable value
-                line = None
-            if line is None:
-                line = _header_line(item)
-            append(line)
+        items = tuple(self.response_headers._items)
+        try:
+            block = _BLOCKS.get(items)
+        except TypeError:                 # an unhashable value
+            block = None
+            items = None
+        if block is None:
+            block = _header_block(self.response_headers._items, items)
+        append(block)
         if _time() >= _DATE_LINE[0]:
             # A new second: the Date (and Server) line again.
             now = _time()
