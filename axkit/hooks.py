@@ -120,17 +120,17 @@ def run_chain(chain, hook, args, tracer=None, start=0):
             started = tracer.clock()
         try:
             result = method(*args)
-            cls = result.__class__
-            if cls is not Code:
-                if result is None:
-                    result = DECLINED
-                elif cls is not int or not 100 <= result <= 599:
-                    if is_deferred(result):
-                        return _continue_later(chain, i, hook, args, tracer, result,
-                                               started if tracer is not None else None)
-                    result = check_result(plugin, hook, result)
         except Exception:
             raise PluginError(plugin, hook, Failure())
+        cls = result.__class__
+        if cls is not Code:
+            if result is None:
+                result = DECLINED
+            elif cls is not int or not 100 <= result <= 599:
+                result = settle(chain, i, hook, args, result, tracer,
+                                started if tracer is not None else None)
+                if is_deferred(result):
+                    return result
         if tracer is not None:
             tracer.record(plugin, hook, result, tracer.clock() - started)
         if result is not DECLINED:
@@ -139,15 +139,14 @@ def run_chain(chain, hook, args, tracer=None, start=0):
     return DECLINED
 
 
-def settle(chain, i, hook, args, result):
-    """What a chain answers when its plugin ``i`` (run by the caller, no
-    tracer) returned ``result``, which is neither None nor a Code nor a
-    status: a Deferred (the chain resumes when it fires) or a mistake
-    (PluginError)."""
+def settle(chain, i, hook, args, result, tracer=None, started=None):
+    """What a chain answers when its plugin ``i`` returned ``result``, which
+    is neither None nor a Code nor a status: a Deferred (the chain resumes
+    when it fires) or a mistake (PluginError)."""
     plugin = chain[i][0]
     try:
         if is_deferred(result):
-            return _continue_later(chain, i, hook, args, None, result, None)
+            return _continue_later(chain, i, hook, args, tracer, result, started)
         return check_result(plugin, hook, result)
     except Exception:
         raise PluginError(plugin, hook, Failure())

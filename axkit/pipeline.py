@@ -86,7 +86,7 @@ class Pipeline:
 
     def handle(self, request):
         vhosts = self._vhosts if self.holder.config is self._config else self._current()
-        server = vhosts.default if vhosts.single else vhosts.select(request)
+        server = vhosts.select(request)
         base = server.base
         request.server = server
         request.resolved = base
@@ -115,21 +115,12 @@ class Pipeline:
             request.response_headers.set("Allow", ALLOWED_DEFAULT)
             request.send(200)
             return
-        raw_path = request.raw_path
-        if "%" in raw_path or "/." in raw_path or "//" in raw_path or \
-                raw_path[:1] != "/" or "\x00" in raw_path:
-            try:
-                request.path = normalize_path(raw_path)
-            except BadTarget as e:
-                request.send_error(400, str(e))
-                return
-        else:
-            # Nothing to decode or remove: the path is the target's.
-            request.path = raw_path
-        server = request.server
-        if server.locations or request.resolved is not server.base or \
-                request.conf.trace_hooks:
-            self.resolve(request)
+        try:
+            request.path = normalize_path(request.raw_path)
+        except BadTarget as e:
+            request.send_error(400, str(e))
+            return
+        self.resolve(request)
         conf = request.conf
         limit = conf.limit_request_body
         request.body_limit = limit
@@ -224,12 +215,14 @@ class Pipeline:
             if tracer is not None:
                 tracer.scope(request.server, resolved)
 
-    def _run_phases(self, request, index):
+    def _run_phases(self, request, index, files_step=None):
         """Run the phases from ``index`` on.  Only the phases some plugin
         hooks in the request's scope are visited (``Resolved.next_phase``);
-        between uri_translation and the rest, the <Files> sections matching
-        the mapped file apply (which may change the scope and its plan)."""
-        files_step = index == 0
+        between uri_translation and the rest (``files_step``: still to come,
+        by default when starting from it), the <Files> sections matching the
+        mapped file apply (which may change the scope and its plan)."""
+        if files_step is None:
+            files_step = index == 0
         while True:
             step = request.resolved.next_phase[index]
             if files_step and (step is None or step[0] > 0):
@@ -238,7 +231,7 @@ class Pipeline:
                 files_step = False
                 if request.filename is not None and request.server.files:
                     self.resolve_file(request)
-                    step = request.resolved.next_phase[1]
+                    step = request.resolved.next_phase[max(index, 1)]
             if step is None:
                 # Past the last phase with plugins: nobody answered.
                 self._after_phase(request, DECLINED, LAST_PHASE)
@@ -270,12 +263,6 @@ class Pipeline:
                 return
             index += 1
 
-    def _phase_done(self, request, index):
-        """Between phases: after uri_translation (index 0), the <Files>
-        sections matching the mapped file apply to the phases that follow."""
-        if index == 0 and request.filename is not None:
-            self.resolve_file(request)
-
     def _resumed(self, result, request, index):
         try:
             if request.aborted:
@@ -289,8 +276,7 @@ class Pipeline:
             if result is not DECLINED or index == LAST_PHASE:
                 if not self._after_phase(request, result, index):
                     return
-            self._phase_done(request, index)
-            self._run_phases(request, index + 1)
+            self._run_phases(request, index + 1, files_step=index == 0)
         except PluginError as e:
             self._plugin_failed(request, e)
         except Exception:

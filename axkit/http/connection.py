@@ -605,10 +605,7 @@ class HTTPConnection:
         self.current = None
         if request is None:
             return
-        if request._body_consumer is None:
-            request.body_complete = True
-        else:
-            request._body_done()
+        request._body_done()
         active = self.active
         if request is active and request is not self._held:
             self.handler.body_done(request)
@@ -724,15 +721,7 @@ class HTTPConnection:
                 self._close()
                 return
             self.state = IDLE
-            deadline = self.factory.now() + self.limits.keepalive_timeout
-            slot = self._wheel_slot
-            if slot is not None and deadline >= slot - 1:
-                # Later than the entry already filed (the common case): the
-                # wheel checks the new deadline when that entry comes due.
-                self._deadline_state = IDLE
-                self._deadline = deadline
-            else:
-                self._set_deadline(IDLE, self.limits.keepalive_timeout)
+            self._set_deadline(IDLE, self.limits.keepalive_timeout)
             if not self._parsing and len(self.factory.connections) >= KEEP_PARSER_BELOW:
                 self.parser = None
         if self._unparsed and not self._paused:

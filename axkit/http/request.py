@@ -323,12 +323,7 @@ class Request:
         else:
             self.channel.write(head + body)
             self.bytes_sent = len(body)
-        if self._finish_waiters is None:
-            self.state = FINISHED
-            self._body_pending = None
-            self.channel.response_finished(self)
-        else:
-            self._finished()
+        self._finished()
 
     def send_error(self, status, detail=None):
         """Answer with the core's error page for ``status`` (if nothing was sent)."""
