@@ -78,6 +78,13 @@ class StaticTestCase(TestCase):
         self.root = tempfile.mkdtemp(prefix="axkit-static-")
         self.addCleanup(shutil.rmtree, self.root, True)
 
+    def make_outside(self):
+        """A folder outside the root (self.outside) holding secret.txt."""
+        self.outside = tempfile.mkdtemp(prefix="axkit-outside-")
+        self.addCleanup(shutil.rmtree, self.outside, True)
+        with open(os.path.join(self.outside, "secret.txt"), "w") as f:
+            f.write("outside secret\n")
+
     @defer.inlineCallbacks
     def start(self, extra=None, root=None):
         text = f'DocumentRoot "{root or self.root}"\n' + \

@@ -7,14 +7,12 @@ import socket
 import tempfile
 import time
 
-from twisted.internet import defer, protocol, reactor, threads
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.internet.task import deferLater
+from twisted.internet import defer, threads
 from twisted.trial.unittest import TestCase
 
 from axkit.testing import start_server
 
-from .static_support import STATIC_PLUGINS, REPO
+from .static_support import REPO, STATIC_PLUGINS, raw, request_bytes
 
 BIG = 24 * 1024 * 1024
 
@@ -48,30 +46,6 @@ def read_after_pause(port, pause, rcvbuf=None, want=None):
     finally:
         sock.close()
     return b"".join(pieces), ended
-
-
-class Stalled(protocol.Protocol):
-    """Asks for a path, then reads nothing until ``resume()``."""
-
-    def __init__(self, path):
-        self.path = path
-        self.received = []
-        self.lost = defer.Deferred()
-
-    def connectionMade(self):
-        sock = self.transport.getHandle()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.transport.write(f"GET {self.path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
-        self.transport.pauseProducing()
-
-    def resume(self):
-        self.transport.resumeProducing()
-
-    def dataReceived(self, data):
-        self.received.append(data)
-
-    def connectionLost(self, reason):
-        self.lost.callback(b"".join(self.received))
 
 
 class SendTimeoutTests(TestCase):
@@ -115,12 +89,6 @@ class SendTimeoutTests(TestCase):
     def test_a_slow_producer_is_not_the_clients_fault(self):
         server = yield start_server("SendTimeout 1\nPlugin tests.httpplugins.Delay\n")
         self.addCleanup(server.stop)
-        client = Stalled("/delay/2.5")
-        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", server.port), client)
-        client.resume()
-        while b"waited" not in b"".join(client.received):
-            yield deferLater(reactor, 0.05, lambda: None)
-        client.transport.loseConnection()
-        received = yield client.lost
+        received = yield raw(server.port, request_bytes("/delay/2.5"))
         self.assertTrue(received.startswith(b"HTTP/1.1 200 OK\r\n"))
         self.assertTrue(received.endswith(b"waited 2.5"))

@@ -14,10 +14,7 @@ class ContainmentTests(StaticTestCase):
     @defer.inlineCallbacks
     def setUp(self):
         self.make_root()
-        self.outside = tempfile.mkdtemp(prefix="axkit-outside-")
-        self.addCleanup(shutil.rmtree, self.outside, True)
-        with open(os.path.join(self.outside, "secret.txt"), "w") as f:
-            f.write("outside secret\n")
+        self.make_outside()
         self.write("sub/file.txt", "inside\n")
         self.write(".env", "SECRET=1\n")
         self.write(".git/config", "[core]\n")

@@ -4,7 +4,6 @@ Options, and one log line per refusal.  Statuses as docs/static.md lists them.""
 
 import os
 import shutil
-import tempfile
 
 from twisted.internet import defer
 
@@ -40,10 +39,7 @@ class SymlinkTree(StaticTestCase):
     @defer.inlineCallbacks
     def setUp(self):
         self.make_root()
-        self.outside = tempfile.mkdtemp(prefix="axkit-outside-")
-        self.addCleanup(shutil.rmtree, self.outside, True)
-        with open(os.path.join(self.outside, "secret.txt"), "w") as f:
-            f.write("outside secret\n")
+        self.make_outside()
         self.write("sub/file.txt", "inside\n")
         self.write("sub/other.txt", "other\n")
         os.makedirs(os.path.join(self.root, "d"))
