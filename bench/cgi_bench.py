@@ -19,13 +19,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+
+from benchlib import free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -39,12 +40,6 @@ PROGRAMS = {
     "c": ("hello.c", '#include <stdio.h>\nint main(void){fputs("Content-Type: '
                      'text/plain\\r\\n\\r\\nHello, world!\\n", stdout);return 0;}\n'),
 }
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_program(folder, kind):
@@ -88,8 +83,6 @@ def start_axkit(work, cgi_bin, port):
                              "--pidfile=", "axkit", "--config", conf],
                             cwd=work, env=env, stdout=subprocess.DEVNULL,
                             stderr=open(os.path.join(work, "axkit.err"), "w"))
-
-
 
 
 def start_lighttpd(work, cgi_bin, port):

@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import rss_kib
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PORTS = {"axkit": 28101, "twisted.web": 28102, "nginx": 28103, "axkit-nocache": 28104,
          "axkit-tls": 28105}
@@ -154,15 +156,6 @@ def wrk(url, connections, duration, pid=None):
     return rps, per_request
 
 
-def rss_kib(pid):
-    """RSS of pid and its children (twistd runs in the process itself)."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def make_files(root):
     with open(os.path.join(root, "1k.txt"), "wb") as f:
         f.write((b"0123456789abcdef" * 64)[:1024])
@@ -176,6 +169,7 @@ def make_files(root):
 
 SLOW_CLIENT = r"""
 import selectors, socket, sys, time
+
 port, n, seconds, rate = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 tls = len(sys.argv) > 5 and sys.argv[5] == "tls"
 if tls:
