@@ -93,6 +93,15 @@ class ResponseTests(TestCase):
         self.assertEqual(seen["env"]["REDIRECT_QUERY_STRING"], "x=1")
 
     @defer.inlineCallbacks
+    def test_local_redirect_to_a_static_file(self):
+        # The redirected request is a new one (Apache's internal redirect):
+        # the program that answered first is not run again for it.
+        response = yield self.get("/cgi-bin/redirect_static.sh")
+        self.assertEqual(response.status, 200, response.body)
+        self.assertEqual(response.body, b"a static file\n")
+        self.assertFalse(any("local redirects" in line for line in self.logs.lines()))
+
+    @defer.inlineCallbacks
     def test_local_redirect_loop_is_stopped(self):
         response = yield self.get("/cgi-bin/loop.sh")
         self.assertEqual(response.status, 500)

@@ -1,8 +1,11 @@
 """Validators and conditional requests (RFC 9110 §13), over a real socket."""
 
+import os
+import time
+
 from twisted.internet import defer
 
-from axkit.http.dates import http_date
+from axkit.http.dates import http_date, parse_http_date
 from axkit.http.validators import parse_etags
 
 from .static_support import StaticTestCase
@@ -135,6 +138,56 @@ class ConditionalTests(StaticTestCase):
         self.assertEqual(r.status, 200)
         self.assertEqual(r.body, b"y" * 100)
         self.assertNotEqual(r.header("ETag"), self.etag)
+
+    def test_repeated_if_none_match_fields_are_one_list(self):
+        # RFC 9110 §5.3: two field lines are one comma-separated list.
+        return self.assertNotModified([("If-None-Match", self.etag),
+                                       ("If-None-Match", '"other"')])
+
+    @defer.inlineCallbacks
+    def test_repeated_if_match_fields_are_one_list(self):
+        r = yield self.get("/page.txt", [("If-Match", self.etag), ("If-Match", '"other"')])
+        self.assertEqual(r.status, 200)
+        r = yield self.get("/page.txt", [("If-Match", '"x"'), ("If-Match", '"y"')])
+        self.assertEqual(r.status, 412)
+
+    @defer.inlineCallbacks
+    def test_if_modified_since_in_the_future_ignored(self):
+        # As Apache (and RFC 7232 §3.3): a date later than the server's
+        # clock is invalid; the file is sent.
+        r = yield self.get("/page.txt", [("If-Modified-Since", http_date(time.time() + 86400))])
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"x" * 100)
+
+    @defer.inlineCallbacks
+    def test_if_modified_since_with_several_dates_ignored(self):
+        # RFC 9110 §13.1.3: more than one member -> ignored.
+        r = yield self.get("/page.txt", [("If-Modified-Since", http_date(MTIME)),
+                                         ("If-Modified-Since", http_date(MTIME))])
+        self.assertEqual(r.status, 200)
+
+    @defer.inlineCallbacks
+    def test_asctime_and_rfc850_dates_are_gmt_whatever_the_local_zone(self):
+        # The obsolete forms carry no zone: HTTP dates are always GMT, not
+        # the server's local time.
+        old_tz = os.environ.get("TZ")
+
+        def restore():
+            if old_tz is None:
+                os.environ.pop("TZ", None)
+            else:
+                os.environ["TZ"] = old_tz
+            time.tzset()
+        self.addCleanup(restore)
+        os.environ["TZ"] = "Asia/Tokyo"
+        time.tzset()
+        asctime = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(MTIME))
+        rfc850 = time.strftime("%A, %d-%b-%y %H:%M:%S GMT", time.gmtime(MTIME))
+        self.assertEqual(parse_http_date(asctime), MTIME)
+        self.assertEqual(parse_http_date(rfc850), MTIME)
+        yield self.assertNotModified([("If-Modified-Since", asctime)])
+        r = yield self.get("/page.txt", [("If-Unmodified-Since", asctime)])
+        self.assertEqual(r.status, 200)
 
     def test_parse_etags(self):
         self.assertIsNone(parse_etags(" * "))

@@ -1,7 +1,9 @@
 """The HTTP Date header value, formatted at most once a second."""
 
+import calendar
 import time
-from email.utils import formatdate, parsedate_to_datetime
+from datetime import datetime
+from email.utils import formatdate, parsedate_tz
 
 _cached_second = 0
 _cached_value = b""
@@ -23,8 +25,15 @@ def http_date(timestamp):
 
 
 def parse_http_date(value):
-    """An HTTP date (any of the three RFC 9110 forms) as a Unix time, or None."""
+    """An HTTP date (any of the three RFC 9110 forms) as a Unix time, or None.
+
+    HTTP dates are GMT: the obsolete asctime form, which names no zone, is
+    read as GMT too (never as the server's local time)."""
     try:
-        return int(parsedate_to_datetime(value).timestamp())
+        parts = parsedate_tz(value)
+        if parts is None:
+            return None
+        datetime(*parts[:6])            # a real date and time (no 31 Feb, no 25:00)
+        return calendar.timegm(parts[:6] + (0, 1, 0)) - (parts[9] or 0)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None

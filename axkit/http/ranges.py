@@ -20,6 +20,11 @@ MAX_RANGES = 64
 UNSATISFIABLE = "unsatisfiable"
 
 
+def _digits(text):
+    """1*DIGIT: ASCII digits only (str.isdigit() also takes '\xb2' and the like)."""
+    return text.isdigit() and text.isascii()
+
+
 def plan(value, size, max_ranges=MAX_RANGES):
     unit, sep, specs = value.partition("=")
     if not sep or unit.lower() != "bytes":
@@ -37,7 +42,7 @@ def plan(value, size, max_ranges=MAX_RANGES):
         if not dash:
             return None
         if first:
-            if not first.isdigit() or (last and not last.isdigit()):
+            if not _digits(first) or (last and not _digits(last)):
                 return None
             start = int(first)
             end = int(last) if last else size - 1
@@ -48,7 +53,7 @@ def plan(value, size, max_ranges=MAX_RANGES):
                 continue        # unsatisfiable on its own
             ranges.append((start, min(end, size - 1)))
         else:
-            if not last.isdigit():
+            if not _digits(last):
                 return None
             suffix = int(last)
             seen_any = True

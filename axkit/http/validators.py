@@ -5,6 +5,8 @@ size, as nginx and Apache do; an encoded representation (gzip, br) gets the
 same tag with a suffix, so caches never mix up the variants.
 """
 
+import time
+
 from .dates import parse_http_date
 
 NOT_MODIFIED = 304
@@ -13,6 +15,8 @@ PRECONDITION_FAILED = 412
 # The request fields the static path looks at, read in one pass.
 CONDITIONAL_FIELDS = frozenset({"if-match", "if-none-match", "if-modified-since",
                                 "if-unmodified-since", "if-range", "range"})
+# Those whose repeated lines join into one list (the others take one value).
+LIST_FIELDS = frozenset({"if-match", "if-none-match", "range"})
 
 
 def file_etag(st, suffix=""):
@@ -98,7 +102,9 @@ def evaluate(fields, method, etag, mtime):
         since = fields.get("if-modified-since")
         if since is not None:
             when = parse_http_date(since)
-            if when is not None and mtime <= when:
+            # A date later than the server's clock is invalid (RFC 7232
+            # §3.3; Apache ignores it too): the file is sent.
+            if when is not None and mtime <= when <= time.time():
                 return NOT_MODIFIED
     return None
 

@@ -112,6 +112,11 @@ class CGI:
     # -- uri_translation: ScriptAlias ------------------------------------------
 
     def hook_uri_translation(self, request, conf):
+        notes = request.notes
+        if NOTE in notes:
+            # A local redirect (an internal GET of another path) is a new
+            # request: the program mapped for the first path is not its own.
+            del notes[NOTE]
         aliases = conf.script_alias
         if not aliases:
             return DECLINED

@@ -23,8 +23,8 @@ from axkit.hooks import DECLINED, DONE, OK
 from axkit.http import ranges
 from axkit.http.dates import http_date
 from axkit.http.producers import GzipProducer, gzip_bytes, send_file
-from axkit.http.validators import (CONDITIONAL_FIELDS, NOT_MODIFIED, encoded_etag,
-                                   evaluate, file_etag, if_range_allows)
+from axkit.http.validators import (CONDITIONAL_FIELDS, LIST_FIELDS, NOT_MODIFIED,
+                                   encoded_etag, evaluate, file_etag, if_range_allows)
 
 # Set by the compress plugin: (coding, sibling path or None, sibling stat or gzip level).
 ENCODING_NOTE = "axkit.encoding"
@@ -192,6 +192,10 @@ class ServeFile:
             if name in CONDITIONAL_FIELDS:
                 if fields is None:
                     fields = {}
+                elif name in fields:
+                    # Repeated: the lines of a list field are one list (RFC
+                    # 9110 §5.3); a date field with several values is invalid.
+                    value = fields[name] + ", " + value if name in LIST_FIELDS else ""
                 fields[name] = value
         if fields is not None:
             status = evaluate(fields, request.method, etag, entry.mtime)
