@@ -113,6 +113,19 @@ class FollowSymLinksDefaultTests(SymlinkTree):
         yield self.check("/dangling", 404)
         yield self.assertRefused("/leak.txt", "leak.txt", "outside DocumentRoot")
 
+    @defer.inlineCallbacks
+    def test_listing_leaves_out_what_it_would_refuse(self):
+        # As Apache's mod_autoindex: an entry the server would not serve
+        # (a symlink leaving the root, a dangling one) is not listed, so
+        # nothing of the outside file (its size, its date) shows.
+        for query in ("", "?format=xml"):
+            r = yield self.check("/" + query, 200)
+            self.assertIn(b"link.txt", r.body)
+            self.assertIn(b"linkdir", r.body)
+            self.assertNotIn(b"leak.txt", r.body, query)
+            self.assertNotIn(b"dangling", r.body, query)
+        self.assertEqual(self.log_lines(), [])
+
 
 class FollowSymLinksOffTests(SymlinkTree):
     options = "Options -FollowSymLinks\n"
@@ -126,6 +139,15 @@ class FollowSymLinksOffTests(SymlinkTree):
     @defer.inlineCallbacks
     def test_symlinked_file_403(self):
         yield self.assertRefused("/link.txt", "link.txt", "FollowSymLinks is off")
+
+    @defer.inlineCallbacks
+    def test_listing_leaves_symlinks_out(self):
+        for query in ("", "?format=xml"):
+            r = yield self.check("/" + query, 200)
+            self.assertIn(b"sub", r.body)
+            for name in (b"link.txt", b"linkdir", b"leak.txt", b"dangling", b"binlink"):
+                self.assertNotIn(name, r.body, query)
+        self.assertEqual(self.log_lines(), [])
 
     @defer.inlineCallbacks
     def test_file_in_symlinked_folder_403(self):

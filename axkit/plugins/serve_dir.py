@@ -17,7 +17,11 @@ Two forms of the same listing:
         <file name="a.txt" size="12" mtime="2026-01-01T10:00:00Z" type="text/plain"/>
       </filelist>
 
-Entries whose name starts with a dot are left out unless AllowDotFiles is On.
+Entries whose name starts with a dot are left out unless AllowDotFiles is On;
+so are, as in Apache's mod_autoindex, entries the server would refuse to
+serve: symlinks leaving the root (unless AllowSymlinksOutsideRoot On), any
+symlink where Options do not let it be followed, dangling symlinks, and
+anything that is neither a file nor a folder.
 """
 
 import os
@@ -30,6 +34,7 @@ from xml.sax.saxutils import quoteattr
 from axkit.config import Directive, NOT_FILES, flag
 from axkit.config.options import has_option
 from axkit.hooks import DECLINED, DONE
+from axkit.plugins.uri_to_file import OWNER_MATCH, REFUSE, symlink_policy
 
 SORT_KEYS = ("name", "size", "date")
 
@@ -135,7 +140,8 @@ class ServeDir:
         types = getattr(conf, "add_type", None) or {}
         default_type = getattr(conf, "default_type", "application/octet-stream")
         try:
-            entries = self._entries(request.filename, show_dots, types, default_type)
+            entries = self._entries(request.filename, show_dots, types, default_type,
+                                    self._symlink_filter(conf))
         except PermissionError:
             return 403
         except FileNotFoundError:
@@ -159,7 +165,26 @@ class ServeDir:
         return DONE
 
     @staticmethod
-    def _entries(folder, show_dots, types, default_type):
+    def _symlink_filter(conf):
+        """A function telling whether a symlink entry may be listed: only
+        those uri_to_file would follow (Options, owner, inside the root)."""
+        policy = symlink_policy(conf)
+        outside_ok = getattr(conf, "allow_symlinks_outside_root", False)
+        real_root = os.path.realpath(conf.document_root).rstrip("/") + "/"
+
+        def allowed(entry, st):
+            if policy == REFUSE:
+                return False
+            if policy == OWNER_MATCH and entry.stat(follow_symlinks=False).st_uid != st.st_uid:
+                return False
+            if outside_ok:
+                return True
+            real = os.path.realpath(entry.path)
+            return real == real_root[:-1] or real.startswith(real_root)
+        return allowed
+
+    @staticmethod
+    def _entries(folder, show_dots, types, default_type, symlink_ok=None):
         entries = []
         with os.scandir(folder) as it:
             for entry in it:
@@ -168,9 +193,16 @@ class ServeDir:
                     continue
                 try:
                     st = entry.stat()
+                    # As Apache's mod_autoindex: what would be refused is
+                    # not listed (nothing of a file outside the root shows).
+                    if symlink_ok is not None and entry.is_symlink() and \
+                            not symlink_ok(entry, st):
+                        continue
                 except OSError:
                     continue    # a dangling symlink, or vanished meanwhile
                 is_dir = statmod.S_ISDIR(st.st_mode)
+                if not is_dir and not statmod.S_ISREG(st.st_mode):
+                    continue    # FIFOs, sockets, devices: never served, not listed
                 if is_dir:
                     media_type = "directory"
                 else:
