@@ -57,6 +57,19 @@ class DirectoryTests(StaticTestCase):
         self.assertEqual((r.status, r.header("Location")), (301, "/open/"))
 
     @defer.inlineCallbacks
+    def test_options_on_a_file_and_a_folder(self):
+        # Allow says OPTIONS is allowed: it is answered (RFC 9110 §9.3.7),
+        # not refused with a 405 naming it.
+        for path in ("/open/small.txt", "/open/", "/first/"):
+            r = yield self.get(path, method="OPTIONS")
+            self.assertEqual(r.status, 204, path)
+            self.assertEqual(r.header("Allow"), "GET, HEAD, OPTIONS", path)
+            self.assertEqual(r.body, b"", path)
+        r = yield self.get("/open/small.txt", method="DELETE")
+        self.assertEqual(r.status, 405)
+        self.assertEqual(r.header("Allow"), "GET, HEAD, OPTIONS")
+
+    @defer.inlineCallbacks
     def test_listing_only_where_enabled(self):
         r = yield self.get("/closed/")
         self.assertEqual(r.status, 403)

@@ -133,6 +133,9 @@ class ServeDir:
             return DECLINED
         if request.method not in ("GET", "HEAD"):
             request.response_headers.set("Allow", "GET, HEAD, OPTIONS")
+            if request.method == "OPTIONS":
+                request.send(204)       # what Allow says is allowed (RFC 9110 §9.3.7)
+                return DONE
             return 405
         if not (conf.directory_listing or has_option(conf, "Indexes")):
             return 403

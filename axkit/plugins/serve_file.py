@@ -153,6 +153,9 @@ class ServeFile:
         method = request.method
         if method != "GET" and method != "HEAD":
             request.response_headers.set("Allow", "GET, HEAD, OPTIONS")
+            if method == "OPTIONS":
+                request.send(204)       # what Allow says is allowed (RFC 9110 §9.3.7)
+                return DONE
             return 405
         notes = request.notes
         encoding = notes.get(ENCODING_NOTE) if notes else None
