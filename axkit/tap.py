@@ -49,6 +49,9 @@ def load_config(options):
 
 
 def makeService(options):
+    # Before anything imports twisted.internet.reactor (see axkit/reactor.py).
+    from axkit.reactor import install_default
+    install_default()
     if options["list-plugins"]:
         from axkit.introspect import list_plugins_text
         sys.stdout.write(list_plugins_text())

@@ -364,10 +364,12 @@ class TwistdProcess:
     for tests that need signals or a whole process: reload, logrotate).
 
     The config should Listen on port 0; ``port`` is read from the server's
-    "listening on" log line.  Always ``stop()`` it (addCleanup).
+    "listening on" log line.  ``args`` go to axkit, ``twistd_args`` to twistd
+    (before ``axkit``).  Always ``stop()`` it (addCleanup).
     """
 
-    def __init__(self, config_path, extra_path=(), args=(), timeout=20.0, watch=None):
+    def __init__(self, config_path, extra_path=(), args=(), timeout=20.0, watch=None,
+                 twistd_args=()):
         import subprocess
         import time
         env = twistd_env(extra_path)
@@ -375,7 +377,8 @@ class TwistdProcess:
         self.output_path = config_path + ".out"
         self._out = open(self.output_path, "wb")
         self.process = subprocess.Popen(
-            TWISTD_COMMAND + ["-n", "--pidfile=", "axkit", "--config", config_path, *args],
+            TWISTD_COMMAND + ["-n", "--pidfile=", *twistd_args, "axkit", "--config",
+                              config_path, *args],
             stdout=self._out, stderr=subprocess.STDOUT, env=env,
             cwd=os.path.dirname(config_path))
         self.port = None

@@ -34,6 +34,7 @@ from twisted.internet.tcp import Server as _TCPServer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from ..reactor import dispatch_directly
 from .dates import http_date_now
 from .headers import Headers
 from .request import FINISHED, SERVER_HEADER, Request
@@ -118,6 +119,7 @@ def _good_host(host):
 
 
 @implementer(IProtocol)
+@dispatch_directly
 class HTTPConnection:
     """The protocol of one client connection (slotted: there may be 100,000)."""
 

@@ -1,0 +1,117 @@
+"""The reactor `twistd axkit` runs on: Twisted's epoll reactor, dispatching
+the I/O events of axkit's own connections without the legacy log context.
+
+Twisted's reactor wraps every I/O event in ``log.callWithLogger``: it asks the
+selectable for its log prefix, copies the legacy log-context dict, pushes it
+on a thread-local stack and pops it again -- about ten Python calls per event,
+so that legacy ``log.msg`` calls made while the event is handled carry a
+``system`` tag.  axkit logs through ``twisted.logger`` with its own fields, so
+for its connections the wrapper buys nothing; for a small keep-alive request
+it was about 14% of the server's instructions (bench/hotpath.py measures the
+rest; the whole server under callgrind went from ~120k to ~104k instructions
+per 1 KiB request).
+
+`AxKitReactor.doPoll` calls Twisted's own ``_doReadOrWrite`` directly for
+selectables whose protocol class was registered with `dispatch_directly`
+(axkit's HTTP connections), still logging anything that escapes it, and keeps
+``callWithLogger`` for everything else (listening ports, clients a plugin
+opens, TLS connections, other protocols).
+
+``twistd -n axkit`` installs it when nothing has chosen a reactor yet;
+``twistd --reactor=epoll axkit`` (or any other ``--reactor``) keeps Twisted's.
+It is also offered to other twistd programs as ``twistd --reactor=axkit``.
+Where epoll or the Twisted internals it builds on are missing, `install` does
+nothing and Twisted's default reactor is used.
+"""
+
+import errno
+import sys
+
+from twisted.python import log
+
+try:
+    from twisted.internet.epollreactor import EPollReactor
+except ImportError:                     # no epoll: not Linux
+    EPollReactor = None
+
+# The protocol classes whose transports are dispatched directly.
+_DIRECT = set()
+
+
+def dispatch_directly(protocol_class):
+    """Dispatch the I/O events of transports carrying ``protocol_class``
+    without Twisted's per-event log context (a class decorator).  The
+    protocol must not rely on legacy ``log.msg``'s ``system`` tag."""
+    _DIRECT.add(protocol_class)
+    return protocol_class
+
+
+def _supported():
+    """True when this Twisted's epoll reactor has the internals doPoll uses."""
+    return EPollReactor is not None and all(
+        hasattr(EPollReactor, name) for name in ("_doReadOrWrite", "doPoll")) \
+        and "_selectables" in EPollReactor.__init__.__code__.co_names \
+        and "_poller" in EPollReactor.__init__.__code__.co_names
+
+
+if EPollReactor is not None:
+    class AxKitReactor(EPollReactor):
+        """EPollReactor whose ``doPoll`` skips ``log.callWithLogger`` for
+        the protocols registered with `dispatch_directly`."""
+
+        def doPoll(self, timeout):
+            if timeout is None:
+                timeout = -1
+            try:
+                events = self._poller.poll(timeout, len(self._selectables))
+            except OSError as err:
+                if err.errno == errno.EINTR:
+                    return
+                raise
+            drdw = self._doReadOrWrite
+            selectables = self._selectables
+            direct = _DIRECT
+            for fd, event in events:
+                selectable = selectables.get(fd)
+                if selectable is None:
+                    continue
+                if getattr(selectable, "protocol", None).__class__ in direct:
+                    try:
+                        drdw(selectable, fd, event)
+                    except KeyboardInterrupt:
+                        raise
+                    except BaseException:
+                        # What callWithLogger would do with it.
+                        log.err(system=_log_prefix(selectable))
+                else:
+                    log.callWithLogger(selectable, drdw, selectable, fd, event)
+
+        doIteration = doPoll
+else:
+    AxKitReactor = None
+
+
+def _log_prefix(selectable):
+    try:
+        return selectable.logPrefix()
+    except BaseException:
+        return "(buggy logPrefix method)"
+
+
+def install():
+    """Install `AxKitReactor` as the global reactor (``--reactor=axkit``)."""
+    if not _supported():
+        raise ImportError("AxKitReactor needs Twisted's epoll reactor")
+    from twisted.internet.main import installReactor
+    reactor = AxKitReactor()
+    installReactor(reactor)
+    return reactor
+
+
+def install_default():
+    """Install `AxKitReactor` unless a reactor is installed already (chosen
+    with ``twistd --reactor``, or imported by something); returns the
+    installed reactor or None."""
+    if "twisted.internet.reactor" in sys.modules or not _supported():
+        return None
+    return install()

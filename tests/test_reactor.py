@@ -1,0 +1,171 @@
+"""axkit's reactor (axkit/reactor.py): direct dispatch for registered
+protocols, Twisted's log context for everything else, and what `twistd axkit`
+installs."""
+
+import http.client
+import os
+import socket
+import tempfile
+
+from twisted.internet import abstract, main
+from twisted.python import context, log
+from twisted.trial import unittest
+
+from axkit import reactor as axreactor
+from axkit.http.connection import HTTPConnection
+from axkit.testing import TwistdProcess
+
+if axreactor.AxKitReactor is None or not axreactor._supported():
+    skip_reason = "no epoll reactor here"
+else:
+    skip_reason = None
+
+
+class DirectProtocol:
+    """Registered with dispatch_directly in setUp."""
+
+
+class OtherProtocol:
+    """Not registered."""
+
+
+class Reader(abstract.FileDescriptor):
+    """One end of a socketpair; records the legacy log system seen by doRead."""
+
+    def __init__(self, reactor, sock, protocol, fail_on_lost=False):
+        abstract.FileDescriptor.__init__(self, reactor)
+        self.socket = sock
+        self.protocol = protocol
+        self.systems = []
+        self.fail_on_lost = fail_on_lost
+        self.lost = []
+
+    def fileno(self):
+        return self.socket.fileno()
+
+    def logPrefix(self):
+        return "ReaderPrefix"
+
+    def doRead(self):
+        self.systems.append(context.get(log.ILogContext)["system"])
+        if not self.socket.recv(100):
+            return main.CONNECTION_DONE
+
+    def connectionLost(self, reason):
+        self.lost.append(reason)
+        self.reactor.removeReader(self)
+        if self.fail_on_lost:
+            raise RuntimeError("connectionLost blew up")
+
+
+class DispatchTests(unittest.TestCase):
+    skip = skip_reason
+
+    def setUp(self):
+        self.reactor = axreactor.AxKitReactor()
+        self.addCleanup(self._close_reactor)
+        axreactor.dispatch_directly(DirectProtocol)
+        self.addCleanup(axreactor._DIRECT.discard, DirectProtocol)
+
+    def _close_reactor(self):
+        self.reactor._poller.close()
+        for end in (self.reactor.waker.i, self.reactor.waker.o):
+            os.close(end)
+
+    def reader(self, protocol, **kw):
+        ours, theirs = socket.socketpair()
+        self.addCleanup(ours.close)
+        self.addCleanup(theirs.close)
+        ours.setblocking(False)
+        reader = Reader(self.reactor, ours, protocol, **kw)
+        self.reactor.addReader(reader)
+        self.addCleanup(self.reactor.removeReader, reader)    # before the closes
+        return reader, theirs
+
+    def test_registered_protocol_skips_the_log_context(self):
+        reader, peer = self.reader(DirectProtocol())
+        peer.send(b"x")
+        self.reactor.doIteration(1)          # what the reactor's loop calls
+        self.assertEqual(reader.systems, ["-"])
+
+    def test_other_selectables_keep_the_log_context(self):
+        reader, peer = self.reader(OtherProtocol())
+        peer.send(b"x")
+        self.reactor.doPoll(1)
+        self.assertEqual(reader.systems, ["ReaderPrefix"])
+
+    def test_selectable_without_protocol_keeps_the_log_context(self):
+        reader, peer = self.reader(None)
+        del reader.protocol
+        peer.send(b"x")
+        self.reactor.doPoll(1)
+        self.assertEqual(reader.systems, ["ReaderPrefix"])
+
+    def test_http_connections_are_registered(self):
+        self.assertIn(HTTPConnection, axreactor._DIRECT)
+
+    def test_end_of_stream_disconnects(self):
+        reader, peer = self.reader(DirectProtocol())
+        peer.close()
+        self.reactor.doPoll(1)
+        self.assertEqual(len(reader.lost), 1)
+        self.assertNotIn(reader, self.reactor.getReaders())
+
+    def test_error_escaping_dispatch_is_logged_and_polling_goes_on(self):
+        failing, failing_peer = self.reader(DirectProtocol(), fail_on_lost=True)
+        other, other_peer = self.reader(DirectProtocol())
+        failing_peer.close()
+        other_peer.send(b"y")
+        self.reactor.doPoll(1)         # must not raise
+        errors = self.flushLoggedErrors(RuntimeError)
+        self.assertEqual(len(errors), 1)
+        self.assertEqual(other.systems, ["-"])
+
+
+class InstallTests(unittest.TestCase):
+    skip = skip_reason
+
+    def test_install_default_leaves_an_installed_reactor(self):
+        # Trial has installed its reactor: nothing is replaced.
+        from twisted.internet import reactor
+        self.assertIsNone(axreactor.install_default())
+        from twisted.internet import reactor as after
+        self.assertIs(after, reactor)
+
+    def test_this_twisted_has_what_the_reactor_uses(self):
+        # If a Twisted upgrade renames these, install() refuses (and this
+        # test says why) instead of failing at the first event.
+        self.assertTrue(axreactor._supported())
+
+
+class TwistdTests(unittest.TestCase):
+    skip = skip_reason
+
+    def config(self):
+        folder = tempfile.mkdtemp()
+        self.addCleanup(__import__("shutil").rmtree, folder, True)
+        with open(os.path.join(folder, "hello.txt"), "w") as f:
+            f.write("hello\n")
+        path = os.path.join(folder, "site.conf")
+        with open(path, "w") as f:
+            f.write(f'Listen tcp:0:interface=127.0.0.1\nDocumentRoot "{folder}"\n'
+                    "Plugin uri_to_file\nPlugin serve_file\n")
+        return path
+
+    def serve(self, **kw):
+        server = TwistdProcess(self.config(), **kw)
+        self.addCleanup(server.stop)
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        for _ in range(3):                  # keep-alive: several reads on one connection
+            conn.request("GET", "/hello.txt")
+            response = conn.getresponse()
+            self.assertEqual((response.status, response.read()), (200, b"hello\n"))
+        conn.close()
+        return server.output()
+
+    def test_twistd_axkit_runs_on_the_axkit_reactor(self):
+        self.assertIn("reactor class: axkit.reactor.AxKitReactor", self.serve())
+
+    def test_an_explicit_reactor_is_kept(self):
+        output = self.serve(twistd_args=["--reactor=epoll"])
+        self.assertIn("reactor class: twisted.internet.epollreactor.EPollReactor", output)
