@@ -5,7 +5,7 @@ import os
 import shutil
 import subprocess
 
-from twisted.internet import defer, protocol, reactor, task
+from twisted.internet import defer, protocol, reactor, task, threads
 from twisted.internet.endpoints import SSL4ClientEndpoint, TCP4ClientEndpoint, connectProtocol
 
 from axkit.http import producers
@@ -184,3 +184,32 @@ class TLSTests(StaticTestCase):
         self.assertEqual(length, len(BIG))
         self.assertEqual(body, BIG)
         self.assertEqual(self.calls, 0)
+
+    @defer.inlineCallbacks
+    def test_clients_offering_alpn_are_served(self):
+        # Browsers and curl offer ALPN (h2, http/1.1): the handshake must
+        # pick http/1.1, not fail with an "internal error" alert.
+        import socket
+        import ssl
+
+        def fetch():
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            context.set_alpn_protocols(["h2", "http/1.1"])
+            with socket.create_connection(("127.0.0.1", self.server.port), timeout=10) as raw:
+                with context.wrap_socket(raw) as s:
+                    chosen = s.selected_alpn_protocol()
+                    s.sendall(request_bytes("/big.bin"))
+                    data = b""
+                    while True:
+                        piece = s.recv(65536)
+                        if not piece:
+                            break
+                        data += piece
+            return chosen, data
+
+        chosen, data = yield threads.deferToThread(fetch)
+        self.assertEqual(chosen, "http/1.1")
+        head, length, body = split_head(data)
+        self.assertEqual(body, BIG)

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from httptools import (HttpParserCallbackError, HttpParserError,
                        HttpParserInvalidMethodError, HttpParserUpgrade,
                        HttpRequestParser)
-from twisted.internet.interfaces import IProtocol
+from twisted.internet.interfaces import IProtocol, IProtocolNegotiationFactory
 from twisted.internet.protocol import Factory
 from twisted.internet.tcp import Server as _TCPServer
 from twisted.logger import Logger
@@ -1003,11 +1003,18 @@ class DeadlineWheel:
         self.buckets.clear()
 
 
+@implementer(IProtocolNegotiationFactory)
 class HTTPFactory(Factory):
     """Builds a connection per client for one listening endpoint."""
 
     protocol = HTTPConnection
     noisy = False
+
+    def acceptableProtocols(self):
+        # TLS: what ALPN may choose.  Twisted answers a client offering ALPN
+        # (every browser, curl) with a fatal "internal error" alert when the
+        # factory names no protocol at all.
+        return [b"http/1.1", b"http/1.0"]
 
     def __init__(self, handler, reactor=None, gate=None):
         if reactor is None:
