@@ -88,6 +88,62 @@ class CacheHeaderTests(StaticTestCase):
         self.assertIsNone(r.header("Expires"))
 
 
+class ErrorPageHeaderTests(StaticTestCase):
+    """Apache's two Header tables: `Header set` is for the document and
+    `Header always set` for every response, error pages included; a
+    server or gateway error (5xx) never carries the document's lifetime."""
+
+    extra_config = """
+        Plugin headers
+        Plugin expires
+        ExpiresDefault "access plus 1 hour"
+        Header set Cache-Control "public, max-age=60"
+        Header set X-Doc yes
+        Header always set X-Frame-Options DENY
+        ScriptAlias /cgi-bin/ {cgi_bin}/
+    """
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        from .cgi_support import CGI_BIN, plugin_name
+        self.plugins = self.plugins.replace("Plugin uri_to_file",
+                                            f"Plugin {plugin_name()}\nPlugin uri_to_file")
+        self.make_root()
+        self.write("a.txt", "x")
+        yield self.start(self.extra_config.format(cgi_bin=CGI_BIN))
+
+    @defer.inlineCallbacks
+    def test_document_gets_both(self):
+        r = yield self.get("/a.txt")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("X-Doc"), "yes")
+        self.assertEqual(r.header("X-Frame-Options"), "DENY")
+        self.assertEqual(r.header("Cache-Control"), "public, max-age=60")
+
+    @defer.inlineCallbacks
+    def test_always_reaches_error_pages(self):
+        for path in ("/nope.txt", "/cgi-bin/crash.sh"):
+            r = yield self.get(path)
+            self.assertIn(r.status, (404, 502), path)
+            self.assertEqual(r.header("X-Frame-Options"), "DENY", path)
+            self.assertIsNone(r.header("X-Doc"), path)
+
+    @defer.inlineCallbacks
+    def test_gateway_error_is_not_given_a_lifetime(self):
+        # A cache in front must not keep a program's crash for a minute.
+        r = yield self.get("/cgi-bin/crash.sh")
+        self.assertEqual(r.status, 502)
+        self.assertIsNone(r.header("Cache-Control"))
+        self.assertIsNone(r.header("Expires"))
+
+    @defer.inlineCallbacks
+    def test_412_keeps_the_documents_cache_headers(self):
+        r = yield self.get("/a.txt", [("If-Match", '"other"')])
+        self.assertEqual(r.status, 412)
+        self.assertEqual(r.header("Cache-Control"), "public, max-age=60")
+        self.assertEqual(r.header("X-Frame-Options"), "DENY")
+
+
 class ConfigTests(SynchronousTestCase):
     def test_expiry_syntax(self):
         self.assertEqual(expiry("access plus 1 month 2 days"), ("access", 32 * 86400))

@@ -140,6 +140,12 @@ def normalize_path(raw_path):
     return result
 
 
+_KEEP_ON_ERROR = frozenset(("allow", "location", "www-authenticate", "retry-after",
+                            "content-range", "vary", "cache-control", "expires",
+                            "etag", "last-modified", "set-cookie"))
+_KEEP_ON_5XX = _KEEP_ON_ERROR - {"cache-control", "expires"}
+
+
 class Request:
     """A parsed request plus the state of its response."""
 
@@ -332,11 +338,14 @@ class Request:
             self.abort()
             return
         self.reason_text = None
+        # Fields set with `Header always` (noted by the headers plugin) stay,
+        # as Apache's err_headers_out; a 5xx never keeps the document's
+        # cache lifetime (a cache in front must not keep a crash).
+        always = self.notes.get("axkit.error_headers", ()) if self.notes else ()
+        keep = _KEEP_ON_ERROR if status < 500 else _KEEP_ON_5XX
         self.response_headers = Headers(
             [(k, v) for k, v in self.response_headers
-             if k.lower() in ("allow", "location", "www-authenticate", "retry-after",
-                              "content-range", "vary", "cache-control", "expires",
-                              "etag", "last-modified", "set-cookie")])
+             if k.lower() in keep or k.lower() in always])
         if status >= 400 and not self.body_complete and self.channel.body_unread(self):
             # The rest of the body would be read as the next request: close.
             self.keep_alive = False

@@ -13,8 +13,10 @@ Every Header line of the request's scopes applies, outer scopes first, in
 the fixup phase: before the response is produced, so a 304 carries the
 same Cache-Control as the 200 it stands for.  A header the response
 plugin sets itself (Content-Type, ETag ...) is not overridden by serve_file
-(it keeps the configured one), and error pages keep Cache-Control,
-Expires and Vary.
+(it keeps the configured one).  As in Apache, ``Header set`` is for the
+document and ``Header always set`` for every response: the core's error
+pages keep the ``always`` fields (and, below 500, Cache-Control, Expires
+and Vary), and drop the others.
 """
 
 import re
@@ -26,9 +28,17 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 ACTIONS = ("set", "add", "append", "merge", "unset", "setifempty")
 
 
+# Names set by `Header always ...` for this request: the core keeps them on
+# its error pages (Apache's err_headers_out).
+ALWAYS_NOTE = "axkit.error_headers"
+
+
 def _check(words):
-    if words and words[0].lower() == "always":
-        words = words[1:]      # Apache's condition word: ours always apply
+    always = bool(words) and words[0].lower() == "always"
+    if always:
+        words = words[1:]
+    if words and words[0].lower() == "onsuccess":
+        words = words[1:]      # Apache's default condition, spelled out
     if len(words) < 2:
         raise ConfigError("usage: Header [always] set|add|append|merge|setifempty NAME "
                           "VALUE, or Header unset NAME")
@@ -42,14 +52,14 @@ def _check(words):
     if action == "unset":
         if len(words) != 2:
             raise ConfigError("Header unset takes only a header name")
-        return (action, name, None)
+        return (action, name, None, always)
     if len(words) != 3:
         raise ConfigError(f"Header {action} takes a header name and one value "
                           f"(quote a value with spaces)")
     value = words[2]
     if any(c in value for c in "\r\n\x00"):
         raise ConfigError("a header value cannot hold CR, LF or NUL")
-    return (action, name, value)
+    return (action, name, value, always)
 
 
 class _HeaderDirective(Directive):
@@ -91,6 +101,11 @@ class HeadersPlugin:
         ops = conf.header
         if ops:
             headers = request.response_headers
-            for action, name, value in ops:
+            kept = None
+            for action, name, value, always in ops:
                 apply(headers, action, name, value)
+                if always:
+                    kept = (kept or ()) + (name.lower(),)
+            if kept:
+                request.notes[ALWAYS_NOTE] = kept
         return DECLINED
