@@ -22,6 +22,9 @@ class AddHandlerTests(TestCase):
         for folder in ("app", "plain"):
             shutil.copy(os.path.join(CGI_BIN, "sub", "deep.sh"),
                         os.path.join(self.docroot, folder, "page.cgi"))
+        os.makedirs(os.path.join(self.docroot, "app", "home"))
+        shutil.copy(os.path.join(CGI_BIN, "sub", "deep.sh"),
+                    os.path.join(self.docroot, "app", "home", "index.cgi"))
         with open(os.path.join(self.docroot, "app", "notes.txt"), "w") as f:
             f.write("just text\n")
         self.logs = LogCapture()
@@ -32,6 +35,7 @@ class AddHandlerTests(TestCase):
             Plugin uri_to_file
             Plugin serve_file
             AddHandler cgi-script .cgi .pl
+            DirectoryIndex index.html index.cgi
             <Location /app>
                 Options +ExecCGI
             </Location>
@@ -50,6 +54,14 @@ class AddHandlerTests(TestCase):
         self.assertNotIn(b"printf", response.body)
         self.assertTrue(any("ExecCGI is off" in line and "page.cgi" in line
                             for line in self.logs.lines()))
+
+    @defer.inlineCallbacks
+    def test_directory_index_program_names_itself(self):
+        # As Apache's mod_dir: /app/home/ runs index.cgi with SCRIPT_NAME
+        # naming it (programs take their base URL from SCRIPT_NAME's folder).
+        response = yield request(self.server.port, "GET", "/app/home/?x=1")
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.body, b"/app/home/index.cgi|\n")
 
     @defer.inlineCallbacks
     def test_other_documents_are_still_files(self):

@@ -138,5 +138,12 @@ def document_target(request):
     """The Target for a file among the documents (mapped by uri_to_file)."""
     path_info = request.path_info or ""
     path = request.path
-    script_name = path[:len(path) - len(path_info)] if path_info else path
+    if path_info:
+        script_name = path[:len(path) - len(path_info)]
+    elif path.endswith("/"):
+        # A folder's DirectoryIndex program: named in full, as Apache's
+        # mod_dir does (programs find their base URL from SCRIPT_NAME).
+        script_name = path + os.path.basename(request.filename)
+    else:
+        script_name = path
     return Target(request.filename, script_name, path_info)
