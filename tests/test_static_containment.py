@@ -50,6 +50,13 @@ class ContainmentTests(StaticTestCase):
             yield self.assertStatus(path, 400)
 
     @defer.inlineCallbacks
+    def test_malformed_percent_encoding_400(self):
+        # '%' not followed by two hex digits is not a URI (RFC 3986 §2.1):
+        # Apache and nginx answer 400, not a 404 for a name with a '%'.
+        for path in ("/%ZZ", "/%", "/sub/%2", "/%G0/x", "/sub/file.txt%"):
+            yield self.assertStatus(path, 400)
+
+    @defer.inlineCallbacks
     def test_double_encoding_and_backslash_are_literal_names_404(self):
         for path in ("/%252e%252e/%252e%252e/etc/passwd", "/sub%252f..%252f..%252fetc",
                      "/..%5c..%5cetc%5cpasswd", "/sub%5c..%5c..%5c.env"):

@@ -28,6 +28,7 @@ SERVER_HEADER = b"Server: " + SERVER_SOFTWARE.encode("ascii") + b"\r\n"
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # Headers the engine writes from the response's own state, never a plugin's.
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
 
@@ -109,6 +110,8 @@ def normalize_path(raw_path):
     climbing above the root.  Returns the decoded, normalised path.
     """
     if "%" in raw_path:
+        if _BAD_PERCENT.search(raw_path) is not None:
+            raise BadTarget("malformed percent-encoding in path")
         decoded = unquote_to_bytes(raw_path)
         try:
             path = decoded.decode("utf-8")
