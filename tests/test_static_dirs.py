@@ -97,6 +97,20 @@ class DirectoryTests(StaticTestCase):
         self.assertIn('href="?sort=size&amp;order=asc"', page)
 
     @defer.inlineCallbacks
+    def test_names_not_in_utf8_are_not_listed(self):
+        # The engine refuses a path that is not UTF-8 (400): a link to such
+        # a file could never be followed, so the listing leaves it out.
+        with open(os.path.join(os.fsencode(self.root), b"open", b"latin\xe9.txt"), "w") as f:
+            f.write("x")
+        for query in ("", "?format=xml"):
+            r = yield self.get("/open/" + query)
+            self.assertEqual(r.status, 200)
+            self.assertNotIn(b"latin", r.body, query)
+            self.assertIn(b"small.txt", r.body, query)
+        r = yield self.get("/open/latin%E9.txt")
+        self.assertEqual(r.status, 400)
+
+    @defer.inlineCallbacks
     def test_html_sorting(self):
         r = yield self.get("/open/?sort=size&order=desc")
         names = self.names(r.body)

@@ -20,8 +20,9 @@ Two forms of the same listing:
 Entries whose name starts with a dot are left out unless AllowDotFiles is On;
 so are, as in Apache's mod_autoindex, entries the server would refuse to
 serve: symlinks leaving the root (unless AllowSymlinksOutsideRoot On), any
-symlink where Options do not let it be followed, dangling symlinks, and
-anything that is neither a file nor a folder.
+symlink where Options do not let it be followed, dangling symlinks,
+anything that is neither a file nor a folder, and names that are not
+UTF-8 (the engine answers 400 to a path that is not).
 """
 
 import os
@@ -194,6 +195,11 @@ class ServeDir:
                 name = entry.name
                 if name.startswith(".") and not show_dots:
                     continue
+                if not name.isascii():
+                    try:
+                        name.encode("utf-8")
+                    except UnicodeEncodeError:
+                        continue    # not UTF-8 on disk: no URL reaches it (400)
                 try:
                     st = entry.stat()
                     # As Apache's mod_autoindex: what would be refused is
