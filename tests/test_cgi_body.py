@@ -35,6 +35,20 @@ class BodyTests(TestCase):
         self.assertEqual(response.body, body)
 
     @defer.inlineCallbacks
+    def test_a_get_gives_the_program_an_empty_stdin(self):
+        # No body, no pipe: stdin is /dev/null, so cat ends at once (a stdin
+        # left open would hang it until CGITimeout: a 504).
+        response = yield request(self.server.port, "GET", "/cgi-bin/cat.sh")
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.body, b"")
+
+    @defer.inlineCallbacks
+    def test_a_small_post_streams_into_a_script_reading_until_eof(self):
+        response = yield request(self.server.port, "POST", "/cgi-bin/cat.sh", body=b"abc")
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.body, b"abc")
+
+    @defer.inlineCallbacks
     def test_large_post_streams_through_a_script_reading_until_eof(self):
         # 6 MiB in, 6 MiB out, through cat: both pipes fill up, so this only
         # completes if the body is throttled to the pipe and not buffered whole.

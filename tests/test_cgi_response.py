@@ -128,6 +128,13 @@ class ResponseTests(TestCase):
                                b"Content-Type: text/plain\r\n\r\nraw body\n")
 
     @defer.inlineCallbacks
+    def test_nph_output_written_in_parts_is_all_passed_through(self):
+        raw = (b"GET /cgi-bin/nph-parts.sh HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        data = yield exchange(self.server.port, raw)
+        self.assertEqual(data, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"
+                               b"first\nsecond\n")
+
+    @defer.inlineCallbacks
     def test_head_sends_no_body(self):
         raw = (b"HEAD /cgi-bin/hello.sh HTTP/1.1\r\nHost: localhost\r\n\r\n"
                b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")

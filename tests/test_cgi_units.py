@@ -200,11 +200,11 @@ class _RecordingProcess:
         self.events.append(("closed", name))
 
 
-class _NoReactor:
-    def addReader(self, reader):
+class _NoPoller:
+    def watch(self, pipe):
         pass
 
-    def removeReader(self, reader):
+    def unwatch(self, fd):
         pass
 
 
@@ -216,7 +216,7 @@ class OutPipeTests(SynchronousTestCase):
         from axkit.cgi.spawn import _OutPipe
         r, w = os.pipe()
         proc = _RecordingProcess()
-        reader = _OutPipe(_NoReactor(), proc, 1, r)
+        reader = _OutPipe(_NoPoller(), proc, 1, r)
         self.addCleanup(lambda: reader.fd >= 0 and os.close(reader.fd))
         return reader, proc, w
 
@@ -246,8 +246,10 @@ class OutPipeTests(SynchronousTestCase):
 
 class FeedOutput:
     """A response plugin that drives a CGIRun with canned program output, as
-    the pipe reader would: ?whole = output and its end in one read, else
-    the output first and the end of the pipe after."""
+    the pipe reader would: ?whole = output and its end in one read; ?soon =
+    the output, then the end of the pipe at once (within HOLD); ?more = the
+    output, then more output within HOLD, then the end; else the output,
+    and the end of the pipe after HOLD has passed (on the site's clock)."""
 
     name = "feed_output"
     OUTPUT = {
@@ -259,15 +261,24 @@ class FeedOutput:
     }
 
     def hook_response(self, request, conf):
-        from axkit.cgi.run import CGIRun
+        from axkit.cgi.run import HOLD, CGIRun
         from axkit.hooks import OK
-        run = CGIRun(request, "/srv/x.cgi", ["/srv/x.cgi"], {}, 60.0, reactor=object())
+        clock = request.reactor
+        run = CGIRun(request, "/srv/x.cgi", ["/srv/x.cgi"], {}, 60.0, reactor=clock)
         output = self.OUTPUT[request.path]
         if request.query == "whole":
             run.childDataEnding(1, output)
+            run.childConnectionLost(1)
+        elif request.query == "soon":
+            run.childDataReceived(1, output)
+            run.childConnectionLost(1)
+        elif request.query == "more":
+            run.childDataReceived(1, output)
+            run.childDataReceived(1, b"more\n")
+            clock.callLater(HOLD * 2, run.childConnectionLost, 1)
         else:
             run.childDataReceived(1, output)
-        run.childConnectionLost(1)
+            clock.callLater(HOLD * 2, run.childConnectionLost, 1)
         return OK
 
 
@@ -282,7 +293,7 @@ class WholeOutputTests(SynchronousTestCase):
     def get(self, path, method="GET"):
         conn = self.site.connect()
         conn.request(method, path)
-        [response] = conn.responses()
+        [response] = self.site.wait_for(conn)
         return conn, response
 
     def test_whole_output_gets_a_content_length_in_one_write(self):
@@ -298,6 +309,36 @@ class WholeOutputTests(SynchronousTestCase):
         self.assertEqual(response.header("Transfer-Encoding"), "chunked")
         self.assertIsNone(response.header("Content-Length"))
         self.assertEqual(response.body, b"Hello, world!\n")
+
+    def test_output_held_until_its_end_goes_whole(self):
+        # The end of the pipe within HOLD of a short first output: one write.
+        conn = self.site.connect()
+        conn.request("GET", "/plain?soon")
+        [response] = conn.responses()
+        self.assertEqual(response.header("Content-Length"), "14")
+        self.assertIsNone(response.header("Transfer-Encoding"))
+        self.assertEqual(response.body, b"Hello, world!\n")
+        # (and the hold's timer is gone)
+        self.assertEqual([c for c in self.site.clock.getDelayedCalls()
+                          if c.func.__name__ == "_release"], [])
+
+    def test_a_held_head_is_not_sent_before_hold_passes_or_more_comes(self):
+        conn = self.site.connect()
+        conn.request("GET", "/plain")
+        self.assertEqual(conn.transport.value(), b"")
+        from axkit.cgi.run import HOLD
+        self.site.advance(HOLD)
+        self.assertIn(b"Transfer-Encoding: chunked", conn.transport.value())
+
+    def test_more_output_within_hold_streams_at_once(self):
+        conn = self.site.connect()
+        conn.request("GET", "/plain?more")
+        raw = conn.transport.value()
+        self.assertIn(b"Transfer-Encoding: chunked", raw)
+        self.assertIn(b"Hello, world!\n", raw)
+        self.assertIn(b"more\n", raw)
+        [response] = self.site.wait_for(conn)
+        self.assertEqual(response.body, b"Hello, world!\nmore\n")
 
     def test_head_request_gets_the_length_and_no_body(self):
         conn, response = self.get("/plain?whole", "HEAD")
@@ -326,3 +367,43 @@ class WholeOutputTests(SynchronousTestCase):
         self.assertIn(b"Content-Length: 9\r\n", raw)
         self.assertTrue(raw.endswith(b"\r\n\r\nhello"))
         self.assertTrue(conn.closed)
+
+
+class WatchLoss:
+    """A response plugin recording Request.when_lost calls: /hold answers
+    nothing (until the connection goes), anything else answers at once."""
+
+    name = "watch_loss"
+    lost = []
+
+    def hook_response(self, request, conf):
+        from axkit.hooks import OK
+        request.when_lost(lambda: self.lost.append(request.path))
+        if request.path != "/hold":
+            request.send(200, b"ok")
+        return OK
+
+
+class WhenLostTests(SynchronousTestCase):
+    """Request.when_lost: a callable run only when the response ends aborted."""
+
+    def setUp(self):
+        from axkit.testing import MemorySite
+        self.site = MemorySite("Plugin tests.test_cgi_units.WatchLoss\n")
+        self.addCleanup(self.site.close)
+        WatchLoss.lost = []
+
+    def test_called_when_the_connection_is_lost_before_the_response(self):
+        conn = self.site.connect()
+        conn.request("GET", "/hold")
+        self.assertEqual(WatchLoss.lost, [])
+        conn.lose()
+        self.assertEqual(WatchLoss.lost, ["/hold"])
+
+    def test_not_called_for_a_response_that_completes(self):
+        conn = self.site.connect()
+        conn.request("GET", "/done")
+        [response] = conn.responses()
+        self.assertEqual(response.body, b"ok")
+        conn.lose()
+        self.assertEqual(WatchLoss.lost, [])

@@ -30,14 +30,18 @@ def find_head_end(buffer):
 
     Either a blank line (CRLF CRLF or LF LF, mixed endings allowed) ends it.
     """
-    i = buffer.find(b"\n")
-    start = 0
-    while i >= 0:
-        line = buffer[start:i]
-        if line == b"" or line == b"\r":
-            return start, i + 1
-        start = i + 1
-        i = buffer.find(b"\n", start)
+    # A blank line is LF LF or LF CR LF (whatever ended the line before),
+    # or the block's first line when it is empty.
+    if buffer[:1] == b"\n":
+        return 0, 1
+    if buffer[:2] == b"\r\n":
+        return 0, 2
+    lf = buffer.find(b"\n\n")
+    crlf = buffer.find(b"\n\r\n")
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return crlf + 1, crlf + 3
+    if lf >= 0:
+        return lf + 1, lf + 2
     return None
 
 

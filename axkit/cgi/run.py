@@ -23,7 +23,6 @@ import errno
 import os
 import signal
 
-from twisted.internet import error as ierror
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -40,6 +39,15 @@ log = Logger(namespace="axkit.cgi")
 KILL_GRACE = 2.0          # seconds between SIGTERM and SIGKILL
 STDERR_LINE = 4096        # longest stderr line logged (the rest is cut)
 MAX_REDIRECTS = 10        # local redirects followed for one request (as Apache)
+
+# A program's first output -- a complete head and a little body -- seen
+# before the end of its stdout is held up to HOLD seconds for that end:
+# most programs exit right after writing, and the answer then leaves in one
+# send with a Content-Length (as lighttpd, which buffers the whole output by
+# default) instead of as a chunked head, body and last chunk.  More output
+# within HOLD, or HOLD passing, streams it as usual.
+HOLD = 0.005
+HOLD_BELOW = 16384        # only a first read shorter than this is held
 
 # States of a run.
 HEAD, BODY, NPH, DRAIN, OVER = "head", "body", "nph", "drain", "over"
@@ -120,6 +128,7 @@ class CGIRun(ProcessProtocol):
         self.process = None
         self.ended = False
         self.head_buffer = b""
+        self.hold = None               # the timer of a held head (see HOLD)
         self.remaining = None          # body bytes still allowed by Content-Length
         self.paused = False            # client backpressure on stdout
         self.producing = False         # registered as the client's producer
@@ -141,7 +150,7 @@ class CGIRun(ProcessProtocol):
         caller may then close ``stdin_file``)."""
         request = self.request
         self.timer = self.reactor.callLater(self.timeout, self._timed_out)
-        request.notify_finish().addErrback(self._client_gone)
+        request.when_lost(self._client_gone)
         if stdin_file is not None:
             stdin_fd = stdin_file.fileno()
         elif stdin_data is None and not self._has_body():
@@ -274,14 +283,18 @@ class CGIRun(ProcessProtocol):
                     return
                 self.head_buffer = buffer
                 return
-            self.head_buffer = b""
-            end, body_start = found
-            try:
-                head = parse_head(buffer[:end])
-            except BadHead as e:
-                self._bad_gateway(f"malformed response head: {e}")
+            if self.hold is not None:
+                # More output after a held head: stream from here.
+                self.hold.cancel()
+                self.hold = None
+            elif not ending and len(data) < HOLD_BELOW:
+                # A short head and body, the program not yet at its end:
+                # usually it is about to exit.  Wait a moment for the end of
+                # the pipe, so the answer can leave whole (see HOLD).
+                self.head_buffer = buffer
+                self.hold = self.reactor.callLater(HOLD, self._release)
                 return
-            self._respond(head, buffer[body_start:], ending)
+            self._head_complete(buffer, found, ending)
         elif state == NPH:
             self._touch()
             request = self.request
@@ -290,6 +303,23 @@ class CGIRun(ProcessProtocol):
                 request.channel.write(data)
         # DRAIN/OVER: output nobody will see (redirected, failed, or HEAD after
         # an error): read and dropped so the script can finish.
+
+    def _head_complete(self, buffer, found, ending):
+        self.head_buffer = b""
+        end, body_start = found
+        try:
+            head = parse_head(buffer[:end])
+        except BadHead as e:
+            self._bad_gateway(f"malformed response head: {e}")
+            return
+        self._respond(head, buffer[body_start:], ending)
+
+    def _release(self):
+        """HOLD is over and the program is still writing: stream."""
+        self.hold = None
+        if self.state == HEAD:
+            buffer = self.head_buffer
+            self._head_complete(buffer, find_head_end(buffer), False)
 
     def _respond(self, head, rest, ending=False):
         request = self.request
@@ -390,6 +420,14 @@ class CGIRun(ProcessProtocol):
     def _stdout_closed(self):
         state = self.state
         request = self.request
+        if self.hold is not None:
+            # The end came while the head was held: the whole answer is here.
+            self.hold.cancel()
+            self.hold = None
+            if state == HEAD:
+                buffer = self.head_buffer
+                self._head_complete(buffer, find_head_end(buffer), True)
+                state = self.state
         if state in (BODY, NPH):
             self.state = OVER
             self._close_stdin()
@@ -403,7 +441,9 @@ class CGIRun(ProcessProtocol):
             # Decided when the process has ended, so the log line can say how.
             pass
 
-    def processEnded(self, reason):
+    def process_over(self, status):
+        """The program is reaped (``status`` as waitpid gives it) and every
+        pipe is at its end."""
         self.ended = True
         SLOTS.give()
         SLOTS.running.discard(self)
@@ -412,7 +452,7 @@ class CGIRun(ProcessProtocol):
         self.timer = self.kill_timer = None
         if self.state == HEAD:
             self.state = OVER
-            how = _describe_exit(reason)
+            how = _describe_exit(status)
             if self.killed:
                 return      # already answered by the timeout or the disconnect
             what = "sent no output" if not self.head_buffer else \
@@ -471,7 +511,7 @@ class CGIRun(ProcessProtocol):
     def stopProducing(self):
         self.producing = False
 
-    def _client_gone(self, failure):
+    def _client_gone(self):
         self.producing = False
         if not self.ended and self.state != OVER:
             log.info("{script}: client went away; terminating the script",
@@ -570,12 +610,9 @@ def _devnull():
     return _devnull_fd
 
 
-def _describe_exit(reason):
-    value = reason.value
-    if isinstance(value, ierror.ProcessTerminated):
-        if value.signal is not None:
-            return f"killed by signal {value.signal}"
-        return f"exit status {value.exitCode}"
-    if isinstance(value, ierror.ProcessDone):
-        return "exit status 0"
-    return str(value)
+def _describe_exit(status):
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    if os.WIFEXITED(status):
+        return f"exit status {os.WEXITSTATUS(status)}"
+    return f"wait status {status}"

@@ -421,13 +421,28 @@ class Request:
         self._finish_waiters.append(d)
         return d
 
+    def when_lost(self, fn):
+        """Call ``fn()`` if the response ends aborted (the connection lost or
+        the response cut): notify_finish().addErrback without a Deferred,
+        for code that starts something per request (a CGI program)."""
+        if self.state == FINISHED:
+            if self.aborted:
+                fn()
+            return
+        if self._finish_waiters is None:
+            self._finish_waiters = []
+        self._finish_waiters.append(fn)
+
     def _finished(self):
         self.state = FINISHED
         self._body_pending = None
         waiters, self._finish_waiters = self._finish_waiters, None
         if waiters:
             for d in waiters:
-                if self.aborted:
+                if d.__class__ is not Deferred:     # from when_lost
+                    if self.aborted:
+                        d()
+                elif self.aborted:
                     d.errback(Failure(ConnectionError("response aborted")))
                 else:
                     d.callback(None)

@@ -202,12 +202,12 @@ class CGI:
                 # once the child has its own copy.
                 run.start(stdin_file=spool.rewound(), after=spool.close)
 
-        def lost(failure):
+        def lost():
             if not request.body_complete:
                 spool.close()
                 SLOTS.give()
 
-        request.notify_finish().addErrback(lost)
+        request.when_lost(lost)
         request.stream_body(spool.write, complete)
 
     def _refused(self, request, refused):
