@@ -100,6 +100,9 @@ class ErrorPageHeaderTests(StaticTestCase):
         Header set Cache-Control "public, max-age=60"
         Header set X-Doc yes
         Header always set X-Frame-Options DENY
+        Header setifempty X-Keep config
+        Header unset X-Gone
+        Header add X-Program more
         ScriptAlias /cgi-bin/ {cgi_bin}/
     """
 
@@ -135,6 +138,23 @@ class ErrorPageHeaderTests(StaticTestCase):
         self.assertEqual(r.status, 502)
         self.assertIsNone(r.header("Cache-Control"))
         self.assertIsNone(r.header("Expires"))
+
+    @defer.inlineCallbacks
+    def test_header_applies_over_a_programs_own_fields(self):
+        # Apache runs Header after the handler: `set` replaces the program's
+        # field (one field, not two that contradict each other), `setifempty`
+        # leaves it, `unset` removes it, `add` adds one more.
+        r = yield self.get("/cgi-bin/own_headers.sh")
+        self.assertEqual(r.status, 200)
+        fields = [line.split(": ", 1) for line in r.raw_head.split("\r\n")[1:] if line]
+        named = lambda name: [v for k, v in fields if k.lower() == name]
+        self.assertEqual(named("cache-control"), ["public, max-age=60"])
+        self.assertEqual(named("x-doc"), ["yes"])
+        self.assertEqual(named("x-keep"), ["program"])
+        self.assertEqual(named("x-gone"), [])
+        self.assertEqual(named("x-program"), ["mine", "more"])
+        self.assertEqual(named("x-frame-options"), ["DENY"])
+        self.assertEqual(r.body, b"body\n")
 
     @defer.inlineCallbacks
     def test_412_keeps_the_documents_cache_headers(self):

@@ -38,6 +38,7 @@ log = Logger(namespace="axkit.cgi")
 
 KILL_GRACE = 2.0          # seconds between SIGTERM and SIGKILL
 STDERR_LINE = 4096        # longest stderr line logged (the rest is cut)
+HEADER_OPS = "axkit.header_ops"   # set by the headers plugin (see add_handler_fields)
 MAX_REDIRECTS = 10        # local redirects followed for one request (as Apache)
 
 # A program's first output -- a complete head and a little body -- seen
@@ -329,8 +330,13 @@ class CGIRun(ProcessProtocol):
         if head.local_redirect:
             self._local_redirect(head.location)
             return
-        for name, value in head.headers:
-            request.response_headers.add(name, value)
+        if request.notes and HEADER_OPS in request.notes:
+            # Header directives apply over the program's fields (Apache).
+            from axkit.plugins.headers import add_handler_fields
+            add_handler_fields(request, head.headers)
+        else:
+            for name, value in head.headers:
+                request.response_headers.add(name, value)
         self.state = BODY
         length = head.content_length
         self.remaining = length

@@ -23,6 +23,7 @@ import re
 
 from axkit.config import ANY, APPEND, RAW, ConfigError, Directive
 from axkit.hooks import DECLINED
+from axkit.http.headers import Headers
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 ACTIONS = ("set", "add", "append", "merge", "unset", "setifempty")
@@ -31,6 +32,30 @@ ACTIONS = ("set", "add", "append", "merge", "unset", "setifempty")
 # Names set by `Header always ...` for this request: the core keeps them on
 # its error pages (Apache's err_headers_out).
 ALWAYS_NOTE = "axkit.error_headers"
+# The Header operations applied to this request, for a handler whose fields
+# arrive after the fixup phase (a CGI program's head): see add_handler_fields.
+OPS_NOTE = "axkit.header_ops"
+
+
+def add_handler_fields(request, fields):
+    """Add ``fields`` (name, value pairs a handler produced after the fixup
+    phase, e.g. a CGI program's head) to the response, with the scope's
+    Header operations applied on top of them, as Apache runs mod_headers
+    after the handler: ``set`` replaces the handler's field, ``setifempty``
+    keeps it, ``unset`` removes it, ``add``/``append`` add to it."""
+    headers = request.response_headers
+    ops = request.notes.get(OPS_NOTE) if request.notes else None
+    if not ops:
+        for name, value in fields:
+            headers.add(name, value)
+        return
+    touched = {name.lower() for _, name, _, _ in ops}
+    merged = Headers([(k, v) for k, v in headers if k.lower() not in touched])
+    for name, value in fields:
+        merged.add(name, value)
+    for action, name, value, _ in ops:
+        apply(merged, action, name, value)
+    request.response_headers = merged
 
 
 def _check(words):
@@ -108,4 +133,5 @@ class HeadersPlugin:
                     kept = (kept or ()) + (name.lower(),)
             if kept:
                 request.notes[ALWAYS_NOTE] = kept
+            request.notes[OPS_NOTE] = ops
         return DECLINED
