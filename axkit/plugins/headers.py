@@ -133,5 +133,11 @@ class HeadersPlugin:
                     kept = (kept or ()) + (name.lower(),)
             if kept:
                 request.notes[ALWAYS_NOTE] = kept
+            elif ALWAYS_NOTE in request.notes:
+                del request.notes[ALWAYS_NOTE]      # from before a local redirect
             request.notes[OPS_NOTE] = ops
+        elif OPS_NOTE in request.notes:
+            # A local redirect into a scope without Header lines.
+            del request.notes[OPS_NOTE]
+            request.notes.pop(ALWAYS_NOTE, None)
         return DECLINED
