@@ -132,6 +132,17 @@ class ErrorPageHeaderTests(StaticTestCase):
             self.assertIsNone(r.header("X-Doc"), path)
 
     @defer.inlineCallbacks
+    def test_always_reaches_answers_made_before_the_fixup_phase(self):
+        # uri_to_file's 301 (folder without its slash) and 404 (dotfile)
+        # are answered before any fixup: `always` fields are there too.
+        self.write("d/x.txt", "x")
+        for path, status in (("/d", 301), ("/.env", 404), ("/d/x.txt/extra", 404)):
+            r = yield self.get(path)
+            self.assertEqual(r.status, status, path)
+            self.assertEqual(r.header("X-Frame-Options"), "DENY", path)
+            self.assertIsNone(r.header("X-Doc"), path)
+
+    @defer.inlineCallbacks
     def test_gateway_error_is_not_given_a_lifetime(self):
         # A cache in front must not keep a program's crash for a minute.
         r = yield self.get("/cgi-bin/crash.sh")

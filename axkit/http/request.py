@@ -341,14 +341,15 @@ class Request:
             self.abort()
             return
         self.reason_text = None
-        # Fields set with `Header always` (noted by the headers plugin) stay,
-        # as Apache's err_headers_out; a 5xx never keeps the document's
-        # cache lifetime (a cache in front must not keep a crash).
-        always = self.notes.get("axkit.error_headers", ()) if self.notes else ()
+        # A 5xx never keeps the document's cache lifetime (a cache in front
+        # must not keep a crash).  Then a plugin's error-page fields (the
+        # headers plugin's `Header always`, Apache's err_headers_out).
         keep = _KEEP_ON_ERROR if status < 500 else _KEEP_ON_5XX
         self.response_headers = Headers(
-            [(k, v) for k, v in self.response_headers
-             if k.lower() in keep or k.lower() in always])
+            [(k, v) for k, v in self.response_headers if k.lower() in keep])
+        decorate = self.notes.get("axkit.error_headers") if self.notes else None
+        if decorate is not None:
+            decorate(self.response_headers)
         if status >= 400 and not self.body_complete and self.channel.body_unread(self):
             # The rest of the body would be read as the next request: close.
             self.keep_alive = False

@@ -20,6 +20,7 @@ and Vary), and drop the others.
 """
 
 import re
+import weakref
 
 from axkit.config import ANY, APPEND, RAW, ConfigError, Directive
 from axkit.hooks import DECLINED
@@ -29,9 +30,26 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 ACTIONS = ("set", "add", "append", "merge", "unset", "setifempty")
 
 
-# Names set by `Header always ...` for this request: the core keeps them on
-# its error pages (Apache's err_headers_out).
+# A callable the core calls with the fields of each error page it makes for
+# the request (Request.send_error): it applies the `Header always ...` lines
+# (Apache's err_headers_out), whichever phase the error came from.
 ALWAYS_NOTE = "axkit.error_headers"
+
+
+class AlwaysFields:
+    """The `Header always` operations of a scope, applied to an error page."""
+
+    __slots__ = ("ops", "names")
+
+    def __init__(self, ops):
+        self.ops = ops
+        self.names = {name.lower() for _, name, _, _ in ops}
+
+    def __call__(self, headers):
+        for name in self.names:
+            headers.remove(name)      # the page's own copy, if it kept one
+        for action, name, value, _ in self.ops:
+            apply(headers, action, name, value)
 # The Header operations applied to this request, for a handler whose fields
 # arrive after the fixup phase (a CGI program's head): see add_handler_fields.
 OPS_NOTE = "axkit.header_ops"
@@ -122,22 +140,29 @@ class HeadersPlugin:
                              "(Apache mod_headers)."),
     ]
 
+    def __init__(self):
+        self._always = weakref.WeakKeyDictionary()     # Conf -> AlwaysFields | None
+
+    def hook_post_read_request(self, request, conf):
+        # Before any phase can answer with an error page (uri_to_file's 301,
+        # 403, 404 come before the fixup phase).
+        if conf.header:
+            always = self._always.get(conf, False)
+            if always is False:
+                ops = tuple(op for op in conf.header if op[3])
+                always = self._always[conf] = AlwaysFields(ops) if ops else None
+            if always is not None:
+                request.notes[ALWAYS_NOTE] = always
+        return DECLINED
+
     def hook_fixup(self, request, conf):
         ops = conf.header
         if ops:
             headers = request.response_headers
-            kept = None
-            for action, name, value, always in ops:
+            for action, name, value, _ in ops:
                 apply(headers, action, name, value)
-                if always:
-                    kept = (kept or ()) + (name.lower(),)
-            if kept:
-                request.notes[ALWAYS_NOTE] = kept
-            elif ALWAYS_NOTE in request.notes:
-                del request.notes[ALWAYS_NOTE]      # from before a local redirect
             request.notes[OPS_NOTE] = ops
         elif OPS_NOTE in request.notes:
             # A local redirect into a scope without Header lines.
             del request.notes[OPS_NOTE]
-            request.notes.pop(ALWAYS_NOTE, None)
         return DECLINED
