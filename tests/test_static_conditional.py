@@ -189,6 +189,20 @@ class ConditionalTests(StaticTestCase):
         r = yield self.get("/page.txt", [("If-Unmodified-Since", asctime)])
         self.assertEqual(r.status, 200)
 
+    @defer.inlineCallbacks
+    def test_last_modified_in_the_future_is_the_response_date(self):
+        # RFC 9110 §8.8.2.1: an mtime later than the server's clock MUST be
+        # replaced by the message's Date (Apache does; a client would
+        # otherwise send it back as an If-Modified-Since in the future).
+        future = int(time.time()) + 86400
+        self.write("future.txt", "f" * 10, mtime=future)
+        for headers in ([], [("Accept-Encoding", "gzip")]):
+            r = yield self.get("/future.txt", headers)
+            self.assertEqual(r.status, 200)
+            last_modified = parse_http_date(r.header("Last-Modified"))
+            self.assertLessEqual(last_modified, parse_http_date(r.header("Date")))
+            self.assertLess(last_modified, future)
+
     def test_parse_etags(self):
         self.assertIsNone(parse_etags(" * "))
         self.assertEqual(parse_etags('"a", W/"b",,"c"'),

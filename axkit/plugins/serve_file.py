@@ -17,6 +17,7 @@ read again, so the cache never serves stale bytes.
 
 import os
 import stat as statmod
+import time
 
 from axkit.config import Directive, SERVER_ONLY, flag, size
 from axkit.hooks import DECLINED, DONE, OK
@@ -36,13 +37,16 @@ class CachedFile:
     """What is known about one version of one file."""
 
     __slots__ = ("key", "etag", "last_modified", "mtime", "size", "body", "gzipped",
-                 "fields")
+                 "fields", "future")
 
     def __init__(self, st, body):
         self.key = file_key(st)
         self.etag = file_etag(st)
         self.mtime = int(st.st_mtime)
         self.last_modified = http_date(self.mtime)
+        # An mtime ahead of the clock: Last-Modified is then each response's
+        # Date (RFC 9110 §8.8.2.1), checked per request until the clock passes it.
+        self.future = self.mtime > time.time()
         self.size = st.st_size
         self.body = body            # bytes, or None when not kept
         self.gzipped = None         # (level, bytes) of the gzip'd body, when made
@@ -184,6 +188,14 @@ class ServeFile:
 
     def _respond(self, request, conf, entry, f, coding, encoding):
         etag = entry.etag
+        mtime = entry.mtime
+        last_modified = entry.last_modified
+        if entry.future:
+            now = int(time.time())
+            if mtime > now:
+                mtime, last_modified = now, http_date(now)
+            else:
+                entry.future = False
         gzip_level = None
         if coding is not None:
             etag = encoded_etag(etag, coding)
@@ -201,12 +213,12 @@ class ServeFile:
                     value = fields[name] + ", " + value if name in LIST_FIELDS else ""
                 fields[name] = value
         if fields is not None:
-            status = evaluate(fields, request.method, etag, entry.mtime)
+            status = evaluate(fields, request.method, etag, mtime)
             if status is not None:
                 if f is not None:
                     f.close()
                 headers.setdefault("ETag", etag)
-                headers.setdefault("Last-Modified", entry.last_modified)
+                headers.setdefault("Last-Modified", last_modified)
                 if status == NOT_MODIFIED:
                     request.send(NOT_MODIFIED)
                     return DONE
@@ -215,10 +227,12 @@ class ServeFile:
         # Fields a fixup plugin (Header, Expires ...) already set are kept.
         if coding is None:
             headers.add_missing(entry.identity_fields(mime_type))
+            if last_modified is not entry.last_modified:
+                headers.set("Last-Modified", last_modified)
         else:
             put = headers.add if not len(headers) else headers.setdefault
             put("ETag", etag)
-            put("Last-Modified", entry.last_modified)
+            put("Last-Modified", last_modified)
             if mime_type:
                 put("Content-Type", mime_type)
             headers.set("Content-Encoding", coding)
@@ -228,7 +242,7 @@ class ServeFile:
         if (fields is not None and coding is None and "range" in fields
                 and request.method == "GET"):
             if_range = fields.get("if-range")
-            if if_range is None or if_range_allows(if_range, etag, entry.last_modified):
+            if if_range is None or if_range_allows(if_range, etag, last_modified):
                 plan = ranges.plan(fields["range"], size)
                 if plan is ranges.UNSATISFIABLE:
                     if f is not None:
