@@ -105,6 +105,17 @@ class CompressTests(StaticTestCase):
         self.assertTrue(br_tag.endswith('-br"'))
 
     @defer.inlineCallbacks
+    def test_client_preference_by_q_value(self):
+        # RFC 9110 §12.5.3: the client ranks codings; br wins only a tie.
+        r = yield self.get("/app.css", [("Accept-Encoding", "br;q=0.5, gzip;q=1.0")])
+        self.assertEqual(r.header("Content-Encoding"), "gzip")
+        self.assertEqual(gzip.decompress(r.body), b"precompressed gz")
+        r = yield self.get("/app.css", [("Accept-Encoding", "gzip;q=0.8, br;q=0.9")])
+        self.assertEqual(r.header("Content-Encoding"), "br")
+        r = yield self.get("/app.css", [("Accept-Encoding", "gzip, br;q=0.9999")])
+        self.assertEqual(r.header("Content-Encoding"), "gzip")
+
+    @defer.inlineCallbacks
     def test_older_sibling_not_used(self):
         r = yield self.get("/old.js", [("Accept-Encoding", "gzip")])
         # Not the stale .gz: gzip'd on the fly from the current file instead.

@@ -42,8 +42,9 @@ level.label = "1-9"
 
 
 def accepted_codings(value):
-    """The content-codings a client accepts (q > 0), lower-case; '*' included."""
-    codings = set()
+    """The content-codings a client accepts (q > 0), lower-case, each with its
+    q-value (a dict); '*' gives gzip and br the q it names."""
+    codings = {}
     refused = set()
     for item in value.split(","):
         name, _, params = item.partition(";")
@@ -58,12 +59,26 @@ def accepted_codings(value):
                     q = float(val.strip())
                 except ValueError:
                     q = 0.0
+                if not 0.0 <= q <= 1.0:       # nan, inf, negative: not a qvalue
+                    q = 0.0
         if name == "x-gzip":
             name = "gzip"
-        (codings if q > 0 else refused).add(name)
-    if "*" in codings:
-        codings |= {"gzip", "br"} - refused
-    return codings - refused
+        if q > 0:
+            codings[name] = max(q, codings.get(name, 0.0))
+        else:
+            refused.add(name)
+    star = codings.get("*")
+    if star is not None:
+        for name in ("gzip", "br"):
+            if name not in codings and name not in refused:
+                codings[name] = star
+    for name in refused:
+        codings.pop(name, None)
+    return codings
+
+
+_BR_FIRST = (("br", ".br"), ("gzip", ".gz"))
+_GZIP_FIRST = (("gzip", ".gz"), ("br", ".br"))
 
 
 def type_matches(media_type, patterns):
@@ -130,7 +145,10 @@ class Compress:
         if not accepted:
             return DECLINED
         if conf.precompressed:
-            for coding, suffix in (("br", ".br"), ("gzip", ".gz")):
+            # The client's preference (q-values); br first on a tie.
+            order = _GZIP_FIRST if accepted.get("gzip", 0) > accepted.get("br", 0) \
+                else _BR_FIRST
+            for coding, suffix in order:
                 if coding not in accepted:
                     continue
                 sibling = request.filename + suffix
