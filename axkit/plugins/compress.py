@@ -5,7 +5,7 @@ Two ways, both negotiated with Accept-Encoding and announced with
 
 * ``Precompressed On`` -- a sibling ``file.css.br`` or ``file.css.gz`` is
   sent (with Content-Encoding) when the client accepts that coding and the
-  sibling is a regular file no older than the original (br is preferred);
+  sibling is a regular file no older than the original (by the client's q-values, br on a tie);
 * ``Gzip On`` -- files of a GzipTypes type and at least GzipMinLength bytes
   are gzip'd on the fly: small ones once (the result is kept in the file
   cache), big ones a block at a time in a producer, never all at once.
