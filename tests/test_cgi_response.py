@@ -93,6 +93,13 @@ class ResponseTests(TestCase):
         self.assertEqual(seen["env"]["REDIRECT_QUERY_STRING"], "x=1")
 
     @defer.inlineCallbacks
+    def test_repeated_content_type_sends_one(self):
+        response = yield self.get("/cgi-bin/two_types.sh")
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.raw_head.lower().count("content-type:"), 1, response.raw_head)
+        self.assertEqual(response.header("Content-Type"), "text/plain")
+
+    @defer.inlineCallbacks
     def test_local_redirect_to_a_static_file(self):
         # The redirected request is a new one (Apache's internal redirect):
         # the program that answered first is not run again for it.

@@ -123,6 +123,11 @@ def parse_head(block):
             head.content_length = int(value)
         elif lname in HOP_BY_HOP:
             continue
+        elif lname == "content-type":
+            # One field (RFC 9110 §8.3 has no list form): the last one counts,
+            # as Apache's ap_scan_script_header does.
+            head.headers = [(k, v) for k, v in head.headers if k.lower() != lname]
+            head.headers.append((name, value))
         else:
             head.headers.append((name, value))
     if head.location is not None and not head.has_status and not head.local_redirect:
