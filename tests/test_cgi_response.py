@@ -109,6 +109,15 @@ class ResponseTests(TestCase):
         self.assertFalse(any("local redirects" in line for line in self.logs.lines()))
 
     @defer.inlineCallbacks
+    def test_local_redirect_to_an_invalid_path_is_the_programs_fault(self):
+        # The client's request was fine: a 502 naming the program, not a 400.
+        response = yield self.get("/cgi-bin/bad_redirect.sh")
+        self.assertEqual(response.status, 502)
+        self.assertTrue(any("bad_redirect.sh" in line and "local redirect" in line
+                            and line.endswith("-> 502") for line in self.logs.lines()),
+                        self.logs.lines())
+
+    @defer.inlineCallbacks
     def test_local_redirect_loop_is_stopped(self):
         response = yield self.get("/cgi-bin/loop.sh")
         self.assertEqual(response.status, 500)

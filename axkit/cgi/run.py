@@ -29,7 +29,7 @@ from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
 from axkit.http.headers import Headers
-from axkit.http.request import STREAMING
+from axkit.http.request import STREAMING, BadTarget, normalize_path
 
 from .response import MAX_HEAD, BadHead, find_head_end, nph_status, parse_head
 from .spawn import spawn
@@ -481,6 +481,13 @@ class CGIRun(ProcessProtocol):
             self._fault(f"more than {MAX_REDIRECTS} local redirects (last to "
                         f"{location})", 500)
             request.send_error(500)
+            return
+        try:
+            normalize_path(location.partition("?")[0])
+        except BadTarget as e:
+            # The client asked nothing wrong: the program's answer is bad.
+            self._fault(f"invalid local redirect to {location!r} ({e})", 502)
+            request.send_error(502)
             return
         request.notes["cgi.redirects"] = count
         pipeline = request.channel.handler
