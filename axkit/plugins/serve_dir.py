@@ -32,6 +32,8 @@ from html import escape
 from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import quoteattr
 
+from twisted.internet.threads import deferToThreadPool
+
 from axkit.config import Directive, NOT_FILES, flag
 from axkit.config.options import has_option
 from axkit.hooks import DECLINED, DONE
@@ -143,30 +145,52 @@ class ServeDir:
         show_dots = getattr(conf, "allow_dot_files", False)
         types = getattr(conf, "add_type", None) or {}
         default_type = getattr(conf, "default_type", "application/octet-stream")
-        try:
-            entries = self._entries(request.filename, show_dots, types, default_type,
-                                    self._symlink_filter(conf))
-        except PermissionError:
-            return 403
-        except FileNotFoundError:
-            return 404
-        headers = request.response_headers
-        vary = headers.get("Vary")
-        headers.set("Vary", "Accept" if not vary else f"{vary}, Accept")
-        # A listing changes with its folder: revalidate (unless Header said otherwise).
-        headers.setdefault("Cache-Control", "no-cache")
+        symlink_ok = self._symlink_filter(conf)
         if wants_xml(request):
-            request.send(200, self.render_xml(request.path, entries),
-                         "application/xml; charset=utf-8")
+            form = ("xml",)
+        else:
+            params = listing_params(request.query)
+            sort = params.get("sort", "name").lower()
+            if sort not in SORT_KEYS:
+                sort = "name"
+            form = ("html", sort, params.get("order", "asc").lower() == "desc")
+        folder, url_path = request.filename, request.path
+
+        def build():
+            # Off the reactor thread: a folder of 50,000 files takes a second
+            # to stat and render, which must not hold up other connections.
+            try:
+                entries = self._entries(folder, show_dots, types, default_type,
+                                        symlink_ok)
+            except PermissionError:
+                return 403
+            except FileNotFoundError:
+                return 404
+            if form[0] == "xml":
+                return (self.render_xml(url_path, entries).encode("utf-8"),
+                        "application/xml; charset=utf-8")
+            return (self.render_html(url_path, entries, form[1], form[2]).encode("utf-8"),
+                    "text/html; charset=utf-8")
+
+        def send(result):
+            if request.finished:
+                return DONE
+            if result.__class__ is int:
+                return result
+            body, content_type = result
+            headers = request.response_headers
+            vary = headers.get("Vary")
+            headers.set("Vary", "Accept" if not vary else f"{vary}, Accept")
+            # A listing changes with its folder: revalidate (unless Header said otherwise).
+            headers.setdefault("Cache-Control", "no-cache")
+            request.send(200, body, content_type)
             return DONE
-        params = listing_params(request.query)
-        sort = params.get("sort", "name").lower()
-        if sort not in SORT_KEYS:
-            sort = "name"
-        descending = params.get("order", "asc").lower() == "desc"
-        request.send(200, self.render_html(request.path, entries, sort, descending),
-                     "text/html; charset=utf-8")
-        return DONE
+
+        reactor = request.reactor
+        get_pool = getattr(reactor, "getThreadPool", None)
+        if get_pool is None:
+            return send(build())        # a fake clock (axkit.testing): no threads
+        return deferToThreadPool(reactor, get_pool(), build).addCallback(send)
 
     @staticmethod
     def _symlink_filter(conf):
