@@ -152,6 +152,35 @@ class FaultTests(TestCase):
         self.assertTrue(settled)
 
     @defer.inlineCallbacks
+    def test_a_finished_run_is_freed_without_the_cycle_collector(self):
+        # No reference cycle per request (each kept a Request, its headers
+        # and the run alive until the cyclic GC came by): with the collector
+        # off, the run is gone once its process has ended.
+        import gc
+        import weakref
+        from axkit.cgi import run as cgi_run
+        runs = []
+        original = cgi_run.CGIRun.__init__
+
+        def recording(run, *args, **kw):
+            original(run, *args, **kw)
+            runs.append(weakref.ref(run))
+        self.patch(cgi_run.CGIRun, "__init__", recording)
+        yield self.get("/cgi-bin/hello.sh")     # warm up
+        yield wait_until(lambda: not SLOTS.running)
+        gc.collect()
+        del runs[:]
+        gc.disable()
+        self.addCleanup(gc.enable)
+        for path in ("/cgi-bin/hello.sh", "/cgi-bin/stream.sh", "/cgi-bin/crash.sh"):
+            response = yield self.get(path)
+            self.assertIn(response.status, (200, 502))
+        settled = yield wait_until(lambda: not SLOTS.running, timeout=10)
+        self.assertTrue(settled)
+        self.assertEqual(len(runs), 3)
+        self.assertEqual([ref() for ref in runs], [None, None, None])
+
+    @defer.inlineCallbacks
     def test_a_program_running_on_after_closing_its_pipes_is_reaped(self):
         response = yield self.get("/cgi-bin/detach.sh")
         self.assertEqual(response.status, 200)

@@ -115,6 +115,26 @@ class _BodyThrottle:
 class CGIRun(ProcessProtocol):
     """Drives one script for one request."""
 
+    # What most runs never change, as class attributes (fewer per request).
+    process = None
+    ended = False
+    head_buffer = b""
+    hold = None               # the timer of a held head (see HOLD)
+    remaining = None          # body bytes still allowed by Content-Length
+    paused = False            # client backpressure on stdout
+    producing = False         # registered as the client's producer
+    stdin_open = False
+    throttle = None
+    kill_timer = None
+    killed = None             # why the group was signalled, if it was
+    stderr_buffer = b""
+    fault_logged = False
+    # CGITimeout: the time by which the program must write (or the client
+    # read) again, kept in the connections' deadline wheel (one-second
+    # buckets; axkit.http.connection.DeadlineWheel) -- no timer per run.
+    deadline = None
+    wheel_slot = None
+
     def __init__(self, request, script, argv, env, timeout, nph=False, reactor=None):
         if reactor is None:
             from twisted.internet import reactor
@@ -126,21 +146,6 @@ class CGIRun(ProcessProtocol):
         self.timeout = timeout
         self.nph = nph
         self.state = HEAD
-        self.process = None
-        self.ended = False
-        self.head_buffer = b""
-        self.hold = None               # the timer of a held head (see HOLD)
-        self.remaining = None          # body bytes still allowed by Content-Length
-        self.paused = False            # client backpressure on stdout
-        self.producing = False         # registered as the client's producer
-        self.stdin_open = False
-        self.throttle = None
-        self.timer = None
-        self.kill_timer = None
-        self.killed = None             # why the group was signalled, if it was
-        self.stderr_buffer = b""
-        self.fault_logged = False
-        self._starting = None
 
     # -- starting ------------------------------------------------------------
 
@@ -150,7 +155,9 @@ class CGIRun(ProcessProtocol):
         ``after()`` is called once the child exists or has failed to (the
         caller may then close ``stdin_file``)."""
         request = self.request
-        self.timer = self.reactor.callLater(self.timeout, self._timed_out)
+        factory = request.channel.factory
+        self.deadline = deadline = factory.now() + self.timeout
+        self.wheel_slot = factory.wheel.add(self, deadline)
         request.when_lost(self._client_gone)
         if stdin_file is not None:
             stdin_fd = stdin_file.fileno()
@@ -159,21 +166,21 @@ class CGIRun(ProcessProtocol):
             stdin_file = True
         else:
             stdin_fd = None
-        self._starting = (stdin_data, stdin_file is not None, after)
-        spawn(self.reactor, self, self.script, self.argv, self.env,
-              os.path.dirname(self.script), stdin_fd, self._spawned)
+        script = self.script
+        stdin_is_file = stdin_file is not None
 
-    def _spawned(self, proc, error):
-        stdin_data, stdin_is_file, after = self._starting
-        self._starting = None
-        try:
-            if error is None:
-                self._started(proc, stdin_data, stdin_is_file)
-            else:
-                self._spawn_failed(error)
-        finally:
-            if after is not None:
-                after()
+        def spawned(proc, error):
+            try:
+                if error is None:
+                    self._started(proc, stdin_data, stdin_is_file)
+                else:
+                    self._spawn_failed(error)
+            finally:
+                if after is not None:
+                    after()
+        # (The folder of an absolute file name; "/" for one at the root.)
+        spawn(self.reactor, self, script, self.argv, self.env,
+              script[:script.rfind("/")] or "/", stdin_fd, spawned)
 
     def _started(self, proc, stdin_data, stdin_is_file):
         self.process = proc
@@ -205,8 +212,7 @@ class CGIRun(ProcessProtocol):
 
     def _spawn_failed(self, e):
         SLOTS.give()
-        self._cancel(self.timer)
-        self.timer = None
+        self._disarm()
         self.ended = True
         status = 403 if getattr(e, "errno", None) in (errno.EACCES, errno.EPERM) else 502
         if self.state == OVER:
@@ -453,9 +459,10 @@ class CGIRun(ProcessProtocol):
         self.ended = True
         SLOTS.give()
         SLOTS.running.discard(self)
-        self._cancel(self.timer)
-        self._cancel(self.kill_timer)
-        self.timer = self.kill_timer = None
+        self._disarm()
+        if self.kill_timer is not None:
+            self._cancel(self.kill_timer)
+            self.kill_timer = None
         if self.state == HEAD:
             self.state = OVER
             how = _describe_exit(status)
@@ -537,12 +544,31 @@ class CGIRun(ProcessProtocol):
     # -- time ------------------------------------------------------------------
 
     def _touch(self):
-        timer = self.timer
-        if timer is not None and timer.active():
-            timer.reset(self.timeout)
+        if self.deadline is not None:
+            self.deadline = self.request.channel.factory.now() + self.timeout
+
+    def deadline_check(self, slot, now):
+        """From the deadline wheel, for an entry at ``slot``."""
+        if slot != self.wheel_slot:
+            return                  # a stale entry
+        self.wheel_slot = None
+        deadline = self.deadline
+        if deadline is None:
+            return
+        if deadline > now:          # moved later meanwhile: file it again
+            self.wheel_slot = self.request.channel.factory.wheel.add(self, deadline)
+            return
+        self.deadline = None
+        self._timed_out()
+
+    def _disarm(self):
+        self.deadline = None
+        slot = self.wheel_slot
+        if slot is not None:
+            self.wheel_slot = None
+            self.request.channel.factory.wheel.discard(self, slot)
 
     def _timed_out(self):
-        self.timer = None
         request = self.request
         state = self.state
         if state == HEAD:

@@ -100,6 +100,7 @@ class _SpawnThreads:
             except BaseException as e:
                 job.error = e
             done.append(job)
+            job = None      # (not kept, with its request, until the next one)
             if not self.wake_pending:
                 self.wake_pending = True
                 self.reactor.callFromThread(self._finish)
@@ -288,7 +289,6 @@ class SessionProcess:
         self._group = pid
         self.status = -1
         self.lostProcess = False
-        self._ending = getattr(proto, "childDataEnding", None)
         self.pipes = pipes = {}
         if stdin_w is not None:
             pipes[0] = process.ProcessWriter(reactor, self, 0, stdin_w, forceReadHack=True)
@@ -296,7 +296,6 @@ class SessionProcess:
         pipes[1] = _OutPipe(poller, self, 1, stdout_r)
         pipes[2] = _OutPipe(poller, self, 2, stderr_r)
         self._registered = False
-        proto.makeConnection(self)
 
     # -- IProcessTransport, the part CGIRun uses ---------------------------------
 
@@ -319,8 +318,8 @@ class SessionProcess:
     # -- from the pipes --------------------------------------------------------
 
     def _output(self, name, data, ending):
-        if ending and self._ending is not None:
-            self._ending(name, data)
+        if ending:
+            self.proto.childDataEnding(name, data)
         else:
             self.proto.childDataReceived(name, data)
 
