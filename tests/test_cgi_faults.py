@@ -216,6 +216,25 @@ class CapTests(TestCase):
         self.assertEqual(again.status, 200)
 
 
+class CapGraceTests(TestCase):
+    @defer.inlineCallbacks
+    def test_a_program_finishing_its_exit_does_not_turn_the_next_client_away(self):
+        # The answer is complete when the program closes its output, but
+        # the process holds its slot until it has exited and been reaped: a
+        # client as fast as ab's next request must wait for it (briefly),
+        # not get a 503, when no more clients than CGIMaxProcesses are busy.
+        docroot = self.mktemp()
+        os.makedirs(docroot)
+        server = yield serve(self, "CGIMaxProcesses 1\n" + base_config(docroot))
+        for _ in range(3):
+            first = yield request(server.port, "GET", "/cgi-bin/linger.sh")
+            self.assertEqual(first.status, 200)
+            self.assertTrue(SLOTS.running)      # still exiting
+            second = yield request(server.port, "GET", "/cgi-bin/hello.sh")
+            self.assertEqual(second.status, 200)
+            yield wait_until(lambda: not SLOTS.running)
+
+
 class ExecFailureTests(TestCase):
     """A program that passes the checks but whose exec fails: the child's
     report of why reaches the log, and the client a 403 or 502."""

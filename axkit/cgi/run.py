@@ -19,10 +19,12 @@ The story of a run, and every way it can end:
 Each fault writes one log line naming the script.
 """
 
+import collections
 import errno
 import os
 import signal
 
+from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -61,6 +63,7 @@ class Slots:
         self.used = 0
         self.running = set()        # CGIRun objects whose process is alive
         self._hooked = False
+        self.waiting = collections.deque()   # (Deferred, timer) for wait()
 
     def take(self, limit):
         if limit and self.used >= limit:
@@ -68,8 +71,32 @@ class Slots:
         self.used += 1
         return True
 
+    def wait(self, reactor, timeout):
+        """A Deferred firing True once a slot is taken for the caller, or
+        False after ``timeout`` seconds without one."""
+        d = Deferred()
+        entry = [d, None]
+
+        def expire():
+            entry[1] = None
+            try:
+                self.waiting.remove(entry)
+            except ValueError:
+                pass
+            d.callback(False)
+        entry[1] = reactor.callLater(timeout, expire)
+        self.waiting.append(entry)
+        return d
+
     def give(self):
         self.used -= 1
+        if self.waiting:
+            # A slot freed: the longest waiting request has it.
+            d, timer = self.waiting.popleft()
+            if timer is not None and timer.active():
+                timer.cancel()
+            self.used += 1
+            d.callback(True)
 
     def on_shutdown(self, reactor):
         """Once: when the reactor shuts down -- after the service's graceful

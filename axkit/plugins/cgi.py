@@ -25,12 +25,14 @@ from axkit.cgi.spool import BodySpool
 from axkit.config import (ANY, APPEND, GLOBAL, MAP, SERVER_ONLY, ConfigError, Directive,
                           count, duration, flag, many, optional, path, string, url_path)
 from axkit.config.options import has_option
-from axkit.hooks import DECLINED, OK
+from axkit.hooks import DECLINED, DONE, OK
 
 log = Logger(namespace="axkit.cgi")
 
 HANDLER = "cgi-script"
 NOTE = "cgi.target"
+# How long a request waits for a CGIMaxProcesses slot before its 503.
+SLOT_WAIT = 0.25
 
 
 def _extension(word, ctx):
@@ -162,13 +164,32 @@ class CGI:
         return self.run(request, conf, target)
 
     def run(self, request, conf, target):
-        """Start ``target`` for ``request``; OK (answered later) or a status."""
+        """Start ``target`` for ``request``; OK (answered later), a status, or
+        a Deferred of either (waiting a moment for a slot)."""
         if not SLOTS.take(conf.cgi_max_processes):
-            log.error("{script}: CGIMaxProcesses ({limit}) reached -> 503",
-                      script=target.script, limit=conf.cgi_max_processes,
-                      request=request, plugin="cgi")
-            request.response_headers.set("Retry-After", "1")
-            return 503
+            # A program that has sent its answer holds its slot until it has
+            # exited and been reaped: a client's next request can come first.
+            # Wait a moment for a slot before turning the client away.
+            def slot(taken):
+                if request.finished:
+                    if taken:
+                        SLOTS.give()
+                    return DONE
+                if not taken:
+                    return self._full(request, conf, target)
+                return self._start(request, conf, target)
+            return SLOTS.wait(request.reactor, SLOT_WAIT).addCallback(slot)
+        return self._start(request, conf, target)
+
+    def _full(self, request, conf, target):
+        log.error("{script}: CGIMaxProcesses ({limit}) reached -> 503",
+                  script=target.script, limit=conf.cgi_max_processes,
+                  request=request, plugin="cgi")
+        request.response_headers.set("Retry-After", "1")
+        return 503
+
+    def _start(self, request, conf, target):
+        """Start ``target`` with its slot taken; OK."""
         scope_env = self._scope_envs.get(conf)
         if scope_env is None:
             scope_env = self._scope_envs[conf] = ScopeEnv(conf)
