@@ -169,6 +169,13 @@ class DirectoryTests(StaticTestCase):
         self.assertEqual(entries['<b>&"quote".txt'].get("size"), "4")
         self.assertEqual(entries["zdir"].tag, "directory")
         self.assertEqual(entries["zdir"].get("type"), "directory")
+        # Every entry has name, size, mtime and type (the issue; AxKit 1's
+        # filelist gave folders their size too): a folder's is its st_size.
+        zdir = os.stat(os.path.join(self.root, "open", "zdir"))
+        self.assertEqual(entries["zdir"].get("size"), str(zdir.st_size))
+        for name, entry in entries.items():
+            for attribute in ("name", "size", "mtime", "type"):
+                self.assertIsNotNone(entry.get(attribute), (name, attribute))
 
     def test_xml_by_query(self):
         return self.check_xml("/open/?format=xml")

@@ -13,7 +13,7 @@ Two forms of the same listing:
   Accept prefers ``application/xml`` / ``text/xml`` over ``text/html``::
 
       <filelist path="/docs/">
-        <directory name="img" mtime="2026-01-01T10:00:00Z" type="directory"/>
+        <directory name="img" size="4096" mtime="2026-01-01T10:00:00Z" type="directory"/>
         <file name="a.txt" size="12" mtime="2026-01-01T10:00:00Z" type="text/plain"/>
       </filelist>
 
@@ -242,8 +242,7 @@ class ServeDir:
                     dot = name.rfind(".")
                     media_type = (types.get(name[dot + 1:].lower()) if dot > 0 else None) \
                         or default_type
-                entries.append(Entry(name, is_dir, 0 if is_dir else st.st_size,
-                                     st.st_mtime, media_type))
+                entries.append(Entry(name, is_dir, st.st_size, st.st_mtime, media_type))
         return entries
 
     @staticmethod
@@ -288,8 +287,8 @@ class ServeDir:
         for e in self.sorted_entries(entries, "name", False):
             when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e.mtime))
             if e.is_dir:
-                lines.append(f'  <directory name={quoteattr(display_name(e.name))} mtime="{when}" '
-                             f'type="directory"/>')
+                lines.append(f'  <directory name={quoteattr(display_name(e.name))} '
+                             f'size="{e.size}" mtime="{when}" type="directory"/>')
             else:
                 lines.append(f'  <file name={quoteattr(display_name(e.name))} size="{e.size}" '
                              f'mtime="{when}" type={quoteattr(e.type)}/>')
