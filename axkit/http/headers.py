@@ -79,14 +79,23 @@ class Headers:
         self._index = None
         self._items.append((name.lower() if self._lowered else name, value))
 
-    def add_missing(self, items):
+    def add_missing(self, items, names=None):
         """Add each (name, value) of ``items`` whose name is not set yet
         (in one step when nothing is set: the common case of a handler's
-        own fields)."""
+        own fields).  ``names``, when given, holds the items' names in lower
+        case: then a few fields already set (a Vary) are checked against it
+        at once instead of field by field."""
         if not self._items and not self._lowered:
             self._items.extend(items)
             return
         self._index = None
+        if names is not None and not self._lowered:
+            for k, _ in self._items:
+                if k.lower() in names:
+                    break
+            else:
+                self._items.extend(items)
+                return
         present = {k.lower() for k, _ in self._items}
         append = self._items.append
         lowered = self._lowered

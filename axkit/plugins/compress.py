@@ -88,6 +88,9 @@ def type_matches(media_type, patterns):
 
 
 def _add_vary(headers, token):
+    if not len(headers):
+        headers.add("Vary", token)         # the usual case: nothing set yet
+        return
     vary = headers.get("Vary")
     if vary is None:
         headers.set("Vary", token)
@@ -136,10 +139,8 @@ class Compress:
             return DECLINED
         _add_vary(request.response_headers, "Accept-Encoding")
         headers = request.headers
-        if "range" in headers:
-            return DECLINED
         value = headers.get("accept-encoding")
-        if not value:
+        if not value or "range" in headers:
             return DECLINED
         accepted = accepted_codings(value)
         if not accepted:

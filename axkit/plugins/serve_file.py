@@ -50,18 +50,20 @@ class CachedFile:
         self.size = st.st_size
         self.body = body            # bytes, or None when not kept
         self.gzipped = None         # (level, bytes) of the gzip'd body, when made
-        self.fields = None          # (media type, the identity response's fields)
+        self.fields = None          # (media type, the identity response's fields, their names)
 
     def identity_fields(self, mime_type):
-        """The fields of a 200 of this file sent as is, made once per type."""
+        """The fields of a 200 of this file sent as is, and their names in
+        lower case (for Headers.add_missing), made once per type."""
         fields = self.fields
         if fields is None or fields[0] != mime_type:
             items = [("ETag", self.etag), ("Last-Modified", self.last_modified)]
             if mime_type:
                 items.append(("Content-Type", mime_type))
             items.append(("Accept-Ranges", "bytes"))
-            fields = self.fields = (mime_type, tuple(items))
-        return fields[1]
+            fields = self.fields = (mime_type, tuple(items),
+                                    frozenset(name.lower() for name, _ in items))
+        return fields[1], fields[2]
 
 
 def file_key(st):
@@ -226,7 +228,7 @@ class ServeFile:
         mime_type = request.mime_type
         # Fields a fixup plugin (Header, Expires ...) already set are kept.
         if coding is None:
-            headers.add_missing(entry.identity_fields(mime_type))
+            headers.add_missing(*entry.identity_fields(mime_type))
             if last_modified is not entry.last_modified:
                 headers.set("Last-Modified", last_modified)
         else:
