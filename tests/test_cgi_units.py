@@ -407,3 +407,46 @@ class WhenLostTests(SynchronousTestCase):
         self.assertEqual(response.body, b"ok")
         conn.lose()
         self.assertEqual(WatchLoss.lost, [])
+
+
+class ReapRaceTests(SynchronousTestCase):
+    """A child that exits between SessionProcess's own waitpid and its
+    registration with Twisted's SIGCHLD reaping is reaped by the
+    registration (which calls processEnded) -- and the run hears of it."""
+
+    def test_exit_just_before_registration(self):
+        import subprocess
+        import time
+        from axkit.cgi import spawn
+        child = subprocess.Popen(["true"])
+        child._child_created = False        # ours to reap, not Popen's
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until it is a zombie
+            with open(f"/proc/{child.pid}/stat") as f:
+                if f.read().rpartition(")")[2].split()[0] == "Z":
+                    break
+            time.sleep(0.01)
+
+        class Run:
+            status = None
+
+            def process_over(self, status):
+                self.status = status
+        run = Run()
+        proc = spawn.SessionProcess.__new__(spawn.SessionProcess)
+        proc.proto, proc.pid, proc._group = run, child.pid, child.pid
+        proc.status, proc.lostProcess, proc.pipes, proc._registered = -1, False, {}, False
+        real = os.waitpid
+        calls = []
+
+        def first_says_running(pid, options):
+            calls.append(pid)
+            if len(calls) == 1:
+                return 0, 0             # "still running" (it exits right after)
+            return real(pid, options)
+        self.patch(spawn.os, "waitpid", first_says_running)
+        self.patch(os, "waitpid", first_says_running)
+        proc._maybe_ended()
+        self.assertEqual(run.status, 0)
+        self.assertIsNone(proc.pid)
+        self.assertEqual(len(calls), 2)

@@ -108,11 +108,14 @@ def build_environ(request, scope_env, script, script_name, path_info):
         env["PATH_TRANSLATED"] = env["DOCUMENT_ROOT"].rstrip("/") + path_info \
             if "DOCUMENT_ROOT" in env else path_info
     env["QUERY_STRING"] = _wire(request.query or "")
-    addr = request.client_address
-    env["REMOTE_ADDR"] = addr
-    env["REMOTE_HOST"] = addr      # §4.1.9: the address when no name is looked up
-    if request.client_port is not None:
-        env["REMOTE_PORT"] = str(request.client_port)
+    # The connection's own variables, worked out once per connection.
+    notes = getattr(channel, "notes", None)
+    conn_env = notes.get("cgi.env") if notes is not None else None
+    if conn_env is None:
+        conn_env = _connection_env(request, channel)
+        if notes is not None:
+            notes["cgi.env"] = conn_env
+    env.update(conn_env)
     if request.user is not None:
         env["REMOTE_USER"] = request.user
     if request.auth_type is not None:
@@ -128,24 +131,7 @@ def build_environ(request, scope_env, script, script_name, path_info):
             env["REDIRECT_QUERY_STRING"] = _wire(redirected[1])
     env["SCRIPT_FILENAME"] = script
     env["SERVER_PROTOCOL"] = "HTTP/" + request.version
-
-    local = channel.notes.get("cgi.local") if hasattr(channel, "notes") else None
-    if local is None:
-        host = channel.transport.getHost()
-        local = (getattr(host, "host", None), getattr(host, "port", None))
-        if hasattr(channel, "notes"):
-            channel.notes["cgi.local"] = local    # once per connection
-    local_addr, local_port = local
-    if local_addr is not None:
-        env["SERVER_ADDR"] = local_addr
-    if local_port is not None:
-        env["SERVER_PORT"] = str(local_port)
-    env["SERVER_NAME"] = _wire(_server_name(request, local_addr))
-    if request.secure:
-        env["HTTPS"] = "on"
-        env["REQUEST_SCHEME"] = "https"
-    else:
-        env["REQUEST_SCHEME"] = "http"
+    env["SERVER_NAME"] = _wire(_server_name(request, conn_env.get("SERVER_ADDR")))
 
     # §4.1.18: one HTTP_* per header field; repeated fields joined.
     for name, value in headers._items:
@@ -167,6 +153,28 @@ def build_environ(request, scope_env, script, script_name, path_info):
                 env[var] = _wire(old + sep + value)
     for name in scope_env.unset:
         env.pop(name, None)
+    return env
+
+
+def _connection_env(request, channel):
+    """REMOTE_*, SERVER_ADDR/PORT, REQUEST_SCHEME and HTTPS: the same for
+    every request on a connection."""
+    addr = request.client_address
+    env = {"REMOTE_ADDR": addr,
+           "REMOTE_HOST": addr}    # §4.1.9: the address when no name is looked up
+    if request.client_port is not None:
+        env["REMOTE_PORT"] = str(request.client_port)
+    host = channel.transport.getHost()
+    local_addr, local_port = getattr(host, "host", None), getattr(host, "port", None)
+    if local_addr is not None:
+        env["SERVER_ADDR"] = local_addr
+    if local_port is not None:
+        env["SERVER_PORT"] = str(local_port)
+    if request.secure:
+        env["HTTPS"] = "on"
+        env["REQUEST_SCHEME"] = "https"
+    else:
+        env["REQUEST_SCHEME"] = "http"
     return env
 
 

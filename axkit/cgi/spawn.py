@@ -261,7 +261,9 @@ class _OutPipe:
         fd = self.fd
         if fd < 0:
             return
-        self.stopReading()
+        if self.reading:
+            self.reading = False
+            self.poller.unwatch(fd)
         self.fd = -1
         os.close(fd)
         self.proc._pipe_closed(self.name)
@@ -270,9 +272,11 @@ class _OutPipe:
 class SessionProcess:
     """A running child that leads its own session: its pipes, its reaping,
     and the calls of Twisted's IProcessTransport that axkit.cgi.run makes
-    (``write``, ``closeStdin``, ``pipes``), delivered to a ProcessProtocol
-    as Twisted's Process would (childDataReceived, childConnectionLost,
-    processEnded once every pipe is closed and the child is reaped).
+    (``write``, ``closeStdin``, ``pipes``), delivered to CGIRun much as
+    Twisted's Process would (childDataReceived, or childDataEnding for output
+    with the end of its pipe right behind it, childConnectionLost, and
+    process_over(wait status) once every pipe is closed and the child is
+    reaped).
 
     stdin, when it is a pipe (a request body streamed in), is Twisted's own
     ProcessWriter; stdout and stderr are _OutPipes.  Reaping goes through
@@ -375,14 +379,16 @@ class SessionProcess:
             process.registerReapProcessHandler(pid, self)
 
     def processEnded(self, status):
+        # (Also called by Twisted's registerReapProcessHandler for a child
+        # that exited just before it was registered.)
         self.status = status
         self.lostProcess = True
         self.pid = None
         self._maybe_ended()
 
     def _maybe_ended(self):
-        # As Twisted's Process: processEnded once the child is reaped and
-        # every pipe has been read to its end.
+        # As Twisted's Process: the protocol hears of the end once the child
+        # is reaped and every pipe has been read to its end.
         if self.pipes:
             return
         if not self.lostProcess:
