@@ -133,6 +133,32 @@ class FaultTests(TestCase):
                             for line in self.logs.lines()))
 
     @defer.inlineCallbacks
+    def test_client_leaving_a_writing_script_leaves_no_zombie_and_frees_its_slot(self):
+        # The script fills the pipe faster than the client reads: the
+        # server has paused reading its stdout when the client leaves.  The
+        # killed script must still be reaped and its slot given back (a
+        # stuck slot per disconnect ends in 503 for everyone).
+        def connect_and_leave():
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.settimeout(10)
+            s.connect(("127.0.0.1", self.server.port))
+            s.sendall(b"GET /cgi-bin/endless.sh HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            s.recv(4096)
+            import time
+            time.sleep(0.3)         # the pipe and the socket buffers fill up
+            s.close()
+        for _ in range(3):
+            yield threads.deferToThread(connect_and_leave)
+        settled = yield wait_until(lambda: not SLOTS.running and SLOTS.used == 0
+                                   and not children(), timeout=8)
+        self.assertEqual(children(), [])
+        self.assertEqual(SLOTS.used, 0)
+        self.assertTrue(settled)
+        after = yield self.get("/cgi-bin/hello.sh")
+        self.assertEqual(after.status, 200)
+
+    @defer.inlineCallbacks
     def test_no_zombies_and_no_leaked_descriptors(self):
         yield self.get("/cgi-bin/hello.sh")     # warm up (thread pool, caches)
         yield wait_until(lambda: not SLOTS.running)

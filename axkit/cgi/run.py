@@ -628,6 +628,13 @@ class CGIRun(ProcessProtocol):
         if self.killed is None:
             self.killed = why
         self.process.kill_group(signal.SIGTERM)
+        # Read its output to the end (and drop it): a pipe left paused by a
+        # client that stopped reading would never show its end, and the
+        # child is reaped -- its slot given back -- only after that.
+        self.paused = False
+        pipe = self.process.pipes.get(1)
+        if pipe is not None:
+            pipe.startReading()
         if self.kill_timer is None:
             self.kill_timer = self.reactor.callLater(KILL_GRACE, self._kill_hard)
 
