@@ -416,39 +416,36 @@ class _Job:
     def __init__(self, reactor, protocol, executable, args, env, cwd, stdin_fd, done):
         self.reactor = reactor
         self.protocol = protocol
-        self.executable = executable
         self.args = args
         self.env = env
         self.cwd = cwd
         self.done = done
         self.result = self.error = None
-        self.errpipe = self.env_list = None
         self.stdin_fd = stdin_fd
-        ours, theirs = [], []
-        self.ours = ours            # stdin write end or None, stdout, stderr
-        self.theirs = theirs        # the child's ends, closed once it has them
+        made = []
         try:
             if stdin_fd is None:
-                r, w = os.pipe()
-                theirs.append(r)
-                ours.append(w)
+                stdin_r, stdin_w = os.pipe()
+                made += (stdin_r, stdin_w)
             else:
-                theirs.append(stdin_fd)     # not ours to close
-                ours.append(None)
-            r, w = os.pipe()
-            ours.append(r)
-            theirs.append(w)
-            r, w = os.pipe()
-            ours.append(r)
-            theirs.append(w)
+                stdin_r, stdin_w = stdin_fd, None   # (not ours to close)
+            out_r, out_w = os.pipe()
+            made += (out_r, out_w)
+            err_r, err_w = os.pipe()
+            made += (err_r, err_w)
             if _fork_exec is not None:
                 self.env_list = _env_list(env)
                 self.executable = os.fsencode(executable)
                 self.errpipe = _errpipe()
+            else:
+                self.executable = executable
+                self.errpipe = self.env_list = None
         except BaseException:
-            self._close(ours)
-            self._close(theirs[1:] if stdin_fd is not None else theirs)
+            self._close(made)
             raise
+        self.ours = (stdin_w, out_r, err_r)
+        # The child's ends, closed once it has them (stdin: only a pipe's).
+        self.theirs = (stdin_r, out_w, err_w)
 
     def create(self):
         """In a spawn thread: the child's pid, or an exception."""
@@ -474,7 +471,7 @@ class _Job:
     def finish(self):
         """On the reactor thread: release the child's ends, report."""
         theirs = self.theirs
-        self._close(theirs[1:] if self.stdin_fd is not None else theirs)
+        self._close(theirs if self.stdin_fd is None else theirs[1:])
         error = self.error
         if self.errpipe is not None:
             errpipe_r, errpipe_w = self.errpipe
