@@ -450,3 +450,40 @@ class ReapRaceTests(SynchronousTestCase):
         self.assertEqual(run.status, 0)
         self.assertIsNone(proc.pid)
         self.assertEqual(len(calls), 2)
+
+
+class PollerTests(SynchronousTestCase):
+    """The epoll set of the programs' pipes."""
+
+    def test_a_reader_that_fails_is_closed_not_retried_forever(self):
+        from axkit.cgi.spawn import _OutPipe, _Poller
+        from twisted.internet.task import Clock
+
+        class Reactor(Clock):
+            readers = []
+
+            def addReader(self, reader):
+                self.readers.append(reader)
+
+            def removeReader(self, reader):
+                self.readers.remove(reader)
+
+        class Failing(_RecordingProcess):
+            def _output(self, name, data, ending):
+                raise RuntimeError("boom")
+
+        reactor = Reactor()
+        poller = _Poller(reactor)
+        self.addCleanup(poller.epoll.close)
+        r, w = os.pipe()
+        self.addCleanup(os.close, w)
+        proc = Failing()
+        pipe = _OutPipe(poller, proc, 1, r)
+        self.assertEqual(reactor.readers, [poller])
+        os.write(w, b"data")
+        poller.doRead()
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(pipe.fd, -1)               # closed
+        self.assertEqual(proc.events, [("closed", 1)])
+        self.assertEqual(poller.pipes, {})
+        self.assertEqual(reactor.readers, [])       # nothing left to watch

@@ -184,7 +184,13 @@ class _Poller:
                 try:
                     pipe.doRead()
                 except Exception:
+                    # As Twisted drops a reader that fails: closed, so that a
+                    # fault that repeats cannot keep the pipe ready forever.
                     log.failure("reading a CGI program's output")
+                    try:
+                        pipe._closed()
+                    except Exception:
+                        log.failure("closing a CGI program's pipe")
 
     def connectionLost(self, reason):
         pass

@@ -196,7 +196,7 @@ class CGI:
         env = build_environ(request, scope_env, target.script, target.script_name,
                             target.path_info)
         argv = [target.script] + search_argv(request.query)
-        nph = os.path.basename(target.script).startswith("nph-")
+        nph = target.script.rpartition("/")[2].startswith("nph-")
         run = CGIRun(request, target.script, argv, env, conf.cgi_timeout, nph=nph)
         if request.content_length is None and "transfer-encoding" in request.headers:
             self._spool_then_start(request, run, env)
