@@ -52,6 +52,22 @@ class CachedFile:
         self.gzipped = None         # (level, bytes) of the gzip'd body, when made
         self.fields = None          # (media type, the identity response's fields, their names)
 
+    def as_of_now(self):
+        """This entry, or while its mtime is still ahead of the clock, a copy
+        (not cached) whose Last-Modified is now: RFC 9110 §8.8.2.1."""
+        now = int(time.time())
+        if self.mtime <= now:
+            self.future = False
+            return self
+        copy = CachedFile.__new__(CachedFile)
+        for name in CachedFile.__slots__:
+            setattr(copy, name, getattr(self, name))
+        copy.mtime = now
+        copy.last_modified = http_date(now)
+        copy.fields = None
+        copy.future = False
+        return copy
+
     def identity_fields(self, mime_type):
         """The fields of a 200 of this file sent as is, and their names in
         lower case (for Headers.add_missing), made once per type."""
@@ -189,15 +205,9 @@ class ServeFile:
             raise
 
     def _respond(self, request, conf, entry, f, coding, encoding):
-        etag = entry.etag
-        mtime = entry.mtime
-        last_modified = entry.last_modified
         if entry.future:
-            now = int(time.time())
-            if mtime > now:
-                mtime, last_modified = now, http_date(now)
-            else:
-                entry.future = False
+            entry = entry.as_of_now()
+        etag = entry.etag
         gzip_level = None
         if coding is not None:
             etag = encoded_etag(etag, coding)
@@ -215,12 +225,12 @@ class ServeFile:
                     value = fields[name] + ", " + value if name in LIST_FIELDS else ""
                 fields[name] = value
         if fields is not None:
-            status = evaluate(fields, request.method, etag, mtime)
+            status = evaluate(fields, request.method, etag, entry.mtime)
             if status is not None:
                 if f is not None:
                     f.close()
                 headers.setdefault("ETag", etag)
-                headers.setdefault("Last-Modified", last_modified)
+                headers.setdefault("Last-Modified", entry.last_modified)
                 if status == NOT_MODIFIED:
                     request.send(NOT_MODIFIED)
                     return DONE
@@ -229,12 +239,10 @@ class ServeFile:
         # Fields a fixup plugin (Header, Expires ...) already set are kept.
         if coding is None:
             headers.add_missing(*entry.identity_fields(mime_type))
-            if last_modified is not entry.last_modified:
-                headers.set("Last-Modified", last_modified)
         else:
             put = headers.add if not len(headers) else headers.setdefault
             put("ETag", etag)
-            put("Last-Modified", last_modified)
+            put("Last-Modified", entry.last_modified)
             if mime_type:
                 put("Content-Type", mime_type)
             headers.set("Content-Encoding", coding)
@@ -244,7 +252,7 @@ class ServeFile:
         if (fields is not None and coding is None and "range" in fields
                 and request.method == "GET"):
             if_range = fields.get("if-range")
-            if if_range is None or if_range_allows(if_range, etag, last_modified):
+            if if_range is None or if_range_allows(if_range, etag, entry.last_modified):
                 plan = ranges.plan(fields["range"], size)
                 if plan is ranges.UNSATISFIABLE:
                     if f is not None:
