@@ -120,6 +120,10 @@ class SendfileProducer(_Base):
         self.file_fd = f.fileno()
 
     def start(self):
+        if not self._buffered() and self._pump(register=False):
+            # All of it went out at once (anything up to the socket's buffer
+            # usually does): no producer to register, nothing to wait for.
+            return
         self.request.notify_finish().addErrback(self._lost)
         # A pull producer is resumed at once, then whenever the buffer drains.
         self.request.register_producer(self, False)
@@ -131,27 +135,37 @@ class SendfileProducer(_Base):
     def resumeProducing(self):
         if self.done:
             return
-        transport = self.transport
         if self._buffered():
             # The head (or multipart framing) is still in the transport's
             # buffer: the file's bytes must wait behind it.
-            transport.startWriting()
+            self.transport.startWriting()
             return
+        self._pump()
+
+    def _pump(self, register=True):
+        """Send what the socket takes now, up to SENDFILE_TURN.  True when
+        the response ended here (sent whole, or cut).  Not ``register``ed
+        yet (the first try, from start): stops short of anything that needs
+        the transport to come back (a socket that is full, framing bytes
+        to write, the turn's budget spent) and returns False."""
         budget = SENDFILE_TURN
         segments = self.segments
         request = self.request
         while segments:
             segment = segments[0]
             if segment.__class__ is bytes:
+                if not register:
+                    return False
                 segments.pop(0)
                 request.write(segment)
-                return          # resumed once the transport has sent it
+                return False    # resumed once the transport has sent it
             offset, length = segment
             try:
                 sent = os.sendfile(self.sock_fd, self.file_fd, offset, min(length, budget))
             except BlockingIOError:
-                transport.startWriting()
-                return
+                if register:
+                    self.transport.startWriting()
+                return False
             except InterruptedError:
                 continue
             except OSError as e:
@@ -159,10 +173,10 @@ class SendfileProducer(_Base):
                 log.debug("sendfile failed: {error}", error=e)
                 self._stop()
                 request.abort()
-                return
+                return True
             if sent == 0:
                 self._shrank()
-                return
+                return True
             request.bytes_sent += sent
             length -= sent
             budget -= sent
@@ -171,9 +185,11 @@ class SendfileProducer(_Base):
             else:
                 segments.pop(0)
             if budget <= 0 and segments:
-                transport.startWriting()
-                return
+                if register:
+                    self.transport.startWriting()
+                return False
         self._finish()
+        return True
 
     def pauseProducing(self):
         pass
