@@ -12,8 +12,9 @@ rest; the whole server under callgrind went from ~120k to ~104k instructions
 per 1 KiB request).
 
 `AxKitReactor.doPoll` calls Twisted's own ``_doReadOrWrite`` directly for
-selectables whose protocol class was registered with `dispatch_directly`
-(axkit's HTTP connections), still logging anything that escapes it, and keeps
+selectables whose class, or whose protocol's class, was registered with
+`dispatch_directly` (axkit's HTTP connections, the CGI pipes' poller), still
+logging anything that escapes it, and keeps
 ``callWithLogger`` for everything else (listening ports, clients a plugin
 opens, TLS connections, other protocols).
 
@@ -34,16 +35,18 @@ try:
 except ImportError:                     # no epoll: not Linux
     EPollReactor = None
 
-# The protocol classes whose transports are dispatched directly.
+# The classes dispatched directly: selectables, or protocols whose
+# transports are.
 _DIRECT = set()
 
 
-def dispatch_directly(protocol_class):
-    """Dispatch the I/O events of transports carrying ``protocol_class``
-    without Twisted's per-event log context (a class decorator).  The
-    protocol must not rely on legacy ``log.msg``'s ``system`` tag."""
-    _DIRECT.add(protocol_class)
-    return protocol_class
+def dispatch_directly(cls):
+    """Dispatch the I/O events of selectables of class ``cls``, or of
+    transports carrying a protocol of class ``cls``, without Twisted's
+    per-event log context (a class decorator).  They must not rely on
+    legacy ``log.msg``'s ``system`` tag."""
+    _DIRECT.add(cls)
+    return cls
 
 
 def _supported():
@@ -75,7 +78,8 @@ if EPollReactor is not None:
                 selectable = selectables.get(fd)
                 if selectable is None:
                     continue
-                if getattr(selectable, "protocol", None).__class__ in direct:
+                if selectable.__class__ in direct or \
+                        getattr(selectable, "protocol", None).__class__ in direct:
                     try:
                         drdw(selectable, fd, event)
                     except KeyboardInterrupt:

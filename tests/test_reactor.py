@@ -101,8 +101,26 @@ class DispatchTests(unittest.TestCase):
         self.reactor.doPoll(1)
         self.assertEqual(reader.systems, ["ReaderPrefix"])
 
-    def test_http_connections_are_registered(self):
+    def test_registered_selectable_class_skips_the_log_context(self):
+        class DirectReader(Reader):
+            pass
+        axreactor.dispatch_directly(DirectReader)
+        self.addCleanup(axreactor._DIRECT.discard, DirectReader)
+        ours, peer = socket.socketpair()
+        self.addCleanup(ours.close)
+        self.addCleanup(peer.close)
+        ours.setblocking(False)
+        reader = DirectReader(self.reactor, ours, OtherProtocol())
+        self.reactor.addReader(reader)
+        self.addCleanup(self.reactor.removeReader, reader)
+        peer.send(b"x")
+        self.reactor.doIteration(1)
+        self.assertEqual(reader.systems, ["-"])
+
+    def test_http_connections_and_cgi_pipes_are_registered(self):
+        from axkit.cgi.spawn import _Poller
         self.assertIn(HTTPConnection, axreactor._DIRECT)
+        self.assertIn(_Poller, axreactor._DIRECT)
 
     def test_end_of_stream_disconnects(self):
         reader, peer = self.reader(DirectProtocol())

@@ -44,6 +44,8 @@ from twisted.internet.interfaces import IReadDescriptor
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from ..reactor import dispatch_directly
+
 log = Logger(namespace="axkit.cgi")
 
 try:
@@ -140,6 +142,7 @@ def _stop_pool():
         pool.stop()
 
 
+@dispatch_directly
 @implementer(IReadDescriptor)
 class _Poller:
     """One epoll set holding every CGI pipe, watched by the reactor as a
