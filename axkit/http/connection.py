@@ -884,6 +884,9 @@ class HTTPConnection:
         if active is None or active.state == FINISHED:
             return None
         transport = self.transport
+        if self._sock is not None and transport.producer is None \
+                and not transport.dataBuffer and not transport._tempDataLen:
+            return None        # plain TCP, nothing queued (a program still running)
         # A pull producer (sendfile) is only ever waiting for the socket.
         waiting_pull = getattr(transport, "producer", None) is not None and \
             not getattr(transport, "streamingProducer", True)
