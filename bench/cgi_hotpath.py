@@ -17,7 +17,6 @@ for a tiny shell CGI program.  Figures, each about the server process only:
 """
 
 import argparse
-import collections
 import os
 import resource
 import shutil
@@ -26,9 +25,9 @@ import sys
 import tempfile
 import time
 
+from benchlib import BytecodeCounter, callgrind_per_request
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-sys.path.insert(0, REPO)
 
 PROGRAM = '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\nHello, world!\\n"\n'
 
@@ -48,7 +47,6 @@ def serve(work, n, concurrency, trace=None):
     result = {}
 
     def started(server):
-        url = server.url("/cgi-bin/hello.cgi")
         # Warm up (imports, caches) before measuring.
         client = [sys.executable, os.path.join(HERE, "cgi_hotpath.py"), "--client",
                   str(server.port)]
@@ -141,43 +139,19 @@ def client(port, path, n, c):
 
 
 def count_bytecodes(work, n, top, concurrency):
-    counts, calls = collections.Counter(), collections.Counter()
-
-    def tracer(frame, event, arg):
-        key = (frame.f_code.co_filename.replace(REPO + "/", ""), frame.f_code.co_name)
-        if event == "call":
-            frame.f_trace_opcodes = True
-            frame.f_trace_lines = False
-            calls[key] += 1
-        elif event == "opcode":
-            counts[key] += 1
-        return tracer
-    serve(work, n, concurrency, trace=tracer)
+    counter = BytecodeCounter()
+    serve(work, n, concurrency, trace=counter)
     # The LoopingCall's own calls are a few per 50 ms: negligible.
-    print(f"{sum(counts.values()) / n:.0f} bytecodes and {sum(calls.values()) / n:.0f} "
-          f"Python calls per request (reactor thread)")
-    for (path, name), v in counts.most_common(top):
-        print(f"  {v / n:6.0f} bytecodes  {calls[(path, name)] / n:4.1f} calls  {path}:{name}")
+    counter.report(n, top, " (reactor thread)")
 
 
 def callgrind_instructions():
-    if shutil.which("valgrind") is None:
+    per_request = callgrind_per_request([sys.executable, os.path.abspath(__file__)], 200, 700)
+    if per_request is None:
         print("instructions: valgrind not installed, skipped")
-        return
-
-    def total(n):
-        out = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-             sys.executable, os.path.abspath(__file__), "--loop", str(n)],
-            capture_output=True, text=True,
-            env=dict(os.environ, PYTHONHASHSEED="0")).stderr
-        refs = [int(line.rsplit(":", 1)[1].replace(",", ""))
-                for line in out.splitlines() if "refs:" in line]
-        if not refs:
-            raise RuntimeError(out[-2000:])
-        return refs[-1]     # the server's own summary comes last
-    a, b = total(200), total(700)
-    print(f"{(b - a) / 500:.0f} instructions per request (callgrind, server process)")
+    else:
+        # The server's own summary comes last in each run's output.
+        print(f"{per_request:.0f} instructions per request (callgrind, server process)")
 
 
 def main():

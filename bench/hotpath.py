@@ -21,16 +21,13 @@ and 20 us of system time per request on the machine these were tuned on).
 """
 
 import argparse
-import collections
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+from benchlib import REPO, BytecodeCounter, callgrind_per_request
 
 REQUEST = b"GET /1k.txt HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\n\r\n"
 
@@ -74,45 +71,21 @@ def connection(config, work):
 
 
 def count_bytecodes(feed, n, top):
-    counts, calls = collections.Counter(), collections.Counter()
-
-    def tracer(frame, event, arg):
-        key = (os.path.relpath(frame.f_code.co_filename, REPO), frame.f_code.co_name)
-        if event == "call":
-            frame.f_trace_opcodes = True
-            frame.f_trace_lines = False
-            calls[key] += 1
-        elif event == "opcode":
-            counts[key] += 1
-        return tracer
-    sys.settrace(tracer)
+    counter = BytecodeCounter()
+    sys.settrace(counter)
     for _ in range(n):
         feed(REQUEST)
     sys.settrace(None)
-    print(f"{sum(counts.values()) / n:.0f} bytecodes and {sum(calls.values()) / n:.0f} "
-          f"Python calls per request")
-    for (path, name), v in counts.most_common(top):
-        print(f"  {v / n:6.0f} bytecodes  {calls[(path, name)] / n:4.1f} calls  {path}:{name}")
+    counter.report(n, top)
 
 
 def callgrind_instructions(config):
-    if shutil.which("valgrind") is None:
+    per_request = callgrind_per_request(
+        [sys.executable, os.path.abspath(__file__), "--config", config], 300, 1300)
+    if per_request is None:
         print("instructions: valgrind not installed, skipped")
-        return
-
-    def total(n):
-        out = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-             sys.executable, os.path.abspath(__file__), "--config", config,
-             "--loop", str(n)], capture_output=True, text=True,
-            # A fixed hash seed: dict probing, and so the count, repeats exactly.
-            env=dict(os.environ, PYTHONHASHSEED="0")).stderr
-        for line in out.splitlines():
-            if "refs:" in line:
-                return int(line.rsplit(":", 1)[1].replace(",", ""))
-        raise RuntimeError(out[-2000:])
-    a, b = total(300), total(1300)
-    print(f"{(b - a) / 1000:.0f} instructions per request (callgrind)")
+    else:
+        print(f"{per_request:.0f} instructions per request (callgrind)")
 
 
 def main():
