@@ -13,7 +13,8 @@ per 1 KiB request).
 
 `AxKitReactor.doPoll` calls Twisted's own ``_doReadOrWrite`` directly for
 selectables whose class, or whose protocol's class, was registered with
-`dispatch_directly` (axkit's HTTP connections, the CGI pipes' poller), still
+`dispatch_directly` (axkit's HTTP connections, the CGI pipes' poller,
+Twisted's thread and SIGCHLD wakers), still
 logging anything that escapes it, and keeps
 ``callWithLogger`` for everything else (listening ports, clients a plugin
 opens, TLS connections, other protocols).
@@ -47,6 +48,19 @@ def dispatch_directly(cls):
     legacy ``log.msg``'s ``system`` tag."""
     _DIRECT.add(cls)
     return cls
+
+
+# Twisted's own wakers: the one callFromThread writes to (a CGI spawn thread
+# hands every started program back through it) and the SIGCHLD one (a CGI
+# program ends with it).  Their doRead reads the pipe and, for SIGCHLD,
+# reaps; a legacy log.msg made there would be tagged "-" either way.
+try:
+    from twisted.internet import _signals
+except ImportError:                     # pragma: no cover - other Twisted
+    _signals = None
+for _name in ("_UnixWaker", "_SocketWaker", "_SIGCHLDWaker"):
+    if hasattr(_signals, _name):
+        dispatch_directly(getattr(_signals, _name))
 
 
 def _supported():

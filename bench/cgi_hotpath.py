@@ -34,6 +34,9 @@ PROGRAM = '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\nHello, world!\
 
 def serve(work, n, concurrency, trace=None):
     """Run ab against an in-process server for ``n`` requests; CPU seconds."""
+    # The reactor `twistd axkit` runs on (axkit.reactor), as a real server.
+    from axkit.reactor import install_default
+    install_default()
     from twisted.internet import reactor, task
     from axkit.testing import start_server
     cgi_bin = os.path.join(work, "cgi-bin")

@@ -122,6 +122,25 @@ class DispatchTests(unittest.TestCase):
         self.assertIn(HTTPConnection, axreactor._DIRECT)
         self.assertIn(_Poller, axreactor._DIRECT)
 
+    def test_twisted_wakers_are_registered(self):
+        # callFromThread's waker (every CGI spawn comes back through it) and
+        # the SIGCHLD waker (every CGI program's end) of this reactor.
+        from twisted.internet import _signals
+        self.assertIn(type(self.reactor.waker), axreactor._DIRECT)
+        self.assertIn(_signals._SIGCHLDWaker, axreactor._DIRECT)
+
+    def test_thread_calls_are_run(self):
+        # Through the waker's direct dispatch: a call from another thread
+        # is run by the next iteration.
+        import threading
+        ran = []
+        t = threading.Thread(target=self.reactor.callFromThread, args=(ran.append, 1))
+        t.start()
+        t.join()
+        self.reactor.doIteration(1)
+        self.reactor.runUntilCurrent()
+        self.assertEqual(ran, [1])
+
     def test_end_of_stream_disconnects(self):
         reader, peer = self.reader(DirectProtocol())
         peer.close()

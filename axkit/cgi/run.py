@@ -56,6 +56,19 @@ HOLD_BELOW = 16384        # only a first read shorter than this is held
 HEAD, BODY, NPH, DRAIN, OVER = "head", "body", "nph", "drain", "over"
 
 
+_reactor = None
+
+
+def _global_reactor():
+    # Imported on first use, not with this module: twistd installs its
+    # reactor after the plugins are imported.
+    global _reactor
+    if _reactor is None:
+        from twisted.internet import reactor
+        _reactor = reactor
+    return _reactor
+
+
 class Slots:
     """The cap on concurrent CGI processes (shared by every config generation)."""
 
@@ -163,9 +176,7 @@ class CGIRun(ProcessProtocol):
     wheel_slot = None
 
     def __init__(self, request, script, argv, env, timeout, nph=False, reactor=None):
-        if reactor is None:
-            from twisted.internet import reactor
-        self.reactor = reactor
+        self.reactor = reactor if reactor is not None else _global_reactor()
         self.request = request
         self.script = script
         self.argv = argv

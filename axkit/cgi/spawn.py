@@ -167,10 +167,13 @@ class _Poller:
         return "cgi"
 
     def watch(self, pipe):
-        self.pipes[pipe.fd] = pipe
+        pipes = self.pipes
+        if not pipes:
+            # The first pipe: the reactor watches the set from now on
+            # (until unwatch takes the last one out).
+            self.reactor.addReader(self)
+        pipes[pipe.fd] = pipe
         self.epoll.register(pipe.fd, select.EPOLLIN)
-        # (Twisted's addReader does nothing for a reader it already has.)
-        self.reactor.addReader(self)
 
     def unwatch(self, fd):
         pipes = self.pipes
@@ -444,7 +447,7 @@ class _Job:
             made += (err_r, err_w)
             if _fork_exec is not None:
                 self.env_list = _env_list(env)
-                self.executable = os.fsencode(executable)
+                self.executable = executable.encode(_FS_ENCODING, _FS_ERRORS)
                 self.errpipe = _errpipe()
             else:
                 self.executable = executable
