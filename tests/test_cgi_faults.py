@@ -88,6 +88,17 @@ class FaultTests(TestCase):
         self.assertTrue(gone, f"background child {background} survived")
 
     @defer.inlineCallbacks
+    def test_each_program_leads_a_process_group_in_the_servers_session(self):
+        # Its own group: what a timeout or a disconnect signals.  The
+        # server's session, as under Apache and lighttpd (no setsid).
+        response = yield self.get("/cgi-bin/ids.py")
+        self.assertEqual(response.status, 200)
+        pid, pgid, sid = map(int, response.body.split())
+        self.assertEqual(pgid, pid)
+        self.assertNotEqual(pgid, os.getpgid(0))
+        self.assertEqual(sid, os.getsid(0))
+
+    @defer.inlineCallbacks
     def test_stall_after_head_cuts_the_response(self):
         raw = (b"GET /cgi-bin/stall.sh HTTP/1.1\r\nHost: localhost\r\n\r\n")
         from .cgi_support import exchange

@@ -410,7 +410,7 @@ class WhenLostTests(SynchronousTestCase):
 
 
 class ReapRaceTests(SynchronousTestCase):
-    """A child that exits between SessionProcess's own waitpid and its
+    """A child that exits between GroupProcess's own waitpid and its
     registration with Twisted's SIGCHLD reaping is reaped by the
     registration (which calls processEnded) -- and the run hears of it."""
 
@@ -433,7 +433,7 @@ class ReapRaceTests(SynchronousTestCase):
             def process_over(self, status):
                 self.status = status
         run = Run()
-        proc = spawn.SessionProcess.__new__(spawn.SessionProcess)
+        proc = spawn.GroupProcess.__new__(spawn.GroupProcess)
         proc.proto, proc.pid, proc._group = run, child.pid, child.pid
         proc.status, proc.lostProcess, proc.pipes, proc._registered = -1, False, {}, False
         real = os.waitpid

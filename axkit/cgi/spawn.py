@@ -1,5 +1,5 @@
-"""Start a CGI program as a Twisted process, in a session of its own, without
-stalling the reactor.
+"""Start a CGI program as a Twisted process, leading a process group of its
+own, without stalling the reactor.
 
 ``reactor.spawnProcess`` does not fit CGI on three counts:
 
@@ -14,7 +14,7 @@ stalling the reactor.
 
 So the child is created the way CPython's ``subprocess`` creates one -- on
 Linux a ``vfork()`` (no copy of the server's memory), then ``chdir()``,
-``setsid()``, closing every other descriptor, restoring SIGPIPE's default
+``setpgid(0, 0)``, closing every other descriptor, restoring SIGPIPE's default
 and exec, all in C before any code of ours runs in the child -- by calling
 its C helper (``_posixsubprocess.fork_exec``) directly, on a small
 dedicated thread pool, which releases the GIL while it waits for the exec.
@@ -23,7 +23,7 @@ a CGI request; it is still used on Python versions whose helper has another
 signature.)  The pipes are made and the child's ends closed on the reactor
 thread, so a spawn thread holds the GIL only briefly.
 
-Back on the reactor thread, a SessionProcess reads stdout and stderr with
+Back on the reactor thread, a GroupProcess reads stdout and stderr with
 lean readers, feeds stdin with Twisted's ProcessWriter when there is a body
 to stream, and is reaped by Twisted's SIGCHLD handling -- delivering the
 ProcessProtocol calls Twisted's Process would.  A failed exec (not
@@ -61,6 +61,13 @@ _FS_ENCODING = sys.getfilesystemencoding()
 _FS_ERRORS = sys.getfilesystemencodeerrors()
 
 READ_SIZE = 65536
+
+# _GROUP_NOT_SESSION: a program leads a process group (so that a timeout or a
+# disconnect can signal it and whatever it started), in the server's session,
+# as Apache's and lighttpd's programs do.  A session of its own (setsid)
+# would also give it, on Linux with autogroup scheduling, a scheduler group
+# of its own -- made and torn down per request, and weighing as much as the
+# whole server when the CPU is contended.
 SPAWN_THREADS = 4      # spawns in flight at once (each waits for one exec)
 
 
@@ -281,8 +288,8 @@ class _OutPipe:
         self.proc._pipe_closed(self.name)
 
 
-class SessionProcess:
-    """A running child that leads its own session: its pipes, its reaping,
+class GroupProcess:
+    """A running child that leads its own process group: its pipes, its reaping,
     and the calls of Twisted's IProcessTransport that axkit.cgi.run makes
     (``write``, ``closeStdin``, ``pipes``), delivered to CGIRun much as
     Twisted's Process would (childDataReceived, or childDataEnding for output
@@ -299,7 +306,7 @@ class SessionProcess:
         self._reactor = reactor
         self.proto = proto
         self.pid = pid
-        # The session (and group) id is the leader's pid.  Kept apart from
+        # The group id is the leader's pid.  Kept apart from
         # .pid, which is cleared once the leader is reaped while its
         # children may live on.
         self._group = pid
@@ -466,12 +473,14 @@ class _Job:
         if self.errpipe is not None and _fork_exec is not None:
             errpipe_r, errpipe_w = self.errpipe
             try:
-                # The arguments subprocess passes (close_fds, restore_signals,
-                # start_new_session, allow_vfork; no uid/gid/umask/preexec).
+                # The arguments subprocess passes for close_fds,
+                # restore_signals, process_group=0 and allow_vfork (no
+                # uid/gid/umask/preexec).  A process group, not a session
+                # (start_new_session): see _GROUP_NOT_SESSION.
                 return _fork_exec(
                     self.args, (self.executable,), True, (errpipe_w,), self.cwd,
                     self.env_list, stdin, -1, -1, out, -1, err, errpipe_r, errpipe_w,
-                    True, True, -1, None, None, None, -1, None, True)
+                    True, False, 0, None, None, None, -1, None, True)
             except TypeError:
                 # A helper of another shape than the known ones: Popen from now on.
                 _fork_exec = None
@@ -493,7 +502,7 @@ class _Job:
             os.close(errpipe_r)
         if error is None:
             try:
-                proc = SessionProcess(self.reactor, self.result, self.protocol, *self.ours)
+                proc = GroupProcess(self.reactor, self.result, self.protocol, *self.ours)
             except BaseException as e:
                 error = e
             else:
@@ -549,7 +558,7 @@ def _errpipe():
 def _via_popen(executable, args, env, cwd, child_stdin, out_w, err_w):
     child = subprocess.Popen(
         args, executable=executable, stdin=child_stdin, stdout=out_w, stderr=err_w,
-        cwd=cwd, env=env, close_fds=True, start_new_session=True,
+        cwd=cwd, env=env, close_fds=True, process_group=0,
         restore_signals=True)
     # Twisted's SIGCHLD handler reaps this child; subprocess must not (its
     # finaliser would waitpid() it and steal the exit status).
@@ -601,7 +610,7 @@ def spawn(reactor, protocol, executable, args, env, cwd, stdin_fd, done):
     as stdin, off the reactor thread.
 
     Later, on the reactor thread, calls ``done(process, None)`` with the
-    SessionProcess (already connected to ``protocol``), or ``done(None,
+    GroupProcess (already connected to ``protocol``), or ``done(None,
     exception)``: the OSError of a failed exec or of making the pipes (then
     possibly before this returns).
     """
