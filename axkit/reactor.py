@@ -74,17 +74,53 @@ def _supported():
 if EPollReactor is not None:
     class AxKitReactor(EPollReactor):
         """EPollReactor whose ``doPoll`` skips ``log.callWithLogger`` for
-        the protocols registered with `dispatch_directly`."""
+        the protocols registered with `dispatch_directly`, and runs poll
+        hooks (`add_poll_hook`) before it polls."""
+
+        def __init__(self):
+            # Poll hooks: work handed over by other threads, collected once
+            # per turn of the loop instead of waking the reactor for each
+            # piece (see add_poll_hook).
+            self._poll_hooks = []
+            self.polling = False
+            EPollReactor.__init__(self)
+
+        def add_poll_hook(self, hook):
+            """Call ``hook()`` on the reactor thread before each poll; a true
+            result means it did work, and the poll that follows does not
+            block.  Another thread handing work to a hook need only wake
+            the reactor (``wakeUp`` or ``callFromThread``) while
+            ``polling`` is true: otherwise the reactor is busy and runs the
+            hook before it next waits."""
+            self._poll_hooks.append(hook)
+
+        def remove_poll_hook(self, hook):
+            if hook in self._poll_hooks:
+                self._poll_hooks.remove(hook)
 
         def doPoll(self, timeout):
+            hooks = self._poll_hooks
+            if hooks:
+                # Set before the hooks look for work: work handed over after
+                # their look sees it and wakes the poll below.  (With the GIL,
+                # the other thread runs only once this thread lets go of it.)
+                self.polling = True
+                for hook in hooks:
+                    try:
+                        if hook():
+                            timeout = 0
+                    except Exception:
+                        log.err(system="poll hook")
             if timeout is None:
                 timeout = -1
             try:
                 events = self._poller.poll(timeout, len(self._selectables))
             except OSError as err:
+                self.polling = False
                 if err.errno == errno.EINTR:
                     return
                 raise
+            self.polling = False
             drdw = self._doReadOrWrite
             selectables = self._selectables
             direct = _DIRECT

@@ -487,3 +487,79 @@ class PollerTests(SynchronousTestCase):
         self.assertEqual(proc.events, [("closed", 1)])
         self.assertEqual(poller.pipes, {})
         self.assertEqual(reactor.readers, [])       # nothing left to watch
+
+
+class SpawnThreadsTests(SynchronousTestCase):
+    """Finished spawns go back to the reactor thread; on axkit's reactor a
+    busy reactor collects them from its poll hook, without a wake-up."""
+
+    class Reactor:
+        def __init__(self, polling):
+            self.polling = polling
+            self.hooks = []
+            self.thread_calls = []
+
+        def add_poll_hook(self, hook):
+            self.hooks.append(hook)
+
+        def remove_poll_hook(self, hook):
+            self.hooks.remove(hook)
+
+        def callFromThread(self, f, *args):
+            self.thread_calls.append(f)
+
+    class Job:
+        executable = "job"
+
+        def __init__(self):
+            import threading
+            self.created = threading.Event()
+            self.finished = []
+
+        def create(self):
+            self.created.set()
+            return 42
+
+        def finish(self):
+            self.finished.append(self.result)
+
+    def run_one(self, reactor):
+        import time
+        from axkit.cgi.spawn import _SpawnThreads
+        pool = _SpawnThreads(reactor, 1)
+        self.addCleanup(pool.stop)
+        job = self.Job()
+        pool.run(job)
+        self.assertTrue(job.created.wait(10))
+        deadline = time.monotonic() + 10
+        while not pool.done and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(0.01)      # past the wake-up decision
+        return pool, job
+
+    def test_a_busy_reactor_is_not_woken_and_collects_from_its_hook(self):
+        reactor = self.Reactor(polling=False)
+        pool, job = self.run_one(reactor)
+        self.assertEqual(reactor.thread_calls, [])
+        self.assertEqual(reactor.hooks, [pool._collect])
+        self.assertTrue(pool._collect())
+        self.assertEqual(job.finished, [42])
+        self.assertFalse(pool._collect())
+
+    def test_a_polling_reactor_is_woken(self):
+        reactor = self.Reactor(polling=True)
+        pool, job = self.run_one(reactor)
+        self.assertEqual(reactor.thread_calls, [pool._finish])
+        pool._finish()
+        self.assertEqual(job.finished, [42])
+
+    def test_other_reactors_are_always_woken(self):
+        class Plain:
+            def __init__(self):
+                self.thread_calls = []
+
+            def callFromThread(self, f, *args):
+                self.thread_calls.append(f)
+        reactor = Plain()
+        pool, job = self.run_one(reactor)
+        self.assertEqual(reactor.thread_calls, [pool._finish])

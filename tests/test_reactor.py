@@ -5,6 +5,7 @@ installs."""
 import http.client
 import os
 import socket
+import time
 import tempfile
 
 from twisted.internet import abstract, main
@@ -140,6 +141,32 @@ class DispatchTests(unittest.TestCase):
         self.reactor.doIteration(1)
         self.reactor.runUntilCurrent()
         self.assertEqual(ran, [1])
+
+    def test_poll_hooks_run_before_the_poll_and_work_done_keeps_it_from_blocking(self):
+        seen = []
+
+        def hook():
+            seen.append(self.reactor.polling)
+            return True         # "did work": the poll must not block
+        self.reactor.add_poll_hook(hook)
+        started = time.monotonic()
+        self.reactor.doPoll(5)
+        self.assertLess(time.monotonic() - started, 4)
+        self.assertEqual(seen, [True])
+        self.assertFalse(self.reactor.polling)
+        self.reactor.remove_poll_hook(hook)
+        self.reactor.doPoll(0)
+        self.assertEqual(seen, [True])
+
+    def test_a_failing_poll_hook_is_logged_and_polling_goes_on(self):
+        def hook():
+            raise RuntimeError("hook blew up")
+        self.reactor.add_poll_hook(hook)
+        reader, peer = self.reader(DirectProtocol())
+        peer.send(b"x")
+        self.reactor.doPoll(1)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(reader.systems, ["-"])
 
     def test_end_of_stream_disconnects(self):
         reader, peer = self.reader(DirectProtocol())

@@ -80,7 +80,10 @@ class _SpawnThreads:
     takes it back from the reactor thread costs both a futex round trip):
     the reactor makes the pipes before and closes the child's ends after.
     Finished jobs are queued for the reactor thread, which is woken once
-    for however many have finished meanwhile.
+    for however many have finished meanwhile -- and, on axkit's reactor,
+    only when it is waiting in its poll: a busy reactor collects them from
+    its poll hook before it next waits (no wake-up write and read, no
+    thread call).
     """
 
     def __init__(self, reactor, size):
@@ -88,6 +91,10 @@ class _SpawnThreads:
         self.queue = queue.SimpleQueue()
         self.done = collections.deque()
         self.wake_pending = False
+        # On axkit's reactor: a wake-up only when it is polling.
+        self.hooked = hasattr(reactor, "add_poll_hook")
+        if self.hooked:
+            reactor.add_poll_hook(self._collect)
         self.threads = [threading.Thread(target=self._work, daemon=True,
                                          name=f"axkit-cgi-spawn-{i}")
                         for i in range(size)]
@@ -110,9 +117,16 @@ class _SpawnThreads:
                 job.error = e
             done.append(job)
             job = None      # (not kept, with its request, until the next one)
-            if not self.wake_pending:
+            if not self.wake_pending and (not self.hooked or self.reactor.polling):
                 self.wake_pending = True
                 self.reactor.callFromThread(self._finish)
+
+    def _collect(self):
+        # The reactor's poll hook: finished jobs, if any, before it waits.
+        if self.done:
+            self._finish()
+            return True
+        return False
 
     def _finish(self):
         # Cleared before the queue is emptied: a job added after this line
@@ -127,6 +141,8 @@ class _SpawnThreads:
                 log.failure("finishing the start of {program}", program=job.executable)
 
     def stop(self):
+        if self.hooked:
+            self.reactor.remove_poll_hook(self._collect)
         for _ in self.threads:
             self.queue.put(None)
 
