@@ -190,22 +190,43 @@ class EnvironTests(SynchronousTestCase):
 
 
 class _RecordingProcess:
+    """A GroupProcess and its protocol in one, recording what the pipe says."""
+
     def __init__(self):
         self.events = []
+        self.proto = self
 
-    def _output(self, name, data, ending):
-        self.events.append(("output", name, data, ending))
+    def childDataReceived(self, name, data):
+        self.events.append(("output", name, data, False))
+
+    def childDataEnding(self, name, data):
+        self.events.append(("output", name, data, True))
 
     def _pipe_closed(self, name):
         self.events.append(("closed", name))
 
 
 class _NoPoller:
+    """A poller that watches nothing."""
+
+    class epoll:
+        @staticmethod
+        def unregister(fd):
+            pass
+
+    class reactor:
+        @staticmethod
+        def removeReader(reader):
+            pass
+
+    def __init__(self):
+        self.pipes = {}
+
     def watch(self, pipe):
-        pass
+        self.pipes[pipe.fd] = pipe
 
     def unwatch(self, fd):
-        pass
+        self.pipes.pop(fd, None)
 
 
 class OutPipeTests(SynchronousTestCase):
@@ -446,7 +467,7 @@ class ReapRaceTests(SynchronousTestCase):
             return real(pid, options)
         self.patch(spawn.os, "waitpid", first_says_running)
         self.patch(os, "waitpid", first_says_running)
-        proc._maybe_ended()
+        proc.reapProcess()          # (every pipe at its end)
         self.assertEqual(run.status, 0)
         self.assertIsNone(proc.pid)
         self.assertEqual(len(calls), 2)
@@ -469,7 +490,7 @@ class PollerTests(SynchronousTestCase):
                 self.readers.remove(reader)
 
         class Failing(_RecordingProcess):
-            def _output(self, name, data, ending):
+            def childDataReceived(self, name, data):
                 raise RuntimeError("boom")
 
         reactor = Reactor()

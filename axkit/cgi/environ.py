@@ -22,7 +22,13 @@ DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 _SKIP = frozenset(("content-length", "content-type", "proxy", "transfer-encoding"))
 _NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
-# Header name -> variable name, cached (the set of names seen is small).
+# Fields with variables of their own (§4.1.2, §4.1.3).
+_OWN = {"content-length": "CONTENT_LENGTH", "content-type": "CONTENT_TYPE"}
+
+_PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
+
+# Header name -> variable name ("" for none), cached (the set of names seen
+# is small).
 _var_names = {}
 
 
@@ -31,7 +37,9 @@ def _var_name(name):
     if var is None:
         # A name with anything but letters, digits and '-' (an underscore, say)
         # could pose as another header once '-' becomes '_': dropped, as Apache does.
-        if not set(name) <= _NAME_OK:
+        if name in _OWN:
+            var = _OWN[name]
+        elif name in _SKIP or not set(name) <= _NAME_OK:
             var = ""
         else:
             var = "HTTP_" + name.upper().replace("-", "_")
@@ -94,20 +102,7 @@ def _flat(occurrences):
 def build_environ(request, scope_env, script, script_name, path_info):
     """The environment for running ``script`` for ``request``."""
     env = dict(scope_env.base)
-    headers = request.headers
     channel = request.channel
-
-    length = headers.get("content-length")
-    if length is not None:
-        env["CONTENT_LENGTH"] = _wire(length)
-    ctype = headers.get("content-type")
-    if ctype is not None:
-        env["CONTENT_TYPE"] = _wire(ctype)
-    if path_info:
-        env["PATH_INFO"] = path_info
-        env["PATH_TRANSLATED"] = env["DOCUMENT_ROOT"].rstrip("/") + path_info \
-            if "DOCUMENT_ROOT" in env else path_info
-    env["QUERY_STRING"] = _wire(request.query or "")
     # The connection's own variables, worked out once per connection.
     notes = getattr(channel, "notes", None)
     conn_env = notes.get("cgi.env") if notes is not None else None
@@ -116,6 +111,52 @@ def build_environ(request, scope_env, script, script_name, path_info):
         if notes is not None:
             notes["cgi.env"] = conn_env
     env.update(conn_env)
+
+    # One pass over the fields: §4.1.18's HTTP_* (one per field name,
+    # repeated fields joined), CONTENT_LENGTH and CONTENT_TYPE (§4.1.2-3),
+    # and the Host the client used (SERVER_NAME).
+    host = own = None
+    pass_auth = scope_env.pass_auth
+    var_names = _var_names
+    for name, value in request.headers._items:
+        var = var_names.get(name)
+        if var is None:
+            var = _var_name(name)
+        if not var:
+            continue
+        if var[0] != "H":
+            # CONTENT_LENGTH or CONTENT_TYPE: set apart (they override a
+            # SetEnv of the same name; repeated fields are joined).
+            if own is None:
+                own = {var: value}
+            else:
+                old = own.get(var)
+                own[var] = value if old is None else f"{old}, {value}"
+            continue
+        if var == "HTTP_HOST":
+            host = value
+        elif var == "HTTP_AUTHORIZATION" and not pass_auth:
+            continue
+        old = env.get(var)
+        if old is None:
+            env[var] = value if value.isascii() else value.encode("latin-1")
+        else:
+            sep = "; " if var == "HTTP_COOKIE" else ", "
+            if isinstance(old, bytes):
+                env[var] = old + sep.encode() + value.encode("latin-1")
+            else:
+                env[var] = _wire(old + sep + value)
+    if own is not None:
+        for var, value in own.items():
+            env[var] = _wire(value)
+
+    if path_info:
+        env["PATH_INFO"] = path_info
+        env["PATH_TRANSLATED"] = env["DOCUMENT_ROOT"].rstrip("/") + path_info \
+            if "DOCUMENT_ROOT" in env else path_info
+    query = request.query
+    env["QUERY_STRING"] = (query if query.isascii() else query.encode("latin-1")) \
+        if query else ""
     if request.user is not None:
         env["REMOTE_USER"] = request.user
     if request.auth_type is not None:
@@ -130,29 +171,12 @@ def build_environ(request, scope_env, script, script_name, path_info):
         if redirected[1] is not None:
             env["REDIRECT_QUERY_STRING"] = _wire(redirected[1])
     env["SCRIPT_FILENAME"] = script
-    env["SERVER_PROTOCOL"] = "HTTP/" + request.version
-    env["SERVER_NAME"] = _wire(_server_name(request, conn_env.get("SERVER_ADDR")))
-
-    # §4.1.18: one HTTP_* per header field; repeated fields joined.
-    for name, value in headers._items:
-        if name in _SKIP:
-            continue
-        if name == "authorization" and not scope_env.pass_auth:
-            continue
-        var = _var_name(name)
-        if not var:
-            continue
-        old = env.get(var)
-        if old is None or not var.startswith("HTTP_"):
-            env[var] = _wire(value)
-        else:
-            sep = "; " if var == "HTTP_COOKIE" else ", "
-            if isinstance(old, bytes):
-                env[var] = old + sep.encode() + value.encode("latin-1")
-            else:
-                env[var] = _wire(old + sep + value)
-    for name in scope_env.unset:
-        env.pop(name, None)
+    env["SERVER_PROTOCOL"] = _PROTOCOLS.get(request.version) or "HTTP/" + request.version
+    env["SERVER_NAME"] = _wire(_server_name(request, host, conn_env.get("SERVER_ADDR")))
+    unset = scope_env.unset
+    if unset:
+        for name in unset:
+            env.pop(name, None)
     return env
 
 
@@ -178,10 +202,9 @@ def _connection_env(request, channel):
     return env
 
 
-def _server_name(request, local_addr):
+def _server_name(request, host, local_addr):
     # As Apache with UseCanonicalName Off: the name the client used (the Host
     # header without its port), else ServerName, else the local address.
-    host = request.headers.get("host")
     if host:
         if host.startswith("["):
             return host[:host.find("]") + 1] or host

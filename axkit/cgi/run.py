@@ -165,6 +165,9 @@ class CGIRun(ProcessProtocol):
     producing = False         # registered as the client's producer
     stdin_open = False
     throttle = None
+    stdin_is_file = False     # stdin is a file (a spooled body, /dev/null)
+    stdin_data = None         # a whole body to write once the process exists
+    after_spawn = None        # called once the process exists or failed to
     kill_timer = None
     killed = None             # why the group was signalled, if it was
     stderr_buffer = b""
@@ -199,28 +202,33 @@ class CGIRun(ProcessProtocol):
         request.when_lost(self._client_gone)
         if stdin_file is not None:
             stdin_fd = stdin_file.fileno()
+            self.stdin_is_file = True
         elif stdin_data is None and not self._has_body():
             stdin_fd = _devnull()      # no body: no pipe to make, feed and close
-            stdin_file = True
+            self.stdin_is_file = True
         else:
             stdin_fd = None
+            self.stdin_data = stdin_data
+        if after is not None:
+            self.after_spawn = after
         script = self.script
-        stdin_is_file = stdin_file is not None
-
-        def spawned(proc, error):
-            try:
-                if error is None:
-                    self._started(proc, stdin_data, stdin_is_file)
-                else:
-                    self._spawn_failed(error)
-            finally:
-                if after is not None:
-                    after()
         # (The folder of an absolute file name; "/" for one at the root.)
         spawn(self.reactor, self, script, self.argv, self.env,
-              script[:script.rfind("/")] or "/", stdin_fd, spawned)
+              script[:script.rfind("/")] or "/", stdin_fd, self._spawned)
 
-    def _started(self, proc, stdin_data, stdin_is_file):
+    def _spawned(self, proc, error):
+        try:
+            if error is None:
+                self._started(proc)
+            else:
+                self._spawn_failed(error)
+        finally:
+            after = self.after_spawn
+            if after is not None:
+                self.after_spawn = None
+                after()
+
+    def _started(self, proc):
         self.process = proc
         SLOTS.running.add(self)
         SLOTS.on_shutdown(self.reactor)
@@ -229,9 +237,11 @@ class CGIRun(ProcessProtocol):
             # Timed out or the client left while the process was being made.
             self._kill(self.killed or "abandoned")
             return
-        if stdin_is_file:
+        if self.stdin_is_file:
             return
+        stdin_data = self.stdin_data
         if stdin_data is not None or not self._has_body():
+            self.stdin_data = None
             if stdin_data:
                 proc.write(stdin_data)
             proc.closeStdin()
@@ -288,10 +298,12 @@ class CGIRun(ProcessProtocol):
 
     def _close_stdin(self):
         """Stop feeding the script (its answer is complete or abandoned)."""
-        self._stdin_gone()
-        if self.process is not None:
+        if self.throttle is not None or self.stdin_open:
+            self._stdin_gone()
+        process = self.process
+        if process is not None and 0 in process.pipes:
             self._release_stdin()
-            self.process.closeStdin()
+            process.closeStdin()
 
     # -- the process -------------------------------------------------------------
 

@@ -285,12 +285,12 @@ class _OutPipe:
             except OSError:
                 more = b""
             if more == b"":
-                self.proc._output(self.name, data, True)
+                self.proc.proto.childDataEnding(self.name, data)
                 self._closed()
                 return
             if more:
                 data += more
-        self.proc._output(self.name, data, False)
+        self.proc.proto.childDataReceived(self.name, data)
 
     def _closed(self):
         fd = self.fd
@@ -298,7 +298,12 @@ class _OutPipe:
             return
         if self.reading:
             self.reading = False
-            self.poller.unwatch(fd)
+            poller = self.poller
+            pipes = poller.pipes
+            del pipes[fd]
+            poller.epoll.unregister(fd)
+            if not pipes:
+                poller.reactor.removeReader(poller)
         self.fd = -1
         os.close(fd)
         self.proc._pipe_closed(self.name)
@@ -356,12 +361,6 @@ class GroupProcess:
 
     # -- from the pipes --------------------------------------------------------
 
-    def _output(self, name, data, ending):
-        if ending:
-            self.proto.childDataEnding(name, data)
-        else:
-            self.proto.childDataReceived(name, data)
-
     def childConnectionLost(self, name, reason):
         # From the stdin ProcessWriter (its descriptor is ours to close).
         writer = self.pipes.get(name)
@@ -383,7 +382,11 @@ class GroupProcess:
             pipes[2].doRead()
             if 2 not in pipes:
                 return          # its end has run what follows
-        self._maybe_ended()
+        if not pipes:
+            if self.lostProcess:
+                self._over()
+            else:
+                self.reapProcess()
 
     # -- reaping ---------------------------------------------------------------
 
@@ -419,16 +422,12 @@ class GroupProcess:
         self.status = status
         self.lostProcess = True
         self.pid = None
-        self._maybe_ended()
+        if not self.pipes:
+            self._over()
 
-    def _maybe_ended(self):
+    def _over(self):
         # As Twisted's Process: the protocol hears of the end once the child
         # is reaped and every pipe has been read to its end.
-        if self.pipes:
-            return
-        if not self.lostProcess:
-            self.reapProcess()
-            return
         proto, self.proto = self.proto, None
         if proto is None:
             return
