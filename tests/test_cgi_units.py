@@ -22,7 +22,7 @@ class HeadTests(SynchronousTestCase):
     def test_document_response(self):
         head = parse_head(b"Content-Type: text/plain\r\nX-A: b")
         self.assertEqual(head.status, 200)
-        self.assertEqual(head.headers, [("Content-Type", "text/plain"), ("X-A", "b")])
+        self.assertEqual(list(head.headers), [("Content-Type", "text/plain"), ("X-A", "b")])
         self.assertFalse(head.local_redirect)
 
     def test_status_forms(self):
@@ -53,13 +53,25 @@ class HeadTests(SynchronousTestCase):
 
     def test_folded_value_is_joined(self):
         head = parse_head(b"X-Long: one\n two")
-        self.assertEqual(head.headers, [("X-Long", "one two")])
+        self.assertEqual(list(head.headers), [("X-Long", "one two")])
 
     def test_framing_fields_are_the_servers(self):
         head = parse_head(b"Content-Length: 5\nTransfer-Encoding: chunked\n"
                           b"Connection: keep-alive\nDate: x\nServer: y\nX-Ok: 1")
         self.assertEqual(head.content_length, 5)
-        self.assertEqual(head.headers, [("X-Ok", "1")])
+        self.assertEqual(list(head.headers), [("X-Ok", "1")])
+
+    def test_a_head_seen_again_is_parsed_once_and_cannot_be_changed(self):
+        from axkit.cgi import response
+        block = b"Content-Type: text/x-once\r\nX-Seen: 1"
+        first = parse_head(block)
+        self.assertIs(response._HEADS.get(block), first)
+        self.assertIs(parse_head(block), first)
+        self.assertIsInstance(first.headers, tuple)
+        # A malformed head is refused every time, never remembered.
+        self.assertRaises(BadHead, parse_head, b"no colon")
+        self.assertRaises(BadHead, parse_head, b"no colon")
+        self.assertNotIn(b"no colon", response._HEADS)
 
     def test_nph_status(self):
         self.assertEqual(nph_status(b"HTTP/1.0 404 Not Found\r\n"), 404)

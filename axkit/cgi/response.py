@@ -46,30 +46,51 @@ def find_head_end(buffer):
 
 
 class Head:
-    """A parsed CGI response head."""
+    """A parsed CGI response head (not changed once parse_head returns it:
+    the same head may answer many requests, see parse_head)."""
 
     __slots__ = ("status", "reason", "headers", "location", "content_length",
-                 "has_status")
+                 "has_status", "local_redirect")
 
     def __init__(self):
         self.status = 200
         self.reason = None
-        self.headers = []           # [(name, value)] to send, in order
+        self.headers = []           # [(name, value)] to send, in order (then a tuple)
         self.location = None
         self.content_length = None
         self.has_status = False
+        self.local_redirect = False
 
-    @property
-    def local_redirect(self):
-        """§6.2.2: a Location that is a local path, with no Status of its own
-        (or a 200): the server answers with that path instead."""
-        return (self.location is not None and self.location.startswith("/")
-                and not self.location.startswith("//")
-                and (not self.has_status or self.status == 200))
+
+def _is_local_redirect(head):
+    """§6.2.2: a Location that is a local path, with no Status of its own
+    (or a 200): the server answers with that path instead."""
+    return (head.location is not None and head.location.startswith("/")
+            and not head.location.startswith("//")
+            and (not head.has_status or head.status == 200))
+
+
+# Heads already parsed, by their bytes: a program sends the same head
+# ("Content-Type: text/html") request after request.  Small heads only, a
+# bounded number (emptied when full).
+_HEADS = {}
+_HEADS_MAX = 512
+_HEAD_CACHED_BELOW = 1024
 
 
 def parse_head(block):
     """Parse the header block (without its blank line); raises BadHead."""
+    head = _HEADS.get(block)
+    if head is None:
+        head = _parse_head(block)
+        if len(block) < _HEAD_CACHED_BELOW:
+            if len(_HEADS) >= _HEADS_MAX:
+                _HEADS.clear()
+            _HEADS[block] = head
+    return head
+
+
+def _parse_head(block):
     head = Head()
     try:
         text = block.decode("latin-1")
@@ -130,9 +151,11 @@ def parse_head(block):
             head.headers.append((name, value))
         else:
             head.headers.append((name, value))
+    head.local_redirect = _is_local_redirect(head)
     if head.location is not None and not head.has_status and not head.local_redirect:
         # §6.2.3: a client redirect; 302 unless the script said otherwise.
         head.status = 302
+    head.headers = tuple(head.headers)
     return head
 
 

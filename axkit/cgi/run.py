@@ -391,8 +391,7 @@ class CGIRun(ProcessProtocol):
             from axkit.plugins.headers import add_handler_fields
             add_handler_fields(request, head.headers)
         else:
-            for name, value in head.headers:
-                request.response_headers.add(name, value)
+            request.response_headers.extend(head.headers)
         self.state = BODY
         length = head.content_length
         self.remaining = length

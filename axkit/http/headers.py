@@ -79,6 +79,14 @@ class Headers:
         self._index = None
         self._items.append((name.lower() if self._lowered else name, value))
 
+    def extend(self, items):
+        """Add every (name, value) of ``items``, in order."""
+        self._index = None
+        if self._lowered:
+            self._items.extend((name.lower(), value) for name, value in items)
+        else:
+            self._items.extend(items)
+
     def add_missing(self, items, names=None):
         """Add each (name, value) of ``items`` whose name is not set yet
         (in one step when nothing is set: the common case of a handler's
