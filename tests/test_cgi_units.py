@@ -596,3 +596,50 @@ class SpawnThreadsTests(SynchronousTestCase):
         reactor = Plain()
         pool, job = self.run_one(reactor)
         self.assertEqual(reactor.thread_calls, [pool._finish])
+
+
+class ExecReportTests(SynchronousTestCase):
+    """The exec-report pipes are reused because vfork makes a child's report
+    complete before the parent goes on; a report from a child that is not
+    exiting means the helper used fork, and reuse stops."""
+
+    def job_with_report(self, pid, report):
+        from axkit.cgi import spawn
+        job = spawn._Job.__new__(spawn._Job)
+        job.result, job.executable, job.cwd = pid, b"/x/prog.cgi", "/x"
+        r, w = spawn._errpipe()
+        self.addCleanup(os.close, r)
+        self.addCleanup(os.close, w)
+        if report:
+            os.write(w, report)
+        return job, r
+
+    def test_a_report_from_an_exiting_child_is_its_failure(self):
+        import subprocess
+        import time
+        child = subprocess.Popen(["true"])
+        child._child_created = False        # ours to reap, not Popen's
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until it is a zombie (it has exited)
+            with open(f"/proc/{child.pid}/stat") as f:
+                if f.read().rpartition(")")[2].split()[0] == "Z":
+                    break
+            time.sleep(0.01)
+        job, r = self.job_with_report(child.pid, b"OSError:d:noexec")
+        error = job._exec_report(r)
+        self.assertIsInstance(error, PermissionError)
+
+    def test_a_report_while_the_child_runs_stops_reuse(self):
+        import subprocess
+        from axkit.cgi import spawn
+        child = subprocess.Popen(["sleep", "30"])
+        self.addCleanup(child.wait)
+        self.addCleanup(child.kill)
+        self.patch(spawn, "_REUSE_ERRPIPES", True)
+        job, r = self.job_with_report(child.pid, b"OSError:2:")
+        self.assertIsNone(job._exec_report(r))
+        self.assertFalse(spawn._REUSE_ERRPIPES)
+
+    def test_no_report_is_no_failure(self):
+        job, r = self.job_with_report(os.getpid(), b"")
+        self.assertIsNone(job._exec_report(r))

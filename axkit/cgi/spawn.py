@@ -38,6 +38,7 @@ import select
 import subprocess
 import sys
 import threading
+import time
 
 from twisted.internet import process
 from twisted.internet.interfaces import IReadDescriptor
@@ -470,7 +471,7 @@ class _Job:
             if _fork_exec is not None:
                 self.env_list = _env_list(env)
                 self.executable = executable.encode(_FS_ENCODING, _FS_ERRORS)
-                self.errpipe = _errpipe()
+                self.errpipe = _errpipes.pop() if _errpipes else _errpipe()
             else:
                 self.executable = executable
                 self.errpipe = self.env_list = None
@@ -509,12 +510,15 @@ class _Job:
         theirs = self.theirs
         self._close(theirs if self.stdin_fd is None else theirs[1:])
         error = self.error
-        if self.errpipe is not None:
-            errpipe_r, errpipe_w = self.errpipe
-            os.close(errpipe_w)
+        errpipe = self.errpipe
+        if errpipe is not None:
             if error is None:
-                error = self._exec_report(errpipe_r)
-            os.close(errpipe_r)
+                error = self._exec_report(errpipe[0])
+            # Back to the free pipes (the report, if any, has been read).
+            if _REUSE_ERRPIPES and len(_errpipes) < ERRPIPES_KEPT:
+                _errpipes.append(errpipe)
+            else:
+                self._close(errpipe)
         if error is None:
             try:
                 proc = GroupProcess(self.reactor, self.result, self.protocol, *self.ours)
@@ -529,21 +533,23 @@ class _Job:
     def _exec_report(self, errpipe_r):
         # fork_exec uses vfork: it returns once the child has exec'd or has
         # exited, and a child that cannot exec writes why before it exits.
-        # So the report is complete now, or there is none (the child still
-        # holds its end until the exec closes it: EAGAIN).  (Were fork used
-        # instead, a late report would be missed and the failure would show
-        # as a program that ended with status 255 and no output: a 502.)
+        # So the report is complete now, or there is none (EAGAIN: the write
+        # end is still open, ours and, until its exec, the child's).
+        global _REUSE_ERRPIPES
         try:
             report = os.read(errpipe_r, 50000)
         except BlockingIOError:
             return None
         if not report:
             return None
-        pid = self.result
-        try:
-            os.waitpid(pid, 0)      # it has exited (status 255)
-        except ChildProcessError:
-            pass
+        if not _reaped_soon(self.result):
+            # A report, and the child not exiting: the helper fell back to
+            # fork() (vfork refused), so reports can come late -- this one
+            # may be an earlier child's.  From now on a pipe per child; this
+            # child's failure, if it was one, shows as an exit with status
+            # 255 and no output (a 502).
+            _REUSE_ERRPIPES = False
+            return None
         return _exec_error(report, os.fsdecode(self.executable), self.cwd)
 
     @staticmethod
@@ -554,6 +560,37 @@ class _Job:
                     os.close(fd)
                 except OSError:
                     pass
+
+
+# Pipes on which a child reports a failed exec, free for the next child (one
+# per spawn in flight: taken by a _Job, given back once its report is read).
+# With vfork a child's report is complete before fork_exec returns, so a pipe
+# read empty holds nothing late and can serve again: one pipe2 and two
+# closes fewer per request.  Off (a pipe per child) if the helper is found
+# using fork (see _Job._exec_report).
+_errpipes = []
+_REUSE_ERRPIPES = sys.platform.startswith("linux")
+ERRPIPES_KEPT = SPAWN_THREADS * 2     # free pipes kept at most (two fds each)
+
+
+def spare_descriptors():
+    """The descriptors of the free exec-report pipes (kept open on purpose)."""
+    return 2 * len(_errpipes)
+
+
+def _reaped_soon(pid, tries=40, pause=0.0005):
+    """Reap ``pid``, a child that wrote an exec report and so is exiting
+    (status 255): True once reaped, False if it is still running after
+    ``tries`` short pauses (at most 20 ms: then it is not exiting at all)."""
+    for _ in range(tries):
+        try:
+            found, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return True
+        if found:
+            return True
+        time.sleep(pause)
+    return False
 
 
 def _errpipe():
