@@ -351,9 +351,12 @@ class WholeOutputTests(SynchronousTestCase):
         self.assertEqual(response.header("Content-Length"), "14")
         self.assertIsNone(response.header("Transfer-Encoding"))
         self.assertEqual(response.body, b"Hello, world!\n")
-        # (and the hold's timer is gone)
+        # (and nothing is held any more: the shared timer is gone)
+        from axkit.cgi.run import _holds
+        holds = _holds(self.site.clock)
+        self.assertEqual((holds.active, len(holds.queue), holds.timer), (0, 0, None))
         self.assertEqual([c for c in self.site.clock.getDelayedCalls()
-                          if c.func.__name__ == "_release"], [])
+                          if c.func.__name__ == "_due"], [])
 
     def test_a_held_head_is_not_sent_before_hold_passes_or_more_comes(self):
         conn = self.site.connect()
@@ -643,3 +646,50 @@ class ExecReportTests(SynchronousTestCase):
     def test_no_report_is_no_failure(self):
         job, r = self.job_with_report(os.getpid(), b"")
         self.assertIsNone(job._exec_report(r))
+
+
+class HoldsTests(SynchronousTestCase):
+    """Held first outputs share one timer: each is released HOLD after it
+    was held, unless its hold ended first; the timer goes once none is held."""
+
+    class Run:
+        def __init__(self, log):
+            self.log, self.held = log, None
+
+        def hold(self, holds):
+            self.held = holds.add(self)
+
+        def _release(self):
+            self.held = None
+            self.log.append(self)
+
+    def test_each_released_on_time_and_an_early_end_is_not(self):
+        from twisted.internet.task import Clock
+        from axkit.cgi.run import HOLD, _Holds
+        clock = Clock()
+        holds = _Holds(clock)
+        released = []
+        a, b, c = (self.Run(released) for _ in range(3))
+        a.hold(holds)
+        clock.advance(HOLD / 2)
+        b.hold(holds)
+        c.hold(holds)
+        self.assertEqual(len(clock.getDelayedCalls()), 1)     # one timer for all
+        c.held = None
+        holds.done()                                           # c's end came
+        clock.advance(HOLD / 2)
+        self.assertEqual(released, [a])
+        clock.advance(HOLD / 2)
+        self.assertEqual(released, [a, b])
+        self.assertEqual((holds.active, clock.getDelayedCalls()), (0, []))
+
+    def test_the_last_early_end_cancels_the_timer(self):
+        from twisted.internet.task import Clock
+        from axkit.cgi.run import _Holds
+        clock = Clock()
+        holds = _Holds(clock)
+        run = self.Run([])
+        run.hold(holds)
+        run.held = None
+        holds.done()
+        self.assertEqual(clock.getDelayedCalls(), [])

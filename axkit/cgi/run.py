@@ -69,6 +69,67 @@ def _global_reactor():
     return _reactor
 
 
+class _Holds:
+    """The runs holding a short first output (see HOLD), released by one
+    reactor timer for all of them rather than a timer each: most holds end
+    within a millisecond (the program exits), and a timer made and
+    cancelled per request cost more than the rest of the hold.  A run whose
+    hold ended early stays queued, not held, until its time comes."""
+
+    def __init__(self, reactor):
+        self.reactor = reactor
+        self.queue = collections.deque()     # (due, run), in the order due
+        self.active = 0                      # runs still held
+        self.timer = None
+
+    def add(self, run):
+        """Hold ``run`` (released by ``run._release()`` once HOLD has
+        passed, unless ``done()`` comes first); returns self."""
+        reactor = self.reactor
+        self.queue.append((reactor.seconds() + HOLD, run))
+        self.active += 1
+        timer = self.timer
+        # (A timer cancelled from outside -- a test's reactor clean-up -- is
+        # replaced.)
+        if timer is None or not timer.active():
+            self.timer = reactor.callLater(HOLD, self._due)
+        return self
+
+    def done(self):
+        """A held run's hold ended early (its end, or more output, came)."""
+        self.active -= 1
+        if not self.active:
+            self.queue.clear()
+            timer, self.timer = self.timer, None
+            if timer is not None and timer.active():
+                timer.cancel()
+
+    def _due(self):
+        self.timer = None
+        queue = self.queue
+        now = self.reactor.seconds()
+        while queue and queue[0][0] <= now:
+            run = queue.popleft()[1]
+            if run.held is self:
+                self.active -= 1
+                try:
+                    run._release()
+                except Exception:
+                    log.failure("releasing a held CGI response")
+        if queue:
+            self.timer = self.reactor.callLater(max(0.0, queue[0][0] - now), self._due)
+
+
+_holds_by_reactor = {}
+
+
+def _holds(reactor):
+    holds = _holds_by_reactor.get(reactor)
+    if holds is None:
+        holds = _holds_by_reactor[reactor] = _Holds(reactor)
+    return holds
+
+
 class Slots:
     """The cap on concurrent CGI processes (shared by every config generation)."""
 
@@ -159,7 +220,7 @@ class CGIRun(ProcessProtocol):
     process = None
     ended = False
     head_buffer = b""
-    hold = None               # the timer of a held head (see HOLD)
+    held = None               # the _Holds a short first output waits in (see HOLD)
     remaining = None          # body bytes still allowed by Content-Length
     paused = False            # client backpressure on stdout
     producing = False         # registered as the client's producer
@@ -340,16 +401,16 @@ class CGIRun(ProcessProtocol):
                     return
                 self.head_buffer = buffer
                 return
-            if self.hold is not None:
+            if self.held is not None:
                 # More output after a held head: stream from here.
-                self.hold.cancel()
-                self.hold = None
+                self.held.done()
+                self.held = None
             elif not ending and len(data) < HOLD_BELOW:
                 # A short head and body, the program not yet at its end:
                 # usually it is about to exit.  Wait a moment for the end of
                 # the pipe, so the answer can leave whole (see HOLD).
                 self.head_buffer = buffer
-                self.hold = self.reactor.callLater(HOLD, self._release)
+                self.held = _holds(self.reactor).add(self)
                 return
             self._head_complete(buffer, found, ending)
         elif state == NPH:
@@ -373,7 +434,7 @@ class CGIRun(ProcessProtocol):
 
     def _release(self):
         """HOLD is over and the program is still writing: stream."""
-        self.hold = None
+        self.held = None
         if self.state == HEAD:
             buffer = self.head_buffer
             self._head_complete(buffer, find_head_end(buffer), False)
@@ -481,10 +542,10 @@ class CGIRun(ProcessProtocol):
     def _stdout_closed(self):
         state = self.state
         request = self.request
-        if self.hold is not None:
+        if self.held is not None:
             # The end came while the head was held: the whole answer is here.
-            self.hold.cancel()
-            self.hold = None
+            self.held.done()
+            self.held = None
             if state == HEAD:
                 buffer = self.head_buffer
                 self._head_complete(buffer, find_head_end(buffer), True)
