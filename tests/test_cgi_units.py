@@ -223,10 +223,18 @@ class _NoPoller:
 
     class epoll:
         @staticmethod
+        def register(fd, events):
+            pass
+
+        @staticmethod
         def unregister(fd):
             pass
 
     class reactor:
+        @staticmethod
+        def addReader(reader):
+            pass
+
         @staticmethod
         def removeReader(reader):
             pass

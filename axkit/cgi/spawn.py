@@ -62,6 +62,7 @@ _FS_ENCODING = sys.getfilesystemencoding()
 _FS_ERRORS = sys.getfilesystemencodeerrors()
 
 READ_SIZE = 65536
+_EPOLLIN = select.EPOLLIN
 
 # _GROUP_NOT_SESSION: a program leads a process group (so that a timeout or a
 # disconnect can signal it and whatever it started), in the server's session,
@@ -255,7 +256,12 @@ class _OutPipe:
         self.fd = fd
         fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)   # a pipe's only flag
         self.reading = True
-        poller.watch(self)
+        # (The poller's watch, inline.)
+        pipes = poller.pipes
+        if not pipes:
+            poller.reactor.addReader(poller)
+        pipes[fd] = self
+        poller.epoll.register(fd, _EPOLLIN)
 
     def startReading(self):
         if not self.reading and self.fd >= 0:
@@ -337,7 +343,9 @@ class GroupProcess:
         self.pipes = pipes = {}
         if stdin_w is not None:
             pipes[0] = process.ProcessWriter(reactor, self, 0, stdin_w, forceReadHack=True)
-        poller = _pipe_poller(reactor)
+        poller = _poller
+        if poller is None or poller.reactor is not reactor:
+            poller = _pipe_poller(reactor)
         pipes[1] = _OutPipe(poller, self, 1, stdout_r)
         pipes[2] = _OutPipe(poller, self, 2, stderr_r)
         self._registered = False
@@ -457,17 +465,14 @@ class _Job:
         self.done = done
         self.result = self.error = None
         self.stdin_fd = stdin_fd
-        made = []
+        stdin_r = stdin_w = out_r = out_w = err_r = err_w = None
         try:
             if stdin_fd is None:
                 stdin_r, stdin_w = os.pipe()
-                made += (stdin_r, stdin_w)
             else:
-                stdin_r, stdin_w = stdin_fd, None   # (not ours to close)
+                stdin_r = stdin_fd          # (not ours to close)
             out_r, out_w = os.pipe()
-            made += (out_r, out_w)
             err_r, err_w = os.pipe()
-            made += (err_r, err_w)
             if _fork_exec is not None:
                 self.env_list = _env_list(env)
                 self.executable = executable.encode(_FS_ENCODING, _FS_ERRORS)
@@ -476,7 +481,8 @@ class _Job:
                 self.executable = executable
                 self.errpipe = self.env_list = None
         except BaseException:
-            self._close(made)
+            self._close((stdin_r if stdin_fd is None else None, stdin_w, out_r, out_w,
+                         err_r, err_w))
             raise
         self.ours = (stdin_w, out_r, err_r)
         # The child's ends, closed once it has them (stdin: only a pipe's).

@@ -110,6 +110,8 @@ class CGI:
 
     def __init__(self):
         self._scope_envs = weakref.WeakKeyDictionary()   # Conf -> ScopeEnv
+        # Its dict, read directly (WeakKeyDictionary.get is a Python call).
+        self._scope_env_data = self._scope_envs.data
 
     # -- uri_translation: ScriptAlias ------------------------------------------
 
@@ -190,14 +192,17 @@ class CGI:
 
     def _start(self, request, conf, target):
         """Start ``target`` with its slot taken; OK."""
-        scope_env = self._scope_envs.get(conf)
+        scope_env = self._scope_env_data.get(weakref.ref(conf))
         if scope_env is None:
             scope_env = self._scope_envs[conf] = ScopeEnv(conf)
-        env = build_environ(request, scope_env, target.script, target.script_name,
+        script = target.script
+        env = build_environ(request, scope_env, script, target.script_name,
                             target.path_info)
-        argv = [target.script] + search_argv(request.query)
-        nph = target.script.rpartition("/")[2].startswith("nph-")
-        run = CGIRun(request, target.script, argv, env, conf.cgi_timeout, nph=nph)
+        query = request.query
+        # (search_argv's answer for the usual query: none, or with an '='.)
+        argv = [script] + search_argv(query) if query and "=" not in query else [script]
+        nph = script.rpartition("/")[2].startswith("nph-")
+        run = CGIRun(request, script, argv, env, conf.cgi_timeout, nph=nph)
         if request.content_length is None and "transfer-encoding" in request.headers:
             self._spool_then_start(request, run, env)
             return OK
