@@ -269,6 +269,18 @@ class OutPipeTests(SynchronousTestCase):
         self.assertEqual(proc.events, [("output", 1, b"all of it", True), ("closed", 1)])
         self.assertEqual(reader.fd, -1)
 
+    def test_without_hangup_a_short_read_does_not_look_for_the_end(self):
+        # The poller saw the writer open (EPOLLIN alone): no second read;
+        # the end of file is the next event's.
+        import select
+        reader, proc, w = self.pipe()
+        os.write(w, b"part")
+        os.close(w)
+        reader.doRead(select.EPOLLIN)
+        self.assertEqual(proc.events, [("output", 1, b"part", False)])
+        reader.doRead(select.EPOLLIN | select.EPOLLHUP)
+        self.assertEqual(proc.events, [("output", 1, b"part", False), ("closed", 1)])
+
     def test_output_while_the_writer_is_open_is_not_the_last(self):
         reader, proc, w = self.pipe()
         self.addCleanup(os.close, w)

@@ -63,6 +63,7 @@ _FS_ERRORS = sys.getfilesystemencodeerrors()
 
 READ_SIZE = 65536
 _EPOLLIN = select.EPOLLIN
+_EPOLLHUP = select.EPOLLHUP
 
 # _GROUP_NOT_SESSION: a program leads a process group (so that a timeout or a
 # disconnect can signal it and whatever it started), in the server's session,
@@ -209,11 +210,11 @@ class _Poller:
 
     def doRead(self):
         pipes = self.pipes
-        for fd, _ in self.epoll.poll(0):
+        for fd, events in self.epoll.poll(0):
             pipe = pipes.get(fd)
             if pipe is not None:
                 try:
-                    pipe.doRead()
+                    pipe.doRead(events)
                 except Exception:
                     # As Twisted drops a reader that fails: closed, so that a
                     # fault that repeats cannot keep the pipe ready forever.
@@ -273,7 +274,12 @@ class _OutPipe:
             self.reading = False
             self.poller.unwatch(self.fd)
 
-    def doRead(self):
+    def doRead(self, events=_EPOLLHUP):
+        """Read what the pipe holds.  ``events``, the poller's: without
+        EPOLLHUP the writer was still open when it polled, so a short read
+        is not followed by a look for the end of file (it would almost
+        always find the pipe empty, EAGAIN): the end comes as an event of
+        its own."""
         fd = self.fd
         try:
             data = os.read(fd, READ_SIZE)
@@ -284,7 +290,7 @@ class _OutPipe:
         if not data:
             self._closed()
             return
-        if len(data) < READ_SIZE:
+        if len(data) < READ_SIZE and events & _EPOLLHUP:
             try:
                 more = os.read(fd, READ_SIZE)
             except (BlockingIOError, InterruptedError):
