@@ -230,6 +230,39 @@ class TwistdTests(unittest.TestCase):
     def test_twistd_axkit_runs_on_the_axkit_reactor(self):
         self.assertIn("reactor class: axkit.reactor.AxKitReactor", self.serve())
 
+    def test_cgi_programs_through_the_axkit_reactor(self):
+        # The spawn threads' poll-hook hand-over, the waker and SIGCHLD
+        # dispatch, under concurrent requests, a failed exec and a body.
+        import concurrent.futures
+        cgi_bin = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cgi-bin")
+        path = self.config()
+        with open(path, "a") as f:
+            f.write(f"Plugin axkit.plugins.cgi.CGI\nScriptAlias /cgi-bin/ {cgi_bin}/\n")
+        server = TwistdProcess(path)
+        self.addCleanup(server.stop)
+
+        def get(target, method="GET", body=None):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+            try:
+                statuses = []
+                for _ in range(5):                 # keep-alive
+                    conn.request(method, target, body=body)
+                    response = conn.getresponse()
+                    statuses.append((response.status, response.read()))
+                return statuses
+            finally:
+                conn.close()
+        with concurrent.futures.ThreadPoolExecutor(10) as pool:
+            results = list(pool.map(get, ["/cgi-bin/hello.sh"] * 20))
+        self.assertEqual([r for rs in results for r in rs],
+                         [(200, b"Hello, world!\n")] * 100)
+        self.assertEqual(get("/cgi-bin/interp-noexec.sh")[0][0], 403)
+        self.assertEqual(get("/cgi-bin/badinterp.sh")[0][0], 502)
+        self.assertEqual(get("/cgi-bin/cat.sh", "POST", b"x" * 100000)[0],
+                         (200, b"x" * 100000))
+        self.assertEqual(get("/cgi-bin/hello.sh")[0], (200, b"Hello, world!\n"))
+        self.assertIn("reactor class: axkit.reactor.AxKitReactor", server.output())
+
     def test_an_explicit_reactor_is_kept(self):
         output = self.serve(twistd_args=["--reactor=epoll"])
         self.assertIn("reactor class: twisted.internet.epollreactor.EPollReactor", output)
