@@ -33,6 +33,7 @@ from twisted.python import log
 
 try:
     from twisted.internet.epollreactor import EPollReactor
+    from select import EPOLLIN as _EPOLLIN
 except ImportError:                     # no epoll: not Linux
     EPollReactor = None
 
@@ -83,7 +84,22 @@ if EPollReactor is not None:
             # piece (see add_poll_hook).
             self._poll_hooks = []
             self.polling = False
+            self._raw_readers = {}          # fd -> reader (see add_raw_reader)
             EPollReactor.__init__(self)
+
+        def add_raw_reader(self, fd, reader):
+            """Watch ``fd`` for reading in the reactor's own epoll set and call
+            ``reader.doRead(events)`` (the epoll event mask) when it is ready:
+            no FileDescriptor and none of Twisted's reader bookkeeping, one
+            ``epoll_ctl``.  An exception escaping ``doRead`` is logged and
+            ``reader.readFailed()`` called.  Not in getReaders() or
+            removeAll(): the owner removes it (remove_raw_reader)."""
+            self._raw_readers[fd] = reader
+            self._poller.register(fd, _EPOLLIN)
+
+        def remove_raw_reader(self, fd):
+            if self._raw_readers.pop(fd, None) is not None:
+                self._poller.unregister(fd)
 
         def add_poll_hook(self, hook):
             """Call ``hook()`` on the reactor thread before each poll; a true
@@ -113,8 +129,9 @@ if EPollReactor is not None:
                         log.err(system="poll hook")
             if timeout is None:
                 timeout = -1
+            raw = self._raw_readers
             try:
-                events = self._poller.poll(timeout, len(self._selectables))
+                events = self._poller.poll(timeout, len(self._selectables) + len(raw))
             except OSError as err:
                 self.polling = False
                 if err.errno == errno.EINTR:
@@ -127,6 +144,16 @@ if EPollReactor is not None:
             for fd, event in events:
                 selectable = selectables.get(fd)
                 if selectable is None:
+                    reader = raw.get(fd)
+                    if reader is not None:
+                        try:
+                            reader.doRead(event)
+                        except Exception:
+                            log.err(system="raw reader")
+                            try:
+                                reader.readFailed()
+                            except Exception:
+                                log.err(system="raw reader")
                     continue
                 if selectable.__class__ in direct or \
                         getattr(selectable, "protocol", None).__class__ in direct:

@@ -168,6 +168,58 @@ class DispatchTests(unittest.TestCase):
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.assertEqual(reader.systems, ["-"])
 
+    def test_a_raw_reader_gets_its_events_until_removed(self):
+        import select
+
+        class Raw:
+            def __init__(self):
+                self.events = []
+
+            def doRead(self, events):
+                self.events.append(events)
+                os.read(r, 100)
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        self.addCleanup(os.close, w)
+        raw = Raw()
+        self.reactor.add_raw_reader(r, raw)
+        os.write(w, b"x")
+        self.reactor.doPoll(1)
+        self.assertEqual(raw.events, [select.EPOLLIN])
+        self.reactor.remove_raw_reader(r)
+        os.write(w, b"y")
+        self.reactor.doPoll(0)
+        self.assertEqual(len(raw.events), 1)
+
+    def test_a_failing_raw_reader_is_logged_and_told(self):
+        class Raw:
+            failed = 0
+
+            def doRead(self, events):
+                raise RuntimeError("raw reader blew up")
+
+            def readFailed(self):
+                self.failed += 1
+                self.reactor.remove_raw_reader(r)
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        self.addCleanup(os.close, w)
+        raw = Raw()
+        raw.reactor = self.reactor
+        self.reactor.add_raw_reader(r, raw)
+        other, peer = self.reader(DirectProtocol())
+        os.write(w, b"x")
+        peer.send(b"x")
+        self.reactor.doPoll(1)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(raw.failed, 1)
+        self.assertEqual(other.systems, ["-"])         # the other reader still ran
+
+    def test_cgi_pipes_use_raw_readers_on_this_reactor(self):
+        from axkit.cgi import spawn
+        self.patch(spawn, "_poller", None)
+        self.assertIsInstance(spawn._pipe_poller(self.reactor), spawn._ReactorPipes)
+
     def test_end_of_stream_disconnects(self):
         reader, peer = self.reader(DirectProtocol())
         peer.close()

@@ -62,7 +62,6 @@ _FS_ENCODING = sys.getfilesystemencoding()
 _FS_ERRORS = sys.getfilesystemencodeerrors()
 
 READ_SIZE = 65536
-_EPOLLIN = select.EPOLLIN
 _EPOLLHUP = select.EPOLLHUP
 
 # _GROUP_NOT_SESSION: a program leads a process group (so that a timeout or a
@@ -228,13 +227,30 @@ class _Poller:
         pass
 
 
+class _ReactorPipes:
+    """On axkit's reactor: the pipes in the reactor's own epoll set, each
+    handed its event directly (AxKitReactor.add_raw_reader) -- no second
+    epoll set to poll, no reader of Twisted's between."""
+
+    def __init__(self, reactor):
+        self.reactor = reactor
+        self.watch_fd = reactor.add_raw_reader
+        self.unwatch = reactor.remove_raw_reader
+
+    def watch(self, pipe):
+        self.watch_fd(pipe.fd, pipe)
+
+
 _poller = None
 
 
 def _pipe_poller(reactor):
     global _poller
     if _poller is None or _poller.reactor is not reactor:
-        _poller = _Poller(reactor)
+        if hasattr(reactor, "add_raw_reader"):
+            _poller = _ReactorPipes(reactor)
+        else:
+            _poller = _Poller(reactor)
     return _poller
 
 
@@ -257,12 +273,7 @@ class _OutPipe:
         self.fd = fd
         fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)   # a pipe's only flag
         self.reading = True
-        # (The poller's watch, inline.)
-        pipes = poller.pipes
-        if not pipes:
-            poller.reactor.addReader(poller)
-        pipes[fd] = self
-        poller.epoll.register(fd, _EPOLLIN)
+        poller.watch(self)
 
     def startReading(self):
         if not self.reading and self.fd >= 0:
@@ -305,18 +316,19 @@ class _OutPipe:
                 data += more
         self.proc.proto.childDataReceived(self.name, data)
 
+    def readFailed(self):
+        # (doRead raised, on axkit's reactor.)  As Twisted drops a reader that
+        # fails: closed, so that a fault that repeats cannot keep the pipe
+        # ready forever.
+        self._closed()
+
     def _closed(self):
         fd = self.fd
         if fd < 0:
             return
         if self.reading:
             self.reading = False
-            poller = self.poller
-            pipes = poller.pipes
-            del pipes[fd]
-            poller.epoll.unregister(fd)
-            if not pipes:
-                poller.reactor.removeReader(poller)
+            self.poller.unwatch(fd)
         self.fd = -1
         os.close(fd)
         self.proc._pipe_closed(self.name)
