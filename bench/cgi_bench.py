@@ -2,9 +2,10 @@
 """Hello-world CGI requests per second: axkit beside lighttpd's mod_cgi.
 
 Both servers run the same tiny program (a shell script by default) from the
-same folder, on 127.0.0.1, and are loaded in turn by ``wrk -c10`` (or
-``ab -c10`` when wrk is missing) for a few rounds; the report gives each
-round and the ratio of the medians.  Fork and exec dominate: what is
+same folder, on 127.0.0.1, each warmed up (3 s of load, not counted), then
+loaded in turn by ``wrk -c10`` (or ``ab -c10`` when wrk is missing) for a
+few rounds, taking turns going first; the report gives each round and the
+ratio of the medians.  Fork and exec dominate: what is
 measured is how little each server adds around them.
 
     python bench/cgi_bench.py                 # 3 rounds of 10 s each
@@ -142,6 +143,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--program", choices=sorted(PROGRAMS), default="sh")
+    parser.add_argument("--warmup", type=int, default=3,
+                        help="seconds of load per server before the rounds, not counted")
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="axkit-cgi-bench-")
@@ -165,9 +168,17 @@ def main():
             print("lighttpd not found: measuring axkit alone")
         for url in servers.values():
             wait_ready(url)
+        # Warm-up, not counted: a server's first thousands of requests fill
+        # its caches (Python's, the allocator's, the program's pages).
+        if args.warmup > 0:
+            for url in servers.values():
+                load(url, args.warmup, args.connections)
         results = {name: [] for name in servers}
+        order = list(servers.items())
         for r in range(args.rounds):
-            for name, url in servers.items():
+            # The servers take turns going first: a machine that drifts
+            # during the run does not always favour the same one.
+            for name, url in (order if r % 2 == 0 else order[::-1]):
                 own0, kids0 = cpu_times(pids[name])
                 rate, failed, done = load(url, args.duration, args.connections)
                 own1, kids1 = cpu_times(pids[name])
