@@ -120,13 +120,16 @@ class _Holds:
             self.timer = self.reactor.callLater(max(0.0, queue[0][0] - now), self._due)
 
 
-_holds_by_reactor = {}
+_last_holds = None
 
 
 def _holds(reactor):
-    holds = _holds_by_reactor.get(reactor)
-    if holds is None:
-        holds = _holds_by_reactor[reactor] = _Holds(reactor)
+    """The _Holds of ``reactor`` (one reactor in a server; tests' fake
+    clocks each get theirs, and none is kept once another is asked for)."""
+    global _last_holds
+    holds = _last_holds
+    if holds is None or holds.reactor is not reactor:
+        holds = _last_holds = _Holds(reactor)
     return holds
 
 
