@@ -576,7 +576,7 @@ class SpawnThreadsTests(SynchronousTestCase):
             self.created.set()
             return 42
 
-        def finish(self):
+        def finish(self, reports=None):
             self.finished.append(self.result)
 
     def run_one(self, reactor):
@@ -713,3 +713,17 @@ class HoldsTests(SynchronousTestCase):
         run.held = None
         holds.done()
         self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class ReportPipesTests(SynchronousTestCase):
+    """One look tells which report pipes hold a report."""
+
+    def test_only_a_pipe_holding_a_report_is_ready(self):
+        from axkit.cgi import spawn
+        quiet = spawn._errpipe()
+        told = spawn._errpipe()
+        self.addCleanup(spawn._drop_errpipe, quiet)
+        self.addCleanup(spawn._drop_errpipe, told)
+        self.assertFalse(spawn._ready_reports())
+        os.write(told[1], b"OSError:2:")
+        self.assertEqual(set(spawn._ready_reports()), {told[0]})

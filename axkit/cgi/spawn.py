@@ -135,10 +135,13 @@ class _SpawnThreads:
         # either is seen by the loop below or schedules another call.
         self.wake_pending = False
         done = self.done
+        # Every report of these jobs' children is complete (vfork), so one
+        # look now finds them all.
+        reports = _ready_reports()
         while done:
             job = done.popleft()
             try:
-                job.finish()
+                job.finish(reports)
             except Exception:
                 log.failure("finishing the start of {program}", program=job.executable)
 
@@ -525,24 +528,26 @@ class _Job:
                 # A helper of another shape than the known ones: Popen from now on.
                 _fork_exec = None
                 self.errpipe = None
-                self._close([errpipe_r, errpipe_w])
+                _drop_errpipe((errpipe_r, errpipe_w))
         return _via_popen(os.fsdecode(self.executable), self.args, self.env, self.cwd,
                           stdin, out, err)
 
-    def finish(self):
-        """On the reactor thread: release the child's ends, report."""
+    def finish(self, reports=None):
+        """On the reactor thread: release the child's ends, report.
+        ``reports``: the report pipes with something to read (see
+        _SpawnThreads._finish), or None to look in this job's."""
         theirs = self.theirs
         self._close(theirs if self.stdin_fd is None else theirs[1:])
         error = self.error
         errpipe = self.errpipe
         if errpipe is not None:
-            if error is None:
+            if error is None and (reports is None or errpipe[0] in reports):
                 error = self._exec_report(errpipe[0])
             # Back to the free pipes (the report, if any, has been read).
             if _REUSE_ERRPIPES and len(_errpipes) < ERRPIPES_KEPT:
                 _errpipes.append(errpipe)
             else:
-                self._close(errpipe)
+                _drop_errpipe(errpipe)
         if error is None:
             try:
                 proc = GroupProcess(self.reactor, self.result, self.protocol, *self.ours)
@@ -617,10 +622,18 @@ def _reaped_soon(pid, tries=40, pause=0.0005):
     return False
 
 
+# The read ends of every report pipe, in an epoll set of their own: one look
+# (epoll_wait, timeout 0) tells which of a batch of finished spawns has a
+# report to read -- almost never one -- instead of a read failing with
+# EAGAIN, and its exception, per spawn.
+_reports = None
+
+
 def _errpipe():
     """The pipe on which the child reports a failed exec (non-blocking: see
     _Job._exec_report); as subprocess makes it, its write end is never one
     of the child's 0-2."""
+    global _reports
     r, w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
     low = []
     while w < 3:
@@ -628,7 +641,26 @@ def _errpipe():
         w = os.dup(w)
     for fd in low:
         os.close(fd)
+    if _reports is None:
+        _reports = select.epoll()
+    _reports.register(r, select.EPOLLIN)
     return r, w
+
+
+def _drop_errpipe(errpipe):
+    try:
+        _reports.unregister(errpipe[0])
+    except (OSError, ValueError, AttributeError):
+        pass
+    _Job._close(errpipe)
+
+
+def _ready_reports():
+    """The report pipes holding a report now (a set; usually empty)."""
+    if _reports is None:
+        return None
+    ready = _reports.poll(0)
+    return {fd for fd, _ in ready} if ready else ()
 
 
 def _via_popen(executable, args, env, cwd, child_stdin, out_w, err_w):
