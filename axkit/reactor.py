@@ -67,7 +67,7 @@ for _name in ("_UnixWaker", "_SocketWaker", "_SIGCHLDWaker"):
 def _supported():
     """True when this Twisted's epoll reactor has the internals doPoll uses."""
     return EPollReactor is not None and all(
-        hasattr(EPollReactor, name) for name in ("_doReadOrWrite", "doPoll")) \
+        hasattr(EPollReactor, name) for name in ("_doReadOrWrite", "doPoll", "_add")) \
         and "_selectables" in EPollReactor.__init__.__code__.co_names \
         and "_poller" in EPollReactor.__init__.__code__.co_names
 
@@ -85,7 +85,21 @@ if EPollReactor is not None:
             self._poll_hooks = []
             self.polling = False
             self._raw_readers = {}          # fd -> reader (see add_raw_reader)
+            # Descriptors registered while a batch of events is handled: the
+            # rest of the batch is older than they are (see doPoll).
+            self._in_batch = False
+            self._fresh = set()
             EPollReactor.__init__(self)
+
+        def _add(self, xer, primary, other, selectables, event, antievent):
+            # Twisted's registration of a selectable; one made while a batch
+            # is handled is marked fresh (a new descriptor, not one that only
+            # adds writing to its reading).
+            if self._in_batch:
+                fd = xer.fileno()
+                if fd not in selectables and fd not in self._raw_readers:
+                    self._fresh.add(fd)
+            EPollReactor._add(self, xer, primary, other, selectables, event, antievent)
 
         def add_raw_reader(self, fd, reader):
             """Watch ``fd`` for reading in the reactor's own epoll set and call
@@ -94,6 +108,8 @@ if EPollReactor is not None:
             ``epoll_ctl``.  An exception escaping ``doRead`` is logged and
             ``reader.readFailed()`` called.  Not in getReaders() or
             removeAll(): the owner removes it (remove_raw_reader)."""
+            if self._in_batch:
+                self._fresh.add(fd)
             self._raw_readers[fd] = reader
             self._poller.register(fd, _EPOLLIN)
 
@@ -141,7 +157,25 @@ if EPollReactor is not None:
             drdw = self._doReadOrWrite
             selectables = self._selectables
             direct = _DIRECT
+            # A descriptor closed while this batch is handled (a CGI pipe at
+            # its end, a connection) may get its number back at once (a pipe
+            # made, a connection accepted): this batch's events for that
+            # number are the old descriptor's, and would reach the new one --
+            # a pipe's hang-up read as a new connection's end.  They are
+            # skipped; anything real is reported again by the next poll
+            # (level-triggered).
+            fresh = self._fresh
+            self._in_batch = True
+            try:
+                self._dispatch(events, selectables, raw, fresh, drdw, direct)
+            finally:
+                self._in_batch = False
+                fresh.clear()
+
+        def _dispatch(self, events, selectables, raw, fresh, drdw, direct):
             for fd, event in events:
+                if fresh and fd in fresh:
+                    continue
                 selectable = selectables.get(fd)
                 if selectable is None:
                     reader = raw.get(fd)

@@ -215,6 +215,74 @@ class DispatchTests(unittest.TestCase):
         self.assertEqual(raw.failed, 1)
         self.assertEqual(other.systems, ["-"])         # the other reader still ran
 
+    def test_an_event_of_a_descriptor_closed_in_the_batch_does_not_reach_its_successor(self):
+        # Two pipes ready in one batch; handling the first closes the second
+        # (as a CGI program's stdout end reads its stderr to its end) and a
+        # new connection gets the second's number (an accept in the same
+        # turn).  The second pipe's hang-up, still in the batch, must not
+        # reach the connection as its end.
+        import select
+        first_r, first_w = os.pipe()
+        second_r, second_w = os.pipe()
+        self.addCleanup(os.close, first_r)
+        self.addCleanup(os.close, first_w)
+        os.write(first_w, b"x")
+        os.close(second_w)                      # the second pipe: hung up
+        successor = {}
+        test = self
+
+        class First:
+            def doRead(self, events):
+                os.read(first_r, 10)
+                test.reactor.remove_raw_reader(first_r)
+                number = second_r
+                test.reactor.remove_raw_reader(number)
+                os.close(number)
+                ours, theirs = socket.socketpair()
+                test.addCleanup(theirs.close)
+                if ours.fileno() != number:     # (the number came back elsewhere)
+                    os.dup2(ours.fileno(), number)
+                    ours.close()
+                    ours = socket.socket(fileno=number)
+                test.addCleanup(ours.close)
+                ours.setblocking(False)
+                reader = Reader(test.reactor, ours, DirectProtocol())
+                test.reactor.addReader(reader)
+                test.addCleanup(test.reactor.removeReader, reader)
+                successor["reader"] = reader
+
+        class Second:
+            def doRead(self, events):
+                raise AssertionError("the second pipe is closed before its turn")
+        self.reactor.add_raw_reader(first_r, First())
+        self.reactor.add_raw_reader(second_r, Second())
+        events = dict(self.reactor._poller.poll(0))
+        self.assertEqual(set(events), {first_r, second_r})
+        self.assertTrue(events[second_r] & select.EPOLLHUP)
+        # One batch holding both events, the first's first.
+
+        class OneBatch:
+            def __init__(self, real, batch):
+                self.real, self.batch = real, batch
+
+            def poll(self, timeout, most):
+                batch, self.batch = self.batch, []
+                return batch
+
+            def __getattr__(self, name):
+                return getattr(self.real, name)
+        real = self.reactor._poller
+        self.reactor._poller = OneBatch(real, [(first_r, events[first_r]),
+                                               (second_r, events[second_r])])
+        try:
+            self.reactor.doPoll(0)
+        finally:
+            self.reactor._poller = real
+        reader = successor["reader"]
+        self.assertEqual(reader.lost, [])
+        self.assertEqual(reader.systems, [])
+        self.assertIn(reader, self.reactor.getReaders())
+
     def test_cgi_pipes_use_raw_readers_on_this_reactor(self):
         from axkit.cgi import spawn
         self.patch(spawn, "_poller", None)
