@@ -311,6 +311,9 @@ class FeedOutput:
         "/short": b"Content-Length: 9\nContent-Type: text/plain\n\nhello",
         "/status": b"Status: 404 Nowhere\nContent-Type: text/plain\n\ngone\n",
         "/empty": b"Status: 204\n\n",
+        # What fossil and php-cgi write for a HEAD: a head and no body.
+        "/headonly": b"Content-Length: 94\nContent-Type: text/html\n\n",
+        "/nolength": b"Content-Type: text/html\n\n",
     }
 
     def hook_response(self, request, conf):
@@ -401,6 +404,30 @@ class WholeOutputTests(SynchronousTestCase):
         self.assertEqual(response.header("Content-Length"), "14")
         self.assertEqual(response.body, b"")
         self.assertTrue(conn.transport.value().endswith(b"\r\n\r\n"))
+
+    def test_head_answered_without_a_body_keeps_the_programs_length(self):
+        errors = []
+        from twisted.logger import globalLogPublisher
+        observer = lambda event: errors.append(event) \
+            if event.get("log_level").name == "error" else None
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        for query in ("whole", "soon", ""):
+            conn, response = self.get("/headonly?" + query, "HEAD")
+            self.assertEqual(response.header("Content-Length"), "94")
+            self.assertEqual(response.body, b"")
+            self.assertFalse(conn.closed)
+        self.assertEqual(errors, [])
+
+    def test_head_answered_without_a_body_or_length_claims_no_length(self):
+        # Not Content-Length: 0 -- the GET's body is not empty.
+        for query in ("whole", "soon", ""):
+            conn, response = self.get("/nolength?" + query, "HEAD")
+            self.assertEqual(response.status, 200)
+            self.assertIsNone(response.header("Content-Length"))
+            self.assertIsNone(response.header("Transfer-Encoding"))
+            self.assertFalse(conn.closed)
+            self.assertTrue(conn.transport.value().endswith(b"\r\n\r\n"))
 
     def test_the_programs_own_length_and_status(self):
         _, response = self.get("/length?whole")

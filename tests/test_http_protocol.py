@@ -87,6 +87,19 @@ class ResponseFramingTests(SynchronousTestCase):
         self.assertNotIn(b"part one", raw)
         self.assertIn(b"GET /after", responses[2].body)
 
+    def test_head_of_unknown_length_has_no_framing_and_keeps_the_connection(self):
+        # Neither Content-Length: 0 (a lie a cache would keep) nor chunked
+        # framing with no chunks; on HTTP/1.0 the connection stays open too.
+        for version in ("1.1", "1.0"):
+            conn = memory_site(self).connect()
+            conn.request("HEAD", "/stream", headers=[("Connection", "keep-alive")],
+                         version=version)
+            raw = conn.transport.value()
+            self.assertTrue(raw.endswith(b"\r\n\r\n"), raw)
+            self.assertNotIn(b"Content-Length", raw)
+            self.assertNotIn(b"Transfer-Encoding", raw)
+            self.assertFalse(conn.closed, version)
+
     def test_1xx_204_304_never_carry_a_body_or_a_content_length(self):
         for code in (204, 304):
             conn = memory_site(self).connect()

@@ -458,8 +458,15 @@ class CGIRun(ProcessProtocol):
             request.response_headers.extend(head.headers)
         self.state = BODY
         length = head.content_length
-        self.remaining = length
         whole = ending and (length is None or length == len(rest))
+        if request.head_only:
+            # No body is sent; a program may write one or not (php-cgi and
+            # fossil do not, and give the GET's Content-Length or none).
+            self.remaining = None
+            if whole and not rest:
+                whole = False
+        else:
+            self.remaining = length
         try:
             # The program's own reason phrase goes out with its status (as
             # Apache sends it), when it is one the status line can carry.

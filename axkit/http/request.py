@@ -472,6 +472,11 @@ class Request:
         if status >= 200 and status != 204 and status != 304:     # may have a body
             if self._length is not None:
                 append(b"Content-Length: %d\r\n" % self._length)
+            elif self.head_only:
+                # A HEAD whose GET length is unknown: no framing at all (a
+                # Content-Length: 0 would be a lie a cache keeps; nginx and
+                # Apache send neither header).
+                pass
             elif self.version == "1.1":
                 self.chunked = True
                 append(b"Transfer-Encoding: chunked\r\n")
