@@ -75,6 +75,65 @@ class AddHandlerTests(TestCase):
         self.assertEqual(response.status, 404)
 
 
+class InterpreterTests(TestCase):
+    """CGIInterpreter (lighttpd's cgi.assign): a document with the extension
+    runs through the interpreter, without an execute bit or a #! line."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.docroot = os.path.abspath(self.mktemp())
+        for folder in ("app", "plain"):
+            os.makedirs(os.path.join(self.docroot, folder))
+            shutil.copy(os.path.join(CGI_BIN, "argv.txt"),
+                        os.path.join(self.docroot, folder, "page.psh"))
+            os.chmod(os.path.join(self.docroot, folder, "page.psh"), 0o644)
+        self.logs = LogCapture()
+        self.addCleanup(self.logs.stop)
+        self.server = yield serve(self, f"""
+            DocumentRoot {self.docroot}
+            Plugin {plugin_name()}
+            Plugin uri_to_file
+            Plugin serve_file
+            ScriptAlias /cgi-bin/ {CGI_BIN}/
+            CGIInterpreter /bin/sh .psh .txt
+            <Location /app>
+                Options +ExecCGI
+            </Location>
+        """)
+
+    @defer.inlineCallbacks
+    def test_a_document_runs_through_its_interpreter(self):
+        response = yield request(self.server.port, "GET", "/app/page.psh/x/y?a=b")
+        self.assertEqual(response.status, 200)
+        script = os.path.join(self.docroot, "app", "page.psh")
+        # argv: the interpreter, then the file ($0 to sh), nothing more.
+        self.assertEqual(response.body,
+                         f"{script}|0|/app/page.psh|/x/y|{script}\n".encode())
+
+    @defer.inlineCallbacks
+    def test_an_indexed_query_is_not_given_to_the_interpreter(self):
+        # ?-s must never reach an interpreter as an option (CVE-2012-1823).
+        response = yield request(self.server.port, "GET", "/app/page.psh?-s+-n")
+        self.assertEqual(response.status, 200)
+        self.assertIn(b"|0|", response.body)
+
+    @defer.inlineCallbacks
+    def test_where_execcgi_is_off_it_is_403_and_the_source_is_not_sent(self):
+        response = yield request(self.server.port, "GET", "/plain/page.psh")
+        self.assertEqual(response.status, 403)
+        self.assertNotIn(b"printf", response.body)
+        self.assertTrue(any("ExecCGI is off" in line for line in self.logs.lines()))
+
+    @defer.inlineCallbacks
+    def test_a_file_under_scriptalias_needs_no_execute_bit(self):
+        response = yield request(self.server.port, "GET", "/cgi-bin/argv.txt/p")
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.body.split(b"|")[2:4], [b"/cgi-bin/argv.txt", b"/p"])
+        # Without an interpreter, the same folder still wants the bit.
+        noexec = yield request(self.server.port, "GET", "/cgi-bin/noexec.sh")
+        self.assertEqual(noexec.status, 403)
+
+
 class SingleProgramTests(TestCase):
     @defer.inlineCallbacks
     def test_a_prefix_mounted_on_one_program_gives_the_rest_as_path_info(self):
@@ -104,6 +163,14 @@ class ConfigErrorTests(SynchronousTestCase):
         e = self.assertRaises(ConfigErrors, self.load, "\nAddHandler php-script .php\n")
         self.assertIn(":3:", str(e))
         self.assertIn("unknown handler 'php-script'", str(e))
+
+    def test_interpreter_must_be_an_executable_file(self):
+        e = self.assertRaises(ConfigErrors, self.load,
+                              "\nCGIInterpreter /no/such/php-cgi .php\n")
+        self.assertIn(":3:", str(e))
+        self.assertIn("/no/such/php-cgi is not an executable file", str(e))
+        e = self.assertRaises(ConfigErrors, self.load, "CGIInterpreter /bin/sh\n")
+        self.assertIn("CGIInterpreter", str(e))
 
     def test_scriptalias_needs_a_url_path(self):
         e = self.assertRaises(ConfigErrors, self.load, "ScriptAlias cgi-bin /srv/cgi\n")

@@ -1,17 +1,28 @@
 """Real-world CGI programs, run unchanged: a CGI.pm application, gitweb (the
-Perl CGI shipped with git), a C program compiled here, and a program written
-against Python's cgi module."""
+Perl CGI shipped with git), git's smart-HTTP backend (git-http-backend, C)
+driven by a real git clone and push, PHP through php-cgi, a C program
+compiled here, and a program written against Python's cgi module."""
 
 import os
 import shutil
 import subprocess
 
 from twisted.internet import defer
+from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import SkipTest, TestCase
 
 from .cgi_support import base_config, plugin_name, request, serve
 
 GITWEB = "/usr/share/gitweb/gitweb.cgi"
+PHP_CGI = shutil.which("php-cgi")
+
+PHP_PAGE = """<?php
+header("X-Php: yes");
+echo $_SERVER["REQUEST_METHOD"], " ", $_SERVER["SCRIPT_NAME"], " ",
+     $_SERVER["PATH_INFO"] ?? "-", "\\n";
+echo json_encode($_GET), json_encode($_POST), json_encode($_COOKIE), "\\n";
+foreach ($_FILES as $k => $f) { echo $k, "=", $f["name"], ":", $f["size"], "\\n"; }
+"""
 
 C_PROGRAM = r"""
 #include <stdio.h>
@@ -179,3 +190,128 @@ class PythonCgiModuleTests(TestCase):
         self.assertEqual(response.status, 200)
         # FieldStorage merges the query string and the posted form.
         self.assertEqual(response.body, "a=1\nb=two\nc=é\n".encode())
+
+
+def git_env(**extra):
+    return dict(os.environ, GIT_AUTHOR_NAME="T", GIT_AUTHOR_EMAIL="t@example.com",
+                GIT_COMMITTER_NAME="T", GIT_COMMITTER_EMAIL="t@example.com",
+                GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", HOME=os.getcwd(),
+                **extra)
+
+
+class GitSmartHTTPTests(TestCase):
+    """git-http-backend: what `git clone` and `git push` over HTTP run.  A
+    push larger than http.postBuffer is sent as a chunked request body: the
+    program only reads CONTENT_LENGTH bytes, so it must be de-chunked and
+    counted first."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        git = shutil.which("git")
+        if git is None:
+            raise SkipTest("git is not installed")
+        exec_path = subprocess.check_output([git, "--exec-path"], text=True).strip()
+        backend = os.path.join(exec_path, "git-http-backend")
+        if not os.access(backend, os.X_OK):
+            raise SkipTest("git-http-backend is not installed")
+        self.git = git
+        self.base = base = os.path.abspath(self.mktemp())
+        repos = os.path.join(base, "repos")
+        work = os.path.join(base, "seed")
+        os.makedirs(repos)
+        env = git_env()
+        subprocess.check_call([git, "init", "-q", work], env=env)
+        with open(os.path.join(work, "README"), "w") as f:
+            f.write("seed\n")
+        subprocess.check_call([git, "-C", work, "add", "README"], env=env)
+        subprocess.check_call([git, "-C", work, "commit", "-qm", "seed"], env=env)
+        self.bare = os.path.join(repos, "demo.git")
+        subprocess.check_call([git, "clone", "-q", "--bare", work, self.bare], env=env)
+        subprocess.check_call([git, "-C", self.bare, "config", "http.receivepack", "true"],
+                              env=env)
+        docroot = os.path.join(base, "htdocs")
+        os.makedirs(docroot)
+        self.server = yield serve(self, f"""
+            DocumentRoot {docroot}
+            Plugin {plugin_name()}
+            Plugin uri_to_file
+            ScriptAlias /git {backend}
+            SetEnv GIT_PROJECT_ROOT {repos}
+            SetEnv GIT_HTTP_EXPORT_ALL 1
+        """)
+
+    def run_git(self, *args):
+        return getProcessOutputAndValue(self.git, args, env=git_env(), path=self.base)
+
+    @defer.inlineCallbacks
+    def test_clone_then_push_a_chunked_pack(self):
+        url = f"http://127.0.0.1:{self.server.port}/git/demo.git"
+        clone = os.path.join(self.base, "clone")
+        out, err, code = yield self.run_git("clone", "-q", url, clone)
+        self.assertEqual(code, 0, err)
+        with open(os.path.join(clone, "README")) as f:
+            self.assertEqual(f.read(), "seed\n")
+        # 1 MiB of noise does not compress: the pack is far over the 64 KiB
+        # postBuffer, so git sends it chunked.
+        with open(os.path.join(clone, "noise.bin"), "wb") as f:
+            f.write(os.urandom(1 << 20))
+        for args in (("-C", clone, "add", "noise.bin"),
+                     ("-C", clone, "commit", "-qm", "noise")):
+            out, err, code = yield self.run_git(*args)
+            self.assertEqual(code, 0, err)
+        out, err, code = yield self.run_git("-C", clone, "-c", "http.postBuffer=65536",
+                                            "push", "-q", "origin", "HEAD")
+        self.assertEqual(code, 0, err)
+        out, err, code = yield self.run_git("-C", self.bare, "log", "--format=%s")
+        self.assertEqual(out.split(), [b"noise", b"seed"])
+
+
+class PhpCgiTests(TestCase):
+    """PHP through php-cgi, mapped by CGIInterpreter as lighttpd's cgi.assign
+    maps it (php-cgi also needs REDIRECT_STATUS, which every program gets)."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        if PHP_CGI is None:
+            raise SkipTest("php-cgi is not installed (Debian: php-cgi)")
+        docroot = os.path.abspath(self.mktemp())
+        os.makedirs(docroot)
+        with open(os.path.join(docroot, "info.php"), "w") as f:
+            f.write(PHP_PAGE)
+        self.server = yield serve(self, f"""
+            DocumentRoot {docroot}
+            Plugin {plugin_name()}
+            Plugin uri_to_file
+            Plugin serve_file
+            CGIInterpreter {PHP_CGI} .php
+            Options +ExecCGI
+        """)
+
+    @defer.inlineCallbacks
+    def test_get_with_path_info_query_and_cookies(self):
+        response = yield request(self.server.port, "GET", "/info.php/more?a=1&b=x%20y",
+                                 [("Cookie", "k=v; s=2")])
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.header("X-Php"), "yes")
+        self.assertEqual(response.body,
+                         b'GET /info.php /more\n{"a":"1","b":"x y"}[]{"k":"v","s":"2"}\n')
+
+    @defer.inlineCallbacks
+    def test_multipart_upload(self):
+        boundary = "b0undary"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n"
+                f"--{boundary}\r\nContent-Disposition: form-data; name=\"f\"; "
+                f"filename=\"a.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                ).encode() + b"z" * 70000 + f"\r\n--{boundary}--\r\n".encode()
+        response = yield request(self.server.port, "POST", "/info.php", [
+            ("Content-Type", f"multipart/form-data; boundary={boundary}")], body)
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.body, b'POST /info.php -\n[]{"x":"1"}[]\nf=a.bin:70000\n')
+
+    @defer.inlineCallbacks
+    def test_head_gets_no_false_length(self):
+        # php-cgi writes no body for a HEAD: no Content-Length: 0 either.
+        response = yield request(self.server.port, "HEAD", "/info.php")
+        self.assertEqual(response.status, 200)
+        self.assertIsNone(response.header("Content-Length"))
+        self.assertEqual(response.body, b"")

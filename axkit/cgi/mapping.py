@@ -56,8 +56,10 @@ def match_alias(aliases, path):
     return best
 
 
-def resolve_alias(prefix, target, path):
-    """The Target for ``path`` under ScriptAlias ``prefix`` -> ``target``."""
+def resolve_alias(prefix, target, path, interpreters=None):
+    """The Target for ``path`` under ScriptAlias ``prefix`` -> ``target``;
+    a file whose extension has a CGIInterpreter (``interpreters``: extension
+    -> program) needs no execute bit."""
     rest = path[len(prefix):]
     if prefix.endswith("/"):
         rest = "/" + rest
@@ -78,12 +80,14 @@ def resolve_alias(prefix, target, path):
         try:
             st = os.stat(candidate)
         except (FileNotFoundError, NotADirectoryError):
-            mounted = _single_program(target, base_name, rest) if i == 1 else None
+            mounted = _single_program(target, base_name, rest, interpreters) \
+                if i == 1 else None
             if mounted is not None:
                 return mounted
             raise Refused(404, "no such script", candidate)
         except PermissionError:
-            mounted = _single_program(target, base_name, rest) if i == 1 else None
+            mounted = _single_program(target, base_name, rest, interpreters) \
+                if i == 1 else None
             if mounted is not None:
                 return mounted
             raise Refused(403, "permission denied", candidate)
@@ -94,15 +98,15 @@ def resolve_alias(prefix, target, path):
         if not statmod.S_ISREG(st.st_mode):
             raise Refused(403, "not a regular file", candidate)
         path_info = "/" + "/".join(parts[i + 1:]) if i + 1 < len(parts) else ""
-        return checked(Target(candidate, consumed, path_info), st)
+        return checked(Target(candidate, consumed, path_info), st, interpreters)
     if current == target.rstrip("/"):
-        mounted = _single_program(target, base_name, rest)
+        mounted = _single_program(target, base_name, rest, interpreters)
         if mounted is not None:
             return mounted
     raise Refused(403, "is a directory, not a script", current)
 
 
-def _single_program(target, base_name, rest):
+def _single_program(target, base_name, rest, interpreters=None):
     """The Target when the ScriptAlias target is a program (a single-program
     mount: all of the rest of the URL is PATH_INFO); None when it is a
     folder; Refused(404) when it does not exist."""
@@ -113,11 +117,13 @@ def _single_program(target, base_name, rest):
     if not statmod.S_ISREG(st.st_mode):
         return None
     return checked(Target(target, base_name.rstrip("/") if base_name != "/" else "", rest),
-                   st)
+                   st, interpreters)
 
 
-def checked(target, st):
+def checked(target, st, interpreters=None):
     """``target`` if its program may run; Refused(403) otherwise."""
+    if interpreters and os.path.splitext(target.script)[1].lower() in interpreters:
+        return target       # run by its interpreter: read, not executed
     if not may_execute(target.script, st):
         raise Refused(403, "not executable", target.script)
     return target

@@ -242,10 +242,13 @@ class CGIRun(ProcessProtocol):
     deadline = None
     wheel_slot = None
 
-    def __init__(self, request, script, argv, env, timeout, nph=False, reactor=None):
+    def __init__(self, request, script, argv, env, timeout, nph=False, reactor=None,
+                 executable=None):
         self.reactor = reactor if reactor is not None else _global_reactor()
         self.request = request
         self.script = script
+        # What is exec'd: the script itself, or its CGIInterpreter.
+        self.executable = executable or script
         self.argv = argv
         self.env = env
         self.timeout = timeout
@@ -277,7 +280,7 @@ class CGIRun(ProcessProtocol):
             self.after_spawn = after
         script = self.script
         # (The folder of an absolute file name; "/" for one at the root.)
-        spawn(self.reactor, self, script, self.argv, self.env,
+        spawn(self.reactor, self, self.executable, self.argv, self.env,
               script[:script.rfind("/")] or "/", stdin_fd, self._spawned)
 
     def _spawned(self, proc, error):

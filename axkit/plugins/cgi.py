@@ -66,6 +66,16 @@ def _env_name(word, ctx):
 _env_name.label = "NAME"
 
 
+def _interpreter(word, ctx):
+    program = path(word, ctx)
+    if not os.path.isfile(program) or not os.access(program, os.X_OK):
+        raise ConfigError(f"{program} is not an executable file")
+    return program
+
+
+_interpreter.label = "PROGRAM"
+
+
 class CGI:
     """Runs CGI/1.1 programs: ScriptAlias, AddHandler cgi-script, nph- scripts."""
 
@@ -85,6 +95,13 @@ class CGI:
                   doc="AddHandler cgi-script .cgi .pl: run documents with these "
                       "extensions as CGI programs where Options +ExecCGI is on "
                       "(else 403)."),
+        Directive("CGIInterpreter", (_interpreter, many(_extension)), scopes=ANY,
+                  merge=MAP, to_items=lambda v: [(ext, v[0]) for ext in v[1]],
+                  doc="CGIInterpreter /usr/bin/php-cgi .php: run documents with these "
+                      "extensions as CGI programs through this interpreter (its "
+                      "argv: the interpreter, the file), where Options +ExecCGI is "
+                      "on (else 403); the file needs no execute bit (lighttpd's "
+                      "cgi.assign). Also applies to such files under a ScriptAlias."),
         Directive("SetEnv", (_env_name, optional(string, "")), scopes=ANY, merge=MAP,
                   doc="Set a variable in CGI programs' environment (SetEnv NAME value)."),
         Directive("PassEnv", many(_env_name), scopes=ANY, merge=APPEND,
@@ -128,7 +145,7 @@ class CGI:
         if found is None:
             return DECLINED
         try:
-            target = resolve_alias(found[0], found[1], request.path)
+            target = resolve_alias(found[0], found[1], request.path, conf.cgi_interpreter)
         except Refused as e:
             return self._refused(request, e)
         request.notes[NOTE] = target
@@ -147,10 +164,12 @@ class CGI:
         target = request.notes.get(NOTE)
         if target is None:
             filename = request.filename
-            if filename is None or not conf.add_handler:
+            interpreters = conf.cgi_interpreter
+            if filename is None or not (conf.add_handler or interpreters):
                 return DECLINED
             ext = os.path.splitext(filename)[1].lower()
-            if conf.add_handler.get(ext) != HANDLER:
+            interpreted = bool(interpreters) and ext in interpreters
+            if not interpreted and conf.add_handler.get(ext) != HANDLER:
                 return DECLINED
             st = request.finfo
             if st is None:
@@ -160,7 +179,7 @@ class CGI:
             if not has_option(conf, "ExecCGI"):
                 return self._refused(request, Refused(
                     403, "Options ExecCGI is off in this scope", filename))
-            if not may_execute(filename, st):
+            if not interpreted and not may_execute(filename, st):
                 return self._refused(request, Refused(403, "not executable", filename))
             target = document_target(request)
         return self.run(request, conf, target)
@@ -198,11 +217,21 @@ class CGI:
         script = target.script
         env = build_environ(request, scope_env, script, target.script_name,
                             target.path_info)
-        query = request.query
-        # (search_argv's answer for the usual query: none, or with an '='.)
-        argv = [script] + search_argv(query) if query and "=" not in query else [script]
+        interpreters = conf.cgi_interpreter
+        interpreter = interpreters.get(os.path.splitext(script)[1].lower()) \
+            if interpreters else None
+        if interpreter is not None:
+            # As lighttpd's cgi.assign: the interpreter and the file, and no
+            # indexed-query arguments (a query such as ?-s must never reach
+            # an interpreter as an option: php-cgi's CVE-2012-1823).
+            argv = [interpreter, script]
+        else:
+            query = request.query
+            # (search_argv's answer for the usual query: none, or with an '='.)
+            argv = [script] + search_argv(query) if query and "=" not in query else [script]
         nph = script.rpartition("/")[2].startswith("nph-")
-        run = CGIRun(request, script, argv, env, conf.cgi_timeout, nph=nph)
+        run = CGIRun(request, script, argv, env, conf.cgi_timeout, nph=nph,
+                     executable=interpreter)
         if request.content_length is None and "transfer-encoding" in request.headers:
             self._spool_then_start(request, run, env)
             return OK
