@@ -181,6 +181,7 @@ class Pipeline:
         request.path_info = ""
         request.mime_type = None
         request.finfo = None
+        request.handler = None
         request.status = 200
         request.response_headers = Headers()
         try:

@@ -134,6 +134,64 @@ class InterpreterTests(TestCase):
         self.assertEqual(noexec.status, 403)
 
 
+class FilePluginsLeaveProgramsAloneTests(TestCase):
+    """compress and expires act on files: a program's answer (ScriptAlias,
+    AddHandler or CGIInterpreter) gets no Vary: Accept-Encoding and no
+    Expires / Cache-Control from them -- a program that says no-store must
+    not also be given a lifetime a cache in front would keep."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.docroot = os.path.abspath(self.mktemp())
+        os.makedirs(self.docroot)
+        shutil.copy(os.path.join(CGI_BIN, "hello.sh"), os.path.join(self.docroot, "hi.pl"))
+        shutil.copy(os.path.join(CGI_BIN, "argv.txt"), os.path.join(self.docroot, "hi.psh"))
+        # A sibling a Precompressed lookup would find for the program's file.
+        with open(os.path.join(self.docroot, "hi.pl.gz"), "wb") as f:
+            f.write(b"not a program")
+        with open(os.path.join(self.docroot, "page.txt"), "w") as f:
+            f.write("text " * 400)
+        self.server = yield serve(self, f"""
+            DocumentRoot {self.docroot}
+            Plugin {plugin_name()}
+            Plugin uri_to_file
+            Plugin axkit.plugins.mime_map.MimeMap
+            Plugin axkit.plugins.compress.Compress
+            Plugin axkit.plugins.expires.Expires
+            Plugin serve_file
+            AddType text/plain .txt .pl .psh .sh
+            Gzip On
+            GzipMinLength 10
+            Precompressed On
+            ExpiresDefault "access plus 5 minutes"
+            ScriptAlias /cgi-bin/ {CGI_BIN}/
+            AddHandler cgi-script .pl
+            CGIInterpreter /bin/sh .psh
+            Options +ExecCGI
+        """)
+
+    def get(self, path):
+        return request(self.server.port, "GET", path, [("Accept-Encoding", "gzip")])
+
+    @defer.inlineCallbacks
+    def test_a_file_still_gets_them(self):
+        response = yield self.get("/page.txt")
+        self.assertEqual(response.header("Content-Encoding"), "gzip")
+        self.assertEqual(response.header("Vary"), "Accept-Encoding")
+        self.assertEqual(response.header("Cache-Control"), "max-age=300")
+
+    @defer.inlineCallbacks
+    def test_programs_get_neither(self):
+        for path in ("/hi.pl", "/hi.psh", "/cgi-bin/hello.sh", "/cgi-bin/own_headers.sh"):
+            response = yield self.get(path)
+            self.assertEqual(response.status, 200, path)
+            self.assertIsNone(response.header("Content-Encoding"), path)
+            self.assertIsNone(response.header("Vary"), path)
+            self.assertIsNone(response.header("Expires"), path)
+            self.assertNotIn("max-age=300", response.header("Cache-Control") or "", path)
+        self.assertEqual(response.header("Cache-Control"), "no-store")
+
+
 class SingleProgramTests(TestCase):
     @defer.inlineCallbacks
     def test_a_prefix_mounted_on_one_program_gives_the_rest_as_path_info(self):

@@ -161,7 +161,7 @@ class Request:
         "_body_buffered",
         "_finish_waiters", "aborted", "_length", "user", "auth_type",
         "content_length", "error", "finfo", "trailers", "body_limit", "reason_text",
-        "expect_failed", "continue_wanted", "continue_sent",
+        "expect_failed", "continue_wanted", "continue_sent", "handler",
     )
 
     def __init__(self, channel, method, target, version, headers, keep_alive, started):
@@ -210,6 +210,10 @@ class Request:
         self.expect_failed = False      # Expect: something other than 100-continue
         self.continue_wanted = False    # Expect: 100-continue, not answered yet
         self.continue_sent = False
+        # Who answers, when not the file handlers (Apache's r->handler): set
+        # by a plugin that claims the request before fixup ("cgi-script");
+        # file-oriented plugins (compress, expires) leave such requests alone.
+        self.handler = None
 
     def __repr__(self):
         return f"<Request {self.method} {self.target} HTTP/{self.version}>"

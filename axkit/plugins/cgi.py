@@ -149,6 +149,7 @@ class CGI:
         except Refused as e:
             return self._refused(request, e)
         request.notes[NOTE] = target
+        request.handler = HANDLER
         request.path_info = target.path_info
         # <Files> sections apply to the program's name, as in Apache; then
         # filename is unset again: a file handler later in the chain must not
@@ -158,19 +159,35 @@ class CGI:
         request.filename = None
         return OK
 
+    # -- mime_map: AddHandler, CGIInterpreter -----------------------------------
+
+    def hook_mime_map(self, request, conf):
+        # As Apache's mod_mime sets r->handler in its type checker: a document
+        # that is a program is claimed before fixup, so the file plugins
+        # (compress, expires) leave its answer alone.  Refusals (ExecCGI off,
+        # not executable) come from the response phase, after access checks.
+        filename = request.filename
+        if filename is None or request.handler is not None:
+            return DECLINED
+        interpreters = conf.cgi_interpreter
+        if not (conf.add_handler or interpreters):
+            return DECLINED
+        ext = os.path.splitext(filename)[1].lower()
+        if (interpreters and ext in interpreters) or conf.add_handler.get(ext) == HANDLER:
+            request.handler = HANDLER
+        return DECLINED
+
     # -- response ------------------------------------------------------------
 
     def hook_response(self, request, conf):
         target = request.notes.get(NOTE)
         if target is None:
+            if request.handler != HANDLER:
+                return DECLINED
             filename = request.filename
             interpreters = conf.cgi_interpreter
-            if filename is None or not (conf.add_handler or interpreters):
-                return DECLINED
-            ext = os.path.splitext(filename)[1].lower()
-            interpreted = bool(interpreters) and ext in interpreters
-            if not interpreted and conf.add_handler.get(ext) != HANDLER:
-                return DECLINED
+            interpreted = bool(interpreters) and \
+                os.path.splitext(filename)[1].lower() in interpreters
             st = request.finfo
             if st is None:
                 log.warn("{script}: no such script -> 404", script=filename,

@@ -122,7 +122,8 @@ class Compress:
 
     def hook_fixup(self, request, conf):
         st = request.finfo
-        if st is None or not statmod.S_ISREG(st.st_mode) or request.path_info:
+        if st is None or not statmod.S_ISREG(st.st_mode) or request.path_info \
+                or request.handler is not None:
             return DECLINED
         if request.method not in ("GET", "HEAD"):
             return DECLINED

@@ -66,7 +66,9 @@ class Expires:
     ]
 
     def hook_fixup(self, request, conf):
-        if not conf.expires_active or request.finfo is None or not request.mime_type:
+        if not conf.expires_active or request.finfo is None or not request.mime_type \
+                or request.handler is not None:
+            # Not a file (a CGI program's answer sets its own lifetime).
             return DECLINED
         by_type = conf.expires_by_type
         rule = None
