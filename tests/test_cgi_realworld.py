@@ -52,6 +52,25 @@ def have_perl_module(name):
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0
 
 
+def git_env():
+    return dict(os.environ, GIT_AUTHOR_NAME="T", GIT_AUTHOR_EMAIL="t@example.com",
+                GIT_COMMITTER_NAME="T", GIT_COMMITTER_EMAIL="t@example.com",
+                GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", HOME=os.getcwd())
+
+
+def seed_repo(bare, readme, message):
+    """A bare repository at ``bare`` with one commit of a README."""
+    work = bare + ".seed"
+    env = git_env()
+    subprocess.check_call(["git", "init", "-q", work], env=env)
+    with open(os.path.join(work, "README"), "w") as f:
+        f.write(readme)
+    subprocess.check_call(["git", "-C", work, "add", "README"], env=env)
+    subprocess.check_call(["git", "-C", work, "commit", "-qm", message], env=env)
+    subprocess.check_call(["git", "clone", "-q", "--bare", work, bare], env=env)
+    shutil.rmtree(work)
+
+
 class CGIpmTests(TestCase):
     @defer.inlineCallbacks
     def setUp(self):
@@ -105,17 +124,7 @@ class GitwebTests(TestCase):
             raise SkipTest("CGI.pm is not installed")
         base = os.path.abspath(self.mktemp())
         repos = os.path.join(base, "repos")
-        work = os.path.join(base, "work")
-        os.makedirs(repos)
-        env = dict(os.environ, GIT_AUTHOR_NAME="T", GIT_AUTHOR_EMAIL="t@example.com",
-                   GIT_COMMITTER_NAME="T", GIT_COMMITTER_EMAIL="t@example.com")
-        subprocess.check_call(["git", "init", "-q", work], env=env)
-        with open(os.path.join(work, "README"), "w") as f:
-            f.write("hello from the repo\n")
-        subprocess.check_call(["git", "-C", work, "add", "README"], env=env)
-        subprocess.check_call(["git", "-C", work, "commit", "-qm", "first commit"], env=env)
-        subprocess.check_call(["git", "clone", "-q", "--bare", work,
-                               os.path.join(repos, "demo.git")], env=env)
+        seed_repo(os.path.join(repos, "demo.git"), "hello from the repo\n", "first commit")
         conf = os.path.join(base, "gitweb.conf")
         with open(conf, "w") as f:
             f.write(f'our $projectroot = "{repos}";\nour $git_temp = "/tmp";\n')
@@ -192,13 +201,6 @@ class PythonCgiModuleTests(TestCase):
         self.assertEqual(response.body, "a=1\nb=two\nc=é\n".encode())
 
 
-def git_env(**extra):
-    return dict(os.environ, GIT_AUTHOR_NAME="T", GIT_AUTHOR_EMAIL="t@example.com",
-                GIT_COMMITTER_NAME="T", GIT_COMMITTER_EMAIL="t@example.com",
-                GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", HOME=os.getcwd(),
-                **extra)
-
-
 class GitSmartHTTPTests(TestCase):
     """git-http-backend: what `git clone` and `git push` over HTTP run.  A
     push larger than http.postBuffer is sent as a chunked request body: the
@@ -217,18 +219,10 @@ class GitSmartHTTPTests(TestCase):
         self.git = git
         self.base = base = os.path.abspath(self.mktemp())
         repos = os.path.join(base, "repos")
-        work = os.path.join(base, "seed")
-        os.makedirs(repos)
-        env = git_env()
-        subprocess.check_call([git, "init", "-q", work], env=env)
-        with open(os.path.join(work, "README"), "w") as f:
-            f.write("seed\n")
-        subprocess.check_call([git, "-C", work, "add", "README"], env=env)
-        subprocess.check_call([git, "-C", work, "commit", "-qm", "seed"], env=env)
         self.bare = os.path.join(repos, "demo.git")
-        subprocess.check_call([git, "clone", "-q", "--bare", work, self.bare], env=env)
+        seed_repo(self.bare, "seed\n", "seed")
         subprocess.check_call([git, "-C", self.bare, "config", "http.receivepack", "true"],
-                              env=env)
+                              env=git_env())
         docroot = os.path.join(base, "htdocs")
         os.makedirs(docroot)
         self.server = yield serve(self, f"""
