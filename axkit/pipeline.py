@@ -171,7 +171,8 @@ class Pipeline:
         asked; Apache's REQUEST_URI does the same)."""
         from axkit.http.headers import Headers
         path, sep, query = location.partition("?")
-        request.notes.setdefault("redirected_from", (request.raw_path, request.query))
+        request.notes.setdefault("redirected_from",
+                                 (request.raw_path, request.query, request.method))
         request.method = "HEAD" if request.head_only else "GET"
         request.raw_path = path
         request.query = query if sep else None

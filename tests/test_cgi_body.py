@@ -147,3 +147,75 @@ class BodyTests(TestCase):
         self.assertEqual(interim, b"HTTP/1.1 100 Continue\r\n\r\n")
         response = parse_responses(rest, ["POST"])[0]
         self.assertEqual(response.body, b"hello")
+
+
+def send_in_pieces(port, head, pieces, gap, timeout=20.0):
+    """Blocking: send ``head``, then each of ``pieces`` ``gap`` seconds
+    apart, then read until the server closes."""
+    import socket
+    import time
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(head)
+        for piece in pieces:
+            time.sleep(gap)
+            s.sendall(piece)
+        data = b""
+        while True:
+            try:
+                got = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not got:
+                break
+            data += got
+        return data
+    finally:
+        s.close()
+
+
+class SlowBodyTests(TestCase):
+    @defer.inlineCallbacks
+    def setUp(self):
+        from .cgi_support import LogCapture
+        self.docroot = self.mktemp()
+        os.makedirs(self.docroot)
+        self.logs = LogCapture()
+        self.addCleanup(self.logs.stop)
+        self.server = yield serve(self, "CGIMaxProcesses 1\n" + base_config(
+            self.docroot, """
+            <Location /cgi-bin/echo.pl>
+                CGITimeout 1
+            </Location>
+            """))
+
+    @defer.inlineCallbacks
+    def test_an_upload_still_arriving_is_not_a_silent_program(self):
+        # echo.pl reads its whole body before writing a byte; the client
+        # sends for about 3 s, CGITimeout is 1 s: the upload is progress.
+        from twisted.internet import threads
+        pieces = [b"p" * 1000] * 6
+        head = (b"POST /cgi-bin/echo.pl HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                b"Content-Length: 6000\r\n\r\n")
+        data = yield threads.deferToThread(send_in_pieces, self.server.port, head,
+                                           pieces, 0.5)
+        [response] = parse_responses(data, ["POST"])
+        self.assertEqual(response.status, 200, self.logs.lines())
+        self.assertEqual(response.body, b"p" * 6000)
+
+    @defer.inlineCallbacks
+    def test_a_chunked_body_still_arriving_holds_no_process_slot(self):
+        # CGIMaxProcesses 1: while one client sends a chunked body slowly
+        # (kept whole before its program starts), another's program runs.
+        from twisted.internet import threads
+        head = (b"POST /cgi-bin/echo.pl HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        slow = threads.deferToThread(send_in_pieces, self.server.port, head,
+                                     [b"6\r\nsecond\r\n", b"0\r\n\r\n"], 0.75)
+        from .cgi_support import sleep
+        yield sleep(0.3)
+        other = yield request(self.server.port, "GET", "/cgi-bin/hello.sh")
+        self.assertEqual(other.status, 200)
+        [response] = parse_responses((yield slow), ["POST"])
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.body, b"firstsecond")

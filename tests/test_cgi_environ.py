@@ -24,6 +24,7 @@ class EnvironmentTests(TestCase):
         self.server = yield serve(self, base_config(self.docroot, """
             PassEnv AXKIT_CGI_PASSED AXKIT_CGI_MISSING
             SetEnv SITE_MODE testing
+            SetEnv HTTP_X_SET fromconf
             SetEnv TO_REMOVE x
             UnsetEnv TO_REMOVE HTTP_X_DROPPED
         """))
@@ -96,11 +97,22 @@ class EnvironmentTests(TestCase):
         env = (yield self.dump("/cgi-bin/env.py", headers=[
             ("Proxy", "http://evil.example:8080/"),
             ("Authorization", "Basic dXNlcjpwYXNz"),
+            ("Proxy-Authorization", "Basic cHJveHk6cGFzcw=="),
             ("X_Forwarded_For", "6.6.6.6"),
             ("X-Forwarded-For", "10.0.0.1")]))["env"]
         self.assertNotIn("HTTP_PROXY", env)
         self.assertNotIn("HTTP_AUTHORIZATION", env)
+        self.assertNotIn("HTTP_PROXY_AUTHORIZATION", env)
         self.assertEqual(env["HTTP_X_FORWARDED_FOR"], "10.0.0.1")
+
+    @defer.inlineCallbacks
+    def test_a_request_field_replaces_a_setenv_of_its_name(self):
+        # Not joined with it as if the field were repeated (Apache: the field).
+        env = (yield self.dump("/cgi-bin/env.py"))["env"]
+        self.assertEqual(env["HTTP_X_SET"], "fromconf")
+        env = (yield self.dump("/cgi-bin/env.py", headers=[
+            ("X-Set", "one"), ("X-Set", "two")]))["env"]
+        self.assertEqual(env["HTTP_X_SET"], "one, two")
 
     @defer.inlineCallbacks
     def test_post_sets_content_length_and_type(self):
@@ -152,6 +164,8 @@ class PassAuthTests(TestCase):
         os.makedirs(docroot)
         server = yield serve(self, base_config(docroot, "CGIPassAuth On"))
         response = yield request(server.port, "GET", "/cgi-bin/env.py",
-                                 [("Authorization", "Basic dXNlcjpwYXNz")])
+                                 [("Authorization", "Basic dXNlcjpwYXNz"),
+                                  ("Proxy-Authorization", "Basic cHJveHk6cGFzcw==")])
         env = json.loads(response.body)["env"]
         self.assertEqual(env["HTTP_AUTHORIZATION"], "Basic dXNlcjpwYXNz")
+        self.assertEqual(env["HTTP_PROXY_AUTHORIZATION"], "Basic cHJveHk6cGFzcw==")

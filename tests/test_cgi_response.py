@@ -85,12 +85,14 @@ class ResponseTests(TestCase):
         self.assertEqual(seen["env"]["REQUEST_METHOD"], "GET")
         self.assertEqual(seen["env"]["QUERY_STRING"], "from=redirect")
         self.assertEqual(seen["env"]["SCRIPT_NAME"], "/cgi-bin/env.py")
+        self.assertEqual(seen["env"]["PATH_INFO"], "/p")
         self.assertNotIn("CONTENT_LENGTH", seen["env"])
         self.assertIsNone(response.header("Location"))
         # As Apache: REQUEST_URI is what the client asked; REDIRECT_URL too.
         self.assertEqual(seen["env"]["REQUEST_URI"], "/cgi-bin/redirect.sh?x=1")
         self.assertEqual(seen["env"]["REDIRECT_URL"], "/cgi-bin/redirect.sh")
         self.assertEqual(seen["env"]["REDIRECT_QUERY_STRING"], "x=1")
+        self.assertEqual(seen["env"]["REDIRECT_REQUEST_METHOD"], "POST")
 
     @defer.inlineCallbacks
     def test_repeated_content_type_sends_one(self):

@@ -314,6 +314,10 @@ class FeedOutput:
         # What fossil and php-cgi write for a HEAD: a head and no body.
         "/headonly": b"Content-Length: 94\nContent-Type: text/html\n\n",
         "/nolength": b"Content-Type: text/html\n\n",
+        # A 304 may give the representation's length, and has no body.
+        "/notmod": b"Status: 304\nETag: \"a\"\nContent-Length: 1234\n\n",
+        "/hugehead": b"X-Big: " + b"a" * 70000 + b"\n\nbody",
+        "/superscript": b"Content-Type: text/plain\nContent-Length: \xb2\n\nab",
     }
 
     def hook_response(self, request, conf):
@@ -428,6 +432,37 @@ class WholeOutputTests(SynchronousTestCase):
             self.assertIsNone(response.header("Transfer-Encoding"))
             self.assertFalse(conn.closed)
             self.assertTrue(conn.transport.value().endswith(b"\r\n\r\n"))
+
+    def errors(self):
+        from twisted.logger import globalLogPublisher
+        errors = []
+
+        def observer(event):
+            if event.get("log_level").name in ("error", "critical"):
+                errors.append(event)
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        return errors
+
+    def test_a_304_with_a_length_is_no_fault(self):
+        errors = self.errors()
+        for query in ("whole", "soon", ""):
+            conn, response = self.get("/notmod?" + query)
+            self.assertEqual(response.status, 304)
+            self.assertIsNone(response.header("Content-Length"))
+            self.assertFalse(conn.closed)
+        self.assertEqual(errors, [])
+
+    def test_a_head_block_over_the_limit_is_502_however_it_was_read(self):
+        _, response = self.get("/hugehead?whole")
+        self.assertEqual(response.status, 502)
+
+    def test_a_content_length_of_non_ascii_digits_is_502_not_a_crash(self):
+        errors = self.errors()
+        _, response = self.get("/superscript?whole")
+        self.assertEqual(response.status, 502)
+        self.assertEqual([e.get("log_level").name for e in errors], ["error"])
+        self.assertIn("invalid Content-Length", errors[0]["what"])
 
     def test_the_programs_own_length_and_status(self):
         _, response = self.get("/length?whole")

@@ -80,6 +80,11 @@ class ScopeEnv:
         self.pass_auth = conf.cgi_pass_auth
 
 
+# Fields that carry the client's credentials: passed only with CGIPassAuth
+# (as Apache; RFC 3875 §4.1.18 says they should be left out).
+_CREDENTIALS = frozenset(("HTTP_AUTHORIZATION", "HTTP_PROXY_AUTHORIZATION"))
+
+
 def _wire(value):
     """A value taken from the request as the client's bytes.
 
@@ -118,6 +123,9 @@ def build_environ(request, scope_env, script, script_name, path_info):
     host = own = None
     pass_auth = scope_env.pass_auth
     var_names = _var_names
+    # Apart from env: a field replaces a SetEnv of the same HTTP_* name (as
+    # in Apache), only its own repetitions are joined.
+    fields = {}
     for name, value in request.headers._items:
         var = var_names.get(name)
         if var is None:
@@ -135,17 +143,18 @@ def build_environ(request, scope_env, script, script_name, path_info):
             continue
         if var == "HTTP_HOST":
             host = value
-        elif var == "HTTP_AUTHORIZATION" and not pass_auth:
+        elif var in _CREDENTIALS and not pass_auth:
             continue
-        old = env.get(var)
+        old = fields.get(var)
         if old is None:
-            env[var] = value if value.isascii() else value.encode("latin-1")
+            fields[var] = value if value.isascii() else value.encode("latin-1")
         else:
             sep = "; " if var == "HTTP_COOKIE" else ", "
             if isinstance(old, bytes):
-                env[var] = old + sep.encode() + value.encode("latin-1")
+                fields[var] = old + sep.encode() + value.encode("latin-1")
             else:
-                env[var] = _wire(old + sep + value)
+                fields[var] = _wire(old + sep + value)
+    env.update(fields)
     if own is not None:
         for var, value in own.items():
             env[var] = _wire(value)
@@ -170,6 +179,7 @@ def build_environ(request, scope_env, script, script_name, path_info):
         env["REDIRECT_URL"] = _wire(redirected[0])
         if redirected[1] is not None:
             env["REDIRECT_QUERY_STRING"] = _wire(redirected[1])
+        env["REDIRECT_REQUEST_METHOD"] = redirected[2]
     env["SCRIPT_FILENAME"] = script
     env["SERVER_PROTOCOL"] = _PROTOCOLS.get(request.version) or "HTTP/" + request.version
     env["SERVER_NAME"] = _wire(_server_name(request, host, conn_env.get("SERVER_ADDR")))

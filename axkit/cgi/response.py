@@ -138,8 +138,11 @@ def _parse_head(block):
             head.location = value
             head.headers.append(("Location", value))
         elif lname == "content-length":
-            if not value.isdigit() or (head.content_length is not None
-                                       and int(value) != head.content_length):
+            # ASCII digits only: str.isdigit() also takes '\xb2' ("²"), which
+            # int() refuses.
+            if not (value.isdigit() and value.isascii()) or (
+                    head.content_length is not None
+                    and int(value) != head.content_length):
                 raise BadHead(f"invalid Content-Length {_show(value)}")
             head.content_length = int(value)
         elif lname in HOP_BY_HOP:

@@ -32,6 +32,7 @@ from twisted.internet.interfaces import IPushProducer
 
 from axkit.http.headers import Headers
 from axkit.http.request import STREAMING, BadTarget, normalize_path
+from axkit.http.status import has_no_body
 
 from .response import MAX_HEAD, BadHead, find_head_end, nph_status, parse_head
 from .spawn import spawn
@@ -341,6 +342,11 @@ class CGIRun(ProcessProtocol):
 
     def _body_data(self, data):
         if self.stdin_open and 0 in self.process.pipes:
+            # An upload still arriving is progress: CGITimeout runs from the
+            # last piece fed to the program as from its last output (a
+            # program reading its whole body before answering must not be
+            # cut off while a slow client is still sending).
+            self._touch()
             self.process.write(data)
 
     def _body_end(self):
@@ -431,6 +437,11 @@ class CGIRun(ProcessProtocol):
     def _head_complete(self, buffer, found, ending):
         self.head_buffer = b""
         end, body_start = found
+        if end > MAX_HEAD:
+            # (However the reads fell: a head found in one read is held to
+            # the same bound as one still growing.)
+            self._bad_gateway(f"header block longer than {MAX_HEAD} bytes")
+            return
         try:
             head = parse_head(buffer[:end])
         except BadHead as e:
@@ -462,9 +473,10 @@ class CGIRun(ProcessProtocol):
         self.state = BODY
         length = head.content_length
         whole = ending and (length is None or length == len(rest))
-        if request.head_only:
+        if request.head_only or has_no_body(head.status):
             # No body is sent; a program may write one or not (php-cgi and
-            # fossil do not, and give the GET's Content-Length or none).
+            # fossil do not for a HEAD, and give the GET's Content-Length or
+            # none; a 304 may carry the representation's length).
             self.remaining = None
             if whole and not rest:
                 whole = False
@@ -604,6 +616,9 @@ class CGIRun(ProcessProtocol):
 
     def _local_redirect(self, location):
         request = self.request
+        # A fragment is the client's business, never part of a path or query
+        # (Apache drops it too).
+        location = location.partition("#")[0]
         self.state = DRAIN
         self._close_stdin()
         count = request.notes.get("cgi.redirects", 0) + 1

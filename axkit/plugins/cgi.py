@@ -15,6 +15,7 @@ never sent as a file.
 import os
 import weakref
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from axkit.cgi.environ import DEFAULT_PATH, ScopeEnv, build_environ, search_argv
@@ -201,9 +202,15 @@ class CGI:
             target = document_target(request)
         return self.run(request, conf, target)
 
-    def run(self, request, conf, target):
+    def run(self, request, conf, target, spool=None):
         """Start ``target`` for ``request``; OK (answered later), a status, or
-        a Deferred of either (waiting a moment for a slot)."""
+        a Deferred of either (waiting a moment for a slot).  A chunked body
+        is kept whole first (``spool``), before a slot is taken: a client
+        sending slowly holds no CGIMaxProcesses slot while no program runs."""
+        if spool is None and request.content_length is None \
+                and "transfer-encoding" in request.headers:
+            self._spool_then_run(request, conf, target)
+            return OK
         if not SLOTS.take(conf.cgi_max_processes):
             # A program that has sent its answer holds its slot until it has
             # exited and been reaped: a client's next request can come first.
@@ -212,12 +219,16 @@ class CGI:
                 if request.finished:
                     if taken:
                         SLOTS.give()
+                    if spool is not None:
+                        spool.close()
                     return DONE
                 if not taken:
+                    if spool is not None:
+                        spool.close()
                     return self._full(request, conf, target)
-                return self._start(request, conf, target)
+                return self._start(request, conf, target, spool)
             return SLOTS.wait(request.reactor, SLOT_WAIT).addCallback(slot)
-        return self._start(request, conf, target)
+        return self._start(request, conf, target, spool)
 
     def _full(self, request, conf, target):
         log.error("{script}: CGIMaxProcesses ({limit}) reached -> 503",
@@ -226,8 +237,9 @@ class CGI:
         request.response_headers.set("Retry-After", "1")
         return 503
 
-    def _start(self, request, conf, target):
-        """Start ``target`` with its slot taken; OK."""
+    def _start(self, request, conf, target, spool=None):
+        """Start ``target`` with its slot taken (stdin: the ``spool`` of a
+        chunked body, or the body as it arrives); OK."""
         scope_env = self._scope_env_data.get(weakref.ref(conf))
         if scope_env is None:
             scope_env = self._scope_envs[conf] = ScopeEnv(conf)
@@ -249,38 +261,45 @@ class CGI:
         nph = script.rpartition("/")[2].startswith("nph-")
         run = CGIRun(request, script, argv, env, conf.cgi_timeout, nph=nph,
                      executable=interpreter)
-        if request.content_length is None and "transfer-encoding" in request.headers:
-            self._spool_then_start(request, run, env)
+        if spool is None:
+            run.start()
             return OK
-        run.start()
+        # A de-chunked body: its length is known now (many programs read
+        # exactly CONTENT_LENGTH bytes).
+        env["CONTENT_LENGTH"] = str(spool.size)
+        data = spool.in_memory()
+        if data is not None:
+            spool.close()
+            run.start(stdin_data=data)
+        else:
+            # The child gets the spool file as its stdin; ours is closed
+            # once the child has its own copy.
+            run.start(stdin_file=spool.rewound(), after=spool.close)
         return OK
 
-    def _spool_then_start(self, request, run, env):
+    def _spool_then_run(self, request, conf, target):
         # A chunked body: keep it until complete, then run with CONTENT_LENGTH.
         spool = BodySpool()
 
         def complete():
             if request.finished:
                 spool.close()
-                SLOTS.give()
                 return
-            env["CONTENT_LENGTH"] = str(spool.size)
-            data = spool.in_memory()
-            if data is not None:
-                spool.close()
-                run.start(stdin_data=data)
-            else:
-                # The child gets the spool file as its stdin; ours is closed
-                # once the child has its own copy.
-                run.start(stdin_file=spool.rewound(), after=spool.close)
+            self._answer_later(request, self.run(request, conf, target, spool))
 
         def lost():
             if not request.body_complete:
                 spool.close()
-                SLOTS.give()
 
         request.when_lost(lost)
         request.stream_body(spool.write, complete)
+
+    def _answer_later(self, request, result):
+        """What run() answered, after the response phase has returned OK."""
+        if isinstance(result, Deferred):
+            result.addCallback(lambda r: self._answer_later(request, r))
+        elif isinstance(result, int) and result >= 400 and not request.finished:
+            request.send_error(result)
 
     def _refused(self, request, refused):
         log.error("{script}: {why} -> {status}", script=refused.script, why=refused.why,

@@ -1,3 +1,4 @@
 #!/bin/sh
 # A local redirect (RFC 3875 6.2.2): the server answers with the other path.
-printf 'Location: /cgi-bin/env.py?from=redirect\n\n'
+# (A fragment in it is dropped, as Apache drops it.)
+printf 'Location: /cgi-bin/env.py/p?from=redirect#frag\n\n'
