@@ -174,6 +174,10 @@ class MemoryConnection:
     def closed(self):
         return self.transport.disconnecting
 
+    def half_close(self):
+        """The client closes its sending side (a FIN), still reading."""
+        self.protocol.readConnectionLost()
+
     def lose(self):
         from twisted.internet.error import ConnectionLost
         from twisted.python.failure import Failure

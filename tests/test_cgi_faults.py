@@ -3,11 +3,13 @@ script, no zombies, no leaked descriptors."""
 
 import os
 import socket
+import time
 
 from twisted.internet import defer, threads
 from twisted.trial.unittest import TestCase
 
 from axkit.cgi.run import SLOTS
+from axkit.testing import parse_responses
 
 from .cgi_support import (CGI_BIN, LogCapture, alive, base_config, children, open_fds,
                           request, serve, wait_until)
@@ -329,3 +331,70 @@ class PopenFallbackTests(ExecFailureTests):
         from axkit.cgi import spawn
         self.patch(spawn, "_fork_exec", None)
         return ExecFailureTests.setUp(self)
+
+
+class HalfCloseTests(TestCase):
+    """A client's FIN is not a client gone: a half-closed client (nc -N)
+    still reading gets the program's answer; a client really gone is found
+    by the first write, or -- for a silent program -- the program is ended
+    HALF_CLOSED_GRACE after the FIN instead of at CGITimeout."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.docroot = self.mktemp()
+        os.makedirs(self.docroot)
+        self.hang_pidfile = os.path.abspath(self.mktemp())
+        self.logs = LogCapture()
+        self.addCleanup(self.logs.stop)
+        self.server = yield serve(self, base_config(self.docroot, f"""
+            SetEnv HANG_PIDFILE {self.hang_pidfile}
+            <Location /cgi-bin/>
+                CGITimeout 60
+            </Location>
+        """))
+
+    def send(self, data, half_close):
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        try:
+            s.sendall(data)
+            if not half_close:
+                return b""
+            s.shutdown(socket.SHUT_WR)
+            pieces = []
+            while True:
+                piece = s.recv(65536)
+                if not piece:
+                    break
+                pieces.append(piece)
+            return b"".join(pieces)
+        finally:
+            s.close()
+
+    @defer.inlineCallbacks
+    def test_a_half_closed_client_gets_the_answer(self):
+        data = yield threads.deferToThread(
+            self.send, b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: x\r\n\r\n"
+                       b"GET /cgi-bin/slow.sh HTTP/1.1\r\nHost: x\r\n\r\n", True)
+        responses = parse_responses(data, ["GET", "GET"])
+        self.assertEqual([r.status for r in responses], [200, 200])
+        self.assertEqual(responses[0].body, b"Hello, world!\n")
+        self.assertEqual(responses[1].body, b"slow but sure\n")
+
+    @defer.inlineCallbacks
+    def test_a_silent_program_of_a_client_gone_ends_soon(self):
+        from axkit.cgi.run import HALF_CLOSED_GRACE
+        started = time.monotonic()
+        yield threads.deferToThread(
+            self.send, b"GET /cgi-bin/hang.sh HTTP/1.1\r\nHost: x\r\n\r\n", False)
+        yield wait_until(lambda: os.path.exists(self.hang_pidfile)
+                         and os.path.getsize(self.hang_pidfile))
+        with open(self.hang_pidfile) as f:
+            grandchild = int(f.read())
+        ended = yield wait_until(lambda: not SLOTS.running, timeout=HALF_CLOSED_GRACE + 5)
+        self.assertTrue(ended)
+        # Well before CGITimeout (60 s), the program and its child are gone.
+        self.assertLess(time.monotonic() - started, 30)
+        yield wait_until(lambda: not alive(grandchild), timeout=5)
+        self.assertFalse(alive(grandchild))
+        self.assertTrue(any("client went away" in line and "hang.sh" in line
+                            for line in self.logs.lines()))

@@ -43,6 +43,11 @@ KILL_GRACE = 2.0          # seconds between SIGTERM and SIGKILL
 STDERR_LINE = 4096        # longest stderr line logged (the rest is cut)
 HEADER_OPS = "axkit.header_ops"   # set by the headers plugin (see add_handler_fields)
 MAX_REDIRECTS = 10        # local redirects followed for one request (as Apache)
+# After the client closes its sending side (a FIN), it may still be reading
+# (``nc -N``) or be gone: a write would tell, silence cannot.  A program
+# silent this long from then on is taken as answering nobody (nginx stops
+# an upstream at once; Apache waits for its Timeout).
+HALF_CLOSED_GRACE = 2.0
 
 # A program's first output -- a complete head and a little body -- seen
 # before the end of its stdout is held up to HOLD seconds for that end:
@@ -235,6 +240,7 @@ class CGIRun(ProcessProtocol):
     after_spawn = None        # called once the process exists or failed to
     kill_timer = None
     killed = None             # why the group was signalled, if it was
+    half_closed = False       # the client sent its FIN (see HALF_CLOSED_GRACE)
     stderr_buffer = b""
     fault_logged = False
     # CGITimeout: the time by which the program must write (or the client
@@ -268,6 +274,7 @@ class CGIRun(ProcessProtocol):
         self.deadline = deadline = factory.now() + self.timeout
         self.wheel_slot = factory.wheel.add(self, deadline)
         request.when_lost(self._client_gone)
+        request.when_half_closed(self._client_half_closed)
         if stdin_file is not None:
             stdin_fd = stdin_file.fileno()
             self.stdin_is_file = True
@@ -679,6 +686,20 @@ class CGIRun(ProcessProtocol):
         elif not self.ended:
             self._kill("client disconnected")
 
+    def _client_half_closed(self):
+        if self.ended or self.state == OVER or self.half_closed:
+            return
+        self.half_closed = True
+        if self.timeout > HALF_CLOSED_GRACE:
+            self.timeout = HALF_CLOSED_GRACE
+        deadline = self.deadline
+        if deadline is not None:
+            factory = self.request.channel.factory
+            sooner = factory.now() + self.timeout
+            if sooner < deadline:
+                self.deadline = sooner
+                self.wheel_slot = factory.wheel.add(self, sooner, self.wheel_slot)
+
     # -- time ------------------------------------------------------------------
 
     def _touch(self):
@@ -709,6 +730,19 @@ class CGIRun(ProcessProtocol):
     def _timed_out(self):
         request = self.request
         state = self.state
+        if self.half_closed and state in (HEAD, BODY, NPH):
+            log.info("{script}: client went away (it closed its side, and the script "
+                     "was silent for {grace:g}s after); terminating the script",
+                     script=self.script, grace=self.timeout, request=request,
+                     plugin="cgi")
+            self.state = OVER
+            self._kill("client half-closed")
+            self._unproduce()
+            if state == HEAD and not request.finished:
+                request.send_error(504)
+            elif not request.finished:
+                request.abort()
+            return
         if state == HEAD:
             self.state = OVER
             self._fault(f"no response head within CGITimeout ({self.timeout:g}s); "

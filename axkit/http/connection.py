@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 from httptools import (HttpParserCallbackError, HttpParserError,
                        HttpParserInvalidMethodError, HttpParserUpgrade,
                        HttpRequestParser)
-from twisted.internet.interfaces import IProtocol, IProtocolNegotiationFactory
+from twisted.internet.interfaces import (IHalfCloseableProtocol, IProtocol,
+                                         IProtocolNegotiationFactory)
 from twisted.internet.protocol import Factory
 from twisted.internet.tcp import Server as _TCPServer
 from twisted.logger import Logger
@@ -118,7 +119,7 @@ def _good_host(host):
     return True
 
 
-@implementer(IProtocol)
+@implementer(IProtocol, IHalfCloseableProtocol)
 @dispatch_directly
 class HTTPConnection:
     """The protocol of one client connection (slotted: there may be 100,000)."""
@@ -130,7 +131,7 @@ class HTTPConnection:
         "_raw_head", "_began", "_fatal", "_paused", "_unparsed", "_deadline",
         "_deadline_state", "_wheel_slot", "_discarding", "_notes", "_upgrade",
         "_parsing", "_dispatching", "_advanced", "_sock", "server", "_held",
-        "_sent_mark", "__weakref__",
+        "_sent_mark", "_read_closed", "__weakref__",
     )
 
     def __init__(self, factory):
@@ -168,6 +169,7 @@ class HTTPConnection:
         self._advanced = False
         self._held = None            # a request with a body, dispatched after this parse
         self._sent_mark = None       # progress seen at the last SendTimeout check
+        self._read_closed = False    # the client has half-closed (sent its FIN)
         self._sock = None
         self.server = None           # the listener's default <Server> (set by the handler)
 
@@ -235,6 +237,50 @@ class HTTPConnection:
         self.factory.connection_closed(self)
         self.handler.connection_lost(self, reason)
 
+    def readConnectionLost(self):
+        """The client closed its sending side (a FIN: `printf ... | nc -N`,
+        shutdown(SHUT_WR)) and may still read: what it sent is answered, in
+        order, then the connection closes (RFC 9112 §9.6; Apache, nginx and
+        lighttpd answer too).  Only a failed write or a reset is a client
+        gone (connectionLost)."""
+        if self._read_closed:
+            return
+        self._read_closed = True
+        active = self.active
+        if active is not None and not active.finished:
+            active._half_closed()
+        self._check_read_closed()
+
+    def writeConnectionLost(self):
+        """(IHalfCloseableProtocol: our sending side closed; we never ask.)"""
+
+    def _check_read_closed(self):
+        """With the client's side closed and all it sent parsed: a request
+        left incomplete can never complete (400); with nothing left to
+        answer, close; else close after the last answer."""
+        if not self._read_closed or self.closing or self._fatal is not None \
+                or self._unparsed:
+            return
+        current = self.current
+        if current is not None:
+            if current.finished:
+                # Answered; the rest of its body was being read and dropped.
+                self._close()
+            else:
+                self.protocol_error(400, "the client closed the connection before "
+                                         "the end of its request")
+            return
+        if self.state == HEADERS:
+            self.protocol_error(400, "the client closed the connection in the middle "
+                                     "of a request head")
+            return
+        queue = self.queue
+        last = queue[-1] if queue else self.active
+        if last is None:
+            self._close()
+        elif not last.headers_sent:
+            last.keep_alive = False          # its answer says Connection: close
+
     def dataReceived(self, data):
         if self.closing or self._fatal is not None:
             return
@@ -257,6 +303,8 @@ class HTTPConnection:
                 and not self.closing and self._fatal is None:
             data, self._unparsed = self._unparsed, b""
             self._feed(data)
+        if self._read_closed and not self._unparsed:
+            self._check_read_closed()
 
     def _feed(self, data):
         # While a response is in progress, requests behind it are parsed a
@@ -716,6 +764,9 @@ class HTTPConnection:
         if self._fatal is not None:
             self._send_fatal()
             return
+        if self._read_closed and not self._unparsed:
+            self._check_read_closed()
+            return
         if self.current is not None:
             return        # its message is still being parsed; see on_message_complete
         if self.state != HEADERS:
@@ -792,7 +843,9 @@ class HTTPConnection:
             self._set_deadline(BODY, self.limits.body_timeout)
 
     def _pause(self, reason):
-        if not self._paused and not self.closing:
+        # (A half-closed transport reads no more: it is never paused or
+        # resumed -- resuming would read its end of file again.)
+        if not self._paused and not self.closing and not self._read_closed:
             self.transport.pauseProducing()
         self._paused |= reason
 
@@ -801,7 +854,8 @@ class HTTPConnection:
             return
         self._paused &= ~reason
         if not self._paused and not self.closing:
-            self.transport.resumeProducing()
+            if not self._read_closed:
+                self.transport.resumeProducing()
             if self._unparsed:
                 self._drain()
 

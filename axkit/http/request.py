@@ -149,6 +149,15 @@ _KEEP_ON_ERROR = frozenset(("allow", "location", "www-authenticate", "retry-afte
 _KEEP_ON_5XX = _KEEP_ON_ERROR - {"cache-control", "expires"}
 
 
+class _OnHalfClose:
+    """A when_half_closed callback, kept among the finish waiters (which
+    are dropped when the response ends: no reference cycle outlives it)."""
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+
 class Request:
     """A parsed request plus the state of its response."""
 
@@ -438,6 +447,29 @@ class Request:
             self._finish_waiters = []
         self._finish_waiters.append(fn)
 
+    def when_half_closed(self, fn):
+        """Call ``fn()`` when the client closes its sending side (a FIN)
+        while this response is pending -- at once if it already has.  The
+        client may still be reading (``nc -N``) or be gone: only a write
+        can tell.  For work that would otherwise wait long in silence (a
+        CGI program), to bound the wait."""
+        if getattr(self.channel, "_read_closed", False):
+            fn()
+            return
+        if self.state == FINISHED:
+            return
+        if self._finish_waiters is None:
+            self._finish_waiters = []
+        self._finish_waiters.append(_OnHalfClose(fn))
+
+    def _half_closed(self):
+        """The connection saw the client's FIN: run when_half_closed's."""
+        waiters = self._finish_waiters
+        if waiters:
+            for waiter in [w for w in waiters if w.__class__ is _OnHalfClose]:
+                waiters.remove(waiter)
+                waiter.fn()
+
     def _finished(self):
         self.state = FINISHED
         self._body_pending = None
@@ -445,7 +477,7 @@ class Request:
         if waiters:
             for d in waiters:
                 if d.__class__ is not Deferred:     # from when_lost
-                    if self.aborted:
+                    if self.aborted and d.__class__ is not _OnHalfClose:
                         d()
                 elif self.aborted:
                     d.errback(Failure(ConnectionError("response aborted")))
