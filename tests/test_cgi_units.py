@@ -789,3 +789,42 @@ class ReportPipesTests(SynchronousTestCase):
         self.assertFalse(spawn._ready_reports())
         os.write(told[1], b"OSError:2:")
         self.assertEqual(set(spawn._ready_reports()), {told[0]})
+
+
+class _PipeSwitch:
+    reading = True
+
+    def startReading(self):
+        self.reading = True
+
+    def stopReading(self):
+        self.reading = False
+
+
+class StderrFloodTests(SynchronousTestCase):
+    def test_a_flood_is_logged_a_batch_per_turn_with_its_pipe_paused(self):
+        import types
+        from twisted.internet.task import Clock
+        from twisted.logger import globalLogPublisher
+        from axkit.cgi.run import STDERR_BATCH, CGIRun
+        clock = Clock()
+        run = CGIRun(None, "/srv/x.cgi", ["/srv/x.cgi"], {}, 60.0, reactor=clock)
+        pipe = _PipeSwitch()
+        run.process = types.SimpleNamespace(pipes={2: pipe})
+        logged = []
+
+        def observer(event):
+            if event.get("log_namespace") == "axkit.cgi":
+                logged.append(event["line"])
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        run.childDataReceived(2, b"".join(b"line %d\n" % i for i in range(1000)))
+        # One batch now; the rest waits for later turns, the pipe unread.
+        self.assertEqual(len(logged), STDERR_BATCH)
+        self.assertFalse(pipe.reading)
+        run.childDataReceived(2, b"late\n")
+        self.assertEqual(len(logged), STDERR_BATCH)
+        # (A Clock runs the batches scheduled for the same time at once.)
+        clock.advance(0)
+        self.assertEqual(logged, [f"line {i}" for i in range(1000)] + ["late"])
+        self.assertTrue(pipe.reading)

@@ -41,6 +41,11 @@ log = Logger(namespace="axkit.cgi")
 
 KILL_GRACE = 2.0          # seconds between SIGTERM and SIGKILL
 STDERR_LINE = 4096        # longest stderr line logged (the rest is cut)
+# stderr lines logged per reactor turn: a flood (one 64 KiB read can hold
+# 30,000 lines) is logged a batch at a time, other clients served between
+# batches, the program's stderr pipe unread meanwhile (it waits, as for a
+# slow disk) -- instead of the whole server stopping for seconds.
+STDERR_BATCH = 200
 HEADER_OPS = "axkit.header_ops"   # set by the headers plugin (see add_handler_fields)
 MAX_REDIRECTS = 10        # local redirects followed for one request (as Apache)
 # After the client closes its sending side (a FIN), it may still be reading
@@ -242,6 +247,7 @@ class CGIRun(ProcessProtocol):
     killed = None             # why the group was signalled, if it was
     half_closed = False       # the client sent its FIN (see HALF_CLOSED_GRACE)
     stderr_buffer = b""
+    stderr_backlog = None     # lines waiting for their turn (see STDERR_BATCH)
     fault_logged = False
     # CGITimeout: the time by which the program must write (or the client
     # read) again, kept in the connections' deadline wheel (one-second
@@ -551,8 +557,35 @@ class CGIRun(ProcessProtocol):
         if len(self.stderr_buffer) > STDERR_LINE:
             lines.append(self.stderr_buffer)
             self.stderr_buffer = b""
+        if self.stderr_backlog is not None:
+            self.stderr_backlog.extend(lines)
+            return
+        if len(lines) > STDERR_BATCH:
+            self.stderr_backlog = collections.deque(lines[STDERR_BATCH:])
+            del lines[STDERR_BATCH:]
+            self._stderr_pipe(False)
+            self.reactor.callLater(0, self._stderr_more)
         for line in lines:
             self._log_stderr(line)
+
+    def _stderr_more(self):
+        backlog = self.stderr_backlog
+        for _ in range(min(STDERR_BATCH, len(backlog))):
+            self._log_stderr(backlog.popleft())
+        if backlog:
+            self.reactor.callLater(0, self._stderr_more)
+        else:
+            self.stderr_backlog = None
+            self._stderr_pipe(True)
+
+    def _stderr_pipe(self, reading):
+        process = self.process
+        pipe = process.pipes.get(2) if process is not None else None
+        if pipe is not None:
+            if reading:
+                pipe.startReading()
+            else:
+                pipe.stopReading()
 
     def _log_stderr(self, line):
         line = line.rstrip(b"\r")
@@ -568,7 +601,10 @@ class CGIRun(ProcessProtocol):
         elif fd == 0:
             self._stdin_gone()
         elif fd == 2 and self.stderr_buffer:
-            self._log_stderr(self.stderr_buffer)
+            if self.stderr_backlog is not None:
+                self.stderr_backlog.append(self.stderr_buffer)
+            else:
+                self._log_stderr(self.stderr_buffer)
             self.stderr_buffer = b""
 
     def _stdout_closed(self):
@@ -787,6 +823,17 @@ class CGIRun(ProcessProtocol):
         self.kill_timer = None
         if not self.ended:
             self.process.kill_group(signal.SIGKILL)
+            self.kill_timer = self.reactor.callLater(KILL_GRACE, self._abandon)
+
+    def _abandon(self):
+        # KILL_GRACE after SIGKILL the run has not ended: its pipes are held
+        # by a process outside the group, which signals cannot reach.
+        self.kill_timer = None
+        if not self.ended and self.process is not None:
+            log.warn("{script}: its pipes are still held open after the process group "
+                     "was killed (by a process that left the group?); closing them",
+                     script=self.script, request=self.request, plugin="cgi")
+            self.process.abandon()
 
     @staticmethod
     def _cancel(timer):

@@ -381,6 +381,22 @@ class GroupProcess:
         if 0 in self.pipes:
             self.pipes[0].loseConnection()
 
+    def abandon(self):
+        """Stop waiting for the pipes' ends: the group has been killed, yet
+        a pipe still has a writer -- a descendant that left the group
+        (``setsid cmd &``, a daemon) and kept stdout or stderr.  Our ends
+        are closed (that writer gets EPIPE), then the leader is reaped as
+        usual; the run ends and its slot is free."""
+        for name in (1, 2):
+            pipe = self.pipes.get(name)
+            if pipe is not None:
+                pipe._closed()
+        writer = self.pipes.get(0)
+        if writer is not None:
+            writer.stopWriting()
+            writer.stopReading()
+            self.childConnectionLost(0, None)
+
     def kill_group(self, sig):
         """Signal the whole process group; False if it is gone."""
         try:
@@ -405,10 +421,11 @@ class GroupProcess:
             self.proto.childConnectionLost(name)
         except BaseException:
             log.failure("childConnectionLost")
-        if name == 1 and 2 in pipes:
+        if name == 1 and 2 in pipes and pipes[2].reading:
             # stdout usually ends because the program has exited, and then
             # stderr is at its end too: read it now rather than in another
-            # turn of the reactor (nothing happens if it is not).
+            # turn of the reactor (nothing happens if it is not).  (Not when
+            # its reading is paused: a stderr flood being logged.)
             pipes[2].doRead()
             if 2 not in pipes:
                 return          # its end has run what follows
