@@ -104,3 +104,29 @@ class Delay:
         d.addCallback(lambda _: request.send(200, f"waited {seconds}", "text/plain"))
         d.addCallback(lambda _: DONE)
         return d
+
+
+class LateReader:
+    """/late: starts reading the body a second after the request (as a CGI
+    program that starts late), and pauses it at the first piece (as a
+    program's full stdin pipe); ``late_readers`` holds the requests, their
+    pieces in ``request.notes["got"]``."""
+    name = "late_reader"
+
+    def hook_response(self, request, conf):
+        if not request.path.startswith("/late"):
+            return DECLINED
+        got = request.notes["got"] = []
+
+        def on_data(data):
+            got.append(data)
+            request.pause_body()
+
+        def on_end():
+            request.send(200, f"got {sum(map(len, got))}", "text/plain")
+        request.reactor.callLater(1, request.stream_body, on_data, on_end)
+        late_readers.append(request)
+        return OK
+
+
+late_readers = []

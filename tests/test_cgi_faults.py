@@ -439,3 +439,45 @@ class HalfCloseTests(TestCase):
         self.assertFalse(alive(grandchild))
         self.assertTrue(any("client went away" in line and "hang.sh" in line
                             for line in self.logs.lines()))
+
+
+class EngineAnswersTests(TestCase):
+    @defer.inlineCallbacks
+    def test_a_program_is_ended_when_the_server_answers_in_its_place(self):
+        # The client stops sending its body: RequestBodyTimeout answers 408.
+        # The program (never reading, never answering) must not be left
+        # waiting for the rest of its stdin until CGITimeout.
+        docroot = self.mktemp()
+        os.makedirs(docroot)
+        logs = LogCapture()
+        self.addCleanup(logs.stop)
+        server = yield serve(self, "RequestBodyTimeout 1\n" + base_config(docroot, """
+            <Location /cgi-bin/>
+                CGITimeout 60
+            </Location>
+        """))
+
+        def send_part():
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            try:
+                s.sendall(b"POST /cgi-bin/hang.sh HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Length: 1000\r\n\r\nonly ten b")
+                data = b""
+                while True:
+                    piece = s.recv(65536)
+                    if not piece:
+                        return data
+                    data += piece
+            finally:
+                s.close()
+        started = time.monotonic()
+        data = yield threads.deferToThread(send_part)
+        [response] = parse_responses(data, ["POST"])
+        self.assertEqual(response.status, 408)
+        ended = yield wait_until(lambda: not SLOTS.running, timeout=10)
+        self.assertTrue(ended)
+        self.assertLess(time.monotonic() - started, 30)       # not CGITimeout's 60 s
+        self.assertTrue(any("hang.sh" in line and "answered the request itself" in line
+                            for line in logs.lines()))
+        self.assertFalse(any("hang.sh" in line and "CGITimeout" in line
+                             for line in logs.lines()))

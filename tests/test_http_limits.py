@@ -204,6 +204,32 @@ class TimeoutTests(SynchronousTestCase):
         conn.send(b"z" * 30000)
         self.assertEqual([r.status for r in conn.responses()], [200, 200])
 
+    def test_no_body_timeout_while_a_late_consumer_has_paused_it(self):
+        # The consumer starts reading late, and what was held back fills it
+        # at once (it pauses): the server is not reading, the client is
+        # not the slow one -- no 408 (it came from resume_body re-arming
+        # the timeout after the pause its own feeding caused).
+        from tests import httpplugins
+        from axkit.testing import MemorySite
+        site = MemorySite("Plugin tests.httpplugins.LateReader\nRequestBodyTimeout 10\n",
+                          route_logs=False)
+        self.addCleanup(site.close)
+        conn = site.connect()
+        conn.send(b"POST /late HTTP/1.1\r\n" + H + b"Content-Length: 300000\r\n\r\n"
+                  + b"z" * 200000)
+        site.clock.advance(1)
+        request = httpplugins.late_readers.pop()
+        self.assertTrue(request.notes["got"])
+        site.clock.advance(30)
+        self.assertFalse(conn.closed)
+        self.assertEqual(conn.responses(), [])
+        request.resume_body()
+        conn.send(b"z" * 100000)
+        while not conn.responses():
+            request.resume_body()
+        [r] = conn.responses()
+        self.assertEqual((r.status, r.body), (200, b"got 300000"))
+
     def test_max_keep_alive_requests(self):
         site = memory_site(self, extra="MaxKeepAliveRequests 2\n")
         conn = site.connect()

@@ -279,7 +279,7 @@ class CGIRun(ProcessProtocol):
         factory = request.channel.factory
         self.deadline = deadline = factory.now() + self.timeout
         self.wheel_slot = factory.wheel.add(self, deadline)
-        request.when_lost(self._client_gone)
+        request.when_ended(self._request_ended)
         request.when_half_closed(self._client_half_closed)
         if stdin_file is not None:
             stdin_fd = stdin_file.fileno()
@@ -711,6 +711,22 @@ class CGIRun(ProcessProtocol):
 
     def stopProducing(self):
         self.producing = False
+
+    def _request_ended(self):
+        if self.request.aborted:
+            self._client_gone()
+        elif self.state in (HEAD, BODY, NPH) and not self.ended:
+            # Finished, not by this run (which is OVER or DRAIN when it
+            # finishes): the engine answered in its place -- the request's
+            # body broke or timed out (400, 408).  Nobody will read the
+            # program's answer; it must not wait for the rest of its stdin.
+            log.info("{script}: the server answered the request itself ({status}); "
+                     "terminating the script", script=self.script,
+                     status=self.request.status, request=self.request, plugin="cgi")
+            self.state = OVER
+            self._unproduce()
+            self._close_stdin()
+            self._kill("answered by the server")
 
     def _client_gone(self):
         self.producing = False

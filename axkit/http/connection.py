@@ -839,7 +839,10 @@ class HTTPConnection:
 
     def resume_body(self):
         self._resume(PAUSE_BODY)
-        if self.state == BODY and self._deadline is None and not self.closing:
+        # (Resuming feeds what was held back; its consumer may have paused
+        # the body again meanwhile: then the timeout does not run.)
+        if self.state == BODY and self._deadline is None and not self.closing \
+                and not self._paused & PAUSE_BODY:
             self._set_deadline(BODY, self.limits.body_timeout)
 
     def _pause(self, reason):

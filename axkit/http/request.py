@@ -149,6 +149,14 @@ _KEEP_ON_ERROR = frozenset(("allow", "location", "www-authenticate", "retry-afte
 _KEEP_ON_5XX = _KEEP_ON_ERROR - {"cache-control", "expires"}
 
 
+class _OnEnd:
+    """A when_ended callback, among the finish waiters."""
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+
 class _OnHalfClose:
     """A when_half_closed callback, kept among the finish waiters (which
     are dropped when the response ends: no reference cycle outlives it)."""
@@ -447,6 +455,18 @@ class Request:
             self._finish_waiters = []
         self._finish_waiters.append(fn)
 
+    def when_ended(self, fn):
+        """Call ``fn()`` when the response ends, however it ends: finished
+        (by the plugin, or by the engine answering in its place -- a body
+        that broke or timed out) or aborted (``request.aborted``).  For
+        work started per request that must stop with it (a CGI program)."""
+        if self.state == FINISHED:
+            fn()
+            return
+        if self._finish_waiters is None:
+            self._finish_waiters = []
+        self._finish_waiters.append(_OnEnd(fn))
+
     def when_half_closed(self, fn):
         """Call ``fn()`` when the client closes its sending side (a FIN)
         while this response is pending -- at once if it already has.  The
@@ -476,8 +496,11 @@ class Request:
         waiters, self._finish_waiters = self._finish_waiters, None
         if waiters:
             for d in waiters:
-                if d.__class__ is not Deferred:     # from when_lost
-                    if self.aborted and d.__class__ is not _OnHalfClose:
+                cls = d.__class__
+                if cls is _OnEnd:
+                    d.fn()
+                elif cls is not Deferred:     # from when_lost
+                    if self.aborted and cls is not _OnHalfClose:
                         d()
                 elif self.aborted:
                     d.errback(Failure(ConnectionError("response aborted")))
