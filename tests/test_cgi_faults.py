@@ -481,3 +481,40 @@ class EngineAnswersTests(TestCase):
                             for line in logs.lines()))
         self.assertFalse(any("hang.sh" in line and "CGITimeout" in line
                              for line in logs.lines()))
+
+
+class ShutdownTests(TestCase):
+    def test_a_program_ignoring_sigterm_does_not_outlive_the_server(self):
+        # The server's SIGTERM: after the drain, programs get SIGTERM, then
+        # SIGKILL -- which the stopping reactor's timer could never send.
+        import signal
+        import tempfile
+        from axkit.testing import TwistdProcess
+        folder = tempfile.mkdtemp()
+        self.addCleanup(__import__("shutil").rmtree, folder, True)
+        pidfile = os.path.join(folder, "noterm.pid")
+        self.addCleanup(_kill_pidfile, pidfile)
+        path = os.path.join(folder, "site.conf")
+        with open(path, "w") as f:
+            f.write(f"Listen tcp:0:interface=127.0.0.1\nDocumentRoot {folder}\n"
+                    f"GracefulShutdownTimeout 1\n"
+                    f"Plugin axkit.plugins.cgi.CGI\nScriptAlias /cgi-bin/ {CGI_BIN}/\n"
+                    f"SetEnv NOTERM_PIDFILE {pidfile}\n")
+        server = TwistdProcess(path)
+        self.addCleanup(server.stop)
+        client = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        self.addCleanup(client.close)
+        client.sendall(b"GET /cgi-bin/noterm.py HTTP/1.1\r\nHost: x\r\n\r\n")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (
+                os.path.exists(pidfile) and os.path.getsize(pidfile)):
+            time.sleep(0.05)
+        with open(pidfile) as f:
+            pid = int(f.read())
+        self.assertTrue(alive(pid))
+        server.signal(signal.SIGTERM)
+        server.process.wait(30)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and alive(pid):
+            time.sleep(0.05)
+        self.assertFalse(alive(pid), server.output())

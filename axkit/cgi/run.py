@@ -23,6 +23,7 @@ import collections
 import errno
 import os
 import signal
+import time
 
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
@@ -194,9 +195,24 @@ class Slots:
             reactor.addSystemEventTrigger("during", "shutdown", self.terminate_all)
 
     def terminate_all(self):
-        """Kill every running script's process group (the server is stopping)."""
-        for run in list(self.running):
+        """Kill every running script's process group (the server is stopping).
+
+        The reactor is stopping: the SIGKILL timer of _kill would never run.
+        So this waits here, at most KILL_GRACE, for the groups to go, then
+        SIGKILLs what is left -- the server serves nobody any more, and no
+        program may outlive it (one ignoring SIGTERM would)."""
+        runs = [run for run in self.running if run.process is not None and not run.ended]
+        for run in runs:
             run._kill("server stopping")
+        groups = [run.process for run in runs]
+        deadline = time.monotonic() + KILL_GRACE
+        while groups:
+            groups = [group for group in groups if group.group_alive()]
+            if not groups or time.monotonic() >= deadline:
+                break
+            time.sleep(0.02)
+        for group in groups:
+            group.kill_group(signal.SIGKILL)
 
 
 SLOTS = Slots()

@@ -397,6 +397,25 @@ class GroupProcess:
             writer.stopReading()
             self.childConnectionLost(0, None)
 
+    def group_alive(self):
+        """Whether any process of the group is left (reaping the leader if it
+        has exited: at shutdown, with no reactor to do it)."""
+        pid = self.pid
+        if pid is not None:
+            try:
+                found, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                found = pid
+            if found:
+                self.pid = None
+        try:
+            os.killpg(self._group, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+
     def kill_group(self, sig):
         """Signal the whole process group; False if it is gone."""
         try:
