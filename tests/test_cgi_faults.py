@@ -518,3 +518,29 @@ class ShutdownTests(TestCase):
         while time.monotonic() < deadline and alive(pid):
             time.sleep(0.05)
         self.assertFalse(alive(pid), server.output())
+
+
+class HeadTests(TestCase):
+    @defer.inlineCallbacks
+    def test_head_of_an_endless_program_ends_it(self):
+        # The head is all a HEAD gets: the program's output is not read and
+        # dropped for as long as the client keeps its connection open.
+        docroot = self.mktemp()
+        os.makedirs(docroot)
+        server = yield serve(self, base_config(docroot, """
+            <Location /cgi-bin/>
+                CGITimeout 60
+            </Location>
+        """))
+        client = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        self.addCleanup(client.close)
+        client.sendall(b"HEAD /cgi-bin/endless.sh HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = yield threads.deferToThread(client.recv, 65536)
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 OK\r\n"), data)
+        self.assertTrue(data.endswith(b"\r\n\r\n"), data)
+        # The connection stays open (keep-alive), the program is gone.
+        ended = yield wait_until(lambda: not SLOTS.running, timeout=10)
+        self.assertTrue(ended)
+        client.sendall(b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        rest = yield threads.deferToThread(client.recv, 65536)
+        self.assertIn(b"Hello, world!", rest)

@@ -201,3 +201,4 @@ class ResponseTests(TestCase):
         self.assertEqual(response.body, b"/cgi-bin/sub/deep.sh|/a/b/c/\n")
         response = yield self.get("/cgi-bin/sub/deep.sh")
         self.assertEqual(response.body, b"/cgi-bin/sub/deep.sh|\n")
+

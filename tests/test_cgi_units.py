@@ -828,3 +828,70 @@ class StderrFloodTests(SynchronousTestCase):
         clock.advance(0)
         self.assertEqual(logged, [f"line {i}" for i in range(1000)] + ["late"])
         self.assertTrue(pipe.reading)
+
+
+class _Wheel:
+    def __init__(self):
+        self.added = []
+
+    def add(self, run, deadline, old_slot=None):
+        self.added.append(deadline)
+        return int(deadline) + 1
+
+
+class _SlowChannel:
+    def __init__(self, unsent):
+        import types
+        self.unsent_value = unsent
+        self.factory = types.SimpleNamespace(now=lambda: 100.0, wheel=_Wheel())
+
+    def unsent(self):
+        return self.unsent_value
+
+
+class _CutRequest:
+    finished = False
+    aborted = False
+    notes = {}
+
+    def __init__(self, channel):
+        self.channel = channel
+
+    def abort(self):
+        self.aborted = True
+
+    def unregister_producer(self):
+        pass
+
+
+class SlowReaderTests(SynchronousTestCase):
+    """CGITimeout with the program's pipe paused by the client: cut only if
+    the client's unread bytes in the kernel did not fall meanwhile (a slow
+    reader drains MBs of kernel queue before the transport moves)."""
+
+    def run_paused(self, mark, now_unsent):
+        from twisted.internet.task import Clock
+        from axkit.cgi.run import BODY, CGIRun
+        channel = _SlowChannel(now_unsent)
+        request = _CutRequest(channel)
+        run = CGIRun(request, "/srv/x.cgi", ["/srv/x.cgi"], {}, 5.0, reactor=Clock())
+        run.state = BODY
+        run.paused = True
+        run.unsent_mark = mark
+        run._timed_out()
+        return run, request, channel
+
+    def test_a_reader_draining_the_kernel_queue_gets_more_time(self):
+        from axkit.cgi.run import BODY
+        run, request, channel = self.run_paused(2_000_000, 1_900_000)
+        self.assertEqual(run.state, BODY)
+        self.assertFalse(request.aborted)
+        self.assertEqual(run.deadline, 105.0)
+        self.assertEqual(channel.factory.wheel.added, [105.0])
+        self.assertEqual(run.unsent_mark, 1_900_000)
+
+    def test_a_reader_taking_nothing_is_cut(self):
+        from axkit.cgi.run import OVER
+        run, request, _ = self.run_paused(2_000_000, 2_000_000)
+        self.assertEqual(run.state, OVER)
+        self.assertTrue(request.aborted)

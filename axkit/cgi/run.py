@@ -262,6 +262,7 @@ class CGIRun(ProcessProtocol):
     kill_timer = None
     killed = None             # why the group was signalled, if it was
     half_closed = False       # the client sent its FIN (see HALF_CLOSED_GRACE)
+    unsent_mark = None        # the client's unread bytes when last looked at
     stderr_buffer = b""
     stderr_backlog = None     # lines waiting for their turn (see STDERR_BATCH)
     fault_logged = False
@@ -524,6 +525,18 @@ class CGIRun(ProcessProtocol):
                 self._close_stdin()
                 return
             request.start_response(head.status, length)
+            if request.head_only:
+                # The head is all a HEAD gets: the answer ends here, and the
+                # program's output is read no more -- its stdout closed, so
+                # one writing without end gets EPIPE, instead of the server
+                # reading and dropping it for as long as the client stays.
+                self.state = DRAIN
+                self._close_stdin()
+                request.finish()
+                pipe = self.process.pipes.get(1) if self.process is not None else None
+                if pipe is not None:
+                    pipe._closed()
+                return
         except Exception as e:      # a header the engine refuses to send
             self.state = OVER
             self._fault(f"response head refused: {e}", 502)
@@ -714,6 +727,9 @@ class CGIRun(ProcessProtocol):
 
     def pauseProducing(self):
         self.paused = True
+        # What the client has yet to take, to tell a slow reader (it falls)
+        # from one reading nothing when CGITimeout comes.
+        self.unsent_mark = self.request.channel.unsent()
         pipe = self.process.pipes.get(1) if self.process is not None else None
         if pipe is not None:
             pipe.stopReading()
@@ -819,6 +835,16 @@ class CGIRun(ProcessProtocol):
             if not request.finished:
                 request.send_error(504)
         elif state in (BODY, NPH):
+            if self.paused:
+                unsent = request.channel.unsent()
+                if unsent is not None and unsent != self.unsent_mark:
+                    # The client is reading, slower than the server's and the
+                    # kernel's buffers drain: not silence.
+                    self.unsent_mark = unsent
+                    factory = request.channel.factory
+                    self.deadline = factory.now() + self.timeout
+                    self.wheel_slot = factory.wheel.add(self, self.deadline)
+                    return
             self.state = OVER
             if self.paused:
                 self._fault(f"client read nothing for CGITimeout ({self.timeout:g}s); "

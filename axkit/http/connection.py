@@ -22,7 +22,10 @@ Connection token lists, target forms, limits) are checked here, in
 ``on_headers_complete``.  Every refusal answers once and closes.
 """
 
+import fcntl
 import re
+import struct
+import termios
 from urllib.parse import urlsplit
 
 from httptools import (HttpParserCallbackError, HttpParserError,
@@ -933,6 +936,21 @@ class HTTPConnection:
         elif state == SENDING:
             self._check_sending(now)
 
+    def unsent(self):
+        """Bytes in the kernel's send queue for this connection (not yet
+        acknowledged by the client), or None where it cannot be read (TLS).
+        A reader slower than the queue is long frees no room for minutes
+        (Twisted's buffer and the producer's pause do not move), yet this
+        number falls as it reads."""
+        sock = self._sock
+        if sock is None:
+            return None
+        try:
+            return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ,
+                                                  b"\0\0\0\0"))[0]
+        except (OSError, ValueError):
+            return None
+
     def _send_progress(self):
         """What has left (or is queued) so far, for SendTimeout: None when
         nothing waits on the client (the response's producer is slow, or it
@@ -957,7 +975,9 @@ class HTTPConnection:
             transport = getattr(transport, "transport", None)
         if not buffered and not waiting_pull:
             return None
-        return (active.bytes_sent, buffered, tuple(offsets))
+        # With the kernel's queue: a slow reader drains it long before it
+        # frees room for more of ours.
+        return (active.bytes_sent, buffered, tuple(offsets), self.unsent())
 
     def _watch_sending(self):
         self._sent_mark = self._send_progress()
