@@ -219,3 +219,56 @@ class SlowBodyTests(TestCase):
         [response] = parse_responses((yield slow), ["POST"])
         self.assertEqual(response.status, 200)
         self.assertEqual(response.body, b"firstsecond")
+
+
+def send_all_and_read(port, head, body, timeout=20.0):
+    """Blocking: send ``head`` + ``body`` from another thread while reading
+    until the server closes; (bytes read, the sender's error or None)."""
+    import socket
+    import threading
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    failed = []
+
+    def send():
+        try:
+            s.sendall(head + body)
+            s.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            failed.append(e)
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    data = b""
+    try:
+        while True:
+            try:
+                piece = s.recv(65536)
+            except OSError as e:
+                failed.append(e)
+                break
+            if not piece:
+                break
+            data += piece
+    finally:
+        sender.join(timeout)
+        s.close()
+    return data, (failed[0] if failed else None)
+
+
+class UnreadBodyTests(TestCase):
+    @defer.inlineCallbacks
+    def test_an_answer_before_a_large_unread_body_reaches_the_client_cleanly(self):
+        # hello.sh reads nothing of a 4 MB body: past the 1 MiB the server
+        # reads and drops to keep the connection, it closes -- lingering
+        # (its side shut, the rest read and dropped), not with a reset that
+        # fails the client's sending and can destroy the answer.
+        from twisted.internet import threads
+        docroot = self.mktemp()
+        os.makedirs(docroot)
+        server = yield serve(self, base_config(docroot))
+        body = b"q" * (4 * 1024 * 1024)
+        head = (b"POST /cgi-bin/hello.sh HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body))
+        data, error = yield threads.deferToThread(send_all_and_read, server.port, head, body)
+        self.assertIsNone(error)
+        [response] = parse_responses(data, ["POST"])
+        self.assertEqual((response.status, response.body), (200, b"Hello, world!\n"))

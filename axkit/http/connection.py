@@ -47,6 +47,10 @@ from .status import error_body, status_line
 log = Logger(namespace="axkit.http")
 
 IDLE, HEADERS, BODY, RESPONDING = "idle", "headers", "body", "responding"
+# A deadline kind: a closing connection reading and dropping what the client
+# still sends (see _close), for at most LINGER seconds.
+LINGERING = "lingering"
+LINGER = 2.0
 # A deadline kind (not a state): the response in progress waits on the client.
 SENDING = "sending"
 
@@ -134,7 +138,7 @@ class HTTPConnection:
         "_raw_head", "_began", "_fatal", "_paused", "_unparsed", "_deadline",
         "_deadline_state", "_wheel_slot", "_discarding", "_notes", "_upgrade",
         "_parsing", "_dispatching", "_advanced", "_sock", "server", "_held",
-        "_sent_mark", "_read_closed", "__weakref__",
+        "_sent_mark", "_read_closed", "_lingering", "__weakref__",
     )
 
     def __init__(self, factory):
@@ -173,6 +177,7 @@ class HTTPConnection:
         self._held = None            # a request with a body, dispatched after this parse
         self._sent_mark = None       # progress seen at the last SendTimeout check
         self._read_closed = False    # the client has half-closed (sent its FIN)
+        self._lingering = False      # closing: our side shut, the client's read and dropped
         self._sock = None
         self.server = None           # the listener's default <Server> (set by the handler)
 
@@ -246,6 +251,10 @@ class HTTPConnection:
         order, then the connection closes (RFC 9112 §9.6; Apache, nginx and
         lighttpd answer too).  Only a failed write or a reset is a client
         gone (connectionLost)."""
+        if self._lingering:
+            # All it sent is read (and dropped): the close can complete.
+            self.transport.loseConnection()
+            return
         if self._read_closed:
             return
         self._read_closed = True
@@ -647,7 +656,7 @@ class HTTPConnection:
         if self._discarding:
             self._discarding -= len(data)
             if self._discarding < 0:
-                self._close()
+                self._close(linger=True)
                 raise _Stop()
             return
         if request is self.active and request is not self._held:
@@ -715,7 +724,7 @@ class HTTPConnection:
         if request is not self.active:
             return
         if not request.keep_alive or self.closing:
-            self._close()
+            self._close(linger=not request.body_complete)
             return
         if not request.body_complete:
             if request.continue_wanted:
@@ -727,7 +736,7 @@ class HTTPConnection:
             remaining = (request.content_length - request.body_length
                          if request.content_length is not None else DISCARD_LIMIT)
             if remaining > DISCARD_LIMIT:
-                self._close()
+                self._close(linger=True)
                 return
             self._discarding = DISCARD_LIMIT
             self.resume_body()
@@ -783,12 +792,31 @@ class HTTPConnection:
         if self._unparsed and not self._paused:
             self._drain()
 
-    def _close(self):
+    def _close(self, linger=False):
+        """Close once what is queued is sent.  ``linger``: the client may
+        still be sending (a body we did not read, a request we refused):
+        closing with unread input makes the kernel send a reset, which can
+        destroy our answer before the client reads it (RFC 9112 §9.6).  So
+        our side is shut first, and what the client still sends is read
+        and dropped until it closes too, or for LINGER seconds (Apache's
+        lingering close)."""
         self.closing = True
         self.active = None
         self.queue = None
         self._deadline = None
-        self.transport.loseConnection()
+        transport = self.transport
+        if linger and not self._read_closed and self.connected:
+            try:
+                transport.loseWriteConnection()
+            except (AttributeError, NotImplementedError):
+                transport.loseConnection()
+                return
+            self._lingering = True
+            if self._paused:
+                transport.resumeProducing()   # read (and drop) what comes
+            self._set_deadline(LINGERING, LINGER)
+            return
+        transport.loseConnection()
 
     def body_unread(self, request):
         return not request.body_complete
@@ -903,7 +931,7 @@ class HTTPConnection:
             status_line(status) + b"Date: " + http_date_now() + b"\r\n" + SERVER_HEADER
             + b"Content-Type: text/html; charset=utf-8\r\n"
             + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
-        self._close()
+        self._close(linger=True)
 
     def _set_deadline(self, state, seconds):
         self._deadline_state = state
@@ -918,14 +946,16 @@ class HTTPConnection:
             return                       # a stale entry; a newer one exists
         self._wheel_slot = None
         deadline = self._deadline
-        if deadline is None or self.closing:
+        if deadline is None or self.closing and not self._lingering:
             return
         if deadline > now:
             self._wheel_slot = self.factory.wheel.add(self, deadline)
             return
         self._deadline = None
         state = self._deadline_state
-        if state == IDLE:
+        if state == LINGERING:
+            self.transport.loseConnection()
+        elif state == IDLE:
             log.debug("closing idle connection from {client}", client=self.peer_host)
             self._close()
         elif state == HEADERS:
