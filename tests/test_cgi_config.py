@@ -359,3 +359,20 @@ class FilesSectionTests(TestCase):
         self.assertEqual(json.loads(response.body)["env"].get("FROM_FILES_SECTION"), "yes")
         response = yield request(server.port, "GET", "/cgi-bin/hello.sh")
         self.assertEqual(response.status, 200)
+
+
+class WantsHookTests(SynchronousTestCase):
+    def test_mime_map_is_taken_only_where_programs_are_mapped_by_extension(self):
+        config = load_config(f"""
+            Plugin {plugin_name()}
+            ScriptAlias /cgi-bin/ /srv/cgi-bin/
+            <Location /docs>
+                AddHandler cgi-script .cgi
+            </Location>
+        """)
+        server = config.servers[0]
+        outer = server.resolve("/cgi-bin/x")
+        inner = server.resolve("/docs/x.cgi")
+        self.assertEqual(outer.chains["mime_map"], ())
+        self.assertEqual(len(inner.chains["mime_map"]), 1)
+        self.assertEqual(len(outer.chains["uri_translation"]), 1)

@@ -32,7 +32,7 @@ from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
 from axkit.http.headers import Headers
-from axkit.http.request import STREAMING, BadTarget, normalize_path
+from axkit.http.request import STREAMING, BadTarget, RequestWatcher, normalize_path
 from axkit.http.status import has_no_body
 
 from .response import MAX_HEAD, BadHead, find_head_end, nph_status, parse_head
@@ -243,7 +243,7 @@ class _BodyThrottle:
 
 
 @implementer(IPushProducer)
-class CGIRun(ProcessProtocol):
+class CGIRun(ProcessProtocol, RequestWatcher):
     """Drives one script for one request."""
 
     # What most runs never change, as class attributes (fewer per request).
@@ -296,8 +296,7 @@ class CGIRun(ProcessProtocol):
         factory = request.channel.factory
         self.deadline = deadline = factory.now() + self.timeout
         self.wheel_slot = factory.wheel.add(self, deadline)
-        request.when_ended(self._request_ended)
-        request.when_half_closed(self._client_half_closed)
+        request.watch(self)     # request_ended, client_half_closed
         if stdin_file is not None:
             stdin_fd = stdin_file.fileno()
             self.stdin_is_file = True
@@ -744,7 +743,7 @@ class CGIRun(ProcessProtocol):
     def stopProducing(self):
         self.producing = False
 
-    def _request_ended(self):
+    def request_ended(self):
         if self.request.aborted:
             self._client_gone()
         elif self.state in (HEAD, BODY, NPH) and not self.ended:
@@ -770,7 +769,7 @@ class CGIRun(ProcessProtocol):
         elif not self.ended:
             self._kill("client disconnected")
 
-    def _client_half_closed(self):
+    def client_half_closed(self):
         if self.ended or self.state == OVER or self.half_closed:
             return
         self.half_closed = True

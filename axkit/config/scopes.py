@@ -101,11 +101,18 @@ class Resolved:
         values["plugins"] = self.plugins
         self.conf = Conf(values)
         chains = {}
+        conf = self.conf
         for hook in HOOKS:
             chain = []
             for plugin in self.plugins:
                 method = getattr(plugin, "hook_" + hook, None)
                 if method is not None:
+                    # A plugin may leave a hook out of a scope where it has
+                    # nothing to do (its directives unused): the phase is
+                    # then not visited at all for its sake.
+                    wants = getattr(plugin, "wants_hook", None)
+                    if wants is not None and not wants(hook, conf):
+                        continue
                     chain.append((plugin, method))
             chains[hook] = tuple(chain)
         self.chains = chains

@@ -149,21 +149,37 @@ _KEEP_ON_ERROR = frozenset(("allow", "location", "www-authenticate", "retry-afte
 _KEEP_ON_5XX = _KEEP_ON_ERROR - {"cache-control", "expires"}
 
 
-class _OnEnd:
-    """A when_ended callback, among the finish waiters."""
+class RequestWatcher:
+    """Told of a request's end and of its client's half-close: register
+    with ``request.watch(watcher)``.  (A CGI run is one; ``when_ended``
+    and ``when_half_closed`` wrap a function in one.)"""
+    __slots__ = ()
+
+    def request_ended(self):
+        """The response ended, however (finished, or ``request.aborted``)."""
+
+    def client_half_closed(self):
+        """The client closed its sending side while the response is pending."""
+
+
+class _OnEnd(RequestWatcher):
     __slots__ = ("fn",)
 
     def __init__(self, fn):
         self.fn = fn
 
+    def request_ended(self):
+        self.fn()
 
-class _OnHalfClose:
-    """A when_half_closed callback, kept among the finish waiters (which
-    are dropped when the response ends: no reference cycle outlives it)."""
+
+class _OnHalfClose(RequestWatcher):
     __slots__ = ("fn",)
 
     def __init__(self, fn):
         self.fn = fn
+
+    def client_half_closed(self):
+        self.fn()
 
 
 class Request:
@@ -455,17 +471,24 @@ class Request:
             self._finish_waiters = []
         self._finish_waiters.append(fn)
 
+    def watch(self, watcher):
+        """Tell ``watcher`` (a RequestWatcher) of this response's end and of
+        its client's half-close; at once of an end already past."""
+        if self.state == FINISHED:
+            watcher.request_ended()
+            return
+        if getattr(self.channel, "_read_closed", False):
+            watcher.client_half_closed()
+        if self._finish_waiters is None:
+            self._finish_waiters = []
+        self._finish_waiters.append(watcher)
+
     def when_ended(self, fn):
         """Call ``fn()`` when the response ends, however it ends: finished
         (by the plugin, or by the engine answering in its place -- a body
         that broke or timed out) or aborted (``request.aborted``).  For
         work started per request that must stop with it (a CGI program)."""
-        if self.state == FINISHED:
-            fn()
-            return
-        if self._finish_waiters is None:
-            self._finish_waiters = []
-        self._finish_waiters.append(_OnEnd(fn))
+        self.watch(_OnEnd(fn))
 
     def when_half_closed(self, fn):
         """Call ``fn()`` when the client closes its sending side (a FIN)
@@ -473,22 +496,14 @@ class Request:
         client may still be reading (``nc -N``) or be gone: only a write
         can tell.  For work that would otherwise wait long in silence (a
         CGI program), to bound the wait."""
-        if getattr(self.channel, "_read_closed", False):
-            fn()
-            return
-        if self.state == FINISHED:
-            return
-        if self._finish_waiters is None:
-            self._finish_waiters = []
-        self._finish_waiters.append(_OnHalfClose(fn))
+        self.watch(_OnHalfClose(fn))
 
     def _half_closed(self):
-        """The connection saw the client's FIN: run when_half_closed's."""
+        """The connection saw the client's FIN: tell the watchers."""
         waiters = self._finish_waiters
         if waiters:
-            for waiter in [w for w in waiters if w.__class__ is _OnHalfClose]:
-                waiters.remove(waiter)
-                waiter.fn()
+            for waiter in [w for w in waiters if isinstance(w, RequestWatcher)]:
+                waiter.client_half_closed()
 
     def _finished(self):
         self.state = FINISHED
@@ -497,15 +512,15 @@ class Request:
         if waiters:
             for d in waiters:
                 cls = d.__class__
-                if cls is _OnEnd:
-                    d.fn()
-                elif cls is not Deferred:     # from when_lost
-                    if self.aborted and cls is not _OnHalfClose:
-                        d()
-                elif self.aborted:
-                    d.errback(Failure(ConnectionError("response aborted")))
-                else:
-                    d.callback(None)
+                if cls is Deferred:
+                    if self.aborted:
+                        d.errback(Failure(ConnectionError("response aborted")))
+                    else:
+                        d.callback(None)
+                elif isinstance(d, RequestWatcher):
+                    d.request_ended()
+                elif self.aborted:          # from when_lost
+                    d()
         self.channel.response_finished(self)
 
     def _head(self):

@@ -160,6 +160,12 @@ class CGI:
         request.filename = None
         return OK
 
+    def wants_hook(self, hook, conf):
+        """mime_map only where AddHandler or CGIInterpreter are in use."""
+        if hook == "mime_map":
+            return bool(conf.add_handler or conf.cgi_interpreter)
+        return True
+
     # -- mime_map: AddHandler, CGIInterpreter -----------------------------------
 
     def hook_mime_map(self, request, conf):
