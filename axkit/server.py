@@ -114,7 +114,11 @@ class AxKitService(MultiService):
             soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         except (ImportError, ValueError, OSError):
             return
-        want = self.gate.maximum + 256
+        # Beside the connections: 64 for the server itself, and each CGI
+        # program running needs 3 pipes and a spare report pipe or so.
+        conf = self.holder.config.global_resolved.conf
+        reserve = 64 + 4 * (getattr(conf, "cgi_max_processes", 0) or 0)
+        want = self.gate.maximum + max(256, reserve)
         if soft != resource.RLIM_INFINITY and soft < want:
             target = want if hard == resource.RLIM_INFINITY else min(want, hard)
             try:
@@ -122,8 +126,8 @@ class AxKitService(MultiService):
                 soft = target
             except (ValueError, OSError):
                 pass
-        if soft != resource.RLIM_INFINITY and self.gate.maximum > soft - 64:
-            capped = max(1, soft - 64)
+        if soft != resource.RLIM_INFINITY and self.gate.maximum > soft - reserve:
+            capped = max(1, soft - reserve)
             log.warn("MaxConnections {maximum} is more than the open-file limit "
                      "allows ({soft}); using {capped}", maximum=self.gate.maximum,
                      soft=soft, capped=capped)

@@ -48,7 +48,8 @@ class HeadTests(SynchronousTestCase):
     def test_malformed_lines(self):
         for bad in (b"no colon here", b"Bad Name: x", b": empty name",
                     b" leading continuation", b"X: a\x01b", b"Content-Length: -1",
-                    b"Content-Length: 1\nContent-Length: 2"):
+                    b"Content-Length: 1\nContent-Length: 2",
+                    b"Content-Length: 99999999999999999999999"):
             self.assertRaises(BadHead, parse_head, bad)
 
     def test_folded_value_is_joined(self):

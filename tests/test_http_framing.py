@@ -14,6 +14,8 @@ H = b"Host: example.com\r\n"
 
 # (name, request bytes, expected status)
 CASES = [
+    ("fragment_in_the_target",
+     b"GET /a#frag HTTP/1.1\r\n" + H + b"\r\n", 400),
     ("content_length_with_transfer_encoding",
      b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
      b"0\r\n\r\n", 400),

@@ -347,7 +347,7 @@ class FileLimitTests(SynchronousTestCase):
     """MaxConnections never exceeds what the open-file limit allows, so
     accepting cannot fail with EMFILE."""
 
-    def _service(self, maximum, soft, hard, raise_ok):
+    def _service(self, maximum, soft, hard, raise_ok, extra=""):
         import resource
         from axkit.server import AxKitService
         from axkit.testing import load_config
@@ -362,7 +362,7 @@ class FileLimitTests(SynchronousTestCase):
                 raise ValueError("not permitted")
         self.patch(resource, "getrlimit", getrlimit)
         self.patch(resource, "setrlimit", setrlimit)
-        service = AxKitService(load_config(f"MaxConnections {maximum}\n"))
+        service = AxKitService(load_config(f"MaxConnections {maximum}\n" + extra))
         return service, calls
 
     def test_soft_limit_is_raised_toward_the_hard_one(self):
@@ -378,6 +378,12 @@ class FileLimitTests(SynchronousTestCase):
     def test_capped_when_the_limit_cannot_be_raised(self):
         service, calls = self._service(5000, 1024, 1024, False)
         self.assertEqual(service.gate.maximum, 1024 - 64)
+
+    def test_room_is_left_for_cgi_programs_pipes(self):
+        # 4 descriptors per program CGIMaxProcesses allows, beside the 64.
+        service, calls = self._service(5000, 1024, 1024, False,
+                                       "Plugin axkit.plugins.cgi.CGI\nCGIMaxProcesses 100\n")
+        self.assertEqual(service.gate.maximum, 1024 - 64 - 400)
 
 
 class FootprintTests(SynchronousTestCase):

@@ -21,6 +21,11 @@ HOP_BY_HOP = frozenset(("connection", "keep-alive", "transfer-encoding", "te", "
                         "upgrade", "proxy-connection", "date", "server"))
 
 
+# The largest Content-Length passed on (2**63 - 1: what a proxy in front can
+# hold; RFC 9110 §8.6 asks recipients to guard against overflow).
+_MAX_LENGTH = 2 ** 63 - 1
+
+
 class BadHead(Exception):
     """The script's header block is malformed (answered 502)."""
 
@@ -145,6 +150,8 @@ def _parse_head(block):
                     and int(value) != head.content_length):
                 raise BadHead(f"invalid Content-Length {_show(value)}")
             head.content_length = int(value)
+            if head.content_length > _MAX_LENGTH:
+                raise BadHead(f"Content-Length out of range {_show(value)}")
         elif lname in HOP_BY_HOP:
             continue
         elif lname == "content-type":

@@ -539,7 +539,7 @@ class HTTPConnection:
                 raise ProtocolError(400, "HTTP/1.1 request without Host")
         elif host not in _GOOD_HOSTS and not _good_host(host):
             raise ProtocolError(400, "malformed Host header")
-        if target[0] != "/":
+        if target[0] != "/" or "#" in target:
             self._check_target(request)
         self.current = request
         self.requests += 1
@@ -614,6 +614,11 @@ class HTTPConnection:
     def _check_target(self, request):
         """The four request-target forms (RFC 9112 §3.2)."""
         target = request.target
+        if "#" in target:
+            # No form has a fragment: it is the client's own business (as
+            # Apache answers; a '#' taken into the path or query would name
+            # something else).
+            raise ProtocolError(400, "a fragment (#) is not part of a request target")
         if target[:1] == "/":
             return                                    # origin-form
         method = request.method
