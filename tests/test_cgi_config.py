@@ -134,6 +134,35 @@ class InterpreterTests(TestCase):
         self.assertEqual(noexec.status, 403)
 
 
+class PluginLineOrderTests(TestCase):
+    @defer.inlineCallbacks
+    def test_a_program_runs_with_mime_map_listed_first(self):
+        # mime_map ends its phase (OK): cgi must still run the program, never
+        # let serve_file send its source.
+        docroot = os.path.abspath(self.mktemp())
+        os.makedirs(docroot)
+        shutil.copy(os.path.join(CGI_BIN, "hello.sh"), os.path.join(docroot, "hi.cgi"))
+        shutil.copy(os.path.join(CGI_BIN, "argv.txt"), os.path.join(docroot, "page.psh"))
+        server = yield serve(self, f"""
+            DocumentRoot {docroot}
+            Plugin axkit.plugins.mime_map.MimeMap
+            Plugin uri_to_file
+            Plugin serve_file
+            Plugin {plugin_name()}
+            AddHandler cgi-script .cgi
+            CGIInterpreter /bin/sh .psh
+            Options +ExecCGI
+            <Location />
+                Plugin axkit.plugins.mime_map.MimeMap
+            </Location>
+        """)
+        response = yield request(server.port, "GET", "/hi.cgi")
+        self.assertEqual(response.body, b"Hello, world!\n")
+        response = yield request(server.port, "GET", "/page.psh")
+        self.assertNotIn(b"printf", response.body)
+        self.assertIn(b"|0|/page.psh|", response.body)
+
+
 class FilePluginsLeaveProgramsAloneTests(TestCase):
     """compress and expires act on files: a program's answer (ScriptAlias,
     AddHandler or CGIInterpreter) gets no Vary: Accept-Encoding and no

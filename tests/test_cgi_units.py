@@ -870,7 +870,7 @@ class SlowReaderTests(SynchronousTestCase):
     the client's unread bytes in the kernel did not fall meanwhile (a slow
     reader drains MBs of kernel queue before the transport moves)."""
 
-    def run_paused(self, mark, now_unsent):
+    def run_paused(self, mark, now_unsent, half_closed=False):
         from twisted.internet.task import Clock
         from axkit.cgi.run import BODY, CGIRun
         channel = _SlowChannel(now_unsent)
@@ -879,6 +879,7 @@ class SlowReaderTests(SynchronousTestCase):
         run.state = BODY
         run.paused = True
         run.unsent_mark = mark
+        run.half_closed = half_closed
         run._timed_out()
         return run, request, channel
 
@@ -896,3 +897,17 @@ class SlowReaderTests(SynchronousTestCase):
         run, request, _ = self.run_paused(2_000_000, 2_000_000)
         self.assertEqual(run.state, OVER)
         self.assertTrue(request.aborted)
+
+    def test_a_reader_taking_a_few_bytes_per_timeout_is_cut(self):
+        # Holding a connection (and a CGI slot) with a trickle is not reading.
+        from axkit.cgi.run import OVER
+        run, request, _ = self.run_paused(2_000_000, 1_999_000)
+        self.assertEqual(run.state, OVER)
+        self.assertTrue(request.aborted)
+
+    def test_a_half_closed_reader_draining_is_not_cut_either(self):
+        # (nc -N | a slow pipe: its FIN does not make it a client gone.)
+        from axkit.cgi.run import BODY
+        run, request, _ = self.run_paused(2_000_000, 1_900_000, half_closed=True)
+        self.assertEqual(run.state, BODY)
+        self.assertFalse(request.aborted)

@@ -31,6 +31,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
+from axkit.http.connection import MIN_DRAIN
 from axkit.http.headers import Headers
 from axkit.http.request import STREAMING, BadTarget, RequestWatcher, normalize_path
 from axkit.http.status import has_no_body
@@ -770,7 +771,7 @@ class CGIRun(ProcessProtocol, RequestWatcher):
             self._kill("client disconnected")
 
     def client_half_closed(self):
-        if self.ended or self.state == OVER or self.half_closed:
+        if self.ended or self.state in (OVER, DRAIN) or self.half_closed:
             return
         self.half_closed = True
         if self.timeout > HALF_CLOSED_GRACE:
@@ -803,6 +804,23 @@ class CGIRun(ProcessProtocol, RequestWatcher):
         self.deadline = None
         self._timed_out()
 
+    def _client_draining(self):
+        """CGITimeout with the program's pipe paused by the client: whether
+        the client took at least MIN_DRAIN of its unread bytes from the
+        kernel's queue since the last look (it reads, slower than that
+        queue -- MBs -- frees room for more; not silence).  If so, the
+        deadline is moved on."""
+        request = self.request
+        unsent = request.channel.unsent()
+        mark = self.unsent_mark
+        if unsent is None or mark is None or mark - unsent < MIN_DRAIN:
+            return False
+        self.unsent_mark = unsent
+        factory = request.channel.factory
+        self.deadline = factory.now() + self.timeout
+        self.wheel_slot = factory.wheel.add(self, self.deadline)
+        return True
+
     def _disarm(self):
         self.deadline = None
         slot = self.wheel_slot
@@ -813,6 +831,8 @@ class CGIRun(ProcessProtocol, RequestWatcher):
     def _timed_out(self):
         request = self.request
         state = self.state
+        if state in (BODY, NPH) and self.paused and self._client_draining():
+            return
         if self.half_closed and state in (HEAD, BODY, NPH):
             log.info("{script}: client went away (it closed its side, and the script "
                      "was silent for {grace:g}s after); terminating the script",
@@ -834,16 +854,6 @@ class CGIRun(ProcessProtocol, RequestWatcher):
             if not request.finished:
                 request.send_error(504)
         elif state in (BODY, NPH):
-            if self.paused:
-                unsent = request.channel.unsent()
-                if unsent is not None and unsent != self.unsent_mark:
-                    # The client is reading, slower than the server's and the
-                    # kernel's buffers drain: not silence.
-                    self.unsent_mark = unsent
-                    factory = request.channel.factory
-                    self.deadline = factory.now() + self.timeout
-                    self.wheel_slot = factory.wheel.add(self, self.deadline)
-                    return
             self.state = OVER
             if self.paused:
                 self._fault(f"client read nothing for CGITimeout ({self.timeout:g}s); "

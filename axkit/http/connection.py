@@ -51,6 +51,11 @@ IDLE, HEADERS, BODY, RESPONDING = "idle", "headers", "body", "responding"
 # still sends (see _close), for at most LINGER seconds.
 LINGERING = "lingering"
 LINGER = 2.0
+# A client whose response waits on it (SendTimeout, CGITimeout with the
+# program paused) must take at least this much of what the kernel holds for
+# it per timeout to count as reading: a slow reader does, a client taking a
+# few bytes a minute to hold the connection (and a CGI slot) does not.
+MIN_DRAIN = 16384
 # A deadline kind (not a state): the response in progress waits on the client.
 SENDING = "sending"
 
@@ -810,7 +815,9 @@ class HTTPConnection:
         self.queue = None
         self._deadline = None
         transport = self.transport
-        if linger and not self._read_closed and self.connected:
+        # (Plain TCP only: under TLS our side must end with its close_notify,
+        # which loseWriteConnection would skip.)
+        if linger and not self._read_closed and self.connected and self._sock is not None:
             try:
                 transport.loseWriteConnection()
             except (AttributeError, NotImplementedError):
@@ -1010,8 +1017,6 @@ class HTTPConnection:
             transport = getattr(transport, "transport", None)
         if not buffered and not waiting_pull:
             return None
-        # With the kernel's queue: a slow reader drains it long before it
-        # frees room for more of ours.
         return (active.bytes_sent, buffered, tuple(offsets), self.unsent())
 
     def _watch_sending(self):
@@ -1020,11 +1025,16 @@ class HTTPConnection:
 
     def _check_sending(self, now):
         mark = self._send_progress()
-        if mark is not None and mark == self._sent_mark:
+        last = self._sent_mark
+        if mark is not None and last is not None and mark[:3] == last[:3] and not (
+                mark[3] is not None and last[3] is not None
+                and last[3] - mark[3] >= MIN_DRAIN):
+            # Nothing moved -- but for the kernel's queue, which a slow
+            # reader drains long before it frees room for more of ours.
             log.info("closing connection from {client}: it read nothing for "
                      "{timeout} s (SendTimeout)", client=self.peer_host,
                      timeout=self.limits.send_timeout)
-            self.abort_response(self.active)
+            self.active.abort()
             return
         # Progress (or nothing waiting on the client): look again later.
         self._sent_mark = mark

@@ -83,7 +83,7 @@ class CGI:
     name = "cgi"
     # ScriptAlias must map before uri_to_file does, and an AddHandler program
     # must be run before a file handler sends it as a document.
-    run_before = ("uri_to_file", "serve_file", "serve_dir")
+    run_before = ("uri_to_file", "mime_map", "serve_file", "serve_dir")
     directives = [
         Directive("ScriptAlias", (url_path, path), scopes=SERVER_ONLY, merge=MAP,
                   to_items=lambda v: [(v[0], v[1])],
@@ -189,12 +189,17 @@ class CGI:
     def hook_response(self, request, conf):
         target = request.notes.get(NOTE)
         if target is None:
-            if request.handler != HANDLER:
-                return DECLINED
+            # Decided here again, whatever mime_map did: a program's source
+            # must never be sent as a file, whichever plugin ended mime_map.
             filename = request.filename
             interpreters = conf.cgi_interpreter
-            interpreted = bool(interpreters) and \
-                os.path.splitext(filename)[1].lower() in interpreters
+            if filename is None or not (conf.add_handler or interpreters):
+                return DECLINED
+            ext = os.path.splitext(filename)[1].lower()
+            interpreted = bool(interpreters) and ext in interpreters
+            if not interpreted and conf.add_handler.get(ext) != HANDLER:
+                return DECLINED
+            request.handler = HANDLER
             st = request.finfo
             if st is None:
                 log.warn("{script}: no such script -> 404", script=filename,
@@ -293,11 +298,13 @@ class CGI:
                 return
             self._answer_later(request, self.run(request, conf, target, spool))
 
-        def lost():
+        def ended():
+            # The request ended before its body did (the client left, or the
+            # server answered a broken or stalled body): nothing will run.
             if not request.body_complete:
                 spool.close()
 
-        request.when_lost(lost)
+        request.when_ended(ended)
         request.stream_body(spool.write, complete)
 
     def _answer_later(self, request, result):
