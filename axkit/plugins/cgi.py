@@ -6,7 +6,7 @@ has ``AddHandler cgi-script`` in a scope with ``Options +ExecCGI``, is run
 with a clean RFC 3875 environment; its output becomes the response (see
 axkit.cgi.run for how every run ends).
 
-cgi runs before uri_to_file, serve_file and serve_dir in every scope
+cgi runs before uri_to_file, mime_map, serve_file and serve_dir in every scope
 (``run_before``), whatever the order of the Plugin lines: as Apache runs
 mod_alias and mod_cgi before its core file handler, so a program's source is
 never sent as a file.
