@@ -120,7 +120,8 @@ class LateReader:
 
         def on_data(data):
             got.append(data)
-            request.pause_body()
+            if request.notes.get("pausing", True):
+                request.pause_body()
 
         def on_end():
             request.send(200, f"got {sum(map(len, got))}", "text/plain")

@@ -230,6 +230,28 @@ class TimeoutTests(SynchronousTestCase):
         [r] = conn.responses()
         self.assertEqual((r.status, r.body), (200, b"got 300000"))
 
+    def test_body_timeout_runs_again_after_a_long_pause(self):
+        # The consumer paused longer than the timeout's wheel entry lived;
+        # once it reads again and the client stalls, 408 must still come.
+        from tests import httpplugins
+        from axkit.testing import MemorySite
+        site = MemorySite("Plugin tests.httpplugins.LateReader\nRequestBodyTimeout 10\n",
+                          route_logs=False)
+        self.addCleanup(site.close)
+        conn = site.connect()
+        conn.send(b"POST /late HTTP/1.1\r\n" + H + b"Content-Length: 300000\r\n\r\n"
+                  + b"z" * 200000)
+        site.clock.advance(1)
+        request = httpplugins.late_readers.pop()
+        site.clock.advance(30)
+        request.notes["pausing"] = False
+        request.resume_body()
+        self.assertEqual(conn.responses(), [])
+        site.clock.advance(12)
+        [r] = conn.responses()
+        self.assertEqual(r.status, 408)
+        self.assertTrue(conn.closed)
+
     def test_max_keep_alive_requests(self):
         site = memory_site(self, extra="MaxKeepAliveRequests 2\n")
         conn = site.connect()

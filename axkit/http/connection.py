@@ -652,6 +652,8 @@ class HTTPConnection:
         raise ProtocolError(400, "malformed request target")
 
     def on_body(self, data):
+        if self.closing:
+            raise _Stop()        # (answered and closing: the rest is dropped)
         request = self.current
         if request is None:
             return
@@ -662,7 +664,12 @@ class HTTPConnection:
         if limit and request.body_length > limit and request is not self._held:
             raise ProtocolError(413, "request body larger than LimitRequestBody")
         if not self._paused & PAUSE_BODY:
-            self._deadline = self.factory.now() + self.limits.body_timeout
+            if self._wheel_slot is None or self._deadline_state != BODY:
+                # (After a pause that outlived the wheel entry, or another
+                # kind of deadline: a new entry, or nothing would fire.)
+                self._set_deadline(BODY, self.limits.body_timeout)
+            else:
+                self._deadline = self.factory.now() + self.limits.body_timeout
         if self._discarding:
             self._discarding -= len(data)
             if self._discarding < 0:
