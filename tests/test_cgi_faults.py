@@ -80,6 +80,12 @@ class FaultTests(TestCase):
         return self.check_fault("/cgi-bin/sub/", 403, "sub", "is a directory")
 
     @defer.inlineCallbacks
+    def test_directory_without_its_slash_is_redirected(self):
+        response = yield self.get("/cgi-bin/sub?x=1")
+        self.assertEqual(response.status, 301)
+        self.assertEqual(response.header("Location"), "/cgi-bin/sub/?x=1")
+
+    @defer.inlineCallbacks
     def test_hang_is_504_and_the_whole_group_is_killed(self):
         response = yield self.check_fault("/cgi-bin/hang.sh", 504, "hang.sh", "CGITimeout")
         self.assertIn(b"504", response.body)

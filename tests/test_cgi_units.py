@@ -100,7 +100,11 @@ class MappingTests(SynchronousTestCase):
         self.assertEqual(e.status, 404)
         e = self.assertRaises(Refused, resolve_alias, "/cgi-bin/", CGI_BIN, "/cgi-bin/plain.txt")
         self.assertEqual(e.status, 403)
+        # A folder without its slash is sent to its slashed URL (Apache's
+        # mod_dir, lighttpd), which is refused in its turn.
         e = self.assertRaises(Refused, resolve_alias, "/cgi-bin/", CGI_BIN, "/cgi-bin/sub")
+        self.assertEqual(e.status, 301)
+        e = self.assertRaises(Refused, resolve_alias, "/cgi-bin/", CGI_BIN, "/cgi-bin/sub/")
         self.assertEqual(e.status, 403)
         e = self.assertRaises(Refused, resolve_alias, "/cgi-bin/", CGI_BIN,
                               "/cgi-bin/hello.sh.missing/x")
@@ -196,6 +200,11 @@ class EnvironTests(SynchronousTestCase):
         self.assertEqual(env["SERVER_PORT"], "8443")
         self.assertEqual(env["REMOTE_ADDR"], "::1")
         self.assertEqual(env["PATH"], "/bin")
+
+    def test_server_name_is_the_host_lower_cased_without_its_dot(self):
+        env = self.env(headers=[("host", "WWW.Example.COM.:8080")])
+        self.assertEqual(env["SERVER_NAME"], "www.example.com")
+        self.assertEqual(env["HTTP_HOST"], "WWW.Example.COM.:8080")
 
     def test_no_host_header_falls_back_to_the_local_address(self):
         env = self.env(headers=[])

@@ -217,8 +217,10 @@ def _server_name(request, host, local_addr):
     # header without its port), else ServerName, else the local address.
     if host:
         if host.startswith("["):
-            return host[:host.find("]") + 1] or host
-        return host.rpartition(":")[0] if ":" in host else host
+            return (host[:host.find("]") + 1] or host).lower()
+        name = host.rpartition(":")[0] if ":" in host else host
+        # As Apache and lighttpd give it: lower-case, no trailing dot.
+        return name.lower().rstrip(".") or name
     server = request.server
     name = getattr(server, "name", None) if server is not None else None
     return name or local_addr or "localhost"

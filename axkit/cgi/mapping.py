@@ -103,6 +103,10 @@ def resolve_alias(prefix, target, path, interpreters=None):
         mounted = _single_program(target, base_name, rest, interpreters)
         if mounted is not None:
             return mounted
+    if not path.endswith("/"):
+        # A folder named without its slash: to the slashed URL (as Apache's
+        # mod_dir and lighttpd do), where it is refused in its turn.
+        raise Refused(301, "a folder: redirected to its URL with a slash", current)
     raise Refused(403, "is a directory, not a script", current)
 
 

@@ -14,6 +14,7 @@ never sent as a file.
 
 import os
 import weakref
+from urllib.parse import quote
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -148,6 +149,12 @@ class CGI:
         try:
             target = resolve_alias(found[0], found[1], request.path, conf.cgi_interpreter)
         except Refused as e:
+            if e.status == 301:
+                location = quote(request.path, safe="/:@!$&'()*+,;=~") + "/"
+                if request.query is not None:
+                    location += "?" + request.query
+                request.response_headers.set("Location", location)
+                return 301
             return self._refused(request, e)
         request.notes[NOTE] = target
         request.handler = HANDLER
