@@ -550,3 +550,26 @@ class HeadTests(TestCase):
         client.sendall(b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         rest = yield threads.deferToThread(client.recv, 65536)
         self.assertIn(b"Hello, world!", rest)
+
+
+class StartFailureTests(TestCase):
+    @defer.inlineCallbacks
+    def test_a_failure_before_the_program_starts_frees_its_slot(self):
+        # A bug while preparing a run (here: building the environment) is
+        # a 500 -- and the CGIMaxProcesses slot taken for it is given back.
+        from axkit.plugins import cgi as cgi_plugin
+
+        def broken(*args, **kw):
+            raise RuntimeError("environment broken for the test")
+        self.patch(cgi_plugin, "build_environ", broken)
+        docroot = self.mktemp()
+        os.makedirs(docroot)
+        server = yield serve(self, "CGIMaxProcesses 1\n" + base_config(docroot))
+        for raw in (b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    b"POST /cgi-bin/echo.pl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"):
+            data = yield exchange(server.port, raw)
+            [response] = parse_responses(data, ["GET"])
+            self.assertEqual(response.status, 500)
+            self.assertEqual(SLOTS.used, 0)
+        self.flushLoggedErrors(RuntimeError)

@@ -244,9 +244,20 @@ class CGI:
                     if spool is not None:
                         spool.close()
                     return self._full(request, conf, target)
-                return self._start(request, conf, target, spool)
+                return self._start_in_slot(request, conf, target, spool)
             return SLOTS.wait(request.reactor, SLOT_WAIT).addCallback(slot)
-        return self._start(request, conf, target, spool)
+        return self._start_in_slot(request, conf, target, spool)
+
+    def _start_in_slot(self, request, conf, target, spool):
+        try:
+            return self._start(request, conf, target, spool)
+        except BaseException:
+            # Nothing was started: the slot is free again (the failure is
+            # the pipeline's 500).
+            SLOTS.give()
+            if spool is not None:
+                spool.close()
+            raise
 
     def _full(self, request, conf, target):
         log.error("{script}: CGIMaxProcesses ({limit}) reached -> 503",
@@ -303,7 +314,14 @@ class CGI:
             if request.finished:
                 spool.close()
                 return
-            self._answer_later(request, self.run(request, conf, target, spool))
+            try:
+                self._answer_later(request, self.run(request, conf, target, spool))
+            except Exception:
+                # (After the response phase: nobody else would answer.)
+                log.failure("{script}: starting the program", script=target.script,
+                            request=request, plugin="cgi")
+                if not request.finished:
+                    request.send_error(500)
 
         def ended():
             # The request ended before its body did (the client left, or the
