@@ -58,3 +58,22 @@ def raw_exchange(port, payload=b"", pieces=(), timeout=10):
     reactor.connectTCP("127.0.0.1", port, factory)
     done.addTimeout(timeout, reactor)
     return done
+
+
+def send_then_half_close(port, data, timeout=10.0):
+    """Blocking: send ``data``, close the sending side (a FIN, as
+    `nc -N`), read until the server closes."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        pieces = []
+        while True:
+            piece = s.recv(65536)
+            if not piece:
+                break
+            pieces.append(piece)
+        return b"".join(pieces)
+    finally:
+        s.close()

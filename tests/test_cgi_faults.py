@@ -401,19 +401,13 @@ class HalfCloseTests(TestCase):
         """))
 
     def send(self, data, half_close):
+        if half_close:
+            from tests.http_support import send_then_half_close
+            return send_then_half_close(self.server.port, data)
         s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
         try:
             s.sendall(data)
-            if not half_close:
-                return b""
-            s.shutdown(socket.SHUT_WR)
-            pieces = []
-            while True:
-                piece = s.recv(65536)
-                if not piece:
-                    break
-                pieces.append(piece)
-            return b"".join(pieces)
+            return b""
         finally:
             s.close()
 

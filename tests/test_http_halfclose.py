@@ -4,14 +4,13 @@ order, then the connection closes (RFC 9112 §9.6).  A request the FIN cuts
 short can never complete: 400.  In memory, then over a real socket."""
 
 import os
-import socket
 
 from twisted.internet import defer, threads
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from axkit.testing import parse_responses, start_server
 from tests import httpplugins
-from tests.http_support import memory_site
+from tests.http_support import memory_site, send_then_half_close
 
 H = b"Host: example.com\r\n"
 
@@ -70,22 +69,6 @@ class HalfCloseTests(SynchronousTestCase):
         self.assertEqual(response.status, 200)
         self.assertIn(b"body=abc", response.body)
         self.assertTrue(conn.closed)
-
-
-def send_then_half_close(port, data, timeout=10.0):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-        pieces = []
-        while True:
-            piece = s.recv(65536)
-            if not piece:
-                break
-            pieces.append(piece)
-        return b"".join(pieces)
-    finally:
-        s.close()
 
 
 class HalfCloseOverSocketTests(TestCase):

@@ -204,11 +204,9 @@ class TimeoutTests(SynchronousTestCase):
         conn.send(b"z" * 30000)
         self.assertEqual([r.status for r in conn.responses()], [200, 200])
 
-    def test_no_body_timeout_while_a_late_consumer_has_paused_it(self):
-        # The consumer starts reading late, and what was held back fills it
-        # at once (it pauses): the server is not reading, the client is
-        # not the slow one -- no 408 (it came from resume_body re-arming
-        # the timeout after the pause its own feeding caused).
+    def late_reader(self):
+        """A POST of 300,000 bytes (200,000 sent) to a consumer that starts
+        a second late and pauses at each piece (httpplugins.LateReader)."""
         from tests import httpplugins
         from axkit.testing import MemorySite
         site = MemorySite("Plugin tests.httpplugins.LateReader\nRequestBodyTimeout 10\n",
@@ -218,7 +216,14 @@ class TimeoutTests(SynchronousTestCase):
         conn.send(b"POST /late HTTP/1.1\r\n" + H + b"Content-Length: 300000\r\n\r\n"
                   + b"z" * 200000)
         site.clock.advance(1)
-        request = httpplugins.late_readers.pop()
+        return site, conn, httpplugins.late_readers.pop()
+
+    def test_no_body_timeout_while_a_late_consumer_has_paused_it(self):
+        # The consumer starts reading late, and what was held back fills it
+        # at once (it pauses): the server is not reading, the client is
+        # not the slow one -- no 408 (it came from resume_body re-arming
+        # the timeout after the pause its own feeding caused).
+        site, conn, request = self.late_reader()
         self.assertTrue(request.notes["got"])
         site.clock.advance(30)
         self.assertFalse(conn.closed)
@@ -233,16 +238,7 @@ class TimeoutTests(SynchronousTestCase):
     def test_body_timeout_runs_again_after_a_long_pause(self):
         # The consumer paused longer than the timeout's wheel entry lived;
         # once it reads again and the client stalls, 408 must still come.
-        from tests import httpplugins
-        from axkit.testing import MemorySite
-        site = MemorySite("Plugin tests.httpplugins.LateReader\nRequestBodyTimeout 10\n",
-                          route_logs=False)
-        self.addCleanup(site.close)
-        conn = site.connect()
-        conn.send(b"POST /late HTTP/1.1\r\n" + H + b"Content-Length: 300000\r\n\r\n"
-                  + b"z" * 200000)
-        site.clock.advance(1)
-        request = httpplugins.late_readers.pop()
+        site, conn, request = self.late_reader()
         site.clock.advance(30)
         request.notes["pausing"] = False
         request.resume_body()

@@ -149,6 +149,17 @@ _KEEP_ON_ERROR = frozenset(("allow", "location", "www-authenticate", "retry-afte
 _KEEP_ON_5XX = _KEEP_ON_ERROR - {"cache-control", "expires"}
 
 
+def slash_redirect(request):
+    """Answer a folder named without its trailing slash: 301 to the URL
+    with it, query kept (Apache's mod_dir).  Returns the status."""
+    from urllib.parse import quote
+    location = quote(request.path, safe="/:@!$&'()*+,;=~") + "/"
+    if request.query is not None:
+        location += "?" + request.query
+    request.response_headers.set("Location", location)
+    return 301
+
+
 class RequestWatcher:
     """Told of a request's end and of its client's half-close: register
     with ``request.watch(watcher)``.  (A CGI run is one; ``when_ended``

@@ -14,7 +14,6 @@ never sent as a file.
 
 import os
 import weakref
-from urllib.parse import quote
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -28,6 +27,7 @@ from axkit.config import (ANY, APPEND, GLOBAL, MAP, SERVER_ONLY, ConfigError, Di
                           count, duration, flag, many, optional, path, string, url_path)
 from axkit.config.options import has_option
 from axkit.hooks import DECLINED, DONE, OK
+from axkit.http.request import slash_redirect
 
 log = Logger(namespace="axkit.cgi")
 
@@ -150,11 +150,7 @@ class CGI:
             target = resolve_alias(found[0], found[1], request.path, conf.cgi_interpreter)
         except Refused as e:
             if e.status == 301:
-                location = quote(request.path, safe="/:@!$&'()*+,;=~") + "/"
-                if request.query is not None:
-                    location += "?" + request.query
-                request.response_headers.set("Location", location)
-                return 301
+                return slash_redirect(request)
             return self._refused(request, e)
         request.notes[NOTE] = target
         request.handler = HANDLER

@@ -33,11 +33,11 @@ against.  DocumentRoot's own path may contain symlinks (a deploy's
 import os
 import stat as statmod
 import time
-from urllib.parse import quote
 
 from axkit.config import Directive, NOT_FILES, flag, many, string
 from axkit.config.options import effective_options
 from axkit.hooks import OK
+from axkit.http.request import slash_redirect
 from axkit.log import PluginLogger
 
 SYMLINK_RECHECK = 1.0
@@ -127,11 +127,7 @@ class URIToFile:
                 return 403
         if kind == 0o040000:                    # a directory
             if not path.endswith("/"):
-                location = quote(path, safe="/:@!$&'()*+,;=~") + "/"
-                if request.query is not None:
-                    location += "?" + request.query
-                request.response_headers.set("Location", location)
-                return 301
+                return slash_redirect(request)
             refused = None
             for index in conf.directory_index:
                 candidate = full + index
