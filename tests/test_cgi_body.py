@@ -192,16 +192,46 @@ class SlowBodyTests(TestCase):
     @defer.inlineCallbacks
     def test_an_upload_still_arriving_is_not_a_silent_program(self):
         # echo.pl reads its whole body before writing a byte; the client
-        # sends for about 3 s, CGITimeout is 1 s: the upload is progress.
+        # sends for about 3 s, CGITimeout is 1 s: the upload is progress
+        # (16 KiB or more per timeout: not a trickle).
         from twisted.internet import threads
-        pieces = [b"p" * 1000] * 6
+        pieces = [b"p" * 20000] * 6
         head = (b"POST /cgi-bin/echo.pl HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-                b"Content-Length: 6000\r\n\r\n")
+                b"Content-Length: 120000\r\n\r\n")
         data = yield threads.deferToThread(send_in_pieces, self.server.port, head,
                                            pieces, 0.5)
         [response] = parse_responses(data, ["POST"])
         self.assertEqual(response.status, 200, self.logs.lines())
-        self.assertEqual(response.body, b"p" * 6000)
+        self.assertEqual(response.body, b"p" * 120000)
+
+    @defer.inlineCallbacks
+    def test_a_trickled_upload_does_not_keep_the_program_alive(self):
+        # A few bytes per CGITimeout is not progress (a client holding a
+        # CGIMaxProcesses slot with a trickle): 504 at CGITimeout.
+        import socket
+        from twisted.internet import threads
+
+        def trickle():
+            # One byte every 0.5 s for up to 8 s; how many were sent when
+            # the answer came.
+            s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+            try:
+                s.sendall(b"POST /cgi-bin/echo.pl HTTP/1.1\r\nHost: localhost\r\n"
+                          b"Connection: close\r\nContent-Length: 100\r\n\r\n")
+                s.settimeout(0.5)
+                for sent in range(16):
+                    try:
+                        data = s.recv(65536)
+                        return sent, data
+                    except socket.timeout:
+                        s.sendall(b"t")
+                return None, b""
+            finally:
+                s.close()
+        sent, data = yield threads.deferToThread(trickle)
+        self.assertIsNotNone(sent)
+        self.assertLess(sent, 8)            # CGITimeout (1 s), not the trickle's end
+        self.assertTrue(data.startswith(b"HTTP/1.1 504 "), data)
 
     @defer.inlineCallbacks
     def test_a_chunked_body_still_arriving_holds_no_process_slot(self):

@@ -264,6 +264,7 @@ class CGIRun(ProcessProtocol, RequestWatcher):
     killed = None             # why the group was signalled, if it was
     half_closed = False       # the client sent its FIN (see HALF_CLOSED_GRACE)
     unsent_mark = None        # the client's unread bytes when last looked at
+    body_fed = 0              # body bytes fed since CGITimeout was last moved
     stderr_buffer = b""
     stderr_backlog = None     # lines waiting for their turn (see STDERR_BATCH)
     fault_logged = False
@@ -373,10 +374,15 @@ class CGIRun(ProcessProtocol, RequestWatcher):
     def _body_data(self, data):
         if self.stdin_open and 0 in self.process.pipes:
             # An upload still arriving is progress: CGITimeout runs from the
-            # last piece fed to the program as from its last output (a
-            # program reading its whole body before answering must not be
-            # cut off while a slow client is still sending).
-            self._touch()
+            # last MIN_DRAIN bytes fed to the program as from its last
+            # output (a program reading its whole body before answering must
+            # not be cut off while a slow client is still sending) -- but a
+            # trickle of a few bytes a minute does not hold the slot.
+            fed = self.body_fed + len(data)
+            if fed >= MIN_DRAIN:
+                fed = 0
+                self._touch()
+            self.body_fed = fed
             self.process.write(data)
 
     def _body_end(self):
