@@ -420,12 +420,7 @@ class WholeOutputTests(SynchronousTestCase):
         self.assertTrue(conn.transport.value().endswith(b"\r\n\r\n"))
 
     def test_head_answered_without_a_body_keeps_the_programs_length(self):
-        errors = []
-        from twisted.logger import globalLogPublisher
-        observer = lambda event: errors.append(event) \
-            if event.get("log_level").name == "error" else None
-        globalLogPublisher.addObserver(observer)
-        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        errors = self.errors()
         for query in ("whole", "soon", ""):
             conn, response = self.get("/headonly?" + query, "HEAD")
             self.assertEqual(response.header("Content-Length"), "94")

@@ -31,7 +31,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
-from axkit.http.connection import MIN_DRAIN
+from axkit.http.connection import MIN_DRAIN, drained
 from axkit.http.headers import Headers
 from axkit.http.request import STREAMING, BadTarget, RequestWatcher, normalize_path
 from axkit.http.status import has_no_body
@@ -295,9 +295,7 @@ class CGIRun(ProcessProtocol, RequestWatcher):
         ``after()`` is called once the child exists or has failed to (the
         caller may then close ``stdin_file``)."""
         request = self.request
-        factory = request.channel.factory
-        self.deadline = deadline = factory.now() + self.timeout
-        self.wheel_slot = factory.wheel.add(self, deadline)
+        self._arm(request.channel.factory.now() + self.timeout)
         request.watch(self)     # request_ended, client_half_closed
         if stdin_file is not None:
             stdin_fd = stdin_file.fileno()
@@ -539,9 +537,8 @@ class CGIRun(ProcessProtocol, RequestWatcher):
                 self.state = DRAIN
                 self._close_stdin()
                 request.finish()
-                pipe = self.process.pipes.get(1) if self.process is not None else None
-                if pipe is not None:
-                    pipe._closed()
+                if self.process is not None:
+                    self.process.close_output(1)
                 return
         except Exception as e:      # a header the engine refuses to send
             self.state = OVER
@@ -784,13 +781,17 @@ class CGIRun(ProcessProtocol, RequestWatcher):
             self.timeout = HALF_CLOSED_GRACE
         deadline = self.deadline
         if deadline is not None:
-            factory = self.request.channel.factory
-            sooner = factory.now() + self.timeout
+            sooner = self.request.channel.factory.now() + self.timeout
             if sooner < deadline:
-                self.deadline = sooner
-                self.wheel_slot = factory.wheel.add(self, sooner, self.wheel_slot)
+                self._arm(sooner)
 
     # -- time ------------------------------------------------------------------
+
+    def _arm(self, deadline):
+        """CGITimeout at ``deadline``, filed in the connections' wheel."""
+        self.deadline = deadline
+        self.wheel_slot = self.request.channel.factory.wheel.add(self, deadline,
+                                                                 self.wheel_slot)
 
     def _touch(self):
         if self.deadline is not None:
@@ -816,15 +817,12 @@ class CGIRun(ProcessProtocol, RequestWatcher):
         kernel's queue since the last look (it reads, slower than that
         queue -- MBs -- frees room for more; not silence).  If so, the
         deadline is moved on."""
-        request = self.request
-        unsent = request.channel.unsent()
-        mark = self.unsent_mark
-        if unsent is None or mark is None or mark - unsent < MIN_DRAIN:
+        channel = self.request.channel
+        unsent = channel.unsent()
+        if not drained(self.unsent_mark, unsent):
             return False
         self.unsent_mark = unsent
-        factory = request.channel.factory
-        self.deadline = factory.now() + self.timeout
-        self.wheel_slot = factory.wheel.add(self, self.deadline)
+        self._arm(channel.factory.now() + self.timeout)
         return True
 
     def _disarm(self):

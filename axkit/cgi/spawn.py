@@ -381,16 +381,21 @@ class GroupProcess:
         if 0 in self.pipes:
             self.pipes[0].loseConnection()
 
+    def close_output(self, *names):
+        """Read stdout (1) or stderr (2) no more: our end closed (the
+        program gets EPIPE if it writes on), the pipe ended as if at EOF."""
+        for name in names:
+            pipe = self.pipes.get(name)
+            if pipe is not None:
+                pipe._closed()
+
     def abandon(self):
         """Stop waiting for the pipes' ends: the group has been killed, yet
         a pipe still has a writer -- a descendant that left the group
         (``setsid cmd &``, a daemon) and kept stdout or stderr.  Our ends
         are closed (that writer gets EPIPE), then the leader is reaped as
         usual; the run ends and its slot is free."""
-        for name in (1, 2):
-            pipe = self.pipes.get(name)
-            if pipe is not None:
-                pipe._closed()
+        self.close_output(1, 2)
         writer = self.pipes.get(0)
         if writer is not None:
             writer.stopWriting()

@@ -56,6 +56,12 @@ LINGER = 2.0
 # it per timeout to count as reading: a slow reader does, a client taking a
 # few bytes a minute to hold the connection (and a CGI slot) does not.
 MIN_DRAIN = 16384
+
+
+def drained(before, now):
+    """Whether a client took at least MIN_DRAIN of what the kernel held for
+    it (``unsent()`` then and now; None where it cannot be read)."""
+    return before is not None and now is not None and before - now >= MIN_DRAIN
 # A deadline kind (not a state): the response in progress waits on the client.
 SENDING = "sending"
 
@@ -1033,9 +1039,8 @@ class HTTPConnection:
     def _check_sending(self, now):
         mark = self._send_progress()
         last = self._sent_mark
-        if mark is not None and last is not None and mark[:3] == last[:3] and not (
-                mark[3] is not None and last[3] is not None
-                and last[3] - mark[3] >= MIN_DRAIN):
+        if mark is not None and last is not None and mark[:3] == last[:3] \
+                and not drained(last[3], mark[3]):
             # Nothing moved -- but for the kernel's queue, which a slow
             # reader drains long before it frees room for more of ours.
             log.info("closing connection from {client}: it read nothing for "

@@ -78,6 +78,19 @@ def _interpreter(word, ctx):
 _interpreter.label = "PROGRAM"
 
 
+def _document_program(filename, conf):
+    """Whether the mapped file ``filename`` is a program in this scope: None
+    if not, else whether it runs through a CGIInterpreter (True) or is
+    exec'd itself (False: AddHandler cgi-script)."""
+    interpreters = conf.cgi_interpreter
+    if filename is None or not (conf.add_handler or interpreters):
+        return None
+    ext = os.path.splitext(filename)[1].lower()
+    if interpreters and ext in interpreters:
+        return True
+    return False if conf.add_handler.get(ext) == HANDLER else None
+
+
 class CGI:
     """Runs CGI/1.1 programs: ScriptAlias, AddHandler cgi-script, nph- scripts."""
 
@@ -176,14 +189,7 @@ class CGI:
         # that is a program is claimed before fixup, so the file plugins
         # (compress, expires) leave its answer alone.  Refusals (ExecCGI off,
         # not executable) come from the response phase, after access checks.
-        filename = request.filename
-        if filename is None or request.handler is not None:
-            return DECLINED
-        interpreters = conf.cgi_interpreter
-        if not (conf.add_handler or interpreters):
-            return DECLINED
-        ext = os.path.splitext(filename)[1].lower()
-        if (interpreters and ext in interpreters) or conf.add_handler.get(ext) == HANDLER:
+        if request.handler is None and _document_program(request.filename, conf) is not None:
             request.handler = HANDLER
         return DECLINED
 
@@ -195,12 +201,8 @@ class CGI:
             # Decided here again, whatever mime_map did: a program's source
             # must never be sent as a file, whichever plugin ended mime_map.
             filename = request.filename
-            interpreters = conf.cgi_interpreter
-            if filename is None or not (conf.add_handler or interpreters):
-                return DECLINED
-            ext = os.path.splitext(filename)[1].lower()
-            interpreted = bool(interpreters) and ext in interpreters
-            if not interpreted and conf.add_handler.get(ext) != HANDLER:
+            interpreted = _document_program(filename, conf)
+            if interpreted is None:
                 return DECLINED
             request.handler = HANDLER
             st = request.finfo
