@@ -1,0 +1,143 @@
+"""wsgi: run WSGI (PEP 3333) applications in-process -- Flask, Django, any.
+
+uri_translation: a URL under a WSGIScriptAlias prefix (the longest one,
+unless a longer ScriptAlias or a ``WSGIScriptAlias PREFIX off`` claims
+it) belongs to that application; the request is claimed
+(``request.handler = "wsgi-script"``) so file plugins leave it alone.
+
+response: its environ is built, its body (if any) starts streaming to
+``wsgi.input``, and the application is called on a thread of the
+application pool (WSGIThreads), never the reactor's; when every thread is
+busy the request waits in a queue of WSGIQueueLimit, past which it is
+answered 503.  The application thread and the reactor meet in an
+Exchange (axkit.wsgi.exchange); PEP 3333's rules are kept in
+axkit.wsgi.response.
+"""
+
+from functools import partial
+
+from twisted.logger import Logger
+
+from axkit.cgi.mapping import match_alias
+from axkit.config import GLOBAL, MAP, SERVER_ONLY, APPEND, Directive, count, many, path, url_path
+from axkit.hooks import DECLINED, OK
+from axkit.wsgi import pool as pools
+from axkit.wsgi.environ import build_environ
+from axkit.wsgi.exchange import Exchange
+from axkit.wsgi.input import NO_INPUT, Input
+from axkit.wsgi.loader import OFF, target
+from axkit.wsgi.mount import Mount
+from axkit.wsgi.response import run
+
+log = Logger(namespace="axkit.wsgi")
+
+HANDLER = "wsgi-script"
+NOTE = "wsgi.mount"
+
+
+def _inline(fn, *args, **kw):
+    return fn(*args, **kw)
+
+
+class WSGI:
+    """Serves WSGI applications from a thread pool (WSGIScriptAlias)."""
+
+    name = "wsgi"
+    # Claims its prefixes before the file plugins map them, and before
+    # cgi so that the longer of a ScriptAlias and a WSGIScriptAlias wins.
+    run_before = ("cgi", "uri_to_file", "mime_map", "serve_file", "serve_dir")
+    directives = [
+        Directive("WSGIScriptAlias", (url_path, target), scopes=SERVER_ONLY, merge=MAP,
+                  to_items=lambda v: [(v[0], v[1])],
+                  doc="Mount a WSGI application at a URL prefix: WSGIScriptAlias /app "
+                      "/srv/app.wsgi (a file defining `application`; app.py:app names "
+                      "another callable) or WSGIScriptAlias / mysite.wsgi:application "
+                      "(a module on sys.path). SCRIPT_NAME is the prefix, PATH_INFO the "
+                      "rest. May repeat; the longest prefix wins; `off` as the target "
+                      "leaves a prefix to the other plugins (static files)."),
+        Directive("WSGIPythonPath", many(path), scopes={GLOBAL}, merge=APPEND,
+                  doc="Folders put first on sys.path before applications are imported."),
+        Directive("WSGIThreads", count, scopes={GLOBAL}, default=16,
+                  doc="Threads running WSGI applications (all mounts share them)."),
+        Directive("WSGIQueueLimit", count, scopes={GLOBAL}, default=256,
+                  doc="Requests that may wait for a free application thread; past "
+                      "it: 503 with Retry-After."),
+    ]
+
+    def __init__(self):
+        self.pool = None          # set on first use (tests may set an InlinePool)
+        self._mounts = {}         # (prefix, Target) -> Mount
+        self._reactor = None
+
+    # -- uri_translation: which application ------------------------------------
+
+    def hook_uri_translation(self, request, conf):
+        notes = request.notes
+        if NOTE in notes:
+            del notes[NOTE]       # (a local redirect: a new mapping)
+        aliases = conf.wsgi_script_alias
+        if not aliases or request.handler is not None:
+            return DECLINED
+        path = request.path
+        found = match_alias(aliases.items(), path)
+        if found is None or found[1] == OFF:
+            return DECLINED
+        script_aliases = getattr(conf, "script_alias", None)
+        if script_aliases:
+            cgi = match_alias(script_aliases.items(), path)
+            if cgi is not None and len(cgi[0]) > len(found[0]):
+                return DECLINED   # a CGI folder mounted below the application
+        mount = self._mounts.get(found)
+        if mount is None:
+            mount = self._mounts[found] = Mount(found[0], found[1],
+                                                _flat(conf.wsgi_python_path), self._call)
+        notes[NOTE] = mount
+        request.handler = HANDLER
+        request.path_info = path[len(mount.script_name):]
+        return OK
+
+    # -- response: run it ----------------------------------------------------------
+
+    def hook_response(self, request, conf):
+        mount = request.notes.get(NOTE)
+        if mount is None:
+            return DECLINED
+        pool = self.pool
+        if pool is None:
+            self._reactor = request.reactor
+            pool = self.pool = pools.shared(conf.wsgi_threads, conf.wsgi_queue_limit)
+        threaded = pool.threaded
+        call = request.reactor.callFromThread if threaded else _inline
+        exchange = Exchange(request, mount, call, threaded)
+        wsgi_input = NO_INPUT
+        if not request.body_complete or request.body_length:
+            wsgi_input = exchange.input = Input(request, call, threaded)
+        exchange.environ = build_environ(request, mount.base, request.path_info,
+                                         wsgi_input)
+        if wsgi_input is not NO_INPUT and not request.continue_wanted:
+            wsgi_input.start()    # (with Expect: 100-continue, at the first read)
+        if not pool.submit(partial(run, exchange)):
+            if exchange.input is not None:
+                exchange.input.close()
+            log.warn("WSGI application {mount}: {waiting} requests already wait for "
+                     "one of {threads} threads (WSGIQueueLimit) -> 503",
+                     mount=mount.label, waiting=pool.depth, threads=pool.size,
+                     request=request, plugin="wsgi")
+            request.response_headers.set("Retry-After", "1")
+            return 503
+        return OK
+
+    def _call(self, fn, *args, **kw):
+        """Run ``fn`` on the reactor thread (from an application thread)."""
+        pool = self.pool
+        if pool is None or not pool.threaded or self._reactor is None:
+            return fn(*args, **kw)
+        self._reactor.callFromThread(fn, *args, **kw)
+
+
+def _flat(occurrences):
+    for dirs in occurrences:
+        if isinstance(dirs, str):
+            yield dirs
+        else:
+            yield from dirs

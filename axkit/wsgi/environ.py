@@ -1,0 +1,168 @@
+"""The environ dict a WSGI application gets (PEP 3333 §"environ Variables").
+
+Strings are native ``str`` holding bytes as latin-1 ("bytes-as-unicode"):
+PATH_INFO and SCRIPT_NAME are the percent-decoded path's bytes (the engine
+refuses paths that are not UTF-8, and has removed dot segments),
+QUERY_STRING is as sent.  Request fields become ``HTTP_*`` as for CGI
+(axkit.cgi.environ's naming: a name with ``_`` is dropped so it cannot
+pose as another; Content-Type/-Length have their own variables), with
+repeated fields joined; ``Authorization`` is passed (applications do their
+own authentication) and hop-by-hop fields are not (RFC 9110 §7.6.1: they
+describe this connection, which the application never sees).
+"""
+
+import sys
+import threading
+
+from axkit import SERVER_SOFTWARE
+from axkit.cgi.environ import _var_name, _var_names
+
+# Hop-by-hop fields (RFC 9110 §7.6.1, RFC 9112): the server's business.
+HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "te",
+                        "trailer", "transfer-encoding", "upgrade"))
+
+_PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
+
+
+def wire(text):
+    """A str decoded from UTF-8 (the engine's path) as PEP 3333's latin-1 str."""
+    return text if text.isascii() else text.encode("utf-8").decode("latin-1")
+
+
+def mount_base(script_name, errors, file_wrapper, multiprocess=False):
+    """The part of the environ that is the same for every request of a mount."""
+    return {
+        "SCRIPT_NAME": wire(script_name),
+        "SERVER_SOFTWARE": SERVER_SOFTWARE,
+        "wsgi.version": (1, 0),
+        "wsgi.errors": errors,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": multiprocess,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+        "wsgi.file_wrapper": file_wrapper,
+    }
+
+
+def build_environ(request, base, path_info, wsgi_input):
+    """The environ for ``request`` under a mount whose fixed part is ``base``."""
+    env = base.copy()
+    env["REQUEST_METHOD"] = request.method
+    env["PATH_INFO"] = wire(path_info)
+    query = request.query
+    env["QUERY_STRING"] = query or ""
+    env["REQUEST_URI"] = request.target
+    env["SERVER_PROTOCOL"] = _PROTOCOLS.get(request.version) or "HTTP/" + request.version
+    env["REMOTE_ADDR"] = request.client_address
+    port = request.client_port
+    if port is not None:
+        env["REMOTE_PORT"] = str(port)
+    secure = request.secure
+    env["wsgi.url_scheme"] = "https" if secure else "http"
+    if secure:
+        env["HTTPS"] = "on"
+    env["wsgi.input"] = wsgi_input
+
+    headers = request.headers._items
+    drop = HOP_BY_HOP
+    connection = None
+    host = None
+    var_names = _var_names
+    for name, value in headers:
+        if name in drop:
+            if name == "connection":
+                connection = value if connection is None else f"{connection},{value}"
+            continue
+        var = var_names.get(name)
+        if var is None:
+            var = _var_name(name)
+        if not var:
+            continue
+        if var == "HTTP_HOST":
+            host = value
+        old = env.get(var)
+        if old is None:
+            env[var] = value
+        else:
+            env[var] = old + ("; " if var == "HTTP_COOKIE" else ", ") + value
+    if connection is not None:
+        # Fields the client named in Connection are hop-by-hop too.
+        for token in connection.split(","):
+            var = _var_name(token.strip().lower())
+            if var and var[0] == "H" and var != "HTTP_HOST":
+                env.pop(var, None)
+    if request.content_length is None and "CONTENT_LENGTH" in env:
+        del env["CONTENT_LENGTH"]         # (a chunked body: read to its end)
+
+    name, server_port = _server_name_port(request, host, secure)
+    env["SERVER_NAME"] = name
+    env["SERVER_PORT"] = server_port
+    if request.user is not None:
+        env["REMOTE_USER"] = request.user
+    if request.auth_type is not None:
+        env["AUTH_TYPE"] = request.auth_type
+    return env
+
+
+def _server_name_port(request, host, secure):
+    """SERVER_NAME and SERVER_PORT: the Host the client used (as Apache's
+    UseCanonicalName Off), else ServerName; the port from Host, else the
+    scheme's, else the port the server listens on."""
+    default = "443" if secure else "80"
+    if host:
+        if host.startswith("["):
+            end = host.find("]")
+            name, rest = host[:end + 1], host[end + 1:]
+            port = rest[1:] if rest.startswith(":") else ""
+        else:
+            name, _, port = host.partition(":")
+        return name.lower().rstrip(".") or name, port if port.isdigit() else default
+    server = request.server
+    name = getattr(server, "name", None) or "localhost"
+    for listen in getattr(server, "listens", ()) or ():
+        kind, _, rest = str(listen).partition(":")
+        port = rest.partition(":")[0]
+        if kind in ("tcp", "ssl") and port.isdigit() and port != "0":
+            return name, port
+    return name, default
+
+
+class ErrorStream:
+    """``wsgi.errors``: lines an application writes become log events
+    (warn level, the mount named), logged from the reactor thread."""
+
+    def __init__(self, mount, log, call):
+        self.mount = mount
+        self._log = log
+        self._call = call          # runs a function on the reactor thread
+        self._buffer = ""
+        self._lock = threading.Lock()     # shared by the mount's threads
+
+    def write(self, text):
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        with self._lock:
+            self._buffer += text
+            lines = None
+            if "\n" in self._buffer:
+                lines, _, self._buffer = self._buffer.rpartition("\n")
+        if lines is not None:
+            self._emit(lines)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        with self._lock:
+            text, self._buffer = self._buffer, ""
+        if text:
+            self._emit(text)
+
+    def _emit(self, text):
+        try:
+            self._call(self._log.warn, "{mount}: {text}", mount=self.mount, text=text,
+                       plugin="wsgi")
+        except Exception:          # a stopped reactor: say it somewhere
+            sys.stderr.write(f"{self.mount}: {text}\n")

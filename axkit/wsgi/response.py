@@ -1,0 +1,307 @@
+"""The application side of PEP 3333: start_response, write(), the iterable.
+
+``run(exchange)`` is the job an application thread runs for one request.
+PEP 3333's rules, and what servers are known to get wrong:
+
+* the head goes out with the first non-empty body piece (or at the end),
+  so ``start_response(..., exc_info)`` may still replace the status until
+  then; after it, exc_info is re-raised and the connection is cut;
+* the application's Content-Length is honoured: extra output is cut (and
+  the iteration stopped), a short body closes the connection; without one,
+  a list or tuple gets its length, anything else is chunked (HTTP/1.1);
+* hop-by-hop fields (Connection, Transfer-Encoding, ...) are dropped (PEP
+  3333 forbids them; logged once per mount and name), so are Date and
+  Server (the engine sends its own); names and values are checked here,
+  on the application's thread, so a bad one is the application's error;
+* ``close()`` of the iterable is called exactly once, whatever happens:
+  normal end, an exception while iterating, the client gone, HEAD (the
+  iteration stops after the head), the Content-Length reached.
+"""
+
+import os
+import re
+import stat as statmod
+
+from twisted.python.failure import Failure
+
+from .exchange import ClientGone, _close_quietly
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_STATUS = re.compile(r"([1-9][0-9][0-9])(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?\Z")
+
+HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate",
+                        "proxy-authorization", "proxy-connection", "te", "trailer",
+                        "trailers", "transfer-encoding", "upgrade"))
+ENGINE_OWN = frozenset(("date", "server"))
+
+_statuses = {}
+_checked = {}
+_CACHE_MAX = 4096
+
+
+def parse_status(status):
+    """'200 OK' -> (200, None); a reason other than the standard one is kept."""
+    found = _statuses.get(status) if status.__class__ is str else None
+    if found is not None:
+        return found
+    if not isinstance(status, str):
+        raise TypeError(f"WSGI status must be a str, got {status!r}")
+    m = _STATUS.match(status)
+    if m is None:
+        raise ValueError(f"malformed WSGI status {status!r} (expected '200 OK')")
+    code = int(m.group(1))
+    if code < 200:
+        raise ValueError(f"WSGI status {status!r}: an application cannot send 1xx")
+    from axkit.http.status import REASONS
+    text = m.group(2)
+    reason = None if text is None or REASONS.get(code) == text else text
+    if reason is not None:
+        reason.encode("latin-1")
+    found = (code, reason)
+    if len(_statuses) < _CACHE_MAX:
+        _statuses[status] = found
+    return found
+
+
+def check_header(item):
+    """The lower-cased name of a valid (name, value) pair; raises otherwise."""
+    try:
+        lowered = _checked.get(item)
+    except TypeError:
+        lowered = None
+    if lowered is not None:
+        return lowered
+    if not isinstance(item, tuple) or len(item) != 2:
+        raise TypeError(f"WSGI header must be a (name, value) tuple, got {item!r}")
+    name, value = item
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise TypeError(f"WSGI header name and value must be str, got {item!r}")
+    if _TOKEN.match(name) is None:
+        raise ValueError(f"invalid WSGI header name {name!r}")
+    if _BAD_VALUE.search(value) is not None:
+        raise ValueError(f"WSGI header {name} has a control character (CR, LF...) "
+                         f"in its value {value!r}")
+    value.encode("latin-1")          # UnicodeEncodeError: not bytes-as-latin-1
+    lowered = name.lower()
+    if len(_checked) < _CACHE_MAX:
+        _checked[item] = lowered
+    return lowered
+
+
+class Responder:
+    """start_response and write() of one request (application thread)."""
+
+    __slots__ = ("exchange", "status", "reason", "headers", "length", "head_sent",
+                 "sent", "complete", "head_only")
+
+    def __init__(self, exchange):
+        self.exchange = exchange
+        self.status = None
+        self.reason = None
+        self.headers = None
+        self.length = None            # the application's Content-Length
+        self.head_sent = False
+        self.sent = 0
+        self.complete = False         # Content-Length reached (or HEAD's head out)
+        self.head_only = exchange.request.head_only
+
+    def start_response(self, status, headers, exc_info=None):
+        if exc_info is not None:
+            try:
+                if self.head_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response() called again without exc_info")
+        code, reason = parse_status(status)
+        kept = []
+        length = None
+        mount = self.exchange.mount
+        for item in headers:
+            lowered = check_header(item)
+            if lowered == "content-length":
+                value = item[1].strip()
+                if not value.isdigit() or (length is not None and int(value) != length):
+                    raise ValueError(f"invalid Content-Length {item[1]!r}")
+                length = int(value)
+            elif lowered in HOP_BY_HOP:
+                mount.dropped(lowered, self.exchange)
+            elif lowered not in ENGINE_OWN:
+                kept.append(item)
+        self.status, self.reason, self.headers, self.length = code, reason, kept, length
+        return self.write
+
+    def write(self, data):
+        """PEP 3333's write(): sent at once (waiting while the client is slow)."""
+        if data.__class__ is not bytes:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError(f"WSGI body data must be bytes, got {type(data).__name__}")
+            data = bytes(data)
+        if data:
+            self.piece(data)
+
+    def piece(self, data):
+        """One non-empty body piece; False once nothing more is wanted."""
+        if self.complete:
+            return False
+        if self.status is None:
+            raise AssertionError("the application sent body data before start_response()")
+        exchange = self.exchange
+        length = self.length
+        last = False
+        if length is not None:
+            room = length - self.sent
+            if len(data) >= room:
+                data = data[:room]
+                last = True
+        if not self.head_sent:
+            self.head_sent = True
+            if last:
+                self.complete = True
+                exchange.emit(lambda a=(self.status, self.reason, self.headers, data, length):
+                              exchange.whole(*a))
+                return False
+            exchange.emit(lambda a=(self.status, self.reason, self.headers, length):
+                          exchange.head(*a))
+            if self.head_only:
+                self.complete = True
+                return False
+        exchange.emit(data, len(data))
+        self.sent += len(data)
+        if last:
+            self.complete = True
+            return False
+        return True
+
+    def end(self):
+        """The iteration is over: the response ends."""
+        exchange = self.exchange
+        if not self.head_sent:
+            if self.status is None:
+                raise AssertionError("the application returned without calling "
+                                     "start_response()")
+            self.head_sent = True
+            length = 0 if self.length is None else self.length
+            exchange.emit(lambda a=(self.status, self.reason, self.headers, b"", length):
+                          exchange.whole(*a))
+        else:
+            exchange.emit(exchange.finish)
+
+    def whole(self, body):
+        """The body known in full (a list or tuple returned)."""
+        length = self.length
+        if length is None:
+            length = len(body)
+        elif len(body) > length:
+            body = body[:length]
+        self.head_sent = self.complete = True
+        exchange = self.exchange
+        exchange.emit(lambda a=(self.status, self.reason, self.headers, body, length):
+                      exchange.whole(*a))
+
+
+def consume(responder, result):
+    """Send what the application returned.  True when ``result``'s close()
+    was handed on (a file sent by the engine closes it when done)."""
+    cls = result.__class__
+    if (cls is list or cls is tuple) and not responder.head_sent:
+        if responder.status is None:
+            raise AssertionError("the application returned without calling "
+                                 "start_response()")
+        for chunk in result:
+            if chunk.__class__ is not bytes:
+                raise TypeError(f"WSGI body data must be bytes, got {type(chunk).__name__}")
+        responder.whole(result[0] if len(result) == 1 else b"".join(result))
+        return False
+    if cls is FileWrapper and not responder.head_sent and responder.status is not None:
+        if _send_file(responder, result):
+            return True
+    for chunk in result:
+        if chunk.__class__ is not bytes:
+            raise TypeError(f"WSGI body data must be bytes, got {type(chunk).__name__}")
+        if chunk and responder.piece(chunk) is False:
+            break
+    responder.end()
+    return False
+
+
+def run(exchange):
+    """The job for one request, on an application thread."""
+    if exchange.gone:                    # the client left while it waited
+        exchange.emit(exchange.done)
+        return
+    mount = exchange.mount
+    try:
+        app = mount.application()
+    except BaseException:
+        exchange.emit(lambda f=Failure(): exchange.fail(f, "could not be loaded"))
+        exchange.emit(exchange.done)
+        return
+    responder = Responder(exchange)
+    result = None
+    handed_on = False
+    try:
+        result = app(exchange.environ, responder.start_response)
+        handed_on = consume(responder, result)
+    except ClientGone:
+        pass
+    except BaseException:
+        exchange.emit(lambda f=Failure(): exchange.fail(f))
+    finally:
+        if result is not None and not handed_on and hasattr(result, "close"):
+            try:
+                result.close()
+            except BaseException:
+                exchange.emit(lambda f=Failure(): exchange.fail(f, "failed in close()"))
+        exchange.emit(exchange.done)
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: a file returned this way is sent by the
+    engine (``request.send_file``, zero-copy) when it is a regular file;
+    anything else is read in ``blksize`` pieces."""
+
+    def __init__(self, filelike, blksize=65536):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+
+def _send_file(responder, wrapper):
+    """Hand a real file to the engine; False to iterate it instead."""
+    exchange = responder.exchange
+    if not hasattr(exchange.request, "send_file"):
+        return False
+    f = wrapper.filelike
+    try:
+        st = os.fstat(f.fileno())
+        offset = f.tell()
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not statmod.S_ISREG(st.st_mode):
+        return False
+    size = max(0, st.st_size - offset)
+    length = responder.length
+    if length is None:
+        length = size
+    elif length > size:
+        return False              # (a short file: iterate, the connection closes)
+    responder.head_sent = responder.complete = True
+    exchange.emit(lambda a=(responder.status, responder.reason, responder.headers,
+                            wrapper, offset, length): exchange.send_file(*a))
+    return True
+
+
+__all__ = ["run", "FileWrapper", "Responder", "consume", "_close_quietly"]
