@@ -114,9 +114,17 @@ class WSGI:
             wsgi_input = exchange.input = Input(request, call, threaded)
         exchange.environ = build_environ(request, mount.base, request.path_info,
                                          wsgi_input)
-        if wsgi_input is not NO_INPUT and not request.continue_wanted:
-            wsgi_input.start()    # (with Expect: 100-continue, at the first read)
-        if not pool.submit(partial(run, exchange)):
+        job = partial(run, exchange)
+        if wsgi_input is not NO_INPUT:
+            if not threaded:
+                # (InlinePool, in tests: the application runs on this thread,
+                # where a read must never wait: once the body is all in.)
+                wsgi_input.start()
+                wsgi_input.when_complete(partial(pool.submit, job))
+                return OK
+            if not request.continue_wanted:
+                wsgi_input.start()    # (with Expect: 100-continue, at the first read)
+        if not pool.submit(job):
             if exchange.input is not None:
                 exchange.input.close()
             log.warn("WSGI application {mount}: {waiting} requests already wait for "

@@ -60,6 +60,7 @@ class Input:
         self._asked = False              # start asked for (application side)
         self._closed = False             # the application is done with it
         self._left = b""                 # application side: bytes taken, not returned
+        self._on_end = None
 
     # -- reactor side ------------------------------------------------------------
 
@@ -100,6 +101,17 @@ class Input:
         with self._cond:
             self._ended = True
             self._cond.notify_all()
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            on_end()
+
+    def when_complete(self, fn):
+        """Call ``fn()`` (reactor thread) once the whole body is in: how the
+        InlinePool of the tests runs an application only when no read can wait."""
+        if self._ended:
+            fn()
+        else:
+            self._on_end = fn
 
     def broken(self, why):
         """The body cannot complete (called when the response ends first)."""
