@@ -262,3 +262,20 @@ def file_wrapper(environ, start_response):
 
 
 validated_file_wrapper = validator(file_wrapper)
+
+
+def careful_reader(environ, start_response):
+    """Reads the whole body; records how reading ended in EVENTS."""
+    stream = environ["wsgi.input"]
+    total = 0
+    try:
+        while True:
+            piece = stream.read(65536)
+            if not piece:
+                break
+            total += len(piece)
+        EVENTS.append(("reader", "complete", total))
+    except OSError as e:
+        EVENTS.append(("reader", type(e).__name__, total))
+        raise
+    return _text(start_response, f"{total}\n")
