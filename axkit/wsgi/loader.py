@@ -2,7 +2,8 @@
 
 A target is one of (as mod_wsgi and gunicorn spell them):
 
-* a file -- ``app.wsgi``, ``app.py`` or any existing file -- defining
+* a file -- ``app.wsgi``, ``app.py``, any path with a ``/`` or any
+  existing file (relative to the config file's folder) -- defining
   ``application`` (``app.py:app`` names another callable).  It is loaded
   as a module of its own, its folder first on ``sys.path`` (as running
   ``python app.py`` would: its sibling modules import);
@@ -73,9 +74,11 @@ def target(word, ctx):
         raise ConfigError(f"{word!r}: expected a callable's name after ':', got {name!r}")
     factory = called.group(2) is not None
     name = called.group(1)
-    is_file = spec.endswith(_FILE_SUFFIXES) or "/" in spec
-    if is_file:
-        where = _path(spec, ctx)
+    # A file when it names one (or looks like a path); a module otherwise
+    # (djsite.wsgi:application is Django's module, not a file).
+    where = _path(spec, ctx)
+    if "/" in spec or os.path.isfile(where) or (
+            spec.endswith(_FILE_SUFFIXES) and not (sep and _MODULE.match(spec))):
         if not os.path.isfile(where):
             raise ConfigError(f"WSGI application file {where} does not exist")
         return Target("file", where, name, factory, word)
