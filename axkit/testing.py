@@ -189,7 +189,7 @@ class MemorySite:
 
     Requests go through the real HTTP engine and the full hook chain over
     an in-memory transport; ``clock`` (a MemoryReactorClock) is the reactor
-    the engine, the plugins (``request.channel.factory.reactor``) and the
+    the engine, the plugins (``request.reactor``) and the
     trace timer see.  ``events`` collects every log event emitted while the
     site is open, and each is also passed through the site's `logging`
     hooks, as the real server does.  Call ``close()`` when done (or use
@@ -211,9 +211,11 @@ class MemorySite:
     def _observe(self, event):
         request = event.get("request")
         if request is not None:
-            channel = getattr(request, "channel", None)
-            if getattr(channel, "factory", None) is not self.factory:
-                return          # another site's request
+            try:
+                if request.reactor is not self.clock:
+                    return      # another site's request
+            except AttributeError:
+                return
         self.events.append(event)
         if self.router is not None:
             self.router(event)

@@ -134,26 +134,13 @@ class ArgvTests(SynchronousTestCase):
         self.assertEqual(search_argv(None), [])
 
 
-class _Address:
-    def __init__(self, host, port):
-        self.host, self.port = host, port
-
-
-class _Transport:
-    def getHost(self):
-        return _Address("::1", 8443)
-
-
-class _Channel:
-    transport = _Transport()
-
-
 class _Request:
     """Just what build_environ reads."""
 
     def __init__(self, **kw):
         from axkit.http.headers import Headers
-        self.channel = _Channel()
+        self.connection_notes = {}
+        self.local_address = ("::1", 8443)
         self.headers = Headers(kw.pop("headers", [("host", "[::1]:8443")]))
         self.query = None
         self.client_address = "::1"
@@ -835,32 +822,30 @@ class StderrFloodTests(SynchronousTestCase):
         self.assertTrue(pipe.reading)
 
 
-class _Wheel:
-    def __init__(self):
-        self.added = []
-
-    def add(self, run, deadline, old_slot=None):
-        self.added.append(deadline)
-        return int(deadline) + 1
-
-
-class _SlowChannel:
-    def __init__(self, unsent):
-        import types
-        self.unsent_value = unsent
-        self.factory = types.SimpleNamespace(now=lambda: 100.0, wheel=_Wheel())
-
-    def unsent(self):
-        return self.unsent_value
-
-
 class _CutRequest:
+    """Just what a CGIRun's CGITimeout reads of its request."""
     finished = False
     aborted = False
     notes = {}
 
-    def __init__(self, channel):
-        self.channel = channel
+    def __init__(self, unsent):
+        from twisted.internet.task import Clock
+        from axkit.http.connection import DeadlineWheel
+        self.clock = Clock()
+        self.clock.advance(100.0)
+        self.wheel = DeadlineWheel(self.clock)
+        self.unsent_value = unsent
+
+    def deadline(self, on_expire):
+        from axkit.http.timers import Deadline
+        return Deadline(self.wheel, self.clock.seconds, on_expire)
+
+    def send_queue(self):
+        return self.unsent_value
+
+    def client_read_since(self, mark):
+        from axkit.http.connection import drained
+        return drained(mark, self.unsent_value)
 
     def abort(self):
         self.aborted = True
@@ -877,41 +862,41 @@ class SlowReaderTests(SynchronousTestCase):
     def run_paused(self, mark, now_unsent, half_closed=False):
         from twisted.internet.task import Clock
         from axkit.cgi.run import BODY, CGIRun
-        channel = _SlowChannel(now_unsent)
-        request = _CutRequest(channel)
+        request = _CutRequest(now_unsent)
         run = CGIRun(request, "/srv/x.cgi", ["/srv/x.cgi"], {}, 5.0, reactor=Clock())
+        run.deadline = request.deadline(run._timed_out)
         run.state = BODY
         run.paused = True
         run.unsent_mark = mark
         run.half_closed = half_closed
         run._timed_out()
-        return run, request, channel
+        return run, request
 
     def test_a_reader_draining_the_kernel_queue_gets_more_time(self):
         from axkit.cgi.run import BODY
-        run, request, channel = self.run_paused(2_000_000, 1_900_000)
+        run, request = self.run_paused(2_000_000, 1_900_000)
         self.assertEqual(run.state, BODY)
         self.assertFalse(request.aborted)
-        self.assertEqual(run.deadline, 105.0)
-        self.assertEqual(channel.factory.wheel.added, [105.0])
+        self.assertEqual(run.deadline.when, 105.0)
+        self.assertEqual(list(request.wheel.buckets), [106])
         self.assertEqual(run.unsent_mark, 1_900_000)
 
     def test_a_reader_taking_nothing_is_cut(self):
         from axkit.cgi.run import OVER
-        run, request, _ = self.run_paused(2_000_000, 2_000_000)
+        run, request = self.run_paused(2_000_000, 2_000_000)
         self.assertEqual(run.state, OVER)
         self.assertTrue(request.aborted)
 
     def test_a_reader_taking_a_few_bytes_per_timeout_is_cut(self):
         # Holding a connection (and a CGI slot) with a trickle is not reading.
         from axkit.cgi.run import OVER
-        run, request, _ = self.run_paused(2_000_000, 1_999_000)
+        run, request = self.run_paused(2_000_000, 1_999_000)
         self.assertEqual(run.state, OVER)
         self.assertTrue(request.aborted)
 
     def test_a_half_closed_reader_draining_is_not_cut_either(self):
         # (nc -N | a slow pipe: its FIN does not make it a client gone.)
         from axkit.cgi.run import BODY
-        run, request, _ = self.run_paused(2_000_000, 1_900_000, half_closed=True)
+        run, request = self.run_paused(2_000_000, 1_900_000, half_closed=True)
         self.assertEqual(run.state, BODY)
         self.assertFalse(request.aborted)

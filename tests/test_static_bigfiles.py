@@ -8,7 +8,7 @@ import subprocess
 from twisted.internet import defer, protocol, reactor, task, threads
 from twisted.internet.endpoints import SSL4ClientEndpoint, TCP4ClientEndpoint, connectProtocol
 
-from axkit.http import producers
+from axkit.files import producers
 from axkit.testing import parse_responses, start_server
 
 from .static_support import REPO, STATIC_PLUGINS, StaticTestCase, raw, request_bytes

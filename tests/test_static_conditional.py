@@ -6,7 +6,7 @@ import time
 from twisted.internet import defer
 
 from axkit.http.dates import http_date, parse_http_date
-from axkit.http.validators import parse_etags
+from axkit.files.validators import parse_etags
 
 from .static_support import StaticTestCase
 

@@ -62,6 +62,6 @@ class FileCacheTests(StaticTestCase):
             self.write(f"n{i}.bin", os.urandom(1000))
             r = yield self.get(f"/n{i}.bin")
             self.assertEqual(r.status, 200)
-        self.assertLessEqual(self.plugin.cached_bytes, 10 * 1024)
-        self.assertEqual(self.plugin.cached_bytes,
+        self.assertLessEqual(self.plugin.cache.cached_bytes, 10 * 1024)
+        self.assertEqual(self.plugin.cache.cached_bytes,
                          sum(len(e.body) for e in self.plugin.cache.values() if e.body))

@@ -8,7 +8,7 @@ import re
 from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
-from axkit.http import ranges
+from axkit.files import ranges
 from axkit.http.dates import http_date
 
 from .static_support import StaticTestCase

@@ -5,7 +5,7 @@ never overlapping pieces (hypothesis)."""
 from hypothesis import given, settings, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from axkit.http import ranges
+from axkit.files import ranges
 
 spec = st.one_of(
     st.tuples(st.integers(0, 3000), st.integers(0, 3000)).map(lambda t: f"{t[0]}-{t[1]}"),

@@ -10,6 +10,7 @@ always set, empty when the URL has no query (§4.1.7).
 import os
 
 from axkit import SERVER_SOFTWARE
+from axkit.notes import REDIRECTED_FROM
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -107,14 +108,11 @@ def _flat(occurrences):
 def build_environ(request, scope_env, script, script_name, path_info):
     """The environment for running ``script`` for ``request``."""
     env = dict(scope_env.base)
-    channel = request.channel
     # The connection's own variables, worked out once per connection.
-    notes = getattr(channel, "notes", None)
-    conn_env = notes.get("cgi.env") if notes is not None else None
+    notes = request.connection_notes
+    conn_env = notes.get("cgi.env")
     if conn_env is None:
-        conn_env = _connection_env(request, channel)
-        if notes is not None:
-            notes["cgi.env"] = conn_env
+        conn_env = notes["cgi.env"] = _connection_env(request)
     env.update(conn_env)
 
     # One pass over the fields: §4.1.18's HTTP_* (one per field name,
@@ -173,7 +171,7 @@ def build_environ(request, scope_env, script, script_name, path_info):
     env["REQUEST_METHOD"] = request.method
     env["REQUEST_URI"] = _wire(request.target)
     env["SCRIPT_NAME"] = script_name
-    redirected = request.notes.get("redirected_from") if hasattr(request, "notes") else None
+    redirected = request.notes.get(REDIRECTED_FROM) if hasattr(request, "notes") else None
     if redirected is not None:
         # Answering a local redirect: where it came from, as Apache says it.
         env["REDIRECT_URL"] = _wire(redirected[0])
@@ -190,7 +188,7 @@ def build_environ(request, scope_env, script, script_name, path_info):
     return env
 
 
-def _connection_env(request, channel):
+def _connection_env(request):
     """REMOTE_*, SERVER_ADDR/PORT, REQUEST_SCHEME and HTTPS: the same for
     every request on a connection."""
     addr = request.client_address
@@ -198,8 +196,7 @@ def _connection_env(request, channel):
            "REMOTE_HOST": addr}    # §4.1.9: the address when no name is looked up
     if request.client_port is not None:
         env["REMOTE_PORT"] = str(request.client_port)
-    host = channel.transport.getHost()
-    local_addr, local_port = getattr(host, "host", None), getattr(host, "port", None)
+    local_addr, local_port = request.local_address
     if local_addr is not None:
         env["SERVER_ADDR"] = local_addr
     if local_port is not None:

@@ -31,9 +31,8 @@ from twisted.logger import Logger
 from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
-from axkit.http.connection import MIN_DRAIN, drained
 from axkit.http.headers import Headers
-from axkit.http.request import STREAMING, BadTarget, RequestWatcher, normalize_path
+from axkit.http.request import BadTarget, RequestWatcher, normalize_path
 from axkit.http.status import has_no_body
 
 from .response import MAX_HEAD, BadHead, find_head_end, nph_status, parse_head
@@ -48,7 +47,9 @@ STDERR_LINE = 4096        # longest stderr line logged (the rest is cut)
 # batches, the program's stderr pipe unread meanwhile (it waits, as for a
 # slow disk) -- instead of the whole server stopping for seconds.
 STDERR_BATCH = 200
-HEADER_OPS = "axkit.header_ops"   # set by the headers plugin (see add_handler_fields)
+# Body bytes fed to the program that count as progress for CGITimeout (a
+# trickle of a few bytes a minute must not hold a slot for ever).
+FED_PROGRESS = 16384
 MAX_REDIRECTS = 10        # local redirects followed for one request (as Apache)
 # After the client closes its sending side (a FIN), it may still be reading
 # (``nc -N``) or be gone: a write would tell, silence cannot.  A program
@@ -269,10 +270,9 @@ class CGIRun(ProcessProtocol, RequestWatcher):
     stderr_backlog = None     # lines waiting for their turn (see STDERR_BATCH)
     fault_logged = False
     # CGITimeout: the time by which the program must write (or the client
-    # read) again, kept in the connections' deadline wheel (one-second
-    # buckets; axkit.http.connection.DeadlineWheel) -- no timer per run.
+    # read) again -- a request.deadline() (the server's timer wheel: no
+    # reactor timer per run), moved on by every piece of output.
     deadline = None
-    wheel_slot = None
 
     def __init__(self, request, script, argv, env, timeout, nph=False, reactor=None,
                  executable=None):
@@ -295,7 +295,8 @@ class CGIRun(ProcessProtocol, RequestWatcher):
         ``after()`` is called once the child exists or has failed to (the
         caller may then close ``stdin_file``)."""
         request = self.request
-        self._arm(request.channel.factory.now() + self.timeout)
+        self.deadline = request.deadline(self._timed_out)
+        self.deadline.after(self.timeout)
         request.watch(self)     # request_ended, client_half_closed
         if stdin_file is not None:
             stdin_fd = stdin_file.fileno()
@@ -372,12 +373,12 @@ class CGIRun(ProcessProtocol, RequestWatcher):
     def _body_data(self, data):
         if self.stdin_open and 0 in self.process.pipes:
             # An upload still arriving is progress: CGITimeout runs from the
-            # last MIN_DRAIN bytes fed to the program as from its last
+            # last FED_PROGRESS bytes fed to the program as from its last
             # output (a program reading its whole body before answering must
             # not be cut off while a slow client is still sending) -- but a
             # trickle of a few bytes a minute does not hold the slot.
             fed = self.body_fed + len(data)
-            if fed >= MIN_DRAIN:
+            if fed >= FED_PROGRESS:
                 fed = 0
                 self._touch()
             self.body_fed = fed
@@ -461,10 +462,7 @@ class CGIRun(ProcessProtocol, RequestWatcher):
             self._head_complete(buffer, found, ending)
         elif state == NPH:
             self._touch()
-            request = self.request
-            if not request.finished:
-                request.bytes_sent += len(data)
-                request.channel.write(data)
+            self.request.write_raw(data)
         # DRAIN/OVER: output nobody will see (redirected, failed, or HEAD after
         # an error): read and dropped so the script can finish.
 
@@ -498,12 +496,8 @@ class CGIRun(ProcessProtocol, RequestWatcher):
         if head.local_redirect:
             self._local_redirect(head.location)
             return
-        if request.notes and HEADER_OPS in request.notes:
-            # Header directives apply over the program's fields (Apache).
-            from axkit.plugins.headers import add_handler_fields
-            add_handler_fields(request, head.headers)
-        else:
-            request.response_headers.extend(head.headers)
+        # (Header directives apply over the program's fields, as in Apache.)
+        request.add_handler_fields(head.headers)
         self.state = BODY
         length = head.content_length
         whole = ending and (length is None or length == len(rest))
@@ -576,10 +570,7 @@ class CGIRun(ProcessProtocol, RequestWatcher):
         status = nph_status(data)
         if status is not None:
             request.status = status
-        request.keep_alive = False
-        request.state = STREAMING
-        request.bytes_sent += len(data)
-        request.channel.write(data)
+        request.write_raw(data)
         self._produce()
 
     def _stderr(self, data):
@@ -710,8 +701,7 @@ class CGIRun(ProcessProtocol, RequestWatcher):
             request.send_error(502)
             return
         request.notes["cgi.redirects"] = count
-        pipeline = request.channel.handler
-        pipeline.internal_redirect(request, location)
+        request.internal_redirect(location)
 
     # -- the client's side ---------------------------------------------------
 
@@ -732,7 +722,7 @@ class CGIRun(ProcessProtocol, RequestWatcher):
         self.paused = True
         # What the client has yet to take, to tell a slow reader (it falls)
         # from one reading nothing when CGITimeout comes.
-        self.unsent_mark = self.request.channel.unsent()
+        self.unsent_mark = self.request.send_queue()
         pipe = self.process.pipes.get(1) if self.process is not None else None
         if pipe is not None:
             pipe.stopReading()
@@ -781,56 +771,37 @@ class CGIRun(ProcessProtocol, RequestWatcher):
             self.timeout = HALF_CLOSED_GRACE
         deadline = self.deadline
         if deadline is not None:
-            sooner = self.request.channel.factory.now() + self.timeout
-            if sooner < deadline:
-                self._arm(sooner)
+            left = deadline.remaining()
+            if left is not None and self.timeout < left:
+                deadline.after(self.timeout)
 
     # -- time ------------------------------------------------------------------
 
-    def _arm(self, deadline):
-        """CGITimeout at ``deadline``, filed in the connections' wheel."""
-        self.deadline = deadline
-        self.wheel_slot = self.request.channel.factory.wheel.add(self, deadline,
-                                                                 self.wheel_slot)
-
     def _touch(self):
-        if self.deadline is not None:
-            self.deadline = self.request.channel.factory.now() + self.timeout
-
-    def deadline_check(self, slot, now):
-        """From the deadline wheel, for an entry at ``slot``."""
-        if slot != self.wheel_slot:
-            return                  # a stale entry
-        self.wheel_slot = None
         deadline = self.deadline
-        if deadline is None:
-            return
-        if deadline > now:          # moved later meanwhile: file it again
-            self.wheel_slot = self.request.channel.factory.wheel.add(self, deadline)
-            return
-        self.deadline = None
-        self._timed_out()
+        if deadline is not None:
+            deadline.extend(self.timeout)
 
     def _client_draining(self):
         """CGITimeout with the program's pipe paused by the client: whether
-        the client took at least MIN_DRAIN of its unread bytes from the
+        the client took a fair share of its unread bytes from the
         kernel's queue since the last look (it reads, slower than that
         queue -- MBs -- frees room for more; not silence).  If so, the
         deadline is moved on."""
-        channel = self.request.channel
-        unsent = channel.unsent()
-        if not drained(self.unsent_mark, unsent):
+        request = self.request
+        if not request.client_read_since(self.unsent_mark):
             return False
-        self.unsent_mark = unsent
-        self._arm(channel.factory.now() + self.timeout)
+        self.unsent_mark = request.send_queue()
+        self.deadline.after(self.timeout)
         return True
 
     def _disarm(self):
-        self.deadline = None
-        slot = self.wheel_slot
-        if slot is not None:
-            self.wheel_slot = None
-            self.request.channel.factory.wheel.discard(self, slot)
+        deadline = self.deadline
+        if deadline is not None:
+            # Dropped, not only cancelled: it holds this run (its on_expire),
+            # and a run must be freed without the cycle collector.
+            self.deadline = None
+            deadline.cancel()
 
     def _timed_out(self):
         request = self.request

@@ -20,9 +20,12 @@ from twisted.python.failure import Failure
 
 from axkit import SERVER_SOFTWARE
 
+from axkit.notes import ERROR_HEADERS, HANDLER_FIELDS
+
 from .dates import http_date
 from .headers import Headers, normalise_host
 from .status import STATUS_LINES, error_body, has_no_body, reason, status_line
+from .timers import Deadline
 
 SERVER_HEADER = b"Server: " + SERVER_SOFTWARE.encode("ascii") + b"\r\n"
 
@@ -206,10 +209,15 @@ class Request:
         "_finish_waiters", "aborted", "_length", "user", "auth_type",
         "content_length", "error", "finfo", "trailers", "body_limit", "reason_text",
         "expect_failed", "continue_wanted", "continue_sent", "handler",
+        "client_address", "client_port",
     )
 
     def __init__(self, channel, method, target, version, headers, keep_alive, started):
         self.channel = channel
+        # The client, as the connection sees it (a plugin such as RemoteIP
+        # may put the real one behind a proxy here).
+        self.client_address = channel.peer_host
+        self.client_port = channel.peer_port
         self.method = method            # "GET"
         self.target = target            # the raw request target, as sent
         self.version = version          # "1.1" or "1.0"
@@ -284,13 +292,6 @@ class Request:
     def host(self, value):
         self._host = value
 
-    @property
-    def client_address(self):
-        return self.channel.peer_host
-
-    @property
-    def client_port(self):
-        return self.channel.peer_port
 
     @property
     def secure(self):
@@ -395,7 +396,7 @@ class Request:
         keep = _KEEP_ON_ERROR if status < 500 else _KEEP_ON_5XX
         self.response_headers = Headers(
             [(k, v) for k, v in self.response_headers if k.lower() in keep])
-        decorate = self.notes.get("axkit.error_headers") if self.notes else None
+        decorate = self.notes.get(ERROR_HEADERS) if self.notes else None
         if decorate is not None:
             decorate(self.response_headers)
         if status >= 400 and not self.body_complete and self.channel.body_unread(self):
@@ -450,10 +451,118 @@ class Request:
         self.channel.abort_response(self)
 
     def register_producer(self, producer, streaming):
+        """Twisted's producer/consumer contract: a push producer
+        (``streaming=True``) is paused while the client's socket is full and
+        resumed when it drains; a pull producer is asked for more each time
+        it drained.  One producer at a time; unregister it before finishing."""
         self.channel.transport.registerProducer(producer, streaming)
 
     def unregister_producer(self):
         self.channel.transport.unregisterProducer()
+
+    # The request is an IConsumer (Twisted's FileSender, a treq body can
+    # write to it directly).
+    registerProducer = register_producer
+    unregisterProducer = unregister_producer
+
+    # -- the handler API ----------------------------------------------------
+    # What a handler (CGI, WSGI, a proxy, an XSLT stage) needs beyond the
+    # response methods above; docs/hooks.md, "Writing a handler".
+
+    def send_file(self, source, *, conditional=True, offset=0, length=None):
+        """Answer with a file: ``source`` is a path or an open binary file.
+
+        ``conditional`` (a path or file sent whole with status 200): the
+        same answer serve_file gives -- ETag and Last-Modified, 304/412,
+        ranges (206/416), HEAD, the file cache, zero-copy sendfile; fields
+        already set (Content-Type, Cache-Control) are kept.  Otherwise the
+        bytes from ``offset`` (a file object: its current position) for
+        ``length`` (to the end) are sent as the body of ``self.status``
+        with the fields already set, zero-copy where the socket allows.
+        A file object handed in stays open (it is its owner's to close).
+        Returns a Deferred firing with True when the response completed,
+        False when it was cut."""
+        from axkit.files.respond import send_file
+        return send_file(self, source, conditional, offset, length)
+
+    def add_handler_fields(self, fields):
+        """Add the response fields a handler produced after the fixup phase
+        (a CGI program's head, a WSGI start_response, a backend's answer):
+        the scope's ``Header`` operations apply over them, as Apache runs
+        mod_headers after the handler."""
+        merge = self.notes.get(HANDLER_FIELDS) if self.notes else None
+        if merge is not None:
+            merge(self, fields)
+        else:
+            self.response_headers.extend(fields)
+
+    def write_raw(self, data):
+        """Send bytes as they are, no framing: for a handler that speaks
+        HTTP itself (an nph- program).  The first call counts as the head;
+        the connection closes after the response (its end cannot be seen)."""
+        if self.state == FINISHED:
+            return
+        if self.state == HEAD_PENDING:
+            self.keep_alive = False
+            self.state = STREAMING
+        self.bytes_sent += len(data)
+        self.channel.write(data)
+
+    def internal_redirect(self, location):
+        """Answer this request as a GET of ``location`` (a local path with an
+        optional query) through the phases again -- Apache's internal
+        redirect (a CGI local redirect, X-Accel-Redirect).  Request headers
+        are kept minus those of its body; HEAD stays HEAD; nothing of the
+        first answer's head survives."""
+        self.channel.handler.internal_redirect(self, location)
+
+    def resolve_file(self):
+        """Merge the <Files> sections that match ``self.filename`` into this
+        request's scope (``conf``), as the engine does after uri_translation:
+        for a handler that maps the URL to a file itself."""
+        self.channel.handler.resolve_file(self)
+
+    def deadline(self, on_expire):
+        """A ``Deadline`` (axkit.http.timers) on the server's timer wheel,
+        unarmed: ``d.after(seconds)`` arms it, ``d.extend(seconds)`` moves it
+        on, ``d.cancel()``.  ``on_expire()`` runs once it has passed."""
+        factory = self.channel.factory
+        return Deadline(factory.wheel, factory.now, on_expire)
+
+    def send_queue(self):
+        """Bytes sent to the client and not yet acknowledged by it (the
+        kernel's send queue), or None where that cannot be read (TLS).  It
+        falls as a slow reader reads, long before the transport has room."""
+        return self.channel.unsent()
+
+    def client_read_since(self, mark):
+        """Whether the client took at least MIN_DRAIN bytes of its send queue
+        since ``mark`` (an earlier ``send_queue()``): a slow reader counts as
+        reading, one taking a few bytes a minute to hold a slot does not."""
+        from .connection import drained
+        return drained(mark, self.channel.unsent())
+
+    def zero_copy_transport(self):
+        """The transport to ``os.sendfile`` into (axkit.files.producers), or
+        None when there is none to use (TLS, memory transports)."""
+        return self.channel.transport
+
+    @property
+    def local_address(self):
+        """(host, port) of the socket the request arrived on; (None, None)
+        where the transport has no such address (UNIX sockets)."""
+        host = self.channel.transport.getHost()
+        return getattr(host, "host", None), getattr(host, "port", None)
+
+    @property
+    def connection_notes(self):
+        """Free space for plugins, per connection (kept across its requests)."""
+        return self.channel.notes
+
+    @property
+    def connection_requests(self):
+        """Requests this connection carried before this one (keep-alive)."""
+        return max(0, self.channel.requests - 1)
 
     def notify_finish(self):
         """A Deferred that fires when the response is complete, or fails if

@@ -92,7 +92,7 @@ _ESCAPES = {
     "p": lambda r, now, arg: _local_port(r),
     "P": lambda r, now, arg: str(__import__("os").getpid()),
     "f": lambda r, now, arg: r.filename,
-    "k": lambda r, now, arg: str(max(0, getattr(r.channel, "requests_served", 1) - 1)),
+    "k": lambda r, now, arg: str(r.connection_requests),
     "i": lambda r, now, arg: r.headers.get(arg.lower()) if arg else None,
     "o": lambda r, now, arg: r.response_headers.get(arg.lower()) if arg else None,
     "n": lambda r, now, arg: r.notes.get(arg) if arg else None,
@@ -102,10 +102,8 @@ _UNESCAPED = {"%", "t", "q"}   # never turned into "-"
 
 
 def _local_port(r):
-    try:
-        return str(r.channel.transport.getHost().port)
-    except AttributeError:
-        return "-"
+    port = r.local_address[1]
+    return "-" if port is None else str(port)
 
 
 _TOKEN = re.compile(r"%(?:\{([^}]*)\})?([<>]?)([a-zA-Z%])")
@@ -114,8 +112,8 @@ _TOKEN = re.compile(r"%(?:\{([^}]*)\})?([<>]?)([a-zA-Z%])")
 # Escapes compiled to an expression of the request ``r`` (str or None):
 # the common formats render in one call, without a function per field.
 _INLINE = {
-    "a": "r.channel.peer_host",
-    "h": "r.channel.peer_host",
+    "a": "r.client_address",
+    "h": "r.client_address",
     "u": "r.user",
     "r": 'f"{r.method} {r.target} HTTP/{r.version}"',
     "U": "(r.path if r.path is not None else r.raw_path)",

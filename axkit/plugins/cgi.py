@@ -172,7 +172,7 @@ class CGI:
         # filename is unset again: a file handler later in the chain must not
         # mistake the program for a document and send its source.
         request.filename = target.script
-        request.channel.handler.resolve_file(request)
+        request.resolve_file()
         request.filename = None
         return OK
 

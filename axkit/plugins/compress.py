@@ -22,8 +22,8 @@ import stat as statmod
 
 from axkit.config import ANY, ConfigError, Directive, flag, integer, many, size, string
 from axkit.hooks import DECLINED
+from axkit.notes import ENCODING
 
-ENCODING_NOTE = "axkit.encoding"
 
 DEFAULT_TYPES = ("text/*", "application/javascript", "application/json",
                  "application/xml", "application/xhtml+xml", "application/rss+xml",
@@ -161,8 +161,8 @@ class Compress:
                 # Only a plain file next to the original (no symlink games),
                 # and only when it is not older than the original.
                 if statmod.S_ISREG(sst.st_mode) and sst.st_mtime_ns >= st.st_mtime_ns:
-                    request.notes[ENCODING_NOTE] = (coding, sibling, sst)
+                    request.notes[ENCODING] = (coding, sibling, sst)
                     return DECLINED
         if gzip_ok and "gzip" in accepted and st.st_size >= conf.gzip_min_length:
-            request.notes[ENCODING_NOTE] = ("gzip", None, conf.gzip_comp_level)
+            request.notes[ENCODING] = ("gzip", None, conf.gzip_comp_level)
         return DECLINED

@@ -24,6 +24,7 @@ import weakref
 
 from axkit.config import ANY, APPEND, RAW, ConfigError, Directive
 from axkit.hooks import DECLINED
+from axkit.notes import ERROR_HEADERS, HANDLER_FIELDS, HEADER_OPS
 from axkit.http.headers import Headers
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
@@ -33,7 +34,7 @@ ACTIONS = ("set", "add", "append", "merge", "unset", "setifempty")
 # A callable the core calls with the fields of each error page it makes for
 # the request (Request.send_error): it applies the `Header always ...` lines
 # (Apache's err_headers_out), whichever phase the error came from.
-ALWAYS_NOTE = "axkit.error_headers"
+ALWAYS_NOTE = ERROR_HEADERS
 
 
 class AlwaysFields:
@@ -52,11 +53,12 @@ class AlwaysFields:
             apply(headers, action, name, value)
 # The Header operations applied to this request, for a handler whose fields
 # arrive after the fixup phase (a CGI program's head): see add_handler_fields.
-OPS_NOTE = "axkit.header_ops"
+OPS_NOTE = HEADER_OPS
 
 
 def add_handler_fields(request, fields):
-    """Add ``fields`` (name, value pairs a handler produced after the fixup
+    """(What ``request.add_handler_fields`` calls where this scope has
+    Header operations.)  Add ``fields`` (name, value pairs a handler produced after the fixup
     phase, e.g. a CGI program's head) to the response, with the scope's
     Header operations applied on top of them, as Apache runs mod_headers
     after the handler: ``set`` replaces the handler's field, ``setifempty``
@@ -161,8 +163,11 @@ class HeadersPlugin:
             headers = request.response_headers
             for action, name, value, _ in ops:
                 apply(headers, action, name, value)
-            request.notes[OPS_NOTE] = ops
+            notes = request.notes
+            notes[OPS_NOTE] = ops
+            notes[HANDLER_FIELDS] = add_handler_fields
         elif OPS_NOTE in request.notes:
             # A local redirect into a scope without Header lines.
             del request.notes[OPS_NOTE]
+            request.notes.pop(HANDLER_FIELDS, None)
         return DECLINED

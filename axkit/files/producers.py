@@ -28,7 +28,7 @@ from zope.interface import implementer
 from twisted.internet.interfaces import IPullProducer, IPushProducer, ISSLTransport
 from twisted.logger import Logger
 
-log = Logger(namespace="axkit.http")
+log = Logger(namespace="axkit.files")
 
 BLOCK = 65536
 # Bytes one sendfile producer may send per reactor turn before it lets the
@@ -53,11 +53,11 @@ def sendfile_socket(transport):
         return None
 
 
-def send_file(request, f, segments):
+def send_segments(request, f, segments):
     """Send ``segments`` of open file ``f`` (the head is already sent) with the
     best producer for the transport.  Takes ownership of ``f``."""
-    transport = request.channel.transport
-    fd = sendfile_socket(transport)
+    transport = request.zero_copy_transport()
+    fd = sendfile_socket(transport) if transport is not None else None
     if fd is not None:
         SendfileProducer(request, f, segments, transport, fd).start()
     else:

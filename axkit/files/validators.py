@@ -7,7 +7,7 @@ same tag with a suffix, so caches never mix up the variants.
 
 import time
 
-from .dates import parse_http_date
+from axkit.http.dates import parse_http_date
 
 NOT_MODIFIED = 304
 PRECONDITION_FAILED = 412
