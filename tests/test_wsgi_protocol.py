@@ -39,6 +39,8 @@ CONFIG = f"""
     WSGIScriptAlias /bad {APPS}:bad_header
     WSGIScriptAlias /reason {APPS}:custom_reason
     WSGIScriptAlias /gen {APPS}:generator
+    WSGIScriptAlias /fw {APPS}:file_wrapper
+    WSGIScriptAlias /vfw {APPS}:validated_file_wrapper
     WSGIScriptAlias /missing tests.wsgiapps.nosuchmodule:application
     <Location /echo/limited>
         LimitRequestBody 10
@@ -139,6 +141,11 @@ class EnvironTests(Base):
         for hop in ("HTTP_CONNECTION", "HTTP_KEEP_ALIVE", "HTTP_TE", "HTTP_UPGRADE",
                     "HTTP_PROXY_CONNECTION", "HTTP_X_PRIVATE", "HTTP_X_UNDER_SCORE"):
             self.assertNotIn(hop, e)
+
+    def test_no_host_names_the_local_socket(self):
+        e = self.environ("/env/", version="1.0")
+        self.assertEqual((e["SERVER_NAME"], e["SERVER_PORT"]), ("127.0.0.1", "8080"))
+        self.assertEqual(e["SERVER_PROTOCOL"], "HTTP/1.0")
 
     def test_content_type_and_length(self):
         r = self.get("/env/", [("Content-Type", "text/plain")], method="POST", body=b"abc")
@@ -322,3 +329,31 @@ class ResponseTests(Base):
         responses = self.site.wait_for(conn, 4)
         self.assertEqual([r.status for r in responses], [200] * 4)
         self.assertFalse(conn.closed)
+
+
+class FileWrapperTests(Base):
+    def setUp(self):
+        Base.setUp(self)
+        self.path = self.mktemp()
+        self.data = bytes(range(256)) * 1000
+        with open(self.path, "wb") as f:
+            f.write(self.data)
+
+    def test_sent_by_the_engine_and_closed_once(self):
+        r = self.get(f"/fw?path={self.path}&skip=1000")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("Content-Length"), str(len(self.data) - 1000))
+        self.assertEqual(r.body, self.data[1000:])
+        self.assertEqual(apps.EVENTS, [("file", "close")])
+
+    def test_head(self):
+        r = self.get(f"/fw?path={self.path}", method="HEAD")
+        self.assertEqual((r.status, r.header("Content-Length"), r.body),
+                         (200, str(len(self.data)), b""))
+        self.assertEqual(apps.EVENTS, [("file", "close")])
+
+    def test_wrapped_by_a_middleware_is_iterated(self):
+        r = self.get(f"/vfw?path={self.path}")
+        self.assertEqual((r.status, r.body), (200, self.data))
+        self.assertEqual(r.header("Transfer-Encoding"), "chunked")
+        self.assertEqual(apps.EVENTS, [("file", "close")])

@@ -30,6 +30,7 @@ def config(docroot, extra=""):
         WSGIScriptAlias /fire {APPS}:firehose
         WSGIScriptAlias /reader {APPS}:careful_reader
         WSGIScriptAlias /sleepy {APPS}:sleepy
+        WSGIScriptAlias /fw {APPS}:file_wrapper
         WSGIScriptAlias / {APPS}:env
         WSGIScriptAlias /static off
         {extra}
@@ -218,3 +219,16 @@ class ServerTests(TestCase):
         [event] = [e for e in apps.EVENTS if e[0] == "reader"]
         self.assertEqual(event[:2], ("reader", "ClientDisconnected"))
         self.flushLoggedErrors()
+
+    @defer.inlineCallbacks
+    def test_file_wrapper_zero_copy(self):
+        path = os.path.abspath(self.mktemp())
+        data = os.urandom(5 << 20)
+        with open(path, "wb") as f:
+            f.write(data)
+        r = yield request(self.port, path=f"/fw?path={path}&skip=7")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(int(r.header("Content-Length")), len(data) - 7)
+        self.assertEqual(hashlib.sha256(r.body).digest(), hashlib.sha256(data[7:]).digest())
+        ok = yield wait_until(lambda: apps.EVENTS == [("file", "close")], 5)
+        self.assertTrue(ok, apps.EVENTS)

@@ -106,8 +106,8 @@ def build_environ(request, base, path_info, wsgi_input):
 
 def _server_name_port(request, host, secure):
     """SERVER_NAME and SERVER_PORT: the Host the client used (as Apache's
-    UseCanonicalName Off), else ServerName; the port from Host, else the
-    scheme's, else the port the server listens on."""
+    UseCanonicalName Off), else ServerName, else the local address; the
+    port from Host, else the scheme's (with a Host), else the local port."""
     default = "443" if secure else "80"
     if host:
         if host.startswith("["):
@@ -118,13 +118,9 @@ def _server_name_port(request, host, secure):
             name, _, port = host.partition(":")
         return name.lower().rstrip(".") or name, port if port.isdigit() else default
     server = request.server
-    name = getattr(server, "name", None) or "localhost"
-    for listen in getattr(server, "listens", ()) or ():
-        kind, _, rest = str(listen).partition(":")
-        port = rest.partition(":")[0]
-        if kind in ("tcp", "ssl") and port.isdigit() and port != "0":
-            return name, port
-    return name, default
+    name = getattr(server, "name", None)
+    local, port = request.local_address
+    return name or local or "localhost", str(port) if port else default
 
 
 class ErrorStream:

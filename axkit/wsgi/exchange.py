@@ -108,12 +108,8 @@ class Exchange:
         request.status = status
         request.reason_text = reason
         if headers:
-            response_headers = request.response_headers
-            if not response_headers._items:
-                request.response_headers = Headers(headers)
-            else:
-                for name, value in headers:
-                    response_headers.add(name, value)
+            # (The scope's `Header` operations apply over them.)
+            request.add_handler_fields(headers)
 
     def head(self, status, reason, headers, length):
         """The head of a streamed response (op)."""
