@@ -76,7 +76,7 @@ def target(word, ctx):
     name = called.group(1)
     # A file when it names one (or looks like a path); a module otherwise
     # (djsite.wsgi:application is Django's module, not a file).
-    where = _path(spec, ctx)
+    where = os.path.abspath(_path(spec, ctx))
     if "/" in spec or os.path.isfile(where) or (
             spec.endswith(_FILE_SUFFIXES) and not (sep and _MODULE.match(spec))):
         if not os.path.isfile(where):
