@@ -44,7 +44,8 @@ class Exchange:
         self.threaded = threaded
         self.input = None
         self.environ = None
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = None                # a Condition on _lock, made by the first wait
         self._ops = []
         self._queued = 0
         self._scheduled = False
@@ -60,13 +61,14 @@ class Exchange:
         """Queue ``op`` (bytes to write, or a function to run) for the
         reactor.  Bytes wait for room and raise ClientGone when the
         response has ended; control operations are dropped then."""
-        cond = self._cond
-        with cond:
+        with self._lock:
             if size:
                 while not self.gone and (self._paused or self._queued > MAX_QUEUED):
                     if not self.threaded:
                         raise WouldBlock("a WSGI write would wait on the reactor thread")
-                    cond.wait()
+                    if self._cond is None:
+                        self._cond = threading.Condition(self._lock)
+                    self._cond.wait()
                 if self.gone:
                     raise ClientGone()
             elif self.gone:
@@ -78,14 +80,19 @@ class Exchange:
         if schedule:
             self.call(self._flush)
 
+    def _wake(self):
+        # (Under _lock.)  Only an application thread waiting in emit() waits.
+        if self._cond is not None:
+            self._cond.notify_all()
+
     # -- reactor side --------------------------------------------------------------
 
     def _flush(self):
-        with self._cond:
+        with self._lock:
             ops, self._ops = self._ops, []
             self._queued = 0
             self._scheduled = False
-            self._cond.notify_all()
+            self._wake()
         run = []
         for op in ops:
             if op.__class__ is bytes:
@@ -188,9 +195,9 @@ class Exchange:
     def _refused_head(self, error):
         log.error("WSGI application {mount}: {error} -> 500", mount=self.mount.label,
                   error=str(error), request=self.request, plugin="wsgi")
-        with self._cond:
+        with self._lock:
             self.gone = True
-            self._cond.notify_all()
+            self._wake()
         self.error_response()
 
     def send_file(self, status, reason, headers, wrapper, offset, length):
@@ -222,29 +229,29 @@ class Exchange:
 
     def _ended(self):
         # (when_ended: the response is over, however.)
-        with self._cond:
+        with self._lock:
             if not self._ours:
                 self.gone = True
             self._paused = False
-            self._cond.notify_all()
+            self._wake()
         if self.input is not None:
             self.input.broken("the response ended before the request body did")
 
     # -- IPushProducer (the transport's say) --------------------------------------
 
     def pauseProducing(self):
-        with self._cond:
+        with self._lock:
             self._paused = True
 
     def resumeProducing(self):
-        with self._cond:
+        with self._lock:
             self._paused = False
-            self._cond.notify_all()
+            self._wake()
 
     def stopProducing(self):
-        with self._cond:
+        with self._lock:
             self.gone = True
-            self._cond.notify_all()
+            self._wake()
 
 
 def _close_quietly(iterable, mount):
