@@ -184,3 +184,31 @@ class TargetTests(SynchronousTestCase):
                 WSGIScriptAlias /y nosuchfile.py
             """)
         self.assertEqual(len(e.exception.errors), 2)
+
+
+class EnvironTests(SynchronousTestCase):
+    def test_https_and_user(self):
+        from axkit.http.headers import Headers
+        from axkit.wsgi.environ import build_environ, mount_base
+
+        class Req:
+            method = "POST"
+            query = None
+            target = "/a/b"
+            version = "1.1"
+            client_address = "10.0.0.1"
+            client_port = 5555
+            secure = True
+            content_length = 0
+            user = "bob"
+            auth_type = "Digest"
+            server = None
+            local_address = ("10.0.0.2", 443)
+            headers = Headers([("host", "example.org"), ("content-length", "0")],
+                              lowered=True)
+        env = build_environ(Req(), mount_base("/a", None, None), "/b", None)
+        self.assertEqual((env["wsgi.url_scheme"], env["HTTPS"]), ("https", "on"))
+        self.assertEqual((env["SERVER_NAME"], env["SERVER_PORT"]), ("example.org", "443"))
+        self.assertEqual((env["REMOTE_USER"], env["AUTH_TYPE"]), ("bob", "Digest"))
+        self.assertEqual((env["QUERY_STRING"], env["CONTENT_LENGTH"]), ("", "0"))
+        self.assertEqual((env["SCRIPT_NAME"], env["PATH_INFO"]), ("/a", "/b"))
