@@ -41,6 +41,7 @@ CONFIG = f"""
     WSGIScriptAlias /gen {APPS}:generator
     WSGIScriptAlias /fw {APPS}:file_wrapper
     WSGIScriptAlias /vfw {APPS}:validated_file_wrapper
+    WSGIScriptAlias /headless {APPS}:empty_for_head
     WSGIScriptAlias /missing tests.wsgiapps.nosuchmodule:application
     <Location /echo/limited>
         LimitRequestBody 10
@@ -277,6 +278,17 @@ class ResponseTests(Base):
         self.assertEqual((r.status, r.header("Content-Length")), (200, "15"))
         self.assertEqual(apps.EVENTS.count(("h", "close")), 1)
         self.assertNotIn(("h", "piece", 2), apps.EVENTS)
+
+    def test_head_without_a_length_claims_none(self):
+        r = self.get("/headless", method="HEAD")
+        self.assertEqual(r.status, 200)
+        self.assertIsNone(r.header("Content-Length"))
+        self.assertIsNone(r.header("Transfer-Encoding"))
+        r = self.get("/gen?2", method="HEAD")
+        self.assertIsNone(r.header("Content-Length"))
+        # An empty GET body is a length 0.
+        r = self.get("/closing?pieces=0")
+        self.assertEqual(r.header("Content-Length"), "0")
 
     def test_exception_before_output_is_a_500(self):
         r = self.get("/closing?name=e&pieces=3&fail=0")

@@ -93,17 +93,26 @@ class Exchange:
             self._queued = 0
             self._scheduled = False
             self._wake()
-        run = []
-        for op in ops:
-            if op.__class__ is bytes:
-                run.append(op)
-                continue
+        try:
+            run = []
+            for op in ops:
+                if op.__class__ is bytes:
+                    run.append(op)
+                    continue
+                if run:
+                    self._write(run[0] if len(run) == 1 else b"".join(run))
+                    run = []
+                op()
             if run:
                 self._write(run[0] if len(run) == 1 else b"".join(run))
-                run = []
-            op()
-        if run:
-            self._write(run[0] if len(run) == 1 else b"".join(run))
+        except Exception:
+            # (A bug here must not leave the client waiting for ever.)
+            log.failure("WSGI application {mount}: sending its response failed",
+                        mount=self.mount.label, request=self.request, plugin="wsgi")
+            with self._lock:
+                self.gone = True
+                self._wake()
+            self.error_response()
 
     def _write(self, data):
         request = self.request
@@ -144,7 +153,7 @@ class Exchange:
             if length == len(body):
                 request.send(status, body)
                 return
-            request.start_response(status, length)
+            request.start_response(status, length)     # (None: HEAD, length unknown)
         except HeaderInjection as e:
             self._ours = False
             self._refused_head(e)

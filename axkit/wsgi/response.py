@@ -183,7 +183,9 @@ class Responder:
                 raise AssertionError("the application returned without calling "
                                      "start_response()")
             self.head_sent = True
-            length = 0 if self.length is None else self.length
+            length = self.length
+            if length is None and not self.head_only:
+                length = 0          # (HEAD: unknown -- frameworks send no body for it)
             exchange.emit(lambda a=(self.status, self.reason, self.headers, b"", length):
                           exchange.whole(*a))
         else:
@@ -193,7 +195,9 @@ class Responder:
         """The body known in full (a list or tuple returned)."""
         length = self.length
         if length is None:
-            length = len(body)
+            # A HEAD answered with no body says nothing of the GET's length
+            # (Werkzeug returns () for HEAD): no Content-Length then.
+            length = len(body) if body or not self.head_only else None
         elif len(body) > length:
             body = body[:length]
         self.head_sent = self.complete = True

@@ -279,3 +279,11 @@ def careful_reader(environ, start_response):
         EVENTS.append(("reader", type(e).__name__, total))
         raise
     return _text(start_response, f"{total}\n")
+
+
+def empty_for_head(environ, start_response):
+    """As Werkzeug answers HEAD: no length, no body."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    if environ["REQUEST_METHOD"] == "HEAD":
+        return ()
+    return (b"x" for _ in range(3))
