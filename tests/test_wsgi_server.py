@@ -5,7 +5,6 @@ clients that leave, Expect: 100-continue, chunked uploads."""
 import hashlib
 import os
 import socket
-import threading
 import time
 
 from twisted.internet import defer, threads

@@ -7,7 +7,7 @@ from twisted.logger import Logger
 
 from . import loader
 from .environ import ErrorStream, mount_base
-from .response import FileWrapper
+from .filewrapper import FileWrapper
 
 log = Logger(namespace="axkit.wsgi")
 

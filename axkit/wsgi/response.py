@@ -18,13 +18,12 @@ PEP 3333's rules, and what servers are known to get wrong:
   iteration stops after the head), the Content-Length reached.
 """
 
-import os
 import re
-import stat as statmod
 
 from twisted.python.failure import Failure
 
-from .exchange import ClientGone, _close_quietly
+from .exchange import ClientGone
+from .filewrapper import FileWrapper, send_file
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -220,7 +219,7 @@ def consume(responder, result):
         responder.whole(result[0] if len(result) == 1 else b"".join(result))
         return False
     if cls is FileWrapper and not responder.head_sent and responder.status is not None:
-        if _send_file(responder, result):
+        if send_file(responder, result):
             return True
     for chunk in result:
         if chunk.__class__ is not bytes:
@@ -260,52 +259,3 @@ def run(exchange):
             except BaseException:
                 exchange.emit(lambda f=Failure(): exchange.fail(f, "failed in close()"))
         exchange.emit(exchange.done)
-
-
-class FileWrapper:
-    """``wsgi.file_wrapper``: a file returned this way is sent by the
-    engine (``request.send_file``, zero-copy) when it is a regular file;
-    anything else is read in ``blksize`` pieces."""
-
-    def __init__(self, filelike, blksize=65536):
-        self.filelike = filelike
-        self.blksize = blksize
-        if hasattr(filelike, "close"):
-            self.close = filelike.close
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        data = self.filelike.read(self.blksize)
-        if data:
-            return data
-        raise StopIteration
-
-
-def _send_file(responder, wrapper):
-    """Hand a real file to the engine; False to iterate it instead."""
-    exchange = responder.exchange
-    if not hasattr(exchange.request, "send_file"):
-        return False
-    f = wrapper.filelike
-    try:
-        st = os.fstat(f.fileno())
-        offset = f.tell()
-    except (AttributeError, OSError, ValueError):
-        return False
-    if not statmod.S_ISREG(st.st_mode):
-        return False
-    size = max(0, st.st_size - offset)
-    length = responder.length
-    if length is None:
-        length = size
-    elif length > size:
-        return False              # (a short file: iterate, the connection closes)
-    responder.head_sent = responder.complete = True
-    exchange.emit(lambda a=(responder.status, responder.reason, responder.headers,
-                            wrapper, offset, length): exchange.send_file(*a))
-    return True
-
-
-__all__ = ["run", "FileWrapper", "Responder", "consume", "_close_quietly"]
