@@ -6,7 +6,8 @@ served by
 
 * axkit: ``twistd -n axkit`` with ``WSGIScriptAlias /`` and WSGIThreads 4;
 * gunicorn: ``--worker-class gthread --workers 1 --threads 4``;
-* Twisted's ``WSGIResource`` (twisted.web, its default thread pool);
+* Twisted's ``WSGIResource`` (twisted.web, its default thread pool; its
+  access log off unless --twisted-access-log, as the others write none);
 
 each server pinned to core 0 (``taskset``), wrk pinned to core 1
 (``wrk -t1 -c32``), keep-alive.  Each is warmed up (2 s, not counted),
@@ -63,10 +64,14 @@ from helloapp import application
 resource = WSGIResource(reactor, reactor.getThreadPool(), application)
 site = Site(resource)
 site.displayTracebacks = False
-site.log = lambda request: None          # no access log (as the others)
+if sys.argv[3] == "quiet":
+    site.log = lambda request: None      # no access log (as the others)
 reactor.listenTCP(int(sys.argv[1]), site, interface="127.0.0.1")
 reactor.run()
 '''
+
+
+ACCESS_LOG = False        # --twisted-access-log: Site's default access log on
 
 
 def wait_ready(url, timeout=20.0):
@@ -101,7 +106,8 @@ def start(name, work, port, core):
         script = os.path.join(work, "twisted_web.py")
         with open(script, "w") as f:
             f.write(TWISTED_WEB)
-        cmd = [sys.executable, script, str(port), work]
+        cmd = [sys.executable, script, str(port), work,
+               "logged" if ACCESS_LOG else "quiet"]
     log = open(os.path.join(work, f"{name}.log"), "wb")
     proc = subprocess.Popen(pin + cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                             cwd=work)
@@ -179,7 +185,12 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-rss", action="store_true")
     parser.add_argument("--servers", default="axkit,gunicorn,twisted")
+    parser.add_argument("--twisted-access-log", action="store_true",
+                        help="keep twisted.web Site's default access log (off by "
+                             "default: none of the others writes one)")
     args = parser.parse_args()
+    global ACCESS_LOG
+    ACCESS_LOG = args.twisted_access_log
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed (apt-get install wrk)")
     names = args.servers.split(",")

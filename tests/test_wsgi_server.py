@@ -231,3 +231,17 @@ class ServerTests(TestCase):
         self.assertEqual(hashlib.sha256(r.body).digest(), hashlib.sha256(data[7:]).digest())
         ok = yield wait_until(lambda: apps.EVENTS == [("file", "close")], 5)
         self.assertTrue(ok, apps.EVENTS)
+
+    @defer.inlineCallbacks
+    def test_reload_mounts_the_new_config(self):
+        r = yield request(self.port, path="/hello")
+        self.assertEqual(r.body, b"hello\n")
+        ok = yield self.server.reload(f"""
+            Plugin {plugin_line()}
+            WSGIThreads 3
+            WSGIScriptAlias /hello {APPS}:generator
+        """)
+        self.assertTrue(ok)
+        r = yield request(self.port, path="/hello?2")
+        self.assertEqual(r.body, b"piece 0\npiece 1\n")
+        self.assertEqual(pools.current().size, 3)
