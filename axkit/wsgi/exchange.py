@@ -231,10 +231,12 @@ class Exchange:
             raise
         d.addBoth(lambda result: _close_quietly(wrapper, self.mount))
 
-    def done(self):
-        """The application thread is done with this request (op)."""
+    def finished_with_input(self):
+        """(Application side.)  The application is done: its body, if any,
+        is dropped on the reactor (a request without one costs nothing more:
+        one hand-off per response)."""
         if self.input is not None:
-            self.input.close()
+            self.call(self.input.close)       # (even when gone: its spool file)
 
     def _ended(self):
         # (when_ended: the response is over, however.)
@@ -243,6 +245,11 @@ class Exchange:
                 self.gone = True
             self._paused = False
             self._wake()
+        if self._producing:
+            # Ended by the engine (a timeout, a broken body): the next
+            # response on this connection may need the transport's producer slot.
+            self._producing = False
+            self.request.unregister_producer()
         if self.input is not None:
             self.input.broken("the response ended before the request body did")
 

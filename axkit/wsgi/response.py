@@ -233,14 +233,14 @@ def consume(responder, result):
 def run(exchange):
     """The job for one request, on an application thread."""
     if exchange.gone:                    # the client left while it waited
-        exchange.emit(exchange.done)
+        exchange.finished_with_input()
         return
     mount = exchange.mount
     try:
         app = mount.application()
     except BaseException:
         exchange.emit(lambda f=Failure(): exchange.fail(f, "could not be loaded"))
-        exchange.emit(exchange.done)
+        exchange.finished_with_input()
         return
     responder = Responder(exchange)
     result = None
@@ -258,4 +258,4 @@ def run(exchange):
                 result.close()
             except BaseException:
                 exchange.emit(lambda f=Failure(): exchange.fail(f, "failed in close()"))
-        exchange.emit(exchange.done)
+        exchange.finished_with_input()
