@@ -42,7 +42,7 @@ _path_lock = threading.Lock()
 class Target:
     """A parsed TARGET: ``kind`` "file" or "module", where, and the name."""
 
-    __slots__ = ("kind", "where", "name", "factory", "text")
+    __slots__ = ("kind", "where", "name", "factory", "text", "_hash")
 
     def __init__(self, kind, where, name, factory, text):
         self.kind = kind
@@ -50,6 +50,7 @@ class Target:
         self.name = name          # the callable's name
         self.factory = factory    # call it (without arguments) to get the app
         self.text = text
+        self._hash = hash((text, where))      # (a mount's key, looked up per request)
 
     def __repr__(self):
         return f"Target({self.text!r})"
@@ -59,7 +60,7 @@ class Target:
             other.where == self.where
 
     def __hash__(self):
-        return hash((self.text, self.where))
+        return self._hash
 
 
 def target(word, ctx):
