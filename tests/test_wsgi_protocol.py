@@ -43,7 +43,11 @@ CONFIG = f"""
     WSGIScriptAlias /vfw {APPS}:validated_file_wrapper
     WSGIScriptAlias /headless {APPS}:empty_for_head
     WSGIScriptAlias /missing tests.wsgiapps.nosuchmodule:application
+    WSGIScriptAlias /reader {APPS}:careful_reader
     <Location /echo/limited>
+        LimitRequestBody 10
+    </Location>
+    <Location /reader>
         LimitRequestBody 10
     </Location>
 """
@@ -202,6 +206,11 @@ class InputTests(Base):
         r = self.get("/echo/limited", method="POST", body=b"x" * 11)
         self.assertEqual(r.status, 413)
         self.assertEqual(self.get("/echo/limited", method="POST", body=b"x" * 10).status, 200)
+        # The application never ran for the refused body.
+        self.assertEqual(self.get("/reader", method="POST", body=b"x" * 11).status, 413)
+        self.assertEqual(apps.EVENTS, [])
+        self.assertEqual(self.get("/reader", method="POST", body=b"x" * 10).body, b"10\n")
+        self.assertEqual(apps.EVENTS, [("reader", "complete", 10)])
 
 
 class ResponseTests(Base):

@@ -107,6 +107,28 @@ class ServerTests(TestCase):
         self.flushLoggedErrors()
 
     @defer.inlineCallbacks
+    def test_a_request_whose_client_left_while_queued_is_not_run(self):
+        blocked = [threads.deferToThread(blocking_get, self.port, "/block")
+                   for _ in range(2)]
+        for _ in range(2):
+            got = yield threads.deferToThread(apps.STARTED.acquire, True, 10)
+            self.assertTrue(got)
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s.sendall(b"GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+        ok = yield wait_until(lambda: pools.current().depth == 1, 5)
+        self.assertTrue(ok)
+        # Gone for good (a reset: after a FIN alone a client may still read).
+        import struct
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        yield wait_until(lambda: False, 0.2)
+        apps.GATE.set()
+        yield defer.gatherResults(blocked)
+        yield wait_until(lambda: pools.current().depth == 0 and pools.current().busy == 0, 5)
+        # Only the two that were running started: the third never ran.
+        self.assertFalse(apps.STARTED.acquire(False))
+
+    @defer.inlineCallbacks
     def test_slow_reader_pauses_the_generator(self):
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)

@@ -212,3 +212,50 @@ class EnvironTests(SynchronousTestCase):
         self.assertEqual((env["REMOTE_USER"], env["AUTH_TYPE"]), ("bob", "Digest"))
         self.assertEqual((env["QUERY_STRING"], env["CONTENT_LENGTH"]), ("", "0"))
         self.assertEqual((env["SCRIPT_NAME"], env["PATH_INFO"]), ("/a", "/b"))
+
+
+class HeaderInjectionTests(SynchronousTestCase):
+    """The engine's own refusal of a header (HeaderInjection) is a 500."""
+
+    def test_refused_head_is_a_500(self):
+        from axkit.http.headers import Headers
+        from axkit.http.request import HeaderInjection
+        from axkit.wsgi.exchange import ClientGone, Exchange
+
+        class Req:
+            finished = False
+            headers_sent = False
+            head_only = False
+            method = "GET"
+            target = "/"
+            notes = {}
+            status = 200
+            reason_text = None
+
+            def __init__(self):
+                self.response_headers = Headers()
+                self.sent = []
+
+            def when_ended(self, fn):
+                pass
+
+            def add_handler_fields(self, fields):
+                self.response_headers.extend(fields)
+
+            def start_response(self, status, length=None):
+                raise HeaderInjection("refusing to send header")
+
+            def send_error(self, status):
+                self.sent.append(status)
+                self.finished = True
+
+        class Mount:
+            label = "/m (x)"
+
+        request = Req()
+        exchange = Exchange(request, Mount(), lambda fn, *a: fn(*a), threaded=False)
+        exchange.emit(lambda: exchange.head(200, None, [("X-A", "b")], None))
+        self.assertEqual(request.sent, [500])
+        self.assertEqual(list(request.response_headers), [])
+        self.assertRaises(ClientGone, exchange.emit, b"more", 4)
+        self.flushLoggedErrors()
