@@ -157,7 +157,7 @@ def wait_until(predicate, timeout=10.0, step=0.05):
 
 @defer.inlineCallbacks
 def serve(testcase, config_text, base_dir=None):
-    from axkit.cgi.run import SLOTS
+    from axkit.cgi.slots import SLOTS
     server = yield start_server(config_text, base_dir)
 
     @defer.inlineCallbacks

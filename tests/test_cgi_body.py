@@ -64,7 +64,7 @@ class BodyTests(TestCase):
         # 8 MiB to a script that reads nothing for a second: the server must
         # stop reading from the client rather than buffer the body itself.
         from twisted.internet import task
-        from axkit.cgi.run import SLOTS
+        from axkit.cgi.slots import SLOTS
         most = [0]
 
         def measure():

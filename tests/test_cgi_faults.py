@@ -8,7 +8,7 @@ import time
 from twisted.internet import defer, threads
 from twisted.trial.unittest import TestCase
 
-from axkit.cgi.run import SLOTS
+from axkit.cgi.slots import SLOTS
 from axkit.testing import parse_responses
 
 from .cgi_support import (CGI_BIN, LogCapture, alive, base_config, children, exchange,
@@ -423,7 +423,7 @@ class HalfCloseTests(TestCase):
 
     @defer.inlineCallbacks
     def test_a_silent_program_of_a_client_gone_ends_soon(self):
-        from axkit.cgi.run import HALF_CLOSED_GRACE
+        from axkit.cgi.timeouts import HALF_CLOSED_GRACE
         started = time.monotonic()
         yield threads.deferToThread(
             self.send, b"GET /cgi-bin/hang.sh HTTP/1.1\r\nHost: x\r\n\r\n", False)
