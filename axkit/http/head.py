@@ -9,6 +9,7 @@ blocks of fields are cached: the same fields (Content-Type, a file's ETag
 """
 
 import re
+from typing import Any
 from time import time as _time
 
 from axkit import SERVER_SOFTWARE
@@ -30,12 +31,12 @@ class HeaderInjection(Exception):
 
 # Encoded and checked header lines, by (name, value): the same few lines
 # (Content-Type, Cache-Control, a file's ETag...) recur response after response.
-_LINES = {}
+_LINES: dict[tuple[str, object], bytes] = {}
 _LINES_MAX = 4096
 # The lines of a whole set of fields, by the fields (a tuple of pairs).
-_BLOCKS = {}
+_BLOCKS: dict[Any, bytes] = {}
 # The Date and Server lines, and the time (a whole second) they change.
-_DATE_LINE = [0, b""]
+_DATE_LINE: list = [0, b""]
 
 
 def _header_line(item):
@@ -93,7 +94,7 @@ def head_bytes(status, reason_text, items, length, head_only, version, keep_aliv
     parts = [STATUS_LINES.get(status) or status_line(status, reason_text)
              if reason_text is None else status_line(status, reason_text)]
     append = parts.append
-    key = tuple(items)
+    key: tuple | None = tuple(items)
     try:
         block = _BLOCKS.get(key)
     except TypeError:                 # an unhashable value

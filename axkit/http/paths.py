@@ -2,6 +2,7 @@
 redirect (RFC 3986 §5.2.4; Apache's mod_dir)."""
 
 import re
+from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -11,7 +12,7 @@ class BadTarget(Exception):
     """The request target cannot be mapped to a path (400)."""
 
 
-def normalize_path(raw_path):
+def normalize_path(raw_path: str) -> str:
     """Percent-decode a URL path and remove dot segments (RFC 3986 §5.2.4).
 
     Raises BadTarget for a NUL, an invalid UTF-8 sequence, or ``..``
@@ -33,7 +34,7 @@ def normalize_path(raw_path):
         raise BadTarget("path must start with '/'")
     if "/." not in path and "//" not in path:
         return path
-    out = []
+    out: list[str] = []
     segments = path.split("/")
     for seg in segments[1:]:
         if seg == "..":
@@ -51,7 +52,7 @@ def normalize_path(raw_path):
     return result
 
 
-def slash_redirect(request):
+def slash_redirect(request: Any) -> int:
     """Answer a folder named without its trailing slash: 301 to the URL
     with it, query kept (Apache's mod_dir).  Returns the status."""
     location = quote(request.path, safe="/:@!$&'()*+,;=~") + "/"

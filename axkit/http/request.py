@@ -11,6 +11,10 @@ and answers with one of:
 Response headers go in ``request.response_headers`` before the head is sent.
 """
 
+import os
+from collections.abc import Callable
+from typing import Any
+
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
@@ -43,30 +47,30 @@ class RequestWatcher:
     and ``when_half_closed`` wrap a function in one.)"""
     __slots__ = ()
 
-    def request_ended(self):
+    def request_ended(self) -> None:
         """The response ended, however (finished, or ``request.aborted``)."""
 
-    def client_half_closed(self):
+    def client_half_closed(self) -> None:
         """The client closed its sending side while the response is pending."""
 
 
 class _OnEnd(RequestWatcher):
     __slots__ = ("fn",)
 
-    def __init__(self, fn):
+    def __init__(self, fn: Callable[[], object]) -> None:
         self.fn = fn
 
-    def request_ended(self):
+    def request_ended(self) -> None:
         self.fn()
 
 
 class _OnHalfClose(RequestWatcher):
     __slots__ = ("fn",)
 
-    def __init__(self, fn):
+    def __init__(self, fn: Callable[[], object]) -> None:
         self.fn = fn
 
-    def client_half_closed(self):
+    def client_half_closed(self) -> None:
         self.fn()
 
 
@@ -86,74 +90,75 @@ class Request(RequestBody, HandlerAPI):
         "client_address", "client_port",
     )
 
-    def __init__(self, channel, method, target, version, headers, keep_alive, started):
-        self.channel = channel
+    def __init__(self, channel: Any, method: str, target: str, version: str,
+                 headers: Headers, keep_alive: bool, started: float) -> None:
+        self.channel: Any = channel
         # The client, as the connection sees it (a plugin such as RemoteIP
         # may put the real one behind a proxy here).
-        self.client_address = channel.peer_host
-        self.client_port = channel.peer_port
-        self.method = method            # "GET"
-        self.target = target            # the raw request target, as sent
-        self.version = version          # "1.1" or "1.0"
-        self.headers = headers          # Headers (names lower-case)
-        self.keep_alive = keep_alive
-        self.started = started          # time the request began (seconds)
+        self.client_address: str | None = channel.peer_host
+        self.client_port: int | None = channel.peer_port
+        self.method: str = method            # "GET"
+        self.target: str = target            # the raw request target, as sent
+        self.version: str = version          # "1.1" or "1.0"
+        self.headers: Headers = headers          # Headers (names lower-case)
+        self.keep_alive: bool = keep_alive
+        self.started: float = started          # time the request began (seconds)
         path, _, query = target.partition("?")
-        self.raw_path = path            # still percent-encoded
-        self.query = query if _ else None
-        self.path = None                # decoded, normalised (set by the engine)
-        self._host = None               # see host
-        self.server = None              # the ServerConfig answering
-        self.resolved = None            # its merged scope
-        self.conf = None
-        self.chains = None
-        self.filename = None            # set by uri_translation
-        self.path_info = ""
-        self.mime_type = None
-        self.status = 200
-        self.response_headers = Headers()
-        self.state = HEAD_PENDING
-        self.bytes_sent = 0             # body bytes written
-        self.chunked = False
-        self.head_only = method == "HEAD"
-        self.notes = {}                 # free space for plugins
-        self.body_complete = False
-        self.body_length = 0
-        self.content_length = None
-        self._body_pending = None
-        self._body_consumer = None
-        self._body_buffered = 0
-        self._finish_waiters = None
-        self.aborted = False
-        self._length = None
-        self.user = None
-        self.auth_type = None
-        self.error = None
-        self.finfo = None               # os.stat_result of filename, when known
-        self.trailers = None            # Headers of a chunked body's trailer
-        self.body_limit = channel.limits.body if channel.limits is not None else 0
-        self.reason_text = None         # a reason phrase instead of the standard one
-        self.expect_failed = False      # Expect: something other than 100-continue
-        self.continue_wanted = False    # Expect: 100-continue, not answered yet
-        self.continue_sent = False
+        self.raw_path: str = path            # still percent-encoded
+        self.query: str | None = query if _ else None
+        self.path: str | None = None                # decoded, normalised (set by the engine)
+        self._host: str | None = None               # see host
+        self.server: Any = None              # the ServerConfig answering
+        self.resolved: Any = None            # its merged scope
+        self.conf: Any = None
+        self.chains: Any = None
+        self.filename: str | None = None            # set by uri_translation
+        self.path_info: str = ""
+        self.mime_type: str | None = None
+        self.status: int = 200
+        self.response_headers: Headers = Headers()
+        self.state: int = HEAD_PENDING
+        self.bytes_sent: int = 0             # body bytes written
+        self.chunked: bool = False
+        self.head_only: bool = method == "HEAD"
+        self.notes: dict[str, Any] = {}                 # free space for plugins
+        self.body_complete: bool = False
+        self.body_length: int = 0
+        self.content_length: int | None = None
+        self._body_pending: list[bytes] | None = None
+        self._body_consumer: tuple[Callable[[bytes], object], Callable[[], object]] | None = None
+        self._body_buffered: int = 0
+        self._finish_waiters: list[Any] | None = None
+        self.aborted: bool = False
+        self._length: int | None = None
+        self.user: str | None = None
+        self.auth_type: str | None = None
+        self.error: Any = None
+        self.finfo: os.stat_result | None = None               # os.stat_result of filename, when known
+        self.trailers: Headers | None = None            # Headers of a chunked body's trailer
+        self.body_limit: int = channel.limits.body if channel.limits is not None else 0
+        self.reason_text: str | None = None         # a reason phrase instead of the standard one
+        self.expect_failed: bool = False      # Expect: something other than 100-continue
+        self.continue_wanted: bool = False    # Expect: 100-continue, not answered yet
+        self.continue_sent: bool = False
         # Who answers, when not the file handlers (Apache's r->handler): set
         # by a plugin that claims the request before fixup ("cgi-script");
         # file-oriented plugins (compress, expires) leave such requests alone.
-        self.handler = None
+        self.handler: str | None = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Request {self.method} {self.target} HTTP/{self.version}>"
 
     # -- reading ---------------------------------------------------------
 
     @property
-    def reactor(self):
+    def reactor(self) -> Any:
         """The reactor serving this request (a fake clock under axkit.testing):
         what a plugin schedules its slow work on (deferLater, callLater)."""
         return self.channel.factory.reactor
 
     @property
-    def host(self):
+    def host(self) -> str:
         """The host the request is for, as virtual hosts compare it: the
         Host field (an absolute-form target's authority replaced it),
         lower-cased, port and trailing dot stripped; '' when there is none."""
@@ -163,25 +168,26 @@ class Request(RequestBody, HandlerAPI):
         return host
 
     @host.setter
-    def host(self, value):
+    def host(self, value: str) -> None:
         self._host = value
 
 
     @property
-    def secure(self):
+    def secure(self) -> bool:
         return self.channel.secure
 
     # -- responding ------------------------------------------------------
 
     @property
-    def headers_sent(self):
+    def headers_sent(self) -> bool:
         return self.state != HEAD_PENDING
 
     @property
-    def finished(self):
+    def finished(self) -> bool:
         return self.state == FINISHED
 
-    def send(self, status=200, body=b"", content_type=None):
+    def send(self, status: int = 200, body: bytes | str = b"",
+             content_type: str | None = None) -> None:
         """Send a whole response with a Content-Length and finish."""
         if isinstance(body, str):
             body = body.encode("utf-8")
@@ -199,7 +205,7 @@ class Request(RequestBody, HandlerAPI):
             self.bytes_sent = len(body)
         self._finished()
 
-    def send_error(self, status, detail=None):
+    def send_error(self, status: int, detail: str | None = None) -> None:
         """Answer with the core's error page for ``status`` (if nothing was sent)."""
         if self.state != HEAD_PENDING:
             # Too late for a status: cut the response so the client sees it fail.
@@ -221,7 +227,7 @@ class Request(RequestBody, HandlerAPI):
         body = b"" if has_no_body(status) else error_body(status, detail)
         self.send(status, body, "text/html; charset=utf-8" if body else None)
 
-    def start_response(self, status=None, length=None):
+    def start_response(self, status: int | None = None, length: int | None = None) -> None:
         """Send the head.  ``length=None``: chunked (HTTP/1.1) or close-delimited."""
         if status is not None:
             self.status = status
@@ -231,7 +237,7 @@ class Request(RequestBody, HandlerAPI):
         if has_no_body(self.status):
             self._length = 0
 
-    def write(self, data):
+    def write(self, data: bytes) -> None:
         """Write a piece of the body (the head is sent first if it was not)."""
         if self.state == HEAD_PENDING:
             self.start_response()
@@ -243,7 +249,7 @@ class Request(RequestBody, HandlerAPI):
         else:
             self.channel.write(data)
 
-    def finish(self):
+    def finish(self) -> None:
         """End the response (sends the head first if nothing was written)."""
         if self.state == FINISHED:
             return
@@ -258,7 +264,7 @@ class Request(RequestBody, HandlerAPI):
             self.keep_alive = False
         self._finished()
 
-    def abort(self):
+    def abort(self) -> None:
         """Cut the connection: the response cannot be completed."""
         if self.state == FINISHED:
             return
@@ -266,14 +272,14 @@ class Request(RequestBody, HandlerAPI):
         self.aborted = True
         self.channel.abort_response(self)
 
-    def register_producer(self, producer, streaming):
+    def register_producer(self, producer: Any, streaming: bool) -> None:
         """Twisted's producer/consumer contract: a push producer
         (``streaming=True``) is paused while the client's socket is full and
         resumed when it drains; a pull producer is asked for more each time
         it drained.  One producer at a time; unregister it before finishing."""
         self.channel.transport.registerProducer(producer, streaming)
 
-    def unregister_producer(self):
+    def unregister_producer(self) -> None:
         self.channel.transport.unregisterProducer()
 
     # The request is an IConsumer (Twisted's FileSender, a treq body can
@@ -281,10 +287,10 @@ class Request(RequestBody, HandlerAPI):
     registerProducer = register_producer
     unregisterProducer = unregister_producer
 
-    def notify_finish(self):
+    def notify_finish(self) -> Deferred[None]:
         """A Deferred that fires when the response is complete, or fails if
         the connection is lost first."""
-        d = Deferred()
+        d: Deferred[None] = Deferred()
         if self.state == FINISHED:
             if self.aborted:
                 d.errback(Failure(ConnectionError("response aborted")))
@@ -296,7 +302,7 @@ class Request(RequestBody, HandlerAPI):
         self._finish_waiters.append(d)
         return d
 
-    def when_lost(self, fn):
+    def when_lost(self, fn: Callable[[], object]) -> None:
         """Call ``fn()`` if the response ends aborted (the connection lost or
         the response cut): notify_finish().addErrback without a Deferred,
         for code that starts something per request (a CGI program)."""
@@ -308,7 +314,7 @@ class Request(RequestBody, HandlerAPI):
             self._finish_waiters = []
         self._finish_waiters.append(fn)
 
-    def watch(self, watcher):
+    def watch(self, watcher: RequestWatcher) -> None:
         """Tell ``watcher`` (a RequestWatcher) of this response's end and of
         its client's half-close; at once of an end already past."""
         if self.state == FINISHED:
@@ -320,14 +326,14 @@ class Request(RequestBody, HandlerAPI):
             self._finish_waiters = []
         self._finish_waiters.append(watcher)
 
-    def when_ended(self, fn):
+    def when_ended(self, fn: Callable[[], object]) -> None:
         """Call ``fn()`` when the response ends, however it ends: finished
         (by the plugin, or by the engine answering in its place -- a body
         that broke or timed out) or aborted (``request.aborted``).  For
         work started per request that must stop with it (a CGI program)."""
         self.watch(_OnEnd(fn))
 
-    def when_half_closed(self, fn):
+    def when_half_closed(self, fn: Callable[[], object]) -> None:
         """Call ``fn()`` when the client closes its sending side (a FIN)
         while this response is pending -- at once if it already has.  The
         client may still be reading (``nc -N``) or be gone: only a write
@@ -335,14 +341,14 @@ class Request(RequestBody, HandlerAPI):
         CGI program), to bound the wait."""
         self.watch(_OnHalfClose(fn))
 
-    def _half_closed(self):
+    def _half_closed(self) -> None:
         """The connection saw the client's FIN: tell the watchers."""
         waiters = self._finish_waiters
         if waiters:
             for waiter in [w for w in waiters if isinstance(w, RequestWatcher)]:
                 waiter.client_half_closed()
 
-    def _finished(self):
+    def _finished(self) -> None:
         self.state = FINISHED
         self._body_pending = None
         waiters, self._finish_waiters = self._finish_waiters, None
@@ -360,7 +366,7 @@ class Request(RequestBody, HandlerAPI):
                     d()
         self.channel.response_finished(self)
 
-    def _head(self):
+    def _head(self) -> bytes:
         channel = self.channel
         keep_alive = self.keep_alive and not channel.closing and not channel.factory.draining \
             and not (self.continue_wanted and not self.body_complete)
@@ -373,5 +379,5 @@ class Request(RequestBody, HandlerAPI):
         return head
 
     @property
-    def reason(self):
+    def reason(self) -> str:
         return reason(self.status)
