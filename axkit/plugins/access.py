@@ -489,6 +489,8 @@ class Access:
                       path=log_item(request.path), request=request, log_tag="auth_basic")
             return self._challenge(request, conf)
         token = token.strip(" \t")
+        if not token:
+            return self._challenge(request, conf)
         if len(token) > MAX_CREDENTIALS:
             return self._malformed(request, "Basic credentials too long")
         try:
