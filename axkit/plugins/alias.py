@@ -126,8 +126,10 @@ def _redirect_parser(name, use_regex, fixed_status=None):
                 if not 100 <= status <= 599:
                     raise ConfigError(f"{name}: invalid status code {status}")
         if not words or len(words) > 2:
-            raise ConfigError(f"{name} takes [STATUS] {'REGEX' if use_regex else 'URL-PATH'}"
-                              f" [URL], got {len(words)} argument(s) after the status")
+            what = "REGEX" if use_regex else "URL-PATH"
+            raise ConfigError(f"{name} takes {what} URL" if fixed_status else
+                              f"{name} takes [STATUS] {what} [URL], got {len(words)} "
+                              "argument(s) after the status")
         pattern, url = words[0], (words[1] if len(words) == 2 else None)
         if use_regex:
             pattern = regex(pattern, ctx)
