@@ -270,3 +270,39 @@ class HashTests(SynchronousTestCase):
         self.assertEqual(users, {b"u": b"first", b"v": b"h"})
         groups = htpasswd.parse_groups(b"a: x y\nb:y\n# c: z\na: z\n")
         self.assertEqual(groups, {b"x": {b"a"}, b"y": {b"a", b"b"}, b"z": {b"a"}})
+
+
+class EvaluateTests(SynchronousTestCase):
+    """mod_authz_core's table, rule by rule (some rows cannot be told apart
+    through a valid config, so they are pinned here)."""
+
+    class Facts:
+        def __init__(self, ip, user=None):
+            import ipaddress
+            self._ip = ipaddress.ip_address(ip)
+            self.user = user
+            self.method = "GET"
+
+        def address(self):
+            return self._ip
+
+    def test_table(self):
+        from axkit.plugins.access import (DENIED, GRANTED, NEUTRAL, NO_USER, Section,
+                                          evaluate, parse_rule)
+        rule = lambda text: parse_rule(text.split())           # noqa: E731
+        outside, inside = self.Facts("10.0.0.1"), self.Facts("10.0.0.66")
+        self.assertEqual(evaluate(rule("not ip 10.0.0.66"), outside), NEUTRAL)
+        self.assertEqual(evaluate(rule("not ip 10.0.0.66"), inside), DENIED)
+        self.assertEqual(evaluate(rule("not valid-user"), outside), NEUTRAL)
+        self.assertEqual(evaluate(rule("valid-user"), outside), NO_USER)
+        self.assertEqual(evaluate(rule("valid-user"), self.Facts("10.0.0.1", b"u")),
+                         GRANTED)
+        none = Section("none", [rule("ip 10.0.0.66")])
+        self.assertEqual(evaluate(none, outside), NEUTRAL)
+        self.assertEqual(evaluate(none, inside), DENIED)
+        both = Section("all", [rule("valid-user"), rule("ip 10.0.0.0/8")])
+        self.assertEqual(evaluate(both, outside), NO_USER)
+        self.assertEqual(evaluate(both, self.Facts("11.0.0.1")), DENIED)
+        either = Section("any", [rule("ip 11.0.0.0/8"), rule("valid-user")])
+        self.assertEqual(evaluate(either, outside), NO_USER)
+        self.assertEqual(evaluate(Section("any", [rule("ip 11.0.0.0/8")]), outside), DENIED)
