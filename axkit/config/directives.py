@@ -10,6 +10,13 @@ The core and every plugin declare their directives with the same class::
 ``optional(t)`` as the last may be left out), or ``RAW`` for the list of
 words as given.  The value of one occurrence is the converted word, or a
 tuple of converted words.
+
+A section directive is written as a block, ``<RequireAll> ... </RequireAll>``::
+
+    Directive("RequireAll", (), section=parse_body, into="Require")
+
+``section(value of the tag's words, nodes inside, ctx)`` gives its value;
+``into`` stores it in another directive's list, in config order.
 """
 
 import re

@@ -227,6 +227,8 @@ class RequireDirective(Directive):
     """``Require`` lines: each is a Rule; at the top of a scope they form an
     implicit <RequireAny>, where a negative rule has no effect."""
 
+    usage = "Require [not] RULE [ARGS...]"
+
     def parse(self, words, ctx):
         rule = parse_rule(words)
         if rule.negate:
@@ -244,10 +246,11 @@ def _section_directive(op):
         return section
     name = Section.NAMES[op]
     return Directive(name, (), scopes=ANY, section=body, into="Require",
-                     doc=f"<{name}> ... </{name}>: "
-                         + {"all": "every rule inside must grant (none may deny).",
+                     merge=REPLACE_LIST,
+                     doc={"all": "every rule inside must grant (none may deny).",
                             "any": "one rule inside suffices.",
-                            "none": "no rule inside may grant (inside <RequireAll>)."}[op])
+                            "none": "no rule inside may grant (inside <RequireAll>)."}[op]
+                         + " Joins the scope's Require list.")
 
 
 def evaluate(node, facts):

@@ -149,9 +149,16 @@ def _redirect_parser(name, use_regex, fixed_status=None):
 
 
 class _RedirectDirective(Directive):
+    USAGE = {"Redirect": "[STATUS] URL-PATH [URL]", "RedirectMatch": "[STATUS] REGEX [URL]",
+             "RedirectPermanent": "URL-PATH URL", "RedirectTemp": "URL-PATH URL"}
+
     def __init__(self, name, use_regex, fixed_status=None, **kwargs):
         Directive.__init__(self, name, scopes=SERVER_ONLY, **kwargs)
         self._parse = _redirect_parser(name, use_regex, fixed_status)
+
+    @property
+    def usage(self):
+        return f"{self.name} {self.USAGE[self.name]}"
 
     def parse(self, words, ctx):
         return self._parse(words, ctx)
@@ -185,6 +192,7 @@ class Alias:
                       "or a file), with DocumentRoot's rules. First match in config "
                       "order; a <Server>'s lines come before the global ones."),
         _AliasDirective("AliasMatch", (regex, _file_path), scopes=SERVER_ONLY, into="Alias",
+                        merge=PREPEND,
                   doc="AliasMatch REGEX PATH: as Alias, PATH may use $1..$9."),
         _RedirectDirective(
             "Redirect", False, merge=PREPEND,
@@ -192,11 +200,11 @@ class Alias:
                 "redirect to URL plus the rest of the path and the query. STATUS: "
                 "permanent (301), temp (302, the default), seeother (303), gone (410, "
                 "no URL) or a number. Tried before every Alias."),
-        _RedirectDirective("RedirectMatch", True, into="Redirect",
+        _RedirectDirective("RedirectMatch", True, into="Redirect", merge=PREPEND,
                            doc="RedirectMatch [STATUS] REGEX URL: URL may use $1..$9."),
-        _RedirectDirective("RedirectPermanent", False, 301, into="Redirect",
+        _RedirectDirective("RedirectPermanent", False, 301, into="Redirect", merge=PREPEND,
                            doc="RedirectPermanent URL-PATH URL: Redirect permanent."),
-        _RedirectDirective("RedirectTemp", False, 302, into="Redirect",
+        _RedirectDirective("RedirectTemp", False, 302, into="Redirect", merge=PREPEND,
                            doc="RedirectTemp URL-PATH URL: Redirect temp."),
     ]
 
