@@ -98,6 +98,13 @@ class BasicTests(SynchronousTestCase):
                 Require ip 10.0.0.0/8
                 Require valid-user
             </Location>
+            <Location /both>
+                {PROTECTED}
+                <RequireAll>
+                    Require valid-user
+                    Require ip 10.0.0.0/8
+                </RequireAll>
+            </Location>
         """)
 
     def lines(self):
@@ -166,6 +173,17 @@ class BasicTests(SynchronousTestCase):
         conn.request("GET", "/mixed/")
         self.assertEqual(self.site.wait_for(conn)[0].status, 404)
         self.assertEqual(self.site.get("/mixed/").status, 401)
+
+    def test_no_prompt_when_a_password_could_not_help(self):
+        # Apache 2.4.71 answered this 403 at once, asking nothing.
+        r = self.site.get("/both/", [basic("alice", "alicepw")])
+        self.assertEqual((r.status, r.header("WWW-Authenticate")), (403, None))
+        conn = self.site.connect(peer=("10.0.0.7", 5555))
+        conn.request("GET", "/both/")
+        self.assertEqual(self.site.wait_for(conn)[0].status, 401)
+        conn = self.site.connect(peer=("10.0.0.7", 5555))
+        conn.request("GET", "/both/", [basic("alice", "alicepw")])
+        self.assertEqual(self.site.wait_for(conn)[0].status, 404)
 
     def test_malformed_authorization_headers(self):
         cases = [
