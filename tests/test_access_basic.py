@@ -10,8 +10,8 @@ import re
 import shutil
 import tempfile
 
-from twisted.internet import defer
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.internet import defer, threads
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from axkit.auth import htpasswd
 from axkit.log import format_log_line
@@ -365,6 +365,10 @@ class RealSocketTests(TestCase):
 
     @defer.inlineCallbacks
     def test_require_host_double_reverse(self):
+        from axkit.plugins.access import double_reverse
+        name = yield threads.deferToThread(double_reverse, "127.0.0.1")
+        if name != "localhost":
+            raise SkipTest(f"127.0.0.1 resolves to {name!r} here, not localhost")
         r = yield self.get("/local-name/")
         self.assertEqual(r.status, 404)          # 127.0.0.1 <-> localhost: let in
         r = yield self.get("/other-name/")
