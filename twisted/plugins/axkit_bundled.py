@@ -26,3 +26,8 @@ headers = AxKitPlugin("headers", "axkit.plugins.headers.HeadersPlugin",
                       "Sets, appends or removes response headers (Header set ...).")
 cgi = AxKitPlugin("cgi", "axkit.plugins.cgi.CGI",
                   "Runs CGI/1.1 programs (ScriptAlias, AddHandler cgi-script, nph-).")
+access = AxKitPlugin("access", "axkit.plugins.access.Access",
+                     "Require (Apache 2.4: ip, host, user, group, ...) and Basic "
+                     "authentication from htpasswd files.")
+alias = AxKitPlugin("alias", "axkit.plugins.alias.Alias",
+                    "Alias, AliasMatch, Redirect, RedirectMatch (Apache's mod_alias).")
