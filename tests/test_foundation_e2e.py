@@ -208,16 +208,35 @@ class TwistdTests(TestCase):
 
     @defer.inlineCallbacks
     def test_zero_config_serves_the_current_directory(self):
-        with open(os.path.join(self.dir, "hello.txt"), "w") as f:
-            f.write("zero config\n")
+        # The built-in config's port is fixed (8080), and other test runs on
+        # this machine may hold it: wait for *our* twistd's "listening" line
+        # (or its exit: skip), and serve a token no other server has.
+        token = os.urandom(8).hex().encode()
+        with open(os.path.join(self.dir, "hello.txt"), "wb") as f:
+            f.write(b"zero config " + token + b"\n")
         if _port_in_use(8080):
             self.skipTest("port 8080 is busy on this machine")
-        proc = subprocess.Popen(TWISTD + ["-n", "--pidfile=", "axkit"], env=twistd_env(),
-                                cwd=self.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        err_path = os.path.join(self.dir, "twistd.err")
+        with open(err_path, "wb") as err:
+            proc = subprocess.Popen(TWISTD + ["-n", "--pidfile=", "axkit"], env=twistd_env(),
+                                    cwd=self.dir, stdout=subprocess.DEVNULL, stderr=err)
         self.addCleanup(_stop, proc)
-        yield _wait_for_port(8080)
+        waited = 0.0
+        while True:
+            with open(err_path, "rb") as f:
+                log = f.read()
+            if b"axkit listening on" in log:
+                break
+            if proc.poll() is not None:
+                if b"Address already in use" in log:
+                    self.skipTest("port 8080 was taken by another process meanwhile")
+                self.fail(f"twistd exited {proc.returncode}: {log.decode(errors='replace')}")
+            if waited > 20:
+                self.fail("twistd did not listen within 20s")
+            yield task.deferLater(reactor, 0.1, lambda: None)
+            waited += 0.1
         response = yield treq.get("http://127.0.0.1:8080/hello.txt", pool=self.pool)
-        self.assertEqual((yield response.content()), b"zero config\n")
+        self.assertEqual((yield response.content()), b"zero config " + token + b"\n")
         response = yield treq.get("http://127.0.0.1:8080/", pool=self.pool)
         self.assertIn(b"hello.txt", (yield response.content()))
 
