@@ -1,15 +1,16 @@
 """Shared helpers for the static-file tests: a document root in a temp folder,
-a real server on 127.0.0.1:0, and a raw-socket client (exact bytes)."""
+a real server on 127.0.0.1:0, requests over the raw client (tests/rawclient.py)."""
 
 import os
 import shutil
 import tempfile
 
-from twisted.internet import defer, protocol, reactor
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
 from axkit.testing import parse_responses, start_server
+
+from .rawclient import exchange, request_bytes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -20,43 +21,6 @@ Plugin mime_map
 Plugin serve_dir
 Plugin serve_file
 """
-
-
-class Collector(protocol.Protocol):
-    """Sends ``data`` on connect, collects everything until the server closes."""
-
-    def __init__(self, data):
-        self.data = data
-        self.received = []
-        self.done = defer.Deferred()
-
-    def connectionMade(self):
-        self.transport.write(self.data)
-
-    def dataReceived(self, data):
-        self.received.append(data)
-
-    def connectionLost(self, reason):
-        self.done.callback(b"".join(self.received))
-
-
-def raw(port, data):
-    """Send raw bytes to 127.0.0.1:port; a Deferred of all bytes received
-    until the server closes the connection."""
-    if isinstance(data, str):
-        data = data.encode("latin-1")
-    p = Collector(data)
-    d = connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), p)
-    d.addCallback(lambda _: p.done)
-    return d
-
-
-def request_bytes(path, headers=(), method="GET", close=True):
-    lines = [f"{method} {path} HTTP/1.1", "Host: localhost"]
-    lines += [f"{k}: {v}" for k, v in headers]
-    if close:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 class StaticTestCase(TestCase):
@@ -97,7 +61,7 @@ class StaticTestCase(TestCase):
     @defer.inlineCallbacks
     def get(self, path, headers=(), method="GET"):
         """One request on its own connection; the parsed Response."""
-        data = yield raw(self.server.port, request_bytes(path, headers, method))
+        data = yield exchange(self.server.port, request_bytes(path, headers, method))
         responses = parse_responses(data, [method])
         self.assertEqual(len(responses), 1, data[:500])
         response = responses[0]

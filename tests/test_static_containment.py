@@ -198,10 +198,10 @@ class NestedRootsTests(StaticTestCase):
 
     @defer.inlineCallbacks
     def fetch(self, host, path):
-        from .static_support import raw
+        from .rawclient import exchange
         from axkit.testing import parse_responses
-        data = yield raw(self.server.port, (f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
-                                            f"Connection: close\r\n\r\n").encode())
+        data = yield exchange(self.server.port, (f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
+                                                 f"Connection: close\r\n\r\n").encode())
         return parse_responses(data)[0]
 
     @defer.inlineCallbacks
