@@ -8,7 +8,7 @@ import tempfile
 from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
-from axkit.testing import parse_responses, start_server
+from axkit.testing import TEST_LISTEN, MemorySite, parse_responses, start_server
 
 from .rawclient import exchange, request_bytes
 
@@ -24,10 +24,14 @@ Plugin serve_file
 
 
 class StaticTestCase(TestCase):
-    """A document root (self.root) and a running server (self.server)."""
+    """A document root (self.root) and a running server (self.server), or
+    with ``in_memory`` a MemorySite (self.site)."""
 
     extra_config = ""
     plugins = STATIC_PLUGINS
+    # True: requests go through a MemorySite (the whole engine and hook
+    # chain, no socket) -- for what needs no network: MIME, header rules.
+    in_memory = False
 
     def write(self, name, data, mtime=None):
         path = os.path.join(self.root, name)
@@ -53,6 +57,10 @@ class StaticTestCase(TestCase):
     def start(self, extra=None, root=None):
         text = f'DocumentRoot "{root or self.root}"\n' + \
             self.plugins.format(repo=REPO) + (self.extra_config if extra is None else extra)
+        if self.in_memory:
+            self.site = MemorySite(f"Listen {TEST_LISTEN}\n" + text)
+            self.addCleanup(self.site.close)
+            return self.site
         server = yield start_server(text)
         self.addCleanup(server.stop)
         self.server = server
@@ -61,9 +69,17 @@ class StaticTestCase(TestCase):
     @defer.inlineCallbacks
     def get(self, path, headers=(), method="GET"):
         """One request on its own connection; the parsed Response."""
-        data = yield exchange(self.server.port, request_bytes(path, headers, method))
-        responses = parse_responses(data, [method])
-        self.assertEqual(len(responses), 1, data[:500])
-        response = responses[0]
+        if self.in_memory:
+            conn = self.site.connect()
+            conn.request(method, path, list(headers) + [("Connection", "close")])
+            [response] = self.site.wait_for(conn)
+            data = conn.transport.value()
+            self.assertIsNotNone(response, data[:500])
+            self.assertEqual(len(conn.responses()), 1, data[:500])
+        else:
+            data = yield exchange(self.server.port, request_bytes(path, headers, method))
+            responses = parse_responses(data, [method])
+            self.assertEqual(len(responses), 1, data[:500])
+            response = responses[0]
         response.raw = data
         return response

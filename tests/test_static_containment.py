@@ -1,4 +1,4 @@
-"""Containment and privacy over a real socket: traversal tricks, symlinks
+"""Containment and privacy (in memory): traversal tricks, symlinks
 leaving the root, dotfiles.  The statuses are the ones docs/static.md lists."""
 
 import os
@@ -11,6 +11,7 @@ from .static_support import StaticTestCase
 
 
 class ContainmentTests(StaticTestCase):
+    in_memory = True
     @defer.inlineCallbacks
     def setUp(self):
         self.make_root()
@@ -114,6 +115,7 @@ class ContainmentTests(StaticTestCase):
 
 
 class AllowingTests(StaticTestCase):
+    in_memory = True
     extra_config = """
         AllowDotFiles On
         AllowSymlinksOutsideRoot On
@@ -142,6 +144,7 @@ class AllowingTests(StaticTestCase):
 
 
 class SwappedRootTests(StaticTestCase):
+    in_memory = True
     """DocumentRoot under a symlink that a deploy re-points (current -> release)."""
 
     @defer.inlineCallbacks

@@ -1,4 +1,4 @@
-"""MIME over a real socket: the conf.d table, AddType, DefaultType,
+"""MIME in memory (MemorySite): the conf.d table, AddType, DefaultType,
 AddDefaultCharset."""
 
 from twisted.internet import defer
@@ -7,6 +7,7 @@ from .static_support import StaticTestCase
 
 
 class MimeTests(StaticTestCase):
+    in_memory = True
     extra_config = """
         AddDefaultCharset utf-8
         AddType text/x-custom .cust .CUS2
