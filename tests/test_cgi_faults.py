@@ -39,10 +39,6 @@ class FaultTests(TestCase):
     def get(self, path, method="GET", **kw):
         return request(self.server.port, method, path, **kw)
 
-    def faults_about(self, name):
-        return [line for line in self.logs.lines()
-                if name in line and "->" in line or name in line and "killed" in line]
-
     @defer.inlineCallbacks
     def check_fault(self, path, status, script, words):
         response = yield self.get(path)
