@@ -16,8 +16,6 @@ access_log = AxKitPlugin(
 error_log = AxKitPlugin("error_log", "axkit.plugins.error_log.ErrorLog",
                         "Writes log events at or above LogLevel to ErrorLog "
                         "(stderr, stdout or a file).")
-stderr_log = AxKitPlugin("stderr_log", "axkit.plugins.stderr_log.StderrLog",
-                         "Old name of error_log (kept for existing configs).")
 compress = AxKitPlugin("compress", "axkit.plugins.compress.Compress",
                        "Sends .br/.gz siblings or gzips on the fly (Gzip, Precompressed).")
 expires = AxKitPlugin("expires", "axkit.plugins.expires.Expires",
