@@ -28,9 +28,6 @@ DECLINED = Code("DECLINED")   # not mine: run the next plugin
 OK = Code("OK")               # this phase is done
 DONE = Code("DONE")           # the plugin has sent the whole response
 
-# Connection-level hooks.
-CONNECTION_HOOKS = ("connect", "disconnect")
-
 # The phases of one request, in order.  body_data fires once per piece of
 # request body as it arrives (see docs/hooks.md for when).
 REQUEST_PHASES = (

@@ -113,6 +113,11 @@ def format_log_line(event):
     """One error-log line (plus a traceback when the event carries a failure):
 
     [2026-11-26 10:15:35] [error] [plugin hello] [client 127.0.0.1] message
+
+    An event with a ``log_tag`` (``log_tag="auth_basic"``) is written as
+    Apache 2.4 writes its lines, for tools that read those:
+
+    [2026-11-26 10:15:35] [auth_basic:error] [client 127.0.0.1:50312] message
     """
     from twisted.logger import formatEvent
     level = event.get("log_level", LogLevel.info)
@@ -120,12 +125,20 @@ def format_log_line(event):
                          time.localtime(event.get("log_time") or time.time()))
     text = formatEvent(event)
     plugin = event.get("plugin")
-    where = f"plugin {plugin}" if plugin else event.get("log_namespace", "-")
-    line = f"[{when}] [{level.name}] [{where}] "
     request = event.get("request")
     client = getattr(request, "client_address", None) if request is not None else None
-    if client:
-        line += f"[client {client}] "
+    tag = event.get("log_tag")
+    if tag:
+        # Apache 2.4's own shape, which tools reading Apache's error log
+        # (fail2ban's apache-auth filter) match: [module:level] [client ip:port]
+        line = f"[{when}] [{tag}:{level.name}] "
+        if client:
+            line += f"[client {client}:{getattr(request, 'client_port', 0)}] "
+    else:
+        where = f"plugin {plugin}" if plugin else event.get("log_namespace", "-")
+        line = f"[{when}] [{level.name}] [{where}] "
+        if client:
+            line += f"[client {client}] "
     line += text.replace("\n", "\n  ") + "\n"
     failure = event.get("log_failure")
     if failure is not None:

@@ -183,6 +183,8 @@ class AxKitService(MultiService):
         started = self.reactor.seconds()
 
         def check():
+            if drained.called:
+                return      # cut_now (a second signal) ended the wait
             open_ = sum(len(f.connections) for f in factories)
             if not open_:
                 drained.callback(None)

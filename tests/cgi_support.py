@@ -1,13 +1,15 @@
-"""Shared helpers for the CGI tests: a real server, a raw client, counters."""
+"""Shared helpers for the CGI tests: a real server, a request over the raw
+client (tests/rawclient.py), counters."""
 
 import os
-import socket
 import time
 
-from twisted.internet import defer, reactor, task, threads
+from twisted.internet import defer, reactor, task
 from twisted.logger import globalLogPublisher, formatEvent
 
 from axkit.testing import parse_responses, start_server
+
+from .rawclient import exchange, request_bytes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CGI_BIN = os.path.join(HERE, "cgi-bin")
@@ -45,65 +47,10 @@ class LogCapture:
                 if e.get("log_namespace") == namespace]
 
 
-def raw_exchange(port, data, timeout=20.0, rcvbuf=None, read_size=65536, delay=0.0):
-    """Blocking: send ``data``, read until the server closes; bytes received."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    if rcvbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(timeout)
-    s.connect(("127.0.0.1", port))
-    sender = None
-    try:
-        if len(data) > 65536:
-            # Send from another thread while this one reads, as a real client
-            # does: a script echoing its input fills both directions at once.
-            import threading
-            def send():
-                try:
-                    s.sendall(data)
-                except OSError:
-                    pass
-            sender = threading.Thread(target=send, daemon=True)
-            sender.start()
-        elif data:
-            s.sendall(data)
-        pieces = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                piece = s.recv(read_size)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                break       # a cut response: keep what arrived
-            if not piece:
-                break
-            pieces.append(piece)
-            if delay:
-                time.sleep(delay)
-        return b"".join(pieces)
-    finally:
-        if sender is not None:
-            sender.join(timeout)
-        s.close()
-
-
-def exchange(port, data, **kw):
-    """raw_exchange in a thread (the reactor keeps serving)."""
-    return threads.deferToThread(raw_exchange, port, data, **kw)
-
-
 @defer.inlineCallbacks
 def request(port, method="GET", path="/", headers=(), body=b"", **kw):
     """One request with Connection: close; the parsed Response."""
-    lines = [f"{method} {path} HTTP/1.1", "Host: localhost", "Connection: close"]
-    names = {k.lower() for k, _ in headers}
-    for k, v in headers:
-        lines.append(f"{k}: {v}")
-    if body and "content-length" not in names and "transfer-encoding" not in names:
-        lines.append(f"Content-Length: {len(body)}")
-    raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-    data = yield exchange(port, raw, **kw)
+    data = yield exchange(port, request_bytes(path, headers, method, body=body), **kw)
     responses = parse_responses(data, [method])
     if not responses:
         raise AssertionError(f"no complete response in {data[:300]!r}")
@@ -157,7 +104,7 @@ def wait_until(predicate, timeout=10.0, step=0.05):
 
 @defer.inlineCallbacks
 def serve(testcase, config_text, base_dir=None):
-    from axkit.cgi.run import SLOTS
+    from axkit.cgi.slots import SLOTS
     server = yield start_server(config_text, base_dir)
 
     @defer.inlineCallbacks

@@ -1,15 +1,16 @@
 """Shared helpers for the static-file tests: a document root in a temp folder,
-a real server on 127.0.0.1:0, and a raw-socket client (exact bytes)."""
+a real server on 127.0.0.1:0, requests over the raw client (tests/rawclient.py)."""
 
 import os
 import shutil
 import tempfile
 
-from twisted.internet import defer, protocol, reactor
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
-from axkit.testing import parse_responses, start_server
+from axkit.testing import TEST_LISTEN, MemorySite, parse_responses, start_server
+
+from .rawclient import exchange, request_bytes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,48 +23,15 @@ Plugin serve_file
 """
 
 
-class Collector(protocol.Protocol):
-    """Sends ``data`` on connect, collects everything until the server closes."""
-
-    def __init__(self, data):
-        self.data = data
-        self.received = []
-        self.done = defer.Deferred()
-
-    def connectionMade(self):
-        self.transport.write(self.data)
-
-    def dataReceived(self, data):
-        self.received.append(data)
-
-    def connectionLost(self, reason):
-        self.done.callback(b"".join(self.received))
-
-
-def raw(port, data):
-    """Send raw bytes to 127.0.0.1:port; a Deferred of all bytes received
-    until the server closes the connection."""
-    if isinstance(data, str):
-        data = data.encode("latin-1")
-    p = Collector(data)
-    d = connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), p)
-    d.addCallback(lambda _: p.done)
-    return d
-
-
-def request_bytes(path, headers=(), method="GET", close=True):
-    lines = [f"{method} {path} HTTP/1.1", "Host: localhost"]
-    lines += [f"{k}: {v}" for k, v in headers]
-    if close:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
 class StaticTestCase(TestCase):
-    """A document root (self.root) and a running server (self.server)."""
+    """A document root (self.root) and a running server (self.server), or
+    with ``in_memory`` a MemorySite (self.site)."""
 
     extra_config = ""
     plugins = STATIC_PLUGINS
+    # True: requests go through a MemorySite (the whole engine and hook
+    # chain, no socket) -- for what needs no network: MIME, header rules.
+    in_memory = False
 
     def write(self, name, data, mtime=None):
         path = os.path.join(self.root, name)
@@ -89,6 +57,10 @@ class StaticTestCase(TestCase):
     def start(self, extra=None, root=None):
         text = f'DocumentRoot "{root or self.root}"\n' + \
             self.plugins.format(repo=REPO) + (self.extra_config if extra is None else extra)
+        if self.in_memory:
+            self.site = MemorySite(f"Listen {TEST_LISTEN}\n" + text)
+            self.addCleanup(self.site.close)
+            return self.site
         server = yield start_server(text)
         self.addCleanup(server.stop)
         self.server = server
@@ -97,9 +69,17 @@ class StaticTestCase(TestCase):
     @defer.inlineCallbacks
     def get(self, path, headers=(), method="GET"):
         """One request on its own connection; the parsed Response."""
-        data = yield raw(self.server.port, request_bytes(path, headers, method))
-        responses = parse_responses(data, [method])
-        self.assertEqual(len(responses), 1, data[:500])
-        response = responses[0]
+        if self.in_memory:
+            conn = self.site.connect()
+            conn.request(method, path, list(headers) + [("Connection", "close")])
+            [response] = self.site.wait_for(conn)
+            data = conn.transport.value()
+            self.assertIsNotNone(response, data[:500])
+            self.assertEqual(len(conn.responses()), 1, data[:500])
+        else:
+            data = yield exchange(self.server.port, request_bytes(path, headers, method))
+            responses = parse_responses(data, [method])
+            self.assertEqual(len(responses), 1, data[:500])
+            response = responses[0]
         response.raw = data
         return response

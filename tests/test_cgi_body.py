@@ -8,7 +8,8 @@ from twisted.trial.unittest import TestCase
 
 from axkit.testing import parse_responses
 
-from .cgi_support import base_config, exchange, request, serve
+from .cgi_support import base_config, request, serve
+from .rawclient import exchange, read_until_closed
 
 
 def chunked(body, size=1000):
@@ -64,7 +65,7 @@ class BodyTests(TestCase):
         # 8 MiB to a script that reads nothing for a second: the server must
         # stop reading from the client rather than buffer the body itself.
         from twisted.internet import task
-        from axkit.cgi.run import SLOTS
+        from axkit.cgi.slots import SLOTS
         most = [0]
 
         def measure():
@@ -135,43 +136,13 @@ class BodyTests(TestCase):
                       b"Content-Length: 5\r\n\r\n")
             interim = s.recv(1024)
             s.sendall(b"hello")
-            rest = b""
-            while True:
-                piece = s.recv(65536)
-                if not piece:
-                    break
-                rest += piece
+            rest = read_until_closed(s, 10, strict=True)
             s.close()
             return interim, rest
         interim, rest = yield threads.deferToThread(client)
         self.assertEqual(interim, b"HTTP/1.1 100 Continue\r\n\r\n")
         response = parse_responses(rest, ["POST"])[0]
         self.assertEqual(response.body, b"hello")
-
-
-def send_in_pieces(port, head, pieces, gap, timeout=20.0):
-    """Blocking: send ``head``, then each of ``pieces`` ``gap`` seconds
-    apart, then read until the server closes."""
-    import socket
-    import time
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        s.sendall(head)
-        for piece in pieces:
-            time.sleep(gap)
-            s.sendall(piece)
-        data = b""
-        while True:
-            try:
-                got = s.recv(65536)
-            except (socket.timeout, ConnectionResetError):
-                break
-            if not got:
-                break
-            data += got
-        return data
-    finally:
-        s.close()
 
 
 class SlowBodyTests(TestCase):
@@ -194,12 +165,10 @@ class SlowBodyTests(TestCase):
         # echo.pl reads its whole body before writing a byte; the client
         # sends for about 3 s, CGITimeout is 1 s: the upload is progress
         # (16 KiB or more per timeout: not a trickle).
-        from twisted.internet import threads
         pieces = [b"p" * 20000] * 6
         head = (b"POST /cgi-bin/echo.pl HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
                 b"Content-Length: 120000\r\n\r\n")
-        data = yield threads.deferToThread(send_in_pieces, self.server.port, head,
-                                           pieces, 0.5)
+        data = yield exchange(self.server.port, head, pieces=pieces, gap=0.5)
         [response] = parse_responses(data, ["POST"])
         self.assertEqual(response.status, 200, self.logs.lines())
         self.assertEqual(response.body, b"p" * 120000)
@@ -237,11 +206,10 @@ class SlowBodyTests(TestCase):
     def test_a_chunked_body_still_arriving_holds_no_process_slot(self):
         # CGIMaxProcesses 1: while one client sends a chunked body slowly
         # (kept whole before its program starts), another's program runs.
-        from twisted.internet import threads
         head = (b"POST /cgi-bin/echo.pl HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
                 b"Transfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
-        slow = threads.deferToThread(send_in_pieces, self.server.port, head,
-                                     [b"6\r\nsecond\r\n", b"0\r\n\r\n"], 0.75)
+        slow = exchange(self.server.port, head,
+                        pieces=[b"6\r\nsecond\r\n", b"0\r\n\r\n"], gap=0.75)
         from .cgi_support import sleep
         yield sleep(0.3)
         other = yield request(self.server.port, "GET", "/cgi-bin/hello.sh")
@@ -251,39 +219,6 @@ class SlowBodyTests(TestCase):
         self.assertEqual(response.body, b"firstsecond")
 
 
-def send_all_and_read(port, head, body, timeout=20.0):
-    """Blocking: send ``head`` + ``body`` from another thread while reading
-    until the server closes; (bytes read, the sender's error or None)."""
-    import socket
-    import threading
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    failed = []
-
-    def send():
-        try:
-            s.sendall(head + body)
-            s.shutdown(socket.SHUT_WR)
-        except OSError as e:
-            failed.append(e)
-    sender = threading.Thread(target=send, daemon=True)
-    sender.start()
-    data = b""
-    try:
-        while True:
-            try:
-                piece = s.recv(65536)
-            except OSError as e:
-                failed.append(e)
-                break
-            if not piece:
-                break
-            data += piece
-    finally:
-        sender.join(timeout)
-        s.close()
-    return data, (failed[0] if failed else None)
-
-
 class UnreadBodyTests(TestCase):
     @defer.inlineCallbacks
     def test_an_answer_before_a_large_unread_body_reaches_the_client_cleanly(self):
@@ -291,14 +226,13 @@ class UnreadBodyTests(TestCase):
         # reads and drops to keep the connection, it closes -- lingering
         # (its side shut, the rest read and dropped), not with a reset that
         # fails the client's sending and can destroy the answer.
-        from twisted.internet import threads
         docroot = self.mktemp()
         os.makedirs(docroot)
         server = yield serve(self, base_config(docroot))
         body = b"q" * (4 * 1024 * 1024)
         head = (b"POST /cgi-bin/hello.sh HTTP/1.1\r\nHost: x\r\n"
                 b"Content-Length: %d\r\n\r\n" % len(body))
-        data, error = yield threads.deferToThread(send_all_and_read, server.port, head, body)
-        self.assertIsNone(error)
+        # strict: a failed send or a reset raises (the test fails).
+        data = yield exchange(server.port, head + body, half_close=True, strict=True)
         [response] = parse_responses(data, ["POST"])
         self.assertEqual((response.status, response.body), (200, b"Hello, world!\n"))

@@ -351,7 +351,7 @@ class PluginOrderTests(TestCase):
 class ReloadTests(TestCase):
     @defer.inlineCallbacks
     def test_reload_leaves_running_programs_alone(self):
-        from axkit.cgi.run import SLOTS
+        from axkit.cgi.slots import SLOTS
         from .cgi_support import wait_until
         docroot = self.mktemp()
         os.makedirs(docroot)

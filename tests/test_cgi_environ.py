@@ -142,7 +142,7 @@ class EnvironmentTests(TestCase):
                b"Connection: close\r\nX-Latin: caf\xe9\r\n"
                b"X-Twice: a\r\nX-Twice: \xff\r\n\r\n")
         from axkit.testing import parse_responses
-        from .cgi_support import exchange
+        from .rawclient import exchange
         data = yield exchange(self.server.port, raw)
         env = json.loads(parse_responses(data, ["GET"])[0].body)["env"]
         self.assertEqual(env["HTTP_X_LATIN"].encode("utf-8", "surrogateescape"),

@@ -8,11 +8,12 @@ import time
 from twisted.internet import defer, threads
 from twisted.trial.unittest import TestCase
 
-from axkit.cgi.run import SLOTS
+from axkit.cgi.slots import SLOTS
 from axkit.testing import parse_responses
 
-from .cgi_support import (CGI_BIN, LogCapture, alive, base_config, children, exchange,
-                          open_fds, request, serve, wait_until)
+from .cgi_support import (CGI_BIN, LogCapture, alive, base_config, children, open_fds,
+                          request, serve, wait_until)
+from .rawclient import exchange
 
 
 class FaultTests(TestCase):
@@ -37,10 +38,6 @@ class FaultTests(TestCase):
 
     def get(self, path, method="GET", **kw):
         return request(self.server.port, method, path, **kw)
-
-    def faults_about(self, name):
-        return [line for line in self.logs.lines()
-                if name in line and "->" in line or name in line and "killed" in line]
 
     @defer.inlineCallbacks
     def check_fault(self, path, status, script, words):
@@ -109,7 +106,6 @@ class FaultTests(TestCase):
     @defer.inlineCallbacks
     def test_stall_after_head_cuts_the_response(self):
         raw = (b"GET /cgi-bin/stall.sh HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        from .cgi_support import exchange
         data = yield exchange(self.server.port, raw, timeout=10)
         self.assertIn(b"first part\n", data)
         # Cut: no terminating chunk, connection closed.
@@ -402,7 +398,7 @@ class HalfCloseTests(TestCase):
 
     def send(self, data, half_close):
         if half_close:
-            from tests.http_support import send_then_half_close
+            from tests.rawclient import send_then_half_close
             return send_then_half_close(self.server.port, data)
         s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
         try:
@@ -423,7 +419,7 @@ class HalfCloseTests(TestCase):
 
     @defer.inlineCallbacks
     def test_a_silent_program_of_a_client_gone_ends_soon(self):
-        from axkit.cgi.run import HALF_CLOSED_GRACE
+        from axkit.cgi.timeouts import HALF_CLOSED_GRACE
         started = time.monotonic()
         yield threads.deferToThread(
             self.send, b"GET /cgi-bin/hang.sh HTTP/1.1\r\nHost: x\r\n\r\n", False)
@@ -457,21 +453,10 @@ class EngineAnswersTests(TestCase):
             </Location>
         """))
 
-        def send_part():
-            s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-            try:
-                s.sendall(b"POST /cgi-bin/hang.sh HTTP/1.1\r\nHost: x\r\n"
-                          b"Content-Length: 1000\r\n\r\nonly ten b")
-                data = b""
-                while True:
-                    piece = s.recv(65536)
-                    if not piece:
-                        return data
-                    data += piece
-            finally:
-                s.close()
         started = time.monotonic()
-        data = yield threads.deferToThread(send_part)
+        data = yield exchange(server.port, b"POST /cgi-bin/hang.sh HTTP/1.1\r\nHost: x\r\n"
+                                           b"Content-Length: 1000\r\n\r\nonly ten b",
+                              timeout=10, strict=True)
         [response] = parse_responses(data, ["POST"])
         self.assertEqual(response.status, 408)
         ended = yield wait_until(lambda: not SLOTS.running, timeout=10)

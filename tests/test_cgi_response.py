@@ -8,7 +8,8 @@ from twisted.trial.unittest import TestCase
 
 from axkit.testing import parse_responses
 
-from .cgi_support import LogCapture, base_config, exchange, request, serve
+from .cgi_support import LogCapture, base_config, request, serve
+from .rawclient import exchange
 
 
 class ResponseTests(TestCase):

@@ -318,7 +318,8 @@ class FeedOutput:
     }
 
     def hook_response(self, request, conf):
-        from axkit.cgi.run import HOLD, CGIRun
+        from axkit.cgi.holds import HOLD
+        from axkit.cgi.run import CGIRun
         from axkit.hooks import OK
         clock = request.reactor
         run = CGIRun(request, "/srv/x.cgi", ["/srv/x.cgi"], {}, 60.0, reactor=clock)
@@ -376,7 +377,7 @@ class WholeOutputTests(SynchronousTestCase):
         self.assertIsNone(response.header("Transfer-Encoding"))
         self.assertEqual(response.body, b"Hello, world!\n")
         # (and nothing is held any more: the shared timer is gone)
-        from axkit.cgi.run import _holds
+        from axkit.cgi.holds import _holds
         holds = _holds(self.site.clock)
         self.assertEqual((holds.active, len(holds.queue), holds.timer), (0, 0, None))
         self.assertEqual([c for c in self.site.clock.getDelayedCalls()
@@ -386,7 +387,7 @@ class WholeOutputTests(SynchronousTestCase):
         conn = self.site.connect()
         conn.request("GET", "/plain")
         self.assertEqual(conn.transport.value(), b"")
-        from axkit.cgi.run import HOLD
+        from axkit.cgi.holds import HOLD
         self.site.advance(HOLD)
         self.assertIn(b"Transfer-Encoding: chunked", conn.transport.value())
 
@@ -739,7 +740,7 @@ class HoldsTests(SynchronousTestCase):
 
     def test_each_released_on_time_and_an_early_end_is_not(self):
         from twisted.internet.task import Clock
-        from axkit.cgi.run import HOLD, _Holds
+        from axkit.cgi.holds import HOLD, _Holds
         clock = Clock()
         holds = _Holds(clock)
         released = []
@@ -759,7 +760,7 @@ class HoldsTests(SynchronousTestCase):
 
     def test_the_last_early_end_cancels_the_timer(self):
         from twisted.internet.task import Clock
-        from axkit.cgi.run import _Holds
+        from axkit.cgi.holds import _Holds
         clock = Clock()
         holds = _Holds(clock)
         run = self.Run([])
@@ -798,7 +799,8 @@ class StderrFloodTests(SynchronousTestCase):
         import types
         from twisted.internet.task import Clock
         from twisted.logger import globalLogPublisher
-        from axkit.cgi.run import STDERR_BATCH, CGIRun
+        from axkit.cgi.run import CGIRun
+        from axkit.cgi.stderr import STDERR_BATCH
         clock = Clock()
         run = CGIRun(None, "/srv/x.cgi", ["/srv/x.cgi"], {}, 60.0, reactor=clock)
         pipe = _PipeSwitch()
@@ -861,7 +863,8 @@ class SlowReaderTests(SynchronousTestCase):
 
     def run_paused(self, mark, now_unsent, half_closed=False):
         from twisted.internet.task import Clock
-        from axkit.cgi.run import BODY, CGIRun
+        from axkit.cgi.run import CGIRun
+        from axkit.cgi.states import BODY
         request = _CutRequest(now_unsent)
         run = CGIRun(request, "/srv/x.cgi", ["/srv/x.cgi"], {}, 5.0, reactor=Clock())
         run.deadline = request.deadline(run._timed_out)
@@ -873,7 +876,7 @@ class SlowReaderTests(SynchronousTestCase):
         return run, request
 
     def test_a_reader_draining_the_kernel_queue_gets_more_time(self):
-        from axkit.cgi.run import BODY
+        from axkit.cgi.states import BODY
         run, request = self.run_paused(2_000_000, 1_900_000)
         self.assertEqual(run.state, BODY)
         self.assertFalse(request.aborted)
@@ -882,21 +885,21 @@ class SlowReaderTests(SynchronousTestCase):
         self.assertEqual(run.unsent_mark, 1_900_000)
 
     def test_a_reader_taking_nothing_is_cut(self):
-        from axkit.cgi.run import OVER
+        from axkit.cgi.states import OVER
         run, request = self.run_paused(2_000_000, 2_000_000)
         self.assertEqual(run.state, OVER)
         self.assertTrue(request.aborted)
 
     def test_a_reader_taking_a_few_bytes_per_timeout_is_cut(self):
         # Holding a connection (and a CGI slot) with a trickle is not reading.
-        from axkit.cgi.run import OVER
+        from axkit.cgi.states import OVER
         run, request = self.run_paused(2_000_000, 1_999_000)
         self.assertEqual(run.state, OVER)
         self.assertTrue(request.aborted)
 
     def test_a_half_closed_reader_draining_is_not_cut_either(self):
         # (nc -N | a slow pipe: its FIN does not make it a client gone.)
-        from axkit.cgi.run import BODY
+        from axkit.cgi.states import BODY
         run, request = self.run_paused(2_000_000, 1_900_000, half_closed=True)
         self.assertEqual(run.state, BODY)
         self.assertFalse(request.aborted)

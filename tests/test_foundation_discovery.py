@@ -17,7 +17,8 @@ class DiscoveryTests(SynchronousTestCase):
     def test_bundled_plugins_are_discovered(self):
         names = set(discover())
         self.assertTrue({"uri_to_file", "mime_map", "serve_file", "serve_dir",
-                         "access_log", "stderr_log"} <= names)
+                         "access_log", "error_log"} <= names)
+        self.assertNotIn("stderr_log", names)     # 0.1.0 never shipped it
 
     def test_a_throwaway_dropin_on_sys_path_is_found_by_name_and_runs(self):
         root = tempfile.mkdtemp()

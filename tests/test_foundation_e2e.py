@@ -4,7 +4,6 @@
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 
@@ -13,6 +12,8 @@ from twisted.internet import defer, reactor, task
 from twisted.trial.unittest import TestCase
 
 from axkit.testing import TWISTD_COMMAND, free_port, http_pool, start_server, twistd_env
+
+from .rawclient import exchange, port_open, wait_for_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TWISTD = TWISTD_COMMAND
@@ -96,9 +97,9 @@ class ServiceTests(TestCase):
     @defer.inlineCallbacks
     def test_keep_alive_and_pipelining_over_a_socket(self):
         port = self.server.port
-        data = yield _raw_exchange(port, b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"
-                                         b"HEAD /index.html HTTP/1.1\r\nHost: x\r\n\r\n"
-                                         b"GET /sub/ HTTP/1.0\r\n\r\n")
+        data = yield exchange(port, b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"
+                                    b"HEAD /index.html HTTP/1.1\r\nHost: x\r\n\r\n"
+                                    b"GET /sub/ HTTP/1.0\r\n\r\n")
         from axkit.testing import parse_responses
         responses = parse_responses(data, ["GET", "HEAD", "GET"])
         self.assertEqual([r.status for r in responses], [200, 200, 200])
@@ -110,32 +111,9 @@ class ServiceTests(TestCase):
 
     @defer.inlineCallbacks
     def test_malformed_request_gets_400_and_close(self):
-        data = yield _raw_exchange(self.server.port, b"GARBAGE\r\n\r\n")
+        data = yield exchange(self.server.port, b"GARBAGE\r\n\r\n")
         self.assertTrue(data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), data)
         self.assertIn(b"Connection: close\r\n", data)
-
-
-def _raw_exchange(port, payload):
-    """Send payload, read until the server closes (bounded by a timeout)."""
-    from twisted.internet.protocol import ClientFactory, Protocol
-
-    class Collect(Protocol):
-        def connectionMade(self):
-            self.data = []
-            self.transport.write(payload)
-
-        def dataReceived(self, data):
-            self.data.append(data)
-
-        def connectionLost(self, reason):
-            if not done.called:
-                done.callback(b"".join(self.data))
-
-    done = defer.Deferred()
-    factory = ClientFactory.forProtocol(Collect)
-    reactor.connectTCP("127.0.0.1", port, factory)
-    done.addTimeout(10, reactor)
-    return done
 
 
 class TwistdTests(TestCase):
@@ -169,8 +147,7 @@ class TwistdTests(TestCase):
         self.assertNotEqual(result.returncode, 0)
         self.assertIn(f'{path}:3: unknown directive "DocumentRot" '
                       '(did you mean "DocumentRoot"?)', result.stderr)
-        with self.assertRaises(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        self.assertFalse(port_open(port, timeout=1))
 
     def test_check_flag(self):
         path = self.write_config("Plugin uri_to_file\nDirectoryIndex a.html\n")
@@ -195,7 +172,7 @@ class TwistdTests(TestCase):
                                 env=twistd_env(), cwd=self.dir, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
         self.addCleanup(_stop, proc)
-        yield _wait_for_port(port)
+        yield wait_for_port(port, process=proc)
         response = yield treq.get(f"http://127.0.0.1:{port}/index.html", pool=self.pool)
         self.assertEqual(response.code, 200)
         self.assertEqual((yield response.content()), b"<h1>index</h1>\n")
@@ -208,37 +185,37 @@ class TwistdTests(TestCase):
 
     @defer.inlineCallbacks
     def test_zero_config_serves_the_current_directory(self):
-        with open(os.path.join(self.dir, "hello.txt"), "w") as f:
-            f.write("zero config\n")
-        if _port_in_use(8080):
+        # The built-in config's port is fixed (8080), and other test runs on
+        # this machine may hold it: wait for *our* twistd's "listening" line
+        # (or its exit: skip), and serve a token no other server has.
+        token = os.urandom(8).hex().encode()
+        with open(os.path.join(self.dir, "hello.txt"), "wb") as f:
+            f.write(b"zero config " + token + b"\n")
+        if port_open(8080):
             self.skipTest("port 8080 is busy on this machine")
-        proc = subprocess.Popen(TWISTD + ["-n", "--pidfile=", "axkit"], env=twistd_env(),
-                                cwd=self.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        err_path = os.path.join(self.dir, "twistd.err")
+        with open(err_path, "wb") as err:
+            proc = subprocess.Popen(TWISTD + ["-n", "--pidfile=", "axkit"], env=twistd_env(),
+                                    cwd=self.dir, stdout=subprocess.DEVNULL, stderr=err)
         self.addCleanup(_stop, proc)
-        yield _wait_for_port(8080)
+        waited = 0.0
+        while True:
+            with open(err_path, "rb") as f:
+                log = f.read()
+            if b"axkit listening on" in log:
+                break
+            if proc.poll() is not None:
+                if b"Address already in use" in log:
+                    self.skipTest("port 8080 was taken by another process meanwhile")
+                self.fail(f"twistd exited {proc.returncode}: {log.decode(errors='replace')}")
+            if waited > 20:
+                self.fail("twistd did not listen within 20s")
+            yield task.deferLater(reactor, 0.1, lambda: None)
+            waited += 0.1
         response = yield treq.get("http://127.0.0.1:8080/hello.txt", pool=self.pool)
-        self.assertEqual((yield response.content()), b"zero config\n")
+        self.assertEqual((yield response.content()), b"zero config " + token + b"\n")
         response = yield treq.get("http://127.0.0.1:8080/", pool=self.pool)
         self.assertIn(b"hello.txt", (yield response.content()))
-
-
-def _port_in_use(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
-@defer.inlineCallbacks
-def _wait_for_port(port, timeout=20.0):
-    waited = 0.0
-    while waited < timeout:
-        if _port_in_use(port):
-            return
-        yield task.deferLater(reactor, 0.1, lambda: None)
-        waited += 0.1
-    raise AssertionError(f"nothing listened on port {port} within {timeout}s")
 
 
 def _communicate(proc):

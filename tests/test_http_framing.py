@@ -8,7 +8,8 @@ from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from axkit.testing import parse_responses, start_server
-from tests.http_support import ECHO_CONFIG, memory_site, raw_exchange
+from tests.http_support import ECHO_CONFIG, memory_site
+from tests.rawclient import exchange
 
 H = b"Host: example.com\r\n"
 
@@ -130,7 +131,7 @@ class _Memory:
 class _Socket:
     @defer.inlineCallbacks
     def _case(self, payload, status):
-        data = yield raw_exchange(self.server.port, payload)
+        data = yield exchange(self.server.port, payload)
         _check(self, data, status)
 
 

@@ -10,7 +10,8 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from axkit.testing import parse_responses, start_server
 from tests import httpplugins
-from tests.http_support import memory_site, send_then_half_close
+from tests.http_support import memory_site
+from tests.rawclient import send_then_half_close
 
 H = b"Host: example.com\r\n"
 

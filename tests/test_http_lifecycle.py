@@ -14,6 +14,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from axkit.testing import TWISTD_COMMAND, free_port, parse_responses, twistd_env
 
+from .rawclient import port_open, read_until_closed
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TWISTD = TWISTD_COMMAND
 
@@ -47,19 +49,6 @@ def read_response(sock, timeout=10):
     return head + b"\r\n\r\n" + body
 
 
-def read_until_closed(sock, timeout=15):
-    sock.settimeout(timeout)
-    data = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            return data               # cut (reset) rather than closed
-        if not chunk:
-            return data
-        data += chunk
-
-
 class GracefulShutdownTests(SynchronousTestCase):
     def start(self, extra=""):
         self.dir = tempfile.mkdtemp()
@@ -78,11 +67,9 @@ class GracefulShutdownTests(SynchronousTestCase):
         self.addCleanup(self._kill)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            if port_open(self.port, timeout=1):
                 return
-            except OSError:
-                time.sleep(0.05)
+            time.sleep(0.05)
         self.fail("server did not start: " + self.proc.stdout.read().decode())
 
     def _kill(self):

@@ -5,7 +5,8 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from axkit.testing import parse_responses, start_server
 from tests import httpplugins
-from tests.http_support import ECHO_CONFIG, memory_site, raw_exchange
+from tests.http_support import ECHO_CONFIG, memory_site
+from tests.rawclient import exchange
 
 H = b"Host: example.com\r\n"
 
@@ -290,7 +291,7 @@ class OverSocketTests(TestCase):
 
     @defer.inlineCallbacks
     def test_chunked_upload_with_trailers_and_pipelined_requests(self):
-        data = yield raw_exchange(self.server.port, pieces=[
+        data = yield exchange(self.server.port, pieces=[
             b"POST /up HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5;x=y\r\nhel",
             b"lo\r\n0\r\nX-T: 1\r\n\r\nGET /two HTTP/1.1\r\n" + H + b"\r\n",
             b"OPTIONS * HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n"])
@@ -302,7 +303,7 @@ class OverSocketTests(TestCase):
 
     @defer.inlineCallbacks
     def test_expect_100_continue(self):
-        data = yield raw_exchange(self.server.port, pieces=[
+        data = yield exchange(self.server.port, pieces=[
             b"PUT /up HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\nContent-Length: 3\r\n"
             b"Connection: close\r\n\r\n", b"abc"])
         self.assertTrue(data.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"))
@@ -323,11 +324,11 @@ class PipeliningOverSocketTests(TestCase):
 
     @defer.inlineCallbacks
     def test_slow_first_response_keeps_its_place(self):
-        data = yield raw_exchange(self.server.port,
-                                  b"GET /delay/0.3 HTTP/1.1\r\n" + H + b"\r\n"
-                                  b"GET /fast HTTP/1.1\r\n" + H + b"\r\n"
-                                  b"POST /post HTTP/1.1\r\n" + H + b"Content-Length: 3\r\n\r\nabc"
-                                  b"GET /last HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
+        data = yield exchange(self.server.port,
+                              b"GET /delay/0.3 HTTP/1.1\r\n" + H + b"\r\n"
+                              b"GET /fast HTTP/1.1\r\n" + H + b"\r\n"
+                              b"POST /post HTTP/1.1\r\n" + H + b"Content-Length: 3\r\n\r\nabc"
+                              b"GET /last HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
         responses = parse_responses(data)
         self.assertEqual([r.status for r in responses], [200, 200, 200, 200])
         self.assertEqual(responses[0].body, b"waited 0.3")

@@ -12,7 +12,8 @@ from twisted.trial.unittest import TestCase
 
 from axkit.testing import start_server
 
-from .static_support import REPO, STATIC_PLUGINS, raw, request_bytes
+from .rawclient import exchange, request_bytes
+from .static_support import REPO, STATIC_PLUGINS
 
 BIG = 24 * 1024 * 1024
 
@@ -89,6 +90,6 @@ class SendTimeoutTests(TestCase):
     def test_a_slow_producer_is_not_the_clients_fault(self):
         server = yield start_server("SendTimeout 1\nPlugin tests.httpplugins.Delay\n")
         self.addCleanup(server.stop)
-        received = yield raw(server.port, request_bytes("/delay/2.5"))
+        received = yield exchange(server.port, request_bytes("/delay/2.5"))
         self.assertTrue(received.startswith(b"HTTP/1.1 200 OK\r\n"))
         self.assertTrue(received.endswith(b"waited 2.5"))

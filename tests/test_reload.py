@@ -5,7 +5,6 @@ config is logged and the old one stays.  One test reloads under load."""
 import http.client
 import os
 import signal
-import socket
 import threading
 import time
 
@@ -15,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from axkit.testing import TwistdProcess, start_server
 from tests.configplugins import Hold
+from tests.rawclient import exchange_blocking
 
 REPORT = """
 Plugin tests.configplugins.Report
@@ -141,19 +141,8 @@ def deferLater(seconds):
 
 
 def unix_get(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
-    try:
-        s.connect(path)
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        s.close()
+    data = exchange_blocking(path, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                             timeout=5, strict=True)
     return int(data.split(b" ", 2)[1]), data
 
 

@@ -11,7 +11,8 @@ from twisted.internet.endpoints import SSL4ClientEndpoint, TCP4ClientEndpoint, c
 from axkit.files import producers
 from axkit.testing import parse_responses, start_server
 
-from .static_support import REPO, STATIC_PLUGINS, StaticTestCase, raw, request_bytes
+from .rawclient import exchange, read_until_closed, request_bytes
+from .static_support import REPO, STATIC_PLUGINS, StaticTestCase
 
 BIG = os.urandom(2 * 1024 * 1024 + 12345)
 
@@ -88,7 +89,7 @@ class SendfileTests(StaticTestCase):
         self.write("after.txt", "after\n")
         data = (request_bytes("/big.bin", close=False) + request_bytes("/after.txt", close=False)
                 + request_bytes("/big.bin", [("Range", "bytes=0-2,10-12")]))
-        got = yield raw(self.server.port, data)
+        got = yield exchange(self.server.port, data)
         responses = parse_responses(got, ["GET", "GET", "GET"])
         self.assertEqual([r.status for r in responses], [200, 200, 206])
         self.assertEqual(responses[0].body, BIG)
@@ -201,12 +202,7 @@ class TLSTests(StaticTestCase):
                 with context.wrap_socket(raw) as s:
                     chosen = s.selected_alpn_protocol()
                     s.sendall(request_bytes("/big.bin"))
-                    data = b""
-                    while True:
-                        piece = s.recv(65536)
-                        if not piece:
-                            break
-                        data += piece
+                    data = read_until_closed(s, 10, strict=True)
             return chosen, data
 
         chosen, data = yield threads.deferToThread(fetch)

@@ -1,5 +1,6 @@
-"""Cache headers per scope over a real socket: ExpiresByType, ExpiresDefault,
-the Header directive; error pages and 304s keep them."""
+"""Cache headers per scope (in memory): ExpiresByType, ExpiresDefault, the
+Header directive; error pages and 304s keep them; over a socket with a CGI
+program's answer."""
 
 import time
 
@@ -17,6 +18,7 @@ MTIME = 1700000000
 
 
 class CacheHeaderTests(StaticTestCase):
+    in_memory = True
     extra_config = """
         Plugin expires
         Plugin headers

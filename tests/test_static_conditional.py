@@ -1,4 +1,4 @@
-"""Validators and conditional requests (RFC 9110 §13), over a real socket."""
+"""Validators and conditional requests (RFC 9110 §13), in memory (MemorySite)."""
 
 import os
 import time
@@ -14,6 +14,7 @@ MTIME = 1700000000
 
 
 class ConditionalTests(StaticTestCase):
+    in_memory = True
     extra_config = """
         Plugin expires
         Plugin compress

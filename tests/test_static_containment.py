@@ -1,4 +1,4 @@
-"""Containment and privacy over a real socket: traversal tricks, symlinks
+"""Containment and privacy (in memory): traversal tricks, symlinks
 leaving the root, dotfiles.  The statuses are the ones docs/static.md lists."""
 
 import os
@@ -11,6 +11,7 @@ from .static_support import StaticTestCase
 
 
 class ContainmentTests(StaticTestCase):
+    in_memory = True
     @defer.inlineCallbacks
     def setUp(self):
         self.make_root()
@@ -114,6 +115,7 @@ class ContainmentTests(StaticTestCase):
 
 
 class AllowingTests(StaticTestCase):
+    in_memory = True
     extra_config = """
         AllowDotFiles On
         AllowSymlinksOutsideRoot On
@@ -142,6 +144,7 @@ class AllowingTests(StaticTestCase):
 
 
 class SwappedRootTests(StaticTestCase):
+    in_memory = True
     """DocumentRoot under a symlink that a deploy re-points (current -> release)."""
 
     @defer.inlineCallbacks
@@ -198,10 +201,10 @@ class NestedRootsTests(StaticTestCase):
 
     @defer.inlineCallbacks
     def fetch(self, host, path):
-        from .static_support import raw
+        from .rawclient import exchange
         from axkit.testing import parse_responses
-        data = yield raw(self.server.port, (f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
-                                            f"Connection: close\r\n\r\n").encode())
+        data = yield exchange(self.server.port, (f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
+                                                 f"Connection: close\r\n\r\n").encode())
         return parse_responses(data)[0]
 
     @defer.inlineCallbacks

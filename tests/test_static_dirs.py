@@ -1,5 +1,6 @@
-"""Directories over a real socket: DirectoryIndex, the trailing-slash 301,
-listings only where enabled, HTML sorting/escaping/sizes, the XML filelist."""
+"""Directories (in memory): DirectoryIndex, the trailing-slash 301,
+listings only where enabled, HTML sorting/escaping/sizes, the XML filelist;
+listings built off the reactor thread (over a socket)."""
 
 import os
 import re
@@ -11,6 +12,7 @@ from .static_support import StaticTestCase
 
 
 class DirectoryTests(StaticTestCase):
+    in_memory = True
     extra_config = """
         DirectoryIndex index.html index.htm default.txt
         <Location /open>
@@ -97,30 +99,6 @@ class DirectoryTests(StaticTestCase):
         self.assertIn('href="?sort=size&amp;order=asc"', page)
 
     @defer.inlineCallbacks
-    def test_listing_is_built_off_the_reactor_thread(self):
-        # A folder of 50,000 files takes a second to stat and render: that
-        # must not hold up every other connection (Keep the reactor free).
-        import threading
-        from axkit.plugins.serve_dir import ServeDir
-        seen = []
-        real = ServeDir.__dict__["_entries"]          # the staticmethod itself
-
-        def recording(*args, **kw):
-            seen.append(threading.current_thread() is threading.main_thread())
-            return real.__func__(*args, **kw)
-        # Not self.patch: it would put back the bare function, not the staticmethod.
-        ServeDir._entries = staticmethod(recording)
-        self.addCleanup(setattr, ServeDir, "_entries", real)
-        for query in ("", "?format=xml"):
-            r = yield self.get("/open/" + query)
-            self.assertEqual(r.status, 200)
-            self.assertIn(b"small.txt", r.body)
-        self.assertEqual(seen, [False, False])
-        r = yield self.get("/open/", method="HEAD")
-        self.assertEqual((r.status, r.body), (200, b""))
-        self.assertGreater(int(r.header("Content-Length")), 0)
-
-    @defer.inlineCallbacks
     def test_names_not_in_utf8_are_not_listed(self):
         # The engine refuses a path that is not UTF-8 (400): a link to such
         # a file could never be followed, so the listing leaves it out.
@@ -189,3 +167,33 @@ class DirectoryTests(StaticTestCase):
                                                  "application/xml;q=0.9,*/*;q=0.8")])
         self.assertTrue(r.header("Content-Type").startswith("text/html"))
         self.assertEqual(r.header("Vary"), "Accept")
+
+
+class ListingThreadTests(StaticTestCase):
+    """Over a socket: the real reactor's thread pool builds the listing."""
+    extra_config = DirectoryTests.extra_config
+    setUp = DirectoryTests.setUp
+
+    @defer.inlineCallbacks
+    def test_listing_is_built_off_the_reactor_thread(self):
+        # A folder of 50,000 files takes a second to stat and render: that
+        # must not hold up every other connection (Keep the reactor free).
+        import threading
+        from axkit.plugins.serve_dir import ServeDir
+        seen = []
+        real = ServeDir.__dict__["_entries"]          # the staticmethod itself
+
+        def recording(*args, **kw):
+            seen.append(threading.current_thread() is threading.main_thread())
+            return real.__func__(*args, **kw)
+        # Not self.patch: it would put back the bare function, not the staticmethod.
+        ServeDir._entries = staticmethod(recording)
+        self.addCleanup(setattr, ServeDir, "_entries", real)
+        for query in ("", "?format=xml"):
+            r = yield self.get("/open/" + query)
+            self.assertEqual(r.status, 200)
+            self.assertIn(b"small.txt", r.body)
+        self.assertEqual(seen, [False, False])
+        r = yield self.get("/open/", method="HEAD")
+        self.assertEqual((r.status, r.body), (200, b""))
+        self.assertGreater(int(r.header("Content-Length")), 0)

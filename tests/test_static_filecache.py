@@ -1,4 +1,4 @@
-"""The open-file cache over a real socket: hits skip the open, and any
+"""The open-file cache (in memory): hits skip the open, and any
 change to the file (even one that keeps size and mtime) is seen at once."""
 
 import os
@@ -9,6 +9,7 @@ from .static_support import StaticTestCase
 
 
 class FileCacheTests(StaticTestCase):
+    in_memory = True
     extra_config = """
         FileCacheSize 10K
     """
@@ -18,7 +19,7 @@ class FileCacheTests(StaticTestCase):
         self.make_root()
         self.path = self.write("f.txt", "version 1\n", mtime=1700000000)
         yield self.start()
-        self.plugin = self.server.service.holder.config.plugins["serve_file"]
+        self.plugin = self.site.holder.config.plugins["serve_file"]
 
     @defer.inlineCallbacks
     def test_hit_does_not_reopen(self):

@@ -4,7 +4,6 @@ answers 304.  Skipped when no nginx binary is installed."""
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 
@@ -13,6 +12,7 @@ from twisted.internet import defer, reactor, task
 from axkit.hooks import DECLINED
 from axkit.testing import free_port
 
+from .rawclient import port_open
 from .static_support import StaticTestCase
 
 NGINX_CONF = """
@@ -85,11 +85,9 @@ class NginxFrontTests(StaticTestCase):
         for _ in range(100):
             if self.nginx.poll() is not None:
                 self.fail("nginx did not start: " + self.nginx.stderr.read().decode())
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+            if port_open(self.port, 0.2):
                 break
-            except OSError:
-                yield task.deferLater(reactor, 0.05, lambda: None)
+            yield task.deferLater(reactor, 0.05, lambda: None)
 
     def _stop_nginx(self):
         self.nginx.terminate()
@@ -97,9 +95,9 @@ class NginxFrontTests(StaticTestCase):
 
     @defer.inlineCallbacks
     def via_nginx(self, path):
-        from .static_support import raw, request_bytes
+        from .rawclient import exchange, request_bytes
         from axkit.testing import parse_responses
-        data = yield raw(self.port, request_bytes(path))
+        data = yield exchange(self.port, request_bytes(path))
         return parse_responses(data)[0]
 
     @defer.inlineCallbacks

@@ -13,6 +13,8 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from axkit.systemd import notify
 from axkit.testing import TWISTD_COMMAND, free_port, twistd_env
 
+from .rawclient import read_until_closed
+
 
 class NotifySocket:
     """A datagram socket standing in for systemd's $NOTIFY_SOCKET."""
@@ -107,13 +109,7 @@ class SocketActivationTests(SynchronousTestCase):
                 time.sleep(0.05)
         with s:
             s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            s.settimeout(20)
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_until_closed(s, 20, strict=True)
         self.assertTrue(data.startswith(b"HTTP/1.1 200 OK"), data)
         self.assertTrue(data.endswith(b"\r\n\r\nactivated\n"), data)
 

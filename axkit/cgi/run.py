@@ -19,13 +19,10 @@ The story of a run, and every way it can end:
 Each fault writes one log line naming the script.
 """
 
-import collections
 import errno
 import os
 import signal
-import time
 
-from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -35,40 +32,18 @@ from axkit.http.headers import Headers
 from axkit.http.request import BadTarget, RequestWatcher, normalize_path
 from axkit.http.status import has_no_body
 
+from .holds import HOLD_BELOW, _holds
 from .response import MAX_HEAD, BadHead, find_head_end, nph_status, parse_head
+from .slots import KILL_GRACE, SLOTS
 from .spawn import spawn
+from .states import BODY, DRAIN, HEAD, NPH, OVER
+from .stderr import StderrLogging
+from .stdin import StdinFeeding, _BodyThrottle
+from .timeouts import Timeouts
 
 log = Logger(namespace="axkit.cgi")
 
-KILL_GRACE = 2.0          # seconds between SIGTERM and SIGKILL
-STDERR_LINE = 4096        # longest stderr line logged (the rest is cut)
-# stderr lines logged per reactor turn: a flood (one 64 KiB read can hold
-# 30,000 lines) is logged a batch at a time, other clients served between
-# batches, the program's stderr pipe unread meanwhile (it waits, as for a
-# slow disk) -- instead of the whole server stopping for seconds.
-STDERR_BATCH = 200
-# Body bytes fed to the program that count as progress for CGITimeout (a
-# trickle of a few bytes a minute must not hold a slot for ever).
-FED_PROGRESS = 16384
 MAX_REDIRECTS = 10        # local redirects followed for one request (as Apache)
-# After the client closes its sending side (a FIN), it may still be reading
-# (``nc -N``) or be gone: a write would tell, silence cannot.  A program
-# silent this long from then on is taken as answering nobody (nginx stops
-# an upstream at once; Apache waits for its Timeout).
-HALF_CLOSED_GRACE = 2.0
-
-# A program's first output -- a complete head and a little body -- seen
-# before the end of its stdout is held up to HOLD seconds for that end:
-# most programs exit right after writing, and the answer then leaves in one
-# send with a Content-Length (as lighttpd, which buffers the whole output by
-# default) instead of as a chunked head, body and last chunk.  More output
-# within HOLD, or HOLD passing, streams it as usual.
-HOLD = 0.005
-HOLD_BELOW = 16384        # only a first read shorter than this is held
-
-# States of a run.
-HEAD, BODY, NPH, DRAIN, OVER = "head", "body", "nph", "drain", "over"
-
 
 _reactor = None
 
@@ -83,170 +58,11 @@ def _global_reactor():
     return _reactor
 
 
-class _Holds:
-    """The runs holding a short first output (see HOLD), released by one
-    reactor timer for all of them rather than a timer each: most holds end
-    within a millisecond (the program exits), and a timer made and
-    cancelled per request cost more than the rest of the hold.  A run whose
-    hold ended early stays queued, not held, until its time comes."""
-
-    def __init__(self, reactor):
-        self.reactor = reactor
-        self.queue = collections.deque()     # (due, run), in the order due
-        self.active = 0                      # runs still held
-        self.timer = None
-
-    def add(self, run):
-        """Hold ``run`` (released by ``run._release()`` once HOLD has
-        passed, unless ``done()`` comes first); returns self."""
-        reactor = self.reactor
-        self.queue.append((reactor.seconds() + HOLD, run))
-        self.active += 1
-        timer = self.timer
-        # (A timer cancelled from outside -- a test's reactor clean-up -- is
-        # replaced.)
-        if timer is None or not timer.active():
-            self.timer = reactor.callLater(HOLD, self._due)
-        return self
-
-    def done(self):
-        """A held run's hold ended early (its end, or more output, came)."""
-        self.active -= 1
-        if not self.active:
-            self.queue.clear()
-            timer, self.timer = self.timer, None
-            if timer is not None and timer.active():
-                timer.cancel()
-
-    def _due(self):
-        self.timer = None
-        queue = self.queue
-        now = self.reactor.seconds()
-        while queue and queue[0][0] <= now:
-            run = queue.popleft()[1]
-            if run.held is self:
-                self.active -= 1
-                try:
-                    run._release()
-                except Exception:
-                    log.failure("releasing a held CGI response")
-        if queue:
-            self.timer = self.reactor.callLater(max(0.0, queue[0][0] - now), self._due)
-
-
-_last_holds = None
-
-
-def _holds(reactor):
-    """The _Holds of ``reactor`` (one reactor in a server; tests' fake
-    clocks each get theirs, and none is kept once another is asked for)."""
-    global _last_holds
-    holds = _last_holds
-    if holds is None or holds.reactor is not reactor:
-        holds = _last_holds = _Holds(reactor)
-    return holds
-
-
-class Slots:
-    """The cap on concurrent CGI processes (shared by every config generation)."""
-
-    def __init__(self):
-        self.used = 0
-        self.running = set()        # CGIRun objects whose process is alive
-        self._hooked = False
-        self.waiting = collections.deque()   # (Deferred, timer) for wait()
-
-    def take(self, limit):
-        if limit and self.used >= limit:
-            return False
-        self.used += 1
-        return True
-
-    def wait(self, reactor, timeout):
-        """A Deferred firing True once a slot is taken for the caller, or
-        False after ``timeout`` seconds without one."""
-        d = Deferred()
-        entry = [d, None]
-
-        def expire():
-            entry[1] = None
-            try:
-                self.waiting.remove(entry)
-            except ValueError:
-                pass
-            d.callback(False)
-        entry[1] = reactor.callLater(timeout, expire)
-        self.waiting.append(entry)
-        return d
-
-    def give(self):
-        self.used -= 1
-        if self.waiting:
-            # A slot freed: the longest waiting request has it.
-            d, timer = self.waiting.popleft()
-            if timer is not None and timer.active():
-                timer.cancel()
-            self.used += 1
-            d.callback(True)
-
-    def on_shutdown(self, reactor):
-        """Once: when the reactor shuts down -- after the service's graceful
-        drain, not on a config reload -- no script outlives the server."""
-        if not self._hooked:
-            self._hooked = True
-            reactor.addSystemEventTrigger("during", "shutdown", self.terminate_all)
-
-    def terminate_all(self):
-        """Kill every running script's process group (the server is stopping).
-
-        The reactor is stopping: the SIGKILL timer of _kill would never run.
-        So this waits here, at most KILL_GRACE, for the groups to go, then
-        SIGKILLs what is left -- the server serves nobody any more, and no
-        program may outlive it (one ignoring SIGTERM would)."""
-        runs = [run for run in self.running if run.process is not None and not run.ended]
-        for run in runs:
-            run._kill("server stopping")
-        groups = [run.process for run in runs]
-        deadline = time.monotonic() + KILL_GRACE
-        while groups:
-            groups = [group for group in groups if group.group_alive()]
-            if not groups or time.monotonic() >= deadline:
-                break
-            time.sleep(0.02)
-        for group in groups:
-            group.kill_group(signal.SIGKILL)
-
-
-SLOTS = Slots()
-
-
 @implementer(IPushProducer)
-class _BodyThrottle:
-    """Producer registered on the script's stdin: a full pipe pauses the client."""
-
-    def __init__(self, run):
-        self.run = run
-        self.paused = False
-
-    def pauseProducing(self):
-        # Every time the pipe's buffer is over its mark, not only the first:
-        # the engine may have resumed reading meanwhile (stream_body does).
-        self.paused = True
-        self.run.request.pause_body()
-
-    def resumeProducing(self):
-        if self.paused:
-            self.paused = False
-            self.run.request.resume_body()
-
-    def stopProducing(self):
-        # stdin closed (the script exited or closed it): drop the rest of the body.
-        self.run._stdin_gone()
-
-
-@implementer(IPushProducer)
-class CGIRun(ProcessProtocol, RequestWatcher):
-    """Drives one script for one request."""
+class CGIRun(StdinFeeding, StderrLogging, Timeouts, ProcessProtocol, RequestWatcher):
+    """Drives one script for one request: the state machine of its output
+    (this module), its stdin (stdin.py), stderr (stderr.py) and time
+    (timeouts.py), its slot (slots.py)."""
 
     # What most runs never change, as class attributes (fewer per request).
     process = None
@@ -351,11 +167,6 @@ class CGIRun(ProcessProtocol, RequestWatcher):
         proc.pipes[0].registerProducer(self.throttle, True)
         request.stream_body(self._body_data, self._body_end)
 
-    def _has_body(self):
-        # What the program is told (a request answering a local redirect has
-        # no body of its own, whatever the first request carried).
-        return self.env.get("CONTENT_LENGTH") not in (None, "0", b"0")
-
     def _spawn_failed(self, e):
         SLOTS.give()
         self._disarm()
@@ -367,51 +178,6 @@ class CGIRun(ProcessProtocol, RequestWatcher):
         self._fault(f"cannot be started: {getattr(e, 'strerror', None) or e}", status)
         if not self.request.finished:
             self.request.send_error(status)
-
-    # -- request body -> stdin --------------------------------------------------
-
-    def _body_data(self, data):
-        if self.stdin_open and 0 in self.process.pipes:
-            # An upload still arriving is progress: CGITimeout runs from the
-            # last FED_PROGRESS bytes fed to the program as from its last
-            # output (a program reading its whole body before answering must
-            # not be cut off while a slow client is still sending) -- but a
-            # trickle of a few bytes a minute does not hold the slot.
-            fed = self.body_fed + len(data)
-            if fed >= FED_PROGRESS:
-                fed = 0
-                self._touch()
-            self.body_fed = fed
-            self.process.write(data)
-
-    def _body_end(self):
-        if self.stdin_open:
-            self.stdin_open = False
-            self._release_stdin()
-            self.process.closeStdin()
-
-    def _release_stdin(self):
-        # A writer closes only once its buffer drains, and a drained writer
-        # with a paused producer resumes the producer *instead of* closing
-        # (Twisted's FileDescriptor.doWrite): unregister before closing.
-        writer = self.process.pipes.get(0) if self.process is not None else None
-        if writer is not None and writer.producer is not None:
-            writer.unregisterProducer()
-
-    def _stdin_gone(self):
-        self.stdin_open = False
-        if self.throttle is not None and self.throttle.paused:
-            self.throttle.paused = False
-            self.request.resume_body()
-
-    def _close_stdin(self):
-        """Stop feeding the script (its answer is complete or abandoned)."""
-        if self.throttle is not None or self.stdin_open:
-            self._stdin_gone()
-        process = self.process
-        if process is not None and 0 in process.pipes:
-            self._release_stdin()
-            process.closeStdin()
 
     # -- the process -------------------------------------------------------------
 
@@ -573,51 +339,6 @@ class CGIRun(ProcessProtocol, RequestWatcher):
         request.write_raw(data)
         self._produce()
 
-    def _stderr(self, data):
-        buffer = self.stderr_buffer + data if self.stderr_buffer else data
-        lines = buffer.split(b"\n")
-        self.stderr_buffer = lines.pop()
-        if len(self.stderr_buffer) > STDERR_LINE:
-            lines.append(self.stderr_buffer)
-            self.stderr_buffer = b""
-        if self.stderr_backlog is not None:
-            self.stderr_backlog.extend(lines)
-            return
-        if len(lines) > STDERR_BATCH:
-            self.stderr_backlog = collections.deque(lines[STDERR_BATCH:])
-            del lines[STDERR_BATCH:]
-            self._stderr_pipe(False)
-            self.reactor.callLater(0, self._stderr_more)
-        for line in lines:
-            self._log_stderr(line)
-
-    def _stderr_more(self):
-        backlog = self.stderr_backlog
-        for _ in range(min(STDERR_BATCH, len(backlog))):
-            self._log_stderr(backlog.popleft())
-        if backlog:
-            self.reactor.callLater(0, self._stderr_more)
-        else:
-            self.stderr_backlog = None
-            self._stderr_pipe(True)
-
-    def _stderr_pipe(self, reading):
-        process = self.process
-        pipe = process.pipes.get(2) if process is not None else None
-        if pipe is not None:
-            if reading:
-                pipe.startReading()
-            else:
-                pipe.stopReading()
-
-    def _log_stderr(self, line):
-        line = line.rstrip(b"\r")
-        if len(line) > STDERR_LINE:
-            line = line[:STDERR_LINE] + b"..."
-        log.error("{script}: {line}", script=self.script,
-                  line=line.decode("utf-8", "replace"), request=self.request,
-                  plugin="cgi")
-
     def childConnectionLost(self, fd):
         if fd == 1:
             self._stdout_closed()
@@ -762,88 +483,6 @@ class CGIRun(ProcessProtocol, RequestWatcher):
             self._kill("client disconnected")
         elif not self.ended:
             self._kill("client disconnected")
-
-    def client_half_closed(self):
-        if self.ended or self.state in (OVER, DRAIN) or self.half_closed:
-            return
-        self.half_closed = True
-        if self.timeout > HALF_CLOSED_GRACE:
-            self.timeout = HALF_CLOSED_GRACE
-        deadline = self.deadline
-        if deadline is not None:
-            left = deadline.remaining()
-            if left is not None and self.timeout < left:
-                deadline.after(self.timeout)
-
-    # -- time ------------------------------------------------------------------
-
-    def _touch(self):
-        deadline = self.deadline
-        if deadline is not None:
-            deadline.extend(self.timeout)
-
-    def _client_draining(self):
-        """CGITimeout with the program's pipe paused by the client: whether
-        the client took a fair share of its unread bytes from the
-        kernel's queue since the last look (it reads, slower than that
-        queue -- MBs -- frees room for more; not silence).  If so, the
-        deadline is moved on."""
-        request = self.request
-        if not request.client_read_since(self.unsent_mark):
-            return False
-        self.unsent_mark = request.send_queue()
-        self.deadline.after(self.timeout)
-        return True
-
-    def _disarm(self):
-        deadline = self.deadline
-        if deadline is not None:
-            # Dropped, not only cancelled: it holds this run (its on_expire),
-            # and a run must be freed without the cycle collector.
-            self.deadline = None
-            deadline.cancel()
-
-    def _timed_out(self):
-        request = self.request
-        state = self.state
-        if state in (BODY, NPH) and self.paused and self._client_draining():
-            return
-        if self.half_closed and state in (HEAD, BODY, NPH):
-            log.info("{script}: client went away (it closed its side, and the script "
-                     "was silent for {grace:g}s after); terminating the script",
-                     script=self.script, grace=self.timeout, request=request,
-                     plugin="cgi")
-            self.state = OVER
-            self._kill("client half-closed")
-            self._unproduce()
-            if state == HEAD and not request.finished:
-                request.send_error(504)
-            elif not request.finished:
-                request.abort()
-            return
-        if state == HEAD:
-            self.state = OVER
-            self._fault(f"no response head within CGITimeout ({self.timeout:g}s); "
-                        "process group killed", 504)
-            self._kill("timeout")
-            if not request.finished:
-                request.send_error(504)
-        elif state in (BODY, NPH):
-            self.state = OVER
-            if self.paused:
-                self._fault(f"client read nothing for CGITimeout ({self.timeout:g}s); "
-                            "response cut, process group killed", None)
-            else:
-                self._fault(f"no output for CGITimeout ({self.timeout:g}s) after the "
-                            "head was sent; response cut, process group killed", None)
-            self._kill("timeout")
-            self._unproduce()
-            request.abort()
-        elif not self.killed:
-            # The response is over but the process lingers.
-            self._fault(f"still running CGITimeout ({self.timeout:g}s) after its "
-                        "response; process group killed", None)
-            self._kill("lingering")
 
     def _kill(self, why):
         if self.ended or self.process is None:

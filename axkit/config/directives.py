@@ -10,6 +10,13 @@ The core and every plugin declare their directives with the same class::
 ``optional(t)`` as the last may be left out), or ``RAW`` for the list of
 words as given.  The value of one occurrence is the converted word, or a
 tuple of converted words.
+
+A section directive is written as a block, ``<RequireAll> ... </RequireAll>``::
+
+    Directive("RequireAll", (), section=parse_body, into="Require")
+
+``section(value of the tag's words, nodes inside, ctx)`` gives its value;
+``into`` stores it in another directive's list, in config order.
 """
 
 import re
@@ -32,6 +39,11 @@ SCOPE_OF_SECTION = {"global": GLOBAL, "server": SERVER, "location": LOCATION,
 REPLACE = "replace"   # inner wins; once per scope
 APPEND = "append"     # values add up, outer first; may repeat
 MAP = "map"           # occurrences give (key, value) pairs; inner keys win; may repeat
+PREPEND = "prepend"   # values add up, inner scope first; may repeat (Apache's Alias
+                      # lists: a <Server>'s entries are tried before the global ones)
+REPLACE_LIST = "replace_list"  # a scope's occurrences form one list, and an inner
+                      # scope's list replaces the outer's; may repeat (Apache's Require)
+LIST_MERGES = (APPEND, MAP, PREPEND, REPLACE_LIST)   # kept as a list per scope
 
 RAW = object()
 
@@ -70,7 +82,8 @@ class Directive:
     """One config directive and everything the config system needs to know."""
 
     def __init__(self, name, args=None, *, scopes=ANY, default=None, merge=REPLACE,
-                 repeat=None, doc="", attr=None, to_items=None, check=None):
+                 repeat=None, doc="", attr=None, to_items=None, check=None,
+                 section=None, into=None):
         if args is None:
             args = string_type()
         self.name = name
@@ -83,29 +96,45 @@ class Directive:
         if unknown or not self.scopes:
             raise TypeError(f"Directive {name!r}: scopes must be a non-empty set of "
                             f"GLOBAL, SERVER, LOCATION, FILES (got {sorted(scopes)!r})")
-        if merge not in (REPLACE, APPEND, MAP):
-            raise TypeError(f"Directive {name!r}: merge must be REPLACE, APPEND or MAP, "
-                            f"got {merge!r}")
+        if merge not in (REPLACE,) + LIST_MERGES:
+            raise TypeError(f"Directive {name!r}: merge must be REPLACE, APPEND, MAP, "
+                            f"PREPEND or REPLACE_LIST, got {merge!r}")
         self.merge = merge
-        # Repeatable within one scope: APPEND and MAP are by default; a
+        # Repeatable within one scope: the list merges are by default; a
         # repeatable REPLACE directive keeps the last occurrence.
-        self.repeat = merge in (APPEND, MAP) if repeat is None else bool(repeat)
+        self.repeat = merge in LIST_MERGES if repeat is None else bool(repeat)
         self.doc = doc
         self.attr = attr or attr_name(name)
         self.to_items = to_items
         self.check = check
-        if default is None and merge == APPEND:
+        if default is None and merge in (APPEND, PREPEND, REPLACE_LIST):
             default = ()
         if default is None and merge == MAP:
             default = {}
         self.default = default
+        # A section directive is written <Name args> ... </Name>: its value
+        # is section(value of the args, the nodes inside, ctx), the nodes
+        # being the parser's DirectiveNode/SectionNode (name or kind, args,
+        # children, file, line).  ``into`` names another directive of the
+        # same owner whose list this one's occurrences join, in config order
+        # (Require lines and <RequireAll> sections make one list).
+        self.section = section
+        self.into = into.lower() if into else None
         self.owner = None  # set by the registry: "core" or a plugin name
+
+    def parse_section(self, words, nodes, ctx):
+        """The value of one <Name words> section holding ``nodes``."""
+        return self.section(self.parse(words, ctx), nodes, ctx)
 
     def __repr__(self):
         return f"Directive({self.name!r})"
 
     @property
     def usage(self):
+        if self.section is not None:
+            spec = self.args if isinstance(self.args, tuple) else (self.args,)
+            return "<" + " ".join([self.name] + [t.label for t in spec]) + "> ... " \
+                f"</{self.name}>"
         if self.args is RAW:
             return f"{self.name} ..."
         spec = self.args if isinstance(self.args, tuple) else (self.args,)

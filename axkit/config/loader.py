@@ -10,7 +10,7 @@ import re
 from axkit import discovery
 from axkit.config.core import CORE_DIRECTIVES
 
-from .directives import APPEND, MAP, SCOPE_OF_SECTION
+from .directives import LIST_MERGES, SCOPE_OF_SECTION
 from .errors import ConfigError, ConfigErrors
 from .parser import SECTIONS, DirectiveNode, parse_file, parse_string
 from .registry import Registry
@@ -149,11 +149,23 @@ def _section_scope(node, errors):
 def _fill_scope(scope, node, registry, plugins, known, errors):
     scope_kind = SCOPE_OF_SECTION[scope.kind]
     for child in node.children:
-        if not isinstance(child, DirectiveNode):
-            if child.kind not in SECTIONS:
+        if not isinstance(child, DirectiveNode) and child.kind not in SECTIONS:
+            directive = registry.get(child.kind)
+            if directive is None or directive.section is None:
+                owner = _owner_among_discovered(child.kind, known) \
+                    if directive is None else None
+                errors.append(ConfigError(
+                    f"section <{child.kind}> belongs to plugin {owner!r}, which is not "
+                    f"loaded (add: Plugin {owner})" if owner is not None else
+                    f"unknown section <{child.kind}> (known: "
+                    + ", ".join(f"<{n}>" for n in SECTIONS.values()) + ", and those "
+                    "of the plugins loaded)", child.file, child.line))
                 _fill_scope(Scope("files", "", child.file, child.line), child,
                             registry, plugins, known, errors)
                 continue
+            _add_occurrence(scope, scope_kind, directive, child, registry, plugins, errors)
+            continue
+        if not isinstance(child, DirectiveNode):
             if scope.kind not in ALLOWED_PARENTS[child.kind]:
                 errors.append(ConfigError(
                     f"<{SECTIONS[child.kind]}> is not allowed inside "
@@ -168,37 +180,53 @@ def _fill_scope(scope, node, registry, plugins, known, errors):
             errors.append(ConfigError(_unknown_message(child.name, registry, known),
                                       child.file, child.line))
             continue
-        if scope_kind not in directive.scopes:
-            allowed = ", ".join(_SCOPE_LABEL[s] for s in
-                                ("global", "server", "location", "files")
-                                if s in directive.scopes)
-            errors.append(ConfigError(
-                f"{directive.name} is not allowed in {_SCOPE_LABEL[scope_kind]} "
-                f"(allowed in: {allowed})", child.file, child.line))
+        if directive.section is not None:
+            errors.append(ConfigError(f"{directive.name} is a section: write "
+                                      f"<{directive.name} ...> ... </{directive.name}>",
+                                      child.file, child.line))
             continue
-        ctx = Context(child.file, child.line, _base_dir(child.file))
-        try:
-            value = directive.parse(child.args, ctx)
-        except ConfigError as e:
-            errors.append(e.located(child.file, child.line))
-            continue
-        key = directive.key
-        if key in scope.values and not directive.repeat:
-            first = scope.sources[key]
-            errors.append(ConfigError(
-                f"{directive.name} is given twice in this scope "
-                f"(first at {first[0]}:{first[1]})", child.file, child.line))
-            continue
-        if directive.merge in (APPEND, MAP):
-            scope.values.setdefault(key, []).append(value)
-            scope.sources.setdefault(key, (child.file, child.line))
+        _add_occurrence(scope, scope_kind, directive, child, registry, plugins, errors)
+
+
+def _add_occurrence(scope, scope_kind, directive, child, registry, plugins, errors):
+    """Check one directive line (or section directive) and store its value."""
+    if scope_kind not in directive.scopes:
+        allowed = ", ".join(_SCOPE_LABEL[s] for s in
+                            ("global", "server", "location", "files")
+                            if s in directive.scopes)
+        errors.append(ConfigError(
+            f"{directive.name} is not allowed in {_SCOPE_LABEL[scope_kind]} "
+            f"(allowed in: {allowed})", child.file, child.line))
+        return
+    ctx = Context(child.file, child.line, _base_dir(child.file))
+    try:
+        if directive.section is not None:
+            value = directive.parse_section(child.args, child.children, ctx)
         else:
-            scope.values[key] = value     # a repeatable REPLACE: the last one wins
-            scope.sources[key] = (child.file, child.line)
-        if key == "plugin":
-            plugin = plugins.get(value.lower())
-            if plugin is not None:
-                scope.plugins.append(plugin)
+            value = directive.parse(child.args, ctx)
+    except ConfigError as e:
+        errors.append(e.located(child.file, child.line))
+        return
+    if directive.into is not None:
+        # Stored in another directive's list (Require and <RequireAll>).
+        directive = registry.by_key[directive.into]
+    key = directive.key
+    if key in scope.values and not directive.repeat:
+        first = scope.sources[key]
+        errors.append(ConfigError(
+            f"{directive.name} is given twice in this scope "
+            f"(first at {first[0]}:{first[1]})", child.file, child.line))
+        return
+    if directive.merge in LIST_MERGES:
+        scope.values.setdefault(key, []).append(value)
+        scope.sources.setdefault(key, (child.file, child.line))
+    else:
+        scope.values[key] = value     # a repeatable REPLACE: the last one wins
+        scope.sources[key] = (child.file, child.line)
+    if key == "plugin":
+        plugin = plugins.get(value.lower())
+        if plugin is not None:
+            scope.plugins.append(plugin)
 
 
 def _base_dir(file):

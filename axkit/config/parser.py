@@ -103,13 +103,9 @@ def _parse_into(root, text, file, errors, depth, seen, base_dir=None):
                 stack.pop()
             continue
         if head.startswith("<"):
-            kind = head[1:].lower()
-            if kind not in SECTIONS:
-                errors.append(ConfigError(
-                    f"unknown section <{head[1:]}> (known: "
-                    + ", ".join(f"<{n}>" for n in SECTIONS.values()) + ")",
-                    line.file, line.line))
-                kind = kind or "?"
+            # A section the language does not know may be a plugin's (a
+            # section directive, <RequireAll>): the loader decides.
+            kind = head[1:].lower() or "?"
             section = SectionNode(kind, line.words[1:], line.file, line.line)
             stack[-1].children.append(section)
             stack.append(section)

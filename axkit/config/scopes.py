@@ -13,7 +13,7 @@ import fnmatch
 
 from axkit.hooks import HOOKS, REQUEST_PHASES
 
-from .directives import APPEND, MAP
+from .directives import APPEND, MAP, PREPEND, REPLACE_LIST
 
 
 class Scope:
@@ -157,6 +157,10 @@ def merge_scope(values, plugins, scope, registry):
         directive = registry.by_key[key]
         if directive.merge == APPEND:
             values[directive.attr] = tuple(values.get(directive.attr, ())) + tuple(own)
+        elif directive.merge == PREPEND:
+            values[directive.attr] = tuple(own) + tuple(values.get(directive.attr, ()))
+        elif directive.merge == REPLACE_LIST:
+            values[directive.attr] = tuple(own)
         elif directive.merge == MAP:
             merged = dict(values.get(directive.attr, {}))
             for occurrence in own:

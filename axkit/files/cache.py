@@ -19,10 +19,6 @@ DEFAULT_MAX_FILE_SIZE = 65536
 DEFAULT_SIZE = 32 * 1024 * 1024
 
 
-def file_key(st):
-    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
 class CachedFile:
     """What is known about one version of one file."""
 

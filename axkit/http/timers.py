@@ -9,6 +9,9 @@ moving one later -- on every piece of output -- costs an attribute store.
 Resolution: about one second, never early.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 
 class Deadline:
     """Calls ``on_expire()`` once ``when`` (reactor seconds) has passed.
@@ -20,27 +23,28 @@ class Deadline:
 
     __slots__ = ("wheel", "clock", "on_expire", "when", "slot")
 
-    def __init__(self, wheel, clock, on_expire):
+    def __init__(self, wheel: Any, clock: Callable[[], float],
+                 on_expire: Callable[[], object]) -> None:
         self.wheel = wheel
         self.clock = clock            # () -> seconds, the reactor's
         self.on_expire = on_expire
-        self.when = None
-        self.slot = None
+        self.when: float | None = None
+        self.slot: int | None = None
 
     @property
-    def armed(self):
+    def armed(self) -> bool:
         return self.when is not None
 
-    def at(self, when):
+    def at(self, when: float) -> None:
         """Expire at ``when`` (filed anew: it may be earlier than before)."""
         self.when = when
         self.slot = self.wheel.add(self, when, self.slot)
 
-    def after(self, seconds):
+    def after(self, seconds: float) -> None:
         """Expire ``seconds`` from now (filed anew)."""
         self.at(self.clock() + seconds)
 
-    def extend(self, seconds):
+    def extend(self, seconds: float) -> None:
         """Move an armed deadline to ``seconds`` from now; nothing if unarmed.
         Meant for the hot path: no refiling when the new time is later."""
         if self.when is not None:
@@ -50,18 +54,18 @@ class Deadline:
             else:
                 self.at(when)
 
-    def remaining(self):
+    def remaining(self) -> float | None:
         """Seconds left, or None when unarmed."""
         return None if self.when is None else self.when - self.clock()
 
-    def cancel(self):
+    def cancel(self) -> None:
         self.when = None
         slot = self.slot
         if slot is not None:
             self.slot = None
             self.wheel.discard(self, slot)
 
-    def deadline_check(self, slot, now):
+    def deadline_check(self, slot: int, now: float) -> None:
         """From the wheel, for an entry at ``slot``."""
         if slot != self.slot:
             return                  # a stale entry

@@ -21,7 +21,8 @@ from twisted.logger import Logger
 from axkit.cgi.environ import DEFAULT_PATH, ScopeEnv, build_environ, search_argv
 from axkit.cgi.mapping import (Refused, document_target, match_alias, may_execute,
                                resolve_alias)
-from axkit.cgi.run import SLOTS, CGIRun
+from axkit.cgi.run import CGIRun
+from axkit.cgi.slots import SLOTS
 from axkit.cgi.spool import BodySpool
 from axkit.config import (ANY, APPEND, GLOBAL, MAP, SERVER_ONLY, ConfigError, Directive,
                           count, duration, flag, many, optional, path, string, url_path)

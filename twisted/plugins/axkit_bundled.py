@@ -16,8 +16,6 @@ access_log = AxKitPlugin(
 error_log = AxKitPlugin("error_log", "axkit.plugins.error_log.ErrorLog",
                         "Writes log events at or above LogLevel to ErrorLog "
                         "(stderr, stdout or a file).")
-stderr_log = AxKitPlugin("stderr_log", "axkit.plugins.stderr_log.StderrLog",
-                         "Old name of error_log (kept for existing configs).")
 compress = AxKitPlugin("compress", "axkit.plugins.compress.Compress",
                        "Sends .br/.gz siblings or gzips on the fly (Gzip, Precompressed).")
 expires = AxKitPlugin("expires", "axkit.plugins.expires.Expires",
@@ -26,5 +24,10 @@ headers = AxKitPlugin("headers", "axkit.plugins.headers.HeadersPlugin",
                       "Sets, appends or removes response headers (Header set ...).")
 cgi = AxKitPlugin("cgi", "axkit.plugins.cgi.CGI",
                   "Runs CGI/1.1 programs (ScriptAlias, AddHandler cgi-script, nph-).")
+access = AxKitPlugin("access", "axkit.plugins.access.Access",
+                     "Require (Apache 2.4: ip, host, user, group, ...) and Basic "
+                     "authentication from htpasswd files.")
+alias = AxKitPlugin("alias", "axkit.plugins.alias.Alias",
+                    "Alias, AliasMatch, Redirect, RedirectMatch (Apache's mod_alias).")
 wsgi = AxKitPlugin("wsgi", "axkit.plugins.wsgi.WSGI",
                    "Runs WSGI applications in a thread pool (WSGIScriptAlias).")

@@ -1,0 +1,1 @@
+"""Authentication helpers: Apache's htpasswd and group files."""

@@ -1,0 +1,127 @@
+"""The handler API: what a handler (CGI, WSGI, a proxy, an XSLT stage) uses
+beyond the response methods -- files, fields, raw bytes, internal
+redirects, deadlines, the connection's facts.  Documented in
+docs/hooks.md, "Writing a handler".  A mixin of Request (no state of its
+own)."""
+
+import os
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from twisted.internet.defer import Deferred
+
+from axkit.notes import HANDLER_FIELDS
+
+from .states import FINISHED, HEAD_PENDING, STREAMING
+from .timers import Deadline
+
+
+class HandlerAPI:
+    """Request's handler-facing methods (``self`` is the Request)."""
+
+    if TYPE_CHECKING:       # the Request's attributes these methods use
+        channel: Any
+        notes: dict[str, Any]
+        response_headers: Any
+        state: int
+        keep_alive: bool
+        bytes_sent: int
+    else:
+        __slots__ = ()      # (Request holds the slots)
+
+    def send_file(self, source: str | bytes | os.PathLike[str] | BinaryIO, *,
+                  conditional: bool = True, offset: int = 0,
+                  length: int | None = None) -> Deferred[bool]:
+        """Answer with a file: ``source`` is a path or an open binary file.
+
+        ``conditional`` (a path or file sent whole with status 200): the
+        same answer serve_file gives -- ETag and Last-Modified, 304/412,
+        ranges (206/416), HEAD, the file cache, zero-copy sendfile; fields
+        already set (Content-Type, Cache-Control) are kept.  Otherwise the
+        bytes from ``offset`` (a file object: its current position) for
+        ``length`` (to the end) are sent as the body of ``self.status``
+        with the fields already set, zero-copy where the socket allows.
+        A file object handed in stays open (it is its owner's to close).
+        Returns a Deferred firing with True when the response completed,
+        False when it was cut."""
+        from axkit.files.respond import send_file
+        return send_file(self, source, conditional, offset, length)
+
+    def add_handler_fields(self, fields: Iterable[tuple[str, str]]) -> None:
+        """Add the response fields a handler produced after the fixup phase
+        (a CGI program's head, a WSGI start_response, a backend's answer):
+        the scope's ``Header`` operations apply over them, as Apache runs
+        mod_headers after the handler."""
+        merge = self.notes.get(HANDLER_FIELDS) if self.notes else None
+        if merge is not None:
+            merge(self, fields)
+        else:
+            self.response_headers.extend(fields)
+
+    def write_raw(self, data: bytes) -> None:
+        """Send bytes as they are, no framing: for a handler that speaks
+        HTTP itself (an nph- program).  The first call counts as the head;
+        the connection closes after the response (its end cannot be seen)."""
+        if self.state == FINISHED:
+            return
+        if self.state == HEAD_PENDING:
+            self.keep_alive = False
+            self.state = STREAMING
+        self.bytes_sent += len(data)
+        self.channel.write(data)
+
+    def internal_redirect(self, location: str) -> None:
+        """Answer this request as a GET of ``location`` (a local path with an
+        optional query) through the phases again -- Apache's internal
+        redirect (a CGI local redirect, X-Accel-Redirect).  Request headers
+        are kept minus those of its body; HEAD stays HEAD; nothing of the
+        first answer's head survives."""
+        self.channel.handler.internal_redirect(self, location)
+
+    def resolve_file(self) -> None:
+        """Merge the <Files> sections that match ``self.filename`` into this
+        request's scope (``conf``), as the engine does after uri_translation:
+        for a handler that maps the URL to a file itself."""
+        self.channel.handler.resolve_file(self)
+
+    def deadline(self, on_expire: Callable[[], object]) -> Deadline:
+        """A ``Deadline`` (axkit.http.timers) on the server's timer wheel,
+        unarmed: ``d.after(seconds)`` arms it, ``d.extend(seconds)`` moves it
+        on, ``d.cancel()``.  ``on_expire()`` runs once it has passed."""
+        factory = self.channel.factory
+        return Deadline(factory.wheel, factory.now, on_expire)
+
+    def send_queue(self) -> int | None:
+        """Bytes sent to the client and not yet acknowledged by it (the
+        kernel's send queue), or None where that cannot be read (TLS).  It
+        falls as a slow reader reads, long before the transport has room."""
+        return self.channel.unsent()
+
+    def client_read_since(self, mark: int | None) -> bool:
+        """Whether the client took at least MIN_DRAIN bytes of its send queue
+        since ``mark`` (an earlier ``send_queue()``): a slow reader counts as
+        reading, one taking a few bytes a minute to hold a slot does not."""
+        from .connection import drained
+        return drained(mark, self.channel.unsent())
+
+    def zero_copy_transport(self) -> Any:
+        """The transport to ``os.sendfile`` into (axkit.files.producers), or
+        None when there is none to use (TLS, memory transports)."""
+        return self.channel.transport
+
+    @property
+    def local_address(self) -> tuple[str | None, int | None]:
+        """(host, port) of the socket the request arrived on; (None, None)
+        where the transport has no such address (UNIX sockets)."""
+        host = self.channel.transport.getHost()
+        return getattr(host, "host", None), getattr(host, "port", None)
+
+    @property
+    def connection_notes(self) -> dict[str, Any]:
+        """Free space for plugins, per connection (kept across its requests)."""
+        return self.channel.notes
+
+    @property
+    def connection_requests(self) -> int:
+        """Requests this connection carried before this one (keep-alive)."""
+        return max(0, self.channel.requests - 1)

@@ -1,0 +1,62 @@
+"""URL paths: decoding and normalising a request's path, and the folder
+redirect (RFC 3986 §5.2.4; Apache's mod_dir)."""
+
+import re
+from typing import Any
+from urllib.parse import quote, unquote_to_bytes
+
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+class BadTarget(Exception):
+    """The request target cannot be mapped to a path (400)."""
+
+
+def normalize_path(raw_path: str) -> str:
+    """Percent-decode a URL path and remove dot segments (RFC 3986 §5.2.4).
+
+    Raises BadTarget for a NUL, an invalid UTF-8 sequence, or ``..``
+    climbing above the root.  Returns the decoded, normalised path.
+    """
+    if "%" in raw_path:
+        if _BAD_PERCENT.search(raw_path) is not None:
+            raise BadTarget("malformed percent-encoding in path")
+        decoded = unquote_to_bytes(raw_path)
+        try:
+            path = decoded.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadTarget("path is not valid UTF-8")
+    else:
+        path = raw_path
+    if "\x00" in path:
+        raise BadTarget("NUL in path")
+    if not path.startswith("/"):
+        raise BadTarget("path must start with '/'")
+    if "/." not in path and "//" not in path:
+        return path
+    out: list[str] = []
+    segments = path.split("/")
+    for seg in segments[1:]:
+        if seg == "..":
+            if not out:
+                raise BadTarget("path climbs above the root")
+            out.pop()
+        elif seg == "." or seg == "":
+            continue
+        else:
+            out.append(seg)
+    trailing = segments[-1] in ("", ".", "..") and len(segments) > 1
+    result = "/" + "/".join(out)
+    if trailing and out:
+        result += "/"
+    return result
+
+
+def slash_redirect(request: Any) -> int:
+    """Answer a folder named without its trailing slash: 301 to the URL
+    with it, query kept (Apache's mod_dir).  Returns the status."""
+    location = quote(request.path, safe="/:@!$&'()*+,;=~") + "/"
+    if request.query is not None:
+        location += "?" + request.query
+    request.response_headers.set("Location", location)
+    return 301
