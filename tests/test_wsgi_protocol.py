@@ -378,3 +378,33 @@ class FileWrapperTests(Base):
         self.assertEqual((r.status, r.body), (200, self.data))
         self.assertEqual(r.header("Transfer-Encoding"), "chunked")
         self.assertEqual(apps.EVENTS, [("file", "close")])
+
+
+class AliasTests(SynchronousTestCase):
+    """Alias and Redirect lines win over a WSGIScriptAlias (as mod_alias
+    over mod_wsgi), whatever the order of the Plugin lines."""
+
+    def test_alias_and_redirect_below_a_mounted_root(self):
+        import os
+        folder = os.path.abspath(self.mktemp())
+        os.makedirs(folder)
+        with open(os.path.join(folder, "f.txt"), "w") as f:
+            f.write("aliased file\n")
+        site = MemorySite(f"""
+            Listen tcp:0:interface=127.0.0.1
+            Plugin {plugin_line()}
+            Plugin alias
+            Plugin uri_to_file
+            Plugin serve_file
+            DocumentRoot {folder}
+            WSGIScriptAlias / {APPS}:hello
+            Alias /files/ {folder}/
+            Redirect /old /new
+        """)
+        self.addCleanup(site.close)
+        [p for p in site.config.plugins.values() if p.name == "wsgi"][0].pool = InlinePool()
+        self.assertEqual(site.get("/files/f.txt").body, b"aliased file\n")
+        r = site.get("/old/x")
+        self.assertEqual((r.status, r.header("Location")), (302, "/new/x"))
+        self.assertEqual(site.get("/filesx").body, b"hello\n")
+        self.assertEqual(site.get("/").body, b"hello\n")

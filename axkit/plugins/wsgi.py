@@ -1,8 +1,8 @@
 """wsgi: run WSGI (PEP 3333) applications in-process -- Flask, Django, any.
 
 uri_translation: a URL under a WSGIScriptAlias prefix (the longest one,
-unless a longer ScriptAlias or a ``WSGIScriptAlias PREFIX off`` claims
-it) belongs to that application; the request is claimed
+unless an Alias or Redirect, a longer ScriptAlias or a
+``WSGIScriptAlias PREFIX off`` claims it) belongs to that application; the request is claimed
 (``request.handler = "wsgi-script"``) so file plugins leave it alone.
 
 response: its environ is built, its body (if any) starts streaming to
@@ -82,6 +82,8 @@ class WSGI:
         found = match_alias(aliases.items(), path)
         if found is None or found[1] == OFF:
             return DECLINED
+        if _aliased(conf, path):
+            return DECLINED       # (Apache runs mod_alias before mod_wsgi)
         script_aliases = getattr(conf, "script_alias", None)
         if script_aliases:
             cgi = match_alias(script_aliases.items(), path)
@@ -141,6 +143,25 @@ class WSGI:
         if pool is None or not pool.threaded or self._reactor is None:
             return fn(*args, **kw)
         self._reactor.callFromThread(fn, *args, **kw)
+
+
+def _aliased(conf, path):
+    """Whether an Alias or Redirect line (the alias plugin) claims ``path``:
+    they win over WSGIScriptAlias whatever the order of the Plugin lines,
+    as mod_alias's do over mod_wsgi's in Apache."""
+    redirects = getattr(conf, "redirect", None)
+    aliases = getattr(conf, "alias", None)
+    if not redirects and not aliases:
+        return False
+    from axkit.plugins.alias import prefix_match
+    for rules in (redirects, aliases):
+        for rule in rules or ():
+            if rule.regex:
+                if rule.pattern.search(path) is not None:
+                    return True
+            elif prefix_match(rule.pattern, path) is not None:
+                return True
+    return False
 
 
 def _flat(occurrences):
