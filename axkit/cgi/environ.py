@@ -30,11 +30,14 @@ _PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 
 # Header name -> variable name ("" for none), cached (the set of names seen
 # is small).
-_var_names = {}
+VARIABLE_NAMES = {}
 
 
-def _var_name(name):
-    var = _var_names.get(name)
+def variable_name(name):
+    """The meta-variable for request field ``name`` (lower-case): HTTP_*, one
+    of CONTENT_LENGTH/CONTENT_TYPE, or "" for none (RFC 3875 §4.1.18; a WSGI
+    environ names fields the same way, PEP 3333).  VARIABLE_NAMES caches it."""
+    var = VARIABLE_NAMES.get(name)
     if var is None:
         # A name with anything but letters, digits and '-' (an underscore, say)
         # could pose as another header once '-' becomes '_': dropped, as Apache does.
@@ -44,8 +47,8 @@ def _var_name(name):
             var = ""
         else:
             var = "HTTP_" + name.upper().replace("-", "_")
-        if len(_var_names) < 2048:
-            _var_names[name] = var
+        if len(VARIABLE_NAMES) < 2048:
+            VARIABLE_NAMES[name] = var
     return var
 
 
@@ -120,14 +123,14 @@ def build_environ(request, scope_env, script, script_name, path_info):
     # and the Host the client used (SERVER_NAME).
     host = own = None
     pass_auth = scope_env.pass_auth
-    var_names = _var_names
+    var_names = VARIABLE_NAMES
     # Apart from env: a field replaces a SetEnv of the same HTTP_* name (as
     # in Apache), only its own repetitions are joined.
     fields = {}
     for name, value in request.headers._items:
         var = var_names.get(name)
         if var is None:
-            var = _var_name(name)
+            var = variable_name(name)
         if not var:
             continue
         if var[0] != "H":

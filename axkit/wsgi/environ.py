@@ -15,7 +15,7 @@ import sys
 import threading
 
 from axkit import SERVER_SOFTWARE
-from axkit.cgi.environ import _var_name, _var_names
+from axkit.cgi.environ import variable_name, VARIABLE_NAMES
 
 # Hop-by-hop fields (RFC 9110 §7.6.1, RFC 9112): the server's business.
 HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "te",
@@ -67,7 +67,7 @@ def build_environ(request, base, path_info, wsgi_input):
     drop = HOP_BY_HOP
     connection = None
     host = None
-    var_names = _var_names
+    var_names = VARIABLE_NAMES
     for name, value in headers:
         if name in drop:
             if name == "connection":
@@ -75,7 +75,7 @@ def build_environ(request, base, path_info, wsgi_input):
             continue
         var = var_names.get(name)
         if var is None:
-            var = _var_name(name)
+            var = variable_name(name)
         if not var:
             continue
         if var == "HTTP_HOST":
@@ -88,7 +88,7 @@ def build_environ(request, base, path_info, wsgi_input):
     if connection is not None:
         # Fields the client named in Connection are hop-by-hop too.
         for token in connection.split(","):
-            var = _var_name(token.strip().lower())
+            var = variable_name(token.strip().lower())
             if var and var[0] == "H" and var != "HTTP_HOST":
                 env.pop(var, None)
     if request.content_length is None and "CONTENT_LENGTH" in env:
