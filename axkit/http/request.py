@@ -18,7 +18,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from axkit.notes import ERROR_HEADERS, HANDLER_FIELDS
+from axkit.notes import ERROR_HEADERS
 
 from .body import RequestBody
 from .handling import HandlerAPI
