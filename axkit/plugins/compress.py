@@ -13,17 +13,18 @@ Two ways, both negotiated with Accept-Encoding and announced with
 A request with a Range gets the identity representation (ranges of a
 compressed stream would change with the compression level).  Each encoded
 representation has its own strong ETag (the file's tag plus ``-gzip`` or
-``-br``).  The choice is left in ``request.notes["axkit.encoding"]`` for
-serve_file, which sends it.
+``-br``).  The choice is left in the request's notes (axkit.notes.ENCODING)
+for serve_file, which sends it.
 """
 
 import os
 import stat as statmod
 
+from axkit import notes
 from axkit.config import ANY, ConfigError, Directive, flag, integer, many, size, string
 from axkit.hooks import DECLINED
 
-ENCODING_NOTE = "axkit.encoding"
+ENCODING_NOTE = notes.ENCODING
 
 DEFAULT_TYPES = ("text/*", "application/javascript", "application/json",
                  "application/xml", "application/xhtml+xml", "application/rss+xml",

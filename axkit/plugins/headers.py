@@ -22,6 +22,7 @@ and Vary), and drop the others.
 import re
 import weakref
 
+from axkit import notes
 from axkit.config import ANY, APPEND, RAW, ConfigError, Directive
 from axkit.hooks import DECLINED
 from axkit.http.headers import Headers
@@ -33,7 +34,7 @@ ACTIONS = ("set", "add", "append", "merge", "unset", "setifempty")
 # A callable the core calls with the fields of each error page it makes for
 # the request (Request.send_error): it applies the `Header always ...` lines
 # (Apache's err_headers_out), whichever phase the error came from.
-ALWAYS_NOTE = "axkit.error_headers"
+ALWAYS_NOTE = notes.ERROR_HEADERS
 
 
 class AlwaysFields:
@@ -52,7 +53,7 @@ class AlwaysFields:
             apply(headers, action, name, value)
 # The Header operations applied to this request, for a handler whose fields
 # arrive after the fixup phase (a CGI program's head): see add_handler_fields.
-OPS_NOTE = "axkit.header_ops"
+OPS_NOTE = notes.HEADER_OPS
 
 
 def add_handler_fields(request, fields):

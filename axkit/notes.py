@@ -1,0 +1,55 @@
+"""The keys of ``request.notes`` (and ``connection.notes``) that more than one
+part of axkit reads or writes, each with who sets it, who reads it and
+what it holds.
+
+A note key is also public: an admin can log one (AccessLogFormat
+``%{axkit.encoding}n``) and a third-party plugin may set or read one
+(``axkit.error_headers`` is documented in docs/hooks.md).  So the values
+never change; new keys shared between plugins go here.  A plugin's private
+notes start with its own name (``greeting.who``, ``cgi.target``).
+"""
+
+# -- shared between plugins and the core (request.notes) ---------------------
+
+ENCODING = "axkit.encoding"
+"""The content coding chosen for a file: ``(coding, sibling, stat)`` for a
+precompressed sibling (``"gzip"``/``"br"``, its path, its os.stat_result)
+or ``("gzip", None, level)`` to compress on the fly.  Set by compress
+(fixup), read by serve_file (response)."""
+
+HEADER_OPS = "axkit.header_ops"
+"""The scope's ``Header`` operations (a tuple of (action, name, value,
+always)) already applied to ``request.response_headers``: set by headers
+(fixup), read by axkit.cgi.run, which applies them again over a CGI
+program's own header fields (mod_headers runs after the handler)."""
+
+ERROR_HEADERS = "axkit.error_headers"
+"""A callable ``f(headers)`` adding fields to any error page the core sends
+for the request (``Header always`` lines): set by headers
+(post_read_request), called by axkit.http.request's send_error."""
+
+TRACE = "axkit.trace"
+"""The request's axkit.trace.HookTracer when its scope has ``TraceHooks
+On``: made and read by axkit.pipeline (a tracer per request, kept across an
+internal redirect)."""
+
+REDIRECTED_FROM = "redirected_from"
+"""``(raw_path, query, method)`` of the request as first asked, before the
+first internal redirect (a CGI local redirect): set by axkit.pipeline's
+internal_redirect, read by axkit.cgi.environ (``REDIRECT_URL``,
+``REDIRECT_QUERY_STRING``, ``REDIRECT_REQUEST_METHOD``).  Without the
+``axkit.`` prefix: older than this module, and possibly logged.""" 
+
+# -- one plugin's own, listed so nothing else takes the name ------------------
+
+CGI_TARGET = "cgi.target"
+"""(request.notes) The cgi plugin's ScriptAlias mapping of the request
+(axkit.cgi.mapping.Target), from uri_translation to response."""
+
+CGI_REDIRECTS = "cgi.redirects"
+"""(request.notes) How many CGI local redirects this request has followed
+(axkit.cgi.run refuses a loop past its limit)."""
+
+CGI_CONNECTION_ENV = "cgi.env"
+"""(connection.notes) The part of a CGI environment that depends only on the
+connection, built once per connection (axkit.cgi.environ)."""
