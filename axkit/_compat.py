@@ -134,6 +134,11 @@ TCPServer = _tcp.Server
 """The class of a plain server-side TCP transport (``twisted.internet.tcp.
 Server``).  A TLS connection's transport is another class wrapping one."""
 
+TCPConnection = _tcp.Connection
+"""The base class of Twisted's TCP transports, server and client side
+(``twisted.internet.tcp.Connection``): a socket of its own to ``sendfile``
+into, once `write_buffered` says Twisted holds nothing for it."""
+
 
 def plain_tcp(transport):
     """``(peer, socket)`` of a plain TCP server-side transport -- exactly

@@ -191,6 +191,7 @@ class TCPTransportTests(unittest.TestCase):
     def test_plain_tcp(self):
         transport = self.server.transport
         self.assertIs(type(transport), _compat.TCPServer, VERSIONS)
+        self.assertIsInstance(transport, _compat.TCPConnection)
         found = _compat.plain_tcp(transport)
         self.assertIsNotNone(found)
         peer, sock = found
