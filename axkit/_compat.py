@@ -5,8 +5,9 @@ epoll reactor's bookkeeping, the write buffer of Twisted's TCP transport,
 twistd's exit signal, CPython's C helper behind ``subprocess``.  Each one is
 wrapped here in a small named function or constant whose docstring says
 what it relies on, which versions it was tested with, and what happens
-where it is missing (the fallback).  Nothing else in axkit names a private
-attribute of Twisted or CPython.
+where it is missing (the fallback).  Nothing else in axkit is to name a
+private attribute of Twisted or CPython (tests/test_compat.py checks, and
+lists the files still waiting to be switched over).
 
 tests/test_compat.py checks each one still exists and behaves as relied on,
 so an upgrade that drops or changes one fails a test there -- instead of
@@ -15,7 +16,11 @@ leaving it on and wrong.  To admit a new Twisted or Python: run that test
 module on it, fix what fails here, then raise the bound in pyproject.toml
 and the versions below.
 
-Tested with Twisted 26.10.0 on CPython 3.11.7 (Linux, epoll).
+Tested on CPython 3.11.7 (Linux, epoll) with Twisted 26.10.0 (the whole
+suite on both reactors), 26.4.0 and 24.3.0 (tests/test_compat.py, and the
+whole suite on axkit's reactor: 24.3.0 fails only its TLS tests, inside
+pyOpenSSL 26, which Twisted before 26.4 does not support); "tested" below
+means these.
 """
 
 import sys
@@ -23,7 +28,7 @@ import sys
 from twisted.internet import process as _process
 from twisted.internet import tcp as _tcp
 
-TESTED_TWISTED = "26.10.0"
+TESTED_TWISTED = ("24.3.0", "26.4.0", "26.10.0")
 TESTED_PYTHON = (3, 11, 7)
 
 
@@ -44,7 +49,7 @@ def epoll_reactor_supported():
     that its ``__init__`` sets (found in its code's names: no reactor is
     made to look).
 
-    Twisted 16 to 26.10 have them all.  Missing: `axkit.reactor.install`
+    Tested Twisted versions have them all.  Missing: `axkit.reactor.install`
     refuses and ``twistd axkit`` runs on Twisted's default reactor --
     correct, with the per-event log context back (about 14% more
     instructions per small request)."""
@@ -65,7 +70,7 @@ if EPollReactor is not None:
         ``EPollReactor.doPoll`` doing no more than poll ``_poller`` and hand
         each event to ``_doReadOrWrite`` (tests/test_compat.py fingerprints
         it: a Twisted whose doPoll does more fails there).  Tested with
-        Twisted 26.10."""
+        Twisted 24.3 to 26.10."""
 
         def epoll_parts(self):
             """``(epoll, selectables, dispatch)``: the reactor's
@@ -93,7 +98,7 @@ def twisted_waker_classes():
     """Twisted's own waker classes: the pipe ``callFromThread`` writes to
     (``_UnixWaker``, or ``_SocketWaker``) and the SIGCHLD one
     (``_SIGCHLDWaker``), from the private ``twisted.internet._signals``
-    (there since Twisted 23.8; tested with 26.10).
+    (tested).
 
     axkit.reactor dispatches them without the log context (a CGI program's
     start and end each pass through one).  Missing: an empty tuple, and
@@ -119,7 +124,7 @@ def forget_exit_signal(reactor, signums):
     ``ReactorBase.sigTerm``/``sigInt``; declared by the private
     ``twisted.internet.interfaces._ISupportsExitSignalCapturing``), which
     twistd's ``ApplicationRunner.startReactor`` reads once the reactor has
-    stopped.  Tested with Twisted 26.10.  Missing: nothing is forgotten and
+    stopped (tested).  Missing: nothing is forgotten and
     a graceful stop ends with the signal's status -- the stop itself is
     unchanged."""
     if getattr(reactor, "_exitSignal", None) in signums:
@@ -148,7 +153,7 @@ def plain_tcp(transport):
     kernel's send queue.
 
     Relies on ``tcp.Server.client`` and ``tcp.Connection.socket``
-    (undocumented attributes; Twisted 26.10).  Missing (another class): None,
+    (undocumented attributes; tested).  Missing (another class): None,
     and the connection goes the way a TLS one does (getPeer, every write
     through the transport)."""
     if type(transport) is TCPServer:
@@ -163,7 +168,7 @@ def can_send_now(transport):
     producer is registered and the transport is not closing.
 
     Relies on ``abstract.FileDescriptor``'s two-part write buffer (Twisted
-    16 to 26.10).  A Twisted that buffered elsewhere would make a direct
+    tested).  A Twisted that buffered elsewhere would make a direct
     send overtake bytes it still holds: tests/test_compat.py checks that
     what ``write`` keeps is seen here."""
     return not transport.dataBuffer and not transport._tempDataBuffer \
@@ -176,7 +181,7 @@ def write_buffered(transport):
     ``_tempDataLen`` queued behind it), or None when ``transport`` has no
     such buffer (a TLS wrapper, a test transport).
 
-    Relies on ``abstract.FileDescriptor`` (Twisted 16 to 26.10).  Missing:
+    Relies on ``abstract.FileDescriptor`` (tested).  Missing:
     None -- sendfile is not used (files go through the bounded producer) and
     SendTimeout sees no buffer to watch at that level."""
     try:
@@ -205,7 +210,7 @@ def stdin_writer(reactor, proc, fd):
     gets ``childConnectionLost(0, reason)`` as from Twisted's Process.
 
     Relies on ``twisted.internet.process.ProcessWriter(reactor, proc, name,
-    fileno, forceReadHack)`` (undocumented; Twisted 10 to 26.10).  No
+    fileno, forceReadHack)`` (undocumented; tested).  No
     fallback: axkit.cgi needs it to stream a request body."""
     return _process.ProcessWriter(reactor, proc, 0, fd, forceReadHack=True)
 
@@ -214,7 +219,7 @@ def watch_exit(pid, proc):
     """Have Twisted's SIGCHLD handling call ``proc.reapProcess()`` until
     ``pid`` is reaped (``process.registerReapProcessHandler``; it tries
     once at once, and calls ``proc.processEnded(status)`` through
-    reapProcess).  Undocumented; Twisted 26.10.  No fallback."""
+    reapProcess).  Undocumented; tested.  No fallback."""
     _process.registerReapProcessHandler(pid, proc)
 
 
@@ -278,7 +283,7 @@ def disown_popen(child):
     handling reaps it and must get its exit status.
 
     Relies on the private ``Popen._child_created``, read by
-    ``Popen.__del__`` (CPython 3.3 to 3.13; tested with 3.11).  Missing: the
+    ``Popen.__del__`` (tested with CPython 3.11).  Missing: the
     attribute is set anyway and ignored; a Popen collected before the child
     exits could then reap it first and the CGI run would see status 0."""
     child._child_created = False
@@ -292,7 +297,7 @@ def weak_key_data(mapping):
     is ``d.get(k)`` in one C call (``WeakKeyDictionary.get`` is a Python
     method).  Read only; write through ``mapping``.
 
-    Relies on ``WeakKeyDictionary.data`` (undocumented, CPython 2.x to 3.13;
-    tested with 3.11) staying the same dict for the mapping's life.  No
+    Relies on ``WeakKeyDictionary.data`` (undocumented; tested with CPython
+    3.11) staying the same dict for the mapping's life.  No
     fallback (an AttributeError at plugin creation)."""
     return mapping.data

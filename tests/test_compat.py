@@ -33,7 +33,7 @@ from axkit import _compat
 LINUX = sys.platform.startswith("linux")
 VERSIONS = (f"(Twisted {__import__('twisted').__version__}, Python "
             f"{'.'.join(map(str, sys.version_info[:3]))}; tested: Twisted "
-            f"{_compat.TESTED_TWISTED}, Python {'.'.join(map(str, _compat.TESTED_PYTHON))})")
+            f"{'/'.join(_compat.TESTED_TWISTED)}, Python {'.'.join(map(str, _compat.TESTED_PYTHON))})")
 
 
 def _names(function):
