@@ -5,13 +5,17 @@ the traceback); ``broken_dropins`` finds those again, with their exception,
 so --list-plugins and config errors can name them.
 """
 
+import difflib
 import importlib
 import importlib.util
+import inspect
 import os
 
 from twisted.plugin import getPlugins
-from zope.interface.verify import verifyObject
+from zope.interface import alsoProvides
+from zope.interface.interface import Method
 
+from axkit.config.directives import Directive
 from axkit.dropin import import_dotted
 from axkit.interfaces import IAxKitPlugin, IAxKitPluginInfo
 
@@ -148,16 +152,95 @@ def find_plugin(name, known=None):
     raise PluginNotFound(message)
 
 
+class DoesNotProvide(PluginNotFound):
+    """A plugin that does not provide IAxKitPlugin: no ``name``, a ``hook_``
+    method that is no hook, an element of the wrong shape.  (A
+    PluginNotFound, so that the config loader reports it like a plugin it
+    cannot find: ``file:line: message``, before anything listens.)"""
+
+
+def _where(plugin):
+    cls = plugin if isinstance(plugin, type) else type(plugin)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _callable_as(method, arguments):
+    """Whether ``method`` accepts ``arguments`` positional arguments (True
+    when its signature cannot be read: a builtin, a C extension)."""
+    try:
+        signature = inspect.signature(method)
+    except (TypeError, ValueError):
+        return True
+    try:
+        signature.bind(*range(arguments))
+    except TypeError:
+        return False
+    return True
+
+
+def _element_problem(plugin, name, description):
+    """What is wrong with ``plugin``'s optional element ``name`` (present),
+    or None."""
+    value = getattr(plugin, name)
+    if isinstance(description, Method):
+        arguments = description.positional
+        call = f"{name}({', '.join(arguments)})"
+        if not callable(value):
+            return f"{name} is not a method ({type(value).__name__}); want {call}"
+        if not _callable_as(value, len(arguments)):
+            return f"{name}{inspect.signature(value)} cannot be called as {call}"
+        return None
+    if name == "directives":
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            return f"directives must be a list of Directive, not {type(value).__name__}"
+        wrong = [d for d in value if not isinstance(d, Directive)]
+        if wrong:
+            return f"directives holds {wrong[0]!r}, not a Directive"
+    elif name == "run_before":
+        if isinstance(value, (str, bytes)) or not isinstance(
+                value, (list, tuple, set, frozenset)) or \
+                not all(isinstance(n, str) for n in value):
+            return f"run_before must be a tuple of plugin names, not {value!r}"
+    return None
+
+
+def check_plugin(plugin):
+    """The problems that keep ``plugin`` (an instance) from
+    providing IAxKitPlugin, as phrases (empty: none).  A plain class need
+    not declare the interface; declaring it excuses nothing."""
+    problems = []
+    name = getattr(plugin, "name", None)
+    if name is None:
+        problems.append("missing name (the name a Plugin line loads it by)")
+    elif not isinstance(name, str) or not name.strip():
+        problems.append(f"name must be a non-empty str, not {name!r}")
+    for element in IAxKitPlugin.names():
+        if element != "name" and hasattr(plugin, element):
+            problem = _element_problem(plugin, element, IAxKitPlugin[element])
+            if problem is not None:
+                problems.append(problem)
+    hooks = [n[5:] for n in IAxKitPlugin.names() if n.startswith("hook_")]
+    for attr in dir(plugin):
+        if attr.startswith("hook_") and attr not in IAxKitPlugin:
+            near = difflib.get_close_matches(attr[5:], hooks, 1)
+            problems.append(f"{attr} is not a hook" +
+                            (f" (did you mean hook_{near[0]}?)" if near else
+                             " (see docs/hooks.md)"))
+    return problems
+
+
 def instantiate(cls):
-    """One plugin instance, checked against IAxKitPlugin."""
+    """One plugin instance (``cls()``, or ``cls`` itself if it is not a
+    class), checked against IAxKitPlugin: raises DoesNotProvide, naming the
+    plugin and what it lacks, instead."""
     plugin = cls() if isinstance(cls, type) else cls
-    if not getattr(plugin, "name", None):
-        plugin.name = type(plugin).__name__.lower()
+    problems = check_plugin(plugin)
+    if problems:
+        raise DoesNotProvide(f"plugin {_where(cls)} does not provide IAxKitPlugin: "
+                             + "; ".join(problems))
     if not hasattr(plugin, "directives"):
-        plugin.directives = ()
+        plugin.directives = ()       # optional: none
     if not IAxKitPlugin.providedBy(plugin):
-        # Plain classes are welcome: declare the interface on their behalf.
-        from zope.interface import alsoProvides
+        # Plain classes are welcome: it has been checked, declare it.
         alsoProvides(plugin, IAxKitPlugin)
-    verifyObject(IAxKitPlugin, plugin)
     return plugin

@@ -1,19 +1,158 @@
-"""The contracts between the core and plugins (zope.interface)."""
+"""The contracts between the core and plugins (zope.interface).
+
+`IAxKitPlugin` names everything the core looks up on a plugin; most of it is
+optional (tagged `OPTIONAL`), and axkit.discovery checks a plugin against it
+when a config loads it.  `IRequestHandler` names what the HTTP engine
+(axkit.http.connection) calls on its handler, the Pipeline.
+"""
 
 from zope.interface import Attribute, Interface
+
+# The tagged value marking an element of IAxKitPlugin a plugin may leave out.
+OPTIONAL = "axkit.optional"
 
 
 class IAxKitPlugin(Interface):
     """A request-phase plugin.
 
-    A plugin is a class (or instance) with a ``name``, an optional list of
-    ``directives`` it adds to the config language, and any number of
-    ``hook_<phase>(request, conf, ...)`` methods.  One instance is created
-    per loaded configuration and shared by every scope that loads it.
+    A plugin is a plain class (declaring this interface is welcome, not
+    needed) with a ``name`` and any of the optional elements below: the
+    ``hook_<phase>`` methods it takes part in, ``directives`` it adds to the
+    config language, ``run_before``, ``wants_hook``, ``flush``.  One instance
+    is created per loaded configuration (``cls()``, no arguments) and shared
+    by every scope and request that loads it: per-request state goes in
+    ``request.notes``.  axkit.discovery refuses, with the config's
+    ``file:line``, a plugin that lacks ``name``, has a ``hook_`` method that
+    is no hook, or an element of the wrong shape.
     """
 
-    name = Attribute("The name used on a `Plugin` line.")
-    directives = Attribute("A sequence of axkit.config.Directive.")
+    name = Attribute(
+        "Required.  A non-empty str: what a `Plugin` line says to load it, "
+        "what `run_before` lists and what logs and traces call it.")
+
+    directives = Attribute(
+        "Optional (none when left out).  A list or tuple of "
+        "axkit.config.Directive: the directives this plugin adds to the "
+        "config language, registered when a config loads it.")
+
+    run_before = Attribute(
+        "Optional.  A tuple of plugin names: in every chain this plugin is "
+        "moved ahead of the first of those loaded before it, whatever the "
+        "order of the Plugin lines (axkit.config.scopes.order_plugins).")
+
+    def wants_hook(hook, conf):
+        """Optional.  False leaves ``hook_<hook>`` out of the chains of a scope
+        (``conf``: its merged values) where the plugin has nothing to do, so
+        a phase no other plugin takes is not visited at all.  Asked once per
+        scope and hook when the config loads (axkit.config.scopes.Resolved)."""
+
+    def flush():
+        """Optional.  Write out what the plugin buffers (an access log):
+        called when the config it belongs to is replaced by a reload and
+        when the server stops (axkit.server)."""
+
+    # The hooks (docs/hooks.md), each optional; their order is
+    # axkit.hooks.HOOKS.  A result is DECLINED, OK, DONE, an HTTP status or a
+    # Deferred firing with one of these.
+
+    def hook_connect(connection, conf):
+        """A client connected (the listener's default server scope); a status
+        refuses it."""
+
+    def hook_pre_request(request, conf):
+        """A request head is read; its <Server> is chosen, its <Location>s
+        not yet applied."""
+
+    def hook_post_read_request(request, conf):
+        """The request's scope is resolved (Server, Locations)."""
+
+    def hook_body_data(request, conf, data):
+        """One piece of the request body, as it arrives."""
+
+    def hook_uri_translation(request, conf):
+        """Map the URL to a resource (request.filename, request.path_info)."""
+
+    def hook_mime_map(request, conf):
+        """Set request.mime_type (and request.handler)."""
+
+    def hook_access_control(request, conf):
+        """Allow or deny by client, method, ..."""
+
+    def hook_authentication(request, conf):
+        """Who is the client (request.user)."""
+
+    def hook_authorization(request, conf):
+        """May they do this."""
+
+    def hook_fixup(request, conf):
+        """Last changes before the response."""
+
+    def hook_xmlresponse(request, conf):
+        """Produce or transform an XML response."""
+
+    def hook_response(request, conf):
+        """Send the response."""
+
+    def hook_response_sent(request, conf):
+        """The response is complete or was cut (every response)."""
+
+    def hook_disconnect(connection, conf):
+        """The connection closed (every connection)."""
+
+    def hook_error(request, conf, error):
+        """A plugin raised (error: axkit.hooks.PluginError)."""
+
+    def hook_logging(event, conf):
+        """A log event of the server (a twisted.logger event dict)."""
+
+
+for _name in IAxKitPlugin.names():
+    if _name != "name":
+        IAxKitPlugin[_name].setTaggedValue(OPTIONAL, True)
+del _name
+
+
+class IRequestHandler(Interface):
+    """What the HTTP engine (axkit.http.connection.HTTPConnection) calls on
+    its handler -- axkit.pipeline.Pipeline, one per listening endpoint.
+
+    Not to be confused with a request's response handler
+    (``request.handler``, Apache's r->handler).  Every call is made on the
+    reactor thread; none may raise into the engine.
+    """
+
+    def limits():
+        """The axkit.http.limits.Limits for a new connection (from the live
+        config's default server of this endpoint)."""
+
+    def connection_made(channel):
+        """A client connected (runs the connect hook; may refuse it)."""
+
+    def connection_lost(channel, reason):
+        """The connection closed, however (runs the disconnect hook)."""
+
+    def protocol_error(channel, status, detail):
+        """The engine refused bad input with ``status`` and is closing."""
+
+    def handle(request):
+        """A request head is complete and its turn has come: answer it."""
+
+    def body_data(request, data):
+        """A piece of ``request``'s body has arrived (runs body_data)."""
+
+    def body_done(request):
+        """``request``'s body is complete."""
+
+    def response_finished(request):
+        """``request``'s response is complete or was cut (runs response_sent)."""
+
+    def internal_redirect(request, location):
+        """Answer ``request`` as a GET of the local ``location`` (path and
+        optional query) through the phases again (a CGI local redirect)."""
+
+    def resolve_file(request):
+        """Merge the <Files> sections matching ``request.filename`` into its
+        scope."""
 
 
 class IAxKitPluginInfo(Interface):

@@ -11,7 +11,7 @@ it was about 14% of the server's instructions (bench/hotpath.py measures the
 rest; the whole server under callgrind went from ~120k to ~104k instructions
 per 1 KiB request).
 
-`AxKitReactor.doPoll` calls Twisted's own ``_doReadOrWrite`` directly for
+`AxKitReactor.doPoll` calls Twisted's own dispatch (``_doReadOrWrite``) directly for
 selectables whose class, or whose protocol's class, was registered with
 `dispatch_directly` (axkit's HTTP connections, the CGI pipes' poller,
 Twisted's thread and SIGCHLD wakers), still
@@ -23,7 +23,8 @@ opens, TLS connections, other protocols).
 ``twistd --reactor=epoll axkit`` (or any other ``--reactor``) keeps Twisted's.
 It is also offered to other twistd programs as ``twistd --reactor=axkit``.
 Where epoll or the Twisted internals it builds on are missing, `install` does
-nothing and Twisted's default reactor is used.
+nothing and Twisted's default reactor is used.  Those internals are reached
+only through axkit._compat (EPollReactorBase, twisted_waker_classes).
 """
 
 import errno
@@ -31,11 +32,12 @@ import sys
 
 from twisted.python import log
 
+from axkit import _compat
+
 try:
-    from twisted.internet.epollreactor import EPollReactor
     from select import EPOLLIN as _EPOLLIN
 except ImportError:                     # no epoll: not Linux
-    EPollReactor = None
+    _EPOLLIN = None
 
 # The classes dispatched directly: selectables, or protocols whose
 # transports are.
@@ -55,25 +57,17 @@ def dispatch_directly(cls):
 # hands every started program back through it) and the SIGCHLD one (a CGI
 # program ends with it).  Their doRead reads the pipe and, for SIGCHLD,
 # reaps; a legacy log.msg made there would be tagged "-" either way.
-try:
-    from twisted.internet import _signals
-except ImportError:                     # pragma: no cover - other Twisted
-    _signals = None
-for _name in ("_UnixWaker", "_SocketWaker", "_SIGCHLDWaker"):
-    if hasattr(_signals, _name):
-        dispatch_directly(getattr(_signals, _name))
+for _waker in _compat.twisted_waker_classes():
+    dispatch_directly(_waker)
 
 
 def _supported():
     """True when this Twisted's epoll reactor has the internals doPoll uses."""
-    return EPollReactor is not None and all(
-        hasattr(EPollReactor, name) for name in ("_doReadOrWrite", "doPoll", "_add")) \
-        and "_selectables" in EPollReactor.__init__.__code__.co_names \
-        and "_poller" in EPollReactor.__init__.__code__.co_names
+    return _compat.epoll_reactor_supported()
 
 
-if EPollReactor is not None:
-    class AxKitReactor(EPollReactor):
+if _compat.EPollReactorBase is not None:
+    class AxKitReactor(_compat.EPollReactorBase):
         """EPollReactor whose ``doPoll`` skips ``log.callWithLogger`` for
         the protocols registered with `dispatch_directly`, and runs poll
         hooks (`add_poll_hook`) before it polls."""
@@ -89,17 +83,16 @@ if EPollReactor is not None:
             # rest of the batch is older than they are (see doPoll).
             self._in_batch = False
             self._fresh = set()
-            EPollReactor.__init__(self)
+            _compat.EPollReactorBase.__init__(self)
 
-        def _add(self, xer, primary, other, selectables, event, antievent):
-            # Twisted's registration of a selectable; one made while a batch
-            # is handled is marked fresh (a new descriptor, not one that only
+        def registering(self, selectable, selectables):
+            # Twisted registers a reader or writer; one made while a batch is
+            # handled is marked fresh (a new descriptor, not one that only
             # adds writing to its reading).
             if self._in_batch:
-                fd = xer.fileno()
+                fd = selectable.fileno()
                 if fd not in selectables and fd not in self._raw_readers:
                     self._fresh.add(fd)
-            EPollReactor._add(self, xer, primary, other, selectables, event, antievent)
 
         def add_raw_reader(self, fd, reader):
             """Watch ``fd`` for reading in the reactor's own epoll set and call
@@ -111,11 +104,11 @@ if EPollReactor is not None:
             if self._in_batch:
                 self._fresh.add(fd)
             self._raw_readers[fd] = reader
-            self._poller.register(fd, _EPOLLIN)
+            self.epoll_parts()[0].register(fd, _EPOLLIN)
 
         def remove_raw_reader(self, fd):
             if self._raw_readers.pop(fd, None) is not None:
-                self._poller.unregister(fd)
+                self.epoll_parts()[0].unregister(fd)
 
         def add_poll_hook(self, hook):
             """Call ``hook()`` on the reactor thread before each poll; a true
@@ -146,16 +139,15 @@ if EPollReactor is not None:
             if timeout is None:
                 timeout = -1
             raw = self._raw_readers
+            poller, selectables, drdw = self.epoll_parts()
             try:
-                events = self._poller.poll(timeout, len(self._selectables) + len(raw))
+                events = poller.poll(timeout, len(selectables) + len(raw))
             except OSError as err:
                 self.polling = False
                 if err.errno == errno.EINTR:
                     return
                 raise
             self.polling = False
-            drdw = self._doReadOrWrite
-            selectables = self._selectables
             direct = _DIRECT
             # A descriptor closed while this batch is handled (a CGI pipe at
             # its end, a connection) may get its number back at once (a pipe

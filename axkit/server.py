@@ -17,6 +17,7 @@ from twisted.application.service import MultiService
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import ILogObserver, Logger
 
+from axkit._compat import forget_exit_signal
 from axkit.http.connection import ConnectionGate, HTTPFactory
 from axkit.log import LogRouter, flush_all, reopen_all
 from axkit.pipeline import Pipeline
@@ -229,9 +230,7 @@ class AxKitService(MultiService):
                     pass
             # A drained stop is a clean stop: twistd would otherwise re-raise
             # SIGTERM/SIGINT at exit (status -15/-2); we exit 0.
-            if getattr(self.reactor, "_exitSignal", None) in (signal.SIGTERM,
-                                                              signal.SIGINT):
-                self.reactor._exitSignal = None
+            forget_exit_signal(self.reactor, (signal.SIGTERM, signal.SIGINT))
             log.info("graceful shutdown complete")
             gc_stats = getattr(self, "gc_stats", None)
             if gc_stats is not None:

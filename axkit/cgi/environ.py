@@ -10,7 +10,7 @@ always set, empty when the URL has no query (§4.1.7).
 import os
 
 from axkit import SERVER_SOFTWARE
-from axkit.notes import REDIRECTED_FROM
+from axkit.notes import CGI_CONNECTION_ENV, REDIRECTED_FROM
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -113,9 +113,9 @@ def build_environ(request, scope_env, script, script_name, path_info):
     env = dict(scope_env.base)
     # The connection's own variables, worked out once per connection.
     notes = request.connection_notes
-    conn_env = notes.get("cgi.env")
+    conn_env = notes.get(CGI_CONNECTION_ENV)
     if conn_env is None:
-        conn_env = notes["cgi.env"] = _connection_env(request)
+        conn_env = notes[CGI_CONNECTION_ENV] = _connection_env(request)
     env.update(conn_env)
 
     # One pass over the fields: §4.1.18's HTTP_* (one per field name,

@@ -29,8 +29,10 @@ from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
 from axkit.http.headers import Headers
-from axkit.http.request import BadTarget, RequestWatcher, normalize_path
+from axkit.http.paths import BadTarget, normalize_path
+from axkit.http.request import RequestWatcher
 from axkit.http.status import has_no_body
+from axkit.notes import CGI_REDIRECTS
 
 from .holds import HOLD_BELOW, _holds
 from .response import MAX_HEAD, BadHead, find_head_end, nph_status, parse_head
@@ -408,7 +410,7 @@ class CGIRun(StdinFeeding, StderrLogging, Timeouts, ProcessProtocol, RequestWatc
         location = location.partition("#")[0]
         self.state = DRAIN
         self._close_stdin()
-        count = request.notes.get("cgi.redirects", 0) + 1
+        count = request.notes.get(CGI_REDIRECTS, 0) + 1
         if count > MAX_REDIRECTS:
             self._fault(f"more than {MAX_REDIRECTS} local redirects (last to "
                         f"{location})", 500)
@@ -421,7 +423,7 @@ class CGIRun(StdinFeeding, StderrLogging, Timeouts, ProcessProtocol, RequestWatc
             self._fault(f"invalid local redirect to {location!r} ({e})", 502)
             request.send_error(502)
             return
-        request.notes["cgi.redirects"] = count
+        request.notes[CGI_REDIRECTS] = count
         request.internal_redirect(location)
 
     # -- the client's side ---------------------------------------------------

@@ -16,7 +16,8 @@ So the child is created the way CPython's ``subprocess`` creates one -- on
 Linux a ``vfork()`` (no copy of the server's memory), then ``chdir()``,
 ``setpgid(0, 0)``, closing every other descriptor, restoring SIGPIPE's default
 and exec, all in C before any code of ours runs in the child -- by calling
-its C helper (``_posixsubprocess.fork_exec``) directly, on a small
+its C helper (``_posixsubprocess.fork_exec``, through
+axkit._compat.fork_exec_group_leader) directly, on a small
 dedicated thread pool, which releases the GIL while it waits for the exec.
 (``Popen`` itself, around the same call, cost more CPU than all the rest of
 a CGI request; it is still used on Python versions whose helper has another
@@ -40,23 +41,18 @@ import sys
 import threading
 import time
 
-from twisted.internet import process
 from twisted.internet.interfaces import IReadDescriptor
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from .. import _compat
 from ..reactor import dispatch_directly
 
 log = Logger(namespace="axkit.cgi")
 
-try:
-    from _posixsubprocess import fork_exec as _fork_exec
-except ImportError:         # pragma: no cover - not CPython on POSIX
-    _fork_exec = None
-if not (3, 11) <= sys.version_info[:2] <= (3, 13):
-    # Its signature is private; these are the versions whose subprocess
-    # module calls it the way _direct does.  Others go through Popen.
-    _fork_exec = None
+# CPython's process-creating helper, or None where its private signature is
+# not the one axkit._compat knows (then every spawn goes through Popen).
+_fork_exec = _compat.fork_exec_group_leader
 
 _FS_ENCODING = sys.getfilesystemencoding()
 _FS_ERRORS = sys.getfilesystemencodeerrors()
@@ -363,7 +359,7 @@ class GroupProcess:
         self.lostProcess = False
         self.pipes = pipes = {}
         if stdin_w is not None:
-            pipes[0] = process.ProcessWriter(reactor, self, 0, stdin_w, forceReadHack=True)
+            pipes[0] = _compat.stdin_writer(reactor, self, stdin_w)
         poller = _poller
         if poller is None or poller.reactor is not reactor:
             poller = _pipe_poller(reactor)
@@ -480,15 +476,15 @@ class GroupProcess:
         if found:
             if self._registered:
                 self._registered = False
-                process.unregisterReapProcessHandler(pid, self)
+                _compat.unwatch_exit(pid, self)
             self.processEnded(status)
         elif not self._registered:
             self._registered = True
             # (This checks once more, in case it exited just now.)
-            process.registerReapProcessHandler(pid, self)
+            _compat.watch_exit(pid, self)
 
     def processEnded(self, status):
-        # (Also called by Twisted's registerReapProcessHandler for a child
+        # (Also called by Twisted's reap handling (_compat.watch_exit) for a child
         # that exited just before it was registered.)
         self.status = status
         self.lostProcess = True
@@ -557,14 +553,10 @@ class _Job:
         if self.errpipe is not None and _fork_exec is not None:
             errpipe_r, errpipe_w = self.errpipe
             try:
-                # The arguments subprocess passes for close_fds,
-                # restore_signals, process_group=0 and allow_vfork (no
-                # uid/gid/umask/preexec).  A process group, not a session
-                # (start_new_session): see _GROUP_NOT_SESSION.
-                return _fork_exec(
-                    self.args, (self.executable,), True, (errpipe_w,), self.cwd,
-                    self.env_list, stdin, -1, -1, out, -1, err, errpipe_r, errpipe_w,
-                    True, False, 0, None, None, None, -1, None, True)
+                # A process group, not a session (start_new_session): see
+                # _GROUP_NOT_SESSION.
+                return _fork_exec(self.args, self.executable, self.cwd, self.env_list,
+                                  stdin, out, err, errpipe_r, errpipe_w)
             except TypeError:
                 # A helper of another shape than the known ones: Popen from now on.
                 _fork_exec = None
@@ -711,7 +703,7 @@ def _via_popen(executable, args, env, cwd, child_stdin, out_w, err_w):
         restore_signals=True)
     # Twisted's SIGCHLD handler reaps this child; subprocess must not (its
     # finaliser would waitpid() it and steal the exit status).
-    child._child_created = False
+    _compat.disown_popen(child)
     return child.pid
 
 

@@ -28,6 +28,8 @@ from zope.interface import implementer
 from twisted.internet.interfaces import IPullProducer, IPushProducer, ISSLTransport
 from twisted.logger import Logger
 
+from axkit._compat import TCPConnection, write_buffered
+
 log = Logger(namespace="axkit.files")
 
 BLOCK = 65536
@@ -42,10 +44,9 @@ def sendfile_socket(transport):
     """The socket file descriptor to sendfile into, or None (TLS, memory...)."""
     if ISSLTransport.providedBy(transport):
         return None
-    from twisted.internet.tcp import Connection
-    if not isinstance(transport, Connection) or not hasattr(os, "sendfile"):
+    if not isinstance(transport, TCPConnection) or not hasattr(os, "sendfile"):
         return None
-    if not hasattr(transport, "dataBuffer") or not hasattr(transport, "_tempDataLen"):
+    if write_buffered(transport) is None:
         return None
     try:
         return transport.fileno()
@@ -129,8 +130,7 @@ class SendfileProducer(_Base):
         self.request.register_producer(self, False)
 
     def _buffered(self):
-        t = self.transport
-        return len(t.dataBuffer) - t.offset + t._tempDataLen
+        return write_buffered(self.transport)
 
     def resumeProducing(self):
         if self.done:

@@ -28,12 +28,14 @@ from axkit.config import (ANY, APPEND, GLOBAL, MAP, SERVER_ONLY, ConfigError, Di
                           count, duration, flag, many, optional, path, string, url_path)
 from axkit.config.options import has_option
 from axkit.hooks import DECLINED, DONE, OK
-from axkit.http.request import slash_redirect
+from axkit._compat import weak_key_data
+from axkit.http.paths import slash_redirect
+from axkit.notes import CGI_TARGET
 
 log = Logger(namespace="axkit.cgi")
 
 HANDLER = "cgi-script"
-NOTE = "cgi.target"
+NOTE = CGI_TARGET
 # How long a request waits for a CGIMaxProcesses slot before its 503.
 SLOT_WAIT = 0.25
 
@@ -144,7 +146,7 @@ class CGI:
     def __init__(self):
         self._scope_envs = weakref.WeakKeyDictionary()   # Conf -> ScopeEnv
         # Its dict, read directly (WeakKeyDictionary.get is a Python call).
-        self._scope_env_data = self._scope_envs.data
+        self._scope_env_data = weak_key_data(self._scope_envs)
 
     # -- uri_translation: ScriptAlias ------------------------------------------
 

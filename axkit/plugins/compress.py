@@ -13,8 +13,8 @@ Two ways, both negotiated with Accept-Encoding and announced with
 A request with a Range gets the identity representation (ranges of a
 compressed stream would change with the compression level).  Each encoded
 representation has its own strong ETag (the file's tag plus ``-gzip`` or
-``-br``).  The choice is left in ``request.notes["axkit.encoding"]`` for
-serve_file, which sends it.
+``-br``).  The choice is left in the request's notes (axkit.notes.ENCODING)
+for serve_file, which sends it.
 """
 
 import os

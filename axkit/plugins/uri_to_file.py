@@ -37,7 +37,7 @@ import time
 from axkit.config import Directive, NOT_FILES, flag, many, string
 from axkit.config.options import effective_options
 from axkit.hooks import OK
-from axkit.http.request import slash_redirect
+from axkit.http.paths import slash_redirect
 from axkit.log import PluginLogger
 
 SYMLINK_RECHECK = 1.0

@@ -1,0 +1,303 @@
+"""Every private Twisted or CPython internal axkit relies on, in one place.
+
+axkit's fast paths lean on a few internals that no public API offers: the
+epoll reactor's bookkeeping, the write buffer of Twisted's TCP transport,
+twistd's exit signal, CPython's C helper behind ``subprocess``.  Each one is
+wrapped here in a small named function or constant whose docstring says
+what it relies on, which versions it was tested with, and what happens
+where it is missing (the fallback).  Nothing else in axkit is to name a
+private attribute of Twisted or CPython (tests/test_compat.py checks, and
+lists the files still waiting to be switched over).
+
+tests/test_compat.py checks each one still exists and behaves as relied on,
+so an upgrade that drops or changes one fails a test there -- instead of
+silently turning a fast path off (a slower server nobody notices) or, worse,
+leaving it on and wrong.  To admit a new Twisted or Python: run that test
+module on it, fix what fails here, then raise the bound in pyproject.toml
+and the versions below.
+
+Tested on CPython 3.11.7 (Linux, epoll) with Twisted 26.10.0 (the whole
+suite on both reactors), 26.4.0 and 24.3.0 (tests/test_compat.py, and the
+whole suite on axkit's reactor: 24.3.0 fails only its TLS tests, inside
+pyOpenSSL 26, which Twisted before 26.4 does not support); "tested" below
+means these.
+"""
+
+import sys
+
+from twisted.internet import process as _process
+from twisted.internet import tcp as _tcp
+
+TESTED_TWISTED = ("24.3.0", "26.4.0", "26.10.0")
+TESTED_PYTHON = (3, 11, 7)
+
+
+# -- Twisted's epoll reactor (axkit.reactor) ---------------------------------
+
+try:
+    from twisted.internet.epollreactor import EPollReactor
+except ImportError:                     # no epoll: not Linux
+    EPollReactor = None
+
+
+def epoll_reactor_supported():
+    """Whether this Twisted's ``EPollReactor`` has the internals
+    `EPollReactorBase` hands to axkit's reactor: the methods
+    ``_doReadOrWrite(selectable, fd, event)`` (posixbase._PollLikeMixin) and
+    ``_add(xer, primary, other, selectables, event, antievent)``, and the
+    ``_poller`` (a ``select.epoll``) and ``_selectables`` (fd -> selectable)
+    that its ``__init__`` sets (found in its code's names: no reactor is
+    made to look).
+
+    Tested Twisted versions have them all.  Missing: `axkit.reactor.install`
+    refuses and ``twistd axkit`` runs on Twisted's default reactor --
+    correct, with the per-event log context back (about 14% more
+    instructions per small request)."""
+    if EPollReactor is None:
+        return False
+    names = EPollReactor.__init__.__code__.co_names
+    return all(hasattr(EPollReactor, name) for name in ("_doReadOrWrite", "doPoll", "_add")) \
+        and "_selectables" in names and "_poller" in names
+
+
+if EPollReactor is not None:
+    class EPollReactorBase(EPollReactor):
+        """Twisted's EPollReactor with the private parts a replacement
+        ``doPoll`` needs under names of ours: `epoll_parts`, and
+        `registering`, called as Twisted registers a reader or writer.
+
+        Relies on what `epoll_reactor_supported` checks, and on
+        ``EPollReactor.doPoll`` doing no more than poll ``_poller`` and hand
+        each event to ``_doReadOrWrite`` (tests/test_compat.py fingerprints
+        it: a Twisted whose doPoll does more fails there).  Tested with
+        Twisted 24.3 to 26.10."""
+
+        def epoll_parts(self):
+            """``(epoll, selectables, dispatch)``: the reactor's
+            ``select.epoll`` (Twisted's ``_poller``), its dict fd -> selectable
+            (``_selectables``) and ``dispatch(selectable, fd, event)``, the
+            bound ``_doReadOrWrite`` that does a selectable's read or write
+            and handles its end.  Looked up at each call (a test may swap the
+            poller)."""
+            return self._poller, self._selectables, self._doReadOrWrite
+
+        def registering(self, selectable, selectables):
+            """Called as Twisted is about to register ``selectable`` for
+            reading or writing (``selectables``: the dict it will be added
+            to, by fd).  Does nothing here; subclasses override it."""
+
+        def _add(self, xer, primary, other, selectables, event, antievent):
+            # Twisted's private registration of every addReader/addWriter.
+            self.registering(xer, selectables)
+            EPollReactor._add(self, xer, primary, other, selectables, event, antievent)
+else:
+    EPollReactorBase = None
+
+
+def twisted_waker_classes():
+    """Twisted's own waker classes: the pipe ``callFromThread`` writes to
+    (``_UnixWaker``, or ``_SocketWaker``) and the SIGCHLD one
+    (``_SIGCHLDWaker``), from the private ``twisted.internet._signals``
+    (tested).
+
+    axkit.reactor dispatches them without the log context (a CGI program's
+    start and end each pass through one).  Missing: an empty tuple, and
+    they go through Twisted's ``callWithLogger`` -- correct, a few calls
+    more per CGI request."""
+    try:
+        from twisted.internet import _signals
+    except ImportError:                 # pragma: no cover - other Twisted
+        return ()
+    return tuple(getattr(_signals, name) for name in
+                 ("_UnixWaker", "_SocketWaker", "_SIGCHLDWaker") if hasattr(_signals, name))
+
+
+# -- twistd's exit status (axkit.server) -------------------------------------
+
+def forget_exit_signal(reactor, signums):
+    """After a graceful stop that ``reactor`` began for one of ``signums``
+    (SIGTERM, SIGINT), forget the signal, so twistd exits 0 instead of
+    killing itself with it again at the end (status -15/-2, which systemd
+    and shells report as a failure).  Returns True if it was forgotten.
+
+    Relies on the reactor's private ``_exitSignal`` (set by
+    ``ReactorBase.sigTerm``/``sigInt``; declared by the private
+    ``twisted.internet.interfaces._ISupportsExitSignalCapturing``), which
+    twistd's ``ApplicationRunner.startReactor`` reads once the reactor has
+    stopped (tested).  Missing: nothing is forgotten and
+    a graceful stop ends with the signal's status -- the stop itself is
+    unchanged."""
+    if getattr(reactor, "_exitSignal", None) in signums:
+        reactor._exitSignal = None
+        return True
+    return False
+
+
+# -- Twisted's TCP transport (axkit.http.connection, axkit.http.producers) ---
+
+TCPServer = _tcp.Server
+"""The class of a plain server-side TCP transport (``twisted.internet.tcp.
+Server``).  A TLS connection's transport is another class wrapping one."""
+
+TCPConnection = _tcp.Connection
+"""The base class of Twisted's TCP transports, server and client side
+(``twisted.internet.tcp.Connection``): a socket of its own to ``sendfile``
+into, once `write_buffered` says Twisted holds nothing for it."""
+
+
+def plain_tcp(transport):
+    """``(peer, socket)`` of a plain TCP server-side transport -- exactly
+    `TCPServer`, never TLS -- or None.  ``peer`` is the address tuple
+    ``accept()`` gave (``Server.client``: no IPv4Address built), ``socket``
+    the connected socket, for sending without queueing and for reading the
+    kernel's send queue.
+
+    Relies on ``tcp.Server.client`` and ``tcp.Connection.socket``
+    (undocumented attributes; tested).  Missing (another class): None,
+    and the connection goes the way a TLS one does (getPeer, every write
+    through the transport)."""
+    if type(transport) is TCPServer:
+        return transport.client, transport.socket
+    return None
+
+
+def can_send_now(transport):
+    """Whether bytes written straight to the socket of the plain TCP
+    ``transport`` would leave in order: Twisted's write buffer
+    (``dataBuffer`` and the private ``_tempDataBuffer``) is empty, no
+    producer is registered and the transport is not closing.
+
+    Relies on ``abstract.FileDescriptor``'s two-part write buffer (Twisted
+    tested).  A Twisted that buffered elsewhere would make a direct
+    send overtake bytes it still holds: tests/test_compat.py checks that
+    what ``write`` keeps is seen here."""
+    return not transport.dataBuffer and not transport._tempDataBuffer \
+        and transport.producer is None and not transport.disconnecting
+
+
+def write_buffered(transport):
+    """Bytes written to ``transport`` that Twisted still holds in its own
+    buffer (``dataBuffer`` from ``offset`` on, plus the private
+    ``_tempDataLen`` queued behind it), or None when ``transport`` has no
+    such buffer (a TLS wrapper, a test transport).
+
+    Relies on ``abstract.FileDescriptor`` (tested).  Missing:
+    None -- sendfile is not used (files go through the bounded producer) and
+    SendTimeout sees no buffer to watch at that level."""
+    try:
+        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+    except AttributeError:
+        return None
+
+
+def write_buffer_mark(transport):
+    """A value that changes whenever Twisted sends from ``transport``'s write
+    buffer: ``(id(dataBuffer), offset)``, or None without such a buffer
+    (see `write_buffered`).  SendTimeout compares two marks to tell a
+    client that reads from one that does not."""
+    try:
+        return id(transport.dataBuffer), transport.offset
+    except AttributeError:
+        return None
+
+
+# -- Twisted's process support (axkit.cgi.spawn) -----------------------------
+
+def stdin_writer(reactor, proc, fd):
+    """Twisted's ``ProcessWriter`` feeding ``fd`` as the child's stdin (name
+    0) of ``proc``, with ``forceReadHack`` (the pipe is watched for reading
+    too, so a child that closes its stdin is noticed at once).  ``proc``
+    gets ``childConnectionLost(0, reason)`` as from Twisted's Process.
+
+    Relies on ``twisted.internet.process.ProcessWriter(reactor, proc, name,
+    fileno, forceReadHack)`` (undocumented; tested).  No
+    fallback: axkit.cgi needs it to stream a request body."""
+    return _process.ProcessWriter(reactor, proc, 0, fd, forceReadHack=True)
+
+
+def watch_exit(pid, proc):
+    """Have Twisted's SIGCHLD handling call ``proc.reapProcess()`` until
+    ``pid`` is reaped (``process.registerReapProcessHandler``; it tries
+    once at once, and calls ``proc.processEnded(status)`` through
+    reapProcess).  Undocumented; tested.  No fallback."""
+    _process.registerReapProcessHandler(pid, proc)
+
+
+def unwatch_exit(pid, proc):
+    """Undo `watch_exit` (``process.unregisterReapProcessHandler``)."""
+    _process.unregisterReapProcessHandler(pid, proc)
+
+
+# -- CPython's subprocess helper (axkit.cgi.spawn) ---------------------------
+
+try:
+    from _posixsubprocess import fork_exec as _posix_fork_exec
+except ImportError:                     # pragma: no cover - not CPython on POSIX
+    _posix_fork_exec = None
+
+# The Pythons whose subprocess calls _posixsubprocess.fork_exec with the 23
+# arguments fork_exec_group_leader passes (tests/test_compat.py reads the
+# call in subprocess's own source to confirm it on the running one).
+FORK_EXEC_PYTHONS = ((3, 11), (3, 13))
+
+
+def _fork_exec_group_leader(args, executable, cwd, env_list, stdin, stdout, stderr,
+                            errpipe_r, errpipe_w):
+    """Start ``executable`` (bytes, in the file system encoding) with
+    ``args``, in ``cwd``, with ``env_list`` (``b"K=V"`` items) and
+    ``stdin``/``stdout``/``stderr`` (descriptors) as its 0-2, leading a new
+    process group, every other descriptor closed, SIGPIPE restored; return
+    its pid.  A child that cannot exec writes ``OSError:<hex errno>:<message>``
+    to ``errpipe_w`` before it exits (read it from ``errpipe_r``).  On Linux
+    it is a ``vfork()``: the call returns once the child has exec'd or
+    failed, and releases the GIL while it waits.
+
+    Relies on the private ``_posixsubprocess.fork_exec`` and its 23
+    positional arguments, as CPython 3.11 to 3.13 call it (tested with
+    3.11).  `fork_exec_group_leader` is None elsewhere -- another Python,
+    not POSIX -- and axkit.cgi.spawn starts programs through
+    ``subprocess.Popen`` (same behaviour, more CPU per spawn); a TypeError
+    from a helper of another shape sends it there too."""
+    # subprocess.Popen._execute_child's call for close_fds=True,
+    # pass_fds=(errpipe_w,), restore_signals=True, start_new_session=False,
+    # process_group=0, no gid/groups/uid/umask/preexec_fn, vfork allowed.
+    return _posix_fork_exec(
+        args, (executable,), True, (errpipe_w,), cwd, env_list,
+        stdin, -1, -1, stdout, -1, stderr, errpipe_r, errpipe_w,
+        True, False, 0, None, None, None, -1, None, True)
+
+
+def _fork_exec_usable(version=None):
+    version = tuple((version or sys.version_info)[:2])
+    return _posix_fork_exec is not None and \
+        FORK_EXEC_PYTHONS[0] <= version <= FORK_EXEC_PYTHONS[1]
+
+
+# The helper, or None where its signature is not known to be the one above.
+fork_exec_group_leader = _fork_exec_group_leader if _fork_exec_usable() else None
+
+
+def disown_popen(child):
+    """Tell the ``subprocess.Popen`` ``child`` that it did not create its
+    process, so its finaliser never ``waitpid()``s it: Twisted's SIGCHLD
+    handling reaps it and must get its exit status.
+
+    Relies on the private ``Popen._child_created``, read by
+    ``Popen.__del__`` (tested with CPython 3.11).  Missing: the
+    attribute is set anyway and ignored; a Popen collected before the child
+    exits could then reap it first and the CGI run would see status 0."""
+    child._child_created = False
+
+
+# -- weakref (bundled plugins' per-scope caches) -----------------------------
+
+def weak_key_data(mapping):
+    """The plain dict behind the ``weakref.WeakKeyDictionary`` ``mapping``,
+    keyed by ``weakref.ref(key)``: ``weak_key_data(d).get(weakref.ref(k))``
+    is ``d.get(k)`` in one C call (``WeakKeyDictionary.get`` is a Python
+    method).  Read only; write through ``mapping``.
+
+    Relies on ``WeakKeyDictionary.data`` (undocumented; tested with CPython
+    3.11) staying the same dict for the mapping's life.  No
+    fallback (an AttributeError at plugin creation)."""
+    return mapping.data
