@@ -319,8 +319,6 @@ class HTTPConnection(RequestParsing, Sending, Closing):
             if request.finished:
                 break
             self.handler.body_data(request, data)
-        if request.body_complete and request.state != FINISHED:
-            self.handler.body_done(request)
 
     def want_body(self, request):
         """A plugin reads the body: the moment to send ``100 Continue``."""

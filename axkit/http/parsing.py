@@ -244,7 +244,6 @@ class RequestParsing:
         request._body_done()
         active = self.active
         if request is active and request is not self._held:
-            self.handler.body_done(request)
             if self._discarding:
                 self._discarding = 0
             if request.state == FINISHED:
