@@ -6,8 +6,8 @@ error is answered with.
 llhttp calls ``on_*`` on the connection itself (no object in between, so
 no extra call per callback).  The callbacks move the connection through
 the reading states (IDLE -> HEADERS -> BODY -> RESPONDING) and hand each
-complete head to the connection's queue; when a request is answered, and
-everything about the end of a connection, is connection.py's business.
+complete head to the connection's queue; when a request is answered is
+connection.py's business, how a connection ends closing.py's.
 The RFC 9112 checks of a head are plain functions in `axkit.http.framing`.
 """
 
