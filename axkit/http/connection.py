@@ -368,22 +368,23 @@ class HTTPConnection(RequestParsing, Sending, Closing):
         if self._dispatching:
             self._advanced = True         # the loop below goes on
             return
-        self._dispatching = True
-        try:
-            while True:
-                self._advanced = False
-                queue = self.queue
-                if not queue:
-                    break
-                request = queue.pop(0)
-                if self._paused & PAUSE_PIPELINE and \
-                        len(queue) <= self.limits.max_pipelined:
-                    self._resume(PAUSE_PIPELINE)
-                self._dispatch(request)
-                if not self._advanced or self.closing:
-                    return
-        finally:
-            self._dispatching = False
+        if self.queue:                    # (else: nothing to dispatch)
+            self._dispatching = True
+            try:
+                while True:
+                    self._advanced = False
+                    queue = self.queue
+                    if not queue:
+                        break
+                    request = queue.pop(0)
+                    if self._paused & PAUSE_PIPELINE and \
+                            len(queue) <= self.limits.max_pipelined:
+                        self._resume(PAUSE_PIPELINE)
+                    self._dispatch(request)
+                    if not self._advanced or self.closing:
+                        return
+            finally:
+                self._dispatching = False
         if self._fatal is not None:
             self._send_fatal()
             return
