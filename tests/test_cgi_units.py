@@ -832,7 +832,7 @@ class _CutRequest:
 
     def __init__(self, unsent):
         from twisted.internet.task import Clock
-        from axkit.http.connection import DeadlineWheel
+        from axkit.http.deadlines import DeadlineWheel
         self.clock = Clock()
         self.clock.advance(100.0)
         self.wheel = DeadlineWheel(self.clock)
@@ -846,7 +846,7 @@ class _CutRequest:
         return self.unsent_value
 
     def client_read_since(self, mark):
-        from axkit.http.connection import drained
+        from axkit.http.sending import drained
         return drained(mark, self.unsent_value)
 
     def abort(self):

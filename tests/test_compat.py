@@ -485,12 +485,8 @@ class OnlyCompatNamesInternalsTests(unittest.TestCase):
         "twisted.internet.process":
             r"\binternet\s*\.\s*process\b|\binternet\s+import\s+process\b",
     }
-    # Files others are rewriting: the lead switches them to _compat after
-    # merging (see _compat's callers), then removes them from here.
-    PENDING = {
-        "http/connection.py": {"dataBuffer", "_tempDataBuffer/_tempDataLen",
-                               "twisted.internet.tcp"},
-    }
+    # Files allowed a private name anyway (none: keep it so).
+    PENDING: dict = {}
 
     def test_only_compat(self):
         root = os.path.dirname(axkit.__file__)

@@ -120,7 +120,7 @@ class DeadlineTests(SynchronousTestCase):
 
     def test_extend_later_cancel(self):
         from twisted.internet.task import Clock
-        from axkit.http.connection import DeadlineWheel
+        from axkit.http.deadlines import DeadlineWheel
         clock = Clock()
         fired = []
         d = Deadline(DeadlineWheel(clock), clock.seconds, lambda: fired.append(clock.seconds()))
@@ -140,7 +140,7 @@ class DeadlineTests(SynchronousTestCase):
 
     def test_extend_to_sooner_refiles(self):
         from twisted.internet.task import Clock
-        from axkit.http.connection import DeadlineWheel
+        from axkit.http.deadlines import DeadlineWheel
         clock = Clock()
         fired = []
         d = Deadline(DeadlineWheel(clock), clock.seconds, lambda: fired.append(1))

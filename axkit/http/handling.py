@@ -101,7 +101,7 @@ class HandlerAPI:
         """Whether the client took at least MIN_DRAIN bytes of its send queue
         since ``mark`` (an earlier ``send_queue()``): a slow reader counts as
         reading, one taking a few bytes a minute to hold a slot does not."""
-        from .connection import drained
+        from .sending import drained
         return drained(mark, self.channel.unsent())
 
     def zero_copy_transport(self) -> Any:

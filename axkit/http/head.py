@@ -9,8 +9,8 @@ blocks of fields are cached: the same fields (Content-Type, a file's ETag
 """
 
 import re
-from typing import Any
 from time import time as _time
+from typing import Any
 
 from axkit import SERVER_SOFTWARE
 

@@ -1,0 +1,118 @@
+"""Listening: the factory that builds a connection per client, and the gate
+that stops accepting past MaxConnections."""
+
+from twisted.internet.interfaces import IProtocolNegotiationFactory
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from .connection import HTTPConnection
+from .deadlines import DeadlineWheel
+
+log = Logger(namespace="axkit.http")
+
+
+@implementer(IProtocolNegotiationFactory)
+class HTTPFactory(Factory):
+    """Builds a connection per client for one listening endpoint.
+
+    What its connections (and the handlers, through ``request.channel``)
+    share: ``reactor``, ``wheel`` (the timer service, see DeadlineWheel),
+    ``now()`` (the reactor's clock), ``draining`` (shutting down: no more
+    keep-alive)."""
+
+    protocol = HTTPConnection
+    noisy = False
+
+    def acceptableProtocols(self):
+        # TLS: what ALPN may choose.  Twisted answers a client offering ALPN
+        # (every browser, curl) with a fatal "internal error" alert when the
+        # factory names no protocol at all.
+        return [b"http/1.1", b"http/1.0"]
+
+    def __init__(self, handler, reactor=None, gate=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.handler = handler
+        self.reactor = reactor
+        self.connections = set()
+        self.draining = False
+        self.wheel = DeadlineWheel(reactor)
+        self.gate = gate
+        self.now = reactor.seconds
+        self._tls = None
+
+    def buildProtocol(self, addr):
+        gate = self.gate
+        if gate is not None and not gate.admit():
+            return None
+        return HTTPConnection(self)
+
+    def limits(self):
+        return self.handler.limits()
+
+    def is_secure(self, transport):
+        if self._tls is None:
+            from twisted.internet.interfaces import ISSLTransport
+            self._tls = ISSLTransport
+        return self._tls.providedBy(transport)
+
+    def connection_opened(self, connection):
+        self.connections.add(connection)
+        if self.gate is not None:
+            self.gate.opened()
+
+    def connection_closed(self, connection):
+        self.connections.discard(connection)
+        if self.gate is not None:
+            self.gate.closed()
+
+    def drain(self):
+        """Stop keeping connections alive; close the idle ones now."""
+        self.draining = True
+        for connection in list(self.connections):
+            connection.drain()
+
+    def abort_all(self):
+        for connection in list(self.connections):
+            if connection.transport is not None:
+                connection.transport.abortConnection()
+
+
+class ConnectionGate:
+    """MaxConnections across every listener: past it, stop accepting (the
+    listening sockets stop being read) until connections close."""
+
+    def __init__(self, maximum):
+        self.maximum = maximum
+        self.count = 0
+        self.ports = []
+        self.paused = False
+
+    def admit(self):
+        # An accept burst may pass the limit before the ports are paused.
+        if self.maximum and self.count >= self.maximum:
+            self._pause()
+            return False
+        return True
+
+    def opened(self):
+        self.count += 1
+        if self.maximum and self.count >= self.maximum:
+            self._pause()
+
+    def closed(self):
+        self.count -= 1
+        if self.paused and self.count < self.maximum:
+            self.paused = False
+            log.info("{count} connections: accepting again", count=self.count)
+            for port in self.ports:
+                port.startReading()
+
+    def _pause(self):
+        if not self.paused:
+            self.paused = True
+            log.warn("MaxConnections ({maximum}) reached: not accepting until "
+                     "connections close", maximum=self.maximum)
+            for port in self.ports:
+                port.stopReading()
