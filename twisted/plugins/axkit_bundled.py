@@ -26,3 +26,5 @@ headers = AxKitPlugin("headers", "axkit.plugins.headers.HeadersPlugin",
                       "Sets, appends or removes response headers (Header set ...).")
 cgi = AxKitPlugin("cgi", "axkit.plugins.cgi.CGI",
                   "Runs CGI/1.1 programs (ScriptAlias, AddHandler cgi-script, nph-).")
+asgi = AxKitPlugin("asgi", "axkit.plugins.asgi.ASGI",
+                   "Runs ASGI 3 applications in the server (ASGIAlias, ASGILifespan).")
