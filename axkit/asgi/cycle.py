@@ -16,6 +16,7 @@ Backpressure both ways:
   the client reads is held, not buffered.
 """
 
+from asyncio import CancelledError
 from collections import deque
 
 from twisted.internet.interfaces import IPushProducer
@@ -265,7 +266,12 @@ class HTTPCycle:
 
     def r_want_body(self):
         if not self.done:
+            # What arrived before the app asked goes as one message: held
+            # while stream_body hands it over.
+            self.inflight = True
             self.request.stream_body(self.r_on_data, self.r_on_end)
+            self.inflight = False
+            self._r_pass_body()
 
     def r_on_data(self, data):
         self.held.append(data)
@@ -316,7 +322,11 @@ class HTTPCycle:
         if error is not None and isinstance(error, ClientDisconnected) and \
                 request.aborted:
             return                          # it was told the client went
-        if error is not None:
+        if error is not None and isinstance(error, CancelledError):
+            log.info("ASGI app at {mount} was cancelled", mount=self.mount.url_path,
+                     request=request, plugin="asgi")
+            self._cut()
+        elif error is not None:
             failure = Failure(error, error.__class__, error.__traceback__)
             self._fail(failure, "the application raised")
         elif not self.done:
