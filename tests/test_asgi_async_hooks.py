@@ -1,11 +1,13 @@
 """Any hook_* may be ``async def``: its coroutine runs as a Deferred, in
 every phase, beside plain and Deferred-returning hooks."""
 
+import treq
+from twisted.internet import defer
 from twisted.internet.defer import Deferred
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from axkit.hooks import DECLINED, OK, PluginError, run_chain
-from axkit.testing import MemorySite
+from axkit.testing import MemorySite, http_pool, start_server
 from tests.asgiapps import asynchooks
 
 CONFIG = """
@@ -104,3 +106,14 @@ class PhaseTests(SynchronousTestCase):
         self.assertTrue(any("async_answer" in m for m in self.site.messages()))
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.assertEqual(self.site.get("/page").status, 200)
+
+
+class AsyncioFromHookTests(TestCase):
+    """An async hook awaiting asyncio code (an async driver) on a real server."""
+
+    @defer.inlineCallbacks
+    def test_on_asyncio(self):
+        server = yield start_server("Plugin tests.asgiapps.asynchooks.AsyncioDriver\n")
+        self.addCleanup(server.stop)
+        r = yield treq.get(server.url("/aio"), pool=http_pool(self))
+        self.assertEqual((yield r.content()), b"asyncio answered /aio")

@@ -62,3 +62,23 @@ class Fallback:
     def hook_response(self, request, conf):
         request.send(200, "fallback", "text/plain")
         return DONE
+
+
+class AsyncioDriver:
+    """response for /aio: awaits an asyncio coroutine (as an async database
+    driver's query would be) through axkit.asgi.aio.on_asyncio."""
+    name = "asyncio_driver"
+
+    async def hook_response(self, request, conf):
+        if request.path != "/aio":
+            return DECLINED
+        from axkit.asgi.aio import on_asyncio
+        value = await on_asyncio(self.fetch(request.path), request.reactor)
+        request.send(200, value, "text/plain")
+        return DONE
+
+    async def fetch(self, key):
+        import asyncio
+        await asyncio.sleep(0.02)
+        asyncio.get_running_loop()             # it really runs on asyncio
+        return f"asyncio answered {key}"
