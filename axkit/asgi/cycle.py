@@ -24,7 +24,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from axkit.http.request import HeaderInjection
+from axkit.http.request import HeaderInjection, RequestWatcher
 
 from .scope import build_scope
 
@@ -47,40 +47,34 @@ class ClientDisconnected(OSError):
 
 
 @implementer(IPushProducer)
-class HTTPCycle:
-    __slots__ = (
-        # shared, read-only after start
-        "request", "mount", "bridge",
-        # loop side
-        "inbox", "waiter", "send_waiter", "unacked", "l_gone", "l_head", "l_complete",
-        "body_asked",
-        # reactor side
-        "head_sent", "streaming", "done", "paused", "drain_wanted", "held",
-        "body_ended", "final_sent", "inflight", "app_ended",
-    )
+class HTTPCycle(RequestWatcher):
+    """One request through the app (no __slots__: the class attributes
+    below are the defaults, so a cycle sets only what differs)."""
+
+    # loop side
+    waiter = None           # receive() waiting for a message
+    send_waiter = None      # send() waiting for the reactor to drain
+    unacked = 0             # bytes sent since the last drain
+    l_gone = False          # the response ended: receive() says disconnect
+    l_head = None           # (status, fields) until the first body, then True
+    l_complete = False      # the last body message was sent
+    body_asked = False      # the reactor was asked for the body
+    # reactor side
+    head_sent = False
+    streaming = False       # registered as the request's producer
+    done = False            # the response ended
+    paused = False          # the client's socket is full (read by the loop)
+    drain_wanted = False    # a send() waits for resumeProducing
+    body_ended = False
+    final_sent = False      # the last http.request message was passed on
+    inflight = False        # an http.request message the app has not taken
 
     def __init__(self, request, mount, bridge):
         self.request = request
         self.mount = mount
         self.bridge = bridge
         self.inbox = deque()
-        self.waiter = None
-        self.send_waiter = None
-        self.unacked = 0
-        self.l_gone = False
-        self.l_head = None
-        self.l_complete = False
-        self.body_asked = False
-        self.head_sent = False
-        self.streaming = False
-        self.done = False
-        self.paused = False
-        self.drain_wanted = False
         self.held = []
-        self.body_ended = False
-        self.final_sent = False
-        self.inflight = False
-        self.app_ended = False
 
     # -- reactor: start ------------------------------------------------------
 
@@ -92,7 +86,7 @@ class HTTPCycle:
             self.inbox.append(_EMPTY_BODY)
             self.body_asked = True
             self.final_sent = True
-        request.when_ended(self.r_ended)
+        request.watch(self)
         self.bridge.start_task(self.run(scope))
 
     # -- loop: the app -------------------------------------------------------
@@ -306,7 +300,7 @@ class HTTPCycle:
 
     # -- reactor: the end ----------------------------------------------------------
 
-    def r_ended(self):
+    def request_ended(self):
         """The response ended (finished, or the client went): the app hears
         http.disconnect from receive(), and send() raises from now on."""
         self.done = True
@@ -315,7 +309,6 @@ class HTTPCycle:
         self.bridge.to_loop(self.l_disconnect)
 
     def r_app_done(self, error, complete):
-        self.app_ended = True
         request = self.request
         if error is None and complete:
             return
