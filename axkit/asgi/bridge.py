@@ -106,9 +106,9 @@ class ThreadBridge:
             fn, args = calls.popleft()
             try:
                 fn(*args)
-            except Exception:
+            except Exception as e:
                 self.loop.call_exception_handler({"message": "axkit asgi call failed",
-                                                  "exception": _current()})
+                                                  "exception": e})
 
     # -- loop -> reactor ---------------------------------------------------
 
@@ -242,11 +242,6 @@ def _settle(d, future):
         d.errback(exc)
     else:
         d.callback(future.result())
-
-
-def _current():
-    import sys
-    return sys.exc_info()[1]
 
 
 def bridge_for(reactor):

@@ -26,6 +26,7 @@ from zope.interface import implementer
 
 from axkit.http.request import HeaderInjection, RequestWatcher
 
+from .body import BodyFeed
 from .scope import build_scope
 
 log = Logger(namespace="axkit.asgi")
@@ -47,7 +48,7 @@ class ClientDisconnected(OSError):
 
 
 @implementer(IPushProducer)
-class HTTPCycle(RequestWatcher):
+class HTTPCycle(BodyFeed, RequestWatcher):
     """One request through the app (no __slots__: the class attributes
     below are the defaults, so a cycle sets only what differs)."""
 
@@ -255,48 +256,6 @@ class HTTPCycle(RequestWatcher):
 
     def stopProducing(self):
         self.paused = False
-
-    # -- reactor: the request body -----------------------------------------------
-
-    def r_want_body(self):
-        if not self.done:
-            # What arrived before the app asked goes as one message: held
-            # while stream_body hands it over.
-            self.inflight = True
-            self.request.stream_body(self.r_on_data, self.r_on_end)
-            self.inflight = False
-            self._r_pass_body()
-
-    def r_on_data(self, data):
-        self.held.append(data)
-        self._r_pass_body()
-
-    def r_on_end(self):
-        self.body_ended = True
-        self._r_pass_body()
-
-    def r_body_taken(self):
-        self.inflight = False
-        self._r_pass_body()
-
-    def _r_pass_body(self):
-        if self.final_sent:
-            return
-        request = self.request
-        if self.inflight:
-            if not self.body_ended and not self.done:
-                request.pause_body()
-            return
-        held = self.held
-        if held or self.body_ended:
-            body = held[0] if len(held) == 1 else b"".join(held)
-            held.clear()
-            self.inflight = True
-            self.final_sent = self.body_ended
-            self.bridge.to_loop(self.l_deliver, {"type": "http.request", "body": body,
-                                                 "more_body": not self.body_ended})
-        if not self.body_ended and not self.done:
-            request.resume_body()
 
     # -- reactor: the end ----------------------------------------------------------
 

@@ -64,11 +64,3 @@ def _pick(module, attribute, target):
         raise LoadError(f"{target}: {obj!r} is not callable")
     return obj
 
-
-def app_files(app_module_names):
-    """The Python files of loaded modules (for --reload)."""
-    for name in app_module_names:
-        module = sys.modules.get(name)
-        filename = getattr(module, "__file__", None)
-        if filename:
-            yield filename

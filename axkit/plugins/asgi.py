@@ -140,7 +140,6 @@ class ASGI:
 
     def shutdown(self):
         """Lifespan shutdown of every app (after the last request); a Deferred."""
-        global _BRIDGE
         b = _BRIDGE
         if b is None:
             return succeed(None)
