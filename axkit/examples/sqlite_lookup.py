@@ -25,6 +25,11 @@ from axkit.config import ANY, GLOBAL, Directive, count, path, string, url_path
 from axkit.hooks import DECLINED, DONE
 
 
+# The pool, and one connection per pool thread and database.
+_POOL = None
+_LOCAL = threading.local()
+
+
 class SQLiteLookup:
     """Answers GET <SQLPrefix><key> with the row SQLQuery finds for key."""
 
@@ -41,19 +46,22 @@ class SQLiteLookup:
                   doc="Threads running queries at once (the plugin's own pool)."),
     ]
 
-    def __init__(self):
-        self.pool = None
-        self.local = threading.local()        # one connection per pool thread
-
     def startup(self, config, reactor):
-        self.pool = ThreadPool(0, config.global_resolved.conf.sql_threads,
+        """Before the server listens: the pool (one per process, kept by
+        the instances of later configs after a SIGHUP)."""
+        global _POOL
+        if _POOL is None:
+            _POOL = ThreadPool(0, config.global_resolved.conf.sql_threads,
                                name="sqlite_lookup")
-        self.pool.start()
+            _POOL.start()
+        self.pool = _POOL
 
     def shutdown(self):
-        if self.pool is not None:
-            self.pool.stop()
-            self.pool = None
+        """After the last request: stop the pool's threads."""
+        global _POOL
+        if _POOL is not None:
+            _POOL.stop()
+            _POOL = None
 
     async def hook_response(self, request, conf):
         prefix = conf.sql_prefix
@@ -71,9 +79,9 @@ class SQLiteLookup:
 
     def query(self, database, sql, key):
         """In a pool thread: the first column of the first row, or None."""
-        connections = getattr(self.local, "connections", None)
+        connections = getattr(_LOCAL, "connections", None)
         if connections is None:
-            connections = self.local.connections = {}
+            connections = _LOCAL.connections = {}
         db = connections.get(database)
         if db is None:
             db = connections[database] = sqlite3.connect(
