@@ -71,6 +71,7 @@ class ServerTests(TestCase):
             ASGIAlias /scope tests.asgiapps.probe:scope_app
             ASGIAlias /body tests.asgiapps.probe:body_app
             ASGIAlias /crash tests.asgiapps.probe:crash_app
+            ASGIAlias /endless tests.asgiapps.probe:endless_app
         """)
         self.addCleanup(self.server.stop)
         self.pool = http_pool(self)
@@ -111,6 +112,28 @@ class ServerTests(TestCase):
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
         r = yield treq.get(self.server.url("/hello"), pool=self.pool)
         self.assertEqual((yield r.content()), b"Hello, world!\n")
+
+    @defer.inlineCallbacks
+    def test_streaming_to_a_stalled_reader_is_bounded(self):
+        """An app streaming to a client that reads nothing is held in send()."""
+        from tests.asgiapps import probe
+        probe.SEEN["events"].clear()
+        conn = yield connect(self.server.port,
+                             b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.transport.pauseProducing()          # read nothing from now on
+        yield deferLater(0.5)
+        first = probe.SEEN["sent"]
+        yield deferLater(0.3)
+        # Held: no more is produced while the socket stays full, and what
+        # was produced is what the kernel's buffers took plus HIGH_WATER.
+        self.assertEqual(probe.SEEN["sent"], first)
+        self.assertLess(first, 32 << 20, first)
+        conn.transport.abortConnection()
+        for _ in range(100):
+            if probe.SEEN["events"]:
+                break
+            yield deferLater(0.02)
+        self.assertEqual(probe.SEEN["events"], ["stopped: client gone"])
 
 
 def deferLater(seconds):

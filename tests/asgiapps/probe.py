@@ -173,3 +173,18 @@ def lifespan_app(fail=False, raise_=False):
 lifespan_ok = lifespan_app()
 lifespan_fails = lifespan_app(fail=True)
 lifespan_raises = lifespan_app(raise_=True)
+
+
+async def endless_app(scope, receive, send):
+    """Streams 64 KiB pieces until the client goes; counts the bytes sent."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    piece = b"y" * 65536
+    SEEN["sent"] = 0
+    try:
+        while SEEN["sent"] < 1 << 30:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+            SEEN["sent"] += len(piece)
+    except OSError:
+        SEEN["events"].append("stopped: client gone")
