@@ -20,6 +20,12 @@ class BodyFeed:
 
     def r_on_data(self, data):
         self.held.append(data)
+        request = self.request
+        length = request.content_length
+        if length is not None and request.body_length >= length:
+            # The declared length is all here: the last message says so
+            # (no empty message after it, no extra receive()).
+            self.body_ended = True
         self._r_pass_body()
 
     def r_on_end(self):
