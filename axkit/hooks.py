@@ -8,6 +8,8 @@ fires.  The runner stays synchronous (no Deferred allocated) while every
 plugin answers synchronously, which is the common case on the hot path.
 """
 
+from types import CoroutineType
+
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
@@ -86,7 +88,8 @@ def check_result(plugin, hook, result):
         return result
     raise BadHookResult(
         f"hook_{hook} of plugin {getattr(plugin, 'name', plugin)!r} returned "
-        f"{result!r}; expected DECLINED, OK, DONE, an HTTP status or a Deferred")
+        f"{result!r}; expected DECLINED, OK, DONE, an HTTP status, a Deferred or "
+        f"a coroutine (async def)")
 
 
 def is_deferred(result):
@@ -142,6 +145,21 @@ def settle(chain, i, hook, args, result, tracer=None, started=None):
     when it fires) or a mistake (PluginError)."""
     plugin = chain[i][0]
     try:
+        if result.__class__ is CoroutineType:
+            # An ``async def`` hook: run it as a Deferred (it starts at once
+            # and may finish synchronously, if it never waited).
+            result = Deferred.fromCoroutine(result)
+            if result.called and not result.callbacks:
+                # Already finished: answer without the Deferred, as a plain
+                # hook would (or raise its exception).
+                box = []
+                result.addBoth(box.append)
+                result = box[0]
+                if isinstance(result, Failure):
+                    result.raiseException()
+                if result is None:
+                    return DECLINED
+                return check_result(plugin, hook, result)
         if is_deferred(result):
             return _continue_later(chain, i, hook, args, tracer, result, started)
         return check_result(plugin, hook, result)

@@ -51,6 +51,17 @@ class IAxKitPlugin(Interface):
         called when the config it belongs to is replaced by a reload and
         when the server stops (axkit.server)."""
 
+    def startup(config, reactor):
+        """Optional.  Called once before anything listens (and on a SIGHUP
+        reload, before the new config is swapped in), with the SiteConfig
+        and the reactor: an application's start (an ASGI lifespan startup).
+        Raising stops the server with the error (axkit.server)."""
+
+    def shutdown():
+        """Optional.  Called at SIGTERM once in-flight requests have ended;
+        may return a Deferred the server waits for (an ASGI lifespan
+        shutdown)."""
+
     # The hooks (docs/hooks.md), each optional; their order is
     # axkit.hooks.HOOKS.  A result is DECLINED, OK, DONE, an HTTP status or a
     # Deferred firing with one of these.

@@ -68,6 +68,7 @@ class AxKitService(MultiService):
         self._old_signals = {}
         self.handle_signals = handle_signals
         self.retired_factories = []  # of listeners a reload closed (still draining)
+        self.dev_reload = False      # --reload (axkit.asgi.reload); set by tap
 
     def setServiceParent(self, parent):
         # twistd asks its Application for an ILogObserver before it starts
@@ -78,17 +79,38 @@ class AxKitService(MultiService):
             pass
         return MultiService.setServiceParent(self, parent)
 
+    def start_plugins(self, config=None):
+        """Plugins' ``startup(config, reactor)``, once, before anything
+        listens (an ASGI app's lifespan startup).  One that raises stops
+        the server: SystemExit with its message."""
+        config = config or self.holder.config
+        if getattr(config, "_plugins_started", False):
+            return
+        config._plugins_started = True
+        for name, plugin in config.plugins.items():
+            startup = getattr(plugin, "startup", None)
+            if startup is not None:
+                try:
+                    startup(config, self.reactor)
+                except Exception as e:
+                    raise SystemExit(f"axkit: plugin {name} failed to start: {e}")
+
     def privilegedStartService(self):
+        self.start_plugins()
         # Listen before privileges are dropped (ports below 1024).
         for endpoint in self.holder.config.listeners:
             self.listen(endpoint)
         MultiService.privilegedStartService(self)
 
     def startService(self):
+        self.start_plugins()
         for endpoint in self.holder.config.listeners:
             if endpoint not in self.ports:
                 self.listen(endpoint)
         MultiService.startService(self)
+        if self.dev_reload:
+            from axkit.asgi.reload import Reloader
+            Reloader(self).start()
         self._start_log_flusher()
         self.install_signal_handlers()
         # Objects alive at start-up never need collecting: keep them out of
@@ -136,6 +158,12 @@ class AxKitService(MultiService):
 
     def listen(self, endpoint):
         factory = HTTPFactory(Pipeline(self.holder, endpoint), self.reactor, self.gate)
+        if self.dev_reload:
+            # --reload: the socket the process had before it re-executed.
+            from axkit.asgi.reload import adopt
+            d = adopt(self.reactor, endpoint, factory)
+            if d is not None:
+                return d.addCallback(self._listening, endpoint, factory)
         try:
             server_endpoint = serverFromString(self.reactor, with_backlog(endpoint))
         except IndexError:
@@ -169,6 +197,7 @@ class AxKitService(MultiService):
         within GracefulShutdownTimeout, then cut what is left."""
         notify("STOPPING=1")
         MultiService.stopService(self)
+        from twisted.internet import defer
         from twisted.internet.defer import Deferred, gatherResults
         self.restore_signal_handlers()
         if self._flusher is not None and self._flusher.running:
@@ -237,6 +266,16 @@ class AxKitService(MultiService):
                 gc_stats.write()
             for factory in factories:
                 factory.wheel.stop()
+            # Plugins' ``shutdown()`` (an ASGI app's lifespan shutdown),
+            # after the last request; a Deferred is waited for.
+            stops = [defer.maybeDeferred(plugin.shutdown)
+                     for plugin in self.holder.config.plugins.values()
+                     if getattr(plugin, "shutdown", None) is not None]
+            for stop in stops:
+                stop.addErrback(lambda f: log.failure("plugin shutdown", failure=f))
+            return gatherResults(stops).addCallback(flushed)
+
+        def flushed(_):
             for plugin in self.holder.config.plugins.values():
                 flush = getattr(plugin, "flush", None)
                 if flush is not None:
@@ -307,6 +346,11 @@ class AxKitService(MultiService):
                 log.failure("reload of {source} failed; still serving the old one",
                             source=source)
                 return defer.succeed(False)
+        try:
+            self.start_plugins(new_config)
+        except SystemExit as e:
+            log.error("reload refused: {error}; still serving the old one", error=str(e))
+            return defer.succeed(False)
         old = self.holder.config
         wanted = list(new_config.listeners)
         added = [ep for ep in wanted if ep not in self.ports]

@@ -33,6 +33,8 @@ class Options(usage.Options):
                                "directives with their docs; broken dropins) and exit."],
         ["dump-config", None, "Print the effective merged values and plugin chains for "
                               "one request (--host, --path) and exit."],
+        ["reload", None, "Development: restart when a Python file of a mounted app "
+                         "changes, keeping the listening sockets."],
     ]
 
     def opt_version(self):
@@ -74,4 +76,6 @@ def makeService(options):
         sys.stdout.flush()
         sys.exit(0)
     from axkit.server import AxKitService
-    return AxKitService(config, path)
+    service = AxKitService(config, path)
+    service.dev_reload = bool(options["reload"])
+    return service

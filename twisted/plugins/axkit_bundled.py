@@ -31,3 +31,5 @@ alias = AxKitPlugin("alias", "axkit.plugins.alias.Alias",
                     "Alias, AliasMatch, Redirect, RedirectMatch (Apache's mod_alias).")
 wsgi = AxKitPlugin("wsgi", "axkit.plugins.wsgi.WSGI",
                    "Runs WSGI applications in a thread pool (WSGIScriptAlias).")
+asgi = AxKitPlugin("asgi", "axkit.plugins.asgi.ASGI",
+                   "Runs ASGI 3 applications in the server (ASGIAlias, ASGILifespan).")

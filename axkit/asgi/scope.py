@@ -1,0 +1,57 @@
+"""The HTTP connection scope of a request (ASGI 3, HTTP spec 2.4), and
+where an ASGIAlias mount matches."""
+
+ASGI = {"version": "3.0", "spec_version": "2.4"}
+
+
+def build_scope(request, root_path, state):
+    """The ``http`` scope for ``request`` under the mount ``root_path``.
+
+    ``path`` is the whole decoded path (``root_path`` included, as uvicorn
+    and the current spec have it: an app strips its root_path itself),
+    ``raw_path`` and ``query_string`` the bytes as sent; header names are
+    lower-case bytes, in arrival order, repeats kept."""
+    query = request.query
+    return {
+        "type": "http",
+        "asgi": ASGI,
+        "http_version": request.version,
+        "method": request.method,
+        "scheme": "https" if request.secure else "http",
+        "path": request.path,
+        "raw_path": request.raw_path.encode("latin-1"),
+        "query_string": query.encode("latin-1") if query else b"",
+        "root_path": root_path,
+        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in request.headers],
+        "client": (request.client_address, request.client_port),
+        "server": _server(request),
+        # Each request gets a shallow copy of what lifespan startup stored.
+        "state": state.copy() if state is not None else {},
+        "extensions": {},
+    }
+
+
+def mount_prefix(url_path):
+    """The root_path of an ASGIAlias URL-PATH: without its trailing slash
+    ('' for '/')."""
+    return url_path.rstrip("/")
+
+
+def match_mount(mounts, path):
+    """The mount (prefix, value) whose prefix covers ``path`` -- at a
+    segment boundary, the longest one -- or None.  ``mounts``: (prefix,
+    value) pairs sorted longest prefix first."""
+    for prefix, value in mounts:
+        if not prefix or path == prefix or path.startswith(prefix) and \
+                path[len(prefix)] == "/":
+            return prefix, value
+    return None
+
+
+def _server(request):
+    """(host, port) of the listening socket, kept per connection."""
+    notes = request.connection_notes
+    server = notes.get("asgi.server")
+    if server is None:
+        server = notes["asgi.server"] = request.local_address
+    return server

@@ -1,0 +1,1 @@
+"""ASGI test applications (tests/test_asgi_*.py)."""
