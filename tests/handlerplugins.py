@@ -107,3 +107,13 @@ class Redirector:
             return DECLINED
         request.internal_redirect(request.query)
         return DONE
+
+
+class BodyRecorder:
+    """Streams the request body into seen["body"] and answers at its end."""
+    name = "body_recorder"
+
+    def hook_response(self, request, conf):
+        pieces = seen["body"] = []
+        request.stream_body(pieces.append, lambda: request.send(200, b"ok"))
+        return OK

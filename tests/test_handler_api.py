@@ -174,6 +174,20 @@ class ConsumerTests(TestCase):
         self.assertEqual(body, data)
 
 
+class BodyLimitTests(SynchronousTestCase):
+
+    def test_a_consumer_never_sees_a_byte_past_limit_request_body(self):
+        handlerplugins.seen.clear()
+        site = _site(self, "BodyRecorder", "LimitRequestBody 10")
+        conn = site.connect()
+        conn.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"6\r\nabcdef\r\n")
+        conn.send(b"6\r\nghijkl\r\n0\r\n\r\n")
+        [r] = conn.responses()
+        self.assertEqual(r.status, 413)
+        self.assertEqual(b"".join(handlerplugins.seen["body"]), b"abcdef")
+
+
 class InternalRedirectTests(SynchronousTestCase):
 
     def test_answered_as_the_other_path(self):

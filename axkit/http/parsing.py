@@ -221,12 +221,14 @@ class RequestParsing:
         request = self.current
         if request is None:
             return
-        request._body_arrived(data)
         limit = request.body_limit
-        # A held request's own (per-<Location>) limit is applied when it is
-        # dispatched, right after this read: no more than a read is taken.
-        if limit and request.body_length > limit and request is not self._held:
+        # Checked before the piece is handed on: a consumer (an application)
+        # never sees a byte past the limit.  A held request's own
+        # (per-<Location>) limit is applied when it is dispatched, right
+        # after this read: no more than a read is taken.
+        if limit and request.body_length + len(data) > limit and request is not self._held:
             raise ProtocolError(413, "request body larger than LimitRequestBody")
+        request._body_arrived(data)
         if not self._paused & PAUSE_BODY:
             if self._wheel_slot is None or self._deadline_state != BODY:
                 # (After a pause that outlived the wheel entry, or another
