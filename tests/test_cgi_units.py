@@ -251,7 +251,7 @@ class OutPipeTests(SynchronousTestCase):
     pipe (its writer closed) from output that may be followed by more."""
 
     def pipe(self):
-        from axkit.cgi.spawn import _OutPipe
+        from axkit.cgi.process import _OutPipe
         r, w = os.pipe()
         proc = _RecordingProcess()
         reader = _OutPipe(_NoPoller(), proc, 1, r)
@@ -528,7 +528,7 @@ class ReapRaceTests(SynchronousTestCase):
     def test_exit_just_before_registration(self):
         import subprocess
         import time
-        from axkit.cgi import spawn
+        from axkit.cgi import process, spawn
         child = subprocess.Popen(["true"])
         child._child_created = False        # ours to reap, not Popen's
         deadline = time.monotonic() + 10
@@ -544,7 +544,7 @@ class ReapRaceTests(SynchronousTestCase):
             def process_over(self, status):
                 self.status = status
         run = Run()
-        proc = spawn.GroupProcess.__new__(spawn.GroupProcess)
+        proc = process.GroupProcess.__new__(process.GroupProcess)
         proc.proto, proc.pid, proc._group = run, child.pid, child.pid
         proc.status, proc.lostProcess, proc.pipes, proc._registered = -1, False, {}, False
         real = os.waitpid
@@ -567,7 +567,7 @@ class PollerTests(SynchronousTestCase):
     """The epoll set of the programs' pipes."""
 
     def test_a_reader_that_fails_is_closed_not_retried_forever(self):
-        from axkit.cgi.spawn import _OutPipe, _Poller
+        from axkit.cgi.process import _OutPipe, _Poller
         from twisted.internet.task import Clock
 
         class Reactor(Clock):

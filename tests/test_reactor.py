@@ -119,7 +119,7 @@ class DispatchTests(unittest.TestCase):
         self.assertEqual(reader.systems, ["-"])
 
     def test_http_connections_and_cgi_pipes_are_registered(self):
-        from axkit.cgi.spawn import _Poller
+        from axkit.cgi.process import _Poller
         self.assertIn(HTTPConnection, axreactor._DIRECT)
         self.assertIn(_Poller, axreactor._DIRECT)
 
@@ -284,9 +284,9 @@ class DispatchTests(unittest.TestCase):
         self.assertIn(reader, self.reactor.getReaders())
 
     def test_cgi_pipes_use_raw_readers_on_this_reactor(self):
-        from axkit.cgi import spawn
-        self.patch(spawn, "_poller", None)
-        self.assertIsInstance(spawn._pipe_poller(self.reactor), spawn._ReactorPipes)
+        from axkit.cgi import process
+        self.patch(process, "_poller", None)
+        self.assertIsInstance(process._pipe_poller(self.reactor), process._ReactorPipes)
 
     def test_end_of_stream_disconnects(self):
         reader, peer = self.reader(DirectProtocol())
