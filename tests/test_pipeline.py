@@ -10,8 +10,9 @@ from twisted.internet.defer import Deferred
 from twisted.logger import LogLevel
 from twisted.trial.unittest import SynchronousTestCase
 
-from axkit.hooks import DECLINED, DONE, OK
-from axkit.testing import MemorySite
+from axkit import phases
+from axkit.hooks import DECLINED, DONE, HOOKS, OK
+from axkit.testing import MemorySite, load_config
 from tests import pipelineplugins as pp
 from tests.pipelineplugins import LATER, answers, calls, hello
 
@@ -160,6 +161,13 @@ class _PipelineTests:
         [message] = s.messages(level=LogLevel.error)
         self.assertIn("DONE in hook_pre_request", message)
 
+    def test_done_from_post_read_request_names_its_hook(self):
+        answers["post_read_request"] = DONE
+        s = self.site()
+        self.assertEqual(s.get("/a").status, 500)
+        [message] = s.messages(level=LogLevel.error)
+        self.assertIn("DONE in hook_post_read_request", message)
+
     def test_nobody_answering_is_404_405_or_501(self):
         answers["response"] = DECLINED
         s = self.site()
@@ -300,13 +308,17 @@ class _PipelineTests:
                          ("outer", "files", "files"))
 
     def test_a_deferred_firing_after_the_client_left_goes_no_further(self):
-        answers["uri_translation"] = LATER
-        s = self.site()
-        conn = s.connect()
-        conn.request("GET", "/a")
-        conn.lose()
-        self.fire(DECLINED, "uri_translation")
-        self.assertNotIn("mime_map", hooks())
+        for hook in ("pre_request", "uri_translation"):
+            pp.reset()
+            answers[hook] = LATER
+            s = self.site()
+            conn = s.connect()
+            conn.request("GET", "/a")
+            conn.lose()
+            self.fire(DECLINED, hook)
+            walked = ["pre_request", "post_read_request", "uri_translation"]
+            self.assertEqual([h for h in hooks() if h != "response_sent"],
+                             walked[:walked.index(hook) + 1])
 
     # -- failures --------------------------------------------------------------
 
@@ -431,3 +443,50 @@ class TracedTests(_PipelineTests, SynchronousTestCase):
                          [("pre_request", DECLINED), ("post_read_request", DECLINED),
                           ("uri_translation", DECLINED), ("mime_map", DECLINED),
                           ("access_control", 403), ("response_sent", DECLINED)])
+
+
+class PlanTests(SynchronousTestCase):
+    """axkit.phases: the steps, and the plan of a scope."""
+
+    def test_the_steps_in_order(self):
+        self.assertEqual(phases.STEPS, (
+            "pre_request", "admit", "post_read_request", "uri_translation", "files",
+            "mime_map", "access_control", "authentication", "authorization", "fixup",
+            "xmlresponse", "response", "end"))
+
+    def test_without_plugins_only_the_core_steps_are_visited(self):
+        plan = phases.plan({hook: () for hook in HOOKS})
+        self.assertEqual(len(plan), len(phases.STEPS))
+        names = [plan[i][1] for i in range(len(plan))]
+        self.assertEqual(names, ["admit", "admit", "files", "files", "files"]
+                         + ["end"] * 8)
+        self.assertEqual(plan[phases.PRE_REQUEST], (phases.ADMIT + 1, "admit", None, None))
+        self.assertEqual(plan[phases.END], (phases.END + 1, "end", None, None))
+
+    def test_one_plugin_is_called_directly_two_through_the_chain(self):
+        one = ((object(), len),)
+        two = one + ((object(), repr),)
+        chains = {hook: () for hook in HOOKS}
+        chains.update(pre_request=one, fixup=two)
+        plan = phases.plan(chains)
+        fixup = phases.STEPS.index("fixup")
+        self.assertEqual(plan[0], (1, "pre_request", one, len))
+        self.assertEqual(plan[phases.FILES + 1], (fixup + 1, "fixup", two, None))
+        self.assertEqual(plan[fixup + 1][1], "end")
+
+    def test_wants_hook_leaves_a_plugin_out_of_a_scope(self):
+        config = load_config("Plugin tests.pipelineplugins.Picky\n"
+                             "<Location /on>\n  PickyOn yes\n</Location>\n")
+        server = config.servers[0]
+        off, on = server.resolve("/off"), server.resolve("/on/x")
+        self.assertEqual((off.chains["fixup"], off.chains["response"]), ((), ()))
+        self.assertEqual({step[1] for step in off.plan}, {"admit", "files", "end"})
+        self.assertEqual({step[1] for step in on.plan},
+                         {"admit", "files", "fixup", "response", "end"})
+
+    def test_a_plugin_left_out_does_not_answer(self):
+        site = MemorySite("Plugin tests.pipelineplugins.Picky\n"
+                          "<Location /on>\n  PickyOn yes\n</Location>\n")
+        self.addCleanup(site.close)
+        self.assertEqual(site.get("/off").status, 404)
+        self.assertEqual(site.get("/on/x").body, b"picky")
