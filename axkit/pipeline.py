@@ -368,9 +368,6 @@ class Pipeline:
         if failure.check(PluginError):
             self._plugin_failed(request, failure.value)
 
-    def body_done(self, request):
-        pass
-
     def response_finished(self, request):
         chains = request.chains
         if chains is None:
