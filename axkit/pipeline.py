@@ -1,11 +1,17 @@
 """Drive one request through the hooks (the handler behind every listener).
 
-Order, per request: ``pre_request`` (the server's own scope, before the
-request's <Location>s are known: a plugin may still rewrite the path), then
-the scope is resolved, ``post_read_request``, then the phases from
-``uri_translation`` to ``response``; ``response_sent`` when the response is
+A request walks the steps of axkit.phases.STEPS in order: ``pre_request``
+(the server's own scope, before the request's <Location>s are known: a
+plugin may still rewrite the path), the core's ``admit`` (refusals,
+``OPTIONS *``, the path, the scope, LimitRequestBody), ``post_read_request``,
+``uri_translation``, the core's ``files`` (<Files> sections), the phases
+from ``mime_map`` to ``response``, and the core's ``end`` (nobody
+answered).  One loop, ``Pipeline._walk``, runs them, skipping the hooks no
+plugin of the scope has (the scope's plan), and acts on each result
+(docs/hooks.md); a Deferred result pauses it, and it goes on from the next
+step when the Deferred fires.  ``response_sent`` runs when the response is
 complete, whatever produced it.  ``body_data`` fires for each piece of the
-request body as it arrives, alongside the phases (which start as soon as the
+request body as it arrives, alongside the steps (which start as soon as the
 head is read, so a response plugin can stream the body).
 """
 
@@ -13,16 +19,18 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from axkit.hooks import (DECLINED, DONE, OK, REQUEST_PHASES, Code, PluginError, is_deferred,
-                          run_chain, settle)
+from axkit.hooks import DECLINED, DONE, OK, Code, PluginError, is_deferred, run_chain, settle
 from axkit.http.limits import Limits
 from axkit.http.request import FINISHED, BadTarget, HeaderInjection, normalize_path
+from axkit.phases import ADMIT, END, FILES, FIRST_PHASE, PRE_REQUEST, STEPS
 from axkit.trace import HookTracer
 from axkit.vhosts import VirtualHosts
 
 log = Logger(namespace="axkit.pipeline")
 
-LAST_PHASE = len(REQUEST_PHASES) - 1
+# Where the walk goes on after each core step (see axkit.phases.plan).
+_AFTER_ADMIT = ADMIT + 1
+_AFTER_FILES = FILES + 1
 
 ALLOWED_DEFAULT = "GET, HEAD, OPTIONS"
 # Methods answered by the core before any plugin sees them.
@@ -92,58 +100,113 @@ class Pipeline:
         request.resolved = base
         request.conf = base.conf
         request.chains = base.chains
-        try:
-            chain = base.chains["pre_request"]
-            if chain:
-                result = run_chain(chain, "pre_request", (request, request.conf),
-                                   self.tracer(request))
-                if result is not DECLINED:
-                    return self._after_phase(request, result, -2)
-            return self._resolve_and_continue(request)
-        except PluginError as e:
-            self._plugin_failed(request, e)
-        except Exception:
-            log.failure("internal error handling {request}", request=request)
-            self._internal_error(request)
+        self._walk(request, PRE_REQUEST)
 
-    def _resolve_and_continue(self, request):
-        method = request.method
-        if method in _REFUSED_METHODS:
-            return self._refuse_method(request)
-        if request.raw_path == "*":
-            # OPTIONS * asks about the server as a whole (RFC 9110 §9.3.7).
-            request.response_headers.set("Allow", ALLOWED_DEFAULT)
-            request.send(200)
-            return
+    def _walk(self, request, position, result=DECLINED):
+        """Act on ``result``, what the step before ``position`` answered,
+        then run the request's steps (axkit.phases.STEPS) from ``position``
+        on, as the plan of its scope at each point says, until one answers,
+        stops or returns a Deferred (the walk goes on when it fires).
+
+        This is the innermost loop of every request."""
         try:
-            request.path = normalize_path(request.raw_path)
-        except BadTarget as e:
-            request.send_error(400, str(e))
-            return
-        self.resolve(request)
-        conf = request.conf
-        limit = conf.limit_request_body
-        request.body_limit = limit
-        # The announced length, or (chunked) what arrived with the head.
-        size = request.content_length
-        if size is None:
-            size = request.body_length
-        if limit and size > limit:
-            log.info("413 to {client}: {method} {target}: body of {length} bytes "
-                     "is over LimitRequestBody {limit}", client=request.client_address,
-                     method=method, target=request.target, length=size, limit=limit)
-            request.send_error(413, "request body larger than LimitRequestBody")
-            return
-        if request.chains["body_data"] and not request.body_complete:
-            # A body_data plugin reads the body as it arrives: time for 100.
-            request.channel.want_body(request)
-        chain = request.chains["post_read_request"]
-        if chain:
-            result = run_chain(chain, "post_read_request", (request, request.conf),
-                               self.tracer(request))
-            if result is not DECLINED:
-                return self._after_phase(request, result, -1)
-        self._run_phases(request, 0)
+            while True:
+                if result is not DECLINED:
+                    if result is OK:
+                        if position == END:
+                            return          # from response: the plugin answers
+                    elif result is DONE:
+                        if request.state != FINISHED and not request.headers_sent:
+                            # The plugin claims it answered but sent nothing.
+                            log.error("plugin returned DONE in hook_{phase} without "
+                                      "responding to {request}",
+                                      phase=STEPS[position - 1], request=request)
+                            request.send_error(500)
+                        return
+                    elif is_deferred(result):
+                        result.addCallbacks(self._resume, self._failed_later,
+                                            callbackArgs=(request, position),
+                                            errbackArgs=(request,))
+                        return
+                    else:
+                        # An HTTP status.
+                        if not request.finished:
+                            self.send_status(request, result)
+                        return
+                # The next step to run, and from now on ``position`` is the
+                # one after it.
+                position, phase, chain, method = request.resolved.plan[position]
+                if chain:
+                    # A hook some plugin of the scope has.
+                    if request.state == FINISHED and position > FIRST_PHASE:
+                        return
+                    conf = request.conf
+                    if method is not None and not conf.trace_hooks:
+                        # One plugin, untraced (the usual case): called right here.
+                        try:
+                            result = method(request, conf)
+                        except Exception:
+                            raise PluginError(chain[0][0], phase, Failure())
+                        if result is None:
+                            result = DECLINED
+                        elif result.__class__ is not Code and (
+                                result.__class__ is not int or not 100 <= result <= 599):
+                            result = settle(chain, 0, phase, (request, conf), result)
+                    else:
+                        result = run_chain(chain, phase, (request, conf),
+                                           self._tracer(request) if conf.trace_hooks
+                                           else None)
+                elif position == _AFTER_ADMIT:
+                    # admit: what the core answers itself, the path, the
+                    # request's scope (its <Location>s), LimitRequestBody.
+                    if request.method in _REFUSED_METHODS or request.raw_path == "*":
+                        self._answer_in_core(request)
+                        return
+                    try:
+                        request.path = normalize_path(request.raw_path)
+                    except BadTarget as e:
+                        request.send_error(400, str(e))
+                        return
+                    self.resolve(request)
+                    limit = request.body_limit = request.conf.limit_request_body
+                    # The announced length, or (chunked) what arrived with the head.
+                    size = request.content_length
+                    if size is None:
+                        size = request.body_length
+                    if limit and size > limit:
+                        self._too_large(request, size, limit)
+                        return
+                    if request.chains["body_data"] and not request.body_complete:
+                        # A body_data plugin reads the body as it arrives: time for 100.
+                        request.channel.want_body(request)
+                elif position == _AFTER_FILES:
+                    # uri_translation is over: the <Files> sections matching
+                    # the mapped file apply from here on (their scope, their plan).
+                    if request.filename is not None and request.server.files:
+                        self.resolve_file(request)
+                else:
+                    # The end: past the last phase with plugins, nobody answered.
+                    if not request.finished and not request.headers_sent:
+                        self._nobody_answered(request)
+                    return
+        except Exception as e:
+            self._failed(request, e)
+
+    def _resume(self, result, request, position):
+        if not request.aborted:
+            self._walk(request, position, result)
+
+    def _failed_later(self, failure, request):
+        self._failed(request, failure.value, failure)
+
+    def _failed(self, request, error, failure=None):
+        """A plugin raised (a PluginError), or the core did (anything else)."""
+        if isinstance(error, PluginError):
+            self._plugin_failed(request, error)
+        else:
+            log.failure("internal error handling {request}", failure=failure,
+                        request=request)
+            self._internal_error(request)
 
     def tracer(self, request):
         """The request's HookTracer when its scope has TraceHooks On, else None."""
@@ -185,13 +248,7 @@ class Pipeline:
         request.handler = None
         request.status = 200
         request.response_headers = Headers()
-        try:
-            self._resolve_and_continue(request)
-        except PluginError as e:
-            self._plugin_failed(request, e)
-        except Exception:
-            log.failure("internal error handling {request}", request=request)
-            self._internal_error(request)
+        self._walk(request, ADMIT)
 
     def resolve(self, request):
         """Set the request's merged scope from its server and path."""
@@ -217,126 +274,25 @@ class Pipeline:
             if tracer is not None:
                 tracer.scope(request.server, resolved)
 
-    def _run_phases(self, request, index, files_step=None):
-        """Run the phases from ``index`` on.  Only the phases some plugin
-        hooks in the request's scope are visited (``Resolved.next_phase``);
-        between uri_translation and the rest (``files_step``: still to come,
-        by default when starting from it), the <Files> sections matching the
-        mapped file apply (which may change the scope and its plan)."""
-        if files_step is None:
-            files_step = index == 0
-        while True:
-            step = request.resolved.next_phase[index]
-            if files_step and (step is None or step[0] > 0):
-                # uri_translation is over: the <Files> sections matching the
-                # mapped file apply from here on (their scope, their plan).
-                files_step = False
-                if request.filename is not None and request.server.files:
-                    self.resolve_file(request)
-                    step = request.resolved.next_phase[max(index, 1)]
-            if step is None:
-                # Past the last phase with plugins: nobody answered.
-                self._after_phase(request, DECLINED, LAST_PHASE)
-                return
-            index, phase, chain, method = step
-            if request.state == FINISHED:
-                return
-            conf = request.conf
-            if method is not None and not conf.trace_hooks:
-                # One plugin, untraced (the usual case): called right here.
-                try:
-                    result = method(request, conf)
-                except Exception:
-                    raise PluginError(chain[0][0], phase, Failure())
-                if result is None:
-                    result = DECLINED
-                elif result.__class__ is not Code and (
-                        result.__class__ is not int or not 100 <= result <= 599):
-                    result = settle(chain, 0, phase, (request, conf), result)
-            else:
-                result = run_chain(chain, phase, (request, conf),
-                                   self._tracer(request) if conf.trace_hooks else None)
-            if result is DECLINED or (result is OK and index != LAST_PHASE):
-                index += 1
-                continue
-            if result is DONE and request.state == FINISHED:
-                return
-            if not self._after_phase(request, result, index):
-                return
-            index += 1
-
-    def _resumed(self, result, request, index):
-        try:
-            if request.aborted:
-                return
-            if index < 0:
-                if result is DECLINED:
-                    if index == -2:
-                        return self._resolve_and_continue(request)
-                    return self._run_phases(request, 0)
-                return self._after_phase(request, result, index)
-            if result is not DECLINED or index == LAST_PHASE:
-                if not self._after_phase(request, result, index):
-                    return
-            self._run_phases(request, index + 1, files_step=index == 0)
-        except PluginError as e:
-            self._plugin_failed(request, e)
-        except Exception:
-            log.failure("internal error handling {request}", request=request)
-            self._internal_error(request)
-
-    def _failed_later(self, failure, request):
-        if failure.check(PluginError):
-            self._plugin_failed(request, failure.value)
-        else:
-            log.failure("internal error handling {request}", failure=failure,
-                        request=request)
-            self._internal_error(request)
-
-    def _after_phase(self, request, result, index):
-        """Act on a phase's result; True to go on with the next phase."""
-        if is_deferred(result):
-            result.addCallbacks(self._resumed, self._failed_later,
-                                callbackArgs=(request, index), errbackArgs=(request,))
-            return False
-        phase = REQUEST_PHASES[index] if index >= 0 else None
-        if result is OK:
-            if phase == "response":
-                return False      # the plugin answers (now or later)
-            if index < 0:
-                # OK from pre/post_read_request: carry on with the phases.
-                if index == -2:
-                    self._resolve_and_continue(request)
-                else:
-                    self._run_phases(request, 0)
-                return False
-            return True
-        if result is DONE:
-            if not request.finished and not request.headers_sent:
-                # The plugin claims it answered but sent nothing.
-                log.error("plugin returned DONE in hook_{phase} without responding "
-                          "to {request}", phase=phase or "pre_request", request=request)
-                request.send_error(500)
-            return False
-        if result is DECLINED:
-            # Only the response phase ends here: nobody produced a response.
-            if not request.finished and not request.headers_sent:
-                self._nobody_answered(request)
-            return False
-        # An HTTP status.
-        if not request.finished:
-            self.send_status(request, result)
-        return False
-
-    def _refuse_method(self, request):
+    def _answer_in_core(self, request):
         if request.method == "TRACE":
             # TRACE echoes the request (cookies, credentials): off by default.
             request.response_headers.set("Allow", ALLOWED_DEFAULT)
             request.send_error(405, "TRACE is not allowed")
-        else:
+        elif request.method == "CONNECT":
             # CONNECT: this is not a proxy.
             request.keep_alive = False
             request.send_error(501, f"{request.method} is not implemented")
+        else:
+            # OPTIONS * asks about the server as a whole (RFC 9110 §9.3.7).
+            request.response_headers.set("Allow", ALLOWED_DEFAULT)
+            request.send(200)
+
+    def _too_large(self, request, size, limit):
+        log.info("413 to {client}: {method} {target}: body of {length} bytes "
+                 "is over LimitRequestBody {limit}", client=request.client_address,
+                 method=request.method, target=request.target, length=size, limit=limit)
+        request.send_error(413, "request body larger than LimitRequestBody")
 
     def _nobody_answered(self, request):
         if request.method in ("GET", "HEAD"):
@@ -411,9 +367,6 @@ class Pipeline:
     def _body_hook_failed(self, failure, request):
         if failure.check(PluginError):
             self._plugin_failed(request, failure.value)
-
-    def body_done(self, request):
-        pass
 
     def response_finished(self, request):
         chains = request.chains

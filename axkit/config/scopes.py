@@ -11,7 +11,7 @@ cached, so a request never re-walks the tree.
 
 import fnmatch
 
-from axkit.hooks import HOOKS, REQUEST_PHASES
+from axkit.phases import hook_chains, plan
 
 from .directives import APPEND, MAP, PREPEND, REPLACE_LIST
 
@@ -89,9 +89,10 @@ class Conf:
 
 
 class Resolved:
-    """A merged Conf plus, per hook, the chain of (plugin, method) to run."""
+    """A merged Conf plus, per hook, the chain of (plugin, method) to run,
+    and the plan of the request steps to visit (axkit.phases)."""
 
-    __slots__ = ("conf", "chains", "plugins", "scopes", "values", "next_phase")
+    __slots__ = ("conf", "chains", "plugins", "scopes", "values", "plan")
 
     def __init__(self, values, plugins, scopes):
         self.values = values
@@ -100,35 +101,10 @@ class Resolved:
         values = dict(values)
         values["plugins"] = self.plugins
         self.conf = Conf(values)
-        chains = {}
-        conf = self.conf
-        for hook in HOOKS:
-            chain = []
-            for plugin in self.plugins:
-                method = getattr(plugin, "hook_" + hook, None)
-                if method is not None:
-                    # A plugin may leave a hook out of a scope where it has
-                    # nothing to do (its directives unused): the phase is
-                    # then not visited at all for its sake.
-                    wants = getattr(plugin, "wants_hook", None)
-                    if wants is not None and not wants(hook, conf):
-                        continue
-                    chain.append((plugin, method))
-            chains[hook] = tuple(chain)
-        self.chains = chains
-        # The request phases some plugin hooks here: next_phase[i] is the
-        # first (index, phase, chain, method) at or after phase i, or None; the
-        # pipeline visits only those.
-        steps = [None] * (len(REQUEST_PHASES) + 1)
-        following = None
-        for index in range(len(REQUEST_PHASES) - 1, -1, -1):
-            phase = REQUEST_PHASES[index]
-            chain = chains[phase]
-            if chain:
-                # The hook method itself when one plugin has the phase.
-                following = (index, phase, chain, chain[0][1] if len(chain) == 1 else None)
-            steps[index] = following
-        self.next_phase = tuple(steps)
+        # Per hook, the plugins that run it here, and the steps of a request
+        # in this scope (axkit.phases).
+        self.chains = hook_chains(self.plugins, self.conf)
+        self.plan = plan(self.chains)
 
 
 def order_plugins(plugins):
