@@ -151,9 +151,6 @@ class IRequestHandler(Interface):
     def body_data(request, data):
         """A piece of ``request``'s body has arrived (runs body_data)."""
 
-    def body_done(request):
-        """``request``'s body is complete."""
-
     def response_finished(request):
         """``request``'s response is complete or was cut (runs response_sent)."""
 

@@ -18,10 +18,24 @@ head is read, so a response plugin can stream the body).
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
-from axkit.hooks import DECLINED, DONE, OK, Code, PluginError, is_deferred, run_chain, settle
+from axkit.hooks import (
+    DECLINED,
+    DONE,
+    OK,
+    Code,
+    PluginError,
+    is_deferred,
+    run_chain,
+    settle,
+)
+from axkit.http.head import HeaderInjection
 from axkit.http.limits import Limits
-from axkit.http.request import FINISHED, BadTarget, HeaderInjection, normalize_path
+from axkit.http.paths import BadTarget, normalize_path
+from axkit.http.states import FINISHED
+from axkit.interfaces import IRequestHandler
+from axkit.notes import REDIRECTED_FROM, TRACE
 from axkit.phases import ADMIT, END, FILES, FIRST_PHASE, PRE_REQUEST, STEPS
 from axkit.trace import HookTracer
 from axkit.vhosts import VirtualHosts
@@ -40,6 +54,7 @@ _REFUSED_METHODS = frozenset(("TRACE", "CONNECT"))
 _KNOWN_METHODS = frozenset(("POST", "PUT", "DELETE", "PATCH"))
 
 
+@implementer(IRequestHandler)
 class Pipeline:
     """The request handler for one listening endpoint."""
 
@@ -178,7 +193,7 @@ class Pipeline:
                         return
                     if request.chains["body_data"] and not request.body_complete:
                         # A body_data plugin reads the body as it arrives: time for 100.
-                        request.channel.want_body(request)
+                        request.want_body()
                 elif position == _AFTER_FILES:
                     # uri_translation is over: the <Files> sections matching
                     # the mapped file apply from here on (their scope, their plan).
@@ -216,12 +231,12 @@ class Pipeline:
         return self._tracer(request)
 
     def _tracer(self, request):
-        tracer = request.notes.get("axkit.trace")
+        tracer = request.notes.get(TRACE)
         if tracer is None:
             label = f"{request.method} {request.target}"
             tracer = HookTracer(request, label) if self.clock is None else \
                 HookTracer(request, label, self.clock)
-            request.notes["axkit.trace"] = tracer
+            request.notes[TRACE] = tracer
         return tracer
 
     def internal_redirect(self, request, location):
@@ -234,7 +249,7 @@ class Pipeline:
         asked; Apache's REQUEST_URI does the same)."""
         from axkit.http.headers import Headers
         path, sep, query = location.partition("?")
-        request.notes.setdefault("redirected_from",
+        request.notes.setdefault(REDIRECTED_FROM,
                                  (request.raw_path, request.query, request.method))
         request.method = "HEAD" if request.head_only else "GET"
         request.raw_path = path

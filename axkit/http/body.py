@@ -55,6 +55,12 @@ class RequestBody:
             self._body_consumer = None
             on_end()
 
+    def want_body(self) -> None:
+        """The body will be read (a body_data plugin applies): send ``100
+        Continue`` now if the client waits for it, and read on.  (stream_body
+        and read_body do this themselves.)"""
+        self.channel.want_body(self)
+
     def pause_body(self) -> None:
         self.channel.pause_body()
 
