@@ -68,7 +68,7 @@ class AxKitService(MultiService):
         self._old_signals = {}
         self.handle_signals = handle_signals
         self.retired_factories = []  # of listeners a reload closed (still draining)
-        self.dev_reload = False      # --reload (axkit.asgi.reload); set by tap
+        self.dev_reload = False      # --reload (axkit.reload); set by tap
 
     def setServiceParent(self, parent):
         # twistd asks its Application for an ILogObserver before it starts
@@ -109,7 +109,7 @@ class AxKitService(MultiService):
                 self.listen(endpoint)
         MultiService.startService(self)
         if self.dev_reload:
-            from axkit.asgi.reload import Reloader
+            from axkit.reload import Reloader
             Reloader(self).start()
         self._start_log_flusher()
         self.install_signal_handlers()
@@ -160,7 +160,7 @@ class AxKitService(MultiService):
         factory = HTTPFactory(Pipeline(self.holder, endpoint), self.reactor, self.gate)
         if self.dev_reload:
             # --reload: the socket the process had before it re-executed.
-            from axkit.asgi.reload import adopt
+            from axkit.reload import adopt
             d = adopt(self.reactor, endpoint, factory)
             if d is not None:
                 return d.addCallback(self._listening, endpoint, factory)

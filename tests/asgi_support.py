@@ -16,6 +16,7 @@ class ASGISite:
     thread: ``pump()`` runs the loop until the apps wait."""
 
     def __init__(self, test, config, docroot=None):
+        import axkit.asgi.bridge as bridge_module
         import axkit.plugins.asgi as plugin_module
         self.docroot = docroot or tempfile.mkdtemp()
         test.addCleanup(_rmtree, self.docroot)
@@ -23,7 +24,7 @@ class ASGISite:
         probe.SEEN["events"].clear()
         probe.GATE.clear()
         self.loop = asyncio.new_event_loop()
-        test.patch(plugin_module, "_BRIDGE", SameThreadBridge(self.loop))
+        test.patch(bridge_module, "_BRIDGE", SameThreadBridge(self.loop))
         test.patch(plugin_module, "_APPS", {})
         self.site = MemorySite(f"Listen tcp:0:interface=127.0.0.1\nPlugin asgi\n"
                                f"DocumentRoot {self.docroot}\n{config}", route_logs=False)

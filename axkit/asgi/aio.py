@@ -13,5 +13,5 @@ def on_asyncio(coro, reactor=None):
     (run on the server's asyncio loop, started on first use)."""
     if reactor is None:
         from twisted.internet import reactor
-    from axkit.plugins.asgi import bridge
+    from axkit.asgi.bridge import bridge
     return bridge(reactor).run_deferred(coro)

@@ -255,3 +255,14 @@ def bridge_for(reactor):
             hasattr(reactor, "add_poll_hook"):
         return SteppedBridge(reactor)
     return ThreadBridge(reactor)
+
+
+_BRIDGE = None
+
+
+def bridge(reactor):
+    """The process's bridge (made on first use, for ``reactor``)."""
+    global _BRIDGE
+    if _BRIDGE is None:
+        _BRIDGE = bridge_for(reactor)
+    return _BRIDGE

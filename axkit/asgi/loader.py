@@ -6,6 +6,8 @@ import importlib.util
 import os
 import sys
 
+from axkit.reload import note_app_module
+
 
 class LoadError(Exception):
     """The target cannot be loaded: the message says why."""
@@ -46,6 +48,7 @@ def _load_file(filename):
 
 
 def _pick(module, attribute, target):
+    note_app_module(module)
     if attribute:
         obj = module
         for part in attribute.split("."):

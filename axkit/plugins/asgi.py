@@ -17,7 +17,7 @@ import weakref
 from twisted.internet.defer import gatherResults, succeed
 from twisted.logger import Logger
 
-from axkit.asgi.bridge import bridge_for
+from axkit.asgi import bridge as bridges
 from axkit.asgi.cycle import HTTPCycle
 from axkit.asgi.lifespan import Lifespan, LifespanFailed
 from axkit.asgi.loader import LoadError, load_app
@@ -68,14 +68,6 @@ class Mount:
 # Started apps, by (target, lifespan mode): shared by the plugin instances of
 # successive configs (SIGHUP), so an app is imported and started once.
 _APPS = {}
-_BRIDGE = None
-
-
-def bridge(reactor):
-    global _BRIDGE
-    if _BRIDGE is None:
-        _BRIDGE = bridge_for(reactor)
-    return _BRIDGE
 
 
 class ASGI:
@@ -125,7 +117,7 @@ class ASGI:
             app = load_app(target)
         except LoadError as e:
             raise RuntimeError(f"ASGIAlias {url} {target}: {e}") from None
-        self.bridge = bridge(reactor)
+        self.bridge = bridges.bridge(reactor)
         lifespan = Lifespan(app, target, mode)
         try:
             self.bridge.run_sync(lifespan.startup(), STARTUP_TIMEOUT)
@@ -140,7 +132,7 @@ class ASGI:
 
     def shutdown(self):
         """Lifespan shutdown of every app (after the last request); a Deferred."""
-        b = _BRIDGE
+        b = bridges._BRIDGE
         if b is None:
             return succeed(None)
         apps = list(_APPS.values())
@@ -148,10 +140,9 @@ class ASGI:
         ds = [b.run_deferred(lifespan.shutdown()) for _, lifespan in apps]
 
         def stopped(result):
-            global _BRIDGE
             b.stop()
-            if _BRIDGE is b:
-                _BRIDGE = None
+            if bridges._BRIDGE is b:
+                bridges._BRIDGE = None
             return result
 
         def failed(f):
@@ -199,5 +190,5 @@ class ASGI:
                       "a reload needs a restart) -> 503", target=mount.target,
                       mount=mount.url_path, request=request, plugin="asgi")
             return 503
-        HTTPCycle(request, mount, _BRIDGE).r_start()
+        HTTPCycle(request, mount, bridges._BRIDGE).r_start()
         return OK

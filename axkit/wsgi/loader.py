@@ -28,6 +28,7 @@ import threading
 
 from axkit.config import ConfigError
 from axkit.config.types import path as _path
+from axkit.reload import note_app_module
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _MODULE = re.compile(rf"{_IDENT}(\.{_IDENT})*\Z")
@@ -126,6 +127,7 @@ def load(t):
     else:
         module = importlib.import_module(t.where)
         where = t.where
+    note_app_module(module)
     try:
         app = getattr(module, t.name)
     except AttributeError:

@@ -34,22 +34,32 @@ def inherited_socket(endpoint):
     return None
 
 
+# The modules of mounted applications (WSGI and ASGI), for watching: their
+# loaders add each module they import (note_app_module).
+APP_MODULES = set()
+
+
+def note_app_module(module):
+    """Record the module an application was loaded from (its folder, or its
+    top-level package's, is watched under --reload)."""
+    APP_MODULES.add(module.__name__)
+
+
 def watched_folders():
-    """The folders holding the mounted apps' code: a file target's folder,
-    or the folder of a module target's top-level package."""
-    from axkit.plugins.asgi import _APPS
+    """The folders holding the mounted apps' code: a file's folder, or the
+    folder of a module's top-level package."""
     folders = set()
-    for target, _mode in _APPS:
-        if target.endswith(".py") or os.sep in target:
-            folders.add(os.path.dirname(os.path.abspath(target)))
+    for name in APP_MODULES:
+        module = sys.modules.get(name)
+        filename = getattr(module, "__file__", None)
+        if not filename:
             continue
-        top = sys.modules.get(target.partition(":")[0].split(".")[0])
-        filename = getattr(top, "__file__", None)
-        if filename:
-            folder = os.path.dirname(os.path.abspath(filename))
-            if os.path.basename(filename) == "__init__.py":
-                folder = os.path.dirname(folder)
-            folders.add(folder)
+        top = sys.modules.get(name.split(".")[0])
+        filename = getattr(top, "__file__", None) or filename
+        folder = os.path.dirname(os.path.abspath(filename))
+        if os.path.basename(filename) == "__init__.py":
+            folder = os.path.dirname(folder)
+        folders.add(folder)
     return folders
 
 
