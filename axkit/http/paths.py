@@ -60,3 +60,14 @@ def slash_redirect(request: Any) -> int:
         location += "?" + request.query
     request.response_headers.set("Location", location)
     return 301
+
+
+def prefix_match(prefix: str, path: str) -> int | None:
+    """Length of ``path`` that ``prefix`` matches on whole segments, or None
+    (Apache's alias_matches, for a path already normalised)."""
+    if not path.startswith(prefix):
+        return None
+    n = len(prefix)
+    if prefix.endswith("/") or len(path) == n or path[n] == "/":
+        return n
+    return None

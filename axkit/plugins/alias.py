@@ -27,8 +27,9 @@ import os
 import re
 from urllib.parse import quote
 
-from axkit.config import SERVER_ONLY, PREPEND, ConfigError, Directive, regex, url_path
+from axkit.config import PREPEND, SERVER_ONLY, ConfigError, Directive, regex, url_path
 from axkit.hooks import DECLINED, OK
+from axkit.http.paths import prefix_match
 from axkit.http.request import slash_redirect
 from axkit.log import PluginLogger
 
@@ -38,17 +39,6 @@ STATUS_WORDS = {"permanent": 301, "temp": 302, "seeother": 303, "gone": 410}
 _PATH_SAFE = "/:@!$&'()*+,;=~"
 _SUBST = re.compile(r"\$(\d)|\\(.)", re.S)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
-
-
-def prefix_match(prefix, path):
-    """Length of ``path`` that ``prefix`` matches on whole segments, or None
-    (Apache's alias_matches, for a path already normalised)."""
-    if not path.startswith(prefix):
-        return None
-    n = len(prefix)
-    if prefix.endswith("/") or len(path) == n or path[n] == "/":
-        return n
-    return None
 
 
 def substitute(template, match, escape=None):

@@ -153,7 +153,7 @@ def _aliased(conf, path):
     aliases = getattr(conf, "alias", None)
     if not redirects and not aliases:
         return False
-    from axkit.plugins.alias import prefix_match
+    from axkit.http.paths import prefix_match
     for rules in (redirects, aliases):
         for rule in rules or ():
             if rule.regex:
