@@ -36,7 +36,7 @@ TESTED_PYTHON = (3, 11, 7)
 
 try:
     from twisted.internet.epollreactor import EPollReactor
-except ImportError:                     # no epoll: not Linux
+except ImportError:  # no epoll: not Linux
     EPollReactor = None
 
 
@@ -56,11 +56,15 @@ def epoll_reactor_supported():
     if EPollReactor is None:
         return False
     names = EPollReactor.__init__.__code__.co_names
-    return all(hasattr(EPollReactor, name) for name in ("_doReadOrWrite", "doPoll", "_add")) \
-        and "_selectables" in names and "_poller" in names
+    return (
+        all(hasattr(EPollReactor, name) for name in ("_doReadOrWrite", "doPoll", "_add"))
+        and "_selectables" in names
+        and "_poller" in names
+    )
 
 
 if EPollReactor is not None:
+
     class EPollReactorBase(EPollReactor):
         """Twisted's EPollReactor with the private parts a replacement
         ``doPoll`` needs under names of ours: `epoll_parts`, and
@@ -106,13 +110,17 @@ def twisted_waker_classes():
     more per CGI request."""
     try:
         from twisted.internet import _signals
-    except ImportError:                 # pragma: no cover - other Twisted
+    except ImportError:  # pragma: no cover - other Twisted
         return ()
-    return tuple(getattr(_signals, name) for name in
-                 ("_UnixWaker", "_SocketWaker", "_SIGCHLDWaker") if hasattr(_signals, name))
+    return tuple(
+        getattr(_signals, name)
+        for name in ("_UnixWaker", "_SocketWaker", "_SIGCHLDWaker")
+        if hasattr(_signals, name)
+    )
 
 
 # -- twistd's exit status (axkit.server) -------------------------------------
+
 
 def forget_exit_signal(reactor, signums):
     """After a graceful stop that ``reactor`` began for one of ``signums``
@@ -171,8 +179,12 @@ def can_send_now(transport):
     tested).  A Twisted that buffered elsewhere would make a direct
     send overtake bytes it still holds: tests/test_compat.py checks that
     what ``write`` keeps is seen here."""
-    return not transport.dataBuffer and not transport._tempDataBuffer \
-        and transport.producer is None and not transport.disconnecting
+    return (
+        not transport.dataBuffer
+        and not transport._tempDataBuffer
+        and transport.producer is None
+        and not transport.disconnecting
+    )
 
 
 def write_buffered(transport):
@@ -203,6 +215,7 @@ def write_buffer_mark(transport):
 
 # -- Twisted's process support (axkit.cgi.spawn) -----------------------------
 
+
 def stdin_writer(reactor, proc, fd):
     """Twisted's ``ProcessWriter`` feeding ``fd`` as the child's stdin (name
     0) of ``proc``, with ``forceReadHack`` (the pipe is watched for reading
@@ -232,7 +245,7 @@ def unwatch_exit(pid, proc):
 
 try:
     from _posixsubprocess import fork_exec as _posix_fork_exec
-except ImportError:                     # pragma: no cover - not CPython on POSIX
+except ImportError:  # pragma: no cover - not CPython on POSIX
     _posix_fork_exec = None
 
 # The Pythons whose subprocess calls _posixsubprocess.fork_exec with the 23
@@ -241,8 +254,9 @@ except ImportError:                     # pragma: no cover - not CPython on POSI
 FORK_EXEC_PYTHONS = ((3, 11), (3, 13))
 
 
-def _fork_exec_group_leader(args, executable, cwd, env_list, stdin, stdout, stderr,
-                            errpipe_r, errpipe_w):
+def _fork_exec_group_leader(
+    args, executable, cwd, env_list, stdin, stdout, stderr, errpipe_r, errpipe_w
+):
     """Start ``executable`` (bytes, in the file system encoding) with
     ``args``, in ``cwd``, with ``env_list`` (``b"K=V"`` items) and
     ``stdin``/``stdout``/``stderr`` (descriptors) as its 0-2, leading a new
@@ -262,15 +276,35 @@ def _fork_exec_group_leader(args, executable, cwd, env_list, stdin, stdout, stde
     # pass_fds=(errpipe_w,), restore_signals=True, start_new_session=False,
     # process_group=0, no gid/groups/uid/umask/preexec_fn, vfork allowed.
     return _posix_fork_exec(
-        args, (executable,), True, (errpipe_w,), cwd, env_list,
-        stdin, -1, -1, stdout, -1, stderr, errpipe_r, errpipe_w,
-        True, False, 0, None, None, None, -1, None, True)
+        args,
+        (executable,),
+        True,
+        (errpipe_w,),
+        cwd,
+        env_list,
+        stdin,
+        -1,
+        -1,
+        stdout,
+        -1,
+        stderr,
+        errpipe_r,
+        errpipe_w,
+        True,
+        False,
+        0,
+        None,
+        None,
+        None,
+        -1,
+        None,
+        True,
+    )
 
 
 def _fork_exec_usable(version=None):
     version = tuple((version or sys.version_info)[:2])
-    return _posix_fork_exec is not None and \
-        FORK_EXEC_PYTHONS[0] <= version <= FORK_EXEC_PYTHONS[1]
+    return _posix_fork_exec is not None and FORK_EXEC_PYTHONS[0] <= version <= FORK_EXEC_PYTHONS[1]
 
 
 # The helper, or None where its signature is not known to be the one above.
@@ -290,6 +324,7 @@ def disown_popen(child):
 
 
 # -- weakref (bundled plugins' per-scope caches) -----------------------------
+
 
 def weak_key_data(mapping):
     """The plain dict behind the ``weakref.WeakKeyDictionary`` ``mapping``,

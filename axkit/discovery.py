@@ -27,6 +27,7 @@ class PluginNotFound(Exception):
 def discover():
     """name -> IAxKitPluginInfo for every plugin published by a dropin."""
     import twisted.plugins
+
     found = {}
     for info in _own_dropin():
         found.setdefault(info.name.lower(), info)
@@ -46,6 +47,7 @@ def _own_dropin():
     if _own:
         return _own[0]
     import axkit
+
     here = os.path.dirname(os.path.dirname(os.path.abspath(axkit.__file__)))
     dropin = os.path.join(here, "twisted", "plugins", "axkit_bundled.py")
     infos = []
@@ -66,9 +68,9 @@ class BrokenDropin:
     """A file in a twisted/plugins folder that failed to import."""
 
     def __init__(self, module, file, error):
-        self.module = module        # twisted.plugins.name
+        self.module = module  # twisted.plugins.name
         self.file = file
-        self.error = error          # "ExceptionType: message"
+        self.error = error  # "ExceptionType: message"
 
     def __repr__(self):
         return f"BrokenDropin({self.module!r}, {self.error!r})"
@@ -76,9 +78,11 @@ class BrokenDropin:
 
 def broken_dropins():
     """Every dropin module under twisted.plugins that does not import."""
-    import twisted.plugins
     from twisted.plugin import getCache
     from twisted.python.modules import getModule
+
+    import twisted.plugins
+
     loaded = getCache(twisted.plugins)
     broken = []
     for module in getModule(twisted.plugins.__name__).iterModules():
@@ -87,9 +91,10 @@ def broken_dropins():
             continue
         try:
             importlib.import_module(module.name)
-        except BaseException as e:   # a dropin may raise anything, even SystemExit
-            broken.append(BrokenDropin(module.name, module.filePath.path,
-                                       f"{type(e).__name__}: {e}"))
+        except BaseException as e:  # a dropin may raise anything, even SystemExit
+            broken.append(
+                BrokenDropin(module.name, module.filePath.path, f"{type(e).__name__}: {e}")
+            )
     return broken
 
 
@@ -98,6 +103,7 @@ def distribution_of(module_name):
     file (found through importlib.metadata), or None when it is not installed
     (run from a checkout or from PYTHONPATH)."""
     from importlib import metadata
+
     try:
         module = importlib.import_module(module_name)
         file = os.path.realpath(module.__file__)
@@ -105,7 +111,7 @@ def distribution_of(module_name):
         return None
     top = module_name.partition(".")[0]
     candidates = metadata.packages_distributions().get(top, [])
-    if top == "twisted":   # twisted.plugins is shared: every distribution may add to it
+    if top == "twisted":  # twisted.plugins is shared: every distribution may add to it
         candidates = [d.metadata["Name"] for d in metadata.distributions()]
     for dist_name in dict.fromkeys(candidates):
         try:
@@ -113,8 +119,7 @@ def distribution_of(module_name):
         except metadata.PackageNotFoundError:
             continue
         for f in dist.files or ():
-            if f.name == os.path.basename(file) and \
-                    os.path.realpath(dist.locate_file(f)) == file:
+            if f.name == os.path.basename(file) and os.path.realpath(dist.locate_file(f)) == file:
                 return f"{dist.metadata['Name']} {dist.version}"
     return None
 
@@ -133,22 +138,23 @@ def find_plugin(name, known=None):
         try:
             return info.load()
         except Exception as e:
-            raise PluginNotFound(f"plugin {name!r} ({info.module}) failed to import: "
-                                 f"{type(e).__name__}: {e}")
+            raise PluginNotFound(
+                f"plugin {name!r} ({info.module}) failed to import: {type(e).__name__}: {e}"
+            )
     if "." in name:
         try:
             return import_dotted(name)
         except ImportError as e:
             raise PluginNotFound(f"cannot import plugin {name!r}: {e}")
         except Exception as e:
-            raise PluginNotFound(f"plugin {name!r} failed to import: "
-                                 f"{type(e).__name__}: {e}")
+            raise PluginNotFound(f"plugin {name!r} failed to import: {type(e).__name__}: {e}")
     names = ", ".join(sorted(known)) or "none"
     message = f"unknown plugin {name!r} (discovered: {names})"
     broken = broken_dropins()
     if broken:
         message += "; dropins that failed to import: " + "; ".join(
-            f"{b.file}: {b.error}" for b in broken)
+            f"{b.file}: {b.error}" for b in broken
+        )
     raise PluginNotFound(message)
 
 
@@ -197,9 +203,11 @@ def _element_problem(plugin, name, description):
         if wrong:
             return f"directives holds {wrong[0]!r}, not a Directive"
     elif name == "run_before":
-        if isinstance(value, (str, bytes)) or not isinstance(
-                value, (list, tuple, set, frozenset)) or \
-                not all(isinstance(n, str) for n in value):
+        if (
+            isinstance(value, (str, bytes))
+            or not isinstance(value, (list, tuple, set, frozenset))
+            or not all(isinstance(n, str) for n in value)
+        ):
             return f"run_before must be a tuple of plugin names, not {value!r}"
     return None
 
@@ -223,9 +231,10 @@ def check_plugin(plugin):
     for attr in dir(plugin):
         if attr.startswith("hook_") and attr not in IAxKitPlugin:
             near = difflib.get_close_matches(attr[5:], hooks, 1)
-            problems.append(f"{attr} is not a hook" +
-                            (f" (did you mean hook_{near[0]}?)" if near else
-                             " (see docs/hooks.md)"))
+            problems.append(
+                f"{attr} is not a hook"
+                + (f" (did you mean hook_{near[0]}?)" if near else " (see docs/hooks.md)")
+            )
     return problems
 
 
@@ -236,10 +245,11 @@ def instantiate(cls):
     plugin = cls() if isinstance(cls, type) else cls
     problems = check_plugin(plugin)
     if problems:
-        raise DoesNotProvide(f"plugin {_where(cls)} does not provide IAxKitPlugin: "
-                             + "; ".join(problems))
+        raise DoesNotProvide(
+            f"plugin {_where(cls)} does not provide IAxKitPlugin: " + "; ".join(problems)
+        )
     if not hasattr(plugin, "directives"):
-        plugin.directives = ()       # optional: none
+        plugin.directives = ()  # optional: none
     if not IAxKitPlugin.providedBy(plugin):
         # Plain classes are welcome: it has been checked, declare it.
         alsoProvides(plugin, IAxKitPlugin)

@@ -26,9 +26,9 @@ class Code:
         return self.name
 
 
-DECLINED = Code("DECLINED")   # not mine: run the next plugin
-OK = Code("OK")               # this phase is done
-DONE = Code("DONE")           # the plugin has sent the whole response
+DECLINED = Code("DECLINED")  # not mine: run the next plugin
+OK = Code("OK")  # this phase is done
+DONE = Code("DONE")  # the plugin has sent the whole response
 
 # The phases of one request, in order.  body_data fires once per piece of
 # request body as it arrives (see docs/hooks.md for when).
@@ -45,15 +45,19 @@ REQUEST_PHASES = (
 
 # Every hook a plugin may implement, as hook_<name>.
 HOOKS = (
-    "connect",
-    "pre_request",
-    "post_read_request",
-    "body_data",
-) + REQUEST_PHASES + (
-    "response_sent",
-    "disconnect",
-    "error",
-    "logging",
+    (
+        "connect",
+        "pre_request",
+        "post_read_request",
+        "body_data",
+    )
+    + REQUEST_PHASES
+    + (
+        "response_sent",
+        "disconnect",
+        "error",
+        "logging",
+    )
 )
 
 
@@ -71,8 +75,10 @@ class PluginError(Exception):
         return getattr(self.plugin, "name", type(self.plugin).__name__)
 
     def __str__(self):
-        return (f"plugin {self.plugin_name!r} failed in hook_{self.hook}: "
-                f"{self.failure.getErrorMessage()}")
+        return (
+            f"plugin {self.plugin_name!r} failed in hook_{self.hook}: "
+            f"{self.failure.getErrorMessage()}"
+        )
 
 
 class BadHookResult(Exception):
@@ -89,7 +95,8 @@ def check_result(plugin, hook, result):
     raise BadHookResult(
         f"hook_{hook} of plugin {getattr(plugin, 'name', plugin)!r} returned "
         f"{result!r}; expected DECLINED, OK, DONE, an HTTP status, a Deferred or "
-        f"a coroutine (async def)")
+        f"a coroutine (async def)"
+    )
 
 
 def is_deferred(result):
@@ -127,8 +134,9 @@ def run_chain(chain, hook, args, tracer=None, start=0):
             if result is None:
                 result = DECLINED
             elif cls is not int or not 100 <= result <= 599:
-                result = settle(chain, i, hook, args, result, tracer,
-                                started if tracer is not None else None)
+                result = settle(
+                    chain, i, hook, args, result, tracer, started if tracer is not None else None
+                )
                 if is_deferred(result):
                     return result
         if tracer is not None:

@@ -28,17 +28,20 @@ class IAxKitPlugin(Interface):
 
     name = Attribute(
         "Required.  A non-empty str: what a `Plugin` line says to load it, "
-        "what `run_before` lists and what logs and traces call it.")
+        "what `run_before` lists and what logs and traces call it."
+    )
 
     directives = Attribute(
         "Optional (none when left out).  A list or tuple of "
         "axkit.config.Directive: the directives this plugin adds to the "
-        "config language, registered when a config loads it.")
+        "config language, registered when a config loads it."
+    )
 
     run_before = Attribute(
         "Optional.  A tuple of plugin names: in every chain this plugin is "
         "moved ahead of the first of those loaded before it, whatever the "
-        "order of the Plugin lines (axkit.config.scopes.order_plugins).")
+        "order of the Plugin lines (axkit.config.scopes.order_plugins)."
+    )
 
     def wants_hook(hook, conf):
         """Optional.  False leaves ``hook_<hook>`` out of the chains of a scope

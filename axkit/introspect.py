@@ -9,8 +9,12 @@ import re
 from axkit.config.directives import FILES, GLOBAL, LOCATION, SERVER
 from axkit.hooks import HOOKS
 
-_SCOPE_NAMES = ((GLOBAL, "global"), (SERVER, "<Server>"), (LOCATION, "<Location>"),
-                (FILES, "<Files>"))
+_SCOPE_NAMES = (
+    (GLOBAL, "global"),
+    (SERVER, "<Server>"),
+    (LOCATION, "<Location>"),
+    (FILES, "<Files>"),
+)
 
 
 def plugin_hooks(cls):
@@ -41,10 +45,12 @@ def list_plugins_text(known=None):
     """Every discovered plugin: name, distribution, description, hooks,
     directives with their docs; then the dropins that failed to import."""
     from axkit import discovery
+
     if known is None:
         known = discovery.discover()
     from axkit.config.core import CORE_DIRECTIVES
     from axkit.config.loader import extra_core_directives
+
     out = ["core (built into axkit; always available)", "    directives:"]
     for d in CORE_DIRECTIVES + list(extra_core_directives()):
         out.extend(describe_directive(d, "      "))
@@ -65,6 +71,7 @@ def list_plugins_text(known=None):
         dist = discovery.distribution_of(module)
         if dist is None:
             import importlib
+
             try:
                 where = importlib.import_module(module).__file__
             except Exception:
@@ -125,6 +132,7 @@ def dump_config_text(config, host=None, path="/"):
     """The effective values and plugin chains for a request to ``host`` and ``path``."""
     from axkit.http.request import BadTarget, normalize_path
     from axkit.vhosts import VirtualHosts, normalise_host
+
     raw = path or "/"
     try:
         norm = normalize_path(raw.split("?", 1)[0])
@@ -147,18 +155,22 @@ def dump_config_text(config, host=None, path="/"):
     filename = norm.rpartition("/")[2]
     resolved = server.resolve_file(resolved, filename)
     listens = [ep for ep, servers in config.listeners.items() if server in servers]
-    out = [f"# axkit --dump-config for {config.source}",
-           f"request: {host or '(any host)'} {norm}",
-           f"server: {server.label()!r} ({chosen_by}) "
-           f"{'at ' + str(server.scope.file) + ':' + str(server.scope.line) if server.scope.kind == 'server' else ''}".rstrip(),
-           f"listeners: {', '.join(listens) or '-'}",
-           "sections applied, in order:"]
+    where = f"at {server.scope.file}:{server.scope.line}" if server.scope.kind == "server" else ""
+    out = [
+        f"# axkit --dump-config for {config.source}",
+        f"request: {host or '(any host)'} {norm}",
+        f"server: {server.label()!r} ({chosen_by}) {where}".rstrip(),
+        f"listeners: {', '.join(listens) or '-'}",
+        "sections applied, in order:",
+    ]
     for scope in resolved.scopes:
         out.append(f"  {scope.describe()}")
     if filename and any(s.kind == "files" for s in resolved.scopes):
         out.append(f"  (<Files> matched on the file name {filename!r})")
-    out.append("plugins (innermost scope first): "
-               + (", ".join(p.name for p in resolved.plugins) or "none"))
+    out.append(
+        "plugins (innermost scope first): "
+        + (", ".join(p.name for p in resolved.plugins) or "none")
+    )
     out.append("hook chains:")
     for hook in HOOKS:
         chain = resolved.chains[hook]
@@ -171,10 +183,13 @@ def dump_config_text(config, host=None, path="/"):
         if d.key == "plugin":
             continue
         value = resolved.values.get(d.attr, d.default)
-        sources = [f"{s.sources[d.key][0]}:{s.sources[d.key][1]}"
-                   for s in resolved.scopes if d.key in s.values]
+        sources = [
+            f"{s.sources[d.key][0]}:{s.sources[d.key][1]}"
+            for s in resolved.scopes
+            if d.key in s.values
+        ]
         if d.merge == "replace":
-            sources = sources[-1:]      # the innermost one is the one in effect
+            sources = sources[-1:]  # the innermost one is the one in effect
         origin = ", ".join(sources) if sources else "default"
         out.append(f"  {d.name:<{width}}  {format_value(value)}   # {origin} [{d.owner}]")
     return "\n".join(out) + "\n"

@@ -24,10 +24,14 @@ from zope.interface import implementer
 
 from axkit.hooks import PluginError, run_chain
 
-LEVEL_ORDER = (LogLevel.debug, LogLevel.info, LogLevel.warn, LogLevel.error,
-               LogLevel.critical)
-LEVEL_NAMES = {"debug": LogLevel.debug, "info": LogLevel.info, "warn": LogLevel.warn,
-               "error": LogLevel.error, "crit": LogLevel.critical}
+LEVEL_ORDER = (LogLevel.debug, LogLevel.info, LogLevel.warn, LogLevel.error, LogLevel.critical)
+LEVEL_NAMES = {
+    "debug": LogLevel.debug,
+    "info": LogLevel.info,
+    "warn": LogLevel.warn,
+    "error": LogLevel.error,
+    "crit": LogLevel.critical,
+}
 
 
 def level_rank(level):
@@ -40,20 +44,28 @@ def level_rank(level):
 class PluginLogger(Logger):
     """A twisted.logger.Logger whose events name the plugin::
 
-        log = PluginLogger("hello")
-        log.info("said hello to {who}", who=name, request=request)
+    log = PluginLogger("hello")
+    log.info("said hello to {who}", who=name, request=request)
     """
 
     def __init__(self, plugin_name, namespace=None, source=None, observer=None):
-        Logger.__init__(self, namespace=namespace or f"axkit.plugins.{plugin_name}",
-                        source=source, observer=observer)
+        Logger.__init__(
+            self,
+            namespace=namespace or f"axkit.plugins.{plugin_name}",
+            source=source,
+            observer=observer,
+        )
         self.plugin_name = plugin_name
 
     def __get__(self, instance, owner=None):
         # As a class attribute (log = PluginLogger("x")): same name and
         # namespace, with the plugin instance as the event's source.
-        return PluginLogger(self.plugin_name, self.namespace,
-                            instance if instance is not None else owner, self.observer)
+        return PluginLogger(
+            self.plugin_name,
+            self.namespace,
+            instance if instance is not None else owner,
+            self.observer,
+        )
 
     def emit(self, level, format=None, **kwargs):
         kwargs.setdefault("plugin", self.plugin_name)
@@ -93,14 +105,15 @@ class LogRouter:
         except PluginError as e:
             self._busy = False
             self._fallback(event)
-            sys.__stderr__.write(f"axkit: logger plugin {e.plugin_name!r} failed: "
-                                 f"{e.failure.getErrorMessage()}\n")
+            sys.__stderr__.write(
+                f"axkit: logger plugin {e.plugin_name!r} failed: {e.failure.getErrorMessage()}\n"
+            )
         finally:
             self._busy = False
 
     def _fallback(self, event):
         if self.fallback_level is None:
-            return          # quiet (axkit.testing: events are collected instead)
+            return  # quiet (axkit.testing: events are collected instead)
         level = event.get("log_level", LogLevel.info)
         if level_rank(level) >= level_rank(self.fallback_level) or event.get("axkit_trace"):
             stream = sys.__stderr__
@@ -120,9 +133,9 @@ def format_log_line(event):
     [2026-11-26 10:15:35] [auth_basic:error] [client 127.0.0.1:50312] message
     """
     from twisted.logger import formatEvent
+
     level = event.get("log_level", LogLevel.info)
-    when = time.strftime("%Y-%m-%d %H:%M:%S",
-                         time.localtime(event.get("log_time") or time.time()))
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.get("log_time") or time.time()))
     text = formatEvent(event)
     plugin = event.get("plugin")
     request = event.get("request")
@@ -178,8 +191,7 @@ class LogFile:
             folder = os.path.dirname(self.where)
             if folder:
                 os.makedirs(folder, exist_ok=True)
-            self.stream = open(self.where, "a", encoding="utf-8",
-                               errors="backslashreplace")
+            self.stream = open(self.where, "a", encoding="utf-8", errors="backslashreplace")
 
     @property
     def is_file(self):
@@ -228,6 +240,7 @@ def check_log_path(path):
     """Raise ConfigError unless a log file can be written at ``path`` (the file,
     or the nearest existing folder above it, must be writable)."""
     from axkit.config.errors import ConfigError
+
     if os.path.isdir(path):
         raise ConfigError(f"{path} is a directory, not a log file")
     if os.path.exists(path):
@@ -241,15 +254,14 @@ def check_log_path(path):
             break
         folder = parent
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot create log file {path}: {folder} is not a "
-                          f"writable folder")
+        raise ConfigError(f"cannot create log file {path}: {folder} is not a writable folder")
 
 
 def log_file(where, buffered=False):
     """The shared LogFile for ``where`` (a path, "stdout" or "stderr")."""
     f = _files.get(where)
     if f is not None and (f.buffered or not buffered):
-        return f             # stdout/stderr or an absolute path, as stored
+        return f  # stdout/stderr or an absolute path, as stored
     key = where if where in ("stdout", "stderr") else os.path.abspath(where)
     f = _files.get(key)
     if f is None:

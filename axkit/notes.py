@@ -46,7 +46,7 @@ REDIRECTED_FROM = "redirected_from"
 first internal redirect (a CGI local redirect): set by axkit.pipeline's
 internal_redirect, read by axkit.cgi.environ (``REDIRECT_URL``,
 ``REDIRECT_QUERY_STRING``, ``REDIRECT_REQUEST_METHOD``).  Without the
-``axkit.`` prefix: older than this module, and possibly logged.""" 
+``axkit.`` prefix: older than this module, and possibly logged."""
 
 # -- one plugin's own, listed so nothing else takes the name ------------------
 

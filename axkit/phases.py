@@ -25,14 +25,17 @@ the phases nobody hooks cost nothing.
 
 from axkit.hooks import HOOKS, REQUEST_PHASES
 
-STEPS = (("pre_request", "admit", "post_read_request", REQUEST_PHASES[0], "files")
-         + REQUEST_PHASES[1:] + ("end",))
+STEPS = (
+    ("pre_request", "admit", "post_read_request", REQUEST_PHASES[0], "files")
+    + REQUEST_PHASES[1:]
+    + ("end",)
+)
 
 # Positions in STEPS.
 PRE_REQUEST = STEPS.index("pre_request")
 ADMIT = STEPS.index("admit")
 POST_READ_REQUEST = STEPS.index("post_read_request")
-FIRST_PHASE = STEPS.index(REQUEST_PHASES[0])     # uri_translation
+FIRST_PHASE = STEPS.index(REQUEST_PHASES[0])  # uri_translation
 FILES = STEPS.index("files")
 RESPONSE = STEPS.index("response")
 END = STEPS.index("end")
@@ -78,7 +81,6 @@ def plan(chains):
         else:
             chain = chains[name]
             if chain:
-                following = (position + 1, name, chain,
-                             chain[0][1] if len(chain) == 1 else None)
+                following = (position + 1, name, chain, chain[0][1] if len(chain) == 1 else None)
         steps[position] = following
     return tuple(steps)

@@ -59,12 +59,12 @@ class Pipeline:
     """The request handler for one listening endpoint."""
 
     def __init__(self, holder, endpoint):
-        self.holder = holder          # ConfigHolder: .config is the live SiteConfig
+        self.holder = holder  # ConfigHolder: .config is the live SiteConfig
         self.endpoint = endpoint
         self._config = None
         self._vhosts = None
         self._limits = None
-        self.clock = None             # trace timer; None: time.perf_counter
+        self.clock = None  # trace timer; None: time.perf_counter
 
     # The config is looked up per connection/request, so a reload applies to
     # new requests while in-flight ones keep the objects they already hold.
@@ -88,22 +88,34 @@ class Pipeline:
         channel.server = server
         chain = server.base.chains["connect"]
         if chain:
-            self._run_simple(chain, "connect", (channel, server.base.conf), None,
-                             on_status=lambda status: channel.protocol_error(
-                                 status, "refused by a connect hook"),
-                             tracer=self._connection_tracer(channel, server))
+            self._run_simple(
+                chain,
+                "connect",
+                (channel, server.base.conf),
+                None,
+                on_status=lambda status: channel.protocol_error(
+                    status, "refused by a connect hook"
+                ),
+                tracer=self._connection_tracer(channel, server),
+            )
 
     def connection_lost(self, channel, reason):
         server = channel.server
         if server is not None:
             chain = server.base.chains["disconnect"]
             if chain:
-                self._run_simple(chain, "disconnect", (channel, server.base.conf), None,
-                                 tracer=self._connection_tracer(channel, server))
+                self._run_simple(
+                    chain,
+                    "disconnect",
+                    (channel, server.base.conf),
+                    None,
+                    tracer=self._connection_tracer(channel, server),
+                )
 
     def protocol_error(self, channel, status, detail):
-        log.info("{status} to {client}: {detail}", status=status,
-                 client=channel.peer_host, detail=detail)
+        log.info(
+            "{status} to {client}: {detail}", status=status, client=channel.peer_host, detail=detail
+        )
 
     # -- a request ------------------------------------------------------------
 
@@ -129,19 +141,25 @@ class Pipeline:
                 if result is not DECLINED:
                     if result is OK:
                         if position == END:
-                            return          # from response: the plugin answers
+                            return  # from response: the plugin answers
                     elif result is DONE:
                         if request.state != FINISHED and not request.headers_sent:
                             # The plugin claims it answered but sent nothing.
-                            log.error("plugin returned DONE in hook_{phase} without "
-                                      "responding to {request}",
-                                      phase=STEPS[position - 1], request=request)
+                            log.error(
+                                "plugin returned DONE in hook_{phase} without "
+                                "responding to {request}",
+                                phase=STEPS[position - 1],
+                                request=request,
+                            )
                             request.send_error(500)
                         return
                     elif is_deferred(result):
-                        result.addCallbacks(self._resume, self._failed_later,
-                                            callbackArgs=(request, position),
-                                            errbackArgs=(request,))
+                        result.addCallbacks(
+                            self._resume,
+                            self._failed_later,
+                            callbackArgs=(request, position),
+                            errbackArgs=(request,),
+                        )
                         return
                     else:
                         # An HTTP status.
@@ -165,12 +183,16 @@ class Pipeline:
                         if result is None:
                             result = DECLINED
                         elif result.__class__ is not Code and (
-                                result.__class__ is not int or not 100 <= result <= 599):
+                            result.__class__ is not int or not 100 <= result <= 599
+                        ):
                             result = settle(chain, 0, phase, (request, conf), result)
                     else:
-                        result = run_chain(chain, phase, (request, conf),
-                                           self._tracer(request) if conf.trace_hooks
-                                           else None)
+                        result = run_chain(
+                            chain,
+                            phase,
+                            (request, conf),
+                            self._tracer(request) if conf.trace_hooks else None,
+                        )
                 elif position == _AFTER_ADMIT:
                     # admit: what the core answers itself, the path, the
                     # request's scope (its <Location>s), LimitRequestBody.
@@ -219,8 +241,7 @@ class Pipeline:
         if isinstance(error, PluginError):
             self._plugin_failed(request, error)
         else:
-            log.failure("internal error handling {request}", failure=failure,
-                        request=request)
+            log.failure("internal error handling {request}", failure=failure, request=request)
             self._internal_error(request)
 
     def tracer(self, request):
@@ -234,8 +255,11 @@ class Pipeline:
         tracer = request.notes.get(TRACE)
         if tracer is None:
             label = f"{request.method} {request.target}"
-            tracer = HookTracer(request, label) if self.clock is None else \
-                HookTracer(request, label, self.clock)
+            tracer = (
+                HookTracer(request, label)
+                if self.clock is None
+                else HookTracer(request, label, self.clock)
+            )
             request.notes[TRACE] = tracer
         return tracer
 
@@ -248,14 +272,15 @@ class Pipeline:
         stays the request line's (the access log shows what the client
         asked; Apache's REQUEST_URI does the same)."""
         from axkit.http.headers import Headers
+
         path, sep, query = location.partition("?")
-        request.notes.setdefault(REDIRECTED_FROM,
-                                 (request.raw_path, request.query, request.method))
+        request.notes.setdefault(REDIRECTED_FROM, (request.raw_path, request.query, request.method))
         request.method = "HEAD" if request.head_only else "GET"
         request.raw_path = path
         request.query = query if sep else None
-        request.headers = Headers([(k, v) for k, v in request.headers
-                                   if k not in ("content-length", "transfer-encoding")])
+        request.headers = Headers(
+            [(k, v) for k, v in request.headers if k not in ("content-length", "transfer-encoding")]
+        )
         request.filename = None
         request.path_info = ""
         request.mime_type = None
@@ -304,9 +329,15 @@ class Pipeline:
             request.send(200)
 
     def _too_large(self, request, size, limit):
-        log.info("413 to {client}: {method} {target}: body of {length} bytes "
-                 "is over LimitRequestBody {limit}", client=request.client_address,
-                 method=request.method, target=request.target, length=size, limit=limit)
+        log.info(
+            "413 to {client}: {method} {target}: body of {length} bytes "
+            "is over LimitRequestBody {limit}",
+            client=request.client_address,
+            method=request.method,
+            target=request.target,
+            length=size,
+            limit=limit,
+        )
         request.send_error(413, "request body larger than LimitRequestBody")
 
     def _nobody_answered(self, request):
@@ -331,21 +362,31 @@ class Pipeline:
             request.send_error(status)
 
     def _plugin_failed(self, request, error):
-        log.failure("plugin {plugin} failed in hook_{hook} for {method} {target}",
-                    failure=error.failure, plugin=error.plugin_name, hook=error.hook,
-                    method=request.method, target=request.target, request=request)
+        log.failure(
+            "plugin {plugin} failed in hook_{hook} for {method} {target}",
+            failure=error.failure,
+            plugin=error.plugin_name,
+            hook=error.hook,
+            method=request.method,
+            target=request.target,
+            request=request,
+        )
         request.error = error
         chain = request.chains.get("error") if request.chains else None
         if chain:
             try:
-                result = run_chain(chain, "error", (request, request.conf, error),
-                                   self.tracer(request))
+                result = run_chain(
+                    chain, "error", (request, request.conf, error), self.tracer(request)
+                )
                 if isinstance(result, Deferred):
                     result.addErrback(lambda f: None)
                     result = DECLINED
             except PluginError as e2:
-                log.failure("error hook of plugin {plugin} failed", failure=e2.failure,
-                            plugin=e2.plugin_name)
+                log.failure(
+                    "error hook of plugin {plugin} failed",
+                    failure=e2.failure,
+                    plugin=e2.plugin_name,
+                )
                 result = DECLINED
             if request.finished:
                 return
@@ -358,6 +399,7 @@ class Pipeline:
             request.abort()
             return
         from axkit.http.headers import Headers
+
         request.response_headers = Headers()
         request.keep_alive = False
         try:
@@ -372,8 +414,9 @@ class Pipeline:
         chain = chains["body_data"] if chains is not None else ()
         if chain:
             try:
-                result = run_chain(chain, "body_data", (request, request.conf, data),
-                                   self.tracer(request))
+                result = run_chain(
+                    chain, "body_data", (request, request.conf, data), self.tracer(request)
+                )
                 if isinstance(result, Deferred):
                     result.addErrback(self._body_hook_failed, request)
             except PluginError as e:
@@ -396,8 +439,9 @@ class Pipeline:
         if not server.base.conf.trace_hooks:
             return None
         label = f"connection from {getattr(channel, 'peer_host', '?')}"
-        return HookTracer(None, label) if self.clock is None else \
-            HookTracer(None, label, self.clock)
+        return (
+            HookTracer(None, label) if self.clock is None else HookTracer(None, label, self.clock)
+        )
 
     def _run_simple(self, chain, hook, args, request, on_status=None, tracer=None):
         """Run an informational hook: failures are logged, never answered."""
@@ -406,8 +450,12 @@ class Pipeline:
                 tracer = self.tracer(request)
             result = run_chain(chain, hook, args, tracer)
         except PluginError as e:
-            log.failure("plugin {plugin} failed in hook_{hook}", failure=e.failure,
-                        plugin=e.plugin_name, hook=hook)
+            log.failure(
+                "plugin {plugin} failed in hook_{hook}",
+                failure=e.failure,
+                plugin=e.plugin_name,
+                hook=hook,
+            )
             return
         if result is DECLINED:
             return
@@ -419,5 +467,6 @@ class Pipeline:
 
 def _log_hook_failure(failure, hook):
     e = failure.value
-    log.failure("plugin {plugin} failed in hook_{hook}", failure=e.failure,
-                plugin=e.plugin_name, hook=hook)
+    log.failure(
+        "plugin {plugin} failed in hook_{hook}", failure=e.failure, plugin=e.plugin_name, hook=hook
+    )

@@ -36,7 +36,7 @@ from axkit import _compat
 
 try:
     from select import EPOLLIN as _EPOLLIN
-except ImportError:                     # no epoll: not Linux
+except ImportError:  # no epoll: not Linux
     _EPOLLIN = None
 
 # The classes dispatched directly: selectables, or protocols whose
@@ -67,6 +67,7 @@ def _supported():
 
 
 if _compat.EPollReactorBase is not None:
+
     class AxKitReactor(_compat.EPollReactorBase):
         """EPollReactor whose ``doPoll`` skips ``log.callWithLogger`` for
         the protocols registered with `dispatch_directly`, and runs poll
@@ -78,7 +79,7 @@ if _compat.EPollReactorBase is not None:
             # piece (see add_poll_hook).
             self._poll_hooks = []
             self.polling = False
-            self._raw_readers = {}          # fd -> reader (see add_raw_reader)
+            self._raw_readers = {}  # fd -> reader (see add_raw_reader)
             # Descriptors registered while a batch of events is handled: the
             # rest of the batch is older than they are (see doPoll).
             self._in_batch = False
@@ -181,8 +182,10 @@ if _compat.EPollReactorBase is not None:
                             except Exception:
                                 log.err(system="raw reader")
                     continue
-                if selectable.__class__ in direct or \
-                        getattr(selectable, "protocol", None).__class__ in direct:
+                if (
+                    selectable.__class__ in direct
+                    or getattr(selectable, "protocol", None).__class__ in direct
+                ):
                     try:
                         drdw(selectable, fd, event)
                     except KeyboardInterrupt:
@@ -210,6 +213,7 @@ def install():
     if not _supported():
         raise ImportError("AxKitReactor needs Twisted's epoll reactor")
     from twisted.internet.main import installReactor
+
     reactor = AxKitReactor()
     installReactor(reactor)
     return reactor

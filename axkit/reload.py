@@ -19,7 +19,7 @@ from twisted.logger import Logger
 
 log = Logger(namespace="axkit.reload")
 
-ENV = "AXKIT_RELOAD_SOCKETS"      # "endpoint\x1ffd\x1ffamily" records, "\x1e"-separated
+ENV = "AXKIT_RELOAD_SOCKETS"  # "endpoint\x1ffd\x1ffamily" records, "\x1e"-separated
 INTERVAL = 0.5
 
 
@@ -68,8 +68,11 @@ def snapshot(folders):
     found = {}
     for folder in folders:
         for root, dirs, files in os.walk(folder):
-            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"
-                       and "site-packages" not in d]
+            dirs[:] = [
+                d
+                for d in dirs
+                if not d.startswith(".") and d != "__pycache__" and "site-packages" not in d
+            ]
             for name in files:
                 if name.endswith(".py"):
                     path = os.path.join(root, name)
@@ -91,24 +94,29 @@ class Reloader:
         self.call.clock = service.reactor
 
     def start(self):
-        os.environ.pop(ENV, None)        # adopted by now
-        log.info("--reload: watching {count} Python file(s) under {folders}",
-                 count=len(self.files), folders=", ".join(sorted(self.folders)))
+        os.environ.pop(ENV, None)  # adopted by now
+        log.info(
+            "--reload: watching {count} Python file(s) under {folders}",
+            count=len(self.files),
+            folders=", ".join(sorted(self.folders)),
+        )
         self.call.start(INTERVAL, now=False)
 
     def check(self):
         now = snapshot(self.folders)
         if now == self.files:
             return
-        changed = sorted(p for p in set(now) | set(self.files)
-                         if now.get(p) != self.files.get(p))
+        changed = sorted(p for p in set(now) | set(self.files) if now.get(p) != self.files.get(p))
         log.info("--reload: {changed} changed; restarting", changed=", ".join(changed))
         self.call.stop()
         # The plugins' shutdown (an app's lifespan shutdown), then the restart.
         from twisted.internet import defer
-        stops = [defer.maybeDeferred(plugin.shutdown)
-                 for plugin in self.service.holder.config.plugins.values()
-                 if getattr(plugin, "shutdown", None) is not None]
+
+        stops = [
+            defer.maybeDeferred(plugin.shutdown)
+            for plugin in self.service.holder.config.plugins.values()
+            if getattr(plugin, "shutdown", None) is not None
+        ]
         defer.DeferredList(stops, consumeErrors=True).addBoth(lambda _: self.restart())
 
     def restart(self):
@@ -131,6 +139,7 @@ class Reloader:
             except OSError:
                 pass
         from axkit.log import flush_all
+
         flush_all()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -154,7 +163,8 @@ def adopt(reactor, endpoint, factory):
     if found is None:
         return None
     from twisted.internet import defer
+
     fd, family = found
     port = reactor.adoptStreamPort(fd, socket.AddressFamily(family), factory)
-    os.close(fd)               # adoptStreamPort made its own copy
+    os.close(fd)  # adoptStreamPort made its own copy
     return defer.succeed(port)

@@ -10,8 +10,8 @@ reopens the log files (logrotate).
 
 import gc
 import os
-import time
 import signal
+import time
 
 from twisted.application.service import MultiService
 from twisted.internet.endpoints import serverFromString
@@ -46,7 +46,7 @@ class ConfigHolder:
     def __init__(self, config, path=None):
         self.config = config
         self.path = path
-        self.generation = 1       # bumped by every successful reload
+        self.generation = 1  # bumped by every successful reload
 
 
 class AxKitService(MultiService):
@@ -58,8 +58,8 @@ class AxKitService(MultiService):
             from twisted.internet import reactor
         self.reactor = reactor
         self.holder = ConfigHolder(config, path)
-        self.ports = {}          # endpoint string -> IListeningPort
-        self.factories = {}      # endpoint string -> HTTPFactory
+        self.ports = {}  # endpoint string -> IListeningPort
+        self.factories = {}  # endpoint string -> HTTPFactory
         self.log_router = LogRouter(self.holder)
         self.gate = ConnectionGate(config.global_resolved.conf.max_connections)
         self._raise_fd_limit()
@@ -68,7 +68,7 @@ class AxKitService(MultiService):
         self._old_signals = {}
         self.handle_signals = handle_signals
         self.retired_factories = []  # of listeners a reload closed (still draining)
-        self.dev_reload = False      # --reload (axkit.reload); set by tap
+        self.dev_reload = False  # --reload (axkit.reload); set by tap
 
     def setServiceParent(self, parent):
         # twistd asks its Application for an ILogObserver before it starts
@@ -110,6 +110,7 @@ class AxKitService(MultiService):
         MultiService.startService(self)
         if self.dev_reload:
             from axkit.reload import Reloader
+
             Reloader(self).start()
         self._start_log_flusher()
         self.install_signal_handlers()
@@ -125,8 +126,10 @@ class AxKitService(MultiService):
         self.reactor.callWhenRunning(self._notify_ready)
 
     def _notify_ready(self):
-        notify(f"READY=1\nSTATUS=listening on {', '.join(self.holder.config.listeners)}\n"
-               f"MAINPID={os.getpid()}")
+        notify(
+            f"READY=1\nSTATUS=listening on {', '.join(self.holder.config.listeners)}\n"
+            f"MAINPID={os.getpid()}"
+        )
 
     def _raise_fd_limit(self):
         """MaxConnections needs as many descriptors: raise the soft limit
@@ -134,6 +137,7 @@ class AxKitService(MultiService):
         (accepting past the descriptor limit would fail with EMFILE)."""
         try:
             import resource
+
             soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         except (ImportError, ValueError, OSError):
             return
@@ -151,9 +155,13 @@ class AxKitService(MultiService):
                 pass
         if soft != resource.RLIM_INFINITY and self.gate.maximum > soft - reserve:
             capped = max(1, soft - reserve)
-            log.warn("MaxConnections {maximum} is more than the open-file limit "
-                     "allows ({soft}); using {capped}", maximum=self.gate.maximum,
-                     soft=soft, capped=capped)
+            log.warn(
+                "MaxConnections {maximum} is more than the open-file limit "
+                "allows ({soft}); using {capped}",
+                maximum=self.gate.maximum,
+                soft=soft,
+                capped=capped,
+            )
             self.gate.maximum = capped
 
     def listen(self, endpoint):
@@ -161,6 +169,7 @@ class AxKitService(MultiService):
         if self.dev_reload:
             # --reload: the socket the process had before it re-executed.
             from axkit.reload import adopt
+
             d = adopt(self.reactor, endpoint, factory)
             if d is not None:
                 return d.addCallback(self._listening, endpoint, factory)
@@ -168,9 +177,11 @@ class AxKitService(MultiService):
             server_endpoint = serverFromString(self.reactor, with_backlog(endpoint))
         except IndexError:
             # Twisted's systemd: parser indexes the inherited sockets.
-            raise SystemExit(f"axkit: cannot listen on {endpoint}: no such socket was "
-                             "passed by systemd (is the .socket unit active, with "
-                             "that many ListenStream lines?)")
+            raise SystemExit(
+                f"axkit: cannot listen on {endpoint}: no such socket was "
+                "passed by systemd (is the .socket unit active, with "
+                "that many ListenStream lines?)"
+            )
         except Exception as e:
             raise SystemExit(f"axkit: cannot listen on {endpoint}: {e}")
         d = server_endpoint.listen(factory)
@@ -178,8 +189,7 @@ class AxKitService(MultiService):
         d.addCallback(self._listening, endpoint, factory)
         d.addErrback(failures.append)
         if failures:
-            raise SystemExit(f"axkit: cannot listen on {endpoint}: "
-                             f"{failures[0].getErrorMessage()}")
+            raise SystemExit(f"axkit: cannot listen on {endpoint}: {failures[0].getErrorMessage()}")
         return d
 
     def _listening(self, port, endpoint, factory):
@@ -187,8 +197,9 @@ class AxKitService(MultiService):
         self.gate.ports.append(port)
         self.factories[endpoint] = factory
         host = port.getHost()
-        log.info("axkit listening on {endpoint} ({address})", endpoint=endpoint,
-                 address=_describe(host))
+        log.info(
+            "axkit listening on {endpoint} ({address})", endpoint=endpoint, address=_describe(host)
+        )
         return port
 
     def stopService(self):
@@ -199,6 +210,7 @@ class AxKitService(MultiService):
         MultiService.stopService(self)
         from twisted.internet import defer
         from twisted.internet.defer import Deferred, gatherResults
+
         self.restore_signal_handlers()
         if self._flusher is not None and self._flusher.running:
             self._flusher.stop()
@@ -214,13 +226,16 @@ class AxKitService(MultiService):
 
         def check():
             if drained.called:
-                return      # cut_now (a second signal) ended the wait
+                return  # cut_now (a second signal) ended the wait
             open_ = sum(len(f.connections) for f in factories)
             if not open_:
                 drained.callback(None)
             elif self.reactor.seconds() - started >= timeout:
-                log.warn("graceful shutdown: cutting {count} connection(s) still "
-                         "open after {timeout}s", count=open_, timeout=timeout)
+                log.warn(
+                    "graceful shutdown: cutting {count} connection(s) still open after {timeout}s",
+                    count=open_,
+                    timeout=timeout,
+                )
                 for factory in factories:
                     factory.abort_all()
                 drained.callback(None)
@@ -232,23 +247,27 @@ class AxKitService(MultiService):
             if drained.called:
                 return
             open_ = sum(len(f.connections) for f in factories)
-            log.warn("graceful shutdown: second signal, cutting {count} connection(s) "
-                     "now", count=open_)
+            log.warn(
+                "graceful shutdown: second signal, cutting {count} connection(s) now", count=open_
+            )
             for factory in factories:
                 factory.abort_all()
             drained.callback(None)
 
         previous = {}
         if any(f.connections for f in factories):
-            log.info("graceful shutdown: waiting for {count} connection(s)",
-                     count=sum(len(f.connections) for f in factories))
+            log.info(
+                "graceful shutdown: waiting for {count} connection(s)",
+                count=sum(len(f.connections) for f in factories),
+            )
             if self.handle_signals:
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     try:
                         previous[signum] = signal.signal(
-                            signum, lambda n, f: self.reactor.callFromThread(cut_now))
+                            signum, lambda n, f: self.reactor.callFromThread(cut_now)
+                        )
                     except ValueError:
-                        pass      # not the main thread
+                        pass  # not the main thread
         check()
 
         def finished(_):
@@ -268,9 +287,11 @@ class AxKitService(MultiService):
                 factory.wheel.stop()
             # Plugins' ``shutdown()`` (an ASGI app's lifespan shutdown),
             # after the last request; a Deferred is waited for.
-            stops = [defer.maybeDeferred(plugin.shutdown)
-                     for plugin in self.holder.config.plugins.values()
-                     if getattr(plugin, "shutdown", None) is not None]
+            stops = [
+                defer.maybeDeferred(plugin.shutdown)
+                for plugin in self.holder.config.plugins.values()
+                if getattr(plugin, "shutdown", None) is not None
+            ]
             for stop in stops:
                 stop.addErrback(lambda f: log.failure("plugin shutdown", failure=f))
             return gatherResults(stops).addCallback(flushed)
@@ -290,6 +311,7 @@ class AxKitService(MultiService):
 
     def _start_log_flusher(self):
         from twisted.internet.task import LoopingCall
+
         self._flusher = LoopingCall(flush_all)
         self._flusher.clock = self.reactor
         self._flusher.start(1.0, now=False)
@@ -300,15 +322,16 @@ class AxKitService(MultiService):
         """SIGHUP: reload the config; SIGUSR1: reopen log files."""
         if not self.handle_signals:
             return
-        for signum, action in ((signal.SIGHUP, self.reload),
-                               (signal.SIGUSR1, self.reopen_logs)):
+        for signum, action in ((signal.SIGHUP, self.reload), (signal.SIGUSR1, self.reopen_logs)):
+
             def handler(number, frame, action=action):
                 # Signal handlers interrupt the reactor: hand the work to it.
                 self.reactor.callFromThread(action)
+
             try:
                 self._old_signals[signum] = signal.signal(signum, handler)
             except ValueError:
-                pass   # not the main thread (tests driving a service): no signals
+                pass  # not the main thread (tests driving a service): no signals
 
     def restore_signal_handlers(self):
         for signum, old in self._old_signals.items():
@@ -331,7 +354,9 @@ class AxKitService(MultiService):
         False when it was refused (errors are logged; the old one stays).
         """
         from twisted.internet import defer
+
         from axkit.config.errors import ConfigErrors
+
         source = self.holder.path or self.holder.config.source
         if new_config is None:
             try:
@@ -339,12 +364,14 @@ class AxKitService(MultiService):
             except ConfigErrors as e:
                 for error in e.errors:
                     log.error("reload refused: {error}", error=str(error))
-                log.error("config {source} has {n} error(s); still serving the old one",
-                          source=source, n=len(e.errors))
+                log.error(
+                    "config {source} has {n} error(s); still serving the old one",
+                    source=source,
+                    n=len(e.errors),
+                )
                 return defer.succeed(False)
             except Exception:
-                log.failure("reload of {source} failed; still serving the old one",
-                            source=source)
+                log.failure("reload of {source} failed; still serving the old one", source=source)
                 return defer.succeed(False)
         try:
             self.start_plugins(new_config)
@@ -375,8 +402,7 @@ class AxKitService(MultiService):
                     if port in self.gate.ports:
                         self.gate.ports.remove(port)
                     port.stopListening()
-                log.error("config {source} not reloaded; still serving the old one",
-                          source=source)
+                log.error("config {source} not reloaded; still serving the old one", source=source)
                 return False
             self.holder.config = new_config
             self.holder.generation += 1
@@ -396,18 +422,24 @@ class AxKitService(MultiService):
                 flush = getattr(plugin, "flush", None)
                 if flush is not None:
                     flush()
-            log.info("config {source} reloaded (generation {generation})",
-                     source=source, generation=self.holder.generation)
+            log.info(
+                "config {source} reloaded (generation {generation})",
+                source=source,
+                generation=self.holder.generation,
+            )
             return True
+
         return d.addCallback(opened_all)
 
     def _read_config(self):
         if self.load_config is not None:
             return self.load_config()
         from axkit.config.loader import load_file, load_string
+
         if self.holder.path is not None:
             return load_file(self.holder.path)
         from axkit.tap import default_config_text
+
         return load_string(default_config_text(), "<built-in config>")
 
     def _listen_for_reload(self, endpoint, opened):
@@ -417,11 +449,13 @@ class AxKitService(MultiService):
         def listening(port):
             opened.append((endpoint, port))
             return self._listening(port, endpoint, factory)
+
         return d.addCallback(listening)
 
     def port_numbers(self):
-        return {ep: p.getHost().port for ep, p in self.ports.items()
-                if hasattr(p.getHost(), "port")}
+        return {
+            ep: p.getHost().port for ep, p in self.ports.items() if hasattr(p.getHost(), "port")
+        }
 
 
 def _describe(address):
@@ -457,5 +491,7 @@ class GCStats:
     def write(self):
         with open(self.path, "w") as f:
             for g in range(3):
-                f.write(f"gen{g}: {self.counts[g]} passes, longest "
-                        f"{self.longest[g] * 1000:.2f} ms, total {self.total[g] * 1000:.1f} ms; ")
+                f.write(
+                    f"gen{g}: {self.counts[g]} passes, longest "
+                    f"{self.longest[g] * 1000:.2f} ms, total {self.total[g] * 1000:.1f} ms; "
+                )

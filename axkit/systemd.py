@@ -19,7 +19,7 @@ def notify(state, environ=None):
     if not path:
         return False
     if path.startswith("@"):
-        path = "\0" + path[1:]          # an abstract socket
+        path = "\0" + path[1:]  # an abstract socket
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
             s.connect(path)

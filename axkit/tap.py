@@ -19,22 +19,40 @@ def default_config_text(cwd=None):
 
 class Options(usage.Options):
     synopsis = "[options]"
-    longdesc = ("Run the axkit HTTP server.  With no --config it serves the current "
-                "directory on http://127.0.0.1:8080/ (built-in config).")
+    longdesc = (
+        "Run the axkit HTTP server.  With no --config it serves the current "
+        "directory on http://127.0.0.1:8080/ (built-in config)."
+    )
     optParameters = [
         ["config", "c", None, "The config file (default: the built-in config)."],
         ["host", None, None, "With --dump-config: the Host of the request to show."],
         ["path", None, "/", "With --dump-config: the URL path of the request to show."],
     ]
     optFlags = [
-        ["check", None, "Load and check the config, print any errors as "
-                        "file:line: message, and exit (0 if it loads)."],
-        ["list-plugins", None, "List every discovered plugin (distribution, hooks, "
-                               "directives with their docs; broken dropins) and exit."],
-        ["dump-config", None, "Print the effective merged values and plugin chains for "
-                              "one request (--host, --path) and exit."],
-        ["reload", None, "Development: restart when a Python file of a mounted app "
-                         "changes, keeping the listening sockets."],
+        [
+            "check",
+            None,
+            "Load and check the config, print any errors as "
+            "file:line: message, and exit (0 if it loads).",
+        ],
+        [
+            "list-plugins",
+            None,
+            "List every discovered plugin (distribution, hooks, "
+            "directives with their docs; broken dropins) and exit.",
+        ],
+        [
+            "dump-config",
+            None,
+            "Print the effective merged values and plugin chains for "
+            "one request (--host, --path) and exit.",
+        ],
+        [
+            "reload",
+            None,
+            "Development: restart when a Python file of a mounted app "
+            "changes, keeping the listening sockets.",
+        ],
     ]
 
     def opt_version(self):
@@ -44,6 +62,7 @@ class Options(usage.Options):
 
 def load_config(options):
     from axkit.config.loader import load_file, load_string
+
     path = options["config"]
     if path is None:
         return load_string(default_config_text(), "<built-in config>"), None
@@ -53,9 +72,11 @@ def load_config(options):
 def makeService(options):
     # Before anything imports twisted.internet.reactor (see axkit/reactor.py).
     from axkit.reactor import install_default
+
     install_default()
     if options["list-plugins"]:
         from axkit.introspect import list_plugins_text
+
         sys.stdout.write(list_plugins_text())
         sys.stdout.flush()
         sys.exit(0)
@@ -64,18 +85,22 @@ def makeService(options):
     except ConfigErrors as e:
         for error in e.errors:
             sys.stderr.write(f"{error}\n")
-        sys.stderr.write(f"axkit: config has {len(e.errors)} error"
-                         f"{'s' if len(e.errors) != 1 else ''}; not starting\n")
+        sys.stderr.write(
+            f"axkit: config has {len(e.errors)} error"
+            f"{'s' if len(e.errors) != 1 else ''}; not starting\n"
+        )
         sys.exit(1)
     if options["check"]:
         sys.stdout.write(f"{config.source}: config OK\n")
         sys.exit(0)
     if options["dump-config"]:
         from axkit.introspect import dump_config_text
+
         sys.stdout.write(dump_config_text(config, options["host"], options["path"]))
         sys.stdout.flush()
         sys.exit(0)
     from axkit.server import AxKitService
+
     service = AxKitService(config, path)
     service.dev_reload = bool(options["reload"])
     return service

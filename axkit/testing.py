@@ -54,7 +54,7 @@ class Response:
     def __init__(self, status, reason, headers, body, raw_head):
         self.status = status
         self.reason = reason
-        self.headers = headers          # list of (name, value)
+        self.headers = headers  # list of (name, value)
         self.body = body
         self.raw_head = raw_head
 
@@ -90,7 +90,7 @@ def parse_responses(data, methods=()):
             if not sep or name != name.strip():
                 raise ValueError(f"malformed header line {line!r}")
             headers.append((name, value.strip()))
-        data = data[end + 4:]
+        data = data[end + 4 :]
         method = methods.pop(0) if methods else "GET"
         names = {k.lower(): v for k, v in headers}
         if status < 200:
@@ -122,11 +122,11 @@ def _dechunk(data):
         if line_end < 0:
             return b"".join(body), data, False
         size = int(data[:line_end].split(b";")[0], 16)
-        data = data[line_end + 2:]
+        data = data[line_end + 2 :]
         if size == 0:
             trailer_end = data.find(b"\r\n")
-            while trailer_end > 0:   # skip trailer fields
-                data = data[trailer_end + 2:]
+            while trailer_end > 0:  # skip trailer fields
+                data = data[trailer_end + 2 :]
                 trailer_end = data.find(b"\r\n")
             if trailer_end < 0:
                 return b"".join(body), data, False
@@ -134,7 +134,7 @@ def _dechunk(data):
         if len(data) < size + 2:
             return b"".join(body), data, False
         body.append(data[:size])
-        data = data[size + 2:]
+        data = data[size + 2 :]
 
 
 class MemoryConnection:
@@ -144,8 +144,9 @@ class MemoryConnection:
         self.peer = peer
         self.site = site
         self.protocol = site.factory.buildProtocol(None)
-        self.transport = StringTransport(peerAddress=IPv4Address("TCP", *peer),
-                                         hostAddress=IPv4Address("TCP", "127.0.0.1", 8080))
+        self.transport = StringTransport(
+            peerAddress=IPv4Address("TCP", *peer), hostAddress=IPv4Address("TCP", "127.0.0.1", 8080)
+        )
         self.protocol.makeConnection(self.transport)
         self.methods = []
 
@@ -181,6 +182,7 @@ class MemoryConnection:
     def lose(self):
         from twisted.internet.error import ConnectionLost
         from twisted.python.failure import Failure
+
         self.protocol.connectionLost(Failure(ConnectionLost()))
 
 
@@ -213,7 +215,7 @@ class MemorySite:
         if request is not None:
             try:
                 if request.reactor is not self.clock:
-                    return      # another site's request
+                    return  # another site's request
             except AttributeError:
                 return
         self.events.append(event)
@@ -227,8 +229,7 @@ class MemorySite:
     def connect(self, peer=("127.0.0.1", 40000)):
         return MemoryConnection(self, peer)
 
-    def request(self, method="GET", path="/", headers=(), body=b"", version="1.1",
-                max_wait=60.0):
+    def request(self, method="GET", path="/", headers=(), body=b"", version="1.1", max_wait=60.0):
         """Send one request on a fresh connection and return its Response.
 
         If the answer is not complete at once (a plugin returned a Deferred
@@ -280,8 +281,11 @@ class MemorySite:
 
     def traces(self):
         """The (hook, plugin, result, seconds) records of TraceHooks, in order."""
-        return [(e["hook"], e["trace_plugin"], e["result"], e["seconds"])
-                for e in self.events if e.get("axkit_trace") and "trace_plugin" in e]
+        return [
+            (e["hook"], e["trace_plugin"], e["result"], e["seconds"])
+            for e in self.events
+            if e.get("axkit_trace") and "trace_plugin" in e
+        ]
 
 
 class RunningServer:
@@ -308,9 +312,9 @@ class RunningServer:
     def reload(self, config_text, base_dir=None):
         """Swap in a new config as SIGHUP would; Deferred firing True/False."""
         from axkit.config.errors import ConfigErrors
+
         try:
-            config = load_string(_with_listen(config_text), "<test config>",
-                                 base_dir=base_dir)
+            config = load_string(_with_listen(config_text), "<test config>", base_dir=base_dir)
         except ConfigErrors:
             return defer.succeed(False)
         return self.service.reload(config)
@@ -321,9 +325,11 @@ def http_pool(test_case):
     pass it as ``pool=`` so no client connection outlives the test."""
     from twisted.internet import reactor
     from twisted.web.client import HTTPConnectionPool
+
     pool = HTTPConnectionPool(reactor, persistent=False)
     test_case.addCleanup(pool.closeCachedConnections)
     return pool
+
 
 def _with_listen(config_text):
     text = textwrap.dedent(config_text)
@@ -361,7 +367,8 @@ def twistd_env(extra_path=()):
     env = dict(os.environ)
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(
-        [here, *extra_path] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        [here, *extra_path] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
     return env
 
 
@@ -374,23 +381,29 @@ class TwistdProcess:
     (before ``axkit``).  Always ``stop()`` it (addCleanup).
     """
 
-    def __init__(self, config_path, extra_path=(), args=(), timeout=20.0, watch=None,
-                 twistd_args=()):
+    def __init__(
+        self, config_path, extra_path=(), args=(), timeout=20.0, watch=None, twistd_args=()
+    ):
         import subprocess
         import time
+
         env = twistd_env(extra_path)
         self.config_path = config_path
         self.output_path = config_path + ".out"
         self._out = open(self.output_path, "wb")
         self.process = subprocess.Popen(
-            TWISTD_COMMAND + ["-n", "--pidfile=", *twistd_args, "axkit", "--config",
-                              config_path, *args],
-            stdout=self._out, stderr=subprocess.STDOUT, env=env,
-            cwd=os.path.dirname(config_path))
+            TWISTD_COMMAND
+            + ["-n", "--pidfile=", *twistd_args, "axkit", "--config", config_path, *args],
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=os.path.dirname(config_path),
+        )
         self.port = None
-        self.watch = watch      # a log file holding the "listening on" line, if not stdout
+        self.watch = watch  # a log file holding the "listening on" line, if not stdout
         deadline = time.monotonic() + timeout
         import re
+
         while time.monotonic() < deadline:
             text = self.output() + self.watched()
             m = re.search(r"listening on \S+ \(http://[^:]+:(\d+)/\)", text)
@@ -422,6 +435,7 @@ class TwistdProcess:
     def wait_for_output(self, text, timeout=10.0, after=0):
         """Block until ``text`` appears in the output past offset ``after``."""
         import time
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if text in self.output()[after:]:

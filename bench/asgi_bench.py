@@ -44,10 +44,25 @@ MaxKeepAliveRequests 0
 """)
     reactor_args = [f"--reactor={reactor}"] if reactor else []
     return subprocess.Popen(
-        ["taskset", "-c", SERVER_CORE, *TWISTD, "-n", "--pidfile=", *reactor_args,
-         "--logfile", os.path.join(work, "axkit.log"), "axkit", "--config", conf],
-        cwd=work, env=dict(_env(), AXKIT_ASGI_LOOP=loop), stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+        [
+            "taskset",
+            "-c",
+            SERVER_CORE,
+            *TWISTD,
+            "-n",
+            "--pidfile=",
+            *reactor_args,
+            "--logfile",
+            os.path.join(work, "axkit.log"),
+            "axkit",
+            "--config",
+            conf,
+        ],
+        cwd=work,
+        env=dict(_env(), AXKIT_ASGI_LOOP=loop),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def start_axkit_thread(work, port):
@@ -60,16 +75,43 @@ def start_axkit_asyncio(work, port):
 
 def start_uvicorn(work, port):
     return subprocess.Popen(
-        ["taskset", "-c", SERVER_CORE, sys.executable, "-m", "uvicorn", APP,
-         "--host", "127.0.0.1", "--port", str(port), "--http", "httptools",
-         "--loop", "asyncio", "--workers", "1", "--no-access-log", "--lifespan", "off",
-         "--log-level", "warning"],
-        cwd=work, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "taskset",
+            "-c",
+            SERVER_CORE,
+            sys.executable,
+            "-m",
+            "uvicorn",
+            APP,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--http",
+            "httptools",
+            "--loop",
+            "asyncio",
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--lifespan",
+            "off",
+            "--log-level",
+            "warning",
+        ],
+        cwd=work,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
-SERVERS = {"axkit": start_axkit, "axkit-thread": start_axkit_thread,
-           "axkit-asyncio": start_axkit_asyncio,
-           "uvicorn": start_uvicorn}
+SERVERS = {
+    "axkit": start_axkit,
+    "axkit-thread": start_axkit_thread,
+    "axkit-asyncio": start_axkit_asyncio,
+    "uvicorn": start_uvicorn,
+}
 
 
 def main():
@@ -99,16 +141,22 @@ def main():
                 try:
                     wait_listening(port, proc)
                     url = f"http://127.0.0.1:{port}/"
-                    wrk(url, 1, args.connections, False)           # warm up
+                    wrk(url, 1, args.connections, False)  # warm up
                     r = wrk(url, args.duration, args.connections, False, proc.pid)
                 finally:
                     stop(proc)
                 results[name].append(r)
-                print(f"round {round_ + 1} {name:14} {r['rps']:8.0f} req/s  "
-                      f"{r['cpu_us'] or 0:6.1f} us CPU/req = {r['core_rps']:7.0f} req/s "
-                      f"per core  p99 {r['p99_ms']} ms"
-                      + (f"  (non-2xx {r['non2xx']}, socket errors {r['socket_errors']})"
-                         if r["non2xx"] or r["socket_errors"] else ""), flush=True)
+                print(
+                    f"round {round_ + 1} {name:14} {r['rps']:8.0f} req/s  "
+                    f"{r['cpu_us'] or 0:6.1f} us CPU/req = {r['core_rps']:7.0f} req/s "
+                    f"per core  p99 {r['p99_ms']} ms"
+                    + (
+                        f"  (non-2xx {r['non2xx']}, socket errors {r['socket_errors']})"
+                        if r["non2xx"] or r["socket_errors"]
+                        else ""
+                    ),
+                    flush=True,
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()
@@ -117,9 +165,12 @@ def main():
     for name, r in best.items():
         line = f"{name:14} best {r['rps']:8.0f} req/s, {r['cpu_us'] or 0:6.1f} us CPU/req"
         if base and name != "uvicorn" and base["rps"]:
-            line += (f"   / uvicorn: {r['rps'] / base['rps']:.2f}x req/s, "
-                     f"{r['core_rps'] / base['core_rps']:.2f}x per core"
-                     if base["core_rps"] else "")
+            line += (
+                f"   / uvicorn: {r['rps'] / base['rps']:.2f}x req/s, "
+                f"{r['core_rps'] / base['core_rps']:.2f}x per core"
+                if base["core_rps"]
+                else ""
+            )
         print(line)
 
 

@@ -8,10 +8,10 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 # The project's own helpers: a free port on 127.0.0.1, `twistd` as a command.
-from axkit.testing import TWISTD_COMMAND as TWISTD, free_port  # noqa: E402
+from axkit.testing import TWISTD_COMMAND as TWISTD  # noqa: E402
+from axkit.testing import free_port  # noqa: E402
 
-__all__ = ["REPO", "TWISTD", "BytecodeCounter", "callgrind_per_request", "free_port",
-           "rss_kib"]
+__all__ = ["REPO", "TWISTD", "BytecodeCounter", "callgrind_per_request", "free_port", "rss_kib"]
 
 
 def rss_kib(pid):
@@ -32,6 +32,7 @@ class BytecodeCounter:
 
     def __init__(self):
         import collections
+
         self.counts = collections.Counter()
         self.calls = collections.Counter()
 
@@ -48,8 +49,10 @@ class BytecodeCounter:
     def report(self, n, top, where=""):
         """Print the totals per request (``n`` requests) and the ``top`` functions."""
         counts, calls = self.counts, self.calls
-        print(f"{sum(counts.values()) / n:.0f} bytecodes and {sum(calls.values()) / n:.0f} "
-              f"Python calls per request{where}")
+        print(
+            f"{sum(counts.values()) / n:.0f} bytecodes and {sum(calls.values()) / n:.0f} "
+            f"Python calls per request{where}"
+        )
         for (path, name), v in counts.most_common(top):
             print(f"  {v / n:6.0f} bytecodes  {calls[(path, name)] / n:4.1f} calls  {path}:{name}")
 
@@ -61,18 +64,32 @@ def callgrind_per_request(command, small, large):
     None when valgrind is not installed."""
     import shutil
     import subprocess
+
     if shutil.which("valgrind") is None:
         return None
 
     def total(n):
         out = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-             *command, "--loop", str(n)], capture_output=True, text=True,
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--callgrind-out-file=/dev/null",
+                *command,
+                "--loop",
+                str(n),
+            ],
+            capture_output=True,
+            text=True,
             # A fixed hash seed: dict probing, and so the count, repeats exactly.
-            env=dict(os.environ, PYTHONHASHSEED="0")).stderr
-        refs = [int(line.rsplit(":", 1)[1].replace(",", ""))
-                for line in out.splitlines() if "refs:" in line]
+            env=dict(os.environ, PYTHONHASHSEED="0"),
+        ).stderr
+        refs = [
+            int(line.rsplit(":", 1)[1].replace(",", ""))
+            for line in out.splitlines()
+            if "refs:" in line
+        ]
         if not refs:
             raise RuntimeError(out[-2000:])
         return refs[-1]
+
     return (total(large) - total(small)) / (large - small)

@@ -34,12 +34,19 @@ ROOT = os.path.dirname(HERE)
 LIGHTTPD = shutil.which("lighttpd") or "/usr/sbin/lighttpd"
 
 PROGRAMS = {
-    "sh": ("hello.cgi", '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\n'
-                        'Hello, world!\\n"\n'),
-    "perl": ("hello.cgi", '#!/usr/bin/perl\nprint "Content-Type: text/plain\\r\\n\\r\\n'
-                          'Hello, world!\\n";\n'),
-    "c": ("hello.c", '#include <stdio.h>\nint main(void){fputs("Content-Type: '
-                     'text/plain\\r\\n\\r\\nHello, world!\\n", stdout);return 0;}\n'),
+    "sh": (
+        "hello.cgi",
+        '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\nHello, world!\\n"\n',
+    ),
+    "perl": (
+        "hello.cgi",
+        '#!/usr/bin/perl\nprint "Content-Type: text/plain\\r\\n\\r\\nHello, world!\\n";\n',
+    ),
+    "c": (
+        "hello.c",
+        '#include <stdio.h>\nint main(void){fputs("Content-Type: '
+        'text/plain\\r\\n\\r\\nHello, world!\\n", stdout);return 0;}\n',
+    ),
 }
 
 
@@ -72,32 +79,40 @@ def wait_ready(url, timeout=15.0):
 def start_axkit(work, cgi_bin, port):
     conf = os.path.join(work, "axkit.conf")
     with open(conf, "w") as f:
-        f.write(f"Listen tcp:{port}:interface=127.0.0.1\n"
-                f"DocumentRoot {work}\n"
-                # The dotted path works even where a stale global install
-                # shadows the bundled dropin's name.
-                f"Plugin axkit.plugins.cgi.CGI\n"
-                f"ScriptAlias /cgi-bin/ {cgi_bin}/\n")
+        f.write(
+            f"Listen tcp:{port}:interface=127.0.0.1\n"
+            f"DocumentRoot {work}\n"
+            # The dotted path works even where a stale global install
+            # shadows the bundled dropin's name.
+            f"Plugin axkit.plugins.cgi.CGI\n"
+            f"ScriptAlias /cgi-bin/ {cgi_bin}/\n"
+        )
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     twistd = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
-    return subprocess.Popen([sys.executable, "-c", twistd, "-n",
-                             "--pidfile=", "axkit", "--config", conf],
-                            cwd=work, env=env, stdout=subprocess.DEVNULL,
-                            stderr=open(os.path.join(work, "axkit.err"), "w"))
+    return subprocess.Popen(
+        [sys.executable, "-c", twistd, "-n", "--pidfile=", "axkit", "--config", conf],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(os.path.join(work, "axkit.err"), "w"),
+    )
 
 
 def start_lighttpd(work, cgi_bin, port):
     conf = os.path.join(work, "lighttpd.conf")
     with open(conf, "w") as f:
-        f.write(f'server.document-root = "{work}"\n'
-                f'server.port = {port}\n'
-                f'server.bind = "127.0.0.1"\n'
-                f'server.modules = ("mod_cgi", "mod_alias")\n'
-                f'server.errorlog = "{work}/lighttpd.err"\n'
-                f'alias.url = ("/cgi-bin/" => "{cgi_bin}/")\n'
-                f'$HTTP["url"] =~ "^/cgi-bin/" {{ cgi.assign = ("" => "") }}\n')
-    return subprocess.Popen([LIGHTTPD, "-D", "-f", conf], cwd=work,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        f.write(
+            f'server.document-root = "{work}"\n'
+            f"server.port = {port}\n"
+            f'server.bind = "127.0.0.1"\n'
+            f'server.modules = ("mod_cgi", "mod_alias")\n'
+            f'server.errorlog = "{work}/lighttpd.err"\n'
+            f'alias.url = ("/cgi-bin/" => "{cgi_bin}/")\n'
+            f'$HTTP["url"] =~ "^/cgi-bin/" {{ cgi.assign = ("" => "") }}\n'
+        )
+    return subprocess.Popen(
+        [LIGHTTPD, "-D", "-f", conf], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def cpu_times(pid):
@@ -114,22 +129,28 @@ def cpu_times(pid):
 def load(url, duration, connections):
     """(requests per second, failed requests, requests) from wrk or ab."""
     if shutil.which("wrk"):
-        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", url],
-                             capture_output=True, text=True, timeout=duration + 60).stdout
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", url],
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+        ).stdout
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
         done = int(re.search(r"(\d+) requests in", out).group(1))
         failed = 0
         m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         if m:
             failed += int(m.group(1))
-        m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                      out)
+        m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
         if m:
             failed += sum(int(x) for x in m.groups())
         return rate, failed, done
-    out = subprocess.run(["ab", "-q", "-k", f"-c{connections}", f"-t{duration}",
-                          "-n", "10000000", url],
-                         capture_output=True, text=True, timeout=duration + 60).stdout
+    out = subprocess.run(
+        ["ab", "-q", "-k", f"-c{connections}", f"-t{duration}", "-n", "10000000", url],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+    ).stdout
     rate = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
     failed = int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
     done = int(re.search(r"Complete requests:\s+(\d+)", out).group(1))
@@ -143,8 +164,12 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--program", choices=sorted(PROGRAMS), default="sh")
-    parser.add_argument("--warmup", type=int, default=3,
-                        help="seconds of load per server before the rounds, not counted")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=3,
+        help="seconds of load per server before the rounds, not counted",
+    )
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="axkit-cgi-bench-")
@@ -178,7 +203,7 @@ def main():
         for r in range(args.rounds):
             # The servers take turns going first: a machine that drifts
             # during the run does not always favour the same one.
-            for name, url in (order if r % 2 == 0 else order[::-1]):
+            for name, url in order if r % 2 == 0 else order[::-1]:
                 own0, kids0 = cpu_times(pids[name])
                 rate, failed, done = load(url, args.duration, args.connections)
                 own1, kids1 = cpu_times(pids[name])
@@ -186,33 +211,55 @@ def main():
                 # by whatever else the machine runs), and its programs'.
                 cpu = (own1 - own0) / max(done, 1) * 1e6
                 kids = (kids1 - kids0) / max(done, 1) * 1e6
-                results[name].append({"rate": rate, "failed": failed, "requests": done,
-                                      "server_us_per_request": round(cpu, 1),
-                                      "programs_us_per_request": round(kids, 1)})
-                print(f"round {r + 1}  {name:9s} {rate:9.1f} req/s  failed {failed}  "
-                      f"server CPU {cpu:6.0f} us/req  programs {kids:6.0f} us/req",
-                      flush=True)
-        summary = {name: statistics.median(x["rate"] for x in runs)
-                   for name, runs in results.items()}
-        cpu_summary = {name: statistics.median(x["server_us_per_request"] for x in runs)
-                       for name, runs in results.items()}
+                results[name].append(
+                    {
+                        "rate": rate,
+                        "failed": failed,
+                        "requests": done,
+                        "server_us_per_request": round(cpu, 1),
+                        "programs_us_per_request": round(kids, 1),
+                    }
+                )
+                print(
+                    f"round {r + 1}  {name:9s} {rate:9.1f} req/s  failed {failed}  "
+                    f"server CPU {cpu:6.0f} us/req  programs {kids:6.0f} us/req",
+                    flush=True,
+                )
+        summary = {
+            name: statistics.median(x["rate"] for x in runs) for name, runs in results.items()
+        }
+        cpu_summary = {
+            name: statistics.median(x["server_us_per_request"] for x in runs)
+            for name, runs in results.items()
+        }
         print()
         for name, rate in summary.items():
-            print(f"{name:9s} median {rate:9.1f} req/s  server CPU "
-                  f"{cpu_summary[name]:6.0f} us/req")
+            print(f"{name:9s} median {rate:9.1f} req/s  server CPU {cpu_summary[name]:6.0f} us/req")
         if "lighttpd" in summary:
             ratio = summary["axkit"] / summary["lighttpd"]
-            ratios = [a["rate"] / b["rate"]
-                      for a, b in zip(results["axkit"], results["lighttpd"])]
-            print(f"axkit / lighttpd = {ratio:.2f} (medians; per round "
-                  + ", ".join(f"{x:.2f}" for x in ratios) + ")")
+            pairs = zip(results["axkit"], results["lighttpd"], strict=False)
+            ratios = [a["rate"] / b["rate"] for a, b in pairs]
+            print(
+                f"axkit / lighttpd = {ratio:.2f} (medians; per round "
+                + ", ".join(f"{x:.2f}" for x in ratios)
+                + ")"
+            )
         os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
         out = os.path.join(HERE, "results", f"cgi-{time.strftime('%Y%m%d-%H%M%S')}.json")
         with open(out, "w") as f:
-            json.dump({"program": args.program, "connections": args.connections,
-                       "duration": args.duration, "rounds": results,
-                       "median": summary, "median_server_us_per_request": cpu_summary,
-                       "load_average": os.getloadavg()}, f, indent=1)
+            json.dump(
+                {
+                    "program": args.program,
+                    "connections": args.connections,
+                    "duration": args.duration,
+                    "rounds": results,
+                    "median": summary,
+                    "median_server_us_per_request": cpu_summary,
+                    "load_average": os.getloadavg(),
+                },
+                f,
+                indent=1,
+            )
         print(f"results: {out}")
     finally:
         for p in procs:

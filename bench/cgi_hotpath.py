@@ -36,28 +36,38 @@ def serve(work, n, concurrency, trace=None):
     """Run ab against an in-process server for ``n`` requests; CPU seconds."""
     # The reactor `twistd axkit` runs on (axkit.reactor), as a real server.
     from axkit.reactor import install_default
+
     install_default()
     from twisted.internet import reactor, task
+
     from axkit.testing import start_server
+
     cgi_bin = os.path.join(work, "cgi-bin")
     os.makedirs(cgi_bin, exist_ok=True)
     path = os.path.join(cgi_bin, "hello.cgi")
     with open(path, "w") as f:
         f.write(PROGRAM)
     os.chmod(path, 0o755)
-    config = (f"DocumentRoot {work}\nPlugin axkit.plugins.cgi.CGI\n"
-              f"ScriptAlias /cgi-bin/ {cgi_bin}/\nMaxKeepAliveRequests 0\n")
+    config = (
+        f"DocumentRoot {work}\nPlugin axkit.plugins.cgi.CGI\n"
+        f"ScriptAlias /cgi-bin/ {cgi_bin}/\nMaxKeepAliveRequests 0\n"
+    )
     result = {}
 
     def started(server):
         # Warm up (imports, caches) before measuring.
-        client = [sys.executable, os.path.join(HERE, "cgi_hotpath.py"), "--client",
-                  str(server.port)]
+        client = [
+            sys.executable,
+            os.path.join(HERE, "cgi_hotpath.py"),
+            "--client",
+            str(server.port),
+        ]
         ab = subprocess.Popen(client + ["50", "2"], stdout=subprocess.PIPE)
         while ab.poll() is None:
             reactor.iterate(0.01)
-        ab = subprocess.Popen(client + [str(n), str(concurrency)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        ab = subprocess.Popen(
+            client + [str(n), str(concurrency)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         result["r0"] = resource.getrusage(resource.RUSAGE_SELF)
         if trace is not None:
             sys.settrace(trace)
@@ -69,6 +79,7 @@ def serve(work, n, concurrency, trace=None):
                 result["out"] = ab.stdout.read().decode()
                 loop.stop()
                 reactor.stop()
+
         loop = task.LoopingCall(check)
         loop.start(0.05, now=False)
 
@@ -78,8 +89,11 @@ def serve(work, n, concurrency, trace=None):
     if not out.startswith(f"{n} requests"):
         print(out)
     r0, r1 = result["r0"], result["r1"]
-    return (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), \
-        r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime
+    return (
+        (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime),
+        r1.ru_utime - r0.ru_utime,
+        r1.ru_stime - r0.ru_stime,
+    )
 
 
 def client(port, path, n, c):
@@ -87,6 +101,7 @@ def client(port, path, n, c):
     separate process, so that none of its work is counted)."""
     import selectors
     import socket
+
     req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
     sel = selectors.DefaultSelector()
     state = {"left": n, "done": 0, "chunked": 0}
@@ -121,24 +136,26 @@ def client(port, path, n, c):
                     break
                 head = buf[:end].lower()
                 if b"transfer-encoding: chunked" in head:
-                    last = buf.find(b"\r\n0\r\n\r\n", end)   # (a tiny body)
+                    last = buf.find(b"\r\n0\r\n\r\n", end)  # (a tiny body)
                     if last < 0:
                         break
-                    buf = buf[last + 7:]
+                    buf = buf[last + 7 :]
                     state["chunked"] += 1
                 else:
                     i = head.index(b"content-length:") + 15
                     length = int(head[i:].split(b"\r\n", 1)[0])
                     if len(buf) < end + 4 + length:
                         break
-                    buf = buf[end + 4 + length:]
+                    buf = buf[end + 4 + length :]
                 state["done"] += 1
                 if not send(s):
                     break
             buffers[s] = buf
     took = time.perf_counter() - started
-    print(f"{state['done']} requests in {took:.2f}s = {state['done'] / took:.0f} req/s; "
-          f"chunked {state['chunked']}")
+    print(
+        f"{state['done']} requests in {took:.2f}s = {state['done'] / took:.0f} req/s; "
+        f"chunked {state['chunked']}"
+    )
 
 
 def count_bytecodes(work, n, top, concurrency):
@@ -163,7 +180,7 @@ def main():
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--no-callgrind", action="store_true")
     ap.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--loop", type=int, help=argparse.SUPPRESS)   # callgrind's runs
+    ap.add_argument("--loop", type=int, help=argparse.SUPPRESS)  # callgrind's runs
     ap.add_argument("--client", nargs=3, type=int, help=argparse.SUPPRESS)
     ap.add_argument("--concurrency", type=int, default=1)
     args = ap.parse_args()
@@ -181,12 +198,23 @@ def main():
             return
         cpu, user, system = serve(work, args.requests, args.concurrency)
         n = args.requests
-        print(f"CPU per request, {args.concurrency} client(s): {cpu / n * 1e6:.0f} us "
-              f"(user {user / n * 1e6:.0f}, system {system / n * 1e6:.0f}; noisy)",
-              flush=True)
+        print(
+            f"CPU per request, {args.concurrency} client(s): {cpu / n * 1e6:.0f} us "
+            f"(user {user / n * 1e6:.0f}, system {system / n * 1e6:.0f}; noisy)",
+            flush=True,
+        )
         # (A reactor runs once per process.)
-        subprocess.run([sys.executable, os.path.abspath(__file__), "--trace",
-                        "--top", str(args.top), "--concurrency", str(args.concurrency)])
+        subprocess.run(
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--trace",
+                "--top",
+                str(args.top),
+                "--concurrency",
+                str(args.concurrency),
+            ]
+        )
         if not args.no_callgrind:
             callgrind_instructions()
     finally:

@@ -59,11 +59,14 @@ AccessLog "{work}/access.log"
 
 def connection(config, work):
     from axkit.testing import MemorySite
+
     with open(os.path.join(work, "1k.txt"), "wb") as f:
         f.write(b"x" * 1024)
-    text = (f'Listen tcp:8080:interface=127.0.0.1\nDocumentRoot "{work}"\n'
-            "KeepAliveTimeout 120\nMaxKeepAliveRequests 0\n"
-            + CONFIGS[config].format(repo=REPO, work=work))
+    text = (
+        f'Listen tcp:8080:interface=127.0.0.1\nDocumentRoot "{work}"\n'
+        "KeepAliveTimeout 120\nMaxKeepAliveRequests 0\n"
+        + CONFIGS[config].format(repo=REPO, work=work)
+    )
     site = MemorySite(text, route_logs=False)
     conn = site.connect()
     conn.transport.write = lambda data: None
@@ -81,7 +84,8 @@ def count_bytecodes(feed, n, top):
 
 def callgrind_instructions(config):
     per_request = callgrind_per_request(
-        [sys.executable, os.path.abspath(__file__), "--config", config], 300, 1300)
+        [sys.executable, os.path.abspath(__file__), "--config", config], 300, 1300
+    )
     if per_request is None:
         print("instructions: valgrind not installed, skipped")
     else:
@@ -93,7 +97,7 @@ def main():
     ap.add_argument("--config", choices=sorted(CONFIGS), default="static")
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--no-callgrind", action="store_true")
-    ap.add_argument("--loop", type=int, help=argparse.SUPPRESS)   # callgrind's runs
+    ap.add_argument("--loop", type=int, help=argparse.SUPPRESS)  # callgrind's runs
     args = ap.parse_args()
     work = tempfile.mkdtemp()
     try:
@@ -117,6 +121,7 @@ def main():
             callgrind_instructions(args.config)
     finally:
         from axkit.log import flush_all
+
         flush_all()
         shutil.rmtree(work, ignore_errors=True)
 

@@ -68,19 +68,49 @@ MaxKeepAliveRequests 0
 """)
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.Popen(
-        ["taskset", "-c", SERVER_CORE, *TWISTD,
-         "-n", "--pidfile=", "--logfile", os.path.join(work, "axkit.log"),
-         "axkit", "--config", conf],
-        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "taskset",
+            "-c",
+            SERVER_CORE,
+            *TWISTD,
+            "-n",
+            "--pidfile=",
+            "--logfile",
+            os.path.join(work, "axkit.log"),
+            "axkit",
+            "--config",
+            conf,
+        ],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def start_twisted_web(work, docroot, port):
     return subprocess.Popen(
-        ["taskset", "-c", SERVER_CORE, *TWISTD,
-         "-n", "--pidfile=", "--logfile", os.path.join(work, "tw.log"),
-         "web", "--listen", f"tcp:{port}:interface=127.0.0.1", "--path", docroot,
-         "--logfile", os.path.join(work, "tw-access.log")],
-        cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "taskset",
+            "-c",
+            SERVER_CORE,
+            *TWISTD,
+            "-n",
+            "--pidfile=",
+            "--logfile",
+            os.path.join(work, "tw.log"),
+            "web",
+            "--listen",
+            f"tcp:{port}:interface=127.0.0.1",
+            "--path",
+            docroot,
+            "--logfile",
+            os.path.join(work, "tw-access.log"),
+        ],
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def start_nginx(work, docroot, port):
@@ -110,8 +140,11 @@ http {{
     }}
 }}
 """)
-    return subprocess.Popen(["taskset", "-c", SERVER_CORE, nginx, "-c", conf, "-p", work],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        ["taskset", "-c", SERVER_CORE, nginx, "-c", conf, "-p", work],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def cpu_seconds(pid):
@@ -123,8 +156,17 @@ def cpu_seconds(pid):
 
 
 def wrk(url, duration, connections, close, pid=None):
-    cmd = ["taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
-           "--latency", url]
+    cmd = [
+        "taskset",
+        "-c",
+        CLIENT_CORE,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        url,
+    ]
     if close:
         cmd[5:5] = ["-H", "Connection: close"]
     before = cpu_seconds(pid) if pid else None
@@ -140,12 +182,15 @@ def wrk(url, duration, connections, close, pid=None):
         latency = float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
     requests = int(total.group(1)) if total else 0
     cpu_us = cpu / requests * 1e6 if cpu and requests else None
-    return {"rps": float(rps.group(1)) if rps else 0.0, "p99_ms": latency,
-            "cpu_us": cpu_us,
-            # What one core would serve, busy with this server alone.
-            "core_rps": 1e6 / cpu_us if cpu_us else 0.0,
-            "non2xx": int(errors.group(1)) if errors else 0,
-            "socket_errors": socket_errors.group(1) if socket_errors else ""}
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p99_ms": latency,
+        "cpu_us": cpu_us,
+        # What one core would serve, busy with this server alone.
+        "core_rps": 1e6 / cpu_us if cpu_us else 0.0,
+        "non2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "",
+    }
 
 
 def stop(proc):
@@ -191,16 +236,24 @@ def main():
                 # Warm up (imports, caches), then measure.
                 wrk(f"http://127.0.0.1:{port}/1k.txt", 2, args.connections, False)
                 for size, close in cases:
-                    r = wrk(f"http://127.0.0.1:{port}/{size}.txt", args.duration,
-                            args.connections, close, proc.pid)
+                    r = wrk(
+                        f"http://127.0.0.1:{port}/{size}.txt",
+                        args.duration,
+                        args.connections,
+                        close,
+                        proc.pid,
+                    )
                     results[(name, size, close)] = r
                     label = "close" if close else "keep-alive"
                     extra = ""
                     if r["non2xx"] or r["socket_errors"]:
                         extra = f"  (non-2xx {r['non2xx']}; socket errors {r['socket_errors']})"
-                    print(f"{name:12} {size:>5} {label:11} {r['rps']:8.0f} req/s  "
-                          f"{r['cpu_us'] or 0:7.1f} us CPU/req = {r['core_rps']:8.0f} "
-                          f"req/s per core   p99 {r['p99_ms']} ms{extra}", flush=True)
+                    print(
+                        f"{name:12} {size:>5} {label:11} {r['rps']:8.0f} req/s  "
+                        f"{r['cpu_us'] or 0:7.1f} us CPU/req = {r['core_rps']:8.0f} "
+                        f"req/s per core   p99 {r['p99_ms']} ms{extra}",
+                        flush=True,
+                    )
             finally:
                 stop(proc)
     finally:
@@ -213,10 +266,13 @@ def main():
         for peer in ("twisted.web", "nginx"):
             other = results.get((peer, size, close))
             if ax and other and other["rps"]:
-                per_core = (f"{ax['core_rps'] / other['core_rps']:6.2f}x"
-                            if other["core_rps"] else "   n/a")
-                print(f"axkit / {peer:11} {size:>5} {label:11} wrk req/s "
-                      f"{ax['rps'] / other['rps']:6.2f}x   per core (CPU time) {per_core}")
+                per_core = (
+                    f"{ax['core_rps'] / other['core_rps']:6.2f}x" if other["core_rps"] else "   n/a"
+                )
+                print(
+                    f"axkit / {peer:11} {size:>5} {label:11} wrk req/s "
+                    f"{ax['rps'] / other['rps']:6.2f}x   per core (CPU time) {per_core}"
+                )
 
 
 if __name__ == "__main__":

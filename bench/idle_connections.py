@@ -52,14 +52,38 @@ AccessLog "{work}/access.log"
 KeepAliveTimeout 600
 MaxConnections {n + 500}
 """)
-        cmd = [*TWISTD, "-n", "--pidfile=", "--logfile", os.path.join(work, "axkit.log"),
-               "axkit", "--config", conf]
+        cmd = [
+            *TWISTD,
+            "-n",
+            "--pidfile=",
+            "--logfile",
+            os.path.join(work, "axkit.log"),
+            "axkit",
+            "--config",
+            conf,
+        ]
     else:
-        cmd = [*TWISTD, "-n", "--pidfile=", "--logfile", os.path.join(work, "tw.log"),
-               "web", "--listen", f"tcp:{port}:interface=127.0.0.1:backlog=1024",
-               "--path", docroot, "--logfile", os.path.join(work, "tw-access.log")]
-    proc = subprocess.Popen(["taskset", "-c", "0", *cmd], cwd=work, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cmd = [
+            *TWISTD,
+            "-n",
+            "--pidfile=",
+            "--logfile",
+            os.path.join(work, "tw.log"),
+            "web",
+            "--listen",
+            f"tcp:{port}:interface=127.0.0.1:backlog=1024",
+            "--path",
+            docroot,
+            "--logfile",
+            os.path.join(work, "tw-access.log"),
+        ]
+    proc = subprocess.Popen(
+        ["taskset", "-c", "0", *cmd],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -73,9 +97,21 @@ MaxConnections {n + 500}
 
 def wrk_p99(port, duration):
     out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", "-c50", f"-d{duration}s", "--latency",
-         f"http://127.0.0.1:{port}/1k.txt"], capture_output=True, text=True,
-        timeout=duration + 60).stdout
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            "-c50",
+            f"-d{duration}s",
+            "--latency",
+            f"http://127.0.0.1:{port}/1k.txt",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+    ).stdout
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)] if m else None
@@ -105,8 +141,9 @@ def open_idle(port, n, sources, batch=500):
             if events & selectors.EVENT_WRITE:
                 err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if err:
-                    raise SystemExit(f"connect failed: {os.strerror(err)} after "
-                                     f"{len(conns)} connections")
+                    raise SystemExit(
+                        f"connect failed: {os.strerror(err)} after {len(conns)} connections"
+                    )
                 s.send(REQUEST)
                 sel.modify(s, selectors.EVENT_READ)
             else:
@@ -145,13 +182,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=19000)
     parser.add_argument("--server", choices=["axkit", "twisted.web"], default="axkit")
-    parser.add_argument("--sources", type=int, default=8,
-                        help="source addresses 127.0.0.2 .. 127.0.0.(1+N)")
+    parser.add_argument(
+        "--sources", type=int, default=8, help="source addresses 127.0.0.2 .. 127.0.0.(1+N)"
+    )
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--fresh", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="wrk runs with and without the idle connections (medians "
-                             "are reported: the machine may be shared)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="wrk runs with and without the idle connections (medians "
+        "are reported: the machine may be shared)",
+    )
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -180,16 +222,24 @@ def main():
         held = sorted(wrk_p99(port, args.duration) for _ in range(args.rounds))
         held_p99, held_rps = held[len(held) // 2]
         still = rss_kib(proc.pid)
-        print(f"server: {args.server}, {len(conns)} idle keep-alive connections from "
-              f"{len(sources)} source addresses (opened in {opened:.1f} s)")
-        print(f"RSS: {before} KiB before, {after} KiB with them held "
-              f"-> {(after - before) * 1024 / len(conns):.0f} bytes per connection "
-              f"({still} KiB after the wrk run)")
-        print(f"fresh requests while held: p50 {pct(fresh, 0.5):.2f} ms, "
-              f"p99 {pct(fresh, 0.99):.2f} ms, max {fresh[-1]:.2f} ms ({len(fresh)} requests)")
-        print(f"wrk -c50 p99 (median of {args.rounds}): {base_p99} ms without idle "
-              f"connections ({base_rps:.0f} req/s), {held_p99} ms with them "
-              f"({held_rps:.0f} req/s) -> {(held_p99 or 0) / (base_p99 or 1):.2f}x")
+        print(
+            f"server: {args.server}, {len(conns)} idle keep-alive connections from "
+            f"{len(sources)} source addresses (opened in {opened:.1f} s)"
+        )
+        print(
+            f"RSS: {before} KiB before, {after} KiB with them held "
+            f"-> {(after - before) * 1024 / len(conns):.0f} bytes per connection "
+            f"({still} KiB after the wrk run)"
+        )
+        print(
+            f"fresh requests while held: p50 {pct(fresh, 0.5):.2f} ms, "
+            f"p99 {pct(fresh, 0.99):.2f} ms, max {fresh[-1]:.2f} ms ({len(fresh)} requests)"
+        )
+        print(
+            f"wrk -c50 p99 (median of {args.rounds}): {base_p99} ms without idle "
+            f"connections ({base_rps:.0f} req/s), {held_p99} ms with them "
+            f"({held_rps:.0f} req/s) -> {(held_p99 or 0) / (base_p99 or 1):.2f}x"
+        )
         print(f"  all runs without: {[p for p, _ in base]}; with: {[p for p, _ in held]}")
         for s in conns:
             s.close()

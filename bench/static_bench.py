@@ -32,8 +32,13 @@ import time
 from benchlib import rss_kib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PORTS = {"axkit": 28101, "twisted.web": 28102, "nginx": 28103, "axkit-nocache": 28104,
-         "axkit-tls": 28105}
+PORTS = {
+    "axkit": 28101,
+    "twisted.web": 28102,
+    "nginx": 28103,
+    "axkit-nocache": 28104,
+    "axkit-tls": 28105,
+}
 
 NGINX_CONF = """
 worker_processes 1;
@@ -85,20 +90,46 @@ def start(name, root, work):
             text = AXKIT_CONF.format(port=port, root=root, repo=REPO)
             if name == "axkit-tls":
                 key, cert = os.path.join(work, "key.pem"), os.path.join(work, "cert.pem")
-                subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                                "-keyout", key, "-out", cert, "-days", "2",
-                                "-subj", "/CN=localhost"], check=True, capture_output=True)
-                text = text.replace(f"Listen tcp:{port}:interface=127.0.0.1",
-                                    f'Listen "ssl:{port}:interface=127.0.0.1:'
-                                    f'privateKey={key}:certKey={cert}"')
+                subprocess.run(
+                    [
+                        "openssl",
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "rsa:2048",
+                        "-nodes",
+                        "-keyout",
+                        key,
+                        "-out",
+                        cert,
+                        "-days",
+                        "2",
+                        "-subj",
+                        "/CN=localhost",
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
+                text = text.replace(
+                    f"Listen tcp:{port}:interface=127.0.0.1",
+                    f'Listen "ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"',
+                )
             f.write(text)
             if name == "axkit-nocache":
                 f.write("FileCache Off\n")
         env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
         cmd = ["twistd", "-n", "--pidfile=", "axkit", "--config", conf]
     elif name == "twisted.web":
-        cmd = ["twistd", "-n", "--pidfile=", "web", "--path", root,
-               "--listen", f"tcp:{port}:interface=127.0.0.1"]
+        cmd = [
+            "twistd",
+            "-n",
+            "--pidfile=",
+            "web",
+            "--path",
+            root,
+            "--listen",
+            f"tcp:{port}:interface=127.0.0.1",
+        ]
     else:
         ndir = os.path.join(work, "nginx")
         os.makedirs(ndir, exist_ok=True)
@@ -106,8 +137,13 @@ def start(name, root, work):
         with open(conf, "w") as f:
             f.write(NGINX_CONF.format(dir=ndir, port=port, root=root))
         cmd = ["nginx", "-c", conf, "-p", ndir]
-    proc = subprocess.Popen(["taskset", "-c", "0"] + cmd, env=env, cwd=work,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["taskset", "-c", "0"] + cmd,
+        env=env,
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_port(port)
     return proc
 
@@ -142,9 +178,12 @@ def cpu_seconds(pid):
 def wrk(url, connections, duration, pid=None):
     """(requests per second, server CPU microseconds per request)."""
     cpu_before = cpu_seconds(pid) if pid else 0
-    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}",
-                          f"-d{duration}s", url], capture_output=True, text=True,
-                         timeout=duration + 30).stdout
+    out = subprocess.run(
+        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", url],
+        capture_output=True,
+        text=True,
+        timeout=duration + 30,
+    ).stdout
     cpu = cpu_seconds(pid) - cpu_before if pid else 0
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     n = re.search(r"(\d+) requests in", out)
@@ -221,10 +260,23 @@ def slow_readers(root, work, clients, seconds, tls=False):
         time.sleep(1)
         before = rss_kib(proc.pid)
         port = PORTS["axkit-tls" if tls else "axkit"]
-        client = subprocess.Popen(["taskset", "-c", "1", sys.executable, "-c", SLOW_CLIENT,
-                                   str(port), str(clients), str(seconds), "10240"]
-                                  + (["tls"] if tls else []),
-                                  stdout=subprocess.PIPE, text=True)
+        client = subprocess.Popen(
+            [
+                "taskset",
+                "-c",
+                "1",
+                sys.executable,
+                "-c",
+                SLOW_CLIENT,
+                str(port),
+                str(clients),
+                str(seconds),
+                "10240",
+            ]
+            + (["tls"] if tls else []),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         peak = before
         while client.poll() is None:
             peak = max(peak, rss_kib(proc.pid))
@@ -233,12 +285,16 @@ def slow_readers(root, work, clients, seconds, tls=False):
         after = rss_kib(proc.pid)
         peak = max(peak, after)
         rate = int(total) / seconds / clients
-        print(f"  slow readers{' over TLS' if tls else ''}: {clients} clients x {seconds}s, "
-              f"{alive} still connected, "
-              f"about {rate / 1024:.1f} KiB/s each")
-        print(f"  axkit RSS: before {before / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB, "
-              f"growth {(peak - before) / 1024:.1f} MiB "
-              f"({(peak - before) / clients:.1f} KiB per slow client)")
+        print(
+            f"  slow readers{' over TLS' if tls else ''}: {clients} clients x {seconds}s, "
+            f"{alive} still connected, "
+            f"about {rate / 1024:.1f} KiB/s each"
+        )
+        print(
+            f"  axkit RSS: before {before / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB, "
+            f"growth {(peak - before) / 1024:.1f} MiB "
+            f"({(peak - before) / clients:.1f} KiB per slow client)"
+        )
         return peak - before
     finally:
         stop(proc)
@@ -246,6 +302,7 @@ def slow_readers(root, work, clients, seconds, tls=False):
 
 def raise_fd_limit():
     import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -256,19 +313,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=("small", "big", "slow", "slow-tls"))
     parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="run each server this many times, keep its best figure")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run each server this many times, keep its best figure",
+    )
     parser.add_argument("--slow-clients", type=int, default=1000)
     parser.add_argument("--slow-seconds", type=int, default=30)
-    parser.add_argument("--servers", default="axkit,twisted.web,nginx",
-                        help="comma-separated; axkit-nocache = axkit with FileCache Off")
+    parser.add_argument(
+        "--servers",
+        default="axkit,twisted.web,nginx",
+        help="comma-separated; axkit-nocache = axkit with FileCache Off",
+    )
     args = parser.parse_args()
     for tool in ("wrk", "taskset", "twistd"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is required")
     servers = [s for s in args.servers.split(",") if s != "nginx" or shutil.which("nginx")]
     work = tempfile.mkdtemp(prefix="axkit-bench-")
-    os.chmod(work, 0o755)   # nginx workers run as nobody
+    os.chmod(work, 0o755)  # nginx workers run as nobody
     root = os.path.join(work, "htdocs")
     os.makedirs(root)
     try:
@@ -285,26 +349,33 @@ def main():
                 for name in servers:
                     proc = start(name, root, work)
                     try:
-                        wrk(f"http://127.0.0.1:{PORTS[name]}{path}", conns, 2)   # warm up
-                        rps, cpu = wrk(f"http://127.0.0.1:{PORTS[name]}{path}", conns,
-                                       args.duration, proc.pid)
+                        wrk(f"http://127.0.0.1:{PORTS[name]}{path}", conns, 2)  # warm up
+                        rps, cpu = wrk(
+                            f"http://127.0.0.1:{PORTS[name]}{path}", conns, args.duration, proc.pid
+                        )
                     finally:
                         stop(proc)
                     results[(test, name)] = max(rps, results.get((test, name), 0))
                     if cpu:
                         cpus[(test, name)] = min(cpu, cpus.get((test, name), cpu))
-                    print(f"  {name:14s} {rps:10.0f} req/s  {cpu:8.1f} us CPU/request"
-                          f"  (round {round_ + 1})")
+                    print(
+                        f"  {name:14s} {rps:10.0f} req/s  {cpu:8.1f} us CPU/request"
+                        f"  (round {round_ + 1})"
+                    )
             for name in servers:
-                print(f"  best {name:14s} {results[(test, name)]:10.0f} req/s"
-                      f"  {cpus.get((test, name), 0):8.1f} us CPU/request")
+                print(
+                    f"  best {name:14s} {results[(test, name)]:10.0f} req/s"
+                    f"  {cpus.get((test, name), 0):8.1f} us CPU/request"
+                )
             ax = results.get((test, "axkit"))
             for peer in ("twisted.web", "nginx", "axkit-nocache"):
                 if ax and results.get((test, peer)):
                     line = f"  axkit / {peer}: {ax / results[(test, peer)]:.2f}x req/s"
                     if cpus.get((test, "axkit")) and cpus.get((test, peer)):
-                        line += (f", {cpus[(test, peer)] / cpus[(test, 'axkit')]:.2f}x "
-                                 f"by CPU per request")
+                        line += (
+                            f", {cpus[(test, peer)] / cpus[(test, 'axkit')]:.2f}x "
+                            f"by CPU per request"
+                        )
                     print(line)
         if not args.only or args.only == "slow":
             slow_readers(root, work, args.slow_clients, args.slow_seconds)

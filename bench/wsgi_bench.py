@@ -54,7 +54,7 @@ def big(environ, start_response):
         yield piece
 '''
 
-TWISTED_WEB = '''
+TWISTED_WEB = """
 import sys
 from twisted.internet import reactor
 from twisted.web.server import Site
@@ -68,10 +68,10 @@ if sys.argv[3] == "quiet":
     site.log = lambda request: None      # no access log (as the others)
 reactor.listenTCP(int(sys.argv[1]), site, interface="127.0.0.1")
 reactor.run()
-'''
+"""
 
 
-ACCESS_LOG = False        # --twisted-access-log: Site's default access log on
+ACCESS_LOG = False  # --twisted-access-log: Site's default access log on
 
 
 def wait_ready(url, timeout=20.0):
@@ -92,25 +92,40 @@ def start(name, work, port, core):
     if name == "axkit":
         conf = os.path.join(work, "axkit.conf")
         with open(conf, "w") as f:
-            f.write(f"Listen tcp:{port}:interface=127.0.0.1\n"
-                    "Plugin axkit.plugins.wsgi.WSGI\n"
-                    "WSGIThreads 4\n"
-                    "WSGIScriptAlias /big helloapp:big\n"
-                    f"WSGIScriptAlias / {work}/helloapp.py\n")
+            f.write(
+                f"Listen tcp:{port}:interface=127.0.0.1\n"
+                "Plugin axkit.plugins.wsgi.WSGI\n"
+                "WSGIThreads 4\n"
+                "WSGIScriptAlias /big helloapp:big\n"
+                f"WSGIScriptAlias / {work}/helloapp.py\n"
+            )
         cmd = TWISTD + ["-n", "--pidfile=", "axkit", "--config", conf]
     elif name == "gunicorn":
-        cmd = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread",
-               "--workers", "1", "--threads", "4", "--bind", f"127.0.0.1:{port}",
-               "--log-level", "warning", "--chdir", work, "helloapp:application"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--chdir",
+            work,
+            "helloapp:application",
+        ]
     else:
         script = os.path.join(work, "twisted_web.py")
         with open(script, "w") as f:
             f.write(TWISTED_WEB)
-        cmd = [sys.executable, script, str(port), work,
-               "logged" if ACCESS_LOG else "quiet"]
+        cmd = [sys.executable, script, str(port), work, "logged" if ACCESS_LOG else "quiet"]
     log = open(os.path.join(work, f"{name}.log"), "wb")
-    proc = subprocess.Popen(pin + cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                            cwd=work)
+    proc = subprocess.Popen(pin + cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
     wait_ready(f"http://127.0.0.1:{port}/")
     return proc
 
@@ -145,15 +160,22 @@ def cpu_seconds(pids):
 
 def wrk(port, duration, core, connections=32):
     pin = ["taskset", "-c", str(core)] if shutil.which("taskset") else []
-    out = subprocess.run(pin + ["wrk", "-t1", f"-c{connections}", f"-d{duration}s",
-                                f"http://127.0.0.1:{port}/"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        pin + ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", f"http://127.0.0.1:{port}/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     total = int(re.search(r"(\d+) requests in", out)[1])
-    return rate, total, (errors[1] if errors else "0"), (socket_errors[1] if socket_errors
-                                                         else "none")
+    return (
+        rate,
+        total,
+        (errors[1] if errors else "0"),
+        (socket_errors[1] if socket_errors else "none"),
+    )
 
 
 def rss_check(port, proc):
@@ -171,7 +193,7 @@ def rss_check(port, proc):
         if not data:
             break
         got += len(data)
-        time.sleep(0.0005)                    # slower than the generator
+        time.sleep(0.0005)  # slower than the generator
         if time.monotonic() - last > 0.2:
             peak = max(peak, rss_kib(proc.pid))
             last = time.monotonic()
@@ -185,9 +207,12 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-rss", action="store_true")
     parser.add_argument("--servers", default="axkit,gunicorn,twisted")
-    parser.add_argument("--twisted-access-log", action="store_true",
-                        help="keep twisted.web Site's default access log (off by "
-                             "default: none of the others writes one)")
+    parser.add_argument(
+        "--twisted-access-log",
+        action="store_true",
+        help="keep twisted.web Site's default access log (off by "
+        "default: none of the others writes one)",
+    )
     args = parser.parse_args()
     global ACCESS_LOG
     ACCESS_LOG = args.twisted_access_log
@@ -200,26 +225,32 @@ def main():
     results = {name: [] for name in names}
     cpu = {name: [] for name in names}
     for round_ in range(args.rounds):
-        order = names[round_ % len(names):] + names[:round_ % len(names)]
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
         for name in order:
             port = free_port()
             proc = start(name, work, port, core=0)
             try:
-                wrk(port, 2, core=1)                               # warm-up
+                wrk(port, 2, core=1)  # warm-up
                 pids = server_pids(proc)
                 used = cpu_seconds(pids)
                 rate, total, errors, sock = wrk(port, args.duration, core=1)
                 used = cpu_seconds(pids) - used
                 results[name].append(rate)
                 cpu[name].append(used / total * 1e6)
-                print(f"round {round_ + 1}: {name:9s} {rate:9.0f} req/s  "
-                      f"{used / total * 1e6:6.0f} us CPU/request  non-2xx {errors}  "
-                      f"socket errors {sock}", flush=True)
+                print(
+                    f"round {round_ + 1}: {name:9s} {rate:9.0f} req/s  "
+                    f"{used / total * 1e6:6.0f} us CPU/request  non-2xx {errors}  "
+                    f"socket errors {sock}",
+                    flush=True,
+                )
                 if name == "axkit" and round_ == 0 and not args.no_rss:
                     got, before, peak = rss_check(port, proc)
-                    print(f"         axkit: 1 GiB to a slow reader ({got >> 20} MiB "
-                          f"read): RSS {before // 1024} -> peak {peak // 1024} MiB "
-                          f"(+{(peak - before) // 1024} MiB)", flush=True)
+                    print(
+                        f"         axkit: 1 GiB to a slow reader ({got >> 20} MiB "
+                        f"read): RSS {before // 1024} -> peak {peak // 1024} MiB "
+                        f"(+{(peak - before) // 1024} MiB)",
+                        flush=True,
+                    )
             finally:
                 proc.send_signal(signal.SIGTERM)
                 try:
@@ -230,8 +261,10 @@ def main():
     print()
     medians = {name: statistics.median(rates) for name, rates in results.items()}
     for name in names:
-        print(f"{name:9s} median {medians[name]:9.0f} req/s, "
-              f"{statistics.median(cpu[name]):6.0f} us CPU/request")
+        print(
+            f"{name:9s} median {medians[name]:9.0f} req/s, "
+            f"{statistics.median(cpu[name]):6.0f} us CPU/request"
+        )
     if "axkit" in medians:
         for other in names:
             if other != "axkit":

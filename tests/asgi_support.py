@@ -18,6 +18,7 @@ class ASGISite:
     def __init__(self, test, config, docroot=None):
         import axkit.asgi.bridge as bridge_module
         import axkit.plugins.asgi as plugin_module
+
         self.docroot = docroot or tempfile.mkdtemp()
         test.addCleanup(_rmtree, self.docroot)
         probe.SEEN["messages"].clear()
@@ -26,8 +27,10 @@ class ASGISite:
         self.loop = asyncio.new_event_loop()
         test.patch(bridge_module, "_BRIDGE", SameThreadBridge(self.loop))
         test.patch(plugin_module, "_APPS", {})
-        self.site = MemorySite(f"Listen tcp:0:interface=127.0.0.1\nPlugin asgi\n"
-                               f"DocumentRoot {self.docroot}\n{config}", route_logs=False)
+        self.site = MemorySite(
+            f"Listen tcp:0:interface=127.0.0.1\nPlugin asgi\nDocumentRoot {self.docroot}\n{config}",
+            route_logs=False,
+        )
         test.addCleanup(self.close)
         self.plugin = self.site.config.plugins["asgi"]
         self.plugin.startup(self.site.config, self.site.clock)
@@ -48,8 +51,11 @@ class ASGISite:
         return responses[0] if responses else None
 
     def failures(self):
-        return [e for e in self.site.events if e.get("plugin") == "asgi"
-                and e.get("log_failure") is not None]
+        return [
+            e
+            for e in self.site.events
+            if e.get("plugin") == "asgi" and e.get("log_failure") is not None
+        ]
 
     def close(self):
         self.site.close()
@@ -63,6 +69,7 @@ class ASGISite:
 
 def _rmtree(path):
     import shutil
+
     shutil.rmtree(path, ignore_errors=True)
 
 

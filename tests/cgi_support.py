@@ -5,7 +5,7 @@ import os
 import time
 
 from twisted.internet import defer, reactor, task
-from twisted.logger import globalLogPublisher, formatEvent
+from twisted.logger import formatEvent, globalLogPublisher
 
 from axkit.testing import parse_responses, start_server
 
@@ -19,6 +19,7 @@ def plugin_name():
     """`cgi` when discovery finds our dropin, else the dotted path (a stale
     global install of axkit can shadow the worktree's twisted/plugins)."""
     from axkit import discovery
+
     return "cgi" if "cgi" in discovery.discover() else "axkit.plugins.cgi.CGI"
 
 
@@ -43,8 +44,7 @@ class LogCapture:
         globalLogPublisher.removeObserver(self.events.append)
 
     def lines(self, namespace="axkit.cgi"):
-        return [formatEvent(e) for e in self.events
-                if e.get("log_namespace") == namespace]
+        return [formatEvent(e) for e in self.events if e.get("log_namespace") == namespace]
 
 
 @defer.inlineCallbacks
@@ -105,6 +105,7 @@ def wait_until(predicate, timeout=10.0, step=0.05):
 @defer.inlineCallbacks
 def serve(testcase, config_text, base_dir=None):
     from axkit.cgi.slots import SLOTS
+
     server = yield start_server(config_text, base_dir)
 
     @defer.inlineCallbacks
@@ -114,5 +115,6 @@ def serve(testcase, config_text, base_dir=None):
         ok = yield wait_until(lambda: SLOTS.used == 0 and not SLOTS.running)
         if not ok:
             raise AssertionError(f"CGI processes still running: {SLOTS.running!r}")
+
     testcase.addCleanup(stop)
     return server

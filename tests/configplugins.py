@@ -50,14 +50,16 @@ class Report:
     ]
 
     def hook_response(self, request, conf):
-        body = json.dumps({
-            "order": request.notes.get("order", []),
-            "color": conf.color,
-            "tags": [t for line in conf.tags for t in line],
-            "pairs": conf.pair,
-            "server": request.server.label(),
-            "plugins": [p.name for p in conf.plugins],
-        }).encode()
+        body = json.dumps(
+            {
+                "order": request.notes.get("order", []),
+                "color": conf.color,
+                "tags": [t for line in conf.tags for t in line],
+                "pairs": conf.pair,
+                "server": request.server.label(),
+                "plugins": [p.name for p in conf.plugins],
+            }
+        ).encode()
         request.send(200, body, "application/json")
         return DONE
 
@@ -75,6 +77,7 @@ class Slow:
             self.log.info("slow answer for {path}", path=request.path, request=request)
             request.send(200, b"late\n", "text/plain")
             return DONE
+
         return deferLater(reactor, 2.0, answer)
 
 
@@ -116,11 +119,13 @@ class Hold:
 
     def hook_response(self, request, conf):
         from twisted.internet.defer import Deferred
+
         d = Deferred()
 
         def answer(_):
             request.send(200, f"{conf.color}\n".encode(), "text/plain")
             return DONE
+
         d.addCallback(answer)
         Hold.waiting.append(d)
         return d

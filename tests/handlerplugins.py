@@ -14,13 +14,14 @@ seen = {}
 
 class SendPath:
     """GET /send/NAME: request.send_file of NAME under SendRoot (conditional)."""
+
     name = "send_path"
     directives = [Directive("SendRoot", string, default=".")]
 
     def hook_response(self, request, conf):
         if not request.path.startswith("/send/"):
             return DECLINED
-        path = os.path.join(conf.send_root, request.path[len("/send/"):])
+        path = os.path.join(conf.send_root, request.path[len("/send/") :])
         request.response_headers.set("Content-Type", "text/plain")
         request.response_headers.set("Cache-Control", "max-age=60")
         d = request.send_file(path)
@@ -31,13 +32,14 @@ class SendPath:
 class SendObject:
     """GET /object/NAME?OFFSET: an open file, sent unconditionally from
     OFFSET with status 203; the file is left open for its owner."""
+
     name = "send_object"
     directives = [Directive("SendRoot", string, default=".")]
 
     def hook_response(self, request, conf):
         if not request.path.startswith("/object/"):
             return DECLINED
-        f = open(os.path.join(conf.send_root, request.path[len("/object/"):]), "rb")
+        f = open(os.path.join(conf.send_root, request.path[len("/object/") :]), "rb")
         f.seek(int(request.query or 0))
         seen["file"] = f
         request.status = 203
@@ -48,6 +50,7 @@ class SendObject:
 
 class Fields:
     """A handler's own fields, added after fixup (as a CGI head is)."""
+
     name = "fields"
 
     def hook_response(self, request, conf):
@@ -58,6 +61,7 @@ class Fields:
 
 class Raw:
     """Speaks HTTP itself (an nph- program's way)."""
+
     name = "raw"
 
     def hook_response(self, request, conf):
@@ -70,6 +74,7 @@ class Raw:
 class Timed:
     """Answers 504 when its deadline (TimedSeconds) passes; each body piece
     moves it on."""
+
     name = "timed"
     directives = [Directive("TimedSeconds", string, default="5")]
 
@@ -84,6 +89,7 @@ class Timed:
 
 class Consumer:
     """Twisted's FileSender writes straight into the request (IConsumer)."""
+
     name = "consumer"
     directives = [Directive("SendRoot", string, default=".")]
 
@@ -94,12 +100,14 @@ class Consumer:
         def done(_):
             f.close()
             request.finish()
+
         FileSender().beginFileTransfer(f, request).addCallback(done)
         return OK
 
 
 class Redirector:
     """GET /go?PATH: answered as PATH through the phases again."""
+
     name = "redirector"
 
     def hook_response(self, request, conf):
@@ -111,6 +119,7 @@ class Redirector:
 
 class BodyRecorder:
     """Streams the request body into seen["body"] and answers at its end."""
+
     name = "body_recorder"
 
     def hook_response(self, request, conf):

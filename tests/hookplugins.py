@@ -13,6 +13,7 @@ seen = []
 
 class Recorder:
     """Records every phase it sees; declines all of them."""
+
     name = "recorder"
     directives = [Directive("RecorderTag", string, default="outer")]
 
@@ -38,6 +39,7 @@ class Recorder:
 
 class Hello:
     """Answers every request with 'hello <path>'."""
+
     name = "hello"
 
     def hook_response(self, request, conf):
@@ -47,6 +49,7 @@ class Hello:
 
 class Teapot:
     """Refuses access with 418 (a status as a hook result)."""
+
     name = "teapot"
 
     def hook_access_control(self, request, conf):
@@ -55,6 +58,7 @@ class Teapot:
 
 class Later:
     """Answers from a Deferred the test fires: the CONTINUATION case."""
+
     name = "later"
 
     def hook_response(self, request, conf):
@@ -64,12 +68,14 @@ class Later:
         def answer(text):
             request.send(200, text, "text/plain")
             return DONE
+
         d.addCallback(answer)
         return d
 
 
 class LaterDecline:
     """A Deferred firing DECLINED: the chain goes on to the next plugin."""
+
     name = "later_decline"
 
     def hook_response(self, request, conf):
@@ -80,6 +86,7 @@ class LaterDecline:
 
 class Boom:
     """Raises in fixup."""
+
     name = "boom"
 
     def hook_fixup(self, request, conf):
@@ -88,6 +95,7 @@ class Boom:
 
 class BoomLater:
     """Fails through a Deferred."""
+
     name = "boom_later"
 
     def hook_fixup(self, request, conf):
@@ -98,6 +106,7 @@ class BoomLater:
 
 class ErrorWatcher:
     """Records the error hook's argument."""
+
     name = "error_watcher"
     errors = []
 
@@ -108,6 +117,7 @@ class ErrorWatcher:
 
 class BadResult:
     """Returns something that is not a hook result."""
+
     name = "bad_result"
 
     def hook_fixup(self, request, conf):
@@ -116,6 +126,7 @@ class BadResult:
 
 class OkThenNothing:
     """Returns OK from response without sending anything yet; sends on a Deferred."""
+
     name = "ok_later"
 
     def hook_response(self, request, conf):

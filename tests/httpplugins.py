@@ -15,6 +15,7 @@ class Echo:
 
     GET and HEAD never ask for the body; other methods read it whole.
     """
+
     name = "echo"
 
     def hook_response(self, request, conf):
@@ -42,15 +43,18 @@ class Echo:
 
     def _answer(self, request, body):
         trailers = dict(request.trailers or ())
-        text = (f"{request.method} {request.path} host={request.host} "
-                f"len={len(body)} body={body.decode('latin-1')} "
-                f"trailers={trailers}")
+        text = (
+            f"{request.method} {request.path} host={request.host} "
+            f"len={len(body)} body={body.decode('latin-1')} "
+            f"trailers={trailers}"
+        )
         request.send(200, text, "text/plain")
         return DONE
 
 
 class Status:
     """/status/NNN answers NNN and tries hard to send a body with it."""
+
     name = "status"
 
     def hook_response(self, request, conf):
@@ -69,6 +73,7 @@ class Status:
 
 class Inject:
     """Sets a response header carrying CR LF (header injection)."""
+
     name = "inject"
 
     def hook_fixup(self, request, conf):
@@ -83,6 +88,7 @@ class Inject:
 
 class BodyWatcher:
     """Sees the request body through the body_data hook, as it arrives."""
+
     name = "body_watcher"
 
     def hook_body_data(self, request, conf, data):
@@ -92,12 +98,14 @@ class BodyWatcher:
 
 class Delay:
     """/delay/SECONDS answers after that long (an in-flight response)."""
+
     name = "delay"
 
     def hook_response(self, request, conf):
         if not request.path.startswith("/delay/"):
             return DECLINED
         from twisted.internet import reactor
+
         seconds = float(request.path.rsplit("/", 1)[1])
         d = Deferred()
         reactor.callLater(seconds, d.callback, None)
@@ -111,6 +119,7 @@ class LateReader:
     program that starts late), and pauses it at the first piece (as a
     program's full stdin pipe); ``late_readers`` holds the requests, their
     pieces in ``request.notes["got"]``."""
+
     name = "late_reader"
 
     def hook_response(self, request, conf):
@@ -125,6 +134,7 @@ class LateReader:
 
         def on_end():
             request.send(200, f"got {sum(map(len, got))}", "text/plain")
+
         request.reactor.callLater(1, request.stream_body, on_data, on_end)
         late_readers.append(request)
         return OK

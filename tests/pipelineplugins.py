@@ -22,9 +22,18 @@ errors = []
 
 LATER = "later"
 
-PHASES = ("pre_request", "post_read_request", "uri_translation", "mime_map",
-          "access_control", "authentication", "authorization", "fixup",
-          "xmlresponse", "response")
+PHASES = (
+    "pre_request",
+    "post_read_request",
+    "uri_translation",
+    "mime_map",
+    "access_control",
+    "authentication",
+    "authorization",
+    "fixup",
+    "xmlresponse",
+    "response",
+)
 
 
 def reset():
@@ -65,6 +74,7 @@ class Script:
 def _phase_method(hook):
     def method(self, request, conf):
         return self._answer(hook, request, conf)
+
     method.__name__ = "hook_" + hook
     return method
 
@@ -76,6 +86,7 @@ for _hook in PHASES:
 class Decliner:
     """Declines every phase: loaded with Script, it makes each chain two
     plugins long (the chain runner instead of the direct call)."""
+
     name = "decliner"
 
 
@@ -85,6 +96,7 @@ for _hook in PHASES:
 
 class Picky:
     """Hooks fixup and response, but leaves both out where PickyOn is off."""
+
     name = "picky"
     directives = [Directive("PickyOn", string, default="no")]
 
@@ -101,6 +113,7 @@ class Picky:
 
 class ErrorPage:
     """Sends its own page from the error hook."""
+
     name = "error_page"
 
     def hook_error(self, request, conf, error):

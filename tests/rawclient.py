@@ -54,13 +54,14 @@ def read_until_closed(sock, timeout=20.0, read_size=65536, delay=0.0, strict=Fal
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise AssertionError(f"the server did not close within {timeout}s; "
-                                 f"got {b''.join(pieces)[:300]!r}")
+            raise AssertionError(
+                f"the server did not close within {timeout}s; got {b''.join(pieces)[:300]!r}"
+            )
         sock.settimeout(left)
         try:
             piece = sock.recv(read_size)
-        except socket.timeout:
-            continue          # the deadline check above fails
+        except TimeoutError:
+            continue  # the deadline check above fails
         except ConnectionResetError:
             if strict:
                 raise
@@ -73,8 +74,18 @@ def read_until_closed(sock, timeout=20.0, read_size=65536, delay=0.0, strict=Fal
     return b"".join(pieces)
 
 
-def exchange_blocking(address, data=b"", pieces=(), gap=0.05, timeout=20.0, half_close=False,
-                      rcvbuf=None, read_size=65536, delay=0.0, strict=False):
+def exchange_blocking(
+    address,
+    data=b"",
+    pieces=(),
+    gap=0.05,
+    timeout=20.0,
+    half_close=False,
+    rcvbuf=None,
+    read_size=65536,
+    delay=0.0,
+    strict=False,
+):
     """Blocking: send ``data``, then each of ``pieces`` ``gap`` seconds
     apart, then (``half_close``) shut the sending side -- a FIN, as `nc -N`;
     read until the server closes; the bytes received.
@@ -146,8 +157,9 @@ def wait_for_port(port, timeout=20.0, process=None):
     deadline = time.monotonic() + timeout
     while not port_open(port, 0.2):
         if process is not None and process.poll() is not None:
-            raise AssertionError(f"the process exited ({process.returncode}) "
-                                 f"before listening on port {port}")
+            raise AssertionError(
+                f"the process exited ({process.returncode}) before listening on port {port}"
+            )
         if time.monotonic() > deadline:
             raise AssertionError(f"nothing listened on port {port} within {timeout}s")
         yield task.deferLater(reactor, 0.05, lambda: None)

@@ -55,8 +55,11 @@ class StaticTestCase(TestCase):
 
     @defer.inlineCallbacks
     def start(self, extra=None, root=None):
-        text = f'DocumentRoot "{root or self.root}"\n' + \
-            self.plugins.format(repo=REPO) + (self.extra_config if extra is None else extra)
+        text = (
+            f'DocumentRoot "{root or self.root}"\n'
+            + self.plugins.format(repo=REPO)
+            + (self.extra_config if extra is None else extra)
+        )
         if self.in_memory:
             self.site = MemorySite(f"Listen {TEST_LISTEN}\n" + text)
             self.addCleanup(self.site.close)

@@ -34,21 +34,27 @@ def status_from(site, peer, path="/", method="GET"):
 
 
 class RequireTests(SynchronousTestCase):
-
     def test_all_granted_and_denied(self):
-        site = site_for(self, """
+        site = site_for(
+            self,
+            """
             Require all denied
             <Location /open>
                 Require all granted
             </Location>
-        """)
+        """,
+        )
         self.assertEqual(site.get("/").status, 403)
-        self.assertEqual(site.get("/open").status, 404)     # allowed, no such file
-        self.assertIn("AH01630: client denied by server configuration: "
-                      f"{DOCROOT}/index.html", site.messages(plugin="access"))
+        self.assertEqual(site.get("/open").status, 404)  # allowed, no such file
+        self.assertIn(
+            f"AH01630: client denied by server configuration: {DOCROOT}/index.html",
+            site.messages(plugin="access"),
+        )
 
     def test_ip_networks_partial_and_netmask(self):
-        site = site_for(self, """
+        site = site_for(
+            self,
+            """
             <Location /a>
                 Require ip 10.1
             </Location>
@@ -58,7 +64,8 @@ class RequireTests(SynchronousTestCase):
             <Location /c>
                 Require ip 127.0.0.1
             </Location>
-        """)
+        """,
+        )
         self.assertEqual(status_from(site, "10.1.200.3", "/a"), 404)
         self.assertEqual(status_from(site, "10.2.0.1", "/a"), 403)
         self.assertEqual(status_from(site, "192.168.7.7", "/b"), 404)
@@ -69,28 +76,36 @@ class RequireTests(SynchronousTestCase):
         self.assertEqual(status_from(site, "127.0.0.2", "/c"), 403)
 
     def test_several_lines_any_one_suffices(self):
-        site = site_for(self, """
+        site = site_for(
+            self,
+            """
             Require ip 10.0.0.0/8
             Require ip 172.16.0.0/12
-        """)
+        """,
+        )
         self.assertEqual(status_from(site, "10.9.9.9"), 200)
         self.assertEqual(status_from(site, "172.16.1.1"), 200)
         self.assertEqual(status_from(site, "8.8.8.8"), 403)
 
     def test_require_all_with_negation(self):
-        site = site_for(self, """
+        site = site_for(
+            self,
+            """
             <RequireAll>
                 Require ip 10.0.0.0/8
                 Require not ip 10.0.0.66
             </RequireAll>
-        """)
+        """,
+        )
         self.assertEqual(status_from(site, "10.0.0.1"), 200)
         self.assertEqual(status_from(site, "10.0.0.66"), 403)
         self.assertEqual(status_from(site, "11.0.0.1"), 403)
 
     def test_require_none_inside_all(self):
         # The config Apache 2.4.71 answered 403 for 127.0.0.1 (the reference).
-        site = site_for(self, """
+        site = site_for(
+            self,
+            """
             <RequireAll>
                 Require all granted
                 <RequireNone>
@@ -98,13 +113,16 @@ class RequireTests(SynchronousTestCase):
                     Require ip 10.0.0.66
                 </RequireNone>
             </RequireAll>
-        """)
+        """,
+        )
         self.assertEqual(status_from(site, "127.0.0.1"), 403)
         self.assertEqual(status_from(site, "10.0.0.66"), 403)
         self.assertEqual(status_from(site, "10.0.0.1"), 200)
 
     def test_nested_any_in_all(self):
-        site = site_for(self, """
+        site = site_for(
+            self,
+            """
             <RequireAll>
                 Require method GET POST
                 <RequireAny>
@@ -112,14 +130,17 @@ class RequireTests(SynchronousTestCase):
                     Require local
                 </RequireAny>
             </RequireAll>
-        """)
+        """,
+        )
         self.assertEqual(status_from(site, "10.0.0.1"), 200)
         self.assertEqual(status_from(site, "127.0.0.1", method="HEAD"), 200)
         self.assertEqual(status_from(site, "127.0.0.1", method="DELETE"), 403)
         self.assertEqual(status_from(site, "8.8.8.8"), 403)
 
     def test_inner_scope_replaces_outer(self):
-        site = site_for(self, """
+        site = site_for(
+            self,
+            """
             Require ip 10.0.0.0/8
             <Location /lan-or-local>
                 Require local
@@ -127,7 +148,8 @@ class RequireTests(SynchronousTestCase):
             <Location /nothing-new>
                 DirectoryIndex index.html
             </Location>
-        """)
+        """,
+        )
         # Only the inner rule counts: the 10/8 client is no longer let in.
         self.assertEqual(status_from(site, "10.0.0.1", "/lan-or-local"), 403)
         self.assertEqual(status_from(site, "127.0.0.1", "/lan-or-local"), 404)
@@ -136,11 +158,14 @@ class RequireTests(SynchronousTestCase):
         self.assertEqual(status_from(site, "10.0.0.1", "/nothing-new"), 404)
 
     def test_files_scope(self):
-        site = site_for(self, """
+        site = site_for(
+            self,
+            """
             <Files "*.html">
                 Require all denied
             </Files>
-        """)
+        """,
+        )
         self.assertEqual(site.get("/index.html").status, 403)
         self.assertEqual(site.get("/other.txt").status, 404)
 
@@ -150,18 +175,22 @@ class RequireTests(SynchronousTestCase):
         self.assertTrue(any("AH00027" in m for m in site.messages(plugin="access")))
 
     def test_auth_type_without_require_fails_closed(self):
-        site = site_for(self, f"""
+        site = site_for(
+            self,
+            f"""
             <Location /private>
                 AuthType Basic
                 AuthName x
                 AuthUserFile {FIXTURES}/users.htpasswd
             </Location>
-        """)
+        """,
+        )
         self.assertEqual(site.get("/private/").status, 500)
         self.assertEqual(site.get("/").status, 200)
 
     def test_dump_config_shows_the_rules(self):
         from axkit.introspect import dump_config_text
+
         config = load_config(f"""
             Plugin access
             DocumentRoot {DOCROOT}
@@ -177,7 +206,6 @@ class RequireTests(SynchronousTestCase):
 
 
 class ConfigErrorTests(SynchronousTestCase):
-
     def error(self, body):
         with self.assertRaises(ConfigErrors) as caught:
             load_config("Plugin access\n" + body, name="site.conf")
@@ -185,26 +213,39 @@ class ConfigErrorTests(SynchronousTestCase):
 
     def test_apache_s_errors(self):
         cases = [
-            ("Require not ip 1.2.3.4",
-             "site.conf:2: negative Require directive has no effect in <RequireAny>"),
-            ("<RequireNone>\nRequire ip 1.2.3.4\n</RequireNone>",
-             "site.conf:2: <RequireNone> directive has no effect in <RequireAny>"),
-            ("<RequireAll>\n</RequireAll>",
-             "site.conf:2: <RequireAll> directive contains no authorization directives"),
-            ("<RequireAll>\nRequire not ip 1.2.3.4\n</RequireAll>",
-             "site.conf:2: <RequireAll> directive contains only negative authorization"),
-            ("<RequireAny>\nRequire all granted\nRequire not ip 1.2.3.4\n</RequireAny>",
-             "site.conf:4: negative Require directive has no effect in <RequireAny>"),
-            ("Require ip 300.1.1.1",
-             "site.conf:2: ip address '300.1.1.1' appears to be invalid"),
+            (
+                "Require not ip 1.2.3.4",
+                "site.conf:2: negative Require directive has no effect in <RequireAny>",
+            ),
+            (
+                "<RequireNone>\nRequire ip 1.2.3.4\n</RequireNone>",
+                "site.conf:2: <RequireNone> directive has no effect in <RequireAny>",
+            ),
+            (
+                "<RequireAll>\n</RequireAll>",
+                "site.conf:2: <RequireAll> directive contains no authorization directives",
+            ),
+            (
+                "<RequireAll>\nRequire not ip 1.2.3.4\n</RequireAll>",
+                "site.conf:2: <RequireAll> directive contains only negative authorization",
+            ),
+            (
+                "<RequireAny>\nRequire all granted\nRequire not ip 1.2.3.4\n</RequireAny>",
+                "site.conf:4: negative Require directive has no effect in <RequireAny>",
+            ),
+            ("Require ip 300.1.1.1", "site.conf:2: ip address '300.1.1.1' appears to be invalid"),
             ("Require foo", "site.conf:2: Unknown Authz provider: foo"),
-            ("Require all maybe",
-             "site.conf:2: Argument for 'Require all' must be 'granted' or 'denied'"),
+            (
+                "Require all maybe",
+                "site.conf:2: Argument for 'Require all' must be 'granted' or 'denied'",
+            ),
             ("Require host", "site.conf:2: Require host needs at least one host name"),
             ("Require", "site.conf:2: Require needs a rule"),
             ("RequireAll", "site.conf:2: RequireAll is a section: write <RequireAll"),
-            ("<RequireAll>\nAuthType Basic\n</RequireAll>",
-             "site.conf:3: AuthType is not allowed in <RequireAll>"),
+            (
+                "<RequireAll>\nAuthType Basic\n</RequireAll>",
+                "site.conf:3: AuthType is not allowed in <RequireAll>",
+            ),
             ("AuthType Digest", "site.conf:2: expected one of Basic, None"),
             ("<RequireEvery>\n</RequireEvery>", "site.conf:2: unknown section <requireevery>"),
         ]
@@ -214,8 +255,11 @@ class ConfigErrorTests(SynchronousTestCase):
     def test_section_of_a_plugin_not_loaded(self):
         with self.assertRaises(ConfigErrors) as caught:
             load_config("<RequireAll>\nRequire all granted\n</RequireAll>", name="x.conf")
-        self.assertIn("x.conf:1: section <requireall> belongs to plugin 'access', which "
-                      "is not loaded (add: Plugin access)", str(caught.exception))
+        self.assertIn(
+            "x.conf:1: section <requireall> belongs to plugin 'access', which "
+            "is not loaded (add: Plugin access)",
+            str(caught.exception),
+        )
 
 
 class HashTests(SynchronousTestCase):
@@ -232,7 +276,7 @@ class HashTests(SynchronousTestCase):
             (b"", b"$apr1$ZrRU3oyu$KBBsc6ZTNN3bXDIL4oWzW0"),
             (b"x" * 70, b"$apr1$ZeyI9J0n$UAXWiJYwZ6.zwavKX2GuO1"),
             ("pässwörd".encode(), b"$apr1$hQSfvAwa$qkitwQ86ykKNnuBB5glzO1"),
-            (b"hello", b"$apr1$abcdefgh$cy3DSYyOwfhsyu7QOMQzd."),   # openssl passwd -apr1
+            (b"hello", b"$apr1$abcdefgh$cy3DSYyOwfhsyu7QOMQzd."),  # openssl passwd -apr1
         ]
         for password, hashed in vectors:
             self.assertEqual(apr1(password, salt_of(hashed)), hashed)
@@ -241,18 +285,23 @@ class HashTests(SynchronousTestCase):
 
     def test_every_kind_in_the_fixture(self):
         users = self.users()
-        for user, password in [(b"alice", b"alicepw"), (b"bob", b"bobpw"),
-                               (b"carol", b"carolpw"), (b"dave", b"davepw"),
-                               ("émile".encode(), "pässwörd".encode())]:
+        for user, password in [
+            (b"alice", b"alicepw"),
+            (b"bob", b"bobpw"),
+            (b"carol", b"carolpw"),
+            (b"dave", b"davepw"),
+            ("émile".encode(), "pässwörd".encode()),
+        ]:
             self.assertTrue(htpasswd.verify(password, users[user]), user)
             self.assertFalse(htpasswd.verify(password[:-1], users[user]), user)
         self.assertTrue(users[b"alice"].startswith(b"$2y$04$"))
-        self.assertTrue(users[b"dave"].startswith(b"$2y$05$"))   # htpasswd -B's default
+        self.assertTrue(users[b"dave"].startswith(b"$2y$05$"))  # htpasswd -B's default
         self.assertTrue(htpasswd.is_slow(users[b"dave"]))
         self.assertFalse(htpasswd.is_slow(users[b"bob"]))
 
     def test_bcrypt_variants_and_long_passwords(self):
         import bcrypt
+
         hashed = bcrypt.hashpw(b"y" * 72, bcrypt.gensalt(4))
         for prefix in (b"$2a$", b"$2b$", b"$2y$"):
             variant = prefix + hashed[4:]
@@ -279,6 +328,7 @@ class EvaluateTests(SynchronousTestCase):
     class Facts:
         def __init__(self, ip, user=None):
             import ipaddress
+
             self._ip = ipaddress.ip_address(ip)
             self.user = user
             self.method = "GET"
@@ -287,16 +337,23 @@ class EvaluateTests(SynchronousTestCase):
             return self._ip
 
     def test_table(self):
-        from axkit.plugins.access import (DENIED, GRANTED, NEUTRAL, NO_USER, Section,
-                                          evaluate, parse_rule)
-        rule = lambda text: parse_rule(text.split())           # noqa: E731
+        from axkit.plugins.access import (
+            DENIED,
+            GRANTED,
+            NEUTRAL,
+            NO_USER,
+            Section,
+            evaluate,
+            parse_rule,
+        )
+
+        rule = lambda text: parse_rule(text.split())  # noqa: E731
         outside, inside = self.Facts("10.0.0.1"), self.Facts("10.0.0.66")
         self.assertEqual(evaluate(rule("not ip 10.0.0.66"), outside), NEUTRAL)
         self.assertEqual(evaluate(rule("not ip 10.0.0.66"), inside), DENIED)
         self.assertEqual(evaluate(rule("not valid-user"), outside), NEUTRAL)
         self.assertEqual(evaluate(rule("valid-user"), outside), NO_USER)
-        self.assertEqual(evaluate(rule("valid-user"), self.Facts("10.0.0.1", b"u")),
-                         GRANTED)
+        self.assertEqual(evaluate(rule("valid-user"), self.Facts("10.0.0.1", b"u")), GRANTED)
         none = Section("none", [rule("ip 10.0.0.66")])
         self.assertEqual(evaluate(none, outside), NEUTRAL)
         self.assertEqual(evaluate(none, inside), DENIED)

@@ -13,7 +13,6 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from axkit.config.errors import ConfigErrors
 from axkit.testing import MemorySite, load_config
-
 from tests.cgi_support import request, serve
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,7 +49,6 @@ def site_for(test, body, docroot=f"{FX}/docroot"):
 
 
 class AliasTests(SynchronousTestCase):
-
     def setUp(self):
         self.site = site_for(self, ALIASES)
 
@@ -62,15 +60,15 @@ class AliasTests(SynchronousTestCase):
 
     def test_alias_folder(self):
         self.check("/", 200, body=b"root\n")
-        self.check("/al", 301, "/al/")              # Apache: 301 to the slashed URL
-        self.check("/al/", 404)                     # no index.html there (Apache: 404)
+        self.check("/al", 301, "/al/")  # Apache: 301 to the slashed URL
+        self.check("/al/", 404)  # no index.html there (Apache: 404)
         self.check("/al/a.txt", 200, body=b"al\n")
         self.check("/al/sub", 301, "/al/sub/")
         self.check("/al/sub/", 200, body=b"sub\n")  # DirectoryIndex applies
-        self.check("/alx", 404)                     # whole segments only
+        self.check("/alx", 404)  # whole segments only
 
     def test_alias_with_a_slash_needs_it(self):
-        self.check("/al2", 404)                     # as Apache
+        self.check("/al2", 404)  # as Apache
         self.check("/al2/a.txt", 200, body=b"al\n")
 
     def test_alias_to_a_file(self):
@@ -90,7 +88,7 @@ class AliasTests(SynchronousTestCase):
         self.check("/r", 302, "http://example.com/new")
         self.check("/rx", 404)
         self.check("/rel/a?x", 302, "/target/a?x")
-        self.check("/m2/foo?z=1", 302, "/n?a=/foo&b")      # its own query wins; & literal
+        self.check("/m2/foo?z=1", 302, "/n?a=/foo&b")  # its own query wins; & literal
         self.check("/q/foo?z=1", 301, "http://e.com/x/foo?z=1")
         self.check("/q/a%20b%3F", 301, "http://e.com/x/a%20b%3F")
         self.check("/g", 410)
@@ -107,27 +105,32 @@ class AliasTests(SynchronousTestCase):
 
 
 class OrderTests(SynchronousTestCase):
-
     def test_redirect_wins_over_alias_and_first_match_wins(self):
-        site = site_for(self, f"""
+        site = site_for(
+            self,
+            f"""
             Alias /both {FX}/target
             Redirect /both /elsewhere
             Alias /first {FX}/target
             Alias /first/sub {FX}/docroot
-        """)
+        """,
+        )
         self.assertEqual(site.get("/both/a.txt").header("Location"), "/elsewhere/a.txt")
         # The first matching line wins, as in Apache: write specific ones first.
         self.assertEqual(site.get("/first/sub/").body, b"sub\n")
 
     def test_a_server_s_lines_come_before_the_global_ones(self):
-        site = site_for(self, f"""
+        site = site_for(
+            self,
+            f"""
             Alias /a {FX}/docroot
             Redirect /r /global
             <Server>
                 Alias /a {FX}/target
                 Redirect /r /server
             </Server>
-        """)
+        """,
+        )
         self.assertEqual(site.get("/a/a.txt").body, b"al\n")
         self.assertEqual(site.get("/r").header("Location"), "/server")
         self.assertEqual(site.get("/a/index.html").status, 404)
@@ -160,19 +163,21 @@ class ContainmentTests(SynchronousTestCase):
         self.assertEqual(site.get("/t/.env").status, 404)
 
     def test_scope_options_apply(self):
-        site = site_for(self, f"""
+        site = site_for(
+            self,
+            f"""
             Alias /t {self.tmp}/target
             AllowSymlinksOutsideRoot On
             <Location /t/inside>
                 Options -FollowSymLinks
             </Location>
-        """)
+        """,
+        )
         self.assertEqual(site.get("/t/leak").body, b"secret")
         self.assertEqual(site.get("/t/inside").status, 403)
 
 
 class ConfigErrorTests(SynchronousTestCase):
-
     def error(self, body):
         with self.assertRaises(ConfigErrors) as caught:
             load_config("Plugin alias\n" + body, name="site.conf")
@@ -185,16 +190,22 @@ class ConfigErrorTests(SynchronousTestCase):
             ("AliasMatch ^/(x /y", "site.conf:2: bad regular expression"),
             ("Redirect /a b", "site.conf:2: Redirect to non-URL 'b'"),
             ("Redirect /a", "site.conf:2: Redirect: URL to redirect to is missing"),
-            ("Redirect gone /a http://x/", "site.conf:2: Redirect: a URL is not valid "
-                                           "with status 410"),
+            (
+                "Redirect gone /a http://x/",
+                "site.conf:2: Redirect: a URL is not valid with status 410",
+            ),
             ("Redirect 999 /a http://x/", "site.conf:2: Redirect: invalid status code 999"),
             ("Redirect a http://x/", "site.conf:2: Redirect: the URL-path must start"),
             ("RedirectMatch 301 ^/(a http://x/", "site.conf:2: bad regular expression"),
-            ("RedirectPermanent /a", "site.conf:2: RedirectPermanent: URL to redirect to "
-                                     "is missing"),
+            (
+                "RedirectPermanent /a",
+                "site.conf:2: RedirectPermanent: URL to redirect to is missing",
+            ),
             ("RedirectTemp /a http://x/ y", "site.conf:2: RedirectTemp takes URL-PATH URL"),
-            ("<Location /x>\nAlias /a /b\n</Location>", "site.conf:3: Alias is not allowed "
-                                                        "in <Location>"),
+            (
+                "<Location /x>\nAlias /a /b\n</Location>",
+                "site.conf:3: Alias is not allowed in <Location>",
+            ),
             ("Redirect /a http://x/ extra", "site.conf:2: Redirect takes [STATUS]"),
         ]
         for body, expected in cases:
@@ -208,13 +219,16 @@ class RealSocketTests(TestCase):
 
     @defer.inlineCallbacks
     def test_each_directive(self):
-        server = yield serve(self, f"""
+        server = yield serve(
+            self,
+            f"""
             DocumentRoot {FX}/docroot
             Plugin alias
             Plugin uri_to_file
             Plugin serve_file
             {ALIASES}
-        """)
+        """,
+        )
         expected = [
             ("/al/a.txt", 200, None, b"al\n"),
             ("/al", 301, "/al/", None),

@@ -21,13 +21,13 @@ Plugin tests.asgiapps.asynchooks.Fallback
 
 
 class RunChainTests(SynchronousTestCase):
-
     def test_async_hook_without_await_answers_synchronously(self):
         class P:
             name = "p"
 
             async def hook_fixup(self, request, conf):
                 return OK
+
         result = run_chain(((P(), P().hook_fixup),), "fixup", (None, None))
         self.assertIs(result, OK)
 
@@ -39,6 +39,7 @@ class RunChainTests(SynchronousTestCase):
         class B:
             def hook_fixup(self, request, conf):
                 return 404
+
         chain = ((A(), A().hook_fixup), (B(), B().hook_fixup))
         self.assertEqual(run_chain(chain, "fixup", (None, None)), 404)
 
@@ -48,6 +49,7 @@ class RunChainTests(SynchronousTestCase):
         class A:
             async def hook_fixup(self, request, conf):
                 return await d
+
         result = run_chain(((A(), A().hook_fixup),), "fixup", (None, None))
         self.assertIsInstance(result, Deferred)
         got = []
@@ -61,14 +63,15 @@ class RunChainTests(SynchronousTestCase):
 
             async def hook_fixup(self, request, conf):
                 raise KeyError("x")
-        e = self.assertRaises(PluginError, run_chain, ((A(), A().hook_fixup),),
-                              "fixup", (None, None))
+
+        e = self.assertRaises(
+            PluginError, run_chain, ((A(), A().hook_fixup),), "fixup", (None, None)
+        )
         self.assertEqual(e.plugin_name, "raiser")
         self.assertTrue(e.failure.check(KeyError))
 
 
 class PhaseTests(SynchronousTestCase):
-
     def setUp(self):
         asynchooks.seen.clear()
         self.site = MemorySite(CONFIG, route_logs=False)
@@ -94,9 +97,9 @@ class PhaseTests(SynchronousTestCase):
     def test_waits_on_the_clock(self):
         conn = self.site.connect()
         conn.request("GET", "/page")
-        self.assertEqual(conn.responses(), [])          # waiting on deferLater
+        self.assertEqual(conn.responses(), [])  # waiting on deferLater
         self.site.advance(1.0)
-        self.assertEqual(conn.responses(), [])          # access done, response waits
+        self.assertEqual(conn.responses(), [])  # access done, response waits
         self.site.advance(0.5)
         self.assertEqual(conn.responses()[0].status, 200)
 

@@ -11,16 +11,18 @@ from tests.asgiapps import probe
 
 
 class ScopeTests(SynchronousTestCase):
-
     def setUp(self):
-        self.s = ASGISite(self, f"""
+        self.s = ASGISite(
+            self,
+            f"""
             Plugin uri_to_file
             Plugin mime_map
             Plugin serve_file
             ASGIAlias /app {APPS}:scope_app
             ASGIAlias /app/deeper {APPS}:body_app
             ASGIAlias /other/ {APPS}:length_app
-        """)
+        """,
+        )
 
     def scope(self, target, headers=()):
         response = self.s.get(target, headers)
@@ -28,8 +30,9 @@ class ScopeTests(SynchronousTestCase):
         return json.loads(response.body)
 
     def test_scope_keys(self):
-        scope = self.scope("/app/x%20y/%C3%A9?a=%20b&c",
-                           headers=[("X-Custom", "One"), ("X-Custom", "Two")])
+        scope = self.scope(
+            "/app/x%20y/%C3%A9?a=%20b&c", headers=[("X-Custom", "One"), ("X-Custom", "Two")]
+        )
         self.assertEqual(scope["type"], "http")
         self.assertEqual(scope["asgi"]["version"], "3.0")
         self.assertEqual(scope["http_version"], "1.1")
@@ -55,7 +58,7 @@ class ScopeTests(SynchronousTestCase):
 
     def test_longest_prefix_wins(self):
         response = self.s.get("/app/deeper/x")
-        self.assertEqual(response.body, b"[0]")          # body_app, not scope_app
+        self.assertEqual(response.body, b"[0]")  # body_app, not scope_app
 
     def test_segment_boundary(self):
         # /application is not under /app: a file beside the mount answers.
@@ -73,9 +76,10 @@ class ScopeTests(SynchronousTestCase):
 
 
 class ResponseTests(SynchronousTestCase):
-
     def setUp(self):
-        self.s = ASGISite(self, f"""
+        self.s = ASGISite(
+            self,
+            f"""
             ASGIAlias /len {APPS}:length_app
             ASGIAlias /stream {APPS}:stream_app
             ASGIAlias /flood {APPS}:flood_app
@@ -83,7 +87,8 @@ class ResponseTests(SynchronousTestCase):
             ASGIAlias /late {APPS}:crash_late_app
             ASGIAlias /silent {APPS}:silent_app
             ASGIAlias /wait {APPS}:disconnect_app
-        """)
+        """,
+        )
 
     def test_fields_and_length(self):
         response = self.s.get("/len")
@@ -91,7 +96,9 @@ class ResponseTests(SynchronousTestCase):
         self.assertEqual(response.body, b"hello")
         self.assertEqual(response.header("content-length"), "5")
         self.assertEqual(response.header("x-app"), "yes")
-        self.assertEqual([v for k, v in response.headers if k.lower() == "set-cookie"], ["a=1", "b=2"])
+        self.assertEqual(
+            [v for k, v in response.headers if k.lower() == "set-cookie"], ["a=1", "b=2"]
+        )
         # Framing is the engine's: the app's Connection: close is not sent.
         self.assertIsNone(response.header("connection"))
 
@@ -119,13 +126,12 @@ class ResponseTests(SynchronousTestCase):
         self.assertEqual(probe.SEEN["events"], [])
         producer = conn.transport.producer
         self.assertIsInstance(producer, cycle.HTTPCycle)
-        producer.pauseProducing()          # the client's socket is full
+        producer.pauseProducing()  # the client's socket is full
         sent = len(probe.SEEN["events"])
         probe.gate("go").set()
         self.s.pump(50)
         # At most HIGH_WATER more bytes were taken; then send() waits.
-        self.assertLessEqual(len(probe.SEEN["events"]) - sent,
-                             cycle.HIGH_WATER // 65536 + 1)
+        self.assertLessEqual(len(probe.SEEN["events"]) - sent, cycle.HIGH_WATER // 65536 + 1)
         held = len(probe.SEEN["events"])
         self.s.pump(50)
         self.assertEqual(len(probe.SEEN["events"]), held)
@@ -148,8 +154,11 @@ class ResponseTests(SynchronousTestCase):
 
     def test_exception_after_head_aborts(self):
         conn = self.s.request("GET", "/late")
-        self.assertTrue(conn.transport.disconnecting or conn.transport.disconnected
-                        or getattr(conn.transport, "aborted", False))
+        self.assertTrue(
+            conn.transport.disconnecting
+            or conn.transport.disconnected
+            or getattr(conn.transport, "aborted", False)
+        )
         self.assertIn(b"partial", conn.transport.value())
         self.assertNotIn(b"0\r\n\r\n", conn.transport.value())
         self.assertEqual(len(self.s.failures()), 1)
@@ -157,8 +166,7 @@ class ResponseTests(SynchronousTestCase):
 
     def test_no_response_is_500(self):
         self.assertEqual(self.s.get("/silent").status, 500)
-        self.assertTrue(any("without completing" in m
-                            for m in self.s.site.messages(plugin="asgi")))
+        self.assertTrue(any("without completing" in m for m in self.s.site.messages(plugin="asgi")))
 
     def test_disconnect(self):
         conn = self.s.request("GET", "/wait")
@@ -166,18 +174,19 @@ class ResponseTests(SynchronousTestCase):
         conn.lose()
         self.s.pump()
         self.assertEqual(probe.SEEN["messages"][-1], {"type": "http.disconnect"})
-        self.assertEqual(probe.SEEN["events"],
-                         ["disconnected", "send raised ClientDisconnected"])
+        self.assertEqual(probe.SEEN["events"], ["disconnected", "send raised ClientDisconnected"])
         self.assertEqual(self.s.failures(), [])
 
 
 class RequestBodyTests(SynchronousTestCase):
-
     def setUp(self):
-        self.s = ASGISite(self, f"""
+        self.s = ASGISite(
+            self,
+            f"""
             ASGIAlias /body {APPS}:body_app
             ASGIAlias /slow {APPS}:slow_reader_app
-        """)
+        """,
+        )
 
     def test_whole_body(self):
         conn = self.s.request("POST", "/body", body=b"a" * 1000)
@@ -205,7 +214,7 @@ class RequestBodyTests(SynchronousTestCase):
         conn.send(b"POST /slow HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
         conn.send(b"3\r\nabc\r\n")
         self.s.pump()
-        self.assertEqual(len(probe.SEEN["messages"]), 1)     # taken; now it is busy
+        self.assertEqual(len(probe.SEEN["messages"]), 1)  # taken; now it is busy
         conn.send(b"3\r\ndef\r\n")
         self.s.pump()
         conn.send(b"3\r\nghi\r\n")
@@ -216,22 +225,24 @@ class RequestBodyTests(SynchronousTestCase):
         conn.send(b"0\r\n\r\n")
         self.s.pump(60)
         self.assertEqual(conn.responses()[0].body, b"9")
-        self.assertEqual(b"".join(m["body"] for m in probe.SEEN["messages"]),
-                         b"abcdefghi")
+        self.assertEqual(b"".join(m["body"] for m in probe.SEEN["messages"]), b"abcdefghi")
 
 
 class BodyLimitTests(SynchronousTestCase):
-
     def setUp(self):
-        self.s = ASGISite(self, f"""
+        self.s = ASGISite(
+            self,
+            f"""
             LimitRequestBody 1000
             ASGIAlias /body {APPS}:body_app
-        """)
+        """,
+        )
 
     def test_100_continue_when_the_app_reads(self):
         conn = self.s.site.connect()
-        conn.send(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-                  b"Expect: 100-continue\r\n\r\n")
+        conn.send(
+            b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        )
         self.s.pump()
         self.assertTrue(conn.transport.value().startswith(b"HTTP/1.1 100 Continue\r\n"))
         conn.send(b"hello")
@@ -259,7 +270,6 @@ class BodyLimitTests(SynchronousTestCase):
 
 
 class LifespanTests(SynchronousTestCase):
-
     def test_state_reaches_requests(self):
         s = ASGISite(self, f"ASGIAlias / {APPS}:lifespan_ok\nASGILifespan on\n")
         self.assertEqual(probe.SEEN["events"], ["lifespan.startup"])
@@ -274,13 +284,13 @@ class LifespanTests(SynchronousTestCase):
         self.assertEqual(len(done), 1)
 
     def test_failed_startup_refuses(self):
-        e = self.assertRaises(RuntimeError, ASGISite, self,
-                              f"ASGIAlias / {APPS}:lifespan_fails\n")
+        e = self.assertRaises(RuntimeError, ASGISite, self, f"ASGIAlias / {APPS}:lifespan_fails\n")
         self.assertIn("lifespan startup failed: no database", str(e))
 
     def test_raising_startup_with_lifespan_on(self):
-        e = self.assertRaises(RuntimeError, ASGISite, self,
-                              f"ASGIAlias / {APPS}:lifespan_raises\nASGILifespan on\n")
+        e = self.assertRaises(
+            RuntimeError, ASGISite, self, f"ASGIAlias / {APPS}:lifespan_raises\nASGILifespan on\n"
+        )
         self.assertIn("cannot reach the database", str(e))
 
     def test_auto_carries_on_without_lifespan(self):
@@ -294,6 +304,5 @@ class LifespanTests(SynchronousTestCase):
         self.assertEqual(s.get("/").body, b"none")
 
     def test_bad_target(self):
-        e = self.assertRaises(RuntimeError, ASGISite, self,
-                              f"ASGIAlias / {APPS}:no_such_app\n")
+        e = self.assertRaises(RuntimeError, ASGISite, self, f"ASGIAlias / {APPS}:no_such_app\n")
         self.assertIn("no_such_app", str(e))

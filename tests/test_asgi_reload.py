@@ -11,13 +11,13 @@ from twisted.trial.unittest import TestCase
 
 from axkit.testing import TwistdProcess
 
-APP = '''
+APP = """
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"version %d\\n"})
-'''
+"""
 
 
 def get(port):
@@ -35,7 +35,6 @@ def get(port):
 
 
 class ReloadTests(TestCase):
-
     def test_change_restarts_on_the_same_socket(self):
         folder = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, folder, True)
@@ -44,8 +43,10 @@ class ReloadTests(TestCase):
             f.write(APP % 1)
         conf = os.path.join(folder, "site.conf")
         with open(conf, "w") as f:
-            f.write("Listen tcp:0:interface=127.0.0.1\nPlugin asgi\nASGIAlias / app.py\n"
-                    "ASGILifespan off\n")
+            f.write(
+                "Listen tcp:0:interface=127.0.0.1\nPlugin asgi\nASGIAlias / app.py\n"
+                "ASGILifespan off\n"
+            )
         server = TwistdProcess(conf, args=("--reload",))
         self.addCleanup(server.stop)
         self.assertTrue(server.wait_for_output("--reload: watching"))
@@ -67,4 +68,4 @@ class ReloadTests(TestCase):
         self.assertTrue(answer.endswith(b"version 2\n"), server.output())
         self.assertEqual(refused, 0)
         self.assertIn("app.py changed; restarting", server.output())
-        self.assertIsNone(server.process.poll())      # the same process, still up
+        self.assertIsNone(server.process.poll())  # the same process, still up

@@ -56,13 +56,13 @@ def connect(port, request):
         protocol = Reader(request)
         reactor.callLater(0, connected.callback, protocol)
         return protocol
+
     factory.buildProtocol = build
     reactor.connectTCP("127.0.0.1", port, factory)
     return connected
 
 
 class ServerTests(TestCase):
-
     @defer.inlineCallbacks
     def setUp(self):
         self.server = yield start_server("""
@@ -78,8 +78,7 @@ class ServerTests(TestCase):
 
     @defer.inlineCallbacks
     def test_hello_keep_alive(self):
-        conn = yield connect(self.server.port,
-                             b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+        conn = yield connect(self.server.port, b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
         yield conn.until(b"Hello, world!\n")
         for _ in range(100):
             if conn.data.count(b"Hello, world!\n") == 3:
@@ -99,7 +98,7 @@ class ServerTests(TestCase):
 
     @defer.inlineCallbacks
     def test_upload_digest(self):
-        body = bytes(range(256)) * 4096            # 1 MiB
+        body = bytes(range(256)) * 4096  # 1 MiB
         r = yield treq.post(self.server.url("/body"), data=body, pool=self.pool)
         sizes = json.loads((yield r.content()))
         self.assertEqual(sum(sizes), len(body))
@@ -117,10 +116,10 @@ class ServerTests(TestCase):
     def test_streaming_to_a_stalled_reader_is_bounded(self):
         """An app streaming to a client that reads nothing is held in send()."""
         from tests.asgiapps import probe
+
         probe.SEEN["events"].clear()
-        conn = yield connect(self.server.port,
-                             b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
-        conn.transport.pauseProducing()          # read nothing from now on
+        conn = yield connect(self.server.port, b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.transport.pauseProducing()  # read nothing from now on
         yield deferLater(0.5)
         first = probe.SEEN["sent"]
         yield deferLater(0.3)
@@ -138,11 +137,11 @@ class ServerTests(TestCase):
 
 def deferLater(seconds):
     from twisted.internet.task import deferLater as later
+
     return later(reactor, seconds, lambda: None)
 
 
 class StarletteTests(TestCase):
-
     if starlette is None:
         skip = "starlette is not installed (pip install -e '.[test]')"
 
@@ -171,8 +170,7 @@ class StarletteTests(TestCase):
 
     @defer.inlineCallbacks
     def test_stream_first_chunk_before_last_is_produced(self):
-        conn = yield connect(self.server.port,
-                             b"GET /star/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn = yield connect(self.server.port, b"GET /star/stream HTTP/1.1\r\nHost: x\r\n\r\n")
         data = yield conn.until(b"first chunk\n")
         self.assertNotIn(b"last chunk", data)
         self.assertIn(b"Transfer-Encoding: chunked", data)
@@ -198,5 +196,4 @@ class StarletteTests(TestCase):
         payload = b"\x00\xff" * 300000
         r = yield treq.post(self.server.url("/star/digest"), data=payload, pool=self.pool)
         body = yield r.content()
-        self.assertEqual(body.decode(),
-                         f"{len(payload)} {hashlib.sha256(payload).hexdigest()}")
+        self.assertEqual(body.decode(), f"{len(payload)} {hashlib.sha256(payload).hexdigest()}")

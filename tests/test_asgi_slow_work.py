@@ -14,12 +14,13 @@ from axkit.testing import http_pool, start_server
 
 # A query that keeps SQLite busy for a while (sqlite3 lets go of the GIL
 # while it steps), standing for a slow report on a big table.
-SLOW_QUERY = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
-              "WHERE x < 300000) SELECT count(*) || ' ' || ? FROM c")
+SLOW_QUERY = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+    "WHERE x < 300000) SELECT count(*) || ' ' || ? FROM c"
+)
 
 
 class SlowWorkTests(TestCase):
-
     @defer.inlineCallbacks
     def setUp(self):
         self.folder = tempfile.mkdtemp()
@@ -64,7 +65,7 @@ class SlowWorkTests(TestCase):
     @defer.inlineCallbacks
     def test_slow_query_does_not_block_a_static_file(self):
         slow = self.timed_get("/slow/x")
-        yield deferLater(0.05)                  # the query is running
+        yield deferLater(0.05)  # the query is running
         code, body, static_took = yield self.timed_get("/static.txt")
         self.assertEqual((code, body), (200, b"static\n"))
         self.assertFalse(slow.called, "the slow query should still be running")
@@ -76,4 +77,5 @@ class SlowWorkTests(TestCase):
 def deferLater(seconds):
     from twisted.internet import reactor
     from twisted.internet.task import deferLater as later
+
     return later(reactor, seconds, lambda: None)

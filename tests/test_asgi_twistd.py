@@ -29,26 +29,33 @@ def write_config(test, text):
 
 
 class TwistdTests(TestCase):
-
     def test_failed_startup_stops_the_server(self):
         path = write_config(self, "ASGIAlias / tests.asgiapps.probe:lifespan_fails\n")
         proc = subprocess.run(
             TWISTD_COMMAND + ["-n", "--pidfile=", "axkit", "--config", path],
-            env=twistd_env(), cwd=os.path.dirname(path), capture_output=True,
-            timeout=30)
+            env=twistd_env(),
+            cwd=os.path.dirname(path),
+            capture_output=True,
+            timeout=30,
+        )
         output = (proc.stdout + proc.stderr).decode("utf-8", "replace")
         self.assertNotEqual(proc.returncode, 0, output)
-        self.assertIn("plugin asgi failed to start: ASGIAlias /: "
-                      "tests.asgiapps.probe:lifespan_fails: lifespan startup failed: "
-                      "no database", output)
+        self.assertIn(
+            "plugin asgi failed to start: ASGIAlias /: "
+            "tests.asgiapps.probe:lifespan_fails: lifespan startup failed: "
+            "no database",
+            output,
+        )
         self.assertNotIn("listening on", output)
 
     def test_sigterm_shutdown_after_requests_in_flight(self):
         if starlette is None:
             raise __import__("twisted.trial.unittest").trial.unittest.SkipTest(
-                "starlette is not installed")
-        path = write_config(self, "ASGIAlias /star tests.asgiapps.starlette_app:app\n"
-                                  "ASGILifespan on\n")
+                "starlette is not installed"
+            )
+        path = write_config(
+            self, "ASGIAlias /star tests.asgiapps.starlette_app:app\nASGILifespan on\n"
+        )
         events = os.path.join(os.path.dirname(path), "events.txt")
         os.environ["AXKIT_TEST_EVENTS"] = events
         self.addCleanup(os.environ.pop, "AXKIT_TEST_EVENTS", None)

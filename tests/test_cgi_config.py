@@ -20,16 +20,22 @@ class AddHandlerTests(TestCase):
         os.makedirs(os.path.join(self.docroot, "app"))
         os.makedirs(os.path.join(self.docroot, "plain"))
         for folder in ("app", "plain"):
-            shutil.copy(os.path.join(CGI_BIN, "sub", "deep.sh"),
-                        os.path.join(self.docroot, folder, "page.cgi"))
+            shutil.copy(
+                os.path.join(CGI_BIN, "sub", "deep.sh"),
+                os.path.join(self.docroot, folder, "page.cgi"),
+            )
         os.makedirs(os.path.join(self.docroot, "app", "home"))
-        shutil.copy(os.path.join(CGI_BIN, "sub", "deep.sh"),
-                    os.path.join(self.docroot, "app", "home", "index.cgi"))
+        shutil.copy(
+            os.path.join(CGI_BIN, "sub", "deep.sh"),
+            os.path.join(self.docroot, "app", "home", "index.cgi"),
+        )
         with open(os.path.join(self.docroot, "app", "notes.txt"), "w") as f:
             f.write("just text\n")
         self.logs = LogCapture()
         self.addCleanup(self.logs.stop)
-        self.server = yield serve(self, f"""
+        self.server = yield serve(
+            self,
+            f"""
             DocumentRoot {self.docroot}
             Plugin {plugin_name()}
             Plugin uri_to_file
@@ -39,7 +45,8 @@ class AddHandlerTests(TestCase):
             <Location /app>
                 Options +ExecCGI
             </Location>
-        """)
+        """,
+        )
 
     @defer.inlineCallbacks
     def test_handler_runs_where_execcgi_is_on(self):
@@ -52,8 +59,9 @@ class AddHandlerTests(TestCase):
         response = yield request(self.server.port, "GET", "/plain/page.cgi")
         self.assertEqual(response.status, 403)
         self.assertNotIn(b"printf", response.body)
-        self.assertTrue(any("ExecCGI is off" in line and "page.cgi" in line
-                            for line in self.logs.lines()))
+        self.assertTrue(
+            any("ExecCGI is off" in line and "page.cgi" in line for line in self.logs.lines())
+        )
 
     @defer.inlineCallbacks
     def test_directory_index_program_names_itself(self):
@@ -84,12 +92,15 @@ class InterpreterTests(TestCase):
         self.docroot = os.path.abspath(self.mktemp())
         for folder in ("app", "plain"):
             os.makedirs(os.path.join(self.docroot, folder))
-            shutil.copy(os.path.join(CGI_BIN, "argv.txt"),
-                        os.path.join(self.docroot, folder, "page.psh"))
+            shutil.copy(
+                os.path.join(CGI_BIN, "argv.txt"), os.path.join(self.docroot, folder, "page.psh")
+            )
             os.chmod(os.path.join(self.docroot, folder, "page.psh"), 0o644)
         self.logs = LogCapture()
         self.addCleanup(self.logs.stop)
-        self.server = yield serve(self, f"""
+        self.server = yield serve(
+            self,
+            f"""
             DocumentRoot {self.docroot}
             Plugin {plugin_name()}
             Plugin uri_to_file
@@ -99,7 +110,8 @@ class InterpreterTests(TestCase):
             <Location /app>
                 Options +ExecCGI
             </Location>
-        """)
+        """,
+        )
 
     @defer.inlineCallbacks
     def test_a_document_runs_through_its_interpreter(self):
@@ -107,8 +119,7 @@ class InterpreterTests(TestCase):
         self.assertEqual(response.status, 200)
         script = os.path.join(self.docroot, "app", "page.psh")
         # argv: the interpreter, then the file ($0 to sh), nothing more.
-        self.assertEqual(response.body,
-                         f"{script}|0|/app/page.psh|/x/y|{script}\n".encode())
+        self.assertEqual(response.body, f"{script}|0|/app/page.psh|/x/y|{script}\n".encode())
 
     @defer.inlineCallbacks
     def test_an_indexed_query_is_not_given_to_the_interpreter(self):
@@ -143,7 +154,9 @@ class PluginLineOrderTests(TestCase):
         os.makedirs(docroot)
         shutil.copy(os.path.join(CGI_BIN, "hello.sh"), os.path.join(docroot, "hi.cgi"))
         shutil.copy(os.path.join(CGI_BIN, "argv.txt"), os.path.join(docroot, "page.psh"))
-        server = yield serve(self, f"""
+        server = yield serve(
+            self,
+            f"""
             DocumentRoot {docroot}
             Plugin axkit.plugins.mime_map.MimeMap
             Plugin uri_to_file
@@ -155,7 +168,8 @@ class PluginLineOrderTests(TestCase):
             <Location />
                 Plugin axkit.plugins.mime_map.MimeMap
             </Location>
-        """)
+        """,
+        )
         response = yield request(server.port, "GET", "/hi.cgi")
         self.assertEqual(response.body, b"Hello, world!\n")
         response = yield request(server.port, "GET", "/page.psh")
@@ -180,7 +194,9 @@ class FilePluginsLeaveProgramsAloneTests(TestCase):
             f.write(b"not a program")
         with open(os.path.join(self.docroot, "page.txt"), "w") as f:
             f.write("text " * 400)
-        self.server = yield serve(self, f"""
+        self.server = yield serve(
+            self,
+            f"""
             DocumentRoot {self.docroot}
             Plugin {plugin_name()}
             Plugin uri_to_file
@@ -197,7 +213,8 @@ class FilePluginsLeaveProgramsAloneTests(TestCase):
             AddHandler cgi-script .pl
             CGIInterpreter /bin/sh .psh
             Options +ExecCGI
-        """)
+        """,
+        )
 
     def get(self, path):
         return request(self.server.port, "GET", path, [("Accept-Encoding", "gzip")])
@@ -226,15 +243,21 @@ class SingleProgramTests(TestCase):
     def test_a_prefix_mounted_on_one_program_gives_the_rest_as_path_info(self):
         docroot = self.mktemp()
         os.makedirs(docroot)
-        server = yield serve(self, f"""
+        server = yield serve(
+            self,
+            f"""
             DocumentRoot {docroot}
             Plugin {plugin_name()}
             Plugin uri_to_file
             Plugin serve_file
             ScriptAlias /app {CGI_BIN}/sub/deep.sh
-        """)
-        for path, body in [("/app", b"/app|\n"), ("/app/", b"/app|/\n"),
-                           ("/app/users/42", b"/app|/users/42\n")]:
+        """,
+        )
+        for path, body in [
+            ("/app", b"/app|\n"),
+            ("/app/", b"/app|/\n"),
+            ("/app/users/42", b"/app|/users/42\n"),
+        ]:
             response = yield request(server.port, "GET", path)
             self.assertEqual(response.status, 200, path)
             self.assertEqual(response.body, body, path)
@@ -252,8 +275,7 @@ class ConfigErrorTests(SynchronousTestCase):
         self.assertIn("unknown handler 'php-script'", str(e))
 
     def test_interpreter_must_be_an_executable_file(self):
-        e = self.assertRaises(ConfigErrors, self.load,
-                              "\nCGIInterpreter /no/such/php-cgi .php\n")
+        e = self.assertRaises(ConfigErrors, self.load, "\nCGIInterpreter /no/such/php-cgi .php\n")
         self.assertIn(":3:", str(e))
         self.assertIn("/no/such/php-cgi is not an executable file", str(e))
         e = self.assertRaises(ConfigErrors, self.load, "CGIInterpreter /bin/sh\n")
@@ -264,8 +286,9 @@ class ConfigErrorTests(SynchronousTestCase):
         self.assertIn("URL path", str(e))
 
     def test_scriptalias_not_allowed_in_location(self):
-        e = self.assertRaises(ConfigErrors, self.load,
-                              "<Location /x>\nScriptAlias /y/ /srv/\n</Location>\n")
+        e = self.assertRaises(
+            ConfigErrors, self.load, "<Location /x>\nScriptAlias /y/ /srv/\n</Location>\n"
+        )
         self.assertIn("not allowed", str(e))
 
     def test_bad_timeout(self):
@@ -291,14 +314,16 @@ class ConfigErrorTests(SynchronousTestCase):
 class DropinTests(SynchronousTestCase):
     def test_registered_as_cgi_in_the_bundled_dropin(self):
         import importlib.util
+
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         spec = importlib.util.spec_from_file_location(
-            "axkit_bundled_under_test",
-            os.path.join(here, "twisted", "plugins", "axkit_bundled.py"))
+            "axkit_bundled_under_test", os.path.join(here, "twisted", "plugins", "axkit_bundled.py")
+        )
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         self.assertEqual(module.cgi.name, "cgi")
         from axkit.plugins.cgi import CGI
+
         self.assertIs(module.cgi.load(), CGI)
 
 
@@ -315,7 +340,9 @@ class PluginOrderTests(TestCase):
         with open(script, "w") as f:
             f.write("#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nran'\n")
         os.chmod(script, 0o755)
-        server = yield serve(self, f"""
+        server = yield serve(
+            self,
+            f"""
             DocumentRoot {docroot}
             Plugin uri_to_file
             Plugin serve_file
@@ -323,7 +350,8 @@ class PluginOrderTests(TestCase):
             ScriptAlias /cgi-bin/ {CGI_BIN}/
             AddHandler cgi-script .cgi
             Options +ExecCGI
-        """)
+        """,
+        )
         response = yield request(server.port, "GET", "/cgi-bin/hello.sh")
         self.assertEqual(response.status, 200)
         self.assertNotIn(b"#!/bin/sh", response.body)
@@ -340,6 +368,7 @@ class PluginOrderTests(TestCase):
 
             def __repr__(self):
                 return self.name
+
         a, b, c = P("a"), P("b"), P("c", run_before=("b", "x"))
         self.assertEqual([p.name for p in order_plugins([a, b, c])], ["a", "c", "b"])
         self.assertEqual([p.name for p in order_plugins([c, a, b])], ["c", "a", "b"])
@@ -352,7 +381,9 @@ class ReloadTests(TestCase):
     @defer.inlineCallbacks
     def test_reload_leaves_running_programs_alone(self):
         from axkit.cgi.slots import SLOTS
+
         from .cgi_support import wait_until
+
         docroot = self.mktemp()
         os.makedirs(docroot)
         text = f"""
@@ -375,15 +406,19 @@ class FilesSectionTests(TestCase):
     def test_files_sections_apply_to_scriptalias_programs(self):
         docroot = self.mktemp()
         os.makedirs(docroot)
-        server = yield serve(self, f"""
+        server = yield serve(
+            self,
+            f"""
             DocumentRoot {docroot}
             Plugin {plugin_name()}
             ScriptAlias /cgi-bin/ {CGI_BIN}/
             <Files *.py>
                 SetEnv FROM_FILES_SECTION yes
             </Files>
-        """)
+        """,
+        )
         import json
+
         response = yield request(server.port, "GET", "/cgi-bin/env.py")
         self.assertEqual(json.loads(response.body)["env"].get("FROM_FILES_SECTION"), "yes")
         response = yield request(server.port, "GET", "/cgi-bin/hello.sh")

@@ -21,13 +21,19 @@ class EnvironmentTests(TestCase):
         self.addCleanup(os.environ.pop, "AXKIT_CGI_PASSED", None)
         self.docroot = self.mktemp()
         os.makedirs(self.docroot)
-        self.server = yield serve(self, base_config(self.docroot, """
+        self.server = yield serve(
+            self,
+            base_config(
+                self.docroot,
+                """
             PassEnv AXKIT_CGI_PASSED AXKIT_CGI_MISSING
             SetEnv SITE_MODE testing
             SetEnv HTTP_X_SET fromconf
             SetEnv TO_REMOVE x
             UnsetEnv TO_REMOVE HTTP_X_DROPPED
-        """))
+        """,
+            ),
+        )
 
     @defer.inlineCallbacks
     def dump(self, path, method="GET", headers=(), body=b""):
@@ -37,9 +43,10 @@ class EnvironmentTests(TestCase):
 
     @defer.inlineCallbacks
     def test_rfc3875_variables_for_a_get(self):
-        seen = yield self.dump("/cgi-bin/env.py/extra/path%20x?a=%20b&c=d%26e",
-                               headers=[("User-Agent", "test-agent/1"),
-                                        ("X-Multi", "one"), ("X-Multi", "two")])
+        seen = yield self.dump(
+            "/cgi-bin/env.py/extra/path%20x?a=%20b&c=d%26e",
+            headers=[("User-Agent", "test-agent/1"), ("X-Multi", "one"), ("X-Multi", "two")],
+        )
         env = seen["env"]
         self.assertEqual(env["GATEWAY_INTERFACE"], "CGI/1.1")
         self.assertEqual(env["SERVER_SOFTWARE"], SERVER_SOFTWARE)
@@ -51,8 +58,7 @@ class EnvironmentTests(TestCase):
         self.assertEqual(env["SCRIPT_NAME"], "/cgi-bin/env.py")
         # PATH_INFO is decoded (§4.1.5); PATH_TRANSLATED maps it under the root.
         self.assertEqual(env["PATH_INFO"], "/extra/path x")
-        self.assertEqual(env["PATH_TRANSLATED"],
-                         os.path.abspath(self.docroot) + "/extra/path x")
+        self.assertEqual(env["PATH_TRANSLATED"], os.path.abspath(self.docroot) + "/extra/path x")
         self.assertEqual(env["SCRIPT_FILENAME"], os.path.join(CGI_BIN, "env.py"))
         self.assertEqual(env["DOCUMENT_ROOT"], os.path.abspath(self.docroot))
         self.assertEqual(env["REMOTE_ADDR"], "127.0.0.1")
@@ -94,12 +100,18 @@ class EnvironmentTests(TestCase):
 
     @defer.inlineCallbacks
     def test_httpoxy_authorization_and_underscored_headers_are_not_passed(self):
-        env = (yield self.dump("/cgi-bin/env.py", headers=[
-            ("Proxy", "http://evil.example:8080/"),
-            ("Authorization", "Basic dXNlcjpwYXNz"),
-            ("Proxy-Authorization", "Basic cHJveHk6cGFzcw=="),
-            ("X_Forwarded_For", "6.6.6.6"),
-            ("X-Forwarded-For", "10.0.0.1")]))["env"]
+        env = (
+            yield self.dump(
+                "/cgi-bin/env.py",
+                headers=[
+                    ("Proxy", "http://evil.example:8080/"),
+                    ("Authorization", "Basic dXNlcjpwYXNz"),
+                    ("Proxy-Authorization", "Basic cHJveHk6cGFzcw=="),
+                    ("X_Forwarded_For", "6.6.6.6"),
+                    ("X-Forwarded-For", "10.0.0.1"),
+                ],
+            )
+        )["env"]
         self.assertNotIn("HTTP_PROXY", env)
         self.assertNotIn("HTTP_AUTHORIZATION", env)
         self.assertNotIn("HTTP_PROXY_AUTHORIZATION", env)
@@ -110,15 +122,19 @@ class EnvironmentTests(TestCase):
         # Not joined with it as if the field were repeated (Apache: the field).
         env = (yield self.dump("/cgi-bin/env.py"))["env"]
         self.assertEqual(env["HTTP_X_SET"], "fromconf")
-        env = (yield self.dump("/cgi-bin/env.py", headers=[
-            ("X-Set", "one"), ("X-Set", "two")]))["env"]
+        env = (yield self.dump("/cgi-bin/env.py", headers=[("X-Set", "one"), ("X-Set", "two")]))[
+            "env"
+        ]
         self.assertEqual(env["HTTP_X_SET"], "one, two")
 
     @defer.inlineCallbacks
     def test_post_sets_content_length_and_type(self):
-        seen = yield self.dump("/cgi-bin/env.py", "POST",
-                               headers=[("Content-Type", "application/x-www-form-urlencoded")],
-                               body=b"a=1&b=2")
+        seen = yield self.dump(
+            "/cgi-bin/env.py",
+            "POST",
+            headers=[("Content-Type", "application/x-www-form-urlencoded")],
+            body=b"a=1&b=2",
+        )
         env = seen["env"]
         self.assertEqual(env["REQUEST_METHOD"], "POST")
         self.assertEqual(env["CONTENT_LENGTH"], "7")
@@ -138,22 +154,25 @@ class EnvironmentTests(TestCase):
     def test_header_bytes_reach_the_program_unchanged(self):
         # A raw 0xE9 in a header value is one byte 0xE9 in the environment
         # (not its UTF-8 re-encoding); the dump shows it surrogate-escaped.
-        raw = (b"GET /cgi-bin/env.py HTTP/1.1\r\nHost: localhost\r\n"
-               b"Connection: close\r\nX-Latin: caf\xe9\r\n"
-               b"X-Twice: a\r\nX-Twice: \xff\r\n\r\n")
+        raw = (
+            b"GET /cgi-bin/env.py HTTP/1.1\r\nHost: localhost\r\n"
+            b"Connection: close\r\nX-Latin: caf\xe9\r\n"
+            b"X-Twice: a\r\nX-Twice: \xff\r\n\r\n"
+        )
         from axkit.testing import parse_responses
+
         from .rawclient import exchange
+
         data = yield exchange(self.server.port, raw)
         env = json.loads(parse_responses(data, ["GET"])[0].body)["env"]
-        self.assertEqual(env["HTTP_X_LATIN"].encode("utf-8", "surrogateescape"),
-                         b"caf\xe9")
-        self.assertEqual(env["HTTP_X_TWICE"].encode("utf-8", "surrogateescape"),
-                         b"a, \xff")
+        self.assertEqual(env["HTTP_X_LATIN"].encode("utf-8", "surrogateescape"), b"caf\xe9")
+        self.assertEqual(env["HTTP_X_TWICE"].encode("utf-8", "surrogateescape"), b"a, \xff")
 
     @defer.inlineCallbacks
     def test_cookies_are_joined_with_semicolons(self):
-        env = (yield self.dump("/cgi-bin/env.py", headers=[("Cookie", "a=1"),
-                                                           ("Cookie", "b=2")]))["env"]
+        env = (yield self.dump("/cgi-bin/env.py", headers=[("Cookie", "a=1"), ("Cookie", "b=2")]))[
+            "env"
+        ]
         self.assertEqual(env["HTTP_COOKIE"], "a=1; b=2")
 
 
@@ -163,9 +182,15 @@ class PassAuthTests(TestCase):
         docroot = self.mktemp()
         os.makedirs(docroot)
         server = yield serve(self, base_config(docroot, "CGIPassAuth On"))
-        response = yield request(server.port, "GET", "/cgi-bin/env.py",
-                                 [("Authorization", "Basic dXNlcjpwYXNz"),
-                                  ("Proxy-Authorization", "Basic cHJveHk6cGFzcw==")])
+        response = yield request(
+            server.port,
+            "GET",
+            "/cgi-bin/env.py",
+            [
+                ("Authorization", "Basic dXNlcjpwYXNz"),
+                ("Proxy-Authorization", "Basic cHJveHk6cGFzcw=="),
+            ],
+        )
         env = json.loads(response.body)["env"]
         self.assertEqual(env["HTTP_AUTHORIZATION"], "Basic dXNlcjpwYXNz")
         self.assertEqual(env["HTTP_PROXY_AUTHORIZATION"], "Basic cHJveHk6cGFzcw==")

@@ -11,8 +11,17 @@ from twisted.trial.unittest import TestCase
 from axkit.cgi.slots import SLOTS
 from axkit.testing import parse_responses
 
-from .cgi_support import (CGI_BIN, LogCapture, alive, base_config, children, open_fds,
-                          request, serve, wait_until)
+from .cgi_support import (
+    CGI_BIN,
+    LogCapture,
+    alive,
+    base_config,
+    children,
+    open_fds,
+    request,
+    serve,
+    wait_until,
+)
 from .rawclient import exchange
 
 
@@ -25,7 +34,11 @@ class FaultTests(TestCase):
         self.stall_pidfile = os.path.abspath(self.mktemp())
         self.logs = LogCapture()
         self.addCleanup(self.logs.stop)
-        self.server = yield serve(self, base_config(self.docroot, f"""
+        self.server = yield serve(
+            self,
+            base_config(
+                self.docroot,
+                f"""
             SetEnv HANG_PIDFILE {self.hang_pidfile}
             SetEnv STALL_PIDFILE {self.stall_pidfile}
             <Location /cgi-bin/hang.sh>
@@ -34,7 +47,9 @@ class FaultTests(TestCase):
             <Location /cgi-bin/stall.sh>
                 CGITimeout 1
             </Location>
-        """))
+        """,
+            ),
+        )
 
     def get(self, path, method="GET", **kw):
         return request(self.server.port, method, path, **kw)
@@ -56,16 +71,15 @@ class FaultTests(TestCase):
         self.assertIn(f"{CGI_BIN}/crash.sh: about to crash", self.logs.lines())
 
     def test_garbage_header_is_502(self):
-        return self.check_fault("/cgi-bin/garbage.sh", 502, "garbage.sh",
-                                "malformed header line")
+        return self.check_fault("/cgi-bin/garbage.sh", 502, "garbage.sh", "malformed header line")
 
     def test_invalid_status_is_502(self):
-        return self.check_fault("/cgi-bin/badstatus.sh", 502, "badstatus.sh",
-                                "invalid Status")
+        return self.check_fault("/cgi-bin/badstatus.sh", 502, "badstatus.sh", "invalid Status")
 
     def test_unfinished_header_block_is_502(self):
-        return self.check_fault("/cgi-bin/nohead.sh", 502, "nohead.sh",
-                                "ended before the end of its header block")
+        return self.check_fault(
+            "/cgi-bin/nohead.sh", 502, "nohead.sh", "ended before the end of its header block"
+        )
 
     def test_missing_script_is_404(self):
         return self.check_fault("/cgi-bin/nope.cgi", 404, "nope.cgi", "no such script")
@@ -105,13 +119,14 @@ class FaultTests(TestCase):
 
     @defer.inlineCallbacks
     def test_stall_after_head_cuts_the_response(self):
-        raw = (b"GET /cgi-bin/stall.sh HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        raw = b"GET /cgi-bin/stall.sh HTTP/1.1\r\nHost: localhost\r\n\r\n"
         data = yield exchange(self.server.port, raw, timeout=10)
         self.assertIn(b"first part\n", data)
         # Cut: no terminating chunk, connection closed.
         self.assertFalse(data.endswith(b"0\r\n\r\n"))
-        lines = [line for line in self.logs.lines() if "stall.sh" in line
-                 and "response cut" in line]
+        lines = [
+            line for line in self.logs.lines() if "stall.sh" in line and "response cut" in line
+        ]
         self.assertEqual(len(lines), 1)
 
     @defer.inlineCallbacks
@@ -123,6 +138,7 @@ class FaultTests(TestCase):
 
         def noise_lines():
             return [line for line in self.logs.lines() if "flood.sh: noise line" in line]
+
         yield wait_until(lambda: len(noise_lines()) >= 2000)
         noise = noise_lines()
         self.assertEqual(len(noise), 2000)
@@ -142,6 +158,7 @@ class FaultTests(TestCase):
                 data += piece
             s.close()
             return data
+
         data = yield threads.deferToThread(connect_and_leave)
         self.assertIn(b"first part", data)
         with open(self.stall_pidfile) as f:
@@ -149,8 +166,9 @@ class FaultTests(TestCase):
         ended = yield wait_until(lambda: not SLOTS.running, timeout=5)
         self.assertTrue(ended)
         self.assertFalse(alive(pid))
-        self.assertTrue(any("client went away" in line and "stall.sh" in line
-                            for line in self.logs.lines()))
+        self.assertTrue(
+            any("client went away" in line and "stall.sh" in line for line in self.logs.lines())
+        )
 
     @defer.inlineCallbacks
     def test_client_leaving_a_writing_script_leaves_no_zombie_and_frees_its_slot(self):
@@ -166,12 +184,15 @@ class FaultTests(TestCase):
             s.sendall(b"GET /cgi-bin/endless.sh HTTP/1.1\r\nHost: localhost\r\n\r\n")
             s.recv(4096)
             import time
-            time.sleep(0.3)         # the pipe and the socket buffers fill up
+
+            time.sleep(0.3)  # the pipe and the socket buffers fill up
             s.close()
+
         for _ in range(3):
             yield threads.deferToThread(connect_and_leave)
-        settled = yield wait_until(lambda: not SLOTS.running and SLOTS.used == 0
-                                   and not children(), timeout=8)
+        settled = yield wait_until(
+            lambda: not SLOTS.running and SLOTS.used == 0 and not children(), timeout=8
+        )
         self.assertEqual(children(), [])
         self.assertEqual(SLOTS.used, 0)
         self.assertTrue(settled)
@@ -180,7 +201,7 @@ class FaultTests(TestCase):
 
     @defer.inlineCallbacks
     def test_no_zombies_and_no_leaked_descriptors(self):
-        yield self.get("/cgi-bin/hello.sh")     # warm up (thread pool, caches)
+        yield self.get("/cgi-bin/hello.sh")  # warm up (thread pool, caches)
         yield wait_until(lambda: not SLOTS.running)
         # The free exec-report pipes are kept on purpose (a bounded number,
         # see axkit.cgi.spawn): not counted as leaks, their bound checked.
@@ -188,17 +209,26 @@ class FaultTests(TestCase):
 
         def fds():
             return open_fds() - spawn.spare_descriptors()
+
         fds_before = fds()
         self.assertEqual(children(), [])
-        paths = ["/cgi-bin/hello.sh", "/cgi-bin/crash.sh", "/cgi-bin/garbage.sh",
-                 "/cgi-bin/env.py", "/cgi-bin/nph-raw.sh", "/cgi-bin/redirect.sh",
-                 "/cgi-bin/noexec.sh", "/cgi-bin/status.sh"] * 3
+        paths = [
+            "/cgi-bin/hello.sh",
+            "/cgi-bin/crash.sh",
+            "/cgi-bin/garbage.sh",
+            "/cgi-bin/env.py",
+            "/cgi-bin/nph-raw.sh",
+            "/cgi-bin/redirect.sh",
+            "/cgi-bin/noexec.sh",
+            "/cgi-bin/status.sh",
+        ] * 3
         results = yield defer.gatherResults([self.get(p) for p in paths])
         self.assertEqual(len(results), len(paths))
         posted = yield self.get("/cgi-bin/echo.pl", "POST", body=b"z" * 200000)
         self.assertEqual(len(posted.body), 200000)
-        settled = yield wait_until(lambda: not SLOTS.running and not children()
-                                   and fds() == fds_before, timeout=10)
+        settled = yield wait_until(
+            lambda: not SLOTS.running and not children() and fds() == fds_before, timeout=10
+        )
         self.assertEqual(children(), [])
         self.assertEqual(fds(), fds_before)
         self.assertLessEqual(spawn.spare_descriptors(), 2 * spawn.ERRPIPES_KEPT)
@@ -211,15 +241,18 @@ class FaultTests(TestCase):
         # off, the run is gone once its process has ended.
         import gc
         import weakref
+
         from axkit.cgi import run as cgi_run
+
         runs = []
         original = cgi_run.CGIRun.__init__
 
         def recording(run, *args, **kw):
             original(run, *args, **kw)
             runs.append(weakref.ref(run))
+
         self.patch(cgi_run.CGIRun, "__init__", recording)
-        yield self.get("/cgi-bin/hello.sh")     # warm up
+        yield self.get("/cgi-bin/hello.sh")  # warm up
         yield wait_until(lambda: not SLOTS.running)
         gc.collect()
         del runs[:]
@@ -238,9 +271,8 @@ class FaultTests(TestCase):
         response = yield self.get("/cgi-bin/detach.sh")
         self.assertEqual(response.status, 200)
         self.assertEqual(response.body, b"detached\n")
-        self.assertTrue(SLOTS.running)          # still running, its answer sent
-        settled = yield wait_until(lambda: not SLOTS.running and not children(),
-                                   timeout=5)
+        self.assertTrue(SLOTS.running)  # still running, its answer sent
+        settled = yield wait_until(lambda: not SLOTS.running and not children(), timeout=5)
         self.assertTrue(settled)
         self.assertEqual(children(), [])
 
@@ -256,24 +288,33 @@ class FaultTests(TestCase):
         os.makedirs(docroot)
         logs = LogCapture()
         self.addCleanup(logs.stop)
-        server = yield serve(self, base_config(docroot, f"""
+        server = yield serve(
+            self,
+            base_config(
+                docroot,
+                f"""
             SetEnv ESCAPE_PIDFILE {pidfile}
             <Location /cgi-bin/escape.sh>
                 CGITimeout 1
             </Location>
-        """))
-        data = yield exchange(server.port, b"GET /cgi-bin/escape.sh HTTP/1.1\r\n"
-                                           b"Host: x\r\nConnection: close\r\n\r\n")
+        """,
+            ),
+        )
+        data = yield exchange(
+            server.port, b"GET /cgi-bin/escape.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         self.assertIn(b"parent done", data)
         settled = yield wait_until(lambda: not SLOTS.running, timeout=15)
         self.assertTrue(settled)
         self.assertEqual(children(), [])
-        self.assertTrue(any("escape.sh" in line and "left the group" in line
-                            for line in logs.lines()))
+        self.assertTrue(
+            any("escape.sh" in line and "left the group" in line for line in logs.lines())
+        )
 
 
 def _kill_pidfile(pidfile):
     import signal
+
     try:
         with open(pidfile) as f:
             os.kill(int(f.read()), signal.SIGKILL)
@@ -288,11 +329,18 @@ class CapTests(TestCase):
         os.makedirs(docroot)
         logs = LogCapture()
         self.addCleanup(logs.stop)
-        server = yield serve(self, "CGIMaxProcesses 1\n" + base_config(docroot, """
+        server = yield serve(
+            self,
+            "CGIMaxProcesses 1\n"
+            + base_config(
+                docroot,
+                """
             <Location /cgi-bin/hang.sh>
                 CGITimeout 1
             </Location>
-        """))
+        """,
+            ),
+        )
         hanging = request(server.port, "GET", "/cgi-bin/hang.sh")
         yield wait_until(lambda: SLOTS.running)
         refused = yield request(server.port, "GET", "/cgi-bin/hello.sh")
@@ -318,7 +366,7 @@ class CapGraceTests(TestCase):
         for _ in range(3):
             first = yield request(server.port, "GET", "/cgi-bin/linger.sh")
             self.assertEqual(first.status, 200)
-            self.assertTrue(SLOTS.running)      # still exiting
+            self.assertTrue(SLOTS.running)  # still exiting
             second = yield request(server.port, "GET", "/cgi-bin/hello.sh")
             self.assertEqual(second.status, 200)
             yield wait_until(lambda: not SLOTS.running)
@@ -344,8 +392,9 @@ class ExecFailureTests(TestCase):
         response = yield self.get(path)
         self.assertEqual(response.status, status)
         script = path.rsplit("/", 1)[1]
-        lines = [line for line in self.logs.lines()
-                 if script in line and "cannot be started" in line]
+        lines = [
+            line for line in self.logs.lines() if script in line and "cannot be started" in line
+        ]
         self.assertEqual(len(lines), 1, self.logs.lines())
         self.assertIn(words, lines[0])
         self.assertIn(f"-> {status}", lines[0])
@@ -372,6 +421,7 @@ class PopenFallbackTests(ExecFailureTests):
 
     def setUp(self):
         from axkit.cgi import spawn
+
         self.patch(spawn, "_fork_exec", None)
         return ExecFailureTests.setUp(self)
 
@@ -389,16 +439,23 @@ class HalfCloseTests(TestCase):
         self.hang_pidfile = os.path.abspath(self.mktemp())
         self.logs = LogCapture()
         self.addCleanup(self.logs.stop)
-        self.server = yield serve(self, base_config(self.docroot, f"""
+        self.server = yield serve(
+            self,
+            base_config(
+                self.docroot,
+                f"""
             SetEnv HANG_PIDFILE {self.hang_pidfile}
             <Location /cgi-bin/>
                 CGITimeout 60
             </Location>
-        """))
+        """,
+            ),
+        )
 
     def send(self, data, half_close):
         if half_close:
             from tests.rawclient import send_then_half_close
+
             return send_then_half_close(self.server.port, data)
         s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
         try:
@@ -410,8 +467,11 @@ class HalfCloseTests(TestCase):
     @defer.inlineCallbacks
     def test_a_half_closed_client_gets_the_answer(self):
         data = yield threads.deferToThread(
-            self.send, b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: x\r\n\r\n"
-                       b"GET /cgi-bin/slow.sh HTTP/1.1\r\nHost: x\r\n\r\n", True)
+            self.send,
+            b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /cgi-bin/slow.sh HTTP/1.1\r\nHost: x\r\n\r\n",
+            True,
+        )
         responses = parse_responses(data, ["GET", "GET"])
         self.assertEqual([r.status for r in responses], [200, 200])
         self.assertEqual(responses[0].body, b"Hello, world!\n")
@@ -420,11 +480,14 @@ class HalfCloseTests(TestCase):
     @defer.inlineCallbacks
     def test_a_silent_program_of_a_client_gone_ends_soon(self):
         from axkit.cgi.timeouts import HALF_CLOSED_GRACE
+
         started = time.monotonic()
         yield threads.deferToThread(
-            self.send, b"GET /cgi-bin/hang.sh HTTP/1.1\r\nHost: x\r\n\r\n", False)
-        yield wait_until(lambda: os.path.exists(self.hang_pidfile)
-                         and os.path.getsize(self.hang_pidfile))
+            self.send, b"GET /cgi-bin/hang.sh HTTP/1.1\r\nHost: x\r\n\r\n", False
+        )
+        yield wait_until(
+            lambda: os.path.exists(self.hang_pidfile) and os.path.getsize(self.hang_pidfile)
+        )
         with open(self.hang_pidfile) as f:
             grandchild = int(f.read())
         ended = yield wait_until(lambda: not SLOTS.running, timeout=HALF_CLOSED_GRACE + 5)
@@ -433,8 +496,9 @@ class HalfCloseTests(TestCase):
         self.assertLess(time.monotonic() - started, 30)
         yield wait_until(lambda: not alive(grandchild), timeout=5)
         self.assertFalse(alive(grandchild))
-        self.assertTrue(any("client went away" in line and "hang.sh" in line
-                            for line in self.logs.lines()))
+        self.assertTrue(
+            any("client went away" in line and "hang.sh" in line for line in self.logs.lines())
+        )
 
 
 class EngineAnswersTests(TestCase):
@@ -447,25 +511,37 @@ class EngineAnswersTests(TestCase):
         os.makedirs(docroot)
         logs = LogCapture()
         self.addCleanup(logs.stop)
-        server = yield serve(self, "RequestBodyTimeout 1\n" + base_config(docroot, """
+        server = yield serve(
+            self,
+            "RequestBodyTimeout 1\n"
+            + base_config(
+                docroot,
+                """
             <Location /cgi-bin/>
                 CGITimeout 60
             </Location>
-        """))
+        """,
+            ),
+        )
 
         started = time.monotonic()
-        data = yield exchange(server.port, b"POST /cgi-bin/hang.sh HTTP/1.1\r\nHost: x\r\n"
-                                           b"Content-Length: 1000\r\n\r\nonly ten b",
-                              timeout=10, strict=True)
+        data = yield exchange(
+            server.port,
+            b"POST /cgi-bin/hang.sh HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly ten b",
+            timeout=10,
+            strict=True,
+        )
         [response] = parse_responses(data, ["POST"])
         self.assertEqual(response.status, 408)
         ended = yield wait_until(lambda: not SLOTS.running, timeout=10)
         self.assertTrue(ended)
-        self.assertLess(time.monotonic() - started, 30)       # not CGITimeout's 60 s
-        self.assertTrue(any("hang.sh" in line and "answered the request itself" in line
-                            for line in logs.lines()))
-        self.assertFalse(any("hang.sh" in line and "CGITimeout" in line
-                             for line in logs.lines()))
+        self.assertLess(time.monotonic() - started, 30)  # not CGITimeout's 60 s
+        self.assertTrue(
+            any(
+                "hang.sh" in line and "answered the request itself" in line for line in logs.lines()
+            )
+        )
+        self.assertFalse(any("hang.sh" in line and "CGITimeout" in line for line in logs.lines()))
 
 
 class ShutdownTests(TestCase):
@@ -474,17 +550,21 @@ class ShutdownTests(TestCase):
         # SIGKILL -- which the stopping reactor's timer could never send.
         import signal
         import tempfile
+
         from axkit.testing import TwistdProcess
+
         folder = tempfile.mkdtemp()
         self.addCleanup(__import__("shutil").rmtree, folder, True)
         pidfile = os.path.join(folder, "noterm.pid")
         self.addCleanup(_kill_pidfile, pidfile)
         path = os.path.join(folder, "site.conf")
         with open(path, "w") as f:
-            f.write(f"Listen tcp:0:interface=127.0.0.1\nDocumentRoot {folder}\n"
-                    f"GracefulShutdownTimeout 1\n"
-                    f"Plugin axkit.plugins.cgi.CGI\nScriptAlias /cgi-bin/ {CGI_BIN}/\n"
-                    f"SetEnv NOTERM_PIDFILE {pidfile}\n")
+            f.write(
+                f"Listen tcp:0:interface=127.0.0.1\nDocumentRoot {folder}\n"
+                f"GracefulShutdownTimeout 1\n"
+                f"Plugin axkit.plugins.cgi.CGI\nScriptAlias /cgi-bin/ {CGI_BIN}/\n"
+                f"SetEnv NOTERM_PIDFILE {pidfile}\n"
+            )
         server = TwistdProcess(path)
         self.addCleanup(server.stop)
         client = socket.create_connection(("127.0.0.1", server.port), timeout=10)
@@ -492,7 +572,8 @@ class ShutdownTests(TestCase):
         client.sendall(b"GET /cgi-bin/noterm.py HTTP/1.1\r\nHost: x\r\n\r\n")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not (
-                os.path.exists(pidfile) and os.path.getsize(pidfile)):
+            os.path.exists(pidfile) and os.path.getsize(pidfile)
+        ):
             time.sleep(0.05)
         with open(pidfile) as f:
             pid = int(f.read())
@@ -512,11 +593,17 @@ class HeadTests(TestCase):
         # dropped for as long as the client keeps its connection open.
         docroot = self.mktemp()
         os.makedirs(docroot)
-        server = yield serve(self, base_config(docroot, """
+        server = yield serve(
+            self,
+            base_config(
+                docroot,
+                """
             <Location /cgi-bin/>
                 CGITimeout 60
             </Location>
-        """))
+        """,
+            ),
+        )
         client = socket.create_connection(("127.0.0.1", server.port), timeout=10)
         self.addCleanup(client.close)
         client.sendall(b"HEAD /cgi-bin/endless.sh HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -540,13 +627,16 @@ class StartFailureTests(TestCase):
 
         def broken(*args, **kw):
             raise RuntimeError("environment broken for the test")
+
         self.patch(cgi_plugin, "build_environ", broken)
         docroot = self.mktemp()
         os.makedirs(docroot)
         server = yield serve(self, "CGIMaxProcesses 1\n" + base_config(docroot))
-        for raw in (b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                    b"POST /cgi-bin/echo.pl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                    b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"):
+        for raw in (
+            b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"POST /cgi-bin/echo.pl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        ):
             data = yield exchange(server.port, raw)
             [response] = parse_responses(data, ["GET"])
             self.assertEqual(response.status, 500)

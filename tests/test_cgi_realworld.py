@@ -48,14 +48,25 @@ int main(void) {
 
 
 def have_perl_module(name):
-    return subprocess.call(["perl", f"-M{name}", "-e", "1"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0
+    return (
+        subprocess.call(
+            ["perl", f"-M{name}", "-e", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        == 0
+    )
 
 
 def git_env():
-    return dict(os.environ, GIT_AUTHOR_NAME="T", GIT_AUTHOR_EMAIL="t@example.com",
-                GIT_COMMITTER_NAME="T", GIT_COMMITTER_EMAIL="t@example.com",
-                GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", HOME=os.getcwd())
+    return dict(
+        os.environ,
+        GIT_AUTHOR_NAME="T",
+        GIT_AUTHOR_EMAIL="t@example.com",
+        GIT_COMMITTER_NAME="T",
+        GIT_COMMITTER_EMAIL="t@example.com",
+        GIT_TERMINAL_PROMPT="0",
+        GIT_CONFIG_NOSYSTEM="1",
+        HOME=os.getcwd(),
+    )
 
 
 def seed_repo(bare, readme, message):
@@ -82,8 +93,9 @@ class CGIpmTests(TestCase):
 
     @defer.inlineCallbacks
     def test_get_with_query_and_path_info(self):
-        response = yield request(self.server.port, "GET",
-                                 "/cgi-bin/cgipm.pl/some/where?name=J%C3%BCrgen%20%3Cb%3E")
+        response = yield request(
+            self.server.port, "GET", "/cgi-bin/cgipm.pl/some/where?name=J%C3%BCrgen%20%3Cb%3E"
+        )
         self.assertEqual(response.status, 200)
         self.assertEqual(response.header("Content-Type"), "text/html; charset=utf-8")
         self.assertIn("seen=yes", response.header("Set-Cookie"))
@@ -92,24 +104,43 @@ class CGIpmTests(TestCase):
 
     @defer.inlineCallbacks
     def test_urlencoded_post(self):
-        response = yield request(self.server.port, "POST", "/cgi-bin/cgipm.pl",
-                                 [("Content-Type", "application/x-www-form-urlencoded")],
-                                 b"name=poster&other=1")
+        response = yield request(
+            self.server.port,
+            "POST",
+            "/cgi-bin/cgipm.pl",
+            [("Content-Type", "application/x-www-form-urlencoded")],
+            b"name=poster&other=1",
+        )
         self.assertIn(b"<h1>Hello poster</h1>", response.body)
         self.assertIn(b"method=POST", response.body)
 
     @defer.inlineCallbacks
     def test_multipart_upload_chunked(self):
         content = b"line one\nline two\n" * 5000
-        body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nuploader\r\n"
-                b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; "
-                b"filename=\"notes.txt\"\r\nContent-Type: text/plain\r\n\r\n" + content +
-                b"\r\n--XyZ--\r\n")
-        chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 7000]), body[i:i + 7000])
-                           for i in range(0, len(body), 7000)) + b"0\r\n\r\n"
-        response = yield request(self.server.port, "POST", "/cgi-bin/cgipm.pl",
-                                 [("Content-Type", "multipart/form-data; boundary=XyZ"),
-                                  ("Transfer-Encoding", "chunked")], chunked)
+        body = (
+            b'--XyZ\r\nContent-Disposition: form-data; name="name"\r\n\r\nuploader\r\n'
+            b'--XyZ\r\nContent-Disposition: form-data; name="file"; '
+            b'filename="notes.txt"\r\nContent-Type: text/plain\r\n\r\n'
+            + content
+            + b"\r\n--XyZ--\r\n"
+        )
+        chunked = (
+            b"".join(
+                b"%x\r\n%s\r\n" % (len(body[i : i + 7000]), body[i : i + 7000])
+                for i in range(0, len(body), 7000)
+            )
+            + b"0\r\n\r\n"
+        )
+        response = yield request(
+            self.server.port,
+            "POST",
+            "/cgi-bin/cgipm.pl",
+            [
+                ("Content-Type", "multipart/form-data; boundary=XyZ"),
+                ("Transfer-Encoding", "chunked"),
+            ],
+            chunked,
+        )
         self.assertEqual(response.status, 200)
         self.assertIn(b"<h1>Hello uploader</h1>", response.body)
         self.assertIn(b"upload=notes.txt size=%d lines=10000" % len(content), response.body)
@@ -130,14 +161,17 @@ class GitwebTests(TestCase):
             f.write(f'our $projectroot = "{repos}";\nour $git_temp = "/tmp";\n')
         docroot = os.path.join(base, "htdocs")
         os.makedirs(docroot)
-        self.server = yield serve(self, f"""
+        self.server = yield serve(
+            self,
+            f"""
             DocumentRoot {docroot}
             Plugin {plugin_name()}
             Plugin uri_to_file
             Plugin serve_file
             ScriptAlias /git {GITWEB}
             SetEnv GITWEB_CONFIG {conf}
-        """)
+        """,
+        )
 
     @defer.inlineCallbacks
     def test_project_list_commit_and_raw_blob(self):
@@ -168,17 +202,19 @@ class CProgramTests(TestCase):
         subprocess.check_call([cc, "-O2", "-o", os.path.join(self.bin, "prog.cgi"), source])
         docroot = self.mktemp()
         os.makedirs(docroot)
-        self.server = yield serve(self, f"""
+        self.server = yield serve(
+            self,
+            f"""
             DocumentRoot {docroot}
             Plugin {plugin_name()}
             Plugin uri_to_file
             ScriptAlias /c/ {self.bin}/
-        """)
+        """,
+        )
 
     @defer.inlineCallbacks
     def test_compiled_program_reads_its_body_and_sets_status(self):
-        response = yield request(self.server.port, "POST", "/c/prog.cgi?x=1",
-                                 body=b"q" * 100000)
+        response = yield request(self.server.port, "POST", "/c/prog.cgi?x=1", body=b"q" * 100000)
         self.assertEqual(response.status, 201)
         self.assertEqual(response.body, b"method=POST query=x=1 read=100000\n")
 
@@ -186,16 +222,21 @@ class CProgramTests(TestCase):
 class PythonCgiModuleTests(TestCase):
     @defer.inlineCallbacks
     def test_fieldstorage_program(self):
-        result = subprocess.run(["python3", "-W", "ignore", "-c", "import cgi"],
-                                capture_output=True)
+        result = subprocess.run(
+            ["python3", "-W", "ignore", "-c", "import cgi"], capture_output=True
+        )
         if result.returncode != 0:
             raise SkipTest("this python3 has no cgi module")
         docroot = self.mktemp()
         os.makedirs(docroot)
         server = yield serve(self, base_config(docroot))
-        response = yield request(server.port, "POST", "/cgi-bin/pycgi.py?a=1",
-                                 [("Content-Type", "application/x-www-form-urlencoded")],
-                                 b"b=two&c=%C3%A9")
+        response = yield request(
+            server.port,
+            "POST",
+            "/cgi-bin/pycgi.py?a=1",
+            [("Content-Type", "application/x-www-form-urlencoded")],
+            b"b=two&c=%C3%A9",
+        )
         self.assertEqual(response.status, 200)
         # FieldStorage merges the query string and the posted form.
         self.assertEqual(response.body, "a=1\nb=two\nc=é\n".encode())
@@ -221,18 +262,22 @@ class GitSmartHTTPTests(TestCase):
         repos = os.path.join(base, "repos")
         self.bare = os.path.join(repos, "demo.git")
         seed_repo(self.bare, "seed\n", "seed")
-        subprocess.check_call([git, "-C", self.bare, "config", "http.receivepack", "true"],
-                              env=git_env())
+        subprocess.check_call(
+            [git, "-C", self.bare, "config", "http.receivepack", "true"], env=git_env()
+        )
         docroot = os.path.join(base, "htdocs")
         os.makedirs(docroot)
-        self.server = yield serve(self, f"""
+        self.server = yield serve(
+            self,
+            f"""
             DocumentRoot {docroot}
             Plugin {plugin_name()}
             Plugin uri_to_file
             ScriptAlias /git {backend}
             SetEnv GIT_PROJECT_ROOT {repos}
             SetEnv GIT_HTTP_EXPORT_ALL 1
-        """)
+        """,
+        )
 
     def run_git(self, *args):
         return getProcessOutputAndValue(self.git, args, env=git_env(), path=self.base)
@@ -249,12 +294,12 @@ class GitSmartHTTPTests(TestCase):
         # postBuffer, so git sends it chunked.
         with open(os.path.join(clone, "noise.bin"), "wb") as f:
             f.write(os.urandom(1 << 20))
-        for args in (("-C", clone, "add", "noise.bin"),
-                     ("-C", clone, "commit", "-qm", "noise")):
+        for args in (("-C", clone, "add", "noise.bin"), ("-C", clone, "commit", "-qm", "noise")):
             out, err, code = yield self.run_git(*args)
             self.assertEqual(code, 0, err)
-        out, err, code = yield self.run_git("-C", clone, "-c", "http.postBuffer=65536",
-                                            "push", "-q", "origin", "HEAD")
+        out, err, code = yield self.run_git(
+            "-C", clone, "-c", "http.postBuffer=65536", "push", "-q", "origin", "HEAD"
+        )
         self.assertEqual(code, 0, err)
         out, err, code = yield self.run_git("-C", self.bare, "log", "--format=%s")
         self.assertEqual(out.split(), [b"noise", b"seed"])
@@ -272,33 +317,48 @@ class PhpCgiTests(TestCase):
         os.makedirs(docroot)
         with open(os.path.join(docroot, "info.php"), "w") as f:
             f.write(PHP_PAGE)
-        self.server = yield serve(self, f"""
+        self.server = yield serve(
+            self,
+            f"""
             DocumentRoot {docroot}
             Plugin {plugin_name()}
             Plugin uri_to_file
             Plugin serve_file
             CGIInterpreter {PHP_CGI} .php
             Options +ExecCGI
-        """)
+        """,
+        )
 
     @defer.inlineCallbacks
     def test_get_with_path_info_query_and_cookies(self):
-        response = yield request(self.server.port, "GET", "/info.php/more?a=1&b=x%20y",
-                                 [("Cookie", "k=v; s=2")])
+        response = yield request(
+            self.server.port, "GET", "/info.php/more?a=1&b=x%20y", [("Cookie", "k=v; s=2")]
+        )
         self.assertEqual(response.status, 200)
         self.assertEqual(response.header("X-Php"), "yes")
-        self.assertEqual(response.body,
-                         b'GET /info.php /more\n{"a":"1","b":"x y"}[]{"k":"v","s":"2"}\n')
+        self.assertEqual(
+            response.body, b'GET /info.php /more\n{"a":"1","b":"x y"}[]{"k":"v","s":"2"}\n'
+        )
 
     @defer.inlineCallbacks
     def test_multipart_upload(self):
         boundary = "b0undary"
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n"
-                f"--{boundary}\r\nContent-Disposition: form-data; name=\"f\"; "
-                f"filename=\"a.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-                ).encode() + b"z" * 70000 + f"\r\n--{boundary}--\r\n".encode()
-        response = yield request(self.server.port, "POST", "/info.php", [
-            ("Content-Type", f"multipart/form-data; boundary={boundary}")], body)
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="f"; '
+                f'filename="a.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'
+            ).encode()
+            + b"z" * 70000
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        response = yield request(
+            self.server.port,
+            "POST",
+            "/info.php",
+            [("Content-Type", f"multipart/form-data; boundary={boundary}")],
+            body,
+        )
         self.assertEqual(response.status, 200)
         self.assertEqual(response.body, b'POST /info.php -\n[]{"x":"1"}[]\nf=a.bin:70000\n')
 

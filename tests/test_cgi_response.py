@@ -47,8 +47,7 @@ class ResponseTests(TestCase):
             self.assertEqual(response.body, b"Hello, world!\n")
             length = response.header("Content-Length")
             chunked = response.header("Transfer-Encoding")
-            self.assertTrue((length == "14") != (chunked == "chunked"),
-                            (length, chunked))
+            self.assertTrue((length == "14") != (chunked == "chunked"), (length, chunked))
 
     @defer.inlineCallbacks
     def test_content_length_from_the_script_is_used(self):
@@ -60,15 +59,14 @@ class ResponseTests(TestCase):
     def test_status_with_reason_and_hop_by_hop_fields_dropped(self):
         response = yield self.get("/cgi-bin/status.sh")
         self.assertEqual(response.status, 418)
-        self.assertEqual(response.reason, "I am a teapot")   # the program's own phrase
+        self.assertEqual(response.reason, "I am a teapot")  # the program's own phrase
         self.assertEqual(response.body, b"teapot\n")
         cookies = [v for k, v in response.headers if k.lower() == "set-cookie"]
         self.assertEqual(cookies, ["a=1", "b=2"])
         self.assertIsNone(response.header("Status"))
         # The script's "Connection: close" is not passed on as its own field
         # (we only see the one the test's request asked for).
-        self.assertEqual([v for k, v in response.headers if k.lower() == "connection"],
-                         ["close"])
+        self.assertEqual([v for k, v in response.headers if k.lower() == "connection"], ["close"])
 
     @defer.inlineCallbacks
     def test_status_without_reason_and_bare_lf_lines(self):
@@ -116,9 +114,13 @@ class ResponseTests(TestCase):
         # The client's request was fine: a 502 naming the program, not a 400.
         response = yield self.get("/cgi-bin/bad_redirect.sh")
         self.assertEqual(response.status, 502)
-        self.assertTrue(any("bad_redirect.sh" in line and "local redirect" in line
-                            and line.endswith("-> 502") for line in self.logs.lines()),
-                        self.logs.lines())
+        self.assertTrue(
+            any(
+                "bad_redirect.sh" in line and "local redirect" in line and line.endswith("-> 502")
+                for line in self.logs.lines()
+            ),
+            self.logs.lines(),
+        )
 
     @defer.inlineCallbacks
     def test_local_redirect_loop_is_stopped(self):
@@ -141,22 +143,28 @@ class ResponseTests(TestCase):
 
     @defer.inlineCallbacks
     def test_nph_output_is_passed_through_untouched(self):
-        raw = (b"GET /cgi-bin/nph-raw.sh HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        raw = b"GET /cgi-bin/nph-raw.sh HTTP/1.1\r\nHost: localhost\r\n\r\n"
         data = yield exchange(self.server.port, raw)
-        self.assertEqual(data, b"HTTP/1.1 299 Custom\r\nX-NPH: untouched\r\n"
-                               b"Content-Type: text/plain\r\n\r\nraw body\n")
+        self.assertEqual(
+            data,
+            b"HTTP/1.1 299 Custom\r\nX-NPH: untouched\r\n"
+            b"Content-Type: text/plain\r\n\r\nraw body\n",
+        )
 
     @defer.inlineCallbacks
     def test_nph_output_written_in_parts_is_all_passed_through(self):
-        raw = (b"GET /cgi-bin/nph-parts.sh HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        raw = b"GET /cgi-bin/nph-parts.sh HTTP/1.1\r\nHost: localhost\r\n\r\n"
         data = yield exchange(self.server.port, raw)
-        self.assertEqual(data, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"
-                               b"first\nsecond\n")
+        self.assertEqual(
+            data, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nfirst\nsecond\n"
+        )
 
     @defer.inlineCallbacks
     def test_head_sends_no_body(self):
-        raw = (b"HEAD /cgi-bin/hello.sh HTTP/1.1\r\nHost: localhost\r\n\r\n"
-               b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        raw = (
+            b"HEAD /cgi-bin/hello.sh HTTP/1.1\r\nHost: localhost\r\n\r\n"
+            b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
         data = yield exchange(self.server.port, raw)
         responses = parse_responses(data, ["HEAD", "GET"])
         self.assertEqual([r.status for r in responses], [200, 200])
@@ -177,11 +185,13 @@ class ResponseTests(TestCase):
                 t = conn.transport
                 buffered = len(t.dataBuffer) + t._tempDataLen
                 most[0] = max(most[0], buffered)
+
         poll = task.LoopingCall(measure)
         poll.start(0.005)
         try:
-            response = yield self.get("/cgi-bin/big.py?8", rcvbuf=16384, read_size=16384,
-                                      delay=0.0005, timeout=60)
+            response = yield self.get(
+                "/cgi-bin/big.py?8", rcvbuf=16384, read_size=16384, delay=0.0005, timeout=60
+            )
         finally:
             poll.stop()
         self.assertEqual(response.status, 200)
@@ -202,4 +212,3 @@ class ResponseTests(TestCase):
         self.assertEqual(response.body, b"/cgi-bin/sub/deep.sh|/a/b/c/\n")
         response = yield self.get("/cgi-bin/sub/deep.sh")
         self.assertEqual(response.body, b"/cgi-bin/sub/deep.sh|\n")
-

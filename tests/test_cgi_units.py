@@ -29,8 +29,14 @@ class HeadTests(SynchronousTestCase):
         self.assertEqual(parse_head(b"Status: 404").status, 404)
         head = parse_head(b"Status: 503 Busy Now")
         self.assertEqual((head.status, head.reason), (503, "Busy Now"))
-        for bad in (b"Status: 20", b"Status: 2000", b"Status: abc", b"Status: 099",
-                    b"Status: 100 Continue", b"Status: 200\nStatus: 201"):
+        for bad in (
+            b"Status: 20",
+            b"Status: 2000",
+            b"Status: abc",
+            b"Status: 099",
+            b"Status: 100 Continue",
+            b"Status: 200\nStatus: 201",
+        ):
             self.assertRaises(BadHead, parse_head, bad)
 
     def test_redirects(self):
@@ -46,10 +52,16 @@ class HeadTests(SynchronousTestCase):
         self.assertEqual(kept.status, 303)
 
     def test_malformed_lines(self):
-        for bad in (b"no colon here", b"Bad Name: x", b": empty name",
-                    b" leading continuation", b"X: a\x01b", b"Content-Length: -1",
-                    b"Content-Length: 1\nContent-Length: 2",
-                    b"Content-Length: 99999999999999999999999"):
+        for bad in (
+            b"no colon here",
+            b"Bad Name: x",
+            b": empty name",
+            b" leading continuation",
+            b"X: a\x01b",
+            b"Content-Length: -1",
+            b"Content-Length: 1\nContent-Length: 2",
+            b"Content-Length: 99999999999999999999999",
+        ):
             self.assertRaises(BadHead, parse_head, bad)
 
     def test_folded_value_is_joined(self):
@@ -57,13 +69,16 @@ class HeadTests(SynchronousTestCase):
         self.assertEqual(list(head.headers), [("X-Long", "one two")])
 
     def test_framing_fields_are_the_servers(self):
-        head = parse_head(b"Content-Length: 5\nTransfer-Encoding: chunked\n"
-                          b"Connection: keep-alive\nDate: x\nServer: y\nX-Ok: 1")
+        head = parse_head(
+            b"Content-Length: 5\nTransfer-Encoding: chunked\n"
+            b"Connection: keep-alive\nDate: x\nServer: y\nX-Ok: 1"
+        )
         self.assertEqual(head.content_length, 5)
         self.assertEqual(list(head.headers), [("X-Ok", "1")])
 
     def test_a_head_seen_again_is_parsed_once_and_cannot_be_changed(self):
         from axkit.cgi import response
+
         block = b"Content-Type: text/x-once\r\nX-Seen: 1"
         first = parse_head(block)
         self.assertIs(response._HEADS.get(block), first)
@@ -106,8 +121,9 @@ class MappingTests(SynchronousTestCase):
         self.assertEqual(e.status, 301)
         e = self.assertRaises(Refused, resolve_alias, "/cgi-bin/", CGI_BIN, "/cgi-bin/sub/")
         self.assertEqual(e.status, 403)
-        e = self.assertRaises(Refused, resolve_alias, "/cgi-bin/", CGI_BIN,
-                              "/cgi-bin/hello.sh.missing/x")
+        e = self.assertRaises(
+            Refused, resolve_alias, "/cgi-bin/", CGI_BIN, "/cgi-bin/hello.sh.missing/x"
+        )
         self.assertEqual(e.status, 404)
         e = self.assertRaises(Refused, resolve_alias, "/cgi-bin/", CGI_BIN, "/cgi-bin/")
         self.assertEqual((e.status, e.why), (403, "is a directory, not a script"))
@@ -121,8 +137,9 @@ class MappingTests(SynchronousTestCase):
         for path, info in (("/app", ""), ("/app/", "/"), ("/app/x/y", "/x/y")):
             t = resolve_alias("/app", program, path)
             self.assertEqual((t.script, t.script_name, t.path_info), (program, "/app", info))
-        e = self.assertRaises(Refused, resolve_alias, "/app", os.path.join(CGI_BIN, "plain.txt"),
-                              "/app/x")
+        e = self.assertRaises(
+            Refused, resolve_alias, "/app", os.path.join(CGI_BIN, "plain.txt"), "/app/x"
+        )
         self.assertEqual((e.status, e.why), (403, "not executable"))
 
 
@@ -139,6 +156,7 @@ class _Request:
 
     def __init__(self, **kw):
         from axkit.http.headers import Headers
+
         self.connection_notes = {}
         self.local_address = ("::1", 8443)
         self.headers = Headers(kw.pop("headers", [("host", "[::1]:8443")]))
@@ -167,8 +185,10 @@ class _Conf:
 class EnvironTests(SynchronousTestCase):
     def env(self, **kw):
         from axkit.cgi.environ import ScopeEnv, build_environ
-        return build_environ(_Request(**kw), ScopeEnv(_Conf()), "/srv/cgi/x.cgi",
-                             "/cgi-bin/x.cgi", "")
+
+        return build_environ(
+            _Request(**kw), ScopeEnv(_Conf()), "/srv/cgi/x.cgi", "/cgi-bin/x.cgi", ""
+        )
 
     def test_tls_sets_https_and_scheme(self):
         env = self.env(secure=True)
@@ -252,6 +272,7 @@ class OutPipeTests(SynchronousTestCase):
 
     def pipe(self):
         from axkit.cgi.process import _OutPipe
+
         r, w = os.pipe()
         proc = _RecordingProcess()
         reader = _OutPipe(_NoPoller(), proc, 1, r)
@@ -270,6 +291,7 @@ class OutPipeTests(SynchronousTestCase):
         # The poller saw the writer open (EPOLLIN alone): no second read;
         # the end of file is the next event's.
         import select
+
         reader, proc, w = self.pipe()
         os.write(w, b"part")
         os.close(w)
@@ -284,7 +306,7 @@ class OutPipeTests(SynchronousTestCase):
         os.write(w, b"part")
         reader.doRead()
         self.assertEqual(proc.events, [("output", 1, b"part", False)])
-        reader.doRead()         # nothing more yet: no event
+        reader.doRead()  # nothing more yet: no event
         self.assertEqual(len(proc.events), 1)
 
     def test_end_of_file_alone(self):
@@ -312,7 +334,7 @@ class FeedOutput:
         "/headonly": b"Content-Length: 94\nContent-Type: text/html\n\n",
         "/nolength": b"Content-Type: text/html\n\n",
         # A 304 may give the representation's length, and has no body.
-        "/notmod": b"Status: 304\nETag: \"a\"\nContent-Length: 1234\n\n",
+        "/notmod": b'Status: 304\nETag: "a"\nContent-Length: 1234\n\n',
         "/hugehead": b"X-Big: " + b"a" * 70000 + b"\n\nbody",
         "/superscript": b"Content-Type: text/plain\nContent-Length: \xb2\n\nab",
     }
@@ -321,6 +343,7 @@ class FeedOutput:
         from axkit.cgi.holds import HOLD
         from axkit.cgi.run import CGIRun
         from axkit.hooks import OK
+
         clock = request.reactor
         run = CGIRun(request, "/srv/x.cgi", ["/srv/x.cgi"], {}, 60.0, reactor=clock)
         output = self.OUTPUT[request.path]
@@ -346,6 +369,7 @@ class WholeOutputTests(SynchronousTestCase):
 
     def setUp(self):
         from axkit.testing import MemorySite
+
         self.site = MemorySite("Plugin tests.test_cgi_units.FeedOutput\n")
 
     def get(self, path, method="GET"):
@@ -378,16 +402,19 @@ class WholeOutputTests(SynchronousTestCase):
         self.assertEqual(response.body, b"Hello, world!\n")
         # (and nothing is held any more: the shared timer is gone)
         from axkit.cgi.holds import _holds
+
         holds = _holds(self.site.clock)
         self.assertEqual((holds.active, len(holds.queue), holds.timer), (0, 0, None))
-        self.assertEqual([c for c in self.site.clock.getDelayedCalls()
-                          if c.func.__name__ == "_due"], [])
+        self.assertEqual(
+            [c for c in self.site.clock.getDelayedCalls() if c.func.__name__ == "_due"], []
+        )
 
     def test_a_held_head_is_not_sent_before_hold_passes_or_more_comes(self):
         conn = self.site.connect()
         conn.request("GET", "/plain")
         self.assertEqual(conn.transport.value(), b"")
         from axkit.cgi.holds import HOLD
+
         self.site.advance(HOLD)
         self.assertIn(b"Transfer-Encoding: chunked", conn.transport.value())
 
@@ -428,11 +455,13 @@ class WholeOutputTests(SynchronousTestCase):
 
     def errors(self):
         from twisted.logger import globalLogPublisher
+
         errors = []
 
         def observer(event):
             if event.get("log_level").name in ("error", "critical"):
                 errors.append(event)
+
         globalLogPublisher.addObserver(observer)
         self.addCleanup(globalLogPublisher.removeObserver, observer)
         return errors
@@ -489,6 +518,7 @@ class WatchLoss:
 
     def hook_response(self, request, conf):
         from axkit.hooks import OK
+
         request.when_lost(lambda: self.lost.append(request.path))
         if request.path != "/hold":
             request.send(200, b"ok")
@@ -500,6 +530,7 @@ class WhenLostTests(SynchronousTestCase):
 
     def setUp(self):
         from axkit.testing import MemorySite
+
         self.site = MemorySite("Plugin tests.test_cgi_units.WatchLoss\n")
         self.addCleanup(self.site.close)
         WatchLoss.lost = []
@@ -528,9 +559,11 @@ class ReapRaceTests(SynchronousTestCase):
     def test_exit_just_before_registration(self):
         import subprocess
         import time
+
         from axkit.cgi import process, spawn
+
         child = subprocess.Popen(["true"])
-        child._child_created = False        # ours to reap, not Popen's
+        child._child_created = False  # ours to reap, not Popen's
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # until it is a zombie
             with open(f"/proc/{child.pid}/stat") as f:
@@ -543,6 +576,7 @@ class ReapRaceTests(SynchronousTestCase):
 
             def process_over(self, status):
                 self.status = status
+
         run = Run()
         proc = process.GroupProcess.__new__(process.GroupProcess)
         proc.proto, proc.pid, proc._group = run, child.pid, child.pid
@@ -553,11 +587,12 @@ class ReapRaceTests(SynchronousTestCase):
         def first_says_running(pid, options):
             calls.append(pid)
             if len(calls) == 1:
-                return 0, 0             # "still running" (it exits right after)
+                return 0, 0  # "still running" (it exits right after)
             return real(pid, options)
+
         self.patch(spawn.os, "waitpid", first_says_running)
         self.patch(os, "waitpid", first_says_running)
-        proc.reapProcess()          # (every pipe at its end)
+        proc.reapProcess()  # (every pipe at its end)
         self.assertEqual(run.status, 0)
         self.assertIsNone(proc.pid)
         self.assertEqual(len(calls), 2)
@@ -567,8 +602,9 @@ class PollerTests(SynchronousTestCase):
     """The epoll set of the programs' pipes."""
 
     def test_a_reader_that_fails_is_closed_not_retried_forever(self):
-        from axkit.cgi.process import _OutPipe, _Poller
         from twisted.internet.task import Clock
+
+        from axkit.cgi.process import _OutPipe, _Poller
 
         class Reactor(Clock):
             readers = []
@@ -594,10 +630,10 @@ class PollerTests(SynchronousTestCase):
         os.write(w, b"data")
         poller.doRead()
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
-        self.assertEqual(pipe.fd, -1)               # closed
+        self.assertEqual(pipe.fd, -1)  # closed
         self.assertEqual(proc.events, [("closed", 1)])
         self.assertEqual(poller.pipes, {})
-        self.assertEqual(reactor.readers, [])       # nothing left to watch
+        self.assertEqual(reactor.readers, [])  # nothing left to watch
 
 
 class SpawnThreadsTests(SynchronousTestCase):
@@ -624,6 +660,7 @@ class SpawnThreadsTests(SynchronousTestCase):
 
         def __init__(self):
             import threading
+
             self.created = threading.Event()
             self.finished = []
 
@@ -636,7 +673,9 @@ class SpawnThreadsTests(SynchronousTestCase):
 
     def run_one(self, reactor):
         import time
+
         from axkit.cgi.spawn import _SpawnThreads
+
         pool = _SpawnThreads(reactor, 1)
         self.addCleanup(pool.stop)
         job = self.Job()
@@ -645,7 +684,7 @@ class SpawnThreadsTests(SynchronousTestCase):
         deadline = time.monotonic() + 10
         while not pool.done and time.monotonic() < deadline:
             time.sleep(0.001)
-        time.sleep(0.01)      # past the wake-up decision
+        time.sleep(0.01)  # past the wake-up decision
         return pool, job
 
     def test_a_busy_reactor_is_not_woken_and_collects_from_its_hook(self):
@@ -671,6 +710,7 @@ class SpawnThreadsTests(SynchronousTestCase):
 
             def callFromThread(self, f, *args):
                 self.thread_calls.append(f)
+
         reactor = Plain()
         pool, job = self.run_one(reactor)
         self.assertEqual(reactor.thread_calls, [pool._finish])
@@ -683,6 +723,7 @@ class ExecReportTests(SynchronousTestCase):
 
     def job_with_report(self, pid, report):
         from axkit.cgi import spawn
+
         job = spawn._Job.__new__(spawn._Job)
         job.result, job.executable, job.cwd = pid, b"/x/prog.cgi", "/x"
         r, w = spawn._errpipe()
@@ -695,8 +736,9 @@ class ExecReportTests(SynchronousTestCase):
     def test_a_report_from_an_exiting_child_is_its_failure(self):
         import subprocess
         import time
+
         child = subprocess.Popen(["true"])
-        child._child_created = False        # ours to reap, not Popen's
+        child._child_created = False  # ours to reap, not Popen's
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # until it is a zombie (it has exited)
             with open(f"/proc/{child.pid}/stat") as f:
@@ -709,7 +751,9 @@ class ExecReportTests(SynchronousTestCase):
 
     def test_a_report_while_the_child_runs_stops_reuse(self):
         import subprocess
+
         from axkit.cgi import spawn
+
         child = subprocess.Popen(["sleep", "30"])
         self.addCleanup(child.wait)
         self.addCleanup(child.kill)
@@ -740,7 +784,9 @@ class HoldsTests(SynchronousTestCase):
 
     def test_each_released_on_time_and_an_early_end_is_not(self):
         from twisted.internet.task import Clock
+
         from axkit.cgi.holds import HOLD, _Holds
+
         clock = Clock()
         holds = _Holds(clock)
         released = []
@@ -749,9 +795,9 @@ class HoldsTests(SynchronousTestCase):
         clock.advance(HOLD / 2)
         b.hold(holds)
         c.hold(holds)
-        self.assertEqual(len(clock.getDelayedCalls()), 1)     # one timer for all
+        self.assertEqual(len(clock.getDelayedCalls()), 1)  # one timer for all
         c.held = None
-        holds.done()                                           # c's end came
+        holds.done()  # c's end came
         clock.advance(HOLD / 2)
         self.assertEqual(released, [a])
         clock.advance(HOLD / 2)
@@ -760,7 +806,9 @@ class HoldsTests(SynchronousTestCase):
 
     def test_the_last_early_end_cancels_the_timer(self):
         from twisted.internet.task import Clock
+
         from axkit.cgi.holds import _Holds
+
         clock = Clock()
         holds = _Holds(clock)
         run = self.Run([])
@@ -775,6 +823,7 @@ class ReportPipesTests(SynchronousTestCase):
 
     def test_only_a_pipe_holding_a_report_is_ready(self):
         from axkit.cgi import spawn
+
         quiet = spawn._errpipe()
         told = spawn._errpipe()
         self.addCleanup(spawn._drop_errpipe, quiet)
@@ -797,10 +846,13 @@ class _PipeSwitch:
 class StderrFloodTests(SynchronousTestCase):
     def test_a_flood_is_logged_a_batch_per_turn_with_its_pipe_paused(self):
         import types
+
         from twisted.internet.task import Clock
         from twisted.logger import globalLogPublisher
+
         from axkit.cgi.run import CGIRun
         from axkit.cgi.stderr import STDERR_BATCH
+
         clock = Clock()
         run = CGIRun(None, "/srv/x.cgi", ["/srv/x.cgi"], {}, 60.0, reactor=clock)
         pipe = _PipeSwitch()
@@ -810,6 +862,7 @@ class StderrFloodTests(SynchronousTestCase):
         def observer(event):
             if event.get("log_namespace") == "axkit.cgi":
                 logged.append(event["line"])
+
         globalLogPublisher.addObserver(observer)
         self.addCleanup(globalLogPublisher.removeObserver, observer)
         run.childDataReceived(2, b"".join(b"line %d\n" % i for i in range(1000)))
@@ -826,13 +879,16 @@ class StderrFloodTests(SynchronousTestCase):
 
 class _CutRequest:
     """Just what a CGIRun's CGITimeout reads of its request."""
+
     finished = False
     aborted = False
     notes = {}
 
     def __init__(self, unsent):
         from twisted.internet.task import Clock
+
         from axkit.http.deadlines import DeadlineWheel
+
         self.clock = Clock()
         self.clock.advance(100.0)
         self.wheel = DeadlineWheel(self.clock)
@@ -840,6 +896,7 @@ class _CutRequest:
 
     def deadline(self, on_expire):
         from axkit.http.timers import Deadline
+
         return Deadline(self.wheel, self.clock.seconds, on_expire)
 
     def send_queue(self):
@@ -847,6 +904,7 @@ class _CutRequest:
 
     def client_read_since(self, mark):
         from axkit.http.sending import drained
+
         return drained(mark, self.unsent_value)
 
     def abort(self):
@@ -863,8 +921,10 @@ class SlowReaderTests(SynchronousTestCase):
 
     def run_paused(self, mark, now_unsent, half_closed=False):
         from twisted.internet.task import Clock
+
         from axkit.cgi.run import CGIRun
         from axkit.cgi.states import BODY
+
         request = _CutRequest(now_unsent)
         run = CGIRun(request, "/srv/x.cgi", ["/srv/x.cgi"], {}, 5.0, reactor=Clock())
         run.deadline = request.deadline(run._timed_out)
@@ -877,6 +937,7 @@ class SlowReaderTests(SynchronousTestCase):
 
     def test_a_reader_draining_the_kernel_queue_gets_more_time(self):
         from axkit.cgi.states import BODY
+
         run, request = self.run_paused(2_000_000, 1_900_000)
         self.assertEqual(run.state, BODY)
         self.assertFalse(request.aborted)
@@ -886,6 +947,7 @@ class SlowReaderTests(SynchronousTestCase):
 
     def test_a_reader_taking_nothing_is_cut(self):
         from axkit.cgi.states import OVER
+
         run, request = self.run_paused(2_000_000, 2_000_000)
         self.assertEqual(run.state, OVER)
         self.assertTrue(request.aborted)
@@ -893,6 +955,7 @@ class SlowReaderTests(SynchronousTestCase):
     def test_a_reader_taking_a_few_bytes_per_timeout_is_cut(self):
         # Holding a connection (and a CGI slot) with a trickle is not reading.
         from axkit.cgi.states import OVER
+
         run, request = self.run_paused(2_000_000, 1_999_000)
         self.assertEqual(run.state, OVER)
         self.assertTrue(request.aborted)
@@ -900,6 +963,7 @@ class SlowReaderTests(SynchronousTestCase):
     def test_a_half_closed_reader_draining_is_not_cut_either(self):
         # (nc -N | a slow pipe: its FIN does not make it a client gone.)
         from axkit.cgi.states import BODY
+
         run, request = self.run_paused(2_000_000, 1_900_000, half_closed=True)
         self.assertEqual(run.state, BODY)
         self.assertFalse(request.aborted)

@@ -22,7 +22,8 @@ import tempfile
 import textwrap
 import weakref
 
-from twisted.internet import defer, protocol, reactor as global_reactor
+from twisted.internet import defer, protocol
+from twisted.internet import reactor as global_reactor
 from twisted.internet.task import deferLater
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
@@ -31,9 +32,11 @@ import axkit
 from axkit import _compat
 
 LINUX = sys.platform.startswith("linux")
-VERSIONS = (f"(Twisted {__import__('twisted').__version__}, Python "
-            f"{'.'.join(map(str, sys.version_info[:3]))}; tested: Twisted "
-            f"{'/'.join(_compat.TESTED_TWISTED)}, Python {'.'.join(map(str, _compat.TESTED_PYTHON))})")
+VERSIONS = (
+    f"(Twisted {__import__('twisted').__version__}, Python "
+    f"{'.'.join(map(str, sys.version_info[:3]))}; tested: Twisted "
+    f"{'/'.join(_compat.TESTED_TWISTED)}, Python {'.'.join(map(str, _compat.TESTED_PYTHON))})"
+)
 
 
 def _names(function):
@@ -42,7 +45,7 @@ def _names(function):
 
 def _arguments(function):
     code = function.__code__
-    return code.co_varnames[:code.co_argcount]
+    return code.co_varnames[: code.co_argcount]
 
 
 def _fresh_reactor(test, cls):
@@ -53,6 +56,7 @@ def _fresh_reactor(test, cls):
         r._poller.close()
         for end in (r.waker.i, r.waker.o):
             os.close(end)
+
     test.addCleanup(close)
     return r
 
@@ -64,9 +68,11 @@ class EPollReactorTests(unittest.TestCase):
         skip = "epoll is Linux only"
 
     def test_this_twisted_has_the_internals(self):
-        self.assertTrue(_compat.epoll_reactor_supported(),
-                        "EPollReactor lost _doReadOrWrite, _add, _poller or _selectables: "
-                        "`twistd axkit` would fall back to Twisted's reactor " + VERSIONS)
+        self.assertTrue(
+            _compat.epoll_reactor_supported(),
+            "EPollReactor lost _doReadOrWrite, _add, _poller or _selectables: "
+            "`twistd axkit` would fall back to Twisted's reactor " + VERSIONS,
+        )
         self.assertIsNotNone(_compat.EPollReactorBase)
 
     def test_doPoll_does_only_what_axkit_replaces(self):
@@ -75,18 +81,33 @@ class EPollReactorTests(unittest.TestCase):
         # before admitting that Twisted.
         self.assertEqual(
             _names(_compat.EPollReactor.doPoll),
-            {"_poller", "poll", "len", "_selectables", "OSError", "errno", "EINTR",
-             "_doReadOrWrite", "log", "callWithLogger", "KeyError"},
-            "EPollReactor.doPoll changed " + VERSIONS)
+            {
+                "_poller",
+                "poll",
+                "len",
+                "_selectables",
+                "OSError",
+                "errno",
+                "EINTR",
+                "_doReadOrWrite",
+                "log",
+                "callWithLogger",
+                "KeyError",
+            },
+            "EPollReactor.doPoll changed " + VERSIONS,
+        )
         self.assertIs(_compat.EPollReactor.doIteration, _compat.EPollReactor.doPoll)
 
     def test_add_and_dispatch_have_the_signatures_used(self):
         EPollReactor = _compat.EPollReactor
-        self.assertEqual(_arguments(EPollReactor._add),
-                         ("self", "xer", "primary", "other", "selectables", "event",
-                          "antievent"), VERSIONS)
-        self.assertEqual(_arguments(EPollReactor._doReadOrWrite),
-                         ("self", "selectable", "fd", "event"), VERSIONS)
+        self.assertEqual(
+            _arguments(EPollReactor._add),
+            ("self", "xer", "primary", "other", "selectables", "event", "antievent"),
+            VERSIONS,
+        )
+        self.assertEqual(
+            _arguments(EPollReactor._doReadOrWrite), ("self", "selectable", "fd", "event"), VERSIONS
+        )
         # Every registration goes through _add (where `registering` is called).
         self.assertIn("_add", _names(EPollReactor.addReader))
         self.assertIn("_add", _names(EPollReactor.addWriter))
@@ -122,7 +143,7 @@ class EPollReactorTests(unittest.TestCase):
         self.addCleanup(ours.close)
         self.addCleanup(theirs.close)
         reader = Reader(r, ours)
-        self.assertIn(r.waker, [s for s, _ in seen])     # (registered as it was made)
+        self.assertIn(r.waker, [s for s, _ in seen])  # (registered as it was made)
         del seen[:]
         r.addReader(reader)
         self.addCleanup(r.removeReader, reader)
@@ -140,6 +161,7 @@ class EPollReactorTests(unittest.TestCase):
         r = _fresh_reactor(self, _compat.EPollReactor)
         self.assertIn(type(r.waker), classes, "Twisted's waker moved " + VERSIONS)
         from twisted.internet import _signals
+
         self.assertIn(_signals._SIGCHLDWaker, classes)
 
 
@@ -150,6 +172,7 @@ class ExitSignalTests(unittest.TestCase):
         from twisted.application.app import ApplicationRunner
         from twisted.internet.interfaces import _ISupportsExitSignalCapturing
         from twisted.scripts import twistd
+
         self.assertTrue(_ISupportsExitSignalCapturing.providedBy(global_reactor))
         self.assertIn("_exitSignal", _names(ApplicationRunner.startReactor))
         self.assertIn("_exitSignal", _names(twistd.runApp))
@@ -208,8 +231,10 @@ class TCPTransportTests(unittest.TestCase):
         self.assertIsNotNone(before)
         # transport.write queues; Twisted sends on the reactor's next turn.
         transport.write(b"x" * 1000)
-        self.assertFalse(_compat.can_send_now(transport),
-                         "a direct send would overtake bytes Twisted holds " + VERSIONS)
+        self.assertFalse(
+            _compat.can_send_now(transport),
+            "a direct send would overtake bytes Twisted holds " + VERSIONS,
+        )
         self.assertEqual(_compat.write_buffered(transport), 1000, VERSIONS)
         # Sent: the buffer is empty and a direct send is safe again.
         for _ in range(100):
@@ -271,12 +296,14 @@ class ProcessTests(unittest.TestCase):
 
             def reapProcess(self):
                 raise AssertionError("not registered")
+
         _compat.watch_exit(child.pid, Proc())
         self.assertEqual(len(ended), 1)
         self.assertEqual(os.waitstatus_to_exitcode(ended[0]), 3)
 
     def test_a_running_child_is_reaped_by_the_sigchld_handling(self):
         from twisted.internet import process
+
         r, w = os.pipe()
         child = self._child("cat", stdin=r)
         os.close(r)
@@ -292,6 +319,7 @@ class ProcessTests(unittest.TestCase):
                 if found:
                     _compat.unwatch_exit(child.pid, self)
                     reaped.append(status)
+
         proc = Proc()
         _compat.watch_exit(child.pid, proc)
         self.assertIs(process.reapProcessHandlers.get(child.pid), proc, VERSIONS)
@@ -312,6 +340,7 @@ class ProcessTests(unittest.TestCase):
             def childConnectionLost(self, name, reason):
                 lost.append(name)
                 os.close(writer.fileno())
+
         writer = _compat.stdin_writer(global_reactor, Proc(), w)
         writer.write(b"hello")
         writer.loseConnection()
@@ -321,7 +350,7 @@ class ProcessTests(unittest.TestCase):
             yield deferLater(global_reactor, 0.01, lambda: None)
         self.assertEqual(lost, [0])
         self.assertEqual(os.read(r, 100), b"hello")
-        self.assertEqual(os.read(r, 100), b"")       # its end closed
+        self.assertEqual(os.read(r, 100), b"")  # its end closed
 
 
 class ForkExecTests(unittest.TestCase):
@@ -330,11 +359,30 @@ class ForkExecTests(unittest.TestCase):
     # The argument expressions of subprocess's own call, in order: the
     # positions fork_exec_group_leader fills.
     SUBPROCESS_CALL = [
-        "args", "executable_list", "close_fds", "tuple(sorted(map(int, fds_to_keep)))",
-        "cwd", "env_list", "p2cread", "p2cwrite", "c2pread", "c2pwrite", "errread",
-        "errwrite", "errpipe_read", "errpipe_write", "restore_signals",
-        "start_new_session", "process_group", "gid", "gids", "uid", "umask",
-        "preexec_fn", "_USE_VFORK"]
+        "args",
+        "executable_list",
+        "close_fds",
+        "tuple(sorted(map(int, fds_to_keep)))",
+        "cwd",
+        "env_list",
+        "p2cread",
+        "p2cwrite",
+        "c2pread",
+        "c2pwrite",
+        "errread",
+        "errwrite",
+        "errpipe_read",
+        "errpipe_write",
+        "restore_signals",
+        "start_new_session",
+        "process_group",
+        "gid",
+        "gids",
+        "uid",
+        "umask",
+        "preexec_fn",
+        "_USE_VFORK",
+    ]
 
     if not LINUX:
         skip = "CGI spawns are tuned for Linux"
@@ -343,15 +391,22 @@ class ForkExecTests(unittest.TestCase):
         self.assertIsNotNone(
             _compat.fork_exec_group_leader,
             "this Python is outside _compat.FORK_EXEC_PYTHONS: every CGI spawn would go "
-            "through Popen " + VERSIONS)
+            "through Popen " + VERSIONS,
+        )
 
     def test_subprocess_calls_it_with_the_same_arguments(self):
         source = textwrap.dedent(inspect.getsource(subprocess.Popen._execute_child))
-        calls = [node for node in ast.walk(ast.parse(source))
-                 if isinstance(node, ast.Call) and "fork_exec" in ast.unparse(node.func)]
+        calls = [
+            node
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Call) and "fork_exec" in ast.unparse(node.func)
+        ]
         self.assertEqual(len(calls), 1)
-        self.assertEqual([ast.unparse(a) for a in calls[0].args], self.SUBPROCESS_CALL,
-                         "_posixsubprocess.fork_exec's arguments changed " + VERSIONS)
+        self.assertEqual(
+            [ast.unparse(a) for a in calls[0].args],
+            self.SUBPROCESS_CALL,
+            "_posixsubprocess.fork_exec's arguments changed " + VERSIONS,
+        )
         self.assertEqual(calls[0].keywords, [])
 
     def _start(self, executable, args, cwd, env_list):
@@ -360,8 +415,8 @@ class ForkExecTests(unittest.TestCase):
         stdin = os.open(os.devnull, os.O_RDONLY)
         try:
             pid = _compat.fork_exec_group_leader(
-                args, os.fsencode(executable), cwd, env_list, stdin, out_w,
-                out_w, err_r, err_w)
+                args, os.fsencode(executable), cwd, env_list, stdin, out_w, out_w, err_r, err_w
+            )
         finally:
             for fd in (out_w, err_w, stdin):
                 os.close(fd)
@@ -381,16 +436,19 @@ class ForkExecTests(unittest.TestCase):
         folder = tempfile.mkdtemp()
         self.addCleanup(os.rmdir, folder)
         kept = os.open(os.devnull, os.O_RDONLY)
-        os.set_inheritable(kept, True)      # close_fds must close it all the same
+        os.set_inheritable(kept, True)  # close_fds must close it all the same
         self.addCleanup(os.close, kept)
-        code = ("import os; print(repr((os.getpid(), os.getpgrp(), os.getcwd(), "
-                f"os.environ.get('AXKIT_X'), os.listdir('/proc/self/fd'), {kept})))")
+        code = (
+            "import os; print(repr((os.getpid(), os.getpgrp(), os.getcwd(), "
+            f"os.environ.get('AXKIT_X'), os.listdir('/proc/self/fd'), {kept})))"
+        )
         pid, output, report, status = self._start(
-            sys.executable, [sys.executable, "-c", code], folder, [b"AXKIT_X=1"])
+            sys.executable, [sys.executable, "-c", code], folder, [b"AXKIT_X=1"]
+        )
         self.assertEqual(report, b"")
         self.assertEqual(os.waitstatus_to_exitcode(status), 0, output)
         child, group, cwd, x, fds, kept_fd = eval(output)
-        self.assertEqual((child, group), (pid, pid))        # leads its own group
+        self.assertEqual((child, group), (pid, pid))  # leads its own group
         self.assertEqual(os.path.realpath(cwd), os.path.realpath(folder))
         self.assertEqual(x, "1")
         self.assertNotIn(str(kept_fd), fds)
@@ -433,7 +491,7 @@ class PopenTests(unittest.TestCase):
         _compat.disown_popen(child)
         del child
         gc.collect()
-        found, status = os.waitpid(pid, 0)        # ours to reap, exit status intact
+        found, status = os.waitpid(pid, 0)  # ours to reap, exit status intact
         self.assertEqual((found, os.waitstatus_to_exitcode(status)), (pid, 0))
 
     def test_an_owned_child_is_reaped_by_popen(self):
@@ -446,17 +504,17 @@ class PopenTests(unittest.TestCase):
 
 
 class WeakKeyDataTests(unittest.TestCase):
-
     def test_the_dict_behind_a_weak_key_dictionary(self):
         class Key:
             pass
+
         mapping = weakref.WeakKeyDictionary()
         data = _compat.weak_key_data(mapping)
         self.assertIs(type(data), dict, VERSIONS)
         keys = [Key() for _ in range(100)]
         for i, key in enumerate(keys):
             mapping[key] = i
-        self.assertIs(_compat.weak_key_data(mapping), data)    # the same dict all along
+        self.assertIs(_compat.weak_key_data(mapping), data)  # the same dict all along
         self.assertEqual(data.get(weakref.ref(keys[42])), 42)
         other = Key()
         self.assertIsNone(data.get(weakref.ref(other)))
@@ -482,8 +540,7 @@ class OnlyCompatNamesInternalsTests(unittest.TestCase):
         "EPollReactor._add": r"\b_add\s*\(\s*self\s*,\s*xer\b",
         "twisted.internet._signals": r"\b_signals\b",
         "twisted.internet.tcp": r"\binternet\s*\.\s*tcp\b|\binternet\s+import\s+tcp\b",
-        "twisted.internet.process":
-            r"\binternet\s*\.\s*process\b|\binternet\s+import\s+process\b",
+        "twisted.internet.process": r"\binternet\s*\.\s*process\b|\binternet\s+import\s+process\b",
     }
     # Files allowed a private name anyway (none: keep it so).
     PENDING: dict = {}
@@ -513,12 +570,16 @@ def _strip_comments_and_strings(text):
     """Python source with comments and string literals blanked."""
     import io
     import tokenize
+
     out = []
     for tok in tokenize.generate_tokens(io.StringIO(text).readline):
         if tok.type in (tokenize.COMMENT, tokenize.STRING):
             continue
         if sys.version_info >= (3, 12) and tok.type in (
-                tokenize.FSTRING_START, tokenize.FSTRING_MIDDLE, tokenize.FSTRING_END):
+            tokenize.FSTRING_START,
+            tokenize.FSTRING_MIDDLE,
+            tokenize.FSTRING_END,
+        ):
             continue
         out.append(tok.string)
     return " ".join(out)

@@ -6,9 +6,31 @@ import re
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from axkit.config import (ANY, APPEND, GLOBAL, LOCATION, MAP, REPLACE, SERVER, ConfigError,
-                          ConfigErrors, Directive, count, duration, endpoint, flag, integer,
-                          list_of, many, one_of, optional, path, regex, size, string)
+from axkit.config import (
+    ANY,
+    APPEND,
+    GLOBAL,
+    LOCATION,
+    MAP,
+    REPLACE,
+    SERVER,
+    ConfigError,
+    ConfigErrors,
+    Directive,
+    count,
+    duration,
+    endpoint,
+    flag,
+    integer,
+    list_of,
+    many,
+    one_of,
+    optional,
+    path,
+    regex,
+    size,
+    string,
+)
 from axkit.config.types import Context
 from axkit.testing import load_config
 
@@ -34,8 +56,8 @@ class TypeTests(SynchronousTestCase):
     def test_size(self):
         self.assertEqual(size("512", CTX), 512)
         self.assertEqual(size("64K", CTX), 64 * 1024)
-        self.assertEqual(size("10M", CTX), 10 * 1024 ** 2)
-        self.assertEqual(size("1g", CTX), 1024 ** 3)
+        self.assertEqual(size("10M", CTX), 10 * 1024**2)
+        self.assertEqual(size("1g", CTX), 1024**3)
         self.bad(size, "10X", "expected a size like 512, 64K, 10M or 1G, got '10X'")
 
     def test_duration(self):
@@ -66,8 +88,7 @@ class TypeTests(SynchronousTestCase):
 
     def test_endpoint(self):
         self.assertEqual(endpoint("8080", CTX), "tcp:8080")
-        self.assertEqual(endpoint("tcp:0:interface=127.0.0.1", CTX),
-                         "tcp:0:interface=127.0.0.1")
+        self.assertEqual(endpoint("tcp:0:interface=127.0.0.1", CTX), "tcp:0:interface=127.0.0.1")
         self.bad(endpoint, "nonsense:1", "bad listening endpoint 'nonsense:1'")
 
     def test_list_of(self):
@@ -107,10 +128,11 @@ KNOWN = {"shapes": Info("shapes", Plugin)}
 
 
 def load(text):
-    from axkit.config.loader import load_string
     import textwrap
-    return load_string("Plugin shapes\n" + textwrap.dedent(text), "site.conf",
-                       known_plugins=KNOWN)
+
+    from axkit.config.loader import load_string
+
+    return load_string("Plugin shapes\n" + textwrap.dedent(text), "site.conf", known_plugins=KNOWN)
 
 
 class DeclarationTests(SynchronousTestCase):
@@ -119,7 +141,8 @@ class DeclarationTests(SynchronousTestCase):
         return [str(x) for x in e.errors]
 
     def test_values_and_defaults(self):
-        conf = load("""
+        conf = (
+            load("""
             Greeting "Hello there"
             Window 30s 64K
             Allow a b
@@ -127,7 +150,10 @@ class DeclarationTests(SynchronousTestCase):
             Methods GET,POST
             Header X-A 1
             Header X-B 2
-        """).servers[0].base.conf
+        """)
+            .servers[0]
+            .base.conf
+        )
         self.assertEqual(conf.greeting, "Hello there")
         self.assertEqual(conf.retries, 3)
         self.assertIs(conf.verbose, False)
@@ -152,35 +178,39 @@ class DeclarationTests(SynchronousTestCase):
             Window
             Methods GET,PUT
         """)
-        self.assertEqual(errors, [
-            "site.conf:3: expected an integer, got 'many'",
-            "site.conf:4: Window takes 1 to 2 arguments, got 0 "
-            "(usage: Window DURATION [SIZE])",
-            "site.conf:5: expected one of GET, POST; got 'PUT'",
-        ])
+        self.assertEqual(
+            errors,
+            [
+                "site.conf:3: expected an integer, got 'many'",
+                "site.conf:4: Window takes 1 to 2 arguments, got 0 (usage: Window DURATION [SIZE])",
+                "site.conf:5: expected one of GET, POST; got 'PUT'",
+            ],
+        )
 
     def test_every_error_is_reported(self):
         errors = self.errors("Retries x\nVerbose maybe\nNoSuchThing 1\n")
         self.assertEqual(len(errors), 3)
-        self.assertTrue(errors[2].startswith("site.conf:4: unknown directive \"NoSuchThing\""))
+        self.assertTrue(errors[2].startswith('site.conf:4: unknown directive "NoSuchThing"'))
 
     def test_unknown_directive_suggests(self):
         errors = self.errors("Greting hi\n")
-        self.assertEqual(errors, ['site.conf:2: unknown directive "Greting" '
-                                  '(did you mean "Greeting"?)'])
+        self.assertEqual(
+            errors, ['site.conf:2: unknown directive "Greting" (did you mean "Greeting"?)']
+        )
 
     def test_wrong_scope(self):
         errors = self.errors("<Location /a>\n  OnlyServer x\n</Location>\n")
         self.assertEqual(len(errors), 1)
-        self.assertIn("site.conf:3: OnlyServer is not allowed in <Location>/<LocationMatch>",
-                      errors[0])
-        self.assertIn("allowed in: the global scope (outside any section), <Server>",
-                      errors[0])
+        self.assertIn(
+            "site.conf:3: OnlyServer is not allowed in <Location>/<LocationMatch>", errors[0]
+        )
+        self.assertIn("allowed in: the global scope (outside any section), <Server>", errors[0])
 
     def test_not_repeatable(self):
         errors = self.errors("Greeting a\nGreeting b\n")
-        self.assertEqual(errors, ["site.conf:3: Greeting is given twice in this scope "
-                                  "(first at site.conf:2)"])
+        self.assertEqual(
+            errors, ["site.conf:3: Greeting is given twice in this scope (first at site.conf:2)"]
+        )
         errors = self.errors("Once a\nOnce b\n")
         self.assertIn("Once is given twice in this scope", errors[0])
 
@@ -217,10 +247,14 @@ class DeclarationTests(SynchronousTestCase):
 
 class ConflictTests(SynchronousTestCase):
     def test_two_plugins_one_directive_name(self):
-        e = self.assertRaises(ConfigErrors, load_config, """
+        e = self.assertRaises(
+            ConfigErrors,
+            load_config,
+            """
             Plugin tests.configplugins.ClashA
             Plugin tests.configplugins.ClashB
-        """)
+        """,
+        )
         self.assertEqual(len(e.errors), 1)
         message = str(e.errors[0])
         self.assertIn("<test config>:3:", message)
@@ -232,15 +266,23 @@ class ConflictTests(SynchronousTestCase):
         class Bad:
             name = "bad"
             directives = [Directive("documentroot", string)]
+
         from axkit.config.loader import load_string
-        e = self.assertRaises(ConfigErrors, load_string, "Plugin bad\n", "c.conf",
-                              known_plugins={"bad": Info("bad", Bad)})
+
+        e = self.assertRaises(
+            ConfigErrors,
+            load_string,
+            "Plugin bad\n",
+            "c.conf",
+            known_plugins={"bad": Info("bad", Bad)},
+        )
         self.assertIn("'core' and 'bad'", str(e))
 
     def test_directive_of_unloaded_plugin_names_it(self):
         e = self.assertRaises(ConfigErrors, load_config, "DirectoryListing On\n")
-        self.assertIn("belongs to plugin 'serve_dir', which is not loaded "
-                      "(add: Plugin serve_dir)", str(e))
+        self.assertIn(
+            "belongs to plugin 'serve_dir', which is not loaded (add: Plugin serve_dir)", str(e)
+        )
 
 
 class ParserErrorTests(SynchronousTestCase):
@@ -260,9 +302,11 @@ class ParserErrorTests(SynchronousTestCase):
         with open(os.path.join(folder, "site.conf"), "w") as f:
             f.write("Include conf.d/*.conf\n")
         from axkit.config.loader import load_file
+
         e = self.assertRaises(ConfigErrors, load_file, os.path.join(folder, "site.conf"))
-        self.assertTrue(re.search(r"conf\.d/a\.conf:2: unknown directive \"Bogus\"", str(e)),
-                        str(e))
+        self.assertTrue(
+            re.search(r"conf\.d/a\.conf:2: unknown directive \"Bogus\"", str(e)), str(e)
+        )
 
     def test_bad_locationmatch(self):
         e = self.assertRaises(ConfigErrors, load_config, "<LocationMatch (>\n</LocationMatch>\n")

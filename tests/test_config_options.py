@@ -59,8 +59,7 @@ class OptionsTests(SynchronousTestCase):
         # Apache 2.4: "Options Indexes" replaces the default FollowSymLinks.
         self.assertFalse(has_option(self.resolve("Options Indexes", "/"), "FollowSymLinks"))
         self.assertTrue(has_option(self.resolve("Options +Indexes", "/"), "FollowSymLinks"))
-        self.assertFalse(has_option(self.resolve("Options -FollowSymLinks", "/"),
-                                    "FollowSymLinks"))
+        self.assertFalse(has_option(self.resolve("Options -FollowSymLinks", "/"), "FollowSymLinks"))
         self.assertFalse(has_option(self.resolve("Options None", "/"), "FollowSymLinks"))
         text = "Options -FollowSymLinks\n<Location /x>\nOptions +FollowSymLinks\n</Location>\n"
         self.assertTrue(has_option(self.resolve(text, "/x/y"), "FollowSymLinks"))

@@ -72,8 +72,7 @@ class VirtualHostTests(ScopeTestCase):
 
     def test_absolute_form_target_names_the_host(self):
         site = self.site(VHOSTS)
-        r = self.report(site, host="www.example.com",
-                        target="http://second.example.com/x")
+        r = self.report(site, host="www.example.com", target="http://second.example.com/x")
         self.assertEqual(r["color"], "second")
 
     def test_server_name_with_port(self):
@@ -93,11 +92,15 @@ class VirtualHostTests(ScopeTestCase):
     def test_servers_share_one_listener(self):
         config = load_config(PLUGINS + "Listen tcp:0:interface=127.0.0.1\n" + VHOSTS)
         self.assertEqual(list(config.listeners), ["tcp:0:interface=127.0.0.1"])
-        self.assertEqual([s.label() for s in config.listeners["tcp:0:interface=127.0.0.1"]],
-                         ["www.example.com", "Second.Example.com"])
+        self.assertEqual(
+            [s.label() for s in config.listeners["tcp:0:interface=127.0.0.1"]],
+            ["www.example.com", "Second.Example.com"],
+        )
 
     def test_server_with_own_listen(self):
-        config = load_config(PLUGINS + """
+        config = load_config(
+            PLUGINS
+            + """
             Listen tcp:0:interface=127.0.0.1
             <Server a>
                 ServerName a.test
@@ -106,12 +109,15 @@ class VirtualHostTests(ScopeTestCase):
                 ServerName b.test
                 Listen unix:/tmp/axkit-test-never-opened.sock
             </Server>
-        """)
-        self.assertEqual([s.label() for s in config.listeners["tcp:0:interface=127.0.0.1"]],
-                         ["a.test"])
-        self.assertEqual([s.label() for s in
-                          config.listeners["unix:/tmp/axkit-test-never-opened.sock"]],
-                         ["b.test"])
+        """
+        )
+        self.assertEqual(
+            [s.label() for s in config.listeners["tcp:0:interface=127.0.0.1"]], ["a.test"]
+        )
+        self.assertEqual(
+            [s.label() for s in config.listeners["unix:/tmp/axkit-test-never-opened.sock"]],
+            ["b.test"],
+        )
 
 
 LOCATIONS = """
@@ -258,16 +264,16 @@ class OrderTests(ScopeTestCase):
 
     def test_append_adds_up_outer_to_inner(self):
         site = self.site(ORDER)
-        self.assertEqual(self.report(site, "/a/x.html")["tags"],
-                         ["g", "s", "gm", "l1", "l2", "f"])
+        self.assertEqual(self.report(site, "/a/x.html")["tags"], ["g", "s", "gm", "l1", "l2", "f"])
         self.assertEqual(self.report(site, "/b")["tags"], ["g", "s"])
 
     def test_map_merges_by_key(self):
         site = self.site(ORDER)
-        self.assertEqual(self.report(site, "/a/x.html")["pairs"],
-                         {"k1": "global1", "k2": "location2", "k3": "files3"})
-        self.assertEqual(self.report(site, "/")["pairs"],
-                         {"k1": "global1", "k2": "global2"})
+        self.assertEqual(
+            self.report(site, "/a/x.html")["pairs"],
+            {"k1": "global1", "k2": "location2", "k3": "files3"},
+        )
+        self.assertEqual(self.report(site, "/")["pairs"], {"k1": "global1", "k2": "global2"})
 
     def test_plugins_add_up_innermost_first(self):
         site = self.site(ORDER)

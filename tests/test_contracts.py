@@ -29,8 +29,10 @@ HERE = __name__
 
 # -- plugins as docs/plugins.md has them --------------------------------------
 
+
 class Plain:
     """A plain class: no interface declared, no directives."""
+
     name = "plain"
 
     def hook_response(self, request, conf):
@@ -40,6 +42,7 @@ class Plain:
 
 class Complete:
     """Every optional element, well formed."""
+
     name = "complete"
     directives = [Directive("CompleteGreeting", string, default="hi")]
     run_before = ("plain",)
@@ -60,6 +63,7 @@ class Complete:
 
 # -- plugins that do not provide IAxKitPlugin ---------------------------------
 
+
 class NoName:
     def hook_response(self, request, conf):
         return DECLINED
@@ -72,6 +76,7 @@ class EmptyName:
 @implementer(IAxKitPlugin)
 class DeclaredButNoName:
     """Declaring the interface excuses nothing."""
+
     directives = ()
 
 
@@ -92,7 +97,7 @@ class NotAHook:
 class WrongArity:
     name = "wrong_arity"
 
-    def hook_body_data(self, request, conf):       # body_data gets the data too
+    def hook_body_data(self, request, conf):  # body_data gets the data too
         return DECLINED
 
 
@@ -103,7 +108,7 @@ class HookNotCallable:
 
 class RunBeforeString:
     name = "run_before_string"
-    run_before = "uri_to_file"        # would match by substring: "uri" in it
+    run_before = "uri_to_file"  # would match by substring: "uri" in it
 
 
 class DirectivesNotDirectives:
@@ -133,7 +138,6 @@ class NameSetByInit:
 
 
 class PluginCheckTests(SynchronousTestCase):
-
     def refused(self, cls):
         """The config error for loading ``cls``, checked to be on line 2."""
         with self.assertRaises(ConfigErrors) as cm:
@@ -141,14 +145,16 @@ class PluginCheckTests(SynchronousTestCase):
         errors = cm.exception.errors
         self.assertEqual(len(errors), 1, errors)
         message = str(errors[0])
-        self.assertTrue(message.startswith(
-            f"site.conf:2: plugin {HERE}.{cls.__name__} does not provide IAxKitPlugin: "),
-            message)
+        self.assertTrue(
+            message.startswith(
+                f"site.conf:2: plugin {HERE}.{cls.__name__} does not provide IAxKitPlugin: "
+            ),
+            message,
+        )
         return message.partition("IAxKitPlugin: ")[2]
 
     def test_missing_name(self):
-        self.assertEqual(self.refused(NoName),
-                         "missing name (the name a Plugin line loads it by)")
+        self.assertEqual(self.refused(NoName), "missing name (the name a Plugin line loads it by)")
 
     def test_empty_name(self):
         self.assertEqual(self.refused(EmptyName), "name must be a non-empty str, not ''")
@@ -157,35 +163,46 @@ class PluginCheckTests(SynchronousTestCase):
         self.assertIn("missing name", self.refused(DeclaredButNoName))
 
     def test_misspelt_hook(self):
-        self.assertEqual(self.refused(Misspelt),
-                         "hook_respone is not a hook (did you mean hook_response?)")
+        self.assertEqual(
+            self.refused(Misspelt), "hook_respone is not a hook (did you mean hook_response?)"
+        )
 
     def test_unknown_hook(self):
-        self.assertEqual(self.refused(NotAHook),
-                         "hook_everything is not a hook (see docs/hooks.md)")
+        self.assertEqual(
+            self.refused(NotAHook), "hook_everything is not a hook (see docs/hooks.md)"
+        )
 
     def test_hook_with_the_wrong_arguments(self):
-        self.assertEqual(self.refused(WrongArity),
-                         "hook_body_data(request, conf) cannot be called as "
-                         "hook_body_data(request, conf, data)")
+        self.assertEqual(
+            self.refused(WrongArity),
+            "hook_body_data(request, conf) cannot be called as hook_body_data(request, conf, data)",
+        )
 
     def test_hook_that_is_not_a_method(self):
-        self.assertEqual(self.refused(HookNotCallable),
-                         "hook_fixup is not a method (str); want hook_fixup(request, conf)")
+        self.assertEqual(
+            self.refused(HookNotCallable),
+            "hook_fixup is not a method (str); want hook_fixup(request, conf)",
+        )
 
     def test_run_before_a_string(self):
-        self.assertEqual(self.refused(RunBeforeString),
-                         "run_before must be a tuple of plugin names, not 'uri_to_file'")
+        self.assertEqual(
+            self.refused(RunBeforeString),
+            "run_before must be a tuple of plugin names, not 'uri_to_file'",
+        )
 
     def test_directives_not_directives(self):
-        self.assertEqual(self.refused(DirectivesNotDirectives),
-                         "directives holds 'ScriptAlias', not a Directive")
+        self.assertEqual(
+            self.refused(DirectivesNotDirectives), "directives holds 'ScriptAlias', not a Directive"
+        )
 
     def test_wants_hook_and_flush_signatures(self):
-        self.assertEqual(self.refused(WantsHookWrongArity),
-                         "wants_hook(hook) cannot be called as wants_hook(hook, conf)")
-        self.assertEqual(self.refused(FlushNeedsArguments),
-                         "flush(how) cannot be called as flush()")
+        self.assertEqual(
+            self.refused(WantsHookWrongArity),
+            "wants_hook(hook) cannot be called as wants_hook(hook, conf)",
+        )
+        self.assertEqual(
+            self.refused(FlushNeedsArguments), "flush(how) cannot be called as flush()"
+        )
 
     def test_every_problem_is_named(self):
         class Many:
@@ -193,6 +210,7 @@ class PluginCheckTests(SynchronousTestCase):
 
             def hook_fixups(self, request, conf):
                 pass
+
         problems = check_plugin(Many())
         self.assertEqual(len(problems), 3, problems)
 
@@ -224,6 +242,7 @@ class PluginCheckTests(SynchronousTestCase):
         # `twistd axkit --config` with a broken plugin: refused with file:line,
         # exit status 1, and the Listen port never opened.
         from axkit import tap
+
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -239,10 +258,12 @@ class PluginCheckTests(SynchronousTestCase):
         with self.assertRaises(SystemExit) as cm:
             tap.makeService(options)
         self.assertEqual(cm.exception.code, 1)
-        self.assertIn(f"{path}:2: plugin {HERE}.Misspelt does not provide IAxKitPlugin: "
-                      "hook_respone is not a hook (did you mean hook_response?)",
-                      stderr.getvalue())
-        with socket.socket() as s:       # nobody listens there
+        self.assertIn(
+            f"{path}:2: plugin {HERE}.Misspelt does not provide IAxKitPlugin: "
+            "hook_respone is not a hook (did you mean hook_response?)",
+            stderr.getvalue(),
+        )
+        with socket.socket() as s:  # nobody listens there
             self.assertNotEqual(s.connect_ex(("127.0.0.1", port)), 0)
 
     def test_does_not_provide_is_a_config_error(self):
@@ -251,14 +272,14 @@ class PluginCheckTests(SynchronousTestCase):
 
 
 class InterfaceTests(SynchronousTestCase):
-
     def test_every_hook_is_declared(self):
         declared = [n[5:] for n in IAxKitPlugin.names() if n.startswith("hook_")]
         self.assertEqual(sorted(declared), sorted(HOOKS))
 
     def test_only_name_is_required(self):
-        required = [n for n in IAxKitPlugin.names()
-                    if not IAxKitPlugin[n].queryTaggedValue(OPTIONAL)]
+        required = [
+            n for n in IAxKitPlugin.names() if not IAxKitPlugin[n].queryTaggedValue(OPTIONAL)
+        ]
         self.assertEqual(required, ["name"])
 
     def test_everything_the_core_looks_up_on_a_plugin_is_declared(self):
@@ -272,17 +293,19 @@ class InterfaceTests(SynchronousTestCase):
             for name in files:
                 if name.endswith(".py"):
                     with open(os.path.join(folder, name), encoding="utf-8") as f:
-                        looked_up.update(re.findall(
-                            r"(?:getattr|hasattr)\((?:plugin|other|cls), \"(\w+)\"\s*[,)]",
-                            f.read()))
-        self.assertTrue({"name", "run_before", "wants_hook", "flush"} <= looked_up,
-                        looked_up)
-        undeclared = {n for n in looked_up
-                      if n not in IAxKitPlugin and not n.startswith("__")}
+                        looked_up.update(
+                            re.findall(
+                                r"(?:getattr|hasattr)\((?:plugin|other|cls), \"(\w+)\"\s*[,)]",
+                                f.read(),
+                            )
+                        )
+        self.assertTrue({"name", "run_before", "wants_hook", "flush"} <= looked_up, looked_up)
+        undeclared = {n for n in looked_up if n not in IAxKitPlugin and not n.startswith("__")}
         self.assertEqual(undeclared, set())
 
     def test_the_pipeline_is_a_request_handler(self):
         from axkit.pipeline import Pipeline
+
         self.assertTrue(verifyClass(IRequestHandler, Pipeline, tentative=True))
 
     def test_what_the_engine_calls_is_declared(self):
@@ -294,25 +317,35 @@ class InterfaceTests(SynchronousTestCase):
 
 
 class NoteKeyTests(SynchronousTestCase):
-
     def test_values_never_change(self):
         # Admins log them (%{axkit.encoding}n) and plugins outside axkit use
         # them (docs/hooks.md): renaming one breaks both.
         self.assertEqual(
             {k: v for k, v in vars(notes).items() if k.isupper()},
-            {"ENCODING": "axkit.encoding", "HEADER_OPS": "axkit.header_ops",
-             "HANDLER_FIELDS": "axkit.handler_fields",
-             "ERROR_HEADERS": "axkit.error_headers", "TRACE": "axkit.trace",
-             "REDIRECTED_FROM": "redirected_from", "CGI_TARGET": "cgi.target",
-             "CGI_REDIRECTS": "cgi.redirects", "CGI_CONNECTION_ENV": "cgi.env"})
+            {
+                "ENCODING": "axkit.encoding",
+                "HEADER_OPS": "axkit.header_ops",
+                "HANDLER_FIELDS": "axkit.handler_fields",
+                "ERROR_HEADERS": "axkit.error_headers",
+                "TRACE": "axkit.trace",
+                "REDIRECTED_FROM": "redirected_from",
+                "CGI_TARGET": "cgi.target",
+                "CGI_REDIRECTS": "cgi.redirects",
+                "CGI_CONNECTION_ENV": "cgi.env",
+            },
+        )
 
     def test_each_is_documented(self):
         import ast
+
         with open(notes.__file__, encoding="utf-8") as f:
             body = ast.parse(f.read()).body
         documented = set()
-        for statement, following in zip(body, body[1:]):
-            if isinstance(statement, ast.Assign) and isinstance(following, ast.Expr) \
-                    and isinstance(following.value, ast.Constant):
+        for statement, following in zip(body, body[1:], strict=False):
+            if (
+                isinstance(statement, ast.Assign)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+            ):
                 documented.add(statement.targets[0].id)
         self.assertEqual(documented, {k for k in vars(notes) if k.isupper()})

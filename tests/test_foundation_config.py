@@ -28,13 +28,20 @@ def shown(folder, name):
 
 class LexerTests(SynchronousTestCase):
     def test_words_quotes_comments_and_continuation(self):
-        lines = lex('# a comment\nAddType "text/plain" .txt  # trailing\n'
-                    "SetThing 'a b' \"c \\\" d\"\nLong one \\\n  two\n", "f.conf")
-        self.assertEqual([l.words for l in lines],
-                         [["AddType", "text/plain", ".txt"],
-                          ["SetThing", "a b", 'c " d'],
-                          ["Long", "one", "two"]])
-        self.assertEqual([l.line for l in lines], [2, 3, 4])
+        lines = lex(
+            '# a comment\nAddType "text/plain" .txt  # trailing\n'
+            'SetThing \'a b\' "c \\" d"\nLong one \\\n  two\n',
+            "f.conf",
+        )
+        self.assertEqual(
+            [line.words for line in lines],
+            [
+                ["AddType", "text/plain", ".txt"],
+                ["SetThing", "a b", 'c " d'],
+                ["Long", "one", "two"],
+            ],
+        )
+        self.assertEqual([line.line for line in lines], [2, 3, 4])
 
     def test_unterminated_quote_is_an_error_with_its_line(self):
         with self.assertRaises(ConfigError) as cm:
@@ -64,7 +71,8 @@ class LoaderTests(SynchronousTestCase):
             "Plugin uri_to_file\n"
             "<Location /docs>\n"
             "  DirectoryIndex README.txt\n"
-            "</Location>\n")
+            "</Location>\n"
+        )
         server = config.servers[0]
         self.assertEqual(server.listens, ("tcp:0:interface=127.0.0.1",))
         self.assertEqual(server.base.conf.document_root, os.path.join(self.dir, "htdocs"))
@@ -72,8 +80,7 @@ class LoaderTests(SynchronousTestCase):
         self.assertEqual(server.resolve("/").conf.directory_index, ("index.html",))
 
     def test_location_matches_on_segment_boundaries(self):
-        config = self.load("Plugin uri_to_file\n<Location /docs>\nDirectoryIndex a\n"
-                           "</Location>\n")
+        config = self.load("Plugin uri_to_file\n<Location /docs>\nDirectoryIndex a\n</Location>\n")
         server = config.servers[0]
         self.assertEqual(server.resolve("/docs").conf.directory_index, ("a",))
         self.assertEqual(server.resolve("/docs/").conf.directory_index, ("a",))
@@ -83,34 +90,51 @@ class LoaderTests(SynchronousTestCase):
     def test_unknown_directive_suggests_the_close_one(self):
         self.assertEqual(
             self.errors("Listen 8080\n\nDocumentRot /srv\n"),
-            [f'{self.site}:3: unknown directive "DocumentRot" (did you mean "DocumentRoot"?)'])
+            [f'{self.site}:3: unknown directive "DocumentRot" (did you mean "DocumentRoot"?)'],
+        )
 
     def test_directive_of_a_plugin_not_loaded_names_the_plugin(self):
-        self.assertEqual(self.errors("DirectoryIndex index.html\n"),
-                         [f"{self.site}:1: directive 'DirectoryIndex' belongs to plugin "
-                          "'uri_to_file', which is not loaded (add: Plugin uri_to_file)"])
+        self.assertEqual(
+            self.errors("DirectoryIndex index.html\n"),
+            [
+                f"{self.site}:1: directive 'DirectoryIndex' belongs to plugin "
+                "'uri_to_file', which is not loaded (add: Plugin uri_to_file)"
+            ],
+        )
 
     def test_every_error_is_reported_in_file_order(self):
-        errors = self.errors("Listen bogus:1\nPlugin no_such_plugin\nDocumentRoot a b\n"
-                             "<Location nope>\n</Location>\n")
+        errors = self.errors(
+            "Listen bogus:1\nPlugin no_such_plugin\nDocumentRoot a b\n"
+            "<Location nope>\n</Location>\n"
+        )
         self.assertEqual(len(errors), 4)
         self.assertTrue(errors[0].startswith(f"{self.site}:1: bad listening endpoint 'bogus:1'"))
         self.assertTrue(errors[1].startswith(f"{self.site}:2: unknown plugin 'no_such_plugin'"))
-        self.assertEqual(errors[2], f"{self.site}:3: DocumentRoot takes 1 argument, got 2 "
-                                    "(usage: DocumentRoot PATH)")
-        self.assertEqual(errors[3], f"{self.site}:4: <Location> path must start with '/', "
-                                    "got 'nope'")
+        self.assertEqual(
+            errors[2],
+            f"{self.site}:3: DocumentRoot takes 1 argument, got 2 (usage: DocumentRoot PATH)",
+        )
+        self.assertEqual(
+            errors[3], f"{self.site}:4: <Location> path must start with '/', got 'nope'"
+        )
 
     def test_unclosed_and_mismatched_sections(self):
-        self.assertEqual(self.errors("<Location /a>\n</Server>\n"),
-                         [f"{self.site}:1: <Location> is never closed",
-                          f"{self.site}:2: </Server> closes <Location> opened at line 1"])
+        self.assertEqual(
+            self.errors("<Location /a>\n</Server>\n"),
+            [
+                f"{self.site}:1: <Location> is never closed",
+                f"{self.site}:2: </Server> closes <Location> opened at line 1",
+            ],
+        )
 
     def test_wrong_scope_is_refused(self):
         self.assertEqual(
             self.errors("<Location /a>\nListen 8080\n</Location>\n"),
-            [f"{self.site}:2: Listen is not allowed in <Location>/<LocationMatch> "
-             "(allowed in: the global scope (outside any section), <Server>)"])
+            [
+                f"{self.site}:2: Listen is not allowed in <Location>/<LocationMatch> "
+                "(allowed in: the global scope (outside any section), <Server>)"
+            ],
+        )
 
     def test_include_with_glob_relative_to_the_including_file(self):
         write(self.dir, "conf.d/a.conf", "Plugin mime_map\nAddType text/x-a .aaa\n")
@@ -121,18 +145,22 @@ class LoaderTests(SynchronousTestCase):
 
     def test_errors_in_included_files_name_that_file(self):
         write(self.dir, "conf.d/bad.conf", "\n\nNoSuchThing 1\n")
-        self.assertEqual(self.errors("Include conf.d/*.conf\n"),
-                         [shown(self.dir, "conf.d/bad.conf")
-                          + ':3: unknown directive "NoSuchThing"'])
+        self.assertEqual(
+            self.errors("Include conf.d/*.conf\n"),
+            [shown(self.dir, "conf.d/bad.conf") + ':3: unknown directive "NoSuchThing"'],
+        )
 
     def test_missing_literal_include_is_an_error(self):
-        self.assertEqual(self.errors("Include nothere.conf\n"),
-                         [f"{self.site}:1: Include nothere.conf: No such file or directory"])
+        self.assertEqual(
+            self.errors("Include nothere.conf\n"),
+            [f"{self.site}:1: Include nothere.conf: No such file or directory"],
+        )
 
     def test_repeating_a_single_valued_directive_in_one_scope_is_refused(self):
-        self.assertEqual(self.errors("DocumentRoot a\nDocumentRoot b\n"),
-                         [f"{self.site}:2: DocumentRoot is given twice in this scope "
-                          f"(first at {self.site}:1)"])
+        self.assertEqual(
+            self.errors("DocumentRoot a\nDocumentRoot b\n"),
+            [f"{self.site}:2: DocumentRoot is given twice in this scope (first at {self.site}:1)"],
+        )
 
     def test_the_repository_site_conf_loads(self):
         repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -16,17 +16,20 @@ from axkit.testing import MemorySite
 class DiscoveryTests(SynchronousTestCase):
     def test_bundled_plugins_are_discovered(self):
         names = set(discover())
-        self.assertTrue({"uri_to_file", "mime_map", "serve_file", "serve_dir",
-                         "access_log", "error_log"} <= names)
-        self.assertNotIn("stderr_log", names)     # 0.1.0 never shipped it
+        self.assertTrue(
+            {"uri_to_file", "mime_map", "serve_file", "serve_dir", "access_log", "error_log"}
+            <= names
+        )
+        self.assertNotIn("stderr_log", names)  # 0.1.0 never shipped it
 
     def test_a_throwaway_dropin_on_sys_path_is_found_by_name_and_runs(self):
         root = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, root)
         os.makedirs(os.path.join(root, "greeter_pkg"))
-        os.makedirs(os.path.join(root, "twisted", "plugins"))   # no __init__.py, ever
+        os.makedirs(os.path.join(root, "twisted", "plugins"))  # no __init__.py, ever
         with open(os.path.join(root, "greeter_pkg", "__init__.py"), "w") as f:
-            f.write(textwrap.dedent('''
+            f.write(
+                textwrap.dedent("""
                 from axkit.config import Directive, string
                 from axkit.hooks import DONE
 
@@ -37,17 +40,20 @@ class DiscoveryTests(SynchronousTestCase):
                     def hook_response(self, request, conf):
                         request.send(200, conf.greeting, "text/plain")
                         return DONE
-            '''))
+            """)
+            )
         with open(os.path.join(root, "twisted", "plugins", "greeter_dropin.py"), "w") as f:
-            f.write("from axkit.dropin import AxKitPlugin\n"
-                    "greeter = AxKitPlugin('greeter', 'greeter_pkg.Greeter', 'Greets.')\n")
+            f.write(
+                "from axkit.dropin import AxKitPlugin\n"
+                "greeter = AxKitPlugin('greeter', 'greeter_pkg.Greeter', 'Greets.')\n"
+            )
         sys.path.insert(0, root)
         self.addCleanup(sys.path.remove, root)
         self.addCleanup(sys.modules.pop, "greeter_pkg", None)
         import twisted.plugins
+
         twisted.plugins.__path__.append(os.path.join(root, "twisted", "plugins"))
-        self.addCleanup(twisted.plugins.__path__.remove,
-                        os.path.join(root, "twisted", "plugins"))
+        self.addCleanup(twisted.plugins.__path__.remove, os.path.join(root, "twisted", "plugins"))
         self.assertIn("greeter", discover())
         site = MemorySite("Plugin greeter\nGreeting 'hello there'\n")
         self.addCleanup(site.close)
@@ -67,12 +73,15 @@ class DiscoveryTests(SynchronousTestCase):
 
     def test_two_plugins_claiming_one_directive_is_a_load_error(self):
         with self.assertRaises(ConfigErrors) as cm:
-            MemorySite("Plugin tests.test_foundation_discovery.ClaimsDirectoryIndex\n"
-                       "Plugin uri_to_file\n")
+            MemorySite(
+                "Plugin tests.test_foundation_discovery.ClaimsDirectoryIndex\nPlugin uri_to_file\n"
+            )
         self.assertIn("directive 'DirectoryIndex' is declared by both", str(cm.exception))
 
 
 class ClaimsDirectoryIndex:
-    from axkit.config import Directive as _D, string as _s
+    from axkit.config import Directive as _D
+    from axkit.config import string as _s
+
     name = "claimer"
     directives = [_D("DirectoryIndex", _s)]

@@ -58,7 +58,7 @@ class ServiceTests(TestCase):
         self.assertEqual(body, b"<h1>index</h1>\n")
         h = response.headers
         self.assertEqual(h.getRawHeaders("content-type"), ["text/html"])
-        self.assertEqual(response.length, 15)   # Content-Length (the client consumes it)
+        self.assertEqual(response.length, 15)  # Content-Length (the client consumes it)
         self.assertTrue(h.getRawHeaders("server")[0].startswith("axkit/"))
         self.assertTrue(h.getRawHeaders("date")[0].endswith(" GMT"))
         self.assertTrue(h.getRawHeaders("last-modified")[0].endswith(" GMT"))
@@ -67,7 +67,9 @@ class ServiceTests(TestCase):
     def test_directory_index_listing_and_redirect(self):
         response = yield treq.get(self.server.url("/"), pool=self.pool)
         self.assertEqual((yield response.content()), b"<h1>index</h1>\n")
-        response = yield treq.get(self.server.url("/sub?x=1"), allow_redirects=False, pool=self.pool)
+        response = yield treq.get(
+            self.server.url("/sub?x=1"), allow_redirects=False, pool=self.pool
+        )
         self.assertEqual(response.code, 301)
         self.assertEqual(response.headers.getRawHeaders("location"), ["/sub/?x=1"])
         response = yield treq.get(self.server.url("/sub/"), pool=self.pool)
@@ -97,10 +99,14 @@ class ServiceTests(TestCase):
     @defer.inlineCallbacks
     def test_keep_alive_and_pipelining_over_a_socket(self):
         port = self.server.port
-        data = yield exchange(port, b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"
-                                    b"HEAD /index.html HTTP/1.1\r\nHost: x\r\n\r\n"
-                                    b"GET /sub/ HTTP/1.0\r\n\r\n")
+        data = yield exchange(
+            port,
+            b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"HEAD /index.html HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /sub/ HTTP/1.0\r\n\r\n",
+        )
         from axkit.testing import parse_responses
+
         responses = parse_responses(data, ["GET", "HEAD", "GET"])
         self.assertEqual([r.status for r in responses], [200, 200, 200])
         self.assertEqual(responses[0].body, b"<h1>index</h1>\n")
@@ -131,8 +137,14 @@ class TwistdTests(TestCase):
         return path
 
     def run_twistd(self, *args):
-        return subprocess.run(TWISTD + list(args), env=twistd_env(), cwd=self.dir,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            TWISTD + list(args),
+            env=twistd_env(),
+            cwd=self.dir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     def test_help_shows_config(self):
         result = self.run_twistd("axkit", "--help")
@@ -141,12 +153,15 @@ class TwistdTests(TestCase):
 
     def test_config_typo_is_reported_as_file_line_and_nothing_listens(self):
         port = free_port()
-        path = self.write_config(f"Listen tcp:{port}:interface=127.0.0.1\n"
-                                 "Plugin uri_to_file\nDocumentRot /srv\n")
+        path = self.write_config(
+            f"Listen tcp:{port}:interface=127.0.0.1\nPlugin uri_to_file\nDocumentRot /srv\n"
+        )
         result = self.run_twistd("-n", "--pidfile=", "axkit", "--config", path)
         self.assertNotEqual(result.returncode, 0)
-        self.assertIn(f'{path}:3: unknown directive "DocumentRot" '
-                      '(did you mean "DocumentRoot"?)', result.stderr)
+        self.assertIn(
+            f'{path}:3: unknown directive "DocumentRot" (did you mean "DocumentRoot"?)',
+            result.stderr,
+        )
         self.assertFalse(port_open(port, timeout=1))
 
     def test_check_flag(self):
@@ -156,8 +171,7 @@ class TwistdTests(TestCase):
         bad = self.write_config("Plugin uri_to_file\nDirectoryIndex\n")
         result = self.run_twistd("axkit", "--config", bad, "--check")
         self.assertEqual(result.returncode, 1)
-        self.assertIn(f"{bad}:2: DirectoryIndex takes at least 1 argument, got 0",
-                      result.stderr)
+        self.assertIn(f"{bad}:2: DirectoryIndex takes at least 1 argument, got 0", result.stderr)
 
     @defer.inlineCallbacks
     def test_twistd_serves_a_file_from_a_config(self):
@@ -167,17 +181,23 @@ class TwistdTests(TestCase):
         path = self.write_config(
             f"Listen tcp:{port}:interface=127.0.0.1\nDocumentRoot {docroot}\n"
             f"Include {REPO}/conf.d/*.conf\n"
-            "Plugin uri_to_file\nPlugin mime_map\nPlugin serve_file\n")
-        proc = subprocess.Popen(TWISTD + ["-n", "--pidfile=", "axkit", "--config", path],
-                                env=twistd_env(), cwd=self.dir, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+            "Plugin uri_to_file\nPlugin mime_map\nPlugin serve_file\n"
+        )
+        proc = subprocess.Popen(
+            TWISTD + ["-n", "--pidfile=", "axkit", "--config", path],
+            env=twistd_env(),
+            cwd=self.dir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self.addCleanup(_stop, proc)
         yield wait_for_port(port, process=proc)
         response = yield treq.get(f"http://127.0.0.1:{port}/index.html", pool=self.pool)
         self.assertEqual(response.code, 200)
         self.assertEqual((yield response.content()), b"<h1>index</h1>\n")
-        self.assertEqual(response.headers.getRawHeaders("content-type"),
-                         ["text/html; charset=utf-8"])   # conf.d/static.conf: AddDefaultCharset
+        self.assertEqual(
+            response.headers.getRawHeaders("content-type"), ["text/html; charset=utf-8"]
+        )  # conf.d/static.conf: AddDefaultCharset
         proc.send_signal(signal.SIGTERM)
         out, err = yield _communicate(proc)
         self.assertIn(b'"GET /index.html HTTP/1.1" 200 15', out)
@@ -195,8 +215,13 @@ class TwistdTests(TestCase):
             self.skipTest("port 8080 is busy on this machine")
         err_path = os.path.join(self.dir, "twistd.err")
         with open(err_path, "wb") as err:
-            proc = subprocess.Popen(TWISTD + ["-n", "--pidfile=", "axkit"], env=twistd_env(),
-                                    cwd=self.dir, stdout=subprocess.DEVNULL, stderr=err)
+            proc = subprocess.Popen(
+                TWISTD + ["-n", "--pidfile=", "axkit"],
+                env=twistd_env(),
+                cwd=self.dir,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
         self.addCleanup(_stop, proc)
         waited = 0.0
         while True:
@@ -220,6 +245,7 @@ class TwistdTests(TestCase):
 
 def _communicate(proc):
     from twisted.internet.threads import deferToThread
+
     return deferToThread(proc.communicate, timeout=30)
 
 

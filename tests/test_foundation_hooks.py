@@ -34,6 +34,7 @@ class RunChainTests(SynchronousTestCase):
         def never(*a):
             calls.append("d")
             return DONE
+
         chain = tuple((object(), f) for f in (declines, none, ok, never))
         self.assertIs(run_chain(chain, "fixup", ()), OK)
         self.assertEqual(calls, ["a", "b", "c"])
@@ -47,6 +48,7 @@ class RunChainTests(SynchronousTestCase):
 
         def raises():
             raise ValueError("x")
+
         with self.assertRaises(PluginError) as cm:
             run_chain(((P(), raises),), "fixup", ())
         self.assertEqual(cm.exception.plugin_name, "pname")
@@ -144,20 +146,27 @@ class HookResultTests(SynchronousTestCase):
         [event] = [e for e in s.events if e.get("log_failure") is not None]
         self.assertEqual(event["plugin"], "bad_result")
         from axkit.hooks import BadHookResult
+
         self.assertEqual(len(self.flushLoggedErrors(BadHookResult)), 1)
 
     def test_inner_scope_plugins_run_first_and_see_inner_values(self):
-        s = self.make([], "Plugin tests.hookplugins.Recorder\n"
-                          "Plugin tests.hookplugins.Hello\n"
-                          "<Location /in>\n  RecorderTag inner\n</Location>\n")
+        s = self.make(
+            [],
+            "Plugin tests.hookplugins.Recorder\n"
+            "Plugin tests.hookplugins.Hello\n"
+            "<Location /in>\n  RecorderTag inner\n</Location>\n",
+        )
         s.get("/in/x")
         s.get("/out")
         tags = {(path, tag) for tag, hook, path in hookplugins.seen if hook == "fixup"}
         self.assertEqual(tags, {("/in/x", "inner"), ("/out", "outer")})
 
     def test_pipelined_responses_leave_in_order_when_the_first_is_async(self):
-        s = self.make([], "Plugin tests.hookplugins.Hello\n"
-                          "<Location /slow>\nPlugin tests.hookplugins.Later\n</Location>\n")
+        s = self.make(
+            [],
+            "Plugin tests.hookplugins.Hello\n"
+            "<Location /slow>\nPlugin tests.hookplugins.Later\n</Location>\n",
+        )
         conn = s.connect()
         conn.send(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\nGET /fast HTTP/1.1\r\nHost: a\r\n\r\n")
         conn.methods += ["GET", "GET"]

@@ -14,20 +14,22 @@ from . import handlerplugins
 
 
 def _site(test, plugin, extra="", root=None):
-    site = MemorySite(f"""
+    site = MemorySite(
+        f"""
         Plugin tests.handlerplugins.{plugin}
         {extra}
-    """, base_dir=root)
+    """,
+        base_dir=root,
+    )
     test.addCleanup(site.close)
     return site
 
 
 class SendFileTests(SynchronousTestCase):
-
     def setUp(self):
         self.root = self.mktemp()
         os.makedirs(self.root)
-        self.body = bytes(range(256)) * 400          # 100 KiB: not a cached file
+        self.body = bytes(range(256)) * 400  # 100 KiB: not a cached file
         with open(os.path.join(self.root, "f.bin"), "wb") as f:
             f.write(self.body)
         handlerplugins.seen.clear()
@@ -74,14 +76,13 @@ class SendFileTests(SynchronousTestCase):
         self.assertEqual(r.status, 203)
         self.assertEqual(r.body, self.body[1000:])
         self.assertEqual(r.header("x-handler"), "object")
-        self.assertIsNone(r.header("etag"))       # unconditional: no validators
+        self.assertIsNone(r.header("etag"))  # unconditional: no validators
         f = handlerplugins.seen["file"]
-        self.assertFalse(f.closed)                 # its owner's to close
+        self.assertFalse(f.closed)  # its owner's to close
         f.close()
 
 
 class HandlerFieldsTests(SynchronousTestCase):
-
     def test_header_operations_apply_over_a_handlers_fields(self):
         site = _site(self, "Fields", "Plugin headers\nHeader set X-Mine config")
         r = site.get("/")
@@ -94,24 +95,23 @@ class HandlerFieldsTests(SynchronousTestCase):
 
 
 class RawTests(SynchronousTestCase):
-
     def test_raw_bytes_go_out_as_they_are_and_the_connection_closes(self):
         site = _site(self, "Raw")
         conn = site.connect()
         conn.request("GET", "/")
-        self.assertEqual(conn.transport.value(),
-                         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nraw body")
+        self.assertEqual(
+            conn.transport.value(), b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nraw body"
+        )
         self.assertTrue(conn.closed)
 
 
 class DeadlineTests(SynchronousTestCase):
-
     def test_a_deadline_fires_once_it_passed_and_body_pieces_move_it(self):
         site = _site(self, "Timed", "TimedSeconds 3")
         conn = site.connect()
         conn.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
         site.advance(2)
-        conn.send(b"cd")                 # moves it to 2 + 3
+        conn.send(b"cd")  # moves it to 2 + 3
         site.advance(2)
         self.assertEqual(conn.responses(), [])
         site.advance(2)
@@ -120,11 +120,13 @@ class DeadlineTests(SynchronousTestCase):
 
     def test_extend_later_cancel(self):
         from twisted.internet.task import Clock
+
         from axkit.http.deadlines import DeadlineWheel
+
         clock = Clock()
         fired = []
         d = Deadline(DeadlineWheel(clock), clock.seconds, lambda: fired.append(clock.seconds()))
-        d.extend(5)                       # unarmed: nothing
+        d.extend(5)  # unarmed: nothing
         self.assertFalse(d.armed)
         d.after(2)
         d.extend(4)
@@ -140,7 +142,9 @@ class DeadlineTests(SynchronousTestCase):
 
     def test_extend_to_sooner_refiles(self):
         from twisted.internet.task import Clock
+
         from axkit.http.deadlines import DeadlineWheel
+
         clock = Clock()
         fired = []
         d = Deadline(DeadlineWheel(clock), clock.seconds, lambda: fired.append(1))
@@ -152,7 +156,6 @@ class DeadlineTests(SynchronousTestCase):
 
 
 class ConsumerTests(TestCase):
-
     @defer.inlineCallbacks
     def test_twisted_file_sender_writes_into_the_request(self):
         # A pull producer (FileSender) over a real socket: the transport
@@ -168,6 +171,7 @@ class ConsumerTests(TestCase):
         """)
         self.addCleanup(server.stop)
         from twisted.internet.threads import deferToThread
+
         got = yield deferToThread(_fetch, server.port, b"/")
         head, _, body = got.partition(b"\r\n\r\n")
         self.assertIn(b"200 OK", head)
@@ -175,13 +179,13 @@ class ConsumerTests(TestCase):
 
 
 class BodyLimitTests(SynchronousTestCase):
-
     def test_a_consumer_never_sees_a_byte_past_limit_request_body(self):
         handlerplugins.seen.clear()
         site = _site(self, "BodyRecorder", "LimitRequestBody 10")
         conn = site.connect()
-        conn.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                  b"6\r\nabcdef\r\n")
+        conn.send(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n"
+        )
         conn.send(b"6\r\nghijkl\r\n0\r\n\r\n")
         [r] = conn.responses()
         self.assertEqual(r.status, 413)
@@ -189,7 +193,6 @@ class BodyLimitTests(SynchronousTestCase):
 
 
 class InternalRedirectTests(SynchronousTestCase):
-
     def test_answered_as_the_other_path(self):
         root = self.mktemp()
         os.makedirs(root)
@@ -222,6 +225,7 @@ class ZeroCopyTests(TestCase):
         """)
         self.addCleanup(server.stop)
         from twisted.internet.threads import deferToThread
+
         data = yield deferToThread(_fetch, server.port, b"/send/f.bin")
         head, _, got = data.partition(b"\r\n\r\n")
         self.assertIn(b"200 OK", head)

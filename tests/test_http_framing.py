@@ -15,60 +15,96 @@ H = b"Host: example.com\r\n"
 
 # (name, request bytes, expected status)
 CASES = [
-    ("fragment_in_the_target",
-     b"GET /a#frag HTTP/1.1\r\n" + H + b"\r\n", 400),
-    ("content_length_with_transfer_encoding",
-     b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
-     b"0\r\n\r\n", 400),
-    ("two_differing_content_lengths",
-     b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400),
-    ("two_equal_content_lengths",
-     b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400),
-    ("content_length_list",
-     b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5, 5\r\n\r\nhello", 400),
-    ("signed_content_length",
-     b"POST / HTTP/1.1\r\n" + H + b"Content-Length: +5\r\n\r\nhello", 400),
-    ("negative_content_length",
-     b"POST / HTTP/1.1\r\n" + H + b"Content-Length: -1\r\n\r\n", 400),
-    ("non_numeric_content_length",
-     b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5x\r\n\r\nhello", 400),
-    ("overflowing_content_length",
-     b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 999999999999999999999999\r\n\r\n", 400),
-    ("transfer_coding_not_ending_in_chunked",
-     b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\n\r\nxxxx", 400),
-    ("chunked_then_gzip",
-     b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400),
-    ("chunked_twice",
-     b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n"
-     b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
-    ("unsupported_coding_before_chunked",
-     b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
-    ("transfer_encoding_in_http_1_0",
-     b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
-    ("bad_chunk_size",
-     b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
-     400),
-    ("negative_chunk_size",
-     b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n",
-     400),
-    ("overflowing_chunk_size",
-     b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
-     b"FFFFFFFFFFFFFFFFFFFFFF\r\nhello\r\n0\r\n\r\n", 400),
-    ("chunk_size_with_space",
-     b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n",
-     400),
-    ("missing_crlf_after_chunk",
-     b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
-     400),
-    ("bare_lf_after_chunk_size",
-     b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
-     400),
-    ("bare_cr_in_header_block",
-     b"GET / HTTP/1.1\r\n" + b"Host: a\rX-A: b\r\n\r\n", 400),
-    ("bare_cr_after_request_line",
-     b"GET / HTTP/1.1\rHost: a\r\n\r\n", 400),
-    ("bare_lf_line_ends",
-     b"GET / HTTP/1.1\nHost: a\n\n", 400),
+    ("fragment_in_the_target", b"GET /a#frag HTTP/1.1\r\n" + H + b"\r\n", 400),
+    (
+        "content_length_with_transfer_encoding",
+        b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"0\r\n\r\n",
+        400,
+    ),
+    (
+        "two_differing_content_lengths",
+        b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        400,
+    ),
+    (
+        "two_equal_content_lengths",
+        b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+        400,
+    ),
+    ("content_length_list", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5, 5\r\n\r\nhello", 400),
+    ("signed_content_length", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: +5\r\n\r\nhello", 400),
+    ("negative_content_length", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: -1\r\n\r\n", 400),
+    (
+        "non_numeric_content_length",
+        b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5x\r\n\r\nhello",
+        400,
+    ),
+    (
+        "overflowing_content_length",
+        b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 999999999999999999999999\r\n\r\n",
+        400,
+    ),
+    (
+        "transfer_coding_not_ending_in_chunked",
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\n\r\nxxxx",
+        400,
+    ),
+    (
+        "chunked_then_gzip",
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    (
+        "chunked_twice",
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    (
+        "unsupported_coding_before_chunked",
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        501,
+    ),
+    (
+        "transfer_encoding_in_http_1_0",
+        b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    (
+        "bad_chunk_size",
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        400,
+    ),
+    (
+        "negative_chunk_size",
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n",
+        400,
+    ),
+    (
+        "overflowing_chunk_size",
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
+        b"FFFFFFFFFFFFFFFFFFFFFF\r\nhello\r\n0\r\n\r\n",
+        400,
+    ),
+    (
+        "chunk_size_with_space",
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n",
+        400,
+    ),
+    (
+        "missing_crlf_after_chunk",
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
+        400,
+    ),
+    (
+        "bare_lf_after_chunk_size",
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
+        400,
+    ),
+    ("bare_cr_in_header_block", b"GET / HTTP/1.1\r\n" + b"Host: a\rX-A: b\r\n\r\n", 400),
+    ("bare_cr_after_request_line", b"GET / HTTP/1.1\rHost: a\r\n\r\n", 400),
+    ("bare_lf_line_ends", b"GET / HTTP/1.1\nHost: a\n\n", 400),
     ("nul_in_target", b"GET /a\x00b HTTP/1.1\r\n" + H + b"\r\n", 400),
     ("control_char_in_target", b"GET /a\x01b HTTP/1.1\r\n" + H + b"\r\n", 400),
     ("del_in_target", b"GET /a\x7fb HTTP/1.1\r\n" + H + b"\r\n", 400),
@@ -77,8 +113,11 @@ CASES = [
     ("control_char_in_header_value", b"GET / HTTP/1.1\r\n" + H + b"X-A: b\x01c\r\n\r\n", 400),
     ("space_before_colon", b"GET / HTTP/1.1\r\n" + H + b"X-A : b\r\n\r\n", 400),
     ("tab_before_colon", b"GET / HTTP/1.1\r\n" + H + b"X-A\t: b\r\n\r\n", 400),
-    ("space_before_colon_of_transfer_encoding",
-     b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400),
+    (
+        "space_before_colon_of_transfer_encoding",
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
     ("obs_fold", b"GET / HTTP/1.1\r\n" + H + b"X-A: b\r\n c\r\n\r\n", 400),
     ("obs_fold_with_tab", b"GET / HTTP/1.1\r\n" + H + b"X-A: b\r\n\tc\r\n\r\n", 400),
     ("space_before_first_header", b"GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400),
@@ -99,9 +138,12 @@ CASES = [
     ("asterisk_target_for_get", b"GET * HTTP/1.1\r\n" + H + b"\r\n", 400),
     ("absolute_form_with_bad_scheme", b"GET ftp://a/b HTTP/1.1\r\n" + H + b"\r\n", 400),
     ("relative_target", b"GET a/b HTTP/1.1\r\n" + H + b"\r\n", 400),
-    ("content_length_in_trailer",
-     b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
-     b"0\r\nContent-Length: 5\r\n\r\nhello", 400),
+    (
+        "content_length_in_trailer",
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
+        b"0\r\nContent-Length: 5\r\n\r\nhello",
+        400,
+    ),
 ]
 
 
@@ -165,6 +207,7 @@ class FramingUnreadBodyInMemoryTests(_Memory, SynchronousTestCase):
 
     def make_site(self):
         from axkit.testing import MemorySite
+
         site = MemorySite(STATIC_CONFIG, route_logs=False)
         self.addCleanup(site.close)
         return site
@@ -181,12 +224,18 @@ class FramingUnreadBodyOverSocketTests(_Socket, TestCase):
 
 def _add_cases():
     for name, payload, status in CASES:
+
         def test(self, payload=payload, status=status):
             return self._case(payload, status)
+
         test.__name__ = f"test_{name}"
         test.__doc__ = f"{name.replace('_', ' ')} -> {status} and close"
-        for cls in (FramingInMemoryTests, FramingOverSocketTests,
-                    FramingUnreadBodyInMemoryTests, FramingUnreadBodyOverSocketTests):
+        for cls in (
+            FramingInMemoryTests,
+            FramingOverSocketTests,
+            FramingUnreadBodyInMemoryTests,
+            FramingUnreadBodyOverSocketTests,
+        ):
             setattr(cls, test.__name__, test)
 
 
@@ -197,10 +246,12 @@ class FramingOrderTests(SynchronousTestCase):
     def test_good_requests_before_a_bad_one_are_answered_first(self):
         site = memory_site(self)
         conn = site.connect()
-        conn.send(b"GET /one HTTP/1.1\r\n" + H + b"\r\n"
-                  b"GET /two HTTP/1.1\r\n" + H + b"\r\n"
-                  b"GET /three HTTP/1.1\r\n" + H + b"X : y\r\n\r\n"
-                  b"GET /four HTTP/1.1\r\n" + H + b"\r\n")
+        conn.send(
+            b"GET /one HTTP/1.1\r\n" + H + b"\r\n"
+            b"GET /two HTTP/1.1\r\n" + H + b"\r\n"
+            b"GET /three HTTP/1.1\r\n" + H + b"X : y\r\n\r\n"
+            b"GET /four HTTP/1.1\r\n" + H + b"\r\n"
+        )
         responses = conn.responses()
         self.assertEqual([r.status for r in responses], [200, 200, 400])
         self.assertIn(b"GET /one", responses[0].body)
@@ -209,10 +260,10 @@ class FramingOrderTests(SynchronousTestCase):
 
     def test_bad_request_behind_a_slow_one_waits_for_it(self):
         from tests import httpplugins
+
         site = memory_site(self)
         conn = site.connect()
-        conn.send(b"GET /slow HTTP/1.1\r\n" + H + b"\r\n"
-                  b"GET / HTTP/1.1\r\n\r\n")
+        conn.send(b"GET /slow HTTP/1.1\r\n" + H + b"\r\nGET / HTTP/1.1\r\n\r\n")
         self.assertEqual(conn.transport.value(), b"")
         httpplugins.pending.pop().callback(None)
         responses = conn.responses()
@@ -225,11 +276,14 @@ class FramingOrderTests(SynchronousTestCase):
         # The queued POST's chunked body breaks: it can never complete, so it
         # must not be dispatched later and left waiting for that body.
         from tests import httpplugins
+
         site = memory_site(self)
         conn = site.connect()
-        conn.send(b"GET /slow HTTP/1.1\r\n" + H + b"\r\n"
-                  b"POST /p HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
-                  b"\r\n3\r\nabc\r\n0\r\n\r\n")
+        conn.send(
+            b"GET /slow HTTP/1.1\r\n" + H + b"\r\n"
+            b"POST /p HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
+            b"\r\n3\r\nabc\r\n0\r\n\r\n"
+        )
         httpplugins.pending.pop().callback(None)
         responses = conn.responses()
         self.assertEqual([r.status for r in responses], [200, 400])
@@ -240,8 +294,12 @@ class FramingOrderTests(SynchronousTestCase):
         site = memory_site(self)
         conn = site.connect()
         smuggled = b"GET /smuggled HTTP/1.1\r\n" + H + b"\r\n"
-        conn.send(b"POST /post HTTP/1.1\r\n" + H
-                  + b"Content-Length: %d\r\n\r\n" % len(smuggled) + smuggled)
+        conn.send(
+            b"POST /post HTTP/1.1\r\n"
+            + H
+            + b"Content-Length: %d\r\n\r\n" % len(smuggled)
+            + smuggled
+        )
         responses = conn.responses()
         self.assertEqual(len(responses), 1)
         self.assertIn(b"/smuggled", responses[0].body)
@@ -251,8 +309,13 @@ class FramingOrderTests(SynchronousTestCase):
         site = memory_site(self)
         conn = site.connect()
         smuggled = b"GET /smuggled HTTP/1.1\r\n" + H + b"\r\n"
-        conn.send(b"POST /up HTTP/1.1\r\n" + H + b"Connection: upgrade\r\nUpgrade: foo\r\n"
-                  + b"Content-Length: %d\r\n\r\n" % len(smuggled) + smuggled)
+        conn.send(
+            b"POST /up HTTP/1.1\r\n"
+            + H
+            + b"Connection: upgrade\r\nUpgrade: foo\r\n"
+            + b"Content-Length: %d\r\n\r\n" % len(smuggled)
+            + smuggled
+        )
         conn.methods = ["POST", "GET"]
         responses = conn.responses()
         self.assertEqual(len(responses), 1, conn.transport.value())
@@ -262,8 +325,10 @@ class FramingOrderTests(SynchronousTestCase):
     def test_upgrade_without_a_body_is_answered_as_http_1_1_and_keeps_going(self):
         site = memory_site(self)
         conn = site.connect()
-        conn.send(b"GET /up HTTP/1.1\r\n" + H + b"Connection: upgrade\r\nUpgrade: h2c\r\n\r\n"
-                  b"GET /next HTTP/1.1\r\n" + H + b"\r\n")
+        conn.send(
+            b"GET /up HTTP/1.1\r\n" + H + b"Connection: upgrade\r\nUpgrade: h2c\r\n\r\n"
+            b"GET /next HTTP/1.1\r\n" + H + b"\r\n"
+        )
         responses = conn.responses()
         self.assertEqual([r.status for r in responses], [200, 200])
         self.assertIn(b"GET /next", responses[1].body)

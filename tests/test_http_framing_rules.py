@@ -5,9 +5,16 @@ end, through the parser and a socket."""
 from httptools import HttpParserError
 from twisted.trial.unittest import SynchronousTestCase
 
-from axkit.http.framing import (ProtocolError, check_transfer_coding, good_host,
-                                read_head, split_tokens, status_for_invalid_method,
-                                status_for_parser_error, target_form)
+from axkit.http.framing import (
+    ProtocolError,
+    check_transfer_coding,
+    good_host,
+    read_head,
+    split_tokens,
+    status_for_invalid_method,
+    status_for_parser_error,
+    target_form,
+)
 
 HOST = [("host", "example.com")]
 
@@ -90,8 +97,7 @@ class KeepAliveTests(SynchronousTestCase):
 
 class FramingFieldsTests(SynchronousTestCase):
     def test_values_returned_raw(self):
-        fields = HOST + [("content-length", "5"), ("expect", "100-continue"),
-                         ("x-other", "1")]
+        fields = HOST + [("content-length", "5"), ("expect", "100-continue"), ("x-other", "1")]
         self.assertEqual(read_head("1.1", fields), (True, "5", None, "100-continue"))
 
     def test_transfer_encoding_fields_joined(self):
@@ -136,8 +142,10 @@ class TargetFormTests(RefusalMixin, SynchronousTestCase):
         self.assertRefused(400, target_form, "GET", "*")
 
     def test_absolute_form(self):
-        self.assertEqual(target_form("GET", "http://Example.com:8080/a/b?x=1"),
-                         ("/a/b", "x=1", "Example.com:8080"))
+        self.assertEqual(
+            target_form("GET", "http://Example.com:8080/a/b?x=1"),
+            ("/a/b", "x=1", "Example.com:8080"),
+        )
         self.assertEqual(target_form("GET", "https://h"), ("/", None, "h"))
         self.assertEqual(target_form("GET", "http://h/?"), ("/", "", "h"))
         self.assertEqual(target_form("GET", "http://user@h/a"), ("/a", None, "h"))
@@ -165,18 +173,23 @@ class ParserErrorStatusTests(SynchronousTestCase):
         self.assertEqual(status_for_parser_error(e), (501, "unsupported transfer coding"))
 
     def test_anything_else_is_a_400_with_its_text(self):
-        self.assertEqual(status_for_parser_error(HttpParserError("Invalid header")),
-                         (400, "Invalid header"))
-        self.assertEqual(status_for_parser_error(HttpParserError()),
-                         (400, "HttpParserError"))
+        self.assertEqual(
+            status_for_parser_error(HttpParserError("Invalid header")), (400, "Invalid header")
+        )
+        self.assertEqual(status_for_parser_error(HttpParserError()), (400, "HttpParserError"))
 
     def test_unknown_method_on_a_well_formed_line_is_501(self):
-        self.assertEqual(status_for_invalid_method(b"BREW /pot HTTP/1.1\r\nHost: x\r\n"),
-                         (501, "request method not implemented"))
-        self.assertEqual(status_for_invalid_method(
-            memoryview(b"GET / HTTP/1.1\r\n\r\nBREW / HTTP/1.0\r\n"))[0], 501)
+        self.assertEqual(
+            status_for_invalid_method(b"BREW /pot HTTP/1.1\r\nHost: x\r\n"),
+            (501, "request method not implemented"),
+        )
+        self.assertEqual(
+            status_for_invalid_method(memoryview(b"GET / HTTP/1.1\r\n\r\nBREW / HTTP/1.0\r\n"))[0],
+            501,
+        )
 
     def test_garbage_is_400(self):
-        self.assertEqual(status_for_invalid_method(b"\x16\x03\x01\x02\x00"),
-                         (400, "malformed request line"))
+        self.assertEqual(
+            status_for_invalid_method(b"\x16\x03\x01\x02\x00"), (400, "malformed request line")
+        )
         self.assertEqual(status_for_invalid_method(b"BREW /pot HTTP/2.0\r\n")[0], 400)

@@ -25,10 +25,31 @@ VALID = [
     b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET /status/204 HTTP/1.1\r\nHost: x\r\n\r\n",
 ]
-INTERESTING = [b"\r", b"\n", b"\r\n", b"\x00", b" ", b"\t", b":", b";", b",", b"0",
-               b"9", b"f", b"-", b"+", b"\x7f", b"\xff", b"HTTP/1.1", b"chunked",
-               b"Content-Length: 3\r\n", b"Transfer-Encoding: chunked\r\n",
-               b"Host: y\r\n", b"\r\n\r\n", b"PRI * HTTP/2.0\r\n\r\n"]
+INTERESTING = [
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\x00",
+    b" ",
+    b"\t",
+    b":",
+    b";",
+    b",",
+    b"0",
+    b"9",
+    b"f",
+    b"-",
+    b"+",
+    b"\x7f",
+    b"\xff",
+    b"HTTP/1.1",
+    b"chunked",
+    b"Content-Length: 3\r\n",
+    b"Transfer-Encoding: chunked\r\n",
+    b"Host: y\r\n",
+    b"\r\n\r\n",
+    b"PRI * HTTP/2.0\r\n\r\n",
+]
 
 _STATUS = re.compile(rb"HTTP/1\.1 ([1-5][0-9][0-9]) [^\r\n]*\r\n")
 
@@ -42,13 +63,13 @@ def check_responses(test, data):
         end = data.find(b"\r\n\r\n")
         test.assertGreater(end, 0, data[:200])
         headers = {}
-        for line in data[m.end():end].split(b"\r\n"):
+        for line in data[m.end() : end].split(b"\r\n"):
             if not line:
                 continue
             name, sep, value = line.partition(b":")
             test.assertTrue(sep and re.fullmatch(rb"[A-Za-z0-9-]+", name), line)
             headers[name.lower()] = value.strip()
-        data = data[end + 4:]
+        data = data[end + 4 :]
         if status < 200 or status in (204, 304):
             test.assertNotIn(b"content-length", headers)
             continue
@@ -57,13 +78,13 @@ def check_responses(test, data):
                 line_end = data.find(b"\r\n")
                 test.assertGreaterEqual(line_end, 0)
                 size = int(data[:line_end], 16)
-                data = data[line_end + 2:]
+                data = data[line_end + 2 :]
                 if size == 0:
                     test.assertEqual(data[:2], b"\r\n")
                     data = data[2:]
                     break
-                test.assertEqual(data[size:size + 2], b"\r\n")
-                data = data[size + 2:]
+                test.assertEqual(data[size : size + 2], b"\r\n")
+                data = data[size + 2 :]
         elif b"content-length" in headers:
             length = int(headers[b"content-length"])
             test.assertGreaterEqual(len(data), length)
@@ -82,14 +103,14 @@ def request_bytes(draw):
     for _ in range(draw(st.integers(0, 4))):
         pos = draw(st.integers(0, len(data)))
         kind = draw(st.integers(0, 3))
-        if kind == 0:      # insert
+        if kind == 0:  # insert
             data = data[:pos] + draw(st.sampled_from(INTERESTING)) + data[pos:]
-        elif kind == 1:    # delete
-            data = data[:pos] + data[pos + draw(st.integers(1, 8)):]
-        elif kind == 2:    # replace one byte
-            data = data[:pos] + draw(st.binary(min_size=1, max_size=1)) + data[pos + 1:]
-        else:              # duplicate a stretch
-            data = data[:pos] + data[pos:pos + draw(st.integers(1, 40))] + data[pos:]
+        elif kind == 1:  # delete
+            data = data[:pos] + data[pos + draw(st.integers(1, 8)) :]
+        elif kind == 2:  # replace one byte
+            data = data[:pos] + draw(st.binary(min_size=1, max_size=1)) + data[pos + 1 :]
+        else:  # duplicate a stretch
+            data = data[:pos] + data[pos : pos + draw(st.integers(1, 40))] + data[pos:]
     return data
 
 
@@ -105,14 +126,13 @@ def split(draw):
 
 
 class FuzzTests(SynchronousTestCase):
-    @settings(max_examples=200, deadline=None,
-              suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(split())
     def test_no_exception_well_formed_answers_closed_or_ready(self, pieces):
         site = memory_site(self)
         conn = site.connect()
         for piece in pieces:
-            conn.send(piece)          # an escaping exception fails the test
+            conn.send(piece)  # an escaping exception fails the test
         internal = [e for e in site.events if e.get("log_failure") is not None]
         self.assertEqual(internal, [], pieces)
         check_responses(self, conn.transport.value())

@@ -19,8 +19,7 @@ H = b"Host: example.com\r\n"
 class HalfCloseTests(SynchronousTestCase):
     def test_pending_answers_are_sent_then_the_connection_closes(self):
         conn = memory_site(self).connect()
-        conn.send(b"GET /slow HTTP/1.1\r\n" + H + b"\r\n"
-                  b"GET /second HTTP/1.1\r\n" + H + b"\r\n")
+        conn.send(b"GET /slow HTTP/1.1\r\n" + H + b"\r\nGET /second HTTP/1.1\r\n" + H + b"\r\n")
         conn.half_close()
         self.assertFalse(conn.closed)
         httpplugins.pending.pop().callback(None)
@@ -89,8 +88,10 @@ class HalfCloseOverSocketTests(TestCase):
         """)
         self.addCleanup(server.stop)
         data = yield threads.deferToThread(
-            send_then_half_close, server.port,
-            b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            send_then_half_close,
+            server.port,
+            b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
         responses = parse_responses(data, ["GET", "GET"])
         self.assertEqual([r.status for r in responses], [200, 200])
         self.assertEqual(responses[1].body, content)

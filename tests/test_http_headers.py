@@ -36,8 +36,7 @@ class AddMissingTests(unittest.TestCase):
 
     def test_lowered_headers_store_lower_case_names(self):
         headers = Headers([("vary", "x")], lowered=True)
-        self.assertIsNone(headers.get("etag"))     # builds the lookup index
+        self.assertIsNone(headers.get("etag"))  # builds the lookup index
         headers.add_missing(FIELDS, NAMES)
-        self.assertEqual([k for k, _ in headers], ["vary", "etag", "content-type",
-                                                    "accept-ranges"])
+        self.assertEqual([k for k, _ in headers], ["vary", "etag", "content-type", "accept-ranges"])
         self.assertEqual(headers.get("ETag"), '"1"')

@@ -56,14 +56,20 @@ class GracefulShutdownTests(SynchronousTestCase):
         self.port = free_port()
         path = os.path.join(self.dir, "site.conf")
         with open(path, "w") as f:
-            f.write(f"Listen tcp:{self.port}:interface=127.0.0.1\n"
-                    "Plugin tests.httpplugins.Delay\n"
-                    "Plugin tests.httpplugins.Echo\n" + extra)
+            f.write(
+                f"Listen tcp:{self.port}:interface=127.0.0.1\n"
+                "Plugin tests.httpplugins.Delay\n"
+                "Plugin tests.httpplugins.Echo\n" + extra
+            )
         env = twistd_env()
         self.proc = subprocess.Popen(
             TWISTD + ["-n", "--pidfile=", "axkit", "--config", path],
-            cwd=self.dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            preexec_fn=_default_signals)
+            cwd=self.dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_default_signals,
+        )
         self.addCleanup(self._kill)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -141,7 +147,7 @@ class GracefulShutdownTests(SynchronousTestCase):
         time.sleep(0.3)
         self.proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
-        self.assertIsNone(self.proc.poll())       # still draining
+        self.assertIsNone(self.proc.poll())  # still draining
         self.proc.send_signal(signal.SIGINT)
         self.assertEqual(read_until_closed(busy), b"")
         self.assertEqual(self.proc.wait(timeout=20), 0)

@@ -12,8 +12,11 @@ H = b"Host: example.com\r\n"
 
 
 def logged(site, status):
-    return [e for e in site.events
-            if e.get("log_namespace") == "axkit.pipeline" and e.get("status") == status]
+    return [
+        e
+        for e in site.events
+        if e.get("log_namespace") == "axkit.pipeline" and e.get("status") == status
+    ]
 
 
 class SizeLimitTests(SynchronousTestCase):
@@ -48,8 +51,7 @@ class SizeLimitTests(SynchronousTestCase):
 
     def test_one_header_field_too_large_is_431(self):
         site = memory_site(self, extra="LimitRequestFieldSize 100\n")
-        self._refused(site, b"GET / HTTP/1.1\r\n" + H + b"X-Big: " + b"b" * 200 + b"\r\n\r\n",
-                      431)
+        self._refused(site, b"GET / HTTP/1.1\r\n" + H + b"X-Big: " + b"b" * 200 + b"\r\n\r\n", 431)
         self.assertEqual(len(logged(site, 431)), 1)
 
     def test_header_block_too_large_is_431(self):
@@ -90,8 +92,7 @@ class SizeLimitTests(SynchronousTestCase):
         self.assertEqual(r.header("connection"), "close")
         self.assertTrue(conn.closed)
         self.assertEqual(len(logged(site, 413)), 0)  # a pipeline log line, not an error
-        self.assertTrue(any("LimitRequestBody" in (e.get("log_format") or "")
-                            for e in site.events))
+        self.assertTrue(any("LimitRequestBody" in (e.get("log_format") or "") for e in site.events))
 
     def test_chunked_body_over_the_limit_is_413_while_decoding(self):
         site = memory_site(self, extra="LimitRequestBody 100\n")
@@ -106,20 +107,25 @@ class SizeLimitTests(SynchronousTestCase):
         self.assertEqual(len(logged(site, 413)), 1)
 
     def test_body_limit_per_location(self):
-        site = memory_site(self, extra="LimitRequestBody 1000\n"
-                                       "<Location /small>\nLimitRequestBody 10\n</Location>\n")
+        site = memory_site(
+            self,
+            extra="LimitRequestBody 1000\n<Location /small>\nLimitRequestBody 10\n</Location>\n",
+        )
         self.assertEqual(site.request("POST", "/big", body=b"x" * 20).status, 200)
         self.assertEqual(site.request("POST", "/small", body=b"x" * 20).status, 413)
         self.assertEqual(site.request("POST", "/small", body=b"x" * 10).status, 200)
         conn = site.connect()
-        conn.send(b"POST /small HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
-                  b"b\r\n" + b"x" * 11 + b"\r\n")
+        conn.send(
+            b"POST /small HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
+            b"b\r\n" + b"x" * 11 + b"\r\n"
+        )
         [r] = conn.responses()
         self.assertEqual(r.status, 413)
 
     def test_location_may_raise_the_body_limit(self):
-        site = memory_site(self, extra="LimitRequestBody 10\n"
-                                       "<Location /big>\nLimitRequestBody 1000\n</Location>\n")
+        site = memory_site(
+            self, extra="LimitRequestBody 10\n<Location /big>\nLimitRequestBody 1000\n</Location>\n"
+        )
         self.assertEqual(site.request("POST", "/big", body=b"x" * 500).status, 200)
         self.assertEqual(site.request("POST", "/other", body=b"x" * 500).status, 413)
 
@@ -145,7 +151,7 @@ class TimeoutTests(SynchronousTestCase):
         site = memory_site(self, extra="RequestHeaderTimeout 10\nKeepAliveTimeout 100\n")
         conn = site.connect()
         conn.request("GET", "/a")
-        site.clock.advance(50)              # idle, well past the header deadline
+        site.clock.advance(50)  # idle, well past the header deadline
         self.assertFalse(conn.closed)
         conn.send(b"GET /b HTTP/1.1\r\n")
         site.clock.advance(5)
@@ -168,7 +174,7 @@ class TimeoutTests(SynchronousTestCase):
         conn.request("GET", "/a")
         site.clock.advance(3)
         self.assertFalse(conn.closed)
-        conn.request("GET", "/b")         # a request moves the idle deadline
+        conn.request("GET", "/b")  # a request moves the idle deadline
         site.clock.advance(4)
         self.assertFalse(conn.closed)
         site.clock.advance(3)
@@ -181,7 +187,7 @@ class TimeoutTests(SynchronousTestCase):
         conn.send(b"POST /up HTTP/1.1\r\n" + H + b"Content-Length: 10\r\n\r\nab")
         for _ in range(3):
             site.clock.advance(8)
-            conn.send(b"c")               # each piece moves the deadline
+            conn.send(b"c")  # each piece moves the deadline
         self.assertFalse(conn.closed)
         site.clock.advance(12)
         [r] = conn.responses()
@@ -193,11 +199,13 @@ class TimeoutTests(SynchronousTestCase):
         # A pipelined request's body waits behind a slow response: the
         # client is not the slow one.
         from tests import httpplugins
+
         site = memory_site(self, extra="RequestBodyTimeout 10\nKeepAliveTimeout 100\n")
         conn = site.connect()
-        conn.send(b"GET /slow HTTP/1.1\r\n" + H + b"\r\n"
-                  b"POST /up HTTP/1.1\r\n" + H + b"Content-Length: 100000\r\n\r\n"
-                  + b"z" * 70000)
+        conn.send(
+            b"GET /slow HTTP/1.1\r\n" + H + b"\r\n"
+            b"POST /up HTTP/1.1\r\n" + H + b"Content-Length: 100000\r\n\r\n" + b"z" * 70000
+        )
         site.clock.advance(30)
         self.assertFalse(conn.closed)
         httpplugins.pending.pop().callback(None)
@@ -207,14 +215,17 @@ class TimeoutTests(SynchronousTestCase):
     def late_reader(self):
         """A POST of 300,000 bytes (200,000 sent) to a consumer that starts
         a second late and pauses at each piece (httpplugins.LateReader)."""
-        from tests import httpplugins
         from axkit.testing import MemorySite
-        site = MemorySite("Plugin tests.httpplugins.LateReader\nRequestBodyTimeout 10\n",
-                          route_logs=False)
+        from tests import httpplugins
+
+        site = MemorySite(
+            "Plugin tests.httpplugins.LateReader\nRequestBodyTimeout 10\n", route_logs=False
+        )
         self.addCleanup(site.close)
         conn = site.connect()
-        conn.send(b"POST /late HTTP/1.1\r\n" + H + b"Content-Length: 300000\r\n\r\n"
-                  + b"z" * 200000)
+        conn.send(
+            b"POST /late HTTP/1.1\r\n" + H + b"Content-Length: 300000\r\n\r\n" + b"z" * 200000
+        )
         site.clock.advance(1)
         return site, conn, httpplugins.late_readers.pop()
 
@@ -273,11 +284,15 @@ class TimeoutTests(SynchronousTestCase):
 class BoundedBufferingTests(SynchronousTestCase):
     def test_reading_pauses_when_pipelined_responses_are_not_draining(self):
         from tests import httpplugins
+
         site = memory_site(self, extra="MaxPipelinedRequests 4\n")
         conn = site.connect()
-        conn.send(b"GET /slow HTTP/1.1\r\n" + H + b"\r\n"
-
-                  + b"".join(b"GET /n%d HTTP/1.1\r\n" % i + H + b"\r\n" for i in range(200)))
+        conn.send(
+            b"GET /slow HTTP/1.1\r\n"
+            + H
+            + b"\r\n"
+            + b"".join(b"GET /n%d HTTP/1.1\r\n" % i + H + b"\r\n" for i in range(200))
+        )
         self.assertEqual(conn.transport.producerState, "paused")
         # MaxPipelinedRequests, plus what one 1 KiB parsing slice holds.
         self.assertLess(len(conn.protocol.queue), 4 + 1024 // 30)
@@ -287,10 +302,12 @@ class BoundedBufferingTests(SynchronousTestCase):
 
     def test_unread_body_pauses_reading(self):
         from tests import httpplugins
+
         site = memory_site(self)
         conn = site.connect()
-        conn.send(b"POST /slow HTTP/1.1\r\n" + H + b"Content-Length: 1000000\r\n\r\n"
-                  + b"z" * 100000)
+        conn.send(
+            b"POST /slow HTTP/1.1\r\n" + H + b"Content-Length: 1000000\r\n\r\n" + b"z" * 100000
+        )
         self.assertEqual(conn.transport.producerState, "paused")
         httpplugins.pending.pop().callback(None)
 
@@ -348,14 +365,14 @@ class MaxConnectionsTests(TestCase):
         first.transport.loseConnection()
         client = yield third
         self.assertIn(b"GET /third", client.data)
-        self.assertTrue(any("MaxConnections" in (e.get("log_format") or "")
-                            for e in self.events))
+        self.assertTrue(any("MaxConnections" in (e.get("log_format") or "") for e in self.events))
         second.transport.loseConnection()
         client.transport.loseConnection()
         yield pause(0.05)
 
     def setUp(self):
         from twisted.logger import globalLogPublisher
+
         self.events = []
         globalLogPublisher.addObserver(self.events.append)
         self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
@@ -367,8 +384,10 @@ class FileLimitTests(SynchronousTestCase):
 
     def _service(self, maximum, soft, hard, raise_ok, extra=""):
         import resource
+
         from axkit.server import AxKitService
         from axkit.testing import load_config
+
         calls = []
 
         def getrlimit(which):
@@ -378,6 +397,7 @@ class FileLimitTests(SynchronousTestCase):
             calls.append(limits)
             if not raise_ok:
                 raise ValueError("not permitted")
+
         self.patch(resource, "getrlimit", getrlimit)
         self.patch(resource, "setrlimit", setrlimit)
         service = AxKitService(load_config(f"MaxConnections {maximum}\n" + extra))
@@ -399,8 +419,9 @@ class FileLimitTests(SynchronousTestCase):
 
     def test_room_is_left_for_cgi_programs_pipes(self):
         # 4 descriptors per program CGIMaxProcesses allows, beside the 64.
-        service, calls = self._service(5000, 1024, 1024, False,
-                                       "Plugin axkit.plugins.cgi.CGI\nCGIMaxProcesses 100\n")
+        service, calls = self._service(
+            5000, 1024, 1024, False, "Plugin axkit.plugins.cgi.CGI\nCGIMaxProcesses 100\n"
+        )
         self.assertEqual(service.gate.maximum, 1024 - 64 - 400)
 
 
@@ -411,6 +432,7 @@ class FootprintTests(SynchronousTestCase):
         # With many connections open (here: the threshold lowered to 1),
         # an idle one drops its parser.
         from axkit.http import connection
+
         self.patch(connection, "KEEP_PARSER_BELOW", 1)
         site = memory_site(self)
         conn = site.connect()
@@ -434,6 +456,7 @@ class FootprintTests(SynchronousTestCase):
 
     def test_requests_leave_no_reference_cycles(self):
         import gc
+
         site = memory_site(self)
         conn = site.connect()
         for i in range(20):

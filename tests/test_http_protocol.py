@@ -14,10 +14,12 @@ H = b"Host: example.com\r\n"
 class ChunkedRequestTests(SynchronousTestCase):
     def test_chunked_body_with_extensions_and_trailers(self):
         conn = memory_site(self).connect()
-        conn.send(b"POST /up HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
-                  b"5;name=value\r\nhello\r\n"
-                  b"6;quoted=\"a b\";flag\r\n world\r\n"
-                  b"0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n")
+        conn.send(
+            b"POST /up HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
+            b"5;name=value\r\nhello\r\n"
+            b'6;quoted="a b";flag\r\n world\r\n'
+            b"0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n"
+        )
         [r] = conn.responses()
         self.assertEqual(r.status, 200)
         self.assertIn(b"len=11 body=hello world", r.body)
@@ -27,17 +29,20 @@ class ChunkedRequestTests(SynchronousTestCase):
 
     def test_chunked_body_split_at_every_byte(self):
         conn = memory_site(self).connect()
-        data = (b"POST /up HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
-                b"3\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n")
+        data = (
+            b"POST /up HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n"
+        )
         for i in range(len(data)):
-            conn.send(data[i:i + 1])
+            conn.send(data[i : i + 1])
         [r] = conn.responses()
         self.assertIn(b"len=19 body=abc0123456789abcdef", r.body)
 
     def test_transfer_coding_names_are_case_insensitive(self):
         conn = memory_site(self).connect()
-        conn.send(b"POST /up HTTP/1.1\r\n" + H + b"Transfer-Encoding: Chunked\r\n\r\n"
-                  b"2\r\nok\r\n0\r\n\r\n")
+        conn.send(
+            b"POST /up HTTP/1.1\r\n" + H + b"Transfer-Encoding: Chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+        )
         [r] = conn.responses()
         self.assertIn(b"body=ok", r.body)
 
@@ -45,8 +50,7 @@ class ChunkedRequestTests(SynchronousTestCase):
         del httpplugins.pieces[:]
         site = memory_site(self, plugins="Plugin tests.httpplugins.BodyWatcher\n")
         conn = site.connect()
-        conn.send(b"POST /up HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
-                  b"3\r\nabc\r\n")
+        conn.send(b"POST /up HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
         self.assertEqual(httpplugins.pieces, [("/up", b"abc")])
         self.assertEqual(conn.responses(), [])
         conn.send(b"2\r\nde\r\n0\r\n\r\n")
@@ -93,8 +97,7 @@ class ResponseFramingTests(SynchronousTestCase):
         # framing with no chunks; on HTTP/1.0 the connection stays open too.
         for version in ("1.1", "1.0"):
             conn = memory_site(self).connect()
-            conn.request("HEAD", "/stream", headers=[("Connection", "keep-alive")],
-                         version=version)
+            conn.request("HEAD", "/stream", headers=[("Connection", "keep-alive")], version=version)
             raw = conn.transport.value()
             self.assertTrue(raw.endswith(b"\r\n\r\n"), raw)
             self.assertNotIn(b"Content-Length", raw)
@@ -131,10 +134,15 @@ class HeaderInjectionTests(SynchronousTestCase):
         self.assertNotIn(b"X-Evil", raw)
         [r] = conn.responses()
         self.assertEqual(r.status, 500)
-        logged = [e for e in site.events if e.get("log_failure") is not None
-                  and "refusing to send header" in str(e["log_failure"].value)]
+        logged = [
+            e
+            for e in site.events
+            if e.get("log_failure") is not None
+            and "refusing to send header" in str(e["log_failure"].value)
+        ]
         self.assertEqual(len(logged), 1)
         from axkit.http.request import HeaderInjection
+
         self.assertEqual(len(self.flushLoggedErrors(HeaderInjection)), 1)
 
     def test_cr_lf_in_a_value(self):
@@ -150,8 +158,9 @@ class HeaderInjectionTests(SynchronousTestCase):
 class ExpectTests(SynchronousTestCase):
     def test_100_continue_sent_when_the_body_is_read(self):
         conn = memory_site(self).connect()
-        conn.send(b"POST /up HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\n"
-                  b"Content-Length: 5\r\n\r\n")
+        conn.send(
+            b"POST /up HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+        )
         self.assertEqual(conn.transport.value(), b"HTTP/1.1 100 Continue\r\n\r\n")
         conn.send(b"hello")
         responses = parse_responses(conn.transport.value())
@@ -161,8 +170,9 @@ class ExpectTests(SynchronousTestCase):
 
     def test_no_100_when_the_response_does_not_read_the_body(self):
         conn = memory_site(self).connect()
-        conn.send(b"POST /noread HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\n"
-                  b"Content-Length: 5\r\n\r\n")
+        conn.send(
+            b"POST /noread HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+        )
         raw = conn.transport.value()
         self.assertNotIn(b"100 Continue", raw)
         self.assertTrue(raw.startswith(b"HTTP/1.1 200 OK\r\n"))
@@ -172,8 +182,9 @@ class ExpectTests(SynchronousTestCase):
     def test_no_100_when_the_body_is_too_large(self):
         site = memory_site(self, extra="LimitRequestBody 4\n")
         conn = site.connect()
-        conn.send(b"POST /up HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\n"
-                  b"Content-Length: 5\r\n\r\n")
+        conn.send(
+            b"POST /up HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+        )
         raw = conn.transport.value()
         self.assertNotIn(b"100 Continue", raw)
         self.assertTrue(raw.startswith(b"HTTP/1.1 413 "), raw)
@@ -267,6 +278,7 @@ class TargetAndMethodTests(SynchronousTestCase):
     def test_unhandled_known_method_is_405_with_allow(self):
         site = memory_site(self)
         from axkit.testing import MemorySite
+
         site = MemorySite("Listen tcp:0\nPlugin tests.httpplugins.Status\n")
         self.addCleanup(site.close)
         r = site.request("PUT", "/x", body=b"abc")
@@ -275,6 +287,7 @@ class TargetAndMethodTests(SynchronousTestCase):
 
     def test_unhandled_other_method_is_501(self):
         from axkit.testing import MemorySite
+
         site = MemorySite("Listen tcp:0\nPlugin tests.httpplugins.Status\n")
         self.addCleanup(site.close)
         r = site.request("PROPFIND", "/x")
@@ -291,10 +304,14 @@ class OverSocketTests(TestCase):
 
     @defer.inlineCallbacks
     def test_chunked_upload_with_trailers_and_pipelined_requests(self):
-        data = yield exchange(self.server.port, pieces=[
-            b"POST /up HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5;x=y\r\nhel",
-            b"lo\r\n0\r\nX-T: 1\r\n\r\nGET /two HTTP/1.1\r\n" + H + b"\r\n",
-            b"OPTIONS * HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n"])
+        data = yield exchange(
+            self.server.port,
+            pieces=[
+                b"POST /up HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5;x=y\r\nhel",
+                b"lo\r\n0\r\nX-T: 1\r\n\r\nGET /two HTTP/1.1\r\n" + H + b"\r\n",
+                b"OPTIONS * HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n",
+            ],
+        )
         responses = parse_responses(data)
         self.assertEqual([r.status for r in responses], [200, 200, 200])
         self.assertIn(b"body=hello trailers={'x-t': '1'}", responses[0].body)
@@ -303,9 +320,14 @@ class OverSocketTests(TestCase):
 
     @defer.inlineCallbacks
     def test_expect_100_continue(self):
-        data = yield exchange(self.server.port, pieces=[
-            b"PUT /up HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\nContent-Length: 3\r\n"
-            b"Connection: close\r\n\r\n", b"abc"])
+        data = yield exchange(
+            self.server.port,
+            pieces=[
+                b"PUT /up HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\nContent-Length: 3\r\n"
+                b"Connection: close\r\n\r\n",
+                b"abc",
+            ],
+        )
         self.assertTrue(data.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"))
         self.assertIn(b"body=abc", data)
 
@@ -317,18 +339,24 @@ class PipeliningOverSocketTests(TestCase):
     @defer.inlineCallbacks
     def setUp(self):
         from tests.http_support import ECHO_CONFIG
-        self.server = yield start_server(ECHO_CONFIG.replace(
-            "Plugin tests.httpplugins.Echo",
-            "Plugin tests.httpplugins.Delay\n    Plugin tests.httpplugins.Echo"))
+
+        self.server = yield start_server(
+            ECHO_CONFIG.replace(
+                "Plugin tests.httpplugins.Echo",
+                "Plugin tests.httpplugins.Delay\n    Plugin tests.httpplugins.Echo",
+            )
+        )
         self.addCleanup(self.server.stop)
 
     @defer.inlineCallbacks
     def test_slow_first_response_keeps_its_place(self):
-        data = yield exchange(self.server.port,
-                              b"GET /delay/0.3 HTTP/1.1\r\n" + H + b"\r\n"
-                              b"GET /fast HTTP/1.1\r\n" + H + b"\r\n"
-                              b"POST /post HTTP/1.1\r\n" + H + b"Content-Length: 3\r\n\r\nabc"
-                              b"GET /last HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
+        data = yield exchange(
+            self.server.port,
+            b"GET /delay/0.3 HTTP/1.1\r\n" + H + b"\r\n"
+            b"GET /fast HTTP/1.1\r\n" + H + b"\r\n"
+            b"POST /post HTTP/1.1\r\n" + H + b"Content-Length: 3\r\n\r\nabc"
+            b"GET /last HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n",
+        )
         responses = parse_responses(data)
         self.assertEqual([r.status for r in responses], [200, 200, 200, 200])
         self.assertEqual(responses[0].body, b"waited 0.3")
@@ -344,6 +372,7 @@ class StatusValidationTests(SynchronousTestCase):
 
     def test_statuses_outside_100_599_are_refused(self):
         from axkit.http.status import InvalidStatus, status_line
+
         for bad in (4, 99, 600, 1000, "200", None):
             self.assertRaises(InvalidStatus, status_line, bad)
         self.assertEqual(status_line(299), b"HTTP/1.1 299 Unknown\r\n")
@@ -353,8 +382,8 @@ class StatusValidationTests(SynchronousTestCase):
     def test_a_plugin_sending_status_4_gets_a_500(self):
         from axkit.http.status import InvalidStatus
         from axkit.testing import MemorySite
-        site = MemorySite("Plugin tests.test_http_protocol.SendsStatusFour\n",
-                          route_logs=False)
+
+        site = MemorySite("Plugin tests.test_http_protocol.SendsStatusFour\n", route_logs=False)
         self.addCleanup(site.close)
         response = site.get("/")
         self.assertEqual(response.status, 500)

@@ -37,12 +37,15 @@ def read_after_pause(port, pause, rcvbuf=None, want=None):
                 ended = "eof"
             pieces.append(data)
             size += len(data)
-            if want is not None and b"\r\n\r\n" in pieces[0] and \
-                    size - pieces[0].index(b"\r\n\r\n") - 4 >= want:
+            if (
+                want is not None
+                and b"\r\n\r\n" in pieces[0]
+                and size - pieces[0].index(b"\r\n\r\n") - 4 >= want
+            ):
                 ended = "complete"
     except ConnectionResetError:
         ended = "reset"
-    except socket.timeout:
+    except TimeoutError:
         ended = "timeout"
     finally:
         sock.close()
@@ -58,8 +61,9 @@ class SendTimeoutTests(TestCase):
 
     @defer.inlineCallbacks
     def _serve(self, extra):
-        server = yield start_server(f'DocumentRoot "{self.root}"\n'
-                                   + STATIC_PLUGINS.format(repo=REPO) + extra)
+        server = yield start_server(
+            f'DocumentRoot "{self.root}"\n' + STATIC_PLUGINS.format(repo=REPO) + extra
+        )
         self.addCleanup(server.stop)
         return server
 
@@ -69,7 +73,8 @@ class SendTimeoutTests(TestCase):
         # A small fixed receive window, then nothing read for a while: the
         # server's socket fills, its sendfile stops making progress.
         received, ended = yield threads.deferToThread(
-            read_after_pause, server.port, 6.0, rcvbuf=16384)
+            read_after_pause, server.port, 6.0, rcvbuf=16384
+        )
         self.assertTrue(received.startswith(b"HTTP/1.1 200 OK\r\n"))
         head, _, body = received.partition(b"\r\n\r\n")
         self.assertIn(b"Content-Length: %d" % BIG, head)
@@ -80,8 +85,7 @@ class SendTimeoutTests(TestCase):
     @defer.inlineCallbacks
     def test_a_client_that_reads_late_but_within_the_timeout_gets_everything(self):
         server = yield self._serve("SendTimeout 30\n")
-        received, ended = yield threads.deferToThread(
-            read_after_pause, server.port, 3.0, want=BIG)
+        received, ended = yield threads.deferToThread(read_after_pause, server.port, 3.0, want=BIG)
         head, _, body = received.partition(b"\r\n\r\n")
         self.assertEqual(ended, "complete")
         self.assertEqual(len(body), BIG)

@@ -92,6 +92,7 @@ class EventTests(TempDirMixin, SynchronousTestCase):
 
 def formatted(event):
     from twisted.logger import formatEvent
+
     return formatEvent(event)
 
 
@@ -110,8 +111,11 @@ class ErrorLogTests(TempDirMixin, SynchronousTestCase):
         site.get("/verbose/a")
         site.get("/quiet/b")
         text = self.read(errors)
-        self.assertRegex(text, r"\[info\] \[plugin slow\] \[client 127\.0\.0\.1\] "
-                               r"slow answer for /verbose/a\n")
+        self.assertRegex(
+            text,
+            r"\[info\] \[plugin slow\] \[client 127\.0\.0\.1\] "
+            r"slow answer for /verbose/a\n",
+        )
         self.assertNotIn("/quiet/b", text)
 
     def test_failure_written_with_traceback(self):
@@ -123,8 +127,11 @@ class ErrorLogTests(TempDirMixin, SynchronousTestCase):
         """)
         site.get("/x")
         text = self.read(errors)
-        self.assertIn("[critical] [plugin boom] [client 127.0.0.1] plugin boom failed in "
-                      "hook_response for GET /x", text)
+        self.assertIn(
+            "[critical] [plugin boom] [client 127.0.0.1] plugin boom failed in "
+            "hook_response for GET /x",
+            text,
+        )
         self.assertIn("ValueError: kaboom", text)
         self.flushLoggedErrors(ValueError)
 
@@ -143,12 +150,13 @@ class ErrorLogTests(TempDirMixin, SynchronousTestCase):
 
     def test_log_path_that_cannot_be_a_file_is_a_config_error(self):
         from axkit.config.errors import ConfigErrors
+
         folder = self.folder()
-        e = self.assertRaises(ConfigErrors, load_config,
-                              f"Plugin error_log\nErrorLog {folder}\n")
+        e = self.assertRaises(ConfigErrors, load_config, f"Plugin error_log\nErrorLog {folder}\n")
         self.assertEqual(str(e), f"<test config>:2: {folder} is a directory, not a log file")
-        e = self.assertRaises(ConfigErrors, load_config,
-                              f"Plugin access_log\nAccessLog {folder} json\n")
+        e = self.assertRaises(
+            ConfigErrors, load_config, f"Plugin access_log\nAccessLog {folder} json\n"
+        )
         self.assertIn("is a directory, not a log file", str(e))
 
     def test_relative_error_log_is_from_config_file(self):
@@ -157,9 +165,11 @@ class ErrorLogTests(TempDirMixin, SynchronousTestCase):
         with open(conf, "w") as f:
             f.write("Plugin error_log\nErrorLog logs/error.log\n")
         from axkit.config.loader import load_file
+
         config = load_file(conf)
-        self.assertEqual(config.global_resolved.conf.error_log,
-                         os.path.join(folder, "logs", "error.log"))
+        self.assertEqual(
+            config.global_resolved.conf.error_log, os.path.join(folder, "logs", "error.log")
+        )
 
 
 class AccessLogTests(TempDirMixin, SynchronousTestCase):
@@ -178,19 +188,25 @@ class AccessLogTests(TempDirMixin, SynchronousTestCase):
 
     def test_common(self):
         line = self.access("common")
-        self.assertRegex(line, r'^192\.0\.2\.7 - - \[\d\d/\w\w\w/\d{4}:\d\d:\d\d:\d\d \+0000\] '
-                               r'"GET /a%20b\?x=1 HTTP/1\.1" 200 5\n$')
+        self.assertRegex(
+            line,
+            r"^192\.0\.2\.7 - - \[\d\d/\w\w\w/\d{4}:\d\d:\d\d:\d\d \+0000\] "
+            r'"GET /a%20b\?x=1 HTTP/1\.1" 200 5\n$',
+        )
 
     def test_combined(self):
-        line = self.access("combined", headers=[("Referer", 'http://r/"q"'),
-                                                ("User-Agent", "UA/1")])
-        self.assertRegex(line, r'^192\.0\.2\.7 - - \[[^]]+\] "GET /a%20b\?x=1 HTTP/1\.1" '
-                               r'200 5 "http://r/\\"q\\"" "UA/1"\n$')
+        line = self.access(
+            "combined", headers=[("Referer", 'http://r/"q"'), ("User-Agent", "UA/1")]
+        )
+        self.assertRegex(
+            line,
+            r'^192\.0\.2\.7 - - \[[^]]+\] "GET /a%20b\?x=1 HTTP/1\.1" '
+            r'200 5 "http://r/\\"q\\"" "UA/1"\n$',
+        )
 
     def test_default_is_combined(self):
         log = self.logfile("access.log")
-        site = self.site(f"Plugin tests.configplugins.Slow\nPlugin access_log\n"
-                         f"AccessLog {log}\n")
+        site = self.site(f"Plugin tests.configplugins.Slow\nPlugin access_log\nAccessLog {log}\n")
         site.get("/")
         self.assertRegex(self.read(log), r'" 200 5 "-" "-"\n$')
 
@@ -208,11 +224,14 @@ class AccessLogTests(TempDirMixin, SynchronousTestCase):
         self.assertIsInstance(record["duration_ms"], float)
 
     def test_custom_format_with_apache_escapes(self):
-        line = self.access('"%m|%U|%q|%H|%>s|%s|%b|%B|%{X-Thing}i|%{Content-Type}o|%v|%V|%l|%u|%%"',
-                           headers=[("X-Thing", "t1")],
-                           extra="ServerName main.test")
-        self.assertEqual(line, "GET|/a b|?x=1|HTTP/1.1|200|200|5|5|t1|text/plain|main.test|"
-                               "www.test|-|-|%\n")
+        line = self.access(
+            '"%m|%U|%q|%H|%>s|%s|%b|%B|%{X-Thing}i|%{Content-Type}o|%v|%V|%l|%u|%%"',
+            headers=[("X-Thing", "t1")],
+            extra="ServerName main.test",
+        )
+        self.assertEqual(
+            line, "GET|/a b|?x=1|HTTP/1.1|200|200|5|5|t1|text/plain|main.test|www.test|-|-|%\n"
+        )
 
     def test_durations(self):
         line = self.access('"%D %T %{ms}T"')
@@ -227,11 +246,14 @@ class AccessLogTests(TempDirMixin, SynchronousTestCase):
 
     def test_bad_escape_is_a_config_error(self):
         from axkit.config.errors import ConfigErrors
-        e = self.assertRaises(ConfigErrors, load_config,
-                              'Plugin access_log\nAccessLog stdout "%h %Q"\n')
+
+        e = self.assertRaises(
+            ConfigErrors, load_config, 'Plugin access_log\nAccessLog stdout "%h %Q"\n'
+        )
         self.assertIn("<test config>:2: unknown LogFormat escape %Q", str(e))
-        e = self.assertRaises(ConfigErrors, load_config,
-                              'Plugin access_log\nLogFormat "%h %{Referer" bad\n')
+        e = self.assertRaises(
+            ConfigErrors, load_config, 'Plugin access_log\nLogFormat "%h %{Referer" bad\n'
+        )
         self.assertIn("<test config>:2: incomplete LogFormat escape", str(e))
 
     def test_control_characters_escaped(self):
@@ -239,12 +261,15 @@ class AccessLogTests(TempDirMixin, SynchronousTestCase):
 
         class R:
             headers = {"x": 'a\x01b"c\\'}
+
         self.assertEqual(render(R, 0), 'a\\x01b\\"c\\\\\n')
 
     def test_off(self):
         log = self.logfile("access.log")
-        site = self.site(f"Plugin tests.configplugins.Slow\nPlugin access_log\n"
-                         f"AccessLog {log}\n<Location /private>\nAccessLog off\n</Location>\n")
+        site = self.site(
+            f"Plugin tests.configplugins.Slow\nPlugin access_log\n"
+            f"AccessLog {log}\n<Location /private>\nAccessLog off\n</Location>\n"
+        )
         site.get("/private/x")
         site.get("/public")
         text = self.read(log)
@@ -259,7 +284,7 @@ class ReopenTests(TempDirMixin, SynchronousTestCase):
         f.write("one\n")
         f.flush()
         os.rename(path, path + ".1")
-        f.write("two\n")     # buffered: goes to whichever file is open at flush
+        f.write("two\n")  # buffered: goes to whichever file is open at flush
         reopen_all()
         f.write("three\n")
         f.flush()
@@ -294,10 +319,12 @@ class ProcessTests(TempDirMixin, SynchronousTestCase):
             f.write("hello\n")
         path = os.path.join(folder, "site.conf")
         with open(path, "w") as f:
-            f.write("Listen tcp:0:interface=127.0.0.1\n"
-                    "Plugin error_log\nPlugin access_log\nPlugin uri_to_file\n"
-                    "Plugin serve_file\nDocumentRoot htdocs\n"
-                    "ErrorLog logs/error.log\nAccessLog logs/access.log common\n")
+            f.write(
+                "Listen tcp:0:interface=127.0.0.1\n"
+                "Plugin error_log\nPlugin access_log\nPlugin uri_to_file\n"
+                "Plugin serve_file\nDocumentRoot htdocs\n"
+                "ErrorLog logs/error.log\nAccessLog logs/access.log common\n"
+            )
         return path
 
     def test_foreground_logs_and_sigusr1(self):
@@ -310,16 +337,16 @@ class ProcessTests(TempDirMixin, SynchronousTestCase):
         self.assertTrue(wait_for_file_text(os.path.join(logs, "access.log"), '"GET / '))
         os.rename(os.path.join(logs, "access.log"), os.path.join(logs, "access.log.1"))
         server.signal(signal.SIGUSR1)
-        self.assertTrue(wait_for_file_text(os.path.join(logs, "error.log"),
-                                           "log files reopened"))
+        self.assertTrue(wait_for_file_text(os.path.join(logs, "error.log"), "log files reopened"))
         self.assertEqual(_get(f"http://127.0.0.1:{server.port}/second")[0], 404)
         self.assertTrue(wait_for_file_text(os.path.join(logs, "access.log"), '"GET /second'))
         self.assertTrue(wait_for_file_text(os.path.join(logs, "access.log.1"), '"GET / '))
         with open(os.path.join(logs, "access.log.1")) as f:
             self.assertNotIn("/second", f.read())
         # twistd's own lines went through our observer into ErrorLog.
-        self.assertTrue(wait_for_file_text(os.path.join(logs, "error.log"),
-                                           "axkit listening on tcp:0"))
+        self.assertTrue(
+            wait_for_file_text(os.path.join(logs, "error.log"), "axkit listening on tcp:0")
+        )
 
     def test_daemon_mode_logs_to_error_log(self):
         folder = self.folder()
@@ -327,20 +354,35 @@ class ProcessTests(TempDirMixin, SynchronousTestCase):
         pidfile = os.path.join(folder, "twistd.pid")
         env = dict(os.environ, PYTHONPATH=ROOT)
         result = subprocess.run(
-            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-             f"--pidfile={pidfile}", "axkit", "--config", config],
-            cwd=folder, env=env, capture_output=True, text=True, timeout=30)
+            [
+                sys.executable,
+                "-c",
+                "from twisted.scripts.twistd import run; run()",
+                f"--pidfile={pidfile}",
+                "axkit",
+                "--config",
+                config,
+            ],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         self.assertEqual(result.returncode, 0, result.stderr)
         error_log = os.path.join(folder, "logs", "error.log")
-        self.assertTrue(wait_for_file_text(error_log, "axkit listening on"),
-                        "no listening line in the error log")
+        self.assertTrue(
+            wait_for_file_text(error_log, "axkit listening on"),
+            "no listening line in the error log",
+        )
         pid = int(open(pidfile).read())
         self.addCleanup(_kill, pid)
         with open(error_log) as f:
             port = int(re.search(r"\(http://127\.0\.0\.1:(\d+)/\)", f.read()).group(1))
         self.assertEqual(_get(f"http://127.0.0.1:{port}/"), (200, b"hello\n"))
-        self.assertTrue(wait_for_file_text(os.path.join(folder, "logs", "access.log"),
-                                           '"GET / HTTP/1.1" 200 6'))
+        self.assertTrue(
+            wait_for_file_text(os.path.join(folder, "logs", "access.log"), '"GET / HTTP/1.1" 200 6')
+        )
 
 
 def _kill(pid):

@@ -18,8 +18,16 @@ from tests.pipelineplugins import LATER, answers, calls, hello
 
 SCRIPT = "Plugin tests.pipelineplugins.Script\n"
 
-PHASES = ["uri_translation", "mime_map", "access_control", "authentication",
-          "authorization", "fixup", "xmlresponse", "response"]
+PHASES = [
+    "uri_translation",
+    "mime_map",
+    "access_control",
+    "authentication",
+    "authorization",
+    "fixup",
+    "xmlresponse",
+    "response",
+]
 
 
 def hooks():
@@ -55,12 +63,12 @@ class _PipelineTests:
     def test_every_hook_in_order(self):
         r = self.site().get("/a")
         self.assertEqual((r.status, r.body), (200, b"hello /a"))
-        self.assertEqual(hooks(), ["pre_request", "post_read_request"] + PHASES
-                         + ["response_sent"])
+        self.assertEqual(hooks(), ["pre_request", "post_read_request"] + PHASES + ["response_sent"])
 
     def test_pre_request_runs_in_the_server_scope_and_may_rewrite_the_path(self):
         def rewrite(request):
             request.raw_path = "/in" + request.raw_path
+
         answers["pre_request"] = rewrite
         s = self.site("<Location /in>\n  ScriptTag inner\n</Location>\n")
         r = s.get("/x")
@@ -85,11 +93,13 @@ class _PipelineTests:
         def answer(request):
             request.send(200, "early", "text/plain")
             return OK
+
         answers["uri_translation"] = answer
         r = self.site().get("/a")
         self.assertEqual(r.body, b"early")
-        self.assertEqual(hooks(), ["pre_request", "post_read_request", "uri_translation",
-                                   "response_sent"])
+        self.assertEqual(
+            hooks(), ["pre_request", "post_read_request", "uri_translation", "response_sent"]
+        )
 
     # -- what a result does ----------------------------------------------------
 
@@ -97,23 +107,20 @@ class _PipelineTests:
         answers["post_read_request"] = OK
         r = self.site().get("/a")
         self.assertEqual(r.status, 200)
-        self.assertEqual(hooks(), ["pre_request", "post_read_request"] + PHASES
-                         + ["response_sent"])
+        self.assertEqual(hooks(), ["pre_request", "post_read_request"] + PHASES + ["response_sent"])
 
     def test_ok_from_pre_request_goes_on(self):
         answers["pre_request"] = OK
         r = self.site().get("/a")
         self.assertEqual(r.status, 200)
-        self.assertEqual(hooks()[:3], ["pre_request", "post_read_request",
-                                       "uri_translation"])
+        self.assertEqual(hooks()[:3], ["pre_request", "post_read_request", "uri_translation"])
 
     def test_ok_from_every_phase_before_response_goes_on(self):
         for hook in PHASES[:-1]:
             answers[hook] = OK
         r = self.site().get("/a")
         self.assertEqual(r.status, 200)
-        self.assertEqual(hooks(), ["pre_request", "post_read_request"] + PHASES
-                         + ["response_sent"])
+        self.assertEqual(hooks(), ["pre_request", "post_read_request"] + PHASES + ["response_sent"])
 
     def test_a_status_from_pre_request(self):
         answers["pre_request"] = 403
@@ -130,9 +137,18 @@ class _PipelineTests:
         answers["authentication"] = 401
         r = self.site().get("/a")
         self.assertEqual(r.status, 401)
-        self.assertEqual(hooks(), ["pre_request", "post_read_request", "uri_translation",
-                                   "mime_map", "access_control", "authentication",
-                                   "response_sent"])
+        self.assertEqual(
+            hooks(),
+            [
+                "pre_request",
+                "post_read_request",
+                "uri_translation",
+                "mime_map",
+                "access_control",
+                "authentication",
+                "response_sent",
+            ],
+        )
 
     def test_a_2xx_status_is_sent_as_is(self):
         answers["fixup"] = 204
@@ -199,8 +215,9 @@ class _PipelineTests:
             self.fire(result, "pre_request")
             [r] = conn.responses()
             self.assertEqual(r.body, b"hello /in/x")
-            self.assertEqual(hooks(), ["pre_request", "post_read_request"] + PHASES
-                             + ["response_sent"])
+            self.assertEqual(
+                hooks(), ["pre_request", "post_read_request"] + PHASES + ["response_sent"]
+            )
             self.assertEqual(calls[1][2], "inner")
 
     def test_deferred_from_pre_request_then_refused(self):
@@ -231,8 +248,9 @@ class _PipelineTests:
             self.assertEqual(hooks(), ["pre_request", "post_read_request"])
             self.fire(result, "post_read_request")
             self.assertEqual(conn.responses()[0].status, 200)
-            self.assertEqual(hooks(), ["pre_request", "post_read_request"] + PHASES
-                             + ["response_sent"])
+            self.assertEqual(
+                hooks(), ["pre_request", "post_read_request"] + PHASES + ["response_sent"]
+            )
 
     def test_deferred_from_a_middle_phase_resumes_with_the_next(self):
         for result in (DECLINED, OK):
@@ -244,8 +262,9 @@ class _PipelineTests:
             self.assertEqual(hooks()[-1], "authorization")
             self.fire(result, "authorization")
             self.assertEqual(conn.responses()[0].status, 200)
-            self.assertEqual(hooks(), ["pre_request", "post_read_request"] + PHASES
-                             + ["response_sent"])
+            self.assertEqual(
+                hooks(), ["pre_request", "post_read_request"] + PHASES + ["response_sent"]
+            )
 
     def test_deferred_status_from_a_middle_phase(self):
         answers["access_control"] = LATER
@@ -287,6 +306,7 @@ class _PipelineTests:
             d = Deferred()
             pp.pending.append(("uri_translation", d))
             return d
+
         answers["uri_translation"] = mapped
         s = self.site("<Files *.txt>\n  ScriptTag files\n</Files>\n")
         conn = s.connect()
@@ -294,18 +314,23 @@ class _PipelineTests:
         self.fire(DECLINED, "uri_translation")
         self.assertEqual(conn.responses()[0].status, 200)
         tags = {hook: tag for hook, _, tag in calls}
-        self.assertEqual((tags["uri_translation"], tags["mime_map"], tags["response"]),
-                         ("outer", "files", "files"))
+        self.assertEqual(
+            (tags["uri_translation"], tags["mime_map"], tags["response"]),
+            ("outer", "files", "files"),
+        )
 
     def test_files_apply_to_the_phases_after_uri_translation(self):
         def mapped(request):
             request.filename = "/srv/doc.txt"
+
         answers["uri_translation"] = mapped
         s = self.site("<Files *.txt>\n  ScriptTag files\n</Files>\n")
         s.get("/a")
         tags = {hook: tag for hook, _, tag in calls}
-        self.assertEqual((tags["uri_translation"], tags["mime_map"], tags["response"]),
-                         ("outer", "files", "files"))
+        self.assertEqual(
+            (tags["uri_translation"], tags["mime_map"], tags["response"]),
+            ("outer", "files", "files"),
+        )
 
     def test_a_deferred_firing_after_the_client_left_goes_no_further(self):
         for hook in ("pre_request", "uri_translation"):
@@ -317,14 +342,16 @@ class _PipelineTests:
             conn.lose()
             self.fire(DECLINED, hook)
             walked = ["pre_request", "post_read_request", "uri_translation"]
-            self.assertEqual([h for h in hooks() if h != "response_sent"],
-                             walked[:walked.index(hook) + 1])
+            self.assertEqual(
+                [h for h in hooks() if h != "response_sent"], walked[: walked.index(hook) + 1]
+            )
 
     # -- failures --------------------------------------------------------------
 
     def test_an_exception_after_a_deferred(self):
         def boom(request):
             raise RuntimeError("kaboom")
+
         answers["uri_translation"] = LATER
         answers["fixup"] = boom
         s = self.site()
@@ -341,6 +368,7 @@ class _PipelineTests:
     def test_an_exception_after_a_deferred_pre_request(self):
         def boom(request):
             raise RuntimeError("kaboom")
+
         answers["pre_request"] = LATER
         answers["post_read_request"] = boom
         s = self.site()
@@ -354,6 +382,7 @@ class _PipelineTests:
     def test_an_exception_in_pre_request(self):
         def boom(request):
             raise RuntimeError("kaboom")
+
         answers["pre_request"] = boom
         s = self.site()
         self.assertEqual(s.get("/a").status, 500)
@@ -375,6 +404,7 @@ class _PipelineTests:
     def test_an_error_page_from_the_error_hook_is_kept(self):
         def boom(request):
             raise RuntimeError("kaboom")
+
         answers["authorization"] = LATER
         answers["fixup"] = boom
         s = self.site("Plugin tests.pipelineplugins.ErrorPage\n")
@@ -406,18 +436,26 @@ class _PipelineTests:
                 request.channel.handler.internal_redirect(request, "/in/second?q=1")
                 return DONE
             return hello(request)
+
         answers["response"] = redirect
         s = self.site("<Location /in>\n  ScriptTag inner\n</Location>\n")
         r = s.request("POST", "/first", body=b"abc")
         self.assertEqual((r.status, r.body), (200, b"hello /in/second"))
-        self.assertEqual(hooks(), ["pre_request", "post_read_request"] + PHASES
-                         + ["post_read_request"] + PHASES + ["response_sent"])
+        self.assertEqual(
+            hooks(),
+            ["pre_request", "post_read_request"]
+            + PHASES
+            + ["post_read_request"]
+            + PHASES
+            + ["response_sent"],
+        )
         self.assertEqual(calls[-1], ("response_sent", "/in/second", "inner"))
 
     def test_internal_redirect_to_a_refused_target(self):
         def redirect(request):
             request.channel.handler.internal_redirect(request, "/../x")
             return DONE
+
         answers["response"] = redirect
         self.assertEqual(self.site().get("/first").status, 400)
 
@@ -428,38 +466,60 @@ class DirectCallTests(_PipelineTests, SynchronousTestCase):
 
 class ChainTests(_PipelineTests, SynchronousTestCase):
     """Two plugins per phase: the chain runner."""
+
     extra = "Plugin tests.pipelineplugins.Decliner\n"
 
 
 class TracedTests(_PipelineTests, SynchronousTestCase):
     """TraceHooks On: the chain runner with a tracer, and the same results."""
+
     extra = "TraceHooks On\n"
 
     def test_the_trace_records_each_hook(self):
         answers["access_control"] = 403
         s = self.site()
         s.get("/a")
-        self.assertEqual([(hook, result) for hook, _, result, _ in s.traces()],
-                         [("pre_request", DECLINED), ("post_read_request", DECLINED),
-                          ("uri_translation", DECLINED), ("mime_map", DECLINED),
-                          ("access_control", 403), ("response_sent", DECLINED)])
+        self.assertEqual(
+            [(hook, result) for hook, _, result, _ in s.traces()],
+            [
+                ("pre_request", DECLINED),
+                ("post_read_request", DECLINED),
+                ("uri_translation", DECLINED),
+                ("mime_map", DECLINED),
+                ("access_control", 403),
+                ("response_sent", DECLINED),
+            ],
+        )
 
 
 class PlanTests(SynchronousTestCase):
     """axkit.phases: the steps, and the plan of a scope."""
 
     def test_the_steps_in_order(self):
-        self.assertEqual(phases.STEPS, (
-            "pre_request", "admit", "post_read_request", "uri_translation", "files",
-            "mime_map", "access_control", "authentication", "authorization", "fixup",
-            "xmlresponse", "response", "end"))
+        self.assertEqual(
+            phases.STEPS,
+            (
+                "pre_request",
+                "admit",
+                "post_read_request",
+                "uri_translation",
+                "files",
+                "mime_map",
+                "access_control",
+                "authentication",
+                "authorization",
+                "fixup",
+                "xmlresponse",
+                "response",
+                "end",
+            ),
+        )
 
     def test_without_plugins_only_the_core_steps_are_visited(self):
         plan = phases.plan({hook: () for hook in HOOKS})
         self.assertEqual(len(plan), len(phases.STEPS))
         names = [plan[i][1] for i in range(len(plan))]
-        self.assertEqual(names, ["admit", "admit", "files", "files", "files"]
-                         + ["end"] * 8)
+        self.assertEqual(names, ["admit", "admit", "files", "files", "files"] + ["end"] * 8)
         self.assertEqual(plan[phases.PRE_REQUEST], (phases.ADMIT + 1, "admit", None, None))
         self.assertEqual(plan[phases.END], (phases.END + 1, "end", None, None))
 
@@ -475,18 +535,21 @@ class PlanTests(SynchronousTestCase):
         self.assertEqual(plan[fixup + 1][1], "end")
 
     def test_wants_hook_leaves_a_plugin_out_of_a_scope(self):
-        config = load_config("Plugin tests.pipelineplugins.Picky\n"
-                             "<Location /on>\n  PickyOn yes\n</Location>\n")
+        config = load_config(
+            "Plugin tests.pipelineplugins.Picky\n<Location /on>\n  PickyOn yes\n</Location>\n"
+        )
         server = config.servers[0]
         off, on = server.resolve("/off"), server.resolve("/on/x")
         self.assertEqual((off.chains["fixup"], off.chains["response"]), ((), ()))
         self.assertEqual({step[1] for step in off.plan}, {"admit", "files", "end"})
-        self.assertEqual({step[1] for step in on.plan},
-                         {"admit", "files", "fixup", "response", "end"})
+        self.assertEqual(
+            {step[1] for step in on.plan}, {"admit", "files", "fixup", "response", "end"}
+        )
 
     def test_a_plugin_left_out_does_not_answer(self):
-        site = MemorySite("Plugin tests.pipelineplugins.Picky\n"
-                          "<Location /on>\n  PickyOn yes\n</Location>\n")
+        site = MemorySite(
+            "Plugin tests.pipelineplugins.Picky\n<Location /on>\n  PickyOn yes\n</Location>\n"
+        )
         self.addCleanup(site.close)
         self.assertEqual(site.get("/off").status, 404)
         self.assertEqual(site.get("/on/x").body, b"picky")

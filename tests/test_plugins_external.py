@@ -42,9 +42,8 @@ def build_package(folder):
 
 def run(args, cwd, timeout=120):
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([".", ROOT])   # PYTHONPATH=. and axkit
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    env["PYTHONPATH"] = os.pathsep.join([".", ROOT])  # PYTHONPATH=. and axkit
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 TWISTD = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
@@ -55,18 +54,22 @@ class ExternalPackageTests(SynchronousTestCase):
         self.package = build_package(os.path.abspath(self.mktemp()))
 
     def test_the_page_has_the_whole_package(self):
-        self.assertEqual(sorted(doc_files()), [
-            "axkit-greeting/axkit_greeting/__init__.py",
-            "axkit-greeting/axkit_greeting/greeting.py",
-            "axkit-greeting/axkit_greeting/test/__init__.py",
-            "axkit-greeting/axkit_greeting/test/test_greeting.py",
-            "axkit-greeting/pyproject.toml",
-            "axkit-greeting/site.conf",
-            "axkit-greeting/twisted/plugins/axkit_greeting.py",
-        ])
+        self.assertEqual(
+            sorted(doc_files()),
+            [
+                "axkit-greeting/axkit_greeting/__init__.py",
+                "axkit-greeting/axkit_greeting/greeting.py",
+                "axkit-greeting/axkit_greeting/test/__init__.py",
+                "axkit-greeting/axkit_greeting/test/test_greeting.py",
+                "axkit-greeting/pyproject.toml",
+                "axkit-greeting/site.conf",
+                "axkit-greeting/twisted/plugins/axkit_greeting.py",
+            ],
+        )
         self.assertFalse(os.path.exists(os.path.join(self.package, "twisted", "__init__.py")))
-        self.assertFalse(os.path.exists(os.path.join(self.package, "twisted", "plugins",
-                                                     "__init__.py")))
+        self.assertFalse(
+            os.path.exists(os.path.join(self.package, "twisted", "plugins", "__init__.py"))
+        )
 
     def test_its_own_trial_tests_pass(self):
         result = run([sys.executable, "-m", "twisted.trial", "axkit_greeting"], self.package)
@@ -81,28 +84,35 @@ class ExternalPackageTests(SynchronousTestCase):
         expected = [line[4:] for line in shown.splitlines()]
         listing = result.stdout.splitlines()
         start = listing.index("greeting")
-        actual = listing[start:start + len(expected)]
-        for want, got in zip(expected, actual):
+        actual = listing[start : start + len(expected)]
+        for want, got in zip(expected, actual, strict=False):
             if want.strip().startswith("distribution:"):
-                self.assertEqual(got, "    distribution: not from an installed distribution "
-                                      f"({os.path.realpath(self.package)}/axkit_greeting/"
-                                      "greeting.py)")
+                self.assertEqual(
+                    got,
+                    "    distribution: not from an installed distribution "
+                    f"({os.path.realpath(self.package)}/axkit_greeting/"
+                    "greeting.py)",
+                )
             else:
                 self.assertEqual(got, want)
 
     def test_check_and_the_typo_example(self):
-        result = run(TWISTD + ["--pidfile=", "axkit", "--config", "site.conf", "--check"],
-                     self.package)
+        result = run(
+            TWISTD + ["--pidfile=", "axkit", "--config", "site.conf", "--check"], self.package
+        )
         self.assertEqual(result.returncode, 0, result.stderr)
         with open(os.path.join(self.package, "site.conf"), "a") as f:
             f.write("GreetingDelay soon\n")
-        result = run(TWISTD + ["--pidfile=", "axkit", "--config", "site.conf", "--check"],
-                     self.package)
+        result = run(
+            TWISTD + ["--pidfile=", "axkit", "--config", "site.conf", "--check"], self.package
+        )
         self.assertEqual(result.returncode, 1)
-        shown = doc_text().split("$ PYTHONPATH=. twistd axkit --config site.conf --check\n",
-                                 1)[1].split("\n\n", 1)[0]
-        self.assertEqual(result.stderr.splitlines(),
-                         [line[4:] for line in shown.splitlines()])
+        shown = (
+            doc_text()
+            .split("$ PYTHONPATH=. twistd axkit --config site.conf --check\n", 1)[1]
+            .split("\n\n", 1)[0]
+        )
+        self.assertEqual(result.stderr.splitlines(), [line[4:] for line in shown.splitlines()])
 
     def test_served_by_twistd(self):
         conf = os.path.join(self.package, "site.conf")
@@ -120,15 +130,18 @@ class ExternalPackageTests(SynchronousTestCase):
         started = time.monotonic()
         with urllib.request.urlopen(base + "/slow/", timeout=10) as r:
             self.assertEqual(r.read(), b"Hello, stranger!\n")
-        self.assertGreaterEqual(time.monotonic() - started, 1.9)   # GreetingDelay 2s
+        self.assertGreaterEqual(time.monotonic() - started, 1.9)  # GreetingDelay 2s
 
     def test_discovered_and_configured_in_process(self):
         import twisted.plugins
         from axkit import discovery
+
         self.patch(sys, "path", [self.package] + sys.path)
-        self.patch(twisted.plugins, "__path__",
-                   list(twisted.plugins.__path__) +
-                   [os.path.join(self.package, "twisted", "plugins")])
+        self.patch(
+            twisted.plugins,
+            "__path__",
+            list(twisted.plugins.__path__) + [os.path.join(self.package, "twisted", "plugins")],
+        )
         self.addCleanup(_forget_modules, "axkit_greeting")
         known = discovery.discover()
         self.assertIn("greeting", known)
@@ -140,28 +153,43 @@ class ExternalPackageTests(SynchronousTestCase):
 
     def test_pyproject_ships_the_dropin(self):
         import tomllib
+
         with open(os.path.join(self.package, "pyproject.toml"), "rb") as f:
             project = tomllib.load(f)
         self.assertIn("twisted.plugins", project["tool"]["setuptools"]["packages"])
         # What goes into the wheel is what setuptools' build_py collects.
-        result = run([sys.executable, "-c", "import setuptools; setuptools.setup()",
-                      "-q", "build_py", "-d", "build/lib"], self.package)
+        result = run(
+            [
+                sys.executable,
+                "-c",
+                "import setuptools; setuptools.setup()",
+                "-q",
+                "build_py",
+                "-d",
+                "build/lib",
+            ],
+            self.package,
+        )
         if result.returncode != 0 and "No module named 'setuptools'" in result.stderr:
             self.skipTest("setuptools is not installed")
         self.assertEqual(result.returncode, 0, result.stderr)
         built = os.path.join(self.package, "build", "lib")
-        self.assertTrue(os.path.exists(os.path.join(built, "twisted", "plugins",
-                                                    "axkit_greeting.py")))
-        self.assertFalse(os.path.exists(os.path.join(built, "twisted", "plugins",
-                                                     "__init__.py")))
+        self.assertTrue(
+            os.path.exists(os.path.join(built, "twisted", "plugins", "axkit_greeting.py"))
+        )
+        self.assertFalse(os.path.exists(os.path.join(built, "twisted", "plugins", "__init__.py")))
         self.assertFalse(os.path.exists(os.path.join(built, "twisted", "__init__.py")))
         self.assertTrue(os.path.exists(os.path.join(built, "axkit_greeting", "greeting.py")))
-        self.assertTrue(os.path.exists(os.path.join(built, "axkit_greeting", "test",
-                                                    "test_greeting.py")))
+        self.assertTrue(
+            os.path.exists(os.path.join(built, "axkit_greeting", "test", "test_greeting.py"))
+        )
 
 
 def _forget_modules(prefix):
     for name in list(sys.modules):
-        if name == prefix or name.startswith(prefix + ".") or \
-                name == "twisted.plugins.axkit_greeting":
+        if (
+            name == prefix
+            or name.startswith(prefix + ".")
+            or name == "twisted.plugins.axkit_greeting"
+        ):
             del sys.modules[name]

@@ -5,8 +5,8 @@ installs."""
 import http.client
 import os
 import socket
-import time
 import tempfile
+import time
 
 from twisted.internet import abstract, main
 from twisted.python import context, log
@@ -80,13 +80,13 @@ class DispatchTests(unittest.TestCase):
         ours.setblocking(False)
         reader = Reader(self.reactor, ours, protocol, **kw)
         self.reactor.addReader(reader)
-        self.addCleanup(self.reactor.removeReader, reader)    # before the closes
+        self.addCleanup(self.reactor.removeReader, reader)  # before the closes
         return reader, theirs
 
     def test_registered_protocol_skips_the_log_context(self):
         reader, peer = self.reader(DirectProtocol())
         peer.send(b"x")
-        self.reactor.doIteration(1)          # what the reactor's loop calls
+        self.reactor.doIteration(1)  # what the reactor's loop calls
         self.assertEqual(reader.systems, ["-"])
 
     def test_other_selectables_keep_the_log_context(self):
@@ -105,6 +105,7 @@ class DispatchTests(unittest.TestCase):
     def test_registered_selectable_class_skips_the_log_context(self):
         class DirectReader(Reader):
             pass
+
         axreactor.dispatch_directly(DirectReader)
         self.addCleanup(axreactor._DIRECT.discard, DirectReader)
         ours, peer = socket.socketpair()
@@ -120,6 +121,7 @@ class DispatchTests(unittest.TestCase):
 
     def test_http_connections_and_cgi_pipes_are_registered(self):
         from axkit.cgi.process import _Poller
+
         self.assertIn(HTTPConnection, axreactor._DIRECT)
         self.assertIn(_Poller, axreactor._DIRECT)
 
@@ -127,6 +129,7 @@ class DispatchTests(unittest.TestCase):
         # callFromThread's waker (every CGI spawn comes back through it) and
         # the SIGCHLD waker (every CGI program's end) of this reactor.
         from twisted.internet import _signals
+
         self.assertIn(type(self.reactor.waker), axreactor._DIRECT)
         self.assertIn(_signals._SIGCHLDWaker, axreactor._DIRECT)
 
@@ -134,6 +137,7 @@ class DispatchTests(unittest.TestCase):
         # Through the waker's direct dispatch: a call from another thread
         # is run by the next iteration.
         import threading
+
         ran = []
         t = threading.Thread(target=self.reactor.callFromThread, args=(ran.append, 1))
         t.start()
@@ -147,7 +151,8 @@ class DispatchTests(unittest.TestCase):
 
         def hook():
             seen.append(self.reactor.polling)
-            return True         # "did work": the poll must not block
+            return True  # "did work": the poll must not block
+
         self.reactor.add_poll_hook(hook)
         started = time.monotonic()
         self.reactor.doPoll(5)
@@ -161,6 +166,7 @@ class DispatchTests(unittest.TestCase):
     def test_a_failing_poll_hook_is_logged_and_polling_goes_on(self):
         def hook():
             raise RuntimeError("hook blew up")
+
         self.reactor.add_poll_hook(hook)
         reader, peer = self.reader(DirectProtocol())
         peer.send(b"x")
@@ -178,6 +184,7 @@ class DispatchTests(unittest.TestCase):
             def doRead(self, events):
                 self.events.append(events)
                 os.read(r, 100)
+
         r, w = os.pipe()
         self.addCleanup(os.close, r)
         self.addCleanup(os.close, w)
@@ -201,6 +208,7 @@ class DispatchTests(unittest.TestCase):
             def readFailed(self):
                 self.failed += 1
                 self.reactor.remove_raw_reader(r)
+
         r, w = os.pipe()
         self.addCleanup(os.close, r)
         self.addCleanup(os.close, w)
@@ -213,7 +221,7 @@ class DispatchTests(unittest.TestCase):
         self.reactor.doPoll(1)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.assertEqual(raw.failed, 1)
-        self.assertEqual(other.systems, ["-"])         # the other reader still ran
+        self.assertEqual(other.systems, ["-"])  # the other reader still ran
 
     def test_an_event_of_a_descriptor_closed_in_the_batch_does_not_reach_its_successor(self):
         # Two pipes ready in one batch; handling the first closes the second
@@ -222,12 +230,13 @@ class DispatchTests(unittest.TestCase):
         # turn).  The second pipe's hang-up, still in the batch, must not
         # reach the connection as its end.
         import select
+
         first_r, first_w = os.pipe()
         second_r, second_w = os.pipe()
         self.addCleanup(os.close, first_r)
         self.addCleanup(os.close, first_w)
         os.write(first_w, b"x")
-        os.close(second_w)                      # the second pipe: hung up
+        os.close(second_w)  # the second pipe: hung up
         successor = {}
         test = self
 
@@ -240,7 +249,7 @@ class DispatchTests(unittest.TestCase):
                 os.close(number)
                 ours, theirs = socket.socketpair()
                 test.addCleanup(theirs.close)
-                if ours.fileno() != number:     # (the number came back elsewhere)
+                if ours.fileno() != number:  # (the number came back elsewhere)
                     os.dup2(ours.fileno(), number)
                     ours.close()
                     ours = socket.socket(fileno=number)
@@ -254,6 +263,7 @@ class DispatchTests(unittest.TestCase):
         class Second:
             def doRead(self, events):
                 raise AssertionError("the second pipe is closed before its turn")
+
         self.reactor.add_raw_reader(first_r, First())
         self.reactor.add_raw_reader(second_r, Second())
         events = dict(self.reactor._poller.poll(0))
@@ -271,9 +281,11 @@ class DispatchTests(unittest.TestCase):
 
             def __getattr__(self, name):
                 return getattr(self.real, name)
+
         real = self.reactor._poller
-        self.reactor._poller = OneBatch(real, [(first_r, events[first_r]),
-                                               (second_r, events[second_r])])
+        self.reactor._poller = OneBatch(
+            real, [(first_r, events[first_r]), (second_r, events[second_r])]
+        )
         try:
             self.reactor.doPoll(0)
         finally:
@@ -285,6 +297,7 @@ class DispatchTests(unittest.TestCase):
 
     def test_cgi_pipes_use_raw_readers_on_this_reactor(self):
         from axkit.cgi import process
+
         self.patch(process, "_poller", None)
         self.assertIsInstance(process._pipe_poller(self.reactor), process._ReactorPipes)
 
@@ -300,7 +313,7 @@ class DispatchTests(unittest.TestCase):
         other, other_peer = self.reader(DirectProtocol())
         failing_peer.close()
         other_peer.send(b"y")
-        self.reactor.doPoll(1)         # must not raise
+        self.reactor.doPoll(1)  # must not raise
         errors = self.flushLoggedErrors(RuntimeError)
         self.assertEqual(len(errors), 1)
         self.assertEqual(other.systems, ["-"])
@@ -312,8 +325,10 @@ class InstallTests(unittest.TestCase):
     def test_install_default_leaves_an_installed_reactor(self):
         # Trial has installed its reactor: nothing is replaced.
         from twisted.internet import reactor
+
         self.assertIsNone(axreactor.install_default())
         from twisted.internet import reactor as after
+
         self.assertIs(after, reactor)
 
     def test_this_twisted_has_what_the_reactor_uses(self):
@@ -332,15 +347,17 @@ class TwistdTests(unittest.TestCase):
             f.write("hello\n")
         path = os.path.join(folder, "site.conf")
         with open(path, "w") as f:
-            f.write(f'Listen tcp:0:interface=127.0.0.1\nDocumentRoot "{folder}"\n'
-                    "Plugin uri_to_file\nPlugin serve_file\n")
+            f.write(
+                f'Listen tcp:0:interface=127.0.0.1\nDocumentRoot "{folder}"\n'
+                "Plugin uri_to_file\nPlugin serve_file\n"
+            )
         return path
 
     def serve(self, **kw):
         server = TwistdProcess(self.config(), **kw)
         self.addCleanup(server.stop)
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-        for _ in range(3):                  # keep-alive: several reads on one connection
+        for _ in range(3):  # keep-alive: several reads on one connection
             conn.request("GET", "/hello.txt")
             response = conn.getresponse()
             self.assertEqual((response.status, response.read()), (200, b"hello\n"))
@@ -354,6 +371,7 @@ class TwistdTests(unittest.TestCase):
         # The spawn threads' poll-hook hand-over, the waker and SIGCHLD
         # dispatch, under concurrent requests, a failed exec and a body.
         import concurrent.futures
+
         cgi_bin = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cgi-bin")
         path = self.config()
         with open(path, "a") as f:
@@ -365,21 +383,20 @@ class TwistdTests(unittest.TestCase):
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
             try:
                 statuses = []
-                for _ in range(5):                 # keep-alive
+                for _ in range(5):  # keep-alive
                     conn.request(method, target, body=body)
                     response = conn.getresponse()
                     statuses.append((response.status, response.read()))
                 return statuses
             finally:
                 conn.close()
+
         with concurrent.futures.ThreadPoolExecutor(10) as pool:
             results = list(pool.map(get, ["/cgi-bin/hello.sh"] * 20))
-        self.assertEqual([r for rs in results for r in rs],
-                         [(200, b"Hello, world!\n")] * 100)
+        self.assertEqual([r for rs in results for r in rs], [(200, b"Hello, world!\n")] * 100)
         self.assertEqual(get("/cgi-bin/interp-noexec.sh")[0][0], 403)
         self.assertEqual(get("/cgi-bin/badinterp.sh")[0][0], 502)
-        self.assertEqual(get("/cgi-bin/cat.sh", "POST", b"x" * 100000)[0],
-                         (200, b"x" * 100000))
+        self.assertEqual(get("/cgi-bin/cat.sh", "POST", b"x" * 100000)[0], (200, b"x" * 100000))
         self.assertEqual(get("/cgi-bin/hello.sh")[0], (200, b"Hello, world!\n"))
         self.assertIn("reactor class: axkit.reactor.AxKitReactor", server.output())
 

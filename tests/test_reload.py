@@ -65,14 +65,17 @@ class InProcessReloadTests(TestCase):
             f.write("Color\n")
         events = []
         from twisted.logger import globalLogPublisher
+
         globalLogPublisher.addObserver(events.append)
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
         ok = yield server.service.reload()
         self.assertFalse(ok)
         from twisted.logger import formatEvent
+
         texts = [formatEvent(e) for e in events]
-        self.assertIn(f"reload refused: {path}:5: Color takes 1 argument, got 0 "
-                      f"(usage: Color STRING)", texts)
+        self.assertIn(
+            f"reload refused: {path}:5: Color takes 1 argument, got 0 (usage: Color STRING)", texts
+        )
         self.assertEqual((yield self.color(server)), "red")
         with open(path, "w") as f:
             f.write("Listen tcp:0:interface=127.0.0.1\n" + REPORT.format(color="green"))
@@ -107,8 +110,9 @@ class InProcessReloadTests(TestCase):
         tcp_port = server.port
         self.assertTrue((yield server.reload(base + f"Listen unix:{sock}\n")))
         from twisted.internet.threads import deferToThread
+
         self.assertEqual((yield deferToThread(unix_get, sock))[0], 200)
-        self.assertEqual(server.port, tcp_port)           # kept, not reopened
+        self.assertEqual(server.port, tcp_port)  # kept, not reopened
         self.assertTrue((yield server.reload(base)))
         yield deferLater(0.05)
         yield self.assertFailure(deferToThread(unix_get, sock), OSError)
@@ -129,6 +133,7 @@ def short_tempdir(test):
     """A folder with a short path (AF_UNIX paths are limited to ~107 bytes)."""
     import shutil
     import tempfile
+
     folder = tempfile.mkdtemp(prefix="axkit-")
     test.addCleanup(shutil.rmtree, folder, True)
     return folder
@@ -137,12 +142,14 @@ def short_tempdir(test):
 def deferLater(seconds):
     from twisted.internet import reactor
     from twisted.internet.task import deferLater as later
+
     return later(reactor, seconds, lambda: None)
 
 
 def unix_get(path):
-    data = exchange_blocking(path, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                             timeout=5, strict=True)
+    data = exchange_blocking(
+        path, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=5, strict=True
+    )
     return int(data.split(b" ", 2)[1]), data
 
 
@@ -161,7 +168,7 @@ class ReloadUnderLoadTests(SynchronousTestCase):
     connection per request) and SIGHUP several times: zero failed requests."""
 
     RELOADS = 6
-    MAX_REQUESTS = 3000      # per client: a bound whatever happens
+    MAX_REQUESTS = 3000  # per client: a bound whatever happens
     MAX_SECONDS = 60
 
     def test_reload_under_load(self):
@@ -189,8 +196,11 @@ class ReloadUnderLoadTests(SynchronousTestCase):
 
         def client(kind):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            while not stop.is_set() and counts[kind] < self.MAX_REQUESTS \
-                    and time.monotonic() < deadline:
+            while (
+                not stop.is_set()
+                and counts[kind] < self.MAX_REQUESTS
+                and time.monotonic() < deadline
+            ):
                 if kind == "fresh":
                     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
                 try:
@@ -201,7 +211,7 @@ class ReloadUnderLoadTests(SynchronousTestCase):
                         failures.append((kind, response.status, body))
                     else:
                         bodies.add(body)
-                except Exception as e:   # every failure counts, whatever it is
+                except Exception as e:  # every failure counts, whatever it is
                     failures.append((kind, repr(e)))
                     conn.close()
                     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -219,17 +229,19 @@ class ReloadUnderLoadTests(SynchronousTestCase):
                 before = len(server.output())
                 write(version)
                 server.signal(signal.SIGHUP)
-                self.assertTrue(server.wait_for_output(
-                    f"reloaded (generation {generation})", after=before),
-                    server.output()[-2000:])
+                self.assertTrue(
+                    server.wait_for_output(f"reloaded (generation {generation})", after=before),
+                    server.output()[-2000:],
+                )
                 # Listeners follow the config: the UNIX socket exists only in "b".
                 if version == "b":
                     self.assertEqual(unix_get(sock)[0], 200)
                 else:
-                    self.assertTrue(server.wait_for_output("stopped listening on unix:",
-                                                           after=before))
+                    self.assertTrue(
+                        server.wait_for_output("stopped listening on unix:", after=before)
+                    )
                     self.assertRaises(OSError, unix_get, sock)
-                time.sleep(0.2)   # let both clients run on this generation
+                time.sleep(0.2)  # let both clients run on this generation
         finally:
             stop.set()
             for t in threads:

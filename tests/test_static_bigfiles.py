@@ -48,8 +48,13 @@ class SlowReader(protocol.Protocol):
 
 def split_head(data):
     head, _, body = data.partition(b"\r\n\r\n")
-    length = int([line.split(b":")[1] for line in head.split(b"\r\n")
-                  if line.lower().startswith(b"content-length:")][0])
+    length = int(
+        [
+            line.split(b":")[1]
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ][0]
+    )
     return head, length, body
 
 
@@ -64,6 +69,7 @@ class SendfileTests(StaticTestCase):
         def counting(*args):
             self.calls += 1
             return real(*args)
+
         self.patch(producers.os, "sendfile", counting)
         yield self.start()
 
@@ -87,8 +93,11 @@ class SendfileTests(StaticTestCase):
     def test_pipelined_after_big_file(self):
         # The next response must wait behind the sendfile'd body, in order.
         self.write("after.txt", "after\n")
-        data = (request_bytes("/big.bin", close=False) + request_bytes("/after.txt", close=False)
-                + request_bytes("/big.bin", [("Range", "bytes=0-2,10-12")]))
+        data = (
+            request_bytes("/big.bin", close=False)
+            + request_bytes("/after.txt", close=False)
+            + request_bytes("/big.bin", [("Range", "bytes=0-2,10-12")])
+        )
         got = yield exchange(self.server.port, data)
         responses = parse_responses(got, ["GET", "GET", "GET"])
         self.assertEqual([r.status for r in responses], [200, 200, 206])
@@ -101,14 +110,13 @@ class SendfileTests(StaticTestCase):
         original = os.urandom(32 * 1024 * 1024)
         self.write("trunc.bin", original)
         reader = SlowReader(request_bytes("/trunc.bin"))
-        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.server.port),
-                              reader)
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.server.port), reader)
         yield reader.got_data
         yield task.deferLater(reactor, 0.3, lambda: None)
         with open(os.path.join(self.root, "trunc.bin"), "r+b") as f:
             f.truncate(1024 * 1024)
         reader.go_on()
-        data = yield reader.done       # no hang: the server closes
+        data = yield reader.done  # no hang: the server closes
         head, length, body = split_head(data)
         self.assertEqual(length, len(original))
         # Cut short of the promised length: the client knows it is incomplete.
@@ -121,16 +129,15 @@ class SendfileTests(StaticTestCase):
         self.assertEqual(body[:kept], original[:kept])
         zeros = bytes(4096)
         for at in range(kept, len(body), 4096):
-            page = body[at:at + 4096]
-            self.assertIn(page, (original[at:at + len(page)], zeros[:len(page)]), at)
+            page = body[at : at + 4096]
+            self.assertIn(page, (original[at : at + len(page)], zeros[: len(page)]), at)
 
     @defer.inlineCallbacks
     def test_replaced_while_sending_sends_old_file_whole(self):
         original = os.urandom(24 * 1024 * 1024)
         self.write("swap.bin", original)
         reader = SlowReader(request_bytes("/swap.bin"))
-        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.server.port),
-                              reader)
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.server.port), reader)
         yield reader.got_data
         yield task.deferLater(reactor, 0.3, lambda: None)
         new = os.path.join(self.root, "swap.new")
@@ -156,27 +163,49 @@ class TLSTests(StaticTestCase):
         self.write("big.bin", BIG)
         key = os.path.join(self.root, "..key.pem")
         cert = os.path.join(self.root, "..cert.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                        "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                key,
+                "-out",
+                cert,
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+            ],
+            check=True,
+            capture_output=True,
+        )
         self.calls = 0
         real = os.sendfile
 
         def counting(*args):
             self.calls += 1
             return real(*args)
+
         self.patch(producers.os, "sendfile", counting)
-        text = (f'Listen "ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"\n'
-                f'DocumentRoot "{self.root}"\n' + STATIC_PLUGINS.format(repo=REPO))
+        text = (
+            f'Listen "ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"\n'
+            f'DocumentRoot "{self.root}"\n' + STATIC_PLUGINS.format(repo=REPO)
+        )
         self.server = yield start_server(text)
         self.addCleanup(self.server.stop)
 
     @defer.inlineCallbacks
     def test_big_file_over_tls(self):
         from twisted.internet.ssl import CertificateOptions
+
         reader = SlowReader(request_bytes("/big.bin"))
-        yield connectProtocol(SSL4ClientEndpoint(reactor, "127.0.0.1", self.server.port,
-                                                 CertificateOptions()), reader)
+        yield connectProtocol(
+            SSL4ClientEndpoint(reactor, "127.0.0.1", self.server.port, CertificateOptions()), reader
+        )
         yield reader.got_data
         yield task.deferLater(reactor, 0.2, lambda: None)
         reader.go_on()

@@ -61,7 +61,7 @@ class CacheHeaderTests(StaticTestCase):
         self.assertEqual(self.max_age(r), 600)
         r = yield self.get("/a.js")
         self.assertEqual(parse_http_date(r.header("Expires")), MTIME + 86400)
-        self.assertEqual(self.max_age(r), 0)     # long expired: revalidate
+        self.assertEqual(self.max_age(r), 0)  # long expired: revalidate
 
     @defer.inlineCallbacks
     def test_header_directive_per_scope(self):
@@ -111,8 +111,10 @@ class ErrorPageHeaderTests(StaticTestCase):
     @defer.inlineCallbacks
     def setUp(self):
         from .cgi_support import CGI_BIN, plugin_name
-        self.plugins = self.plugins.replace("Plugin uri_to_file",
-                                            f"Plugin {plugin_name()}\nPlugin uri_to_file")
+
+        self.plugins = self.plugins.replace(
+            "Plugin uri_to_file", f"Plugin {plugin_name()}\nPlugin uri_to_file"
+        )
         self.make_root()
         self.write("a.txt", "x")
         yield self.start(self.extra_config.format(cgi_bin=CGI_BIN))
@@ -185,10 +187,12 @@ class ConfigTests(SynchronousTestCase):
         self.assertEqual(expiry("M60"), ("modification", 60))
 
     def test_bad_lines_refused_with_place(self):
-        for line, words in (('ExpiresDefault "access plus soon"', "expected \"access plus N units\""),
-                            ("Header frobnicate X y", "unknown Header action"),
-                            ("Header set Bad:Name y", "not a valid header name"),
-                            ("Header set X", "takes a header name and one value")):
+        for line, words in (
+            ('ExpiresDefault "access plus soon"', 'expected "access plus N units"'),
+            ("Header frobnicate X y", "unknown Header action"),
+            ("Header set Bad:Name y", "not a valid header name"),
+            ("Header set X", "takes a header name and one value"),
+        ):
             text = f"Plugin expires\nPlugin headers\n{line}\n"
             with self.assertRaises(ConfigErrors) as cm:
                 load_config(text)

@@ -10,8 +10,9 @@ from twisted.internet import defer
 from .static_support import StaticTestCase
 
 TEXT = ("All work and no play makes Jack a dull boy.\n" * 200).encode()
-BIG_TEXT = b"".join(b"line %d of a big text file that compresses well\n" % i
-                    for i in range(60000))     # ~3 MB: compressed by the producer
+BIG_TEXT = b"".join(
+    b"line %d of a big text file that compresses well\n" % i for i in range(60000)
+)  # ~3 MB: compressed by the producer
 
 
 class CompressTests(StaticTestCase):
@@ -52,8 +53,9 @@ class CompressTests(StaticTestCase):
         self.assertNotEqual(r.header("ETag"), plain.header("ETag"))
         self.assertEqual(r.header("ETag"), plain.header("ETag")[:-1] + '-gzip"')
         # The encoded representation revalidates with its own tag.
-        again = yield self.get("/page.html", [("Accept-Encoding", "gzip"),
-                                              ("If-None-Match", r.header("ETag"))])
+        again = yield self.get(
+            "/page.html", [("Accept-Encoding", "gzip"), ("If-None-Match", r.header("ETag"))]
+        )
         self.assertEqual(again.status, 304)
         self.assertEqual(again.header("Vary"), "Accept-Encoding")
 
@@ -123,6 +125,7 @@ class CompressTests(StaticTestCase):
 class CompressStreamTests(StaticTestCase):
     """A big file is gzipped by a producer stepping on the real reactor:
     over a socket."""
+
     extra_config = CompressTests.extra_config
 
     @defer.inlineCallbacks

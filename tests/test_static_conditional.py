@@ -5,8 +5,8 @@ import time
 
 from twisted.internet import defer
 
-from axkit.http.dates import http_date, parse_http_date
 from axkit.files.validators import parse_etags
+from axkit.http.dates import http_date, parse_http_date
 
 from .static_support import StaticTestCase
 
@@ -35,7 +35,7 @@ class ConditionalTests(StaticTestCase):
     def test_validators_on_every_file(self):
         r = yield self.get("/page.txt")
         self.assertEqual(r.status, 200)
-        self.assertRegex(r.header("ETag"), r'^"[0-9a-f]+-[0-9a-f]+"$')   # strong
+        self.assertRegex(r.header("ETag"), r'^"[0-9a-f]+-[0-9a-f]+"$')  # strong
         self.assertEqual(r.header("Last-Modified"), http_date(MTIME))
 
     @defer.inlineCallbacks
@@ -85,8 +85,10 @@ class ConditionalTests(StaticTestCase):
     @defer.inlineCallbacks
     def test_if_none_match_takes_precedence_over_if_modified_since(self):
         # RFC 9110 §13.1.3: IMS is ignored when INM is present.
-        r = yield self.get("/page.txt", [("If-None-Match", '"other"'),
-                                         ("If-Modified-Since", http_date(MTIME + 100))])
+        r = yield self.get(
+            "/page.txt",
+            [("If-None-Match", '"other"'), ("If-Modified-Since", http_date(MTIME + 100))],
+        )
         self.assertEqual(r.status, 200)
 
     @defer.inlineCallbacks
@@ -122,14 +124,14 @@ class ConditionalTests(StaticTestCase):
     @defer.inlineCallbacks
     def test_if_match_overrides_if_unmodified_since(self):
         # Step 2 only runs without If-Match.
-        r = yield self.get("/page.txt", [("If-Match", self.etag),
-                                         ("If-Unmodified-Since", http_date(MTIME - 100))])
+        r = yield self.get(
+            "/page.txt", [("If-Match", self.etag), ("If-Unmodified-Since", http_date(MTIME - 100))]
+        )
         self.assertEqual(r.status, 200)
 
     @defer.inlineCallbacks
     def test_if_match_checked_before_if_none_match(self):
-        r = yield self.get("/page.txt", [("If-Match", '"other"'),
-                                         ("If-None-Match", self.etag)])
+        r = yield self.get("/page.txt", [("If-Match", '"other"'), ("If-None-Match", self.etag)])
         self.assertEqual(r.status, 412)
 
     @defer.inlineCallbacks
@@ -142,8 +144,7 @@ class ConditionalTests(StaticTestCase):
 
     def test_repeated_if_none_match_fields_are_one_list(self):
         # RFC 9110 §5.3: two field lines are one comma-separated list.
-        return self.assertNotModified([("If-None-Match", self.etag),
-                                       ("If-None-Match", '"other"')])
+        return self.assertNotModified([("If-None-Match", self.etag), ("If-None-Match", '"other"')])
 
     @defer.inlineCallbacks
     def test_repeated_if_match_fields_are_one_list(self):
@@ -163,8 +164,10 @@ class ConditionalTests(StaticTestCase):
     @defer.inlineCallbacks
     def test_if_modified_since_with_several_dates_ignored(self):
         # RFC 9110 §13.1.3: more than one member -> ignored.
-        r = yield self.get("/page.txt", [("If-Modified-Since", http_date(MTIME)),
-                                         ("If-Modified-Since", http_date(MTIME))])
+        r = yield self.get(
+            "/page.txt",
+            [("If-Modified-Since", http_date(MTIME)), ("If-Modified-Since", http_date(MTIME))],
+        )
         self.assertEqual(r.status, 200)
 
     @defer.inlineCallbacks
@@ -179,6 +182,7 @@ class ConditionalTests(StaticTestCase):
             else:
                 os.environ["TZ"] = old_tz
             time.tzset()
+
         self.addCleanup(restore)
         os.environ["TZ"] = "Asia/Tokyo"
         time.tzset()
@@ -206,6 +210,7 @@ class ConditionalTests(StaticTestCase):
 
     def test_parse_etags(self):
         self.assertIsNone(parse_etags(" * "))
-        self.assertEqual(parse_etags('"a", W/"b",,"c"'),
-                         [(False, '"a"'), (True, '"b"'), (False, '"c"')])
+        self.assertEqual(
+            parse_etags('"a", W/"b",,"c"'), [(False, '"a"'), (True, '"b"'), (False, '"c"')]
+        )
         self.assertEqual(parse_etags('bare, "ok"'), [(False, '"ok"')])

@@ -12,6 +12,7 @@ from .static_support import StaticTestCase
 
 class ContainmentTests(StaticTestCase):
     in_memory = True
+
     @defer.inlineCallbacks
     def setUp(self):
         self.make_root()
@@ -23,8 +24,9 @@ class ContainmentTests(StaticTestCase):
         self.write(".well-known/security.txt", "Contact: x\n")
         os.symlink(os.path.join(self.outside, "secret.txt"), os.path.join(self.root, "leak.txt"))
         os.symlink(self.outside, os.path.join(self.root, "leakdir"))
-        os.symlink(os.path.join(self.root, "sub", "file.txt"),
-                   os.path.join(self.root, "inside-link.txt"))
+        os.symlink(
+            os.path.join(self.root, "sub", "file.txt"), os.path.join(self.root, "inside-link.txt")
+        )
         os.symlink(os.path.join(self.root, "sub"), os.path.join(self.root, "subdir-link"))
         os.symlink(os.path.join(self.root, "nowhere"), os.path.join(self.root, "dangling"))
         yield self.start()
@@ -39,15 +41,26 @@ class ContainmentTests(StaticTestCase):
 
     @defer.inlineCallbacks
     def test_dot_segments_above_root_400(self):
-        for path in ("/../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/%2E%2E/etc/passwd",
-                     "/sub/..%2f..%2f..%2fetc/passwd", "/sub/../../etc/passwd",
-                     "/.%2e/etc/passwd"):
+        for path in (
+            "/../etc/passwd",
+            "/%2e%2e/%2e%2e/etc/passwd",
+            "/%2E%2E/etc/passwd",
+            "/sub/..%2f..%2f..%2fetc/passwd",
+            "/sub/../../etc/passwd",
+            "/.%2e/etc/passwd",
+        ):
             yield self.assertStatus(path, 400)
 
     @defer.inlineCallbacks
     def test_nul_and_bad_utf8_400(self):
-        for path in ("/sub/file.txt%00.html", "/%00", "/%c0%ae%c0%ae/etc/passwd",
-                     "/%c0%af", "/%e0%80%ae%e0%80%ae/etc/passwd", "/%ff"):
+        for path in (
+            "/sub/file.txt%00.html",
+            "/%00",
+            "/%c0%ae%c0%ae/etc/passwd",
+            "/%c0%af",
+            "/%e0%80%ae%e0%80%ae/etc/passwd",
+            "/%ff",
+        ):
             yield self.assertStatus(path, 400)
 
     @defer.inlineCallbacks
@@ -59,8 +72,12 @@ class ContainmentTests(StaticTestCase):
 
     @defer.inlineCallbacks
     def test_double_encoding_and_backslash_are_literal_names_404(self):
-        for path in ("/%252e%252e/%252e%252e/etc/passwd", "/sub%252f..%252f..%252fetc",
-                     "/..%5c..%5cetc%5cpasswd", "/sub%5c..%5c..%5c.env"):
+        for path in (
+            "/%252e%252e/%252e%252e/etc/passwd",
+            "/sub%252f..%252f..%252fetc",
+            "/..%5c..%5cetc%5cpasswd",
+            "/sub%5c..%5c..%5c.env",
+        ):
             yield self.assertStatus(path, 404)
 
     @defer.inlineCallbacks
@@ -88,8 +105,14 @@ class ContainmentTests(StaticTestCase):
 
     @defer.inlineCallbacks
     def test_dotfiles_hidden_404(self):
-        for path in ("/.env", "/.git/config", "/.git/", "/sub/.htaccess", "/%2eenv",
-                     "/sub/%2ehtaccess"):
+        for path in (
+            "/.env",
+            "/.git/config",
+            "/.git/",
+            "/sub/.htaccess",
+            "/%2eenv",
+            "/sub/%2ehtaccess",
+        ):
             yield self.assertStatus(path, 404)
 
     @defer.inlineCallbacks
@@ -109,7 +132,9 @@ class ContainmentTests(StaticTestCase):
             f.write("outside secret\n")
         os.symlink(os.path.join(self.outside, "sub"), link)
         from twisted.internet import reactor, task
+
         from axkit.plugins import uri_to_file
+
         yield task.deferLater(reactor, uri_to_file.SYMLINK_RECHECK + 0.1, lambda: None)
         yield self.assertStatus("/subdir-link/file.txt", 403)
 
@@ -166,7 +191,9 @@ class SwappedRootTests(StaticTestCase):
         os.symlink(os.path.join(self.root, "r2"), tmp)
         os.rename(tmp, self.current)
         from twisted.internet import reactor, task
+
         from axkit.plugins import uri_to_file
+
         yield task.deferLater(reactor, uri_to_file.SYMLINK_RECHECK + 0.1, lambda: None)
         r = yield self.get("/v.txt")
         self.assertEqual((r.status, r.body), (200, b"r2\n"))
@@ -184,8 +211,11 @@ class NestedRootsTests(StaticTestCase):
         self.write("inner/ok.txt", "inner\n")
         os.symlink(os.path.join(self.root, "other"), os.path.join(self.root, "inner", "link"))
         from .static_support import REPO, STATIC_PLUGINS
+
         inner = os.path.join(self.root, "inner")
-        text = (STATIC_PLUGINS.format(repo=REPO) + f"""
+        text = (
+            STATIC_PLUGINS.format(repo=REPO)
+            + f"""
             <Server outer>
                 ServerName outer
                 DocumentRoot "{self.root}"
@@ -194,17 +224,23 @@ class NestedRootsTests(StaticTestCase):
                 ServerName inner
                 DocumentRoot "{inner}"
             </Server>
-        """)
+        """
+        )
         from axkit.testing import start_server
+
         self.server = yield start_server(text)
         self.addCleanup(self.server.stop)
 
     @defer.inlineCallbacks
     def fetch(self, host, path):
-        from .rawclient import exchange
         from axkit.testing import parse_responses
-        data = yield exchange(self.server.port, (f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
-                                                 f"Connection: close\r\n\r\n").encode())
+
+        from .rawclient import exchange
+
+        data = yield exchange(
+            self.server.port,
+            (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").encode(),
+        )
         return parse_responses(data)[0]
 
     @defer.inlineCallbacks

@@ -35,7 +35,7 @@ class DirectoryTests(StaticTestCase):
         self.write("open/small.txt", "x" * 10, mtime=1700000300)
         self.write("open/medium.bin", b"m" * 1536, mtime=1700000100)
         self.write("open/large.bin", b"l" * (3 * 1024 * 1024 + 200), mtime=1700000200)
-        self.write("open/<b>&\"quote\".txt", "esc\n", mtime=1700000000)
+        self.write('open/<b>&"quote".txt', "esc\n", mtime=1700000000)
         self.write("open/.hidden", "dot\n")
         os.makedirs(os.path.join(self.root, "open", "zdir"))
         yield self.start()
@@ -116,18 +116,30 @@ class DirectoryTests(StaticTestCase):
     def test_html_sorting(self):
         r = yield self.get("/open/?sort=size&order=desc")
         names = self.names(r.body)
-        self.assertEqual(names, ["../", "zdir/", "large.bin", "medium.bin", "small.txt",
-                                 "&lt;b&gt;&amp;&quot;quote&quot;.txt"])
-        r = yield self.get("/open/?C=S;O=D")         # Apache's spelling
+        self.assertEqual(
+            names,
+            [
+                "../",
+                "zdir/",
+                "large.bin",
+                "medium.bin",
+                "small.txt",
+                "&lt;b&gt;&amp;&quot;quote&quot;.txt",
+            ],
+        )
+        r = yield self.get("/open/?C=S;O=D")  # Apache's spelling
         self.assertEqual(self.names(r.body)[2:4], ["large.bin", "medium.bin"])
         r = yield self.get("/open/?sort=date")
         names = self.names(r.body)
-        self.assertEqual(names[2:], ["&lt;b&gt;&amp;&quot;quote&quot;.txt", "medium.bin",
-                                     "large.bin", "small.txt"])
+        self.assertEqual(
+            names[2:],
+            ["&lt;b&gt;&amp;&quot;quote&quot;.txt", "medium.bin", "large.bin", "small.txt"],
+        )
         r = yield self.get("/open/?sort=name&order=desc")
-        self.assertEqual(self.names(r.body)[2:],
-                         ["small.txt", "medium.bin", "large.bin",
-                          "&lt;b&gt;&amp;&quot;quote&quot;.txt"])
+        self.assertEqual(
+            self.names(r.body)[2:],
+            ["small.txt", "medium.bin", "large.bin", "&lt;b&gt;&amp;&quot;quote&quot;.txt"],
+        )
 
     @defer.inlineCallbacks
     def check_xml(self, path, headers=()):
@@ -163,14 +175,17 @@ class DirectoryTests(StaticTestCase):
 
     @defer.inlineCallbacks
     def test_browser_accept_gets_html(self):
-        r = yield self.get("/open/", [("Accept", "text/html,application/xhtml+xml,"
-                                                 "application/xml;q=0.9,*/*;q=0.8")])
+        r = yield self.get(
+            "/open/",
+            [("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")],
+        )
         self.assertTrue(r.header("Content-Type").startswith("text/html"))
         self.assertEqual(r.header("Vary"), "Accept")
 
 
 class ListingThreadTests(StaticTestCase):
     """Over a socket: the real reactor's thread pool builds the listing."""
+
     extra_config = DirectoryTests.extra_config
     setUp = DirectoryTests.setUp
 
@@ -179,13 +194,16 @@ class ListingThreadTests(StaticTestCase):
         # A folder of 50,000 files takes a second to stat and render: that
         # must not hold up every other connection (Keep the reactor free).
         import threading
+
         from axkit.plugins.serve_dir import ServeDir
+
         seen = []
-        real = ServeDir.__dict__["_entries"]          # the staticmethod itself
+        real = ServeDir.__dict__["_entries"]  # the staticmethod itself
 
         def recording(*args, **kw):
             seen.append(threading.current_thread() is threading.main_thread())
             return real.__func__(*args, **kw)
+
         # Not self.patch: it would put back the bare function, not the staticmethod.
         ServeDir._entries = staticmethod(recording)
         self.addCleanup(setattr, ServeDir, "_entries", real)

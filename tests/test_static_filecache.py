@@ -31,6 +31,7 @@ class FileCacheTests(StaticTestCase):
         def spy(name, *args, **kw):
             opened.append(name)
             return real_open(name, *args, **kw)
+
         self.patch(builtins, "open", spy)
         r = yield self.get("/f.txt")
         self.assertEqual(r.body, b"version 1\n")
@@ -42,7 +43,7 @@ class FileCacheTests(StaticTestCase):
         self.assertEqual(r.body, b"version 1\n")
         with open(self.path, "w") as f:
             f.write("version 2\n")
-        os.utime(self.path, (1700000000, 1700000000))    # same size, same mtime
+        os.utime(self.path, (1700000000, 1700000000))  # same size, same mtime
         r = yield self.get("/f.txt")
         self.assertEqual(r.body, b"version 2\n")
 
@@ -64,5 +65,7 @@ class FileCacheTests(StaticTestCase):
             r = yield self.get(f"/n{i}.bin")
             self.assertEqual(r.status, 200)
         self.assertLessEqual(self.plugin.cache.cached_bytes, 10 * 1024)
-        self.assertEqual(self.plugin.cache.cached_bytes,
-                         sum(len(e.body) for e in self.plugin.cache.values() if e.body))
+        self.assertEqual(
+            self.plugin.cache.cached_bytes,
+            sum(len(e.body) for e in self.plugin.cache.values() if e.body),
+        )

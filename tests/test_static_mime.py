@@ -27,8 +27,19 @@ class MimeTests(StaticTestCase):
     @defer.inlineCallbacks
     def setUp(self):
         self.make_root()
-        for name in ("a.css", "a.js", "a.png", "a.json", "a.cust", "a.cus2", "noext",
-                     "a.unknownext", "raw/a.css", "raw/noext", "raw/a.html"):
+        for name in (
+            "a.css",
+            "a.js",
+            "a.png",
+            "a.json",
+            "a.cust",
+            "a.cus2",
+            "noext",
+            "a.unknownext",
+            "raw/a.css",
+            "raw/noext",
+            "raw/a.html",
+        ):
             self.write(name, "x")
         yield self.start()
 
@@ -44,9 +55,15 @@ class MimeTests(StaticTestCase):
     @defer.inlineCallbacks
     def test_table_and_charset(self):
         got = yield self.types("/a.css", "/a.js", "/a.png", "/a.json")
-        self.assertEqual(got, ["text/css; charset=utf-8",
-                               "text/javascript; charset=utf-8",
-                               "image/png", "application/json"])
+        self.assertEqual(
+            got,
+            [
+                "text/css; charset=utf-8",
+                "text/javascript; charset=utf-8",
+                "image/png",
+                "application/json",
+            ],
+        )
 
     @defer.inlineCallbacks
     def test_add_type_case_insensitive(self):
@@ -74,10 +91,11 @@ class OneTableTests(SynchronousTestCase):
 
     def test_conf_d_holds_no_table_of_its_own(self):
         path = os.path.join(REPO, "conf.d", "mime.conf")
-        self.assertFalse(os.path.islink(path))      # a copied folder keeps working text
+        self.assertFalse(os.path.islink(path))  # a copied folder keeps working text
         with open(path, encoding="utf-8") as f:
-            lines = [line.split() for line in f
-                     if line.strip() and not line.lstrip().startswith("#")]
+            lines = [
+                line.split() for line in f if line.strip() and not line.lstrip().startswith("#")
+            ]
         self.assertEqual(lines, [["Include", "../axkit/defaults/mime.conf"]])
 
     def test_site_conf_and_the_built_in_config_see_the_same_table(self):

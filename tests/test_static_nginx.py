@@ -49,9 +49,14 @@ class Recorder:
     seen = []
 
     def hook_response_sent(self, request, conf):
-        Recorder.seen.append((request.path, request.status,
-                              request.headers.get("if-none-match"),
-                              request.headers.get("if-modified-since")))
+        Recorder.seen.append(
+            (
+                request.path,
+                request.status,
+                request.headers.get("if-none-match"),
+                request.headers.get("if-modified-since"),
+            )
+        )
         return DECLINED
 
 
@@ -64,8 +69,9 @@ class NginxFrontTests(StaticTestCase):
 
     @defer.inlineCallbacks
     def setUp(self):
-        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx")
-                                          else None)
+        nginx = shutil.which("nginx") or (
+            "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
+        )
         if nginx is None:
             raise self.skipTest("nginx is not installed")
         self.make_root()
@@ -74,13 +80,14 @@ class NginxFrontTests(StaticTestCase):
         yield self.start()
         work = tempfile.mkdtemp(prefix="axkit-nginx-")
         self.addCleanup(shutil.rmtree, work, True)
-        os.chmod(work, 0o777)          # nginx workers may run as another user
+        os.chmod(work, 0o777)  # nginx workers may run as another user
         self.port = free_port()
         conf = os.path.join(work, "nginx.conf")
         with open(conf, "w") as f:
             f.write(NGINX_CONF.format(dir=work, port=self.port, upstream=self.server.port))
-        self.nginx = subprocess.Popen([nginx, "-c", conf, "-p", work],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.nginx = subprocess.Popen(
+            [nginx, "-c", conf, "-p", work], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         self.addCleanup(self._stop_nginx)
         for _ in range(100):
             if self.nginx.poll() is not None:
@@ -95,8 +102,10 @@ class NginxFrontTests(StaticTestCase):
 
     @defer.inlineCallbacks
     def via_nginx(self, path):
-        from .rawclient import exchange, request_bytes
         from axkit.testing import parse_responses
+
+        from .rawclient import exchange, request_bytes
+
         data = yield exchange(self.port, request_bytes(path))
         return parse_responses(data)[0]
 
@@ -108,7 +117,7 @@ class NginxFrontTests(StaticTestCase):
         self.assertEqual(r.body, body)
         r = yield self.via_nginx("/style.css")
         self.assertEqual((r.status, r.header("X-Cache-Status")), (200, "HIT"))
-        self.assertEqual(len(Recorder.seen), 1)      # served from nginx's cache
+        self.assertEqual(len(Recorder.seen), 1)  # served from nginx's cache
         # Let max-age=1 run out: nginx asks axkit again, conditionally.
         yield task.deferLater(reactor, 2.1, lambda: None)
         r = yield self.via_nginx("/style.css")

@@ -14,8 +14,8 @@ from axkit.http.dates import http_date
 from .static_support import StaticTestCase
 
 MTIME = 1700000000
-SMALL = bytes(range(256)) * 4                  # 1 KiB, from the file cache
-BIG = os.urandom(300 * 1024)                   # past FileCacheMaxFileSize: sendfile
+SMALL = bytes(range(256)) * 4  # 1 KiB, from the file cache
+BIG = os.urandom(300 * 1024)  # past FileCacheMaxFileSize: sendfile
 
 
 def parse_multipart(response):
@@ -50,15 +50,15 @@ class RangeTests(StaticTestCase):
         self.assertEqual(r.status, 206, r.raw_head)
         self.assertEqual(r.header("Content-Range"), f"bytes {first}-{last}/{len(data)}")
         self.assertEqual(int(r.header("Content-Length")), last - first + 1)
-        self.assertEqual(r.body, data[first:last + 1])
+        self.assertEqual(r.body, data[first : last + 1])
 
     @defer.inlineCallbacks
     def test_single_ranges(self):
         for name, data in (("small.bin", SMALL), ("big.bin", BIG)):
             n = len(data)
             yield self.check_single(name, data, "bytes=0-99", 0, 99)
-            yield self.check_single(name, data, "bytes=100-", 100, n - 1)      # open-ended
-            yield self.check_single(name, data, "bytes=-10", n - 10, n - 1)    # suffix
+            yield self.check_single(name, data, "bytes=100-", 100, n - 1)  # open-ended
+            yield self.check_single(name, data, "bytes=-10", n - 10, n - 1)  # suffix
             yield self.check_single(name, data, "bytes=5-999999999", 5, n - 1)  # clipped
             yield self.check_single(name, data, "bytes=-999999999", 0, n - 1)
 
@@ -81,9 +81,10 @@ class RangeTests(StaticTestCase):
             self.assertEqual(int(r.header("Content-Length")), len(r.body))
             self.assertTrue(r.raw.endswith(r.body))
             parts = parse_multipart(r)
-            self.assertEqual([p[0] for p in parts],
-                             ["bytes 0-9/%d" % n, "bytes 20-29/%d" % n,
-                              "bytes %d-%d/%d" % (n - 5, n - 1, n)])
+            self.assertEqual(
+                [p[0] for p in parts],
+                ["bytes 0-9/%d" % n, "bytes 20-29/%d" % n, "bytes %d-%d/%d" % (n - 5, n - 1, n)],
+            )
             self.assertEqual([p[2] for p in parts], [data[0:10], data[20:30], data[-5:]])
             self.assertEqual({p[1] for p in parts}, {"application/octet-stream"})
 
@@ -98,8 +99,15 @@ class RangeTests(StaticTestCase):
 
     @defer.inlineCallbacks
     def test_malformed_range_ignored(self):
-        for spec in ("bytes=abc", "bytes=5-1", "items=0-5", "bytes=1-2-3", "bytes=",
-                     "bytes 0-5", "bytes=--5"):
+        for spec in (
+            "bytes=abc",
+            "bytes=5-1",
+            "items=0-5",
+            "bytes=1-2-3",
+            "bytes=",
+            "bytes 0-5",
+            "bytes=--5",
+        ):
             r = yield self.get("/small.bin", [("Range", spec)])
             self.assertEqual(r.status, 200, spec)
             self.assertEqual(r.body, SMALL, spec)
@@ -121,7 +129,7 @@ class RangeTests(StaticTestCase):
             for name, data in (("small.bin", SMALL), ("big.bin", BIG)):
                 r = yield self.get(f"/{name}", [("Range", spec)])
                 self.assertEqual(r.status, 200)
-                self.assertEqual(r.body, data)   # the file once, not amplified
+                self.assertEqual(r.body, data)  # the file once, not amplified
 
     @defer.inlineCallbacks
     def test_if_range_etag(self):
@@ -138,11 +146,11 @@ class RangeTests(StaticTestCase):
 
     @defer.inlineCallbacks
     def test_if_range_date(self):
-        r = yield self.get("/small.bin", [("Range", "bytes=0-9"),
-                                          ("If-Range", http_date(MTIME))])
+        r = yield self.get("/small.bin", [("Range", "bytes=0-9"), ("If-Range", http_date(MTIME))])
         self.assertEqual(r.status, 206)
-        r = yield self.get("/small.bin", [("Range", "bytes=0-9"),
-                                          ("If-Range", http_date(MTIME - 60))])
+        r = yield self.get(
+            "/small.bin", [("Range", "bytes=0-9"), ("If-Range", http_date(MTIME - 60))]
+        )
         self.assertEqual(r.status, 200)
         self.assertEqual(r.body, SMALL)
 
@@ -163,7 +171,7 @@ class PlanTests(SynchronousTestCase):
     def test_plan(self):
         self.assertEqual(ranges.plan("bytes=0-0", 10), [(0, 0)])
         self.assertEqual(ranges.plan("bytes=9-", 10), [(9, 9)])
-        self.assertEqual(ranges.plan("BYTES = 1-2", 10), None)   # no space allowed in unit
+        self.assertEqual(ranges.plan("BYTES = 1-2", 10), None)  # no space allowed in unit
         self.assertEqual(ranges.plan("bytes=1-2, ,3-4", 10), [(1, 2), (3, 4)])
         self.assertIs(ranges.plan("bytes=10-", 10), ranges.UNSATISFIABLE)
         self.assertEqual(ranges.plan("bytes=5-,20-30", 10), [(5, 9)])

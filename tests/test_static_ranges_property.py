@@ -2,7 +2,8 @@
 asks for bytes outside the file, never more than the file in total, and
 never overlapping pieces (hypothesis)."""
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from axkit.files import ranges
@@ -42,5 +43,4 @@ class PlanProperties(SynchronousTestCase):
         second = data.draw(st.integers(0, size - 1))
         plan = [(first, last)] + ([(second, second)] if second > last else [])
         segments, length = ranges.multipart_segments(plan, size, "text/plain", "b0undary")
-        self.assertEqual(length, sum(len(s) if isinstance(s, bytes) else s[1]
-                                     for s in segments))
+        self.assertEqual(length, sum(len(s) if isinstance(s, bytes) else s[1] for s in segments))

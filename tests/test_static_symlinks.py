@@ -11,25 +11,26 @@ from .cgi_support import CGI_BIN, LogCapture, plugin_name
 from .static_support import STATIC_PLUGINS, StaticTestCase
 
 NAMESPACE = "axkit.plugins.uri_to_file"
-OTHER_UID = 4242          # an owner nobody else has, for SymLinksIfOwnerMatch
+OTHER_UID = 4242  # an owner nobody else has, for SymLinksIfOwnerMatch
 
 
 class SymlinkTree(StaticTestCase):
     """A root with a symlinked file, folder, index file and CGI program:
 
-        sub/file.txt, sub/other.txt     regular files
-        link.txt -> sub/file.txt        symlinked file
-        linkdir -> sub                  symlinked folder
-        d/index.html -> ../sub/file.txt symlinked DirectoryIndex
-        bin/run.cgi                     a program (prints SCRIPT_NAME|PATH_INFO)
-        run.cgi -> bin/run.cgi          symlinked program
-        binlink -> bin                  symlinked folder holding the program
-        dangling -> nowhere
-        leak.txt -> OUTSIDE/secret.txt  leaves the root
+    sub/file.txt, sub/other.txt     regular files
+    link.txt -> sub/file.txt        symlinked file
+    linkdir -> sub                  symlinked folder
+    d/index.html -> ../sub/file.txt symlinked DirectoryIndex
+    bin/run.cgi                     a program (prints SCRIPT_NAME|PATH_INFO)
+    run.cgi -> bin/run.cgi          symlinked program
+    binlink -> bin                  symlinked folder holding the program
+    dangling -> nowhere
+    leak.txt -> OUTSIDE/secret.txt  leaves the root
     """
 
-    plugins = STATIC_PLUGINS.replace("Plugin uri_to_file",
-                                     f"Plugin {plugin_name()}\nPlugin uri_to_file")
+    plugins = STATIC_PLUGINS.replace(
+        "Plugin uri_to_file", f"Plugin {plugin_name()}\nPlugin uri_to_file"
+    )
     base_config = """
         AddHandler cgi-script .cgi
         Options +ExecCGI +Indexes
@@ -53,8 +54,7 @@ class SymlinkTree(StaticTestCase):
         self.link("bin/run.cgi", "run.cgi")
         self.link("bin", "binlink")
         self.link("nowhere", "dangling")
-        os.symlink(os.path.join(self.outside, "secret.txt"),
-                   os.path.join(self.root, "leak.txt"))
+        os.symlink(os.path.join(self.outside, "secret.txt"), os.path.join(self.root, "leak.txt"))
         self.logs = LogCapture()
         self.addCleanup(self.logs.stop)
         yield self.start(self.base_config + self.options)
@@ -187,6 +187,7 @@ class FollowSymLinksOffTests(SymlinkTree):
 
 class AllOptionsOffTests(SymlinkTree):
     """A bare Options list replaces the set: FollowSymLinks goes with it."""
+
     options = "Options Indexes ExecCGI\n"
 
     def test_bare_list_turns_following_off(self):
@@ -239,6 +240,7 @@ class OwnerMatchTests(SymlinkTree):
 
 class FollowSymLinksWinsTests(SymlinkTree):
     """With FollowSymLinks on, SymLinksIfOwnerMatch does not matter (Apache)."""
+
     options = "Options +SymLinksIfOwnerMatch\n"
 
     @defer.inlineCallbacks
@@ -252,6 +254,7 @@ class FollowSymLinksWinsTests(SymlinkTree):
 class PerLocationTests(SymlinkTree):
     """Options are the request URL's scope's: the folder cache holds facts,
     each request's Options are applied to them."""
+
     options = """
         Options -FollowSymLinks
         <Location /linkdir/file.txt>
@@ -290,6 +293,7 @@ class PerLocationOffTests(SymlinkTree):
 class OutsideAllowedTests(SymlinkTree):
     """AllowSymlinksOutsideRoot allows leaving the root, not following
     symlinks where FollowSymLinks is off."""
+
     options = """
         AllowSymlinksOutsideRoot On
         <Location /off>

@@ -50,14 +50,18 @@ class NotifyTests(SynchronousTestCase):
         port = free_port()
         config = os.path.join(self.dir, "site.conf")
         with open(config, "w") as f:
-            f.write(f"Listen tcp:{port}:interface=127.0.0.1\n"
-                    "Plugin uri_to_file\nPlugin serve_file\n")
+            f.write(
+                f"Listen tcp:{port}:interface=127.0.0.1\nPlugin uri_to_file\nPlugin serve_file\n"
+            )
         env = twistd_env()
         env["NOTIFY_SOCKET"] = self.systemd.path
-        proc = subprocess.Popen(TWISTD_COMMAND + ["-n", "--pidfile=", "axkit",
-                                                  "--config", config],
-                                cwd=self.dir, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            TWISTD_COMMAND + ["-n", "--pidfile=", "axkit", "--config", config],
+            cwd=self.dir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
         ready = self.systemd.receive()
         self.assertIn("READY=1", ready.split("\n"))
@@ -83,23 +87,30 @@ class SocketActivationTests(SynchronousTestCase):
             f.write("activated\n")
         self.config = os.path.join(self.dir, "site.conf")
         with open(self.config, "w") as f:
-            f.write("Listen systemd:domain=INET:index=0\nDocumentRoot .\n"
-                    "Plugin uri_to_file\nPlugin serve_file\n")
+            f.write(
+                "Listen systemd:domain=INET:index=0\nDocumentRoot .\n"
+                "Plugin uri_to_file\nPlugin serve_file\n"
+            )
 
     def test_serves_on_the_inherited_socket(self):
         port = free_port()
         env = twistd_env()
         proc = subprocess.Popen(
-            [self.activate, "-E", "PYTHONPATH", "--fdname=http",
-             "-l", f"127.0.0.1:{port}"] + TWISTD_COMMAND +
-            ["-n", "--pidfile=", "axkit", "--config", self.config],
-            cwd=self.dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [self.activate, "-E", "PYTHONPATH", "--fdname=http", "-l", f"127.0.0.1:{port}"]
+            + TWISTD_COMMAND
+            + ["-n", "--pidfile=", "axkit", "--config", self.config],
+            cwd=self.dir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
         # The socket exists before axkit starts: the first request waits in
         # its backlog while axkit comes up, and is answered.
         import time
+
         deadline = time.monotonic() + 15
-        while True:     # until systemd-socket-activate has bound the port
+        while True:  # until systemd-socket-activate has bound the port
             try:
                 s = socket.create_connection(("127.0.0.1", port), timeout=20)
                 break
@@ -114,10 +125,16 @@ class SocketActivationTests(SynchronousTestCase):
         self.assertTrue(data.endswith(b"\r\n\r\nactivated\n"), data)
 
     def test_missing_socket_is_a_clear_error(self):
-        result = subprocess.run(TWISTD_COMMAND + ["-n", "--pidfile=", "axkit",
-                                                  "--config", self.config],
-                                cwd=self.dir, env=twistd_env(), capture_output=True,
-                                text=True, timeout=60)
+        result = subprocess.run(
+            TWISTD_COMMAND + ["-n", "--pidfile=", "axkit", "--config", self.config],
+            cwd=self.dir,
+            env=twistd_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         self.assertNotEqual(result.returncode, 0)
-        self.assertIn("cannot listen on systemd:domain=INET:index=0: no such socket "
-                      "was passed by systemd", result.stdout + result.stderr)
+        self.assertIn(
+            "cannot listen on systemd:domain=INET:index=0: no such socket was passed by systemd",
+            result.stdout + result.stderr,
+        )

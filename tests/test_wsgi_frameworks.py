@@ -32,11 +32,13 @@ def have(module):
 def serve(lines, env=None):
     """twistd -n axkit with a config of ``lines`` (stop() it)."""
     import tempfile
+
     folder = tempfile.mkdtemp(prefix="axkit-wsgi-")
     path = os.path.join(folder, "site.conf")
     with open(path, "w") as f:
-        f.write("Listen tcp:0:interface=127.0.0.1\n"
-                f"Plugin {plugin_line()}\n" + "\n".join(lines) + "\n")
+        f.write(
+            f"Listen tcp:0:interface=127.0.0.1\nPlugin {plugin_line()}\n" + "\n".join(lines) + "\n"
+        )
     old = dict(os.environ)
     os.environ.update(env or {})
     try:
@@ -72,26 +74,42 @@ class FlaskTests(TestCase):
 
     def check_form_post(self):
         body = urllib.parse.urlencode([("name", "Zoë"), ("tag", "a"), ("tag", "b")])
-        response, data = fetch(self.port, "POST", "/form", body,
-                               {"Content-Type": "application/x-www-form-urlencoded"})
+        response, data = fetch(
+            self.port, "POST", "/form", body, {"Content-Type": "application/x-www-form-urlencoded"}
+        )
         self.assertEqual(response.status, 200, data)
         self.assertEqual(data.decode("utf-8"), "hello Zoë, ['a', 'b']")
 
     def check_multipart_upload_of_20_mb(self):
         payload = os.urandom(20 * 1024 * 1024)
         boundary = "axkitboundary7d93"
-        body = b"".join([
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\n"
-            "big one\r\n".encode(),
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-            f"filename=\"blob.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            .encode(), payload, f"\r\n--{boundary}--\r\n".encode()])
-        response, data = fetch(self.port, "POST", "/upload", body, {
-            "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        body = b"".join(
+            [
+                f'--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\n'
+                "big one\r\n".encode(),
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="blob.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode(),
+                payload,
+                f"\r\n--{boundary}--\r\n".encode(),
+            ]
+        )
+        response, data = fetch(
+            self.port,
+            "POST",
+            "/upload",
+            body,
+            {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
         self.assertEqual(response.status, 200, data[:300])
-        self.assertEqual(json.loads(data), {
-            "name": "blob.bin", "size": len(payload), "note": "big one",
-            "sha256": hashlib.sha256(payload).hexdigest()})
+        self.assertEqual(
+            json.loads(data),
+            {
+                "name": "blob.bin",
+                "size": len(payload),
+                "note": "big one",
+                "sha256": hashlib.sha256(payload).hexdigest(),
+            },
+        )
 
     def check_streamed_response(self):
         response, data = fetch(self.port, "GET", "/stream")
@@ -116,16 +134,23 @@ class DjangoTests(TestCase):
         env = {"AXKIT_TEST_DJANGO_DB": db, "DJANGO_SETTINGS_MODULE": "djsite.settings"}
         # The project's database, as `manage.py migrate` and
         # `createsuperuser` would make it.
-        subprocess.run([sys.executable, "-c",
-                        "import django; django.setup()\n"
-                        "from django.core.management import call_command\n"
-                        "call_command('migrate', verbosity=0)\n"
-                        "from django.contrib.auth.models import User\n"
-                        "User.objects.create_superuser('admin', 'a@example.com', 's3cret')\n"],
-                       check=True, cwd=project, env=dict(os.environ, **env,
-                                                         PYTHONPATH=project))
-        self.server = serve([f"WSGIPythonPath {project}",
-                             "WSGIScriptAlias / djsite.wsgi:application"], env)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import django; django.setup()\n"
+                "from django.core.management import call_command\n"
+                "call_command('migrate', verbosity=0)\n"
+                "from django.contrib.auth.models import User\n"
+                "User.objects.create_superuser('admin', 'a@example.com', 's3cret')\n",
+            ],
+            check=True,
+            cwd=project,
+            env=dict(os.environ, **env, PYTHONPATH=project),
+        )
+        self.server = serve(
+            [f"WSGIPythonPath {project}", "WSGIScriptAlias / djsite.wsgi:application"], env
+        )
         self.addCleanup(self.server.stop)
         self.port = self.server.port
 
@@ -134,17 +159,34 @@ class DjangoTests(TestCase):
         self.assertEqual(response.status, 200, data[:500])
         csrf_cookie = re.search(r"csrftoken=([^;]+)", response.getheader("Set-Cookie"))[1]
         token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', data)[1].decode()
-        body = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": "admin",
-                                       "password": "s3cret", "next": "/admin/"})
-        response, data = fetch(self.port, "POST", "/admin/login/?next=/admin/", body, {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Cookie": f"csrftoken={csrf_cookie}"})
+        body = urllib.parse.urlencode(
+            {
+                "csrfmiddlewaretoken": token,
+                "username": "admin",
+                "password": "s3cret",
+                "next": "/admin/",
+            }
+        )
+        response, data = fetch(
+            self.port,
+            "POST",
+            "/admin/login/?next=/admin/",
+            body,
+            {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": f"csrftoken={csrf_cookie}",
+            },
+        )
         self.assertEqual(response.status, 302, data[:500])
         self.assertEqual(response.getheader("Location"), "/admin/")
         cookies = response.getheader("Set-Cookie")
         session = re.search(r"sessionid=([^;]+)", cookies)[1]
-        response, data = fetch(self.port, "GET", "/admin/", headers={
-            "Cookie": f"csrftoken={csrf_cookie}; sessionid={session}"})
+        response, data = fetch(
+            self.port,
+            "GET",
+            "/admin/",
+            headers={"Cookie": f"csrftoken={csrf_cookie}; sessionid={session}"},
+        )
         self.assertEqual(response.status, 200, data[:500])
         self.assertIn(b"Site administration", data)
         # Without the session: back to the login page.

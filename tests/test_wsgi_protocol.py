@@ -16,6 +16,7 @@ from .wsgiapps import apps
 
 def plugin_line():
     from axkit import discovery
+
     return "wsgi" if "wsgi" in discovery.discover() else "axkit.plugins.wsgi.WSGI"
 
 
@@ -58,8 +59,9 @@ class Base(SynchronousTestCase):
         apps.reset()
         self.site = MemorySite(CONFIG)
         self.addCleanup(self.site.close)
-        plugin = [p for p in self.site.config.plugins.values()
-                  if getattr(p, "name", None) == "wsgi"][0]
+        plugin = [
+            p for p in self.site.config.plugins.values() if getattr(p, "name", None) == "wsgi"
+        ][0]
         plugin.pool = InlinePool()
         self.plugin = plugin
         # wsgiref's validator warns (instead of raising) about some faults.
@@ -78,8 +80,11 @@ class Base(SynchronousTestCase):
 
     def logged_failures(self, count=1):
         """The application failures logged (and taken off trial's list)."""
-        failures = [e for e in self.site.events if e.get("log_failure") is not None
-                    and e.get("plugin") == "wsgi"]
+        failures = [
+            e
+            for e in self.site.events
+            if e.get("log_failure") is not None and e.get("plugin") == "wsgi"
+        ]
         self.assertEqual(len(failures), count, failures)
         self.flushLoggedErrors()
         return failures
@@ -93,7 +98,7 @@ class EnvironTests(Base):
         e = self.environ("/env/a%20b/%C3%A9t%C3%A9?x=%41&y")
         self.assertEqual(e["SCRIPT_NAME"], "/env")
         # Percent-decoded, then the UTF-8 bytes as latin-1 (PEP 3333).
-        self.assertEqual(e["PATH_INFO"], "/a b/" + "été".encode("utf-8").decode("latin-1"))
+        self.assertEqual(e["PATH_INFO"], "/a b/" + "été".encode().decode("latin-1"))
         self.assertEqual(e["QUERY_STRING"], "x=%41&y")
         self.assertEqual(e["REQUEST_URI"], "/env/a%20b/%C3%A9t%C3%A9?x=%41&y")
         self.assertEqual(e["REQUEST_METHOD"], "GET")
@@ -133,18 +138,37 @@ class EnvironTests(Base):
         self.assertEqual((e["SERVER_NAME"], e["SERVER_PORT"]), ("example.org", "80"))
 
     def test_http_fields(self):
-        e = self.environ("/env/", [
-            ("Accept", "a/b"), ("Accept", "c/d"), ("Cookie", "a=1"), ("Cookie", "b=2"),
-            ("Authorization", "Bearer xyz"), ("X-Under_Score", "dropped"),
-            ("Connection", "keep-alive, X-Private"), ("X-Private", "secret"),
-            ("Keep-Alive", "300"), ("TE", "trailers"), ("Upgrade", "h2c"),
-            ("Proxy-Connection", "keep-alive"), ("X-Custom", "é")])
+        e = self.environ(
+            "/env/",
+            [
+                ("Accept", "a/b"),
+                ("Accept", "c/d"),
+                ("Cookie", "a=1"),
+                ("Cookie", "b=2"),
+                ("Authorization", "Bearer xyz"),
+                ("X-Under_Score", "dropped"),
+                ("Connection", "keep-alive, X-Private"),
+                ("X-Private", "secret"),
+                ("Keep-Alive", "300"),
+                ("TE", "trailers"),
+                ("Upgrade", "h2c"),
+                ("Proxy-Connection", "keep-alive"),
+                ("X-Custom", "é"),
+            ],
+        )
         self.assertEqual(e["HTTP_ACCEPT"], "a/b, c/d")
         self.assertEqual(e["HTTP_COOKIE"], "a=1; b=2")
-        self.assertEqual(e["HTTP_AUTHORIZATION"], "Bearer xyz")   # apps do their own auth
-        self.assertEqual(e["HTTP_X_CUSTOM"], "é")                  # latin-1 str, as sent
-        for hop in ("HTTP_CONNECTION", "HTTP_KEEP_ALIVE", "HTTP_TE", "HTTP_UPGRADE",
-                    "HTTP_PROXY_CONNECTION", "HTTP_X_PRIVATE", "HTTP_X_UNDER_SCORE"):
+        self.assertEqual(e["HTTP_AUTHORIZATION"], "Bearer xyz")  # apps do their own auth
+        self.assertEqual(e["HTTP_X_CUSTOM"], "é")  # latin-1 str, as sent
+        for hop in (
+            "HTTP_CONNECTION",
+            "HTTP_KEEP_ALIVE",
+            "HTTP_TE",
+            "HTTP_UPGRADE",
+            "HTTP_PROXY_CONNECTION",
+            "HTTP_X_PRIVATE",
+            "HTTP_X_UNDER_SCORE",
+        ):
             self.assertNotIn(hop, e)
 
     def test_no_host_names_the_local_socket(self):
@@ -171,6 +195,7 @@ class InputTests(Base):
 
     def check(self, query, app="/vecho", headers=(), body=None):
         import hashlib
+
         body = self.BODY if body is None else body
         r = self.get(f"{app}?{query}", headers, method="POST", body=body)
         self.assertEqual(r.status, 200, r.body)
@@ -195,11 +220,18 @@ class InputTests(Base):
 
     def test_chunked_body(self):
         body = b"hello chunked world" * 100
-        chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 300]), body[i:i + 300])
-                           for i in range(0, len(body), 300)) + b"0\r\n\r\n"
+        chunked = (
+            b"".join(
+                b"%x\r\n%s\r\n" % (len(body[i : i + 300]), body[i : i + 300])
+                for i in range(0, len(body), 300)
+            )
+            + b"0\r\n\r\n"
+        )
         import hashlib
-        r = self.get("/vecho?n=100", [("Transfer-Encoding", "chunked")], method="POST",
-                     body=chunked)
+
+        r = self.get(
+            "/vecho?n=100", [("Transfer-Encoding", "chunked")], method="POST", body=chunked
+        )
         self.assertEqual(r.body.decode(), f"{len(body)} {hashlib.sha256(body).hexdigest()}\n")
 
     def test_limit_request_body_before_the_app(self):
@@ -253,7 +285,7 @@ class ResponseTests(Base):
             self.assertIsNone(r.header("Connection"))
         self.assertFalse(conn.closed)
         logged = [m for m in self.errors() if "hop-by-hop" in m]
-        self.assertEqual(len(logged), 3, logged)   # connection, transfer-encoding, keep-alive
+        self.assertEqual(len(logged), 3, logged)  # connection, transfer-encoding, keep-alive
 
     def test_header_injection_is_a_500(self):
         r = self.get("/bad")
@@ -369,8 +401,9 @@ class FileWrapperTests(Base):
 
     def test_head(self):
         r = self.get(f"/fw?path={self.path}", method="HEAD")
-        self.assertEqual((r.status, r.header("Content-Length"), r.body),
-                         (200, str(len(self.data)), b""))
+        self.assertEqual(
+            (r.status, r.header("Content-Length"), r.body), (200, str(len(self.data)), b"")
+        )
         self.assertEqual(apps.EVENTS, [("file", "close")])
 
     def test_wrapped_by_a_middleware_is_iterated(self):
@@ -386,6 +419,7 @@ class AliasTests(SynchronousTestCase):
 
     def test_alias_and_redirect_below_a_mounted_root(self):
         import os
+
         folder = os.path.abspath(self.mktemp())
         os.makedirs(folder)
         with open(os.path.join(folder, "f.txt"), "w") as f:

@@ -56,6 +56,7 @@ class ServerTests(TestCase):
     @defer.inlineCallbacks
     def setUp(self):
         from axkit.testing import start_server
+
         apps.reset()
         self.docroot = self.mktemp()
         os.makedirs(os.path.join(self.docroot, "static"))
@@ -63,7 +64,7 @@ class ServerTests(TestCase):
             f.write(b"static file\n")
         self.server = yield start_server(config(self.docroot, self.extra))
         self.addCleanup(self.server.stop)
-        self.addCleanup(apps.GATE.set)         # never leave a thread blocked
+        self.addCleanup(apps.GATE.set)  # never leave a thread blocked
         self.port = self.server.port
 
     extra = "WSGIThreads 2\nWSGIQueueLimit 1"
@@ -79,8 +80,7 @@ class ServerTests(TestCase):
 
     @defer.inlineCallbacks
     def test_blocked_threads_block_nothing_else(self):
-        blocked = [threads.deferToThread(blocking_get, self.port, "/block")
-                   for _ in range(2)]
+        blocked = [threads.deferToThread(blocking_get, self.port, "/block") for _ in range(2)]
         for _ in range(2):
             got = yield threads.deferToThread(apps.STARTED.acquire, True, 10)
             self.assertTrue(got)
@@ -108,8 +108,7 @@ class ServerTests(TestCase):
 
     @defer.inlineCallbacks
     def test_a_request_whose_client_left_while_queued_is_not_run(self):
-        blocked = [threads.deferToThread(blocking_get, self.port, "/block")
-                   for _ in range(2)]
+        blocked = [threads.deferToThread(blocking_get, self.port, "/block") for _ in range(2)]
         for _ in range(2):
             got = yield threads.deferToThread(apps.STARTED.acquire, True, 10)
             self.assertTrue(got)
@@ -119,6 +118,7 @@ class ServerTests(TestCase):
         self.assertTrue(ok)
         # Gone for good (a reset: after a FIN alone a client may still read).
         import struct
+
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
         yield wait_until(lambda: False, 0.2)
@@ -138,7 +138,7 @@ class ServerTests(TestCase):
         got = 0
         while got < 1 << 20:
             got += len((yield threads.deferToThread(s.recv, 65536)))
-        yield wait_until(lambda: False, 0.5)         # the client stops reading
+        yield wait_until(lambda: False, 0.5)  # the client stops reading
         produced = apps.Produced.count
         # Produced, but not read: what the transport, the exchange and the
         # kernel's buffers hold -- not 256 MiB.
@@ -167,7 +167,6 @@ class ServerTests(TestCase):
         self.assertIn(b"Transfer-Encoding: chunked", first)
         self.assertNotIn(b"tick 2", first)
 
-
     @defer.inlineCallbacks
     def test_expect_100_continue_at_the_first_read(self):
         body = os.urandom(300000)
@@ -175,9 +174,10 @@ class ServerTests(TestCase):
         def upload(path):
             s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
             try:
-                s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-                          f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-                          .encode())
+                s.sendall(
+                    f"POST {path} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                )
                 first = s.recv(65536)
                 if first.startswith(b"HTTP/1.1 100 "):
                     s.sendall(body)
@@ -190,10 +190,12 @@ class ServerTests(TestCase):
                 return data
             finally:
                 s.close()
+
         data = yield threads.deferToThread(upload, "/echo?n=1000")
         self.assertTrue(data.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 "), data)
-        self.assertTrue(data.endswith(f"{len(body)} {hashlib.sha256(body).hexdigest()}\n"
-                                      .encode()), data[-200:])
+        self.assertTrue(
+            data.endswith(f"{len(body)} {hashlib.sha256(body).hexdigest()}\n".encode()), data[-200:]
+        )
         # An application answering without reading: no 100, and the
         # connection closes after the answer.
         data = yield threads.deferToThread(upload, "/hello")
@@ -208,8 +210,10 @@ class ServerTests(TestCase):
         def upload():
             s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
             try:
-                s.sendall(b"POST /echo?n=4096 HTTP/1.1\r\nHost: x\r\n"
-                          b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+                s.sendall(
+                    b"POST /echo?n=4096 HTTP/1.1\r\nHost: x\r\n"
+                    b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                )
                 for p in pieces:
                     s.sendall(b"%x\r\n%s\r\n" % (len(p), p))
                     time.sleep(0.02)
@@ -222,18 +226,23 @@ class ServerTests(TestCase):
                     data += piece
             finally:
                 s.close()
+
         data = yield threads.deferToThread(upload)
-        self.assertTrue(data.endswith(f"{len(body)} {hashlib.sha256(body).hexdigest()}\n"
-                                      .encode()), data[-300:])
+        self.assertTrue(
+            data.endswith(f"{len(body)} {hashlib.sha256(body).hexdigest()}\n".encode()), data[-300:]
+        )
 
     @defer.inlineCallbacks
     def test_client_leaving_mid_body_is_not_an_end(self):
         def half():
             s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-            s.sendall(b"POST /reader HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"
-                      + b"x" * 100000)
+            s.sendall(
+                b"POST /reader HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"
+                + b"x" * 100000
+            )
             time.sleep(0.2)
             s.close()
+
         yield threads.deferToThread(half)
         ok = yield wait_until(lambda: any(e[0] == "reader" for e in apps.EVENTS), 5)
         self.assertTrue(ok)

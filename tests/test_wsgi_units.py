@@ -61,7 +61,7 @@ class InputTests(SynchronousTestCase):
         for p in pieces[7:]:
             self.feed(p)
         self.request.consumer[1]()
-        self.assertEqual(self.input.read(10 ** 6), b"".join(pieces)[1800:])
+        self.assertEqual(self.input.read(10**6), b"".join(pieces)[1800:])
         self.assertEqual(self.input.read(10), b"")
 
     def test_client_paused_past_the_spool_and_resumed_at_half(self):
@@ -69,7 +69,7 @@ class InputTests(SynchronousTestCase):
             self.feed(b"x" * 1000)
         self.assertEqual(self.request.calls, ["pause"])
         self.input.read(2000)
-        self.assertEqual(self.request.calls, ["pause"])       # 4000 unread > 2500
+        self.assertEqual(self.request.calls, ["pause"])  # 4000 unread > 2500
         self.input.read(1600)
         self.assertEqual(self.request.calls, ["pause", "resume"])
 
@@ -124,6 +124,7 @@ class PoolTests(SynchronousTestCase):
         def blocked():
             started.set()
             gate.wait(10)
+
         self.assertTrue(pool.submit(blocked))
         self.assertTrue(started.wait(5))
         self.assertEqual((pool.busy, pool.depth), (1, 0))
@@ -139,6 +140,7 @@ class PoolTests(SynchronousTestCase):
 class TargetTests(SynchronousTestCase):
     def parse(self, word, base=None):
         from axkit.config.types import Context
+
         return loader.target(word, Context("x.conf", 1, base or os.getcwd()))
 
     def test_forms(self):
@@ -146,8 +148,10 @@ class TargetTests(SynchronousTestCase):
         os.makedirs(folder)
         for name in ("app.wsgi", "app.py"):
             with open(os.path.join(folder, name), "w") as f:
-                f.write("def application(e, s):\n    pass\napp = application\n"
-                        "def make():\n    return application\n")
+                f.write(
+                    "def application(e, s):\n    pass\napp = application\n"
+                    "def make():\n    return application\n"
+                )
         t = self.parse("app.wsgi", folder)
         self.assertEqual((t.kind, t.name), ("file", "application"))
         self.assertEqual(t.where, os.path.join(os.path.abspath(folder), "app.wsgi"))
@@ -160,8 +164,8 @@ class TargetTests(SynchronousTestCase):
 
     def test_refused(self):
         from axkit.config import ConfigError
-        for word in ("nosuch.wsgi", "/no/such/file.py", "module", "bad-name:app",
-                     "mod:not a name"):
+
+        for word in ("nosuch.wsgi", "/no/such/file.py", "module", "bad-name:app", "mod:not a name"):
             self.assertRaises(ConfigError, self.parse, word)
 
     def test_config(self):
@@ -204,8 +208,8 @@ class EnvironTests(SynchronousTestCase):
             auth_type = "Digest"
             server = None
             local_address = ("10.0.0.2", 443)
-            headers = Headers([("host", "example.org"), ("content-length", "0")],
-                              lowered=True)
+            headers = Headers([("host", "example.org"), ("content-length", "0")], lowered=True)
+
         env = build_environ(Req(), mount_base("/a", None, None), "/b", None)
         self.assertEqual((env["wsgi.url_scheme"], env["HTTPS"]), ("https", "on"))
         self.assertEqual((env["SERVER_NAME"], env["SERVER_PORT"]), ("example.org", "443"))

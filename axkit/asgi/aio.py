@@ -14,4 +14,5 @@ def on_asyncio(coro, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
     from axkit.asgi.bridge import bridge
+
     return bridge(reactor).run_deferred(coro)

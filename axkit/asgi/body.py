@@ -50,7 +50,9 @@ class BodyFeed:
             held.clear()
             self.inflight = True
             self.final_sent = self.body_ended
-            self.bridge.to_loop(self.l_deliver, {"type": "http.request", "body": body,
-                                                 "more_body": not self.body_ended})
+            self.bridge.to_loop(
+                self.l_deliver,
+                {"type": "http.request", "body": body, "more_body": not self.body_ended},
+            )
         if not self.body_ended and not self.done:
             request.resume_body()

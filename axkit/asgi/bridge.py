@@ -53,6 +53,7 @@ class SameThreadBridge:
 
     def run_deferred(self, coro):
         from twisted.internet.defer import Deferred
+
         return Deferred.fromFuture(self.loop.create_task(coro))
 
     def stop(self):
@@ -71,8 +72,7 @@ class ThreadBridge:
         self._loop_woken = False
         self._to_reactor = deque()
         self._reactor_woken = False
-        self._thread = threading.Thread(target=self._run, name="axkit-asgi-loop",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="axkit-asgi-loop", daemon=True)
         self._thread.start()
         if hasattr(reactor, "add_poll_hook"):
             # axkit's reactor: collect our calls before each poll, wake it
@@ -107,8 +107,9 @@ class ThreadBridge:
             try:
                 fn(*args)
             except Exception as e:
-                self.loop.call_exception_handler({"message": "axkit asgi call failed",
-                                                  "exception": e})
+                self.loop.call_exception_handler(
+                    {"message": "axkit asgi call failed", "exception": e}
+                )
 
     # -- loop -> reactor ---------------------------------------------------
 
@@ -133,6 +134,7 @@ class ThreadBridge:
 
     def _drain_reactor(self):
         from twisted.python import log
+
         self._reactor_woken = False
         calls = self._to_reactor
         while calls:
@@ -152,11 +154,13 @@ class ThreadBridge:
     def run_deferred(self, coro):
         """Run ``coro`` on the loop; a Deferred (on the reactor) of its result."""
         from twisted.internet.defer import Deferred
+
         d = Deferred()
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
 
         def done(f):
             self.reactor.callFromThread(_settle, d, f)
+
         future.add_done_callback(done)
         return d
 
@@ -250,9 +254,12 @@ def bridge_for(reactor):
     loop = getattr(reactor, "_asyncioEventloop", None)
     if loop is not None:
         return SameThreadBridge(loop)
-    wanted = os.environ.get("AXKIT_ASGI_LOOP", "")       # "thread": for measuring
-    if wanted != "thread" and hasattr(reactor, "add_raw_reader") and \
-            hasattr(reactor, "add_poll_hook"):
+    wanted = os.environ.get("AXKIT_ASGI_LOOP", "")  # "thread": for measuring
+    if (
+        wanted != "thread"
+        and hasattr(reactor, "add_raw_reader")
+        and hasattr(reactor, "add_poll_hook")
+    ):
         return SteppedBridge(reactor)
     return ThreadBridge(reactor)
 

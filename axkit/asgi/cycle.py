@@ -36,8 +36,9 @@ log = Logger(namespace="axkit.asgi")
 HIGH_WATER = 256 * 1024
 
 # Fields the engine owns (framing, Date, Server): an app's are dropped.
-_ENGINE_FIELDS = frozenset((b"content-length", b"transfer-encoding", b"connection",
-                            b"keep-alive", b"date", b"server"))
+_ENGINE_FIELDS = frozenset(
+    (b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"date", b"server")
+)
 
 _EMPTY_BODY = {"type": "http.request", "body": b"", "more_body": False}
 _DISCONNECT = {"type": "http.disconnect"}
@@ -53,22 +54,22 @@ class HTTPCycle(BodyFeed, RequestWatcher):
     below are the defaults, so a cycle sets only what differs)."""
 
     # loop side
-    waiter = None           # receive() waiting for a message
-    send_waiter = None      # send() waiting for the reactor to drain
-    unacked = 0             # bytes sent since the last drain
-    l_gone = False          # the response ended: receive() says disconnect
-    l_head = None           # (status, fields) until the first body, then True
-    l_complete = False      # the last body message was sent
-    body_asked = False      # the reactor was asked for the body
+    waiter = None  # receive() waiting for a message
+    send_waiter = None  # send() waiting for the reactor to drain
+    unacked = 0  # bytes sent since the last drain
+    l_gone = False  # the response ended: receive() says disconnect
+    l_head = None  # (status, fields) until the first body, then True
+    l_complete = False  # the last body message was sent
+    body_asked = False  # the reactor was asked for the body
     # reactor side
     head_sent = False
-    streaming = False       # registered as the request's producer
-    done = False            # the response ended
-    paused = False          # the client's socket is full (read by the loop)
-    drain_wanted = False    # a send() waits for resumeProducing
+    streaming = False  # registered as the request's producer
+    done = False  # the response ended
+    paused = False  # the client's socket is full (read by the loop)
+    drain_wanted = False  # a send() waits for resumeProducing
     body_ended = False
-    final_sent = False      # the last http.request message was passed on
-    inflight = False        # an http.request message the app has not taken
+    final_sent = False  # the last http.request message was passed on
+    inflight = False  # an http.request message the app has not taken
 
     def __init__(self, request, mount, bridge):
         self.request = request
@@ -96,7 +97,7 @@ class HTTPCycle(BodyFeed, RequestWatcher):
         error = None
         try:
             await self.mount.app(scope, self.receive, self.send)
-        except BaseException as e:          # CancelledError included: it failed
+        except BaseException as e:  # CancelledError included: it failed
             error = e
         self.bridge.to_reactor(self.r_app_done, error, self.l_complete)
 
@@ -142,7 +143,7 @@ class HTTPCycle(BodyFeed, RequestWatcher):
             if self.l_gone:
                 raise ClientDisconnected("the client has gone")
             if self.l_complete:
-                return                      # after the end: ignored (spec)
+                return  # after the end: ignored (spec)
             body = message.get("body", b"")
             more = message.get("more_body", False)
             if not more:
@@ -271,25 +272,37 @@ class HTTPCycle(BodyFeed, RequestWatcher):
         request = self.request
         if error is None and complete:
             return
-        if error is not None and isinstance(error, ClientDisconnected) and \
-                request.aborted:
-            return                          # it was told the client went
+        if error is not None and isinstance(error, ClientDisconnected) and request.aborted:
+            return  # it was told the client went
         if error is not None and isinstance(error, CancelledError):
-            log.info("ASGI app at {mount} was cancelled", mount=self.mount.url_path,
-                     request=request, plugin="asgi")
+            log.info(
+                "ASGI app at {mount} was cancelled",
+                mount=self.mount.url_path,
+                request=request,
+                plugin="asgi",
+            )
             self._cut()
         elif error is not None:
             failure = Failure(error, error.__class__, error.__traceback__)
             self._fail(failure, "the application raised")
         elif not self.done:
-            log.error("ASGI app at {mount} returned without completing its response",
-                      mount=self.mount.url_path, request=request, plugin="asgi")
+            log.error(
+                "ASGI app at {mount} returned without completing its response",
+                mount=self.mount.url_path,
+                request=request,
+                plugin="asgi",
+            )
             self._cut()
 
     def _fail(self, failure, why):
-        log.failure("ASGI app at {mount}: {why}", failure=failure,
-                    mount=self.mount.url_path, why=why, request=self.request,
-                    plugin="asgi")
+        log.failure(
+            "ASGI app at {mount}: {why}",
+            failure=failure,
+            mount=self.mount.url_path,
+            why=why,
+            request=self.request,
+            plugin="asgi",
+        )
         self._cut()
 
     def _cut(self):

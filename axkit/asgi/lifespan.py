@@ -43,17 +43,26 @@ class Lifespan:
             if self.mode == "on":
                 raise LifespanFailed(
                     f"{self.name}: the app ended lifespan startup without an answer"
-                    + (f" ({self.error.__class__.__name__}: {self.error})"
-                       if self.error is not None else ""))
-            log.info("ASGI app {name}: no lifespan support ({error}); carrying on "
-                     "without (ASGILifespan off to silence this)", name=self.name,
-                     error=f"{self.error.__class__.__name__}: {self.error}"
-                     if self.error is not None else "it returned at once")
+                    + (
+                        f" ({self.error.__class__.__name__}: {self.error})"
+                        if self.error is not None
+                        else ""
+                    )
+                )
+            log.info(
+                "ASGI app {name}: no lifespan support ({error}); carrying on "
+                "without (ASGILifespan off to silence this)",
+                name=self.name,
+                error=f"{self.error.__class__.__name__}: {self.error}"
+                if self.error is not None
+                else "it returned at once",
+            )
             return
         kind, message = outcome
         if kind != "complete":
-            raise LifespanFailed(f"{self.name}: lifespan startup failed"
-                                 + (f": {message}" if message else ""))
+            raise LifespanFailed(
+                f"{self.name}: lifespan startup failed" + (f": {message}" if message else "")
+            )
         self.supported = True
 
     async def shutdown(self):
@@ -61,9 +70,11 @@ class Lifespan:
             return
         outcome = await self._ask({"type": "lifespan.shutdown"})
         if outcome is None or outcome[0] != "complete":
-            log.error("ASGI app {name}: lifespan shutdown failed: {why}", name=self.name,
-                      why=(outcome[1] if outcome else
-                           f"ended without an answer ({self.error!r})"))
+            log.error(
+                "ASGI app {name}: lifespan shutdown failed: {why}",
+                name=self.name,
+                why=(outcome[1] if outcome else f"ended without an answer ({self.error!r})"),
+            )
 
     async def _ask(self, message):
         self.answer = asyncio.get_running_loop().create_future()
@@ -81,10 +92,12 @@ class Lifespan:
 
     async def _send(self, message):
         kind = message["type"]
-        outcome = {"lifespan.startup.complete": ("complete", None),
-                   "lifespan.shutdown.complete": ("complete", None),
-                   "lifespan.startup.failed": ("failed", message.get("message", "")),
-                   "lifespan.shutdown.failed": ("failed", message.get("message", ""))}.get(kind)
+        outcome = {
+            "lifespan.startup.complete": ("complete", None),
+            "lifespan.shutdown.complete": ("complete", None),
+            "lifespan.startup.failed": ("failed", message.get("message", "")),
+            "lifespan.shutdown.failed": ("failed", message.get("message", "")),
+        }.get(kind)
         if outcome is None:
             raise ValueError(f"ASGI lifespan: unknown message type {kind!r}")
         if self.answer is not None and not self.answer.done():

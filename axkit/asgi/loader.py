@@ -66,4 +66,3 @@ def _pick(module, attribute, target):
     if not callable(obj):
         raise LoadError(f"{target}: {obj!r} is not callable")
     return obj
-

@@ -42,8 +42,7 @@ def match_mount(mounts, path):
     segment boundary, the longest one -- or None.  ``mounts``: (prefix,
     value) pairs sorted longest prefix first."""
     for prefix, value in mounts:
-        if not prefix or path == prefix or path.startswith(prefix) and \
-                path[len(prefix)] == "/":
+        if not prefix or path == prefix or path.startswith(prefix) and path[len(prefix)] == "/":
             return prefix, value
     return None
 

@@ -28,7 +28,7 @@ def apr1(password, salt, magic=MAGIC):
     ctx = bytearray(password + magic + salt)
     length = len(password)
     while length > 0:
-        ctx += final[:min(16, length)]
+        ctx += final[: min(16, length)]
         length -= 16
     # Then, for each bit of the length, a NUL or the password's first byte
     # (the original adds final[0] after zeroing final: a NUL).
@@ -46,15 +46,17 @@ def apr1(password, salt, magic=MAGIC):
         step += final if i & 1 else password
         final = md5(step).digest()
     f = final
-    encoded = (_to64((f[0] << 16) | (f[6] << 8) | f[12], 4)
-               + _to64((f[1] << 16) | (f[7] << 8) | f[13], 4)
-               + _to64((f[2] << 16) | (f[8] << 8) | f[14], 4)
-               + _to64((f[3] << 16) | (f[9] << 8) | f[15], 4)
-               + _to64((f[4] << 16) | (f[10] << 8) | f[5], 4)
-               + _to64(f[11], 2))
+    encoded = (
+        _to64((f[0] << 16) | (f[6] << 8) | f[12], 4)
+        + _to64((f[1] << 16) | (f[7] << 8) | f[13], 4)
+        + _to64((f[2] << 16) | (f[8] << 8) | f[14], 4)
+        + _to64((f[3] << 16) | (f[9] << 8) | f[15], 4)
+        + _to64((f[4] << 16) | (f[10] << 8) | f[5], 4)
+        + _to64(f[11], 2)
+    )
     return magic + salt + b"$" + encoded
 
 
 def salt_of(hashed):
     """The salt of a ``$apr1$SALT$HASH`` string (bytes)."""
-    return hashed[len(MAGIC):].split(b"$", 1)[0]
+    return hashed[len(MAGIC) :].split(b"$", 1)[0]

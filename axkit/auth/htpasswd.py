@@ -17,9 +17,9 @@ import hmac
 import os
 import time
 
-CHECK_EVERY = 1.0      # seconds between two stats of a file
+CHECK_EVERY = 1.0  # seconds between two stats of a file
 BCRYPT_PREFIXES = (b"$2y$", b"$2a$", b"$2b$")
-BCRYPT_MAX = 72        # bcrypt looks at no more bytes (crypt_blowfish, APR)
+BCRYPT_MAX = 72  # bcrypt looks at no more bytes (crypt_blowfish, APR)
 
 
 class Unavailable(Exception):
@@ -42,18 +42,23 @@ def verify(password, hashed):
     takes ~2^cost ms: call it off the reactor thread (is_slow)."""
     if hashed[:4] in BCRYPT_PREFIXES:
         import bcrypt
+
         try:
             return bcrypt.checkpw(password[:BCRYPT_MAX], hashed)
         except ValueError:
             raise Unsupported("malformed bcrypt hash")
     if hashed.startswith(b"$apr1$"):
         from .apr1 import apr1, salt_of
+
         return hmac.compare_digest(apr1(password, salt_of(hashed)), hashed)
     if hashed.startswith(b"{SHA}"):
         digest = b"{SHA}" + base64.b64encode(hashlib.sha1(password).digest())
         return hmac.compare_digest(digest, hashed)
-    kind = hashed.split(b"$")[1][:8].decode("ascii", "replace") \
-        if hashed.startswith(b"$") and hashed.count(b"$") >= 2 else "crypt or plain text"
+    kind = (
+        hashed.split(b"$")[1][:8].decode("ascii", "replace")
+        if hashed.startswith(b"$") and hashed.count(b"$") >= 2
+        else "crypt or plain text"
+    )
     raise Unsupported(f"unsupported password hash ({kind}); use htpasswd -B")
 
 
@@ -171,5 +176,4 @@ class VerifiedCache:
     def add(self, path, user, hashed, password):
         if len(self.entries) >= self.size:
             self.entries.clear()
-        self.entries[(path, user, hashed)] = (self._digest(password),
-                                              time.monotonic() + self.ttl)
+        self.entries[(path, user, hashed)] = (self._digest(password), time.monotonic() + self.ttl)

@@ -58,11 +58,13 @@ class ScopeEnv:
     __slots__ = ("base", "unset", "pass_auth")
 
     def __init__(self, conf):
-        base = {"GATEWAY_INTERFACE": "CGI/1.1",
-                "SERVER_SOFTWARE": SERVER_SOFTWARE,
-                "PATH": conf.cgi_path or DEFAULT_PATH,
-                "DOCUMENT_ROOT": conf.document_root,
-                "REDIRECT_STATUS": "200"}      # php-cgi refuses to run without it
+        base = {
+            "GATEWAY_INTERFACE": "CGI/1.1",
+            "SERVER_SOFTWARE": SERVER_SOFTWARE,
+            "PATH": conf.cgi_path or DEFAULT_PATH,
+            "DOCUMENT_ROOT": conf.document_root,
+            "REDIRECT_STATUS": "200",
+        }  # php-cgi refuses to run without it
         extra = {}
         for name in _flat(conf.pass_env):
             value = os.environ.get(name)
@@ -162,11 +164,11 @@ def build_environ(request, scope_env, script, script_name, path_info):
 
     if path_info:
         env["PATH_INFO"] = path_info
-        env["PATH_TRANSLATED"] = env["DOCUMENT_ROOT"].rstrip("/") + path_info \
-            if "DOCUMENT_ROOT" in env else path_info
+        env["PATH_TRANSLATED"] = (
+            env["DOCUMENT_ROOT"].rstrip("/") + path_info if "DOCUMENT_ROOT" in env else path_info
+        )
     query = request.query
-    env["QUERY_STRING"] = (query if query.isascii() else query.encode("latin-1")) \
-        if query else ""
+    env["QUERY_STRING"] = (query if query.isascii() else query.encode("latin-1")) if query else ""
     if request.user is not None:
         env["REMOTE_USER"] = request.user
     if request.auth_type is not None:
@@ -195,8 +197,10 @@ def _connection_env(request):
     """REMOTE_*, SERVER_ADDR/PORT, REQUEST_SCHEME and HTTPS: the same for
     every request on a connection."""
     addr = request.client_address
-    env = {"REMOTE_ADDR": addr,
-           "REMOTE_HOST": addr}    # §4.1.9: the address when no name is looked up
+    env = {
+        "REMOTE_ADDR": addr,
+        "REMOTE_HOST": addr,
+    }  # §4.1.9: the address when no name is looked up
     if request.client_port is not None:
         env["REMOTE_PORT"] = str(request.client_port)
     local_addr, local_port = request.local_address
@@ -217,7 +221,7 @@ def _server_name(request, host, local_addr):
     # header without its port), else ServerName, else the local address.
     if host:
         if host.startswith("["):
-            return (host[:host.find("]") + 1] or host).lower()
+            return (host[: host.find("]") + 1] or host).lower()
         name = host.rpartition(":")[0] if ":" in host else host
         # As Apache and lighttpd give it: lower-case, no trailing dot.
         return name.lower().rstrip(".") or name
@@ -231,6 +235,7 @@ def search_argv(query):
     if not query or "=" in query:
         return []
     from urllib.parse import unquote
+
     words = [unquote(w) for w in query.split("+")]
     if any("\x00" in w for w in words):
         return []

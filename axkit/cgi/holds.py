@@ -15,7 +15,7 @@ from twisted.logger import Logger
 log = Logger(namespace="axkit.cgi")
 
 HOLD = 0.005
-HOLD_BELOW = 16384        # only a first read shorter than this is held
+HOLD_BELOW = 16384  # only a first read shorter than this is held
 
 
 class _Holds:
@@ -27,8 +27,8 @@ class _Holds:
 
     def __init__(self, reactor):
         self.reactor = reactor
-        self.queue = collections.deque()     # (due, run), in the order due
-        self.active = 0                      # runs still held
+        self.queue = collections.deque()  # (due, run), in the order due
+        self.active = 0  # runs still held
         self.timer = None
 
     def add(self, run):

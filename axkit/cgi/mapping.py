@@ -20,9 +20,9 @@ class Target:
     __slots__ = ("script", "script_name", "path_info")
 
     def __init__(self, script, script_name, path_info):
-        self.script = script             # absolute file name of the program
-        self.script_name = script_name   # the URL path that named it (SCRIPT_NAME)
-        self.path_info = path_info       # the rest ("" when none)
+        self.script = script  # absolute file name of the program
+        self.script_name = script_name  # the URL path that named it (SCRIPT_NAME)
+        self.path_info = path_info  # the rest ("" when none)
 
     def __repr__(self):
         return f"Target({self.script!r}, {self.script_name!r}, {self.path_info!r})"
@@ -60,7 +60,7 @@ def resolve_alias(prefix, target, path, interpreters=None):
     """The Target for ``path`` under ScriptAlias ``prefix`` -> ``target``;
     a file whose extension has a CGIInterpreter (``interpreters``: extension
     -> program) needs no execute bit."""
-    rest = path[len(prefix):]
+    rest = path[len(prefix) :]
     if prefix.endswith("/"):
         rest = "/" + rest
         base_name = prefix[:-1]
@@ -80,14 +80,12 @@ def resolve_alias(prefix, target, path, interpreters=None):
         try:
             st = os.stat(candidate)
         except (FileNotFoundError, NotADirectoryError):
-            mounted = _single_program(target, base_name, rest, interpreters) \
-                if i == 1 else None
+            mounted = _single_program(target, base_name, rest, interpreters) if i == 1 else None
             if mounted is not None:
                 return mounted
             raise Refused(404, "no such script", candidate)
         except PermissionError:
-            mounted = _single_program(target, base_name, rest, interpreters) \
-                if i == 1 else None
+            mounted = _single_program(target, base_name, rest, interpreters) if i == 1 else None
             if mounted is not None:
                 return mounted
             raise Refused(403, "permission denied", candidate)
@@ -97,7 +95,7 @@ def resolve_alias(prefix, target, path, interpreters=None):
             continue
         if not statmod.S_ISREG(st.st_mode):
             raise Refused(403, "not a regular file", candidate)
-        path_info = "/" + "/".join(parts[i + 1:]) if i + 1 < len(parts) else ""
+        path_info = "/" + "/".join(parts[i + 1 :]) if i + 1 < len(parts) else ""
         return checked(Target(candidate, consumed, path_info), st, interpreters)
     if current == target.rstrip("/"):
         mounted = _single_program(target, base_name, rest, interpreters)
@@ -120,14 +118,15 @@ def _single_program(target, base_name, rest, interpreters=None):
         raise Refused(404, "ScriptAlias target does not exist", target)
     if not statmod.S_ISREG(st.st_mode):
         return None
-    return checked(Target(target, base_name.rstrip("/") if base_name != "/" else "", rest),
-                   st, interpreters)
+    return checked(
+        Target(target, base_name.rstrip("/") if base_name != "/" else "", rest), st, interpreters
+    )
 
 
 def checked(target, st, interpreters=None):
     """``target`` if its program may run; Refused(403) otherwise."""
     if interpreters and os.path.splitext(target.script)[1].lower() in interpreters:
-        return target       # run by its interpreter: read, not executed
+        return target  # run by its interpreter: read, not executed
     if not may_execute(target.script, st):
         raise Refused(403, "not executable", target.script)
     return target
@@ -149,7 +148,7 @@ def document_target(request):
     path_info = request.path_info or ""
     path = request.path
     if path_info:
-        script_name = path[:len(path) - len(path_info)]
+        script_name = path[: len(path) - len(path_info)]
     elif path.endswith("/"):
         # A folder's DirectoryIndex program: named in full, as Apache's
         # mod_dir does (programs find their base URL from SCRIPT_NAME).

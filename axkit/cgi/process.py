@@ -38,7 +38,7 @@ class _Poller:
     def __init__(self, reactor):
         self.reactor = reactor
         self.epoll = select.epoll()
-        self.pipes = {}          # fd -> _OutPipe being read
+        self.pipes = {}  # fd -> _OutPipe being read
 
     def fileno(self):
         return self.epoll.fileno()
@@ -126,7 +126,7 @@ class _OutPipe:
         self.proc = proc
         self.name = name
         self.fd = fd
-        fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)   # a pipe's only flag
+        fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)  # a pipe's only flag
         self.reading = True
         poller.watch(self)
 
@@ -304,7 +304,7 @@ class GroupProcess:
             # its reading is paused: a stderr flood being logged.)
             pipes[2].doRead()
             if 2 not in pipes:
-                return          # its end has run what follows
+                return  # its end has run what follows
         if not pipes:
             if self.lostProcess:
                 self._over()
@@ -328,7 +328,7 @@ class GroupProcess:
         try:
             found, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
-            found, status = pid, 0      # reaped elsewhere: nothing more to learn
+            found, status = pid, 0  # reaped elsewhere: nothing more to learn
         if found:
             if self._registered:
                 self._registered = False

@@ -17,13 +17,24 @@ _STATUS = re.compile(r"([1-5][0-9][0-9])(?:[ \t]+([^\r\n\x00]*))?\Z")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 # Fields the server owns (framing, connection management); a script's are dropped.
-HOP_BY_HOP = frozenset(("connection", "keep-alive", "transfer-encoding", "te", "trailer",
-                        "upgrade", "proxy-connection", "date", "server"))
+HOP_BY_HOP = frozenset(
+    (
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-connection",
+        "date",
+        "server",
+    )
+)
 
 
 # The largest Content-Length passed on (2**63 - 1: what a proxy in front can
 # hold; RFC 9110 §8.6 asks recipients to guard against overflow).
-_MAX_LENGTH = 2 ** 63 - 1
+_MAX_LENGTH = 2**63 - 1
 
 
 class BadHead(Exception):
@@ -54,13 +65,20 @@ class Head:
     """A parsed CGI response head (not changed once parse_head returns it:
     the same head may answer many requests, see parse_head)."""
 
-    __slots__ = ("status", "reason", "headers", "location", "content_length",
-                 "has_status", "local_redirect")
+    __slots__ = (
+        "status",
+        "reason",
+        "headers",
+        "location",
+        "content_length",
+        "has_status",
+        "local_redirect",
+    )
 
     def __init__(self):
         self.status = 200
         self.reason = None
-        self.headers = []           # [(name, value)] to send, in order (then a tuple)
+        self.headers = []  # [(name, value)] to send, in order (then a tuple)
         self.location = None
         self.content_length = None
         self.has_status = False
@@ -70,9 +88,12 @@ class Head:
 def _is_local_redirect(head):
     """§6.2.2: a Location that is a local path, with no Status of its own
     (or a 200): the server answers with that path instead."""
-    return (head.location is not None and head.location.startswith("/")
-            and not head.location.startswith("//")
-            and (not head.has_status or head.status == 200))
+    return (
+        head.location is not None
+        and head.location.startswith("/")
+        and not head.location.startswith("//")
+        and (not head.has_status or head.status == 200)
+    )
 
 
 # Heads already parsed, by their bytes: a program sends the same head
@@ -146,8 +167,8 @@ def _parse_head(block):
             # ASCII digits only: str.isdigit() also takes '\xb2' ("²"), which
             # int() refuses.
             if not (value.isdigit() and value.isascii()) or (
-                    head.content_length is not None
-                    and int(value) != head.content_length):
+                head.content_length is not None and int(value) != head.content_length
+            ):
                 raise BadHead(f"invalid Content-Length {_show(value)}")
             head.content_length = int(value)
             if head.content_length > _MAX_LENGTH:

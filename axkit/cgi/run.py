@@ -23,10 +23,10 @@ import errno
 import os
 import signal
 
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
-from twisted.internet.interfaces import IPushProducer
 
 from axkit.http.headers import Headers
 from axkit.http.paths import BadTarget, normalize_path
@@ -45,7 +45,7 @@ from .timeouts import Timeouts
 
 log = Logger(namespace="axkit.cgi")
 
-MAX_REDIRECTS = 10        # local redirects followed for one request (as Apache)
+MAX_REDIRECTS = 10  # local redirects followed for one request (as Apache)
 
 _reactor = None
 
@@ -56,6 +56,7 @@ def _global_reactor():
     global _reactor
     if _reactor is None:
         from twisted.internet import reactor
+
         _reactor = reactor
     return _reactor
 
@@ -70,30 +71,31 @@ class CGIRun(StdinFeeding, StderrLogging, Timeouts, ProcessProtocol, RequestWatc
     process = None
     ended = False
     head_buffer = b""
-    held = None               # the _Holds a short first output waits in (see HOLD)
-    remaining = None          # body bytes still allowed by Content-Length
-    paused = False            # client backpressure on stdout
-    producing = False         # registered as the client's producer
+    held = None  # the _Holds a short first output waits in (see HOLD)
+    remaining = None  # body bytes still allowed by Content-Length
+    paused = False  # client backpressure on stdout
+    producing = False  # registered as the client's producer
     stdin_open = False
     throttle = None
-    stdin_is_file = False     # stdin is a file (a spooled body, /dev/null)
-    stdin_data = None         # a whole body to write once the process exists
-    after_spawn = None        # called once the process exists or failed to
+    stdin_is_file = False  # stdin is a file (a spooled body, /dev/null)
+    stdin_data = None  # a whole body to write once the process exists
+    after_spawn = None  # called once the process exists or failed to
     kill_timer = None
-    killed = None             # why the group was signalled, if it was
-    half_closed = False       # the client sent its FIN (see HALF_CLOSED_GRACE)
-    unsent_mark = None        # the client's unread bytes when last looked at
-    body_fed = 0              # body bytes fed since CGITimeout was last moved
+    killed = None  # why the group was signalled, if it was
+    half_closed = False  # the client sent its FIN (see HALF_CLOSED_GRACE)
+    unsent_mark = None  # the client's unread bytes when last looked at
+    body_fed = 0  # body bytes fed since CGITimeout was last moved
     stderr_buffer = b""
-    stderr_backlog = None     # lines waiting for their turn (see STDERR_BATCH)
+    stderr_backlog = None  # lines waiting for their turn (see STDERR_BATCH)
     fault_logged = False
     # CGITimeout: the time by which the program must write (or the client
     # read) again -- a request.deadline() (the server's timer wheel: no
     # reactor timer per run), moved on by every piece of output.
     deadline = None
 
-    def __init__(self, request, script, argv, env, timeout, nph=False, reactor=None,
-                 executable=None):
+    def __init__(
+        self, request, script, argv, env, timeout, nph=False, reactor=None, executable=None
+    ):
         self.reactor = reactor if reactor is not None else _global_reactor()
         self.request = request
         self.script = script
@@ -115,12 +117,12 @@ class CGIRun(StdinFeeding, StderrLogging, Timeouts, ProcessProtocol, RequestWatc
         request = self.request
         self.deadline = request.deadline(self._timed_out)
         self.deadline.after(self.timeout)
-        request.watch(self)     # request_ended, client_half_closed
+        request.watch(self)  # request_ended, client_half_closed
         if stdin_file is not None:
             stdin_fd = stdin_file.fileno()
             self.stdin_is_file = True
         elif stdin_data is None and not self._has_body():
-            stdin_fd = _devnull()      # no body: no pipe to make, feed and close
+            stdin_fd = _devnull()  # no body: no pipe to make, feed and close
             self.stdin_is_file = True
         else:
             stdin_fd = None
@@ -129,8 +131,16 @@ class CGIRun(StdinFeeding, StderrLogging, Timeouts, ProcessProtocol, RequestWatc
             self.after_spawn = after
         script = self.script
         # (The folder of an absolute file name; "/" for one at the root.)
-        spawn(self.reactor, self, self.executable, self.argv, self.env,
-              script[:script.rfind("/")] or "/", stdin_fd, self._spawned)
+        spawn(
+            self.reactor,
+            self,
+            self.executable,
+            self.argv,
+            self.env,
+            script[: script.rfind("/")] or "/",
+            stdin_fd,
+            self._spawned,
+        )
 
     def _spawned(self, proc, error):
         try:
@@ -302,7 +312,7 @@ class CGIRun(StdinFeeding, StderrLogging, Timeouts, ProcessProtocol, RequestWatc
                 if self.process is not None:
                     self.process.close_output(1)
                 return
-        except Exception as e:      # a header the engine refuses to send
+        except Exception as e:  # a header the engine refuses to send
             self.state = OVER
             self._fault(f"response head refused: {e}", 502)
             request.response_headers = Headers()
@@ -370,8 +380,7 @@ class CGIRun(StdinFeeding, StderrLogging, Timeouts, ProcessProtocol, RequestWatc
             self._unproduce()
             if not request.finished:
                 if self.remaining:
-                    self._fault(f"ended {self.remaining} bytes short of its "
-                                "Content-Length", None)
+                    self._fault(f"ended {self.remaining} bytes short of its Content-Length", None)
                 request.finish()
         elif state == HEAD:
             # Decided when the process has ended, so the log line can say how.
@@ -391,9 +400,12 @@ class CGIRun(StdinFeeding, StderrLogging, Timeouts, ProcessProtocol, RequestWatc
             self.state = OVER
             how = _describe_exit(status)
             if self.killed:
-                return      # already answered by the timeout or the disconnect
-            what = "sent no output" if not self.head_buffer else \
-                "ended before the end of its header block"
+                return  # already answered by the timeout or the disconnect
+            what = (
+                "sent no output"
+                if not self.head_buffer
+                else "ended before the end of its header block"
+            )
             self._bad_gateway(f"{what} ({how})")
         elif self.state not in (OVER, DRAIN) and not self.request.finished:
             self.state = OVER
@@ -412,8 +424,7 @@ class CGIRun(StdinFeeding, StderrLogging, Timeouts, ProcessProtocol, RequestWatc
         self._close_stdin()
         count = request.notes.get(CGI_REDIRECTS, 0) + 1
         if count > MAX_REDIRECTS:
-            self._fault(f"more than {MAX_REDIRECTS} local redirects (last to "
-                        f"{location})", 500)
+            self._fault(f"more than {MAX_REDIRECTS} local redirects (last to {location})", 500)
             request.send_error(500)
             return
         try:
@@ -468,9 +479,14 @@ class CGIRun(StdinFeeding, StderrLogging, Timeouts, ProcessProtocol, RequestWatc
             # finishes): the engine answered in its place -- the request's
             # body broke or timed out (400, 408).  Nobody will read the
             # program's answer; it must not wait for the rest of its stdin.
-            log.info("{script}: the server answered the request itself ({status}); "
-                     "terminating the script", script=self.script,
-                     status=self.request.status, request=self.request, plugin="cgi")
+            log.info(
+                "{script}: the server answered the request itself ({status}); "
+                "terminating the script",
+                script=self.script,
+                status=self.request.status,
+                request=self.request,
+                plugin="cgi",
+            )
             self.state = OVER
             self._unproduce()
             self._close_stdin()
@@ -479,8 +495,12 @@ class CGIRun(StdinFeeding, StderrLogging, Timeouts, ProcessProtocol, RequestWatc
     def _client_gone(self):
         self.producing = False
         if not self.ended and self.state != OVER:
-            log.info("{script}: client went away; terminating the script",
-                     script=self.script, request=self.request, plugin="cgi")
+            log.info(
+                "{script}: client went away; terminating the script",
+                script=self.script,
+                request=self.request,
+                plugin="cgi",
+            )
             self.state = OVER
             self._kill("client disconnected")
         elif not self.ended:
@@ -513,9 +533,13 @@ class CGIRun(StdinFeeding, StderrLogging, Timeouts, ProcessProtocol, RequestWatc
         # by a process outside the group, which signals cannot reach.
         self.kill_timer = None
         if not self.ended and self.process is not None:
-            log.warn("{script}: its pipes are still held open after the process group "
-                     "was killed (by a process that left the group?); closing them",
-                     script=self.script, request=self.request, plugin="cgi")
+            log.warn(
+                "{script}: its pipes are still held open after the process group "
+                "was killed (by a process that left the group?); closing them",
+                script=self.script,
+                request=self.request,
+                plugin="cgi",
+            )
             self.process.abandon()
 
     @staticmethod
@@ -538,8 +562,14 @@ class CGIRun(StdinFeeding, StderrLogging, Timeouts, ProcessProtocol, RequestWatc
     def _fault(self, what, status):
         self.fault_logged = True
         answer = f" -> {status}" if status else ""
-        log.error("{script}: {what}{answer}", script=self.script, what=what,
-                  answer=answer, request=self.request, plugin="cgi")
+        log.error(
+            "{script}: {what}{answer}",
+            script=self.script,
+            what=what,
+            answer=answer,
+            request=self.request,
+            plugin="cgi",
+        )
 
     def _fault_once(self, what):
         if not self.fault_logged:

@@ -7,7 +7,7 @@ import time
 
 from twisted.internet.defer import Deferred
 
-KILL_GRACE = 2.0          # seconds between SIGTERM and SIGKILL
+KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 
 
 class Slots:
@@ -15,9 +15,9 @@ class Slots:
 
     def __init__(self):
         self.used = 0
-        self.running = set()        # CGIRun objects whose process is alive
+        self.running = set()  # CGIRun objects whose process is alive
         self._hooked = False
-        self.waiting = collections.deque()   # (Deferred, timer) for wait()
+        self.waiting = collections.deque()  # (Deferred, timer) for wait()
 
     def take(self, limit):
         if limit and self.used >= limit:
@@ -38,6 +38,7 @@ class Slots:
             except ValueError:
                 pass
             d.callback(False)
+
         entry[1] = reactor.callLater(timeout, expire)
         self.waiting.append(entry)
         return d

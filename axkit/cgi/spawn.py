@@ -61,7 +61,7 @@ _FS_ERRORS = sys.getfilesystemencodeerrors()
 # would also give it, on Linux with autogroup scheduling, a scheduler group
 # of its own -- made and torn down per request, and weighing as much as the
 # whole server when the CPU is contended.
-SPAWN_THREADS = 4      # spawns in flight at once (each waits for one exec)
+SPAWN_THREADS = 4  # spawns in flight at once (each waits for one exec)
 
 
 class _SpawnThreads:
@@ -88,9 +88,10 @@ class _SpawnThreads:
         self.hooked = hasattr(reactor, "add_poll_hook")
         if self.hooked:
             reactor.add_poll_hook(self._collect)
-        self.threads = [threading.Thread(target=self._work, daemon=True,
-                                         name=f"axkit-cgi-spawn-{i}")
-                        for i in range(size)]
+        self.threads = [
+            threading.Thread(target=self._work, daemon=True, name=f"axkit-cgi-spawn-{i}")
+            for i in range(size)
+        ]
         for t in self.threads:
             t.start()
 
@@ -109,7 +110,7 @@ class _SpawnThreads:
             except BaseException as e:
                 job.error = e
             done.append(job)
-            job = None      # (not kept, with its request, until the next one)
+            job = None  # (not kept, with its request, until the next one)
             if not self.wake_pending and (not self.hooked or self.reactor.polling):
                 self.wake_pending = True
                 self.reactor.callFromThread(self._finish)
@@ -168,8 +169,22 @@ class _Job:
     closes the child's ends, reads the child's report of a failed exec and
     calls ``done(process, None)`` or ``done(None, exception)``."""
 
-    __slots__ = ("reactor", "protocol", "executable", "args", "env", "env_list", "cwd",
-                 "stdin_fd", "ours", "theirs", "errpipe", "result", "error", "done")
+    __slots__ = (
+        "reactor",
+        "protocol",
+        "executable",
+        "args",
+        "env",
+        "env_list",
+        "cwd",
+        "stdin_fd",
+        "ours",
+        "theirs",
+        "errpipe",
+        "result",
+        "error",
+        "done",
+    )
 
     def __init__(self, reactor, protocol, executable, args, env, cwd, stdin_fd, done):
         self.reactor = reactor
@@ -185,7 +200,7 @@ class _Job:
             if stdin_fd is None:
                 stdin_r, stdin_w = os.pipe()
             else:
-                stdin_r = stdin_fd          # (not ours to close)
+                stdin_r = stdin_fd  # (not ours to close)
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
             if _fork_exec is not None:
@@ -196,8 +211,9 @@ class _Job:
                 self.executable = executable
                 self.errpipe = self.env_list = None
         except BaseException:
-            self._close((stdin_r if stdin_fd is None else None, stdin_w, out_r, out_w,
-                         err_r, err_w))
+            self._close(
+                (stdin_r if stdin_fd is None else None, stdin_w, out_r, out_w, err_r, err_w)
+            )
             raise
         self.ours = (stdin_w, out_r, err_r)
         # The child's ends, closed once it has them (stdin: only a pipe's).
@@ -212,15 +228,25 @@ class _Job:
             try:
                 # A process group, not a session (start_new_session): see
                 # _GROUP_NOT_SESSION.
-                return _fork_exec(self.args, self.executable, self.cwd, self.env_list,
-                                  stdin, out, err, errpipe_r, errpipe_w)
+                return _fork_exec(
+                    self.args,
+                    self.executable,
+                    self.cwd,
+                    self.env_list,
+                    stdin,
+                    out,
+                    err,
+                    errpipe_r,
+                    errpipe_w,
+                )
             except TypeError:
                 # A helper of another shape than the known ones: Popen from now on.
                 _fork_exec = None
                 self.errpipe = None
                 _drop_errpipe((errpipe_r, errpipe_w))
-        return _via_popen(os.fsdecode(self.executable), self.args, self.env, self.cwd,
-                          stdin, out, err)
+        return _via_popen(
+            os.fsdecode(self.executable), self.args, self.env, self.cwd, stdin, out, err
+        )
 
     def finish(self, reports=None):
         """On the reactor thread: release the child's ends, report.
@@ -289,7 +315,7 @@ class _Job:
 # using fork (see _Job._exec_report).
 _errpipes = []
 _REUSE_ERRPIPES = sys.platform.startswith("linux")
-ERRPIPES_KEPT = SPAWN_THREADS * 2     # free pipes kept at most (two fds each)
+ERRPIPES_KEPT = SPAWN_THREADS * 2  # free pipes kept at most (two fds each)
 
 
 def spare_descriptors():
@@ -355,9 +381,17 @@ def _ready_reports():
 
 def _via_popen(executable, args, env, cwd, child_stdin, out_w, err_w):
     child = subprocess.Popen(
-        args, executable=executable, stdin=child_stdin, stdout=out_w, stderr=err_w,
-        cwd=cwd, env=env, close_fds=True, process_group=0,
-        restore_signals=True)
+        args,
+        executable=executable,
+        stdin=child_stdin,
+        stdout=out_w,
+        stderr=err_w,
+        cwd=cwd,
+        env=env,
+        close_fds=True,
+        process_group=0,
+        restore_signals=True,
+    )
     # Twisted's SIGCHLD handler reaps this child; subprocess must not (its
     # finaliser would waitpid() it and steal the exit status).
     _compat.disown_popen(child)
@@ -373,7 +407,7 @@ def _env_list(env):
     try:
         # All str (the common case): joins and one encode, one split, all in C.
         joined = "\0".join(map("=".join, env.items()))
-    except TypeError:       # a bytes value (non-ASCII from the wire)
+    except TypeError:  # a bytes value (non-ASCII from the wire)
         pass
     else:
         out = joined.encode(_FS_ENCODING, _FS_ERRORS).split(b"\0")

@@ -7,7 +7,7 @@ from twisted.logger import Logger
 
 log = Logger(namespace="axkit.cgi")
 
-STDERR_LINE = 4096        # longest stderr line logged (the rest is cut)
+STDERR_LINE = 4096  # longest stderr line logged (the rest is cut)
 # stderr lines logged per reactor turn: a flood (one 64 KiB read can hold
 # 30,000 lines) is logged a batch at a time, other clients served between
 # batches, the program's stderr pipe unread meanwhile (it waits, as for a
@@ -61,6 +61,10 @@ class StderrLogging:
         line = line.rstrip(b"\r")
         if len(line) > STDERR_LINE:
             line = line[:STDERR_LINE] + b"..."
-        log.error("{script}: {line}", script=self.script,
-                  line=line.decode("utf-8", "replace"), request=self.request,
-                  plugin="cgi")
+        log.error(
+            "{script}: {line}",
+            script=self.script,
+            line=line.decode("utf-8", "replace"),
+            request=self.request,
+            plugin="cgi",
+        )

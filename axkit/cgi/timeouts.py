@@ -70,10 +70,14 @@ class Timeouts:
         if state in (BODY, NPH) and self.paused and self._client_draining():
             return
         if self.half_closed and state in (HEAD, BODY, NPH):
-            log.info("{script}: client went away (it closed its side, and the script "
-                     "was silent for {grace:g}s after); terminating the script",
-                     script=self.script, grace=self.timeout, request=request,
-                     plugin="cgi")
+            log.info(
+                "{script}: client went away (it closed its side, and the script "
+                "was silent for {grace:g}s after); terminating the script",
+                script=self.script,
+                grace=self.timeout,
+                request=request,
+                plugin="cgi",
+            )
             self.state = OVER
             self._kill("client half-closed")
             self._unproduce()
@@ -84,24 +88,34 @@ class Timeouts:
             return
         if state == HEAD:
             self.state = OVER
-            self._fault(f"no response head within CGITimeout ({self.timeout:g}s); "
-                        "process group killed", 504)
+            self._fault(
+                f"no response head within CGITimeout ({self.timeout:g}s); process group killed", 504
+            )
             self._kill("timeout")
             if not request.finished:
                 request.send_error(504)
         elif state in (BODY, NPH):
             self.state = OVER
             if self.paused:
-                self._fault(f"client read nothing for CGITimeout ({self.timeout:g}s); "
-                            "response cut, process group killed", None)
+                self._fault(
+                    f"client read nothing for CGITimeout ({self.timeout:g}s); "
+                    "response cut, process group killed",
+                    None,
+                )
             else:
-                self._fault(f"no output for CGITimeout ({self.timeout:g}s) after the "
-                            "head was sent; response cut, process group killed", None)
+                self._fault(
+                    f"no output for CGITimeout ({self.timeout:g}s) after the "
+                    "head was sent; response cut, process group killed",
+                    None,
+                )
             self._kill("timeout")
             self._unproduce()
             request.abort()
         elif not self.killed:
             # The response is over but the process lingers.
-            self._fault(f"still running CGITimeout ({self.timeout:g}s) after its "
-                        "response; process group killed", None)
+            self._fault(
+                f"still running CGITimeout ({self.timeout:g}s) after its "
+                "response; process group killed",
+                None,
+            )
             self._kill("lingering")

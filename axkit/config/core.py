@@ -1,34 +1,72 @@
 """The directives the core itself declares (plugins declare theirs the same way)."""
 
-from .directives import (ANY, APPEND, GLOBAL, NOT_FILES, SERVER, SERVER_ONLY,
-                         Directive, many)
+from .directives import ANY, APPEND, GLOBAL, NOT_FILES, SERVER, SERVER_ONLY, Directive, many
 from .options import check_line, option_word
 from .types import endpoint, flag, one_of, path, string
 
 CORE_DIRECTIVES = [
-    Directive("Listen", endpoint, scopes=SERVER_ONLY, merge=APPEND,
-              doc="Where to accept connections: a Twisted endpoint string "
-                  "(tcp:8080:interface=127.0.0.1, ssl:443:..., unix:/run/axkit.sock, "
-                  "systemd:domain=INET:index=0); a bare number means tcp:N. May repeat."),
-    Directive("ServerName", string, scopes={SERVER, GLOBAL},
-              doc="The host name this server answers to (name-based virtual hosting)."),
-    Directive("ServerAlias", many(string), scopes={SERVER}, merge=APPEND,
-              doc="More host names for this server; *.example.com wildcards allowed."),
-    Directive("DocumentRoot", path, scopes=NOT_FILES, default=".",
-              doc="The folder URLs are mapped into; relative to the config file."),
-    Directive("Plugin", string, scopes=ANY, merge=APPEND,
-              doc="Load a plugin into this scope: a name from --list-plugins, or "
-                  "a dotted path package.module.Class."),
-    Directive("Options", many(option_word), scopes=ANY, merge=APPEND, check=check_line,
-              doc="Apache's per-scope switches (ExecCGI, Indexes, FollowSymLinks, ...; "
-                  "FollowSymLinks alone is on by default): "
-                  "'Options A B' sets them, 'Options +A -B' adjusts the outer scope's. "
-                  "Plugins read them with axkit.config.options.has_option(conf, name)."),
-    Directive("LogLevel", one_of("debug", "info", "warn", "error", "crit"), scopes=ANY,
-              default="info",
-              doc="Least severe log level written for events of this scope: debug, info, "
-                  "warn, error or crit (read by the logger plugins, e.g. error_log)."),
-    Directive("TraceHooks", flag, scopes=ANY, default=False,
-              doc="On: every request in this scope writes to the error log, for each "
-                  "hook, which plugin ran, what it returned and how long it took."),
+    Directive(
+        "Listen",
+        endpoint,
+        scopes=SERVER_ONLY,
+        merge=APPEND,
+        doc="Where to accept connections: a Twisted endpoint string "
+        "(tcp:8080:interface=127.0.0.1, ssl:443:..., unix:/run/axkit.sock, "
+        "systemd:domain=INET:index=0); a bare number means tcp:N. May repeat.",
+    ),
+    Directive(
+        "ServerName",
+        string,
+        scopes={SERVER, GLOBAL},
+        doc="The host name this server answers to (name-based virtual hosting).",
+    ),
+    Directive(
+        "ServerAlias",
+        many(string),
+        scopes={SERVER},
+        merge=APPEND,
+        doc="More host names for this server; *.example.com wildcards allowed.",
+    ),
+    Directive(
+        "DocumentRoot",
+        path,
+        scopes=NOT_FILES,
+        default=".",
+        doc="The folder URLs are mapped into; relative to the config file.",
+    ),
+    Directive(
+        "Plugin",
+        string,
+        scopes=ANY,
+        merge=APPEND,
+        doc="Load a plugin into this scope: a name from --list-plugins, or "
+        "a dotted path package.module.Class.",
+    ),
+    Directive(
+        "Options",
+        many(option_word),
+        scopes=ANY,
+        merge=APPEND,
+        check=check_line,
+        doc="Apache's per-scope switches (ExecCGI, Indexes, FollowSymLinks, ...; "
+        "FollowSymLinks alone is on by default): "
+        "'Options A B' sets them, 'Options +A -B' adjusts the outer scope's. "
+        "Plugins read them with axkit.config.options.has_option(conf, name).",
+    ),
+    Directive(
+        "LogLevel",
+        one_of("debug", "info", "warn", "error", "crit"),
+        scopes=ANY,
+        default="info",
+        doc="Least severe log level written for events of this scope: debug, info, "
+        "warn, error or crit (read by the logger plugins, e.g. error_log).",
+    ),
+    Directive(
+        "TraceHooks",
+        flag,
+        scopes=ANY,
+        default=False,
+        doc="On: every request in this scope writes to the error log, for each "
+        "hook, which plugin ran, what it returned and how long it took.",
+    ),
 ]

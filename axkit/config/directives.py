@@ -24,26 +24,31 @@ import re
 from .errors import ConfigError
 
 # Where a directive may appear.
-GLOBAL = "global"      # outside any section
-SERVER = "server"      # inside <Server>
+GLOBAL = "global"  # outside any section
+SERVER = "server"  # inside <Server>
 LOCATION = "location"  # inside <Location> or <LocationMatch>
-FILES = "files"        # inside <Files>
+FILES = "files"  # inside <Files>
 ANY = frozenset({GLOBAL, SERVER, LOCATION, FILES})
 SERVER_ONLY = frozenset({GLOBAL, SERVER})
 NOT_FILES = frozenset({GLOBAL, SERVER, LOCATION})
 
-SCOPE_OF_SECTION = {"global": GLOBAL, "server": SERVER, "location": LOCATION,
-                    "locationmatch": LOCATION, "files": FILES}
+SCOPE_OF_SECTION = {
+    "global": GLOBAL,
+    "server": SERVER,
+    "location": LOCATION,
+    "locationmatch": LOCATION,
+    "files": FILES,
+}
 
 # How an inner scope's value combines with the outer one.
-REPLACE = "replace"   # inner wins; once per scope
-APPEND = "append"     # values add up, outer first; may repeat
-MAP = "map"           # occurrences give (key, value) pairs; inner keys win; may repeat
-PREPEND = "prepend"   # values add up, inner scope first; may repeat (Apache's Alias
-                      # lists: a <Server>'s entries are tried before the global ones)
+REPLACE = "replace"  # inner wins; once per scope
+APPEND = "append"  # values add up, outer first; may repeat
+MAP = "map"  # occurrences give (key, value) pairs; inner keys win; may repeat
+PREPEND = "prepend"  # values add up, inner scope first; may repeat (Apache's Alias
+# lists: a <Server>'s entries are tried before the global ones)
 REPLACE_LIST = "replace_list"  # a scope's occurrences form one list, and an inner
-                      # scope's list replaces the outer's; may repeat (Apache's Require)
-LIST_MERGES = (APPEND, MAP, PREPEND, REPLACE_LIST)   # kept as a list per scope
+# scope's list replaces the outer's; may repeat (Apache's Require)
+LIST_MERGES = (APPEND, MAP, PREPEND, REPLACE_LIST)  # kept as a list per scope
 
 RAW = object()
 
@@ -81,9 +86,22 @@ def attr_name(name):
 class Directive:
     """One config directive and everything the config system needs to know."""
 
-    def __init__(self, name, args=None, *, scopes=ANY, default=None, merge=REPLACE,
-                 repeat=None, doc="", attr=None, to_items=None, check=None,
-                 section=None, into=None):
+    def __init__(
+        self,
+        name,
+        args=None,
+        *,
+        scopes=ANY,
+        default=None,
+        merge=REPLACE,
+        repeat=None,
+        doc="",
+        attr=None,
+        to_items=None,
+        check=None,
+        section=None,
+        into=None,
+    ):
         if args is None:
             args = string_type()
         self.name = name
@@ -94,11 +112,15 @@ class Directive:
         self.scopes = frozenset(scopes)
         unknown = self.scopes - ANY
         if unknown or not self.scopes:
-            raise TypeError(f"Directive {name!r}: scopes must be a non-empty set of "
-                            f"GLOBAL, SERVER, LOCATION, FILES (got {sorted(scopes)!r})")
+            raise TypeError(
+                f"Directive {name!r}: scopes must be a non-empty set of "
+                f"GLOBAL, SERVER, LOCATION, FILES (got {sorted(scopes)!r})"
+            )
         if merge not in (REPLACE,) + LIST_MERGES:
-            raise TypeError(f"Directive {name!r}: merge must be REPLACE, APPEND, MAP, "
-                            f"PREPEND or REPLACE_LIST, got {merge!r}")
+            raise TypeError(
+                f"Directive {name!r}: merge must be REPLACE, APPEND, MAP, "
+                f"PREPEND or REPLACE_LIST, got {merge!r}"
+            )
         self.merge = merge
         # Repeatable within one scope: the list merges are by default; a
         # repeatable REPLACE directive keeps the last occurrence.
@@ -133,8 +155,7 @@ class Directive:
     def usage(self):
         if self.section is not None:
             spec = self.args if isinstance(self.args, tuple) else (self.args,)
-            return "<" + " ".join([self.name] + [t.label for t in spec]) + "> ... " \
-                f"</{self.name}>"
+            return "<" + " ".join([self.name] + [t.label for t in spec]) + f"> ... </{self.name}>"
         if self.args is RAW:
             return f"{self.name} ..."
         spec = self.args if isinstance(self.args, tuple) else (self.args,)
@@ -179,8 +200,9 @@ class Directive:
         return values
 
     def _usage_error(self, words):
-        return ConfigError(f"{self.name} takes {self._arity()}, got {len(words)} "
-                           f"(usage: {self.usage})")
+        return ConfigError(
+            f"{self.name} takes {self._arity()}, got {len(words)} (usage: {self.usage})"
+        )
 
     def _arity(self):
         spec = self.args if isinstance(self.args, tuple) else (self.args,)
@@ -205,6 +227,7 @@ def _convert(t, word, ctx):
 
 def string_type():
     from .types import string
+
     return string
 
 
@@ -213,6 +236,7 @@ def _normalise_args(name, args):
     if args is RAW:
         return args
     from .types import BUILTIN_TYPES
+
     spec = args if isinstance(args, tuple) else (args,)
     out = []
     for position, t in enumerate(spec):
@@ -221,15 +245,20 @@ def _normalise_args(name, args):
             wrapper, t = t, t.type
         t = BUILTIN_TYPES.get(t, t)
         if not callable(t):
-            raise TypeError(f"Directive {name!r}: argument {position + 1} must be a type "
-                            f"such as string, integer, duration (got {t!r})")
+            raise TypeError(
+                f"Directive {name!r}: argument {position + 1} must be a type "
+                f"such as string, integer, duration (got {t!r})"
+            )
         if not hasattr(t, "label"):
             t.label = getattr(t, "__name__", "VALUE").upper()
         if wrapper is not None:
             if isinstance(wrapper, many) and position != len(spec) - 1:
                 raise TypeError(f"Directive {name!r}: many() must be the last argument")
-            wrapper = type(wrapper)(t, wrapper.default) if isinstance(wrapper, optional) \
+            wrapper = (
+                type(wrapper)(t, wrapper.default)
+                if isinstance(wrapper, optional)
                 else type(wrapper)(t)
+            )
             t = wrapper
         out.append(t)
     if isinstance(args, tuple):

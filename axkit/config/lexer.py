@@ -66,8 +66,7 @@ def split_words(text, file, line):
                 word.append(c)
                 i += 1
             if i < n and text[i] not in " \t":
-                raise ConfigError(
-                    f"expected a space after the closing {quote} quote", file, line)
+                raise ConfigError(f"expected a space after the closing {quote} quote", file, line)
             words.append("".join(word))
             continue
         start = i
@@ -85,8 +84,9 @@ def lex(text, file):
         if body.startswith("<"):
             # A section tag: <Name args> or </Name>; the ">" is not a word.
             if not body.endswith(">"):
-                raise ConfigError(f"section tag {body.split()[0]!r} is missing its closing '>'",
-                                  file, number)
+                raise ConfigError(
+                    f"section tag {body.split()[0]!r} is missing its closing '>'", file, number
+                )
             body = body[:-1]
         words = split_words(body, file, number)
         if words:

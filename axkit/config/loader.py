@@ -27,8 +27,12 @@ ALLOWED_PARENTS = {
     "files": {"global", "server", "location", "locationmatch"},
 }
 
-_SCOPE_LABEL = {"global": "the global scope (outside any section)", "server": "<Server>",
-                "location": "<Location>/<LocationMatch>", "files": "<Files>"}
+_SCOPE_LABEL = {
+    "global": "the global scope (outside any section)",
+    "server": "<Server>",
+    "location": "<Location>/<LocationMatch>",
+    "files": "<Files>",
+}
 
 
 class SiteConfig:
@@ -36,12 +40,12 @@ class SiteConfig:
 
     def __init__(self, source, registry, plugins, global_scope, servers, global_resolved):
         self.source = source
-        self.global_resolved = global_resolved   # the global scope alone (logging...)
+        self.global_resolved = global_resolved  # the global scope alone (logging...)
         self.registry = registry
-        self.plugins = plugins              # name -> instance
+        self.plugins = plugins  # name -> instance
         self.global_scope = global_scope
         self.servers = servers
-        self.listeners = {}                 # endpoint -> [ServerConfig], first = default
+        self.listeners = {}  # endpoint -> [ServerConfig], first = default
         for server in servers:
             for ep in server.listens or (DEFAULT_LISTEN,):
                 self.listeners.setdefault(ep, []).append(server)
@@ -50,6 +54,7 @@ class SiteConfig:
 def extra_core_directives():
     """Directives the core owns outside config/ (limits of the HTTP engine...)."""
     from axkit.http.limits import LIMIT_DIRECTIVES
+
     return LIMIT_DIRECTIVES
 
 
@@ -73,10 +78,14 @@ def load_tree(root, source, known_plugins=None):
         raise ConfigErrors(sorted(errors, key=_error_order))
     defaults = {d.attr: freeze(d.default) for d in registry}
     server_scopes = [s for s in global_scope.sections if s.kind == "server"]
-    servers = [ServerConfig(s, global_scope, registry, defaults) for s in server_scopes] \
-        or [ServerConfig(global_scope, global_scope, registry, defaults)]
-    global_only = servers[0] if servers[0].scope is global_scope else \
+    servers = [ServerConfig(s, global_scope, registry, defaults) for s in server_scopes] or [
         ServerConfig(global_scope, global_scope, registry, defaults)
+    ]
+    global_only = (
+        servers[0]
+        if servers[0].scope is global_scope
+        else ServerConfig(global_scope, global_scope, registry, defaults)
+    )
     return SiteConfig(source, registry, plugins, global_scope, servers, global_only.base)
 
 
@@ -109,8 +118,13 @@ def _load_plugins(root, registry, known, errors):
             errors.append(ConfigError(str(e), node.file, node.line))
             continue
         except Exception as e:
-            errors.append(ConfigError(f"plugin {name!r} could not be created: "
-                                      f"{type(e).__name__}: {e}", node.file, node.line))
+            errors.append(
+                ConfigError(
+                    f"plugin {name!r} could not be created: {type(e).__name__}: {e}",
+                    node.file,
+                    node.line,
+                )
+            )
             continue
         try:
             registry.add_all(plugin.directives, plugin.name)
@@ -134,8 +148,9 @@ def _section_scope(node, errors):
         return Scope(kind, "/", *where)
     if kind == "location":
         if not args[0].startswith("/"):
-            errors.append(ConfigError(f"<Location> path must start with '/', got {args[0]!r}",
-                                      *where))
+            errors.append(
+                ConfigError(f"<Location> path must start with '/', got {args[0]!r}", *where)
+            )
         return Scope(kind, args[0], *where)
     if kind == "locationmatch":
         try:
@@ -152,38 +167,64 @@ def _fill_scope(scope, node, registry, plugins, known, errors):
         if not isinstance(child, DirectiveNode) and child.kind not in SECTIONS:
             directive = registry.get(child.kind)
             if directive is None or directive.section is None:
-                owner = _owner_among_discovered(child.kind, known) \
-                    if directive is None else None
-                errors.append(ConfigError(
-                    f"section <{child.kind}> belongs to plugin {owner!r}, which is not "
-                    f"loaded (add: Plugin {owner})" if owner is not None else
-                    f"unknown section <{child.kind}> (known: "
-                    + ", ".join(f"<{n}>" for n in SECTIONS.values()) + ", and those "
-                    "of the plugins loaded)", child.file, child.line))
-                _fill_scope(Scope("files", "", child.file, child.line), child,
-                            registry, plugins, known, errors)
+                owner = _owner_among_discovered(child.kind, known) if directive is None else None
+                errors.append(
+                    ConfigError(
+                        f"section <{child.kind}> belongs to plugin {owner!r}, which is not "
+                        f"loaded (add: Plugin {owner})"
+                        if owner is not None
+                        else f"unknown section <{child.kind}> (known: "
+                        + ", ".join(f"<{n}>" for n in SECTIONS.values())
+                        + ", and those "
+                        "of the plugins loaded)",
+                        child.file,
+                        child.line,
+                    )
+                )
+                _fill_scope(
+                    Scope("files", "", child.file, child.line),
+                    child,
+                    registry,
+                    plugins,
+                    known,
+                    errors,
+                )
                 continue
             _add_occurrence(scope, scope_kind, directive, child, registry, plugins, errors)
             continue
         if not isinstance(child, DirectiveNode):
             if scope.kind not in ALLOWED_PARENTS[child.kind]:
-                errors.append(ConfigError(
-                    f"<{SECTIONS[child.kind]}> is not allowed inside "
-                    f"{'<' + SECTIONS[scope.kind] + '>' if scope.kind in SECTIONS else 'the global scope'}",
-                    child.file, child.line))
+                inside = (
+                    "<" + SECTIONS[scope.kind] + ">"
+                    if scope.kind in SECTIONS
+                    else "the global scope"
+                )
+                errors.append(
+                    ConfigError(
+                        f"<{SECTIONS[child.kind]}> is not allowed inside {inside}",
+                        child.file,
+                        child.line,
+                    )
+                )
             sub = _section_scope(child, errors)
             scope.sections.append(sub)
             _fill_scope(sub, child, registry, plugins, known, errors)
             continue
         directive = registry.get(child.name)
         if directive is None:
-            errors.append(ConfigError(_unknown_message(child.name, registry, known),
-                                      child.file, child.line))
+            errors.append(
+                ConfigError(_unknown_message(child.name, registry, known), child.file, child.line)
+            )
             continue
         if directive.section is not None:
-            errors.append(ConfigError(f"{directive.name} is a section: write "
-                                      f"<{directive.name} ...> ... </{directive.name}>",
-                                      child.file, child.line))
+            errors.append(
+                ConfigError(
+                    f"{directive.name} is a section: write "
+                    f"<{directive.name} ...> ... </{directive.name}>",
+                    child.file,
+                    child.line,
+                )
+            )
             continue
         _add_occurrence(scope, scope_kind, directive, child, registry, plugins, errors)
 
@@ -191,12 +232,19 @@ def _fill_scope(scope, node, registry, plugins, known, errors):
 def _add_occurrence(scope, scope_kind, directive, child, registry, plugins, errors):
     """Check one directive line (or section directive) and store its value."""
     if scope_kind not in directive.scopes:
-        allowed = ", ".join(_SCOPE_LABEL[s] for s in
-                            ("global", "server", "location", "files")
-                            if s in directive.scopes)
-        errors.append(ConfigError(
-            f"{directive.name} is not allowed in {_SCOPE_LABEL[scope_kind]} "
-            f"(allowed in: {allowed})", child.file, child.line))
+        allowed = ", ".join(
+            _SCOPE_LABEL[s]
+            for s in ("global", "server", "location", "files")
+            if s in directive.scopes
+        )
+        errors.append(
+            ConfigError(
+                f"{directive.name} is not allowed in {_SCOPE_LABEL[scope_kind]} "
+                f"(allowed in: {allowed})",
+                child.file,
+                child.line,
+            )
+        )
         return
     ctx = Context(child.file, child.line, _base_dir(child.file))
     try:
@@ -213,15 +261,19 @@ def _add_occurrence(scope, scope_kind, directive, child, registry, plugins, erro
     key = directive.key
     if key in scope.values and not directive.repeat:
         first = scope.sources[key]
-        errors.append(ConfigError(
-            f"{directive.name} is given twice in this scope "
-            f"(first at {first[0]}:{first[1]})", child.file, child.line))
+        errors.append(
+            ConfigError(
+                f"{directive.name} is given twice in this scope (first at {first[0]}:{first[1]})",
+                child.file,
+                child.line,
+            )
+        )
         return
     if directive.merge in LIST_MERGES:
         scope.values.setdefault(key, []).append(value)
         scope.sources.setdefault(key, (child.file, child.line))
     else:
-        scope.values[key] = value     # a repeatable REPLACE: the last one wins
+        scope.values[key] = value  # a repeatable REPLACE: the last one wins
         scope.sources[key] = (child.file, child.line)
     if key == "plugin":
         plugin = plugins.get(value.lower())
@@ -238,8 +290,10 @@ def _base_dir(file):
 def _unknown_message(name, registry, known):
     owner = _owner_among_discovered(name, known)
     if owner is not None:
-        return (f"directive {name!r} belongs to plugin {owner!r}, which is not loaded "
-                f"(add: Plugin {owner})")
+        return (
+            f"directive {name!r} belongs to plugin {owner!r}, which is not loaded "
+            f"(add: Plugin {owner})"
+        )
     message = f'unknown directive "{name}"'
     suggestion = registry.suggest(name)
     if suggestion is not None:
@@ -249,7 +303,7 @@ def _unknown_message(name, registry, known):
 
 def _owner_among_discovered(name, known):
     key = name.lower()
-    for plugin_name, info in sorted(known.items()):
+    for _plugin_name, info in sorted(known.items()):
         try:
             cls = info.load()
         except Exception:

@@ -13,8 +13,17 @@ As in Apache 2.4, the set a scope starts from is ``FollowSymLinks`` alone:
 
 from .errors import ConfigError
 
-KNOWN = ("ExecCGI", "Indexes", "FollowSymLinks", "SymLinksIfOwnerMatch", "Includes",
-         "IncludesNOEXEC", "MultiViews", "All", "None")
+KNOWN = (
+    "ExecCGI",
+    "Indexes",
+    "FollowSymLinks",
+    "SymLinksIfOwnerMatch",
+    "Includes",
+    "IncludesNOEXEC",
+    "MultiViews",
+    "All",
+    "None",
+)
 _BY_LOWER = {name.lower(): name for name in KNOWN}
 # "All" as Apache 2.4 means it: everything but MultiViews.
 _ALL = frozenset(n for n in KNOWN if n not in ("All", "None", "MultiViews"))
@@ -25,7 +34,7 @@ DEFAULT = frozenset(("FollowSymLinks",))
 def option_word(word, ctx):
     """One word of an Options line: [+|-]Name, returned as (sign, Name)."""
     sign = word[0] if word[:1] in ("+", "-") else ""
-    name = _BY_LOWER.get(word[len(sign):].lower())
+    name = _BY_LOWER.get(word[len(sign) :].lower())
     if name is None:
         raise ConfigError(f"unknown option {word!r} (known: {', '.join(KNOWN)})")
     if sign and name in ("All", "None"):
@@ -39,8 +48,9 @@ option_word.label = "[+|-]OPTION"
 def check_line(words):
     signs = {sign != "" for sign, _ in words}
     if len(signs) > 1:
-        raise ConfigError("either all options must start with + or -, or none may "
-                          "(Apache 2.4 rule)")
+        raise ConfigError(
+            "either all options must start with + or -, or none may (Apache 2.4 rule)"
+        )
 
 
 _cache = {}
@@ -56,8 +66,7 @@ def effective_options(occurrences):
         if line and line[0][0] == "":
             current = frozenset()
         for sign, name in line:
-            names = _ALL if name == "All" else frozenset() if name == "None" \
-                else frozenset((name,))
+            names = _ALL if name == "All" else frozenset() if name == "None" else frozenset((name,))
             if sign == "-":
                 current = current - names
             else:

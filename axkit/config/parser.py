@@ -38,7 +38,7 @@ class SectionNode:
     __slots__ = ("kind", "args", "children", "file", "line")
 
     def __init__(self, kind, args, file, line):
-        self.kind = kind          # lowercased: server, location, ...
+        self.kind = kind  # lowercased: server, location, ...
         self.args = args
         self.children = []
         self.file = file
@@ -71,8 +71,7 @@ def parse_string(text, name="<string>", base_dir=None):
     """Parse config text; Include paths are relative to ``base_dir`` (or cwd)."""
     errors = []
     root = SectionNode("global", [], name, 0)
-    _parse_into(root, text, name, errors, depth=0, seen=(),
-                base_dir=base_dir or os.getcwd())
+    _parse_into(root, text, name, errors, depth=0, seen=(), base_dir=base_dir or os.getcwd())
     if errors:
         raise ConfigErrors(errors)
     return root
@@ -93,12 +92,18 @@ def _parse_into(root, text, file, errors, depth, seen, base_dir=None):
             kind = head[2:].lower()
             current = stack[-1]
             if len(stack) == 1:
-                errors.append(ConfigError(f"{head}> without a matching opening section",
-                                          line.file, line.line))
+                errors.append(
+                    ConfigError(f"{head}> without a matching opening section", line.file, line.line)
+                )
             elif kind != current.kind:
-                errors.append(ConfigError(
-                    f"{head}> closes <{SECTIONS.get(current.kind, current.kind)}> "
-                    f"opened at line {current.line}", line.file, line.line))
+                errors.append(
+                    ConfigError(
+                        f"{head}> closes <{SECTIONS.get(current.kind, current.kind)}> "
+                        f"opened at line {current.line}",
+                        line.file,
+                        line.line,
+                    )
+                )
             else:
                 stack.pop()
             continue
@@ -115,9 +120,13 @@ def _parse_into(root, text, file, errors, depth, seen, base_dir=None):
             continue
         stack[-1].children.append(DirectiveNode(head, line.words[1:], line.file, line.line))
     for open_section in stack[1:]:
-        errors.append(ConfigError(
-            f"<{SECTIONS.get(open_section.kind, open_section.kind)}> is never closed",
-            open_section.file, open_section.line))
+        errors.append(
+            ConfigError(
+                f"<{SECTIONS.get(open_section.kind, open_section.kind)}> is never closed",
+                open_section.file,
+                open_section.line,
+            )
+        )
 
 
 def _include(parent, line, base_dir, errors, depth, seen):
@@ -133,22 +142,29 @@ def _include(parent, line, base_dir, errors, depth, seen):
     for path in paths:
         real = os.path.abspath(path)
         if real in seen:
-            errors.append(ConfigError(f"Include loop: {line.words[1]} includes itself",
-                                      line.file, line.line))
+            errors.append(
+                ConfigError(f"Include loop: {line.words[1]} includes itself", line.file, line.line)
+            )
             continue
         if os.path.isdir(path):
             if is_glob:
                 continue
-            errors.append(ConfigError(f"Include {line.words[1]}: is a directory "
-                                      f"(use {line.words[1].rstrip('/')}/*.conf)",
-                                      line.file, line.line))
+            errors.append(
+                ConfigError(
+                    f"Include {line.words[1]}: is a directory "
+                    f"(use {line.words[1].rstrip('/')}/*.conf)",
+                    line.file,
+                    line.line,
+                )
+            )
             continue
         try:
             with open(path, encoding="utf-8") as f:
                 text = f.read()
         except OSError as e:
-            errors.append(ConfigError(f"Include {line.words[1]}: {e.strerror}",
-                                      line.file, line.line))
+            errors.append(
+                ConfigError(f"Include {line.words[1]}: {e.strerror}", line.file, line.line)
+            )
             continue
         _parse_into(parent, text, _display(path), errors, depth + 1, seen + (real,))
 

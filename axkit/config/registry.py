@@ -15,7 +15,8 @@ class Registry:
         if existing is not None and existing.owner != owner:
             raise ConfigError(
                 f"directive {directive.name!r} is declared by both {existing.owner!r} "
-                f"and {owner!r}; one of them must rename it")
+                f"and {owner!r}; one of them must rename it"
+            )
         directive.owner = owner
         self.by_key[directive.key] = directive
 

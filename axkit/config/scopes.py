@@ -20,12 +20,12 @@ class Scope:
     """One section of the config as written: its own values and plugins."""
 
     def __init__(self, kind, match, file, line):
-        self.kind = kind            # global, server, location, locationmatch, files
-        self.match = match          # prefix / compiled regex / glob / server label
-        self.values = {}            # directive key -> value (list of values for APPEND/MAP)
-        self.sources = {}           # directive key -> (file, line) of first occurrence
-        self.plugins = []           # plugin instances loaded in this scope, in order
-        self.sections = []          # nested scopes
+        self.kind = kind  # global, server, location, locationmatch, files
+        self.match = match  # prefix / compiled regex / glob / server label
+        self.values = {}  # directive key -> value (list of values for APPEND/MAP)
+        self.sources = {}  # directive key -> (file, line) of first occurrence
+        self.plugins = []  # plugin instances loaded in this scope, in order
+        self.sections = []  # nested scopes
         self.file = file
         self.line = line
 
@@ -46,8 +46,12 @@ class Scope:
         if self.kind == "global":
             return "global scope"
         pattern = getattr(self.match, "pattern", self.match)
-        label = {"server": "Server", "location": "Location",
-                 "locationmatch": "LocationMatch", "files": "Files"}[self.kind]
+        label = {
+            "server": "Server",
+            "location": "Location",
+            "locationmatch": "LocationMatch",
+            "files": "Files",
+        }[self.kind]
         head = f"<{label} {pattern}>" if pattern else f"<{label}>"
         return f"{head} at {self.file}:{self.line}"
 
@@ -67,7 +71,7 @@ class FrozenDict(dict):
     def __hash__(self):
         return hash(frozenset(self.items()))
 
-    def __reduce__(self):        # copy, deepcopy and pickle rebuild it whole
+    def __reduce__(self):  # copy, deepcopy and pickle rebuild it whole
         return (FrozenDict, (dict(self),))
 
 
@@ -118,8 +122,9 @@ def order_plugins(plugins):
         if not before:
             continue
         here = ordered.index(plugin)
-        ahead = [i for i, other in enumerate(ordered[:here])
-                 if getattr(other, "name", None) in before]
+        ahead = [
+            i for i, other in enumerate(ordered[:here]) if getattr(other, "name", None) in before
+        ]
         if ahead:
             ordered.pop(here)
             ordered.insert(ahead[0], plugin)
@@ -162,17 +167,24 @@ class ServerConfig:
         values, plugins = merge_scope(defaults, [], global_scope, registry)
         if scope is not global_scope:
             values, plugins = merge_scope(values, plugins, scope, registry)
-        self.base = Resolved(values, plugins, [global_scope] if scope is global_scope
-                             else [global_scope, scope])
+        self.base = Resolved(
+            values, plugins, [global_scope] if scope is global_scope else [global_scope, scope]
+        )
         self.name = values.get("server_name")
         # ServerAlias may repeat, each line a list of names: flatten them.
-        self.aliases = tuple(name for names in values.get("server_alias", ())
-                             for name in (names if isinstance(names, tuple) else (names,)))
+        self.aliases = tuple(
+            name
+            for names in values.get("server_alias", ())
+            for name in (names if isinstance(names, tuple) else (names,))
+        )
         own_listens = scope.values.get("listen")
         self.listens = tuple(own_listens or global_scope.values.get("listen", ()))
         outer = [s for s in global_scope.sections if s.kind in ("location", "locationmatch")]
-        inner = [s for s in scope.sections if s.kind in ("location", "locationmatch")] \
-            if scope is not global_scope else []
+        inner = (
+            [s for s in scope.sections if s.kind in ("location", "locationmatch")]
+            if scope is not global_scope
+            else []
+        )
         self.locations = tuple(outer + inner)
         files = [s for s in global_scope.sections if s.kind == "files"]
         if scope is not global_scope:
@@ -205,11 +217,12 @@ class ServerConfig:
         """``resolved`` with the <Files> sections matching ``filename`` merged in."""
         if not self.files or not filename:
             return resolved
-        matched = tuple(f for f in self.files
-                        if f.matches(filename) and self._files_applies(f, resolved))
+        matched = tuple(
+            f for f in self.files if f.matches(filename) and self._files_applies(f, resolved)
+        )
         if not matched:
             return resolved
-        return self._resolved(resolved.scopes[len(self.base.scopes):] + matched)
+        return self._resolved(resolved.scopes[len(self.base.scopes) :] + matched)
 
     def _files_applies(self, files_scope, resolved):
         # A <Files> nested in a <Location> applies only when that Location matched.

@@ -27,6 +27,7 @@ def _typed(label):
     def wrap(fn):
         fn.label = label
         return fn
+
     return wrap
 
 
@@ -52,8 +53,16 @@ def count(word, ctx):
     return value
 
 
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024 ** 2, "mb": 1024 ** 2,
-               "g": 1024 ** 3, "gb": 1024 ** 3}
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1024,
+    "m": 1024**2,
+    "mb": 1024**2,
+    "g": 1024**3,
+    "gb": 1024**3,
+}
 
 
 @_typed("SIZE")
@@ -98,6 +107,7 @@ def one_of(*choices):
             return by_lower[word.lower()]
         except KeyError:
             raise ConfigError(f"expected one of {', '.join(choices)}; got {word!r}")
+
     return choice
 
 
@@ -125,6 +135,7 @@ def endpoint(word, ctx):
         return word  # the inherited sockets exist only under systemd: checked at listen time
     from twisted.internet import reactor
     from twisted.internet.endpoints import serverFromString
+
     try:
         serverFromString(reactor, word)
     except Exception as e:  # endpoint parsers raise all sorts
@@ -134,8 +145,11 @@ def endpoint(word, ctx):
 
 @_typed("MIMETYPE")
 def mimetype(word, ctx):
-    if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-                        r"(\s*;.*)?", word):
+    if not re.fullmatch(
+        r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+        r"(\s*;.*)?",
+        word,
+    ):
         raise ConfigError(f"expected a media type like text/html, got {word!r}")
     return word
 
@@ -157,9 +171,11 @@ def list_of(type=None, sep=","):
     def items(word, ctx):
         parts = [p.strip() for p in word.split(sep)]
         if not all(parts):
-            raise ConfigError(f"expected a {sep!r}-separated list without empty items, "
-                              f"got {word!r}")
+            raise ConfigError(
+                f"expected a {sep!r}-separated list without empty items, got {word!r}"
+            )
         return tuple(item_type(p, ctx) for p in parts)
+
     return items
 
 

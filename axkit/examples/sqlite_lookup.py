@@ -24,7 +24,6 @@ from twisted.python.threadpool import ThreadPool
 from axkit.config import ANY, GLOBAL, Directive, count, path, string, url_path
 from axkit.hooks import DECLINED, DONE
 
-
 # The pool, and one connection per pool thread and database.
 _POOL = None
 _LOCAL = threading.local()
@@ -35,15 +34,34 @@ class SQLiteLookup:
 
     name = "sqlite_lookup"
     directives = [
-        Directive("SQLDatabase", path, scopes=ANY, default=None,
-                  doc="The SQLite database file to answer from."),
-        Directive("SQLPrefix", url_path, scopes=ANY, default="/db/",
-                  doc="The URL prefix answered; the rest of the path is the key."),
-        Directive("SQLQuery", string, scopes=ANY,
-                  default="SELECT value FROM items WHERE key = ?",
-                  doc="The query; ? is the key. Its first column is the answer."),
-        Directive("SQLThreads", count, scopes={GLOBAL}, default=4,
-                  doc="Threads running queries at once (the plugin's own pool)."),
+        Directive(
+            "SQLDatabase",
+            path,
+            scopes=ANY,
+            default=None,
+            doc="The SQLite database file to answer from.",
+        ),
+        Directive(
+            "SQLPrefix",
+            url_path,
+            scopes=ANY,
+            default="/db/",
+            doc="The URL prefix answered; the rest of the path is the key.",
+        ),
+        Directive(
+            "SQLQuery",
+            string,
+            scopes=ANY,
+            default="SELECT value FROM items WHERE key = ?",
+            doc="The query; ? is the key. Its first column is the answer.",
+        ),
+        Directive(
+            "SQLThreads",
+            count,
+            scopes={GLOBAL},
+            default=4,
+            doc="Threads running queries at once (the plugin's own pool).",
+        ),
     ]
 
     def startup(self, config, reactor):
@@ -51,8 +69,7 @@ class SQLiteLookup:
         the instances of later configs after a SIGHUP)."""
         global _POOL
         if _POOL is None:
-            _POOL = ThreadPool(0, config.global_resolved.conf.sql_threads,
-                               name="sqlite_lookup")
+            _POOL = ThreadPool(0, config.global_resolved.conf.sql_threads, name="sqlite_lookup")
             _POOL.start()
         self.pool = _POOL
 
@@ -65,13 +82,17 @@ class SQLiteLookup:
 
     async def hook_response(self, request, conf):
         prefix = conf.sql_prefix
-        if conf.sql_database is None or not request.path.startswith(prefix) \
-                or request.method not in ("GET", "HEAD"):
+        if (
+            conf.sql_database is None
+            or not request.path.startswith(prefix)
+            or request.method not in ("GET", "HEAD")
+        ):
             return DECLINED
-        key = request.path[len(prefix):]
+        key = request.path[len(prefix) :]
         # The reactor thread is free while this waits: other clients are served.
-        value = await deferToThreadPool(request.reactor, self.pool, self.query,
-                                        conf.sql_database, conf.sql_query, key)
+        value = await deferToThreadPool(
+            request.reactor, self.pool, self.query, conf.sql_database, conf.sql_query, key
+        )
         if value is None:
             return 404
         request.send(200, f"{value}\n", "text/plain")
@@ -84,7 +105,6 @@ class SQLiteLookup:
             connections = _LOCAL.connections = {}
         db = connections.get(database)
         if db is None:
-            db = connections[database] = sqlite3.connect(
-                f"file:{database}?mode=ro", uri=True)
+            db = connections[database] = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
         row = db.execute(sql, (key,)).fetchone()
         return None if row is None else row[0]

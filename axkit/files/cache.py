@@ -22,8 +22,17 @@ DEFAULT_SIZE = 32 * 1024 * 1024
 class CachedFile:
     """What is known about one version of one file."""
 
-    __slots__ = ("key", "etag", "last_modified", "mtime", "size", "body", "gzipped",
-                 "fields", "future")
+    __slots__ = (
+        "key",
+        "etag",
+        "last_modified",
+        "mtime",
+        "size",
+        "body",
+        "gzipped",
+        "fields",
+        "future",
+    )
 
     def __init__(self, st, body):
         self.key = file_key(st)
@@ -34,9 +43,9 @@ class CachedFile:
         # Date (RFC 9110 §8.8.2.1), checked per request until the clock passes it.
         self.future = self.mtime > time.time()
         self.size = st.st_size
-        self.body = body            # bytes, or None when not kept
-        self.gzipped = None         # (level, bytes) of the gzip'd body, when made
-        self.fields = None          # (media type, the identity response's fields, their names)
+        self.body = body  # bytes, or None when not kept
+        self.gzipped = None  # (level, bytes) of the gzip'd body, when made
+        self.fields = None  # (media type, the identity response's fields, their names)
 
     def as_of_now(self):
         """This entry, or while its mtime is still ahead of the clock, a copy
@@ -63,8 +72,11 @@ class CachedFile:
             if mime_type:
                 items.append(("Content-Type", mime_type))
             items.append(("Accept-Ranges", "bytes"))
-            fields = self.fields = (mime_type, tuple(items),
-                                    frozenset(name.lower() for name, _ in items))
+            fields = self.fields = (
+                mime_type,
+                tuple(items),
+                frozenset(name.lower() for name, _ in items),
+            )
         return fields[1], fields[2]
 
 
@@ -113,8 +125,7 @@ class FileCache:
             if entry is not None and entry.key == file_key(fst):
                 return entry, f
             body = None
-            keep = fst.st_size <= getattr(conf, "file_cache_max_file_size",
-                                          DEFAULT_MAX_FILE_SIZE)
+            keep = fst.st_size <= getattr(conf, "file_cache_max_file_size", DEFAULT_MAX_FILE_SIZE)
             if keep:
                 body = f.read(fst.st_size)
                 if len(body) != fst.st_size or file_key(os.fstat(f.fileno())) != file_key(fst):
@@ -144,7 +155,8 @@ class FileCache:
             victim = entries.pop(next(iter(entries)))
             if victim.body is not None:
                 self.cached_bytes -= len(victim.body) + (
-                    len(victim.gzipped[1]) if victim.gzipped else 0)
+                    len(victim.gzipped[1]) if victim.gzipped else 0
+                )
         if added > limit:
             return
         entries[filename] = entry
@@ -158,7 +170,8 @@ class FileCache:
             gzipped = (level, compress(entry.body, level))
             if self.entries.get(filename) is entry:
                 self.cached_bytes += len(gzipped[1]) - (
-                    len(entry.gzipped[1]) if entry.gzipped else 0)
+                    len(entry.gzipped[1]) if entry.gzipped else 0
+                )
                 entry.gzipped = gzipped
         return gzipped[1]
 

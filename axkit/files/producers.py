@@ -24,9 +24,9 @@ descriptor still names the old file.
 import os
 import zlib
 
-from zope.interface import implementer
 from twisted.internet.interfaces import IPullProducer, IPushProducer, ISSLTransport
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from axkit._compat import TCPConnection, write_buffered
 
@@ -87,8 +87,10 @@ class _Base:
         self.request.finish()
 
     def _shrank(self):
-        log.warn("{name} shrank while being sent; cutting the response",
-                 name=getattr(self.file, "name", "file"))
+        log.warn(
+            "{name} shrank while being sent; cutting the response",
+            name=getattr(self.file, "name", "file"),
+        )
         self._stop()
         if self.request.chunked:
             # A chunked body has no length to fall short of: the last chunk
@@ -158,7 +160,7 @@ class SendfileProducer(_Base):
                     return False
                 segments.pop(0)
                 request.write(segment)
-                return False    # resumed once the transport has sent it
+                return False  # resumed once the transport has sent it
             offset, length = segment
             try:
                 sent = os.sendfile(self.sock_fd, self.file_fd, offset, min(length, budget))
@@ -225,8 +227,11 @@ class FileProducer(_Base):
             try:
                 data = os.pread(self.file.fileno(), min(BLOCK, length), offset)
             except OSError as e:
-                log.error("reading {name} failed: {error}",
-                          name=getattr(self.file, "name", "file"), error=e)
+                log.error(
+                    "reading {name} failed: {error}",
+                    name=getattr(self.file, "name", "file"),
+                    error=e,
+                )
                 data = b""
             if not data:
                 self._shrank()

@@ -37,7 +37,7 @@ def plan(value, size, max_ranges=MAX_RANGES):
     for spec in pieces:
         spec = spec.strip(" \t")
         if not spec:
-            continue            # empty list elements are allowed (RFC 9110 §5.6.1)
+            continue  # empty list elements are allowed (RFC 9110 §5.6.1)
         first, dash, last = spec.partition("-")
         if not dash:
             return None
@@ -47,10 +47,10 @@ def plan(value, size, max_ranges=MAX_RANGES):
             start = int(first)
             end = int(last) if last else size - 1
             if last and end < start:
-                return None     # invalid range-spec: the whole field is ignored
+                return None  # invalid range-spec: the whole field is ignored
             seen_any = True
             if start >= size:
-                continue        # unsatisfiable on its own
+                continue  # unsatisfiable on its own
             ranges.append((start, min(end, size - 1)))
         else:
             if not _digits(last):
@@ -70,7 +70,7 @@ def plan(value, size, max_ranges=MAX_RANGES):
         previous_end = -1
         for start, end in ordered:
             if start <= previous_end:
-                return None     # overlapping ranges: send the file once instead
+                return None  # overlapping ranges: send the file once instead
             previous_end = end
             total += end - start + 1
         if total > size:
@@ -93,8 +93,9 @@ def multipart_segments(ranges, size, content_type, boundary):
     length = 0
     type_line = f"Content-Type: {content_type}\r\n" if content_type else ""
     for first, last in ranges:
-        head = (f"\r\n--{boundary}\r\n{type_line}"
-                f"Content-Range: bytes {first}-{last}/{size}\r\n\r\n").encode("latin-1")
+        head = (
+            f"\r\n--{boundary}\r\n{type_line}Content-Range: bytes {first}-{last}/{size}\r\n\r\n"
+        ).encode("latin-1")
         segments.append(head)
         segments.append((first, last - first + 1))
         length += len(head) + last - first + 1

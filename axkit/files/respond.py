@@ -23,8 +23,14 @@ from axkit.hooks import DONE, OK
 from . import ranges
 from .cache import CACHE, CachedFile
 from .producers import GzipProducer, gzip_bytes, send_segments
-from .validators import (CONDITIONAL_FIELDS, LIST_FIELDS, NOT_MODIFIED, encoded_etag,
-                         evaluate, if_range_allows)
+from .validators import (
+    CONDITIONAL_FIELDS,
+    LIST_FIELDS,
+    NOT_MODIFIED,
+    encoded_etag,
+    evaluate,
+    if_range_allows,
+)
 
 
 def respond_file(request, entry, f, coding=None, encoding=None, cache=CACHE):
@@ -75,8 +81,7 @@ def respond_file(request, entry, f, coding=None, encoding=None, cache=CACHE):
     size = entry.size
     status = 200
     segments = None
-    if (fields is not None and coding is None and "range" in fields
-            and request.method == "GET"):
+    if fields is not None and coding is None and "range" in fields and request.method == "GET":
         if_range = fields.get("if-range")
         if if_range is None or if_range_allows(if_range, etag, entry.last_modified):
             plan = ranges.plan(fields["range"], size)
@@ -93,17 +98,16 @@ def respond_file(request, entry, f, coding=None, encoding=None, cache=CACHE):
                     segments = [(first, last - first + 1)]
                 else:
                     boundary = ranges.new_boundary()
-                    segments, _ = ranges.multipart_segments(
-                        plan, size, mime_type, boundary)
-                    headers.set("Content-Type",
-                                f"multipart/byteranges; boundary={boundary}")
+                    segments, _ = ranges.multipart_segments(plan, size, mime_type, boundary)
+                    headers.set("Content-Type", f"multipart/byteranges; boundary={boundary}")
     if gzip_level is not None:
         return _send_gzip(request, entry, f, gzip_level, cache)
     body = entry.body
     if body is not None:
         if segments is not None:
-            body = b"".join(s if s.__class__ is bytes else body[s[0]:s[0] + s[1]]
-                            for s in segments)
+            body = b"".join(
+                s if s.__class__ is bytes else body[s[0] : s[0] + s[1]] for s in segments
+            )
         request.send(status, body)
         return DONE
     if segments is None:
@@ -187,8 +191,13 @@ def _send_file(request, source, conditional, offset, length):
                 offset = 0
     try:
         st = os.fstat(f.fileno())
-        if conditional and request.status == 200 and offset == 0 and length is None \
-                and statmod.S_ISREG(st.st_mode):
+        if (
+            conditional
+            and request.status == 200
+            and offset == 0
+            and length is None
+            and statmod.S_ISREG(st.st_mode)
+        ):
             return respond_file(request, CachedFile(st, None), f)
         size = max(0, st.st_size - offset)
         if length is None or length > size:

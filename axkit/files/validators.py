@@ -13,8 +13,9 @@ NOT_MODIFIED = 304
 PRECONDITION_FAILED = 412
 
 # The request fields the static path looks at, read in one pass.
-CONDITIONAL_FIELDS = frozenset({"if-match", "if-none-match", "if-modified-since",
-                                "if-unmodified-since", "if-range", "range"})
+CONDITIONAL_FIELDS = frozenset(
+    {"if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range", "range"}
+)
 # Those whose repeated lines join into one list (the others take one value).
 LIST_FIELDS = frozenset({"if-match", "if-none-match", "range"})
 
@@ -50,7 +51,7 @@ def parse_etags(value):
             end = value.find('"', i + 1)
             if end < 0:
                 break
-            tags.append((weak, value[i:end + 1]))
+            tags.append((weak, value[i : end + 1]))
             i = end + 1
         else:
             # Not an entity-tag (a bare token some clients send): skip it.

@@ -11,10 +11,11 @@ from .states import FINISHED
 # Request body bytes kept while no plugin consumes them; past it, reading pauses.
 BODY_BUFFER = 65536
 
+
 class RequestBody:
     """Request's body methods (``self`` is the Request)."""
 
-    if TYPE_CHECKING:       # the Request's attributes these methods use
+    if TYPE_CHECKING:  # the Request's attributes these methods use
         channel: Any
         state: int
         body_complete: bool
@@ -23,7 +24,7 @@ class RequestBody:
         _body_consumer: tuple[Callable[[bytes], object], Callable[[], object]] | None
         _body_buffered: int
     else:
-        __slots__ = ()      # (Request holds the slots)
+        __slots__ = ()  # (Request holds the slots)
 
     def read_body(self) -> Deferred[bytes]:
         """A Deferred firing with the whole request body (bytes).
@@ -36,8 +37,7 @@ class RequestBody:
         self.stream_body(pieces.append, lambda: d.callback(b"".join(pieces)))
         return d
 
-    def stream_body(self, on_data: Callable[[bytes], object],
-                    on_end: Callable[[], object]) -> None:
+    def stream_body(self, on_data: Callable[[bytes], object], on_end: Callable[[], object]) -> None:
         """Take the request body as it arrives: ``on_data(bytes)`` per piece,
         then ``on_end()``.  Use pause_body()/resume_body() for backpressure.
 

@@ -59,9 +59,15 @@ class Closing:
         status, detail = self._fatal
         body = error_body(status, detail)
         self.transport.write(
-            status_line(status) + b"Date: " + http_date_now() + b"\r\n" + SERVER_HEADER
+            status_line(status)
+            + b"Date: "
+            + http_date_now()
+            + b"\r\n"
+            + SERVER_HEADER
             + b"Content-Type: text/html; charset=utf-8\r\n"
-            + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+            + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+            + body
+        )
         self._close(linger=True)
 
     def _stop_reading_after_current(self):
@@ -103,8 +109,7 @@ class Closing:
         """With the client's side closed and all it sent parsed: a request
         left incomplete can never complete (400); with nothing left to
         answer, close; else close after the last answer."""
-        if not self._read_closed or self.closing or self._fatal is not None \
-                or self._unparsed:
+        if not self._read_closed or self.closing or self._fatal is not None or self._unparsed:
             return
         current = self.current
         if current is not None:
@@ -112,19 +117,21 @@ class Closing:
                 # Answered; the rest of its body was being read and dropped.
                 self._close()
             else:
-                self.protocol_error(400, "the client closed the connection before "
-                                         "the end of its request")
+                self.protocol_error(
+                    400, "the client closed the connection before the end of its request"
+                )
             return
         if self.state == HEADERS:
-            self.protocol_error(400, "the client closed the connection in the middle "
-                                     "of a request head")
+            self.protocol_error(
+                400, "the client closed the connection in the middle of a request head"
+            )
             return
         queue = self.queue
         last = queue[-1] if queue else self.active
         if last is None:
             self._close()
         elif not last.headers_sent:
-            last.keep_alive = False          # its answer says Connection: close
+            last.keep_alive = False  # its answer says Connection: close
 
     def connectionLost(self, reason):
         self.connected = 0
@@ -173,7 +180,7 @@ class Closing:
                 return
             self._lingering = True
             if self._paused:
-                transport.resumeProducing()   # read (and drop) what comes
+                transport.resumeProducing()  # read (and drop) what comes
             self._set_deadline(LINGERING, LINGER)
             return
         transport.loseConnection()

@@ -54,8 +54,16 @@ from .states import (
 # (Also importable from here, as before the split: the states, MIN_DRAIN and
 # drained (axkit.cgi.run), ProtocolError; HTTPFactory, ConnectionGate and
 # DeadlineWheel through __getattr__ at the end.)
-__all__ = ["HTTPConnection", "ProtocolError", "IDLE", "HEADERS", "BODY", "RESPONDING",
-           "MIN_DRAIN", "drained"]
+__all__ = [
+    "HTTPConnection",
+    "ProtocolError",
+    "IDLE",
+    "HEADERS",
+    "BODY",
+    "RESPONDING",
+    "MIN_DRAIN",
+    "drained",
+]
 
 log = Logger(namespace="axkit.http")
 
@@ -80,13 +88,45 @@ class HTTPConnection(RequestParsing, Sending, Closing):
     """The protocol of one client connection (slotted: there may be 100,000)."""
 
     __slots__ = (
-        "factory", "handler", "limits", "parser", "transport", "connected",
-        "queue", "active", "current", "requests", "state", "closing",
-        "peer_host", "peer_port", "secure", "_url", "_fields", "_head_bytes",
-        "_raw_head", "_began", "_fatal", "_paused", "_unparsed", "_deadline",
-        "_deadline_state", "_wheel_slot", "_discarding", "_notes", "_upgrade",
-        "_parsing", "_dispatching", "_advanced", "_sock", "server", "_held",
-        "_sent_mark", "_read_closed", "_lingering", "__weakref__",
+        "factory",
+        "handler",
+        "limits",
+        "parser",
+        "transport",
+        "connected",
+        "queue",
+        "active",
+        "current",
+        "requests",
+        "state",
+        "closing",
+        "peer_host",
+        "peer_port",
+        "secure",
+        "_url",
+        "_fields",
+        "_head_bytes",
+        "_raw_head",
+        "_began",
+        "_fatal",
+        "_paused",
+        "_unparsed",
+        "_deadline",
+        "_deadline_state",
+        "_wheel_slot",
+        "_discarding",
+        "_notes",
+        "_upgrade",
+        "_parsing",
+        "_dispatching",
+        "_advanced",
+        "_sock",
+        "server",
+        "_held",
+        "_sent_mark",
+        "_read_closed",
+        "_lingering",
+        "__weakref__",
     )
 
     def __init__(self, factory):
@@ -96,9 +136,9 @@ class HTTPConnection(RequestParsing, Sending, Closing):
         self.parser = None
         self.transport = None
         self.connected = 0
-        self.queue = None            # parsed requests waiting (list), if any
-        self.active = None           # the request being answered
-        self.current = None          # the request whose head/body is being parsed
+        self.queue = None  # parsed requests waiting (list), if any
+        self.active = None  # the request being answered
+        self.current = None  # the request whose head/body is being parsed
         self.requests = 0
         self.state = IDLE
         self.closing = False
@@ -122,12 +162,12 @@ class HTTPConnection(RequestParsing, Sending, Closing):
         self._parsing = False
         self._dispatching = False
         self._advanced = False
-        self._held = None            # a request with a body, dispatched after this parse
-        self._sent_mark = None       # progress seen at the last SendTimeout check
-        self._read_closed = False    # the client has half-closed (sent its FIN)
-        self._lingering = False      # closing: our side shut, the client's read and dropped
+        self._held = None  # a request with a body, dispatched after this parse
+        self._sent_mark = None  # progress seen at the last SendTimeout check
+        self._read_closed = False  # the client has half-closed (sent its FIN)
+        self._lingering = False  # closing: our side shut, the client's read and dropped
         self._sock = None
-        self.server = None           # the listener's default <Server> (set by the handler)
+        self.server = None  # the listener's default <Server> (set by the handler)
 
     @property
     def notes(self):
@@ -191,8 +231,13 @@ class HTTPConnection(RequestParsing, Sending, Closing):
     def _drain(self):
         """Parse what was held back while reading was paused.  Never from
         inside a parser callback: the parse in progress picks it up."""
-        while self._unparsed and not self._paused and not self._parsing \
-                and not self.closing and self._fatal is None:
+        while (
+            self._unparsed
+            and not self._paused
+            and not self._parsing
+            and not self.closing
+            and self._fatal is None
+        ):
             data, self._unparsed = self._unparsed, b""
             self._feed(data)
         if self._read_closed and not self._unparsed:
@@ -213,7 +258,7 @@ class HTTPConnection(RequestParsing, Sending, Closing):
                 self._unparsed = bytes(view[start:]) + self._unparsed
                 return
             size = FEED_SLICE if self.state == BODY else PIPELINE_SLICE
-            self._parse(view[start:start + size])
+            self._parse(view[start : start + size])
             start += size
 
     def _parse(self, data):
@@ -269,8 +314,11 @@ class HTTPConnection(RequestParsing, Sending, Closing):
             else:
                 self._raw_head += len(data)
             if self._raw_head > self.limits.header_size:
-                if self._fields is not None and not self._fields and \
-                        self._head_bytes > self.limits.request_line:
+                if (
+                    self._fields is not None
+                    and not self._fields
+                    and self._head_bytes > self.limits.request_line
+                ):
                     self.protocol_error(414, "request line too long")
                 else:
                     self.protocol_error(431, "the header block is too large")
@@ -288,8 +336,12 @@ class HTTPConnection(RequestParsing, Sending, Closing):
         self._resume(PAUSE_BODY)
         # (Resuming feeds what was held back; its consumer may have paused
         # the body again meanwhile: then the timeout does not run.)
-        if self.state == BODY and self._deadline is None and not self.closing \
-                and not self._paused & PAUSE_BODY:
+        if (
+            self.state == BODY
+            and self._deadline is None
+            and not self.closing
+            and not self._paused & PAUSE_BODY
+        ):
             self._set_deadline(BODY, self.limits.body_timeout)
 
     def _pause(self, reason):
@@ -331,8 +383,12 @@ class HTTPConnection(RequestParsing, Sending, Closing):
 
     def want_body(self, request):
         """A plugin reads the body: the moment to send ``100 Continue``."""
-        if request.continue_wanted and not request.headers_sent \
-                and request.body_length == 0 and not request.body_complete:
+        if (
+            request.continue_wanted
+            and not request.headers_sent
+            and request.body_length == 0
+            and not request.body_complete
+        ):
             request.continue_wanted = False
             request.continue_sent = True
             self.transport.write(CONTINUE_100)
@@ -353,8 +409,11 @@ class HTTPConnection(RequestParsing, Sending, Closing):
                 self._close()
                 return
             # Read and drop the rest of the body, then go on with keep-alive.
-            remaining = (request.content_length - request.body_length
-                         if request.content_length is not None else DISCARD_LIMIT)
+            remaining = (
+                request.content_length - request.body_length
+                if request.content_length is not None
+                else DISCARD_LIMIT
+            )
             if remaining > DISCARD_LIMIT:
                 self._close(linger=True)
                 return
@@ -375,9 +434,9 @@ class HTTPConnection(RequestParsing, Sending, Closing):
         if self.closing:
             return
         if self._dispatching:
-            self._advanced = True         # the loop below goes on
+            self._advanced = True  # the loop below goes on
             return
-        if self.queue:                    # (else: nothing to dispatch)
+        if self.queue:  # (else: nothing to dispatch)
             self._dispatching = True
             try:
                 while True:
@@ -386,8 +445,7 @@ class HTTPConnection(RequestParsing, Sending, Closing):
                     if not queue:
                         break
                     request = queue.pop(0)
-                    if self._paused & PAUSE_PIPELINE and \
-                            len(queue) <= self.limits.max_pipelined:
+                    if self._paused & PAUSE_PIPELINE and len(queue) <= self.limits.max_pipelined:
                         self._resume(PAUSE_PIPELINE)
                     self._dispatch(request)
                     if not self._advanced or self.closing:
@@ -401,7 +459,7 @@ class HTTPConnection(RequestParsing, Sending, Closing):
             self._check_read_closed()
             return
         if self.current is not None:
-            return        # its message is still being parsed; see on_message_complete
+            return  # its message is still being parsed; see on_message_complete
         if self.state != HEADERS:
             if self.factory.draining:
                 self._close()
@@ -428,7 +486,7 @@ class HTTPConnection(RequestParsing, Sending, Closing):
     def deadline_check(self, slot, now):
         """Called by the factory's timer wheel for an entry at ``slot``."""
         if slot != self._wheel_slot:
-            return                       # a stale entry; a newer one exists
+            return  # a stale entry; a newer one exists
         self._wheel_slot = None
         deadline = self._deadline
         if deadline is None or self.closing and not self._lingering:
@@ -457,8 +515,10 @@ def __getattr__(name):
     # axkit.testing import them from here).  Lazy: factory.py imports this.
     if name in ("HTTPFactory", "ConnectionGate"):
         from . import factory
+
         return getattr(factory, name)
     if name == "DeadlineWheel":
         from .deadlines import DeadlineWheel
+
         return DeadlineWheel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -33,7 +33,7 @@ def parse_http_date(value):
         parts = parsedate_tz(value)
         if parts is None:
             return None
-        datetime(*parts[:6])            # a real date and time (no 31 Feb, no 25:00)
+        datetime(*parts[:6])  # a real date and time (no 31 Feb, no 25:00)
         return calendar.timegm(parts[:6] + (0, 1, 0)) - (parts[9] or 0)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None

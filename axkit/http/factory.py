@@ -54,6 +54,7 @@ class HTTPFactory(Factory):
     def is_secure(self, transport):
         if self._tls is None:
             from twisted.internet.interfaces import ISSLTransport
+
             self._tls = ISSLTransport
         return self._tls.providedBy(transport)
 
@@ -112,7 +113,9 @@ class ConnectionGate:
     def _pause(self):
         if not self.paused:
             self.paused = True
-            log.warn("MaxConnections ({maximum}) reached: not accepting until "
-                     "connections close", maximum=self.maximum)
+            log.warn(
+                "MaxConnections ({maximum}) reached: not accepting until connections close",
+                maximum=self.maximum,
+            )
             for port in self.ports:
                 port.stopReading()

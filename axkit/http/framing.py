@@ -37,8 +37,7 @@ def split_tokens(value):
 
 
 # The fields that frame a request or decide its answer before any plugin.
-FRAMING_FIELDS = frozenset(("host", "connection", "content-length", "transfer-encoding",
-                            "expect"))
+FRAMING_FIELDS = frozenset(("host", "connection", "content-length", "transfer-encoding", "expect"))
 
 # Characters a Host value (uri-host [":" port]) cannot hold.
 _BAD_HOST = re.compile(r"[\s/\\@?#,]")
@@ -84,8 +83,9 @@ def read_head(version, fields):
         elif name == "content-length":
             length = value
         elif name == "transfer-encoding":
-            transfer_encoding = (value if transfer_encoding is None
-                                 else f"{transfer_encoding},{value}")
+            transfer_encoding = (
+                value if transfer_encoding is None else f"{transfer_encoding},{value}"
+            )
         else:
             expect = value
     # Connection is a token list (RFC 9110 §7.6.1), over every field.
@@ -138,12 +138,12 @@ def target_form(method, target):
         # something else).
         raise ProtocolError(400, "a fragment (#) is not part of a request target")
     if target[:1] == "/":
-        return None                                   # origin-form
+        return None  # origin-form
     if target == "*":
         if method != "OPTIONS":
             raise ProtocolError(400, "'*' is only a target for OPTIONS")
         return "*", None, None
-    if "://" in target:                               # absolute-form
+    if "://" in target:  # absolute-form
         try:
             parts = urlsplit(target)
         except ValueError:
@@ -152,9 +152,12 @@ def target_form(method, target):
             raise ProtocolError(400, "malformed absolute-form target")
         if method == "CONNECT":
             raise ProtocolError(400, "CONNECT needs an authority-form target")
-        return (parts.path or "/", parts.query if "?" in target else None,
-                parts.netloc.rpartition("@")[2])
-    if method == "CONNECT":                           # authority-form
+        return (
+            parts.path or "/",
+            parts.query if "?" in target else None,
+            parts.netloc.rpartition("@")[2],
+        )
+    if method == "CONNECT":  # authority-form
         # (The query stays what the Request made of the target.)
         _, sep, query = target.partition("?")
         return "*", query if sep else None, None
@@ -164,7 +167,8 @@ def target_form(method, target):
 # A request line whose method llhttp does not know but which is well formed:
 # such a method is "not implemented" (501), anything else is garbage (400).
 _UNKNOWN_METHOD_LINE = re.compile(
-    rb"(?:^|\n)[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32} [\x21-\x7e]+ HTTP/1\.[01]\r\n")
+    rb"(?:^|\n)[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32} [\x21-\x7e]+ HTTP/1\.[01]\r\n"
+)
 
 
 def status_for_invalid_method(data):

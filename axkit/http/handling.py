@@ -19,7 +19,7 @@ from .timers import Deadline
 class HandlerAPI:
     """Request's handler-facing methods (``self`` is the Request)."""
 
-    if TYPE_CHECKING:       # the Request's attributes these methods use
+    if TYPE_CHECKING:  # the Request's attributes these methods use
         channel: Any
         notes: dict[str, Any]
         response_headers: Any
@@ -27,11 +27,16 @@ class HandlerAPI:
         keep_alive: bool
         bytes_sent: int
     else:
-        __slots__ = ()      # (Request holds the slots)
+        __slots__ = ()  # (Request holds the slots)
 
-    def send_file(self, source: str | bytes | os.PathLike[str] | BinaryIO, *,
-                  conditional: bool = True, offset: int = 0,
-                  length: int | None = None) -> Deferred[bool]:
+    def send_file(
+        self,
+        source: str | bytes | os.PathLike[str] | BinaryIO,
+        *,
+        conditional: bool = True,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> Deferred[bool]:
         """Answer with a file: ``source`` is a path or an open binary file.
 
         ``conditional`` (a path or file sent whole with status 200): the
@@ -45,6 +50,7 @@ class HandlerAPI:
         Returns a Deferred firing with True when the response completed,
         False when it was cut."""
         from axkit.files.respond import send_file
+
         return send_file(self, source, conditional, offset, length)
 
     def add_handler_fields(self, fields: Iterable[tuple[str, str]]) -> None:
@@ -102,6 +108,7 @@ class HandlerAPI:
         since ``mark`` (an earlier ``send_queue()``): a slow reader counts as
         reading, one taking a few bytes a minute to hold a slot does not."""
         from .sending import drained
+
         return drained(mark, self.channel.unsent())
 
     def zero_copy_transport(self) -> Any:

@@ -57,7 +57,7 @@ def _header_line(item):
             _LINES.clear()
         _LINES[item] = line
     except TypeError:
-        pass                      # an unhashable value: not cached
+        pass  # an unhashable value: not cached
     return line
 
 
@@ -70,7 +70,7 @@ def _header_block(items, key):
     for item in items:
         try:
             line = cache.get(item)
-        except TypeError:                 # an unhashable value
+        except TypeError:  # an unhashable value
             line = None
         if line is None:
             line = _header_line(item)
@@ -91,13 +91,16 @@ def head_bytes(status, reason_text, items, length, head_only, version, keep_aliv
     for a HEAD no framing at all); ``keep_alive``: whether the connection
     may stay open, as far as the caller knows (close-delimiting turns it
     off)."""
-    parts = [STATUS_LINES.get(status) or status_line(status, reason_text)
-             if reason_text is None else status_line(status, reason_text)]
+    parts = [
+        STATUS_LINES.get(status) or status_line(status, reason_text)
+        if reason_text is None
+        else status_line(status, reason_text)
+    ]
     append = parts.append
     key: tuple | None = tuple(items)
     try:
         block = _BLOCKS.get(key)
-    except TypeError:                 # an unhashable value
+    except TypeError:  # an unhashable value
         block = None
         key = None
     if block is None:
@@ -110,7 +113,7 @@ def head_bytes(status, reason_text, items, length, head_only, version, keep_aliv
         _DATE_LINE[1] = b"Date: " + http_date(now).encode("ascii") + b"\r\n" + SERVER_HEADER
     append(_DATE_LINE[1])
     chunked = False
-    if status >= 200 and status != 204 and status != 304:     # may have a body
+    if status >= 200 and status != 204 and status != 304:  # may have a body
         if length is not None:
             append(b"Content-Length: %d\r\n" % length)
         elif head_only:
@@ -122,7 +125,7 @@ def head_bytes(status, reason_text, items, length, head_only, version, keep_aliv
             chunked = True
             append(b"Transfer-Encoding: chunked\r\n")
         else:
-            keep_alive = False        # the body is delimited by closing
+            keep_alive = False  # the body is delimited by closing
     if not keep_alive:
         append(b"Connection: close\r\n")
     elif version == "1.0":

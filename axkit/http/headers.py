@@ -10,7 +10,7 @@ class Headers:
     __slots__ = ("_items", "_lowered", "_index")
 
     def __init__(self, items=None, lowered=False):
-        self._items = list(items) if items else []   # [(name, value)]
+        self._items = list(items) if items else []  # [(name, value)]
         # Request headers are stored with lower-case names: lookups then
         # compare names as they are.
         self._lowered = lowered
@@ -23,7 +23,7 @@ class Headers:
         if index is None:
             index = dict(self._items)
             if len(index) != len(self._items):
-                index = False             # a repeated name: lookups scan
+                index = False  # a repeated name: lookups scan
             self._index = index
         return index
 
@@ -152,7 +152,7 @@ def normalise_host(host):
     '[::1]:80' -> '[::1]'."""
     host = host.strip()
     if host.startswith("["):
-        return host[:host.find("]") + 1].lower()
+        return host[: host.find("]") + 1].lower()
     if ":" in host:
         host = host.rpartition(":")[0]
     return host.rstrip(".").lower()

@@ -48,6 +48,7 @@ def new_parser(connection):
 
 def _failure_of(exc):
     from twisted.python.failure import Failure
+
     return Failure(exc, type(exc), exc.__traceback__)
 
 
@@ -67,8 +68,10 @@ class RequestParsing:
             elif isinstance(cause, _Stop):
                 return
             else:
-                log.failure("internal error while parsing a request",
-                            failure=None if cause is None else _failure_of(cause))
+                log.failure(
+                    "internal error while parsing a request",
+                    failure=None if cause is None else _failure_of(cause),
+                )
                 self.protocol_error(500, "internal error")
         elif isinstance(e, HttpParserInvalidMethodError):
             self.protocol_error(*status_for_invalid_method(data))
@@ -85,7 +88,7 @@ class RequestParsing:
             self._stop_reading_after_current()
             return
         self._upgrade = False
-        rest = bytes(data[e.args[0]:]) if e.args else b""
+        rest = bytes(data[e.args[0] :]) if e.args else b""
         self.parser = new_parser(self)
         if rest and not self.closing:
             self._parse(rest)
@@ -119,8 +122,7 @@ class RequestParsing:
         head = self._head_bytes = self._head_bytes + size
         limits = self.limits
         fields = self._fields
-        if size > limits.field_size or head > limits.header_size \
-                or len(fields) >= limits.fields:
+        if size > limits.field_size or head > limits.header_size or len(fields) >= limits.fields:
             if size > limits.field_size:
                 raise ProtocolError(431, "a header field is too large")
             if head > limits.header_size:
@@ -134,8 +136,11 @@ class RequestParsing:
             trailers = request.trailers = Headers()
         size = len(name) + len(value) + 4
         self._head_bytes += size
-        if size > self.limits.field_size or self._head_bytes > self.limits.header_size \
-                or len(trailers) >= self.limits.fields:
+        if (
+            size > self.limits.field_size
+            or self._head_bytes > self.limits.header_size
+            or len(trailers) >= self.limits.fields
+        ):
             raise ProtocolError(431, "the trailer fields are too large")
         trailers.add(name.decode("latin-1").lower(), value.decode("latin-1"))
 
@@ -148,8 +153,15 @@ class RequestParsing:
         self._fields = None
         keep_alive, length, transfer_encoding, expect = read_head(version, fields)
         method = parser.get_method().decode("ascii")
-        request = Request(self, method, target, version, Headers(fields, lowered=True),
-                          keep_alive, self.factory.now())
+        request = Request(
+            self,
+            method,
+            target,
+            version,
+            Headers(fields, lowered=True),
+            keep_alive,
+            self.factory.now(),
+        )
         if target[0] != "/" or "#" in target:
             form = target_form(method, target)
             if form is not None:
@@ -217,7 +229,7 @@ class RequestParsing:
 
     def on_body(self, data):
         if self.closing:
-            raise _Stop()        # (answered and closing: the rest is dropped)
+            raise _Stop()  # (answered and closing: the rest is dropped)
         request = self.current
         if request is None:
             return
@@ -266,6 +278,5 @@ class RequestParsing:
         if self.state == BODY:
             self.state = RESPONDING
             self._deadline = None
-            if self.active is not None and self.active.state != FINISHED \
-                    and not self.closing:
+            if self.active is not None and self.active.state != FINISHED and not self.closing:
                 self._watch_sending()

@@ -30,14 +30,35 @@ from .status import error_body, has_no_body, reason
 
 # (SERVER_HEADER, HeaderInjection, BadTarget, normalize_path and
 # slash_redirect are imported from here by older code: re-exported.)
-__all__ = ["Request", "RequestWatcher", "SERVER_HEADER", "HeaderInjection", "BadTarget",
-           "normalize_path", "slash_redirect", "HEAD_PENDING", "STREAMING", "FINISHED"]
+__all__ = [
+    "Request",
+    "RequestWatcher",
+    "SERVER_HEADER",
+    "HeaderInjection",
+    "BadTarget",
+    "normalize_path",
+    "slash_redirect",
+    "HEAD_PENDING",
+    "STREAMING",
+    "FINISHED",
+]
 
 
-
-_KEEP_ON_ERROR = frozenset(("allow", "location", "www-authenticate", "retry-after",
-                            "content-range", "vary", "cache-control", "expires",
-                            "etag", "last-modified", "set-cookie"))
+_KEEP_ON_ERROR = frozenset(
+    (
+        "allow",
+        "location",
+        "www-authenticate",
+        "retry-after",
+        "content-range",
+        "vary",
+        "cache-control",
+        "expires",
+        "etag",
+        "last-modified",
+        "set-cookie",
+    )
+)
 _KEEP_ON_5XX = _KEEP_ON_ERROR - {"cache-control", "expires"}
 
 
@@ -45,6 +66,7 @@ class RequestWatcher:
     """Told of a request's end and of its client's half-close: register
     with ``request.watch(watcher)``.  (A CGI run is one; ``when_ended``
     and ``when_half_closed`` wrap a function in one.)"""
+
     __slots__ = ()
 
     def request_ended(self) -> None:
@@ -78,50 +100,95 @@ class Request(RequestBody, HandlerAPI):
     """A parsed request plus the state of its response."""
 
     __slots__ = (
-        "channel", "method", "target", "version", "headers", "raw_path", "path",
-        "query", "_host", "keep_alive", "server", "resolved", "conf", "chains",
-        "filename", "path_info", "mime_type", "status", "response_headers",
-        "state", "bytes_sent", "chunked", "head_only", "started", "notes",
-        "body_complete", "body_length", "_body_pending", "_body_consumer",
+        "channel",
+        "method",
+        "target",
+        "version",
+        "headers",
+        "raw_path",
+        "path",
+        "query",
+        "_host",
+        "keep_alive",
+        "server",
+        "resolved",
+        "conf",
+        "chains",
+        "filename",
+        "path_info",
+        "mime_type",
+        "status",
+        "response_headers",
+        "state",
+        "bytes_sent",
+        "chunked",
+        "head_only",
+        "started",
+        "notes",
+        "body_complete",
+        "body_length",
+        "_body_pending",
+        "_body_consumer",
         "_body_buffered",
-        "_finish_waiters", "aborted", "_length", "user", "auth_type",
-        "content_length", "error", "finfo", "trailers", "body_limit", "reason_text",
-        "expect_failed", "continue_wanted", "continue_sent", "handler",
-        "client_address", "client_port",
+        "_finish_waiters",
+        "aborted",
+        "_length",
+        "user",
+        "auth_type",
+        "content_length",
+        "error",
+        "finfo",
+        "trailers",
+        "body_limit",
+        "reason_text",
+        "expect_failed",
+        "continue_wanted",
+        "continue_sent",
+        "handler",
+        "client_address",
+        "client_port",
     )
 
-    def __init__(self, channel: Any, method: str, target: str, version: str,
-                 headers: Headers, keep_alive: bool, started: float) -> None:
+    def __init__(
+        self,
+        channel: Any,
+        method: str,
+        target: str,
+        version: str,
+        headers: Headers,
+        keep_alive: bool,
+        started: float,
+    ) -> None:
         self.channel: Any = channel
         # The client, as the connection sees it (a plugin such as RemoteIP
         # may put the real one behind a proxy here).
         self.client_address: str | None = channel.peer_host
         self.client_port: int | None = channel.peer_port
-        self.method: str = method            # "GET"
-        self.target: str = target            # the raw request target, as sent
-        self.version: str = version          # "1.1" or "1.0"
-        self.headers: Headers = headers          # Headers (names lower-case)
+        self.method: str = method  # "GET"
+        self.target: str = target  # the raw request target, as sent
+        self.version: str = version  # "1.1" or "1.0"
+        self.headers: Headers = headers  # Headers (names lower-case)
         self.keep_alive: bool = keep_alive
-        self.started: float = started          # time the request began (seconds)
+        self.started: float = started  # time the request began (seconds)
         path, _, query = target.partition("?")
-        self.raw_path: str = path            # still percent-encoded
+        self.raw_path: str = path  # still percent-encoded
         self.query: str | None = query if _ else None
-        self.path: str | None = None                # decoded, normalised (set by the engine)
-        self._host: str | None = None               # see host
-        self.server: Any = None              # the ServerConfig answering
-        self.resolved: Any = None            # its merged scope
+        self.path: str | None = None  # decoded, normalised (set by the engine)
+        self._host: str | None = None  # see host
+        self.server: Any = None  # the ServerConfig answering
+        self.resolved: Any = None  # its merged scope
         self.conf: Any = None
         self.chains: Any = None
-        self.filename: str | None = None            # set by uri_translation
+        self.filename: str | None = None  # set by uri_translation
         self.path_info: str = ""
         self.mime_type: str | None = None
         self.status: int = 200
         self.response_headers: Headers = Headers()
         self.state: int = HEAD_PENDING
-        self.bytes_sent: int = 0             # body bytes written
+        self.bytes_sent: int = 0  # body bytes written
         self.chunked: bool = False
         self.head_only: bool = method == "HEAD"
-        self.notes: dict[str, Any] = {}                 # free space for plugins
+        self.notes: dict[str, Any] = {}  # free space for plugins
         self.body_complete: bool = False
         self.body_length: int = 0
         self.content_length: int | None = None
@@ -134,12 +201,12 @@ class Request(RequestBody, HandlerAPI):
         self.user: str | None = None
         self.auth_type: str | None = None
         self.error: Any = None
-        self.finfo: os.stat_result | None = None               # os.stat_result of filename, when known
-        self.trailers: Headers | None = None            # Headers of a chunked body's trailer
+        self.finfo: os.stat_result | None = None  # os.stat_result of filename, when known
+        self.trailers: Headers | None = None  # Headers of a chunked body's trailer
         self.body_limit: int = channel.limits.body if channel.limits is not None else 0
-        self.reason_text: str | None = None         # a reason phrase instead of the standard one
-        self.expect_failed: bool = False      # Expect: something other than 100-continue
-        self.continue_wanted: bool = False    # Expect: 100-continue, not answered yet
+        self.reason_text: str | None = None  # a reason phrase instead of the standard one
+        self.expect_failed: bool = False  # Expect: something other than 100-continue
+        self.continue_wanted: bool = False  # Expect: 100-continue, not answered yet
         self.continue_sent: bool = False
         # Who answers, when not the file handlers (Apache's r->handler): set
         # by a plugin that claims the request before fixup ("cgi-script");
@@ -171,7 +238,6 @@ class Request(RequestBody, HandlerAPI):
     def host(self, value: str) -> None:
         self._host = value
 
-
     @property
     def secure(self) -> bool:
         return self.channel.secure
@@ -186,8 +252,9 @@ class Request(RequestBody, HandlerAPI):
     def finished(self) -> bool:
         return self.state == FINISHED
 
-    def send(self, status: int = 200, body: bytes | str = b"",
-             content_type: str | None = None) -> None:
+    def send(
+        self, status: int = 200, body: bytes | str = b"", content_type: str | None = None
+    ) -> None:
         """Send a whole response with a Content-Length and finish."""
         if isinstance(body, str):
             body = body.encode("utf-8")
@@ -217,7 +284,8 @@ class Request(RequestBody, HandlerAPI):
         # headers plugin's `Header always`, Apache's err_headers_out).
         keep = _KEEP_ON_ERROR if status < 500 else _KEEP_ON_5XX
         self.response_headers = Headers(
-            [(k, v) for k, v in self.response_headers if k.lower() in keep])
+            [(k, v) for k, v in self.response_headers if k.lower() in keep]
+        )
         decorate = self.notes.get(ERROR_HEADERS) if self.notes else None
         if decorate is not None:
             decorate(self.response_headers)
@@ -258,8 +326,12 @@ class Request(RequestBody, HandlerAPI):
             self.start_response()
         if self.chunked and not self.head_only:
             self.channel.write(b"0\r\n\r\n")
-        elif self._length is not None and self.bytes_sent < self._length \
-                and not self.head_only and not has_no_body(self.status):
+        elif (
+            self._length is not None
+            and self.bytes_sent < self._length
+            and not self.head_only
+            and not has_no_body(self.status)
+        ):
             # Fewer bytes than promised: the client must not take this as complete.
             self.keep_alive = False
         self._finished()
@@ -362,17 +434,27 @@ class Request(RequestBody, HandlerAPI):
                         d.callback(None)
                 elif isinstance(d, RequestWatcher):
                     d.request_ended()
-                elif self.aborted:          # from when_lost
+                elif self.aborted:  # from when_lost
                     d()
         self.channel.response_finished(self)
 
     def _head(self) -> bytes:
         channel = self.channel
-        keep_alive = self.keep_alive and not channel.closing and not channel.factory.draining \
+        keep_alive = (
+            self.keep_alive
+            and not channel.closing
+            and not channel.factory.draining
             and not (self.continue_wanted and not self.body_complete)
+        )
         head, chunked, self.keep_alive = head_bytes(
-            self.status, self.reason_text, self.response_headers._items, self._length,
-            self.head_only, self.version, keep_alive)
+            self.status,
+            self.reason_text,
+            self.response_headers._items,
+            self._length,
+            self.head_only,
+            self.version,
+            keep_alive,
+        )
         if chunked:
             self.chunked = True
         self.state = STREAMING

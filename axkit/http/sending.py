@@ -53,7 +53,7 @@ class Sending:
                 except BlockingIOError:
                     sent = 0
                 except OSError:
-                    sent = 0      # the transport finds the error and closes
+                    sent = 0  # the transport finds the error and closes
                 if sent == len(data):
                     return
                 if sent:
@@ -70,8 +70,7 @@ class Sending:
         if sock is None:
             return None
         try:
-            return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ,
-                                                  b"\0\0\0\0"))[0]
+            return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
         except (OSError, ValueError):
             return None
 
@@ -83,15 +82,15 @@ class Sending:
         if active is None or active.state == FINISHED:
             return None
         transport = self.transport
-        if self._sock is not None and transport.producer is None \
-                and write_buffered(transport) == 0:
-            return None        # plain TCP, nothing queued (a program still running)
+        if self._sock is not None and transport.producer is None and write_buffered(transport) == 0:
+            return None  # plain TCP, nothing queued (a program still running)
         # A pull producer (sendfile) is only ever waiting for the socket.
-        waiting_pull = getattr(transport, "producer", None) is not None and \
-            not getattr(transport, "streamingProducer", True)
+        waiting_pull = getattr(transport, "producer", None) is not None and not getattr(
+            transport, "streamingProducer", True
+        )
         buffered = 0
         offsets = []
-        while transport is not None:         # TLS: down to the TCP transport
+        while transport is not None:  # TLS: down to the TCP transport
             held = write_buffered(transport)
             if held is not None:
                 buffered += held
@@ -111,13 +110,19 @@ class Sending:
         nothing of it meanwhile, else look again a timeout later."""
         mark = self._send_progress()
         last = self._sent_mark
-        if mark is not None and last is not None and mark[:3] == last[:3] \
-                and not drained(last[3], mark[3]):
+        if (
+            mark is not None
+            and last is not None
+            and mark[:3] == last[:3]
+            and not drained(last[3], mark[3])
+        ):
             # Nothing moved -- but for the kernel's queue, which a slow
             # reader drains long before it frees room for more of ours.
-            log.info("closing connection from {client}: it read nothing for "
-                     "{timeout} s (SendTimeout)", client=self.peer_host,
-                     timeout=self.limits.send_timeout)
+            log.info(
+                "closing connection from {client}: it read nothing for {timeout} s (SendTimeout)",
+                client=self.peer_host,
+                timeout=self.limits.send_timeout,
+            )
             self.active.abort()
             return
         # Progress (or nothing waiting on the client): look again later.

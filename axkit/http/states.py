@@ -25,6 +25,6 @@ LINGERING = "lingering"
 PAUSE_PIPELINE, PAUSE_BODY, PAUSE_FATAL = 1, 2, 4
 
 # The states of a response (``request.state``).
-HEAD_PENDING = 0   # nothing sent yet
-STREAMING = 1      # head sent, body in progress
-FINISHED = 2       # complete (or aborted)
+HEAD_PENDING = 0  # nothing sent yet
+STREAMING = 1  # head sent, body in progress
+FINISHED = 2  # complete (or aborted)

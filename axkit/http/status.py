@@ -7,8 +7,9 @@ from http import HTTPStatus
 REASONS = {s.value: s.phrase for s in HTTPStatus}
 REASONS.update({418: "I'm a teapot", 421: "Misdirected Request", 425: "Too Early"})
 
-STATUS_LINES = {code: f"HTTP/1.1 {code} {reason}\r\n".encode("latin-1")
-                for code, reason in REASONS.items()}
+STATUS_LINES = {
+    code: f"HTTP/1.1 {code} {reason}\r\n".encode("latin-1") for code, reason in REASONS.items()
+}
 
 
 _REASON_TEXT = re.compile(r"[\t\x20-\x7e\x80-\xff]*\Z")
@@ -43,8 +44,10 @@ def error_body(code, detail=None):
     """A short HTML page for an error status."""
     title = f"{code} {reason(code)}"
     text = f"<p>{escape(detail)}</p>\n" if detail else ""
-    return (f"<!DOCTYPE html>\n<html><head><title>{escape(title)}</title></head>\n"
-            f"<body><h1>{escape(title)}</h1>\n{text}</body></html>\n").encode("utf-8")
+    return (
+        f"<!DOCTYPE html>\n<html><head><title>{escape(title)}</title></head>\n"
+        f"<body><h1>{escape(title)}</h1>\n{text}</body></html>\n"
+    ).encode()
 
 
 def has_no_body(code):

@@ -23,10 +23,11 @@ class Deadline:
 
     __slots__ = ("wheel", "clock", "on_expire", "when", "slot")
 
-    def __init__(self, wheel: Any, clock: Callable[[], float],
-                 on_expire: Callable[[], object]) -> None:
+    def __init__(
+        self, wheel: Any, clock: Callable[[], float], on_expire: Callable[[], object]
+    ) -> None:
         self.wheel = wheel
-        self.clock = clock            # () -> seconds, the reactor's
+        self.clock = clock  # () -> seconds, the reactor's
         self.on_expire = on_expire
         self.when: float | None = None
         self.slot: int | None = None
@@ -68,12 +69,12 @@ class Deadline:
     def deadline_check(self, slot: int, now: float) -> None:
         """From the wheel, for an entry at ``slot``."""
         if slot != self.slot:
-            return                  # a stale entry
+            return  # a stale entry
         self.slot = None
         when = self.when
         if when is None:
             return
-        if when > now:              # moved later meanwhile: file it again
+        if when > now:  # moved later meanwhile: file it again
             self.slot = self.wheel.add(self, when)
             return
         self.when = None

@@ -49,16 +49,17 @@ log = PluginLogger("access")
 
 GRANTED, DENIED, NEUTRAL, NO_USER = "granted", "denied", "neutral", "denied-no-user"
 
-NOTE = "axkit.access"              # "granted" or "auth": what access_control found
-USER_NOTE = "axkit.access.user"    # the authenticated user, as bytes
-HOST_NOTE = "axkit.access.host"    # the client's double-reverse host name (or None)
+NOTE = "axkit.access"  # "granted" or "auth": what access_control found
+USER_NOTE = "axkit.access.user"  # the authenticated user, as bytes
+HOST_NOTE = "axkit.access.host"  # the client's double-reverse host name (or None)
 
-MAX_CREDENTIALS = 4096             # base64 characters of a Basic token
-HOST_TTL = 60.0                    # seconds a double-reverse lookup is kept
-THREADS = 2                        # bcrypt checks at once (each takes a core)
+MAX_CREDENTIALS = 4096  # base64 characters of a Basic token
+HOST_TTL = 60.0  # seconds a double-reverse lookup is kept
+THREADS = 2  # bcrypt checks at once (each takes a core)
 
 
 # -- the rules ------------------------------------------------------------------
+
 
 def _network(word):
     """An address or network as Apache's mod_authz_host reads it: 10.1.2.3,
@@ -98,8 +99,11 @@ class Rule:
             address = facts.address()
             if address is None:
                 return DENIED
-            return GRANTED if any(address.version == n.version and address in n
-                                  for n in self.args) else DENIED
+            return (
+                GRANTED
+                if any(address.version == n.version and address in n for n in self.args)
+                else DENIED
+            )
         if kind == "local":
             address = facts.address()
             return GRANTED if address is not None and address.is_loopback else DENIED
@@ -109,8 +113,9 @@ class Rule:
             name = facts.hostname()
             if name is None:
                 return DENIED
-            return GRANTED if any(name == d or name.endswith("." + d)
-                                  for d in self.args) else DENIED
+            return (
+                GRANTED if any(name == d or name.endswith("." + d) for d in self.args) else DENIED
+            )
         user = facts.user
         if user is None:
             return NO_USER
@@ -142,8 +147,10 @@ class Section:
 def parse_rule(words):
     """A Rule from the words after ``Require``."""
     if not words:
-        raise ConfigError("Require needs a rule: all granted|all denied|ip ...|host ...|"
-                          "valid-user|user NAME...|group NAME...")
+        raise ConfigError(
+            "Require needs a rule: all granted|all denied|ip ...|host ...|"
+            "valid-user|user NAME...|group NAME..."
+        )
     negate = words[0].lower() == "not"
     rest = list(words[1:] if negate else words)
     if not rest:
@@ -151,8 +158,9 @@ def parse_rule(words):
     kind, args = rest[0].lower(), rest[1:]
     text = " ".join(words)
     if kind not in Rule.KINDS:
-        raise ConfigError(f"Unknown Authz provider: {rest[0]} (known: "
-                          + ", ".join(Rule.KINDS) + ")")
+        raise ConfigError(
+            f"Unknown Authz provider: {rest[0]} (known: " + ", ".join(Rule.KINDS) + ")"
+        )
     if kind == "all":
         if len(args) != 1 or args[0].lower() not in ("granted", "denied"):
             raise ConfigError("Argument for 'Require all' must be 'granted' or 'denied'")
@@ -163,10 +171,16 @@ def parse_rule(words):
         value = None
     else:
         if not args:
-            raise ConfigError(f"Require {kind} needs at least one "
-                              + {"ip": "address or network", "host": "host name",
-                                 "user": "user name", "group": "group name",
-                                 "method": "method"}[kind])
+            raise ConfigError(
+                f"Require {kind} needs at least one "
+                + {
+                    "ip": "address or network",
+                    "host": "host name",
+                    "user": "user name",
+                    "group": "group name",
+                    "method": "method",
+                }[kind]
+            )
         if kind == "ip":
             value = tuple(_network(a) for a in args)
         elif kind == "host":
@@ -174,7 +188,7 @@ def parse_rule(words):
         elif kind == "method":
             methods = {a.upper() for a in args}
             if "GET" in methods:
-                methods.add("HEAD")       # as Apache: HEAD is a GET
+                methods.add("HEAD")  # as Apache: HEAD is a GET
             value = frozenset(methods)
         else:
             value = frozenset(a.encode("utf-8") for a in args)
@@ -185,18 +199,20 @@ def _check_children(op, children, where):
     """Apache's rules for what a section may hold."""
     name = f"<{Section.NAMES[op]}>" if op in Section.NAMES else "<RequireAny>"
     if not children:
-        raise ConfigError(f"{name} directive contains no authorization directives",
-                          *where)
+        raise ConfigError(f"{name} directive contains no authorization directives", *where)
     if op in ("any", "none"):
         for child, child_where in children:
             if child.negate:
-                what = "negative Require directive" if isinstance(child, Rule) \
+                what = (
+                    "negative Require directive"
+                    if isinstance(child, Rule)
                     else "<RequireNone> directive"
-                raise ConfigError(f"{what} has no effect in {name} directive",
-                                  *child_where)
+                )
+                raise ConfigError(f"{what} has no effect in {name} directive", *child_where)
     elif all(child.negate for child, _ in children):
-        raise ConfigError(f"{name} directive contains only negative authorization "
-                          f"directives", *where)
+        raise ConfigError(
+            f"{name} directive contains only negative authorization directives", *where
+        )
 
 
 def parse_section(op, nodes, ctx):
@@ -216,9 +232,11 @@ def parse_section(op, nodes, ctx):
             children.append((parse_section(kind[7:], node.children, ctx), where))
         else:
             label = f"<{kind}>" if kind else node.name
-            raise ConfigError(f"{label} is not allowed in <{Section.NAMES[op]}> (only "
-                              f"Require lines and <RequireAll>/<RequireAny>/<RequireNone>)",
-                              *where)
+            raise ConfigError(
+                f"{label} is not allowed in <{Section.NAMES[op]}> (only "
+                f"Require lines and <RequireAll>/<RequireAny>/<RequireNone>)",
+                *where,
+            )
     _check_children(op, children, (ctx.file, ctx.line))
     return Section(op, [c for c, _ in children])
 
@@ -232,8 +250,10 @@ class RequireDirective(Directive):
     def parse(self, words, ctx):
         rule = parse_rule(words)
         if rule.negate:
-            raise ConfigError("negative Require directive has no effect in <RequireAny> "
-                              "directive (put it in a <RequireAll> with a positive rule)")
+            raise ConfigError(
+                "negative Require directive has no effect in <RequireAny> "
+                "directive (put it in a <RequireAll> with a positive rule)"
+            )
         return rule
 
 
@@ -241,16 +261,27 @@ def _section_directive(op):
     def body(value, nodes, ctx):
         section = parse_section(op, nodes, ctx)
         if op == "none":
-            raise ConfigError("<RequireNone> directive has no effect in <RequireAny> "
-                              "directive (put it in a <RequireAll>)")
+            raise ConfigError(
+                "<RequireNone> directive has no effect in <RequireAny> "
+                "directive (put it in a <RequireAll>)"
+            )
         return section
+
     name = Section.NAMES[op]
-    return Directive(name, (), scopes=ANY, section=body, into="Require",
-                     merge=REPLACE_LIST,
-                     doc={"all": "every rule inside must grant (none may deny).",
-                            "any": "one rule inside suffices.",
-                            "none": "no rule inside may grant (inside <RequireAll>)."}[op]
-                         + " Joins the scope's Require list.")
+    return Directive(
+        name,
+        (),
+        scopes=ANY,
+        section=body,
+        into="Require",
+        merge=REPLACE_LIST,
+        doc={
+            "all": "every rule inside must grant (none may deny).",
+            "any": "one rule inside suffices.",
+            "none": "no rule inside may grant (inside <RequireAll>).",
+        }[op]
+        + " Joins the scope's Require list.",
+    )
 
 
 def evaluate(node, facts):
@@ -374,28 +405,40 @@ class Access:
     name = "access"
     directives = [
         RequireDirective(
-            "Require", scopes=ANY, merge=REPLACE_LIST,
+            "Require",
+            scopes=ANY,
+            merge=REPLACE_LIST,
             doc="all granted|all denied|ip ADDR/NET...|host NAME...|local|valid-user|"
-                "user NAME...|group NAME...|method M...; 'not' before a rule negates it "
-                "(inside <RequireAll>). Several lines: any one suffices. An inner "
-                "scope's lines replace the outer's."),
+            "user NAME...|group NAME...|method M...; 'not' before a rule negates it "
+            "(inside <RequireAll>). Several lines: any one suffices. An inner "
+            "scope's lines replace the outer's.",
+        ),
         _section_directive("all"),
         _section_directive("any"),
         _section_directive("none"),
-        Directive("AuthType", one_of("Basic", "None"), scopes=ANY,
-                  doc="Basic: ask for a user name and password (RFC 7617) when a "
-                      "Require rule needs a user. None: no authentication."),
-        Directive("AuthName", string, scopes=ANY,
-                  doc="The realm shown by the browser's password prompt."),
-        Directive("AuthUserFile", path, scopes=ANY,
-                  doc="An htpasswd file (bcrypt, $apr1$ or {SHA} hashes), re-read when "
-                      "it changes."),
-        Directive("AuthGroupFile", path, scopes=ANY,
-                  doc="Lines 'group: user user ...' for Require group."),
+        Directive(
+            "AuthType",
+            one_of("Basic", "None"),
+            scopes=ANY,
+            doc="Basic: ask for a user name and password (RFC 7617) when a "
+            "Require rule needs a user. None: no authentication.",
+        ),
+        Directive(
+            "AuthName", string, scopes=ANY, doc="The realm shown by the browser's password prompt."
+        ),
+        Directive(
+            "AuthUserFile",
+            path,
+            scopes=ANY,
+            doc="An htpasswd file (bcrypt, $apr1$ or {SHA} hashes), re-read when it changes.",
+        ),
+        Directive(
+            "AuthGroupFile", path, scopes=ANY, doc="Lines 'group: user user ...' for Require group."
+        ),
     ]
 
     def __init__(self):
-        self.hosts = {}                   # ip -> (double-reverse name or None, until)
+        self.hosts = {}  # ip -> (double-reverse name or None, until)
         self.verified = htpasswd.VerifiedCache()
         self._slow = defer.DeferredSemaphore(THREADS)
         self._dns = defer.DeferredSemaphore(4)
@@ -412,13 +455,17 @@ class Access:
             if conf.auth_type == "Basic":
                 # Apache's AH01627: fail closed rather than serve a folder
                 # its admin believes protected.
-                log.error("AuthType Basic is set for {path} but no Require applies: "
-                          "answered 500 (add Require valid-user)",
-                          path=log_item(request.path), request=request)
+                log.error(
+                    "AuthType Basic is set for {path} but no Require applies: "
+                    "answered 500 (add Require valid-user)",
+                    path=log_item(request.path),
+                    request=request,
+                )
                 return 500
             return DECLINED
-        return _then(self._decide(request, conf, None),
-                     lambda result: self._userless(request, conf, result))
+        return _then(
+            self._decide(request, conf, None), lambda result: self._userless(request, conf, result)
+        )
 
     def _userless(self, request, conf, result):
         if result.__class__ is int:
@@ -430,9 +477,12 @@ class Access:
             request.notes[NOTE] = "auth"
             return DECLINED
         target = request.filename
-        log.error("AH01630: client denied by server configuration: {target}",
-                  target=log_item(target) if target else "uri " + log_item(request.path),
-                  request=request, log_tag="authz_core")
+        log.error(
+            "AH01630: client denied by server configuration: {target}",
+            target=log_item(target) if target else "uri " + log_item(request.path),
+            request=request,
+            log_tag="authz_core",
+        )
         return 403
 
     def _decide(self, request, conf, user):
@@ -454,6 +504,7 @@ class Access:
                 self.hosts.clear()
             self.hosts[ip] = (name, time.monotonic() + HOST_TTL)
             request.notes[HOST_NOTE] = name
+
         return self._blocking(request, self._dns, double_reverse, ip).addCallback(found)
 
     def _blocking(self, request, semaphore, fn, *args):
@@ -463,8 +514,7 @@ class Access:
         reactor = request.reactor
         if not IReactorThreads.providedBy(reactor):
             return defer.maybeDeferred(fn, *args)
-        return semaphore.run(threads.deferToThreadPool, reactor, reactor.getThreadPool(),
-                             fn, *args)
+        return semaphore.run(threads.deferToThreadPool, reactor, reactor.getThreadPool(), fn, *args)
 
     # -- authentication: Basic credentials ---------------------------------------
 
@@ -472,24 +522,33 @@ class Access:
         if request.notes.get(NOTE) != "auth":
             return DECLINED
         if conf.auth_type != "Basic":
-            log.error("AH00027: No authentication done but request not allowed without "
-                      "authentication for {path}. Authentication not configured? "
-                      "(add AuthType Basic, AuthName, AuthUserFile)",
-                      path=log_item(request.path), request=request)
+            log.error(
+                "AH00027: No authentication done but request not allowed without "
+                "authentication for {path}. Authentication not configured? "
+                "(add AuthType Basic, AuthName, AuthUserFile)",
+                path=log_item(request.path),
+                request=request,
+            )
             return 500
         if not conf.auth_name or not conf.auth_user_file:
-            log.error("AuthType Basic for {path} needs {what}: answered 500",
-                      path=log_item(request.path),
-                      what="AuthName" if not conf.auth_name else "AuthUserFile",
-                      request=request)
+            log.error(
+                "AuthType Basic for {path} needs {what}: answered 500",
+                path=log_item(request.path),
+                what="AuthName" if not conf.auth_name else "AuthUserFile",
+                request=request,
+            )
             return 500
         header = request.headers.get("authorization")
         if header is None:
             return self._challenge(request, conf)
         scheme, _, token = header.strip().partition(" ")
         if scheme.lower() != "basic":
-            log.error("AH01614: client used wrong authentication scheme: {path}",
-                      path=log_item(request.path), request=request, log_tag="auth_basic")
+            log.error(
+                "AH01614: client used wrong authentication scheme: {path}",
+                path=log_item(request.path),
+                request=request,
+                log_tag="auth_basic",
+            )
             return self._challenge(request, conf)
         token = token.strip(" \t")
         if not token:
@@ -509,13 +568,22 @@ class Access:
         try:
             users = htpasswd.password_file(conf.auth_user_file).get()
         except htpasswd.Unavailable as e:
-            log.error("AH01620: Could not open password file: {problem}",
-                      problem=str(e), request=request, log_tag="authn_file")
+            log.error(
+                "AH01620: Could not open password file: {problem}",
+                problem=str(e),
+                request=request,
+                log_tag="authn_file",
+            )
             return 500
         hashed = users.get(user)
         if hashed is None:
-            log.error("AH01618: user {user} not found: {path}", user=log_item(user),
-                      path=log_item(request.path), request=request, log_tag="auth_basic")
+            log.error(
+                "AH01618: user {user} not found: {path}",
+                user=log_item(user),
+                path=log_item(request.path),
+                request=request,
+                log_tag="auth_basic",
+            )
             return self._challenge(request, conf)
         path = conf.auth_user_file
         if self.verified.hit(path, user, hashed, password):
@@ -524,8 +592,7 @@ class Access:
             result = self._blocking(request, self._slow, self._verify, hashed, password)
         else:
             result = self._verify(hashed, password)
-        return _then(result, lambda ok: self._checked(request, conf, user, hashed,
-                                                      password, ok))
+        return _then(result, lambda ok: self._checked(request, conf, user, hashed, password, ok))
 
     @staticmethod
     def _verify(hashed, password):
@@ -536,13 +603,22 @@ class Access:
 
     def _checked(self, request, conf, user, hashed, password, ok):
         if isinstance(ok, htpasswd.Unsupported):
-            log.error("user {user} in {file}: {problem}", user=log_item(user),
-                      file=conf.auth_user_file, problem=str(ok), request=request)
+            log.error(
+                "user {user} in {file}: {problem}",
+                user=log_item(user),
+                file=conf.auth_user_file,
+                problem=str(ok),
+                request=request,
+            )
             ok = False
         if not ok:
-            log.error('AH01617: user {user}: authentication failure for "{path}": '
-                      "Password Mismatch", user=log_item(user),
-                      path=log_item(request.path), request=request, log_tag="auth_basic")
+            log.error(
+                'AH01617: user {user}: authentication failure for "{path}": Password Mismatch',
+                user=log_item(user),
+                path=log_item(request.path),
+                request=request,
+                log_tag="auth_basic",
+            )
             return self._challenge(request, conf)
         self.verified.add(conf.auth_user_file, user, hashed, password)
         return self._authenticated(request, user)
@@ -558,8 +634,7 @@ class Access:
         return 401
 
     def _malformed(self, request, why):
-        log.info("400 to {client}: {why}", client=request.client_address, why=why,
-                 request=request)
+        log.info("400 to {client}: {why}", client=request.client_address, why=why, request=request)
         return 400
 
     # -- authorization: the rules, with the user --------------------------------
@@ -570,15 +645,21 @@ class Access:
         user = request.notes.get(USER_NOTE)
         if user is None:
             return self._challenge(request, conf)
-        return _then(self._decide(request, conf, user),
-                     lambda result: self._with_user(request, conf, user, result))
+        return _then(
+            self._decide(request, conf, user),
+            lambda result: self._with_user(request, conf, user, result),
+        )
 
     def _with_user(self, request, conf, user, result):
         if result == GRANTED:
             return DECLINED
         if result.__class__ is int:
             return result
-        log.error('AH01631: user {user}: authorization failure for "{path}": ',
-                  user=log_item(user), path=log_item(request.path), request=request,
-                  log_tag="authz_core")
+        log.error(
+            'AH01631: user {user}: authorization failure for "{path}": ',
+            user=log_item(user),
+            path=log_item(request.path),
+            request=request,
+            log_tag="authz_core",
+        )
         return self._challenge(request, conf)

@@ -74,15 +74,19 @@ _ESCAPES = {
     "h": lambda r, now, arg: r.client_address,
     "l": lambda r, now, arg: "-",
     "u": lambda r, now, arg: r.user,
-    "t": lambda r, now, arg: clf_time(r.started) if not arg
-    else "[" + time.strftime(arg, time.gmtime(r.started)) + "]",
+    "t": lambda r, now, arg: (
+        clf_time(r.started) if not arg else "[" + time.strftime(arg, time.gmtime(r.started)) + "]"
+    ),
     "r": lambda r, now, arg: _request_line(r),
     "s": lambda r, now, arg: str(r.status),
     "b": lambda r, now, arg: str(r.bytes_sent) if r.bytes_sent else "-",
     "B": lambda r, now, arg: str(r.bytes_sent or 0),
     "D": lambda r, now, arg: str(int(_elapsed(r, now) * 1_000_000)),
-    "T": lambda r, now, arg: str(int(_elapsed(r, now))) if arg in (None, "s")
-    else str(int(_elapsed(r, now) * (1000 if arg == "ms" else 1_000_000))),
+    "T": lambda r, now, arg: (
+        str(int(_elapsed(r, now)))
+        if arg in (None, "s")
+        else str(int(_elapsed(r, now) * (1000 if arg == "ms" else 1_000_000)))
+    ),
     "U": lambda r, now, arg: r.path if r.path is not None else r.raw_path,
     "q": lambda r, now, arg: "?" + r.query if r.query else "",
     "m": lambda r, now, arg: r.method,
@@ -98,7 +102,7 @@ _ESCAPES = {
     "n": lambda r, now, arg: r.notes.get(arg) if arg else None,
     "%": lambda r, now, arg: "%",
 }
-_UNESCAPED = {"%", "t", "q"}   # never turned into "-"
+_UNESCAPED = {"%", "t", "q"}  # never turned into "-"
 
 
 def _local_port(r):
@@ -137,7 +141,7 @@ def _parse_format(fmt):
     pos = 0
     for m in _TOKEN.finditer(fmt):
         if m.start() > pos:
-            parts.append(fmt[pos:m.start()])
+            parts.append(fmt[pos : m.start()])
         arg, _, letter = m.groups()
         fn = _ESCAPES.get(letter)
         if fn is None:
@@ -183,7 +187,7 @@ def compile_format(fmt):
             body.append(f"    v{i} = r.headers.get(A{i}) or '-'")
         elif letter in _INLINE:
             body.append(f"    v{i} = {_INLINE[letter]} or '-'")
-        else:            # any value (a note may be 0): "-" only for None and ""
+        else:  # any value (a note may be 0): "-" only for None and ""
             body.append(f"    v{i} = F{i}(r, now, A{i})")
             body.append(f"    if v{i} is None or v{i} == '': v{i} = '-'")
         pieces.append(f"v{i}")
@@ -204,6 +208,7 @@ def compile_format(fmt):
 
 def _generic_renderer(parts):
     """The field-by-field renderer (any value type)."""
+
     def render(request, now):
         out = []
         for part in parts:
@@ -215,6 +220,7 @@ def _generic_renderer(parts):
                 out.append(value if raw else _escape(value))
         out.append("\n")
         return "".join(out)
+
     return render
 
 
@@ -268,6 +274,7 @@ def _where(word, ctx):
         return word.lower()
     from axkit.config.types import path
     from axkit.log import check_log_path
+
     full = path(word, ctx)
     check_log_path(full)
     return full
@@ -280,7 +287,7 @@ def _check_access_log(value):
     where, fmt = value
     name = fmt.lower()
     if name == JSON or name in BUILTIN_FORMATS or "%" not in fmt:
-        return   # a nickname: defined by LogFormat (an unknown one falls back to combined)
+        return  # a nickname: defined by LogFormat (an unknown one falls back to combined)
     compile_format(fmt)
 
 
@@ -289,17 +296,28 @@ class AccessLog:
 
     name = "access_log"
     directives = [
-        Directive("AccessLog", (_where, optional(_format, "combined")), scopes=NOT_FILES,
-                  default=("stdout", "combined"), check=_check_access_log,
-                  doc="Where access lines go and in which format: AccessLog stdout|"
-                      "stderr|PATH [common|combined|json|NICKNAME|\"%h ... format\"]. "
-                      "A relative PATH is taken from the config file's folder; "
-                      "the default is stdout combined. AccessLog off disables it."),
-        Directive("LogFormat", (_format, _nickname), scopes=SERVER_ONLY, merge=MAP,
-                  to_items=_format_items, check=_check_format,
-                  doc="Name an access-log format: LogFormat \"%h %t \\\"%r\\\" %>s %D\" "
-                      "mine. Escapes are Apache's (%h %l %u %t %r %>s %b %B %D %T %U "
-                      "%q %m %H %v %V %p %P %f %k %{Header}i %{Header}o %{note}n %%)."),
+        Directive(
+            "AccessLog",
+            (_where, optional(_format, "combined")),
+            scopes=NOT_FILES,
+            default=("stdout", "combined"),
+            check=_check_access_log,
+            doc="Where access lines go and in which format: AccessLog stdout|"
+            'stderr|PATH [common|combined|json|NICKNAME|"%h ... format"]. '
+            "A relative PATH is taken from the config file's folder; "
+            "the default is stdout combined. AccessLog off disables it.",
+        ),
+        Directive(
+            "LogFormat",
+            (_format, _nickname),
+            scopes=SERVER_ONLY,
+            merge=MAP,
+            to_items=_format_items,
+            check=_check_format,
+            doc='Name an access-log format: LogFormat "%h %t \\"%r\\" %>s %D" '
+            "mine. Escapes are Apache's (%h %l %u %t %r %>s %b %B %D %T %U "
+            "%q %m %H %v %V %p %P %f %k %{Header}i %{Header}o %{note}n %%).",
+        ),
     ]
 
     def __init__(self):
@@ -320,8 +338,10 @@ class AccessLog:
             elif "%" in fmt:
                 r = compile_format(fmt)
             else:
-                log.error("AccessLog format {name!r} is not defined by a LogFormat line; "
-                          "using combined", name=fmt)
+                log.error(
+                    "AccessLog format {name!r} is not defined by a LogFormat line; using combined",
+                    name=fmt,
+                )
                 r = compile_format(COMBINED)
             self._renderers[key] = r
         return r
@@ -350,4 +370,5 @@ class AccessLog:
 
     def flush(self):
         from axkit.log import flush_all
+
         flush_all()

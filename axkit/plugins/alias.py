@@ -44,6 +44,7 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 def substitute(template, match, escape=None):
     """``template`` with $0..$9 replaced by ``match``'s groups, a backslash
     escaping the next character (Apache's ap_pregsub; ``&`` is literal)."""
+
     def one(m):
         if m.group(1) is not None:
             n = int(m.group(1))
@@ -51,6 +52,7 @@ def substitute(template, match, escape=None):
             value = value or ""
             return escape(value) if escape is not None else value
         return m.group(2)
+
     return _SUBST.sub(one, template)
 
 
@@ -68,13 +70,12 @@ def _is_url(word):
 
 class AliasRule:
     def __init__(self, pattern, target, regex_rule):
-        self.pattern = pattern              # a URL prefix or a compiled regex
+        self.pattern = pattern  # a URL prefix or a compiled regex
         self.target = target
         self.regex = regex_rule
         if regex_rule:
             static = target.split("$", 1)[0]
-            self.root = static.rstrip("/") if static.endswith("/") else \
-                os.path.dirname(static)
+            self.root = static.rstrip("/") if static.endswith("/") else os.path.dirname(static)
         else:
             self.root = None
 
@@ -96,14 +97,14 @@ class RedirectRule:
 
     def __str__(self):
         pattern = self.pattern.pattern if self.regex else self.pattern
-        return " ".join(str(w) for w in (self.name, self.status, pattern, self.url or "")
-                        ).rstrip()
+        return " ".join(str(w) for w in (self.name, self.status, pattern, self.url or "")).rstrip()
 
     __repr__ = __str__
 
 
 def _redirect_parser(name, use_regex, fixed_status=None):
     """Apache's add_redirect_internal: [STATUS] URL-PATH|REGEX [URL]."""
+
     def parse(words, ctx):
         words = list(words)
         status = fixed_status
@@ -117,9 +118,12 @@ def _redirect_parser(name, use_regex, fixed_status=None):
                     raise ConfigError(f"{name}: invalid status code {status}")
         if not words or len(words) > 2:
             what = "REGEX" if use_regex else "URL-PATH"
-            raise ConfigError(f"{name} takes {what} URL" if fixed_status else
-                              f"{name} takes [STATUS] {what} [URL], got {len(words)} "
-                              "argument(s) after the status")
+            raise ConfigError(
+                f"{name} takes {what} URL"
+                if fixed_status
+                else f"{name} takes [STATUS] {what} [URL], got {len(words)} "
+                "argument(s) after the status"
+            )
         pattern, url = words[0], (words[1] if len(words) == 2 else None)
         if use_regex:
             pattern = regex(pattern, ctx)
@@ -129,18 +133,25 @@ def _redirect_parser(name, use_regex, fixed_status=None):
             if url is None:
                 raise ConfigError(f"{name}: URL to redirect to is missing")
             if not _is_url(url) and not url.startswith("/"):
-                raise ConfigError(f"{name} to non-URL {url!r} (expected http://... "
-                                  "or a path starting with '/')")
+                raise ConfigError(
+                    f"{name} to non-URL {url!r} (expected http://... or a path starting with '/')"
+                )
         elif url is not None:
-            raise ConfigError(f"{name}: a URL is not valid with status {status} (only "
-                              "3xx redirects take one)")
+            raise ConfigError(
+                f"{name}: a URL is not valid with status {status} (only 3xx redirects take one)"
+            )
         return RedirectRule(status, pattern, url, use_regex, name)
+
     return parse
 
 
 class _RedirectDirective(Directive):
-    USAGE = {"Redirect": "[STATUS] URL-PATH [URL]", "RedirectMatch": "[STATUS] REGEX [URL]",
-             "RedirectPermanent": "URL-PATH URL", "RedirectTemp": "URL-PATH URL"}
+    USAGE = {
+        "Redirect": "[STATUS] URL-PATH [URL]",
+        "RedirectMatch": "[STATUS] REGEX [URL]",
+        "RedirectPermanent": "URL-PATH URL",
+        "RedirectTemp": "URL-PATH URL",
+    }
 
     def __init__(self, name, use_regex, fixed_status=None, **kwargs):
         Directive.__init__(self, name, scopes=SERVER_ONLY, **kwargs)
@@ -177,30 +188,61 @@ class Alias:
     name = "alias"
     run_before = ("uri_to_file", "mime_map", "serve_file", "serve_dir")
     directives = [
-        _AliasDirective("Alias", (url_path, _file_path), scopes=SERVER_ONLY, merge=PREPEND,
-                  doc="Alias URL-PATH PATH: serve URLs under URL-PATH from PATH (a folder "
-                      "or a file), with DocumentRoot's rules. First match in config "
-                      "order; a <Server>'s lines come before the global ones."),
-        _AliasDirective("AliasMatch", (regex, _file_path), scopes=SERVER_ONLY, into="Alias",
-                        merge=PREPEND,
-                  doc="AliasMatch REGEX PATH: as Alias, PATH may use $1..$9."),
+        _AliasDirective(
+            "Alias",
+            (url_path, _file_path),
+            scopes=SERVER_ONLY,
+            merge=PREPEND,
+            doc="Alias URL-PATH PATH: serve URLs under URL-PATH from PATH (a folder "
+            "or a file), with DocumentRoot's rules. First match in config "
+            "order; a <Server>'s lines come before the global ones.",
+        ),
+        _AliasDirective(
+            "AliasMatch",
+            (regex, _file_path),
+            scopes=SERVER_ONLY,
+            into="Alias",
+            merge=PREPEND,
+            doc="AliasMatch REGEX PATH: as Alias, PATH may use $1..$9.",
+        ),
         _RedirectDirective(
-            "Redirect", False, merge=PREPEND,
+            "Redirect",
+            False,
+            merge=PREPEND,
             doc="Redirect [STATUS] URL-PATH URL: answer URLs under URL-PATH with a "
-                "redirect to URL plus the rest of the path and the query. STATUS: "
-                "permanent (301), temp (302, the default), seeother (303), gone (410, "
-                "no URL) or a number. Tried before every Alias."),
-        _RedirectDirective("RedirectMatch", True, into="Redirect", merge=PREPEND,
-                           doc="RedirectMatch [STATUS] REGEX URL: URL may use $1..$9."),
-        _RedirectDirective("RedirectPermanent", False, 301, into="Redirect", merge=PREPEND,
-                           doc="RedirectPermanent URL-PATH URL: Redirect permanent."),
-        _RedirectDirective("RedirectTemp", False, 302, into="Redirect", merge=PREPEND,
-                           doc="RedirectTemp URL-PATH URL: Redirect temp."),
+            "redirect to URL plus the rest of the path and the query. STATUS: "
+            "permanent (301), temp (302, the default), seeother (303), gone (410, "
+            "no URL) or a number. Tried before every Alias.",
+        ),
+        _RedirectDirective(
+            "RedirectMatch",
+            True,
+            into="Redirect",
+            merge=PREPEND,
+            doc="RedirectMatch [STATUS] REGEX URL: URL may use $1..$9.",
+        ),
+        _RedirectDirective(
+            "RedirectPermanent",
+            False,
+            301,
+            into="Redirect",
+            merge=PREPEND,
+            doc="RedirectPermanent URL-PATH URL: Redirect permanent.",
+        ),
+        _RedirectDirective(
+            "RedirectTemp",
+            False,
+            302,
+            into="Redirect",
+            merge=PREPEND,
+            doc="RedirectTemp URL-PATH URL: Redirect temp.",
+        ),
     ]
 
     def __init__(self):
         from axkit.plugins.uri_to_file import URIToFile
-        self.files = URIToFile()     # its mapping, run with an Alias target as root
+
+        self.files = URIToFile()  # its mapping, run with an Alias target as root
         self._rooted = {}
 
     def wants_hook(self, hook, conf):
@@ -222,14 +264,20 @@ class Alias:
                 wanted = substitute(rule.target, m)
                 real = os.path.normpath(wanted)
                 if wanted.endswith("/") and not real.endswith("/"):
-                    real += "/"           # a folder asked for with its slash
+                    real += "/"  # a folder asked for with its slash
                 root = rule.root or "/"
-                if real.rstrip("/") != root.rstrip("/") and \
-                        not real.startswith(root.rstrip("/") + "/"):
-                    log.error("{path}: AliasMatch gives {real}, outside {root} -> 403",
-                              path=path, real=real, root=root, request=request)
+                if real.rstrip("/") != root.rstrip("/") and not real.startswith(
+                    root.rstrip("/") + "/"
+                ):
+                    log.error(
+                        "{path}: AliasMatch gives {real}, outside {root} -> 403",
+                        path=path,
+                        real=real,
+                        root=root,
+                        request=request,
+                    )
                     return 403
-                return self._map(request, conf, root.rstrip("/"), real[len(root.rstrip("/")):])
+                return self._map(request, conf, root.rstrip("/"), real[len(root.rstrip("/")) :])
             n = prefix_match(rule.pattern, path)
             if n is None:
                 continue
@@ -249,18 +297,24 @@ class Alias:
             m = rule.pattern.search(path)
             if m is None:
                 return None
-            url = substitute(rule.url, m, lambda v: quote(v, safe=_PATH_SAFE)) \
-                if rule.url is not None else None
+            url = (
+                substitute(rule.url, m, lambda v: quote(v, safe=_PATH_SAFE))
+                if rule.url is not None
+                else None
+            )
         else:
             n = prefix_match(rule.pattern, path)
             if n is None:
                 return None
-            url = rule.url + quote(path[n:], safe=_PATH_SAFE) if rule.url is not None \
-                else None
+            url = rule.url + quote(path[n:], safe=_PATH_SAFE) if rule.url is not None else None
         if url is not None and 300 <= rule.status <= 399:
             if not _is_url(url) and not url.startswith("/"):
-                log.error("cannot redirect {path} to {url}: not an absolute URL or path "
-                          "-> 500", path=path, url=url, request=request)
+                log.error(
+                    "cannot redirect {path} to {url}: not an absolute URL or path -> 500",
+                    path=path,
+                    url=url,
+                    request=request,
+                )
                 return 500
             if request.query is not None and "?" not in url:
                 url += "?" + request.query

@@ -22,7 +22,7 @@ from axkit.asgi.cycle import HTTPCycle
 from axkit.asgi.lifespan import Lifespan, LifespanFailed
 from axkit.asgi.loader import LoadError, load_app
 from axkit.asgi.scope import match_mount, mount_prefix
-from axkit.config import SERVER_ONLY, ConfigError, Directive, MAP, one_of, url_path
+from axkit.config import MAP, SERVER_ONLY, ConfigError, Directive, one_of, url_path
 from axkit.hooks import DECLINED, OK
 
 log = Logger(namespace="axkit.asgi")
@@ -37,10 +37,14 @@ def _target(word, ctx):
     """package.module:app, or a Python file (relative to the config file)."""
     if word.endswith(".py") or "/" in word:
         import os
+
         return os.path.normpath(os.path.join(ctx.base_dir, os.path.expanduser(word)))
     module, _, attribute = word.partition(":")
-    if not module or not all(part.isidentifier() for part in module.split(".")) or \
-            (attribute and not all(p.isidentifier() for p in attribute.split("."))):
+    if (
+        not module
+        or not all(part.isidentifier() for part in module.split("."))
+        or (attribute and not all(p.isidentifier() for p in attribute.split(".")))
+    ):
         raise ConfigError(f"expected package.module:app or a .py file, got {word!r}")
     return word
 
@@ -52,8 +56,7 @@ class Mount:
     """One mounted app: where (``url_path``, ``root_path``), what (``target``),
     and, once started, the app, its lifespan and its state."""
 
-    __slots__ = ("url_path", "root_path", "target", "lifespan_mode", "app", "lifespan",
-                 "state")
+    __slots__ = ("url_path", "root_path", "target", "lifespan_mode", "app", "lifespan", "state")
 
     def __init__(self, url_path, target, lifespan_mode):
         self.url_path = url_path
@@ -76,21 +79,30 @@ class ASGI:
     name = "asgi"
     run_before = ("uri_to_file", "mime_map", "serve_file", "serve_dir")
     directives = [
-        Directive("ASGIAlias", (url_path, _target), scopes=SERVER_ONLY, merge=MAP,
-                  to_items=lambda v: [(v[0], v[1])],
-                  doc="Mount an ASGI app at a URL prefix: ASGIAlias /api "
-                      "myproject.asgi:app, or a file that defines app or application "
-                      "(ASGIAlias / /srv/site/app.py). The app sees root_path = the "
-                      "prefix. May repeat; the longest prefix wins."),
-        Directive("ASGILifespan", one_of("auto", "on", "off"), scopes=SERVER_ONLY,
-                  default="auto",
-                  doc="Run the apps' lifespan protocol: on (startup must succeed "
-                      "before the server listens), auto (an app without lifespan "
-                      "support is served anyway), off."),
+        Directive(
+            "ASGIAlias",
+            (url_path, _target),
+            scopes=SERVER_ONLY,
+            merge=MAP,
+            to_items=lambda v: [(v[0], v[1])],
+            doc="Mount an ASGI app at a URL prefix: ASGIAlias /api "
+            "myproject.asgi:app, or a file that defines app or application "
+            "(ASGIAlias / /srv/site/app.py). The app sees root_path = the "
+            "prefix. May repeat; the longest prefix wins.",
+        ),
+        Directive(
+            "ASGILifespan",
+            one_of("auto", "on", "off"),
+            scopes=SERVER_ONLY,
+            default="auto",
+            doc="Run the apps' lifespan protocol: on (startup must succeed "
+            "before the server listens), auto (an app without lifespan "
+            "support is served anyway), off.",
+        ),
     ]
 
     def __init__(self):
-        self._routes = weakref.WeakKeyDictionary()   # conf -> ((prefix, Mount), ...)
+        self._routes = weakref.WeakKeyDictionary()  # conf -> ((prefix, Mount), ...)
         self._mounts = []
         self.bridge = None
 
@@ -124,8 +136,10 @@ class ASGI:
         except LifespanFailed as e:
             raise RuntimeError(f"ASGIAlias {url}: {e}") from None
         except TimeoutError:
-            raise RuntimeError(f"ASGIAlias {url} {target}: lifespan startup took longer "
-                               f"than {STARTUP_TIMEOUT:.0f}s") from None
+            raise RuntimeError(
+                f"ASGIAlias {url} {target}: lifespan startup took longer "
+                f"than {STARTUP_TIMEOUT:.0f}s"
+            ) from None
         _APPS[(target, mode)] = started = (app, lifespan)
         log.info("ASGI app {target} ready at {url}", target=target, url=url)
         return started
@@ -147,6 +161,7 @@ class ASGI:
 
         def failed(f):
             log.failure("ASGI lifespan shutdown", failure=f)
+
         return gatherResults(ds, consumeErrors=True).addErrback(failed).addBoth(stopped)
 
     # -- uri_translation: ASGIAlias ---------------------------------------------------
@@ -176,7 +191,7 @@ class ASGI:
         prefix, mount = found
         request.notes[NOTE] = mount
         request.handler = HANDLER
-        request.path_info = request.path[len(prefix):]
+        request.path_info = request.path[len(prefix) :]
         return OK
 
     # -- response ---------------------------------------------------------------
@@ -186,9 +201,14 @@ class ASGI:
         if mount is None or request.handler != HANDLER:
             return DECLINED
         if mount.app is None:
-            log.error("ASGI app {target} at {mount} was not started (a mount added by "
-                      "a reload needs a restart) -> 503", target=mount.target,
-                      mount=mount.url_path, request=request, plugin="asgi")
+            log.error(
+                "ASGI app {target} at {mount} was not started (a mount added by "
+                "a reload needs a restart) -> 503",
+                target=mount.target,
+                mount=mount.url_path,
+                request=request,
+                plugin="asgi",
+            )
             return 503
         HTTPCycle(request, mount, bridges._BRIDGE).r_start()
         return OK

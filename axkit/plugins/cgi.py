@@ -18,17 +18,31 @@ import weakref
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from axkit._compat import weak_key_data
 from axkit.cgi.environ import DEFAULT_PATH, ScopeEnv, build_environ, search_argv
-from axkit.cgi.mapping import (Refused, document_target, match_alias, may_execute,
-                               resolve_alias)
+from axkit.cgi.mapping import Refused, document_target, match_alias, may_execute, resolve_alias
 from axkit.cgi.run import CGIRun
 from axkit.cgi.slots import SLOTS
 from axkit.cgi.spool import BodySpool
-from axkit.config import (ANY, APPEND, GLOBAL, MAP, SERVER_ONLY, ConfigError, Directive,
-                          count, duration, flag, many, optional, path, string, url_path)
+from axkit.config import (
+    ANY,
+    APPEND,
+    GLOBAL,
+    MAP,
+    SERVER_ONLY,
+    ConfigError,
+    Directive,
+    count,
+    duration,
+    flag,
+    many,
+    optional,
+    path,
+    string,
+    url_path,
+)
 from axkit.config.options import has_option
 from axkit.hooks import DECLINED, DONE, OK
-from axkit._compat import weak_key_data
 from axkit.http.paths import slash_redirect
 from axkit.notes import CGI_TARGET
 
@@ -54,8 +68,7 @@ _extension.label = "EXTENSION"
 
 def _handler_name(word, ctx):
     if word.lower() != HANDLER:
-        raise ConfigError(f"unknown handler {word!r}: the cgi plugin handles "
-                          f"'{HANDLER}' only")
+        raise ConfigError(f"unknown handler {word!r}: the cgi plugin handles '{HANDLER}' only")
     return HANDLER
 
 
@@ -102,49 +115,95 @@ class CGI:
     # must be run before a file handler sends it as a document.
     run_before = ("uri_to_file", "mime_map", "serve_file", "serve_dir")
     directives = [
-        Directive("ScriptAlias", (url_path, path), scopes=SERVER_ONLY, merge=MAP,
-                  to_items=lambda v: [(v[0], v[1])],
-                  doc="Map a URL prefix to a folder of CGI programs (ScriptAlias "
-                      "/cgi-bin/ /srv/cgi-bin/), or to one program that answers every "
-                      "URL below the prefix, the rest being PATH_INFO (ScriptAlias "
-                      "/app /srv/app.cgi). May repeat; the longest prefix wins."),
-        Directive("AddHandler", (_handler_name, many(_extension)), scopes=ANY, merge=MAP,
-                  to_items=lambda v: [(ext, v[0]) for ext in v[1]],
-                  doc="AddHandler cgi-script .cgi .pl: run documents with these "
-                      "extensions as CGI programs where Options +ExecCGI is on "
-                      "(else 403)."),
-        Directive("CGIInterpreter", (_interpreter, many(_extension)), scopes=ANY,
-                  merge=MAP, to_items=lambda v: [(ext, v[0]) for ext in v[1]],
-                  doc="CGIInterpreter /usr/bin/php-cgi .php: run documents with these "
-                      "extensions as CGI programs through this interpreter (its "
-                      "argv: the interpreter, the file), where Options +ExecCGI is "
-                      "on (else 403); the file needs no execute bit (lighttpd's "
-                      "cgi.assign). Also applies to such files under a ScriptAlias."),
-        Directive("SetEnv", (_env_name, optional(string, "")), scopes=ANY, merge=MAP,
-                  doc="Set a variable in CGI programs' environment (SetEnv NAME value)."),
-        Directive("PassEnv", many(_env_name), scopes=ANY, merge=APPEND,
-                  doc="Copy variables from the server's own environment into CGI "
-                      "programs' (which otherwise starts clean)."),
-        Directive("UnsetEnv", many(_env_name), scopes=ANY, merge=APPEND,
-                  doc="Remove variables from CGI programs' environment, whatever set "
-                      "them (SetEnv, PassEnv or a request header's HTTP_*)."),
-        Directive("CGITimeout", duration, scopes=ANY, default=60.0,
-                  doc="How long a CGI program may go without output (and a client "
-                      "without reading it) before its process group is killed: 504 "
-                      "if no head was sent, else the response is cut."),
-        Directive("CGIMaxProcesses", count, scopes={GLOBAL}, default=128,
-                  doc="CGI programs running at once across the server; past it: 503 "
-                      "with Retry-After (0 = no limit)."),
-        Directive("CGIPath", string, scopes=ANY, default=DEFAULT_PATH,
-                  doc="PATH given to CGI programs."),
-        Directive("CGIPassAuth", flag, scopes=ANY, default=False,
-                  doc="Pass the Authorization header to CGI programs as "
-                      "HTTP_AUTHORIZATION (Off by default, as Apache: it carries "
-                      "credentials)."),
+        Directive(
+            "ScriptAlias",
+            (url_path, path),
+            scopes=SERVER_ONLY,
+            merge=MAP,
+            to_items=lambda v: [(v[0], v[1])],
+            doc="Map a URL prefix to a folder of CGI programs (ScriptAlias "
+            "/cgi-bin/ /srv/cgi-bin/), or to one program that answers every "
+            "URL below the prefix, the rest being PATH_INFO (ScriptAlias "
+            "/app /srv/app.cgi). May repeat; the longest prefix wins.",
+        ),
+        Directive(
+            "AddHandler",
+            (_handler_name, many(_extension)),
+            scopes=ANY,
+            merge=MAP,
+            to_items=lambda v: [(ext, v[0]) for ext in v[1]],
+            doc="AddHandler cgi-script .cgi .pl: run documents with these "
+            "extensions as CGI programs where Options +ExecCGI is on "
+            "(else 403).",
+        ),
+        Directive(
+            "CGIInterpreter",
+            (_interpreter, many(_extension)),
+            scopes=ANY,
+            merge=MAP,
+            to_items=lambda v: [(ext, v[0]) for ext in v[1]],
+            doc="CGIInterpreter /usr/bin/php-cgi .php: run documents with these "
+            "extensions as CGI programs through this interpreter (its "
+            "argv: the interpreter, the file), where Options +ExecCGI is "
+            "on (else 403); the file needs no execute bit (lighttpd's "
+            "cgi.assign). Also applies to such files under a ScriptAlias.",
+        ),
+        Directive(
+            "SetEnv",
+            (_env_name, optional(string, "")),
+            scopes=ANY,
+            merge=MAP,
+            doc="Set a variable in CGI programs' environment (SetEnv NAME value).",
+        ),
+        Directive(
+            "PassEnv",
+            many(_env_name),
+            scopes=ANY,
+            merge=APPEND,
+            doc="Copy variables from the server's own environment into CGI "
+            "programs' (which otherwise starts clean).",
+        ),
+        Directive(
+            "UnsetEnv",
+            many(_env_name),
+            scopes=ANY,
+            merge=APPEND,
+            doc="Remove variables from CGI programs' environment, whatever set "
+            "them (SetEnv, PassEnv or a request header's HTTP_*).",
+        ),
+        Directive(
+            "CGITimeout",
+            duration,
+            scopes=ANY,
+            default=60.0,
+            doc="How long a CGI program may go without output (and a client "
+            "without reading it) before its process group is killed: 504 "
+            "if no head was sent, else the response is cut.",
+        ),
+        Directive(
+            "CGIMaxProcesses",
+            count,
+            scopes={GLOBAL},
+            default=128,
+            doc="CGI programs running at once across the server; past it: 503 "
+            "with Retry-After (0 = no limit).",
+        ),
+        Directive(
+            "CGIPath", string, scopes=ANY, default=DEFAULT_PATH, doc="PATH given to CGI programs."
+        ),
+        Directive(
+            "CGIPassAuth",
+            flag,
+            scopes=ANY,
+            default=False,
+            doc="Pass the Authorization header to CGI programs as "
+            "HTTP_AUTHORIZATION (Off by default, as Apache: it carries "
+            "credentials).",
+        ),
     ]
 
     def __init__(self):
-        self._scope_envs = weakref.WeakKeyDictionary()   # Conf -> ScopeEnv
+        self._scope_envs = weakref.WeakKeyDictionary()  # Conf -> ScopeEnv
         # Its dict, read directly (WeakKeyDictionary.get is a Python call).
         self._scope_env_data = weak_key_data(self._scope_envs)
 
@@ -210,12 +269,17 @@ class CGI:
             request.handler = HANDLER
             st = request.finfo
             if st is None:
-                log.warn("{script}: no such script -> 404", script=filename,
-                         request=request, plugin="cgi")
+                log.warn(
+                    "{script}: no such script -> 404",
+                    script=filename,
+                    request=request,
+                    plugin="cgi",
+                )
                 return 404
             if not has_option(conf, "ExecCGI"):
-                return self._refused(request, Refused(
-                    403, "Options ExecCGI is off in this scope", filename))
+                return self._refused(
+                    request, Refused(403, "Options ExecCGI is off in this scope", filename)
+                )
             if not interpreted and not may_execute(filename, st):
                 return self._refused(request, Refused(403, "not executable", filename))
             target = document_target(request)
@@ -226,8 +290,11 @@ class CGI:
         a Deferred of either (waiting a moment for a slot).  A chunked body
         is kept whole first (``spool``), before a slot is taken: a client
         sending slowly holds no CGIMaxProcesses slot while no program runs."""
-        if spool is None and request.content_length is None \
-                and "transfer-encoding" in request.headers:
+        if (
+            spool is None
+            and request.content_length is None
+            and "transfer-encoding" in request.headers
+        ):
             self._spool_then_run(request, conf, target)
             return OK
         if not SLOTS.take(conf.cgi_max_processes):
@@ -246,6 +313,7 @@ class CGI:
                         spool.close()
                     return self._full(request, conf, target)
                 return self._start_in_slot(request, conf, target, spool)
+
             return SLOTS.wait(request.reactor, SLOT_WAIT).addCallback(slot)
         return self._start_in_slot(request, conf, target, spool)
 
@@ -261,9 +329,13 @@ class CGI:
             raise
 
     def _full(self, request, conf, target):
-        log.error("{script}: CGIMaxProcesses ({limit}) reached -> 503",
-                  script=target.script, limit=conf.cgi_max_processes,
-                  request=request, plugin="cgi")
+        log.error(
+            "{script}: CGIMaxProcesses ({limit}) reached -> 503",
+            script=target.script,
+            limit=conf.cgi_max_processes,
+            request=request,
+            plugin="cgi",
+        )
         request.response_headers.set("Retry-After", "1")
         return 503
 
@@ -274,11 +346,11 @@ class CGI:
         if scope_env is None:
             scope_env = self._scope_envs[conf] = ScopeEnv(conf)
         script = target.script
-        env = build_environ(request, scope_env, script, target.script_name,
-                            target.path_info)
+        env = build_environ(request, scope_env, script, target.script_name, target.path_info)
         interpreters = conf.cgi_interpreter
-        interpreter = interpreters.get(os.path.splitext(script)[1].lower()) \
-            if interpreters else None
+        interpreter = (
+            interpreters.get(os.path.splitext(script)[1].lower()) if interpreters else None
+        )
         if interpreter is not None:
             # As lighttpd's cgi.assign: the interpreter and the file, and no
             # indexed-query arguments (a query such as ?-s must never reach
@@ -289,8 +361,7 @@ class CGI:
             # (search_argv's answer for the usual query: none, or with an '='.)
             argv = [script] + search_argv(query) if query and "=" not in query else [script]
         nph = script.rpartition("/")[2].startswith("nph-")
-        run = CGIRun(request, script, argv, env, conf.cgi_timeout, nph=nph,
-                     executable=interpreter)
+        run = CGIRun(request, script, argv, env, conf.cgi_timeout, nph=nph, executable=interpreter)
         if spool is None:
             run.start()
             return OK
@@ -319,8 +390,12 @@ class CGI:
                 self._answer_later(request, self.run(request, conf, target, spool))
             except Exception:
                 # (After the response phase: nobody else would answer.)
-                log.failure("{script}: starting the program", script=target.script,
-                            request=request, plugin="cgi")
+                log.failure(
+                    "{script}: starting the program",
+                    script=target.script,
+                    request=request,
+                    plugin="cgi",
+                )
                 if not request.finished:
                     request.send_error(500)
 
@@ -341,6 +416,12 @@ class CGI:
             request.send_error(result)
 
     def _refused(self, request, refused):
-        log.error("{script}: {why} -> {status}", script=refused.script, why=refused.why,
-                  status=refused.status, request=request, plugin="cgi")
+        log.error(
+            "{script}: {why} -> {status}",
+            script=refused.script,
+            why=refused.why,
+            status=refused.status,
+            request=request,
+            plugin="cgi",
+        )
         return refused.status

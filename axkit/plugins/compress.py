@@ -24,11 +24,20 @@ from axkit.config import ANY, ConfigError, Directive, flag, integer, many, size,
 from axkit.hooks import DECLINED
 from axkit.notes import ENCODING
 
-
-DEFAULT_TYPES = ("text/*", "application/javascript", "application/json",
-                 "application/xml", "application/xhtml+xml", "application/rss+xml",
-                 "application/atom+xml", "image/svg+xml", "application/wasm",
-                 "font/ttf", "font/otf", "application/manifest+json")
+DEFAULT_TYPES = (
+    "text/*",
+    "application/javascript",
+    "application/json",
+    "application/xml",
+    "application/xhtml+xml",
+    "application/rss+xml",
+    "application/atom+xml",
+    "image/svg+xml",
+    "application/wasm",
+    "font/ttf",
+    "font/otf",
+    "application/manifest+json",
+)
 
 
 def level(word, ctx):
@@ -59,7 +68,7 @@ def accepted_codings(value):
                     q = float(val.strip())
                 except ValueError:
                     q = 0.0
-                if not 0.0 <= q <= 1.0:       # nan, inf, negative: not a qvalue
+                if not 0.0 <= q <= 1.0:  # nan, inf, negative: not a qvalue
                     q = 0.0
         if name == "x-gzip":
             name = "gzip"
@@ -89,7 +98,7 @@ def type_matches(media_type, patterns):
 
 def _add_vary(headers, token):
     if not len(headers):
-        headers.add("Vary", token)         # the usual case: nothing set yet
+        headers.add("Vary", token)  # the usual case: nothing set yet
         return
     vary = headers.get("Vary")
     if vary is None:
@@ -103,27 +112,55 @@ class Compress:
 
     name = "compress"
     directives = [
-        Directive("Gzip", flag, scopes=ANY, default=False,
-                  doc="On: gzip files of GzipTypes types on the fly for clients "
-                      "that accept it."),
-        Directive("GzipTypes", many(string), scopes=ANY, default=DEFAULT_TYPES,
-                  doc="Media types compressed on the fly (type/* wildcards allowed)."),
-        Directive("GzipMinLength", size, scopes=ANY, default=1024,
-                  doc="Smallest file gzip'd on the fly, in bytes."),
-        Directive("GzipCompLevel", level, scopes=ANY, default=6,
-                  doc="zlib compression level for on-the-fly gzip, 1 (fast) to 9."),
-        Directive("Precompressed", flag, scopes=ANY, default=False,
-                  doc="On: send file.br / file.gz siblings to clients that accept "
-                      "br / gzip, when no older than the file."),
+        Directive(
+            "Gzip",
+            flag,
+            scopes=ANY,
+            default=False,
+            doc="On: gzip files of GzipTypes types on the fly for clients that accept it.",
+        ),
+        Directive(
+            "GzipTypes",
+            many(string),
+            scopes=ANY,
+            default=DEFAULT_TYPES,
+            doc="Media types compressed on the fly (type/* wildcards allowed).",
+        ),
+        Directive(
+            "GzipMinLength",
+            size,
+            scopes=ANY,
+            default=1024,
+            doc="Smallest file gzip'd on the fly, in bytes.",
+        ),
+        Directive(
+            "GzipCompLevel",
+            level,
+            scopes=ANY,
+            default=6,
+            doc="zlib compression level for on-the-fly gzip, 1 (fast) to 9.",
+        ),
+        Directive(
+            "Precompressed",
+            flag,
+            scopes=ANY,
+            default=False,
+            doc="On: send file.br / file.gz siblings to clients that accept "
+            "br / gzip, when no older than the file.",
+        ),
     ]
 
     def __init__(self):
-        self._gzip_ok = {}         # (conf, media type) -> compressible on the fly?
+        self._gzip_ok = {}  # (conf, media type) -> compressible on the fly?
 
     def hook_fixup(self, request, conf):
         st = request.finfo
-        if st is None or not statmod.S_ISREG(st.st_mode) or request.path_info \
-                or request.handler is not None:
+        if (
+            st is None
+            or not statmod.S_ISREG(st.st_mode)
+            or request.path_info
+            or request.handler is not None
+        ):
             return DECLINED
         if request.method not in ("GET", "HEAD"):
             return DECLINED
@@ -131,8 +168,9 @@ class Compress:
         key = (conf, mime_type)
         gzip_ok = self._gzip_ok.get(key)
         if gzip_ok is None:
-            gzip_ok = bool(conf.gzip) and type_matches(mime_type, frozenset(
-                t.lower() for t in conf.gzip_types))
+            gzip_ok = bool(conf.gzip) and type_matches(
+                mime_type, frozenset(t.lower() for t in conf.gzip_types)
+            )
             if len(self._gzip_ok) >= 4096:
                 self._gzip_ok.clear()
             self._gzip_ok[key] = gzip_ok
@@ -148,8 +186,7 @@ class Compress:
             return DECLINED
         if conf.precompressed:
             # The client's preference (q-values); br first on a tie.
-            order = _GZIP_FIRST if accepted.get("gzip", 0) > accepted.get("br", 0) \
-                else _BR_FIRST
+            order = _GZIP_FIRST if accepted.get("gzip", 0) > accepted.get("br", 0) else _BR_FIRST
             for coding, suffix in order:
                 if coding not in accepted:
                     continue

@@ -8,7 +8,7 @@ which levels are written.  Request traces (TraceHooks On) are always written.
 
 from twisted.logger import LogLevel
 
-from axkit.config import Directive, SERVER_ONLY
+from axkit.config import SERVER_ONLY, Directive
 from axkit.hooks import DECLINED
 from axkit.log import LEVEL_NAMES, format_log_line, level_rank, log_file
 
@@ -18,6 +18,7 @@ def _where(word, ctx):
         return word
     from axkit.config.types import path
     from axkit.log import check_log_path
+
     full = path(word, ctx)
     check_log_path(full)
     return full
@@ -31,14 +32,18 @@ class ErrorLog:
 
     name = "error_log"
     directives = [
-        Directive("ErrorLog", _where, scopes=SERVER_ONLY, default="stderr",
-                  doc="Where error-log lines go: stderr (the default), stdout, or a "
-                      "file path (relative to the config file; reopened on SIGUSR1)."),
+        Directive(
+            "ErrorLog",
+            _where,
+            scopes=SERVER_ONLY,
+            default="stderr",
+            doc="Where error-log lines go: stderr (the default), stdout, or a "
+            "file path (relative to the config file; reopened on SIGUSR1).",
+        ),
     ]
 
     def hook_logging(self, event, conf):
         level = event.get("log_level", LogLevel.info)
-        if event.get("axkit_trace") or \
-                level_rank(level) >= level_rank(LEVEL_NAMES[conf.log_level]):
+        if event.get("axkit_trace") or level_rank(level) >= level_rank(LEVEL_NAMES[conf.log_level]):
             log_file(conf.error_log).write(format_log_line(event))
         return DECLINED

@@ -20,8 +20,15 @@ from axkit.config import ANY, MAP, ConfigError, Directive, flag, mimetype
 from axkit.hooks import DECLINED
 from axkit.http.dates import http_date
 
-UNITS = {"year": 365 * 86400, "month": 30 * 86400, "week": 7 * 86400, "day": 86400,
-         "hour": 3600, "minute": 60, "second": 1}
+UNITS = {
+    "year": 365 * 86400,
+    "month": 30 * 86400,
+    "week": 7 * 86400,
+    "day": 86400,
+    "hour": 3600,
+    "minute": 60,
+    "second": 1,
+}
 
 
 def expiry(word, ctx=None):
@@ -32,16 +39,24 @@ def expiry(word, ctx=None):
     if m:
         return ("access" if m.group(1) in "Aa" else "modification", int(m.group(2)))
     words = text.lower().split()
-    if len(words) < 4 or words[0] not in ("access", "now", "modification") \
-            or words[1] != "plus" or len(words[2:]) % 2:
-        raise ConfigError(f"expected \"access plus N units\", \"modification plus N "
-                          f"units\", A<seconds> or M<seconds>; got {word!r}")
+    if (
+        len(words) < 4
+        or words[0] not in ("access", "now", "modification")
+        or words[1] != "plus"
+        or len(words[2:]) % 2
+    ):
+        raise ConfigError(
+            f'expected "access plus N units", "modification plus N '
+            f'units", A<seconds> or M<seconds>; got {word!r}'
+        )
     seconds = 0
-    for n, unit in zip(words[2::2], words[3::2]):
+    for n, unit in zip(words[2::2], words[3::2], strict=False):
         unit = unit[:-1] if unit.endswith("s") else unit
         if not n.isdigit() or unit not in UNITS:
-            raise ConfigError(f"bad expiry {word!r}: {n} {unit} is not N "
-                              f"years/months/weeks/days/hours/minutes/seconds")
+            raise ConfigError(
+                f"bad expiry {word!r}: {n} {unit} is not N "
+                f"years/months/weeks/days/hours/minutes/seconds"
+            )
         seconds += int(n) * UNITS[unit]
     return ("modification" if words[0] == "modification" else "access", seconds)
 
@@ -54,20 +69,38 @@ class Expires:
 
     name = "expires"
     directives = [
-        Directive("ExpiresActive", flag, scopes=ANY, default=True,
-                  doc="On (default once the plugin is loaded): add Expires and "
-                      "Cache-Control max-age; Off: leave responses alone."),
-        Directive("ExpiresDefault", expiry, scopes=ANY,
-                  doc="Lifetime for files whose type has no ExpiresByType: "
-                      "\"access plus 1 hour\", \"modification plus 2 days\", A3600, M60."),
-        Directive("ExpiresByType", (mimetype, expiry), scopes=ANY, merge=MAP,
-                  to_items=lambda v: [(v[0].lower(), v[1])],
-                  doc="Lifetime for one media type (type/* matches a whole major type)."),
+        Directive(
+            "ExpiresActive",
+            flag,
+            scopes=ANY,
+            default=True,
+            doc="On (default once the plugin is loaded): add Expires and "
+            "Cache-Control max-age; Off: leave responses alone.",
+        ),
+        Directive(
+            "ExpiresDefault",
+            expiry,
+            scopes=ANY,
+            doc="Lifetime for files whose type has no ExpiresByType: "
+            '"access plus 1 hour", "modification plus 2 days", A3600, M60.',
+        ),
+        Directive(
+            "ExpiresByType",
+            (mimetype, expiry),
+            scopes=ANY,
+            merge=MAP,
+            to_items=lambda v: [(v[0].lower(), v[1])],
+            doc="Lifetime for one media type (type/* matches a whole major type).",
+        ),
     ]
 
     def hook_fixup(self, request, conf):
-        if not conf.expires_active or request.finfo is None or not request.mime_type \
-                or request.handler is not None:
+        if (
+            not conf.expires_active
+            or request.finfo is None
+            or not request.mime_type
+            or request.handler is not None
+        ):
             # Not a file (a CGI program's answer sets its own lifetime).
             return DECLINED
         by_type = conf.expires_by_type

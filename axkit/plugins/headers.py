@@ -24,8 +24,8 @@ import weakref
 
 from axkit.config import ANY, APPEND, RAW, ConfigError, Directive
 from axkit.hooks import DECLINED
-from axkit.notes import ERROR_HEADERS, HANDLER_FIELDS, HEADER_OPS
 from axkit.http.headers import Headers
+from axkit.notes import ERROR_HEADERS, HANDLER_FIELDS, HEADER_OPS
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 ACTIONS = ("set", "add", "append", "merge", "unset", "setifempty")
@@ -48,9 +48,11 @@ class AlwaysFields:
 
     def __call__(self, headers):
         for name in self.names:
-            headers.remove(name)      # the page's own copy, if it kept one
+            headers.remove(name)  # the page's own copy, if it kept one
         for action, name, value, _ in self.ops:
             apply(headers, action, name, value)
+
+
 # The Header operations applied to this request, for a handler whose fields
 # arrive after the fixup phase (a CGI program's head): see add_handler_fields.
 OPS_NOTE = HEADER_OPS
@@ -83,14 +85,15 @@ def _check(words):
     if always:
         words = words[1:]
     if words and words[0].lower() == "onsuccess":
-        words = words[1:]      # Apache's default condition, spelled out
+        words = words[1:]  # Apache's default condition, spelled out
     if len(words) < 2:
-        raise ConfigError("usage: Header [always] set|add|append|merge|setifempty NAME "
-                          "VALUE, or Header unset NAME")
+        raise ConfigError(
+            "usage: Header [always] set|add|append|merge|setifempty NAME "
+            "VALUE, or Header unset NAME"
+        )
     action = words[0].lower()
     if action not in ACTIONS:
-        raise ConfigError(f"unknown Header action {words[0]!r} (use one of "
-                          f"{', '.join(ACTIONS)})")
+        raise ConfigError(f"unknown Header action {words[0]!r} (use one of {', '.join(ACTIONS)})")
     name = words[1]
     if not _TOKEN.match(name):
         raise ConfigError(f"{name!r} is not a valid header name")
@@ -99,8 +102,9 @@ def _check(words):
             raise ConfigError("Header unset takes only a header name")
         return (action, name, None, always)
     if len(words) != 3:
-        raise ConfigError(f"Header {action} takes a header name and one value "
-                          f"(quote a value with spaces)")
+        raise ConfigError(
+            f"Header {action} takes a header name and one value (quote a value with spaces)"
+        )
     value = words[2]
     if any(c in value for c in "\r\n\x00"):
         raise ConfigError("a header value cannot hold CR, LF or NUL")
@@ -128,7 +132,7 @@ def apply(headers, action, name, value):
         elif action == "append":
             headers.set(name, f"{current}, {value}")
         elif value.lower() not in (v.strip().lower() for v in current.split(",")):
-            headers.set(name, f"{current}, {value}")   # merge: only if absent
+            headers.set(name, f"{current}, {value}")  # merge: only if absent
 
 
 class HeadersPlugin:
@@ -136,14 +140,19 @@ class HeadersPlugin:
 
     name = "headers"
     directives = [
-        _HeaderDirective("Header", RAW, scopes=ANY, merge=APPEND,
-                         doc="Header set|add|append|merge|setifempty NAME VALUE, or "
-                             "Header unset NAME: change response headers in this scope "
-                             "(Apache mod_headers)."),
+        _HeaderDirective(
+            "Header",
+            RAW,
+            scopes=ANY,
+            merge=APPEND,
+            doc="Header set|add|append|merge|setifempty NAME VALUE, or "
+            "Header unset NAME: change response headers in this scope "
+            "(Apache mod_headers).",
+        ),
     ]
 
     def __init__(self):
-        self._always = weakref.WeakKeyDictionary()     # Conf -> AlwaysFields | None
+        self._always = weakref.WeakKeyDictionary()  # Conf -> AlwaysFields | None
 
     def hook_post_read_request(self, request, conf):
         # Before any phase can answer with an error page (uri_to_file's 301,

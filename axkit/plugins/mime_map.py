@@ -26,8 +26,9 @@ charset_or_off.label = "Off|On|CHARSET"
 
 
 def takes_charset(media_type):
-    return (media_type.startswith("text/") or media_type == "application/javascript") \
-        and ";" not in media_type
+    return (
+        media_type.startswith("text/") or media_type == "application/javascript"
+    ) and ";" not in media_type
 
 
 def _extension_items(value):
@@ -40,19 +41,31 @@ class MimeMap:
 
     name = "mime_map"
     directives = [
-        Directive("AddType", (mimetype, many(string)), merge=MAP,
-                  to_items=_extension_items,
-                  doc="Map file extensions to a media type: AddType text/html .html .htm"),
-        Directive("DefaultType", mimetype, default="application/octet-stream",
-                  doc="Media type for files whose extension is not in the table."),
-        Directive("AddDefaultCharset", charset_or_off, default=None,
-                  doc="Off (default), On (utf-8) or a charset: added as ; charset=... "
-                      "to text/* and application/javascript types that name none."),
+        Directive(
+            "AddType",
+            (mimetype, many(string)),
+            merge=MAP,
+            to_items=_extension_items,
+            doc="Map file extensions to a media type: AddType text/html .html .htm",
+        ),
+        Directive(
+            "DefaultType",
+            mimetype,
+            default="application/octet-stream",
+            doc="Media type for files whose extension is not in the table.",
+        ),
+        Directive(
+            "AddDefaultCharset",
+            charset_or_off,
+            default=None,
+            doc="Off (default), On (utf-8) or a charset: added as ; charset=... "
+            "to text/* and application/javascript types that name none.",
+        ),
     ]
 
     def __init__(self):
-        self._with_charset = {}    # (type, charset) -> the Content-Type value
-        self._types = {}           # Conf -> {file name: Content-Type value}
+        self._with_charset = {}  # (type, charset) -> the Content-Type value
+        self._types = {}  # Conf -> {file name: Content-Type value}
 
     def hook_mime_map(self, request, conf):
         filename = request.filename
@@ -78,15 +91,16 @@ class MimeMap:
         dot = base.rfind(".")
         media_type = None
         if dot > 0:
-            media_type = conf.add_type.get(base[dot + 1:].lower())
+            media_type = conf.add_type.get(base[dot + 1 :].lower())
         media_type = media_type or conf.default_type
         charset = conf.add_default_charset
         if charset is not None:
             key = (media_type, charset)
             typed = self._with_charset.get(key)
             if typed is None:
-                typed = f"{media_type}; charset={charset}" if takes_charset(media_type) \
-                    else media_type
+                typed = (
+                    f"{media_type}; charset={charset}" if takes_charset(media_type) else media_type
+                )
                 if len(self._with_charset) < 4096:
                     self._with_charset[key] = typed
             media_type = typed

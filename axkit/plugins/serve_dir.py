@@ -34,7 +34,7 @@ from xml.sax.saxutils import quoteattr
 
 from twisted.internet.threads import deferToThreadPool
 
-from axkit.config import Directive, NOT_FILES, flag
+from axkit.config import NOT_FILES, Directive, flag
 from axkit.config.options import has_option
 from axkit.hooks import DECLINED, DONE
 from axkit.plugins.uri_to_file import OWNER_MATCH, REFUSE, symlink_policy
@@ -125,9 +125,14 @@ class ServeDir:
 
     name = "serve_dir"
     directives = [
-        Directive("DirectoryListing", flag, scopes=NOT_FILES, default=False,
-                  doc="On: a directory without an index file is listed (same as "
-                      "Options +Indexes); Off: 403 unless Options Indexes is on."),
+        Directive(
+            "DirectoryListing",
+            flag,
+            scopes=NOT_FILES,
+            default=False,
+            doc="On: a directory without an index file is listed (same as "
+            "Options +Indexes); Off: 403 unless Options Indexes is on.",
+        ),
     ]
 
     def hook_response(self, request, conf):
@@ -137,7 +142,7 @@ class ServeDir:
         if request.method not in ("GET", "HEAD"):
             request.response_headers.set("Allow", "GET, HEAD, OPTIONS")
             if request.method == "OPTIONS":
-                request.send(204)       # what Allow says is allowed (RFC 9110 §9.3.7)
+                request.send(204)  # what Allow says is allowed (RFC 9110 §9.3.7)
                 return DONE
             return 405
         if not (conf.directory_listing or has_option(conf, "Indexes")):
@@ -160,17 +165,20 @@ class ServeDir:
             # Off the reactor thread: a folder of 50,000 files takes a second
             # to stat and render, which must not hold up other connections.
             try:
-                entries = self._entries(folder, show_dots, types, default_type,
-                                        symlink_ok)
+                entries = self._entries(folder, show_dots, types, default_type, symlink_ok)
             except PermissionError:
                 return 403
             except FileNotFoundError:
                 return 404
             if form[0] == "xml":
-                return (self.render_xml(url_path, entries).encode("utf-8"),
-                        "application/xml; charset=utf-8")
-            return (self.render_html(url_path, entries, form[1], form[2]).encode("utf-8"),
-                    "text/html; charset=utf-8")
+                return (
+                    self.render_xml(url_path, entries).encode("utf-8"),
+                    "application/xml; charset=utf-8",
+                )
+            return (
+                self.render_html(url_path, entries, form[1], form[2]).encode("utf-8"),
+                "text/html; charset=utf-8",
+            )
 
         def send(result):
             if request.finished:
@@ -189,7 +197,7 @@ class ServeDir:
         reactor = request.reactor
         get_pool = getattr(reactor, "getThreadPool", None)
         if get_pool is None:
-            return send(build())        # a fake clock (axkit.testing): no threads
+            return send(build())  # a fake clock (axkit.testing): no threads
         return deferToThreadPool(reactor, get_pool(), build).addCallback(send)
 
     @staticmethod
@@ -209,6 +217,7 @@ class ServeDir:
                 return True
             real = os.path.realpath(entry.path)
             return real == real_root[:-1] or real.startswith(real_root)
+
         return allowed
 
     @staticmethod
@@ -223,25 +232,25 @@ class ServeDir:
                     try:
                         name.encode("utf-8")
                     except UnicodeEncodeError:
-                        continue    # not UTF-8 on disk: no URL reaches it (400)
+                        continue  # not UTF-8 on disk: no URL reaches it (400)
                 try:
                     st = entry.stat()
                     # As Apache's mod_autoindex: what would be refused is
                     # not listed (nothing of a file outside the root shows).
-                    if symlink_ok is not None and entry.is_symlink() and \
-                            not symlink_ok(entry, st):
+                    if symlink_ok is not None and entry.is_symlink() and not symlink_ok(entry, st):
                         continue
                 except OSError:
-                    continue    # a dangling symlink, or vanished meanwhile
+                    continue  # a dangling symlink, or vanished meanwhile
                 is_dir = statmod.S_ISDIR(st.st_mode)
                 if not is_dir and not statmod.S_ISREG(st.st_mode):
-                    continue    # FIFOs, sockets, devices: never served, not listed
+                    continue  # FIFOs, sockets, devices: never served, not listed
                 if is_dir:
                     media_type = "directory"
                 else:
                     dot = name.rfind(".")
-                    media_type = (types.get(name[dot + 1:].lower()) if dot > 0 else None) \
-                        or default_type
+                    media_type = (
+                        types.get(name[dot + 1 :].lower()) if dot > 0 else None
+                    ) or default_type
                 entries.append(Entry(name, is_dir, st.st_size, st.st_mtime, media_type))
         return entries
 
@@ -266,31 +275,41 @@ class ServeDir:
             href = href_of(e.name, e.is_dir)
             label = escape(display_name(e.name)) + ("/" if e.is_dir else "")
             when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(e.mtime))
-            rows.append(f'<tr><td><a href="{escape(href)}">{label}</a></td>'
-                        f'<td>{"-" if e.is_dir else human_size(e.size)}</td>'
-                        f'<td>{when}</td></tr>')
+            rows.append(
+                f'<tr><td><a href="{escape(href)}">{label}</a></td>'
+                f"<td>{'-' if e.is_dir else human_size(e.size)}</td>"
+                f"<td>{when}</td></tr>"
+            )
 
         def header(key, label):
             order = "desc" if key == sort and not descending else "asc"
             arrow = (" &#9660;" if descending else " &#9650;") if key == sort else ""
             return f'<th><a href="?sort={key}&amp;order={order}">{label}</a>{arrow}</th>'
 
-        return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>"
-                f"</head>\n<body><h1>{title}</h1>\n<table>\n<tr>"
-                + header("name", "Name") + header("size", "Size")
-                + header("date", "Modified (UTC)") + "</tr>\n"
-                + "\n".join(rows) + "\n</table>\n</body></html>\n")
+        return (
+            f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{title}</title>'
+            f"</head>\n<body><h1>{title}</h1>\n<table>\n<tr>"
+            + header("name", "Name")
+            + header("size", "Size")
+            + header("date", "Modified (UTC)")
+            + "</tr>\n"
+            + "\n".join(rows)
+            + "\n</table>\n</body></html>\n"
+        )
 
     def render_xml(self, url_path, entries):
-        lines = ['<?xml version="1.0" encoding="utf-8"?>',
-                 f"<filelist path={quoteattr(url_path)}>"]
+        lines = ['<?xml version="1.0" encoding="utf-8"?>', f"<filelist path={quoteattr(url_path)}>"]
         for e in self.sorted_entries(entries, "name", False):
             when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e.mtime))
             if e.is_dir:
-                lines.append(f'  <directory name={quoteattr(display_name(e.name))} '
-                             f'size="{e.size}" mtime="{when}" type="directory"/>')
+                lines.append(
+                    f"  <directory name={quoteattr(display_name(e.name))} "
+                    f'size="{e.size}" mtime="{when}" type="directory"/>'
+                )
             else:
-                lines.append(f'  <file name={quoteattr(display_name(e.name))} size="{e.size}" '
-                             f'mtime="{when}" type={quoteattr(e.type)}/>')
+                lines.append(
+                    f'  <file name={quoteattr(display_name(e.name))} size="{e.size}" '
+                    f'mtime="{when}" type={quoteattr(e.type)}/>'
+                )
         lines.append("</filelist>")
         return "\n".join(lines) + "\n"

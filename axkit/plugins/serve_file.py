@@ -15,18 +15,34 @@ from axkit.files.respond import respond_file
 from axkit.hooks import DECLINED, DONE
 from axkit.notes import ENCODING
 
+
 class ServeFile:
     """Serves regular files (validators, 304/412, ranges, sendfile, file cache)."""
 
     name = "serve_file"
     directives = [
-        Directive("FileCache", flag, scopes=SERVER_ONLY, default=True,
-                  doc="On: keep validators and small files' content in memory, "
-                      "checked against a fresh stat on every request."),
-        Directive("FileCacheMaxFileSize", size, scopes=SERVER_ONLY, default=65536,
-                  doc="Largest file whose content the file cache keeps."),
-        Directive("FileCacheSize", size, scopes=SERVER_ONLY, default=32 * 1024 * 1024,
-                  doc="Total bytes of file content the file cache may hold."),
+        Directive(
+            "FileCache",
+            flag,
+            scopes=SERVER_ONLY,
+            default=True,
+            doc="On: keep validators and small files' content in memory, "
+            "checked against a fresh stat on every request.",
+        ),
+        Directive(
+            "FileCacheMaxFileSize",
+            size,
+            scopes=SERVER_ONLY,
+            default=65536,
+            doc="Largest file whose content the file cache keeps.",
+        ),
+        Directive(
+            "FileCacheSize",
+            size,
+            scopes=SERVER_ONLY,
+            default=32 * 1024 * 1024,
+            doc="Total bytes of file content the file cache may hold.",
+        ),
     ]
 
     def __init__(self):
@@ -43,7 +59,7 @@ class ServeFile:
         st = request.finfo
         if st is None:
             return 404
-        if st.st_mode & 0o170000 != 0o100000:      # not a regular file
+        if st.st_mode & 0o170000 != 0o100000:  # not a regular file
             return DECLINED
         if request.path_info:
             # /file.html/more: a static file takes no PATH_INFO (Apache's default).
@@ -52,7 +68,7 @@ class ServeFile:
         if method != "GET" and method != "HEAD":
             request.response_headers.set("Allow", "GET, HEAD, OPTIONS")
             if method == "OPTIONS":
-                request.send(204)       # what Allow says is allowed (RFC 9110 §9.3.7)
+                request.send(204)  # what Allow says is allowed (RFC 9110 §9.3.7)
                 return DONE
             return 405
         notes = request.notes
@@ -79,4 +95,3 @@ class ServeFile:
             if f is not None:
                 f.close()
             raise
-

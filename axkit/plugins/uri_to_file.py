@@ -34,7 +34,7 @@ import os
 import stat as statmod
 import time
 
-from axkit.config import Directive, NOT_FILES, flag, many, string
+from axkit.config import NOT_FILES, Directive, flag, many, string
 from axkit.config.options import effective_options
 from axkit.hooks import OK
 from axkit.http.paths import slash_redirect
@@ -78,22 +78,36 @@ class URIToFile:
 
     name = "uri_to_file"
     directives = [
-        Directive("DirectoryIndex", many(string), scopes=NOT_FILES,
-                  default=("index.html",),
-                  doc="Files tried, in order, for a URL naming a directory."),
-        Directive("AllowDotFiles", flag, scopes=NOT_FILES, default=False,
-                  doc="On: serve names starting with a dot (.git, .env, .htaccess). "
-                      "Off (default): they are answered 404; /.well-known/ is "
-                      "always served."),
-        Directive("AllowSymlinksOutsideRoot", flag, scopes=NOT_FILES, default=False,
-                  doc="On: follow symlinks whose target is outside DocumentRoot. "
-                      "Off (default): such a file is answered 403."),
+        Directive(
+            "DirectoryIndex",
+            many(string),
+            scopes=NOT_FILES,
+            default=("index.html",),
+            doc="Files tried, in order, for a URL naming a directory.",
+        ),
+        Directive(
+            "AllowDotFiles",
+            flag,
+            scopes=NOT_FILES,
+            default=False,
+            doc="On: serve names starting with a dot (.git, .env, .htaccess). "
+            "Off (default): they are answered 404; /.well-known/ is "
+            "always served.",
+        ),
+        Directive(
+            "AllowSymlinksOutsideRoot",
+            flag,
+            scopes=NOT_FILES,
+            default=False,
+            doc="On: follow symlinks whose target is outside DocumentRoot. "
+            "Off (default): such a file is answered 403.",
+        ),
     ]
 
     def __init__(self):
         self._real_roots = {}
-        self._dirs = {}          # folder -> (state, checked until, root); see _dir_state
-        self._policies = {}      # Conf -> FOLLOW | OWNER_MATCH | REFUSE
+        self._dirs = {}  # folder -> (state, checked until, root); see _dir_state
+        self._policies = {}  # Conf -> FOLLOW | OWNER_MATCH | REFUSE
 
     def hook_uri_translation(self, request, conf):
         root = conf.document_root
@@ -110,14 +124,14 @@ class URIToFile:
         except OSError:
             return 404
         kind = st.st_mode & 0o170000
-        if kind == 0o120000:                    # a symlink: resolve it in full
+        if kind == 0o120000:  # a symlink: resolve it in full
             result = self._follow(request, conf, full, st)
             if result.__class__ is int:
                 return result
             st = result
             kind = st.st_mode & 0o170000
         else:
-            folder = full[:full.rindex("/")]
+            folder = full[: full.rindex("/")]
             known = self._dirs.get(folder)
             if known is None or known[1] < time.monotonic() or known[2] != root:
                 state = self._dir_state(root, folder)
@@ -125,7 +139,7 @@ class URIToFile:
                     return 403
             elif known[0] is not True and self._dir_refused(request, conf, known[0]):
                 return 403
-        if kind == 0o040000:                    # a directory
+        if kind == 0o040000:  # a directory
             if not path.endswith("/"):
                 return slash_redirect(request)
             refused = None
@@ -159,8 +173,10 @@ class URIToFile:
         now = time.monotonic()
         known = self._real_roots.get(root)
         if known is None or known[1] < now:
-            known = self._real_roots[root] = (os.path.realpath(root).rstrip("/") + "/",
-                                              now + SYMLINK_RECHECK)
+            known = self._real_roots[root] = (
+                os.path.realpath(root).rstrip("/") + "/",
+                now + SYMLINK_RECHECK,
+            )
         return known[0]
 
     def _inside(self, root, real):
@@ -176,7 +192,7 @@ class URIToFile:
         now = time.monotonic()
         real = os.path.realpath(folder)
         real_root = self._real_root(root)
-        if real == real_root[:-1] + folder[len(root):]:
+        if real == real_root[:-1] + folder[len(root) :]:
             # Resolved to itself: no symlink below the root (a link that
             # resolved back to its own name would be a loop, and lstat of
             # the file below it succeeded).
@@ -184,8 +200,7 @@ class URIToFile:
         else:
             inside = real == real_root[:-1] or real.startswith(real_root)
             link, mismatch = self._links_below(root, folder)
-            state = True if inside and link is None else \
-                (inside, folder, real, link, mismatch)
+            state = True if inside and link is None else (inside, folder, real, link, mismatch)
         # The answer is relative to this root: servers whose roots nest
         # must not share it (the key's root is checked by the readers).
         if len(self._dirs) >= MAX_DIRS:
@@ -199,7 +214,7 @@ class URIToFile:
         symlink, and the first whose owner differs from its target's."""
         link = mismatch = None
         current = root
-        for part in folder[len(root):].split("/")[1:]:
+        for part in folder[len(root) :].split("/")[1:]:
             current += "/" + part
             try:
                 lst = os.lstat(current)
@@ -226,17 +241,27 @@ class URIToFile:
             if policy is None:
                 policy = self._policy(conf)
             if policy == REFUSE:
-                refuse(request, link, "symlink not followed (Options FollowSymLinks "
-                                      "is off for this URL)")
+                refuse(
+                    request,
+                    link,
+                    "symlink not followed (Options FollowSymLinks is off for this URL)",
+                )
                 return True
             if policy == OWNER_MATCH and mismatch is not None:
-                refuse(request, mismatch[0], f"symlink not followed: its owner (uid "
-                                             f"{mismatch[1]}) is not its target's (uid "
-                                             f"{mismatch[2]}) (Options SymLinksIfOwnerMatch)")
+                refuse(
+                    request,
+                    mismatch[0],
+                    f"symlink not followed: its owner (uid "
+                    f"{mismatch[1]}) is not its target's (uid "
+                    f"{mismatch[2]}) (Options SymLinksIfOwnerMatch)",
+                )
                 return True
         if not inside and not conf.allow_symlinks_outside_root:
-            refuse(request, folder, f"real path {real} is outside DocumentRoot "
-                                    f"(AllowSymlinksOutsideRoot Off)")
+            refuse(
+                request,
+                folder,
+                f"real path {real} is outside DocumentRoot (AllowSymlinksOutsideRoot Off)",
+            )
             return True
         return False
 
@@ -265,30 +290,43 @@ class URIToFile:
         if policy != FOLLOW:
             # Its folders count too (when following, the realpath below
             # covers them).
-            if self._dir_blocked(request, conf, conf.document_root,
-                                 full[:full.rindex("/")]):
+            if self._dir_blocked(request, conf, conf.document_root, full[: full.rindex("/")]):
                 return 403
             if policy == REFUSE:
-                return refuse(request, full, "symlink not followed (Options "
-                                             "FollowSymLinks is off for this URL)")
+                return refuse(
+                    request,
+                    full,
+                    "symlink not followed (Options FollowSymLinks is off for this URL)",
+                )
         try:
             st = os.stat(full)
         except (FileNotFoundError, NotADirectoryError):
             if policy == OWNER_MATCH:
-                return refuse(request, full, "symlink not followed: its target does "
-                                             "not exist (Options SymLinksIfOwnerMatch)")
+                return refuse(
+                    request,
+                    full,
+                    "symlink not followed: its target does "
+                    "not exist (Options SymLinksIfOwnerMatch)",
+                )
             return 404
         except OSError:
             return 403
         if policy == OWNER_MATCH and st.st_uid != lst.st_uid:
-            return refuse(request, full, f"symlink not followed: its owner (uid "
-                                         f"{lst.st_uid}) is not its target's (uid "
-                                         f"{st.st_uid}) (Options SymLinksIfOwnerMatch)")
+            return refuse(
+                request,
+                full,
+                f"symlink not followed: its owner (uid "
+                f"{lst.st_uid}) is not its target's (uid "
+                f"{st.st_uid}) (Options SymLinksIfOwnerMatch)",
+            )
         if not conf.allow_symlinks_outside_root:
             real = os.path.realpath(full)
             if not self._inside(conf.document_root, real):
-                return refuse(request, full, f"real path {real} is outside DocumentRoot "
-                                             f"(AllowSymlinksOutsideRoot Off)")
+                return refuse(
+                    request,
+                    full,
+                    f"real path {real} is outside DocumentRoot (AllowSymlinksOutsideRoot Off)",
+                )
         return st
 
     def _with_path_info(self, request, conf, root, path):
@@ -305,8 +343,9 @@ class URIToFile:
                 st = self._follow(request, conf, candidate, st)
                 if st.__class__ is int:
                     return st
-            elif statmod.S_ISREG(st.st_mode) and \
-                    self._dir_blocked(request, conf, root, candidate.rpartition("/")[0]):
+            elif statmod.S_ISREG(st.st_mode) and self._dir_blocked(
+                request, conf, root, candidate.rpartition("/")[0]
+            ):
                 return 403
             if statmod.S_ISREG(st.st_mode):
                 request.filename = candidate
@@ -316,8 +355,11 @@ class URIToFile:
             # A directory: nothing below it exists.  Where symlinks are not
             # simply followed, a missing name below a refused folder is
             # refused too (as Apache's directory walk does).
-            if statmod.S_ISDIR(st.st_mode) and self._policy(conf) != FOLLOW and \
-                    self._dir_blocked(request, conf, root, candidate):
+            if (
+                statmod.S_ISDIR(st.st_mode)
+                and self._policy(conf) != FOLLOW
+                and self._dir_blocked(request, conf, root, candidate)
+            ):
                 return 403
             break
         request.filename = root + path

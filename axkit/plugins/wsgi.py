@@ -19,7 +19,7 @@ from functools import partial
 from twisted.logger import Logger
 
 from axkit.cgi.mapping import match_alias
-from axkit.config import GLOBAL, MAP, SERVER_ONLY, APPEND, Directive, count, many, path, url_path
+from axkit.config import APPEND, GLOBAL, MAP, SERVER_ONLY, Directive, count, many, path, url_path
 from axkit.hooks import DECLINED, OK
 from axkit.wsgi import pool as pools
 from axkit.wsgi.environ import build_environ
@@ -47,26 +47,46 @@ class WSGI:
     # cgi so that the longer of a ScriptAlias and a WSGIScriptAlias wins.
     run_before = ("cgi", "uri_to_file", "mime_map", "serve_file", "serve_dir")
     directives = [
-        Directive("WSGIScriptAlias", (url_path, target), scopes=SERVER_ONLY, merge=MAP,
-                  to_items=lambda v: [(v[0], v[1])],
-                  doc="Mount a WSGI application at a URL prefix: WSGIScriptAlias /app "
-                      "/srv/app.wsgi (a file defining `application`; app.py:app names "
-                      "another callable) or WSGIScriptAlias / mysite.wsgi:application "
-                      "(a module on sys.path). SCRIPT_NAME is the prefix, PATH_INFO the "
-                      "rest. May repeat; the longest prefix wins; `off` as the target "
-                      "leaves a prefix to the other plugins (static files)."),
-        Directive("WSGIPythonPath", many(path), scopes={GLOBAL}, merge=APPEND,
-                  doc="Folders put first on sys.path before applications are imported."),
-        Directive("WSGIThreads", count, scopes={GLOBAL}, default=16,
-                  doc="Threads running WSGI applications (all mounts share them)."),
-        Directive("WSGIQueueLimit", count, scopes={GLOBAL}, default=256,
-                  doc="Requests that may wait for a free application thread; past "
-                      "it: 503 with Retry-After."),
+        Directive(
+            "WSGIScriptAlias",
+            (url_path, target),
+            scopes=SERVER_ONLY,
+            merge=MAP,
+            to_items=lambda v: [(v[0], v[1])],
+            doc="Mount a WSGI application at a URL prefix: WSGIScriptAlias /app "
+            "/srv/app.wsgi (a file defining `application`; app.py:app names "
+            "another callable) or WSGIScriptAlias / mysite.wsgi:application "
+            "(a module on sys.path). SCRIPT_NAME is the prefix, PATH_INFO the "
+            "rest. May repeat; the longest prefix wins; `off` as the target "
+            "leaves a prefix to the other plugins (static files).",
+        ),
+        Directive(
+            "WSGIPythonPath",
+            many(path),
+            scopes={GLOBAL},
+            merge=APPEND,
+            doc="Folders put first on sys.path before applications are imported.",
+        ),
+        Directive(
+            "WSGIThreads",
+            count,
+            scopes={GLOBAL},
+            default=16,
+            doc="Threads running WSGI applications (all mounts share them).",
+        ),
+        Directive(
+            "WSGIQueueLimit",
+            count,
+            scopes={GLOBAL},
+            default=256,
+            doc="Requests that may wait for a free application thread; past "
+            "it: 503 with Retry-After.",
+        ),
     ]
 
     def __init__(self):
-        self.pool = None          # set on first use (tests may set an InlinePool)
-        self._mounts = {}         # (prefix, Target) -> Mount
+        self.pool = None  # set on first use (tests may set an InlinePool)
+        self._mounts = {}  # (prefix, Target) -> Mount
         self._reactor = None
 
     # -- uri_translation: which application ------------------------------------
@@ -74,7 +94,7 @@ class WSGI:
     def hook_uri_translation(self, request, conf):
         notes = request.notes
         if NOTE in notes:
-            del notes[NOTE]       # (a local redirect: a new mapping)
+            del notes[NOTE]  # (a local redirect: a new mapping)
         aliases = conf.wsgi_script_alias
         if not aliases or request.handler is not None:
             return DECLINED
@@ -83,19 +103,20 @@ class WSGI:
         if found is None or found[1] == OFF:
             return DECLINED
         if _aliased(conf, path):
-            return DECLINED       # (Apache runs mod_alias before mod_wsgi)
+            return DECLINED  # (Apache runs mod_alias before mod_wsgi)
         script_aliases = getattr(conf, "script_alias", None)
         if script_aliases:
             cgi = match_alias(script_aliases.items(), path)
             if cgi is not None and len(cgi[0]) > len(found[0]):
-                return DECLINED   # a CGI folder mounted below the application
+                return DECLINED  # a CGI folder mounted below the application
         mount = self._mounts.get(found)
         if mount is None:
-            mount = self._mounts[found] = Mount(found[0], found[1],
-                                                _flat(conf.wsgi_python_path), self._call)
+            mount = self._mounts[found] = Mount(
+                found[0], found[1], _flat(conf.wsgi_python_path), self._call
+            )
         notes[NOTE] = mount
         request.handler = HANDLER
-        request.path_info = path[len(mount.script_name):]
+        request.path_info = path[len(mount.script_name) :]
         return OK
 
     # -- response: run it ----------------------------------------------------------
@@ -114,8 +135,7 @@ class WSGI:
         wsgi_input = NO_INPUT
         if not request.body_complete or request.body_length:
             wsgi_input = exchange.input = Input(request, call, threaded)
-        exchange.environ = build_environ(request, mount.base, request.path_info,
-                                         wsgi_input)
+        exchange.environ = build_environ(request, mount.base, request.path_info, wsgi_input)
         job = partial(run, exchange)
         if wsgi_input is not NO_INPUT:
             if not threaded:
@@ -125,14 +145,19 @@ class WSGI:
                 wsgi_input.when_complete(partial(pool.submit, job))
                 return OK
             if not request.continue_wanted:
-                wsgi_input.start()    # (with Expect: 100-continue, at the first read)
+                wsgi_input.start()  # (with Expect: 100-continue, at the first read)
         if not pool.submit(job):
             if exchange.input is not None:
                 exchange.input.close()
-            log.warn("WSGI application {mount}: {waiting} requests already wait for "
-                     "one of {threads} threads (WSGIQueueLimit) -> 503",
-                     mount=mount.label, waiting=pool.depth, threads=pool.size,
-                     request=request, plugin="wsgi")
+            log.warn(
+                "WSGI application {mount}: {waiting} requests already wait for "
+                "one of {threads} threads (WSGIQueueLimit) -> 503",
+                mount=mount.label,
+                waiting=pool.depth,
+                threads=pool.size,
+                request=request,
+                plugin="wsgi",
+            )
             request.response_headers.set("Retry-After", "1")
             return 503
         return OK
@@ -154,6 +179,7 @@ def _aliased(conf, path):
     if not redirects and not aliases:
         return False
     from axkit.http.paths import prefix_match
+
     for rules in (redirects, aliases):
         for rule in rules or ():
             if rule.regex:

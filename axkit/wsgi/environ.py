@@ -15,11 +15,20 @@ import sys
 import threading
 
 from axkit import SERVER_SOFTWARE
-from axkit.cgi.environ import variable_name, VARIABLE_NAMES
+from axkit.cgi.environ import VARIABLE_NAMES, variable_name
 
 # Hop-by-hop fields (RFC 9110 §7.6.1, RFC 9112): the server's business.
-HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "te",
-                        "trailer", "transfer-encoding", "upgrade"))
+HOP_BY_HOP = frozenset(
+    (
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    )
+)
 
 _PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 
@@ -92,7 +101,7 @@ def build_environ(request, base, path_info, wsgi_input):
             if var and var[0] == "H" and var != "HTTP_HOST":
                 env.pop(var, None)
     if request.content_length is None and "CONTENT_LENGTH" in env:
-        del env["CONTENT_LENGTH"]         # (a chunked body: read to its end)
+        del env["CONTENT_LENGTH"]  # (a chunked body: read to its end)
 
     name, server_port = _server_name_port(request, host, secure)
     env["SERVER_NAME"] = name
@@ -112,7 +121,7 @@ def _server_name_port(request, host, secure):
     if host:
         if host.startswith("["):
             end = host.find("]")
-            name, rest = host[:end + 1], host[end + 1:]
+            name, rest = host[: end + 1], host[end + 1 :]
             port = rest[1:] if rest.startswith(":") else ""
         else:
             name, _, port = host.partition(":")
@@ -130,9 +139,9 @@ class ErrorStream:
     def __init__(self, mount, log, call):
         self.mount = mount
         self._log = log
-        self._call = call          # runs a function on the reactor thread
+        self._call = call  # runs a function on the reactor thread
         self._buffer = ""
-        self._lock = threading.Lock()     # shared by the mount's threads
+        self._lock = threading.Lock()  # shared by the mount's threads
 
     def write(self, text):
         if isinstance(text, bytes):
@@ -158,7 +167,8 @@ class ErrorStream:
 
     def _emit(self, text):
         try:
-            self._call(self._log.warn, "{mount}: {text}", mount=self.mount, text=text,
-                       plugin="wsgi")
-        except Exception:          # a stopped reactor: say it somewhere
+            self._call(
+                self._log.warn, "{mount}: {text}", mount=self.mount, text=text, plugin="wsgi"
+            )
+        except Exception:  # a stopped reactor: say it somewhere
             sys.stderr.write(f"{self.mount}: {text}\n")

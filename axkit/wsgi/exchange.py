@@ -28,8 +28,8 @@ from .input import WouldBlock
 
 log = Logger(namespace="axkit.wsgi")
 
-MAX_QUEUED = 256 * 1024       # body bytes waiting for the reactor before a write waits
-OP_COST = 256                 # what one queued operation counts for (tiny writes add up)
+MAX_QUEUED = 256 * 1024  # body bytes waiting for the reactor before a write waits
+OP_COST = 256  # what one queued operation counts for (tiny writes add up)
 
 
 class ClientGone(Exception):
@@ -40,18 +40,18 @@ class Exchange:
     def __init__(self, request, mount, call, threaded=True):
         self.request = request
         self.mount = mount
-        self.call = call                 # run a function on the reactor thread
+        self.call = call  # run a function on the reactor thread
         self.threaded = threaded
         self.input = None
         self.environ = None
         self._lock = threading.Lock()
-        self._cond = None                # a Condition on _lock, made by the first wait
+        self._cond = None  # a Condition on _lock, made by the first wait
         self._ops = []
         self._queued = 0
         self._scheduled = False
         self._paused = False
-        self.gone = False                # the response ended without us
-        self._ours = False               # we are ending it
+        self.gone = False  # the response ended without us
+        self._ours = False  # we are ending it
         self._producing = False
         request.when_ended(self._ended)
 
@@ -107,8 +107,12 @@ class Exchange:
                 self._write(run[0] if len(run) == 1 else b"".join(run))
         except Exception:
             # (A bug here must not leave the client waiting for ever.)
-            log.failure("WSGI application {mount}: sending its response failed",
-                        mount=self.mount.label, request=self.request, plugin="wsgi")
+            log.failure(
+                "WSGI application {mount}: sending its response failed",
+                mount=self.mount.label,
+                request=self.request,
+                plugin="wsgi",
+            )
             with self._lock:
                 self.gone = True
                 self._wake()
@@ -153,7 +157,7 @@ class Exchange:
             if length == len(body):
                 request.send(status, body)
                 return
-            request.start_response(status, length)     # (None: HEAD, length unknown)
+            request.start_response(status, length)  # (None: HEAD, length unknown)
         except HeaderInjection as e:
             self._ours = False
             self._refused_head(e)
@@ -176,10 +180,16 @@ class Exchange:
         """The application raised (op): one log event, then 500 -- or, with
         the head already sent, the connection is cut."""
         request = self.request
-        log.failure("WSGI application {mount} {what} for {method} {target}",
-                    failure=failure, mount=self.mount.label, what=what,
-                    method=request.method, target=request.target, request=request,
-                    plugin="wsgi")
+        log.failure(
+            "WSGI application {mount} {what} for {method} {target}",
+            failure=failure,
+            mount=self.mount.label,
+            what=what,
+            method=request.method,
+            target=request.target,
+            request=request,
+            plugin="wsgi",
+        )
         self.error_response()
 
     def error_response(self, status=500):
@@ -202,8 +212,13 @@ class Exchange:
         self.request.abort()
 
     def _refused_head(self, error):
-        log.error("WSGI application {mount}: {error} -> 500", mount=self.mount.label,
-                  error=str(error), request=self.request, plugin="wsgi")
+        log.error(
+            "WSGI application {mount}: {error} -> 500",
+            mount=self.mount.label,
+            error=str(error),
+            request=self.request,
+            plugin="wsgi",
+        )
         with self._lock:
             self.gone = True
             self._wake()
@@ -219,8 +234,7 @@ class Exchange:
         self._apply(status, reason, headers)
         self._ours = True
         try:
-            d = request.send_file(wrapper.filelike, conditional=False, offset=offset,
-                                  length=length)
+            d = request.send_file(wrapper.filelike, conditional=False, offset=offset, length=length)
         except HeaderInjection as e:
             self._ours = False
             _close_quietly(wrapper, self.mount)
@@ -236,7 +250,7 @@ class Exchange:
         is dropped on the reactor (a request without one costs nothing more:
         one hand-off per response)."""
         if self.input is not None:
-            self.call(self.input.close)       # (even when gone: its spool file)
+            self.call(self.input.close)  # (even when gone: its spool file)
 
     def _ended(self):
         # (when_ended: the response is over, however.)
@@ -274,5 +288,8 @@ def _close_quietly(iterable, mount):
     try:
         iterable.close()
     except Exception:
-        log.failure("WSGI application {mount}: close() of its response failed",
-                    mount=mount.label, plugin="wsgi")
+        log.failure(
+            "WSGI application {mount}: close() of its response failed",
+            mount=mount.label,
+            plugin="wsgi",
+        )

@@ -47,9 +47,11 @@ def send_file(responder, wrapper):
     if length is None:
         length = size
     elif length > size:
-        return False              # (a short file: iterate, the connection closes)
+        return False  # (a short file: iterate, the connection closes)
     responder.head_sent = responder.complete = True
-    exchange.emit(lambda a=(responder.status, responder.reason, responder.headers,
-                            wrapper, offset, length): exchange.send_file(*a))
+    exchange.emit(
+        lambda a=(responder.status, responder.reason, responder.headers, wrapper, offset, length): (
+            exchange.send_file(*a)
+        )
+    )
     return True
-

@@ -29,8 +29,8 @@ import os
 import tempfile
 import threading
 
-MEMORY = 256 * 1024           # unread bytes kept in memory
-SPOOL = 16 * 1024 * 1024      # unread bytes (memory + file) before the client is paused
+MEMORY = 256 * 1024  # unread bytes kept in memory
+SPOOL = 16 * 1024 * 1024  # unread bytes (memory + file) before the client is paused
 LINE_READ = 65536
 
 
@@ -45,21 +45,21 @@ class WouldBlock(RuntimeError):
 class Input:
     def __init__(self, request, call, threaded=True):
         self.request = request
-        self._call = call                # run a function on the reactor thread
+        self._call = call  # run a function on the reactor thread
         self._threaded = threaded
         self._cond = threading.Condition(threading.Lock())
         self._memory = collections.deque()
         self._memory_bytes = 0
-        self._fd = None                  # the spool file, once needed
-        self._spool_write = 0            # its offsets (spooling while write > read)
+        self._fd = None  # the spool file, once needed
+        self._spool_write = 0  # its offsets (spooling while write > read)
         self._spool_read = 0
-        self._ended = False              # the body is complete
-        self._broken = None              # why it can never complete
+        self._ended = False  # the body is complete
+        self._broken = None  # why it can never complete
         self._paused = False
-        self._started = False            # stream_body called (reactor side)
-        self._asked = False              # start asked for (application side)
-        self._closed = False             # the application is done with it
-        self._left = b""                 # application side: bytes taken, not returned
+        self._started = False  # stream_body called (reactor side)
+        self._asked = False  # start asked for (application side)
+        self._closed = False  # the application is done with it
+        self._left = b""  # application side: bytes taken, not returned
         self._on_end = None
 
     # -- reactor side ------------------------------------------------------------
@@ -80,8 +80,7 @@ class Input:
         with self._cond:
             if self._closed:
                 return
-            if self._spool_write > self._spool_read or \
-                    self._memory_bytes + len(data) > MEMORY:
+            if self._spool_write > self._spool_read or self._memory_bytes + len(data) > MEMORY:
                 if self._fd is None:
                     f = tempfile.TemporaryFile(prefix="axkit-wsgi-body-")
                     self._fd = os.dup(f.fileno())
@@ -172,7 +171,7 @@ class Input:
                 data = os.pread(self._fd, min(size, 1 << 20), self._spool_read)
                 self._spool_read += len(data)
                 if self._spool_read == self._spool_write:
-                    self._spool_read = self._spool_write = 0    # back to memory
+                    self._spool_read = self._spool_write = 0  # back to memory
             if self._paused and self._unread() <= SPOOL // 2:
                 self._paused = False
                 resume = True
@@ -212,7 +211,7 @@ class Input:
         while True:
             end = buffer.find(b"\n", start)
             if end >= 0 and (size < 0 or end < size):
-                line, self._left = buffer[:end + 1], buffer[end + 1:]
+                line, self._left = buffer[: end + 1], buffer[end + 1 :]
                 return line
             if 0 <= size <= len(buffer):
                 line, self._left = buffer[:size], buffer[size:]

@@ -47,18 +47,17 @@ class Target:
 
     def __init__(self, kind, where, name, factory, text):
         self.kind = kind
-        self.where = where        # the file's absolute path, or the module name
-        self.name = name          # the callable's name
-        self.factory = factory    # call it (without arguments) to get the app
+        self.where = where  # the file's absolute path, or the module name
+        self.name = name  # the callable's name
+        self.factory = factory  # call it (without arguments) to get the app
         self.text = text
-        self._hash = hash((text, where))      # (a mount's key, looked up per request)
+        self._hash = hash((text, where))  # (a mount's key, looked up per request)
 
     def __repr__(self):
         return f"Target({self.text!r})"
 
     def __eq__(self, other):
-        return isinstance(other, Target) and other.text == self.text and \
-            other.where == self.where
+        return isinstance(other, Target) and other.text == self.text and other.where == self.where
 
     def __hash__(self):
         return self._hash
@@ -79,15 +78,20 @@ def target(word, ctx):
     # A file when it names one (or looks like a path); a module otherwise
     # (djsite.wsgi:application is Django's module, not a file).
     where = os.path.abspath(_path(spec, ctx))
-    if "/" in spec or os.path.isfile(where) or (
-            spec.endswith(_FILE_SUFFIXES) and not (sep and _MODULE.match(spec))):
+    if (
+        "/" in spec
+        or os.path.isfile(where)
+        or (spec.endswith(_FILE_SUFFIXES) and not (sep and _MODULE.match(spec)))
+    ):
         if not os.path.isfile(where):
             raise ConfigError(f"WSGI application file {where} does not exist")
         return Target("file", where, name, factory, word)
     if not sep:
-        raise ConfigError(f"expected a file (app.wsgi, app.py) or package.module:callable, "
-                          f"got {word!r} (for a module, name its callable: "
-                          f"{word}:application)")
+        raise ConfigError(
+            f"expected a file (app.wsgi, app.py) or package.module:callable, "
+            f"got {word!r} (for a module, name its callable: "
+            f"{word}:application)"
+        )
     if _MODULE.match(spec) is None:
         raise ConfigError(f"{spec!r} is not a Python module name")
     return Target("module", spec, name, factory, word)
@@ -110,8 +114,7 @@ def load(t):
         folder = os.path.dirname(t.where)
         prepend_paths([folder])
         digest = hashlib.sha1(t.where.encode("utf-8")).hexdigest()[:12]
-        modname = "_axkit_wsgi_" + re.sub(r"\W", "_", os.path.basename(t.where)) + \
-            "_" + digest
+        modname = "_axkit_wsgi_" + re.sub(r"\W", "_", os.path.basename(t.where)) + "_" + digest
         module = sys.modules.get(modname)
         if module is None:
             loader = importlib.machinery.SourceFileLoader(modname, t.where)
@@ -131,8 +134,9 @@ def load(t):
     try:
         app = getattr(module, t.name)
     except AttributeError:
-        raise LookupError(f"{where} defines no {t.name!r} (name the callable: "
-                          f"{t.text.partition(':')[0]}:NAME)") from None
+        raise LookupError(
+            f"{where} defines no {t.name!r} (name the callable: {t.text.partition(':')[0]}:NAME)"
+        ) from None
     if t.factory:
         app = app()
     if not callable(app):

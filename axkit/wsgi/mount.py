@@ -43,7 +43,12 @@ class Mount:
         if name in self._warned:
             return
         self._warned.add(name)
-        exchange.emit(lambda: log.warn(
-            "WSGI application {mount} sent a {name} header (hop-by-hop, forbidden by "
-            "PEP 3333): dropped, and not logged again", mount=self.label, name=name,
-            plugin="wsgi"))
+        exchange.emit(
+            lambda: log.warn(
+                "WSGI application {mount} sent a {name} header (hop-by-hop, forbidden by "
+                "PEP 3333): dropped, and not logged again",
+                mount=self.label,
+                name=name,
+                plugin="wsgi",
+            )
+        )

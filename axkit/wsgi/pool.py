@@ -24,8 +24,8 @@ class AppPool:
         self._lock = threading.Lock()
         self._threads = 0
         self._idle = 0
-        self.started = 0            # jobs run so far
-        self.refused = 0            # jobs refused (queue full)
+        self.started = 0  # jobs run so far
+        self.refused = 0  # jobs refused (queue full)
 
     @property
     def depth(self):
@@ -43,9 +43,10 @@ class AppPool:
             waiting = self._queue.qsize() - self._idle
             if waiting >= 0 and self._threads < self.size:
                 self._threads += 1
-                self._idle += 1      # (counted idle until it takes a job)
-                threading.Thread(target=self._work, name=f"{self.name}-{self._threads}",
-                                 daemon=True).start()
+                self._idle += 1  # (counted idle until it takes a job)
+                threading.Thread(
+                    target=self._work, name=f"{self.name}-{self._threads}", daemon=True
+                ).start()
             elif waiting >= self.queue_limit:
                 self.refused += 1
                 return False
@@ -81,7 +82,7 @@ class AppPool:
                 self.started += 1
             try:
                 job()
-            except BaseException:      # a job handles its own errors; never die
+            except BaseException:  # a job handles its own errors; never die
                 pass
             finally:
                 job = None
@@ -126,6 +127,7 @@ def shared(size, queue_limit):
             _shared = AppPool(size, queue_limit)
             try:
                 from twisted.internet import reactor
+
                 reactor.addSystemEventTrigger("before", "shutdown", _shared.stop)
             except Exception:
                 pass

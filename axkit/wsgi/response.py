@@ -29,9 +29,20 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _STATUS = re.compile(r"([1-9][0-9][0-9])(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?\Z")
 
-HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate",
-                        "proxy-authorization", "proxy-connection", "te", "trailer",
-                        "trailers", "transfer-encoding", "upgrade"))
+HOP_BY_HOP = frozenset(
+    (
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    )
+)
 ENGINE_OWN = frozenset(("date", "server"))
 
 _statuses = {}
@@ -53,6 +64,7 @@ def parse_status(status):
     if code < 200:
         raise ValueError(f"WSGI status {status!r}: an application cannot send 1xx")
     from axkit.http.status import REASONS
+
     text = m.group(2)
     reason = None if text is None or REASONS.get(code) == text else text
     if reason is not None:
@@ -79,9 +91,10 @@ def check_header(item):
     if _TOKEN.match(name) is None:
         raise ValueError(f"invalid WSGI header name {name!r}")
     if _BAD_VALUE.search(value) is not None:
-        raise ValueError(f"WSGI header {name} has a control character (CR, LF...) "
-                         f"in its value {value!r}")
-    value.encode("latin-1")          # UnicodeEncodeError: not bytes-as-latin-1
+        raise ValueError(
+            f"WSGI header {name} has a control character (CR, LF...) in its value {value!r}"
+        )
+    value.encode("latin-1")  # UnicodeEncodeError: not bytes-as-latin-1
     lowered = name.lower()
     if len(_checked) < _CACHE_MAX:
         _checked[item] = lowered
@@ -91,18 +104,27 @@ def check_header(item):
 class Responder:
     """start_response and write() of one request (application thread)."""
 
-    __slots__ = ("exchange", "status", "reason", "headers", "length", "head_sent",
-                 "sent", "complete", "head_only")
+    __slots__ = (
+        "exchange",
+        "status",
+        "reason",
+        "headers",
+        "length",
+        "head_sent",
+        "sent",
+        "complete",
+        "head_only",
+    )
 
     def __init__(self, exchange):
         self.exchange = exchange
         self.status = None
         self.reason = None
         self.headers = None
-        self.length = None            # the application's Content-Length
+        self.length = None  # the application's Content-Length
         self.head_sent = False
         self.sent = 0
-        self.complete = False         # Content-Length reached (or HEAD's head out)
+        self.complete = False  # Content-Length reached (or HEAD's head out)
         self.head_only = exchange.request.head_only
 
     def start_response(self, status, headers, exc_info=None):
@@ -159,11 +181,15 @@ class Responder:
             self.head_sent = True
             if last:
                 self.complete = True
-                exchange.emit(lambda a=(self.status, self.reason, self.headers, data, length):
-                              exchange.whole(*a))
+                exchange.emit(
+                    lambda a=(self.status, self.reason, self.headers, data, length): exchange.whole(
+                        *a
+                    )
+                )
                 return False
-            exchange.emit(lambda a=(self.status, self.reason, self.headers, length):
-                          exchange.head(*a))
+            exchange.emit(
+                lambda a=(self.status, self.reason, self.headers, length): exchange.head(*a)
+            )
             if self.head_only:
                 self.complete = True
                 return False
@@ -179,14 +205,14 @@ class Responder:
         exchange = self.exchange
         if not self.head_sent:
             if self.status is None:
-                raise AssertionError("the application returned without calling "
-                                     "start_response()")
+                raise AssertionError("the application returned without calling start_response()")
             self.head_sent = True
             length = self.length
             if length is None and not self.head_only:
-                length = 0          # (HEAD: unknown -- frameworks send no body for it)
-            exchange.emit(lambda a=(self.status, self.reason, self.headers, b"", length):
-                          exchange.whole(*a))
+                length = 0  # (HEAD: unknown -- frameworks send no body for it)
+            exchange.emit(
+                lambda a=(self.status, self.reason, self.headers, b"", length): exchange.whole(*a)
+            )
         else:
             exchange.emit(exchange.finish)
 
@@ -201,8 +227,9 @@ class Responder:
             body = body[:length]
         self.head_sent = self.complete = True
         exchange = self.exchange
-        exchange.emit(lambda a=(self.status, self.reason, self.headers, body, length):
-                      exchange.whole(*a))
+        exchange.emit(
+            lambda a=(self.status, self.reason, self.headers, body, length): exchange.whole(*a)
+        )
 
 
 def consume(responder, result):
@@ -211,8 +238,7 @@ def consume(responder, result):
     cls = result.__class__
     if (cls is list or cls is tuple) and not responder.head_sent:
         if responder.status is None:
-            raise AssertionError("the application returned without calling "
-                                 "start_response()")
+            raise AssertionError("the application returned without calling start_response()")
         for chunk in result:
             if chunk.__class__ is not bytes:
                 raise TypeError(f"WSGI body data must be bytes, got {type(chunk).__name__}")
@@ -232,14 +258,14 @@ def consume(responder, result):
 
 def run(exchange):
     """The job for one request, on an application thread."""
-    if exchange.gone:                    # the client left while it waited
+    if exchange.gone:  # the client left while it waited
         exchange.finished_with_input()
         return
     mount = exchange.mount
     try:
         app = mount.application()
     except BaseException:
-        exchange.emit(lambda f=Failure(): exchange.fail(f, "could not be loaded"))
+        exchange.emit(lambda f=Failure(): exchange.fail(f, "could not be loaded"))  # noqa: B008 (the failure now)
         exchange.finished_with_input()
         return
     responder = Responder(exchange)
@@ -251,11 +277,11 @@ def run(exchange):
     except ClientGone:
         pass
     except BaseException:
-        exchange.emit(lambda f=Failure(): exchange.fail(f))
+        exchange.emit(lambda f=Failure(): exchange.fail(f))  # noqa: B008 (the failure now)
     finally:
         if result is not None and not handed_on and hasattr(result, "close"):
             try:
                 result.close()
             except BaseException:
-                exchange.emit(lambda f=Failure(): exchange.fail(f, "failed in close()"))
+                exchange.emit(lambda f=Failure(): exchange.fail(f, "failed in close()"))  # noqa: B008 (the failure now)
         exchange.finished_with_input()

@@ -9,6 +9,7 @@ seen = []
 
 class AsyncGate:
     """access_control: waits a second on the reactor, then refuses /secret."""
+
     name = "async_gate"
 
     async def hook_access_control(self, request, conf):
@@ -21,6 +22,7 @@ class AsyncGate:
 
 class AsyncFixup:
     """fixup: no await at all (finishes at once); adds a field."""
+
     name = "async_fixup"
 
     async def hook_fixup(self, request, conf):
@@ -31,6 +33,7 @@ class AsyncFixup:
 class AsyncAnswer:
     """response: waits, then answers (DONE); /decline declines after waiting;
     /crash raises after waiting."""
+
     name = "async_answer"
 
     async def hook_response(self, request, conf):
@@ -45,6 +48,7 @@ class AsyncAnswer:
 
 class AsyncTranslate:
     """uri_translation: claims /mine after waiting (OK), answering later."""
+
     name = "async_translate"
 
     async def hook_uri_translation(self, request, conf):
@@ -57,6 +61,7 @@ class AsyncTranslate:
 
 class Fallback:
     """response: the plugin after AsyncAnswer (sync)."""
+
     name = "fallback"
 
     def hook_response(self, request, conf):
@@ -67,18 +72,21 @@ class Fallback:
 class AsyncioDriver:
     """response for /aio: awaits an asyncio coroutine (as an async database
     driver's query would be) through axkit.asgi.aio.on_asyncio."""
+
     name = "asyncio_driver"
 
     async def hook_response(self, request, conf):
         if request.path != "/aio":
             return DECLINED
         from axkit.asgi.aio import on_asyncio
+
         value = await on_asyncio(self.fetch(request.path), request.reactor)
         request.send(200, value, "text/plain")
         return DONE
 
     async def fetch(self, key):
         import asyncio
+
         await asyncio.sleep(0.02)
-        asyncio.get_running_loop()             # it really runs on asyncio
+        asyncio.get_running_loop()  # it really runs on asyncio
         return f"asyncio answered {key}"

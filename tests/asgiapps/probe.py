@@ -18,8 +18,13 @@ def gate(name):
 
 
 async def _answer(send, status, body, headers=()):
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain"), *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain"), *headers],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -74,8 +79,13 @@ async def stream_app(scope, receive, send):
     """Three chunks; the last two wait for the 'more' gate."""
     if scope["type"] != "http":
         return
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain")],
+        }
+    )
     await send({"type": "http.response.body", "body": b"first;", "more_body": True})
     SEEN["events"].append("first sent")
     await gate("more").wait()
@@ -139,16 +149,26 @@ async def length_app(scope, receive, send):
     """A response with its own Content-Length, and fields the engine owns."""
     if scope["type"] != "http":
         return
-    await send({"type": "http.response.start", "status": 201,
-                "headers": [(b"Content-Length", b"5"), (b"X-App", b"yes"),
-                            (b"connection", b"close"), (b"set-cookie", b"a=1"),
-                            (b"set-cookie", b"b=2")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 201,
+            "headers": [
+                (b"Content-Length", b"5"),
+                (b"X-App", b"yes"),
+                (b"connection", b"close"),
+                (b"set-cookie", b"a=1"),
+                (b"set-cookie", b"b=2"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": b"hello"})
 
 
 def lifespan_app(fail=False, raise_=False):
     """An app with lifespan: startup stores state['greeting']; SEEN records
     the lifespan steps."""
+
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":
             while True:
@@ -158,8 +178,7 @@ def lifespan_app(fail=False, raise_=False):
                     if raise_:
                         raise RuntimeError("cannot reach the database")
                     if fail:
-                        await send({"type": "lifespan.startup.failed",
-                                    "message": "no database"})
+                        await send({"type": "lifespan.startup.failed", "message": "no database"})
                         return
                     scope["state"]["greeting"] = "hello from lifespan"
                     await send({"type": "lifespan.startup.complete"})
@@ -167,6 +186,7 @@ def lifespan_app(fail=False, raise_=False):
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         await _answer(send, 200, scope["state"].get("greeting", "none").encode())
+
     return app
 
 

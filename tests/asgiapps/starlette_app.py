@@ -38,6 +38,7 @@ async def stream(request):
         yield b"first chunk\n"
         await release.wait()
         yield b"last chunk\n"
+
     return StreamingResponse(chunks(), media_type="text/plain")
 
 
@@ -52,6 +53,7 @@ async def task(request):
     async def work():
         await asyncio.sleep(0.05)
         tasks.append("background done")
+
     return PlainTextResponse("accepted", background=BackgroundTask(work))
 
 
@@ -70,12 +72,15 @@ async def slow(request):
     return PlainTextResponse("slow answer")
 
 
-app = Starlette(lifespan=lifespan, routes=[
-    Route("/", home),
-    Route("/stream", stream),
-    Route("/release", release),
-    Route("/task", task),
-    Route("/tasks", tasks),
-    Route("/digest", digest, methods=["POST"]),
-    Route("/slow", slow),
-])
+app = Starlette(
+    lifespan=lifespan,
+    routes=[
+        Route("/", home),
+        Route("/stream", stream),
+        Route("/release", release),
+        Route("/task", task),
+        Route("/tasks", tasks),
+        Route("/digest", digest, methods=["POST"]),
+        Route("/slow", slow),
+    ],
+)

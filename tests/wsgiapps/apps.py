@@ -12,7 +12,7 @@ import time
 from wsgiref.validate import validator
 
 EVENTS = []
-GATE = threading.Event()          # what blocking apps wait for
+GATE = threading.Event()  # what blocking apps wait for
 STARTED = threading.Semaphore(0)  # released when a blocking app starts
 
 
@@ -25,16 +25,17 @@ def reset():
 
 def _text(start_response, body, status="200 OK", extra=()):
     body = body.encode("utf-8") if isinstance(body, str) else body
-    start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
-                            ("Content-Length", str(len(body))), *extra])
+    start_response(
+        status,
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))), *extra],
+    )
     return [body]
 
 
 def _environ_view(environ):
     view = {k: v for k, v in environ.items() if isinstance(v, str)}
     view["wsgi.version"] = list(environ["wsgi.version"])
-    for k in ("wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once",
-              "wsgi.input_terminated"):
+    for k in ("wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once", "wsgi.input_terminated"):
         view[k] = environ.get(k)
     return view
 
@@ -42,8 +43,9 @@ def _environ_view(environ):
 @validator
 def env(environ, start_response):
     """The environ's str values (and the wsgi.* flags) as JSON."""
-    return _text(start_response, json.dumps(_environ_view(environ)),
-                 extra=[("Content-Type-Echo", "x")])
+    return _text(
+        start_response, json.dumps(_environ_view(environ)), extra=[("Content-Type-Echo", "x")]
+    )
 
 
 @validator
@@ -88,7 +90,7 @@ def echo(environ, start_response):
     return _text(start_response, f"{len(body)} {digest}\n")
 
 
-validated_echo = validator(echo)      # (read() without a size is not PEP 3333's)
+validated_echo = validator(echo)  # (read() without a size is not PEP 3333's)
 
 
 class Closing:
@@ -113,6 +115,7 @@ class Closing:
 def closing(environ, start_response):
     """?name=..&pieces=N&size=S&length=L&fail=I&status=..."""
     from urllib.parse import parse_qs
+
     q = {k: v[0] for k, v in parse_qs(environ["QUERY_STRING"]).items()}
     size = int(q.get("size", 5))
     pieces = [bytes([97 + i % 26]) * size for i in range(int(q.get("pieces", 3)))]
@@ -120,8 +123,7 @@ def closing(environ, start_response):
     if "length" in q:
         headers.append(("Content-Length", q["length"]))
     start_response(q.get("status", "200 OK"), headers)
-    return Closing(pieces, q.get("name", "c"),
-                   int(q["fail"]) if "fail" in q else None)
+    return Closing(pieces, q.get("name", "c"), int(q["fail"]) if "fail" in q else None)
 
 
 validated_closing = validator(closing)
@@ -142,8 +144,12 @@ def late_error(environ, start_response):
         raise KeyError("late")
     except KeyError:
         import sys
-        start_response("503 Busy Here", [("Content-Type", "text/plain"),
-                                          ("Content-Length", "5")], sys.exc_info())
+
+        start_response(
+            "503 Busy Here",
+            [("Content-Type", "text/plain"), ("Content-Length", "5")],
+            sys.exc_info(),
+        )
     return [b"oops\n"]
 
 
@@ -157,9 +163,17 @@ def writer(environ, start_response):
 
 
 def hop_by_hop(environ, start_response):
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Connection", "close"),
-                              ("Transfer-Encoding", "chunked"), ("Keep-Alive", "5"),
-                              ("X-Fine", "yes"), ("Content-Length", "3")])
+    start_response(
+        "200 OK",
+        [
+            ("Content-Type", "text/plain"),
+            ("Connection", "close"),
+            ("Transfer-Encoding", "chunked"),
+            ("Keep-Alive", "5"),
+            ("X-Fine", "yes"),
+            ("Content-Length", "3"),
+        ],
+    )
     return [b"ok\n"]
 
 
@@ -196,8 +210,9 @@ def firehose(environ, start_response):
     """?mb=N megabytes in 64 KiB pieces, counting what it has produced."""
     Produced.count = 0
     total = int(environ["QUERY_STRING"] or 64) * 1024 * 1024
-    start_response("200 OK", [("Content-Type", "application/octet-stream"),
-                              ("Content-Length", str(total))])
+    start_response(
+        "200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(total))]
+    )
     piece = b"x" * 65536
 
     def gen():
@@ -207,6 +222,7 @@ def firehose(environ, start_response):
                 yield piece
         finally:
             EVENTS.append(("firehose", "finally"))
+
     return _Firehose(gen())
 
 
@@ -231,12 +247,14 @@ def sleepy(environ, start_response):
         for i in range(n):
             yield b"tick %d\n" % i
             time.sleep(0.05)
+
     return _Firehose(gen())
 
 
 def file_wrapper(environ, start_response):
     """Sends ?path with wsgi.file_wrapper (from offset ?skip)."""
     from urllib.parse import parse_qs
+
     q = {k: v[0] for k, v in parse_qs(environ["QUERY_STRING"]).items()}
     f = open(q["path"], "rb")
     f.seek(int(q.get("skip", 0)))
@@ -258,6 +276,7 @@ def file_wrapper(environ, start_response):
         def close(self):
             EVENTS.append(("file", "close"))
             self.f.close()
+
     return environ["wsgi.file_wrapper"](Tracked(f), 8192)
 
 

@@ -28,8 +28,12 @@ def upload():
             break
         digest.update(piece)
         size += len(piece)
-    return {"name": f.filename, "size": size, "sha256": digest.hexdigest(),
-            "note": request.form.get("note")}
+    return {
+        "name": f.filename,
+        "size": size,
+        "sha256": digest.hexdigest(),
+        "note": request.form.get("note"),
+    }
 
 
 @app.get("/stream")
@@ -37,6 +41,7 @@ def stream():
     def generate():
         for i in range(5):
             yield f"line {i}\n"
+
     return Response(stream_with_context(generate()), mimetype="text/plain")
 
 

@@ -3,6 +3,9 @@
 
 from twisted.application.reactors import Reactor
 
-axkit = Reactor("axkit", "axkit.reactor",
-                "epoll(4) reactor that dispatches axkit's HTTP connections "
-                "without the per-event legacy log context.")
+axkit = Reactor(
+    "axkit",
+    "axkit.reactor",
+    "epoll(4) reactor that dispatches axkit's HTTP connections "
+    "without the per-event legacy log context.",
+)
