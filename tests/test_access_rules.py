@@ -337,7 +337,7 @@ class EvaluateTests(SynchronousTestCase):
             return self._ip
 
     def test_table(self):
-        from axkit.plugins.access import (
+        from axkit.auth.require import (
             DENIED,
             GRANTED,
             NEUTRAL,
