@@ -6,6 +6,11 @@ listeners are opened and closed to match and the new config is swapped in
 for new requests, while requests in flight finish on the objects they hold.
 If it fails, the errors are logged and the old config stays.  SIGUSR1
 reopens the log files (logrotate).
+
+Why one class of ~400 lines: starting, reloading and stopping are the
+three ways the same set of listeners, factories and configs change, and
+each must see the others' state (a reload during a drain, a stop during a
+reload); split, they would share it through a second object.
 """
 
 import gc

@@ -17,6 +17,12 @@ The story of a run, and every way it can end:
   SIGKILL after KILL_GRACE seconds).
 
 Each fault writes one log line naming the script.
+
+Why ~600 lines: this module is the state machine of a program's output
+(head, body, nph, local redirect, the end in each state) -- one story,
+best read in one place.  CGIRun's other parts are mixins in their own
+modules: stdin.py, stderr.py, timeouts.py (slots.py and holds.py hold what
+runs share).
 """
 
 import errno

@@ -9,6 +9,10 @@ and answers with one of:
 * ``request.send_error(status)`` -- the core's error page.
 
 Response headers go in ``request.response_headers`` before the head is sent.
+
+Request is ~370 lines with its mixins' methods apart (body.py, handling.py)
+because every response method reads and writes the same framing state
+(state, length, chunked, keep-alive); it is slotted (one per request).
 """
 
 import os

@@ -1,5 +1,9 @@
 """cgi: run CGI/1.1 programs (RFC 3875) -- Perl, shell, Python, C -- unchanged.
 
+(The plugin class is ~320 lines: its directives' declarations -- a third
+of it -- and the four hooks that claim, map and run a program; the run
+itself is axkit.cgi.)
+
 uri_translation: a URL under a ScriptAlias names a program (the rest of the
 path is PATH_INFO).  response: that program, or a document whose extension
 has ``AddHandler cgi-script`` in a scope with ``Options +ExecCGI``, is run
