@@ -390,7 +390,6 @@ class HTTPConnection(RequestParsing, Sending, Closing):
             and not request.body_complete
         ):
             request.continue_wanted = False
-            request.continue_sent = True
             self.transport.write(CONTINUE_100)
         self.resume_body()
 

@@ -147,7 +147,6 @@ class Request(RequestBody, HandlerAPI):
         "reason_text",
         "expect_failed",
         "continue_wanted",
-        "continue_sent",
         "handler",
         "client_address",
         "client_port",
@@ -211,7 +210,6 @@ class Request(RequestBody, HandlerAPI):
         self.reason_text: str | None = None  # a reason phrase instead of the standard one
         self.expect_failed: bool = False  # Expect: something other than 100-continue
         self.continue_wanted: bool = False  # Expect: 100-continue, not answered yet
-        self.continue_sent: bool = False
         # Who answers, when not the file handlers (Apache's r->handler): set
         # by a plugin that claims the request before fixup ("cgi-script");
         # file-oriented plugins (compress, expires) leave such requests alone.
