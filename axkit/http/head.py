@@ -91,12 +91,9 @@ def head_bytes(status, reason_text, items, length, head_only, version, keep_aliv
     for a HEAD no framing at all); ``keep_alive``: whether the connection
     may stay open, as far as the caller knows (close-delimiting turns it
     off)."""
-    parts = [
-        STATUS_LINES.get(status) or status_line(status, reason_text)
-        if reason_text is None
-        else status_line(status, reason_text)
-    ]
-    append = parts.append
+    line = STATUS_LINES.get(status) if reason_text is None else None
+    if line is None:
+        line = status_line(status, reason_text)
     key: tuple | None = tuple(items)
     try:
         block = _BLOCKS.get(key)
@@ -105,17 +102,17 @@ def head_bytes(status, reason_text, items, length, head_only, version, keep_aliv
         key = None
     if block is None:
         block = _header_block(items, key)
-    append(block)
     if _time() >= _DATE_LINE[0]:
         # A new second: the Date (and Server) line again.
         now = _time()
         _DATE_LINE[0] = int(now) + 1
         _DATE_LINE[1] = b"Date: " + http_date(now).encode("ascii") + b"\r\n" + SERVER_HEADER
-    append(_DATE_LINE[1])
+    # (Concatenation, not a list and a join: fewer steps for these few parts.)
+    framing = b""
     chunked = False
     if status >= 200 and status != 204 and status != 304:  # may have a body
         if length is not None:
-            append(b"Content-Length: %d\r\n" % length)
+            framing = b"Content-Length: %d\r\n" % length
         elif head_only:
             # A HEAD whose GET length is unknown: no framing at all (a
             # Content-Length: 0 would be a lie a cache keeps; nginx and
@@ -123,12 +120,11 @@ def head_bytes(status, reason_text, items, length, head_only, version, keep_aliv
             pass
         elif version == "1.1":
             chunked = True
-            append(b"Transfer-Encoding: chunked\r\n")
+            framing = b"Transfer-Encoding: chunked\r\n"
         else:
             keep_alive = False  # the body is delimited by closing
     if not keep_alive:
-        append(b"Connection: close\r\n")
+        framing += b"Connection: close\r\n"
     elif version == "1.0":
-        append(b"Connection: keep-alive\r\n")
-    append(b"\r\n")
-    return b"".join(parts), chunked, keep_alive
+        framing += b"Connection: keep-alive\r\n"
+    return line + block + _DATE_LINE[1] + framing + b"\r\n", chunked, keep_alive
