@@ -66,6 +66,9 @@ LIST_MERGES: Final[tuple[str, ...]] = (
 class _Raw(enum.Enum):
     RAW = "RAW"
 
+    def __repr__(self) -> str:
+        return "RAW"
+
 
 # ``args=RAW``: the occurrence's value is the list of words as given.
 RAW: Final = _Raw.RAW
