@@ -55,12 +55,8 @@ PREPEND: Final = "prepend"  # values add up, inner scope first; may repeat (Apac
 # lists: a <Server>'s entries are tried before the global ones)
 REPLACE_LIST: Final = "replace_list"  # a scope's occurrences form one list, and an inner
 # scope's list replaces the outer's; may repeat (Apache's Require)
-LIST_MERGES: Final[tuple[str, ...]] = (
-    APPEND,
-    MAP,
-    PREPEND,
-    REPLACE_LIST,
-)  # kept as a list per scope
+# Kept as a list per scope:
+LIST_MERGES: Final[tuple[str, ...]] = (APPEND, MAP, PREPEND, REPLACE_LIST)
 
 
 class _Raw(enum.Enum):

@@ -78,11 +78,8 @@ class FrozenDict(dict):
     def __hash__(self) -> int:  # type: ignore[override]  # (dict's is None)
         return hash(frozenset(self.items()))
 
-    def __reduce__(
-        self,
-    ) -> tuple[
-        type["FrozenDict"], tuple[dict[Any, Any]]
-    ]:  # copy, deepcopy and pickle rebuild it whole
+    # copy, deepcopy and pickle rebuild it whole
+    def __reduce__(self) -> tuple[type["FrozenDict"], tuple[dict[Any, Any]]]:
         return (FrozenDict, (dict(self),))
 
 

@@ -46,7 +46,7 @@ ArgLike = Callable[[str, Context], Any] | type[str] | type[int] | type[bool]
 def _typed(label: str) -> Callable[[Callable[[str, Context], T]], ArgType[T]]:
     def wrap(fn: Callable[[str, Context], T]) -> ArgType[T]:
         fn.label = label  # type: ignore[attr-defined]
-        return cast(ArgType[T], fn)
+        return cast("ArgType[T]", fn)
 
     return wrap
 
