@@ -8,10 +8,15 @@ fires.  The runner stays synchronous (no Deferred allocated) while every
 plugin answers synchronously, which is the common case on the hot path.
 """
 
+from collections.abc import Callable, Coroutine, Sequence
 from types import CoroutineType
+from typing import TYPE_CHECKING, Any, Final, TypeGuard
 
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
+
+if TYPE_CHECKING:
+    from axkit.trace import HookTracer
 
 
 class Code:
@@ -19,20 +24,28 @@ class Code:
 
     __slots__ = ("name",)
 
-    def __init__(self, name):
-        self.name = name
+    def __init__(self, name: str) -> None:
+        self.name: str = name
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return self.name
 
 
-DECLINED = Code("DECLINED")  # not mine: run the next plugin
-OK = Code("OK")  # this phase is done
-DONE = Code("DONE")  # the plugin has sent the whole response
+DECLINED: Final = Code("DECLINED")  # not mine: run the next plugin
+OK: Final = Code("OK")  # this phase is done
+DONE: Final = Code("DONE")  # the plugin has sent the whole response
+
+# What a chain answers: a Code or an HTTP status (100-599).
+Result = Code | int
+# What a hook method may return: a Result, None (DECLINED), or a Deferred or
+# coroutine (``async def``) giving one of those.
+HookReturn = Code | int | None | Deferred[Any] | Coroutine[Any, Any, Any]
+# One hook's chain in one scope: (plugin, bound hook method), innermost first.
+Chain = Sequence[tuple[Any, Callable[..., Any]]]
 
 # The phases of one request, in order.  body_data fires once per piece of
 # request body as it arrives (see docs/hooks.md for when).
-REQUEST_PHASES = (
+REQUEST_PHASES: Final[tuple[str, ...]] = (
     "uri_translation",
     "mime_map",
     "access_control",
@@ -44,7 +57,7 @@ REQUEST_PHASES = (
 )
 
 # Every hook a plugin may implement, as hook_<name>.
-HOOKS = (
+HOOKS: Final[tuple[str, ...]] = (
     (
         "connect",
         "pre_request",
@@ -64,17 +77,17 @@ HOOKS = (
 class PluginError(Exception):
     """A plugin raised (or its Deferred failed) inside a hook."""
 
-    def __init__(self, plugin, hook, failure):
+    def __init__(self, plugin: Any, hook: str, failure: Failure) -> None:
         Exception.__init__(self, plugin, hook, failure)
-        self.plugin = plugin
-        self.hook = hook
-        self.failure = failure
+        self.plugin: Any = plugin
+        self.hook: str = hook
+        self.failure: Failure = failure
 
     @property
-    def plugin_name(self):
+    def plugin_name(self) -> str:
         return getattr(self.plugin, "name", type(self.plugin).__name__)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return (
             f"plugin {self.plugin_name!r} failed in hook_{self.hook}: "
             f"{self.failure.getErrorMessage()}"
@@ -85,7 +98,9 @@ class BadHookResult(Exception):
     """A plugin returned something that is not a hook result."""
 
 
-def check_result(plugin, hook, result):
+def check_result(plugin: Any, hook: str, result: Any) -> Result:
+    """``result`` as a chain's answer (None is DECLINED); BadHookResult if it
+    is not a hook result."""
     if result is None:
         return DECLINED
     if result.__class__ is Code:
@@ -99,7 +114,7 @@ def check_result(plugin, hook, result):
     )
 
 
-def is_deferred(result):
+def is_deferred(result: object) -> TypeGuard[Deferred[Any]]:
     """isinstance(result, Deferred), without the ABC machinery for the
     common results (Deferred's metaclass makes isinstance slow)."""
     cls = result.__class__
@@ -108,7 +123,13 @@ def is_deferred(result):
     return cls is Deferred or isinstance(result, Deferred)
 
 
-def run_chain(chain, hook, args, tracer=None, start=0):
+def run_chain(
+    chain: Chain,
+    hook: str,
+    args: Sequence[Any],
+    tracer: "HookTracer | None" = None,
+    start: int = 0,
+) -> Result | Deferred[Result]:
     """Run ``chain`` for ``hook`` with ``args``.
 
     Returns the first non-DECLINED result (DECLINED if all declined), or a
@@ -147,7 +168,15 @@ def run_chain(chain, hook, args, tracer=None, start=0):
     return DECLINED
 
 
-def settle(chain, i, hook, args, result, tracer=None, started=None):
+def settle(
+    chain: Chain,
+    i: int,
+    hook: str,
+    args: Sequence[Any],
+    result: Any,
+    tracer: "HookTracer | None" = None,
+    started: float | None = None,
+) -> Result | Deferred[Result]:
     """What a chain answers when its plugin ``i`` returned ``result``, which
     is neither None nor a Code nor a status: a Deferred (the chain resumes
     when it fires) or a mistake (PluginError)."""
@@ -160,7 +189,7 @@ def settle(chain, i, hook, args, result, tracer=None, started=None):
             if result.called and not result.callbacks:
                 # Already finished: answer without the Deferred, as a plain
                 # hook would (or raise its exception).
-                box = []
+                box: list[Any] = []
                 result.addBoth(box.append)
                 result = box[0]
                 if isinstance(result, Failure):
@@ -175,10 +204,18 @@ def settle(chain, i, hook, args, result, tracer=None, started=None):
         raise PluginError(plugin, hook, Failure())
 
 
-def _continue_later(chain, i, hook, args, tracer, d, started):
+def _continue_later(
+    chain: Chain,
+    i: int,
+    hook: str,
+    args: Sequence[Any],
+    tracer: "HookTracer | None",
+    d: Deferred[Any],
+    started: float | None,
+) -> Deferred[Result]:
     plugin = chain[i][0]
 
-    def resumed(result):
+    def resumed(result: Any) -> Result | Deferred[Result]:
         result = check_result(plugin, hook, result)
         if tracer is not None:
             tracer.record(plugin, hook, result, tracer.clock() - started)
@@ -186,7 +223,7 @@ def _continue_later(chain, i, hook, args, tracer, d, started):
             return result
         return run_chain(chain, hook, args, tracer, i + 1)
 
-    def failed(f):
+    def failed(f: Failure) -> Failure:
         if f.check(PluginError):
             return f
         return Failure(PluginError(plugin, hook, f))

@@ -28,22 +28,28 @@ import os
 import socket
 import sys
 import textwrap
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred
 from twisted.internet.testing import MemoryReactorClock, StringTransport
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import ILogObserver, formatEvent, globalLogPublisher
 
-from axkit.config.loader import load_string
+from axkit.config.loader import SiteConfig, load_string
 from axkit.http.connection import HTTPFactory
 from axkit.log import LogRouter, flush_all
 from axkit.pipeline import Pipeline
 from axkit.server import AxKitService, ConfigHolder
 
+if TYPE_CHECKING:
+    from twisted.web.client import HTTPConnectionPool
+
 TEST_LISTEN = "tcp:0:interface=127.0.0.1"
 
 
-def load_config(text, base_dir=None, name="<test config>"):
+def load_config(text: str, base_dir: str | None = None, name: str = "<test config>") -> SiteConfig:
     """Load config ``text`` (dedented); relative paths from ``base_dir``."""
     return load_string(textwrap.dedent(text), name, base_dir=base_dir)
 
@@ -51,52 +57,55 @@ def load_config(text, base_dir=None, name="<test config>"):
 class Response:
     """One parsed HTTP response."""
 
-    def __init__(self, status, reason, headers, body, raw_head):
-        self.status = status
-        self.reason = reason
-        self.headers = headers  # list of (name, value)
-        self.body = body
-        self.raw_head = raw_head
+    def __init__(
+        self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes, raw_head: str
+    ) -> None:
+        self.status: int = status
+        self.reason: str = reason
+        self.headers: list[tuple[str, str]] = headers  # list of (name, value)
+        self.body: bytes = body
+        self.raw_head: str = raw_head
 
-    def header(self, name, default=None):
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """The value of header ``name`` (several joined with ", "), or ``default``."""
         values = [v for k, v in self.headers if k.lower() == name.lower()]
         return ", ".join(values) if values else default
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Response {self.status} {self.headers!r} {self.body[:60]!r}>"
 
 
-def parse_responses(data, methods=()):
+def parse_responses(data: bytes, methods: Iterable[str] = ()) -> list[Response]:
     """Split raw response bytes into Response objects.
 
     ``methods`` lists the request methods in order, so bodies of responses
     to HEAD are known to be absent.  An incomplete last response is left out.
     """
-    responses = []
-    methods = list(methods)
+    responses: list[Response] = []
+    pending = list(methods)
     while data:
         end = data.find(b"\r\n\r\n")
         if end < 0:
             break
         head = data[:end].decode("latin-1")
         lines = head.split("\r\n")
-        version, status, *rest = lines[0].split(" ", 2)
+        version, status_text, *rest = lines[0].split(" ", 2)
         if not version.startswith("HTTP/1."):
             raise ValueError(f"not an HTTP/1.x status line: {lines[0]!r}")
-        status = int(status)
-        headers = []
+        status = int(status_text)
+        headers: list[tuple[str, str]] = []
         for line in lines[1:]:
             name, sep, value = line.partition(":")
             if not sep or name != name.strip():
                 raise ValueError(f"malformed header line {line!r}")
             headers.append((name, value.strip()))
         data = data[end + 4 :]
-        method = methods.pop(0) if methods else "GET"
+        method = pending.pop(0) if pending else "GET"
         names = {k.lower(): v for k, v in headers}
         if status < 200:
             responses.append(Response(status, rest[0] if rest else "", headers, b"", head))
-            if methods or method:
-                methods.insert(0, method)
+            if pending or method:
+                pending.insert(0, method)
             continue
         if method == "HEAD" or status in (204, 304):
             body = b""
@@ -115,8 +124,8 @@ def parse_responses(data, methods=()):
     return responses
 
 
-def _dechunk(data):
-    body = []
+def _dechunk(data: bytes) -> tuple[bytes, bytes, bool]:
+    body: list[bytes] = []
     while True:
         line_end = data.find(b"\r\n")
         if line_end < 0:
@@ -140,22 +149,29 @@ def _dechunk(data):
 class MemoryConnection:
     """One client connection to a MemorySite, over an in-memory transport."""
 
-    def __init__(self, site, peer=("127.0.0.1", 40000)):
-        self.peer = peer
-        self.site = site
-        self.protocol = site.factory.buildProtocol(None)
-        self.transport = StringTransport(
+    def __init__(self, site: "MemorySite", peer: tuple[str, int] = ("127.0.0.1", 40000)) -> None:
+        self.peer: tuple[str, int] = peer
+        self.site: MemorySite = site
+        self.protocol: Any = site.factory.buildProtocol(None)
+        self.transport: StringTransport = StringTransport(
             peerAddress=IPv4Address("TCP", *peer), hostAddress=IPv4Address("TCP", "127.0.0.1", 8080)
         )
         self.protocol.makeConnection(self.transport)
-        self.methods = []
+        self.methods: list[str] = []  # of the requests sent, in order
 
-    def send(self, data):
+    def send(self, data: bytes | str) -> None:
         if isinstance(data, str):
             data = data.encode("latin-1")
         self.protocol.dataReceived(data)
 
-    def request(self, method="GET", path="/", headers=(), body=b"", version="1.1"):
+    def request(
+        self,
+        method: str = "GET",
+        path: str = "/",
+        headers: Sequence[tuple[str, str]] = (),
+        body: bytes = b"",
+        version: str = "1.1",
+    ) -> None:
         """Send one request (Host added if missing) and return nothing."""
         lines = [f"{method} {path} HTTP/{version}"]
         names = {k.lower() for k, _ in headers}
@@ -168,18 +184,19 @@ class MemoryConnection:
         self.methods.append(method)
         self.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
-    def responses(self):
+    def responses(self) -> list[Response]:
+        """The complete responses received so far on this connection."""
         return parse_responses(self.transport.value(), self.methods)
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self.transport.disconnecting
 
-    def half_close(self):
+    def half_close(self) -> None:
         """The client closes its sending side (a FIN), still reading."""
         self.protocol.readConnectionLost()
 
-    def lose(self):
+    def lose(self) -> None:
         from twisted.internet.error import ConnectionLost
         from twisted.python.failure import Failure
 
@@ -198,19 +215,23 @@ class MemorySite:
     ``addCleanup(site.close)``).
     """
 
-    def __init__(self, config_text, base_dir=None, route_logs=True):
-        self.config = load_config(config_text, base_dir)
-        self.holder = ConfigHolder(self.config)
-        self.clock = MemoryReactorClock()
+    def __init__(
+        self, config_text: str, base_dir: str | None = None, route_logs: bool = True
+    ) -> None:
+        self.config: SiteConfig = load_config(config_text, base_dir)
+        self.holder: ConfigHolder = ConfigHolder(self.config)
+        self.clock: MemoryReactorClock = MemoryReactorClock()
         endpoint = next(iter(self.config.listeners))
-        self.pipeline = Pipeline(self.holder, endpoint)
+        self.pipeline: Pipeline = Pipeline(self.holder, endpoint)
         self.pipeline.clock = self.clock.seconds
-        self.factory = HTTPFactory(self.pipeline, self.clock)
-        self.events = []
-        self.router = LogRouter(self.holder, fallback_level=None) if route_logs else None
-        globalLogPublisher.addObserver(self._observe)
+        self.factory: HTTPFactory = HTTPFactory(self.pipeline, self.clock)
+        self.events: list[dict[str, Any]] = []
+        self.router: LogRouter | None = (
+            LogRouter(self.holder, fallback_level=None) if route_logs else None
+        )
+        globalLogPublisher.addObserver(cast(ILogObserver, self._observe))
 
-    def _observe(self, event):
+    def _observe(self, event: dict[str, Any]) -> None:
         request = event.get("request")
         if request is not None:
             try:
@@ -222,14 +243,23 @@ class MemorySite:
         if self.router is not None:
             self.router(event)
 
-    def close(self):
-        globalLogPublisher.removeObserver(self._observe)
+    def close(self) -> None:
+        globalLogPublisher.removeObserver(cast(ILogObserver, self._observe))
         flush_all()
 
-    def connect(self, peer=("127.0.0.1", 40000)):
+    def connect(self, peer: tuple[str, int] = ("127.0.0.1", 40000)) -> MemoryConnection:
+        """A new client connection (send requests on it, read its responses)."""
         return MemoryConnection(self, peer)
 
-    def request(self, method="GET", path="/", headers=(), body=b"", version="1.1", max_wait=60.0):
+    def request(
+        self,
+        method: str = "GET",
+        path: str = "/",
+        headers: Sequence[tuple[str, str]] = (),
+        body: bytes = b"",
+        version: str = "1.1",
+        max_wait: float = 60.0,
+    ) -> Response | None:
         """Send one request on a fresh connection and return its Response.
 
         If the answer is not complete at once (a plugin returned a Deferred
@@ -240,14 +270,19 @@ class MemorySite:
         conn.request(method, path, headers, body, version)
         return self.wait_for(conn, 1, max_wait)[0]
 
-    def wait_for(self, conn, count=1, max_wait=60.0):
+    def wait_for(
+        self, conn: MemoryConnection, count: int = 1, max_wait: float = 60.0
+    ) -> list[Response | None]:
         """Advance the clock until ``conn`` has ``count`` complete responses."""
         waited = 0.0
         while True:
             responses = conn.responses()
             if len(responses) >= count:
-                return responses
-            pending = [c.getTime() for c in self.clock.getDelayedCalls()]
+                return list(responses)  # (as a list of Response | None)
+            pending = [
+                c.getTime()  # type: ignore[misc]  # (zope Interface method, no self)
+                for c in self.clock.getDelayedCalls()
+            ]
             if not pending:
                 break
             step = max(0.0, min(pending) - self.clock.seconds())
@@ -257,16 +292,18 @@ class MemorySite:
             waited += step
         return responses + [None] * (count - len(responses))
 
-    def get(self, path, headers=()):
+    def get(self, path: str, headers: Sequence[tuple[str, str]] = ()) -> Response | None:
         return self.request("GET", path, headers)
 
-    def advance(self, seconds):
+    def advance(self, seconds: float) -> None:
         """Move the fake clock on (timers fire, Deferreds waiting on it run)."""
         self.clock.advance(seconds)
 
     # -- log events ------------------------------------------------------------
 
-    def messages(self, namespace=None, plugin=None, level=None):
+    def messages(
+        self, namespace: str | None = None, plugin: str | None = None, level: Any = None
+    ) -> list[str]:
         """The formatted text of the collected log events, filtered."""
         out = []
         for e in self.events:
@@ -279,7 +316,7 @@ class MemorySite:
             out.append(formatEvent(e))
         return out
 
-    def traces(self):
+    def traces(self) -> list[tuple[str, str, Any, float]]:
         """The (hook, plugin, result, seconds) records of TraceHooks, in order."""
         return [
             (e["hook"], e["trace_plugin"], e["result"], e["seconds"])
@@ -291,17 +328,17 @@ class MemorySite:
 class RunningServer:
     """A real axkit service listening on an ephemeral port."""
 
-    def __init__(self, service):
-        self.service = service
+    def __init__(self, service: AxKitService) -> None:
+        self.service: AxKitService = service
 
     @property
-    def port(self):
+    def port(self) -> int:
         return next(iter(self.service.port_numbers().values()))
 
-    def url(self, path="/"):
+    def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def stop(self):
+    def stop(self) -> Deferred[Any]:
         """Stop listening and cut every open connection (a test's cleanup)."""
         d = defer.maybeDeferred(self.service.stopService)
         for factory in self.service.factories.values():
@@ -309,7 +346,7 @@ class RunningServer:
                 connection.transport.abortConnection()
         return d
 
-    def reload(self, config_text, base_dir=None):
+    def reload(self, config_text: str, base_dir: str | None = None) -> Deferred[bool]:
         """Swap in a new config as SIGHUP would; Deferred firing True/False."""
         from axkit.config.errors import ConfigErrors
 
@@ -320,7 +357,7 @@ class RunningServer:
         return self.service.reload(config)
 
 
-def http_pool(test_case):
+def http_pool(test_case: Any) -> "HTTPConnectionPool":
     """A treq connection pool without keep-alive, closed when the test ends:
     pass it as ``pool=`` so no client connection outlives the test."""
     from twisted.internet import reactor
@@ -331,14 +368,14 @@ def http_pool(test_case):
     return pool
 
 
-def _with_listen(config_text):
+def _with_listen(config_text: str) -> str:
     text = textwrap.dedent(config_text)
     if not any(line.strip().lower().startswith("listen") for line in text.splitlines()):
         text = f"Listen {TEST_LISTEN}\n" + text
     return text
 
 
-def start_server(config_text, base_dir=None):
+def start_server(config_text: str, base_dir: str | None = None) -> Deferred[RunningServer]:
     """Start a real server for ``config_text`` (Listen defaults to an
     ephemeral port on 127.0.0.1).  Returns a Deferred RunningServer."""
     config = load_string(_with_listen(config_text), "<test config>", base_dir=base_dir)
@@ -348,10 +385,10 @@ def start_server(config_text, base_dir=None):
 
 
 # `twistd` run by the interpreter running the tests.
-TWISTD_COMMAND = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+TWISTD_COMMAND: list[str] = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
 
 
-def free_port():
+def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (for a child
     process's Listen line; in-process servers should Listen on port 0)."""
     s = socket.socket()
@@ -361,7 +398,7 @@ def free_port():
     return port
 
 
-def twistd_env(extra_path=()):
+def twistd_env(extra_path: Iterable[str] = ()) -> dict[str, str]:
     """The environment for a twistd child: this axkit (and ``extra_path``)
     first on PYTHONPATH, so its dropins are the ones found."""
     env = dict(os.environ)
@@ -382,16 +419,22 @@ class TwistdProcess:
     """
 
     def __init__(
-        self, config_path, extra_path=(), args=(), timeout=20.0, watch=None, twistd_args=()
-    ):
+        self,
+        config_path: str,
+        extra_path: Iterable[str] = (),
+        args: Iterable[str] = (),
+        timeout: float = 20.0,
+        watch: str | None = None,
+        twistd_args: Iterable[str] = (),
+    ) -> None:
         import subprocess
         import time
 
         env = twistd_env(extra_path)
-        self.config_path = config_path
-        self.output_path = config_path + ".out"
+        self.config_path: str = config_path
+        self.output_path: str = config_path + ".out"
         self._out = open(self.output_path, "wb")
-        self.process = subprocess.Popen(
+        self.process: subprocess.Popen[bytes] = subprocess.Popen(
             TWISTD_COMMAND
             + ["-n", "--pidfile=", *twistd_args, "axkit", "--config", config_path, *args],
             stdout=self._out,
@@ -399,8 +442,8 @@ class TwistdProcess:
             env=env,
             cwd=os.path.dirname(config_path),
         )
-        self.port = None
-        self.watch = watch  # a log file holding the "listening on" line, if not stdout
+        self.port: int | None = None  # (set once started)
+        self.watch: str | None = watch  # a log file holding the "listening on" line, if not stdout
         deadline = time.monotonic() + timeout
         import re
 
@@ -416,7 +459,7 @@ class TwistdProcess:
         self.stop()
         raise RuntimeError(f"twistd did not start:\n{self.output()}{self.watched()}")
 
-    def watched(self):
+    def watched(self) -> str:
         if self.watch is None:
             return ""
         try:
@@ -425,14 +468,14 @@ class TwistdProcess:
         except FileNotFoundError:
             return ""
 
-    def output(self):
+    def output(self) -> str:
         with open(self.output_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
-    def signal(self, signum):
+    def signal(self, signum: int) -> None:
         self.process.send_signal(signum)
 
-    def wait_for_output(self, text, timeout=10.0, after=0):
+    def wait_for_output(self, text: str, timeout: float = 10.0, after: int = 0) -> bool:
         """Block until ``text`` appears in the output past offset ``after``."""
         import time
 
@@ -443,7 +486,7 @@ class TwistdProcess:
             time.sleep(0.02)
         return False
 
-    def stop(self):
+    def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             try:

@@ -1,22 +1,25 @@
 """Config errors that carry the file and line they are about."""
 
+from collections.abc import Iterable
+from typing import Self
+
 
 class ConfigError(Exception):
     """One thing wrong in a config, at ``file:line``."""
 
-    def __init__(self, message, file=None, line=None):
+    def __init__(self, message: str, file: str | None = None, line: int | None = None) -> None:
         Exception.__init__(self, message)
-        self.message = message
-        self.file = file
-        self.line = line
+        self.message: str = message
+        self.file: str | None = file
+        self.line: int | None = line
 
-    def located(self, file, line):
+    def located(self, file: str | None, line: int | None) -> Self:
         """This error, placed at file:line unless it already has a place."""
         if self.file is None:
             self.file, self.line = file, line
         return self
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.file is None:
             return self.message
         return f"{self.file}:{self.line}: {self.message}"
@@ -25,9 +28,9 @@ class ConfigError(Exception):
 class ConfigErrors(Exception):
     """Every error found in one load, in file order."""
 
-    def __init__(self, errors):
+    def __init__(self, errors: Iterable[ConfigError]) -> None:
         Exception.__init__(self, errors)
-        self.errors = list(errors)
+        self.errors: list[ConfigError] = list(errors)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)

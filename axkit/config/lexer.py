@@ -14,12 +14,12 @@ class Line:
 
     __slots__ = ("words", "file", "line")
 
-    def __init__(self, words, file, line):
-        self.words = words
-        self.file = file
-        self.line = line
+    def __init__(self, words: list[str], file: str, line: int) -> None:
+        self.words: list[str] = words
+        self.file: str = file
+        self.line: int = line
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Line({self.words!r}, {self.file!r}, {self.line})"
 
 
@@ -76,7 +76,7 @@ def split_words(text, file, line):
     return words
 
 
-def lex(text, file):
+def lex(text: str, file: str) -> list[Line]:
     """Return the non-empty logical lines of ``text`` as Line objects."""
     lines = []
     for number, joined in logical_lines(text, file):

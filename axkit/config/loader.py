@@ -6,15 +6,17 @@ Every error found is collected, so ``--check`` can print them all as
 
 import os
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from axkit import discovery
 from axkit.config.core import CORE_DIRECTIVES
 
-from .directives import LIST_MERGES, SCOPE_OF_SECTION
+from .directives import LIST_MERGES, SCOPE_OF_SECTION, Directive
 from .errors import ConfigError, ConfigErrors
-from .parser import SECTIONS, DirectiveNode, parse_file, parse_string
+from .parser import SECTIONS, DirectiveNode, SectionNode, parse_file, parse_string
 from .registry import Registry
-from .scopes import Scope, ServerConfig, freeze
+from .scopes import Resolved, Scope, ServerConfig, freeze
 from .types import Context
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
@@ -38,36 +40,57 @@ _SCOPE_LABEL = {
 class SiteConfig:
     """A loaded, validated configuration: servers, listeners, plugins."""
 
-    def __init__(self, source, registry, plugins, global_scope, servers, global_resolved):
-        self.source = source
-        self.global_resolved = global_resolved  # the global scope alone (logging...)
-        self.registry = registry
-        self.plugins = plugins  # name -> instance
-        self.global_scope = global_scope
-        self.servers = servers
-        self.listeners = {}  # endpoint -> [ServerConfig], first = default
+    def __init__(
+        self,
+        source: str,
+        registry: Registry,
+        plugins: dict[str, Any],
+        global_scope: Scope,
+        servers: list[ServerConfig],
+        global_resolved: Resolved,
+    ) -> None:
+        self.source: str = source
+        # the global scope alone (logging...)
+        self.global_resolved: Resolved = global_resolved
+        self.registry: Registry = registry
+        self.plugins: dict[str, Any] = plugins  # name -> instance
+        self.global_scope: Scope = global_scope
+        self.servers: list[ServerConfig] = servers
+        # endpoint -> [ServerConfig], first = default
+        self.listeners: dict[str, list[ServerConfig]] = {}
         for server in servers:
             for ep in server.listens or (DEFAULT_LISTEN,):
                 self.listeners.setdefault(ep, []).append(server)
 
 
-def extra_core_directives():
+def extra_core_directives() -> Sequence[Directive]:
     """Directives the core owns outside config/ (limits of the HTTP engine...)."""
     from axkit.http.limits import LIMIT_DIRECTIVES
 
     return LIMIT_DIRECTIVES
 
 
-def load_file(path, known_plugins=None):
+def load_file(path: str, known_plugins: Mapping[str, Any] | None = None) -> SiteConfig:
+    """Load and check the config file at ``path`` (raises ConfigErrors).
+    ``known_plugins`` (name -> plugin info) defaults to the discovered ones."""
     return load_tree(parse_file(path), path, known_plugins)
 
 
-def load_string(text, name="<string>", base_dir=None, known_plugins=None):
+def load_string(
+    text: str,
+    name: str = "<string>",
+    base_dir: str | None = None,
+    known_plugins: Mapping[str, Any] | None = None,
+) -> SiteConfig:
+    """Load and check config ``text``; relative paths are taken from
+    ``base_dir`` (default: the current folder).  Raises ConfigErrors."""
     return load_tree(parse_string(text, name, base_dir), name, known_plugins)
 
 
-def load_tree(root, source, known_plugins=None):
-    errors = []
+def load_tree(
+    root: SectionNode, source: str, known_plugins: Mapping[str, Any] | None = None
+) -> SiteConfig:
+    errors: list[ConfigError] = []
     registry = Registry()
     registry.add_all(CORE_DIRECTIVES + list(extra_core_directives()), "core")
     known = known_plugins if known_plugins is not None else discovery.discover()
@@ -89,7 +112,7 @@ def load_tree(root, source, known_plugins=None):
     return SiteConfig(source, registry, plugins, global_scope, servers, global_only.base)
 
 
-def _error_order(e):
+def _error_order(e: ConfigError) -> tuple[str, int]:
     return (str(e.file), e.line or 0)
 
 

@@ -11,7 +11,14 @@ As in Apache 2.4, the set a scope starts from is ``FollowSymLinks`` alone:
 (``Options Indexes``) replaces the set and so turns FollowSymLinks off.
 """
 
+from typing import Any
+
 from .errors import ConfigError
+from .types import Context, _typed
+
+# One word of an Options line, (sign, Name): ("+", "ExecCGI"); one line's words.
+OptionWord = tuple[str, str]
+OptionLine = tuple[OptionWord, ...]
 
 KNOWN = (
     "ExecCGI",
@@ -28,10 +35,11 @@ _BY_LOWER = {name.lower(): name for name in KNOWN}
 # "All" as Apache 2.4 means it: everything but MultiViews.
 _ALL = frozenset(n for n in KNOWN if n not in ("All", "None", "MultiViews"))
 # What is in force where no Options line applies (Apache 2.4's default).
-DEFAULT = frozenset(("FollowSymLinks",))
+DEFAULT: frozenset[str] = frozenset(("FollowSymLinks",))
 
 
-def option_word(word, ctx):
+@_typed("[+|-]OPTION")
+def option_word(word: str, ctx: Context) -> OptionWord:
     """One word of an Options line: [+|-]Name, returned as (sign, Name)."""
     sign = word[0] if word[:1] in ("+", "-") else ""
     name = _BY_LOWER.get(word[len(sign) :].lower())
@@ -42,10 +50,7 @@ def option_word(word, ctx):
     return (sign, name)
 
 
-option_word.label = "[+|-]OPTION"
-
-
-def check_line(words):
+def check_line(words: OptionLine) -> None:
     signs = {sign != "" for sign, _ in words}
     if len(signs) > 1:
         raise ConfigError(
@@ -53,15 +58,15 @@ def check_line(words):
         )
 
 
-_cache = {}
+_cache: dict[tuple[OptionLine, ...], frozenset[str]] = {}
 
 
-def effective_options(occurrences):
+def effective_options(occurrences: tuple[OptionLine, ...]) -> frozenset[str]:
     """The set of option names in force after ``occurrences`` (outer first)."""
     cached = _cache.get(occurrences)
     if cached is not None:
         return cached
-    current = DEFAULT
+    current: frozenset[str] = DEFAULT
     for line in occurrences:
         if line and line[0][0] == "":
             current = frozenset()
@@ -76,6 +81,6 @@ def effective_options(occurrences):
     return current
 
 
-def has_option(conf, name):
+def has_option(conf: Any, name: str) -> bool:
     """True when option ``name`` (e.g. "ExecCGI") is on in ``conf``'s scope."""
     return name in effective_options(tuple(getattr(conf, "options", ())))

@@ -24,33 +24,37 @@ MAX_INCLUDE_DEPTH = 16
 class DirectiveNode:
     __slots__ = ("name", "args", "file", "line")
 
-    def __init__(self, name, args, file, line):
-        self.name = name
-        self.args = args
-        self.file = file
-        self.line = line
+    def __init__(self, name: str, args: list[str], file: str, line: int) -> None:
+        self.name: str = name
+        self.args: list[str] = args
+        self.file: str = file
+        self.line: int = line
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{self.name} {self.args!r} at {self.file}:{self.line}>"
 
 
 class SectionNode:
     __slots__ = ("kind", "args", "children", "file", "line")
 
-    def __init__(self, kind, args, file, line):
-        self.kind = kind  # lowercased: server, location, ...
-        self.args = args
-        self.children = []
-        self.file = file
-        self.line = line
+    def __init__(self, kind: str, args: list[str], file: str, line: int) -> None:
+        self.kind: str = kind  # lowercased: server, location, ...
+        self.args: list[str] = args
+        self.children: list[DirectiveNode | SectionNode] = []
+        self.file: str = file
+        self.line: int = line
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Section {self.kind} {self.args!r} at {self.file}:{self.line}>"
 
 
-def parse_file(path):
+# A node of the parsed tree: a directive line or a section.
+Node = DirectiveNode | SectionNode
+
+
+def parse_file(path: str) -> SectionNode:
     """Parse the config file at ``path``; raise ConfigErrors listing every error."""
-    errors = []
+    errors: list[ConfigError] = []
     root = SectionNode("global", [], path, 0)
     try:
         with open(path, encoding="utf-8") as f:
@@ -63,13 +67,13 @@ def parse_file(path):
     return root
 
 
-def _error_order(e):
+def _error_order(e: ConfigError) -> tuple[str, int]:
     return (str(e.file), e.line or 0)
 
 
-def parse_string(text, name="<string>", base_dir=None):
+def parse_string(text: str, name: str = "<string>", base_dir: str | None = None) -> SectionNode:
     """Parse config text; Include paths are relative to ``base_dir`` (or cwd)."""
-    errors = []
+    errors: list[ConfigError] = []
     root = SectionNode("global", [], name, 0)
     _parse_into(root, text, name, errors, depth=0, seen=(), base_dir=base_dir or os.getcwd())
     if errors:

@@ -8,8 +8,13 @@ a ``label`` used in usage messages.
 
 import os
 import re
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar, cast
 
 from .errors import ConfigError
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 class Context:
@@ -17,27 +22,42 @@ class Context:
 
     __slots__ = ("file", "line", "base_dir")
 
-    def __init__(self, file, line, base_dir):
-        self.file = file
-        self.line = line
-        self.base_dir = base_dir
+    def __init__(self, file: str, line: int, base_dir: str) -> None:
+        self.file: str = file
+        self.line: int = line
+        self.base_dir: str = base_dir
 
 
-def _typed(label):
-    def wrap(fn):
-        fn.label = label
-        return fn
+class ArgType(Protocol[T_co]):
+    """An argument type: ``(word, ctx) -> value``, with a ``label`` for usage
+    messages (``string``, ``duration``, ``one_of(...)``...)."""
+
+    label: str
+
+    def __call__(self, word: str, ctx: Context, /) -> T_co: ...
+
+
+# What a Directive, many() or optional() accepts as a type: one of ours, a
+# plugin's own ``(word, ctx) -> value`` function (its label is then made
+# from its name), or str, int or bool for string, integer and flag.
+ArgLike = Callable[[str, Context], Any] | type[str] | type[int] | type[bool]
+
+
+def _typed(label: str) -> Callable[[Callable[[str, Context], T]], ArgType[T]]:
+    def wrap(fn: Callable[[str, Context], T]) -> ArgType[T]:
+        fn.label = label  # type: ignore[attr-defined]
+        return cast("ArgType[T]", fn)
 
     return wrap
 
 
 @_typed("STRING")
-def string(word, ctx):
+def string(word: str, ctx: Context) -> str:
     return word
 
 
 @_typed("INTEGER")
-def integer(word, ctx):
+def integer(word: str, ctx: Context) -> int:
     try:
         return int(word, 10)
     except ValueError:
@@ -45,7 +65,7 @@ def integer(word, ctx):
 
 
 @_typed("N")
-def count(word, ctx):
+def count(word: str, ctx: Context) -> int:
     """A non-negative integer."""
     value = integer(word, ctx)
     if value < 0:
@@ -66,7 +86,7 @@ _SIZE_UNITS = {
 
 
 @_typed("SIZE")
-def size(word, ctx):
+def size(word: str, ctx: Context) -> int:
     """Bytes, with an optional K, M or G suffix (powers of 1024): 512, 64K, 10M."""
     m = re.fullmatch(r"(\d+)\s*([a-zA-Z]*)", word)
     if not m or m.group(2).lower() not in _SIZE_UNITS:
@@ -78,7 +98,7 @@ _DURATION_UNITS = {"": 1, "ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d
 
 
 @_typed("DURATION")
-def duration(word, ctx):
+def duration(word: str, ctx: Context) -> float:
     """Seconds, with an optional unit: 30, 30s, 500ms, 5m, 2h, 1d."""
     m = re.fullmatch(r"(\d+(?:\.\d+)?)([a-z]*)", word.lower())
     if not m or m.group(2) not in _DURATION_UNITS:
@@ -87,7 +107,7 @@ def duration(word, ctx):
 
 
 @_typed("On|Off")
-def flag(word, ctx):
+def flag(word: str, ctx: Context) -> bool:
     """On/Off (also yes/no, true/false), as True/False."""
     lowered = word.lower()
     if lowered in ("on", "yes", "true"):
@@ -97,12 +117,12 @@ def flag(word, ctx):
     raise ConfigError(f"expected On or Off, got {word!r}")
 
 
-def one_of(*choices):
+def one_of(*choices: str) -> ArgType[str]:
     """A type accepting one of ``choices`` (case-insensitive); yields the choice."""
     by_lower = {c.lower(): c for c in choices}
 
     @_typed("|".join(choices))
-    def choice(word, ctx):
+    def choice(word: str, ctx: Context) -> str:
         try:
             return by_lower[word.lower()]
         except KeyError:
@@ -112,13 +132,13 @@ def one_of(*choices):
 
 
 @_typed("PATH")
-def path(word, ctx):
+def path(word: str, ctx: Context) -> str:
     """A filesystem path; a relative one is taken from the config file's folder."""
     return os.path.normpath(os.path.join(ctx.base_dir, os.path.expanduser(word)))
 
 
 @_typed("REGEX")
-def regex(word, ctx):
+def regex(word: str, ctx: Context) -> re.Pattern[str]:
     """A Python regular expression, compiled."""
     try:
         return re.compile(word)
@@ -127,7 +147,7 @@ def regex(word, ctx):
 
 
 @_typed("ENDPOINT")
-def endpoint(word, ctx):
+def endpoint(word: str, ctx: Context) -> str:
     """A Twisted server endpoint string; a bare port means tcp:PORT."""
     if word.isdigit():
         word = f"tcp:{word}"
@@ -144,7 +164,7 @@ def endpoint(word, ctx):
 
 
 @_typed("MIMETYPE")
-def mimetype(word, ctx):
+def mimetype(word: str, ctx: Context) -> str:
     if not re.fullmatch(
         r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+"
         r"(\s*;.*)?",
@@ -155,20 +175,20 @@ def mimetype(word, ctx):
 
 
 @_typed("URL-PATH")
-def url_path(word, ctx):
+def url_path(word: str, ctx: Context) -> str:
     if not word.startswith("/"):
         raise ConfigError(f"expected a URL path starting with '/', got {word!r}")
     return word
 
 
-def list_of(type=None, sep=","):
+def list_of(type: ArgType[Any] | None = None, sep: str = ",") -> ArgType[tuple[Any, ...]]:
     """One word holding a ``sep``-separated list, each item converted by ``type``
     (default: string): ``Methods GET,HEAD,POST`` gives ("GET", "HEAD", "POST").
     For a list of separate words, use ``many(type)`` instead."""
     item_type = type or string
 
     @_typed(f"{item_type.label}{sep}...")
-    def items(word, ctx):
+    def items(word: str, ctx: Context) -> tuple[Any, ...]:
         parts = [p.strip() for p in word.split(sep)]
         if not all(parts):
             raise ConfigError(
@@ -180,4 +200,4 @@ def list_of(type=None, sep=","):
 
 
 # Plain Python types a plugin may write instead of ours.
-BUILTIN_TYPES = {str: string, int: integer, bool: flag}
+BUILTIN_TYPES: dict[Any, ArgType[Any]] = {str: string, int: integer, bool: flag}
