@@ -9,27 +9,18 @@ the server's business.
 
 import re
 
+from axkit.http.headers import BAD_FIELD_VALUE, FIELD_NAME
+from axkit.http.headers import HOP_BY_HOP as HEADERS_HOP_BY_HOP
+
 # The biggest header block we read before calling the script broken.
 MAX_HEAD = 65536
 
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+_TOKEN = FIELD_NAME
 _STATUS = re.compile(r"([1-5][0-9][0-9])(?:[ \t]+([^\r\n\x00]*))?\Z")
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_VALUE = BAD_FIELD_VALUE
 
 # Fields the server owns (framing, connection management); a script's are dropped.
-HOP_BY_HOP = frozenset(
-    (
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "te",
-        "trailer",
-        "upgrade",
-        "proxy-connection",
-        "date",
-        "server",
-    )
-)
+HOP_BY_HOP = HEADERS_HOP_BY_HOP | frozenset(("date", "server"))
 
 
 # The largest Content-Length passed on (2**63 - 1: what a proxy in front can

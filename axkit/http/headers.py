@@ -1,4 +1,26 @@
-"""A small case-insensitive multi-valued header map, kept in arrival order."""
+"""A small case-insensitive multi-valued header map, kept in arrival order,
+and the field rules every handler shares."""
+
+import re
+
+# Hop-by-hop fields (RFC 9110 §7.6.1): about one connection, never passed
+# between a client and what produces the answer (a program, an
+# application, a backend), whatever that one says.
+HOP_BY_HOP = frozenset(
+    (
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    )
+)
+# A field name (RFC 9110 §5.1: a token) and a value character a handler may
+# not send (controls but HTAB).
+FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+BAD_FIELD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class Headers:

@@ -16,19 +16,10 @@ import threading
 
 from axkit import SERVER_SOFTWARE
 from axkit.cgi.environ import VARIABLE_NAMES, variable_name
+from axkit.http.headers import HOP_BY_HOP as HEADERS_HOP_BY_HOP
 
 # Hop-by-hop fields (RFC 9110 §7.6.1, RFC 9112): the server's business.
-HOP_BY_HOP = frozenset(
-    (
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    )
-)
+HOP_BY_HOP = HEADERS_HOP_BY_HOP
 
 _PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 

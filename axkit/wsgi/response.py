@@ -22,26 +22,18 @@ import re
 
 from twisted.python.failure import Failure
 
+from axkit.http.headers import BAD_FIELD_VALUE, FIELD_NAME
+from axkit.http.headers import HOP_BY_HOP as HEADERS_HOP_BY_HOP
+
 from .exchange import ClientGone
 from .filewrapper import FileWrapper, send_file
 
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_TOKEN = FIELD_NAME
+_BAD_VALUE = BAD_FIELD_VALUE
 _STATUS = re.compile(r"([1-9][0-9][0-9])(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?\Z")
 
-HOP_BY_HOP = frozenset(
-    (
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    )
+HOP_BY_HOP = HEADERS_HOP_BY_HOP | frozenset(
+    ("proxy-authenticate", "proxy-authorization", "trailers")
 )
 ENGINE_OWN = frozenset(("date", "server"))
 
