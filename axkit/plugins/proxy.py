@@ -22,6 +22,8 @@ the URL *path* only.
 
 from urllib.parse import quote
 
+from twisted.internet.defer import succeed
+
 from axkit.config import (
     ANY,
     APPEND,
@@ -36,10 +38,12 @@ from axkit.config import (
     url_path,
 )
 from axkit.config import path as path_type
-from axkit.hooks import DECLINED, OK
+from axkit.hooks import DECLINED, DONE, OK
 from axkit.http.paths import prefix_match
+from axkit.log import PluginLogger
 from axkit.proxy import client
 from axkit.proxy.backend import parse_proxy_pass
+from axkit.proxy.balancer import parse_balancer
 from axkit.proxy.forward import Forward
 from axkit.proxy.hop import REQUEST_OWN, end_to_end
 from axkit.proxy.xsendfile import XSendFile
@@ -47,6 +51,7 @@ from axkit.proxy.xsendfile import XSendFile
 HANDLER = "proxy-server"
 NOTE = "proxy.route"
 _PATH_SAFE = "/:@!$&'()*+,;=~"
+log = PluginLogger("proxy")
 
 
 class ProxyPassDirective(Directive):
@@ -73,6 +78,17 @@ class Proxy:
             "requests under URL-PATH to the backend URL (http://host:port/path, "
             "unix:/path.sock|http://host/path, balancer://NAME/path), the rest "
             "of the path appended. `!` as URL excludes a path. First match wins.",
+        ),
+        Directive(
+            "Proxy",
+            string,
+            scopes=SERVER_ONLY,
+            merge=APPEND,
+            section=parse_balancer,
+            doc="<Proxy balancer://NAME> BalancerMember URL [loadfactor= max= "
+            "timeout= retry=]... ProxySet lbmethod=byrequests|bybusyness "
+            "failures=N retry=DURATION </Proxy>: a group of backends for "
+            "ProxyPass URL-PATH balancer://NAME/.",
         ),
         Directive(
             "ProxyPassReverse",
@@ -153,17 +169,67 @@ class Proxy:
         if found is None or request.handler != HANDLER:
             return DECLINED
         route, rest = found
-        backend = route.backend
-        url = "http://" + backend.netloc + route.base + quote(rest, safe=_PATH_SAFE)
+        if route.balancer is None:
+            return self._send(request, conf, route, rest, route.backend, route.base)
+        balancer = next((b for b in conf.proxy if b.name == route.balancer), None)
+        if balancer is None:
+            log.error(
+                "ProxyPass {prefix}: no <Proxy balancer://{name}>",
+                prefix=route.prefix,
+                name=route.balancer,
+                request=request,
+            )
+            return 500
+        return self._balance(request, conf, route, rest, balancer, ())
+
+    def _balance(self, request, conf, route, rest, balancer, tried):
+        now = request.reactor.seconds()
+        member = balancer.pick(now, tried)
+        if member is None:
+            log.error(
+                "balancer://{name}: every member is down -> 503",
+                name=balancer.name,
+                request=request,
+            )
+            request.send_error(503)
+            return succeed(DONE)
+        balancer.started(member)
+        request.when_ended(lambda: balancer.ended(member))
+        backend = member.backend
+        forward = self._forward(
+            request,
+            conf,
+            route,
+            rest,
+            backend,
+            backend.base.rstrip("/") + route.base,
+            member.max or route.max,
+            member.timeout or balancer.timeout,
+        )
+
+        def failed(forward, nothing_sent):
+            balancer.failed(member, request.reactor.seconds())
+            if nothing_sent and not request.finished:
+                if balancer.pick(request.reactor.seconds(), tried + (member,)) is not None:
+                    return self._balance(request, conf, route, rest, balancer, tried + (member,))
+            return None
+
+        forward.on_success = lambda: balancer.succeeded(member)
+        forward.on_failure = failed
+        return forward.start()
+
+    def _send(self, request, conf, route, rest, backend, base):
+        return self._forward(request, conf, route, rest, backend, base, route.max).start()
+
+    def _forward(self, request, conf, route, rest, backend, base, max_idle, timeout=None):
+        url = "http://" + backend.netloc + base + quote(rest, safe=_PATH_SAFE)
         if request.query is not None:
             url += "?" + request.query
-        agent = client.agent_for(request.reactor, backend, route.max)
-        timeout = route.timeout if route.timeout is not None else conf.proxy_timeout
-        on_head = _Answer(conf, request)
-        forward = Forward(
-            request, agent, backend, url, request_fields(request, conf, backend), timeout, on_head
-        )
-        return forward.start()
+        agent = client.agent_for(request.reactor, backend, max_idle)
+        if timeout is None:
+            timeout = route.timeout if route.timeout is not None else conf.proxy_timeout
+        fields = request_fields(request, conf, backend)
+        return Forward(request, agent, backend, url, fields, timeout, _Answer(conf, request))
 
 
 def request_fields(request, conf, backend):

@@ -90,7 +90,9 @@ def parse_keys(words, allowed=KEYS):
             raise ConfigError(f"unknown key {word!r} (known: {', '.join(allowed)})")
         if key == "timeout":
             keys[key] = duration(value, None)
-        elif key in ("max", "loadfactor", "retries"):
+        elif key == "retry":
+            keys[key] = duration(value, None)
+        elif key in ("max", "loadfactor"):
             if not value.isdigit() or int(value) < 1:
                 raise ConfigError(f"{key}= takes a positive number, got {value!r}")
             keys[key] = int(value)

@@ -31,6 +31,8 @@ from .hop import RESPONSE_OWN, end_to_end
 
 log = PluginLogger("proxy")
 
+_IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"))
+
 
 @implementer(IBodyProducer)
 class RequestBody:
@@ -116,6 +118,10 @@ class Forward:
         self.ended = False
         self.timed_out = False
         self.deadline = request.deadline(self._expired)
+        # A balancer's: on_success(); on_failure(forward, nothing_sent) may
+        # return a Deferred of another attempt (another member), or None.
+        self.on_success = None
+        self.on_failure = None
 
     def start(self):
         request = self.request
@@ -156,16 +162,26 @@ class Forward:
             status, why = 502, "connection closed before an answer"
         else:
             status, why = 502, f"{failure.getErrorMessage() or failure.type.__name__}"
+        if self.on_failure is not None:
+            # Nothing of the request reached the backend: it may go elsewhere.
+            nothing_sent = failure.check(ConnectionRefusedError, ConnectError) is not None or (
+                failure.check(ResponseNeverReceived) is not None and self.idempotent()
+            )
+            retry = self.on_failure(self, nothing_sent)
+            if retry is not None:
+                self._log(why + ", trying another member")
+                retry.addBoth(lambda _: self._done())
+                return None
         self._fail(why, status)
         return None
 
-    def _crashed(self, failure):
-        log.failure("proxy: handling the answer of {backend}", failure, backend=str(self.backend))
-        self.deadline.cancel()
-        if not self.ended:
-            self._fail("internal error handling the answer", 500)
+    def idempotent(self):
+        request = self.request
+        return request.method in _IDEMPOTENT and not (
+            request.content_length or request.headers.get("transfer-encoding") is not None
+        )
 
-    def _fail(self, why, status):
+    def _log(self, why):
         request = self.request
         log.error(
             "backend {backend}: {why} ({method} {path})",
@@ -175,6 +191,16 @@ class Forward:
             path=request.path,
             request=request,
         )
+
+    def _crashed(self, failure):
+        log.failure("proxy: handling the answer of {backend}", failure, backend=str(self.backend))
+        self.deadline.cancel()
+        if not self.ended:
+            self._fail("internal error handling the answer", 500)
+
+    def _fail(self, why, status):
+        request = self.request
+        self._log(why)
         if status is not None and not request.headers_sent:
             request.send_error(status)
         else:
@@ -199,6 +225,8 @@ class Forward:
     def _head(self, response):
         self.pending = None
         request = self.request
+        if self.on_success is not None:
+            self.on_success()
         if self.ended:
             response.deliverBody(_Discard())
             return
