@@ -6,6 +6,7 @@ import os
 import time
 
 from twisted.internet import defer, reactor, threads
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 from twisted.web import resource, server
 
@@ -62,6 +63,11 @@ class Recorder(resource.Resource):
             req.setHeader(b"x-sendfile", req.args[b"f"][0])
             req.setHeader(b"content-type", b"text/x-report")
             return b"never sent"
+        if path.endswith("/stall"):
+            req.setHeader(b"content-length", b"100")
+            req.write(b"first")
+            self.hanging.append(req)
+            return server.NOT_DONE_YET
         if path.endswith("/big"):
             n = int(req.args[b"n"][0])
             req.setHeader(b"content-length", b"%d" % n)
@@ -283,6 +289,59 @@ class Failures(ProxyCase):
         raw = yield self.ask("/a/never", method="POST", body=b"pay")
         self.assertEqual(head_and_body(raw)[0], "HTTP/1.1 504 Gateway Timeout")
         self.assertEqual([s["method"] for s in self.backend.seen], ["POST"])
+
+
+class FailureLogs(ProxyCase):
+    def setUp(self):
+        self.events = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        return super().setUp()
+
+    def proxy_lines(self):
+        return [formatEvent(e) for e in self.events if e.get("plugin") == "proxy"]
+
+    @defer.inlineCallbacks
+    def test_one_line_per_failure_naming_the_backend(self):
+        yield self.ask("/dead/x")
+        yield self.ask("/a/never")
+        lines = self.proxy_lines()
+        self.assertEqual(len(lines), 2, lines)
+        self.assertIn("http://127.0.0.1:1/", lines[0])
+        self.assertIn(f"http://127.0.0.1:{self.backend.port}/b/", lines[1])
+        self.assertIn("no answer within 1s", lines[1])
+
+    @defer.inlineCallbacks
+    def test_stall_after_the_head_cuts_the_connection(self):
+        started = reactor.seconds()
+        raw = yield self.ask("/a/stall")
+        status, fields, body = head_and_body(raw)
+        self.assertEqual(status, "HTTP/1.1 200 OK")
+        self.assertIn(("Content-Length", "100"), fields)
+        self.assertEqual(body, b"first")  # cut: 5 of 100 bytes, then closed
+        self.assertLess(reactor.seconds() - started, 4)
+        self.assertEqual(len(self.proxy_lines()), 1)
+
+    @defer.inlineCallbacks
+    def test_1000_sequential_requests_one_backend_connection(self):
+        def run():
+            s = connect(self.server.port, timeout=10)
+            f = s.makefile("rb")
+            for _ in range(1000):
+                s.sendall(b"GET /a/n HTTP/1.1\r\nHost: x\r\n\r\n")
+                length = None
+                while True:
+                    line = f.readline()
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                    if line == b"\r\n":
+                        break
+                f.read(length)
+            s.close()
+
+        yield threads.deferToThread(run)
+        self.assertEqual(len(self.backend.seen), 1000)
+        self.assertLessEqual(self.site.connections, 4)  # max=4
 
 
 class SendFile(ProxyCase):
