@@ -141,6 +141,10 @@ class Proxy:
         ),
     ]
 
+    def shutdown(self):
+        """Close the kept backend connections after the drain (SIGTERM)."""
+        return client.close_all()
+
     def wants_hook(self, hook, conf):
         if hook == "uri_translation":
             return bool(conf.proxy_pass)

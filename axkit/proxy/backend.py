@@ -99,7 +99,7 @@ def parse_keys(words, allowed=KEYS):
         elif key == "upgrade":
             if value.lower() != "websocket":
                 raise ConfigError(f"upgrade= takes websocket, got {value!r}")
-            keys[key] = "websocket"
+            raise ConfigError("upgrade=websocket: WebSocket passthrough is not supported yet")
         else:
             keys[key] = value.lower()
     return keys
