@@ -124,12 +124,12 @@ class ProxyCase(TestCase):
             f.write(b"0123456789")
         conf = f"""
 Plugin proxy
+{self.extra}
 ProxyPass /a/ http://127.0.0.1:{bport}/b/ timeout=1 max=4
 ProxyPass /dead/ http://127.0.0.1:1/
 ProxyPassReverse /a/ http://127.0.0.1:{bport}/b/
 XSendFile On
 XSendFilePath {self.files}
-{self.extra}
 """
         self.server = yield start_server(conf)
         self.addCleanup(self.server.stop)
@@ -269,6 +269,41 @@ class Forwarding(ProxyCase):
             self.assertTrue(raw.startswith(b"HTTP/1.1 200"))
         self.assertEqual(len(self.backend.seen), 50)
         self.assertEqual(self.site.connections, 1)
+
+
+class Framing(ProxyCase):
+    # (ProxyPass: the first match in config order, so the exclusion first)
+    extra = "Plugin headers\nHeader set X-Via axkit\nHeader unset X-Open\nProxyPass /a/local !"
+
+    @defer.inlineCallbacks
+    def test_smuggling_framing_never_reaches_the_backend(self):
+        data = (
+            b"POST /a/s HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        )
+        raw = yield exchange(self.server.port, data)
+        self.assertTrue(raw.startswith(b"HTTP/1.1 400"), raw[:40])
+        self.assertEqual(self.backend.seen, [])
+
+    @defer.inlineCallbacks
+    def test_head_keeps_the_length_and_sends_no_body(self):
+        raw = yield self.ask("/a/hop", method="HEAD")
+        status, fields, body = head_and_body(raw)
+        self.assertEqual(status, "HTTP/1.1 200 OK")
+        self.assertIn(("Content-Length", "3"), fields)
+        self.assertEqual(body, b"")
+
+    @defer.inlineCallbacks
+    def test_header_operations_apply_to_backend_fields(self):
+        status, fields, body = head_and_body((yield self.ask("/a/hop")))
+        self.assertIn(("X-Via", "axkit"), fields)
+        self.assertNotIn("x-open", names(fields))
+
+    @defer.inlineCallbacks
+    def test_excluded_path_is_not_proxied(self):
+        status = head_and_body((yield self.ask("/a/local/x")))[0]
+        self.assertEqual(status, "HTTP/1.1 404 Not Found")
+        self.assertEqual(self.backend.seen, [])
 
 
 class Failures(ProxyCase):
