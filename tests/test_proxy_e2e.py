@@ -3,9 +3,11 @@ backends written here, which record what they received."""
 
 import json
 import os
+import socket
 import time
 
 from twisted.internet import defer, reactor, threads
+from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 from twisted.web import resource, server
@@ -436,3 +438,47 @@ class Backpressure(ProxyCase):
         self.assertLess(sent_while_stalled[0], 12 * 1024 * 1024)
         self.assertGreater(got, n)
         self.assertEqual(self.backend.big.sent, n)
+
+
+class _Stuck(Protocol):
+    """A backend that reads the head and then stops reading."""
+
+    def dataReceived(self, data):
+        self.factory.received += len(data)
+        self.transport.pauseProducing()
+        self.factory.conns.append(self.transport)
+
+
+class UploadBackpressure(ProxyCase):
+    @defer.inlineCallbacks
+    def test_a_backend_that_reads_nothing_stops_the_upload(self):
+        """The client's body is read only as fast as the backend takes it."""
+        factory = Factory.forProtocol(_Stuck)
+        factory.received, factory.conns = 0, []
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        self.addCleanup(lambda: [t.abortConnection() for t in factory.conns])
+        yield self.server.stop()
+        from axkit.testing import start_server
+
+        bport = port.getHost().port
+        self.server = yield start_server(f"Plugin proxy\nProxyPass / http://127.0.0.1:{bport}/\n")
+        self.addCleanup(self.server.stop)
+        n = 64 * 1024 * 1024
+
+        def client():
+            s = connect(self.server.port, timeout=1.5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+            s.sendall(request_bytes("/up", method="POST", headers=[("Content-Length", str(n))]))
+            sent, piece = 0, b"u" * 65536
+            try:
+                while sent < n:
+                    sent += s.send(piece)
+            except OSError:
+                pass
+            s.close()
+            return sent
+
+        sent = yield threads.deferToThread(client)
+        self.assertLess(sent, 16 * 1024 * 1024)
+        self.assertGreater(sent, 0)
