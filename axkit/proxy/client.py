@@ -11,7 +11,7 @@ a request with a body (a POST) is never sent twice.
 
 from twisted.internet.defer import DeferredList
 from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint
-from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
@@ -19,6 +19,12 @@ CONNECT_TIMEOUT = 10
 DEFAULT_MAX = 16
 
 _agents = {}  # (reactor, backend key, max) -> Agent
+
+
+class _QuietFactory(_HTTP11ClientFactory):
+    """Twisted's, without a "Starting factory" log line per backend connection."""
+
+    noisy = False
 
 
 @implementer(IAgentEndpointFactory)
@@ -47,6 +53,7 @@ def agent_for(reactor, backend, max_idle=None):
         pool = HTTPConnectionPool(reactor, persistent=True)
         pool.maxPersistentPerHost = max_idle
         pool.retryAutomatically = True
+        pool._factory = _QuietFactory
         agent = Agent.usingEndpointFactory(reactor, _FixedEndpoint(endpoint), pool=pool)
         agent.axkit_pool = pool
         _agents[key] = agent
