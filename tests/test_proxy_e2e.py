@@ -6,7 +6,7 @@ import os
 import socket
 import time
 
-from twisted.internet import defer, reactor, threads
+from twisted.internet import defer, reactor, task, threads
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
@@ -69,6 +69,11 @@ class Recorder(resource.Resource):
             req.setHeader(b"content-length", b"100")
             req.write(b"first")
             self.hanging.append(req)
+            return server.NOT_DONE_YET
+        if path.endswith("/cut"):
+            req.setHeader(b"content-length", b"100")
+            req.write(b"first")
+            reactor.callLater(0.05, req.transport.abortConnection)
             return server.NOT_DONE_YET
         if path.endswith("/big"):
             n = int(req.args[b"n"][0])
@@ -353,6 +358,34 @@ class FailureLogs(ProxyCase):
         self.assertEqual(body, b"first")  # cut: 5 of 100 bytes, then closed
         self.assertLess(reactor.seconds() - started, 4)
         self.assertEqual(len(self.proxy_lines()), 1)
+
+    @defer.inlineCallbacks
+    def test_backend_cut_after_the_head_cuts_the_client(self):
+        raw = yield self.ask("/a/cut")
+        status, fields, body = head_and_body(raw)
+        self.assertIn(("Content-Length", "100"), fields)
+        self.assertEqual(body, b"first")
+        lines = self.proxy_lines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("answer cut", lines[0])
+
+    @defer.inlineCallbacks
+    def test_client_gone_drops_the_backend_connection(self):
+        n = 64 * 1024 * 1024
+
+        def client():
+            s = connect(self.server.port, timeout=10, rcvbuf=65536)
+            s.sendall(request_bytes(f"/a/big?n={n}"))
+            s.recv(65536)
+            s.close()
+
+        yield threads.deferToThread(client)
+        for _ in range(40):
+            if self.backend.big._disconnected:
+                break
+            yield task.deferLater(reactor, 0.05, lambda: None)
+        self.assertTrue(self.backend.big._disconnected)
+        self.assertLess(self.backend.big.sent, n)
 
     @defer.inlineCallbacks
     def test_1000_sequential_requests_one_backend_connection(self):
