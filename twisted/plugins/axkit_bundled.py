@@ -69,3 +69,6 @@ asgi = AxKitPlugin(
     "axkit.plugins.asgi.ASGI",
     "Runs ASGI 3 applications in the server (ASGIAlias, ASGILifespan).",
 )
+proxy = AxKitPlugin(
+    "proxy", "axkit.plugins.proxy.Proxy", "Reverse proxy to HTTP backends (ProxyPass, X-Sendfile)."
+)

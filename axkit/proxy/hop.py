@@ -1,0 +1,49 @@
+"""Hop-by-hop fields (RFC 9110 section 7.6.1): what never crosses the proxy.
+
+``Connection`` and every field it lists, plus the fixed set below, are
+stripped in both directions; the proxy frames each body itself, so
+``Content-Length`` and ``Transfer-Encoding`` never pass as they came.
+"""
+
+# Always hop-by-hop (RFC 9110 7.6.1, and Proxy-Connection, a de-facto one).
+HOP_BY_HOP = frozenset(
+    (
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    )
+)
+
+# Request fields the proxy sets itself: Host (the backend's, or the
+# client's under ProxyPreserveHost), the body's framing, and Expect (the
+# engine has answered 100-continue when the body was asked for).
+REQUEST_OWN = frozenset(("host", "content-length", "expect"))
+
+# Response fields the engine writes itself (framing, Date, Server).
+RESPONSE_OWN = frozenset(("content-length", "date", "server"))
+
+
+def connection_listed(pairs):
+    """The lowered names listed by every ``Connection`` field of ``pairs``."""
+    listed = set()
+    for name, value in pairs:
+        if name.lower() == "connection":
+            for token in value.split(","):
+                token = token.strip().lower()
+                if token:
+                    listed.add(token)
+    return listed
+
+
+def end_to_end(pairs, own=frozenset(), keep=frozenset()):
+    """The (name, value) pairs of ``pairs`` that are end-to-end: neither
+    hop-by-hop, nor listed in a Connection field, nor in ``own``.  Names in
+    ``keep`` (``upgrade`` for a WebSocket tunnel) are kept if not listed
+    as hop-by-hop by a Connection field other than as themselves."""
+    pairs = list(pairs)
+    drop = (HOP_BY_HOP | connection_listed(pairs) | own) - keep
+    return [(n, v) for n, v in pairs if n.lower() not in drop]
