@@ -85,6 +85,13 @@ if _compat.EPollReactorBase is not None:
             self._in_batch = False
             self._fresh = set()
             _compat.EPollReactorBase.__init__(self)
+            # (epoll, selectables, dispatch), looked up once: doPoll and the
+            # raw readers use them on every turn.  refresh_epoll_parts()
+            # after swapping Twisted's poller (a test does).
+            self.epoll = self.epoll_parts()
+
+        def refresh_epoll_parts(self):
+            self.epoll = self.epoll_parts()
 
         def registering(self, selectable, selectables):
             # Twisted registers a reader or writer; one made while a batch is
@@ -105,11 +112,11 @@ if _compat.EPollReactorBase is not None:
             if self._in_batch:
                 self._fresh.add(fd)
             self._raw_readers[fd] = reader
-            self.epoll_parts()[0].register(fd, _EPOLLIN)
+            self.epoll[0].register(fd, _EPOLLIN)
 
         def remove_raw_reader(self, fd):
             if self._raw_readers.pop(fd, None) is not None:
-                self.epoll_parts()[0].unregister(fd)
+                self.epoll[0].unregister(fd)
 
         def add_poll_hook(self, hook):
             """Call ``hook()`` on the reactor thread before each poll; a true
@@ -140,7 +147,7 @@ if _compat.EPollReactorBase is not None:
             if timeout is None:
                 timeout = -1
             raw = self._raw_readers
-            poller, selectables, drdw = self.epoll_parts()
+            poller, selectables, drdw = self.epoll
             try:
                 events = poller.poll(timeout, len(selectables) + len(raw))
             except OSError as err:

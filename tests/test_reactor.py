@@ -286,10 +286,12 @@ class DispatchTests(unittest.TestCase):
         self.reactor._poller = OneBatch(
             real, [(first_r, events[first_r]), (second_r, events[second_r])]
         )
+        self.reactor.refresh_epoll_parts()
         try:
             self.reactor.doPoll(0)
         finally:
             self.reactor._poller = real
+            self.reactor.refresh_epoll_parts()
         reader = successor["reader"]
         self.assertEqual(reader.lost, [])
         self.assertEqual(reader.systems, [])

@@ -43,7 +43,8 @@ class Deadline:
 
     def after(self, seconds: float) -> None:
         """Expire ``seconds`` from now (filed anew)."""
-        self.at(self.clock() + seconds)
+        self.when = when = self.clock() + seconds
+        self.slot = self.wheel.add(self, when, self.slot)
 
     def extend(self, seconds: float) -> None:
         """Move an armed deadline to ``seconds`` from now; nothing if unarmed.
