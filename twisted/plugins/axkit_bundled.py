@@ -69,3 +69,8 @@ asgi = AxKitPlugin(
     "axkit.plugins.asgi.ASGI",
     "Runs ASGI 3 applications in the server (ASGIAlias, ASGILifespan).",
 )
+remoteip = AxKitPlugin(
+    "remoteip",
+    "axkit.plugins.remoteip.RemoteIP",
+    "The client's address behind a front end (RemoteIPHeader, RemoteIPTrustedProxy).",
+)
