@@ -74,3 +74,8 @@ remoteip = AxKitPlugin(
     "axkit.plugins.remoteip.RemoteIP",
     "The client's address behind a front end (RemoteIPHeader, RemoteIPTrustedProxy).",
 )
+server_status = AxKitPlugin(
+    "server_status",
+    "axkit.plugins.server_status.ServerStatus",
+    "Apache mod_status's page and ?auto form (ServerStatus On in a <Location>).",
+)
