@@ -8,9 +8,27 @@ keep-alive), plus ``closing``.  The Apache scoreboard letter of each:
 R, W, K, C.
 """
 
+import ipaddress
 import os
 
 from axkit.http.states import BODY, HEADERS, IDLE, RESPONDING
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+def may_see(request, conf):
+    """Whether ``request`` may see a status or metrics page: its scope's
+    ``Require`` lines (Plugin access, already applied) if it has any, else
+    loopback clients only."""
+    if getattr(conf, "require", None):
+        return True
+    try:
+        ip = ipaddress.ip_address((request.client_address or "").split("%")[0])
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in LOOPBACK)
 
 STATES = ("reading", "writing", "waiting", "closing")
 LETTERS = {"reading": "R", "writing": "W", "waiting": "K", "closing": "C"}

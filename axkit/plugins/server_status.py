@@ -25,15 +25,12 @@ restart).
 """
 
 import html as _html
-import ipaddress
 import time
 
 from axkit import SERVER_SOFTWARE
 from axkit.config import NOT_FILES, Directive, flag
 from axkit.hooks import DECLINED, DONE
-from axkit.status import figures
-
-LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+from axkit.status import figures, may_see
 
 
 class Counters:
@@ -50,16 +47,6 @@ class Counters:
 
 
 STATS = Counters()
-
-
-def _loopback(address):
-    try:
-        ip = ipaddress.ip_address((address or "").split("%")[0])
-    except ValueError:
-        return False
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in net for net in LOOPBACK)
 
 
 class ServerStatus:
@@ -108,7 +95,7 @@ class ServerStatus:
     def hook_response(self, request, conf):
         if not conf.server_status:
             return DECLINED
-        if not getattr(conf, "require", None) and not _loopback(request.client_address):
+        if not may_see(request, conf):
             return 403
         if request.method not in ("GET", "HEAD"):
             request.response_headers.set("Allow", "GET, HEAD")

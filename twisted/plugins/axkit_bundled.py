@@ -79,3 +79,8 @@ server_status = AxKitPlugin(
     "axkit.plugins.server_status.ServerStatus",
     "Apache mod_status's page and ?auto form (ServerStatus On in a <Location>).",
 )
+metrics = AxKitPlugin(
+    "metrics",
+    "axkit.plugins.metrics.Metrics",
+    "Prometheus metrics (Metrics On in a <Location>): requests, durations, connections, pools.",
+)
