@@ -106,6 +106,11 @@ def makeService(options):
 
     service = AxKitService(config, path)
     service.dev_reload = bool(options["reload"])
+    from axkit.systemd import Watchdog, notifying_reload
+
+    # Under systemd: RELOADING=1/READY=1 around SIGHUP, WATCHDOG=1 pings.
+    service.reload = notifying_reload(service.reload)
+    Watchdog().setServiceParent(service)
     return service
 
 
