@@ -30,6 +30,7 @@ def may_see(request, conf):
         ip = ip.ipv4_mapped
     return any(ip in net for net in LOOPBACK)
 
+
 STATES = ("reading", "writing", "waiting", "closing")
 LETTERS = {"reading": "R", "writing": "W", "waiting": "K", "closing": "C"}
 

@@ -3,6 +3,7 @@
 import json
 import socket
 import struct
+import time
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -124,6 +125,7 @@ class ServerTests(unittest.TestCase):
             Plugin remoteip
             Plugin tests.test_remoteip_header.Echo
             RemoteIPProxyProtocol On
+            RequestHeaderTimeout 1
             """
         )
         self.addCleanup(self.server.stop)
@@ -170,6 +172,14 @@ class ServerTests(unittest.TestCase):
         ):
             raw = yield exchange(self.server.port, data, timeout=5)
             self.assertEqual(raw, b"", data)
+
+    @defer.inlineCallbacks
+    def test_header_that_never_completes_is_closed(self):
+        # RequestHeaderTimeout (1 s here, on a 1 s wheel) covers the header.
+        started = time.monotonic()
+        raw = yield exchange(self.server.port, b"PROXY TCP4 203.0.113.9", timeout=10)
+        self.assertEqual(raw, b"")
+        self.assertLess(time.monotonic() - started, 5)
 
     @defer.inlineCallbacks
     def test_off_by_default(self):

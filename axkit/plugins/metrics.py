@@ -130,6 +130,17 @@ class Metrics:
     """Counts responses and connections; answers Metrics On URLs."""
 
     name = "metrics"
+    # Its page answers ahead of the handlers, whatever the Plugin lines' order.
+    run_before = (
+        "wsgi",
+        "asgi",
+        "cgi",
+        "alias",
+        "uri_to_file",
+        "mime_map",
+        "serve_file",
+        "serve_dir",
+    )
     directives = [
         Directive(
             "Metrics",

@@ -53,6 +53,17 @@ class ServerStatus:
     """Counts responses and connections; answers ServerStatus On URLs."""
 
     name = "server_status"
+    # Its page answers ahead of the handlers, whatever the Plugin lines' order.
+    run_before = (
+        "wsgi",
+        "asgi",
+        "cgi",
+        "alias",
+        "uri_to_file",
+        "mime_map",
+        "serve_file",
+        "serve_dir",
+    )
     directives = [
         Directive(
             "ServerStatus",
