@@ -148,3 +148,9 @@ class StatusTests(unittest.SynchronousTestCase):
         site = self.site()
         r = site.get("/server-statusx")
         self.assertEqual((r.status, len(r.body)), (200, 3000))
+
+    def test_inner_require_replaces_an_outer_grant(self):
+        site = self.site(inside="Require local", extra="Require all granted")
+        self.assertEqual(self.auto(site, ("192.0.2.1", 1)).status, 403)
+        self.assertEqual(self.auto(site, ("127.0.0.1", 1)).status, 200)
+        self.assertEqual(site.get("/elsewhere").status, 200)
