@@ -336,3 +336,32 @@ def weak_key_data(mapping):
     3.11) staying the same dict for the mapping's life.  No
     fallback (an AttributeError at plugin creation)."""
     return mapping.data
+
+
+# -- the PROXY protocol (axkit/http/proxy_header.py) -------------------------
+
+
+def proxy_header_parsers():
+    """``(parse_v1, parse_v2, V2_PREFIX)``: Twisted's PROXY protocol header
+    parsers.  ``parse_v1(line)`` takes a v1 line without its CRLF,
+    ``parse_v2(header)`` a whole v2 header; each returns a ``ProxyInfo``
+    (``source`` None for UNKNOWN/LOCAL) or raises.
+
+    Relies on the private ``twisted.protocols.haproxy._v1parser`` and
+    ``_v2parser`` (tested with Twisted 25/26): the public API is only
+    ``proxyEndpoint``, whose wrapper tells the protocol its peer before
+    the header has arrived."""
+    from twisted.protocols.haproxy._v1parser import V1Parser
+    from twisted.protocols.haproxy._v2parser import V2Parser
+
+    return V1Parser.parse, V2Parser.parse, V2Parser.PREFIX
+
+
+def swap_protocol(transport, protocol):
+    """Make ``protocol`` the one a plain TCP/UNIX server ``transport``
+    delivers its events to; False (nothing done) for any other transport
+    (TLS).  Relies on ``tcp.Connection.protocol`` (undocumented; tested)."""
+    if not isinstance(transport, TCPConnection) or not hasattr(transport, "protocol"):
+        return False
+    transport.protocol = protocol
+    return True

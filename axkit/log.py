@@ -223,14 +223,21 @@ class LogFile:
             pass
 
     def reopen(self):
-        """Flush, close and open the path again (after logrotate moved it)."""
+        """Flush, close and open the path again (after logrotate moved it).
+        If it cannot be opened now (privileges dropped since), the old file
+        stays in use and OSError is raised for the caller to report."""
         self.flush()
         if self.is_file:
+            old = self.stream
             try:
-                self.stream.close()
+                self.open()
+            except OSError:
+                self.stream = old
+                raise
+            try:
+                old.close()
             except OSError:
                 pass
-            self.open()
 
 
 _files = {}
@@ -247,14 +254,13 @@ def check_log_path(path):
         if not os.access(path, os.W_OK):
             raise ConfigError(f"log file {path} is not writable")
         return
+    # As Apache: the folder must exist (a typo would otherwise create a
+    # tree somewhere unexpected, or fail later where nobody sees it).
     folder = os.path.dirname(path) or "."
-    while not os.path.exists(folder):
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot create log file {path}: {folder} is not a writable folder")
+    if not os.path.isdir(folder):
+        raise ConfigError(f"cannot create log file {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot create log file {path}: folder {folder} is not writable")
 
 
 def log_file(where, buffered=False):
@@ -277,9 +283,41 @@ def flush_all():
 
 
 def reopen_all():
-    """Reopen every log file (SIGUSR1)."""
+    """Reopen every log file (SIGUSR1); the paths that could not be reopened
+    (they keep their old file) are returned with the reason."""
+    failed = []
     for f in list(_files.values()):
-        f.reopen()
+        try:
+            f.reopen()
+        except OSError as e:
+            failed.append((f.where, e.strerror or str(e)))
+            Logger(namespace="axkit.log").error(
+                "cannot reopen log file {path} ({why}); still writing to the old one",
+                path=f.where,
+                why=e.strerror or str(e),
+            )
+    return failed
+
+
+def open_early(paths, buffered=False):
+    """Open the log files at ``paths`` now -- before twistd drops root
+    privileges (a plugin's ``startup``), so they stay writable after."""
+    for where in paths:
+        if where not in ("off", None):
+            log_file(where, buffered)
+
+
+def scope_values(config, key):
+    """Every value directive ``key`` (lower-case name) is given anywhere in
+    ``config``, section by section as written."""
+    found = []
+    todo = [config.global_scope]
+    while todo:
+        scope = todo.pop()
+        if key in scope.values:
+            found.append(scope.values[key])
+        todo.extend(scope.sections)  # <Server>s and their sections too
+    return found
 
 
 def close_file(where):

@@ -99,8 +99,51 @@ def makeService(options):
         sys.stdout.write(dump_config_text(config, options["host"], options["path"]))
         sys.stdout.flush()
         sys.exit(0)
+    daemon_log = daemon_log_path(options)
+    if daemon_log is not None:
+        send_std_streams_to(daemon_log)
     from axkit.server import AxKitService
 
     service = AxKitService(config, path)
     service.dev_reload = bool(options["reload"])
+    from axkit.systemd import Watchdog, notifying_reload
+
+    # Under systemd: RELOADING=1/READY=1 around SIGHUP, WATCHDOG=1 pings.
+    service.reload = notifying_reload(service.reload)
+    Watchdog().setServiceParent(service)
     return service
+
+
+def daemon_log_path(options):
+    """Where a daemonised twistd (no ``-n``) should write what goes to
+    stdout and stderr: its ``--logfile`` (default ``twistd.log`` in
+    ``--rundir``, the current folder).  None in the foreground, or with
+    ``--logfile -`` or ``--syslog``."""
+    parent = getattr(options, "parent", None)
+    if parent is None:
+        return None
+    try:
+        if parent["nodaemon"] or parent.get("syslog"):
+            return None
+        logfile = parent["logfile"] or "twistd.log"
+        rundir = parent.get("rundir") or "."
+    except (KeyError, TypeError):
+        return None
+    if logfile == "-":
+        return None
+    return os.path.join(os.path.abspath(rundir), logfile)
+
+
+def send_std_streams_to(path):
+    """A daemon's stdout and stderr become /dev/null: make the log
+    destinations "stdout" and "stderr" (the defaults of AccessLog and
+    ErrorLog, and where events go with no logger loaded) this file instead.
+    Opened now, before twistd drops privileges."""
+    from axkit import log
+
+    stream = open(path, "a", encoding="utf-8", errors="backslashreplace")
+    sys.__stdout__ = sys.__stderr__ = stream
+    for where in ("stdout", "stderr"):
+        f = log._files.get(where)
+        if f is not None:
+            f.stream = stream

@@ -222,6 +222,25 @@ class TCPTransportTests(unittest.TestCase):
         self.assertEqual(sock.fileno(), transport.fileno())
         self.assertIsNone(_compat.plain_tcp(StringTransport()))
 
+    def test_swap_protocol(self):
+        # The PROXY header reader stands in as the transport's protocol.
+        transport = self.server.transport
+        self.assertIs(transport.protocol, self.server, VERSIONS)
+        other = object()
+        self.assertTrue(_compat.swap_protocol(transport, other))
+        self.assertIs(transport.protocol, other)
+        self.assertTrue(_compat.swap_protocol(transport, self.server))
+        self.assertFalse(_compat.swap_protocol(StringTransport(), other))
+
+    def test_proxy_header_parsers(self):
+        parse_v1, parse_v2, prefix = _compat.proxy_header_parsers()
+        self.assertEqual(prefix, b"\r\n\r\n\x00\r\nQUIT\n", VERSIONS)
+        info = parse_v1(b"PROXY TCP4 192.0.2.1 192.0.2.2 1 2")
+        self.assertEqual((info.source.host, info.source.port), ("192.0.2.1", 1))
+        header = prefix + b"\x21\x11\x00\x0c" + bytes([192, 0, 2, 1, 192, 0, 2, 2, 0, 1, 0, 2])
+        info = parse_v2(header)
+        self.assertEqual((info.source.host, info.source.port), ("192.0.2.1", 1))
+
     @defer.inlineCallbacks
     def test_write_buffer_is_seen(self):
         transport = self.server.transport

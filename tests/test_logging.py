@@ -162,6 +162,7 @@ class ErrorLogTests(TempDirMixin, SynchronousTestCase):
     def test_relative_error_log_is_from_config_file(self):
         folder = self.folder()
         conf = os.path.join(folder, "site.conf")
+        os.makedirs(os.path.join(folder, "logs"))
         with open(conf, "w") as f:
             f.write("Plugin error_log\nErrorLog logs/error.log\n")
         from axkit.config.loader import load_file
@@ -315,6 +316,7 @@ class ProcessTests(TempDirMixin, SynchronousTestCase):
 
     def config(self, folder):
         os.makedirs(os.path.join(folder, "htdocs"), exist_ok=True)
+        os.makedirs(os.path.join(folder, "logs"), exist_ok=True)  # as Apache, not created
         with open(os.path.join(folder, "htdocs", "index.html"), "w") as f:
             f.write("hello\n")
         path = os.path.join(folder, "site.conf")

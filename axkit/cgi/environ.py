@@ -119,6 +119,11 @@ def build_environ(request, scope_env, script, script_name, path_info):
     if conn_env is None:
         conn_env = notes[CGI_CONNECTION_ENV] = _connection_env(request)
     env.update(conn_env)
+    addr = request.client_address
+    if addr != conn_env["REMOTE_ADDR"]:
+        # Set per request (remoteip): a front end's connection carries
+        # the requests of many clients.
+        env["REMOTE_ADDR"] = env["REMOTE_HOST"] = addr
 
     # One pass over the fields: §4.1.18's HTTP_* (one per field name,
     # repeated fields joined), CONTENT_LENGTH and CONTENT_TYPE (§4.1.2-3),

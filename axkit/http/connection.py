@@ -207,6 +207,13 @@ class HTTPConnection(RequestParsing, Sending, Closing):
             transport.setTcpNoDelay(True)
         except (AttributeError, OSError):
             pass
+        if self.limits.proxy_protocol:
+            # RemoteIPProxyProtocol On: the PROXY header comes first; the
+            # connect hooks run once it has named the client.
+            from .proxy_header import expect_proxy_header
+
+            expect_proxy_header(self)
+            return
         # A fresh connection gets RequestHeaderTimeout for its first byte.
         self._set_deadline(IDLE, self.limits.header_timeout)
         self.handler.connection_made(self)

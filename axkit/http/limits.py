@@ -7,7 +7,7 @@ so a <Location> may raise or lower it.
 """
 
 from axkit.config.directives import ANY, GLOBAL, SERVER, SERVER_ONLY, Directive
-from axkit.config.types import count, duration, size
+from axkit.config.types import count, duration, flag, size
 
 LIMIT_DIRECTIVES = [
     Directive(
@@ -108,6 +108,16 @@ LIMIT_DIRECTIVES = [
         doc="Parsed requests waiting behind the one being answered; past it the "
         "connection stops reading until responses drain.",
     ),
+    Directive(
+        "RemoteIPProxyProtocol",
+        flag,
+        scopes=SERVER_ONLY,
+        default=False,
+        doc="On: every connection to the listeners of this server starts with "
+        "a PROXY protocol header (v1 or v2, from HAProxy, nginx, a load "
+        "balancer) naming the client; without one it is closed. Plain tcp: "
+        "and unix: listeners; read from the listener's default server.",
+    ),
 ]
 
 
@@ -126,6 +136,7 @@ class Limits:
         "send_timeout",
         "max_requests",
         "max_pipelined",
+        "proxy_protocol",
     )
 
     def __init__(self, conf):
@@ -140,3 +151,4 @@ class Limits:
         self.send_timeout = conf.send_timeout
         self.max_requests = conf.max_keep_alive_requests
         self.max_pipelined = conf.max_pipelined_requests
+        self.proxy_protocol = conf.remote_ip_proxy_protocol

@@ -346,6 +346,13 @@ class AccessLog:
             self._renderers[key] = r
         return r
 
+    def startup(self, config, reactor):
+        # Every file this config names, opened now: before twistd drops
+        # root privileges (-u/-g), so it stays writable after.
+        from axkit.log import open_early, scope_values
+
+        open_early([value[0] for value in scope_values(config, "accesslog")], buffered=True)
+
     def hook_connect(self, channel, conf):
         # Open (create) the server's log file before a response can leave:
         # the engine sends a response at once, ahead of response_sent.

@@ -42,6 +42,12 @@ class ErrorLog:
         ),
     ]
 
+    def startup(self, config, reactor):
+        # Opened before twistd drops root privileges (-u/-g).
+        from axkit.log import open_early, scope_values
+
+        open_early(scope_values(config, "errorlog"))
+
     def hook_logging(self, event, conf):
         level = event.get("log_level", LogLevel.info)
         if event.get("axkit_trace") or level_rank(level) >= level_rank(LEVEL_NAMES[conf.log_level]):

@@ -71,4 +71,18 @@ asgi = AxKitPlugin(
 )
 proxy = AxKitPlugin(
     "proxy", "axkit.plugins.proxy.Proxy", "Reverse proxy to HTTP backends (ProxyPass, X-Sendfile)."
+remoteip = AxKitPlugin(
+    "remoteip",
+    "axkit.plugins.remoteip.RemoteIP",
+    "The client's address behind a front end (RemoteIPHeader, RemoteIPTrustedProxy).",
+)
+server_status = AxKitPlugin(
+    "server_status",
+    "axkit.plugins.server_status.ServerStatus",
+    "Apache mod_status's page and ?auto form (ServerStatus On in a <Location>).",
+)
+metrics = AxKitPlugin(
+    "metrics",
+    "axkit.plugins.metrics.Metrics",
+    "Prometheus metrics (Metrics On in a <Location>): requests, durations, connections, pools.",
 )
