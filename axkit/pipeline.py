@@ -306,13 +306,18 @@ class Pipeline:
         self._walk(request, ADMIT)
 
     def resolve(self, request):
-        """Set the request's merged scope from its server and path."""
+        """Set the request's merged scope from its server and path, and the
+        handler its SetHandler names."""
         resolved = request.server.resolve(request.path)
+        conf = resolved.conf
         if resolved is not request.resolved:
             request.resolved = resolved
-            request.conf = resolved.conf
+            request.conf = conf
             request.chains = resolved.chains
-        elif not resolved.conf.trace_hooks:
+        handler = conf.set_handler
+        if handler is not None:
+            request.handler = handler or None
+        if not conf.trace_hooks:
             return
         tracer = self.tracer(request)
         if tracer is not None:
@@ -325,6 +330,9 @@ class Pipeline:
             request.resolved = resolved
             request.conf = resolved.conf
             request.chains = resolved.chains
+            handler = resolved.conf.set_handler
+            if handler is not None:
+                request.handler = handler or None
             tracer = self.tracer(request)
             if tracer is not None:
                 tracer.scope(request.server, resolved)
