@@ -22,6 +22,17 @@ class ConfigError(Exception):
         return f"{self.file}:{self.line}: {self.message}"
 
 
+class ConfigWarning(ConfigError):
+    """Something in a config that loads but may not be what was meant (a
+    directive given again in an Include): ``--check`` prints it."""
+
+    def __str__(self):
+        if self.file is None:
+            return f"warning: {self.message}"
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: warning: {self.message}"
+
+
 class ConfigErrors(Exception):
     """Every error found in one load, in file order."""
 

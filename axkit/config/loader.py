@@ -11,7 +11,7 @@ from axkit import discovery
 from axkit.config.core import CORE_DIRECTIVES
 
 from .directives import LIST_MERGES, SCOPE_OF_SECTION
-from .errors import ConfigError, ConfigErrors
+from .errors import ConfigError, ConfigErrors, ConfigWarning
 from .parser import SECTIONS, DirectiveNode, parse_file, parse_string
 from .registry import Registry
 from .scopes import Scope, ServerConfig, freeze
@@ -38,8 +38,11 @@ _SCOPE_LABEL = {
 class SiteConfig:
     """A loaded, validated configuration: servers, listeners, plugins."""
 
-    def __init__(self, source, registry, plugins, global_scope, servers, global_resolved):
+    def __init__(
+        self, source, registry, plugins, global_scope, servers, global_resolved, warnings=()
+    ):
         self.source = source
+        self.warnings = list(warnings)  # ConfigWarning: loaded, but worth a look
         self.global_resolved = global_resolved  # the global scope alone (logging...)
         self.registry = registry
         self.plugins = plugins  # name -> instance
@@ -74,6 +77,8 @@ def load_tree(root, source, known_plugins=None):
     plugins = _load_plugins(root, registry, known, errors)
     global_scope = Scope("global", None, source, 0)
     _fill_scope(global_scope, root, registry, plugins, known, errors)
+    warnings = sorted((e for e in errors if isinstance(e, ConfigWarning)), key=_error_order)
+    errors = [e for e in errors if not isinstance(e, ConfigWarning)]
     if errors:
         raise ConfigErrors(sorted(errors, key=_error_order))
     defaults = {d.attr: freeze(d.default) for d in registry}
@@ -86,7 +91,7 @@ def load_tree(root, source, known_plugins=None):
         if servers[0].scope is global_scope
         else ServerConfig(global_scope, global_scope, registry, defaults)
     )
-    return SiteConfig(source, registry, plugins, global_scope, servers, global_only.base)
+    return SiteConfig(source, registry, plugins, global_scope, servers, global_only.base, warnings)
 
 
 def _error_order(e):
@@ -261,14 +266,29 @@ def _add_occurrence(scope, scope_kind, directive, child, registry, plugins, erro
     key = directive.key
     if key in scope.values and not directive.repeat:
         first = scope.sources[key]
+        if first[0] == child.file:
+            # Twice in one file: a slip, not an override.
+            errors.append(
+                ConfigError(
+                    f"{directive.name} is given twice in this scope (first at "
+                    f"{first[0]}:{first[1]})",
+                    child.file,
+                    child.line,
+                )
+            )
+            return
+        # One of them from an Include (AccessLog off after Include
+        # conf.d/*.conf): as Apache, the later line wins; --check says so.
         errors.append(
-            ConfigError(
-                f"{directive.name} is given twice in this scope (first at {first[0]}:{first[1]})",
+            ConfigWarning(
+                f"{directive.name} is given again in this scope (first at "
+                f"{first[0]}:{first[1]}): this line wins",
                 child.file,
                 child.line,
             )
         )
-        return
+        scope.values.pop(key)
+        scope.sources.pop(key)
     if directive.merge in LIST_MERGES:
         scope.values.setdefault(key, []).append(value)
         scope.sources.setdefault(key, (child.file, child.line))
