@@ -19,6 +19,9 @@ class ConfigError(Exception):
     def __str__(self):
         if self.file is None:
             return self.message
+        if not self.line:
+            # About a whole file (one that cannot be read): no line to name.
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}: {self.message}"
 
 
