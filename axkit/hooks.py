@@ -13,6 +13,8 @@ from types import CoroutineType
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
+from axkit.trace import RAISED
+
 
 class Code:
     """A named hook result, so logs and traces read well."""
@@ -124,10 +126,12 @@ def run_chain(chain, hook, args, tracer=None, start=0):
     while i < n:
         plugin, method = chain[i]
         if tracer is not None:
-            started = tracer.clock()
+            started = tracer.start()
         try:
             result = method(*args)
         except Exception:
+            if tracer is not None:
+                tracer.record(plugin, hook, RAISED, tracer.clock() - started)
             raise PluginError(plugin, hook, Failure())
         cls = result.__class__
         if cls is not Code:
@@ -189,6 +193,8 @@ def _continue_later(chain, i, hook, args, tracer, d, started):
     def failed(f):
         if f.check(PluginError):
             return f
+        if tracer is not None:
+            tracer.record(plugin, hook, RAISED, tracer.clock() - started)
         return Failure(PluginError(plugin, hook, f))
 
     d.addCallback(resumed)
