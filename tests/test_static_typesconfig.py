@@ -128,3 +128,18 @@ class OverHTTPTests(TestCase):
         response = yield treq.get(server.url("/a.css"), pool=http_pool(self))
         yield treq.content(response)
         self.assertEqual(response.headers.getRawHeaders("Content-Type"), ["text/css"])
+
+    @defer.inlineCallbacks
+    def test_types_config_over_a_socket(self):
+        root = docroot(self)
+        types = os.path.join(root, "my.types")
+        with open(types, "w") as f:
+            f.write("application/x-mine foo\n")
+        server = yield start_server(
+            f"DocumentRoot {root}\nPlugin uri_to_file\nPlugin mime_map\nPlugin serve_file\n"
+            f"TypesConfig {types}\n"
+        )
+        self.addCleanup(server.stop)
+        response = yield treq.get(server.url("/a.foo"), pool=http_pool(self))
+        yield treq.content(response)
+        self.assertEqual(response.headers.getRawHeaders("Content-Type"), ["application/x-mine"])
