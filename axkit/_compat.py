@@ -365,3 +365,49 @@ def swap_protocol(transport, protocol):
         return False
     transport.protocol = protocol
     return True
+
+
+# -- Twisted's plugin scan (axkit.discovery) ---------------------------------
+
+
+class _QuietPluginLog:
+    """twisted.python.log, minus ``err``: what twisted.plugin logs for a
+    dropin that fails to import."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def err(self, *args, **kwargs):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+class quiet_dropin_failures:
+    """A context manager: while inside, ``twisted.plugin.getCache`` (and so
+    ``getPlugins``) does not log the traceback of a dropin that fails to
+    import.  twistd's own scan (for ``twistd axkit``) has printed it once
+    already, and every later scan would print it again -- axkit's scans
+    stay quiet and name the failure themselves (axkit.discovery's
+    broken_dropins).
+
+    Relies on twisted.plugin calling ``log.err()`` on the module-level
+    ``log`` (``from twisted.python import log``) for such a dropin (tested
+    versions).  Missing (no ``log`` there): nothing is changed, and the
+    traceback is printed by each scan, as without this."""
+
+    def __enter__(self):
+        import twisted.plugin as twisted_plugin
+
+        self._real = getattr(twisted_plugin, "log", None)
+        if self._real is not None and hasattr(self._real, "err"):
+            twisted_plugin.log = _QuietPluginLog(self._real)
+        return self
+
+    def __exit__(self, *exc):
+        import twisted.plugin as twisted_plugin
+
+        if isinstance(getattr(twisted_plugin, "log", None), _QuietPluginLog):
+            twisted_plugin.log = self._real
+        return False

@@ -2,7 +2,11 @@
 
 Twisted's getPlugins swallows a dropin that fails to import (it only logs
 the traceback); ``broken_dropins`` finds those again, with their exception,
-so --list-plugins and config errors can name them.
+so --list-plugins and config errors can name them.  Twisted would log the
+traceback again at each scan (twistd's own, then each of ours): axkit's
+scans are quiet (axkit._compat.quiet_dropin_failures), so under twistd it
+is printed once, then axkit's own message where it matters (a config
+naming the plugin, --list-plugins).
 """
 
 import difflib
@@ -15,6 +19,7 @@ from twisted.plugin import getPlugins
 from zope.interface import alsoProvides
 from zope.interface.interface import Method
 
+from axkit._compat import quiet_dropin_failures
 from axkit.config.directives import Directive
 from axkit.dropin import import_dotted
 from axkit.interfaces import IAxKitPlugin, IAxKitPluginInfo
@@ -31,8 +36,9 @@ def discover():
     found = {}
     for info in _own_dropin():
         found.setdefault(info.name.lower(), info)
-    for info in getPlugins(IAxKitPluginInfo, twisted.plugins):
-        found.setdefault(info.name.lower(), info)
+    with quiet_dropin_failures():
+        for info in getPlugins(IAxKitPluginInfo, twisted.plugins):
+            found.setdefault(info.name.lower(), info)
     return found
 
 
@@ -83,7 +89,8 @@ def broken_dropins():
 
     import twisted.plugins
 
-    loaded = getCache(twisted.plugins)
+    with quiet_dropin_failures():
+        loaded = getCache(twisted.plugins)
     broken = []
     for module in getModule(twisted.plugins.__name__).iterModules():
         key = module.name.rpartition(".")[2]

@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 
 if TYPE_CHECKING:
     from axkit.trace import HookTracer
+from axkit.trace import RAISED
 
 
 class Code:
@@ -145,10 +146,12 @@ def run_chain(
     while i < n:
         plugin, method = chain[i]
         if tracer is not None:
-            started = tracer.clock()
+            started = tracer.start()
         try:
             result = method(*args)
         except Exception:
+            if tracer is not None:
+                tracer.record(plugin, hook, RAISED, tracer.clock() - started)
             raise PluginError(plugin, hook, Failure())
         cls = result.__class__
         if cls is not Code:
@@ -226,6 +229,8 @@ def _continue_later(
     def failed(f: Failure) -> Failure:
         if f.check(PluginError):
             return f
+        if tracer is not None:
+            tracer.record(plugin, hook, RAISED, tracer.clock() - started)
         return Failure(PluginError(plugin, hook, f))
 
     d.addCallback(resumed)

@@ -157,9 +157,11 @@ class IRequestHandler(Interface):
     def response_finished(request):
         """``request``'s response is complete or was cut (runs response_sent)."""
 
-    def internal_redirect(request, location):
+    def internal_redirect(request, location, keep_fields=()):
         """Answer ``request`` as a GET of the local ``location`` (path and
-        optional query) through the phases again (a CGI local redirect)."""
+        optional query) through the phases again (a CGI local redirect, an
+        ErrorDocument page), with ``keep_fields`` (name, value pairs) as the
+        response fields it starts with."""
 
     def resolve_file(request):
         """Merge the <Files> sections matching ``request.filename`` into its

@@ -7,6 +7,7 @@ import inspect
 import re
 
 from axkit.config.directives import FILES, GLOBAL, LOCATION, SERVER
+from axkit.config.options import effective_options
 from axkit.hooks import HOOKS
 
 _SCOPE_NAMES = (
@@ -99,6 +100,15 @@ def list_plugins_text(known=None):
     return "\n".join(out)
 
 
+def _spelled(value):
+    """Whether ``value`` spells itself (a class with its own ``__str__``:
+    one config line's value, such as a Header operation or an Alias rule)."""
+    cls = type(value)
+    if value is None or cls in (str, int, float, bool) or isinstance(value, (dict, list)):
+        return False
+    return cls.__str__ is not object.__str__ and not isinstance(value, re.Pattern)
+
+
 def format_value(value, limit=8):
     """A merged value written back the way a config file says it."""
     if value is None:
@@ -117,9 +127,14 @@ def format_value(value, limit=8):
         items = [f"{k}={format_value(v)}" for k, v in list(value.items())[:limit]]
         more = f", ... ({len(value)} entries)" if len(value) > limit else ""
         return "{" + ", ".join(items) + more + "}"
+    if isinstance(value, tuple) and _spelled(value):
+        return str(value)
     if isinstance(value, (tuple, list)):
         if not value:
             return "-"
+        if any(_spelled(v) for v in value):
+            # One config line each: "set A 1; always set B 2".
+            return "; ".join(format_value(v) for v in value)
         return " ".join(_word(format_value(v)) for v in value)
     return str(value)
 
@@ -183,6 +198,9 @@ def dump_config_text(config, host=None, path="/"):
         if d.key == "plugin":
             continue
         value = resolved.values.get(d.attr, d.default)
+        if d.key == "options":
+            # The options in force (FollowSymLinks by default), not the lines.
+            value = " ".join(sorted(effective_options(tuple(value or ())))) or "None"
         sources = [
             f"{s.sources[d.key][0]}:{s.sources[d.key][1]}"
             for s in resolved.scopes

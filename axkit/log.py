@@ -12,7 +12,10 @@ logged it or failed) and ``request`` (when it is about one request).  A
 plugin gets such a logger with ``PluginLogger("myplugin")``.
 
 Log files are shared by name across plugins and config reloads, and
-reopened on SIGUSR1 (``reopen_all``) so logrotate can move them away.
+reopened on SIGUSR1 (``reopen_all``) so logrotate can move them away.  A
+log file axkit creates gets LOG_FILE_MODE (0640), whatever the umask
+(twistd sets 0077 when it daemonizes, after some files may already be
+open); a file that exists keeps its mode.
 """
 
 import os
@@ -163,6 +166,25 @@ def format_log_line(event):
 
 FLUSH_BYTES = 65536
 FLUSH_SECONDS = 1.0
+# The mode of a log file axkit creates (access and error logs alike): the
+# owner writes, its group reads (as Debian's logrotate creates Apache's).
+LOG_FILE_MODE = 0o640
+
+
+def open_log(path):
+    """``path`` opened for appending text; created with LOG_FILE_MODE if it
+    does not exist (not masked by the umask), else its mode is kept."""
+    flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, LOG_FILE_MODE)
+    except FileExistsError:
+        fd = os.open(path, flags)
+    else:
+        try:
+            os.fchmod(fd, LOG_FILE_MODE)  # (the umask took bits off)
+        except OSError:
+            pass
+    return os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace")
 
 
 class LogFile:
@@ -191,7 +213,7 @@ class LogFile:
             folder = os.path.dirname(self.where)
             if folder:
                 os.makedirs(folder, exist_ok=True)
-            self.stream = open(self.where, "a", encoding="utf-8", errors="backslashreplace")
+            self.stream = open_log(self.where)
 
     @property
     def is_file(self):

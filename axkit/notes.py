@@ -36,6 +36,23 @@ ERROR_HEADERS = "axkit.error_headers"
 for the request (``Header always`` lines): set by headers
 (post_read_request), called by axkit.http.request's send_error."""
 
+ERROR_DOCUMENT = "axkit.error_document"
+"""A callable ``f(request, status, detail)`` that answers an error the core
+is about to send with a page of the admin's own (``ErrorDocument``) and
+returns True, or returns False to let the core send its own page: set by
+error_document (pre_request, post_read_request), called by
+axkit.http.request's send_error after the error page's fields are chosen
+(see ERROR_HEADERS).  It must answer (send, or redirect internally) when it
+returns True."""
+
+ERROR_STATUS = "axkit.error_status"
+"""The status (int) of the error an ``ErrorDocument`` page is being served
+for, set by error_document before its internal redirect to the page.  Read
+by the core (a page answered 200 goes out with this status instead, as
+Apache serves it), by axkit.cgi.environ and axkit.wsgi.environ
+(``REDIRECT_STATUS``), and by error_document itself (an error while serving
+the page gets the core's plain page for the first error: no loop)."""
+
 TRACE = "axkit.trace"
 """The request's axkit.trace.HookTracer when its scope has ``TraceHooks
 On``: made and read by axkit.pipeline (a tracer per request, kept across an

@@ -148,8 +148,14 @@ class Pipeline:
                         if position == END:
                             return  # from response: the plugin answers
                     elif result is DONE:
-                        if request.state != FINISHED and not request.headers_sent:
-                            # The plugin claims it answered but sent nothing.
+                        if (
+                            request.state != FINISHED
+                            and not request.headers_sent
+                            and REDIRECTED_FROM not in request.notes
+                        ):
+                            # The plugin claims it answered but sent nothing
+                            # (nor redirected internally: an ErrorDocument page
+                            # for its send_error may answer later).
                             log.error(
                                 "plugin returned DONE in hook_{phase} without "
                                 "responding to {request}",
@@ -215,7 +221,9 @@ class Pipeline:
                     size = request.content_length
                     if size is None:
                         size = request.body_length
-                    if limit and size > limit:
+                    if limit and size > limit and REDIRECTED_FROM not in request.notes:
+                        # (An internal redirect is a GET without the body: an
+                        # ErrorDocument page for this very 413 is served.)
                         self._too_large(request, size, limit)
                         return
                     if request.chains["body_data"] and not request.body_complete:
@@ -268,14 +276,16 @@ class Pipeline:
             request.notes[TRACE] = tracer
         return tracer
 
-    def internal_redirect(self, request, location):
+    def internal_redirect(self, request, location, keep_fields=()):
         """Answer ``request`` as a GET of ``location`` (a local path with an
         optional query) through the phases again -- Apache's internal
         redirect, used for a CGI local redirect (RFC 3875 §6.2.2).  The
         request headers are kept minus those of its body; HEAD stays HEAD;
         nothing of the first answer's head survives.  ``request.target``
         stays the request line's (the access log shows what the client
-        asked; Apache's REQUEST_URI does the same)."""
+        asked; Apache's REQUEST_URI does the same).  ``keep_fields``: the
+        response fields that carry over (an ErrorDocument page keeps its
+        error's WWW-Authenticate, as Apache keeps err_headers_out)."""
         from axkit.http.headers import Headers
 
         path, sep, query = location.partition("?")
@@ -292,17 +302,22 @@ class Pipeline:
         request.finfo = None
         request.handler = None
         request.status = 200
-        request.response_headers = Headers()
+        request.response_headers = Headers(keep_fields)
         self._walk(request, ADMIT)
 
     def resolve(self, request):
-        """Set the request's merged scope from its server and path."""
+        """Set the request's merged scope from its server and path, and the
+        handler its SetHandler names."""
         resolved = request.server.resolve(request.path)
+        conf = resolved.conf
         if resolved is not request.resolved:
             request.resolved = resolved
-            request.conf = resolved.conf
+            request.conf = conf
             request.chains = resolved.chains
-        elif not resolved.conf.trace_hooks:
+        handler = conf.set_handler
+        if handler is not None:
+            request.handler = handler or None
+        if not conf.trace_hooks:
             return
         tracer = self.tracer(request)
         if tracer is not None:
@@ -315,6 +330,9 @@ class Pipeline:
             request.resolved = resolved
             request.conf = resolved.conf
             request.chains = resolved.chains
+            handler = resolved.conf.set_handler
+            if handler is not None:
+                request.handler = handler or None
             tracer = self.tracer(request)
             if tracer is not None:
                 tracer.scope(request.server, resolved)

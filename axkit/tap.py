@@ -90,6 +90,8 @@ def makeService(options):
             f"{'s' if len(e.errors) != 1 else ''}; not starting\n"
         )
         sys.exit(1)
+    for warning in config.warnings:
+        sys.stderr.write(f"{warning}\n")
     if options["check"]:
         sys.stdout.write(f"{config.source}: config OK\n")
         sys.exit(0)

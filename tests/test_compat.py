@@ -542,6 +542,38 @@ class WeakKeyDataTests(unittest.TestCase):
         self.assertEqual(len(data), 50)
 
 
+class QuietDropinFailuresTests(unittest.TestCase):
+    def setUp(self):
+        import twisted.plugins
+
+        folder = tempfile.mkdtemp()
+        self.addCleanup(__import__("shutil").rmtree, folder)
+        with open(os.path.join(folder, "axkit_compat_broken_dropin.py"), "w") as f:
+            f.write("import no_such_module_for_axkit_compat\n")
+        self.patch(twisted.plugins, "__path__", list(twisted.plugins.__path__) + [folder])
+
+    def test_get_cache_logs_a_broken_dropin_through_its_log(self):
+        import twisted.plugin
+
+        import twisted.plugins
+
+        self.assertTrue(hasattr(twisted.plugin.log, "err"), VERSIONS)
+        twisted.plugin.getCache(twisted.plugins)
+        self.assertEqual(len(self.flushLoggedErrors(ModuleNotFoundError)), 1, VERSIONS)
+
+    def test_quiet_inside_and_restored_after(self):
+        import twisted.plugin
+
+        import twisted.plugins
+
+        real = twisted.plugin.log
+        with _compat.quiet_dropin_failures():
+            twisted.plugin.getCache(twisted.plugins)
+            self.assertEqual(twisted.plugin.log.msg, real.msg)
+        self.assertEqual(self.flushLoggedErrors(ModuleNotFoundError), [])
+        self.assertIs(twisted.plugin.log, real)
+
+
 class OnlyCompatNamesInternalsTests(unittest.TestCase):
     """No module of axkit but _compat names these internals."""
 

@@ -327,6 +327,8 @@ class NoteKeyTests(SynchronousTestCase):
                 "HEADER_OPS": "axkit.header_ops",
                 "HANDLER_FIELDS": "axkit.handler_fields",
                 "ERROR_HEADERS": "axkit.error_headers",
+                "ERROR_DOCUMENT": "axkit.error_document",
+                "ERROR_STATUS": "axkit.error_status",
                 "TRACE": "axkit.trace",
                 "REDIRECTED_FROM": "redirected_from",
                 "CGI_TARGET": "cgi.target",

@@ -10,7 +10,7 @@ always set, empty when the URL has no query (§4.1.7).
 import os
 
 from axkit import SERVER_SOFTWARE
-from axkit.notes import CGI_CONNECTION_ENV, REDIRECTED_FROM
+from axkit.notes import CGI_CONNECTION_ENV, ERROR_STATUS, REDIRECTED_FROM
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -188,6 +188,9 @@ def build_environ(request, scope_env, script, script_name, path_info):
         if redirected[1] is not None:
             env["REDIRECT_QUERY_STRING"] = _wire(redirected[1])
         env["REDIRECT_REQUEST_METHOD"] = redirected[2]
+        status = request.notes.get(ERROR_STATUS)
+        if status is not None:
+            env["REDIRECT_STATUS"] = str(status)  # an ErrorDocument page's error
     env["SCRIPT_FILENAME"] = script
     env["SERVER_PROTOCOL"] = _PROTOCOLS.get(request.version) or "HTTP/" + request.version
     env["SERVER_NAME"] = _wire(_server_name(request, host, conn_env.get("SERVER_ADDR")))

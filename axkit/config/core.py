@@ -1,8 +1,33 @@
 """The directives the core itself declares (plugins declare theirs the same way)."""
 
-from .directives import ANY, APPEND, GLOBAL, NOT_FILES, SERVER, SERVER_ONLY, Directive, many
+from .directives import (
+    ANY,
+    APPEND,
+    FILES,
+    GLOBAL,
+    LOCATION,
+    NOT_FILES,
+    SERVER,
+    SERVER_ONLY,
+    Directive,
+    many,
+)
+from .errors import ConfigError
 from .options import check_line, option_word
 from .types import endpoint, flag, one_of, path, string
+
+
+def handler_name(word, ctx):
+    """A handler name for SetHandler; ``None`` or ``default-handler`` (the
+    file handlers again, in an inner scope) is ''."""
+    if word.lower() in ("none", "default-handler"):
+        return ""
+    if not word or any(c.isspace() or c in "\x00/" for c in word):
+        raise ConfigError(f"expected a handler name like cgi-script, got {word!r}")
+    return word
+
+
+handler_name.label = "NAME"  # type: ignore[attr-defined]
 
 CORE_DIRECTIVES = [
     Directive(
@@ -52,6 +77,18 @@ CORE_DIRECTIVES = [
         "FollowSymLinks alone is on by default): "
         "'Options A B' sets them, 'Options +A -B' adjusts the outer scope's. "
         "Plugins read them with axkit.config.options.has_option(conf, name).",
+    ),
+    Directive(
+        "SetHandler",
+        handler_name,
+        scopes={LOCATION, FILES},
+        default=None,
+        doc="The handler that answers every request of this <Location>/<Files> "
+        "(Apache's): request.handler is set to NAME when the scope applies, so "
+        "the file plugins (serve_file, serve_dir, compress, expires) leave the "
+        "request to the plugin answering to NAME, whatever the order of the Plugin "
+        "lines: cgi-script (cgi), or a plugin's own name. None: the file "
+        "handlers again.",
     ),
     Directive(
         "LogLevel",

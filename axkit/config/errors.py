@@ -22,7 +22,21 @@ class ConfigError(Exception):
     def __str__(self) -> str:
         if self.file is None:
             return self.message
+        if not self.line:
+            # About a whole file (one that cannot be read): no line to name.
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}: {self.message}"
+
+
+class ConfigWarning(ConfigError):
+    """Something in a config that loads but may not be what was meant (a
+    directive given again in an Include): ``--check`` prints it."""
+
+    def __str__(self):
+        if self.file is None:
+            return f"warning: {self.message}"
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: warning: {self.message}"
 
 
 class ConfigErrors(Exception):

@@ -13,7 +13,7 @@ from axkit import discovery
 from axkit.config.core import CORE_DIRECTIVES
 
 from .directives import LIST_MERGES, SCOPE_OF_SECTION, Directive
-from .errors import ConfigError, ConfigErrors
+from .errors import ConfigError, ConfigErrors, ConfigWarning
 from .parser import SECTIONS, DirectiveNode, SectionNode, parse_file, parse_string
 from .registry import Registry
 from .scopes import Resolved, Scope, ServerConfig, freeze
@@ -48,8 +48,10 @@ class SiteConfig:
         global_scope: Scope,
         servers: list[ServerConfig],
         global_resolved: Resolved,
+        warnings: Any = (),
     ) -> None:
         self.source: str = source
+        self.warnings = list(warnings)  # ConfigWarning: loaded, but worth a look
         # the global scope alone (logging...)
         self.global_resolved: Resolved = global_resolved
         self.registry: Registry = registry
@@ -97,6 +99,8 @@ def load_tree(
     plugins = _load_plugins(root, registry, known, errors)
     global_scope = Scope("global", None, source, 0)
     _fill_scope(global_scope, root, registry, plugins, known, errors)
+    warnings = sorted((e for e in errors if isinstance(e, ConfigWarning)), key=_error_order)
+    errors = [e for e in errors if not isinstance(e, ConfigWarning)]
     if errors:
         raise ConfigErrors(sorted(errors, key=_error_order))
     defaults = {d.attr: freeze(d.default) for d in registry}
@@ -109,7 +113,7 @@ def load_tree(
         if servers[0].scope is global_scope
         else ServerConfig(global_scope, global_scope, registry, defaults)
     )
-    return SiteConfig(source, registry, plugins, global_scope, servers, global_only.base)
+    return SiteConfig(source, registry, plugins, global_scope, servers, global_only.base, warnings)
 
 
 def _error_order(e: ConfigError) -> tuple[str, int]:
@@ -284,14 +288,29 @@ def _add_occurrence(scope, scope_kind, directive, child, registry, plugins, erro
     key = directive.key
     if key in scope.values and not directive.repeat:
         first = scope.sources[key]
+        if first[0] == child.file:
+            # Twice in one file: a slip, not an override.
+            errors.append(
+                ConfigError(
+                    f"{directive.name} is given twice in this scope (first at "
+                    f"{first[0]}:{first[1]})",
+                    child.file,
+                    child.line,
+                )
+            )
+            return
+        # One of them from an Include (AccessLog off after Include
+        # conf.d/*.conf): as Apache, the later line wins; --check says so.
         errors.append(
-            ConfigError(
-                f"{directive.name} is given twice in this scope (first at {first[0]}:{first[1]})",
+            ConfigWarning(
+                f"{directive.name} is given again in this scope (first at "
+                f"{first[0]}:{first[1]}): this line wins",
                 child.file,
                 child.line,
             )
         )
-        return
+        scope.values.pop(key)
+        scope.sources.pop(key)
     if directive.merge in LIST_MERGES:
         scope.values.setdefault(key, []).append(value)
         scope.sources.setdefault(key, (child.file, child.line))

@@ -76,13 +76,14 @@ class HandlerAPI:
         self.bytes_sent += len(data)
         self.channel.write(data)
 
-    def internal_redirect(self, location: str) -> None:
+    def internal_redirect(self, location: str, keep_fields: Iterable[tuple[str, str]] = ()) -> None:
         """Answer this request as a GET of ``location`` (a local path with an
         optional query) through the phases again -- Apache's internal
-        redirect (a CGI local redirect, X-Accel-Redirect).  Request headers
-        are kept minus those of its body; HEAD stays HEAD; nothing of the
-        first answer's head survives."""
-        self.channel.handler.internal_redirect(self, location)
+        redirect (a CGI local redirect, X-Accel-Redirect, an ErrorDocument
+        page).  Request headers are kept minus those of its body; HEAD stays
+        HEAD; of the first answer's head only ``keep_fields`` survive (an
+        error's WWW-Authenticate or Allow, as Apache keeps err_headers_out)."""
+        self.channel.handler.internal_redirect(self, location, keep_fields)
 
     def resolve_file(self) -> None:
         """Merge the <Files> sections that match ``self.filename`` into this

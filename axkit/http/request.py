@@ -22,7 +22,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from axkit.notes import ERROR_HEADERS
+from axkit.notes import ERROR_DOCUMENT, ERROR_HEADERS, ERROR_STATUS
 
 from .body import RequestBody
 from .handling import HandlerAPI
@@ -294,6 +294,11 @@ class Request(RequestBody, HandlerAPI):
         if status >= 400 and not self.body_complete and self.channel.body_unread(self):
             # The rest of the body would be read as the next request: close.
             self.keep_alive = False
+        # An admin's own page for this status (ErrorDocument), if a plugin
+        # left one: it answers with these fields, or declines.
+        page = self.notes.get(ERROR_DOCUMENT) if self.notes else None
+        if page is not None and page(self, status, detail):
+            return
         body = b"" if has_no_body(status) else error_body(status, detail)
         self.send(status, body, "text/html; charset=utf-8" if body else None)
 
@@ -448,8 +453,14 @@ class Request(RequestBody, HandlerAPI):
             and not channel.factory.draining
             and not (self.continue_wanted and not self.body_complete)
         )
+        status = self.status
+        if status == 200 and self.notes and ERROR_STATUS in self.notes:
+            # An ErrorDocument page answered 200: it goes out with the
+            # error's status (Apache starts the page's request with it).
+            status = self.status = self.notes[ERROR_STATUS]
+            self.reason_text = None
         head, chunked, self.keep_alive = head_bytes(
-            self.status,
+            status,
             self.reason_text,
             self.response_headers._items,
             self._length,

@@ -267,9 +267,14 @@ class CGI:
             # Decided here again, whatever mime_map did: a program's source
             # must never be sent as a file, whichever plugin ended mime_map.
             filename = request.filename
+            handler = request.handler
+            if handler is not None and handler != HANDLER:
+                return DECLINED  # another handler's (SetHandler): not a document
             interpreted = _document_program(filename, conf)
             if interpreted is None:
-                return DECLINED
+                if handler is None or filename is None:
+                    return DECLINED
+                interpreted = False  # SetHandler cgi-script: every file is a program
             request.handler = HANDLER
             st = request.finfo
             if st is None:
@@ -280,6 +285,10 @@ class CGI:
                     plugin="cgi",
                 )
                 return 404
+            if st.st_mode & 0o170000 != 0o100000:
+                # (A folder under SetHandler cgi-script: Apache's "attempt to
+                # invoke directory as script".)
+                return self._refused(request, Refused(403, "not a regular file", filename))
             if not has_option(conf, "ExecCGI"):
                 return self._refused(
                     request, Refused(403, "Options ExecCGI is off in this scope", filename)

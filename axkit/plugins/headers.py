@@ -80,6 +80,21 @@ def add_handler_fields(request, fields):
     request.response_headers = merged
 
 
+class HeaderOp(tuple):
+    """One Header line: ``(action, name, value, always)``, spelled as it is
+    written (--dump-config shows it so)."""
+
+    __slots__ = ()
+
+    def __str__(self):
+        action, name, value, always = self
+        words = ["always"] if always else []
+        words += [action, name]
+        if value is not None:
+            words.append(f'"{value}"' if (" " in value or not value) else value)
+        return " ".join(words)
+
+
 def _check(words):
     always = bool(words) and words[0].lower() == "always"
     if always:
@@ -100,7 +115,7 @@ def _check(words):
     if action == "unset":
         if len(words) != 2:
             raise ConfigError("Header unset takes only a header name")
-        return (action, name, None, always)
+        return HeaderOp((action, name, None, always))
     if len(words) != 3:
         raise ConfigError(
             f"Header {action} takes a header name and one value (quote a value with spaces)"
@@ -108,7 +123,7 @@ def _check(words):
     value = words[2]
     if any(c in value for c in "\r\n\x00"):
         raise ConfigError("a header value cannot hold CR, LF or NUL")
-    return (action, name, value, always)
+    return HeaderOp((action, name, value, always))
 
 
 class _HeaderDirective(Directive):

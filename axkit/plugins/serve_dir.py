@@ -137,7 +137,12 @@ class ServeDir:
 
     def hook_response(self, request, conf):
         st = request.finfo
-        if request.filename is None or st is None or not statmod.S_ISDIR(st.st_mode):
+        if (
+            request.filename is None
+            or st is None
+            or not statmod.S_ISDIR(st.st_mode)
+            or request.handler is not None  # claimed by another handler (SetHandler)
+        ):
             return DECLINED
         if request.method not in ("GET", "HEAD"):
             request.response_headers.set("Allow", "GET, HEAD, OPTIONS")

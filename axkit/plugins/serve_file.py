@@ -54,7 +54,9 @@ class ServeFile:
 
     def hook_response(self, request, conf):
         filename = request.filename
-        if filename is None:
+        if filename is None or request.handler is not None:
+            # (A request another handler claimed -- SetHandler, a CGI
+            # program, an application -- is not a file to send.)
             return DECLINED
         st = request.finfo
         if st is None:

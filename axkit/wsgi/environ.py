@@ -17,6 +17,7 @@ import threading
 from axkit import SERVER_SOFTWARE
 from axkit.cgi.environ import VARIABLE_NAMES, variable_name
 from axkit.http.headers import HOP_BY_HOP as HEADERS_HOP_BY_HOP
+from axkit.notes import ERROR_STATUS, REDIRECTED_FROM
 
 # Hop-by-hop fields (RFC 9110 §7.6.1, RFC 9112): the server's business.
 HOP_BY_HOP = HEADERS_HOP_BY_HOP
@@ -101,6 +102,17 @@ def build_environ(request, base, path_info, wsgi_input):
         env["REMOTE_USER"] = request.user
     if request.auth_type is not None:
         env["AUTH_TYPE"] = request.auth_type
+    notes = getattr(request, "notes", None)
+    if notes and REDIRECTED_FROM in notes:
+        # Answering an internal redirect (an ErrorDocument page): where it
+        # came from, as Apache's subprocess_env (and so mod_wsgi) says it.
+        path, query, method = notes[REDIRECTED_FROM]
+        env["REDIRECT_URL"] = path
+        if query is not None:
+            env["REDIRECT_QUERY_STRING"] = query
+        env["REDIRECT_REQUEST_METHOD"] = method
+        status = notes.get(ERROR_STATUS)
+        env["REDIRECT_STATUS"] = str(status if status is not None else 200)
     return env
 
 

@@ -61,6 +61,11 @@ alias = AxKitPlugin(
     "axkit.plugins.alias.Alias",
     "Alias, AliasMatch, Redirect, RedirectMatch (Apache's mod_alias).",
 )
+error_document = AxKitPlugin(
+    "error_document",
+    "axkit.plugins.error_document.ErrorDocument",
+    "ErrorDocument: a page, text or redirect of one's own for an error status.",
+)
 wsgi = AxKitPlugin(
     "wsgi", "axkit.plugins.wsgi.WSGI", "Runs WSGI applications in a thread pool (WSGIScriptAlias)."
 )
@@ -71,6 +76,7 @@ asgi = AxKitPlugin(
 )
 proxy = AxKitPlugin(
     "proxy", "axkit.plugins.proxy.Proxy", "Reverse proxy to HTTP backends (ProxyPass, X-Sendfile)."
+)
 remoteip = AxKitPlugin(
     "remoteip",
     "axkit.plugins.remoteip.RemoteIP",
