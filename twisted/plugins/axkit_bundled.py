@@ -69,3 +69,4 @@ asgi = AxKitPlugin(
     "axkit.plugins.asgi.ASGI",
     "Runs ASGI 3 applications in the server (ASGIAlias, ASGILifespan).",
 )
+xslt = AxKitPlugin("xslt", "axkit.plugins.xslt.Xslt", "Styles XML with XSLT (AxAddProcessor).")
