@@ -66,6 +66,11 @@ class DefaultStyle(XsltCase):
         self.assertIn(b">a<", a.body)
         self.assertIn(b">b<", b.body)
 
+    def test_result_without_root_element(self):
+        # page.xsl has no template for <data>: text only (as xsltproc gives).
+        r = self.get("/data.xml")
+        self.assertEqual((r.status, r.body), (200, b"data v1\n"))
+
     def test_other_methods(self):
         r = self.get("/doc.xml", method="POST")
         self.assertEqual(r.status, 405)

@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import time
 
+from twisted.logger import LogLevel
 from twisted.trial.unittest import SynchronousTestCase
 
 from axkit.testing import TEST_LISTEN, MemorySite
@@ -64,8 +65,10 @@ class XsltCase(SynchronousTestCase):
         self.assertIsNotNone(r)
         return r
 
-    def errors(self):
-        return self.site.messages(level="error") + self.site.messages(level="critical")
+    def errors(self, site=None):
+        """The error and critical log lines of ``site`` (self.site)."""
+        site = site or self.site
+        return site.messages(level=LogLevel.error) + site.messages(level=LogLevel.critical)
 
 
 def expected(name):

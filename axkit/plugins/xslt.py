@@ -8,7 +8,6 @@ compiled stylesheets and outputs are cached and checked against a fresh
 stat of every input on each use, so they are never stale.  See docs/xml.md.
 """
 
-
 from lxml import etree
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
@@ -262,14 +261,12 @@ class Xslt:
 
     def _failed(self, error, request, filename):
         if isinstance(error, TransformError):
-            log.error(
-                "{where}: {message}", where=error.where, message=error.message, request=request
-            )
+            log.error("{where}: {detail}", where=error.where, detail=error.message, request=request)
         elif isinstance(error, OSError):
             log.error(
-                "{file}: {message}",
+                "{file}: {detail}",
                 file=error.filename or filename,
-                message=error.strerror or str(error),
+                detail=error.strerror or str(error),
                 request=request,
             )
         else:

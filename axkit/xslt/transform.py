@@ -69,10 +69,18 @@ def stylesheet_pis(tree, base, document_root):
 
 
 def _located(error):
-    log = getattr(error, "error_log", None)
-    entry = log.last_error if log is not None and len(log) else None
-    if entry is not None:
-        return TransformError(f"{entry.filename or '?'}:{entry.line}", entry.message)
+    """A TransformError saying where libxml2/libxslt found the problem: the
+    first entry of the error log that names a file and line, and the
+    messages of all its entries."""
+    entries = list(getattr(error, "error_log", None) or ())
+    if entries:
+        placed = [e for e in entries if e.filename and not e.filename.startswith("<") and e.line]
+        first = placed[0] if placed else entries[0]
+        messages = []
+        for e in entries:
+            if e.message not in messages:
+                messages.append(e.message)
+        return TransformError(f"{first.filename or '?'}:{first.line}", "; ".join(messages))
     filename = getattr(error, "filename", None) or "?"
     line = getattr(error, "lineno", None) or 0
     return TransformError(f"{filename}:{line}", str(error))
@@ -89,9 +97,25 @@ def parse_source(source, filename, deps):
             with open(filename, "rb") as f:
                 deps[filename] = stat_key(os.fstat(f.fileno()))
                 source = f.read()
-        return etree.fromstring(source, safe_parser(), base_url=filename).getroottree()
+        tree = etree.fromstring(source, safe_parser(), base_url=filename).getroottree()
     except etree.XMLSyntaxError as e:
         raise _located(e) from None
+    refuse_external_entities(tree, filename)
+    return tree
+
+
+def refuse_external_entities(tree, filename):
+    """An entity declared with a SYSTEM or PUBLIC id (XXE): refused, even
+    though the parser would not have expanded it."""
+    dtd = tree.docinfo.internalDTD
+    if dtd is None:
+        return
+    for entity in dtd.iterentities():
+        if entity.system_url is not None:
+            raise TransformError(
+                f"{filename or '(handed over)'}:0",
+                f"external entity {entity.name!r} refused ({entity.system_url})",
+            )
 
 
 def run(job, stylesheets):
@@ -132,10 +156,9 @@ def run(job, stylesheets):
         stages.append((path, time.perf_counter() - started))
     body = bytes(tree)
     media_type = compiled.media_type or "text/xml"
-    if compiled.method == "text":
-        encoding = compiled.encoding or "UTF-8"
-    else:
-        encoding = tree.docinfo.encoding
+    encoding = compiled.encoding
+    if compiled.method != "text" and tree.getroot() is not None:
+        encoding = tree.docinfo.encoding  # (a result of text only has no docinfo)
     if media_type.startswith("text/") or media_type.endswith("xml"):
         media_type = f"{media_type}; charset={encoding or 'UTF-8'}"
     return Result(body, media_type, deps, stages)
