@@ -24,16 +24,22 @@ Plugin serve_file
 """
 
 
+def copy_site(test, chain_conf=""):
+    """A copy of tests/xslt/site in a temp folder removed after ``test``."""
+    root = os.path.join(tempfile.mkdtemp(prefix="axkit-xslt-"), "site")
+    test.addCleanup(shutil.rmtree, os.path.dirname(root), True)
+    shutil.copytree(os.path.join(FIXTURES, "site"), root)
+    with open(os.path.join(root, "chain.conf"), "w") as f:
+        f.write(chain_conf)
+    return root
+
+
 class XsltCase(SynchronousTestCase):
     config = ""  # {root} is the site's folder
     chain_conf = ""  # written to {root}/chain.conf
 
     def setUp(self):
-        self.root = os.path.join(tempfile.mkdtemp(prefix="axkit-xslt-"), "site")
-        self.addCleanup(shutil.rmtree, os.path.dirname(self.root), True)
-        shutil.copytree(os.path.join(FIXTURES, "site"), self.root)
-        with open(os.path.join(self.root, "chain.conf"), "w") as f:
-            f.write(self.chain_conf)
+        self.root = copy_site(self, self.chain_conf)
         self.site = self.make_site(self.config)
 
     def make_site(self, config):

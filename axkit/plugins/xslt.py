@@ -8,6 +8,8 @@ compiled stylesheets and outputs are cached and checked against a fresh
 stat of every input on each use, so they are never stale.  See docs/xml.md.
 """
 
+import threading
+
 from lxml import etree
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
@@ -48,6 +50,18 @@ DONE_NOTE = "axkit.xslt.done"
 def _at_least_one(value):
     if value < 1:
         raise ConfigError("AxThreads must be at least 1")
+
+
+def _daemon_thread(*args, **kwargs):
+    thread = threading.Thread(*args, **kwargs)
+    thread.daemon = True  # a stuck transform never keeps the process from exiting
+    return thread
+
+
+class TransformPool(ThreadPool):
+    """AxThreads threads for transformations (never the reactor's pool)."""
+
+    threadFactory = staticmethod(_daemon_thread)
 
 
 class Job:
@@ -224,7 +238,7 @@ class Xslt:
         pool = self.pool
         threads = conf.ax_threads
         if pool is None:
-            pool = self.pool = ThreadPool(1, threads, name="axkit-xslt")
+            pool = self.pool = TransformPool(1, threads, name="axkit-xslt")
             pool.start()
             request.reactor.addSystemEventTrigger("before", "shutdown", pool.stop)
         elif pool.max != threads:
