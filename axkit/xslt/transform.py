@@ -71,7 +71,10 @@ def stylesheet_pis(tree, base, document_root):
 def _located(error):
     """A TransformError saying where libxml2/libxslt found the problem: the
     first entry of the error log that names a file and line, and the
-    messages of all its entries."""
+    messages of all its entries.  A parse error carries its own position
+    (its error_log may hold older entries of the thread's global log)."""
+    if isinstance(error, etree.XMLSyntaxError) and error.filename:
+        return TransformError(f"{error.filename}:{error.lineno}", error.msg)
     entries = list(getattr(error, "error_log", None) or ())
     if entries:
         placed = [e for e in entries if e.filename and not e.filename.startswith("<") and e.line]
