@@ -74,3 +74,23 @@ class DocumentFunction(XsltCase):
         self.assertEqual(site.request("GET", "/doc.xml").status, 200)
         self.write("style/common.xsl", "<xsl:stylesheet oops")
         self.assertEqual(site.request("GET", "/doc.xml").status, 500)
+
+
+class Unstyled(XsltCase):
+    config = ""  # no processors: the documents' own xml-stylesheet
+
+    def test_document_without_pi_parsed_once_until_changed(self):
+        [plugin] = [p for p in self.site.config.plugins.values() if p.name == "xslt"]
+        first = self.get("/doc.xml")
+        self.assertEqual(first.body.decode(), self.read("doc.xml"))
+        hits = plugin.outputs.hits
+        again = self.get("/doc.xml")
+        self.assertEqual(again.body, first.body)
+        self.assertEqual(plugin.outputs.hits, hits + 1)
+        # Gaining a stylesheet instruction shows at once.
+        self.write(
+            "doc.xml",
+            '<?xml-stylesheet type="text/xsl" href="style/text.xsl"?>\n'
+            + self.read("doc.xml").split("?>", 1)[1],
+        )
+        self.assertEqual(self.get("/doc.xml").body, b"TEXT: Hello")

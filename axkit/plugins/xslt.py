@@ -29,7 +29,7 @@ from axkit.files.respond import respond_file
 from axkit.hooks import DECLINED, DONE
 from axkit.log import PluginLogger
 from axkit.xslt import XML_NOTE, is_xml_type
-from axkit.xslt.output import OutputCache, make_output
+from axkit.xslt.output import OutputCache, Unstyled, make_output
 from axkit.xslt.styles import (
     DEFAULT,
     chosen_style,
@@ -209,6 +209,9 @@ class Xslt:
             key = (filename, chain, style, tuple(params))
             entry = self.outputs.get(key)
             if entry is not None:
+                if entry.body is None:  # known to have no stylesheet: a plain file
+                    request.handler = None
+                    return DECLINED
                 return self._respond(request, entry)
         job = Job(
             source,
@@ -250,6 +253,8 @@ class Xslt:
             if filename is None:
                 request.send(200, bytes(result.body or b""), "application/xml")
                 return DONE
+            if key is not None:
+                self.outputs.put(key, Unstyled(result.deps), conf.ax_cache_size)
             request.send_file(filename)
             return DONE
         if conf.trace_hooks:

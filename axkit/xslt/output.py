@@ -40,6 +40,19 @@ class Output(CachedFile):
         self.media_type = media_type
 
 
+class Unstyled:
+    """A document with no stylesheet to apply (no processors, no
+    xml-stylesheet instruction): sent as a plain file while it is unchanged,
+    without being parsed again."""
+
+    __slots__ = ("deps",)
+    size = 0
+    body = None
+
+    def __init__(self, deps):
+        self.deps = deps
+
+
 def make_output(key, result):
     mtimes = [k[3] for k in result.deps.values() if k is not None]
     return Output(key, result.body, result.media_type, result.deps, mtimes)
