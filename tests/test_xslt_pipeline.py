@@ -80,6 +80,14 @@ class DefaultStyle(XsltCase):
         r = self.get("/plain.txt")
         self.assertEqual(r.body, b"plain\n")
 
+    def test_stylesheets_are_sent_as_they_are(self):
+        r = self.get("/style/page.xsl")
+        self.assertEqual(r.body.decode(), self.read("style/page.xsl"))
+
+    def test_any_plus_xml_type_is_styled(self):
+        self.write("feed.atom", self.read("doc.xml"))
+        self.assertEqual(self.get("/feed.atom").body, expected("doc.html"))
+
 
 class Choosers(XsltCase):
     chain_conf = CHAIN_CONF

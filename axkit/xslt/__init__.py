@@ -18,8 +18,11 @@ def hand_over(request, xml):
 
 
 def is_xml_type(media_type):
-    """text/xml, application/xml or any */*+xml (parameters ignored)."""
+    """text/xml, application/xml or any */*+xml (parameters ignored) --
+    except stylesheets themselves (application/xslt+xml), sent as they are."""
     if not media_type:
         return False
     base = media_type.split(";", 1)[0].strip().lower()
+    if base == "application/xslt+xml":
+        return False
     return base in ("text/xml", "application/xml") or base.endswith("+xml")
