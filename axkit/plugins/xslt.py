@@ -22,9 +22,11 @@ from axkit.config import (
     count,
     flag,
     one_of,
+    path,
     size,
     string,
 )
+from axkit.config.options import has_option
 from axkit.files.respond import respond_file
 from axkit.hooks import DECLINED, DONE
 from axkit.log import PluginLogger
@@ -40,7 +42,7 @@ from axkit.xslt.styles import (
     styles_of,
 )
 from axkit.xslt.stylesheets import Stylesheets
-from axkit.xslt.transform import TransformError, run
+from axkit.xslt.transform import Job, TransformError, run
 
 log = PluginLogger("xslt")
 HANDLER = "xslt"
@@ -62,19 +64,6 @@ class TransformPool(ThreadPool):
     """AxThreads threads for transformations (never the reactor's pool)."""
 
     threadFactory = staticmethod(_daemon_thread)
-
-
-class Job:
-    """What a worker thread needs for one transformation."""
-
-    __slots__ = ("source", "filename", "chain", "params", "document_root")
-
-    def __init__(self, source, filename, chain, params, document_root):
-        self.source = source  # None (read filename) or handed-over bytes/tree
-        self.filename = filename
-        self.chain = chain  # stylesheet file names, or None: the document's PIs
-        self.params = params
-        self.document_root = document_root
 
 
 class Xslt:
@@ -127,6 +116,25 @@ class Xslt:
             doc="Bytes of transformed output kept (least recently used go first).",
         ),
         Directive(
+            "ErrorStylesheet",
+            href,
+            doc="PATH (as AxAddProcessor's): a transformation error answers 500 with "
+            "<error><uri/><file/><line/><message/></error> styled by this stylesheet.",
+        ),
+        Directive(
+            "AxTraceIntermediate",
+            path,
+            doc="DIR: each stage's output (and the source, .0) is written there, "
+            "named after the request path (for debugging, never in production).",
+        ),
+        Directive(
+            "AxHandleDirs",
+            flag,
+            default=False,
+            doc="On: a directory listing (where serve_dir would list) is styled as "
+            "serve_dir's XML <filelist> by the scope's processors.",
+        ),
+        Directive(
             "AxThreads",
             count,
             scopes=SERVER_ONLY,
@@ -164,6 +172,8 @@ class Xslt:
         if notes.get(XML_NOTE) is not None:
             return self._handed_over(request, conf)
         if request.handler != HANDLER:
+            if conf.ax_handle_dirs and request.handler is None:
+                return self._directory(request, conf)
             return DECLINED
         method = request.method
         if method != "GET" and method != "HEAD":
@@ -184,6 +194,32 @@ class Xslt:
         request.notes[DONE_NOTE] = True
         style, _ = chosen_style(request, conf.ax_style_chooser)
         return self._transform(request, conf, request.notes[XML_NOTE], None, style)
+
+    def _directory(self, request, conf):
+        """AxHandleDirs: serve_dir's XML listing, styled (AxKit's dir_to_xml)."""
+        st = request.finfo
+        if request.filename is None or st is None or st.st_mode & 0o170000 != 0o040000:
+            return DECLINED
+        if request.method not in ("GET", "HEAD") or request.path_info:
+            return DECLINED  # serve_dir's answer (405, 404)
+        if not (getattr(conf, "directory_listing", False) or has_option(conf, "Indexes")):
+            return DECLINED  # not listed here: serve_dir answers 403
+        from axkit.plugins.serve_dir import ServeDir
+
+        lister = ServeDir()
+        folder, url_path = request.filename, request.path
+        show_dots = getattr(conf, "allow_dot_files", False)
+        types = getattr(conf, "add_type", None) or {}
+        default_type = getattr(conf, "default_type", "application/octet-stream")
+        symlink_ok = lister._symlink_filter(conf)
+
+        def listing():  # run on the worker thread
+            entries = lister._entries(folder, show_dots, types, default_type, symlink_ok)
+            return lister.render_xml(url_path, entries).encode("utf-8")
+
+        request.response_headers.setdefault("Cache-Control", "no-cache")
+        style, _ = chosen_style(request, conf.ax_style_chooser)
+        return self._transform(request, conf, listing, None, style)
 
     def _chain(self, conf, style):
         styles = self._styles.get(conf)
@@ -219,7 +255,11 @@ class Xslt:
             chain,
             {name: etree.XSLT.strparam(value) for name, value in params},
             conf.document_root,
+            request.path,
+            conf.ax_trace_intermediate,
         )
+        if conf.error_stylesheet is not None:
+            job.error_stylesheet = conf.error_stylesheet.path(conf.document_root)
         if not hasattr(request.reactor, "callFromThread"):
             # In memory (axkit.testing.MemorySite): the fake reactor has no threads.
             try:
@@ -249,6 +289,10 @@ class Xslt:
         return pool
 
     def _done(self, result, request, conf, key, filename):
+        if result.status != 200:  # an error page made by ErrorStylesheet
+            self._failed(result.error, request, filename)
+            request.send(result.status, result.body, result.media_type)
+            return DONE
         if not result.styled:
             if filename is None:
                 request.send(200, bytes(result.body or b""), "application/xml")

@@ -15,6 +15,7 @@ import time
 
 from lxml import etree
 
+from . import debug
 from .safety import Denied, file_key, safe_parser, stat_key, url_to_path
 
 _PSEUDO_ATTR = re.compile(r"""([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
@@ -30,8 +31,33 @@ class TransformError(Exception):
         self.message = message
 
 
+class Job:
+    """What a worker thread needs for one transformation."""
+
+    __slots__ = (
+        "source",
+        "filename",
+        "chain",
+        "params",
+        "document_root",
+        "uri",
+        "trace_dir",
+        "error_stylesheet",
+    )
+
+    def __init__(self, source, filename, chain, params, document_root, uri="", trace_dir=None):
+        self.source = source  # None (read filename), bytes, an lxml tree, or a callable
+        self.filename = filename
+        self.chain = chain  # stylesheet file names, or None: the document's PIs
+        self.params = params  # {name: XSLT.strparam(value)}
+        self.document_root = document_root
+        self.uri = uri  # the request's path (for traces and error pages)
+        self.trace_dir = trace_dir  # AxTraceIntermediate: each stage's output goes there
+        self.error_stylesheet = None  # ErrorStylesheet: styles an error page
+
+
 class Result:
-    __slots__ = ("body", "media_type", "deps", "stages", "styled")
+    __slots__ = ("body", "media_type", "deps", "stages", "styled", "status", "error")
 
     def __init__(self, body, media_type, deps, stages, styled=True):
         self.body = body
@@ -39,6 +65,8 @@ class Result:
         self.deps = deps  # {file: stat key} of every input
         self.stages = stages  # [(stylesheet, seconds)]
         self.styled = styled  # False: no stylesheet applied (no PI found)
+        self.status = 200  # 500: an error page made by ErrorStylesheet
+        self.error = None  # ... and the error it shows (to be logged)
 
 
 def stylesheet_pis(tree, base, document_root):
@@ -95,6 +123,8 @@ def parse_source(source, filename, deps):
         return source.getroottree()
     if hasattr(source, "getroot"):
         return source
+    if callable(source):
+        source = source()  # built on this worker thread (a directory listing)
     try:
         if source is None:
             with open(filename, "rb") as f:
@@ -122,15 +152,30 @@ def refuse_external_entities(tree, filename):
 
 
 def run(job, stylesheets):
-    """Transform ``job`` (see Job in axkit/plugins/xslt.py); a Result, or
-    TransformError / OSError for the plugin to log and answer 500."""
+    """Transform ``job``: a Result, or TransformError / OSError for the
+    plugin to log and answer 500 (with ErrorStylesheet: a Result holding
+    the styled error page, status 500)."""
+    try:
+        return transform(job, stylesheets)
+    except (TransformError, OSError) as e:
+        if job.error_stylesheet is None:
+            raise
+        return debug.error_page(job, e, stylesheets, transform)
+
+
+def transform(job, stylesheets):
     deps = {}
     tree = parse_source(job.source, job.filename, deps)
+    if job.trace_dir:
+        debug.trace(job, 0, tree)
     chain = job.chain
     if chain is None:
         chain = stylesheet_pis(tree, job.filename or job.document_root + "/", job.document_root)
-        if not chain:
-            return Result(None, None, deps, [], styled=False)
+    if not chain:
+        body = None
+        if job.source is not None:  # handed over: sent as it is
+            body = etree.tostring(tree, xml_declaration=True, encoding="UTF-8")
+        return Result(body, "application/xml", deps, [], styled=False)
     stages = []
     compiled = None
     roots = (os.path.realpath(job.document_root),)
@@ -157,6 +202,8 @@ def run(job, stylesheets):
                 deps.setdefault(dep, key)
             resolver.record = {}
         stages.append((path, time.perf_counter() - started))
+        if job.trace_dir:
+            debug.trace(job, len(stages), tree)
     body = bytes(tree)
     media_type = compiled.media_type or "text/xml"
     encoding = compiled.encoding
