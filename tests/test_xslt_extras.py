@@ -1,11 +1,12 @@
 """Directory listings through the pipeline (AxHandleDirs), ErrorStylesheet,
 AxTraceIntermediate, TraceHooks' stage lines."""
 
+import gzip
 import os
 import shutil
 import tempfile
 
-from .xslt_support import XsltCase
+from .xslt_support import XsltCase, expected
 
 LISTED = """
 Plugin serve_dir
@@ -70,3 +71,21 @@ class Traces(XsltCase):
         stages = [m for m in site.messages(plugin="xslt") if "xslt stage" in m]
         self.assertEqual(len(stages), 1)
         self.assertIn("page.xsl", stages[0])
+
+
+class Compressed(XsltCase):
+    config = "Plugin compress\nGzip On\nGzipMinLength 10\nAxAddProcessor text/xsl /style/page.xsl\n"
+
+    def test_gzip_on_the_fly(self):
+        plain = self.get("/doc.xml")
+        self.assertEqual(plain.header("Vary"), "Accept-Encoding")
+        self.assertIsNone(plain.header("Content-Encoding"))
+        r = self.get("/doc.xml", [("Accept-Encoding", "gzip")])
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("Content-Encoding"), "gzip")
+        self.assertEqual(gzip.decompress(r.body), expected("doc.html"))
+        self.assertEqual(r.header("ETag"), plain.header("ETag")[:-1] + '-gzip"')
+        again = self.get(
+            "/doc.xml", [("Accept-Encoding", "gzip"), ("If-None-Match", r.header("ETag"))]
+        )
+        self.assertEqual(again.status, 304)

@@ -155,5 +155,12 @@ class HandedOver(XsltCase):
         self.assertIn(b"<h1>Tree</h1>", r.body)
         self.assertEqual(self.get("/built/tree", method="HEAD").body, b"")
 
+    def test_sent_as_it_is_without_stylesheet(self):
+        site = self.make_site("Plugin tests.xslt_support.HandOver\n")
+        r = site.request("GET", "/built/bytes")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("Content-Type"), "application/xml")
+        self.assertIn(b"<para>from bytes</para>", r.body)
+
     def test_other_requests_untouched(self):
         self.assertEqual(self.get("/nothing").status, 404)

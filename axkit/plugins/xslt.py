@@ -31,6 +31,7 @@ from axkit.files.respond import respond_file
 from axkit.hooks import DECLINED, DONE
 from axkit.log import PluginLogger
 from axkit.xslt import XML_NOTE, is_xml_type
+from axkit.xslt.compression import KEEP_GZIPPED, gzip_choice
 from axkit.xslt.output import OutputCache, Unstyled, make_output
 from axkit.xslt.styles import (
     DEFAULT,
@@ -248,7 +249,7 @@ class Xslt:
                 if entry.body is None:  # known to have no stylesheet: a plain file
                     request.handler = None
                     return DECLINED
-                return self._respond(request, entry)
+                return self._respond(request, conf, entry)
         job = Job(
             source,
             filename,
@@ -315,11 +316,17 @@ class Xslt:
         entry = make_output(key or (filename,), result)
         if key is not None:
             self.outputs.put(key, entry, conf.ax_cache_size)
-        return self._respond(request, entry)
+        return self._respond(request, conf, entry)
 
-    def _respond(self, request, entry):
+    def _respond(self, request, conf, entry):
+        """The output as serve_file answers a file (validators, 304/412,
+        ranges, HEAD), gzip'd where the compress plugin's Gzip says so."""
         request.mime_type = entry.media_type
-        result = respond_file(request, entry, None)
+        encoding = gzip_choice(request, conf, entry.media_type, entry.size)
+        if encoding is None:
+            result = respond_file(request, entry, None)
+        else:
+            result = respond_file(request, entry, None, "gzip", encoding, KEEP_GZIPPED)
         return DONE if result is not None and result.__class__ is not int else result
 
     def _failed(self, error, request, filename):
