@@ -53,6 +53,15 @@ def safe_parser(resolver=None):
     return parser
 
 
+def stylesheet_parser(resolver):
+    """The parser for stylesheets: they are the admin's, so their DTD and
+    entities are read (DocBook's use both), from local files only -- the
+    resolver sees and records each one; no network."""
+    parser = etree.XMLParser(resolve_entities=True, load_dtd=True, no_network=True)
+    parser.resolvers.add(resolver)
+    return parser
+
+
 def url_to_path(url):
     """A local file name for ``url`` (a path or a file: URL); None for any
     other scheme (network reads are refused)."""

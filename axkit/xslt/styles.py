@@ -7,13 +7,16 @@ from urllib.parse import parse_qsl
 
 from axkit.config import ConfigError
 
+from .safety import url_to_path
+
 PROCESSOR_TYPES = ("text/xsl", "application/xslt+xml")
 DEFAULT = "#default"  # AxKit 1's name for the style outside any <AxStyleName>
 
 
 class Processor:
     """One ``AxAddProcessor TYPE HREF``: a /href is under DocumentRoot,
-    any other is relative to the config file's folder."""
+    a file:///href is that file, any other is relative to the config
+    file's folder."""
 
     __slots__ = ("href", "base_dir")
 
@@ -22,6 +25,8 @@ class Processor:
         self.base_dir = base_dir
 
     def path(self, document_root):
+        if self.href.startswith("file:"):
+            return url_to_path(self.href) or self.href  # file:///usr/share/...
         if self.href.startswith("/"):
             return os.path.normpath(document_root + self.href)
         return os.path.normpath(os.path.join(self.base_dir, self.href))

@@ -12,7 +12,7 @@ import threading
 
 from lxml import etree
 
-from .safety import ACCESS, RecordingResolver, file_key, safe_parser, stat_key
+from .safety import ACCESS, RecordingResolver, file_key, stat_key, stylesheet_parser
 
 XSL_NS = "http://www.w3.org/1999/XSL/Transform"
 DEFAULT_TYPES = {"xml": "text/xml", "html": "text/html", "text": "text/plain"}
@@ -57,7 +57,7 @@ def compile_stylesheet(path):
     with open(path, "rb") as f:
         st = os.fstat(f.fileno())
         data = f.read()
-    tree = etree.fromstring(data, safe_parser(resolver), base_url=path).getroottree()
+    tree = etree.fromstring(data, stylesheet_parser(resolver), base_url=path).getroottree()
     xslt = etree.XSLT(tree, access_control=ACCESS)
     deps = {path: stat_key(st)}
     for dep, key in resolver.record.items():
