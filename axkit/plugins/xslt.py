@@ -8,11 +8,8 @@ compiled stylesheets and outputs are cached and checked against a fresh
 stat of every input on each use, so they are never stale.  See docs/xml.md.
 """
 
-import threading
-
 from lxml import etree
 from twisted.internet.threads import deferToThreadPool
-from twisted.python.threadpool import ThreadPool
 
 from axkit.config import (
     REPLACE_LIST,
@@ -33,6 +30,7 @@ from axkit.log import PluginLogger
 from axkit.xslt import XML_NOTE, is_xml_type
 from axkit.xslt.compression import KEEP_GZIPPED, gzip_choice
 from axkit.xslt.output import OutputCache, Unstyled, make_output
+from axkit.xslt.pool import shared_pool
 from axkit.xslt.styles import (
     DEFAULT,
     chosen_style,
@@ -53,18 +51,6 @@ DONE_NOTE = "axkit.xslt.done"
 def _at_least_one(value):
     if value < 1:
         raise ConfigError("AxThreads must be at least 1")
-
-
-def _daemon_thread(*args, **kwargs):
-    thread = threading.Thread(*args, **kwargs)
-    thread.daemon = True  # a stuck transform never keeps the process from exiting
-    return thread
-
-
-class TransformPool(ThreadPool):
-    """AxThreads threads for transformations (never the reactor's pool)."""
-
-    threadFactory = staticmethod(_daemon_thread)
 
 
 class Xslt:
@@ -279,14 +265,7 @@ class Xslt:
         return d
 
     def _pool(self, request, conf):
-        pool = self.pool
-        threads = conf.ax_threads
-        if pool is None:
-            pool = self.pool = TransformPool(1, threads, name="axkit-xslt")
-            pool.start()
-            request.reactor.addSystemEventTrigger("before", "shutdown", pool.stop)
-        elif pool.max != threads:
-            pool.adjustPoolsize(1, threads)
+        pool = self.pool = shared_pool(request.reactor, conf.ax_threads)
         return pool
 
     def _done(self, result, request, conf, key, filename):
