@@ -269,6 +269,8 @@ class Xslt:
         return pool
 
     def _done(self, result, request, conf, key, filename):
+        if request.finished:
+            return DONE  # the client went away (or the engine answered) meanwhile
         if result.status != 200:  # an error page made by ErrorStylesheet
             self._failed(result.error, request, filename)
             request.send(result.status, result.body, result.media_type)
@@ -320,4 +322,4 @@ class Xslt:
             )
         else:
             raise error  # a bug: the core logs it with its traceback, and answers 500
-        return 500
+        return DONE if request.finished else 500
