@@ -108,6 +108,7 @@ class Choosers(XsltCase):
         site = self.make_site(STYLES + "AxStyleChooser cookie\n")
         r = site.request("GET", "/doc.xml", [("Cookie", "a=b; axkit_style=text")])
         self.assertEqual(r.body, expected("doc.txt"))
+        self.assertEqual(r.header("Vary"), "Cookie")
         r = site.request("GET", "/doc.xml?style=text")
         self.assertEqual(r.body, expected("doc.html"))
 

@@ -221,6 +221,10 @@ class Xslt:
         return style, tuple(p.path(root) for p in processors) or None
 
     def _transform(self, request, conf, source, filename, style):
+        if conf.ax_style_chooser == "cookie":
+            # The same URL answers differently by cookie: tell caches.
+            vary = request.response_headers.get("Vary")
+            request.response_headers.set("Vary", f"{vary}, Cookie" if vary else "Cookie")
         style, chain = self._chain(conf, style)
         if chain is None and conf.ax_ignore_style_pi:
             if source is None:
