@@ -8,6 +8,7 @@ import urllib.request
 
 import treq
 from twisted.internet import defer, reactor
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
@@ -99,3 +100,23 @@ class Twistd(TestCase):
                 self.assertEqual(r.read(), expected(name))
         with urllib.request.urlopen(base + "/doc.xml", timeout=10) as r:
             self.assertEqual(r.headers["Content-Type"], "text/html; charset=UTF-8")
+
+    @defer.inlineCallbacks
+    def test_error_on_a_worker_thread_is_a_500(self):
+        with open(os.path.join(self.root, "bad.xml"), "w") as f:
+            f.write("<page>\n<title>\n</page>\n")
+        logged = []
+        observer = lambda e: e.get("plugin") == "xslt" and logged.append(formatEvent(e))  # noqa: E731
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        server = yield start_server(f'DocumentRoot "{self.root}"\n' + CONFIG.format(repo=REPO))
+        self.addCleanup(server.stop)
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(pool.closeCachedConnections)
+        r = yield treq.get(server.url("/bad.xml"), pool=pool)
+        yield r.content()
+        self.assertEqual(r.code, 500)
+        self.assertEqual(len(logged), 1, logged)
+        self.assertIn("bad.xml:3: Opening and ending tag mismatch", logged[0])
+        r = yield treq.get(server.url("/doc.xml"), pool=pool)
+        self.assertEqual((yield r.content()), expected("doc.html"))
