@@ -8,11 +8,13 @@ import urllib.request
 
 import treq
 from twisted.internet import defer, reactor
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
 from axkit.testing import TwistdProcess, start_server
+from axkit.xslt.pool import shared_pool
 
 from .xslt_support import PLUGINS, REPO, copy_site, expected
 
@@ -120,3 +122,15 @@ class Twistd(TestCase):
         self.assertIn("bad.xml:3: Opening and ending tag mismatch", logged[0])
         r = yield treq.get(server.url("/doc.xml"), pool=pool)
         self.assertEqual((yield r.content()), expected("doc.html"))
+
+
+class Pool(TestCase):
+    @defer.inlineCallbacks
+    def test_a_stopped_pool_is_replaced(self):
+        # The reactor's shutdown trigger stops the pool; under trial the
+        # process goes on (a hang in the full suite before this).
+        first = shared_pool(reactor, 2)
+        first.stop()
+        second = shared_pool(reactor, 2)
+        self.assertIsNot(second, first)
+        self.assertEqual((yield deferToThreadPool(reactor, second, lambda: 42)), 42)
