@@ -92,3 +92,4 @@ metrics = AxKitPlugin(
     "axkit.plugins.metrics.Metrics",
     "Prometheus metrics (Metrics On in a <Location>): requests, durations, connections, pools.",
 )
+xslt = AxKitPlugin("xslt", "axkit.plugins.xslt.Xslt", "Styles XML with XSLT (AxAddProcessor).")

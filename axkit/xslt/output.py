@@ -1,0 +1,95 @@
+"""Transformed output, cached and never stale.
+
+An entry is keyed by (document, chain, style, parameters) and holds the
+bytes with every input's stat key (the document, each stylesheet and
+everything it imported or included, each document() file).  It is used
+only while a fresh stat of each input matches, so an edit anywhere shows
+on the very next request.  Its ETag is derived from the key and those
+stat keys, its Last-Modified is the newest input's; it is answered by
+the static file code (axkit.files.respond), so 304/412, ranges and HEAD
+behave exactly as for a file.
+"""
+
+import hashlib
+import time
+from collections import OrderedDict
+
+from axkit.files.cache import CachedFile
+from axkit.http.dates import http_date
+
+from .transform import still_valid
+
+
+class Output(CachedFile):
+    """The transformed bytes, looking to the file responder like a file."""
+
+    __slots__ = ("deps", "media_type")
+
+    def __init__(self, key, body, media_type, deps, mtimes):
+        digest = hashlib.sha1(repr((key, sorted(deps.items()))).encode()).hexdigest()
+        self.key = digest
+        self.etag = f'"x{digest[:24]}"'
+        self.mtime = int(max(mtimes, default=0) // 1_000_000_000)
+        self.last_modified = http_date(self.mtime)
+        self.future = self.mtime > time.time()
+        self.size = len(body)
+        self.body = body
+        self.gzipped = None
+        self.fields = None
+        self.deps = deps
+        self.media_type = media_type
+
+
+class Unstyled:
+    """A document with no stylesheet to apply (no processors, no
+    xml-stylesheet instruction): sent as a plain file while it is unchanged,
+    without being parsed again."""
+
+    __slots__ = ("deps",)
+    size = 0
+    body = None
+
+    def __init__(self, deps):
+        self.deps = deps
+
+
+def make_output(key, result):
+    mtimes = [k[3] for k in result.deps.values() if k is not None]
+    return Output(key, result.body, result.media_type, result.deps, mtimes)
+
+
+class OutputCache:
+    """Outputs by key, least recently used evicted past ``limit`` bytes."""
+
+    def __init__(self):
+        self.entries = OrderedDict()
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key):
+        entry = self.entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        if not still_valid(entry.deps):
+            self._drop(key)
+            self.misses += 1
+            return None
+        self.entries.move_to_end(key)
+        self.hits += 1
+        return entry
+
+    def put(self, key, entry, limit):
+        if entry.size > limit // 4:
+            return
+        if key in self.entries:
+            self._drop(key)
+        self.entries[key] = entry
+        self.bytes += entry.size
+        while self.bytes > limit and self.entries:
+            self._drop(next(iter(self.entries)))
+
+    def _drop(self, key):
+        entry = self.entries.pop(key)
+        self.bytes -= entry.size

@@ -1,0 +1,167 @@
+"""The xslt plugin in memory: chains, alternate styles and their choosers,
+xml-stylesheet instructions, string parameters, output types, HEAD and
+conditional requests, XML handed over by a plugin.  Golden outputs were
+made by xsltproc from the same files (tests/xslt/expected)."""
+
+from .xslt_support import XsltCase, expected
+
+STYLES = """
+AxAddProcessor text/xsl /style/page.xsl
+<AxStyleName text>
+    AxAddProcessor text/xsl /style/text.xsl
+</AxStyleName>
+Include "{root}/chain.conf"
+"""
+
+
+# Included from the site's folder: "style/page.xsl" is relative to it.
+CHAIN_CONF = """
+<AxStyleName chain>
+    AxAddProcessor text/xsl /style/wrap.xsl
+    AxAddProcessor text/xsl style/page.xsl
+</AxStyleName>
+"""
+
+
+class DefaultStyle(XsltCase):
+    chain_conf = CHAIN_CONF
+    config = STYLES + "AxPassQueryParams On\n"
+
+    def test_golden_output_and_type(self):
+        r = self.get("/doc.xml")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, expected("doc.html"))
+        self.assertEqual(r.header("Content-Type"), "text/html; charset=UTF-8")
+        self.assertTrue(r.header("ETag").startswith('"x'))
+        self.assertEqual(self.errors(), [])
+
+    def test_params_are_strings_never_xpath(self):
+        r = self.get("/doc.xml?who=1%20or%201")
+        self.assertEqual(r.body, expected("doc-who.html"))
+
+    def test_unknown_style_falls_back_to_default(self):
+        # No chooser configured: ?style= is only a parameter.
+        r = self.get("/doc.xml?style=text")
+        self.assertIn(b"<h1>Hello</h1>", r.body)
+
+    def test_head_and_conditional(self):
+        r = self.get("/doc.xml")
+        head = self.get("/doc.xml", method="HEAD")
+        self.assertEqual(head.status, 200)
+        self.assertEqual(head.body, b"")
+        self.assertEqual(head.header("Content-Length"), str(len(r.body)))
+        self.assertEqual(head.header("ETag"), r.header("ETag"))
+        again = self.get("/doc.xml", [("If-None-Match", r.header("ETag"))])
+        self.assertEqual(again.status, 304)
+        since = self.get("/doc.xml", [("If-Modified-Since", r.header("Last-Modified"))])
+        self.assertEqual(since.status, 304)
+        part = self.get("/doc.xml", [("Range", "bytes=0-5")])
+        self.assertEqual(part.status, 206)
+        self.assertEqual(part.body, r.body[:6])
+
+    def test_params_change_the_etag(self):
+        a = self.get("/doc.xml?who=a")
+        b = self.get("/doc.xml?who=b")
+        self.assertNotEqual(a.header("ETag"), b.header("ETag"))
+        self.assertIn(b">a<", a.body)
+        self.assertIn(b">b<", b.body)
+
+    def test_result_without_root_element(self):
+        # page.xsl has no template for <data>: text only (as xsltproc gives).
+        r = self.get("/data.xml")
+        self.assertEqual((r.status, r.body), (200, b"data v1\n"))
+
+    def test_other_methods(self):
+        r = self.get("/doc.xml", method="POST")
+        self.assertEqual(r.status, 405)
+
+    def test_non_xml_files_are_left_alone(self):
+        self.write("plain.txt", "plain\n")
+        r = self.get("/plain.txt")
+        self.assertEqual(r.body, b"plain\n")
+
+    def test_stylesheets_are_sent_as_they_are(self):
+        r = self.get("/style/page.xsl")
+        self.assertEqual(r.body.decode(), self.read("style/page.xsl"))
+
+    def test_any_plus_xml_type_is_styled(self):
+        self.write("feed.atom", self.read("doc.xml"))
+        self.assertEqual(self.get("/feed.atom").body, expected("doc.html"))
+
+
+class Choosers(XsltCase):
+    chain_conf = CHAIN_CONF
+    config = STYLES + "AxStyleChooser querystring\n"
+
+    def test_querystring(self):
+        self.assertEqual(self.get("/doc.xml?style=text").body, expected("doc.txt"))
+        r = self.get("/doc.xml?style=text")
+        self.assertEqual(r.header("Content-Type"), "text/plain; charset=ISO-8859-1")
+
+    def test_chain_in_order(self):
+        self.assertEqual(self.get("/doc.xml?style=chain").body, expected("doc-chain.html"))
+
+    def test_unknown_name_is_the_default(self):
+        self.assertEqual(self.get("/doc.xml?style=nosuch").body, expected("doc.html"))
+
+    def test_cookie_chooser(self):
+        site = self.make_site(STYLES + "AxStyleChooser cookie\n")
+        r = site.request("GET", "/doc.xml", [("Cookie", "a=b; axkit_style=text")])
+        self.assertEqual(r.body, expected("doc.txt"))
+        self.assertEqual(r.header("Vary"), "Cookie")
+        r = site.request("GET", "/doc.xml?style=text")
+        self.assertEqual(r.body, expected("doc.html"))
+
+    def test_pathinfo_chooser(self):
+        site = self.make_site(STYLES + "AxStyleChooser pathinfo\n")
+        self.assertEqual(site.request("GET", "/doc.xml/text").body, expected("doc.txt"))
+        self.assertEqual(site.request("GET", "/doc.xml").body, expected("doc.html"))
+        # Without the pathinfo chooser a path info is a 404, as for files.
+        self.assertEqual(self.get("/doc.xml/text").status, 404)
+
+
+class StylePI(XsltCase):
+    config = ""
+
+    def test_pi_used_without_processors(self):
+        r = self.get("/pi.xml")
+        self.assertEqual(r.body, expected("pi.txt"))
+        self.assertEqual(r.header("Content-Type"), "text/plain; charset=ISO-8859-1")
+
+    def test_no_pi_sends_the_file(self):
+        r = self.get("/doc.xml")
+        self.assertEqual(r.body.decode(), self.read("doc.xml"))
+
+    def test_ignore_style_pi(self):
+        site = self.make_site("AxIgnoreStylePI On\n")
+        r = site.request("GET", "/pi.xml")
+        self.assertEqual(r.body.decode(), self.read("pi.xml"))
+
+    def test_processors_win_over_pi(self):
+        site = self.make_site("AxAddProcessor text/xsl /style/page.xsl\n")
+        self.assertIn(b"<h1>Via PI</h1>", site.request("GET", "/pi.xml").body)
+
+
+class HandedOver(XsltCase):
+    config = "Plugin tests.xslt_support.HandOver\nAxAddProcessor text/xsl /style/page.xsl\n"
+
+    def test_bytes(self):
+        r = self.get("/built/bytes")
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"<h1>Built</h1><p>from bytes</p>", r.body.replace(b"\n", b""))
+        self.assertEqual(r.header("Content-Type"), "text/html; charset=UTF-8")
+
+    def test_tree(self):
+        r = self.get("/built/tree")
+        self.assertIn(b"<h1>Tree</h1>", r.body)
+        self.assertEqual(self.get("/built/tree", method="HEAD").body, b"")
+
+    def test_sent_as_it_is_without_stylesheet(self):
+        site = self.make_site("Plugin tests.xslt_support.HandOver\n")
+        r = site.request("GET", "/built/bytes")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("Content-Type"), "application/xml")
+        self.assertIn(b"<para>from bytes</para>", r.body)
+
+    def test_other_requests_untouched(self):
+        self.assertEqual(self.get("/nothing").status, 404)

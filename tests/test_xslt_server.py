@@ -1,0 +1,136 @@
+"""The xslt plugin on a real server: transforms on the AxThreads pool,
+200 requests over 8 keep-alive connections for 4 variants, every body
+equal to xsltproc's; and once through a real `twistd axkit`."""
+
+import hashlib
+import os
+import urllib.request
+
+import treq
+from twisted.internet import defer, reactor
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import formatEvent, globalLogPublisher
+from twisted.trial.unittest import TestCase
+from twisted.web.client import HTTPConnectionPool
+
+from axkit.testing import TwistdProcess, start_server
+from axkit.xslt.pool import shared_pool
+
+from .xslt_support import PLUGINS, REPO, copy_site, expected
+
+CONFIG = (
+    PLUGINS
+    + """
+AxThreads 4
+AxStyleChooser querystring
+AxPassQueryParams On
+AxAddProcessor text/xsl /style/page.xsl
+<AxStyleName text>
+    AxAddProcessor text/xsl /style/text.xsl
+</AxStyleName>
+<AxStyleName chain>
+    AxAddProcessor text/xsl /style/wrap.xsl
+    AxAddProcessor text/xsl /style/page.xsl
+</AxStyleName>
+"""
+)
+
+VARIANTS = {
+    "/doc.xml": "doc.html",
+    "/doc.xml?who=1%20or%201": "doc-who.html",
+    "/doc.xml?style=text": "doc.txt",
+    "/doc.xml?style=chain": "doc-chain.html",
+}
+
+
+def digest(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+class RealServer(TestCase):
+    def setUp(self):
+        self.root = copy_site(self)
+
+    def test_concurrent_requests_match_xsltproc(self):
+        return self.concurrent("AxCache On\n")
+
+    def test_concurrent_uncached_transforms_match_xsltproc(self):
+        return self.concurrent("AxCache Off\n")
+
+    @defer.inlineCallbacks
+    def concurrent(self, extra):
+        server = yield start_server(
+            f'DocumentRoot "{self.root}"\n' + CONFIG.format(repo=REPO) + extra
+        )
+        self.addCleanup(server.stop)
+        pool = HTTPConnectionPool(reactor, persistent=True)
+        pool.maxPersistentPerHost = 8
+        self.addCleanup(pool.closeCachedConnections)
+        want = {path: digest(expected(name)) for path, name in VARIANTS.items()}
+        paths = list(VARIANTS) * 50
+        limit = defer.DeferredSemaphore(8)
+        got = []
+
+        @defer.inlineCallbacks
+        def one(path):
+            r = yield treq.get(server.url(path), pool=pool)
+            body = yield r.content()
+            got.append((path, r.code, digest(body)))
+
+        yield defer.gatherResults([limit.run(one, p) for p in paths], consumeErrors=True)
+        self.assertEqual(len(got), 200)
+        for path, code, d in got:
+            self.assertEqual((path, code, d), (path, 200, want[path]))
+
+
+class Twistd(TestCase):
+    def setUp(self):
+        self.root = copy_site(self)
+
+    def test_twistd_axkit(self):
+        conf = os.path.join(self.root, "site.conf")
+        with open(conf, "w") as f:
+            f.write(
+                "Listen tcp:0:interface=127.0.0.1\n"
+                f'DocumentRoot "{self.root}"\n' + CONFIG.format(repo=REPO)
+            )
+        proc = TwistdProcess(conf)
+        self.addCleanup(proc.stop)
+        base = f"http://127.0.0.1:{proc.port}"
+        for path, name in VARIANTS.items():
+            with urllib.request.urlopen(base + path, timeout=10) as r:
+                self.assertEqual(r.read(), expected(name))
+        with urllib.request.urlopen(base + "/doc.xml", timeout=10) as r:
+            self.assertEqual(r.headers["Content-Type"], "text/html; charset=UTF-8")
+
+    @defer.inlineCallbacks
+    def test_error_on_a_worker_thread_is_a_500(self):
+        with open(os.path.join(self.root, "bad.xml"), "w") as f:
+            f.write("<page>\n<title>\n</page>\n")
+        logged = []
+        observer = lambda e: e.get("plugin") == "xslt" and logged.append(formatEvent(e))  # noqa: E731
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        server = yield start_server(f'DocumentRoot "{self.root}"\n' + CONFIG.format(repo=REPO))
+        self.addCleanup(server.stop)
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(pool.closeCachedConnections)
+        r = yield treq.get(server.url("/bad.xml"), pool=pool)
+        yield r.content()
+        self.assertEqual(r.code, 500)
+        self.assertEqual(len(logged), 1, logged)
+        self.assertIn("bad.xml:3: Opening and ending tag mismatch", logged[0])
+        r = yield treq.get(server.url("/doc.xml"), pool=pool)
+        self.assertEqual((yield r.content()), expected("doc.html"))
+
+
+class Pool(TestCase):
+    @defer.inlineCallbacks
+    def test_a_stopped_pool_is_replaced(self):
+        # The reactor's shutdown trigger stops the pool; under trial the
+        # process goes on (a hang in the full suite before this).
+        first = shared_pool(reactor, 2)
+        first.stop()
+        second = shared_pool(reactor, 2)
+        self.assertIsNot(second, first)
+        self.assertEqual((yield deferToThreadPool(reactor, second, lambda: 42)), 42)
