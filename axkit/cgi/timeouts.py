@@ -39,9 +39,15 @@ class Timeouts:
                 deadline.after(self.timeout)
 
     def _touch(self):
+        # deadline.extend(self.timeout), inlined: this runs for every piece
+        # of the program's output.
         deadline = self.deadline
-        if deadline is not None:
-            deadline.extend(self.timeout)
+        if deadline is not None and deadline.when is not None:
+            when = deadline.clock() + self.timeout
+            if when >= deadline.when:
+                deadline.when = when
+            else:
+                deadline.at(when)
 
     def _client_draining(self):
         """CGITimeout with the program's pipe paused by the client: whether
