@@ -120,3 +120,20 @@ def figures(stats, conf, now):
         "duration_per_req": stats.duration * 1000 / accesses if accesses else 0.0,
         **pools(),
     }
+
+
+# The plugins a status page (server_status, metrics) answers ahead of,
+# whatever the order of the Plugin lines: every handler that could claim
+# its URL.
+ANSWERS_BEFORE = (
+    "proxy",
+    "wsgi",
+    "asgi",
+    "cgi",
+    "alias",
+    "xslt",
+    "uri_to_file",
+    "mime_map",
+    "serve_file",
+    "serve_dir",
+)

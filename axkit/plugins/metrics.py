@@ -29,7 +29,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from axkit.config import NOT_FILES, Directive, flag
 from axkit.hooks import DECLINED, DONE
-from axkit.status import STATES, connections, may_see, pools
+from axkit.status import ANSWERS_BEFORE, STATES, connections, may_see, pools
 
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"))
 # The text format every Prometheus reads (prometheus_client's newest default,
@@ -131,16 +131,7 @@ class Metrics:
 
     name = "metrics"
     # Its page answers ahead of the handlers, whatever the Plugin lines' order.
-    run_before = (
-        "wsgi",
-        "asgi",
-        "cgi",
-        "alias",
-        "uri_to_file",
-        "mime_map",
-        "serve_file",
-        "serve_dir",
-    )
+    run_before = ANSWERS_BEFORE
     directives = [
         Directive(
             "Metrics",

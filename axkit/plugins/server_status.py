@@ -30,7 +30,7 @@ import time
 from axkit import SERVER_SOFTWARE
 from axkit.config import NOT_FILES, Directive, flag
 from axkit.hooks import DECLINED, DONE
-from axkit.status import figures, may_see
+from axkit.status import ANSWERS_BEFORE, figures, may_see
 
 
 class Counters:
@@ -54,16 +54,7 @@ class ServerStatus:
 
     name = "server_status"
     # Its page answers ahead of the handlers, whatever the Plugin lines' order.
-    run_before = (
-        "wsgi",
-        "asgi",
-        "cgi",
-        "alias",
-        "uri_to_file",
-        "mime_map",
-        "serve_file",
-        "serve_dir",
-    )
+    run_before = ANSWERS_BEFORE
     directives = [
         Directive(
             "ServerStatus",

@@ -5,18 +5,10 @@ stripped in both directions; the proxy frames each body itself, so
 ``Content-Length`` and ``Transfer-Encoding`` never pass as they came.
 """
 
+from axkit.http.headers import HOP_BY_HOP as HEADERS_HOP_BY_HOP
+
 # Always hop-by-hop (RFC 9110 7.6.1, and Proxy-Connection, a de-facto one).
-HOP_BY_HOP = frozenset(
-    (
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    )
-)
+HOP_BY_HOP = HEADERS_HOP_BY_HOP
 
 # Request fields the proxy sets itself: Host (the backend's, or the
 # client's under ProxyPreserveHost), the body's framing, and Expect (the
