@@ -16,14 +16,14 @@ reload); split, they would share it through a second object.
 import gc
 import os
 import signal
-import time
 
 from twisted.application.service import MultiService
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import ILogObserver, Logger
 
 from axkit._compat import forget_exit_signal
-from axkit.http.connection import ConnectionGate, HTTPFactory
+from axkit.gcstats import GCStats
+from axkit.http.factory import ConnectionGate, HTTPFactory
 from axkit.log import LogRouter, flush_all, reopen_all
 from axkit.pipeline import Pipeline
 from axkit.systemd import notify
@@ -469,34 +469,3 @@ def _describe(address):
     if host is not None:
         return f"http://{host}:{port}/" if ":" not in host else f"http://[{host}]:{port}/"
     return str(getattr(address, "name", address))
-
-
-class GCStats:
-    """Times the garbage collector's passes (AXKIT_GC_STATS=file, for the
-    benchmarks): how many per generation, and the longest full pass."""
-
-    def __init__(self, path):
-        self.path = path
-        self.started = None
-        self.counts = [0, 0, 0]
-        self.total = [0.0, 0.0, 0.0]
-        self.longest = [0.0, 0.0, 0.0]
-        gc.callbacks.append(self)
-
-    def __call__(self, phase, info):
-        if phase == "start":
-            self.started = time.perf_counter()
-        elif self.started is not None:
-            took = time.perf_counter() - self.started
-            generation = info["generation"]
-            self.counts[generation] += 1
-            self.total[generation] += took
-            self.longest[generation] = max(self.longest[generation], took)
-
-    def write(self):
-        with open(self.path, "w") as f:
-            for g in range(3):
-                f.write(
-                    f"gen{g}: {self.counts[g]} passes, longest "
-                    f"{self.longest[g] * 1000:.2f} ms, total {self.total[g] * 1000:.1f} ms; "
-                )

@@ -38,7 +38,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import ILogObserver, formatEvent, globalLogPublisher
 
 from axkit.config.loader import SiteConfig, load_string
-from axkit.http.connection import HTTPFactory
+from axkit.http.factory import HTTPFactory
 from axkit.log import LogRouter, flush_all
 from axkit.pipeline import Pipeline
 from axkit.server import AxKitService, ConfigHolder

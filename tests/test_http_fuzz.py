@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from axkit.http.connection import IDLE
+from axkit.http.states import IDLE
 from tests.http_support import memory_site
 
 VALID = [

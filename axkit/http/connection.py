@@ -36,10 +36,9 @@ from axkit._compat import plain_tcp
 
 from ..reactor import dispatch_directly
 from .closing import Closing
-from .framing import ProtocolError
 from .parsing import RequestParsing, new_parser
 from .request import FINISHED
-from .sending import MIN_DRAIN, Sending, drained
+from .sending import Sending
 from .states import (
     BODY,
     HEADERS,
@@ -47,23 +46,8 @@ from .states import (
     LINGERING,
     PAUSE_BODY,
     PAUSE_PIPELINE,
-    RESPONDING,
     SENDING,
 )
-
-# (Also importable from here, as before the split: the states, MIN_DRAIN and
-# drained (axkit.cgi.run), ProtocolError; HTTPFactory, ConnectionGate and
-# DeadlineWheel through __getattr__ at the end.)
-__all__ = [
-    "HTTPConnection",
-    "ProtocolError",
-    "IDLE",
-    "HEADERS",
-    "BODY",
-    "RESPONDING",
-    "MIN_DRAIN",
-    "drained",
-]
 
 log = Logger(namespace="axkit.http")
 
@@ -514,17 +498,3 @@ class HTTPConnection(RequestParsing, Sending, Closing):
             self.protocol_error(408, "request body timeout")
         elif state == SENDING:
             self._check_sending(now)
-
-
-def __getattr__(name):
-    # Names that lived in this module before it was split (axkit.server,
-    # axkit.testing import them from here).  Lazy: factory.py imports this.
-    if name in ("HTTPFactory", "ConnectionGate"):
-        from . import factory
-
-        return getattr(factory, name)
-    if name == "DeadlineWheel":
-        from .deadlines import DeadlineWheel
-
-        return DeadlineWheel
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
