@@ -8,12 +8,10 @@ keep-alive), plus ``closing``.  The Apache scoreboard letter of each:
 R, W, K, C.
 """
 
-import ipaddress
 import os
 
+from axkit.auth.require import client_ip
 from axkit.http.states import BODY, HEADERS, IDLE, RESPONDING
-
-LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
 def may_see(request, conf):
@@ -22,13 +20,21 @@ def may_see(request, conf):
     loopback clients only."""
     if getattr(conf, "require", None):
         return True
-    try:
-        ip = ipaddress.ip_address((request.client_address or "").split("%")[0])
-    except ValueError:
-        return False
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in net for net in LOOPBACK)
+    ip = client_ip(request)
+    return ip is not None and ip.is_loopback
+
+
+def page_refusal(request, conf):
+    """The status to answer instead of a status page (403 for a client that
+    may not see it, 405 for a method other than GET/HEAD), or None -- then
+    the page is sent, not to be cached."""
+    if not may_see(request, conf):
+        return 403
+    if request.method not in ("GET", "HEAD"):
+        request.response_headers.set("Allow", "GET, HEAD")
+        return 405
+    request.response_headers.set("Cache-Control", "no-store")
+    return None
 
 
 STATES = ("reading", "writing", "waiting", "closing")

@@ -29,7 +29,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from axkit.config import NOT_FILES, Directive, flag
 from axkit.hooks import DECLINED, DONE
-from axkit.status import ANSWERS_BEFORE, STATES, connections, may_see, pools
+from axkit.status import ANSWERS_BEFORE, STATES, connections, page_refusal, pools
 
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"))
 # The text format every Prometheus reads (prometheus_client's newest default,
@@ -186,11 +186,8 @@ class Metrics:
     def hook_response(self, request, conf):
         if not conf.metrics:
             return DECLINED
-        if not may_see(request, conf):
-            return 403
-        if request.method not in ("GET", "HEAD"):
-            request.response_headers.set("Allow", "GET, HEAD")
-            return 405
-        request.response_headers.set("Cache-Control", "no-store")
+        refused = page_refusal(request, conf)
+        if refused is not None:
+            return refused
         request.send(200, generate_latest(self.figures.registry()), CONTENT_TYPE)
         return DONE

@@ -30,7 +30,7 @@ import time
 from axkit import SERVER_SOFTWARE
 from axkit.config import NOT_FILES, Directive, flag
 from axkit.hooks import DECLINED, DONE
-from axkit.status import ANSWERS_BEFORE, figures, may_see
+from axkit.status import ANSWERS_BEFORE, figures, page_refusal
 
 
 class Counters:
@@ -97,18 +97,15 @@ class ServerStatus:
     def hook_response(self, request, conf):
         if not conf.server_status:
             return DECLINED
-        if not may_see(request, conf):
-            return 403
-        if request.method not in ("GET", "HEAD"):
-            request.response_headers.set("Allow", "GET, HEAD")
-            return 405
+        refused = page_refusal(request, conf)
+        if refused is not None:
+            return refused
         found = figures(self.stats, conf, time.time())
         host = request.host or getattr(request.server, "name", None) or "localhost"
         if request.query is not None and "auto" in request.query.split("&"):
             body, kind = auto_text(host, found), "text/plain; charset=ISO-8859-1"
         else:
             body, kind = html_page(host, found), "text/html; charset=utf-8"
-        request.response_headers.set("Cache-Control", "no-store")
         request.send(200, body, kind)
         return DONE
 
