@@ -14,18 +14,7 @@ from twisted.trial import unittest
 
 from axkit.testing import TWISTD_COMMAND, TwistdProcess, twistd_env
 
-
-def wait_for_text(path, text, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open(path) as f:
-                if text in f.read():
-                    return True
-        except FileNotFoundError:
-            pass
-        time.sleep(0.05)
-    return False
+from .test_logging import wait_for_file_text as wait_for_text
 
 
 def get(url):
