@@ -23,8 +23,8 @@ import subprocess
 import sys
 import tempfile
 
-from benchlib import REPO, TWISTD, free_port
-from http_bench import SERVER_CORE, stop, wait_listening, wrk
+from benchlib import REPO, free_port
+from http_bench import SERVER_CORE, need_tools, stop, twistd_axkit, wait_listening, wrk
 
 APP = "tests.asgiapps.hello:app"
 
@@ -43,26 +43,7 @@ ASGILifespan off
 MaxKeepAliveRequests 0
 """)
     reactor_args = [f"--reactor={reactor}"] if reactor else []
-    return subprocess.Popen(
-        [
-            "taskset",
-            "-c",
-            SERVER_CORE,
-            *TWISTD,
-            "-n",
-            "--pidfile=",
-            *reactor_args,
-            "--logfile",
-            os.path.join(work, "axkit.log"),
-            "axkit",
-            "--config",
-            conf,
-        ],
-        cwd=work,
-        env=dict(_env(), AXKIT_ASGI_LOOP=loop),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return twistd_axkit(work, conf, reactor_args, env={"AXKIT_ASGI_LOOP": loop})
 
 
 def start_axkit_thread(work, port):
@@ -121,9 +102,7 @@ def main():
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--only", choices=list(SERVERS), action="append")
     args = parser.parse_args()
-    for tool in ("wrk", "taskset"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is needed (apt-get install wrk util-linux)")
+    need_tools("wrk", "taskset")
     try:
         import httptools  # noqa: F401
         import uvicorn  # noqa: F401

@@ -32,6 +32,25 @@ SERVER_CORE = "0"
 CLIENT_CORE = "1"
 
 
+def need_tools(*tools):
+    """Stop with a clear line when a command the bench runs is missing."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed (apt-get install wrk util-linux)")
+
+
+def twistd_axkit(work, conf, args=(), env=None, pin=True, log=None):
+    """``twistd -n axkit --config conf`` (this checkout's axkit), pinned to
+    SERVER_CORE unless ``pin`` is false, its log in ``work``."""
+    cmd = [*TWISTD, "-n", "--pidfile=", *args, "--logfile",
+           log or os.path.join(work, "axkit.log"), "axkit", "--config", conf]  # fmt: skip
+    if pin:
+        cmd = ["taskset", "-c", SERVER_CORE, *cmd]
+    base = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.Popen(cmd, cwd=work, env=dict(base, **(env or {})),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+
 def wait_listening(port, proc, timeout=20):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -66,26 +85,7 @@ Plugin access_log
 AccessLog "{work}/axkit-access.log"
 MaxKeepAliveRequests 0
 """)
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.Popen(
-        [
-            "taskset",
-            "-c",
-            SERVER_CORE,
-            *TWISTD,
-            "-n",
-            "--pidfile=",
-            "--logfile",
-            os.path.join(work, "axkit.log"),
-            "axkit",
-            "--config",
-            conf,
-        ],
-        cwd=work,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return twistd_axkit(work, conf)
 
 
 def start_twisted_web(work, docroot, port):
@@ -210,9 +210,7 @@ def main():
     parser.add_argument("--skip-nginx", action="store_true")
     parser.add_argument("--only", choices=["axkit", "twisted.web", "nginx"], action="append")
     args = parser.parse_args()
-    for tool in ("wrk", "taskset"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is needed (apt-get install wrk util-linux)")
+    need_tools("wrk", "taskset")
 
     work = tempfile.mkdtemp(prefix="axkit-bench-")
     docroot = os.path.join(work, "htdocs")

@@ -22,7 +22,7 @@ import sys
 import tempfile
 
 from benchlib import TWISTD, free_port
-from http_bench import CLIENT_CORE, SERVER_CORE, stop, wait_listening, wrk
+from http_bench import CLIENT_CORE, SERVER_CORE, need_tools, stop, twistd_axkit, wait_listening, wrk
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -76,9 +76,7 @@ Plugin proxy
 ProxyPass / http://127.0.0.1:{backend}/ max=64
 MaxKeepAliveRequests 0
 """)
-    cmd = ["taskset", "-c", SERVER_CORE, *TWISTD, "-n", "--pidfile=", "--logfile",
-           os.path.join(work, "axkit.log"), "axkit", "--config", conf]  # fmt: skip
-    return subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return twistd_axkit(work, conf)
 
 
 def start_nginx(work, port, backend):
@@ -119,9 +117,7 @@ def main():
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--only", choices=list(PROXIES), action="append")
     args = parser.parse_args()
-    for tool in ("wrk", "taskset"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is needed (apt-get install wrk util-linux)")
+    need_tools("wrk", "taskset")
     names = args.only or list(PROXIES)
     work = tempfile.mkdtemp(prefix="axkit-proxy-bench-")
     results = {name: [] for name in names}

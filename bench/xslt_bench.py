@@ -21,12 +21,11 @@ static >= 0.8).  Needs wrk and taskset.
 import argparse
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 
-from benchlib import REPO, TWISTD, free_port
-from http_bench import SERVER_CORE, stop, wait_listening, wrk
+from benchlib import REPO, free_port
+from http_bench import stop, twistd_axkit, wait_listening, wrk
 
 STYLESHEET = """<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
   <xsl:output method="html" encoding="UTF-8"/>
@@ -86,12 +85,7 @@ AxAddProcessor text/xsl /style.xsl
     AxCache Off
 </Location>
 """)
-    cmd = [*TWISTD, "-n", "--pidfile=", "--logfile", os.path.join(work, f"{port}.log")]
-    cmd += ["axkit", "--config", conf]
-    if pin:
-        cmd = ["taskset", "-c", SERVER_CORE, *cmd]
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(cmd, env=env)
+    proc = twistd_axkit(work, conf, pin=pin, log=os.path.join(work, f"{port}.log"))
     wait_listening(port, proc)
     return proc
 
