@@ -29,6 +29,7 @@ import ipaddress
 
 from axkit.config import APPEND, SERVER_ONLY, ConfigError, Directive, many
 from axkit.hooks import DECLINED
+from axkit.http.headers import FIELD_NAME
 from axkit.log import PluginLogger
 
 log = PluginLogger("remoteip")
@@ -49,7 +50,7 @@ cidr.label = "CIDR"
 
 
 def _header(word, ctx=None):
-    if not word or any(c in word for c in ' \t:()<>@,;\\"/[]?={}') or not word.isascii():
+    if FIELD_NAME.match(word) is None:
         raise ConfigError(f"{word!r} is not a header field name")
     return word.lower()
 

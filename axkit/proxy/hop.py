@@ -5,10 +5,10 @@ stripped in both directions; the proxy frames each body itself, so
 ``Content-Length`` and ``Transfer-Encoding`` never pass as they came.
 """
 
-from axkit.http.headers import HOP_BY_HOP as HEADERS_HOP_BY_HOP
-
-# Always hop-by-hop (RFC 9110 7.6.1, and Proxy-Connection, a de-facto one).
-HOP_BY_HOP = HEADERS_HOP_BY_HOP
+# (Always hop-by-hop: axkit.http.headers.HOP_BY_HOP, RFC 9110 7.6.1 and
+# Proxy-Connection, a de-facto one.)
+from axkit.http.framing import split_tokens
+from axkit.http.headers import HOP_BY_HOP
 
 # Request fields the proxy sets itself: Host (the backend's, or the
 # client's under ProxyPreserveHost), the body's framing, and Expect (the
@@ -24,10 +24,7 @@ def connection_listed(pairs):
     listed = set()
     for name, value in pairs:
         if name.lower() == "connection":
-            for token in value.split(","):
-                token = token.strip().lower()
-                if token:
-                    listed.add(token)
+            listed.update(split_tokens(value))
     return listed
 
 

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from axkit.files.cache import CachedFile
 from axkit.http.dates import http_date
 
-from .transform import still_valid
+from .safety import still_valid
 
 
 class Output(CachedFile):

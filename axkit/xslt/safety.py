@@ -103,3 +103,11 @@ class RecordingResolver(etree.Resolver):
         if path not in self.record:
             self.record[path] = file_key(path)  # stat first: never newer than the bytes
         return self.resolve_filename(path, context)
+
+
+def still_valid(deps):
+    """True while every file in ``deps`` has the stat key recorded."""
+    for dep, key in deps.items():
+        if file_key(dep) != key:
+            return False
+    return True

@@ -12,7 +12,7 @@ import threading
 
 from lxml import etree
 
-from .safety import ACCESS, RecordingResolver, file_key, stat_key, stylesheet_parser
+from .safety import ACCESS, RecordingResolver, stat_key, still_valid, stylesheet_parser
 
 XSL_NS = "http://www.w3.org/1999/XSL/Transform"
 DEFAULT_TYPES = {"xml": "text/xml", "html": "text/html", "text": "text/plain"}
@@ -34,10 +34,7 @@ class Compiled:
         self.encoding = encoding  # xsl:output encoding (the text method's charset)
 
     def fresh(self):
-        for dep, key in self.deps.items():
-            if file_key(dep) != key:
-                return False
-        return True
+        return still_valid(self.deps)
 
 
 def output_of(tree):

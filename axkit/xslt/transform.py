@@ -16,7 +16,7 @@ import time
 from lxml import etree
 
 from . import debug
-from .safety import Denied, file_key, safe_parser, stat_key, url_to_path
+from .safety import Denied, safe_parser, stat_key, url_to_path
 
 _PSEUDO_ATTR = re.compile(r"""([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
@@ -212,11 +212,3 @@ def transform(job, stylesheets):
     if media_type.startswith("text/") or media_type.endswith("xml"):
         media_type = f"{media_type}; charset={encoding or 'UTF-8'}"
     return Result(body, media_type, deps, stages)
-
-
-def still_valid(deps):
-    """True while every file in ``deps`` has the stat key recorded."""
-    for dep, key in deps.items():
-        if file_key(dep) != key:
-            return False
-    return True
