@@ -2,6 +2,7 @@
 backpressure both ways, failures, lifespan (one rule per test)."""
 
 import json
+import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -99,8 +100,11 @@ class ResponseTests(SynchronousTestCase):
         self.assertEqual(
             [v for k, v in response.headers if k.lower() == "set-cookie"], ["a=1", "b=2"]
         )
-        # Framing is the engine's: the app's Connection: close is not sent.
+        # Framing is the engine's: the app's Connection: close is not sent,
+        # nor any hop-by-hop field (RFC 9110 7.6.1) or one Connection names.
         self.assertIsNone(response.header("connection"))
+        for name in ("x-hop", "upgrade", "te"):
+            self.assertIsNone(response.header(name), name)
 
     def test_head(self):
         conn = self.s.request("HEAD", "/len")
@@ -306,3 +310,39 @@ class LifespanTests(SynchronousTestCase):
     def test_bad_target(self):
         e = self.assertRaises(RuntimeError, ASGISite, self, f"ASGIAlias / {APPS}:no_such_app\n")
         self.assertIn("no_such_app", str(e))
+
+
+class PrecedenceTests(SynchronousTestCase):
+    """Alias and ScriptAlias win over an ASGIAlias mount of "/" whatever the
+    order of the Plugin lines (as mod_alias runs before the app modules)."""
+
+    def test_alias_and_scriptalias_under_a_root_mount(self):
+        root = self.mktemp()
+        os.makedirs(os.path.join(root, "files"))
+        os.makedirs(os.path.join(root, "cgi-bin"))
+        with open(os.path.join(root, "files", "a.txt"), "w") as f:
+            f.write("a file")
+        script = os.path.join(root, "cgi-bin", "hi.cgi")
+        with open(script, "w") as f:
+            f.write('#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\nfrom cgi"\n')
+        os.chmod(script, 0o755)
+        s = ASGISite(
+            self,
+            f"""
+            ASGIAlias / {APPS}:length_app
+            Plugin alias
+            Plugin cgi
+            Plugin serve_file
+            Alias /files/ {root}/files/
+            ScriptAlias /cgi-bin/ {root}/cgi-bin/
+        """,
+        )
+        self.assertEqual(s.get("/files/a.txt").body, b"a file")
+        self.assertEqual(s.get("/elsewhere").status, 201)  # the app
+        # (A CGI program needs a real reactor: here, the chain's order --
+        # cgi claims its URL in uri_translation before asgi is asked.)
+        server = s.site.config.servers[0]
+        chain = server.resolve("/cgi-bin/hi.cgi").chains["uri_translation"]
+        names = [plugin.name for plugin, _ in chain]
+        self.assertLess(names.index("cgi"), names.index("asgi"))
+        self.assertLess(names.index("alias"), names.index("asgi"))

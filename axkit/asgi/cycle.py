@@ -24,6 +24,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from axkit.http.framing import split_tokens
+from axkit.http.headers import HOP_BY_HOP
 from axkit.http.request import HeaderInjection, RequestWatcher
 
 from .body import BodyFeed
@@ -35,10 +37,10 @@ log = Logger(namespace="axkit.asgi")
 # to have written them (the bound on memory held per streaming response).
 HIGH_WATER = 256 * 1024
 
-# Fields the engine owns (framing, Date, Server): an app's are dropped.
-_ENGINE_FIELDS = frozenset(
-    (b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"date", b"server")
-)
+# Fields an app's answer never passes on: hop-by-hop ones (RFC 9110
+# 7.6.1, and any its Connection field names) and those the engine writes
+# itself (Date, Server; Content-Length is taken as the body's length).
+_ENGINE_FIELDS = frozenset(name.encode("latin-1") for name in HOP_BY_HOP) | {b"date", b"server"}
 
 _EMPTY_BODY = {"type": "http.request", "body": b"", "more_body": False}
 _DISCONNECT = {"type": "http.disconnect"}
@@ -164,12 +166,18 @@ class HTTPCycle(BodyFeed, RequestWatcher):
             if self.l_gone:
                 raise ClientDisconnected("the client has gone")
             status = message["status"]
-            if status.__class__ is not int or not 100 <= status <= 999:
+            if status.__class__ is not int or not 200 <= status <= 999:
+                # (1xx answers are the engine's: 100 Continue.)
                 raise ValueError(f"ASGI: bad status {status!r}")
+            headers = [(bytes(n).lower(), v) for n, v in message.get("headers", ())]
+            drop = _ENGINE_FIELDS
+            for name, value in headers:
+                if name == b"connection":
+                    listed = split_tokens(bytes(value).decode("latin-1"))
+                    drop = drop | {t.encode("latin-1") for t in listed}
             fields = []
-            for name, value in message.get("headers", ()):
-                name = bytes(name).lower()
-                if name not in _ENGINE_FIELDS:
+            for name, value in headers:
+                if name not in drop:
                     fields.append((name.decode("latin-1"), bytes(value).decode("latin-1")))
                 elif name == b"content-length":
                     fields.append((None, int(value)))

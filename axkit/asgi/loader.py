@@ -1,9 +1,11 @@
 """ASGIAlias targets: ``package.module:attribute`` or a Python file that
 defines ``app`` or ``application`` (as uvicorn's ``module:app``)."""
 
+import hashlib
 import importlib
 import importlib.util
 import os
+import re
 import sys
 
 from axkit.reload import note_app_module
@@ -31,7 +33,12 @@ def load_app(target, base_dir=None):
 def _load_file(filename):
     if not os.path.isfile(filename):
         raise LoadError(f"{filename}: no such file")
-    name = "axkit_asgi_" + os.path.splitext(os.path.basename(filename))[0]
+    # One module per file: the name carries a digest of the full path, so
+    # two apps called app.py never share a module (nor --reload's watch).
+    where = os.path.abspath(filename)
+    digest = hashlib.sha1(where.encode("utf-8")).hexdigest()[:12]
+    name = "axkit_asgi_" + re.sub(r"\W", "_", os.path.splitext(os.path.basename(where))[0])
+    name += "_" + digest
     spec = importlib.util.spec_from_file_location(name, filename)
     module = importlib.util.module_from_spec(spec)
     # Its own folder first on the path, so it imports its siblings.

@@ -186,7 +186,8 @@ class Alias:
     """Alias, AliasMatch, Redirect, RedirectMatch (Apache's mod_alias)."""
 
     name = "alias"
-    run_before = ("uri_to_file", "mime_map", "serve_file", "serve_dir")
+    # (Before the application mounts too, as mod_alias runs before mod_wsgi.)
+    run_before = ("wsgi", "asgi", "uri_to_file", "mime_map", "serve_file", "serve_dir")
     directives = [
         _AliasDirective(
             "Alias",

@@ -117,7 +117,8 @@ class CGI:
     name = "cgi"
     # ScriptAlias must map before uri_to_file does, and an AddHandler program
     # must be run before a file handler sends it as a document.
-    run_before = ("uri_to_file", "mime_map", "serve_file", "serve_dir")
+    # (Before asgi too: a ScriptAlias folder under an ASGIAlias mount is CGI.)
+    run_before = ("asgi", "uri_to_file", "mime_map", "serve_file", "serve_dir")
     directives = [
         Directive(
             "ScriptAlias",

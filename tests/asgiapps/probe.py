@@ -156,7 +156,10 @@ async def length_app(scope, receive, send):
             "headers": [
                 (b"Content-Length", b"5"),
                 (b"X-App", b"yes"),
-                (b"connection", b"close"),
+                (b"connection", b"close, X-Hop"),
+                (b"X-Hop", b"listed in Connection"),
+                (b"Upgrade", b"h2c"),
+                (b"TE", b"trailers"),
                 (b"set-cookie", b"a=1"),
                 (b"set-cookie", b"b=2"),
             ],
