@@ -249,7 +249,7 @@ class Forwarding(ProxyCase):
     def test_connect_refused(self):
         data = b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n"
         raw = yield exchange(self.server.port, data)
-        self.assertRegex(head_and_body(raw)[0], r"HTTP/1.1 (400|405|501)")
+        self.assertRegex(head_and_body(raw)[0], r"HTTP/1.1 501")
         self.assertEqual(self.backend.seen, [])
 
     @defer.inlineCallbacks

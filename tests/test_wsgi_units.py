@@ -207,7 +207,7 @@ class EnvironTests(SynchronousTestCase):
             user = "bob"
             auth_type = "Digest"
             server = None
-            local_address = ("10.0.0.2", 443)
+            local_address = ("10.0.0.2", 8443)  # behind a port map: the Host rule wins
             headers = Headers([("host", "example.org"), ("content-length", "0")], lowered=True)
 
         env = build_environ(Req(), mount_base("/a", None, None), "/b", None)

@@ -153,9 +153,6 @@ class Proxy:
     def hook_uri_translation(self, request, conf):
         notes = request.notes
         notes.pop(NOTE, None)
-        if request.method == "CONNECT":
-            request.response_headers.set("Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH")
-            return 405  # a reverse proxy tunnels nothing (no mod_proxy_connect)
         path = request.path
         for route in conf.proxy_pass:
             n = prefix_match(route.prefix, path)
