@@ -74,6 +74,9 @@ class AxKitService(MultiService):
         self.handle_signals = handle_signals
         self.retired_factories = []  # of listeners a reload closed (still draining)
         self.dev_reload = False  # --reload (axkit.reload); set by tap
+        # A worker of `Workers N` (axkit.workers): (endpoint, factory) -> a
+        # Deferred port on the socket the supervisor bound, instead of binding.
+        self.adopt = None
 
     def setServiceParent(self, parent):
         # twistd asks its Application for an ILogObserver before it starts
@@ -171,6 +174,8 @@ class AxKitService(MultiService):
 
     def listen(self, endpoint):
         factory = HTTPFactory(Pipeline(self.holder, endpoint), self.reactor, self.gate)
+        if self.adopt is not None:
+            return self.adopt(endpoint, factory).addCallback(self._listening, endpoint, factory)
         if self.dev_reload:
             # --reload: the socket the process had before it re-executed.
             from axkit.reload import adopt

@@ -104,15 +104,26 @@ def makeService(options):
     daemon_log = daemon_log_path(options)
     if daemon_log is not None:
         send_std_streams_to(daemon_log)
-    from axkit.server import AxKitService
-
-    service = AxKitService(config, path)
-    service.dev_reload = bool(options["reload"])
+    service = make_server(config, path, options)
     from axkit.systemd import Watchdog, notifying_reload
 
     # Under systemd: RELOADING=1/READY=1 around SIGHUP, WATCHDOG=1 pings.
     service.reload = notifying_reload(service.reload)
     Watchdog().setServiceParent(service)
+    return service
+
+
+def make_server(config, path, options):
+    """The service: one process (AxKitService), or with ``Workers N`` (N > 1)
+    a supervisor of N worker processes (axkit.workers)."""
+    if config.global_resolved.conf.workers > 1 and not options["reload"]:
+        from axkit.workers.supervisor import Supervisor
+
+        return Supervisor(config, path)
+    from axkit.server import AxKitService
+
+    service = AxKitService(config, path)
+    service.dev_reload = bool(options["reload"])
     return service
 
 
