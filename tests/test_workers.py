@@ -1,0 +1,252 @@
+"""Workers N through a real ``twistd axkit``: a supervisor and its workers.
+
+The plugin below (loaded by dotted path in each worker) answers /pid with
+the worker's pid and the config's ``WorkerTestAnswer``, /slow after a
+while, and /log by logging long lines -- so a test can tell the workers
+apart, see which config they serve, and check what they write.
+"""
+
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+
+from twisted.internet import reactor as _reactor
+from twisted.internet.task import deferLater
+from twisted.trial.unittest import SynchronousTestCase
+
+from axkit.config import ANY, Directive, string
+from axkit.hooks import DONE
+from axkit.log import PluginLogger
+from axkit.testing import TwistdProcess
+
+LINE_LENGTH = 6000  # longer than a pipe's atomic write (PIPE_BUF, 4096)
+
+
+class WorkerProbe:
+    """/pid: "PID ANSWER"; /slow: the same, a second later; /log: logs
+    three long lines (each a single character repeated) and answers."""
+
+    name = "worker_probe"
+    log = PluginLogger("worker_probe")
+    directives = [Directive("WorkerTestAnswer", string, scopes=ANY, default="one")]
+
+    def hook_response(self, request, conf):
+        text = f"{os.getpid()} {conf.worker_test_answer}"
+        if request.path == "/slow":
+            d = deferLater(_reactor, 1.0, request.send, 200, text, "text/plain")
+            return d.addCallback(lambda _: DONE)
+        if request.path == "/log":
+            mark = "abcdefghijklmnopqrstuvwxyz"[os.getpid() % 26]
+            for _ in range(3):
+                self.log.warn("{line}", line=mark * LINE_LENGTH)
+        request.send(200, text, "text/plain")
+        return DONE
+
+
+def get(port, path="/pid", timeout=10.0):
+    """``(status, body)`` of one request on a fresh connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+def config_text(workers=2, answer="one", extra=""):
+    return (
+        "Listen tcp:0:interface=127.0.0.1\n"
+        f"Workers {workers}\n"
+        "Plugin tests.test_workers.WorkerProbe\n"
+        f"WorkerTestAnswer {answer}\n"
+        "GracefulShutdownTimeout 10\n"
+        f"{extra}"
+    )
+
+
+class WorkersTests(SynchronousTestCase):
+    def start(self, text, watch=None):
+        self.dir = tempfile.mkdtemp(prefix="axkit-workers-test-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.conf = os.path.join(self.dir, "site.conf")
+        self.write(text)
+        self.server = TwistdProcess(self.conf, watch=watch and os.path.join(self.dir, watch))
+        self.addCleanup(self.server.stop)
+        return self.server
+
+    def write(self, text):
+        with open(self.conf + ".new", "w") as f:
+            f.write(text)
+        os.replace(self.conf + ".new", self.conf)
+
+    def pids_answering(self, want, answer=None, limit=300, deadline=15.0):
+        """Distinct pids seen (answering ``answer``), until ``want`` of them."""
+        seen = set()
+        end = time.monotonic() + deadline
+        for _ in range(limit):
+            status, body = get(self.server.port)
+            self.assertEqual(status, 200)
+            pid, said = body.split()
+            if answer is None or said == answer:
+                seen.add(int(pid))
+            if len(seen) >= want or time.monotonic() > end:
+                break
+        return seen
+
+    def worker_pids(self):
+        """The supervisor's children (its workers), from /proc."""
+        found = set()
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    with open(f"/proc/{name}/stat") as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                if ppid == self.server.process.pid:
+                    found.add(int(name))
+        return found
+
+    def wait_workers(self, n, timeout=15.0, exclude=()):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            pids = self.worker_pids() - set(exclude)
+            if len(pids) == n:
+                return pids
+            time.sleep(0.05)
+        self.fail(f"not {n} workers: {self.worker_pids()}\n{self.server.output()}")
+
+    def test_two_workers_serve_and_a_killed_one_is_replaced(self):
+        self.start(config_text(workers=2))
+        first = self.wait_workers(2)
+        self.assertTrue(self.server.wait_for_output("2 workers accepting"))
+        self.assertEqual(self.pids_answering(2), first)
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        # The port keeps answering, and a new worker takes the dead one's place.
+        for _ in range(20):
+            self.assertEqual(get(self.server.port)[0], 200)
+        now = self.wait_workers(2, exclude=[victim])
+        self.assertNotIn(victim, now)
+        self.assertEqual(self.pids_answering(2, limit=300), now)
+        self.assertIn(f"worker {victim} (slot ", self.server.output())
+        self.assertIn("exited unasked (signal SIGKILL); starting another", self.server.output())
+
+    def test_sighup_replaces_workers_with_no_failed_request(self):
+        self.start(config_text(workers=2, answer="one"))
+        old = self.wait_workers(2)
+        self.assertTrue(self.server.wait_for_output("2 workers accepting"))
+        failures, answers, stop = [], [], threading.Event()
+
+        def load():
+            # Fresh connections and one keep-alive connection, in turn.
+            keep = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+            end = time.monotonic() + 30
+            for i in range(100_000):
+                if stop.is_set() or time.monotonic() > end:
+                    break
+                try:
+                    if i % 2:
+                        keep.request("GET", "/pid")
+                        response = keep.getresponse()
+                        status, body = response.status, response.read().decode()
+                        if response.will_close:
+                            keep.close()
+                    else:
+                        status, body = get(self.server.port)
+                    answers.append(body)
+                    if status != 200:
+                        failures.append(status)
+                except Exception as e:
+                    failures.append(repr(e))
+                    keep.close()
+            keep.close()
+
+        loader = threading.Thread(target=load)
+        loader.start()
+        self.addCleanup(loader.join)
+        self.addCleanup(stop.set)
+        time.sleep(0.3)
+        self.write(config_text(workers=2, answer="two"))
+        self.server.signal(signal.SIGHUP)
+        self.assertTrue(self.server.wait_for_output("reloaded: 2 workers", timeout=20))
+        new = self.wait_workers(2, exclude=old)
+        self.assertEqual(self.wait_workers(2), new)  # the old ones drained and exited
+        since = len(answers)
+        time.sleep(0.3)
+        stop.set()
+        loader.join()
+        self.assertEqual(failures, [])
+        self.assertGreater(len(answers), since)
+        self.assertEqual({a.split()[1] for a in answers[since:]}, {"two"})
+        self.assertEqual(self.pids_answering(2, answer="two"), new)
+        # A bad config: refused with file:line, the workers keep serving.
+        self.write(config_text(workers=2, answer="three", extra="NoSuchDirective 1\n"))
+        after = len(self.server.output())
+        self.server.signal(signal.SIGHUP)
+        self.assertTrue(self.server.wait_for_output("keep serving the old one", after=after))
+        self.assertRegex(
+            self.server.output()[after:], rf"{re.escape(self.conf)}:6: unknown directive"
+        )
+        self.assertEqual(get(self.server.port)[1].split()[1], "two")
+        self.assertEqual(self.worker_pids(), new)
+
+    def test_sigterm_drains_an_inflight_request(self):
+        self.start(config_text(workers=2))
+        self.wait_workers(2)
+        self.assertTrue(self.server.wait_for_output("2 workers accepting"))
+        result = []
+        slow = threading.Thread(target=lambda: result.append(get(self.server.port, "/slow")))
+        slow.start()
+        time.sleep(0.4)  # the request is being answered
+        self.server.signal(signal.SIGTERM)
+        slow.join(20)
+        self.assertEqual(result[0][0], 200)
+        self.assertEqual(self.server.process.wait(20), 0)
+        self.assertIn("graceful shutdown complete", self.server.output())
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", self.server.port), timeout=2).close()
+
+    def logging_at_once(self, extra, watch=None):
+        """Many requests at once, each making its worker log long lines."""
+        self.start(config_text(workers=4, extra=extra), watch)
+        self.wait_workers(4)
+        end = time.monotonic() + 15
+        while "4 workers accepting" not in self.server.output() + self.server.watched():
+            self.assertLess(time.monotonic(), end, "the workers did not start")
+            time.sleep(0.05)
+        threads = [
+            threading.Thread(target=lambda: [get(self.server.port, "/log") for _ in range(10)])
+            for _ in range(8)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+
+    def assertWholeLines(self, text):
+        lines = [line for line in text.splitlines() if "worker_probe" in line]
+        self.assertGreaterEqual(len(lines), 8 * 10 * 3)
+        for line in lines:
+            message = line.rsplit("] ", 1)[1]
+            self.assertEqual(len(message), LINE_LENGTH, line[:200])
+            self.assertEqual(len(set(message)), 1, line[:200])
+
+    def test_log_lines_of_many_workers_never_interleave_in_a_file(self):
+        # Each worker appends to the file (O_APPEND), a line per write().
+        self.logging_at_once("Plugin error_log\nErrorLog error.log\n", "error.log")
+        with open(os.path.join(self.dir, "error.log")) as f:
+            self.assertWholeLines(f.read())
+
+    def test_log_lines_of_many_workers_never_interleave_on_stderr(self):
+        # No log file: the workers' stderr comes through the supervisor.
+        self.logging_at_once("")
+        self.server.stop()
+        self.assertWholeLines(self.server.output())
