@@ -21,7 +21,7 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import SynchronousTestCase
 
 from axkit.config import ANY, Directive, string
-from axkit.hooks import DONE
+from axkit.hooks import DECLINED, DONE
 from axkit.log import PluginLogger
 from axkit.testing import TwistdProcess
 
@@ -37,6 +37,8 @@ class WorkerProbe:
     directives = [Directive("WorkerTestAnswer", string, scopes=ANY, default="one")]
 
     def hook_response(self, request, conf):
+        if request.path in ("/server-status", "/metrics"):
+            return DECLINED  # (tests.test_workers_status)
         text = f"{os.getpid()} {conf.worker_test_answer}"
         if request.path == "/slow":
             d = deferLater(_reactor, 1.0, request.send, 200, text, "text/plain")
@@ -71,7 +73,9 @@ def config_text(workers=2, answer="one", extra=""):
     )
 
 
-class WorkersTests(SynchronousTestCase):
+class WorkersProcess:
+    """A twistd axkit with Workers, and what a test asks of it."""
+
     def start(self, text, watch=None):
         self.dir = tempfile.mkdtemp(prefix="axkit-workers-test-")
         self.addCleanup(shutil.rmtree, self.dir, True)
@@ -123,6 +127,8 @@ class WorkersTests(SynchronousTestCase):
             time.sleep(0.05)
         self.fail(f"not {n} workers: {self.worker_pids()}\n{self.server.output()}")
 
+
+class WorkersTests(WorkersProcess, SynchronousTestCase):
     def test_two_workers_serve_and_a_killed_one_is_replaced(self):
         self.start(config_text(workers=2))
         first = self.wait_workers(2)

@@ -37,6 +37,7 @@ from axkit.log import LogRouter, flush_all, reopen_all
 from axkit.server import ConfigHolder, _describe
 from axkit.systemd import notify
 
+from . import figures
 from .sockets import Listener, mode
 
 log = Logger(namespace="axkit.workers")
@@ -173,6 +174,7 @@ class Supervisor(MultiService):
         MultiService.startService(self)
         # Made after twistd dropped privileges: the workers write in it.
         self.status_dir = tempfile.mkdtemp(prefix="axkit-workers-")
+        figures.start_folder(self.status_dir, self.generation)
         self.install_signal_handlers()
         from twisted.internet.task import LoopingCall
 
@@ -228,10 +230,8 @@ class Supervisor(MultiService):
 
     def worker_ended(self, worker, reason):
         self.alive.discard(worker)
-        from axkit import status
-
         if self.status_dir is not None:
-            status.retire_worker(self.status_dir, worker.pid)
+            figures.retire_worker(self.status_dir, worker.pid)
         if self.workers.get(worker.slot) is not worker or worker.retiring or self.stopping:
             return
         del self.workers[worker.slot]
@@ -365,6 +365,7 @@ class Supervisor(MultiService):
             log.error("reload refused: {error}; still serving the old one", error=str(e))
             return False
         self.generation += 1
+        figures.set_generation(self.status_dir, self.generation)
         new_count = self.count
         for slot in range(max(old_count, new_count)):
             if self.stopping:

@@ -84,11 +84,12 @@ def main(argv=None):
             sys.stderr.write(f"{error}\n")
         sys.stderr.write("axkit: worker not started: the config has errors\n")
         sys.exit(2)
-    from axkit import status
     from axkit.server import AxKitService
+    from axkit.workers.figures import become_worker
     from axkit.workers.sockets import adopter
 
-    status.become_worker(args.slot, args.status_dir, reactor)
+    if args.status_dir is not None:
+        become_worker(args.slot, args.status_dir, reactor)
     service = AxKitService(config, path, reactor)
     service.adopt = adopter(reactor, inherited_sockets(args.socket))
     globalLogBeginner.beginLoggingTo([service.log_router], redirectStandardIO=False)
