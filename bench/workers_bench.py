@@ -21,7 +21,8 @@ CPU from the workers, so the rate ratio is a lower bound of what two cores
 of server give; the CPU per request says whether a worker costs more.
 
 A second case, a small file at high rate (many short requests), shows the
-balance of the two modes where accepting dominates.
+balance of the two modes where accepting dominates.  ``--reload``: three
+SIGHUPs while wrk runs, and what wrk counted as failed.
 """
 
 import argparse
@@ -166,9 +167,11 @@ def run(work, workers, mode, case, duration, connections):
         wrk(f"http://127.0.0.1:{port}/{case}.txt", 1, connections, True)
         time.sleep(1.2)  # the access log is flushed every second
         skip = os.path.getsize(log_path) if os.path.exists(log_path) else 0
-        before = cpu_seconds(pids)
+        before, started = cpu_seconds(pids), time.monotonic()
         result = wrk(f"http://127.0.0.1:{port}/{case}.txt", duration, connections, True)
-        result["cpu_us"] = (cpu_seconds(pids) - before) / max(1, result["requests"]) * 1e6
+        used = cpu_seconds(pids) - before
+        result["cpu_us"] = used / max(1, result["requests"]) * 1e6
+        result["cores"] = used / (time.monotonic() - started)  # server CPU s per second
         time.sleep(1.5)
         result["shares"] = sorted(shares(log_path, skip).values(), reverse=True)
         return result
@@ -181,11 +184,39 @@ def run(work, workers, mode, case, duration, connections):
             proc.wait()
 
 
+def reload_under_load(work, duration, connections, reloads=3):
+    """wrk on the small file with keep-alive while the supervisor gets
+    ``reloads`` SIGHUPs: what wrk counts as failed (socket errors, non-2xx)."""
+    port = free_port()
+    conf = make_site(work, 2, port)
+    proc = start(work, conf, "reuseport")
+    try:
+        wait_ready(port, proc, 2)
+        import threading
+
+        def hup():
+            for _ in range(reloads):
+                time.sleep(duration / (reloads + 1))
+                proc.send_signal(signal.SIGHUP)
+
+        sender = threading.Thread(target=hup)
+        sender.start()
+        result = wrk(f"http://127.0.0.1:{port}/small.txt", duration, connections, False)
+        sender.join()
+        with open(os.path.join(work, "axkit.log")) as f:
+            result["reloaded"] = f.read().count("reloaded: 2 workers")
+        return result
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
 def describe(r):
     s = r["shares"]
     balance = f"max/min share {s[0] / s[-1]:.2f}" if len(s) > 1 and s[-1] else ""
     return (
-        f"{r['rps']:8.1f} req/s  {r['cpu_us']:8.0f} us CPU/req  shares {s} {balance}"
+        f"{r['rps']:8.1f} req/s  {r['cpu_us']:8.0f} us CPU/req  {r['cores']:.2f} cores busy  "
+        f"shares {s} {balance}"
         f"{'  errors: ' + r['errors'] if r['errors'] else ''}"
     )
 
@@ -197,9 +228,20 @@ def main():
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--modes", default="reuseport,shared")
     parser.add_argument("--cases", default="big,small")
+    parser.add_argument("--reload", action="store_true", help="SIGHUPs under load instead")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="axkit-workers-bench-")
     print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores, shared)")
+    print("(cores busy: the server's CPU seconds per second of the run; what it")
+    print(" could get of the machine, beside wrk and everything else running)")
+    if args.reload:
+        r = reload_under_load(work, args.duration, args.connections)
+        print(
+            f"SIGHUP x3 under wrk -c{args.connections} keep-alive, Workers 2: "
+            f"{r['requests']} requests, {r['rps']:.0f} req/s, reloads done {r['reloaded']}, "
+            f"failed: {r['errors'] or 'none'}"
+        )
+        return
     for case in args.cases.split(","):
         for mode in args.modes.split(","):
             for round_ in range(args.rounds):

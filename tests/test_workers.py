@@ -248,11 +248,78 @@ class WorkersTests(WorkersProcess, SynchronousTestCase):
     def test_log_lines_of_many_workers_never_interleave_in_a_file(self):
         # Each worker appends to the file (O_APPEND), a line per write().
         self.logging_at_once("Plugin error_log\nErrorLog error.log\n", "error.log")
-        with open(os.path.join(self.dir, "error.log")) as f:
+        path = os.path.join(self.dir, "error.log")
+        with open(path) as f:
             self.assertWholeLines(f.read())
+        # SIGUSR1 (logrotate): the supervisor and every worker reopen it.
+        os.rename(path, path + ".1")
+        self.server.signal(signal.SIGUSR1)
+        end = time.monotonic() + 15
+        while self.server.watched().count("log files reopened") < 5:
+            self.assertLess(time.monotonic(), end, self.server.watched())
+            time.sleep(0.05)
+        rotated = os.path.getsize(path + ".1")
+        for _ in range(20):
+            get(self.server.port, "/log")
+        self.assertIn("worker_probe", self.server.watched())
+        self.assertEqual(os.path.getsize(path + ".1"), rotated)
 
     def test_log_lines_of_many_workers_never_interleave_on_stderr(self):
         # No log file: the workers' stderr comes through the supervisor.
         self.logging_at_once("")
         self.server.stop()
         self.assertWholeLines(self.server.output())
+
+
+class WorkersDirectiveTests(SynchronousTestCase):
+    def test_a_number_or_auto(self):
+        from axkit.config.loader import load_string
+
+        conf = load_string("Workers 3\n").global_resolved.conf
+        self.assertEqual(conf.workers, 3)
+        conf = load_string("Workers auto\n").global_resolved.conf
+        self.assertEqual(conf.workers, len(os.sched_getaffinity(0)))
+        self.assertEqual(load_string("").global_resolved.conf.workers, 1)
+
+    def test_bad_values_name_the_line(self):
+        from axkit.config.errors import ConfigErrors
+        from axkit.config.loader import load_string
+
+        for word in ("0", "many", "-2"):
+            with self.assertRaises(ConfigErrors) as caught:
+                load_string(f"\nWorkers {word}\n", "site.conf")
+            self.assertRegex(str(caught.exception), r"^site.conf:2: .*Workers|^site.conf:2: ")
+
+
+class WorkersSystemdTests(WorkersProcess, SynchronousTestCase):
+    def test_systemd_hears_the_supervisor(self):
+        from .test_systemd import NotifySocket
+
+        folder = tempfile.mkdtemp(prefix="axkit-notify-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        systemd = NotifySocket(folder)
+        self.addCleanup(systemd.close)
+        os.environ["NOTIFY_SOCKET"] = systemd.path
+        self.addCleanup(os.environ.pop, "NOTIFY_SOCKET", None)
+        self.start(config_text(workers=2))
+        seen = []
+
+        def until(word):
+            while True:
+                message = systemd.receive()  # (a 20 s timeout)
+                seen.append(message)
+                if word in message.split("\n"):
+                    return message
+
+        ready = until("READY=1")
+        # Once every worker accepts, from the supervisor (the main PID).
+        self.assertIn(f"MAINPID={self.server.process.pid}", ready)
+        self.assertEqual(len(self.worker_pids()), 2)
+        self.assertIn("2 workers accepting", self.server.output())
+        self.server.signal(signal.SIGHUP)
+        until("RELOADING=1")
+        until("READY=1")
+        self.assertIn("reloaded: 2 workers", self.server.output())
+        self.server.signal(signal.SIGTERM)
+        until("STOPPING=1")
+        self.assertEqual(self.server.process.wait(20), 0)
