@@ -74,6 +74,7 @@ class AxKitService(MultiService):
         self.handle_signals = handle_signals
         self.retired_factories = []  # of listeners a reload closed (still draining)
         self.dev_reload = False  # --reload (axkit.reload); set by tap
+        self.tls_creators = {}  # TLS endpoint string -> axkit.tls.SNIConnectionCreator
 
     def setServiceParent(self, parent):
         # twistd asks its Application for an ILogObserver before it starts
@@ -179,7 +180,7 @@ class AxKitService(MultiService):
             if d is not None:
                 return d.addCallback(self._listening, endpoint, factory)
         try:
-            server_endpoint = serverFromString(self.reactor, with_backlog(endpoint))
+            server_endpoint = self._server_endpoint(endpoint)
         except IndexError:
             # Twisted's systemd: parser indexes the inherited sockets.
             raise SystemExit(
@@ -203,7 +204,9 @@ class AxKitService(MultiService):
         self.factories[endpoint] = factory
         host = port.getHost()
         log.info(
-            "axkit listening on {endpoint} ({address})", endpoint=endpoint, address=_describe(host)
+            "axkit listening on {endpoint} ({address})",
+            endpoint=endpoint,
+            address=_describe(host, "https" if endpoint in self.tls_creators else "http"),
         )
         return port
 
@@ -410,6 +413,7 @@ class AxKitService(MultiService):
                 log.error("config {source} not reloaded; still serving the old one", source=source)
                 return False
             self.holder.config = new_config
+            self._renew_certificates(new_config)
             self.holder.generation += 1
             self.gate.maximum = new_config.global_resolved.conf.max_connections
             self._raise_fd_limit()
@@ -418,6 +422,7 @@ class AxKitService(MultiService):
                 if port in self.gate.ports:
                     self.gate.ports.remove(port)
                 factory = self.factories.pop(endpoint, None)
+                self.tls_creators.pop(endpoint, None)
                 if factory is not None:
                     self.retired_factories.append(factory)
                 # Only the listening socket closes: open connections carry on.
@@ -449,7 +454,7 @@ class AxKitService(MultiService):
 
     def _listen_for_reload(self, endpoint, opened):
         factory = HTTPFactory(Pipeline(self.holder, endpoint), self.reactor, self.gate)
-        d = serverFromString(self.reactor, with_backlog(endpoint)).listen(factory)
+        d = self._server_endpoint(endpoint).listen(factory)
 
         def listening(port):
             opened.append((endpoint, port))
@@ -457,15 +462,38 @@ class AxKitService(MultiService):
 
         return d.addCallback(listening)
 
+    # -- TLS ---------------------------------------------------------------------
+
+    def _server_endpoint(self, endpoint):
+        """The endpoint to listen on: Twisted's from the string, or for
+        ``ssl:`` axkit's TLS listener (SNI, certificates renewed on reload)."""
+        from axkit.tls import is_tls, tls_endpoint
+
+        if not is_tls(endpoint):
+            return serverFromString(self.reactor, with_backlog(endpoint))
+        server_endpoint, creator = tls_endpoint(
+            self.reactor, with_backlog(endpoint), self.holder.config.tls[endpoint]
+        )
+        self.tls_creators[endpoint] = creator
+        return server_endpoint
+
+    def _renew_certificates(self, config):
+        """A reload re-read the certificate files: new connections to the
+        TLS listeners kept open get them; open connections keep theirs."""
+        for endpoint, creator in self.tls_creators.items():
+            certificates = config.tls.get(endpoint)
+            if certificates is not None:
+                creator.update(certificates)
+
     def port_numbers(self):
         return {
             ep: p.getHost().port for ep, p in self.ports.items() if hasattr(p.getHost(), "port")
         }
 
 
-def _describe(address):
+def _describe(address, scheme="http"):
     host = getattr(address, "host", None)
     port = getattr(address, "port", None)
     if host is not None:
-        return f"http://{host}:{port}/" if ":" not in host else f"http://[{host}]:{port}/"
+        return f"{scheme}://{host}:{port}/" if ":" not in host else f"{scheme}://[{host}]:{port}/"
     return str(getattr(address, "name", address))
