@@ -181,13 +181,12 @@ class AxKitService(MultiService):
                 return d.addCallback(self._listening, endpoint, factory)
         try:
             server_endpoint = self._server_endpoint(endpoint)
-        except IndexError:
-            # Twisted's systemd: parser indexes the inherited sockets.
-            raise SystemExit(
-                f"axkit: cannot listen on {endpoint}: no such socket was "
-                "passed by systemd (is the .socket unit active, with "
-                "that many ListenStream lines?)"
-            )
+        except (IndexError, KeyError):
+            # Twisted's systemd: parser looks the inherited socket up by
+            # index or name; say why it is not there.
+            from axkit.systemd import activation_problem
+
+            raise SystemExit(f"axkit: cannot listen on {endpoint}: {activation_problem(endpoint)}")
         except Exception as e:
             raise SystemExit(f"axkit: cannot listen on {endpoint}: {e}")
         d = server_endpoint.listen(factory)
@@ -484,6 +483,15 @@ class AxKitService(MultiService):
             certificates = config.tls.get(endpoint)
             if certificates is not None:
                 creator.update(certificates)
+
+    def serving_figures(self):
+        """(open connections, requests read since start) for systemd's
+        STATUS= line; worked out when asked."""
+        factories = list(self.factories.values()) + self.retired_factories
+        requests = sum(
+            f.closed_requests + sum(c.requests for c in f.connections) for f in factories
+        )
+        return self.gate.count, requests
 
     def port_numbers(self):
         return {

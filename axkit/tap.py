@@ -6,6 +6,7 @@ import sys
 from twisted.python import usage
 
 import axkit
+import axkit.systemd  # noqa: F401 -- keeps socket activation's variables (see there)
 from axkit.config.errors import ConfigErrors
 
 
@@ -108,11 +109,13 @@ def makeService(options):
 
     service = AxKitService(config, path)
     service.dev_reload = bool(options["reload"])
-    from axkit.systemd import Watchdog, notifying_reload
+    from axkit.systemd import StatusReporter, Watchdog, notifying_reload
 
-    # Under systemd: RELOADING=1/READY=1 around SIGHUP, WATCHDOG=1 pings.
+    # Under systemd: RELOADING=1/READY=1 around SIGHUP, WATCHDOG=1 pings,
+    # STATUS= with live figures.
     service.reload = notifying_reload(service.reload)
     Watchdog().setServiceParent(service)
+    StatusReporter(service.serving_figures).setServiceParent(service)
     return service
 
 
