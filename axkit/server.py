@@ -75,6 +75,8 @@ class AxKitService(MultiService):
         self.retired_factories = []  # of listeners a reload closed (still draining)
         self.dev_reload = False  # --reload (axkit.reload); set by tap
         self.tls_creators = {}  # TLS endpoint string -> axkit.tls.SNIConnectionCreator
+        self.drop_to_uid = None  # twistd -u: the user privileges are dropped to (set by tap)
+        self.log_opener = None  # axkit.logopener.LogOpener, while root-held
 
     def setServiceParent(self, parent):
         # twistd asks its Application for an ILogObserver before it starts
@@ -106,6 +108,7 @@ class AxKitService(MultiService):
         # Listen before privileges are dropped (ports below 1024).
         for endpoint in self.holder.config.listeners:
             self.listen(endpoint)
+        self._start_log_opener()
         MultiService.privilegedStartService(self)
 
     def startService(self):
@@ -309,6 +312,7 @@ class AxKitService(MultiService):
                 if flush is not None:
                     flush()
             flush_all()
+            self._stop_log_opener()
             return None
 
         ds = [d for d in ds if d is not None] + [drained]
@@ -322,6 +326,30 @@ class AxKitService(MultiService):
         self._flusher = LoopingCall(flush_all)
         self._flusher.clock = self.reactor
         self._flusher.start(1.0, now=False)
+
+    def _start_log_opener(self):
+        """Running as root with twistd -u to drop to: the log files (all
+        open by now: the logger plugins' startup) are reopened on SIGUSR1
+        through a small process that stays root (axkit/logopener.py)."""
+        from axkit import log as logs
+
+        if self.log_opener is not None or not self.drop_to_uid or os.getuid() != 0:
+            return
+        paths = logs.file_paths()
+        if not paths:
+            return
+        from axkit.logopener import LogOpener
+
+        self.log_opener = LogOpener.start(paths)
+        logs.use_opener(self.log_opener)
+
+    def _stop_log_opener(self):
+        if self.log_opener is not None:
+            from axkit import log as logs
+
+            logs.use_opener(None)
+            self.log_opener.stop()
+            self.log_opener = None
 
     # -- signals ---------------------------------------------------------------
 

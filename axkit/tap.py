@@ -109,6 +109,7 @@ def makeService(options):
 
     service = AxKitService(config, path)
     service.dev_reload = bool(options["reload"])
+    service.drop_to_uid = warn_if_serving_as_root(options)
     from axkit.systemd import StatusReporter, Watchdog, notifying_reload
 
     # Under systemd: RELOADING=1/READY=1 around SIGHUP, WATCHDOG=1 pings,
@@ -117,6 +118,25 @@ def makeService(options):
     Watchdog().setServiceParent(service)
     StatusReporter(service.serving_figures).setServiceParent(service)
     return service
+
+
+def warn_if_serving_as_root(options, euid=None):
+    """The uid twistd will drop to (``-u``), or None; started as root
+    without one, a warning line says the server will serve as root."""
+    parent = getattr(options, "parent", None)
+    try:
+        uid = parent["uid"] if parent is not None else None
+    except (KeyError, TypeError):
+        uid = None
+    euid = os.geteuid() if euid is None else euid
+    if euid == 0 and uid is None:
+        sys.stderr.write(
+            "axkit: warning: serving as root (no twistd -u/-g): a flaw in a plugin, "
+            "CGI program or application would have root's rights; start it as "
+            "`twistd -u www-data -g www-data axkit ...`, or with User= in the "
+            "systemd unit (or `-u root` to say you mean it)\n"
+        )
+    return uid
 
 
 def daemon_log_path(options):
