@@ -411,3 +411,29 @@ class quiet_dropin_failures:
         if isinstance(getattr(twisted_plugin, "log", None), _QuietPluginLog):
             twisted_plugin.log = self._real
         return False
+
+
+# -- Workers: a worker adopting a unix: listener (axkit.workers.sockets) -----
+
+
+def adopt_unix_port(reactor, fd, factory):
+    """``reactor.adoptStreamPort`` for an AF_UNIX listening socket, except
+    that stopping the port leaves the socket file in place: Twisted's
+    ``unix.Port.connectionLost`` unlinks its ``_bindPath`` even for an
+    adopted socket, which would take the path away from the supervisor and
+    every other worker when one worker stops.
+
+    Relies on ``unix.Port._fromListeningDescriptor`` (what adoptStreamPort
+    calls) and on ``connectionLost`` doing nothing beyond the unlink, the
+    lock file (None for an adopted port) and ``tcp.Port.connectionLost``.
+    Missing: ImportError/AttributeError at adoption, a worker that does
+    not start (the supervisor logs it)."""
+    from twisted.internet import tcp, unix
+
+    class KeptPort(unix.Port):
+        def connectionLost(self, reason):
+            tcp.Port.connectionLost(self, reason)
+
+    port = KeptPort._fromListeningDescriptor(reactor, fd, factory)
+    port.startListening()
+    return port

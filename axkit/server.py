@@ -77,6 +77,9 @@ class AxKitService(MultiService):
         self.tls_creators = {}  # TLS endpoint string -> axkit.tls.SNIConnectionCreator
         self.drop_to_uid = None  # twistd -u: the user privileges are dropped to (set by tap)
         self.log_opener = None  # axkit.logopener.LogOpener, while root-held
+        # A worker of `Workers N` (axkit.workers): (endpoint, factory) -> a
+        # Deferred port on the socket the supervisor bound, instead of binding.
+        self.adopt = None
 
     def setServiceParent(self, parent):
         # twistd asks its Application for an ILogObserver before it starts
@@ -175,6 +178,8 @@ class AxKitService(MultiService):
 
     def listen(self, endpoint):
         factory = HTTPFactory(Pipeline(self.holder, endpoint), self.reactor, self.gate)
+        if self.adopt is not None:
+            return self.adopt(endpoint, factory).addCallback(self._listening, endpoint, factory)
         if self.dev_reload:
             # --reload: the socket the process had before it re-executed.
             from axkit.reload import adopt
@@ -208,7 +213,7 @@ class AxKitService(MultiService):
         log.info(
             "axkit listening on {endpoint} ({address})",
             endpoint=endpoint,
-            address=_describe(host, "https" if endpoint in self.tls_creators else "http"),
+            address=_describe(host, "https" if endpoint.lower().startswith("ssl:") else "http"),
         )
         return port
 

@@ -143,3 +143,17 @@ ANSWERS_BEFORE = (
     "serve_file",
     "serve_dir",
 )
+
+
+# -- Workers N: each worker's figures in the supervisor's folder --------------
+
+WORKER = None  # (slot, folder) in a worker of Workers N
+
+
+def become_worker(slot, folder, reactor):
+    global WORKER
+    WORKER = (slot, folder)
+
+
+def retire_worker(folder, pid):
+    pass

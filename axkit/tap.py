@@ -105,10 +105,7 @@ def makeService(options):
     daemon_log = daemon_log_path(options)
     if daemon_log is not None:
         send_std_streams_to(daemon_log)
-    from axkit.server import AxKitService
-
-    service = AxKitService(config, path)
-    service.dev_reload = bool(options["reload"])
+    service = make_server(config, path, options)
     service.drop_to_uid = warn_if_serving_as_root(options)
     from axkit.systemd import StatusReporter, Watchdog, notifying_reload
 
@@ -116,7 +113,9 @@ def makeService(options):
     # STATUS= with live figures.
     service.reload = notifying_reload(service.reload)
     Watchdog().setServiceParent(service)
-    StatusReporter(service.serving_figures).setServiceParent(service)
+    figures = getattr(service, "serving_figures", None)
+    if figures is not None:
+        StatusReporter(figures).setServiceParent(service)
     return service
 
 
@@ -137,6 +136,20 @@ def warn_if_serving_as_root(options, euid=None):
             "systemd unit (or `-u root` to say you mean it)\n"
         )
     return uid
+
+
+def make_server(config, path, options):
+    """The service: one process (AxKitService), or with ``Workers N`` (N > 1)
+    a supervisor of N worker processes (axkit.workers)."""
+    if config.global_resolved.conf.workers > 1 and not options["reload"]:
+        from axkit.workers.supervisor import Supervisor
+
+        return Supervisor(config, path)
+    from axkit.server import AxKitService
+
+    service = AxKitService(config, path)
+    service.dev_reload = bool(options["reload"])
+    return service
 
 
 def daemon_log_path(options):

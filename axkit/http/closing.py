@@ -17,6 +17,9 @@ from .status import error_body, status_line
 # How long a closing connection reads and drops what the client still sends
 # (see Closing._close).
 LINGER = 2.0
+# Graceful shutdown: how long a connection accepted but not yet sent its
+# first request is given to send it.
+FRESH_DRAIN_GRACE = 1.0
 
 
 class Closing:
@@ -197,4 +200,10 @@ class Closing:
         if self.closing:
             return
         if self.state == IDLE and self.active is None:
-            self._close()
+            if self.requests:
+                self._close()
+            else:
+                # Accepted, its first request maybe on its way (a worker
+                # retiring on reload accepted it a moment ago): a second to
+                # send it, answered with Connection: close.
+                self._set_deadline(IDLE, min(FRESH_DRAIN_GRACE, self.limits.header_timeout))
