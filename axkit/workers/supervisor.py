@@ -156,7 +156,9 @@ class Supervisor(MultiService):
                 log.info(
                     "axkit listening on {endpoint} ({address}), {n} workers ({mode})",
                     endpoint=endpoint,
-                    address=_describe(listener.address, "https" if listener.kind == "ssl" else "http"),
+                    address=_describe(
+                        listener.address, "https" if listener.kind == "ssl" else "http"
+                    ),
                     n=self.count,
                     mode=listener.mode,
                 )
