@@ -184,7 +184,7 @@ class AxKitService(MultiService):
             # --reload: the socket the process had before it re-executed.
             from axkit.reload import adopt
 
-            d = adopt(self.reactor, endpoint, factory)
+            d = adopt(self.reactor, endpoint, self._tls_wrapped(endpoint, factory))
             if d is not None:
                 return d.addCallback(self._listening, endpoint, factory)
         try:
@@ -508,6 +508,20 @@ class AxKitService(MultiService):
         )
         self.tls_creators[endpoint] = creator
         return server_endpoint
+
+    def _tls_wrapped(self, endpoint, factory):
+        """``factory`` behind axkit's TLS for an ``ssl:`` socket adopted as
+        it is (--reload's re-executed process), else ``factory``."""
+        from axkit.tls import SNIConnectionCreator, is_tls
+
+        if not is_tls(endpoint):
+            return factory
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        creator = self.tls_creators[endpoint] = SNIConnectionCreator(
+            self.holder.config.tls[endpoint]
+        )
+        return TLSMemoryBIOFactory(creator, False, factory)
 
     def _renew_certificates(self, config):
         """A reload re-read the certificate files: new connections to the

@@ -317,3 +317,49 @@ class TwistdTests(SynchronousTestCase):
             time.sleep(0.1)
         result = self.curl(server.port, "b.test", self.b[0])
         self.assertEqual((result.returncode, result.stdout), (0, "site b\n"), result.stderr)
+
+
+class DevReloadTests(SynchronousTestCase):
+    """--reload re-executes the process on the same listening socket: a TLS
+    listener must still speak TLS afterwards."""
+
+    def test_tls_after_a_restart(self):
+        need_openssl()
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder, True)
+        make_cert(folder, "a.test", "a")
+        app = os.path.join(folder, "app.py")
+        source = (
+            "async def app(scope, receive, send):\n"
+            "    if scope['type'] != 'http':\n        return\n"
+            "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+            "    await send({'type': 'http.response.body', 'body': b'version %d\\n'})\n"
+        )
+        with open(app, "w") as f:
+            f.write(source % 1)
+        conf = os.path.join(folder, "site.conf")
+        with open(conf, "w") as f:
+            f.write(
+                "Listen ssl:0:interface=127.0.0.1:privateKey=a.key:certKey=a.crt\n"
+                "Plugin asgi\nASGIAlias / app.py\nASGILifespan off\n"
+            )
+        server = TwistdProcess(conf, args=("--reload",))
+        self.addCleanup(server.stop)
+        self.assertTrue(server.wait_for_output("--reload: watching"))
+        request = b"GET / HTTP/1.0\r\n\r\n"
+        self.assertTrue(peer(server.port, "a.test", request)[1].endswith(b"version 1\n"))
+        import time
+
+        time.sleep(0.05)
+        with open(app, "w") as f:
+            f.write(source % 2)
+        deadline = time.monotonic() + 20
+        answer = b""
+        while time.monotonic() < deadline and not answer.endswith(b"version 2\n"):
+            try:
+                got, answer = peer(server.port, "a.test", request)
+            except (ConnectionError, ssl.SSLError):
+                pass
+            time.sleep(0.05)
+        self.assertTrue(answer.endswith(b"version 2\n"), server.output())
+        self.assertEqual(got, fingerprint(os.path.join(folder, "a.crt")))
