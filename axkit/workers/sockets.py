@@ -71,6 +71,12 @@ class _Recorder:
 def parse(endpoint):
     """``(kind, args)`` of an endpoint string: kind is tcp, ssl, unix or
     adopted (systemd:); args what Twisted would listen with."""
+    from axkit.tls import is_tls, parse_tls_endpoint
+
+    if is_tls(endpoint):  # axkit's own TLS listener (axkit/tls.py): SNI, reloads
+        options = parse_tls_endpoint(with_backlog(endpoint))
+        port, backlog = int(options["port"]), int(options.get("backlog", 50))
+        return "ssl", {"port": port, "backlog": backlog, "interface": options.get("interface", "")}
     recorder = _Recorder()
     serverFromString(recorder, with_backlog(endpoint)).listen(Factory())
     return recorder.kind, recorder.args
@@ -151,9 +157,10 @@ class Listener:
             self.port = None
 
 
-def adopter(reactor, inherited):
+def adopter(reactor, inherited, tls=None):
     """The ``AxKitService.adopt`` of a worker: ``inherited`` maps endpoint
-    -> (fd, family); returns ``adopt(endpoint, factory)`` -> Deferred port."""
+    -> (fd, family), ``tls`` TLS endpoint -> axkit.tls.Certificates (the
+    config's); returns ``adopt(endpoint, factory)`` -> Deferred port."""
 
     def adopt(endpoint, factory):
         if endpoint not in inherited:
@@ -163,8 +170,10 @@ def adopter(reactor, inherited):
         if endpoint.split(":", 1)[0].lower() == "ssl":
             from twisted.protocols.tls import TLSMemoryBIOFactory
 
-            kind, args = parse(endpoint)
-            factory = TLSMemoryBIOFactory(args["context"], False, factory)
+            from axkit.tls import SNIConnectionCreator
+
+            creator = SNIConnectionCreator((tls or {})[endpoint])
+            factory = TLSMemoryBIOFactory(creator, False, factory)
         if family == socket.AF_UNIX:
             from axkit._compat import adopt_unix_port
 

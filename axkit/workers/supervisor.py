@@ -157,7 +157,9 @@ class Supervisor(MultiService):
                 log.info(
                     "axkit listening on {endpoint} ({address}), {n} workers ({mode})",
                     endpoint=endpoint,
-                    address=_describe(listener.address),
+                    address=_describe(
+                        listener.address, "https" if listener.kind == "ssl" else "http"
+                    ),
                     n=self.count,
                     mode=listener.mode,
                 )

@@ -91,7 +91,7 @@ def main(argv=None):
     if args.status_dir is not None:
         become_worker(args.slot, args.status_dir, reactor)
     service = AxKitService(config, path, reactor)
-    service.adopt = adopter(reactor, inherited_sockets(args.socket))
+    service.adopt = adopter(reactor, inherited_sockets(args.socket), config.tls)
     globalLogBeginner.beginLoggingTo([service.log_router], redirectStandardIO=False)
     link = SupervisorLink(reactor, args.control) if args.control is not None else None
 
