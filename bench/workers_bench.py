@@ -95,19 +95,9 @@ AccessLog {work}/access-{workers}.log "%P"
 def start(work, conf, mode):
     env = dict(os.environ, AXKIT_WORKERS_SOCKETS=mode)
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [
-        *TWISTD,
-        "-n",
-        "--pidfile=",
-        "--logfile",
-        os.path.join(work, "axkit.log"),
-        "axkit",
-        "--config",
-        conf,
-    ]
-    return subprocess.Popen(
-        cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    cmd = [*TWISTD, "-n", "--pidfile=", "axkit", "--config", conf]
+    out = open(os.path.join(work, "axkit.log"), "ab")  # the supervisor's (and workers') log
+    return subprocess.Popen(cmd, cwd=work, env=env, stdout=out, stderr=out)
 
 
 def wait_ready(port, proc, workers, timeout=30):

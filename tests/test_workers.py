@@ -301,6 +301,8 @@ class WorkersSystemdTests(WorkersProcess, SynchronousTestCase):
         self.addCleanup(systemd.close)
         os.environ["NOTIFY_SOCKET"] = systemd.path
         self.addCleanup(os.environ.pop, "NOTIFY_SOCKET", None)
+        os.environ["WATCHDOG_USEC"] = "600000"  # pings (and STATUS=) every 0.3 s
+        self.addCleanup(os.environ.pop, "WATCHDOG_USEC", None)
         self.start(config_text(workers=2))
         seen = []
 
@@ -311,11 +313,27 @@ class WorkersSystemdTests(WorkersProcess, SynchronousTestCase):
                 if word in message.split("\n"):
                     return message
 
+        def until_prefix(prefix):
+            while True:
+                message = systemd.receive()
+                seen.append(message)
+                if message.startswith(prefix):
+                    return message
+
         ready = until("READY=1")
         # Once every worker accepts, from the supervisor (the main PID).
         self.assertIn(f"MAINPID={self.server.process.pid}", ready)
         self.assertEqual(len(self.worker_pids()), 2)
         self.assertIn("2 workers accepting", self.server.output())
+        until("WATCHDOG=1")
+        for _ in range(5):
+            self.assertEqual(get(self.server.port)[0], 200)
+        # STATUS= adds up the workers' figures (written once a second).
+        while True:
+            status = until_prefix("STATUS=")
+            found = re.search(r"(\d+) requests since start", status)
+            if found and int(found.group(1)) >= 5:
+                break
         self.server.signal(signal.SIGHUP)
         until("RELOADING=1")
         until("READY=1")

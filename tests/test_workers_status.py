@@ -49,7 +49,7 @@ class WorkersStatusTests(WorkersProcess, SynchronousTestCase):
         end = time.monotonic() + deadline
         for i in range(limit):
             value = read()
-            self.assertLessEqual(value, done + i)
+            self.assertLessEqual(value, done + i, f"counted twice? asking {i}")
             if value == done + i:
                 return done + i + 1  # this one, counted once it is sent
             self.assertLess(time.monotonic(), end, f"{value} of {done + i} counted")

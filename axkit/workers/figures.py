@@ -47,12 +47,16 @@ def read_json(path):
 
 
 class Writer:
-    """A worker's snapshot, written every INTERVAL on the reactor."""
+    """A worker's snapshot, written every INTERVAL on the reactor.
+    ``serving`` (the worker's AxKitService.serving_figures, set once it
+    exists) adds its open connections and requests read, for systemd's
+    STATUS= line, which the supervisor sends."""
 
     def __init__(self, folder, reactor):
         from twisted.internet.task import LoopingCall
 
         self.folder = folder
+        self.serving = None
         self.loop = LoopingCall(self.write)
         self.loop.clock = reactor
         self.loop.start(INTERVAL, now=False)
@@ -61,8 +65,11 @@ class Writer:
     def write(self):
         from axkit.status import snapshot
 
+        data = snapshot()
+        if self.serving is not None:
+            data["open"], data["served"] = self.serving()
         try:
-            write_json(worker_file(self.folder, os.getpid()), snapshot())
+            write_json(worker_file(self.folder, os.getpid()), data)
         except OSError:
             pass  # the supervisor removed the folder: it is stopping
 
@@ -101,6 +108,15 @@ def read_others(folder, own_pid):
     return others, retired
 
 
+def serving_figures(folder):
+    """``(open connections, requests read since start)`` over every worker,
+    as last written: the supervisor's STATUS= line."""
+    others, retired = read_others(folder, None)
+    connections = sum(o.get("open", 0) for o in others)
+    requests = sum(o.get("served", 0) for o in others) + (retired or {}).get("served", 0)
+    return connections, requests
+
+
 def start_folder(folder, generation):
     """The supervisor's start: an empty retired.json (the server's start time)."""
     write_json(
@@ -114,6 +130,7 @@ def start_folder(folder, generation):
             "bytes": {},
             "durations": {},
             "cpu": [0.0, 0.0, 0.0, 0.0],
+            "served": 0,
         },
     )
 
@@ -142,6 +159,7 @@ def retire_worker(folder, pid):
             bytes=total["bytes"],
             durations=total["durations"],
             cpu=total["cpu"],
+            served=retired.get("served", 0) + last.get("served", 0),
             pids=(retired["pids"] + [pid])[-KEEP_PIDS:],
         )
         write_json(retired_path, retired)

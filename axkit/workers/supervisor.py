@@ -127,6 +127,13 @@ class Supervisor(MultiService):
     def count(self):
         return self.holder.config.global_resolved.conf.workers
 
+    def serving_figures(self):
+        """(open connections, requests read since start) over the workers,
+        for systemd's STATUS= line (axkit.systemd.StatusReporter)."""
+        if self.status_dir is None:
+            return 0, 0
+        return figures.serving_figures(self.status_dir)
+
     def setServiceParent(self, parent):
         try:
             parent.setComponent(ILogObserver, self.log_router)

@@ -88,9 +88,9 @@ def main(argv=None):
     from axkit.workers.figures import become_worker
     from axkit.workers.sockets import adopter
 
-    if args.status_dir is not None:
-        become_worker(args.slot, args.status_dir, reactor)
     service = AxKitService(config, path, reactor)
+    if args.status_dir is not None:
+        become_worker(args.slot, args.status_dir, reactor).serving = service.serving_figures
     service.adopt = adopter(reactor, inherited_sockets(args.socket), config.tls)
     globalLogBeginner.beginLoggingTo([service.log_router], redirectStandardIO=False)
     link = SupervisorLink(reactor, args.control) if args.control is not None else None
