@@ -18,6 +18,7 @@ import time
 
 from twisted.internet import reactor as _reactor
 from twisted.internet.task import deferLater
+from twisted.trial import unittest
 from twisted.trial.unittest import SynchronousTestCase
 
 from axkit.config import ANY, Directive, string
@@ -341,3 +342,66 @@ class WorkersSystemdTests(WorkersProcess, SynchronousTestCase):
         self.server.signal(signal.SIGTERM)
         until("STOPPING=1")
         self.assertEqual(self.server.process.wait(20), 0)
+
+
+class WorkersPrivilegeTests(WorkersProcess, SynchronousTestCase):
+    def test_workers_drop_privileges_after_opening_logs(self):
+        import grp
+        import pwd
+
+        if os.getuid() != 0:
+            raise unittest.SkipTest("needs root (twistd -u/-g)")
+        user = pwd.getpwnam("nobody")
+        group = "nogroup" if "nogroup" in {g.gr_name for g in grp.getgrall()} else "nobody"
+        self.dir = tempfile.mkdtemp(prefix="axkit-workers-test-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        os.chmod(self.dir, 0o755)  # the config readable by nobody; logs/ is root's
+        os.makedirs(os.path.join(self.dir, "logs"))
+        self.conf = os.path.join(self.dir, "site.conf")
+        self.write(
+            config_text(
+                workers=2,
+                extra="Plugin error_log\nPlugin access_log\nErrorLog logs/error.log\n"
+                'AccessLog logs/access.log "%P %U"\n',
+            )
+        )
+        errors = os.path.join(self.dir, "logs", "error.log")
+        access = os.path.join(self.dir, "logs", "access.log")
+        self.server = TwistdProcess(
+            self.conf, watch=errors, twistd_args=["-u", str(user.pw_uid), "-g", group]
+        )
+        self.addCleanup(self.server.stop)
+        workers = self.wait_workers(2)
+        end = time.monotonic() + 15
+        while "2 workers accepting" not in self.server.watched():
+            self.assertLess(time.monotonic(), end, self.server.watched())
+            time.sleep(0.05)
+        self.assertEqual(get(self.server.port)[0], 200)
+
+        def uids(pid):
+            with open(f"/proc/{pid}/status") as f:
+                return {x for line in f if line.startswith("Uid:") for x in line.split()[1:]}
+
+        # The supervisor stays root (it serves nothing); the workers do not.
+        self.assertEqual(uids(self.server.process.pid), {"0"})
+        for pid in workers:
+            self.assertEqual(uids(pid), {str(user.pw_uid)})
+        # logrotate: every worker reopens the root-owned files after SIGUSR1.
+        os.rename(access, access + ".1")
+        self.server.signal(signal.SIGUSR1)
+        end = time.monotonic() + 15
+        while self.server.watched().count("log files reopened") < 3:
+            self.assertLess(time.monotonic(), end, self.server.watched())
+            time.sleep(0.05)
+        seen = set()
+        for i in range(200):
+            get(self.server.port, f"/after/{i}")
+            if i >= 20:
+                with open(access) if os.path.exists(access) else open(os.devnull) as f:
+                    seen = {line.split()[0] for line in f if " /after/" in line}
+                if seen == {str(pid) for pid in workers}:
+                    break
+            time.sleep(0.02)
+        self.assertEqual(seen, {str(pid) for pid in workers})
+        self.assertNotIn("cannot reopen", self.server.watched())
+        self.assertNotIn("Traceback", self.server.watched() + self.server.output())

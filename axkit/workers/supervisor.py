@@ -122,10 +122,30 @@ class Supervisor(MultiService):
         self._again = False
         self._old_signals = {}
         self._flusher = None
+        self.drop_to = None  # (uid, gid) the workers drop to (twistd -u/-g)
 
     @property
     def count(self):
         return self.holder.config.global_resolved.conf.workers
+
+    def take_privilege_drop(self, options):
+        """``twistd -u/-g`` as root: twistd is not to drop the supervisor's
+        privileges; each worker drops to that user itself once it has opened
+        its log files (and started its root-held log opener), as Apache's
+        root parent and its children do.  The supervisor serves nothing."""
+        parent = getattr(options, "parent", None)
+        try:
+            uid, gid = parent["uid"], parent["gid"]
+        except (KeyError, TypeError):
+            return
+        if os.geteuid() != 0 or (uid is None and gid is None):
+            return
+        if uid is not None and gid is None:
+            import pwd
+
+            gid = pwd.getpwuid(uid).pw_gid
+        self.drop_to = (uid, gid)
+        parent["uid"] = parent["gid"] = None
 
     def serving_figures(self):
         """(open connections, requests read since start) over the workers,
@@ -183,6 +203,8 @@ class Supervisor(MultiService):
         MultiService.startService(self)
         # Made after twistd dropped privileges: the workers write in it.
         self.status_dir = tempfile.mkdtemp(prefix="axkit-workers-")
+        if self.drop_to is not None:
+            os.chown(self.status_dir, *(-1 if i is None else i for i in self.drop_to))
         figures.start_folder(self.status_dir, self.generation)
         self.install_signal_handlers()
         from twisted.internet.task import LoopingCall
@@ -220,6 +242,14 @@ class Supervisor(MultiService):
                 "--control", "3", "--status-dir", self.status_dir]  # fmt: skip
         if self.holder.path is not None:
             args += ["--config", self.holder.path]
+        if self.drop_to is not None:
+            uid, gid = self.drop_to
+            args += [
+                "--uid",
+                str(-1 if uid is None else uid),
+                "--gid",
+                str(-1 if gid is None else gid),
+            ]
         fd = 4
         for endpoint in self.holder.config.listeners:
             sock = self.listeners[endpoint].socket_for(slot)
