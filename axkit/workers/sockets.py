@@ -98,7 +98,9 @@ class Listener:
         """Bind (and listen): raises SystemExit with the reason if it cannot."""
         try:
             if self.mode == SHARED:
-                d = serverFromString(reactor, with_backlog(self.endpoint)).listen(Factory())
+                idle = Factory()
+                idle.noisy = False
+                d = serverFromString(reactor, with_backlog(self.endpoint)).listen(idle)
                 found = []
                 d.addBoth(found.append)
                 result = found[0]
@@ -149,12 +151,13 @@ class Listener:
         return self.sockets[slot % len(self.sockets)]
 
     def close(self):
+        """Close the sockets; a Deferred that fires once closed (a unix:
+        socket file is removed then)."""
         for s in self.sockets:
             s.close()
         self.sockets = []
-        if self.port is not None:
-            self.port.stopListening()
-            self.port = None
+        port, self.port = self.port, None
+        return defer.maybeDeferred(port.stopListening) if port is not None else defer.succeed(None)
 
 
 def adopter(reactor, inherited, tls=None):

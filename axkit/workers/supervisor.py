@@ -417,6 +417,8 @@ class Supervisor(MultiService):
                 try:
                     await self._ready_in_time(new)
                 except Exception as e:
+                    if self.stopping:
+                        return False  # stopped meanwhile: not a failure to report
                     log.error(
                         "reload: the new worker for slot {slot} did not start ({why}); "
                         "the remaining workers keep the old config",
@@ -492,8 +494,7 @@ class Supervisor(MultiService):
             log.info("graceful shutdown: stopping {n} workers", n=len(waits))
 
         def finished(_):
-            for listener in self.listeners.values():
-                listener.close()
+            closed = [listener.close() for listener in self.listeners.values()]
             self.listeners.clear()
             if self.status_dir is not None:
                 shutil.rmtree(self.status_dir, ignore_errors=True)
@@ -502,6 +503,7 @@ class Supervisor(MultiService):
             forget_exit_signal(self.reactor, (signal.SIGTERM, signal.SIGINT))
             log.info("graceful shutdown complete")
             flush_all()
+            return defer.DeferredList(closed)
 
         return defer.DeferredList(waits).addCallback(finished)
 
