@@ -147,6 +147,12 @@ class Listener:
             self.address = kind("TCP", host, bound)
         return s
 
+    def shrink(self, slots):
+        """Close the reuseport sockets of slots past ``slots`` (Workers
+        shrank on a reload and their workers are gone)."""
+        while self.mode == REUSEPORT and len(self.sockets) > max(1, slots):
+            self.sockets.pop().close()
+
     def socket_for(self, slot):
         return self.sockets[slot % len(self.sockets)]
 

@@ -441,8 +441,10 @@ class Supervisor(MultiService):
             if old is not None:
                 self.retire(old)
         # Listeners the new config dropped close once their workers are gone.
+        # So do the SO_REUSEPORT sockets of slots Workers no longer has: the
+        # kernel would go on queueing connections on them for nobody.
         removed = [ep for ep in self.listeners if ep not in new_config.listeners]
-        if removed:
+        if removed or new_count < old_count:
             draining = [w.ended for w in self.alive if w.generation < self.generation]
             defer.DeferredList(draining).addCallback(lambda _: self._close(removed))
         log.info(
@@ -463,6 +465,8 @@ class Supervisor(MultiService):
         return d
 
     def _close(self, endpoints):
+        for listener in self.listeners.values():
+            listener.shrink(self.count)
         for endpoint in endpoints:
             if endpoint in self.holder.config.listeners:
                 continue  # listened to again since
