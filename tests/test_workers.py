@@ -52,6 +52,15 @@ class WorkerProbe:
         return DONE
 
 
+class CannotStart:
+    """A plugin whose startup fails (a database that is not there)."""
+
+    name = "cannot_start"
+
+    def startup(self, config, reactor):
+        raise RuntimeError("no database")
+
+
 def get(port, path="/pid", timeout=10.0):
     """``(status, body)`` of one request on a fresh connection."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -214,6 +223,14 @@ class WorkersTests(WorkersProcess, SynchronousTestCase):
         time.sleep(0.3)
         for _ in range(30):
             self.assertEqual(get(self.server.port, timeout=5)[1].split()[1], "four")
+
+    def test_workers_that_cannot_start_stop_the_server_with_status_1(self):
+        self.start(config_text(workers=2, extra="Plugin tests.test_workers.CannotStart\n"))
+        self.assertEqual(self.server.process.wait(30), 1)
+        output = self.server.output()
+        self.assertIn("plugin tests.test_workers.cannotstart failed to start: no database", output)
+        self.assertIn("a worker failed to start (exit status 2): stopping", output)
+        self.assertNotIn("starting another", output)
 
     def test_sigterm_drains_an_inflight_request(self):
         self.start(config_text(workers=2))

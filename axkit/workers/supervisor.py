@@ -62,6 +62,7 @@ class WorkerProcess(ProcessProtocol):
         self.started = supervisor.reactor.seconds()
         self.ready = defer.Deferred()  # fires when it accepts; fails if it dies first
         self.ended = defer.Deferred()  # fires when it has exited
+        self.accepting = False  # said it accepts (the ready line came)
         self.retiring = False  # told to stop (reload, shutdown)
         self.exited = False
         self._partial = {1: b"", 2: b""}
@@ -80,6 +81,7 @@ class WorkerProcess(ProcessProtocol):
         elif fd == 3:
             self._control += data
             if b"\n" in self._control and not self.ready.called:
+                self.accepting = True
                 self.ready.callback(self)
 
     def signal(self, signum):
@@ -231,8 +233,17 @@ class Supervisor(MultiService):
     def _start_failed(self, failure):
         if self.stopping:
             return
-        log.error("a worker failed to start: stopping")
+        self.stopping = True  # no replacements: the config cannot serve
+        if isinstance(failure.value, defer.FirstError):
+            failure = failure.value.subFailure
+        log.error("a worker failed to start ({why}): stopping", why=_why(failure))
         self.reactor.callLater(0, self.reactor.stop)
+        # As a single process that cannot start: exit 1, not 0 (for
+        # systemd's Restart=on-failure).  twistd has no exit status of its
+        # own to set; this runs after its clean-up, at interpreter exit.
+        import atexit
+
+        atexit.register(_exit_failed)
 
     def spawn(self, slot):
         """Start a worker for ``slot`` on the current config's listeners."""
@@ -274,7 +285,7 @@ class Supervisor(MultiService):
         if self.workers.get(worker.slot) is not worker or worker.retiring or self.stopping:
             return
         del self.workers[worker.slot]
-        if not worker.ready.called:
+        if not worker.accepting:
             return  # failed to start: whoever waits for it says so
         lived = self.reactor.seconds() - worker.started
         log.error(
@@ -510,6 +521,12 @@ class Supervisor(MultiService):
             return defer.DeferredList(closed)
 
         return defer.DeferredList(waits).addCallback(finished)
+
+
+def _exit_failed():
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def _why(reason):
