@@ -144,6 +144,9 @@ class WorkersTests(WorkersProcess, SynchronousTestCase):
         first = self.wait_workers(2)
         self.assertTrue(self.server.wait_for_output("2 workers accepting"))
         self.assertEqual(self.pids_answering(2), first)
+        # A SIGHUP to a worker itself (a hang-up of the process group) is
+        # ignored: only the supervisor reloads.
+        os.kill(max(first), signal.SIGHUP)
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
         # The port keeps answering, and a new worker takes the dead one's place.
@@ -154,6 +157,8 @@ class WorkersTests(WorkersProcess, SynchronousTestCase):
         self.assertEqual(self.pids_answering(2, limit=300), now)
         self.assertIn(f"worker {victim} (slot ", self.server.output())
         self.assertIn("exited unasked (signal SIGKILL); starting another", self.server.output())
+        self.assertIn(max(first), now)
+        self.assertNotIn("reloaded", self.server.output())
 
     def test_sighup_replaces_workers_with_no_failed_request(self):
         self.start(config_text(workers=2, answer="one"))
