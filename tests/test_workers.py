@@ -158,6 +158,7 @@ class WorkersTests(WorkersProcess, SynchronousTestCase):
         self.assertIn(f"worker {victim} (slot ", self.server.output())
         self.assertIn("exited unasked (signal SIGKILL); starting another", self.server.output())
         self.assertIn(max(first), now)
+        self.assertTrue(self.server.wait_for_output("after its predecessor exited"))
         self.assertNotIn("reloaded", self.server.output())
 
     def test_sighup_replaces_workers_with_no_failed_request(self):

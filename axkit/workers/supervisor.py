@@ -243,13 +243,24 @@ class Supervisor(MultiService):
             why=why(reason),
         )
         delay = QUICK_DEATH if lived < QUICK_DEATH else 0
-        self.reactor.callLater(delay, self._replace, worker.slot)
+        self.reactor.callLater(delay, self._replace, worker.slot, self.reactor.seconds())
 
-    def _replace(self, slot):
+    def _replace(self, slot, since=None):
         if self.stopping or slot in self.workers or slot >= self.count:
             return
         replacement = self.spawn(slot)
+        if since is not None:
+            replacement.ready.addCallback(self._replaced, since)
         replacement.ready.addErrback(self._replacement_failed, slot)
+
+    def _replaced(self, worker, since):
+        log.info(
+            "worker {pid} accepting in slot {slot}, {took:.2f}s after its predecessor exited",
+            pid=worker.pid,
+            slot=worker.slot,
+            took=self.reactor.seconds() - since,
+        )
+        return worker
 
     def _replacement_failed(self, failure, slot):
         if self.stopping:
