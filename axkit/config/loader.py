@@ -108,6 +108,15 @@ def load_tree(
     servers = [ServerConfig(s, global_scope, registry, defaults) for s in server_scopes] or [
         ServerConfig(global_scope, global_scope, registry, defaults)
     ]
+    for plugin in plugins.values():  # checks across lines (IAxKitPlugin.check_config)
+        check = getattr(plugin, "check_config", None)
+        for server in servers if check is not None else ():
+            try:
+                check(server.base.conf)
+            except ConfigError as e:
+                errors.append(e)
+    if errors:
+        raise ConfigErrors(sorted(errors, key=_error_order))
     global_only = (
         servers[0]
         if servers[0].scope is global_scope
