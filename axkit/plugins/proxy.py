@@ -292,29 +292,40 @@ def _resolved(old, new, where):
     ).located(*where)
 
 
+_FORWARDED = frozenset(("x-forwarded-for", "x-forwarded-host", "x-forwarded-server"))
+
+
 def request_fields(request, conf, backend):
-    """The fields sent to the backend: the client's end-to-end ones, the
-    Host, and the X-Forwarded-* ones (ProxyAddHeaders)."""
-    fields = end_to_end(request.headers, REQUEST_OWN)
-    client_host = request.headers.get("host")
+    """The fields sent to the backend: the Host, the client's end-to-end
+    ones, and the X-Forwarded-* ones (ProxyAddHeaders)."""
+    headers = request.headers
+    client_host = headers.get("host")
     host = client_host if conf.proxy_preserve_host and client_host else backend.netloc
-    fields.insert(0, ("Host", host))
-    if conf.proxy_add_headers:
-        # Apache appends to a value the client (or a proxy before us) sent.
-        for name, value in (
-            ("X-Forwarded-For", request.client_address),
-            ("X-Forwarded-Host", client_host),
-            ("X-Forwarded-Server", getattr(request.server, "name", None) or request.host),
-        ):
-            if not value:
-                continue
-            old = [v for n, v in fields if n.lower() == name.lower()]
-            if old:
-                fields = [(n, v) for n, v in fields if n.lower() != name.lower()]
-                value = ", ".join(old + [value])
+    fields = [("Host", host)]
+    if not conf.proxy_add_headers:
+        fields += end_to_end(headers, REQUEST_OWN)
+        return fields
+    # Apache appends to a value the client (or a proxy before us) sent.
+    prior = None
+    for pair in end_to_end(headers, REQUEST_OWN):
+        name = pair[0].lower()
+        if name in _FORWARDED:
+            if prior is None:
+                prior = {}
+            prior.setdefault(name, []).append(pair[1])
+        elif name != "x-forwarded-proto":
+            fields.append(pair)
+    for name, value in (
+        ("X-Forwarded-For", request.client_address),
+        ("X-Forwarded-Host", client_host),
+        ("X-Forwarded-Server", getattr(request.server, "name", None) or request.host),
+    ):
+        old = prior.get(name.lower()) if prior is not None else None
+        if old:
+            value = ", ".join(old + [value]) if value else ", ".join(old)
+        if value:
             fields.append((name, value))
-        fields = [(n, v) for n, v in fields if n.lower() != "x-forwarded-proto"]
-        fields.append(("X-Forwarded-Proto", "https" if request.secure else "http"))
+    fields.append(("X-Forwarded-Proto", "https" if request.secure else "http"))
     return fields
 
 

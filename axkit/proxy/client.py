@@ -24,6 +24,8 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from axkit._compat import can_send_now
+
 CONNECT_TIMEOUT = 10
 DEFAULT_MAX = 16  # idle connections kept per backend (ProxyPass max=)
 DEFAULT_TTL = 60.0  # seconds an idle connection is kept (ProxyPass ttl=)
@@ -49,6 +51,7 @@ class BackendConnection(Protocol):
         self.reused = False  # it served a whole answer before this one
         self.idle_since = 0.0
         self.lost = None  # Deferreds waiting for connectionLost (close_all)
+        self.sock = None
         self._reset()
 
     def _reset(self):
@@ -63,6 +66,24 @@ class BackendConnection(Protocol):
 
     def connectionMade(self):
         self.pool.track(self)
+        # A plain socket (TCP, UNIX; not TLS) takes a write at once when
+        # nothing is queued: no epoll update and no extra reactor turn.
+        handle = self.transport.getHandle()
+        self.sock = handle if isinstance(handle, socket.socket) else None
+
+    def write(self, data):
+        """Write to the backend: at once on a plain socket with nothing
+        queued, else through the transport (which keeps the order)."""
+        sock = self.sock
+        if sock is not None and can_send_now(self.transport):
+            try:
+                sent = sock.send(data)
+            except OSError:
+                sent = 0  # (the transport finds the error and closes)
+            if sent == len(data):
+                return
+            data = data[sent:]
+        self.transport.write(data)
 
     # -- one exchange ---------------------------------------------------
 
@@ -73,7 +94,7 @@ class BackendConnection(Protocol):
         self.exchange = exchange
         self.bodyless = bodyless
         self.parser = HttpResponseParser(self)
-        self.transport.write(head)
+        self.write(head)
 
     def looks_alive(self):
         """Whether a kept connection is still open, checked on the socket
@@ -156,9 +177,12 @@ class BackendConnection(Protocol):
             else:
                 exchange.answer_broken(self, f"bad answer: {cause or e}")
             return
-        if self.complete and self.exchange is exchange:
-            self.exchange = None
-            exchange.answer_end(self)
+        if self.exchange is exchange:
+            if self.complete:
+                self.exchange = None
+                exchange.answer_end(self)
+            elif exchange.head_pending:
+                exchange.answer_flush()
 
     def done(self, reusable):
         """The exchange is over: keep the connection for the next one when

@@ -89,6 +89,8 @@ class Forward(RequestWatcher):
         self.got_head = False
         self.discarding = False  # the answer went otherwise (X-Sendfile): drop its body
         self.registered = False  # as the request's producer
+        self.head_pending = None  # (status, length) until the head is sent
+        self.stash = None  # the body read with the head
         self.retried = False
         self.body = None  # None, "length" or "chunked"
         self.upload_done = True
@@ -156,9 +158,9 @@ class Forward(RequestWatcher):
         if conn is None:
             return
         if self.body == "chunked":
-            conn.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+            conn.write(b"%x\r\n%b\r\n" % (len(data), data))
         else:
-            conn.transport.write(data)
+            conn.write(data)
 
     def _up_end(self):
         conn = self.conn
@@ -166,7 +168,7 @@ class Forward(RequestWatcher):
         if conn is None:
             return
         if self.body == "chunked":
-            conn.transport.write(b"0\r\n\r\n")
+            conn.write(b"0\r\n\r\n")
         conn.transport.unregisterProducer()
 
     def _connect_failed(self, failure):
@@ -205,17 +207,33 @@ class Forward(RequestWatcher):
             self.conn = None
             self._fail(f"bad field in the answer: {e}", 502)
             return
-        request.start_response(status, length)
-        if not conn.complete:
-            self.registered = True
-            request.register_producer(self, True)
-            self.deadline.after(self.timeout)
+        # The head waits for the end of this read: a whole small answer
+        # then leaves as one write with its Content-Length (answer_end).
+        self.head_pending = (status, length)
+        self.stash = []
 
     def answer_body(self, data):
         if self.discarding:
             return
+        if self.head_pending is not None:
+            self.stash.append(data)  # (at most one read)
+            return
         self.deadline.extend(self.timeout)
         self.request.write(data)
+
+    def answer_flush(self):
+        """The read ended with the answer incomplete: send the head and
+        what came of the body, and stream the rest."""
+        status, length = self.head_pending
+        self.head_pending = None
+        request = self.request
+        request.start_response(status, length)
+        self.registered = True
+        request.register_producer(self, True)
+        self.deadline.after(self.timeout)
+        for data in self.stash:
+            request.write(data)
+        self.stash = None
 
     def answer_end(self, conn):
         self.conn = None
@@ -225,6 +243,18 @@ class Forward(RequestWatcher):
             self._done()
             return
         request = self.request
+        pending = self.head_pending
+        if pending is not None:  # the whole answer came in one read
+            self.head_pending = None
+            status, length = pending
+            if conn.bodyless or status == 204 or status == 304:
+                request.start_response(status, length)
+            else:
+                request.send(status, b"".join(self.stash))
+            conn.done(self.upload_done)
+            request.finish()
+            self._done()
+            return
         if self.registered:
             self.registered = False
             request.unregister_producer()
