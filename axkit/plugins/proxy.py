@@ -20,9 +20,8 @@ backend is ever contacted: the request's target, Host and path choose
 the URL *path* only.
 """
 
+import re
 from urllib.parse import quote
-
-from twisted.internet.defer import succeed
 
 from axkit.config import (
     ANY,
@@ -54,6 +53,8 @@ from axkit.proxy.xsendfile import XSendFile
 HANDLER = "proxy-server"
 NOTE = "proxy.route"
 _PATH_SAFE = "/:@!$&'()*+,;=~"
+# A path of only these needs no quoting (quote's safe set and the unreserved).
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_.\-~/:@!$&'()*+,;=]*\Z").match
 log = PluginLogger("proxy")
 
 
@@ -242,7 +243,7 @@ class Proxy:
                 request=request,
             )
             request.send_error(503)
-            return succeed(DONE)
+            return DONE
         balancer.started(member)
         request.when_ended(lambda: balancer.ended(member))
         forward = self._forward(
@@ -267,7 +268,7 @@ class Proxy:
         return forward.start()
 
     def _forward(self, request, conf, route, rest, spec, base, timeout=None):
-        target = base + quote(rest, safe=_PATH_SAFE)
+        target = base + (rest if _PLAIN_PATH(rest) else quote(rest, safe=_PATH_SAFE))
         if request.query is not None:
             target += "?" + request.query
         if timeout is None:

@@ -5,7 +5,9 @@ A ``Pool`` per backend (and per ``max=``/``ttl=``/TLS settings) keeps up to
 ``ttl=`` seconds unused.  A ``BackendConnection`` is a plain Twisted
 protocol on a TCP, UNIX or TLS client endpoint; it parses answers with
 httptools (llhttp) and hands them to one exchange at a time
-(axkit.proxy.forward.Forward): ``answer_head``, ``answer_body``,
+(axkit.proxy.forward.Forward): ``answer_head`` (the status and the
+end-to-end fields: hop-by-hop ones, those a Connection field lists, the
+framing, Date and Server are dropped here), ``answer_body``,
 ``answer_end``, ``answer_lost``.  It never chooses where to connect:
 the endpoint is the backend's, fixed at config time.
 
@@ -25,6 +27,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from axkit._compat import can_send_now
+from axkit.http.framing import split_tokens
+from axkit.http.headers import HOP_BY_HOP
+
+from .hop import RESPONSE_OWN
 
 CONNECT_TIMEOUT = 10
 DEFAULT_MAX = 16  # idle connections kept per backend (ProxyPass max=)
@@ -33,8 +39,11 @@ DEFAULT_TTL = 60.0  # seconds an idle connection is kept (ProxyPass ttl=)
 _log = Logger()
 _pools = {}  # (reactor, PoolSpec key) -> Pool
 
-# An answer's framing, as far as the exchange needs it.
 _BODYLESS = frozenset((204, 304))
+# Fields of an answer that never reach the exchange: hop-by-hop ones and
+# those the engine writes itself (framing, Date, Server).
+_DROPPED = frozenset(n.encode("ascii") for n in HOP_BY_HOP | RESPONSE_OWN)
+_NOT_FIELDS = frozenset(("keep-alive", "close"))  # Connection options, not field names
 
 
 class _Refused(Exception):
@@ -56,6 +65,9 @@ class BackendConnection(Protocol):
 
     def _reset(self):
         self.fields = []
+        self.length = None  # the answer's Content-Length (an int), if it has one
+        self.framed = False  # it has a Content-Length or a Transfer-Encoding
+        self.listing = None  # its Connection fields' values
         self.status = 0
         self.head_done = False
         self.complete = False
@@ -68,7 +80,8 @@ class BackendConnection(Protocol):
         self.pool.track(self)
         # A plain socket (TCP, UNIX; not TLS) takes a write at once when
         # nothing is queued: no epoll update and no extra reactor turn.
-        handle = self.transport.getHandle()
+        get = getattr(self.transport, "getHandle", None)
+        handle = get() if get is not None else None
         self.sock = handle if isinstance(handle, socket.socket) else None
 
     def write(self, data):
@@ -114,8 +127,22 @@ class BackendConnection(Protocol):
     # -- httptools callbacks ----------------------------------------------
 
     def on_header(self, name, value):
-        if not self.head_done:
-            self.fields.append((name.decode("latin-1"), value.decode("latin-1")))
+        # The end-to-end fields only (RFC 9110 7.6.1), decoded: the framing
+        # and the hop-by-hop ones are noted or dropped here.
+        if self.head_done:
+            return  # (a trailer)
+        lname = name.lower()
+        if lname in _DROPPED:
+            if lname == b"content-length":
+                self.framed = True
+                self.length = int(value)  # (llhttp checked it: digits, once)
+            elif lname == b"transfer-encoding":
+                self.framed = True
+                self.length = None
+            elif lname == b"connection":
+                self.listing = [value] if self.listing is None else self.listing + [value]
+            return
+        self.fields.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self):
         exchange = self.exchange
@@ -128,18 +155,22 @@ class BackendConnection(Protocol):
             # (101 is not asked for here: WebSocket tunnels have their own.)
             if status == 101:
                 raise _Refused("101 Switching Protocols without an Upgrade asked for")
-            self.fields = []
+            self.fields, self.length, self.framed, self.listing = [], None, False, None
             return
         self.status = status
+        if self.listing is not None:
+            listed = set()
+            for value in self.listing:
+                listed.update(split_tokens(value.decode("latin-1")))
+            listed -= _NOT_FIELDS
+            if listed:
+                self.fields = [f for f in self.fields if f[0].lower() not in listed]
         self.head_done = True
         if self.bodyless or status in _BODYLESS:
             self.complete = True
             self.keep = self.parser.should_keep_alive()
         else:
-            fields = self.fields
-            self.until_close = not any(
-                n.lower() in ("content-length", "transfer-encoding") for n, _ in fields
-            )
+            self.until_close = not self.framed
         exchange.answer_head(self, status, self.fields)
 
     def on_body(self, data):

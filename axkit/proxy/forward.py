@@ -28,12 +28,10 @@ from twisted.internet.error import ConnectError, ConnectionRefusedError
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
-from axkit.hooks import DONE
+from axkit.hooks import OK
 from axkit.http.head import HeaderInjection
 from axkit.http.request import RequestWatcher
 from axkit.log import PluginLogger
-
-from .hop import RESPONSE_OWN, end_to_end
 
 log = PluginLogger("proxy")
 
@@ -44,8 +42,11 @@ _WANTS_LENGTH = frozenset(("POST", "PUT", "PATCH"))  # an empty body still says 
 def request_head(method, target, fields):
     """The request head as bytes (fields already end-to-end, framing included)."""
     return (
-        f"{method} {target} HTTP/1.1\r\n" + "".join([f"{n}: {v}\r\n" for n, v in fields]) + "\r\n"
+        f"{method} {target} HTTP/1.1\r\n" + "".join(map(_FIELD_LINE, fields)) + "\r\n"
     ).encode("latin-1")
+
+
+_FIELD_LINE = "%s: %s\r\n".__mod__  # (name, value) -> its line, without a Python frame
 
 
 @implementer(IPushProducer)
@@ -79,7 +80,6 @@ class Forward(RequestWatcher):
         self.fields = fields
         self.timeout = timeout
         self.on_head = on_head  # (forward, status, fields) -> fields or None (handled)
-        self.done = Deferred()
         self.pool = None
         self.conn = None  # the backend connection while the exchange runs
         self.pending = None  # a connection attempt's Deferred
@@ -96,7 +96,7 @@ class Forward(RequestWatcher):
         self.upload_done = True
         self.deadline = request.deadline(self._expired)
         # A balancer's: on_success(); on_failure(forward, nothing_sent) may
-        # return a Deferred of another attempt (another member), or None.
+        # start another attempt (another member) and return its result, or None.
         self.on_success = None
         self.on_failure = None
 
@@ -117,7 +117,7 @@ class Forward(RequestWatcher):
         self.deadline.after(self.timeout)
         request.watch(self)
         self._connect(False)
-        return self.done
+        return OK  # (hook_response: the answer follows)
 
     def idempotent(self):
         return self.request.method in _IDEMPOTENT and self.body is None
@@ -187,14 +187,9 @@ class Forward(RequestWatcher):
         request = self.request
         if self.on_success is not None:
             self.on_success()
-        length = None
-        if not conn.until_close:
-            for name, value in fields:
-                if name.lower() == "content-length":
-                    length = int(value) if value.isdigit() else None
+        length = conn.length
         if status == 204 or status == 304:
             length = None  # (a HEAD keeps the GET's length, if the backend said it)
-        fields = end_to_end(fields, RESPONSE_OWN)
         if self.on_head is not None:
             fields = self.on_head(self, status, fields)
             if fields is None:  # answered otherwise (X-Sendfile): drop the body
@@ -240,7 +235,6 @@ class Forward(RequestWatcher):
         self.deadline.cancel()
         if self.discarding:
             conn.done(self.upload_done)
-            self._done()
             return
         request = self.request
         pending = self.head_pending
@@ -253,14 +247,12 @@ class Forward(RequestWatcher):
                 request.send(status, b"".join(self.stash))
             conn.done(self.upload_done)
             request.finish()
-            self._done()
             return
         if self.registered:
             self.registered = False
             request.unregister_producer()
         conn.done(self.upload_done)
         request.finish()
-        self._done()
 
     def answer_lost(self, conn, reason):
         self.conn = None
@@ -268,9 +260,7 @@ class Forward(RequestWatcher):
             return
         if self.got_head:
             self.deadline.cancel()
-            if self.discarding:
-                self._done()
-            elif not self.timed_out:
+            if not self.discarding and not self.timed_out:
                 self._fail(f"answer cut: {reason.getErrorMessage()}", None)
             return
         if conn.reused and not conn.got_bytes and self.idempotent() and not self.retried:
@@ -304,8 +294,8 @@ class Forward(RequestWatcher):
         if conn is not None:
             conn.abort()
         if self.discarding:
-            self._done()
-        elif self.got_head:
+            return
+        if self.got_head:
             self._fail(f"no data for {self.timeout:g}s after the head", None)
         else:
             self._failed(504, f"no answer within {self.timeout:g}s", False)
@@ -314,10 +304,8 @@ class Forward(RequestWatcher):
         """Before the head: maybe another member (a balancer), else ``status``."""
         self.deadline.cancel()
         if self.on_failure is not None:
-            retry = self.on_failure(self, nothing_sent)
-            if retry is not None:
+            if self.on_failure(self, nothing_sent) is not None:
                 self._log(why + ", trying another member")
-                retry.addBoth(lambda _: self._done())
                 return None
         self._fail(why, status)
         return None
@@ -346,11 +334,6 @@ class Forward(RequestWatcher):
             request.send_error(status)
         else:
             request.abort()
-        self._done()
-
-    def _done(self):
-        if not self.done.called:
-            self.done.callback(DONE)
 
     # -- the request's end (RequestWatcher) --------------------------------
 
@@ -364,7 +347,6 @@ class Forward(RequestWatcher):
         conn, self.conn = self.conn, None
         if conn is not None:
             conn.abort()
-        self._done()
 
     # -- IPushProducer (the client's side pauses us) -----------------------
 
