@@ -47,7 +47,7 @@ from axkit.proxy.balancer import parse_balancer
 from axkit.proxy.client import PoolSpec
 from axkit.proxy.forward import Forward
 from axkit.proxy.hop import REQUEST_OWN, end_to_end
-from axkit.proxy.tls import TLSSettings
+from axkit.proxy.tls import TLSSettings, ca_file
 from axkit.proxy.xsendfile import XSendFile
 
 HANDLER = "proxy-server"
@@ -150,7 +150,7 @@ class Proxy:
         ),
         Directive(
             "SSLProxyCACertificateFile",
-            path_type,
+            ca_file,
             scopes=SERVER_ONLY,
             doc="A PEM file of the CA certificates https:// backends are checked "
             "against (instead of the system's).",

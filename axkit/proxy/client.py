@@ -295,8 +295,11 @@ class Pool:
         not one per request)."""
         self._sweep = None
         cutoff = self.reactor.seconds() - self.ttl
-        for conn in [c for c in self.idle if c.idle_since <= cutoff]:
-            conn.transport.loseConnection()
+        old = [c for c in self.idle if c.idle_since <= cutoff]
+        if old:
+            self.idle = [c for c in self.idle if c.idle_since > cutoff]
+            for conn in old:
+                conn.transport.loseConnection()
         if self.idle:
             wait = self.idle[0].idle_since + self.ttl - self.reactor.seconds()
             self._sweep = self.reactor.callLater(max(wait, 0.01), self._expire)

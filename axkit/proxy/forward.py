@@ -41,9 +41,9 @@ _WANTS_LENGTH = frozenset(("POST", "PUT", "PATCH"))  # an empty body still says 
 
 def request_head(method, target, fields):
     """The request head as bytes (fields already end-to-end, framing included)."""
-    return (
-        f"{method} {target} HTTP/1.1\r\n" + "".join(map(_FIELD_LINE, fields)) + "\r\n"
-    ).encode("latin-1")
+    return (f"{method} {target} HTTP/1.1\r\n" + "".join(map(_FIELD_LINE, fields)) + "\r\n").encode(
+        "latin-1"
+    )
 
 
 _FIELD_LINE = "%s: %s\r\n".__mod__  # (name, value) -> its line, without a Python frame

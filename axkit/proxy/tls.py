@@ -35,6 +35,19 @@ def load_bundle(path):
     return ssl.trustRootFromCertificates(certs)
 
 
+def ca_file(word, ctx):
+    """SSLProxyCACertificateFile's argument: a PEM file that loads (checked
+    at its line)."""
+    from axkit.config import path
+
+    name = path(word, ctx)
+    load_bundle(name)
+    return name
+
+
+ca_file.label = "FILE"
+
+
 class TLSSettings:
     """How to speak TLS to https:// backends (one per server config)."""
 
