@@ -28,7 +28,9 @@ SCRIPTS = {
     "/connection-close": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
     "/head": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n",
     "/no-content": b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n",
-    "/chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+    "/chunked": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    ),
     "/garbage": b"NOT HTTP AT ALL\r\n\r\n",
     "/switch": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
     # the second request on a connection finds it closed (a stale kept one)
@@ -273,7 +275,7 @@ def make_cert(folder, name="localhost"):
 
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
