@@ -11,6 +11,7 @@ log line.  The field never reaches the client.
 
 import os
 
+from axkit.files.confine import is_inside
 from axkit.log import PluginLogger
 
 log = PluginLogger("proxy")
@@ -29,7 +30,7 @@ def allowed(target, folders):
     real = os.path.realpath(target)
     for folder in folders:
         root = os.path.realpath(folder)
-        if real.startswith(root.rstrip("/") + "/") and os.path.isfile(real):
+        if is_inside(real, root) and os.path.isfile(real):
             return real
     return None
 
