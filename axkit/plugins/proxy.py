@@ -41,7 +41,7 @@ from axkit.config import path as path_type
 from axkit.hooks import DECLINED, DONE, OK
 from axkit.http.paths import prefix_match
 from axkit.log import PluginLogger
-from axkit.proxy import client
+from axkit.proxy import client, websocket
 from axkit.proxy.backend import parse_proxy_pass
 from axkit.proxy.balancer import parse_balancer
 from axkit.proxy.forward import Forward
@@ -230,6 +230,10 @@ class Proxy:
         if timeout is None:
             timeout = route.timeout if route.timeout is not None else conf.proxy_timeout
         fields = request_fields(request, conf, backend)
+        if route.upgrade == "websocket" and websocket.wanted(request):
+            return websocket.Tunnel(request, backend, url, fields, timeout)
+        if backend.tls:
+            return _Refused(request, backend)
         return Forward(request, agent, backend, url, fields, timeout, _Answer(conf, request))
 
 
@@ -257,6 +261,17 @@ def request_fields(request, conf, backend):
         fields = [(n, v) for n, v in fields if n.lower() != "x-forwarded-proto"]
         fields.append(("X-Forwarded-Proto", "https" if request.secure else "http"))
     return fields
+
+
+class _Refused:
+    """A plain request on a wss:// route (only WebSockets are tunnelled)."""
+
+    def __init__(self, request, backend):
+        self.request, self.backend = request, backend
+        self.on_success = self.on_failure = None
+
+    def start(self):
+        return websocket.refuse_tls(self.request, self.backend)
 
 
 class _Answer:

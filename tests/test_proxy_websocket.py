@@ -1,0 +1,192 @@
+"""WebSocket passthrough through a real `twistd axkit`, with a real
+WebSocket server behind it and a real client in front (the websockets
+package)."""
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
+
+from axkit.testing import TwistdProcess
+
+try:
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+    from websockets.sync.client import connect
+    from websockets.sync.server import serve
+except ImportError:  # (the test extra installs it)
+    serve = None
+
+
+class Backend:
+    """A websockets server on 127.0.0.1 in a thread: /echo echoes, /bye
+    answers one message then closes (code 4000); records each handshake's
+    request headers."""
+
+    def __init__(self):
+        self.requests = []
+        self.closed = []
+        self.server = serve(
+            self.handler,
+            "127.0.0.1",
+            0,
+            max_size=None,
+            process_request=self.record,
+            compression=None,
+        )
+        self.port = self.server.socket.getsockname()[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def record(self, connection, request):
+        self.requests.append((request.path, dict(request.headers.raw_items())))
+        return None
+
+    def handler(self, ws):
+        path = ws.request.path
+        try:
+            if path.endswith("/bye"):
+                ws.send("bye: " + ws.recv())
+                ws.close(4000, "done here")
+                return
+            for message in ws:
+                ws.send(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed.append((path, ws.close_code, ws.close_reason))
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(10)
+
+
+class WebSocketProxyTests(SynchronousTestCase):
+    def setUp(self):
+        if serve is None:
+            raise SkipTest("websockets is not installed")
+        self.backend = Backend()
+        self.addCleanup(self.backend.stop)
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder, True)
+        path = os.path.join(folder, "site.conf")
+        port = self.backend.port
+        with open(path, "w") as f:
+            f.write(f"""Listen tcp:0:interface=127.0.0.1
+Plugin proxy
+ProxyPass /ws/ http://127.0.0.1:{port}/ upgrade=websocket timeout=5
+ProxyPass /wsurl/ ws://127.0.0.1:{port}/
+ProxyPass /plain/ http://127.0.0.1:{port}/
+ProxyPass /lb/ balancer://app/ upgrade=websocket
+ProxyPass /down/ http://127.0.0.1:1/ upgrade=websocket
+ProxyPass /idle/ http://127.0.0.1:{port}/ upgrade=websocket timeout=1
+<Proxy balancer://app>
+    BalancerMember http://127.0.0.1:1
+    BalancerMember http://127.0.0.1:{port}
+    ProxySet lbmethod=byrequests
+</Proxy>
+""")
+        self.server = TwistdProcess(path)
+        self.addCleanup(self.server.stop)
+        self.addCleanup(self.no_traceback)
+
+    def no_traceback(self):
+        output = self.server.output()
+        self.assertNotIn("Traceback", output)
+        self.assertNotIn("Unhandled", output)
+
+    def url(self, path):
+        return f"ws://127.0.0.1:{self.server.port}{path}"
+
+    def connect(self, path, **kw):
+        return connect(self.url(path), open_timeout=10, close_timeout=10, max_size=None, **kw)
+
+    def test_text_echo_and_the_fields_the_backend_saw(self):
+        with self.connect("/ws/echo?x=1") as ws:
+            ws.send("hello")
+            self.assertEqual(ws.recv(timeout=10), "hello")
+            self.assertEqual(ws.response.status_code, 101)
+        path, headers = self.backend.requests[-1]
+        self.assertEqual(path, "/echo?x=1")
+        lowered = {k.lower(): v for k, v in headers.items()}
+        self.assertEqual(lowered["upgrade"], "websocket")
+        self.assertEqual(lowered["connection"], "Upgrade")
+        self.assertIn("sec-websocket-key", lowered)
+        self.assertEqual(lowered["x-forwarded-for"], "127.0.0.1")
+
+    def test_a_megabyte_binary_message_both_ways(self):
+        payload = os.urandom(1 << 20)
+        with self.connect("/ws/echo") as ws:
+            for _ in range(3):
+                ws.send(payload)
+                self.assertEqual(ws.recv(timeout=20), payload)
+
+    def test_the_close_handshake_passes_through(self):
+        ws = self.connect("/ws/echo")
+        ws.send("x")
+        ws.recv(timeout=10)
+        ws.close(1000, "client done")
+        self.assertEqual(ws.close_code, 1000)
+        self.assertEqual(ws.close_reason, "client done")
+        deadline = time.monotonic() + 10
+        while not self.backend.closed and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertEqual(self.backend.closed, [("/echo", 1000, "client done")])
+
+    def test_the_backend_closing_closes_the_client(self):
+        with self.connect("/ws/bye") as ws:
+            ws.send("me")
+            self.assertEqual(ws.recv(timeout=10), "bye: me")
+            with self.assertRaises(ConnectionClosed):
+                ws.recv(timeout=10)
+            self.assertEqual(ws.close_code, 4000)
+            self.assertEqual(ws.close_reason, "done here")
+
+    def test_ws_url_form(self):
+        with self.connect("/wsurl/echo") as ws:
+            ws.send("via ws://")
+            self.assertEqual(ws.recv(timeout=10), "via ws://")
+
+    def test_without_the_key_no_tunnel(self):
+        with self.assertRaises(InvalidStatus) as caught:
+            self.connect("/plain/echo")
+        self.assertNotEqual(caught.exception.response.status_code, 101)
+        path, headers = self.backend.requests[-1]
+        lowered = {k.lower(): v.lower() for k, v in headers.items()}
+        self.assertNotIn("upgrade", lowered)
+        self.assertNotIn("upgrade", lowered.get("connection", ""))
+
+    def test_balancer_member_after_a_refusing_one(self):
+        for _ in range(2):  # one of them first tries the dead member
+            with self.connect("/lb/echo") as ws:
+                ws.send("lb")
+                self.assertEqual(ws.recv(timeout=10), "lb")
+
+    def test_backend_down_is_502(self):
+        with self.assertRaises(InvalidStatus) as caught:
+            self.connect("/down/echo")
+        self.assertEqual(caught.exception.response.status_code, 502)
+
+    def test_a_plain_request_on_a_websocket_route_is_proxied(self):
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        s.sendall(b"GET /ws/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while True:
+            piece = s.recv(65536)
+            if not piece:
+                break
+            answer += piece
+        s.close()
+        # (websockets answers a plain GET 426 Upgrade Required.)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 426 "), answer[:200])
+
+    def test_an_idle_tunnel_is_closed_after_its_timeout(self):
+        with self.connect("/idle/echo", ping_interval=None) as ws:
+            ws.send("once")
+            self.assertEqual(ws.recv(timeout=10), "once")
+            with self.assertRaises(ConnectionClosed):
+                ws.recv(timeout=15)
+        self.assertIn("WebSocket idle for 1s, closed", self.server.output())
