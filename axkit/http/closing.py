@@ -201,6 +201,11 @@ class Closing:
 
     def drain(self):
         """Graceful shutdown: close now if idle, else after this response."""
+        if self._switched is not None:
+            # After a 101 there is no response to wait for (a WebSocket may
+            # stay open for days): the protocol sees its connection closed.
+            self.transport.loseConnection()
+            return
         if self.closing:
             return
         if self.state == IDLE and self.active is None:
