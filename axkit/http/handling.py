@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from twisted.internet.defer import Deferred
 
-from axkit.notes import HANDLER_FIELDS
+from axkit.notes import HANDLER_FIELDS, X_SENDFILE
 
 from .head import head_bytes
 from .states import FINISHED, HEAD_PENDING, STREAMING
@@ -57,16 +57,28 @@ class HandlerAPI:
 
         return send_file(self, source, conditional, offset, length)
 
-    def add_handler_fields(self, fields: Iterable[tuple[str, str]]) -> None:
+    def add_handler_fields(self, fields: Iterable[tuple[str, str]]) -> bool:
         """Add the response fields a handler produced after the fixup phase
         (a CGI program's head, a WSGI start_response, a backend's answer):
         the scope's ``Header`` operations apply over them, as Apache runs
-        mod_headers after the handler."""
-        merge = self.notes.get(HANDLER_FIELDS) if self.notes else None
-        if merge is not None:
-            merge(self, fields)
-        else:
-            self.response_headers.extend(fields)
+        mod_headers after the handler.  Every handler passes its fields
+        here before its head goes out, and acts on the answer: True, go on;
+        False, the answer was taken in the handler's place (``XSendFile
+        On`` and an ``X-Sendfile`` field: the file, or a 404, is being
+        sent) -- send nothing more, drop the body, let the request end."""
+        notes = self.notes
+        if notes:
+            divert = notes.get(X_SENDFILE)
+            if divert is not None:
+                fields = list(fields)
+                if divert(self, fields):
+                    return False
+            merge = notes.get(HANDLER_FIELDS)
+            if merge is not None:
+                merge(self, fields)
+                return True
+        self.response_headers.extend(fields)
+        return True
 
     def write_raw(self, data: bytes) -> None:
         """Send bytes as they are, no framing: for a handler that speaks
