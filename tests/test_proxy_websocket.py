@@ -43,6 +43,8 @@ class Backend:
 
     def record(self, connection, request):
         self.requests.append((request.path, dict(request.headers.raw_items())))
+        if request.path.startswith("/deny"):
+            return connection.respond(403, "not you\n")
         return None
 
     def handler(self, ws):
@@ -190,3 +192,39 @@ ProxyPass /idle/ http://127.0.0.1:{port}/ upgrade=websocket timeout=1
             with self.assertRaises(ConnectionClosed):
                 ws.recv(timeout=15)
         self.assertIn("WebSocket idle for 1s, closed", self.server.output())
+
+    def test_a_refusal_is_relayed_as_a_response(self):
+        with self.assertRaises(InvalidStatus) as caught:
+            self.connect("/ws/deny")
+        response = caught.exception.response
+        self.assertEqual(response.status_code, 403)
+        self.assertEqual(response.body, b"not you\n")
+
+    def test_hop_by_hop_fields_other_than_the_upgrade_are_dropped(self):
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        s.sendall(
+            b"GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: keep-alive, Upgrade, X-Secret\r\nX-Secret: 1\r\n"
+            b"Keep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            b"X-End: to-end\r\n\r\n"
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            piece = s.recv(1)
+            if not piece:
+                break
+            head += piece
+        s.close()
+        self.assertTrue(head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n"), head)
+        lines = head.lower().split(b"\r\n")
+        self.assertIn(b"upgrade: websocket", lines)
+        self.assertIn(b"connection: upgrade", lines)
+        self.assertIn(b"sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=", lines)
+        path, headers = self.backend.requests[-1]
+        lowered = {k.lower(): v for k, v in headers.items()}
+        for name in ("x-secret", "keep-alive", "te", "proxy-connection"):
+            self.assertNotIn(name, lowered)
+        self.assertEqual(lowered["connection"], "Upgrade")
+        self.assertEqual(lowered["upgrade"], "websocket")
+        self.assertEqual(lowered["x-end"], "to-end")

@@ -44,8 +44,8 @@ async def asgi_app(scope, receive, send):
 
 
 CGI_PROGRAM = """#!/bin/sh
-printf 'Content-Type: text/x-report\\r\\nX-Sendfile: %s\\r\\nETag: "the-program-s-own"\\r\\n\\r\\n' \
-    "$QUERY_STRING"
+printf 'Content-Type: text/x-report\\r\\nX-Sendfile: %s\\r\\n' "$QUERY_STRING"
+printf 'ETag: "the-program-s-own"\\r\\n\\r\\n'
 i=0
 while [ $i -lt 100 ]; do printf 'never sent '; i=$((i+1)); done
 """

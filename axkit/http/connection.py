@@ -39,7 +39,6 @@ from .closing import Closing
 from .parsing import RequestParsing, new_parser
 from .request import FINISHED
 from .sending import Sending
-from .switching import Switching
 from .states import (
     BODY,
     HEADERS,
@@ -50,6 +49,7 @@ from .states import (
     PAUSE_UPGRADE,
     SENDING,
 )
+from .switching import Switching
 
 log = Logger(namespace="axkit.http")
 

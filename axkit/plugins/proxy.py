@@ -40,13 +40,12 @@ from axkit.config import (
 from axkit.hooks import DECLINED, DONE, OK
 from axkit.http.paths import prefix_match
 from axkit.log import PluginLogger
-from axkit.proxy import client, websocket
+from axkit.notes import X_SENDFILE
+from axkit.proxy import client, websocket, xsendfile
 from axkit.proxy.backend import parse_proxy_pass
 from axkit.proxy.balancer import parse_balancer
 from axkit.proxy.forward import Forward
 from axkit.proxy.hop import REQUEST_OWN, end_to_end
-from axkit.notes import X_SENDFILE
-from axkit.proxy import xsendfile
 
 HANDLER = "proxy-server"
 NOTE = "proxy.route"
