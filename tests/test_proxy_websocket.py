@@ -26,7 +26,7 @@ class Backend:
     answers one message then closes (code 4000); records each handshake's
     request headers."""
 
-    def __init__(self):
+    def __init__(self, ssl=None):
         self.requests = []
         self.closed = []
         self.server = serve(
@@ -36,6 +36,7 @@ class Backend:
             max_size=None,
             process_request=self.record,
             compression=None,
+            ssl=ssl,
         )
         self.port = self.server.socket.getsockname()[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -228,3 +229,109 @@ ProxyPass /idle/ http://127.0.0.1:{port}/ upgrade=websocket timeout=1
         self.assertEqual(lowered["connection"], "Upgrade")
         self.assertEqual(lowered["upgrade"], "websocket")
         self.assertEqual(lowered["x-end"], "to-end")
+
+
+def self_signed(folder):
+    """A certificate for 127.0.0.1 (and its key), PEM files in ``folder``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = os.path.join(folder, "cert.pem")
+    key_path = os.path.join(folder, "key.pem")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return cert_path, key_path
+
+
+class SecureBackendTests(SynchronousTestCase):
+    """A wss:// backend: the tunnel is TLS, the backend's certificate checked."""
+
+    def test_wss_backend(self):
+        if serve is None:
+            raise SkipTest("websockets is not installed")
+        import ssl
+
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder, True)
+        cert, key = self_signed(folder)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        backend = Backend(ssl=context)
+        self.addCleanup(backend.stop)
+        path = os.path.join(folder, "site.conf")
+        with open(path, "w") as f:
+            f.write(
+                "Listen tcp:0:interface=127.0.0.1\nPlugin proxy\n"
+                f"ProxyPass /s/ wss://127.0.0.1:{backend.port}/\n"
+                f"ProxyPass /untrusted/ wss://127.0.0.1:{backend.port}/\n"
+            )
+        # (The child trusts our certificate through OpenSSL's SSL_CERT_FILE.)
+        os.environ["SSL_CERT_FILE"] = cert
+        try:
+            server = TwistdProcess(path)
+        finally:
+            del os.environ["SSL_CERT_FILE"]
+        self.addCleanup(server.stop)
+        with connect(f"ws://127.0.0.1:{server.port}/s/echo", open_timeout=10) as ws:
+            ws.send("over TLS")
+            self.assertEqual(ws.recv(timeout=10), "over TLS")
+        self.assertEqual(backend.requests[-1][0], "/echo")
+
+
+class UntrustedBackendTests(SynchronousTestCase):
+    def test_an_untrusted_certificate_is_502(self):
+        if serve is None:
+            raise SkipTest("websockets is not installed")
+        import ssl
+
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder, True)
+        cert, key = self_signed(folder)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        backend = Backend(ssl=context)
+        self.addCleanup(backend.stop)
+        path = os.path.join(folder, "site.conf")
+        with open(path, "w") as f:
+            f.write(
+                "Listen tcp:0:interface=127.0.0.1\nPlugin proxy\n"
+                f"ProxyPass /s/ wss://127.0.0.1:{backend.port}/\n"
+            )
+        server = TwistdProcess(path)
+        self.addCleanup(server.stop)
+        with self.assertRaises(InvalidStatus) as caught:
+            connect(f"ws://127.0.0.1:{server.port}/s/echo", open_timeout=10)
+        self.assertEqual(caught.exception.response.status_code, 502)
+        self.assertEqual(backend.requests, [])
+        self.assertIn("TLS failed", server.output())

@@ -326,12 +326,15 @@ class Tunnel:
             if transport is not None:
                 transport.loseConnection()
 
-    def backend_lost(self, protocol):
+    def backend_lost(self, protocol, reason):
         state = self.state
         if state == TUNNEL:
             self.close()
         elif state == HEAD:
-            self._fail("connection closed before an answer", 502, False)
+            if type(reason.value).__module__.startswith("OpenSSL"):
+                self._fail(f"TLS failed: {reason.getErrorMessage()}", 502, False)
+            else:
+                self._fail("connection closed before an answer", 502, False)
         elif state == ANSWER:
             if protocol.close_delimited:
                 self.answered()
@@ -404,7 +407,7 @@ class _Backend(Protocol):
         pass
 
     def connectionLost(self, reason):
-        self.tunnel.backend_lost(self)
+        self.tunnel.backend_lost(self, reason)
 
 
 @implementer(IHalfCloseableProtocol)
