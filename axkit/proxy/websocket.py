@@ -23,15 +23,10 @@ with one log line naming the backend.
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import (
-    TCP4ClientEndpoint,
-    UNIXClientEndpoint,
-    connectProtocol,
-    wrapClientTLS,
-)
+from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint, wrapClientTLS
 from twisted.internet.error import ConnectError, ConnectionRefusedError
 from twisted.internet.interfaces import IHalfCloseableProtocol
-from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import Factory, Protocol
 from zope.interface import implementer
 
 from axkit.hooks import DONE
@@ -117,7 +112,7 @@ class Tunnel:
             endpoint = wrapClientTLS(optionsForClientTLS(backend.host), endpoint)
         self.deadline.after(self.timeout)
         request.when_ended(self._request_ended)
-        self.connecting = connectProtocol(endpoint, _Backend(self))
+        self.connecting = endpoint.connect(_OneShot(_Backend(self)))
         self.connecting.addCallbacks(self._connected, self._not_connected)
         return self.done
 
@@ -340,6 +335,18 @@ class Tunnel:
                 self.answered()
             else:
                 self._fail("answer cut", None)
+
+
+class _OneShot(Factory):
+    """connectProtocol's factory, without a "Starting factory" line per tunnel."""
+
+    noisy = False
+
+    def __init__(self, protocol):
+        self.protocol_instance = protocol
+
+    def buildProtocol(self, addr):
+        return self.protocol_instance
 
 
 @implementer(IHalfCloseableProtocol)
