@@ -99,7 +99,9 @@ class RawBackend:
         self.listener.close()
 
 
-class BackpressureTests(SynchronousTestCase):
+class RawTunnelCase(SynchronousTestCase):
+    """A raw client, through twistd, tunnelled to a raw backend."""
+
     def setUp(self):
         self.backend = RawBackend()
         self.addCleanup(self.backend.close)
@@ -123,6 +125,8 @@ class BackpressureTests(SynchronousTestCase):
         self.assertTrue(self.backend.ready.wait(20))
         self.before = rss(self.server.process.pid)
 
+
+class BackpressureTests(RawTunnelCase):
     def check(self, writer, reader):
         sent = flood(writer)
         grown = rss(self.server.process.pid) - self.before
@@ -136,3 +140,38 @@ class BackpressureTests(SynchronousTestCase):
 
     def test_a_backend_reading_nothing_pauses_the_client(self):
         self.check(self.client, self.backend.conn)
+
+
+def read_to_end(sock):
+    got = b""
+    while True:
+        piece = sock.recv(65536)
+        if not piece:
+            return got
+        got += piece
+
+
+class HalfCloseTests(RawTunnelCase):
+    """A FIN is passed on; the tunnel closes once both sides sent theirs."""
+
+    def test_the_client_s_fin_reaches_the_backend(self):
+        self.client.sendall(b"last words")
+        self.client.shutdown(socket.SHUT_WR)
+        self.assertEqual(read_to_end(self.backend.conn), b"last words")
+        # The other way is still open until the backend closes too.
+        self.backend.conn.sendall(b"a reply")
+        self.backend.conn.shutdown(socket.SHUT_WR)
+        self.assertEqual(read_to_end(self.client), b"a reply")
+
+    def test_the_backend_s_fin_reaches_the_client(self):
+        self.backend.conn.sendall(b"bye")
+        self.backend.conn.shutdown(socket.SHUT_WR)
+        self.assertEqual(read_to_end(self.client), b"bye")
+        self.client.sendall(b"late")
+        self.client.shutdown(socket.SHUT_WR)
+        self.assertEqual(read_to_end(self.backend.conn), b"late")
+
+    def test_a_lost_backend_closes_the_client(self):
+        self.backend.conn.close()
+        self.backend.conn = None
+        self.assertEqual(read_to_end(self.client), b"")
