@@ -3,7 +3,9 @@
 ``http://host:port/base/`` over TCP; ``unix:/run/app.sock|http://localhost/``
 (Apache's form) over a UNIX socket, the URL after ``|`` giving the Host and
 the base path; ``https://host/base/`` over TLS (axkit.proxy.tls);
-``balancer://NAME/base`` names a <Proxy balancer://NAME>.
+``balancer://NAME/base`` names a <Proxy balancer://NAME>.  ``ws://`` is
+http for a route that tunnels WebSockets (mod_proxy_wstunnel's form),
+``wss://`` is TLS for the tunnel only.
 """
 
 from urllib.parse import urlsplit
@@ -27,12 +29,13 @@ class Backend:
             if not sep or not socket:
                 raise ConfigError(f"expected unix:/path/to.sock|http://host/path, got {self.url!r}")
         parts = urlsplit(url)
-        self.scheme = parts.scheme.lower()
-        if self.scheme not in ("http", "https"):
+        self.scheme = scheme = parts.scheme.lower()
+        if scheme not in ("http", "https", "ws", "wss") or (socket and scheme in ("https", "wss")):
             raise ConfigError(
-                f"backend URL must be http:// or https:// (or unix:...|http://), got {self.url!r}"
+                f"backend URL must be http:// or ws:// (or unix:...|http://), "
+                f"or https:// or wss:// (TLS), got {self.url!r}"
             )
-        self.tls = self.scheme == "https"
+        self.tls = scheme in ("https", "wss")
         if not parts.hostname:
             raise ConfigError(f"backend URL has no host: {self.url!r}")
         if parts.query or parts.fragment:
@@ -94,6 +97,9 @@ class Route:
         else:
             self.backend, self.balancer = Backend(url), None
             self.base = self.backend.base
+            if self.backend.scheme != "http" and upgrade is None:
+                # (ws:// and wss:// tunnel WebSockets, as mod_proxy_wstunnel's.)
+                self.upgrade = "websocket"
 
     def __repr__(self):
         return f"ProxyPass {self.prefix} {self.url}"
@@ -118,7 +124,7 @@ def parse_keys(words, allowed=KEYS):
         elif key == "upgrade":
             if value.lower() != "websocket":
                 raise ConfigError(f"upgrade= takes websocket, got {value!r}")
-            raise ConfigError("upgrade=websocket: WebSocket passthrough is not supported yet")
+            keys[key] = "websocket"
         else:
             keys[key] = value.lower()
     return keys

@@ -196,7 +196,11 @@ class Forward(RequestWatcher):
                 self.discarding = True
                 return
         try:
-            request.add_handler_fields(fields)
+            if request.add_handler_fields(fields) is False:
+                # Answered otherwise (XSendFile On and an X-Sendfile field):
+                # the backend's body is read and dropped.
+                self.discarding = True
+                return
         except HeaderInjection as e:
             conn.abort()
             self.conn = None
