@@ -110,7 +110,9 @@ def load_tree(
     ]
     for plugin in plugins.values():  # checks across lines (IAxKitPlugin.check_config)
         check = getattr(plugin, "check_config", None)
-        for server in servers if check is not None else ():
+        if check is None:
+            continue
+        for server in servers:
             try:
                 check(server.base.conf)
             except ConfigError as e:
