@@ -88,7 +88,7 @@ async def small(port, connections, messages):
 
     async def one():
         async with connect(f"ws://127.0.0.1:{port}/", compression=None) as ws:
-            for i in range(messages):
+            for _ in range(messages):
                 await ws.send("m" * 64)
                 await ws.recv()
 
@@ -141,10 +141,10 @@ def main():
                 try:
                     wait_listening(port, proc)
                     for load, coro in (
-                        ("small", lambda: small(port, args.connections, args.messages)),
-                        ("bulk", lambda: bulk(port, args.bulk)),
+                        ("small", small(port, args.connections, args.messages)),
+                        ("bulk", bulk(port, args.bulk)),
                     ):
-                        rate, cpu = measure(proc, coro())
+                        rate, cpu = measure(proc, coro)
                         results.setdefault((name, load), []).append((rate, cpu))
                         print(
                             f"round {round_ + 1} {name:6} {load:5}: {rate:9.1f} msg/s, "
