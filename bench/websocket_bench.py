@@ -162,6 +162,9 @@ def main():
         if mine and peer:
             a = min(cpu for _, cpu in mine)
             n = min(cpu for _, cpu in peer)
+            if not a or not n:
+                print(f"{load}: too short to measure the CPU (clock ticks); raise the counts")
+                continue
             print(f"{load}: axkit {a * 1e6:.1f} us, nginx {n * 1e6:.1f} us per message: "
                   f"axkit uses {a / n:.2f}x nginx's CPU (nginx/axkit = {n / a:.2f})")  # fmt: skip
 
