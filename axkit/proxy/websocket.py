@@ -282,6 +282,9 @@ class Tunnel:
         if rest and self.client is not None:
             self.client.write(rest)
         self._done()
+        # A tunnel may stay open for days: keep only what relaying needs.
+        self.request = self.fields = None
+        self.peer.parser = self.peer.fields = None
 
     # -- the tunnel ----------------------------------------------------------
 
