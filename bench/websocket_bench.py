@@ -88,7 +88,7 @@ async def small(port, connections, messages):
 
     async def one():
         async with connect(f"ws://127.0.0.1:{port}/", compression=None) as ws:
-            for i in range(messages):
+            for _ in range(messages):
                 await ws.send("m" * 64)
                 await ws.recv()
 
@@ -141,10 +141,10 @@ def main():
                 try:
                     wait_listening(port, proc)
                     for load, coro in (
-                        ("small", lambda: small(port, args.connections, args.messages)),
-                        ("bulk", lambda: bulk(port, args.bulk)),
+                        ("small", small(port, args.connections, args.messages)),
+                        ("bulk", bulk(port, args.bulk)),
                     ):
-                        rate, cpu = measure(proc, coro())
+                        rate, cpu = measure(proc, coro)
                         results.setdefault((name, load), []).append((rate, cpu))
                         print(
                             f"round {round_ + 1} {name:6} {load:5}: {rate:9.1f} msg/s, "
@@ -162,6 +162,9 @@ def main():
         if mine and peer:
             a = min(cpu for _, cpu in mine)
             n = min(cpu for _, cpu in peer)
+            if not a or not n:
+                print(f"{load}: too short to measure the CPU (clock ticks); raise the counts")
+                continue
             print(f"{load}: axkit {a * 1e6:.1f} us, nginx {n * 1e6:.1f} us per message: "
                   f"axkit uses {a / n:.2f}x nginx's CPU (nginx/axkit = {n / a:.2f})")  # fmt: skip
 

@@ -71,6 +71,18 @@ class HandOverTests(TempDirMixin, SynchronousTestCase):
             self.assertTrue(value.endswith(b"\r\n\r\n" + NEXT + NEXT), value)  # echoed
             self.assertEqual(b"".join(upgradeplugins.made[0].received), NEXT + NEXT)
 
+    def test_an_upgrade_queued_behind_a_slow_answer(self):
+        self.conn.send(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n" + HEAD.format(path="/now").encode())
+        self.conn.send(b"after")
+        self.assertEqual(self.conn.transport.value(), b"")
+        self.site.clock.advance(1)
+        value = self.conn.transport.value()
+        self.assertTrue(value.startswith(b"HTTP/1.1 200 OK\r\n"), value)
+        self.assertIn(b"slow", value)
+        self.assertIn(b"HTTP/1.1 101 Switching Protocols\r\n", value)
+        self.assertTrue(value.endswith(b"\r\n\r\nafter"), value)
+        self.assertEqual(upgradeplugins.made[0].received, [b"after"])
+
     def test_large_data_after_the_head_keeps_its_order(self):
         # More than one parser slice (1 KB) after the head in the same read.
         payload = os.urandom(40000)
@@ -126,6 +138,19 @@ class HandOverTests(TempDirMixin, SynchronousTestCase):
         # Upgrade without Connection: upgrade is no upgrade either.
         self.conn.request("GET", "/now", [("Upgrade", "echo")])
         self.assertEqual(self.conn.responses()[1].status, 426)
+
+    def test_upgrade_without_an_upgrade_asked_raises(self):
+        self.conn.request("GET", "/force")
+        (response,) = self.conn.responses()
+        self.assertEqual(response.status, 500)
+        self.assertNotIn(b" 101 ", self.conn.transport.value())
+        self.flushLoggedErrors(RuntimeError)
+
+    def test_a_graceful_stop_closes_a_switched_connection(self):
+        self.conn.send(HEAD.format(path="/now").encode())
+        self.assertFalse(self.conn.closed)
+        self.site.factory.drain()
+        self.assertTrue(self.conn.closed)
 
     def test_http_1_0_is_not_upgradable(self):
         self.conn.send(b"GET /now HTTP/1.0\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")

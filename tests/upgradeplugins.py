@@ -40,13 +40,19 @@ class Echo(Protocol):
 
 class Upgrader:
     """/now: upgraded at once; /later: after 1 s on the clock; /plain:
-    answered 200 though an Upgrade was asked."""
+    answered 200 though an Upgrade was asked; /slow: 200 after 1 s."""
 
     name = "upgrader"
 
     def hook_response(self, request, conf):
         if request.path == "/plain":
             request.send(200, b"plain " + str(request.upgrade_requested).encode())
+            return DONE
+        if request.path == "/slow":
+            request.reactor.callLater(1, request.send, 200, b"slow")
+            return OK
+        if request.path == "/force":
+            request.upgrade(Echo())  # (no Upgrade asked: raises)
             return DONE
         if request.path not in ("/now", "/later"):
             return DECLINED

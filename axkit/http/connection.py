@@ -435,12 +435,7 @@ class HTTPConnection(RequestParsing, Sending, Closing, Switching):
         loop, not by recursion, when responses complete synchronously)."""
         self.active = None
         if self._paused & PAUSE_UPGRADE and self._upgrade.state == FINISHED:
-            # The request asking for an Upgrade got a plain answer: what
-            # followed its head is the next request (parsed below).
-            self._upgrade = False
-            self._paused &= ~PAUSE_UPGRADE
-            if not self._paused and not self.closing and not self._read_closed:
-                self.transport.resumeProducing()
+            self._upgrade_declined()  # (what followed is parsed below)
         if self.closing:
             return
         if self._dispatching:

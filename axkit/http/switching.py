@@ -58,6 +58,15 @@ class Switching:
         # else: still inside the parse of its head (answered at once):
         # _after_upgrade hands over what follows the head.
 
+    def _upgrade_declined(self):
+        """(connection._advance.)  The request asking for an Upgrade got a
+        plain answer: what followed its head is the next request -- reading
+        resumes and the held bytes are parsed."""
+        self._upgrade = False
+        self._paused &= ~PAUSE_UPGRADE
+        if not self._paused and not self.closing and not self._read_closed:
+            self.transport.resumeProducing()
+
     def _hand_over(self, rest=b""):
         """Connect the new protocol, then give it what was read after the head."""
         protocol = self._switched

@@ -8,7 +8,7 @@ it becomes the tunnel).  Its head goes out with ``Upgrade`` and
 proxied request -- and the answer's head is read with httptools:
 
 * ``101``: relayed (``request.upgrade``), then bytes are copied both ways
-  as they are.  Each side's transport is the other's push producer, so a
+  as they are.  Each side's reading is the other's push producer, so a
   side that reads slowly pauses the reads of the other: what is held in
   between stays within the transports' buffers.  A FIN from one side is
   passed on to the other; once both sides have closed their sending side,
@@ -25,7 +25,12 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint, wrapClientTLS
 from twisted.internet.error import ConnectError, ConnectionRefusedError
-from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.interfaces import (
+    IHalfCloseableDescriptor,
+    IHalfCloseableProtocol,
+    IPushProducer,
+    ISSLTransport,
+)
 from twisted.internet.protocol import Factory, Protocol
 from zope.interface import implementer
 
@@ -277,6 +282,9 @@ class Tunnel:
         if rest and self.client is not None:
             self.client.write(rest)
         self._done()
+        # A tunnel may stay open for days: keep only what relaying needs.
+        self.request = self.fields = None
+        self.peer.parser = self.peer.fields = None
 
     # -- the tunnel ----------------------------------------------------------
 
@@ -284,8 +292,8 @@ class Tunnel:
         self.client = transport
         backend = self.peer.transport
         # Each side's transport pauses the other's reads while it is full.
-        transport.registerProducer(backend, True)
-        backend.registerProducer(transport, True)
+        transport.registerProducer(_Reads(backend), True)
+        backend.registerProducer(_Reads(transport), True)
 
     def from_client(self, data):
         if self.state == TUNNEL:
@@ -306,9 +314,12 @@ class Tunnel:
             self.close()
             return
         other = self.peer.transport if side == CLIENT else self.client
-        try:
+        if IHalfCloseableDescriptor.providedBy(other) and not ISSLTransport.providedBy(other):
             other.loseWriteConnection()
-        except (AttributeError, NotImplementedError):
+        else:
+            # TLS cannot half-close: its transport claims the interfaces of
+            # the TCP connection under it and would shut that one's sending
+            # side, under the TLS layer (which then breaks).  Close instead.
             self.close()
 
     def close(self):
@@ -335,6 +346,28 @@ class Tunnel:
                 self.answered()
             else:
                 self._fail("answer cut", None)
+
+
+@implementer(IPushProducer)
+class _Reads:
+    """One side's reading, as the other side's push producer: paused while
+    the other's buffer is full.  (Not the transport itself: a transport
+    told to stopProducing closes, and under TLS it would close the TCP
+    connection beneath the TLS layer; closing is the tunnel's business.)"""
+
+    __slots__ = ("transport",)
+
+    def __init__(self, transport):
+        self.transport = transport
+
+    def pauseProducing(self):
+        self.transport.pauseProducing()
+
+    def resumeProducing(self):
+        self.transport.resumeProducing()
+
+    def stopProducing(self):
+        pass
 
 
 class _OneShot(Factory):
