@@ -80,26 +80,29 @@ class Forward(RequestWatcher):
         self.fields = fields
         self.timeout = timeout
         self.on_head = on_head  # (forward, status, fields) -> fields or None (handled)
-        self.pool = None
-        self.conn = None  # the backend connection while the exchange runs
-        self.pending = None  # a connection attempt's Deferred
-        self.paused = False
-        self.ended = False
-        self.timed_out = False
-        self.got_head = False
-        self.discarding = False  # the answer went otherwise (X-Sendfile): drop its body
-        self.registered = False  # as the request's producer
-        self.head_pending = None  # (status, length) until the head is sent
-        self.stash = None  # the body read with the head
-        self.retried = False
-        self.body = None  # None, "length" or "chunked"
-        self.upload_done = True
-        self.uploading = False  # an _Upload is registered on the backend's transport
         self.deadline = request.deadline(self._expired)
-        # A balancer's: on_success(); on_failure(forward, nothing_sent) may
-        # start another attempt (another member) and return its result, or None.
-        self.on_success = None
-        self.on_failure = None
+
+    # The exchange's state, set on the instance as it changes (class-level
+    # defaults: fewer steps per request).
+    pool = None
+    conn = None  # the backend connection while the exchange runs
+    pending = None  # a connection attempt's Deferred
+    paused = False
+    ended = False
+    timed_out = False
+    got_head = False
+    discarding = False  # the answer went otherwise (X-Sendfile): drop its body
+    registered = False  # as the request's producer
+    head_pending = None  # (status, length) until the head is sent
+    stash = None  # the body read with the head
+    retried = False
+    body = None  # None, "length" or "chunked"
+    upload_done = True
+    uploading = False  # an _Upload is registered on the backend's transport
+    # A balancer's: on_success(); on_failure(forward, nothing_sent) may
+    # start another attempt (another member) and return its result, or None.
+    on_success = None
+    on_failure = None
 
     def start(self):
         request = self.request
