@@ -110,8 +110,7 @@ def _readable_file(word, ctx):
 
     full = path(word, ctx)
     try:
-        with open(full, "rb"):
-            pass
+        _read(full)
     except OSError as e:
         raise ConfigError(f"cannot read {full}: {e.strerror}")
     return full
@@ -142,8 +141,11 @@ TLS_DIRECTIVES = [
 
 
 def _read(path):
-    with open(path, "rb") as f:
-        return f.read()
+    # After twistd -u dropped root, a root-only key is read again through
+    # the root-held opener (axkit/logopener.py), as it was read at start.
+    from axkit.logopener import read_file
+
+    return read_file(path)
 
 
 def make_context(cert_file, key_file=None, chain_file=None, dh_file=None):
@@ -199,9 +201,11 @@ class Certificates:
     def __init__(self, endpoint, servers):
         options = parse_tls_endpoint(endpoint)
         built = {}  # (cert, key) -> context: a file shared by servers is read once
+        self.files = set()  # every file read (for the opener: axkit/logopener.py)
 
         def context(cert, key, chain=None, dh=None):
             k = (cert, key or cert, chain, dh)
+            self.files.update(f for f in k if f)
             if k not in built:
                 built[k] = make_context(cert, key, chain, dh)
             return built[k]
