@@ -529,10 +529,14 @@ class AxKitService(MultiService):
     def _renew_certificates(self, config):
         """A reload re-read the certificate files: new connections to the
         TLS listeners kept open get them; open connections keep theirs."""
+        from axkit.tls import expiry_warnings
+
         for endpoint, creator in self.tls_creators.items():
             certificates = config.tls.get(endpoint)
             if certificates is not None:
                 creator.update(certificates)
+        for warning in expiry_warnings(config, config.tls):
+            log.warn("{warning}", warning=str(warning))
 
     def serving_figures(self):
         """(open connections, requests read since start) for systemd's
