@@ -107,6 +107,9 @@ def makeService(options):
         send_std_streams_to(daemon_log)
     service = make_server(config, path, options)
     service.drop_to_uid = warn_if_serving_as_root(options)
+    take_drop = getattr(service, "take_privilege_drop", None)
+    if take_drop is not None:  # Workers N: each worker drops, not twistd
+        take_drop(options)
     from axkit.systemd import StatusReporter, Watchdog, notifying_reload
 
     # Under systemd: RELOADING=1/READY=1 around SIGHUP, WATCHDOG=1 pings,

@@ -17,9 +17,9 @@ from .status import error_body, status_line
 # How long a closing connection reads and drops what the client still sends
 # (see Closing._close).
 LINGER = 2.0
-# Graceful shutdown: how long a connection accepted but not yet sent its
-# first request is given to send it.
-FRESH_DRAIN_GRACE = 1.0
+# Graceful shutdown: how long an idle connection is given to send the
+# request it may have on its way.
+DRAIN_GRACE = 1.0
 
 
 class Closing:
@@ -200,10 +200,8 @@ class Closing:
         if self.closing:
             return
         if self.state == IDLE and self.active is None:
-            if self.requests:
-                self._close()
-            else:
-                # Accepted, its first request maybe on its way (a worker
-                # retiring on reload accepted it a moment ago): a second to
-                # send it, answered with Connection: close.
-                self._set_deadline(IDLE, min(FRESH_DRAIN_GRACE, self.limits.header_timeout))
+            # Its next (or first) request may be on its way already -- a
+            # keep-alive client sends at once, and a retiring worker may have
+            # accepted this a moment ago: closing now would fail it.  It gets
+            # DRAIN_GRACE to arrive (and is answered with Connection: close).
+            self._set_deadline(IDLE, min(DRAIN_GRACE, self.limits.header_timeout))

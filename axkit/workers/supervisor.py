@@ -37,6 +37,7 @@ from axkit.log import LogRouter, flush_all, reopen_all
 from axkit.server import ConfigHolder, _describe
 from axkit.systemd import notify
 
+from . import figures
 from .sockets import Listener, mode
 
 log = Logger(namespace="axkit.workers")
@@ -121,10 +122,37 @@ class Supervisor(MultiService):
         self._again = False
         self._old_signals = {}
         self._flusher = None
+        self.drop_to = None  # (uid, gid) the workers drop to (twistd -u/-g)
 
     @property
     def count(self):
         return self.holder.config.global_resolved.conf.workers
+
+    def take_privilege_drop(self, options):
+        """``twistd -u/-g`` as root: twistd is not to drop the supervisor's
+        privileges; each worker drops to that user itself once it has opened
+        its log files (and started its root-held log opener), as Apache's
+        root parent and its children do.  The supervisor serves nothing."""
+        parent = getattr(options, "parent", None)
+        try:
+            uid, gid = parent["uid"], parent["gid"]
+        except (KeyError, TypeError):
+            return
+        if os.geteuid() != 0 or (uid is None and gid is None):
+            return
+        if uid is not None and gid is None:
+            import pwd
+
+            gid = pwd.getpwuid(uid).pw_gid
+        self.drop_to = (uid, gid)
+        parent["uid"] = parent["gid"] = None
+
+    def serving_figures(self):
+        """(open connections, requests read since start) over the workers,
+        for systemd's STATUS= line (axkit.systemd.StatusReporter)."""
+        if self.status_dir is None:
+            return 0, 0
+        return figures.serving_figures(self.status_dir)
 
     def setServiceParent(self, parent):
         try:
@@ -175,6 +203,9 @@ class Supervisor(MultiService):
         MultiService.startService(self)
         # Made after twistd dropped privileges: the workers write in it.
         self.status_dir = tempfile.mkdtemp(prefix="axkit-workers-")
+        if self.drop_to is not None:
+            os.chown(self.status_dir, *(-1 if i is None else i for i in self.drop_to))
+        figures.start_folder(self.status_dir, self.generation)
         self.install_signal_handlers()
         from twisted.internet.task import LoopingCall
 
@@ -211,6 +242,14 @@ class Supervisor(MultiService):
                 "--control", "3", "--status-dir", self.status_dir]  # fmt: skip
         if self.holder.path is not None:
             args += ["--config", self.holder.path]
+        if self.drop_to is not None:
+            uid, gid = self.drop_to
+            args += [
+                "--uid",
+                str(-1 if uid is None else uid),
+                "--gid",
+                str(-1 if gid is None else gid),
+            ]
         fd = 4
         for endpoint in self.holder.config.listeners:
             sock = self.listeners[endpoint].socket_for(slot)
@@ -230,10 +269,8 @@ class Supervisor(MultiService):
 
     def worker_ended(self, worker, reason):
         self.alive.discard(worker)
-        from axkit import status
-
         if self.status_dir is not None:
-            status.retire_worker(self.status_dir, worker.pid)
+            figures.retire_worker(self.status_dir, worker.pid)
         if self.workers.get(worker.slot) is not worker or worker.retiring or self.stopping:
             return
         del self.workers[worker.slot]
@@ -367,6 +404,7 @@ class Supervisor(MultiService):
             log.error("reload refused: {error}; still serving the old one", error=str(e))
             return False
         self.generation += 1
+        figures.set_generation(self.status_dir, self.generation)
         new_count = self.count
         for slot in range(max(old_count, new_count)):
             if self.stopping:

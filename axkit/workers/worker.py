@@ -23,6 +23,8 @@ def parse_args(argv):
     parser.add_argument("--slot", type=int, default=0)
     parser.add_argument("--control", type=int, default=None, help="fd to write 'ready' on")
     parser.add_argument("--status-dir", default=None, help="where worker figures are shared")
+    parser.add_argument("--uid", type=int, default=None, help="drop to this user once listening")
+    parser.add_argument("--gid", type=int, default=None, help="and this group")
     parser.add_argument(
         "--socket",
         action="append",
@@ -66,6 +68,19 @@ class SupervisorLink:
             self.reactor.stop()
 
 
+def drop_privileges(uid, gid):
+    """What twistd -u/-g does, here once the log files are open (-1: keep)."""
+    uid = None if uid is None or uid < 0 else uid
+    gid = None if gid is None or gid < 0 else gid
+    if uid is None and gid is None:
+        return
+    from twisted.logger import Logger
+    from twisted.python.util import switchUID
+
+    switchUID(uid, gid)
+    Logger(namespace="axkit.workers").info("set uid/gid {uid}/{gid}", uid=uid, gid=gid)
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     from axkit.reactor import install_default
@@ -84,19 +99,24 @@ def main(argv=None):
             sys.stderr.write(f"{error}\n")
         sys.stderr.write("axkit: worker not started: the config has errors\n")
         sys.exit(2)
-    from axkit import status
     from axkit.server import AxKitService
+    from axkit.workers.figures import become_worker
     from axkit.workers.sockets import adopter
 
-    status.become_worker(args.slot, args.status_dir, reactor)
     service = AxKitService(config, path, reactor)
+    if args.status_dir is not None:
+        become_worker(args.slot, args.status_dir, reactor).serving = service.serving_figures
     service.adopt = adopter(reactor, inherited_sockets(args.socket), config.tls)
     globalLogBeginner.beginLoggingTo([service.log_router], redirectStandardIO=False)
     link = SupervisorLink(reactor, args.control) if args.control is not None else None
 
+    if args.uid is not None and args.uid >= 0:
+        service.drop_to_uid = args.uid  # (its root-held log opener)
+
     def start():
         try:
             service.privilegedStartService()
+            drop_privileges(args.uid, args.gid)
             service.startService()
         except SystemExit as e:
             sys.stderr.write(f"{e}\n")
