@@ -334,18 +334,21 @@ class AxKitService(MultiService):
 
     def _start_log_opener(self):
         """Running as root with twistd -u to drop to: the log files (all
-        open by now: the logger plugins' startup) are reopened on SIGUSR1
-        through a small process that stays root (axkit/logopener.py)."""
+        open by now: the logger plugins' startup) are reopened on SIGUSR1,
+        and the TLS certificate files re-read on SIGHUP, through a small
+        process that stays root (axkit/logopener.py)."""
         from axkit import log as logs
 
         if self.log_opener is not None or not self.drop_to_uid or os.getuid() != 0:
             return
         paths = logs.file_paths()
-        if not paths:
+        # TLS keys are often root's alone: SIGHUP re-reads them through it.
+        certificates = sorted({f for c in self.holder.config.tls.values() for f in c.files})
+        if not paths and not certificates:
             return
         from axkit.logopener import LogOpener
 
-        self.log_opener = LogOpener.start(paths)
+        self.log_opener = LogOpener.start(paths, certificates)
         logs.use_opener(self.log_opener)
 
     def _stop_log_opener(self):
@@ -526,10 +529,14 @@ class AxKitService(MultiService):
     def _renew_certificates(self, config):
         """A reload re-read the certificate files: new connections to the
         TLS listeners kept open get them; open connections keep theirs."""
+        from axkit.tls import expiry_warnings
+
         for endpoint, creator in self.tls_creators.items():
             certificates = config.tls.get(endpoint)
             if certificates is not None:
                 creator.update(certificates)
+        for warning in expiry_warnings(config, config.tls):
+            log.warn("{warning}", warning=str(warning))
 
     def serving_figures(self):
         """(open connections, requests read since start) for systemd's

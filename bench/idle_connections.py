@@ -367,6 +367,10 @@ def main():
         expected = 1 if args.workers == 1 else args.workers + 1  # and a supervisor
         while len(python_pids(proc.pid)) < expected and time.monotonic() < deadline:
             time.sleep(0.2)
+        # Workers exist before they accept: a connection hashed to one not
+        # yet listening waits in its backlog.  Warm every one up first.
+        time.sleep(3)
+        fresh_latencies(port, 50 * expected)
         base = sorted(wrk_p99(port, args.duration) for _ in range(args.rounds))
         base_p99, base_rps = base[len(base) // 2] if base else (None, 0.0)
         time.sleep(1)

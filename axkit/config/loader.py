@@ -116,11 +116,13 @@ def load_tree(
         else ServerConfig(global_scope, global_scope, registry, defaults)
     )
     site = SiteConfig(source, registry, plugins, global_scope, servers, global_only.base, warnings)
-    from axkit.tls import check_certificates
+    from axkit.tls import check_certificates, expiry_warnings
 
     # TLS listeners' certificates, read now: a bad one is a file:line error
-    # before anything listens (and a reload re-reads renewed ones).
+    # before anything listens (and a reload re-reads renewed ones); one
+    # that ends within two weeks is a warning.
     site.tls = check_certificates(site)
+    site.warnings += expiry_warnings(site, site.tls)
     return site
 
 
