@@ -93,6 +93,11 @@ class Closing:
         order, then the connection closes (RFC 9112 §9.6; Apache, nginx and
         lighttpd answer too).  Only a failed write or a reset is a client
         gone (connectionLost)."""
+        if self._switched is not None:  # (after a 101: the new protocol's)
+            self._read_closed = True
+            if getattr(self._switched, "transport", None) is not None:
+                self._relay_read_closed()
+            return
         if self._lingering:
             # All it sent is read (and dropped): the close can complete.
             self.transport.loseConnection()
@@ -157,6 +162,8 @@ class Closing:
         self._sock = None
         self.factory.connection_closed(self)
         self.handler.connection_lost(self, reason)
+        if self._switched is not None and getattr(self._switched, "transport", None):
+            self._switched.connectionLost(reason)
 
     # -- our end -------------------------------------------------------------
 
@@ -197,6 +204,11 @@ class Closing:
 
     def drain(self):
         """Graceful shutdown: close now if idle, else after this response."""
+        if self._switched is not None:
+            # After a 101 there is no response to wait for (a WebSocket may
+            # stay open for days): the protocol sees its connection closed.
+            self.transport.loseConnection()
+            return
         if self.closing:
             return
         if self.state == IDLE and self.active is None:

@@ -37,16 +37,15 @@ from axkit.config import (
     string,
     url_path,
 )
-from axkit.config import path as path_type
 from axkit.hooks import DECLINED, DONE, OK
 from axkit.http.paths import prefix_match
 from axkit.log import PluginLogger
-from axkit.proxy import client
+from axkit.notes import X_SENDFILE
+from axkit.proxy import client, websocket, xsendfile
 from axkit.proxy.backend import parse_proxy_pass
 from axkit.proxy.balancer import parse_balancer
 from axkit.proxy.forward import Forward
 from axkit.proxy.hop import REQUEST_OWN, end_to_end
-from axkit.proxy.xsendfile import XSendFile
 
 HANDLER = "proxy-server"
 NOTE = "proxy.route"
@@ -128,12 +127,14 @@ class Proxy:
             flag,
             scopes=ANY,
             default=False,
-            doc="On: an X-Sendfile: /path field in a backend's answer makes axkit "
-            "send that file itself (ranges, validators, zero-copy).",
+            doc="On: an X-Sendfile: /path field in the answer of a proxied backend, "
+            "a CGI program or a WSGI/ASGI application makes axkit send that file "
+            "itself (ranges, validators, HEAD, zero-copy); the field never reaches "
+            "the client.",
         ),
         Directive(
             "XSendFilePath",
-            many(path_type),
+            many(xsendfile.real_folder),
             scopes=ANY,
             merge=APPEND,
             doc="XSendFilePath DIR...: the only folders X-Sendfile may name files "
@@ -148,7 +149,15 @@ class Proxy:
     def wants_hook(self, hook, conf):
         if hook == "uri_translation":
             return bool(conf.proxy_pass)
+        if hook == "fixup":
+            return bool(conf.x_send_file)
         return True
+
+    def hook_fixup(self, request, conf):
+        """XSendFile On: every handler's fields are checked for X-Sendfile
+        (request.add_handler_fields calls the checker)."""
+        request.notes[X_SENDFILE] = xsendfile.checker(conf.x_send_file_path)
+        return DECLINED
 
     def hook_uri_translation(self, request, conf):
         notes = request.notes
@@ -230,6 +239,10 @@ class Proxy:
         if timeout is None:
             timeout = route.timeout if route.timeout is not None else conf.proxy_timeout
         fields = request_fields(request, conf, backend)
+        if route.upgrade == "websocket" and websocket.wanted(request):
+            return websocket.Tunnel(request, backend, url, fields, timeout)
+        if backend.tls:
+            return _Refused(request, backend)
         return Forward(request, agent, backend, url, fields, timeout, _Answer(conf, request))
 
 
@@ -259,9 +272,20 @@ def request_fields(request, conf, backend):
     return fields
 
 
+class _Refused:
+    """A plain request on a wss:// route (only WebSockets are tunnelled)."""
+
+    def __init__(self, request, backend):
+        self.request, self.backend = request, backend
+        self.on_success = self.on_failure = None
+
+    def start(self):
+        return websocket.refuse_tls(self.request, self.backend)
+
+
 class _Answer:
-    """What happens to a backend's head before it is sent: ProxyPassReverse
-    and X-Sendfile."""
+    """What happens to a backend's head before it is sent: ProxyPassReverse.
+    (X-Sendfile: request.add_handler_fields, as for every handler.)"""
 
     __slots__ = ("conf", "request")
 
@@ -273,8 +297,6 @@ class _Answer:
         conf = self.conf
         if conf.proxy_pass_reverse:
             fields = [(n, reverse(self.request, conf, n, v)) for n, v in fields]
-        if conf.x_send_file:
-            return XSendFile(conf.x_send_file_path).answer(self.request, forward, status, fields)
         return fields
 
 

@@ -3,7 +3,9 @@
 ``http://host:port/base/`` over TCP; ``unix:/run/app.sock|http://localhost/``
 (Apache's form) over a UNIX socket, the URL after ``|`` giving the Host and
 the base path; ``balancer://NAME/base`` names a <Proxy balancer://NAME>.
-Only http is spoken to backends (https: not yet).
+Only http is spoken to backends (https: not yet); ``ws://`` is http for a
+route that tunnels WebSockets (mod_proxy_wstunnel's form), ``wss://`` is
+TLS for the tunnel only.
 """
 
 from urllib.parse import urlsplit
@@ -17,7 +19,7 @@ class Backend:
     """Where to send: a TCP (host, port) or a UNIX socket path, the Host
     to name, and the base path the rest of the URL is appended to."""
 
-    __slots__ = ("url", "host", "port", "socket", "netloc", "base", "key")
+    __slots__ = ("url", "host", "port", "socket", "netloc", "base", "key", "scheme", "tls")
 
     def __init__(self, url):
         self.url = url
@@ -27,10 +29,13 @@ class Backend:
             if not sep or not socket:
                 raise ConfigError(f"expected unix:/path/to.sock|http://host/path, got {self.url!r}")
         parts = urlsplit(url)
-        if parts.scheme.lower() != "http":
+        self.scheme = scheme = parts.scheme.lower()
+        if scheme not in ("http", "ws", "wss") or (socket and scheme == "wss"):
             raise ConfigError(
-                f"backend URL must be http:// (or unix:...|http://), got {self.url!r}"
+                f"backend URL must be http:// or ws:// (or unix:...|http://), "
+                f"or wss:// for a WebSocket tunnel, got {self.url!r}"
             )
+        self.tls = scheme == "wss"
         if not parts.hostname:
             raise ConfigError(f"backend URL has no host: {self.url!r}")
         if parts.query or parts.fragment:
@@ -38,7 +43,7 @@ class Backend:
         self.socket = socket
         self.host = parts.hostname
         try:
-            self.port = parts.port or 80
+            self.port = parts.port or (443 if self.tls else 80)
         except ValueError:
             raise ConfigError(f"bad port in backend URL {self.url!r}") from None
         self.netloc = parts.netloc
@@ -75,6 +80,9 @@ class Route:
         else:
             self.backend, self.balancer = Backend(url), None
             self.base = self.backend.base
+            if self.backend.scheme != "http" and upgrade is None:
+                # (ws:// and wss:// tunnel WebSockets, as mod_proxy_wstunnel's.)
+                self.upgrade = "websocket"
 
     def __repr__(self):
         return f"ProxyPass {self.prefix} {self.url}"
@@ -99,7 +107,7 @@ def parse_keys(words, allowed=KEYS):
         elif key == "upgrade":
             if value.lower() != "websocket":
                 raise ConfigError(f"upgrade= takes websocket, got {value!r}")
-            raise ConfigError("upgrade=websocket: WebSocket passthrough is not supported yet")
+            keys[key] = "websocket"
         else:
             keys[key] = value.lower()
     return keys

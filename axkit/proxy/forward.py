@@ -247,7 +247,10 @@ class Forward:
                 response.deliverBody(_Discard())
                 return
         try:
-            request.add_handler_fields(fields)
+            if request.add_handler_fields(fields) is False:  # answered otherwise (X-Sendfile)
+                self.deadline.cancel()
+                response.deliverBody(_Discard())
+                return
         except HeaderInjection as e:
             self.deadline.cancel()
             response.deliverBody(_Discard())
