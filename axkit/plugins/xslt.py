@@ -9,7 +9,6 @@ stat of every input on each use, so they are never stale.  See docs/xml.md.
 """
 
 from lxml import etree
-from twisted.internet.threads import deferToThreadPool
 
 from axkit.config import (
     REPLACE_LIST,
@@ -29,19 +28,18 @@ from axkit.hooks import DECLINED, DONE
 from axkit.log import PluginLogger
 from axkit.xslt import XML_NOTE, is_xml_type
 from axkit.xslt.compression import KEEP_GZIPPED, gzip_choice
-from axkit.xslt.output import OutputCache, Unstyled, make_output
+from axkit.xslt.output import OutputCache, Unstyled
 from axkit.xslt.pool import shared_pool
 from axkit.xslt.styles import (
-    DEFAULT,
+    Chains,
     chosen_style,
     href,
     processor_type,
     query_params,
     style_section,
-    styles_of,
 )
 from axkit.xslt.stylesheets import Stylesheets
-from axkit.xslt.transform import Job, TransformError, run
+from axkit.xslt.transform import Job, TransformError, work
 
 log = PluginLogger("xslt")
 HANDLER = "xslt"
@@ -135,7 +133,7 @@ class Xslt:
         self.stylesheets = Stylesheets()
         self.outputs = OutputCache()
         self.pool = None
-        self._styles = {}  # Conf -> {style: [Processor]}
+        self._chains_of = {}  # Conf -> Chains (its styles' file names)
 
     # -- claiming ---------------------------------------------------------------
 
@@ -208,24 +206,21 @@ class Xslt:
         style, _ = chosen_style(request, conf.ax_style_chooser)
         return self._transform(request, conf, listing, None, style)
 
-    def _chain(self, conf, style):
-        styles = self._styles.get(conf)
-        if styles is None:
-            if len(self._styles) >= 64:
-                self._styles.clear()
-            styles = self._styles[conf] = styles_of(conf.ax_add_processor)
-        processors = styles.get(style) if style is not None else None
-        if processors is None:
-            style, processors = DEFAULT, styles[DEFAULT]  # unknown name: the default
-        root = conf.document_root
-        return style, tuple(p.path(root) for p in processors) or None
+    def _chains(self, conf):
+        chains = self._chains_of.get(conf)
+        if chains is None:
+            if len(self._chains_of) >= 64:
+                self._chains_of.clear()
+            chains = self._chains_of[conf] = Chains(conf)
+        return chains
 
     def _transform(self, request, conf, source, filename, style):
         if conf.ax_style_chooser == "cookie":
             # The same URL answers differently by cookie: tell caches.
             vary = request.response_headers.get("Vary")
             request.response_headers.set("Vary", f"{vary}, Cookie" if vary else "Cookie")
-        style, chain = self._chain(conf, style)
+        chains = self._chains(conf)
+        style, chain = chains.chain(style)
         if chain is None and conf.ax_ignore_style_pi:
             if source is None:
                 return DECLINED  # nothing to apply: the file as it is
@@ -244,23 +239,22 @@ class Xslt:
             source,
             filename,
             chain,
-            {name: etree.XSLT.strparam(value) for name, value in params},
+            {name: etree.XSLT.strparam(value) for name, value in params} if params else {},
             conf.document_root,
             request.path,
             conf.ax_trace_intermediate,
         )
-        if conf.error_stylesheet is not None:
-            job.error_stylesheet = conf.error_stylesheet.path(conf.document_root)
+        job.real_root = chains.real_root
+        job.error_stylesheet = chains.error_stylesheet
+        job.key = key
         if not hasattr(request.reactor, "callFromThread"):
             # In memory (axkit.testing.MemorySite): the fake reactor has no threads.
             try:
-                result = run(job, self.stylesheets)
+                result = work(job, self.stylesheets)
             except Exception as e:
                 return self._failed(e, request, filename)
             return self._done(result, request, conf, key, filename)
-        d = deferToThreadPool(
-            request.reactor, self._pool(request, conf), run, job, self.stylesheets
-        )
+        d = self._pool(request, conf).call(work, job, self.stylesheets)
         d.addCallbacks(
             self._done,
             lambda f: self._failed(f.value, request, filename),
@@ -298,7 +292,7 @@ class Xslt:
         if filename is None:
             request.send(200, result.body, result.media_type)
             return DONE
-        entry = make_output(key or (filename,), result)
+        entry = result.output
         if key is not None:
             self.outputs.put(key, entry, conf.ax_cache_size)
         return self._respond(request, conf, entry)

@@ -9,6 +9,7 @@ while every file in it has the same stat.
 """
 
 import os
+import threading
 from urllib.parse import unquote, urlsplit
 
 from lxml import etree
@@ -50,6 +51,18 @@ def safe_parser(resolver=None):
     )
     if resolver is not None:
         parser.resolvers.add(resolver)
+    return parser
+
+
+_local = threading.local()
+
+
+def document_parser():
+    """This thread's safe_parser(), made once: a parser is reused for one
+    parse after another on its thread (never shared between threads)."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = safe_parser()
     return parser
 
 

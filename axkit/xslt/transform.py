@@ -16,7 +16,8 @@ import time
 from lxml import etree
 
 from . import debug
-from .safety import Denied, safe_parser, stat_key, url_to_path
+from .output import make_output
+from .safety import Denied, document_parser, stat_key, url_to_path
 
 _PSEUDO_ATTR = re.compile(r"""([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
@@ -43,6 +44,8 @@ class Job:
         "uri",
         "trace_dir",
         "error_stylesheet",
+        "real_root",
+        "key",
     )
 
     def __init__(self, source, filename, chain, params, document_root, uri="", trace_dir=None):
@@ -54,10 +57,12 @@ class Job:
         self.uri = uri  # the request's path (for traces and error pages)
         self.trace_dir = trace_dir  # AxTraceIntermediate: each stage's output goes there
         self.error_stylesheet = None  # ErrorStylesheet: styles an error page
+        self.real_root = None  # DocumentRoot's real path (document() stays under it)
+        self.key = None  # the output cache's key (the ETag is derived from it)
 
 
 class Result:
-    __slots__ = ("body", "media_type", "deps", "stages", "styled", "status", "error")
+    __slots__ = ("body", "media_type", "deps", "stages", "styled", "status", "error", "output")
 
     def __init__(self, body, media_type, deps, stages, styled=True):
         self.body = body
@@ -67,6 +72,7 @@ class Result:
         self.styled = styled  # False: no stylesheet applied (no PI found)
         self.status = 200  # 500: an error page made by ErrorStylesheet
         self.error = None  # ... and the error it shows (to be logged)
+        self.output = None  # the Output entry of a file's styled page (see work)
 
 
 def stylesheet_pis(tree, base, document_root):
@@ -130,7 +136,7 @@ def parse_source(source, filename, deps):
             with open(filename, "rb") as f:
                 deps[filename] = stat_key(os.fstat(f.fileno()))
                 source = f.read()
-        tree = etree.fromstring(source, safe_parser(), base_url=filename).getroottree()
+        tree = etree.fromstring(source, document_parser(), base_url=filename).getroottree()
     except etree.XMLSyntaxError as e:
         raise _located(e) from None
     refuse_external_entities(tree, filename)
@@ -149,6 +155,16 @@ def refuse_external_entities(tree, filename):
                 f"{filename or '(handed over)'}:0",
                 f"external entity {entity.name!r} refused ({entity.system_url})",
             )
+
+
+def work(job, stylesheets):
+    """What a worker thread does for a request: ``run``, and for a file's
+    styled page its Output entry too (the ETag's digest is made here, not
+    on the reactor thread)."""
+    result = run(job, stylesheets)
+    if result.styled and result.status == 200 and job.filename is not None:
+        result.output = make_output(job.key or (job.filename,), result)
+    return result
 
 
 def run(job, stylesheets):
@@ -178,7 +194,7 @@ def transform(job, stylesheets):
         return Result(body, "application/xml", deps, [], styled=False)
     stages = []
     compiled = None
-    roots = (os.path.realpath(job.document_root),)
+    roots = (job.real_root or os.path.realpath(job.document_root),)
     for path in chain:
         started = time.perf_counter()
         try:
