@@ -26,6 +26,7 @@ from axkit.config.options import has_option
 from axkit.files.respond import respond_file
 from axkit.hooks import DECLINED, DONE
 from axkit.log import PluginLogger
+from axkit.plugins.serve_dir import xml_listing
 from axkit.xslt import XML_NOTE, is_xml_type
 from axkit.xslt.compression import KEEP_GZIPPED, gzip_choice
 from axkit.xslt.output import OutputCache, Unstyled
@@ -189,18 +190,10 @@ class Xslt:
             return DECLINED  # serve_dir's answer (405, 404)
         if not (getattr(conf, "directory_listing", False) or has_option(conf, "Indexes")):
             return DECLINED  # not listed here: serve_dir answers 403
-        from axkit.plugins.serve_dir import ServeDir
-
-        lister = ServeDir()
         folder, url_path = request.filename, request.path
-        show_dots = getattr(conf, "allow_dot_files", False)
-        types = getattr(conf, "add_type", None) or {}
-        default_type = getattr(conf, "default_type", "application/octet-stream")
-        symlink_ok = lister._symlink_filter(conf)
 
         def listing():  # run on the worker thread
-            entries = lister._entries(folder, show_dots, types, default_type, symlink_ok)
-            return lister.render_xml(url_path, entries).encode("utf-8")
+            return xml_listing(conf, folder, url_path)
 
         request.response_headers.setdefault("Cache-Control", "no-cache")
         style, _ = chosen_style(request, conf.ax_style_chooser)
