@@ -165,3 +165,45 @@ class HandedOver(XsltCase):
 
     def test_other_requests_untouched(self):
         self.assertEqual(self.get("/nothing").status, 404)
+
+
+class OutputFromImports(XsltCase):
+    """xsl:output spread over imports and an include: the effective values
+    as XSLT 1.0 §16 defines them (the importing stylesheet and what it
+    includes win, then the last import with its imports, then the
+    earlier ones), the body as xsltproc gives it."""
+
+    config = "AxAddProcessor text/xsl /style/output/main.xsl\n"
+
+    def test_effective_output(self):
+        r = self.get("/latin.xml")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, expected("latin.html"))  # html method, ISO-8859-1
+        self.assertEqual(r.header("Content-Type"), "application/xhtml+xml; charset=ISO-8859-1")
+
+    def test_the_importing_stylesheet_wins(self):
+        self.write(
+            "style/output/main.xsl",
+            self.read("style/output/main.xsl").replace(
+                '<xsl:output indent="no"/>', '<xsl:output media-type="text/html"/>'
+            ),
+        )
+        r = self.get("/latin.xml")
+        self.assertEqual(r.header("Content-Type"), "text/html; charset=ISO-8859-1")
+
+    def test_an_import_edit_changes_the_type(self):
+        self.get("/latin.xml")
+        self.write("style/output/deep.xsl", self.read("style/output/deep.xsl").replace(
+            "application/xhtml+xml", "text/x-deep"))  # fmt: skip
+        r = self.get("/latin.xml")
+        self.assertEqual(r.header("Content-Type"), "text/x-deep; charset=ISO-8859-1")
+
+    def test_no_method_and_an_html_root_is_html(self):
+        # XSLT 1.0 §16: without a method, a result whose root is <html> is html.
+        self.write("style/output/main.xsl", """<xsl:stylesheet version="1.0"
+            xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+          <xsl:template match="/"><html><p>x</p></html></xsl:template>
+        </xsl:stylesheet>""")  # fmt: skip
+        r = self.get("/latin.xml")
+        self.assertEqual(r.header("Content-Type"), "text/html; charset=UTF-8")
+        self.assertTrue(r.body.startswith(b"<html><p>x</p></html>"), r.body)

@@ -220,11 +220,4 @@ def transform(job, stylesheets):
         stages.append((path, time.perf_counter() - started))
         if job.trace_dir:
             debug.trace(job, len(stages), tree)
-    body = bytes(tree)
-    media_type = compiled.media_type or "text/xml"
-    encoding = compiled.encoding
-    if compiled.method != "text" and tree.getroot() is not None:
-        encoding = tree.docinfo.encoding  # (a result of text only has no docinfo)
-    if media_type.startswith("text/") or media_type.endswith("xml"):
-        media_type = f"{media_type}; charset={encoding or 'UTF-8'}"
-    return Result(body, media_type, deps, stages)
+    return Result(bytes(tree), compiled.media_type_of(tree), deps, stages)
