@@ -27,7 +27,7 @@ from axkit.files.respond import respond_file
 from axkit.hooks import DECLINED, DONE
 from axkit.log import PluginLogger
 from axkit.plugins.serve_dir import xml_listing
-from axkit.xslt import XML_NOTE, is_xml_type
+from axkit.xslt import XML_FILES_NOTE, XML_KEY_NOTE, XML_NOTE, is_xml_type
 from axkit.xslt.compression import KEEP_GZIPPED, gzip_choice
 from axkit.xslt.output import OutputCache, Unstyled
 from axkit.xslt.pool import shared_pool
@@ -177,9 +177,12 @@ class Xslt:
         return DECLINED
 
     def _handed_over(self, request, conf):
-        request.notes[DONE_NOTE] = True
+        notes = request.notes
+        notes[DONE_NOTE] = True
         style, _ = chosen_style(request, conf.ax_style_chooser)
-        return self._transform(request, conf, request.notes[XML_NOTE], None, style)
+        key = notes.get(XML_KEY_NOTE)
+        handed = None if key is None else (key, notes.get(XML_FILES_NOTE, ()))
+        return self._transform(request, conf, notes[XML_NOTE], None, style, handed)
 
     def _directory(self, request, conf):
         """AxHandleDirs: serve_dir's XML listing, styled (AxKit's dir_to_xml)."""
@@ -207,7 +210,9 @@ class Xslt:
             chains = self._chains_of[conf] = Chains(conf)
         return chains
 
-    def _transform(self, request, conf, source, filename, style):
+    def _transform(self, request, conf, source, filename, style, handed=None):
+        """Style ``source`` (None: read ``filename``); ``handed``: (key,
+        files) of XML a plugin handed over with a key (cached as a file's)."""
         if conf.ax_style_chooser == "cookie":
             # The same URL answers differently by cookie: tell caches.
             vary = request.response_headers.get("Vary")
@@ -220,8 +225,9 @@ class Xslt:
             chain = ()
         params = query_params(request.query) if conf.ax_pass_query_params else []
         key = None
-        if filename is not None and conf.ax_cache:
-            key = (filename, chain, style, tuple(params))
+        if conf.ax_cache and (filename is not None or handed is not None):
+            name = filename if handed is None else ("xmlresponse", handed[0])
+            key = (name, chain, style, tuple(params))
             entry = self.outputs.get(key)
             if entry is not None:
                 if entry.body is None:  # known to have no stylesheet: a plain file
@@ -240,6 +246,8 @@ class Xslt:
         job.real_root = chains.real_root
         job.error_stylesheet = chains.error_stylesheet
         job.key = key
+        if handed is not None:
+            job.files = handed[1]
         if not hasattr(request.reactor, "callFromThread"):
             # In memory (axkit.testing.MemorySite): the fake reactor has no threads.
             try:
@@ -282,10 +290,10 @@ class Xslt:
                     ms=seconds * 1000,
                     request=request,
                 )
-        if filename is None:
+        entry = result.output
+        if entry is None:  # handed over without a key: nothing to name it by
             request.send(200, result.body, result.media_type)
             return DONE
-        entry = result.output
         if key is not None:
             self.outputs.put(key, entry, conf.ax_cache_size)
         return self._respond(request, conf, entry)

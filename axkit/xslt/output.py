@@ -53,8 +53,15 @@ class Unstyled:
         self.deps = deps
 
 
-def make_output(key, result):
+def make_output(key, result, made_now=False):
+    """The Output of ``result``: Last-Modified is its newest input's; with
+    ``made_now`` (XML handed over by a plugin: its content may change with
+    no file changing) never older than the second it was made in, so an
+    older output's Last-Modified does not make it a 304 (to the second:
+    the ETag is the exact validator)."""
     mtimes = [k[3] for k in result.deps.values() if k is not None]
+    if made_now:
+        mtimes.append(int(time.time()) * 1_000_000_000)
     return Output(key, result.body, result.media_type, result.deps, mtimes)
 
 

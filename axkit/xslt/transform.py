@@ -17,7 +17,7 @@ from lxml import etree
 
 from . import debug
 from .output import make_output
-from .safety import Denied, document_parser, stat_key, url_to_path
+from .safety import Denied, document_parser, file_key, stat_key, url_to_path
 
 _PSEUDO_ATTR = re.compile(r"""([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
@@ -46,6 +46,7 @@ class Job:
         "error_stylesheet",
         "real_root",
         "key",
+        "files",
     )
 
     def __init__(self, source, filename, chain, params, document_root, uri="", trace_dir=None):
@@ -59,6 +60,7 @@ class Job:
         self.error_stylesheet = None  # ErrorStylesheet: styles an error page
         self.real_root = None  # DocumentRoot's real path (document() stays under it)
         self.key = None  # the output cache's key (the ETag is derived from it)
+        self.files = ()  # files handed-over XML is made from (its dependencies)
 
 
 class Result:
@@ -123,8 +125,11 @@ def _located(error):
     return TransformError(f"{filename}:{line}", str(error))
 
 
-def parse_source(source, filename, deps):
-    """Parse a file name or handed-over bytes/tree into an ElementTree."""
+def parse_source(source, filename, deps, files=()):
+    """Parse a file name or handed-over bytes/tree into an ElementTree;
+    ``files`` (what handed-over XML is made from) are stat'ed first."""
+    for name in files:
+        deps[name] = file_key(name)  # before the XML is built: never newer
     if hasattr(source, "getroottree"):
         return source.getroottree()
     if hasattr(source, "getroot"):
@@ -162,8 +167,11 @@ def work(job, stylesheets):
     styled page its Output entry too (the ETag's digest is made here, not
     on the reactor thread)."""
     result = run(job, stylesheets)
-    if result.styled and result.status == 200 and job.filename is not None:
-        result.output = make_output(job.key or (job.filename,), result)
+    if result.styled and result.status == 200:
+        if job.filename is not None:
+            result.output = make_output(job.key or (job.filename,), result)
+        elif job.key is not None:  # handed over with a key: made now
+            result.output = make_output(job.key, result, made_now=True)
     return result
 
 
@@ -181,7 +189,7 @@ def run(job, stylesheets):
 
 def transform(job, stylesheets):
     deps = {}
-    tree = parse_source(job.source, job.filename, deps)
+    tree = parse_source(job.source, job.filename, deps, job.files)
     if job.trace_dir:
         debug.trace(job, 0, tree)
     chain = job.chain
