@@ -35,7 +35,8 @@ def demo_site(test):
 
 
 def get(url, headers=None):
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as r:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as r:
         return r.status, r.headers, r.read()
 
 
