@@ -31,6 +31,7 @@ from axkit.xslt import XML_FILES_NOTE, XML_KEY_NOTE, XML_NOTE, is_xml_type
 from axkit.xslt.compression import KEEP_GZIPPED, gzip_choice
 from axkit.xslt.output import OutputCache, Unstyled
 from axkit.xslt.pool import shared_pool
+from axkit.xslt.safety import stat_key
 from axkit.xslt.styles import (
     Chains,
     chosen_style,
@@ -228,7 +229,11 @@ class Xslt:
         if conf.ax_cache and (filename is not None or handed is not None):
             name = filename if handed is None else ("xmlresponse", handed[0])
             key = (name, chain, style, tuple(params))
-            entry = self.outputs.get(key)
+            if filename is not None:
+                # uri_to_file stat'ed the document for this request already.
+                entry = self.outputs.get(key, filename, stat_key(request.finfo))
+            else:
+                entry = self.outputs.get(key)
             if entry is not None:
                 if entry.body is None:  # known to have no stylesheet: a plain file
                     request.handler = None

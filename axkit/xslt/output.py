@@ -74,12 +74,14 @@ class OutputCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, key):
+    def get(self, key, known=None, known_key=None):
+        """The entry for ``key`` if every input still has its stat key
+        (``known``, a file stat'ed already this request, has ``known_key``)."""
         entry = self.entries.get(key)
         if entry is None:
             self.misses += 1
             return None
-        if not still_valid(entry.deps):
+        if not still_valid(entry.deps, known, known_key):
             self._drop(key)
             self.misses += 1
             return None

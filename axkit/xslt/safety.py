@@ -118,9 +118,11 @@ class RecordingResolver(etree.Resolver):
         return self.resolve_filename(path, context)
 
 
-def still_valid(deps):
-    """True while every file in ``deps`` has the stat key recorded."""
+def still_valid(deps, known=None, known_key=None):
+    """True while every file in ``deps`` has the stat key recorded.  The
+    file ``known`` has ``known_key`` now (a stat this request made already,
+    the document's): it is not stat'ed again."""
     for dep, key in deps.items():
-        if file_key(dep) != key:
+        if (known_key if dep == known else file_key(dep)) != key:
             return False
     return True
