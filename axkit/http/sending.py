@@ -42,10 +42,7 @@ class Sending:
         send at once: Twisted would otherwise queue the bytes and send them
         on the next reactor turn (two epoll updates per response)."""
         sock = self._sock
-        active = self.active
-        # The last response of a connection goes through the transport: it
-        # sends it and closes in one turn (no extra empty send).
-        if sock is not None and (active is None or active.keep_alive):
+        if sock is not None:
             transport = self.transport
             if can_send_now(transport):
                 try:
