@@ -199,7 +199,13 @@ class SendfileProducer(_Base):
                 segments.pop(0)
             if budget <= 0 and segments:
                 if register:
-                    self.transport.startWriting()
+                    # The socket may take more: go on after the other
+                    # connections' turn.
+                    next_turn = getattr(self.transport.reactor, "next_turn", None)
+                    if next_turn is not None:
+                        next_turn(self.resumeProducing)
+                    else:
+                        self.transport.startWriting()
                 return False
         self._finish()
         return True
