@@ -9,6 +9,8 @@ the end is answered in order, and our last answer must reach it -- closing
 with unread input makes the kernel send a reset that can destroy it.
 """
 
+from axkit._compat import can_send_now
+
 from .dates import http_date_now
 from .request import SERVER_HEADER
 from .states import HEADERS, IDLE, LINGERING, PAUSE_FATAL
@@ -193,6 +195,14 @@ class Closing:
                 transport.resumeProducing()  # read (and drop) what comes
             self._set_deadline(LINGERING, LINGER)
             return
+        if self._sock is not None and self.connected:
+            close_soon = getattr(self.factory.reactor, "close_soon", None)
+            if close_soon is not None and can_send_now(transport):
+                # All sent (the common case: the last response went out
+                # whole): axkit's reactor closes it before its next poll.
+                transport.stopReading()
+                close_soon(transport)
+                return
         transport.loseConnection()
 
     def abort_response(self, request):
