@@ -63,9 +63,11 @@ class CachedFile:
         if self.mtime <= now:
             self.future = False
             return self
-        copy = CachedFile.__new__(CachedFile)
-        for name in CachedFile.__slots__:
-            setattr(copy, name, getattr(self, name))
+        cls = type(self)  # (subclasses too: the XSLT output cache's entries)
+        copy = cls.__new__(cls)
+        for klass in cls.__mro__:
+            for name in getattr(klass, "__slots__", ()):
+                setattr(copy, name, getattr(self, name))
         copy.mtime = now
         copy.last_modified = http_date(now)
         copy.fields = None
