@@ -204,6 +204,16 @@ class WorkersTests(WorkersProcess, SynchronousTestCase):
         )
         self.assertEqual(get(self.server.port)[1].split()[1], "two")
         self.assertEqual(self.worker_pids(), new)
+        # Fewer workers: the slot gone receives no more connections (its
+        # SO_REUSEPORT socket closes once its worker has drained).
+        self.write(config_text(workers=1, answer="four"))
+        after = len(self.server.output())
+        self.server.signal(signal.SIGHUP)
+        self.assertTrue(self.server.wait_for_output("reloaded: 1 workers", 20, after))
+        self.wait_workers(1)
+        time.sleep(0.3)
+        for _ in range(30):
+            self.assertEqual(get(self.server.port, timeout=5)[1].split()[1], "four")
 
     def test_sigterm_drains_an_inflight_request(self):
         self.start(config_text(workers=2))

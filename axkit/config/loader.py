@@ -110,6 +110,17 @@ def load_tree(
     servers = [ServerConfig(s, global_scope, registry, defaults) for s in server_scopes] or [
         ServerConfig(global_scope, global_scope, registry, defaults)
     ]
+    for plugin in plugins.values():  # checks across lines (IAxKitPlugin.check_config)
+        check = getattr(plugin, "check_config", None)
+        if check is None:
+            continue
+        for server in servers:
+            try:
+                check(server.base.conf)
+            except ConfigError as e:
+                errors.append(e)
+    if errors:
+        raise ConfigErrors(sorted(errors, key=_error_order))
     global_only = (
         servers[0]
         if servers[0].scope is global_scope

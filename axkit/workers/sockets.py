@@ -98,7 +98,9 @@ class Listener:
         """Bind (and listen): raises SystemExit with the reason if it cannot."""
         try:
             if self.mode == SHARED:
-                d = serverFromString(reactor, with_backlog(self.endpoint)).listen(Factory())
+                idle = Factory()
+                idle.noisy = False
+                d = serverFromString(reactor, with_backlog(self.endpoint)).listen(idle)
                 found = []
                 d.addBoth(found.append)
                 result = found[0]
@@ -145,16 +147,23 @@ class Listener:
             self.address = kind("TCP", host, bound)
         return s
 
+    def shrink(self, slots):
+        """Close the reuseport sockets of slots past ``slots`` (Workers
+        shrank on a reload and their workers are gone)."""
+        while self.mode == REUSEPORT and len(self.sockets) > max(1, slots):
+            self.sockets.pop().close()
+
     def socket_for(self, slot):
         return self.sockets[slot % len(self.sockets)]
 
     def close(self):
+        """Close the sockets; a Deferred that fires once closed (a unix:
+        socket file is removed then)."""
         for s in self.sockets:
             s.close()
         self.sockets = []
-        if self.port is not None:
-            self.port.stopListening()
-            self.port = None
+        port, self.port = self.port, None
+        return defer.maybeDeferred(port.stopListening) if port is not None else defer.succeed(None)
 
 
 def adopter(reactor, inherited, tls=None):

@@ -417,6 +417,8 @@ class Supervisor(MultiService):
                 try:
                     await self._ready_in_time(new)
                 except Exception as e:
+                    if self.stopping:
+                        return False  # stopped meanwhile: not a failure to report
                     log.error(
                         "reload: the new worker for slot {slot} did not start ({why}); "
                         "the remaining workers keep the old config",
@@ -439,8 +441,10 @@ class Supervisor(MultiService):
             if old is not None:
                 self.retire(old)
         # Listeners the new config dropped close once their workers are gone.
+        # So do the SO_REUSEPORT sockets of slots Workers no longer has: the
+        # kernel would go on queueing connections on them for nobody.
         removed = [ep for ep in self.listeners if ep not in new_config.listeners]
-        if removed:
+        if removed or new_count < old_count:
             draining = [w.ended for w in self.alive if w.generation < self.generation]
             defer.DeferredList(draining).addCallback(lambda _: self._close(removed))
         log.info(
@@ -461,6 +465,8 @@ class Supervisor(MultiService):
         return d
 
     def _close(self, endpoints):
+        for listener in self.listeners.values():
+            listener.shrink(self.count)
         for endpoint in endpoints:
             if endpoint in self.holder.config.listeners:
                 continue  # listened to again since
@@ -492,8 +498,7 @@ class Supervisor(MultiService):
             log.info("graceful shutdown: stopping {n} workers", n=len(waits))
 
         def finished(_):
-            for listener in self.listeners.values():
-                listener.close()
+            closed = [listener.close() for listener in self.listeners.values()]
             self.listeners.clear()
             if self.status_dir is not None:
                 shutil.rmtree(self.status_dir, ignore_errors=True)
@@ -502,6 +507,7 @@ class Supervisor(MultiService):
             forget_exit_signal(self.reactor, (signal.SIGTERM, signal.SIGINT))
             log.info("graceful shutdown complete")
             flush_all()
+            return defer.DeferredList(closed)
 
         return defer.DeferredList(waits).addCallback(finished)
 
