@@ -200,6 +200,9 @@ ProxyPass /idle/ http://127.0.0.1:{port}/ upgrade=websocket timeout=1
         response = caught.exception.response
         self.assertEqual(response.status_code, 403)
         self.assertEqual(response.body, b"not you\n")
+        # Framed as the backend framed it (a length, not chunked).
+        self.assertEqual(response.headers["Content-Length"], "8")
+        self.assertNotIn("Transfer-Encoding", response.headers)
 
     def test_hop_by_hop_fields_other_than_the_upgrade_are_dropped(self):
         s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)

@@ -220,12 +220,15 @@ class Tunnel:
             self.on_success()
         request = self.request
         self.state = ANSWER
-        fields = end_to_end(fields, RESPONSE_OWN)
         length = None
-        for name, value in fields:
-            if name.lower() == "content-length" and value.strip().isdigit():
+        chunked = False
+        for name, value in fields:  # (the framing, before it is stripped)
+            name = name.lower()
+            if name == "content-length" and value.strip().isdigit():
                 length = int(value)
-        chunked = any(n.lower() == "transfer-encoding" for n, _ in fields)
+            elif name == "transfer-encoding":
+                chunked = True
+        fields = end_to_end(fields, RESPONSE_OWN)
         self.peer.close_delimited = length is None and not chunked
         try:
             if request.add_handler_fields(fields) is False:
