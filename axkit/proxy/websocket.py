@@ -241,7 +241,7 @@ class Tunnel:
         except HeaderInjection as e:
             self._fail(f"bad field in the answer: {e}", 502)
             return
-        request.register_producer(self.peer.transport, True)
+        request.register_producer(_Reads(self.peer.transport), True)
         self.deadline.after(self.timeout)
 
     def body(self, data):
