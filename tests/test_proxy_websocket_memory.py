@@ -123,3 +123,53 @@ class MemoryTunnelTests(SynchronousTestCase):
         _, transport = self.backend()
         self.conn.lose()
         self.assertTrue(transport.disconnected or transport.disconnecting)
+
+
+class BalancedTunnelTests(SynchronousTestCase):
+    """A tunnel keeps its balancer member busy while it lasts (bybusyness)."""
+
+    def setUp(self):
+        self.site = MemorySite(
+            "Plugin proxy\n"
+            "<Proxy balancer://app>\n"
+            "    BalancerMember http://127.0.0.1:9\n"
+            "    BalancerMember http://127.0.0.1:10\n"
+            "    ProxySet lbmethod=bybusyness\n"
+            "</Proxy>\n"
+            "ProxyPass /ws/ balancer://app/ upgrade=websocket\n"
+        )
+        self.addCleanup(self.site.close)
+        (self.balancer,) = self.site.config.global_resolved.conf.proxy
+        self.members = self.balancer.members
+
+    def open(self):
+        conn = self.site.connect()
+        conn.send(UPGRADE)
+        host, port, factory = self.site.clock.tcpClients[-1][:3]
+        protocol = factory.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        return conn, port, protocol, transport
+
+    def test_busy_until_the_tunnel_closes(self):
+        conn, port, protocol, _ = self.open()
+        protocol.dataReceived(SWITCH)
+        self.assertTrue(conn.transport.value().startswith(b"HTTP/1.1 101 "))
+        busy = {m.backend.port: m.busy for m in self.members}
+        self.assertEqual(busy[port], 1)
+        # The next one goes to the other member.
+        _, second, _, _ = self.open()
+        self.assertNotEqual(second, port)
+        conn.lose()
+        self.assertEqual({m.backend.port: m.busy for m in self.members}[port], 0)
+
+    def test_a_refusing_member_is_not_left_busy(self):
+        conn = self.site.connect()
+        conn.send(UPGRADE)
+        first = self.site.clock.tcpClients[-1]
+        first[2].clientConnectionFailed(None, Failure(ConnectionRefusedError()))
+        second = self.site.clock.tcpClients[-1]
+        self.assertNotEqual(first[1], second[1])
+        busy = {m.backend.port: m.busy for m in self.members}
+        self.assertEqual(busy[first[1]], 0)
+        self.assertEqual(busy[second[1]], 1)

@@ -204,7 +204,6 @@ class Proxy:
             request.send_error(503)
             return succeed(DONE)
         balancer.started(member)
-        request.when_ended(lambda: balancer.ended(member))
         backend = member.backend
         forward = self._forward(
             request,
@@ -216,6 +215,10 @@ class Proxy:
             member.max or route.max,
             member.timeout or balancer.timeout,
         )
+        if isinstance(forward, websocket.Tunnel):
+            forward.on_closed = lambda: balancer.ended(member)  # (busy while it lasts)
+        else:
+            request.when_ended(lambda: balancer.ended(member))
 
         def failed(forward, nothing_sent):
             balancer.failed(member, request.reactor.seconds())

@@ -93,6 +93,9 @@ class Tunnel:
         self.done = Deferred()
         self.on_success = None
         self.on_failure = None
+        # on_closed(): when the tunnel is over, however (a balancer keeps
+        # its member busy until then, not only until the 101).
+        self.on_closed = None
         self.state = CONNECTING
         self.peer = None  # the _Backend protocol
         self.client = None  # the client's transport, after the 101
@@ -150,7 +153,8 @@ class Tunnel:
     def _fail(self, why, status, nothing_sent=False):
         """Before the head: answer ``status`` (or another balancer member)."""
         self.deadline.cancel()
-        state, self.state = self.state, CLOSED
+        state = self.state
+        self._end()
         if self.peer is not None:
             self.peer.transport.abortConnection()
         if self.on_failure is not None and state in (CONNECTING, HEAD):
@@ -167,6 +171,13 @@ class Tunnel:
             request.abort()
         self._done()
         return None
+
+    def _end(self):
+        """Every way the exchange ends comes here (once)."""
+        self.state = CLOSED
+        closed, self.on_closed = self.on_closed, None
+        if closed is not None:
+            closed()
 
     def _log(self, why):
         request = self.request
@@ -187,7 +198,7 @@ class Tunnel:
         engine answered in our place): drop the backend."""
         if self.state in (TUNNEL, CLOSED):
             return
-        self.state = CLOSED
+        self._end()
         self.deadline.cancel()
         if self.connecting is not None:
             self.connecting.cancel()
@@ -232,7 +243,7 @@ class Tunnel:
         self.peer.close_delimited = length is None and not chunked
         try:
             if request.add_handler_fields(fields) is False:
-                self.state = CLOSED  # answered otherwise (X-Sendfile)
+                self._end()  # answered otherwise (X-Sendfile)
                 self.deadline.cancel()
                 self.peer.transport.loseConnection()
                 self._done()
@@ -252,7 +263,7 @@ class Tunnel:
     def answered(self):
         if self.state != ANSWER:
             return
-        self.state = CLOSED
+        self._end()
         self.deadline.cancel()
         request = self.request
         request.unregister_producer()
@@ -329,7 +340,7 @@ class Tunnel:
         """Close both sides (each once what it holds is sent)."""
         if self.state == CLOSED:
             return
-        self.state = CLOSED
+        self._end()
         self.deadline.cancel()
         for transport in (self.client, self.peer.transport if self.peer else None):
             if transport is not None:
