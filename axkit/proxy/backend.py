@@ -2,24 +2,24 @@
 
 ``http://host:port/base/`` over TCP; ``unix:/run/app.sock|http://localhost/``
 (Apache's form) over a UNIX socket, the URL after ``|`` giving the Host and
-the base path; ``balancer://NAME/base`` names a <Proxy balancer://NAME>.
-Only http is spoken to backends (https: not yet); ``ws://`` is http for a
-route that tunnels WebSockets (mod_proxy_wstunnel's form), ``wss://`` is
-TLS for the tunnel only.
+the base path; ``https://host/base/`` over TLS (axkit.proxy.tls);
+``balancer://NAME/base`` names a <Proxy balancer://NAME>.  ``ws://`` is
+http for a route that tunnels WebSockets (mod_proxy_wstunnel's form),
+``wss://`` is TLS for the tunnel only.
 """
 
 from urllib.parse import urlsplit
 
 from axkit.config import ConfigError, duration
 
-KEYS = ("timeout", "max", "upgrade")
+KEYS = ("timeout", "max", "ttl", "upgrade")
 
 
 class Backend:
     """Where to send: a TCP (host, port) or a UNIX socket path, the Host
     to name, and the base path the rest of the URL is appended to."""
 
-    __slots__ = ("url", "host", "port", "socket", "netloc", "base", "key", "scheme", "tls")
+    __slots__ = ("url", "host", "port", "socket", "netloc", "base", "key", "tls", "scheme")
 
     def __init__(self, url):
         self.url = url
@@ -30,12 +30,12 @@ class Backend:
                 raise ConfigError(f"expected unix:/path/to.sock|http://host/path, got {self.url!r}")
         parts = urlsplit(url)
         self.scheme = scheme = parts.scheme.lower()
-        if scheme not in ("http", "ws", "wss") or (socket and scheme == "wss"):
+        if scheme not in ("http", "https", "ws", "wss") or (socket and scheme in ("https", "wss")):
             raise ConfigError(
                 f"backend URL must be http:// or ws:// (or unix:...|http://), "
-                f"or wss:// for a WebSocket tunnel, got {self.url!r}"
+                f"or https:// or wss:// (TLS), got {self.url!r}"
             )
-        self.tls = scheme == "wss"
+        self.tls = scheme in ("https", "wss")
         if not parts.hostname:
             raise ConfigError(f"backend URL has no host: {self.url!r}")
         if parts.query or parts.fragment:
@@ -48,7 +48,7 @@ class Backend:
             raise ConfigError(f"bad port in backend URL {self.url!r}") from None
         self.netloc = parts.netloc
         self.base = parts.path or "/"
-        self.key = (socket, self.host, self.port)
+        self.key = (socket, self.host, self.port, self.tls)
 
     def __repr__(self):
         return f"Backend({self.url!r})"
@@ -61,14 +61,31 @@ class Route:
     """One ProxyPass line: URL prefix, target (a Backend or a balancer name
     and its base path), and its keys."""
 
-    __slots__ = ("prefix", "backend", "balancer", "base", "timeout", "max", "upgrade", "url")
+    __slots__ = (
+        "prefix",
+        "backend",
+        "balancer",
+        "base",
+        "timeout",
+        "max",
+        "ttl",
+        "upgrade",
+        "url",
+        "where",
+        "target",
+    )
 
-    def __init__(self, prefix, url, timeout=None, max=None, upgrade=None):
+    def __init__(self, prefix, url, timeout=None, max=None, ttl=None, upgrade=None, where=None):
         self.prefix = prefix
         self.url = url
         self.timeout = timeout
         self.max = max
+        self.ttl = ttl
         self.upgrade = upgrade
+        self.where = where  # (file, line) for errors found after parsing
+        # Resolved once the whole config is read (plugins.proxy.check_config):
+        # the PoolSpec of a backend, or the Balancer a balancer:// URL names.
+        self.target = None
         if url == "!":  # ProxyPass /path ! : not proxied
             self.backend = self.balancer = None
             self.base = ""
@@ -96,7 +113,7 @@ def parse_keys(words, allowed=KEYS):
         key = key.lower()
         if not sep or key not in allowed:
             raise ConfigError(f"unknown key {word!r} (known: {', '.join(allowed)})")
-        if key == "timeout":
+        if key in ("timeout", "ttl"):
             keys[key] = duration(value, None)
         elif key == "retry":
             keys[key] = duration(value, None)
@@ -123,4 +140,17 @@ def parse_proxy_pass(words, ctx):
     if url == "!":
         if len(words) > 2:
             raise ConfigError("ProxyPass URL-PATH ! takes no keys")
-    return Route(prefix, url, **parse_keys(words[2:]))
+    return Route(prefix, url, where=(ctx.file, ctx.line), **parse_keys(words[2:]))
+
+
+def parse_reverse(words, ctx):
+    """ProxyPassReverse URL-PATH URL: the URL as the backend writes it in a
+    redirect (a ``unix:...|`` prefix dropped), found once at load time."""
+    if len(words) != 2:
+        raise ConfigError("ProxyPassReverse takes URL-PATH URL")
+    prefix, url = words
+    if not prefix.startswith("/"):
+        raise ConfigError(f"ProxyPassReverse: the URL-path must start with '/', got {prefix!r}")
+    if url.lower().startswith("unix:"):
+        url = url.partition("|")[2]
+    return (prefix, url)

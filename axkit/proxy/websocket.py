@@ -65,10 +65,10 @@ def wanted(request):
 
 def refuse_tls(request, backend):
     """A plain request on a ``wss://`` route: only upgrades are tunnelled
-    over TLS (https backends are not spoken to yet)."""
+    over TLS (plain requests go to an https:// route)."""
     log.error(
         "backend {backend}: only WebSocket upgrades are sent to a wss:// backend "
-        "(https backends are not supported) -> 502",
+        "(plain requests need an https:// ProxyPass) -> 502",
         backend=str(backend),
         request=request,
     )

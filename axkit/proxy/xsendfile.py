@@ -20,6 +20,7 @@ folders.
 import os
 
 from axkit.config import path as path_type
+from axkit.files.confine import inside_any
 from axkit.log import PluginLogger
 from axkit.notes import X_SENDFILE
 
@@ -55,7 +56,7 @@ class XSendFile:
         if not os.path.isabs(target):
             return None
         real = os.path.realpath(target)
-        if real.startswith(self.roots) and os.path.isfile(real):
+        if inside_any(real, self.roots) and os.path.isfile(real):
             return real
         return None
 
