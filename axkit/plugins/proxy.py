@@ -289,9 +289,7 @@ class Proxy:
         fields = request_fields(request, conf, backend)
         if route.upgrade == "websocket" and websocket.wanted(request):
             url = "http://" + backend.netloc + target
-            return websocket.Tunnel(request, backend, url, fields, timeout)
-        if backend.scheme == "wss":
-            return _Refused(request, backend)
+            return websocket.Tunnel(request, backend, url, fields, timeout, spec.tls)
         answer = _Answer(conf, request) if conf.proxy_pass_reverse else None
         return Forward(request, spec, target, fields, timeout, answer)
 
@@ -346,17 +344,6 @@ def request_fields(request, conf, backend):
             fields.append((name, value))
     fields.append(("X-Forwarded-Proto", "https" if request.secure else "http"))
     return fields
-
-
-class _Refused:
-    """A plain request on a wss:// route (only WebSockets are tunnelled)."""
-
-    def __init__(self, request, backend):
-        self.request, self.backend = request, backend
-        self.on_success = self.on_failure = None
-
-    def start(self):
-        return websocket.refuse_tls(self.request, self.backend)
 
 
 class _Answer:

@@ -40,6 +40,7 @@ from axkit.http.head import HeaderInjection
 from axkit.log import PluginLogger
 
 from .hop import RESPONSE_OWN, end_to_end
+from .tls import TLSSettings
 
 log = PluginLogger("proxy")
 
@@ -63,33 +64,19 @@ def wanted(request):
     return "websocket" in split_tokens(request.headers.get("upgrade") or "")
 
 
-def refuse_tls(request, backend):
-    """A plain request on a ``wss://`` route: only upgrades are tunnelled
-    over TLS (plain requests go to an https:// route)."""
-    log.error(
-        "backend {backend}: only WebSocket upgrades are sent to a wss:// backend "
-        "(plain requests need an https:// ProxyPass) -> 502",
-        backend=str(backend),
-        request=request,
-    )
-    request.send_error(502)
-    d = Deferred()
-    d.callback(DONE)
-    return d
-
-
 class Tunnel:
     """One WebSocket request's exchange with ``backend``: the same face as
     axkit.proxy.forward.Forward (``start()``, ``on_success``,
     ``on_failure``), so a balancer uses either."""
 
-    def __init__(self, request, backend, url, fields, timeout):
+    def __init__(self, request, backend, url, fields, timeout, tls=None):
         self.request = request
         self.backend = backend
         # (url: http://netloc/path?query, the path part is what is asked.)
         self.target = url.split("://", 1)[1][len(backend.netloc) :] or "/"
         self.fields = fields
         self.timeout = timeout
+        self.tls = tls  # axkit.proxy.tls.TLSSettings (SSLProxy*), for wss:// and https://
         self.done = Deferred()
         self.on_success = None
         self.on_failure = None
@@ -115,9 +102,8 @@ class Tunnel:
                 reactor, backend.host, backend.port, timeout=CONNECT_TIMEOUT
             )
         if backend.tls:
-            from twisted.internet.ssl import optionsForClientTLS
-
-            endpoint = wrapClientTLS(optionsForClientTLS(backend.host), endpoint)
+            tls = self.tls if self.tls is not None else TLSSettings()
+            endpoint = wrapClientTLS(tls.creator(backend.host), endpoint)
         self.deadline.after(self.timeout)
         request.when_ended(self._request_ended)
         self.connecting = endpoint.connect(_OneShot(_Backend(self)))
