@@ -147,6 +147,17 @@ class Pool(TestCase):
         pool.stop()
 
     @defer.inlineCallbacks
+    def test_jobs_queued_before_a_stop_still_answer(self):
+        pool = shared_pool(reactor, 1)
+        gate = threading.Event()
+        first = pool.call(gate.wait, 10)
+        second = pool.call(lambda: 42)
+        pool.stop()  # (the reactor's shutdown trigger)
+        gate.set()
+        self.assertEqual((yield first), True)
+        self.assertEqual((yield second), 42)
+
+    @defer.inlineCallbacks
     def test_a_failure_comes_back_as_one(self):
         pool = shared_pool(reactor, 2)
         self.addCleanup(pool.stop)
