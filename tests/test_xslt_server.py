@@ -13,7 +13,7 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
-from axkit.testing import TwistdProcess, start_server
+from axkit.testing import TwistdProcess, load_config, start_server
 from axkit.xslt.pool import shared_pool
 
 from .xslt_support import PLUGINS, REPO, copy_site, expected
@@ -145,6 +145,26 @@ class Pool(TestCase):
             got = yield defer.gatherResults([pool.call(barrier.wait) for _ in range(n)])
             self.assertEqual(sorted(got), list(range(n)))
         pool.stop()
+
+    def test_sized_by_the_largest_axthreads_at_startup(self):
+        # Two <Server>s saying 1 and 3: the pool has 3 threads from the
+        # start, and a request of either server leaves it so (no resizing
+        # back and forth per request).
+        config = load_config(
+            "Plugin xslt\n"
+            "AxThreads 1\n"
+            "<Server a>\nServerName a.example\nAxThreads 3\n</Server>\n"
+            "<Server b>\nServerName b.example\n</Server>\n"
+        )
+        plugin = config.plugins["xslt"]
+        plugin.startup(config, reactor)
+        self.addCleanup(plugin.pool.stop)
+        self.assertEqual(plugin.pool.size, 3)
+        request = type("Request", (), {"reactor": reactor})()
+        for server in config.servers:
+            conf = server.resolve("/").conf
+            self.assertIs(plugin._pool(request, conf), plugin.pool)
+            self.assertEqual(plugin.pool.size, 3)
 
     @defer.inlineCallbacks
     def test_jobs_queued_before_a_stop_still_answer(self):
