@@ -16,7 +16,7 @@ from twisted.web.client import HTTPConnectionPool
 from axkit.testing import TwistdProcess, load_config, start_server
 from axkit.xslt.pool import shared_pool
 
-from .xslt_support import PLUGINS, REPO, copy_site, expected
+from .xslt_support import PLUGINS, REPO, HandOver, copy_site, expected
 
 CONFIG = (
     PLUGINS
@@ -81,6 +81,38 @@ class RealServer(TestCase):
         self.assertEqual(len(got), 200)
         for path, code, d in got:
             self.assertEqual((path, code, d), (path, 200, want[path]))
+
+
+class HandedOverOnThreads(TestCase):
+    """XML handed over with a key on a real server: built on a
+    transformation thread, once, then answered from the cache."""
+
+    def setUp(self):
+        self.root = copy_site(self)
+        self.patch(HandOver, "version", 1)
+        self.patch(HandOver, "built", 0)
+        self.patch(HandOver, "source", None)
+        self.patch(HandOver, "built_on", None)
+
+    @defer.inlineCallbacks
+    def test_built_once_then_cached(self):
+        server = yield start_server(
+            f'DocumentRoot "{self.root}"\n' + CONFIG.format(repo=REPO)
+            + "Plugin tests.xslt_support.HandOver\n"
+        )  # fmt: skip
+        self.addCleanup(server.stop)
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(pool.closeCachedConnections)
+        bodies, tags = [], []
+        for _ in range(3):
+            r = yield treq.get(server.url("/built/keyed"), pool=pool)
+            bodies.append((yield r.content()))
+            tags.append(r.headers.getRawHeaders("etag"))
+        self.assertIn(b"<h1>v1</h1>", bodies[0])
+        self.assertEqual(len(set(bodies)), 1)
+        self.assertEqual(len(set(map(tuple, tags))), 1)
+        self.assertEqual(HandOver.built, 1)
+        self.assertNotIn(HandOver.built_on, (None, threading.main_thread()))
 
 
 class Twistd(TestCase):
