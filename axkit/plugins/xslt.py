@@ -138,6 +138,7 @@ class Xslt:
         self.outputs = OutputCache()
         self.pool = None
         self.threads = None  # the largest AxThreads of the config (startup)
+        self._xml_types = {}  # media type -> is_xml_type()
         self._chains_of = {}  # Conf -> Chains (its styles' file names)
 
     # -- claiming ---------------------------------------------------------------
@@ -151,7 +152,13 @@ class Xslt:
         st = request.finfo
         if request.filename is None or st is None or st.st_mode & 0o170000 != 0o100000:
             return False
-        if not is_xml_type(request.mime_type):
+        mime_type = request.mime_type
+        xml = self._xml_types.get(mime_type)
+        if xml is None:  # (asked for every file of the scope: found once per type)
+            if len(self._xml_types) >= 1024:
+                self._xml_types.clear()
+            xml = self._xml_types[mime_type] = is_xml_type(mime_type)
+        if not xml:
             return False
         return bool(conf.ax_add_processor) or not conf.ax_ignore_style_pi
 
