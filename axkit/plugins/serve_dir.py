@@ -36,6 +36,7 @@ from twisted.internet.threads import deferToThreadPool
 
 from axkit.config import NOT_FILES, Directive, flag
 from axkit.config.options import has_option
+from axkit.files.confine import is_inside
 from axkit.hooks import DECLINED, DONE
 from axkit.plugins.uri_to_file import OWNER_MATCH, REFUSE, symlink_policy
 
@@ -236,7 +237,7 @@ class ServeDir:
             if outside_ok:
                 return True
             real = os.path.realpath(entry.path)
-            return real == real_root[:-1] or real.startswith(real_root)
+            return is_inside(real, real_root)
 
         return allowed
 

@@ -36,6 +36,7 @@ class Output(CachedFile):
         self.body = body
         self.gzipped = None
         self.fields = None
+        self.file = None
         self.deps = deps
         self.media_type = media_type
 

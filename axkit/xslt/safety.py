@@ -14,6 +14,8 @@ from urllib.parse import unquote, urlsplit
 
 from lxml import etree
 
+from axkit.files.confine import is_inside
+
 ACCESS = etree.XSLTAccessControl(
     read_file=True,
     write_file=False,
@@ -88,7 +90,7 @@ def url_to_path(url):
 
 def inside(path, roots):
     for root in roots:
-        if path == root or path.startswith(root.rstrip("/") + "/"):
+        if is_inside(path, root):
             return True
     return False
 
