@@ -7,10 +7,12 @@ for new requests, while requests in flight finish on the objects they hold.
 If it fails, the errors are logged and the old config stays.  SIGUSR1
 reopens the log files (logrotate).
 
-Why one class of ~400 lines: starting, reloading and stopping are the
+Why one class of ~450 lines: starting, reloading and stopping are the
 three ways the same set of listeners, factories and configs change, and
 each must see the others' state (a reload during a drain, a stop during a
-reload); split, they would share it through a second object.
+reload); split, they would share it through a second object.  What can
+live apart does: TLS listeners in axkit/tls.py, the root-held log opener
+in axkit/logopener.py, sd_notify in axkit/systemd.py.
 """
 
 import gc
@@ -74,6 +76,14 @@ class AxKitService(MultiService):
         self.handle_signals = handle_signals
         self.retired_factories = []  # of listeners a reload closed (still draining)
         self.dev_reload = False  # --reload (axkit.reload); set by tap
+        from axkit.tls import TLSListeners
+
+        self.tls = TLSListeners()  # the ssl: listeners' certificates
+        self.drop_to_uid = None  # twistd -u: the user privileges are dropped to (set by tap)
+        self.log_opener = None  # axkit.logopener.LogOpener, while root-held
+        # A worker of `Workers N` (axkit.workers): (endpoint, factory) -> a
+        # Deferred port on the socket the supervisor bound, instead of binding.
+        self.adopt = None
 
     def setServiceParent(self, parent):
         # twistd asks its Application for an ILogObserver before it starts
@@ -105,6 +115,7 @@ class AxKitService(MultiService):
         # Listen before privileges are dropped (ports below 1024).
         for endpoint in self.holder.config.listeners:
             self.listen(endpoint)
+        self._start_log_opener()
         MultiService.privilegedStartService(self)
 
     def startService(self):
@@ -171,22 +182,25 @@ class AxKitService(MultiService):
 
     def listen(self, endpoint):
         factory = HTTPFactory(Pipeline(self.holder, endpoint), self.reactor, self.gate)
+        if self.adopt is not None:
+            return self.adopt(endpoint, factory).addCallback(self._listening, endpoint, factory)
         if self.dev_reload:
             # --reload: the socket the process had before it re-executed.
             from axkit.reload import adopt
 
-            d = adopt(self.reactor, endpoint, factory)
+            d = adopt(self.reactor, endpoint, self.tls.wrap(endpoint, self.holder.config, factory))
             if d is not None:
                 return d.addCallback(self._listening, endpoint, factory)
         try:
-            server_endpoint = serverFromString(self.reactor, with_backlog(endpoint))
-        except IndexError:
-            # Twisted's systemd: parser indexes the inherited sockets.
-            raise SystemExit(
-                f"axkit: cannot listen on {endpoint}: no such socket was "
-                "passed by systemd (is the .socket unit active, with "
-                "that many ListenStream lines?)"
-            )
+            server_endpoint = self._server_endpoint(endpoint)
+        except (IndexError, KeyError) as e:
+            if not endpoint.lower().startswith("systemd:"):
+                raise SystemExit(f"axkit: cannot listen on {endpoint}: {e!r}")
+            # Twisted's systemd: parser looks the inherited socket up by
+            # index or name; say why it is not there.
+            from axkit.systemd import activation_problem
+
+            raise SystemExit(f"axkit: cannot listen on {endpoint}: {activation_problem(endpoint)}")
         except Exception as e:
             raise SystemExit(f"axkit: cannot listen on {endpoint}: {e}")
         d = server_endpoint.listen(factory)
@@ -203,7 +217,9 @@ class AxKitService(MultiService):
         self.factories[endpoint] = factory
         host = port.getHost()
         log.info(
-            "axkit listening on {endpoint} ({address})", endpoint=endpoint, address=_describe(host)
+            "axkit listening on {endpoint} ({address})",
+            endpoint=endpoint,
+            address=_describe(host, "https" if endpoint.lower().startswith("ssl:") else "http"),
         )
         return port
 
@@ -307,6 +323,7 @@ class AxKitService(MultiService):
                 if flush is not None:
                     flush()
             flush_all()
+            self._stop_log_opener()
             return None
 
         ds = [d for d in ds if d is not None] + [drained]
@@ -320,6 +337,20 @@ class AxKitService(MultiService):
         self._flusher = LoopingCall(flush_all)
         self._flusher.clock = self.reactor
         self._flusher.start(1.0, now=False)
+
+    def _start_log_opener(self):
+        """As root with twistd -u: log files reopen (SIGUSR1) and TLS files
+        are re-read (SIGHUP) through a process that stays root."""
+        if self.log_opener is None:
+            from axkit import logopener
+
+            self.log_opener = logopener.start_for(self.holder.config, self.drop_to_uid)
+
+    def _stop_log_opener(self):
+        from axkit import logopener
+
+        logopener.stop(self.log_opener)
+        self.log_opener = None
 
     # -- signals ---------------------------------------------------------------
 
@@ -410,6 +441,7 @@ class AxKitService(MultiService):
                 log.error("config {source} not reloaded; still serving the old one", source=source)
                 return False
             self.holder.config = new_config
+            self.tls.renew(new_config, log)
             self.holder.generation += 1
             self.gate.maximum = new_config.global_resolved.conf.max_connections
             self._raise_fd_limit()
@@ -418,6 +450,7 @@ class AxKitService(MultiService):
                 if port in self.gate.ports:
                     self.gate.ports.remove(port)
                 factory = self.factories.pop(endpoint, None)
+                self.tls.forget(endpoint)
                 if factory is not None:
                     self.retired_factories.append(factory)
                 # Only the listening socket closes: open connections carry on.
@@ -449,7 +482,7 @@ class AxKitService(MultiService):
 
     def _listen_for_reload(self, endpoint, opened):
         factory = HTTPFactory(Pipeline(self.holder, endpoint), self.reactor, self.gate)
-        d = serverFromString(self.reactor, with_backlog(endpoint)).listen(factory)
+        d = self._server_endpoint(endpoint).listen(factory)
 
         def listening(port):
             opened.append((endpoint, port))
@@ -457,15 +490,33 @@ class AxKitService(MultiService):
 
         return d.addCallback(listening)
 
+    def _server_endpoint(self, endpoint):
+        """The endpoint to listen on: Twisted's from the string, or for
+        ``ssl:`` axkit's TLS listener (axkit/tls.py: SNI, reloads)."""
+        from axkit.tls import is_tls
+
+        if is_tls(endpoint):
+            return self.tls.endpoint(self.reactor, endpoint, self.holder.config, DEFAULT_BACKLOG)
+        return serverFromString(self.reactor, with_backlog(endpoint))
+
+    def serving_figures(self):
+        """(open connections, requests read since start) for systemd's
+        STATUS= line; worked out when asked."""
+        factories = list(self.factories.values()) + self.retired_factories
+        requests = sum(
+            f.closed_requests + sum(c.requests for c in f.connections) for f in factories
+        )
+        return self.gate.count, requests
+
     def port_numbers(self):
         return {
             ep: p.getHost().port for ep, p in self.ports.items() if hasattr(p.getHost(), "port")
         }
 
 
-def _describe(address):
+def _describe(address, scheme="http"):
     host = getattr(address, "host", None)
     port = getattr(address, "port", None)
     if host is not None:
-        return f"http://{host}:{port}/" if ":" not in host else f"http://[{host}]:{port}/"
+        return f"{scheme}://{host}:{port}/" if ":" not in host else f"{scheme}://[{host}]:{port}/"
     return str(getattr(address, "name", address))

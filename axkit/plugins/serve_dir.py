@@ -110,6 +110,21 @@ def wants_xml(request):
     return best_xml > best_html
 
 
+def xml_listing(conf, folder, url_path):
+    """``folder``'s listing as serve_dir's XML ``<filelist>`` (UTF-8 bytes),
+    with the entries serve_dir would show under ``conf``; it stats every
+    entry, so call it off the reactor thread (the xslt plugin's AxHandleDirs
+    styles it)."""
+    entries = ServeDir._entries(
+        folder,
+        getattr(conf, "allow_dot_files", False),
+        getattr(conf, "add_type", None) or {},
+        getattr(conf, "default_type", "application/octet-stream"),
+        ServeDir._symlink_filter(conf),
+    )
+    return ServeDir().render_xml(url_path, entries).encode("utf-8")
+
+
 class Entry:
     __slots__ = ("name", "is_dir", "size", "mtime", "type")
 

@@ -9,6 +9,7 @@ while every file in it has the same stat.
 """
 
 import os
+import threading
 from urllib.parse import unquote, urlsplit
 
 from lxml import etree
@@ -52,6 +53,18 @@ def safe_parser(resolver=None):
     )
     if resolver is not None:
         parser.resolvers.add(resolver)
+    return parser
+
+
+_local = threading.local()
+
+
+def document_parser():
+    """This thread's safe_parser(), made once: a parser is reused for one
+    parse after another on its thread (never shared between threads)."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = safe_parser()
     return parser
 
 
@@ -107,9 +120,11 @@ class RecordingResolver(etree.Resolver):
         return self.resolve_filename(path, context)
 
 
-def still_valid(deps):
-    """True while every file in ``deps`` has the stat key recorded."""
+def still_valid(deps, known=None, known_key=None):
+    """True while every file in ``deps`` has the stat key recorded.  The
+    file ``known`` has ``known_key`` now (a stat this request made already,
+    the document's): it is not stat'ed again."""
     for dep, key in deps.items():
-        if file_key(dep) != key:
+        if (known_key if dep == known else file_key(dep)) != key:
             return False
     return True
