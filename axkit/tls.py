@@ -110,8 +110,7 @@ def _readable_file(word, ctx):
 
     full = path(word, ctx)
     try:
-        with open(full, "rb"):
-            pass
+        _read(full)
     except OSError as e:
         raise ConfigError(f"cannot read {full}: {e.strerror}")
     return full
@@ -142,8 +141,11 @@ TLS_DIRECTIVES = [
 
 
 def _read(path):
-    with open(path, "rb") as f:
-        return f.read()
+    # After twistd -u dropped root, a root-only key is read again through
+    # the root-held opener (axkit/logopener.py), as it was read at start.
+    from axkit.logopener import read_file
+
+    return read_file(path)
 
 
 def make_context(cert_file, key_file=None, chain_file=None, dh_file=None):
@@ -173,9 +175,20 @@ def make_context(cert_file, key_file=None, chain_file=None, dh_file=None):
             raise ValueError(f"cannot read the certificates in {chain_file}: {_reason(e)}")
     dh = DiffieHellmanParameters.fromFile(FilePath(dh_file)) if dh_file else None
     try:
-        return CertificateOptions(
-            privateKey=key, certificate=certs[0], extraCertChain=chain, dhParameters=dh
-        ).getContext()
+        try:
+            return CertificateOptions(
+                privateKey=key, certificate=certs[0], extraCertChain=chain, dhParameters=dh
+            ).getContext()
+        except TypeError:
+            # pyOpenSSL before 24.3 takes its own X509/PKey objects only.
+            from OpenSSL.crypto import X509, PKey
+
+            return CertificateOptions(
+                privateKey=PKey.from_cryptography_key(key),
+                certificate=X509.from_cryptography(certs[0]),
+                extraCertChain=[X509.from_cryptography(c) for c in chain],
+                dhParameters=dh,
+            ).getContext()
     except SSL.Error as e:
         raise ValueError(f"certificate {cert_file} and key {key_file}: {_reason(e)}")
 
@@ -185,6 +198,49 @@ def _reason(e):
     if args and isinstance(args[0], list) and args[0] and isinstance(args[0][0], tuple):
         return "; ".join(str(item[-1]) for item in args[0])  # OpenSSL's error queue
     return getattr(e, "strerror", None) or str(e)
+
+
+# A certificate that ends within this is worth a warning at start and reload.
+EXPIRY_WARNING = 14 * 86400
+
+
+def _now():
+    import time
+
+    return time.time()
+
+
+def not_valid_after(cert_file):
+    """When the first certificate in ``cert_file`` ends (seconds since the
+    epoch), or None if it cannot be read."""
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificates(_read(cert_file))[0]
+    except (OSError, ValueError, IndexError):
+        return None
+    ends = getattr(cert, "not_valid_after_utc", None)  # cryptography 42
+    if ends is None:
+        import calendar
+
+        return calendar.timegm(cert.not_valid_after.timetuple())
+    return ends.timestamp()
+
+
+def expiry_warnings(config, certificates):
+    """ConfigWarnings for certificates that end within EXPIRY_WARNING."""
+    import time
+
+    from axkit.config.errors import ConfigWarning
+
+    out = []
+    for endpoint, found in certificates.items():
+        file, line = _listen_source(config, endpoint, config.listeners.get(endpoint, []))
+        for cert, ends in found.expiring:
+            when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ends))
+            state = "expired on" if ends < _now() else "expires on"
+            out.append(ConfigWarning(f"certificate {cert} {state} {when}", file, line))
+    return out
 
 
 def server_names(server):
@@ -199,11 +255,17 @@ class Certificates:
     def __init__(self, endpoint, servers):
         options = parse_tls_endpoint(endpoint)
         built = {}  # (cert, key) -> context: a file shared by servers is read once
+        self.files = set()  # every file read (for the opener: axkit/logopener.py)
+        self.expiring = []  # (certificate file, not valid after) soon or past
 
         def context(cert, key, chain=None, dh=None):
             k = (cert, key or cert, chain, dh)
+            self.files.update(f for f in k if f)
             if k not in built:
                 built[k] = make_context(cert, key, chain, dh)
+                ends = not_valid_after(cert)
+                if ends is not None and ends < _now() + EXPIRY_WARNING:
+                    self.expiring.append((cert, ends))
             return built[k]
 
         self.exact = {}
@@ -312,6 +374,45 @@ def check_certificates(config):
     if errors:
         raise ConfigErrors(errors)
     return found
+
+
+class TLSListeners:
+    """A service's TLS listeners: the connection creator of each, so that a
+    reload can hand them the certificates it read."""
+
+    def __init__(self):
+        self.creators = {}  # endpoint -> SNIConnectionCreator
+
+    def endpoint(self, reactor, endpoint, config, backlog=None):
+        """The IStreamServerEndpoint to listen on for TLS ``endpoint``
+        (with ``backlog`` unless the string names one)."""
+        text = endpoint
+        if backlog is not None and "backlog=" not in endpoint:
+            text = f"{endpoint}:backlog={backlog}"
+        server_endpoint, self.creators[endpoint] = tls_endpoint(reactor, text, config.tls[endpoint])
+        return server_endpoint
+
+    def wrap(self, endpoint, config, factory):
+        """``factory`` behind TLS for an ``ssl:`` socket adopted as it is
+        (--reload's re-executed process); other endpoints' unchanged."""
+        if not is_tls(endpoint):
+            return factory
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        creator = self.creators[endpoint] = SNIConnectionCreator(config.tls[endpoint])
+        return TLSMemoryBIOFactory(creator, False, factory)
+
+    def renew(self, config, log):
+        """A reload read the certificate files again: new connections get
+        them, open ones keep theirs; those ending soon are warned about."""
+        for endpoint, creator in self.creators.items():
+            if endpoint in config.tls:
+                creator.update(config.tls[endpoint])
+        for warning in expiry_warnings(config, config.tls):
+            log.warn("{warning}", warning=str(warning))
+
+    def forget(self, endpoint):
+        self.creators.pop(endpoint, None)
 
 
 def tls_endpoint(reactor, endpoint, certificates):

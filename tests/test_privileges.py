@@ -8,7 +8,7 @@ import shutil
 import sys
 import tempfile
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from axkit.logopener import LogOpener
 from axkit.tap import warn_if_serving_as_root
@@ -19,7 +19,10 @@ class OpenerTests(SynchronousTestCase):
         self.dir = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, self.dir)
         self.log = os.path.join(self.dir, "access.log")
-        self.opener = LogOpener.start([self.log])
+        self.key = os.path.join(self.dir, "site.key")
+        with open(self.key, "w") as f:
+            f.write("secret\n")
+        self.opener = LogOpener.start([self.log], [self.key])
         self.addCleanup(self.opener.stop)
 
     def test_opens_a_known_path_for_appending(self):
@@ -39,7 +42,7 @@ class OpenerTests(SynchronousTestCase):
     def test_refuses_any_other_path(self):
         other = os.path.join(self.dir, "shadow")
         e = self.assertRaises(PermissionError, self.opener.open, other)
-        self.assertIn("not a log file this server opened at start", str(e))
+        self.assertIn("not a file this server opened at start", str(e))
         self.assertFalse(os.path.exists(other))
 
     def test_refuses_a_symlink(self):
@@ -48,6 +51,26 @@ class OpenerTests(SynchronousTestCase):
         os.symlink(target, self.log)
         e = self.assertRaises(PermissionError, self.opener.open, self.log)
         self.assertIn("log opener:", str(e))
+
+    def test_reads_a_known_certificate_file(self):
+        if os.stat(self.dir).st_uid != 0:
+            raise SkipTest("the folder must be root's (run as root)")
+        self.assertEqual(self.opener.read(self.key), b"secret\n")
+
+    def test_each_path_only_in_its_mode(self):
+        # A certificate file is never opened for writing, a log file never
+        # read through it.
+        self.assertRaises(PermissionError, self.opener.open, self.key)
+        open(self.log, "w").close()
+        self.assertRaises(PermissionError, self.opener.read, self.log)
+        with open(self.key) as f:
+            self.assertEqual(f.read(), "secret\n")
+
+    def test_reads_only_from_folders_only_root_may_write(self):
+        os.chmod(self.dir, 0o777)
+        self.addCleanup(os.chmod, self.dir, 0o700)
+        e = self.assertRaises(PermissionError, self.opener.read, self.key)
+        self.assertIn("is not a folder only root may write", str(e))
 
     def test_leaves_when_the_server_closes_its_end(self):
         self.opener.sock.close()
@@ -74,3 +97,49 @@ class RootWarningTests(SynchronousTestCase):
         self.assertEqual(self.warned(33, 0), "")
         self.assertEqual(self.warned(0, 0), "")  # -u root: meant
         self.assertEqual(self.warned(None, 1000), "")
+
+
+class RootOnlyKeyTests(SynchronousTestCase):
+    """twistd -u nobody with the TLS key in a folder only root can read
+    (certbot's /etc/letsencrypt/archive): a SIGHUP after a renewal serves
+    the new certificate, read through the root-held opener."""
+
+    def test_renewal_after_the_drop(self):
+        if os.getuid() != 0:
+            raise SkipTest("needs root (twistd -u)")
+        import pwd
+        import signal
+        import time
+
+        from axkit.testing import TwistdProcess
+
+        from .test_tls import fingerprint, make_cert, need_openssl, peer
+
+        need_openssl()
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        os.chmod(folder, 0o755)  # the config is read again by the user on SIGHUP
+        tls = os.path.join(folder, "tls")
+        os.mkdir(tls, 0o700)
+        make_cert(tls, "a.test", "a")
+        conf = os.path.join(folder, "site.conf")
+        with open(conf, "w") as f:
+            f.write(
+                "Listen ssl:0:interface=127.0.0.1\nPlugin uri_to_file\n<Server a>\n"
+                "ServerName a.test\nSSLCertificateFile tls/a.crt\n"
+                "SSLCertificateKeyFile tls/a.key\n</Server>\n"
+            )
+        uid = pwd.getpwnam("nobody").pw_uid
+        server = TwistdProcess(conf, twistd_args=["-u", str(uid)])
+        self.addCleanup(server.stop)
+        request = b"GET / HTTP/1.0\r\n\r\n"
+        cert = os.path.join(tls, "a.crt")
+        self.assertEqual(peer(server.port, "a.test", request)[0], fingerprint(cert))
+        make_cert(tls, "a.test", "a")
+        server.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while peer(server.port, "a.test", request)[0] != fingerprint(cert):
+            self.assertLess(time.monotonic(), deadline, server.output())
+            time.sleep(0.1)
+        self.assertIn("reloaded (generation 2)", server.output())
+        self.assertNotIn("Permission denied", server.output())

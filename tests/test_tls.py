@@ -28,13 +28,13 @@ def need_openssl():
         raise SkipTest("openssl command not installed")
 
 
-def make_cert(folder, name, stem=None):
+def make_cert(folder, name, stem=None, days=90):
     """A self-signed certificate for ``name`` (CN and subjectAltName) and
     its key, as files ``stem``.crt / ``stem``.key in ``folder``."""
     stem = os.path.join(folder, stem or name)
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
-        + ["-nodes", "-keyout", stem + ".key", "-out", stem + ".crt", "-days", "2"]
+        + ["-nodes", "-keyout", stem + ".key", "-out", stem + ".crt", "-days", str(days)]
         + ["-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}"],
         check=True,
         capture_output=True,
@@ -129,6 +129,17 @@ class ConfigTests(SynchronousTestCase):
         message = self.error("Listen ssl:0\n")
         self.assertIn(f"{self.path}:1: Listen ssl:0", message)
         self.assertIn("no certificate", message)
+
+    def test_a_certificate_ending_soon_is_a_warning(self):
+        config = self.load("Listen ssl:0:privateKey=a.key:certKey=a.crt\n")
+        self.assertEqual(config.warnings, [])
+        make_cert(self.dir, "a.test", "a", days=3)
+        (warning,) = self.load("\nListen ssl:0:privateKey=a.key:certKey=a.crt\n").warnings
+        self.assertRegex(
+            str(warning),
+            rf"^{self.path}:2: warning: certificate {self.dir}/a.crt expires on "
+            r"\d{4}-\d\d-\d\d \d\d:\d\d UTC$",
+        )
 
     def test_unknown_option_is_refused(self):
         self.assertIn("does not take sslmethod=", self.error("Listen ssl:0:sslmethod=TLSv1\n"))

@@ -110,17 +110,30 @@ def load_tree(
     servers = [ServerConfig(s, global_scope, registry, defaults) for s in server_scopes] or [
         ServerConfig(global_scope, global_scope, registry, defaults)
     ]
+    for plugin in plugins.values():  # checks across lines (IAxKitPlugin.check_config)
+        check = getattr(plugin, "check_config", None)
+        if check is None:
+            continue
+        for server in servers:
+            try:
+                check(server.base.conf)
+            except ConfigError as e:
+                errors.append(e)
+    if errors:
+        raise ConfigErrors(sorted(errors, key=_error_order))
     global_only = (
         servers[0]
         if servers[0].scope is global_scope
         else ServerConfig(global_scope, global_scope, registry, defaults)
     )
     site = SiteConfig(source, registry, plugins, global_scope, servers, global_only.base, warnings)
-    from axkit.tls import check_certificates
+    from axkit.tls import check_certificates, expiry_warnings
 
     # TLS listeners' certificates, read now: a bad one is a file:line error
-    # before anything listens (and a reload re-reads renewed ones).
+    # before anything listens (and a reload re-reads renewed ones); one
+    # that ends within two weeks is a warning.
     site.tls = check_certificates(site)
+    site.warnings += expiry_warnings(site, site.tls)
     return site
 
 

@@ -6,6 +6,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from ..reactor import dispatch_directly
 from .connection import HTTPConnection
 from .deadlines import DeadlineWheel
 
@@ -13,6 +14,7 @@ log = Logger(namespace="axkit.http")
 
 
 @implementer(IProtocolNegotiationFactory)
+@dispatch_directly  # its listening ports' accepts (see axkit.reactor)
 class HTTPFactory(Factory):
     """Builds a connection per client for one listening endpoint.
 
