@@ -668,6 +668,8 @@ class SpawnThreadsTests(SynchronousTestCase):
             self.created.set()
             return 42
 
+        run = create
+
         def finish(self, reports=None):
             self.finished.append(self.result)
 

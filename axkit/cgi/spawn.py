@@ -31,18 +31,16 @@ ProcessProtocol calls Twisted's Process would.  A failed exec (not
 executable, bad interpreter line) is reported with its OSError.
 """
 
-import collections
 import os
-import queue
 import select
 import subprocess
 import sys
-import threading
 import time
 
 from twisted.logger import Logger
 
 from .. import _compat
+from ..handback import HandBackThreads
 from .process import GroupProcess
 
 log = Logger(namespace="axkit.cgi")
@@ -64,84 +62,31 @@ _FS_ERRORS = sys.getfilesystemencodeerrors()
 SPAWN_THREADS = 4  # spawns in flight at once (each waits for one exec)
 
 
-class _SpawnThreads:
-    """A few threads that create processes; results come back to the reactor.
-
-    Twisted's ThreadPool would do, at three times the CPU per call (its
-    team/coordinator machinery); a spawn per request makes that count.  The
-    threads do as little as they can while holding the GIL (each time one
-    takes it back from the reactor thread costs both a futex round trip):
-    the reactor makes the pipes before and closes the child's ends after.
-    Finished jobs are queued for the reactor thread, which is woken once
-    for however many have finished meanwhile -- and, on axkit's reactor,
-    only when it is waiting in its poll: a busy reactor collects them from
-    its poll hook before it next waits (no wake-up write and read, no
-    thread call).
-    """
+class _SpawnThreads(HandBackThreads):
+    """A few threads that create processes; results come back to the reactor
+    (axkit.handback: batched, through its poll hook when it is busy).  The
+    reactor makes the pipes before and closes the child's ends after, so a
+    spawn thread holds the GIL only briefly."""
 
     def __init__(self, reactor, size):
-        self.reactor = reactor
-        self.queue = queue.SimpleQueue()
-        self.done = collections.deque()
-        self.wake_pending = False
-        # On axkit's reactor: a wake-up only when it is polling.
-        self.hooked = hasattr(reactor, "add_poll_hook")
-        if self.hooked:
-            reactor.add_poll_hook(self._collect)
-        self.threads = [
-            threading.Thread(target=self._work, daemon=True, name=f"axkit-cgi-spawn-{i}")
-            for i in range(size)
-        ]
-        for t in self.threads:
-            t.start()
+        super().__init__(reactor, size, "axkit-cgi-spawn")
 
-    def run(self, job):
-        self.queue.put(job)
+    run = HandBackThreads.submit
 
-    def _work(self):
-        get = self.queue.get
-        done = self.done
-        while True:
-            job = get()
-            if job is None:
-                return
-            try:
-                job.result = job.create()
-            except BaseException as e:
-                job.error = e
-            done.append(job)
-            job = None  # (not kept, with its request, until the next one)
-            if not self.wake_pending and (not self.hooked or self.reactor.polling):
-                self.wake_pending = True
-                self.reactor.callFromThread(self._finish)
-
-    def _collect(self):
-        # The reactor's poll hook: finished jobs, if any, before it waits.
-        if self.done:
-            self._finish()
-            return True
-        return False
-
-    def _finish(self):
-        # Cleared before the queue is emptied: a job added after this line
-        # either is seen by the loop below or schedules another call.
-        self.wake_pending = False
-        done = self.done
+    def deliver(self, done):
         # Every report of these jobs' children is complete (vfork), so one
         # look now finds them all.
         reports = _ready_reports()
         while done:
-            job = done.popleft()
+            job, ok, value = done.popleft()
+            if ok:
+                job.result = value
+            else:
+                job.error = value
             try:
                 job.finish(reports)
             except Exception:
                 log.failure("finishing the start of {program}", program=job.executable)
-
-    def stop(self):
-        if self.hooked:
-            self.reactor.remove_poll_hook(self._collect)
-        for _ in self.threads:
-            self.queue.put(None)
 
 
 _pool = None
@@ -247,6 +192,8 @@ class _Job:
         return _via_popen(
             os.fsdecode(self.executable), self.args, self.env, self.cwd, stdin, out, err
         )
+
+    run = create  # (what a HandBackThreads thread calls)
 
     def finish(self, reports=None):
         """On the reactor thread: release the child's ends, report.

@@ -1,0 +1,103 @@
+"""Threads whose finished jobs are handed back to the reactor thread in batches.
+
+Shared by the CGI spawn threads (axkit.cgi.spawn) and the transformation
+threads (axkit.xslt.pool).  Lean on purpose: Twisted's ThreadPool costs
+about three times the CPU per call (its team and coordinator, a context
+copy per job), and a job per request makes that count on the reactor
+thread.  Jobs go through a C queue; a thread does as little as it can
+while holding the GIL (each time it takes it back from the reactor thread
+costs both a futex round trip).  Finished jobs are queued for the reactor
+thread, which is woken once for however many finished meanwhile -- and on
+axkit's reactor only when it is waiting in its poll: a busy reactor
+collects them from its poll hook before it next waits (no wake-up write
+and read, no thread call).
+"""
+
+import collections
+import queue
+import threading
+
+
+class HandBackThreads:
+    """``size`` daemon threads running queued jobs, each an object with a
+    ``run()`` method.  On the reactor thread, ``deliver(done)`` is given the
+    deque of ``(job, ok, value)`` -- ``value`` is ``run()``'s result, or the
+    exception it raised when ``ok`` is false -- and must empty it.
+    Subclasses define ``deliver``."""
+
+    def __init__(self, reactor, size, name):
+        self.reactor = reactor
+        self.name = name
+        self.queue = queue.SimpleQueue()
+        self.done = collections.deque()
+        self.wake_pending = False
+        self.joined = False  # stopped: never used again
+        self.size = 0
+        self.started = 0  # threads started over the set's life (names them)
+        # On axkit's reactor: a wake-up only when it is polling.
+        self.hooked = hasattr(reactor, "add_poll_hook")
+        if self.hooked:
+            reactor.add_poll_hook(self._collect)
+        self.resize(size)
+
+    def deliver(self, done):
+        raise NotImplementedError
+
+    def submit(self, job):
+        """Queue ``job``: one of the threads calls its ``run()``."""
+        self.queue.put(job)
+
+    def resize(self, size):
+        """Start or stop threads until ``size`` are running (a stopping one
+        first finishes the job it holds)."""
+        while self.size < size:
+            self.started += 1
+            threading.Thread(
+                target=self._work, daemon=True, name=f"{self.name}-{self.started}"
+            ).start()
+            self.size += 1
+        while self.size > size:
+            self.queue.put(None)
+            self.size -= 1
+
+    def _work(self):
+        get = self.queue.get
+        done = self.done
+        while True:
+            job = get()
+            if job is None:
+                return
+            try:
+                done.append((job, True, job.run()))
+            except BaseException as e:
+                done.append((job, False, e))
+            job = None  # (not kept, with its request, until the next job)
+            if not self.wake_pending and (not self.hooked or self.reactor.polling):
+                self.wake_pending = True
+                self.reactor.callFromThread(self._finish)
+
+    def _collect(self):
+        # The reactor's poll hook: finished jobs, if any, before it waits.
+        if self.done:
+            self._finish()
+            return True
+        return False
+
+    def _finish(self):
+        # Cleared before the queue is emptied: a job added after this line
+        # either is seen by deliver() or schedules another call.
+        self.wake_pending = False
+        self.deliver(self.done)
+
+    def stop(self):
+        """Let every thread end once the jobs queued so far are done; their
+        results still come back (through a wake-up each: the poll hook goes)."""
+        if self.joined:
+            return
+        self.joined = True
+        if self.hooked:
+            self.hooked = False  # (set first: a job finishing from now on wakes the reactor)
+            self.reactor.remove_poll_hook(self._collect)
+            if self.done:
+                self._finish()  # finished before the line above, while the hook was there
+        self.resize(0)
