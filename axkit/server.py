@@ -7,11 +7,12 @@ for new requests, while requests in flight finish on the objects they hold.
 If it fails, the errors are logged and the old config stays.  SIGUSR1
 reopens the log files (logrotate).
 
-Why one class of ~450 lines: starting, reloading and stopping are the
+Why one class of ~420 lines: starting, reloading and stopping are the
 three ways the same set of listeners, factories and configs change, and
 each must see the others' state (a reload during a drain, a stop during a
 reload); split, they would share it through a second object.  What can
-live apart does: TLS listeners in axkit/tls.py, the root-held log opener
+live apart does: TLS listeners in axkit/tls.py, the backlog, descriptor
+limit and address wording in axkit/listening.py, the root-held log opener
 in axkit/logopener.py, sd_notify in axkit/systemd.py.
 """
 
@@ -26,25 +27,16 @@ from twisted.logger import ILogObserver, Logger
 from axkit._compat import forget_exit_signal
 from axkit.gcstats import GCStats
 from axkit.http.factory import ConnectionGate, HTTPFactory
+
+# (with_backlog and _describe: also imported from here by axkit.workers)
+from axkit.listening import DEFAULT_BACKLOG, raise_fd_limit, with_backlog
+from axkit.listening import describe as _describe
 from axkit.log import LogRouter, flush_all, reopen_all
 from axkit.pipeline import Pipeline
 from axkit.systemd import notify
+from axkit.tls import is_tls
 
 log = Logger(namespace="axkit.server")
-
-
-# Twisted listens with a backlog of 50: a burst of new connections (or a
-# pause at MaxConnections) overflows it and clients retransmit their SYN a
-# second later.  nginx uses 511; so do we, unless the endpoint says.
-DEFAULT_BACKLOG = 511
-
-
-def with_backlog(endpoint):
-    """The endpoint string with backlog=511 added for TCP/SSL listeners."""
-    kind = endpoint.split(":", 1)[0].lower()
-    if kind in ("tcp", "tcp6", "ssl") and "backlog=" not in endpoint:
-        return f"{endpoint}:backlog={DEFAULT_BACKLOG}"
-    return endpoint
 
 
 class ConfigHolder:
@@ -69,7 +61,7 @@ class AxKitService(MultiService):
         self.factories = {}  # endpoint string -> HTTPFactory
         self.log_router = LogRouter(self.holder)
         self.gate = ConnectionGate(config.global_resolved.conf.max_connections)
-        self._raise_fd_limit()
+        raise_fd_limit(self.gate, self.holder.config)
         self.load_config = None  # () -> SiteConfig for reloads; set by tap/testing
         self._flusher = None
         self._old_signals = {}
@@ -147,39 +139,6 @@ class AxKitService(MultiService):
             f"MAINPID={os.getpid()}"
         )
 
-    def _raise_fd_limit(self):
-        """MaxConnections needs as many descriptors: raise the soft limit
-        toward the hard one, and cap MaxConnections below what is possible
-        (accepting past the descriptor limit would fail with EMFILE)."""
-        try:
-            import resource
-
-            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        except (ImportError, ValueError, OSError):
-            return
-        # Beside the connections: 64 for the server itself, and each CGI
-        # program running needs 3 pipes and a spare report pipe or so.
-        conf = self.holder.config.global_resolved.conf
-        reserve = 64 + 4 * (getattr(conf, "cgi_max_processes", 0) or 0)
-        want = self.gate.maximum + max(256, reserve)
-        if soft != resource.RLIM_INFINITY and soft < want:
-            target = want if hard == resource.RLIM_INFINITY else min(want, hard)
-            try:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-                soft = target
-            except (ValueError, OSError):
-                pass
-        if soft != resource.RLIM_INFINITY and self.gate.maximum > soft - reserve:
-            capped = max(1, soft - reserve)
-            log.warn(
-                "MaxConnections {maximum} is more than the open-file limit "
-                "allows ({soft}); using {capped}",
-                maximum=self.gate.maximum,
-                soft=soft,
-                capped=capped,
-            )
-            self.gate.maximum = capped
-
     def listen(self, endpoint):
         factory = HTTPFactory(Pipeline(self.holder, endpoint), self.reactor, self.gate)
         if self.adopt is not None:
@@ -219,7 +178,7 @@ class AxKitService(MultiService):
         log.info(
             "axkit listening on {endpoint} ({address})",
             endpoint=endpoint,
-            address=_describe(host, "https" if endpoint.lower().startswith("ssl:") else "http"),
+            address=_describe(host, "https" if is_tls(endpoint) else "http"),
         )
         return port
 
@@ -444,7 +403,7 @@ class AxKitService(MultiService):
             self.tls.renew(new_config, log)
             self.holder.generation += 1
             self.gate.maximum = new_config.global_resolved.conf.max_connections
-            self._raise_fd_limit()
+            raise_fd_limit(self.gate, self.holder.config)
             for endpoint in removed:
                 port = self.ports.pop(endpoint)
                 if port in self.gate.ports:
@@ -493,8 +452,6 @@ class AxKitService(MultiService):
     def _server_endpoint(self, endpoint):
         """The endpoint to listen on: Twisted's from the string, or for
         ``ssl:`` axkit's TLS listener (axkit/tls.py: SNI, reloads)."""
-        from axkit.tls import is_tls
-
         if is_tls(endpoint):
             return self.tls.endpoint(self.reactor, endpoint, self.holder.config, DEFAULT_BACKLOG)
         return serverFromString(self.reactor, with_backlog(endpoint))
@@ -512,11 +469,3 @@ class AxKitService(MultiService):
         return {
             ep: p.getHost().port for ep, p in self.ports.items() if hasattr(p.getHost(), "port")
         }
-
-
-def _describe(address, scheme="http"):
-    host = getattr(address, "host", None)
-    port = getattr(address, "port", None)
-    if host is not None:
-        return f"{scheme}://{host}:{port}/" if ":" not in host else f"{scheme}://[{host}]:{port}/"
-    return str(getattr(address, "name", address))
