@@ -497,3 +497,16 @@ class UploadPauseTaken(SynchronousTestCase):
         request.on_end()
         self.assertIsNone(conn.transport.producer)
         self.assertEqual(request.events, ["pause", "resume"])
+
+
+class TLSCreators(SynchronousTestCase):
+    """A backend name's TLS client context is made once, not per connection."""
+
+    def test_one_creator_per_hostname(self):
+        from axkit.proxy.tls import TLSSettings
+
+        for verify in (True, False):
+            settings = TLSSettings(verify)
+            first = settings.creator("backend.example")
+            self.assertIs(settings.creator("backend.example"), first)
+            self.assertIsNot(settings.creator("other.example"), first)

@@ -51,19 +51,28 @@ ca_file.label = "FILE"
 class TLSSettings:
     """How to speak TLS to https:// backends (one per server config)."""
 
-    __slots__ = ("verify", "ca_file", "key", "_trust")
+    __slots__ = ("verify", "ca_file", "key", "_trust", "_creators")
 
     def __init__(self, verify=True, ca_file=None):
         self.verify = verify
         self.ca_file = ca_file
         self.key = (verify, ca_file)
         self._trust = load_bundle(ca_file) if verify and ca_file else None
+        self._creators = {}  # hostname -> creator
 
     def creator(self, hostname):
-        """An IOpenSSLClientConnectionCreator for ``hostname``."""
-        if self.verify:
-            return ssl.optionsForClientTLS(hostname, trustRoot=self._trust)
-        return _Unverified(hostname)
+        """An IOpenSSLClientConnectionCreator for ``hostname``: one per name,
+        made at its first connection and reused (each holds an OpenSSL
+        context -- with the trust store loaded -- that any number of
+        connections can share)."""
+        creator = self._creators.get(hostname)
+        if creator is None:
+            if self.verify:
+                creator = ssl.optionsForClientTLS(hostname, trustRoot=self._trust)
+            else:
+                creator = _Unverified(hostname)
+            self._creators[hostname] = creator
+        return creator
 
 
 @implementer(IOpenSSLClientConnectionCreator)
