@@ -356,16 +356,20 @@ class PoolSpec:
         return pool
 
     def _endpoint(self, reactor):
-        backend = self.backend
-        if backend.socket is not None:
-            endpoint = UNIXClientEndpoint(reactor, backend.socket, timeout=CONNECT_TIMEOUT)
-        else:
-            endpoint = TCP4ClientEndpoint(
-                reactor, backend.host, backend.port, timeout=CONNECT_TIMEOUT
-            )
-        if backend.tls:
-            endpoint = wrapClientTLS(self.tls.creator(backend.host), endpoint)
-        return endpoint
+        return backend_endpoint(reactor, self.backend, self.tls)
+
+
+def backend_endpoint(reactor, backend, tls):
+    """The client endpoint to ``backend`` (axkit.proxy.backend.Backend):
+    TCP or ``unix:``, wrapped in TLS (``tls``, an
+    axkit.proxy.tls.TLSSettings) for ``https://`` and ``wss://``."""
+    if backend.socket is not None:
+        endpoint = UNIXClientEndpoint(reactor, backend.socket, timeout=CONNECT_TIMEOUT)
+    else:
+        endpoint = TCP4ClientEndpoint(reactor, backend.host, backend.port, timeout=CONNECT_TIMEOUT)
+    if backend.tls:
+        endpoint = wrapClientTLS(tls.creator(backend.host), endpoint)
+    return endpoint
 
 
 def close_all():
