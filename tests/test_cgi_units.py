@@ -698,6 +698,15 @@ class SpawnThreadsTests(SynchronousTestCase):
         self.assertEqual(job.finished, [42])
         self.assertFalse(pool._collect())
 
+    def test_a_stop_hands_back_what_had_finished(self):
+        # Finished while the reactor was busy, not yet collected: the stop
+        # (at shutdown) still finishes it (its hook goes with the stop).
+        reactor = self.Reactor(polling=False)
+        pool, job = self.run_one(reactor)
+        self.assertEqual(job.finished, [])
+        pool.stop()
+        self.assertEqual(job.finished, [42])
+
     def test_a_polling_reactor_is_woken(self):
         reactor = self.Reactor(polling=True)
         pool, job = self.run_one(reactor)
