@@ -153,9 +153,9 @@ class TargetTests(SynchronousTestCase):
                     "def make():\n    return application\n"
                 )
         t = self.parse("app.wsgi", folder)
-        self.assertEqual((t.kind, t.name), ("file", "application"))
+        self.assertEqual((t.kind, t.name), ("file", None))  # (the default: application)
         self.assertEqual(t.where, os.path.join(os.path.abspath(folder), "app.wsgi"))
-        self.assertTrue(callable(loader.load(t)))
+        self.assertEqual(loader.load(t).__name__, "application")
         self.assertEqual(self.parse("app.py:app", folder).name, "app")
         self.assertTrue(callable(loader.load(self.parse("app.py:make()", folder))))
         t = self.parse("djsite.wsgi:application", folder)

@@ -1,5 +1,4 @@
-"""The HTTP connection scope of a request (ASGI 3, HTTP spec 2.4), and
-where an ASGIAlias mount matches."""
+"""The HTTP connection scope of a request (ASGI 3, HTTP spec 2.4)."""
 
 ASGI = {"version": "3.0", "spec_version": "2.4"}
 
@@ -29,22 +28,6 @@ def build_scope(request, root_path, state):
         "state": state.copy() if state is not None else {},
         "extensions": {},
     }
-
-
-def mount_prefix(url_path):
-    """The root_path of an ASGIAlias URL-PATH: without its trailing slash
-    ('' for '/')."""
-    return url_path.rstrip("/")
-
-
-def match_mount(mounts, path):
-    """The mount (prefix, value) whose prefix covers ``path`` -- at a
-    segment boundary, the longest one -- or None.  ``mounts``: (prefix,
-    value) pairs sorted longest prefix first."""
-    for prefix, value in mounts:
-        if not prefix or path == prefix or path.startswith(prefix) and path[len(prefix)] == "/":
-            return prefix, value
-    return None
 
 
 def _server(request):

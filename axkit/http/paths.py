@@ -71,3 +71,15 @@ def prefix_match(prefix: str, path: str) -> int | None:
     if prefix.endswith("/") or len(path) == n or path[n] == "/":
         return n
     return None
+
+
+def longest_prefix(mounts: Any, path: str) -> tuple[str, Any] | None:
+    """The (prefix, value) pair of ``mounts`` whose prefix matches ``path``
+    on whole segments (``prefix_match``: ``/x`` covers ``/x`` and ``/x/y``,
+    ``/x/`` only ``/x/...``), the longest one; or None.  Shared by the
+    URL-prefix mounts (WSGIScriptAlias, ASGIAlias) so they agree with Alias."""
+    best = None
+    for prefix, value in mounts:
+        if (best is None or len(prefix) > len(best[0])) and prefix_match(prefix, path) is not None:
+            best = (prefix, value)
+    return best

@@ -18,9 +18,10 @@ from functools import partial
 
 from twisted.logger import Logger
 
-from axkit.cgi.mapping import match_alias
+from axkit.cgi.environ import flat
 from axkit.config import APPEND, GLOBAL, MAP, SERVER_ONLY, Directive, count, many, path, url_path
 from axkit.hooks import DECLINED, OK
+from axkit.http.paths import longest_prefix, prefix_match
 from axkit.wsgi import pool as pools
 from axkit.wsgi.environ import build_environ
 from axkit.wsgi.exchange import Exchange
@@ -99,20 +100,20 @@ class WSGI:
         if not aliases or request.handler is not None:
             return DECLINED
         path = request.path
-        found = match_alias(aliases.items(), path)
+        found = longest_prefix(aliases.items(), path)
         if found is None or found[1] == OFF:
             return DECLINED
         if _aliased(conf, path):
             return DECLINED  # (Apache runs mod_alias before mod_wsgi)
         script_aliases = getattr(conf, "script_alias", None)
         if script_aliases:
-            cgi = match_alias(script_aliases.items(), path)
+            cgi = longest_prefix(script_aliases.items(), path)
             if cgi is not None and len(cgi[0]) > len(found[0]):
                 return DECLINED  # a CGI folder mounted below the application
         mount = self._mounts.get(found)
         if mount is None:
             mount = self._mounts[found] = Mount(
-                found[0], found[1], _flat(conf.wsgi_python_path), self._call
+                found[0], found[1], flat(conf.wsgi_python_path), self._call
             )
         notes[NOTE] = mount
         request.handler = HANDLER
@@ -178,8 +179,6 @@ def _aliased(conf, path):
     aliases = getattr(conf, "alias", None)
     if not redirects and not aliases:
         return False
-    from axkit.http.paths import prefix_match
-
     for rules in (redirects, aliases):
         for rule in rules or ():
             if rule.regex:
@@ -189,10 +188,3 @@ def _aliased(conf, path):
                 return True
     return False
 
-
-def _flat(occurrences):
-    for dirs in occurrences:
-        if isinstance(dirs, str):
-            yield dirs
-        else:
-            yield from dirs
