@@ -1,6 +1,7 @@
 """The wsgi plugin's PEP 3333 logic, in memory: the engine and the hook
-chain for real, the application run inline (InlinePool) instead of on a
-thread, so each exchange completes within the request's dataReceived."""
+chain for real; under MemorySite's fake clock (no threads) the plugin runs
+the application inline (InlinePool) instead of on a thread, so each
+exchange completes within the request's dataReceived."""
 
 import json
 import warnings
@@ -9,7 +10,6 @@ from wsgiref.validate import WSGIWarning
 from twisted.trial.unittest import SynchronousTestCase
 
 from axkit.testing import MemorySite
-from axkit.wsgi.pool import InlinePool
 
 from .wsgiapps import apps
 
@@ -62,7 +62,6 @@ class Base(SynchronousTestCase):
         plugin = [
             p for p in self.site.config.plugins.values() if getattr(p, "name", None) == "wsgi"
         ][0]
-        plugin.pool = InlinePool()
         self.plugin = plugin
         # wsgiref's validator warns (instead of raising) about some faults.
         caught = warnings.catch_warnings()
@@ -436,9 +435,16 @@ class AliasTests(SynchronousTestCase):
             Redirect /old /new
         """)
         self.addCleanup(site.close)
-        [p for p in site.config.plugins.values() if p.name == "wsgi"][0].pool = InlinePool()
         self.assertEqual(site.get("/files/f.txt").body, b"aliased file\n")
         r = site.get("/old/x")
         self.assertEqual((r.status, r.header("Location")), (302, "/new/x"))
         self.assertEqual(site.get("/filesx").body, b"hello\n")
         self.assertEqual(site.get("/").body, b"hello\n")
+
+
+class FakeClockTests(Base):
+    def test_the_fake_clock_gets_the_inline_pool(self):
+        from axkit.wsgi.pool import InlinePool
+
+        self.assertEqual(self.site.get("/env/deeper/").body, b"hello\n")
+        self.assertIsInstance(self.plugin.pool, InlinePool)

@@ -22,6 +22,7 @@ from axkit.cgi.environ import flat
 from axkit.config import APPEND, GLOBAL, MAP, SERVER_ONLY, Directive, count, many, path, url_path
 from axkit.hooks import DECLINED, OK
 from axkit.http.paths import longest_prefix, prefix_match
+from axkit.threads import has_threads
 from axkit.wsgi import pool as pools
 from axkit.wsgi.environ import build_environ
 from axkit.wsgi.exchange import Exchange
@@ -86,7 +87,7 @@ class WSGI:
     ]
 
     def __init__(self):
-        self.pool = None  # set on first use (tests may set an InlinePool)
+        self.pool = None  # set on first use
         self._mounts = {}  # (prefix, Target) -> Mount
         self._reactor = None
 
@@ -128,8 +129,12 @@ class WSGI:
             return DECLINED
         pool = self.pool
         if pool is None:
-            self._reactor = request.reactor
-            pool = self.pool = pools.shared(conf.wsgi_threads, conf.wsgi_queue_limit)
+            reactor = self._reactor = request.reactor
+            if has_threads(reactor):
+                pool = pools.shared(conf.wsgi_threads, conf.wsgi_queue_limit)
+            else:
+                pool = pools.InlinePool()  # (axkit.testing's fake clock)
+            self.pool = pool
         threaded = pool.threaded
         call = request.reactor.callFromThread if threaded else _inline
         exchange = Exchange(request, mount, call, threaded)

@@ -9,7 +9,6 @@ stat of every input on each use, so they are never stale.  See docs/xml.md.
 """
 
 from lxml import etree
-from twisted.internet.threads import deferToThreadPool
 
 from axkit.config import (
     REPLACE_LIST,
@@ -27,6 +26,7 @@ from axkit.config.options import has_option
 from axkit.files.respond import respond_file
 from axkit.hooks import DECLINED, DONE
 from axkit.log import PluginLogger
+from axkit.threads import defer_to_pool
 from axkit.xslt import XML_NOTE, is_xml_type
 from axkit.xslt.compression import KEEP_GZIPPED, gzip_choice
 from axkit.xslt.output import OutputCache, Unstyled, make_output
@@ -251,16 +251,7 @@ class Xslt:
         )
         if conf.error_stylesheet is not None:
             job.error_stylesheet = conf.error_stylesheet.path(conf.document_root)
-        if not hasattr(request.reactor, "callFromThread"):
-            # In memory (axkit.testing.MemorySite): the fake reactor has no threads.
-            try:
-                result = run(job, self.stylesheets)
-            except Exception as e:
-                return self._failed(e, request, filename)
-            return self._done(result, request, conf, key, filename)
-        d = deferToThreadPool(
-            request.reactor, self._pool(request, conf), run, job, self.stylesheets
-        )
+        d = defer_to_pool(request.reactor, lambda: self._pool(request, conf), run, job, self.stylesheets)
         d.addCallbacks(
             self._done,
             lambda f: self._failed(f.value, request, filename),

@@ -1,0 +1,28 @@
+"""Blocking work off the reactor thread -- and the one place that knows a
+reactor may have no threads at all (axkit.testing's fake clock, where
+MemorySite runs the engine in memory): there the work runs at once, in
+the calling thread, so in-memory tests see the same answers without
+threads or sleeps."""
+
+from twisted.internet.defer import maybeDeferred
+from twisted.internet.interfaces import IReactorThreads
+from twisted.internet.threads import deferToThreadPool
+
+
+def has_threads(reactor):
+    """Whether ``reactor`` runs threads (False for a fake clock)."""
+    return IReactorThreads.providedBy(reactor)
+
+
+def defer_to_pool(reactor, pool, fn, *args, **kw):
+    """``fn(*args, **kw)`` on a thread of ``pool`` -- a ThreadPool, a
+    function making one (called only when threads are used), or None for
+    the reactor's own -- as a Deferred fired on the reactor thread; at once
+    (still a Deferred) where the reactor has no threads."""
+    if not IReactorThreads.providedBy(reactor):
+        return maybeDeferred(fn, *args, **kw)
+    if pool is None:
+        pool = reactor.getThreadPool()
+    elif callable(pool):
+        pool = pool()
+    return deferToThreadPool(reactor, pool, fn, *args, **kw)
