@@ -19,7 +19,19 @@ from functools import partial
 from twisted.logger import Logger
 
 from axkit.cgi.environ import flat
-from axkit.config import APPEND, GLOBAL, MAP, SERVER_ONLY, Directive, count, many, path, url_path
+from axkit.config import (
+    ANY,
+    APPEND,
+    GLOBAL,
+    MAP,
+    SERVER_ONLY,
+    Directive,
+    count,
+    flag,
+    many,
+    path,
+    url_path,
+)
 from axkit.hooks import DECLINED, OK
 from axkit.http.paths import longest_prefix, prefix_match
 from axkit.threads import has_threads
@@ -61,6 +73,17 @@ class WSGI:
             "(a module on sys.path). SCRIPT_NAME is the prefix, PATH_INFO the "
             "rest. May repeat; the longest prefix wins; `off` as the target "
             "leaves a prefix to the other plugins (static files).",
+        ),
+        Directive(
+            "WSGIChunkedRequest",
+            flag,
+            scopes=ANY,
+            default=False,
+            doc="On: a chunked request body streams to the application as it "
+            "arrives, without CONTENT_LENGTH (mod_wsgi's On). Off (the "
+            "default): it is received whole first (spooled to disk, bounded "
+            "by LimitRequestBody) and the application sees its CONTENT_LENGTH, "
+            "as behind nginx.",
         ),
         Directive(
             "WSGIPythonPath",
@@ -141,32 +164,51 @@ class WSGI:
         wsgi_input = NO_INPUT
         if not request.body_complete or request.body_length:
             wsgi_input = exchange.input = Input(request, call, threaded)
-        exchange.environ = build_environ(request, mount.base, request.path_info, wsgi_input)
-        job = partial(run, exchange)
-        if wsgi_input is not NO_INPUT:
-            if not threaded:
-                # (InlinePool, in tests: the application runs on this thread,
-                # where a read must never wait: once the body is all in.)
-                wsgi_input.start()
-                wsgi_input.when_complete(partial(pool.submit, job))
-                return OK
-            if not request.continue_wanted:
-                wsgi_input.start()  # (with Expect: 100-continue, at the first read)
-        if not pool.submit(job):
-            if exchange.input is not None:
-                exchange.input.close()
-            log.warn(
-                "WSGI application {mount}: {waiting} requests already wait for "
-                "one of {threads} threads (WSGIQueueLimit) -> 503",
-                mount=mount.label,
-                waiting=pool.depth,
-                threads=pool.size,
-                request=request,
-                plugin="wsgi",
-            )
-            request.response_headers.set("Retry-After", "1")
-            return 503
-        return OK
+        env = exchange.environ = build_environ(request, mount.base, request.path_info, wsgi_input)
+        if wsgi_input is NO_INPUT:
+            return self._submit(request, exchange, pool)
+        whole_first = not threaded  # (InlinePool: a read must never wait)
+        if request.content_length is None and not conf.wsgi_chunked_request:
+            # A chunked body: received whole first (spooled to disk past
+            # MEMORY), then the application runs with its CONTENT_LENGTH --
+            # what nginx in front of gunicorn does, and what Django needs.
+            if request.body_complete:
+                env["CONTENT_LENGTH"] = str(request.body_length)
+            else:
+                whole_first = True
+                wsgi_input.set_length_when_complete(env)
+        if whole_first and not request.body_complete:
+            wsgi_input.start()
+            wsgi_input.when_complete(partial(self._body_in, request, exchange, pool))
+            return OK
+        if not request.continue_wanted:
+            wsgi_input.start()  # (with Expect: 100-continue, at the first read)
+        return self._submit(request, exchange, pool)
+
+    def _body_in(self, request, exchange, pool):
+        """The whole body is in (reactor thread): run the application now."""
+        status = self._submit(request, exchange, pool)
+        if status != OK and not request.finished:
+            request.send_error(status)
+
+    def _submit(self, request, exchange, pool):
+        """Queue the application's job: OK, or 503 when the queue is full."""
+        if pool.submit(partial(run, exchange)):
+            return OK
+        if exchange.input is not None:
+            exchange.input.close()
+        mount = exchange.mount
+        log.warn(
+            "WSGI application {mount}: {waiting} requests already wait for "
+            "one of {threads} threads (WSGIQueueLimit) -> 503",
+            mount=mount.label,
+            waiting=pool.depth,
+            threads=pool.size,
+            request=request,
+            plugin="wsgi",
+        )
+        request.response_headers.set("Retry-After", "1")
+        return 503
 
     def _call(self, fn, *args, **kw):
         """Run ``fn`` on the reactor thread (from an application thread)."""
