@@ -1,0 +1,126 @@
+"""Per-request cost of a hello-world WSGI request, in memory.
+
+bench/wsgi_bench.py's application, mounted with ``WSGIScriptAlias /``, is
+asked ``GET /`` again and again through the real engine, hooks and the
+wsgi plugin over an in-memory transport, on a fake clock (so the
+application runs inline: the thread hand-off is not in these figures;
+bench/wsgi_bench.py's CPU per request has it).  Figures:
+
+* bytecodes and Python calls per request (``sys.settrace``, exact), and
+  the functions that run most;
+* instructions per request (``valgrind --tool=callgrind``, the difference
+  of two runs, with the clock frozen so the once-a-second paths never run);
+* microseconds per request (best of several loops; noisy);
+* with ``--served``: instructions per request of a real ``twistd axkit``
+  under callgrind, application threads and hand-offs included
+  (bench/served_instructions.py).
+
+    python bench/wsgi_hotpath.py
+    python bench/wsgi_hotpath.py --top 25 --no-callgrind
+    python bench/wsgi_hotpath.py --served          # only the real server's figure
+"""
+
+import argparse
+import itertools
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+from benchlib import REPO, BytecodeCounter, callgrind_per_request
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\n\r\n"
+
+APP = """
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", "13")])
+    return [b"Hello, world!"]
+"""
+
+
+def connection(work, config_extra=""):
+    from axkit.testing import MemorySite
+
+    with open(os.path.join(work, "helloapp.py"), "w") as f:
+        f.write(APP)
+    text = (
+        "Listen tcp:8080:interface=127.0.0.1\nKeepAliveTimeout 120\nMaxKeepAliveRequests 0\n"
+        f"Plugin wsgi\nWSGIScriptAlias / {work}/helloapp.py\n{config_extra}"
+    )
+    site = MemorySite(text, route_logs=False)
+    conn = site.connect()
+    sent = []
+    conn.transport.write = sent.append
+    feed = conn.protocol.dataReceived
+    feed(REQUEST)
+    if not sent or b"Hello, world!" not in b"".join(sent):
+        raise RuntimeError(f"no hello answer: {sent!r}")
+    conn.transport.write = lambda data: None
+    return feed
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("--no-callgrind", action="store_true")
+    ap.add_argument("--served", action="store_true", help="the real server's figure only")
+    ap.add_argument("--loop", type=int, help=argparse.SUPPRESS)  # callgrind's runs
+    args = ap.parse_args()
+    if args.served:
+        served()
+        return
+    work = tempfile.mkdtemp()
+    try:
+        if args.loop is not None:
+            time.time = itertools.repeat(1_800_000_000.0).__next__
+            time.monotonic = itertools.repeat(1000.0).__next__
+            feed = connection(work)
+            for _ in range(args.loop):
+                feed(REQUEST)
+            return
+        feed = connection(work)
+        for _ in range(2000):
+            feed(REQUEST)
+        counter = BytecodeCounter()
+        sys.settrace(counter)
+        for _ in range(200):
+            feed(REQUEST)
+        sys.settrace(None)
+        counter.report(200, args.top)
+        n, best = 20000, float("inf")
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(n):
+                feed(REQUEST)
+            best = min(best, (time.perf_counter() - started) / n)
+        print(f"{best * 1e6:.1f} us per request (best of 5 loops of {n}; noisy)")
+        if not args.no_callgrind:
+            per = callgrind_per_request([sys.executable, os.path.abspath(__file__)], 300, 1300)
+            if per is None:
+                print("instructions: valgrind not installed, skipped")
+            else:
+                print(f"{per:.0f} instructions per request (callgrind, clock frozen)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def served():
+    from served_instructions import per_request
+
+    def prepare(work):
+        with open(os.path.join(work, "helloapp.py"), "w") as f:
+            f.write(APP)
+
+    conf = "Plugin wsgi\nWSGIThreads 4\nMaxKeepAliveRequests 0\nWSGIScriptAlias / {work}/helloapp.py\n"
+    per = per_request(conf, REQUEST, b"Hello, world!", prepare)
+    if per is None:
+        print("valgrind not installed")
+    else:
+        print(f"{per:.0f} instructions per request (real server under callgrind, WSGIThreads 4)")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, REPO)
+    main()
