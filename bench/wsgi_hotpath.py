@@ -18,6 +18,7 @@ bench/wsgi_bench.py's CPU per request has it).  Figures:
     python bench/wsgi_hotpath.py
     python bench/wsgi_hotpath.py --top 25 --no-callgrind
     python bench/wsgi_hotpath.py --served          # only the real server's figure
+    python bench/wsgi_hotpath.py --floor [--served]  # a hook answering: the engine's floor
 """
 
 import argparse
@@ -40,14 +41,23 @@ def application(environ, start_response):
 """
 
 
-def connection(work, config_extra=""):
-    from axkit.testing import MemorySite
+# The engine's floor, for comparison: a hook answering "hello /" itself.
+FLOOR = "Plugin tests.hookplugins.Hello\n"
+WSGI = "Plugin wsgi\nWSGIThreads 4\nWSGIScriptAlias / {work}/helloapp.py\n"
 
+
+def prepare(work):
     with open(os.path.join(work, "helloapp.py"), "w") as f:
         f.write(APP)
+
+
+def connection(work, floor=False):
+    from axkit.testing import MemorySite
+
+    prepare(work)
     text = (
         "Listen tcp:8080:interface=127.0.0.1\nKeepAliveTimeout 120\nMaxKeepAliveRequests 0\n"
-        f"Plugin wsgi\nWSGIScriptAlias / {work}/helloapp.py\n{config_extra}"
+        + (FLOOR if floor else WSGI.format(work=work))
     )
     site = MemorySite(text, route_logs=False)
     conn = site.connect()
@@ -55,7 +65,7 @@ def connection(work, config_extra=""):
     conn.transport.write = sent.append
     feed = conn.protocol.dataReceived
     feed(REQUEST)
-    if not sent or b"Hello, world!" not in b"".join(sent):
+    if not sent or (b"hello /" if floor else b"Hello, world!") not in b"".join(sent):
         raise RuntimeError(f"no hello answer: {sent!r}")
     conn.transport.write = lambda data: None
     return feed
@@ -66,21 +76,22 @@ def main():
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--no-callgrind", action="store_true")
     ap.add_argument("--served", action="store_true", help="the real server's figure only")
+    ap.add_argument("--floor", action="store_true", help="a hook answering, not WSGI")
     ap.add_argument("--loop", type=int, help=argparse.SUPPRESS)  # callgrind's runs
     args = ap.parse_args()
     if args.served:
-        served()
+        served(args.floor)
         return
     work = tempfile.mkdtemp()
     try:
         if args.loop is not None:
             time.time = itertools.repeat(1_800_000_000.0).__next__
             time.monotonic = itertools.repeat(1000.0).__next__
-            feed = connection(work)
+            feed = connection(work, args.floor)
             for _ in range(args.loop):
                 feed(REQUEST)
             return
-        feed = connection(work)
+        feed = connection(work, args.floor)
         for _ in range(2000):
             feed(REQUEST)
         counter = BytecodeCounter()
@@ -97,7 +108,8 @@ def main():
             best = min(best, (time.perf_counter() - started) / n)
         print(f"{best * 1e6:.1f} us per request (best of 5 loops of {n}; noisy)")
         if not args.no_callgrind:
-            per = callgrind_per_request([sys.executable, os.path.abspath(__file__)], 300, 1300)
+            command = [sys.executable, os.path.abspath(__file__)] + (["--floor"] if args.floor else [])
+            per = callgrind_per_request(command, 300, 1300)
             if per is None:
                 print("instructions: valgrind not installed, skipped")
             else:
@@ -106,19 +118,17 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def served():
+def served(floor=False):
     from served_instructions import per_request
 
-    def prepare(work):
-        with open(os.path.join(work, "helloapp.py"), "w") as f:
-            f.write(APP)
-
-    conf = "Plugin wsgi\nWSGIThreads 4\nMaxKeepAliveRequests 0\nWSGIScriptAlias / {work}/helloapp.py\n"
-    per = per_request(conf, REQUEST, b"Hello, world!", prepare)
+    conf = "MaxKeepAliveRequests 0\n" + (FLOOR if floor else WSGI)
+    answer = b"hello /" if floor else b"Hello, world!"
+    per = per_request(conf, REQUEST, answer, prepare)
     if per is None:
         print("valgrind not installed")
     else:
-        print(f"{per:.0f} instructions per request (real server under callgrind, WSGIThreads 4)")
+        what = "a hook answering" if floor else "WSGI, WSGIThreads 4"
+        print(f"{per:.0f} instructions per request (real server under callgrind, {what})")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from axkit.threads import has_threads
 from axkit.wsgi import pool as pools
 from axkit.wsgi.environ import build_environ
 from axkit.wsgi.exchange import Exchange
+from axkit.wsgi.handback import handback
 from axkit.wsgi.input import NO_INPUT, Input
 from axkit.wsgi.loader import OFF, target
 from axkit.wsgi.mount import Mount
@@ -113,6 +114,7 @@ class WSGI:
         self.pool = None  # set on first use
         self._mounts = {}  # (prefix, Target) -> Mount
         self._reactor = None
+        self._handback = None  # (calls to the reactor thread, batched)
 
     # -- uri_translation: which application ------------------------------------
 
@@ -155,11 +157,12 @@ class WSGI:
             reactor = self._reactor = request.reactor
             if has_threads(reactor):
                 pool = pools.shared(conf.wsgi_threads, conf.wsgi_queue_limit)
+                self._handback = handback(reactor).call
             else:
                 pool = pools.InlinePool()  # (axkit.testing's fake clock)
             self.pool = pool
         threaded = pool.threaded
-        call = request.reactor.callFromThread if threaded else _inline
+        call = self._handback if threaded else _inline
         exchange = Exchange(request, mount, call, threaded)
         wsgi_input = NO_INPUT
         if not request.body_complete or request.body_length:
@@ -215,7 +218,7 @@ class WSGI:
         pool = self.pool
         if pool is None or not pool.threaded or self._reactor is None:
             return fn(*args, **kw)
-        self._reactor.callFromThread(fn, *args, **kw)
+        self._handback(partial(fn, *args, **kw))
 
 
 def _aliased(conf, path):
