@@ -209,6 +209,7 @@ class EnvironTests(SynchronousTestCase):
             server = None
             local_address = ("10.0.0.2", 8443)  # behind a port map: the Host rule wins
             headers = Headers([("host", "example.org"), ("content-length", "0")], lowered=True)
+            connection_notes = {}
 
         env = build_environ(Req(), mount_base("/a", None, None), "/b", None)
         self.assertEqual((env["wsgi.url_scheme"], env["HTTPS"]), ("https", "on"))
@@ -240,7 +241,7 @@ class HeaderInjectionTests(SynchronousTestCase):
                 self.response_headers = Headers()
                 self.sent = []
 
-            def when_ended(self, fn):
+            def watch(self, watcher):
                 pass
 
             def add_handler_fields(self, fields):

@@ -73,13 +73,21 @@ def prefix_match(prefix: str, path: str) -> int | None:
     return None
 
 
+def sort_mounts(pairs: Any) -> tuple[tuple[str, Any], ...]:
+    """(prefix, value) pairs, longest prefix first: for ``longest_prefix``."""
+    return tuple(sorted(pairs, key=lambda pair: len(pair[0]), reverse=True))
+
+
 def longest_prefix(mounts: Any, path: str) -> tuple[str, Any] | None:
-    """The (prefix, value) pair of ``mounts`` whose prefix matches ``path``
-    on whole segments (``prefix_match``: ``/x`` covers ``/x`` and ``/x/y``,
-    ``/x/`` only ``/x/...``), the longest one; or None.  Shared by the
-    URL-prefix mounts (WSGIScriptAlias, ASGIAlias) so they agree with Alias."""
-    best = None
+    """The (prefix, value) pair of ``mounts`` -- sorted by ``sort_mounts`` --
+    whose prefix matches ``path`` on whole segments as ``prefix_match``
+    says (``/x`` covers ``/x`` and ``/x/y``, ``/x/`` only ``/x/...``): the
+    longest one, or None.  Shared by the URL-prefix mounts (WSGIScriptAlias,
+    ASGIAlias) so they agree with Alias."""
     for prefix, value in mounts:
-        if (best is None or len(prefix) > len(best[0])) and prefix_match(prefix, path) is not None:
-            best = (prefix, value)
-    return best
+        # (prefix_match, inlined: this runs for every request.)
+        if path.startswith(prefix):
+            n = len(prefix)
+            if prefix[-1:] == "/" or len(path) == n or path[n] == "/":
+                return prefix, value
+    return None

@@ -23,7 +23,7 @@ from axkit.asgi.lifespan import Lifespan, LifespanFailed
 from axkit.asgi.loader import LoadError, load_app, parse_target
 from axkit.config import MAP, SERVER_ONLY, Directive, one_of, url_path
 from axkit.hooks import DECLINED, OK
-from axkit.http.paths import longest_prefix
+from axkit.http.paths import longest_prefix, sort_mounts
 
 log = Logger(namespace="axkit.asgi")
 
@@ -152,7 +152,7 @@ class ASGI:
                     mount.app, lifespan = started
                     mount.state = lifespan.state if lifespan.supported else None
                 routes.append((url, mount))
-            routes = self._routes[conf] = tuple(routes)
+            routes = self._routes[conf] = sort_mounts(routes)
         return routes
 
     def hook_uri_translation(self, request, conf):

@@ -14,6 +14,7 @@ Exchange (axkit.wsgi.exchange); PEP 3333's rules are kept in
 axkit.wsgi.response.
 """
 
+import weakref
 from functools import partial
 
 from twisted.logger import Logger
@@ -33,7 +34,7 @@ from axkit.config import (
     url_path,
 )
 from axkit.hooks import DECLINED, OK
-from axkit.http.paths import longest_prefix, prefix_match
+from axkit.http.paths import longest_prefix, prefix_match, sort_mounts
 from axkit.threads import has_threads
 from axkit.wsgi import pool as pools
 from axkit.wsgi.environ import build_environ
@@ -113,6 +114,7 @@ class WSGI:
     def __init__(self):
         self.pool = None  # set on first use
         self._mounts = {}  # (prefix, Target) -> Mount
+        self._routes = weakref.WeakKeyDictionary()  # conf -> _routes_for(conf)
         self._reactor = None
         self._handback = None  # (calls to the reactor thread, batched)
 
@@ -122,29 +124,50 @@ class WSGI:
         notes = request.notes
         if NOTE in notes:
             del notes[NOTE]  # (a local redirect: a new mapping)
-        aliases = conf.wsgi_script_alias
-        if not aliases or request.handler is not None:
+        if not conf.wsgi_script_alias or request.handler is not None:
             return DECLINED
+        routes = self._routes.get(conf)
+        if routes is None:
+            routes = self._routes_for(conf)
         path = request.path
-        found = longest_prefix(aliases.items(), path)
-        if found is None or found[1] == OFF:
+        found = longest_prefix(routes[0], path)
+        if found is None or found[1] is OFF:
             return DECLINED
-        if _aliased(conf, path):
-            return DECLINED  # (Apache runs mod_alias before mod_wsgi)
-        script_aliases = getattr(conf, "script_alias", None)
-        if script_aliases:
-            cgi = longest_prefix(script_aliases.items(), path)
-            if cgi is not None and len(cgi[0]) > len(found[0]):
-                return DECLINED  # a CGI folder mounted below the application
-        mount = self._mounts.get(found)
-        if mount is None:
-            mount = self._mounts[found] = Mount(
-                found[0], found[1], flat(conf.wsgi_python_path), self._call
-            )
+        if routes[1] is not None and self._claimed_by_others(conf, routes[1], path, found[0]):
+            return DECLINED
+        mount = found[1]
         notes[NOTE] = mount
         request.handler = HANDLER
         request.path_info = path[len(mount.script_name) :]
         return OK
+
+    def _routes_for(self, conf):
+        """(mounts sorted longest first, CGI ScriptAliases sorted, or None
+        when no Alias, Redirect or ScriptAlias could claim a path)."""
+        python_path = tuple(flat(conf.wsgi_python_path))
+        mounts = []
+        for prefix, target in conf.wsgi_script_alias.items():
+            if target == OFF:
+                mounts.append((prefix, OFF))
+                continue
+            key = (prefix, target)
+            mount = self._mounts.get(key)
+            if mount is None:
+                mount = self._mounts[key] = Mount(prefix, target, python_path, self._call)
+            mounts.append((prefix, mount))
+        script_aliases = getattr(conf, "script_alias", None)
+        others = None
+        if script_aliases or getattr(conf, "alias", None) or getattr(conf, "redirect", None):
+            others = sort_mounts(script_aliases.items()) if script_aliases else ()
+        routes = self._routes[conf] = (sort_mounts(mounts), others)
+        return routes
+
+    def _claimed_by_others(self, conf, script_aliases, path, prefix):
+        if _aliased(conf, path):
+            return True  # (Apache runs mod_alias before mod_wsgi)
+        cgi = longest_prefix(script_aliases, path)
+        # A CGI folder mounted below the application wins.
+        return cgi is not None and len(cgi[0]) > len(prefix)
 
     # -- response: run it ----------------------------------------------------------
 
@@ -169,7 +192,9 @@ class WSGI:
             wsgi_input = exchange.input = Input(request, call, threaded)
         env = exchange.environ = build_environ(request, mount.base, request.path_info, wsgi_input)
         if wsgi_input is NO_INPUT:
-            return self._submit(request, exchange, pool)
+            if pool.submit(partial(run, exchange)):
+                return OK
+            return self._refused(request, exchange, pool)
         whole_first = not threaded  # (InlinePool: a read must never wait)
         if request.content_length is None and not conf.wsgi_chunked_request:
             # A chunked body: received whole first (spooled to disk past
@@ -198,6 +223,9 @@ class WSGI:
         """Queue the application's job: OK, or 503 when the queue is full."""
         if pool.submit(partial(run, exchange)):
             return OK
+        return self._refused(request, exchange, pool)
+
+    def _refused(self, request, exchange, pool):
         if exchange.input is not None:
             exchange.input.close()
         mount = exchange.mount
