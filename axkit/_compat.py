@@ -411,3 +411,25 @@ class quiet_dropin_failures:
         if isinstance(getattr(twisted_plugin, "log", None), _QuietPluginLog):
             twisted_plugin.log = self._real
         return False
+
+
+# -- asyncio: a loop stepped by axkit's reactor (axkit.asgi.bridge) -----------
+
+
+def asyncio_run_ready(loop):
+    """Run the callbacks ready on asyncio ``loop`` now -- those queued
+    before the call, as one turn of its ``_run_once`` runs them -- without
+    polling its selector (a system call per turn): for a turn with no timer
+    due and no I/O of the loop's own (its selector's descriptor, in the
+    reactor's epoll set, says when there is).  The caller makes ``loop``
+    the running loop.  Relies on BaseEventLoop._ready (a deque of Handles)
+    and Handle._cancelled / Handle._run (CPython 3.11 to 3.13); where they
+    are missing, runs a whole ``_run_once`` turn instead."""
+    ready = getattr(loop, "_ready", None)
+    if ready is None:
+        loop._run_once()
+        return
+    for _ in range(len(ready)):
+        handle = ready.popleft()
+        if not handle._cancelled:
+            handle._run()

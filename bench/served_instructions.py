@@ -62,15 +62,19 @@ def _drive(port, count, request, answer_end):
             s.close()
 
 
-def _total(conf_text, count, request, answer_end, env, prepare):
+def _total(conf_text, count, request, answer_end, env, prepare, command):
     work = tempfile.mkdtemp(prefix="axkit-served-")
     try:
         if prepare is not None:
             prepare(work)
         port = free_port()
-        conf = os.path.join(work, "site.conf")
-        with open(conf, "w") as f:
-            f.write(f"Listen tcp:{port}:interface=127.0.0.1\n" + conf_text.format(work=work))
+        if command is None:
+            conf = os.path.join(work, "site.conf")
+            with open(conf, "w") as f:
+                f.write(f"Listen tcp:{port}:interface=127.0.0.1\n" + conf_text.format(work=work))
+            server = [*TWISTD, "-n", "--pidfile=", "axkit", "--config", conf]
+        else:
+            server = command(port, work)
         out = os.path.join(work, "valgrind.txt")
         proc = subprocess.Popen(
             [
@@ -78,12 +82,7 @@ def _total(conf_text, count, request, answer_end, env, prepare):
                 "--tool=callgrind",
                 "--callgrind-out-file=/dev/null",
                 f"--log-file={out}",
-                *TWISTD,
-                "-n",
-                "--pidfile=",
-                "axkit",
-                "--config",
-                conf,
+                *server,
             ],
             cwd=work,
             env=dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=REPO, **env),
@@ -106,13 +105,16 @@ def _total(conf_text, count, request, answer_end, env, prepare):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def per_request(conf_text, request, answer_end, prepare=None, small=300, large=1300, env=None):
+def per_request(
+    conf_text, request, answer_end, prepare=None, small=300, large=1300, env=None, command=None
+):
     """Instructions per request of the server ``conf_text`` (a config
     without its Listen line; ``{work}`` is a scratch folder, which
-    ``prepare(work)`` may fill first), or None without valgrind."""
+    ``prepare(work)`` may fill first) -- or of another server,
+    ``command(port, work)`` -- or None without valgrind."""
     if shutil.which("valgrind") is None:
         return None
     env = env or {}
-    high = _total(conf_text, large, request, answer_end, env, prepare)
-    low = _total(conf_text, small, request, answer_end, env, prepare)
+    high = _total(conf_text, large, request, answer_end, env, prepare, command)
+    low = _total(conf_text, small, request, answer_end, env, prepare, command)
     return (high - low) / (large - small)

@@ -634,3 +634,26 @@ def _strip_comments_and_strings(text):
             continue
         out.append(tok.string)
     return " ".join(out)
+
+
+class AsyncioTests(unittest.TestCase):
+    def test_run_ready_runs_what_was_ready_and_no_more(self):
+        import asyncio
+        from asyncio import events
+
+        loop = asyncio.new_event_loop()
+        self.addCleanup(loop.close)
+        ran = []
+        loop.call_soon(ran.append, 1)
+        loop.call_soon(ran.append, "cancelled").cancel()
+        loop.call_soon(lambda: loop.call_soon(ran.append, "next turn"))
+        events._set_running_loop(loop)
+        try:
+            _compat.asyncio_run_ready(loop)
+            self.assertEqual(ran, [1])
+            self.assertEqual(len(loop._ready), 1)
+            _compat.asyncio_run_ready(loop)
+        finally:
+            events._set_running_loop(None)
+        self.assertEqual(ran, [1, "next turn"])
+        self.assertFalse(loop._ready)

@@ -26,6 +26,8 @@ import threading
 from asyncio import events
 from collections import deque
 
+from axkit._compat import asyncio_run_ready
+
 
 class SameThreadBridge:
     """The app's loop is the reactor's own (Twisted's asyncio reactor), or a
@@ -192,10 +194,22 @@ class SteppedBridge(SameThreadBridge):
 
     def _hook(self):
         loop = self.loop
+        scheduled = loop._scheduled
         if not loop._ready:
-            scheduled = loop._scheduled
             if not scheduled or scheduled[0]._when > loop.time():
                 return False
+        elif not scheduled:
+            # Callbacks ready and no timer: run them without polling the
+            # loop's selector (its I/O comes through doRead).
+            previous = events._get_running_loop()
+            events._set_running_loop(loop)
+            try:
+                asyncio_run_ready(loop)
+            finally:
+                events._set_running_loop(previous)
+            if loop._scheduled:
+                self._arm(loop._scheduled[0]._when - loop.time())
+            return bool(loop._ready)
         self._step()
         return bool(loop._ready)
 

@@ -46,6 +46,31 @@ _EMPTY_BODY = {"type": "http.request", "body": b"", "more_body": False}
 _DISCONNECT = {"type": "http.disconnect"}
 
 
+# The fields of the heads apps send, by their header list: an app sends the
+# same few again and again (bounded; a list of lists is not kept).
+_FIELDS = {}
+_FIELDS_MAX = 4096
+
+
+def _response_fields(headers):
+    """An http.response.start's headers as the engine's (name, value) str
+    pairs, hop-by-hop and engine-owned ones dropped; Content-Length as
+    (None, length)."""
+    headers = [(bytes(n).lower(), v) for n, v in headers]
+    drop = _ENGINE_FIELDS
+    for name, value in headers:
+        if name == b"connection":
+            listed = split_tokens(bytes(value).decode("latin-1"))
+            drop = drop | {t.encode("latin-1") for t in listed}
+    fields = []
+    for name, value in headers:
+        if name not in drop:
+            fields.append((name.decode("latin-1"), bytes(value).decode("latin-1")))
+        elif name == b"content-length":
+            fields.append((None, int(value)))
+    return tuple(fields)
+
+
 class ClientDisconnected(OSError):
     """send() after the client went away (ASGI: a server-specific OSError)."""
 
@@ -169,18 +194,16 @@ class HTTPCycle(BodyFeed, RequestWatcher):
             if status.__class__ is not int or not 200 <= status <= 999:
                 # (1xx answers are the engine's: 100 Continue.)
                 raise ValueError(f"ASGI: bad status {status!r}")
-            headers = [(bytes(n).lower(), v) for n, v in message.get("headers", ())]
-            drop = _ENGINE_FIELDS
-            for name, value in headers:
-                if name == b"connection":
-                    listed = split_tokens(bytes(value).decode("latin-1"))
-                    drop = drop | {t.encode("latin-1") for t in listed}
-            fields = []
-            for name, value in headers:
-                if name not in drop:
-                    fields.append((name.decode("latin-1"), bytes(value).decode("latin-1")))
-                elif name == b"content-length":
-                    fields.append((None, int(value)))
+            headers = message.get("headers", ())
+            try:
+                key = tuple(headers)
+                fields = _FIELDS.get(key)
+            except TypeError:  # (pairs as lists: not kept)
+                key = fields = None
+            if fields is None:
+                fields = _response_fields(headers)
+                if key is not None and len(_FIELDS) < _FIELDS_MAX:
+                    _FIELDS[key] = fields
             self.l_head = (status, fields)
         else:
             raise ValueError(f"ASGI: unknown message type {kind!r}")

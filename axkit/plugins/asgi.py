@@ -158,7 +158,10 @@ class ASGI:
     def hook_uri_translation(self, request, conf):
         if not conf.asgi_alias:
             return DECLINED
-        found = longest_prefix(self._routes_for(conf), request.path)
+        routes = self._routes.get(conf)
+        if routes is None:
+            routes = self._routes_for(conf)
+        found = longest_prefix(routes, request.path)
         if found is None:
             return DECLINED
         mount = found[1]
