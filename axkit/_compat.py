@@ -433,3 +433,29 @@ def asyncio_run_ready(loop):
         handle = ready.popleft()
         if not handle._cancelled:
             handle._run()
+
+
+def stepped_event_loop():
+    """A new asyncio event loop whose ``call_soon`` skips the checks a loop
+    stepped by the reactor never needs (closed loop, debug mode, the
+    thread) -- a task and a callback per request make it count.  Relies
+    on BaseEventLoop._ready and asyncio.events.Handle (CPython 3.11 to
+    3.13); in debug mode (PYTHONASYNCIODEBUG) the loop is asyncio's own."""
+    import asyncio
+    from asyncio import events
+
+    loop_class = asyncio.SelectorEventLoop
+
+    class SteppedEventLoop(loop_class):
+        def call_soon(self, callback, *args, context=None):
+            if self._debug or self._closed:
+                return loop_class.call_soon(self, callback, *args, context=context)
+            handle = events.Handle(callback, args, self, context)
+            self._ready.append(handle)
+            return handle
+
+    loop = SteppedEventLoop()
+    if not all(hasattr(loop, name) for name in ("_ready", "_debug", "_closed")):
+        loop.close()
+        return asyncio.new_event_loop()
+    return loop

@@ -657,3 +657,19 @@ class AsyncioTests(unittest.TestCase):
             events._set_running_loop(None)
         self.assertEqual(ran, [1, "next turn"])
         self.assertFalse(loop._ready)
+
+    def test_the_stepped_loop_queues_callbacks_as_asyncio_does(self):
+        import asyncio
+
+        loop = _compat.stepped_event_loop()
+        self.addCleanup(loop.close)
+        self.assertIsNot(type(loop), asyncio.SelectorEventLoop)  # (the fast one)
+        ran = []
+        handle = loop.call_soon(ran.append, 1)
+        self.assertIsInstance(handle, asyncio.Handle)
+        self.assertIs(loop._ready[-1], handle)
+        loop.call_soon(ran.append, 2).cancel()
+        loop.run_until_complete(asyncio.sleep(0))
+        self.assertEqual(ran, [1])
+        loop.set_debug(True)  # (debug mode: asyncio's own call_soon, with its checks)
+        self.assertRaises(TypeError, loop.call_soon, "not callable")

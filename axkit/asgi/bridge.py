@@ -26,7 +26,7 @@ import threading
 from asyncio import events
 from collections import deque
 
-from axkit._compat import asyncio_run_ready
+from axkit._compat import asyncio_run_ready, stepped_event_loop
 
 
 class SameThreadBridge:
@@ -45,7 +45,10 @@ class SameThreadBridge:
         fn(*args)
 
     def start_task(self, coro):
-        return self.loop.create_task(coro)
+        loop = self.loop
+        if loop.get_task_factory() is None:
+            return asyncio.Task(coro, loop=loop)  # (create_task's checks skipped)
+        return loop.create_task(coro)
 
     def run_sync(self, coro, timeout=None):
         """Run ``coro`` to its end before the reactor runs (lifespan startup)."""
@@ -185,7 +188,7 @@ class SteppedBridge(SameThreadBridge):
     own selector, whose epoll descriptor the reactor watches."""
 
     def __init__(self, reactor):
-        SameThreadBridge.__init__(self, asyncio.new_event_loop())
+        SameThreadBridge.__init__(self, stepped_event_loop())
         self.reactor = reactor
         self._timer = None
         self._fd = self.loop._selector.fileno()
