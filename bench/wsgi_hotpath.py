@@ -19,6 +19,7 @@ bench/wsgi_bench.py's CPU per request has it).  Figures:
     python bench/wsgi_hotpath.py --top 25 --no-callgrind
     python bench/wsgi_hotpath.py --served          # only the real server's figure
     python bench/wsgi_hotpath.py --floor [--served]  # a hook answering: the engine's floor
+    python bench/wsgi_hotpath.py --served --peer gunicorn   # (or twisted: WSGIResource)
 """
 
 import argparse
@@ -55,9 +56,8 @@ def connection(work, floor=False):
     from axkit.testing import MemorySite
 
     prepare(work)
-    text = (
-        "Listen tcp:8080:interface=127.0.0.1\nKeepAliveTimeout 120\nMaxKeepAliveRequests 0\n"
-        + (FLOOR if floor else WSGI.format(work=work))
+    text = "Listen tcp:8080:interface=127.0.0.1\nKeepAliveTimeout 120\nMaxKeepAliveRequests 0\n" + (
+        FLOOR if floor else WSGI.format(work=work)
     )
     site = MemorySite(text, route_logs=False)
     conn = site.connect()
@@ -77,10 +77,13 @@ def main():
     ap.add_argument("--no-callgrind", action="store_true")
     ap.add_argument("--served", action="store_true", help="the real server's figure only")
     ap.add_argument("--floor", action="store_true", help="a hook answering, not WSGI")
+    ap.add_argument(
+        "--peer", choices=("gunicorn", "twisted"), help="with --served: a peer's figure"
+    )
     ap.add_argument("--loop", type=int, help=argparse.SUPPRESS)  # callgrind's runs
     args = ap.parse_args()
     if args.served:
-        served(args.floor)
+        served(args.floor, args.peer)
         return
     work = tempfile.mkdtemp()
     try:
@@ -108,7 +111,9 @@ def main():
             best = min(best, (time.perf_counter() - started) / n)
         print(f"{best * 1e6:.1f} us per request (best of 5 loops of {n}; noisy)")
         if not args.no_callgrind:
-            command = [sys.executable, os.path.abspath(__file__)] + (["--floor"] if args.floor else [])
+            command = [sys.executable, os.path.abspath(__file__)] + (
+                ["--floor"] if args.floor else []
+            )
             per = callgrind_per_request(command, 300, 1300)
             if per is None:
                 print("instructions: valgrind not installed, skipped")
@@ -118,17 +123,51 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def served(floor=False):
+def peer_command(name):
+    """The command serving helloapp.py on ``port`` for peer ``name``
+    (bench/wsgi_bench.py's gunicorn and WSGIResource, unpinned)."""
+    import wsgi_bench
+
+    def command(port, work):
+        if name == "gunicorn":
+            return [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--worker-class",
+                "gthread",
+                "--workers",
+                "1",
+                "--threads",
+                "4",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                "--chdir",
+                work,
+                "helloapp:application",
+            ]
+        script = os.path.join(work, "twisted_web.py")
+        with open(script, "w") as f:
+            f.write(wsgi_bench.TWISTED_WEB)
+        return [sys.executable, script, str(port), work, "quiet"]
+
+    return command
+
+
+def served(floor=False, peer=None):
     from served_instructions import per_request
 
     conf = "MaxKeepAliveRequests 0\n" + (FLOOR if floor else WSGI)
     answer = b"hello /" if floor else b"Hello, world!"
-    per = per_request(conf, REQUEST, answer, prepare)
+    command = peer_command(peer) if peer else None
+    per = per_request(conf, REQUEST, answer, prepare, command=command)
     if per is None:
         print("valgrind not installed")
     else:
-        what = "a hook answering" if floor else "WSGI, WSGIThreads 4"
-        print(f"{per:.0f} instructions per request (real server under callgrind, {what})")
+        what = peer or ("axkit, a hook answering" if floor else "axkit, WSGIThreads 4")
+        print(f"{per:.0f} instructions per request ({what}; a real server under callgrind)")
 
 
 if __name__ == "__main__":

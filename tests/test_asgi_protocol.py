@@ -362,8 +362,7 @@ class TargetTests(SynchronousTestCase):
         os.makedirs(folder)
         with open(os.path.join(folder, "site_app.py"), "w") as f:
             f.write(
-                "from tests.asgiapps.hello import app as hello\n"
-                "def make():\n    return hello\n"
+                "from tests.asgiapps.hello import app as hello\ndef make():\n    return hello\n"
             )
         for target in ("site_app.py:hello", "site_app.py:make()"):
             s = ASGISite(self, f"ASGIAlias /x {os.path.join(folder, target)}\n")

@@ -32,7 +32,6 @@ from html import escape
 from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import quoteattr
 
-
 from axkit.config import NOT_FILES, Directive, flag
 from axkit.config.options import has_option
 from axkit.hooks import DECLINED, DONE

@@ -146,14 +146,14 @@ class WSGI:
         when no Alias, Redirect or ScriptAlias could claim a path)."""
         python_path = tuple(flat(conf.wsgi_python_path))
         mounts = []
-        for prefix, target in conf.wsgi_script_alias.items():
-            if target == OFF:
+        for prefix, app_target in conf.wsgi_script_alias.items():
+            if app_target == OFF:
                 mounts.append((prefix, OFF))
                 continue
-            key = (prefix, target)
+            key = (prefix, app_target)
             mount = self._mounts.get(key)
             if mount is None:
-                mount = self._mounts[key] = Mount(prefix, target, python_path, self._call)
+                mount = self._mounts[key] = Mount(prefix, app_target, python_path, self._call)
             mounts.append((prefix, mount))
         script_aliases = getattr(conf, "script_alias", None)
         others = None
@@ -265,4 +265,3 @@ def _aliased(conf, path):
             elif prefix_match(rule.pattern, path) is not None:
                 return True
     return False
-

@@ -251,7 +251,9 @@ class Xslt:
         )
         if conf.error_stylesheet is not None:
             job.error_stylesheet = conf.error_stylesheet.path(conf.document_root)
-        d = defer_to_pool(request.reactor, lambda: self._pool(request, conf), run, job, self.stylesheets)
+        d = defer_to_pool(
+            request.reactor, lambda: self._pool(request, conf), run, job, self.stylesheets
+        )
         d.addCallbacks(
             self._done,
             lambda f: self._failed(f.value, request, filename),
