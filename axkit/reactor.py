@@ -30,7 +30,8 @@ only through axkit._compat (EPollReactorBase, twisted_waker_classes).
 import errno
 import sys
 
-from twisted.python import log
+from twisted.internet import error
+from twisted.python import failure, log
 
 from axkit import _compat
 
@@ -45,8 +46,9 @@ _DIRECT = set()
 
 
 def dispatch_directly(cls):
-    """Dispatch the I/O events of selectables of class ``cls``, or of
-    transports carrying a protocol of class ``cls``, without Twisted's
+    """Dispatch the I/O events of selectables of class ``cls``, of
+    transports carrying a protocol of class ``cls``, or of listening ports
+    whose factory is of class ``cls``, without Twisted's
     per-event log context (a class decorator).  They must not rely on
     legacy ``log.msg``'s ``system`` tag."""
     _DIRECT.add(cls)
@@ -84,6 +86,8 @@ if _compat.EPollReactorBase is not None:
             # rest of the batch is older than they are (see doPoll).
             self._in_batch = False
             self._fresh = set()
+            self._closing = []  # transports to close before the next poll
+            self._next_turn = []  # calls for after the next poll's events
             _compat.EPollReactorBase.__init__(self)
             # (epoll, selectables, dispatch), looked up once: doPoll and the
             # raw readers use them on every turn.  refresh_epoll_parts()
@@ -131,7 +135,47 @@ if _compat.EPollReactorBase is not None:
             if hook in self._poll_hooks:
                 self._poll_hooks.remove(hook)
 
+        def close_soon(self, transport):
+            """Close the TCP ``transport`` before the next poll, without the
+            write-ready turn Twisted's ``loseConnection`` waits for: the
+            caller has sent everything (nothing is buffered, no producer)
+            and stopped reading.  If something was written meanwhile, it
+            is flushed first, the usual way.  (A connection closed after
+            its last response: two ``epoll_ctl`` calls, an empty send and a
+            turn of the loop fewer.)"""
+            transport.disconnecting = 1
+            self._closing.append(transport)
+
+        def _close_pending(self):
+            closing, self._closing = self._closing, []
+            for transport in closing:
+                if not transport.connected:
+                    continue
+                if transport.producer is not None or _compat.write_buffered(transport):
+                    transport.startWriting()  # flush, then close (disconnecting)
+                    continue
+                try:
+                    transport.stopReading()
+                    transport.stopWriting()
+                    transport.connectionLost(_CONNECTION_DONE)
+                except Exception:
+                    log.err(system=_log_prefix(transport))
+
+        def next_turn(self, fn):
+            """Call ``fn()`` once the next poll's events are handled (that
+            poll does not wait): a producer that spent its turn's budget
+            lets every other connection have its turn, then goes on --
+            without watching its socket for writability as Twisted's
+            producers do (two ``epoll_ctl`` and an empty send per turn)."""
+            self._next_turn.append(fn)
+
         def doPoll(self, timeout):
+            if self._closing:
+                self._close_pending()
+            later = self._next_turn
+            if later:
+                self._next_turn = []
+                timeout = 0
             hooks = self._poll_hooks
             if hooks:
                 # Set before the hooks look for work: work handed over after
@@ -171,6 +215,11 @@ if _compat.EPollReactorBase is not None:
             finally:
                 self._in_batch = False
                 fresh.clear()
+            for fn in later:
+                try:
+                    fn()
+                except Exception:
+                    log.err(system="next turn")
 
         def _dispatch(self, events, selectables, raw, fresh, drdw, direct):
             for fd, event in events:
@@ -192,6 +241,8 @@ if _compat.EPollReactorBase is not None:
                 if (
                     selectable.__class__ in direct
                     or getattr(selectable, "protocol", None).__class__ in direct
+                    # A listening port whose factory is registered.
+                    or getattr(selectable, "factory", None).__class__ in direct
                 ):
                     try:
                         drdw(selectable, fd, event)
@@ -206,6 +257,11 @@ if _compat.EPollReactorBase is not None:
         doIteration = doPoll
 else:
     AxKitReactor = None
+
+
+# (Twisted's reactor, too, hands every cleanly closed connection one shared
+# Failure: its _disconnectSelectable's faildict.)
+_CONNECTION_DONE = failure.Failure(error.ConnectionDone())
 
 
 def _log_prefix(selectable):

@@ -14,15 +14,20 @@ def has_threads(reactor):
     return IReactorThreads.providedBy(reactor)
 
 
-def defer_to_pool(reactor, pool, fn, *args, **kw):
-    """``fn(*args, **kw)`` on a thread of ``pool`` -- a ThreadPool, a
-    function making one (called only when threads are used), or None for
-    the reactor's own -- as a Deferred fired on the reactor thread; at once
-    (still a Deferred) where the reactor has no threads."""
+def defer_to_pool(reactor, pool, fn, *args):
+    """``fn(*args)`` on a thread of ``pool`` -- a Twisted ThreadPool, a set
+    of threads of axkit's own with ``call(fn, *args)`` giving a Deferred
+    (xslt's), a function making either (called only when threads are
+    used), or None for the reactor's pool -- as a Deferred fired on the
+    reactor thread; at once (still a Deferred) where the reactor has no
+    threads."""
     if not IReactorThreads.providedBy(reactor):
-        return maybeDeferred(fn, *args, **kw)
+        return maybeDeferred(fn, *args)
     if pool is None:
         pool = reactor.getThreadPool()
-    elif callable(pool):
+    elif callable(pool) and not hasattr(pool, "call"):
         pool = pool()
-    return deferToThreadPool(reactor, pool, fn, *args, **kw)
+    call = getattr(pool, "call", None)
+    if call is not None:
+        return call(fn, *args)
+    return deferToThreadPool(reactor, pool, fn, *args)

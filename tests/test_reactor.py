@@ -119,6 +119,48 @@ class DispatchTests(unittest.TestCase):
         self.reactor.doIteration(1)
         self.assertEqual(reader.systems, ["-"])
 
+    def closing_reader(self):
+        class Writer(Reader):
+            def writeSomeData(self, data):
+                return self.socket.send(data)
+
+        ours, peer = socket.socketpair()
+        self.addCleanup(ours.close)
+        self.addCleanup(peer.close)
+        ours.setblocking(False)
+        reader = Writer(self.reactor, ours, DirectProtocol())
+        reader.connected = 1
+        self.reactor.addReader(reader)
+        return reader, peer
+
+    def test_close_soon_closes_before_the_next_poll(self):
+        reader, peer = self.closing_reader()
+        reader.stopReading()
+        self.reactor.close_soon(reader)
+        self.assertEqual(reader.lost, [])
+        self.reactor.doPoll(0)
+        self.assertEqual(len(reader.lost), 1)
+        self.assertTrue(reader.lost[0].check(main.CONNECTION_DONE.__class__))
+        self.assertNotIn(reader, self.reactor.getReaders())
+        self.assertNotIn(reader, self.reactor.getWriters())
+
+    def test_close_soon_flushes_what_was_written_meanwhile(self):
+        reader, peer = self.closing_reader()
+        reader.stopReading()
+        self.reactor.close_soon(reader)
+        reader.write(b"late bytes")  # buffered (Twisted's write)
+        for _ in range(10):
+            if reader.lost:
+                break
+            self.reactor.doPoll(0.1)
+        self.assertEqual(len(reader.lost), 1)
+        self.assertEqual(peer.recv(100), b"late bytes")  # sent, then closed
+
+    def test_http_listening_ports_are_dispatched_directly(self):
+        from axkit.http.factory import HTTPFactory
+
+        self.assertIn(HTTPFactory, axreactor._DIRECT)
+
     def test_http_connections_and_cgi_pipes_are_registered(self):
         from axkit.cgi.process import _Poller
 

@@ -8,6 +8,7 @@ import subprocess
 from twisted.internet import defer, protocol, reactor, task, threads
 from twisted.internet.endpoints import SSL4ClientEndpoint, TCP4ClientEndpoint, connectProtocol
 
+from axkit.files import cache as filecache
 from axkit.files import producers
 from axkit.testing import parse_responses, start_server
 
@@ -150,6 +151,32 @@ class SendfileTests(StaticTestCase):
         self.assertEqual(body, original)
         r = yield self.get("/swap.bin")
         self.assertEqual(r.body, b"new")
+
+
+    @defer.inlineCallbacks
+    def test_cached_descriptor_sent_slowly_then_again(self):
+        # A file the cache keeps open (over FileCacheMaxFileSize, under
+        # MAX_OPEN_FILE_SIZE, raised here past what the sockets buffer)
+        # sent to a slow reader goes over several turns on a descriptor of
+        # its own; the cached one serves the next request whole.
+        self.patch(filecache, "MAX_OPEN_FILE_SIZE", 64 * 1024 * 1024)
+        owned = []
+        real_own = filecache.SharedFile.own
+        self.patch(filecache.SharedFile, "own", lambda f: owned.append(1) or real_own(f))
+        mid = os.urandom(16 * 1024 * 1024)
+        self.write("mid.bin", mid)
+        r = yield self.get("/mid.bin")
+        self.assertEqual(r.body, mid)
+        reader = SlowReader(request_bytes("/mid.bin"))
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.server.port), reader)
+        yield reader.got_data
+        yield task.deferLater(reactor, 0.3, lambda: None)
+        r = yield self.get("/mid.bin")
+        self.assertEqual(r.body, mid)
+        reader.go_on()
+        data = yield reader.done
+        self.assertEqual(split_head(data)[2], mid)
+        self.assertTrue(owned)  # each went over several turns, on its own descriptor
 
 
 class TLSTests(StaticTestCase):

@@ -17,6 +17,13 @@ MAX_ENTRIES = 10000
 # What a scope without serve_file's FileCache* directives gets.
 DEFAULT_MAX_FILE_SIZE = 65536
 DEFAULT_SIZE = 32 * 1024 * 1024
+# A file too big to hold in memory, up to this size, keeps its descriptor
+# open in its entry (nginx's open_file_cache): a request for it costs no
+# open, fstat and close.  At most MAX_OPEN such descriptors; a file deleted
+# while cached keeps its disk space until its entry goes (a smaller bound
+# keeps that small).
+MAX_OPEN_FILE_SIZE = 1024 * 1024
+MAX_OPEN = 256
 
 
 class CachedFile:
@@ -32,6 +39,7 @@ class CachedFile:
         "gzipped",
         "fields",
         "future",
+        "file",
     )
 
     def __init__(self, st, body):
@@ -46,6 +54,7 @@ class CachedFile:
         self.body = body  # bytes, or None when not kept
         self.gzipped = None  # (level, bytes) of the gzip'd body, when made
         self.fields = None  # (media type, the identity response's fields, their names)
+        self.file = None  # the open file, kept by the cache (see MAX_OPEN_FILE_SIZE)
 
     def as_of_now(self):
         """This entry, or while its mtime is still ahead of the clock, a copy
@@ -54,9 +63,11 @@ class CachedFile:
         if self.mtime <= now:
             self.future = False
             return self
-        copy = CachedFile.__new__(CachedFile)
-        for name in CachedFile.__slots__:
-            setattr(copy, name, getattr(self, name))
+        cls = type(self)  # (subclasses too: the XSLT output cache's entries)
+        copy = cls.__new__(cls)
+        for klass in cls.__mro__:
+            for name in getattr(klass, "__slots__", ()):
+                setattr(copy, name, getattr(self, name))
         copy.mtime = now
         copy.last_modified = http_date(now)
         copy.fields = None
@@ -80,6 +91,33 @@ class CachedFile:
         return fields[1], fields[2]
 
 
+class SharedFile:
+    """The cache's open file lent to one response: ``fileno()`` for a
+    sendfile made at once; ``close()`` does nothing (the cache closes it);
+    ``own()`` is a file of the response's own (a duplicate descriptor),
+    for a response that sends later, when the cache may have closed it."""
+
+    __slots__ = ("file", "name")
+
+    def __init__(self, f):
+        self.file = f
+        self.name = f.name
+
+    def fileno(self):
+        return self.file.fileno()
+
+    def close(self):
+        pass
+
+    def own(self):
+        return os.fdopen(os.dup(self.file.fileno()), "rb", buffering=0)
+
+
+def owned(f):
+    """``f``, or a file of its own when ``f`` is the cache's (`SharedFile`)."""
+    return f.own() if f.__class__ is SharedFile else f
+
+
 def file_key(st):
     return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
@@ -88,11 +126,12 @@ class FileCache:
     """Entries by file name, oldest evicted first, bounded in count and bytes
     (``FileCacheSize``, ``FileCacheMaxFileSize`` of the scope storing)."""
 
-    __slots__ = ("entries", "cached_bytes")
+    __slots__ = ("entries", "cached_bytes", "open_files")
 
     def __init__(self):
         self.entries = {}
         self.cached_bytes = 0
+        self.open_files = 0
 
     def get(self, filename):
         return self.entries.get(filename)
@@ -115,8 +154,13 @@ class FileCache:
         entry then reflects the opened file's own fstat.  Raises OSError
         (FileNotFoundError, PermissionError, IsADirectoryError ...)."""
         entry = self.entries.get(filename)
-        if entry is not None and entry.key == file_key(st) and entry.body is not None:
-            return entry, None
+        if entry is not None and entry.key == file_key(st):
+            if entry.body is not None:
+                return entry, None
+            if entry.file is not None:
+                # Same inode, size and times as the stat just taken: the
+                # descriptor reads this very file.
+                return entry, SharedFile(entry.file)
         f = open(filename, "rb", buffering=0)
         try:
             fst = os.fstat(f.fileno())
@@ -137,27 +181,47 @@ class FileCache:
             f.close()
             raise
         if getattr(conf, "file_cache", True):
+            if (
+                body is None
+                and fst.st_size <= MAX_OPEN_FILE_SIZE
+                and self.open_files < MAX_OPEN
+                and file_key(fst) == file_key(st)
+            ):
+                entry.file = f
+                self.open_files += 1
+                f = SharedFile(f)
             self.store(filename, entry, conf)
         if body is not None:
             f.close()
             f = None
         return entry, f
 
+    def _forget(self, entry):
+        """``entry`` leaves the cache: close the file it keeps open."""
+        if entry.file is not None:
+            entry.file.close()
+            entry.file = None
+            self.open_files -= 1
+
     def store(self, filename, entry, conf):
         entries = self.entries
         old = entries.pop(filename, None)
-        if old is not None and old.body is not None:
-            self.cached_bytes -= len(old.body) + (len(old.gzipped[1]) if old.gzipped else 0)
+        if old is not None:
+            self._forget(old)
+            if old.body is not None:
+                self.cached_bytes -= len(old.body) + (len(old.gzipped[1]) if old.gzipped else 0)
         added = len(entry.body) if entry.body is not None else 0
         limit = getattr(conf, "file_cache_size", DEFAULT_SIZE)
         while entries and (len(entries) >= MAX_ENTRIES or self.cached_bytes + added > limit):
             # Oldest first (dicts keep insertion order).
             victim = entries.pop(next(iter(entries)))
+            self._forget(victim)
             if victim.body is not None:
                 self.cached_bytes -= len(victim.body) + (
                     len(victim.gzipped[1]) if victim.gzipped else 0
                 )
         if added > limit:
+            self._forget(entry)
             return
         entries[filename] = entry
         self.cached_bytes += added

@@ -30,6 +30,8 @@ from zope.interface import implementer
 
 from axkit._compat import TCPConnection, write_buffered
 
+from .cache import SharedFile, owned
+
 log = Logger(namespace="axkit.files")
 
 BLOCK = 65536
@@ -54,14 +56,18 @@ def sendfile_socket(transport):
         return None
 
 
-def send_segments(request, f, segments):
-    """Send ``segments`` of open file ``f`` (the head is already sent) with the
-    best producer for the transport.  Takes ownership of ``f``."""
+def send_segments(request, status, length, f, segments):
+    """Send the head (``status``, ``length``), then ``segments`` of open file
+    ``f`` with the best producer for the transport.  Takes ownership of ``f``."""
     transport = request.zero_copy_transport()
     fd = sendfile_socket(transport) if transport is not None else None
     if fd is not None:
+        # The head waits in the kernel for the file's first bytes (the
+        # sendfile below, in this turn): one packet, one wake-up of the client.
+        request.start_response(status, length, body_follows=True)
         SendfileProducer(request, f, segments, transport, fd).start()
     else:
+        request.start_response(status, length)
         FileProducer(request, f, segments).start()
 
 
@@ -127,6 +133,11 @@ class SendfileProducer(_Base):
             # All of it went out at once (anything up to the socket's buffer
             # usually does): no producer to register, nothing to wait for.
             return
+        if self.file.__class__ is SharedFile:
+            # Sent over later turns: the cache may close its descriptor
+            # meanwhile, so this response takes one of its own.
+            self.file = self.file.own()
+            self.file_fd = self.file.fileno()
         self.request.notify_finish().addErrback(self._lost)
         # A pull producer is resumed at once, then whenever the buffer drains.
         self.request.register_producer(self, False)
@@ -188,7 +199,13 @@ class SendfileProducer(_Base):
                 segments.pop(0)
             if budget <= 0 and segments:
                 if register:
-                    self.transport.startWriting()
+                    # The socket may take more: go on after the other
+                    # connections' turn.
+                    next_turn = getattr(self.transport.reactor, "next_turn", None)
+                    if next_turn is not None:
+                        next_turn(self.resumeProducing)
+                    else:
+                        self.transport.startWriting()
                 return False
         self._finish()
         return True
@@ -202,7 +219,7 @@ class FileProducer(_Base):
     """Reads a block, writes it, and pauses while the transport is full."""
 
     def __init__(self, request, f, segments):
-        _Base.__init__(self, request, f, segments)
+        _Base.__init__(self, request, owned(f), segments)
         self.paused = False
         self.position = None
 
@@ -261,7 +278,7 @@ class GzipProducer(_Base):
     GZIP_BLOCKS_PER_TURN blocks; other connections run in between."""
 
     def __init__(self, request, f, length, level, reactor=None):
-        _Base.__init__(self, request, f, [(0, length)])
+        _Base.__init__(self, request, owned(f), [(0, length)])
         self.compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
         self.paused = False
         self.scheduled = None

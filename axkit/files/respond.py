@@ -117,12 +117,12 @@ def respond_file(request, entry, f, coding=None, encoding=None, cache=CACHE):
 
 def _send_segments(request, status, f, segments):
     length = sum(len(s) if s.__class__ is bytes else s[1] for s in segments)
-    request.start_response(status, length)
     if request.head_only or length == 0:
+        request.start_response(status, length)
         f.close()
         request.finish()
         return DONE
-    send_segments(request, f, segments)
+    send_segments(request, status, length, f, segments)
     return OK
 
 

@@ -9,6 +9,8 @@ the end is answered in order, and our last answer must reach it -- closing
 with unread input makes the kernel send a reset that can destroy it.
 """
 
+from axkit._compat import can_send_now
+
 from .dates import http_date_now
 from .request import SERVER_HEADER
 from .states import HEADERS, IDLE, LINGERING, PAUSE_FATAL
@@ -17,6 +19,9 @@ from .status import error_body, status_line
 # How long a closing connection reads and drops what the client still sends
 # (see Closing._close).
 LINGER = 2.0
+# Graceful shutdown: how long an idle connection is given to send the
+# request it may have on its way.
+DRAIN_GRACE = 1.0
 
 
 class Closing:
@@ -90,6 +95,11 @@ class Closing:
         order, then the connection closes (RFC 9112 §9.6; Apache, nginx and
         lighttpd answer too).  Only a failed write or a reset is a client
         gone (connectionLost)."""
+        if self._switched is not None:  # (after a 101: the new protocol's)
+            self._read_closed = True
+            if getattr(self._switched, "transport", None) is not None:
+                self._relay_read_closed()
+            return
         if self._lingering:
             # All it sent is read (and dropped): the close can complete.
             self.transport.loseConnection()
@@ -154,6 +164,8 @@ class Closing:
         self._sock = None
         self.factory.connection_closed(self)
         self.handler.connection_lost(self, reason)
+        if self._switched is not None and getattr(self._switched, "transport", None):
+            self._switched.connectionLost(reason)
 
     # -- our end -------------------------------------------------------------
 
@@ -183,6 +195,14 @@ class Closing:
                 transport.resumeProducing()  # read (and drop) what comes
             self._set_deadline(LINGERING, LINGER)
             return
+        if self._sock is not None and self.connected:
+            close_soon = getattr(self.factory.reactor, "close_soon", None)
+            if close_soon is not None and can_send_now(transport):
+                # All sent (the common case: the last response went out
+                # whole): axkit's reactor closes it before its next poll.
+                transport.stopReading()
+                close_soon(transport)
+                return
         transport.loseConnection()
 
     def abort_response(self, request):
@@ -194,7 +214,16 @@ class Closing:
 
     def drain(self):
         """Graceful shutdown: close now if idle, else after this response."""
+        if self._switched is not None:
+            # After a 101 there is no response to wait for (a WebSocket may
+            # stay open for days): the protocol sees its connection closed.
+            self.transport.loseConnection()
+            return
         if self.closing:
             return
         if self.state == IDLE and self.active is None:
-            self._close()
+            # Its next (or first) request may be on its way already -- a
+            # keep-alive client sends at once, and a retiring worker may have
+            # accepted this a moment ago: closing now would fail it.  It gets
+            # DRAIN_GRACE to arrive (and is answered with Connection: close).
+            self._set_deadline(IDLE, min(DRAIN_GRACE, self.limits.header_timeout))

@@ -6,6 +6,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from ..reactor import dispatch_directly
 from .connection import HTTPConnection
 from .deadlines import DeadlineWheel
 
@@ -13,6 +14,7 @@ log = Logger(namespace="axkit.http")
 
 
 @implementer(IProtocolNegotiationFactory)
+@dispatch_directly  # its listening ports' accepts (see axkit.reactor)
 class HTTPFactory(Factory):
     """Builds a connection per client for one listening endpoint.
 
@@ -36,6 +38,7 @@ class HTTPFactory(Factory):
         self.handler = handler
         self.reactor = reactor
         self.connections = set()
+        self.closed_requests = 0  # requests of the connections closed so far
         self.draining = False
         self.wheel = DeadlineWheel(reactor)
         self.gate = gate
@@ -65,6 +68,7 @@ class HTTPFactory(Factory):
 
     def connection_closed(self, connection):
         self.connections.discard(connection)
+        self.closed_requests += connection.requests  # (systemd's STATUS= figures)
         if self.gate is not None:
             self.gate.closed()
 

@@ -302,12 +302,17 @@ class Request(RequestBody, HandlerAPI):
         body = b"" if has_no_body(status) else error_body(status, detail)
         self.send(status, body, "text/html; charset=utf-8" if body else None)
 
-    def start_response(self, status: int | None = None, length: int | None = None) -> None:
-        """Send the head.  ``length=None``: chunked (HTTP/1.1) or close-delimited."""
+    def start_response(
+        self, status: int | None = None, length: int | None = None, body_follows: bool = False
+    ) -> None:
+        """Send the head.  ``length=None``: chunked (HTTP/1.1) or close-delimited.
+        ``body_follows``: the caller writes body bytes before it returns to
+        the reactor (a sendfile), so the head may wait for them in the
+        kernel and leave in the same packet (MSG_MORE)."""
         if status is not None:
             self.status = status
         self._length = length
-        self.channel.write(self._head())
+        self.channel.write(self._head(), body_follows)
         self.state = STREAMING
         if has_no_body(self.status):
             self._length = 0

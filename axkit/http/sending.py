@@ -7,6 +7,7 @@ and the rest).
 """
 
 import fcntl
+import socket
 import struct
 import termios
 
@@ -25,6 +26,8 @@ log = Logger(namespace="axkit.http")
 # few bytes a minute to hold the connection (and a CGI slot) does not.
 MIN_DRAIN = 16384
 
+MSG_MORE = getattr(socket, "MSG_MORE", 0)  # (Linux)
+
 
 def drained(before, now):
     """Whether a client took at least MIN_DRAIN of what the kernel held for
@@ -37,19 +40,20 @@ class Sending:
 
     __slots__ = ()
 
-    def write(self, data):
+    def write(self, data, more=False):
         """Write response bytes.  On a plain TCP socket with nothing queued,
         send at once: Twisted would otherwise queue the bytes and send them
-        on the next reactor turn (two epoll updates per response)."""
+        on the next reactor turn (two epoll updates per response).
+        ``more``: more bytes follow in this turn (a head before its
+        sendfile): the kernel holds these until then (MSG_MORE), and the
+        client gets the head and the start of the body in one packet,
+        woken once."""
         sock = self._sock
-        active = self.active
-        # The last response of a connection goes through the transport: it
-        # sends it and closes in one turn (no extra empty send).
-        if sock is not None and (active is None or active.keep_alive):
+        if sock is not None:
             transport = self.transport
             if can_send_now(transport):
                 try:
-                    sent = sock.send(data)
+                    sent = sock.send(data, MSG_MORE if more else 0)
                 except BlockingIOError:
                     sent = 0
                 except OSError:
