@@ -26,8 +26,8 @@ from axkit.config.options import has_option
 from axkit.files.respond import respond_file
 from axkit.hooks import DECLINED, DONE
 from axkit.log import PluginLogger
-from axkit.threads import defer_to_pool
 from axkit.plugins.serve_dir import xml_listing
+from axkit.threads import defer_to_pool
 from axkit.xslt import XML_FILES_NOTE, XML_KEY_NOTE, XML_NOTE, is_xml_type
 from axkit.xslt.compression import KEEP_GZIPPED, gzip_choice
 from axkit.xslt.output import OutputCache, Unstyled
