@@ -89,10 +89,11 @@ def build_environ(request, base, path_info, wsgi_input):
             env[var] = old + ("; " if var == "HTTP_COOKIE" else ", ") + value
     if connection is not None:
         # Fields the client named in Connection are hop-by-hop too.
-        for token in connection.split(","):
-            var = variable_name(token.strip().lower())
-            if var and var[0] == "H" and var != "HTTP_HOST":
-                env.pop(var, None)
+        named = _CONNECTION_NAMED.get(connection)
+        if named is None:
+            named = _connection_named(connection)
+        for var in named:
+            env.pop(var, None)
     if request.content_length is None and "CONTENT_LENGTH" in env:
         del env["CONTENT_LENGTH"]  # (a chunked body: read to its end)
 
@@ -120,6 +121,24 @@ def build_environ(request, base, path_info, wsgi_input):
         status = notes.get(ERROR_STATUS)
         env["REDIRECT_STATUS"] = str(status if status is not None else 200)
     return env
+
+
+# A Connection field's value -> the variables of the fields it names
+# (clients send the same one or two: "keep-alive", "close"); bounded.
+_CONNECTION_NAMED = {}
+_CONNECTION_NAMED_MAX = 1024
+
+
+def _connection_named(connection):
+    named = []
+    for token in connection.split(","):
+        var = variable_name(token.strip().lower())
+        if var and var[0] == "H" and var != "HTTP_HOST":
+            named.append(var)
+    named = tuple(named)
+    if len(_CONNECTION_NAMED) < _CONNECTION_NAMED_MAX:
+        _CONNECTION_NAMED[connection] = named
+    return named
 
 
 def _server_name_port(request, host, secure):
