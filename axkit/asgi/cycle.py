@@ -299,7 +299,12 @@ class HTTPCycle(BodyFeed, RequestWatcher):
         self.done = True
         if self.drain_wanted:
             self.drain_wanted = False
-        self.bridge.to_loop(self.l_disconnect)
+        if self.bridge.threaded:
+            self.bridge.to_loop(self.l_disconnect)
+        elif self.waiter is None and self.send_waiter is None:
+            self.l_gone = True  # (one thread, nobody waiting: l_disconnect's whole work)
+        else:
+            self.l_disconnect()
 
     def r_app_done(self, error, complete):
         request = self.request

@@ -11,6 +11,10 @@ def build_scope(request, root_path, state):
     ``raw_path`` and ``query_string`` the bytes as sent; header names are
     lower-case bytes, in arrival order, repeats kept."""
     query = request.query
+    notes = request.connection_notes
+    server = notes.get("asgi.server")  # (host, port) of the listening socket
+    if server is None:
+        server = notes["asgi.server"] = request.local_address
     return {
         "type": "http",
         "asgi": ASGI,
@@ -23,17 +27,9 @@ def build_scope(request, root_path, state):
         "root_path": root_path,
         "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in request.headers],
         "client": (request.client_address, request.client_port),
-        "server": _server(request),
+        "server": server,
         # Each request gets a shallow copy of what lifespan startup stored.
         "state": state.copy() if state is not None else {},
         "extensions": {},
     }
 
-
-def _server(request):
-    """(host, port) of the listening socket, kept per connection."""
-    notes = request.connection_notes
-    server = notes.get("asgi.server")
-    if server is None:
-        server = notes["asgi.server"] = request.local_address
-    return server
