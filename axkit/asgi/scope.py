@@ -32,4 +32,3 @@ def build_scope(request, root_path, state):
         "state": state.copy() if state is not None else {},
         "extensions": {},
     }
-
