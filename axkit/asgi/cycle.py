@@ -54,8 +54,8 @@ _FIELDS_MAX = 4096
 
 def _response_fields(headers):
     """An http.response.start's headers as the engine's (name, value) str
-    pairs, hop-by-hop and engine-owned ones dropped; Content-Length as
-    (None, length)."""
+    pairs, hop-by-hop and engine-owned ones dropped, and its Content-Length
+    (or None)."""
     headers = [(bytes(n).lower(), v) for n, v in headers]
     drop = _ENGINE_FIELDS
     for name, value in headers:
@@ -63,12 +63,13 @@ def _response_fields(headers):
             listed = split_tokens(bytes(value).decode("latin-1"))
             drop = drop | {t.encode("latin-1") for t in listed}
     fields = []
+    length = None
     for name, value in headers:
         if name not in drop:
             fields.append((name.decode("latin-1"), bytes(value).decode("latin-1")))
         elif name == b"content-length":
-            fields.append((None, int(value)))
-    return tuple(fields)
+            length = int(value)
+    return tuple(fields), length
 
 
 class ClientDisconnected(OSError):
@@ -85,7 +86,7 @@ class HTTPCycle(BodyFeed, RequestWatcher):
     send_waiter = None  # send() waiting for the reactor to drain
     unacked = 0  # bytes sent since the last drain
     l_gone = False  # the response ended: receive() says disconnect
-    l_head = None  # (status, fields) until the first body, then True
+    l_head = None  # (status, (fields, length)) until the first body, then True
     l_complete = False  # the last body message was sent
     body_asked = False  # the reactor was asked for the body
     # reactor side
@@ -230,15 +231,9 @@ class HTTPCycle(BodyFeed, RequestWatcher):
         if self.done:
             return
         request = self.request
-        length = None
-        named = []
-        for name, value in fields:
-            if name is None:
-                length = value
-            else:
-                named.append((name, value))
+        named, length = fields
         try:
-            if named and request.add_handler_fields(named) is False:
+            if named and request.add_handler_fields(list(named)) is False:
                 self.taken = self.done = True  # (later bodies are dropped)
                 return
             if not more:
