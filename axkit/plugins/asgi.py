@@ -17,6 +17,7 @@ import weakref
 from twisted.internet.defer import gatherResults, succeed
 from twisted.logger import Logger
 
+from axkit._compat import weak_key_data
 from axkit.asgi import bridge as bridges
 from axkit.asgi.cycle import HTTPCycle
 from axkit.asgi.lifespan import Lifespan, LifespanFailed
@@ -83,6 +84,7 @@ class ASGI:
 
     def __init__(self):
         self._routes = weakref.WeakKeyDictionary()  # conf -> ((url_path, Mount), ...)
+        self._routes_data = weak_key_data(self._routes)
 
     # -- service start and stop ----------------------------------------------------
 
@@ -158,7 +160,7 @@ class ASGI:
     def hook_uri_translation(self, request, conf):
         if not conf.asgi_alias:
             return DECLINED
-        routes = self._routes.get(conf)
+        routes = self._routes_data.get(weakref.ref(conf))  # (one C call)
         if routes is None:
             routes = self._routes_for(conf)
         found = longest_prefix(routes, request.path)

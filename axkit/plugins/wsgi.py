@@ -19,6 +19,7 @@ from functools import partial
 
 from twisted.logger import Logger
 
+from axkit._compat import weak_key_data
 from axkit.cgi.environ import flat
 from axkit.config import (
     ANY,
@@ -115,6 +116,7 @@ class WSGI:
         self.pool = None  # set on first use
         self._mounts = {}  # (prefix, Target) -> Mount
         self._routes = weakref.WeakKeyDictionary()  # conf -> _routes_for(conf)
+        self._routes_data = weak_key_data(self._routes)
         self._reactor = None
         self._handback = None  # (calls to the reactor thread, batched)
 
@@ -126,7 +128,7 @@ class WSGI:
             del notes[NOTE]  # (a local redirect: a new mapping)
         if not conf.wsgi_script_alias or request.handler is not None:
             return DECLINED
-        routes = self._routes.get(conf)
+        routes = self._routes_data.get(weakref.ref(conf))  # (one C call)
         if routes is None:
             routes = self._routes_for(conf)
         path = request.path
