@@ -52,6 +52,15 @@ class WorkerProbe:
         return DONE
 
 
+class CannotStart:
+    """A plugin whose startup fails (a database that is not there)."""
+
+    name = "cannot_start"
+
+    def startup(self, config, reactor):
+        raise RuntimeError("no database")
+
+
 def get(port, path="/pid", timeout=10.0):
     """``(status, body)`` of one request on a fresh connection."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -135,6 +144,9 @@ class WorkersTests(WorkersProcess, SynchronousTestCase):
         first = self.wait_workers(2)
         self.assertTrue(self.server.wait_for_output("2 workers accepting"))
         self.assertEqual(self.pids_answering(2), first)
+        # A SIGHUP to a worker itself (a hang-up of the process group) is
+        # ignored: only the supervisor reloads.
+        os.kill(max(first), signal.SIGHUP)
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
         # The port keeps answering, and a new worker takes the dead one's place.
@@ -145,6 +157,9 @@ class WorkersTests(WorkersProcess, SynchronousTestCase):
         self.assertEqual(self.pids_answering(2, limit=300), now)
         self.assertIn(f"worker {victim} (slot ", self.server.output())
         self.assertIn("exited unasked (signal SIGKILL); starting another", self.server.output())
+        self.assertIn(max(first), now)
+        self.assertTrue(self.server.wait_for_output("after its predecessor exited"))
+        self.assertNotIn("reloaded", self.server.output())
 
     def test_sighup_replaces_workers_with_no_failed_request(self):
         self.start(config_text(workers=2, answer="one"))
@@ -214,6 +229,14 @@ class WorkersTests(WorkersProcess, SynchronousTestCase):
         time.sleep(0.3)
         for _ in range(30):
             self.assertEqual(get(self.server.port, timeout=5)[1].split()[1], "four")
+
+    def test_workers_that_cannot_start_stop_the_server_with_status_1(self):
+        self.start(config_text(workers=2, extra="Plugin tests.test_workers.CannotStart\n"))
+        self.assertEqual(self.server.process.wait(30), 1)
+        output = self.server.output()
+        self.assertIn("plugin tests.test_workers.cannotstart failed to start: no database", output)
+        self.assertIn("a worker failed to start (exit status 2): stopping", output)
+        self.assertNotIn("starting another", output)
 
     def test_sigterm_drains_an_inflight_request(self):
         self.start(config_text(workers=2))

@@ -59,7 +59,7 @@ class Writer:
         self.serving = None
         self.loop = LoopingCall(self.write)
         self.loop.clock = reactor
-        self.loop.start(INTERVAL, now=False)
+        self.loop.start(INTERVAL, now=True)  # a file from the start: pages see every worker
         reactor.addSystemEventTrigger("after", "shutdown", self.write)
 
     def write(self):

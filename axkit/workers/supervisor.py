@@ -30,7 +30,6 @@ import tempfile
 
 from twisted.application.service import MultiService
 from twisted.internet import defer
-from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import ILogObserver, Logger
 
 from axkit.log import LogRouter, flush_all, reopen_all
@@ -38,6 +37,7 @@ from axkit.server import ConfigHolder, _describe
 from axkit.systemd import notify
 
 from . import figures
+from .process import WorkerProcess, why
 from .sockets import Listener, mode
 
 log = Logger(namespace="axkit.workers")
@@ -49,56 +49,6 @@ QUICK_DEATH = 1.0  # a worker dying younger than this is restarted after this
 # socket-activation variables are the supervisor's.
 PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID",
                "LISTEN_FDNAMES")  # fmt: skip
-
-
-class WorkerProcess(ProcessProtocol):
-    """One worker seen from the supervisor: its pipes and its fate."""
-
-    def __init__(self, supervisor, slot, generation):
-        self.supervisor = supervisor
-        self.slot = slot
-        self.generation = generation
-        self.pid = None
-        self.started = supervisor.reactor.seconds()
-        self.ready = defer.Deferred()  # fires when it accepts; fails if it dies first
-        self.ended = defer.Deferred()  # fires when it has exited
-        self.retiring = False  # told to stop (reload, shutdown)
-        self.exited = False
-        self._partial = {1: b"", 2: b""}
-        self._control = b""
-
-    def connectionMade(self):
-        self.pid = self.transport.pid
-
-    def childDataReceived(self, fd, data):
-        if fd in self._partial:
-            data = self._partial[fd] + data
-            cut = data.rfind(b"\n") + 1
-            self._partial[fd] = data[cut:]
-            if cut:
-                self.supervisor.write_lines(fd, data[:cut])
-        elif fd == 3:
-            self._control += data
-            if b"\n" in self._control and not self.ready.called:
-                self.ready.callback(self)
-
-    def signal(self, signum):
-        if not self.exited:
-            try:
-                self.transport.signalProcess(signum)
-            except Exception:  # ProcessExitedAlready
-                pass
-
-    def processEnded(self, reason):
-        self.exited = True
-        for fd, rest in self._partial.items():
-            if rest:
-                self.supervisor.write_lines(fd, rest + b"\n")
-        self._partial = {1: b"", 2: b""}
-        if not self.ready.called:
-            self.ready.errback(reason)
-        self.supervisor.worker_ended(self, reason)
-        self.ended.callback(self)
 
 
 class Supervisor(MultiService):
@@ -231,8 +181,17 @@ class Supervisor(MultiService):
     def _start_failed(self, failure):
         if self.stopping:
             return
-        log.error("a worker failed to start: stopping")
+        self.stopping = True  # no replacements: the config cannot serve
+        if isinstance(failure.value, defer.FirstError):
+            failure = failure.value.subFailure
+        log.error("a worker failed to start ({why}): stopping", why=why(failure))
         self.reactor.callLater(0, self.reactor.stop)
+        # As a single process that cannot start: exit 1, not 0 (for
+        # systemd's Restart=on-failure).  twistd has no exit status of its
+        # own to set; this runs after its clean-up, at interpreter exit.
+        import atexit
+
+        atexit.register(_exit_failed)
 
     def spawn(self, slot):
         """Start a worker for ``slot`` on the current config's listeners."""
@@ -274,23 +233,34 @@ class Supervisor(MultiService):
         if self.workers.get(worker.slot) is not worker or worker.retiring or self.stopping:
             return
         del self.workers[worker.slot]
-        if not worker.ready.called:
+        if not worker.accepting:
             return  # failed to start: whoever waits for it says so
         lived = self.reactor.seconds() - worker.started
         log.error(
             "worker {pid} (slot {slot}) exited unasked ({why}); starting another",
             pid=worker.pid,
             slot=worker.slot,
-            why=_why(reason),
+            why=why(reason),
         )
         delay = QUICK_DEATH if lived < QUICK_DEATH else 0
-        self.reactor.callLater(delay, self._replace, worker.slot)
+        self.reactor.callLater(delay, self._replace, worker.slot, self.reactor.seconds())
 
-    def _replace(self, slot):
+    def _replace(self, slot, since=None):
         if self.stopping or slot in self.workers or slot >= self.count:
             return
         replacement = self.spawn(slot)
+        if since is not None:
+            replacement.ready.addCallback(self._replaced, since)
         replacement.ready.addErrback(self._replacement_failed, slot)
+
+    def _replaced(self, worker, since):
+        log.info(
+            "worker {pid} accepting in slot {slot}, {took:.2f}s after its predecessor exited",
+            pid=worker.pid,
+            slot=worker.slot,
+            took=self.reactor.seconds() - since,
+        )
+        return worker
 
     def _replacement_failed(self, failure, slot):
         if self.stopping:
@@ -423,7 +393,7 @@ class Supervisor(MultiService):
                         "reload: the new worker for slot {slot} did not start ({why}); "
                         "the remaining workers keep the old config",
                         slot=slot,
-                        why=_why(e),
+                        why=why(e),
                     )
                     if old is not None and not old.exited:
                         self.workers[slot] = old
@@ -512,15 +482,7 @@ class Supervisor(MultiService):
         return defer.DeferredList(waits).addCallback(finished)
 
 
-def _why(reason):
-    value = getattr(reason, "value", reason)
-    exit_code = getattr(value, "exitCode", None)
-    sig = getattr(value, "signal", None)
-    if sig:
-        try:
-            return f"signal {signal.Signals(sig).name}"
-        except ValueError:
-            return f"signal {sig}"
-    if exit_code is not None:
-        return f"exit status {exit_code}"
-    return str(value)
+def _exit_failed():
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)

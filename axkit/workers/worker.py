@@ -68,6 +68,19 @@ class SupervisorLink:
             self.reactor.stop()
 
 
+def reopen_on_sigusr1(service):
+    """The worker's signal handlers: SIGUSR1 reopens the logs (SIGHUP stays
+    ignored; SIGTERM and SIGINT are the reactor's)."""
+
+    def install():
+        def handler(number, frame):
+            service.reactor.callFromThread(service.reopen_logs)
+
+        service._old_signals[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, handler)
+
+    return install
+
+
 def drop_privileges(uid, gid):
     """What twistd -u/-g does, here once the log files are open (-1: keep)."""
     uid = None if uid is None or uid < 0 else uid
@@ -82,6 +95,10 @@ def drop_privileges(uid, gid):
 
 
 def main(argv=None):
+    # The supervisor reloads by replacing workers: a SIGHUP sent to the
+    # whole process group (a terminal's hang-up, `kill -HUP -PGID`) must
+    # neither kill a worker nor make it reload on its own.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     args = parse_args(sys.argv[1:] if argv is None else argv)
     from axkit.reactor import install_default
 
@@ -104,6 +121,7 @@ def main(argv=None):
     from axkit.workers.sockets import adopter
 
     service = AxKitService(config, path, reactor)
+    service.install_signal_handlers = reopen_on_sigusr1(service)
     if args.status_dir is not None:
         become_worker(args.slot, args.status_dir, reactor).serving = service.serving_figures
     service.adopt = adopter(reactor, inherited_sockets(args.socket), config.tls)
@@ -121,9 +139,6 @@ def main(argv=None):
         except SystemExit as e:
             sys.stderr.write(f"{e}\n")
             os._exit(2)
-        # The supervisor reloads by replacing workers: a SIGHUP sent to the
-        # whole process group must not make this one reload on its own.
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         if link is not None:
             reactor.callWhenRunning(link.ready)
 
