@@ -27,7 +27,7 @@ from axkit.files.respond import respond_file
 from axkit.hooks import DECLINED, DONE
 from axkit.log import PluginLogger, scope_values
 from axkit.plugins.serve_dir import xml_listing
-from axkit.threads import defer_to_pool
+from axkit.threads import defer_to_pool, has_threads
 from axkit.xslt import XML_FILES_NOTE, XML_KEY_NOTE, XML_NOTE, is_xml_type
 from axkit.xslt.compression import KEEP_GZIPPED, gzip_choice
 from axkit.xslt.output import OutputCache, Unstyled
@@ -283,7 +283,7 @@ class Xslt:
         if "axthreads" not in config.global_scope.values:
             sizes.append(DEFAULT_THREADS)
         self.threads = max(sizes)
-        if hasattr(reactor, "callFromThread"):  # (not the fake clock of axkit.testing)
+        if has_threads(reactor):  # (not the fake clock of axkit.testing)
             self.pool = shared_pool(reactor, self.threads)
 
     def _pool(self, request, conf):
