@@ -56,3 +56,14 @@ class UnreadableTests(SynchronousTestCase):
 
     def test_an_unreadable_file_is_refused(self):
         self.assertEqual(self.allowed(self.unreadable), "None")
+
+
+class OddValueTests(SynchronousTestCase):
+    def test_a_nul_byte_is_refused_not_an_error(self):
+        # os.path.realpath raises ValueError on a NUL: an ASGI app (or a
+        # proxied backend) can send one; it got a 500 and a traceback.
+        from axkit.proxy.xsendfile import XSendFile
+
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        self.assertIsNone(XSendFile([folder]).allowed(folder + "/a\x00b"))

@@ -186,6 +186,14 @@ class WSGITests(XSendFileCase, TestCase):
 class ASGITests(XSendFileCase, TestCase):
     prefix = "/asgi"
 
+    @defer.inlineCallbacks
+    def test_a_nul_byte_is_a_404_and_one_log_line(self):
+        target = self.report + "%00.txt"  # (the app unquotes its query)
+        response = yield self.ask(target)
+        self.assertEqual(response.status, 404)
+        self.assertNoLeak(response)
+        self.assertEqual(len(self.logged("is not a file under XSendFilePath")), 1)
+
 
 class ProxyTests(XSendFileCase, TestCase):
     prefix = "/proxy/x"

@@ -55,8 +55,8 @@ class XSendFile:
         the folders (its symlinks resolved) that the serving user may read,
         else None (a file it cannot read is a 404 and a log line too, as
         mod_xsendfile answers, not send_file's silent 403)."""
-        if not os.path.isabs(target):
-            return None
+        if not os.path.isabs(target) or "\x00" in target:
+            return None  # (a NUL: no such file, and realpath would raise)
         real = os.path.realpath(target)
         if (
             inside_any(real, self.roots)
