@@ -358,3 +358,142 @@ class HttpsBackends(TestCase):
                 "SSLProxyCACertificateFile /nonexistent/ca.pem\n"
             )
         self.assertIn("ca.pem", str(caught.exception))
+
+
+class _SlowReader(Protocol):
+    """Reads a request body slowly (pausing its transport), then answers."""
+
+    calls = []
+
+    def connectionMade(self):
+        self.buffer = b""
+        self._wait()
+
+    def _wait(self):
+        self.transport.pauseProducing()
+        self.calls.append(reactor.callLater(0.3, self._read_on))
+
+    def _read_on(self):
+        if self.transport.connected:
+            self.transport.resumeProducing()
+
+    def dataReceived(self, data):
+        self.buffer += data
+        head, sep, body = self.buffer.partition(b"\r\n\r\n")
+        if not sep:
+            return
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if len(body) >= length:
+            self.buffer = body[length:]
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone")
+            self._wait()
+
+
+class UploadThenNext(TestCase):
+    @defer.inlineCallbacks
+    def test_the_next_request_is_read_after_a_paused_upload(self):
+        """A body that ends while the backend's socket is full leaves the
+        client's connection reading: the next request on it is answered."""
+        from axkit.testing import start_server
+
+        port = reactor.listenTCP(0, Factory.forProtocol(_SlowReader), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        self.addCleanup(lambda: [c.cancel() for c in _SlowReader.calls if c.active()])
+        server = yield start_server(
+            f"Plugin proxy\nProxyPass / http://127.0.0.1:{port.getHost().port}/ timeout=20\n"
+            "KeepAliveTimeout 30\n"
+        )
+        self.addCleanup(server.stop)
+        self.addCleanup(client.close_all)
+        body = b"b" * (8 * 1024 * 1024)
+        data = b""
+        for _ in range(2):
+            data += request_bytes("/up", method="POST", body=body, close=False)
+        data += request_bytes("/last")
+        raw = yield exchange(server.port, data, timeout=25)
+        self.assertEqual(raw.count(b"HTTP/1.1 200 OK"), 3, raw[-300:])
+
+
+class _FakeRequest:
+    """What Forward uses of a request, recording the body's pauses."""
+
+    method = "POST"
+    content_length = 10
+    path = "/up"
+
+    def __init__(self):
+        self.events = []
+        self.headers = {}
+        self.reactor = Clock()
+
+    def deadline(self, on_expire):
+        class D:
+            def after(self, s):
+                pass
+
+            extend = after
+
+            def cancel(self):
+                pass
+
+        return D()
+
+    def watch(self, watcher):
+        pass
+
+    def stream_body(self, on_data, on_end):
+        self.on_data, self.on_end = on_data, on_end
+
+    def pause_body(self):
+        self.events.append("pause")
+
+    def resume_body(self):
+        self.events.append("resume")
+
+
+class _FakeTransport:
+    def __init__(self):
+        self.producer = None
+        self.written = []
+
+    def registerProducer(self, producer, streaming):
+        self.producer = producer
+
+    def unregisterProducer(self):
+        self.producer = None  # (as Twisted's: no resumeProducing)
+
+
+class _FakeConn:
+    def __init__(self):
+        self.transport = _FakeTransport()
+
+    def send(self, exchange, head, bodyless):
+        self.head = head
+
+    def write(self, data):
+        self.transport.written.append(data)
+
+
+class UploadPauseTaken(SynchronousTestCase):
+    def test_a_body_ending_while_paused_is_resumed(self):
+        """The backend's socket filled on the body's last piece (Twisted
+        paused the _Upload) and the body ended: reading the client's
+        connection is resumed, or its next request would never be read."""
+        from axkit.proxy.forward import Forward
+
+        request = _FakeRequest()
+        spec = client.PoolSpec(load_config("Plugin proxy\nProxyPass / http://127.0.0.1:9/\n")
+                               .servers[0].base.conf.proxy_pass[0].backend)  # fmt: skip
+        forward = Forward(request, spec, "/up", [("Host", "x")], 5)
+        forward.body, forward.head = "length", b"POST /up HTTP/1.1\r\n\r\n"  # (start's)
+        conn = _FakeConn()
+        forward._connected(conn)
+        request.on_data(b"0123456789")
+        conn.transport.producer.pauseProducing()  # the backend's socket is full
+        request.on_end()
+        self.assertIsNone(conn.transport.producer)
+        self.assertEqual(request.events, ["pause", "resume"])

@@ -80,25 +80,29 @@ class Forward(RequestWatcher):
         self.fields = fields
         self.timeout = timeout
         self.on_head = on_head  # (forward, status, fields) -> fields or None (handled)
-        self.pool = None
-        self.conn = None  # the backend connection while the exchange runs
-        self.pending = None  # a connection attempt's Deferred
-        self.paused = False
-        self.ended = False
-        self.timed_out = False
-        self.got_head = False
-        self.discarding = False  # the answer went otherwise (X-Sendfile): drop its body
-        self.registered = False  # as the request's producer
-        self.head_pending = None  # (status, length) until the head is sent
-        self.stash = None  # the body read with the head
-        self.retried = False
-        self.body = None  # None, "length" or "chunked"
-        self.upload_done = True
         self.deadline = request.deadline(self._expired)
-        # A balancer's: on_success(); on_failure(forward, nothing_sent) may
-        # start another attempt (another member) and return its result, or None.
-        self.on_success = None
-        self.on_failure = None
+
+    # The exchange's state, set on the instance as it changes (class-level
+    # defaults: fewer steps per request).
+    pool = None
+    conn = None  # the backend connection while the exchange runs
+    pending = None  # a connection attempt's Deferred
+    paused = False
+    ended = False
+    timed_out = False
+    got_head = False
+    discarding = False  # the answer went otherwise (X-Sendfile): drop its body
+    registered = False  # as the request's producer
+    head_pending = None  # (status, length) until the head is sent
+    stash = None  # the body read with the head
+    retried = False
+    body = None  # None, "length" or "chunked"
+    upload_done = True
+    uploading = False  # an _Upload is registered on the backend's transport
+    # A balancer's: on_success(); on_failure(forward, nothing_sent) may
+    # start another attempt (another member) and return its result, or None.
+    on_success = None
+    on_failure = None
 
     def start(self):
         request = self.request
@@ -150,6 +154,7 @@ class Forward(RequestWatcher):
         conn.send(self, self.head, self.request.method == "HEAD")
         if self.body is not None:
             self.upload_done = False
+            self.uploading = True
             conn.transport.registerProducer(_Upload(self.request), True)
             self.request.stream_body(self._up_data, self._up_end)
 
@@ -165,11 +170,21 @@ class Forward(RequestWatcher):
     def _up_end(self):
         conn = self.conn
         self.upload_done = True
-        if conn is None:
-            return
-        if self.body == "chunked":
-            conn.write(b"0\r\n\r\n")
-        conn.transport.unregisterProducer()
+        if conn is not None:
+            if self.body == "chunked":
+                conn.write(b"0\r\n\r\n")
+            conn.transport.unregisterProducer()
+        self._upload_over()
+
+    def _upload_over(self):
+        """We no longer produce into the backend: if the last write paused
+        the client's body (the backend's socket was full), take that pause
+        back -- Twisted's unregisterProducer does not resume -- or the
+        client's connection would never be read again (its next request,
+        or the rest of a body the engine drops)."""
+        if self.uploading:
+            self.uploading = False
+            self.request.resume_body()
 
     def _connect_failed(self, failure):
         self.pending = None
@@ -237,6 +252,7 @@ class Forward(RequestWatcher):
     def answer_end(self, conn):
         self.conn = None
         self.deadline.cancel()
+        self._upload_over()
         if self.discarding:
             conn.done(self.upload_done)
             return
@@ -260,6 +276,7 @@ class Forward(RequestWatcher):
 
     def answer_lost(self, conn, reason):
         self.conn = None
+        self._upload_over()
         if self.ended:
             return
         if self.got_head:
@@ -279,6 +296,7 @@ class Forward(RequestWatcher):
 
     def answer_broken(self, conn, why):
         self.conn = None
+        self._upload_over()
         if self.ended:
             return
         self.deadline.cancel()
@@ -297,6 +315,7 @@ class Forward(RequestWatcher):
         conn, self.conn = self.conn, None
         if conn is not None:
             conn.abort()
+        self._upload_over()
         if self.discarding:
             return
         if self.got_head:
@@ -343,6 +362,7 @@ class Forward(RequestWatcher):
 
     def request_ended(self):
         self.ended = True
+        self._upload_over()
         if self.discarding and self.conn is not None:
             return  # the body is still being read and dropped; the deadline runs
         self.deadline.cancel()
