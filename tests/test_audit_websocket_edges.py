@@ -2,9 +2,12 @@
 and nginx 1.22 (docs/proxy.md, "Edge cases"): in memory, the engine on a
 MemorySite and the backend driven by hand."""
 
+from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from axkit.proxy import client
 from axkit.testing import MemorySite
 
 from .test_proxy_websocket_memory import SWITCH, UPGRADE
@@ -23,6 +26,14 @@ class EdgeTests(SynchronousTestCase):
         protocol = factory.buildProtocol(None)
         transport = StringTransport()
         protocol.makeConnection(transport)
+        return protocol, transport
+
+    def plain_backend(self):
+        """A plain request's pool connection: lost at the end, and the
+        pools (module-wide) emptied, so no later test waits on it."""
+        protocol, transport = self.backend()
+        self.addCleanup(client.close_all)
+        self.addCleanup(protocol.connectionLost, Failure(ConnectionDone()))
         return protocol, transport
 
     def answer(self):
@@ -75,14 +86,14 @@ class EdgeTests(SynchronousTestCase):
         # request (Apache and nginx tunnel it; Apache then sent frames
         # with no 101 head). It is proxied as a plain request.
         self.conn.send(UPGRADE.replace(b"HTTP/1.1", b"HTTP/1.0", 1))
-        _, transport = self.backend()
+        _, transport = self.plain_backend()
         sent = transport.value().lower()
         self.assertNotIn(b"upgrade: websocket", sent)
         self.assertNotIn(b"connection: upgrade", sent)
 
     def test_upgrade_without_connection_upgrade_is_not_tunnelled(self):
         self.conn.send(UPGRADE.replace(b"Connection: Upgrade\r\n", b""))
-        _, transport = self.backend()
+        _, transport = self.plain_backend()
         self.assertNotIn(b"upgrade: websocket", transport.value().lower())
 
     def test_keep_alive_and_upgrade_in_connection_is_tunnelled(self):
