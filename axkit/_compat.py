@@ -413,6 +413,54 @@ class quiet_dropin_failures:
         return False
 
 
+# -- asyncio: a loop stepped by axkit's reactor (axkit.asgi.bridge) -----------
+
+
+def asyncio_run_ready(loop):
+    """Run the callbacks ready on asyncio ``loop`` now -- those queued
+    before the call, as one turn of its ``_run_once`` runs them -- without
+    polling its selector (a system call per turn): for a turn with no timer
+    due and no I/O of the loop's own (its selector's descriptor, in the
+    reactor's epoll set, says when there is).  The caller makes ``loop``
+    the running loop.  Relies on BaseEventLoop._ready (a deque of Handles)
+    and Handle._cancelled / Handle._run (CPython 3.11 to 3.13); where they
+    are missing, runs a whole ``_run_once`` turn instead."""
+    ready = getattr(loop, "_ready", None)
+    if ready is None:
+        loop._run_once()
+        return
+    for _ in range(len(ready)):
+        handle = ready.popleft()
+        if not handle._cancelled:
+            handle._run()
+
+
+def stepped_event_loop():
+    """A new asyncio event loop whose ``call_soon`` skips the checks a loop
+    stepped by the reactor never needs (closed loop, debug mode, the
+    thread) -- a task and a callback per request make it count.  Relies
+    on BaseEventLoop._ready and asyncio.events.Handle (CPython 3.11 to
+    3.13); in debug mode (PYTHONASYNCIODEBUG) the loop is asyncio's own."""
+    import asyncio
+    from asyncio import events
+
+    loop_class = asyncio.SelectorEventLoop
+
+    class SteppedEventLoop(loop_class):
+        def call_soon(self, callback, *args, context=None):
+            if self._debug or self._closed:
+                return loop_class.call_soon(self, callback, *args, context=context)
+            handle = events.Handle(callback, args, self, context)
+            self._ready.append(handle)
+            return handle
+
+    loop = SteppedEventLoop()
+    if not all(hasattr(loop, name) for name in ("_ready", "_debug", "_closed")):
+        loop.close()
+        return asyncio.new_event_loop()
+    return loop
+
+
 # -- Workers: a worker adopting a unix: listener (axkit.workers.sockets) -----
 
 

@@ -75,6 +75,12 @@ class ScopeTests(SynchronousTestCase):
         response = self.s.get("/other/thing")
         self.assertEqual(response.status, 201)
 
+    def test_trailing_slash_mount_does_not_cover_the_bare_name(self):
+        # As Alias and WSGIScriptAlias: /other/ covers /other/..., not /other.
+        write_file(self.s.docroot, "other", b"a file named other\n")
+        response = self.s.get("/other")
+        self.assertEqual(response.body, b"a file named other\n")
+
 
 class ResponseTests(SynchronousTestCase):
     def setUp(self):
@@ -346,3 +352,25 @@ class PrecedenceTests(SynchronousTestCase):
         names = [plugin.name for plugin, _ in chain]
         self.assertLess(names.index("cgi"), names.index("asgi"))
         self.assertLess(names.index("alias"), names.index("asgi"))
+
+
+class TargetTests(SynchronousTestCase):
+    """ASGIAlias targets: the grammar WSGIScriptAlias uses (axkit.apploader)."""
+
+    def test_a_file_with_a_named_callable_and_a_factory(self):
+        folder = self.mktemp()
+        os.makedirs(folder)
+        with open(os.path.join(folder, "site_app.py"), "w") as f:
+            f.write(
+                "from tests.asgiapps.hello import app as hello\ndef make():\n    return hello\n"
+            )
+        for target in ("site_app.py:hello", "site_app.py:make()"):
+            s = ASGISite(self, f"ASGIAlias /x {os.path.join(folder, target)}\n")
+            self.assertEqual(s.get("/x").body, b"Hello, world!\n", target)
+
+    def test_a_missing_file_is_a_config_error_with_its_line(self):
+        from axkit.config.errors import ConfigErrors
+
+        e = self.assertRaises(ConfigErrors, ASGISite, self, "ASGIAlias / /no/such/app.py\n")
+        self.assertIn(":4:", str(e))
+        self.assertIn("/no/such/app.py does not exist", str(e))

@@ -636,6 +636,45 @@ def _strip_comments_and_strings(text):
     return " ".join(out)
 
 
+class AsyncioTests(unittest.TestCase):
+    def test_run_ready_runs_what_was_ready_and_no_more(self):
+        import asyncio
+        from asyncio import events
+
+        loop = asyncio.new_event_loop()
+        self.addCleanup(loop.close)
+        ran = []
+        loop.call_soon(ran.append, 1)
+        loop.call_soon(ran.append, "cancelled").cancel()
+        loop.call_soon(lambda: loop.call_soon(ran.append, "next turn"))
+        events._set_running_loop(loop)
+        try:
+            _compat.asyncio_run_ready(loop)
+            self.assertEqual(ran, [1])
+            self.assertEqual(len(loop._ready), 1)
+            _compat.asyncio_run_ready(loop)
+        finally:
+            events._set_running_loop(None)
+        self.assertEqual(ran, [1, "next turn"])
+        self.assertFalse(loop._ready)
+
+    def test_the_stepped_loop_queues_callbacks_as_asyncio_does(self):
+        import asyncio
+
+        loop = _compat.stepped_event_loop()
+        self.addCleanup(loop.close)
+        self.assertIsNot(type(loop), asyncio.SelectorEventLoop)  # (the fast one)
+        ran = []
+        handle = loop.call_soon(ran.append, 1)
+        self.assertIsInstance(handle, asyncio.Handle)
+        self.assertIs(loop._ready[-1], handle)
+        loop.call_soon(ran.append, 2).cancel()
+        loop.run_until_complete(asyncio.sleep(0))
+        self.assertEqual(ran, [1])
+        loop.set_debug(True)  # (debug mode: asyncio's own call_soon, with its checks)
+        self.assertRaises(TypeError, loop.call_soon, "not callable")
+
+
 class AdoptUnixPortTests(unittest.TestCase):
     """adopt_unix_port (axkit.workers): a worker stopping its adopted unix:
     listener leaves the socket file to the supervisor and the others."""

@@ -374,3 +374,41 @@ class DevReloadTests(SynchronousTestCase):
             time.sleep(0.05)
         self.assertTrue(answer.endswith(b"version 2\n"), server.output())
         self.assertEqual(got, fingerprint(os.path.join(folder, "a.crt")))
+
+
+def stalled_handshake(port, partial):
+    """Connect and send nothing (or the start of a ClientHello), then wait
+    up to 30 s for the server to close: what the socket read at the end."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        if partial:
+            s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+        try:
+            return s.recv(100)
+        except ConnectionResetError:
+            return b""
+        except TimeoutError:
+            return None
+
+
+class HandshakeStallTests(TestCase):
+    """A client that never finishes its TLS handshake is not held forever:
+    RequestHeaderTimeout runs from the TCP connection (nginx's
+    client_header_timeout covers its handshake the same way)."""
+
+    @inlineCallbacks
+    def test_a_stalled_handshake_is_closed(self):
+        need_openssl()
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        make_cert(folder, "a.test", "a")
+        server = yield start_server(
+            absolute(
+                "Listen ssl:0:interface=127.0.0.1:privateKey={d}a.key:certKey={d}a.crt\n"
+                "RequestHeaderTimeout 1\n",
+                folder,
+            )
+        )
+        self.addCleanup(server.stop)
+        for partial in (False, True):
+            got = yield threads.deferToThread(stalled_handshake, server.port, partial)
+            self.assertEqual(got, b"", f"partial={partial}: still open after 30 s")

@@ -1,6 +1,7 @@
 """The wsgi plugin's PEP 3333 logic, in memory: the engine and the hook
-chain for real, the application run inline (InlinePool) instead of on a
-thread, so each exchange completes within the request's dataReceived."""
+chain for real; under MemorySite's fake clock (no threads) the plugin runs
+the application inline (InlinePool) instead of on a thread, so each
+exchange completes within the request's dataReceived."""
 
 import json
 import warnings
@@ -9,7 +10,6 @@ from wsgiref.validate import WSGIWarning
 from twisted.trial.unittest import SynchronousTestCase
 
 from axkit.testing import MemorySite
-from axkit.wsgi.pool import InlinePool
 
 from .wsgiapps import apps
 
@@ -51,6 +51,10 @@ CONFIG = f"""
     <Location /reader>
         LimitRequestBody 10
     </Location>
+    WSGIScriptAlias /streamed {APPS}:env
+    <Location /streamed>
+        WSGIChunkedRequest On
+    </Location>
 """
 
 
@@ -62,7 +66,6 @@ class Base(SynchronousTestCase):
         plugin = [
             p for p in self.site.config.plugins.values() if getattr(p, "name", None) == "wsgi"
         ][0]
-        plugin.pool = InlinePool()
         self.plugin = plugin
         # wsgiref's validator warns (instead of raising) about some faults.
         caught = warnings.catch_warnings()
@@ -243,6 +246,60 @@ class InputTests(Base):
         self.assertEqual(apps.EVENTS, [])
         self.assertEqual(self.get("/reader", method="POST", body=b"x" * 10).body, b"10\n")
         self.assertEqual(apps.EVENTS, [("reader", "complete", 10)])
+
+
+class ChunkedBodyTests(Base):
+    """A chunked request body is received whole, then the application runs
+    with its CONTENT_LENGTH (WSGIChunkedRequest Off, the default)."""
+
+    def chunked_post(self, path, pieces, extra=b""):
+        """POST ``pieces`` as chunks, each in a dataReceived of its own."""
+        conn = self.site.connect()
+        conn.send(
+            f"POST {path} HTTP/1.1\r\nHost: localhost\r\n".encode()
+            + extra
+            + b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        for piece in pieces:
+            self.assertEqual(conn.responses(), [], "answered before the body's end")
+            conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+        conn.send(b"0\r\n\r\n")
+        [response] = conn.responses()
+        return response
+
+    def test_the_app_sees_the_length_of_a_chunked_body(self):
+        pieces = [b"a" * 1000, b"b" * 300_000, b"c" * 7]  # (past MEMORY: spooled)
+        r = self.chunked_post("/env/", pieces)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(json.loads(r.body)["CONTENT_LENGTH"], str(300_000 + 1007))
+
+    def test_a_chunked_body_in_one_piece(self):
+        chunked = b"5\r\nhello\r\n0\r\n\r\n"
+        r = self.get("/env/", [("Transfer-Encoding", "chunked")], method="POST", body=chunked)
+        self.assertEqual(json.loads(r.body)["CONTENT_LENGTH"], "5")
+
+    def test_read_whole_then_read_by_the_app(self):
+        import hashlib
+
+        pieces = [bytes(range(256)) * 100, b"tail"]
+        body = b"".join(pieces)
+        r = self.chunked_post("/vecho?length", pieces)
+        self.assertEqual(r.body.decode(), f"{len(body)} {hashlib.sha256(body).hexdigest()}\n")
+
+    def test_past_limit_request_body_is_413_and_the_app_never_runs(self):
+        r = self.chunked_post("/reader", [b"x" * 6, b"y" * 6])
+        self.assertEqual(r.status, 413)
+        self.assertEqual(apps.EVENTS, [])
+
+    def test_chunked_request_on_streams_without_a_length(self):
+        r = self.get(
+            "/streamed/",
+            [("Transfer-Encoding", "chunked")],
+            method="POST",
+            body=b"5\r\nhello\r\n0\r\n\r\n",
+        )
+        self.assertEqual(r.status, 200, r.body)
+        self.assertNotIn("CONTENT_LENGTH", json.loads(r.body))
 
 
 class ResponseTests(Base):
@@ -436,9 +493,16 @@ class AliasTests(SynchronousTestCase):
             Redirect /old /new
         """)
         self.addCleanup(site.close)
-        [p for p in site.config.plugins.values() if p.name == "wsgi"][0].pool = InlinePool()
         self.assertEqual(site.get("/files/f.txt").body, b"aliased file\n")
         r = site.get("/old/x")
         self.assertEqual((r.status, r.header("Location")), (302, "/new/x"))
         self.assertEqual(site.get("/filesx").body, b"hello\n")
         self.assertEqual(site.get("/").body, b"hello\n")
+
+
+class FakeClockTests(Base):
+    def test_the_fake_clock_gets_the_inline_pool(self):
+        from axkit.wsgi.pool import InlinePool
+
+        self.assertEqual(self.site.get("/env/deeper/").body, b"hello\n")
+        self.assertIsInstance(self.plugin.pool, InlinePool)

@@ -32,6 +32,9 @@ def config(docroot, extra=""):
         WSGIScriptAlias /fw {APPS}:file_wrapper
         WSGIScriptAlias / {APPS}:env
         WSGIScriptAlias /static off
+        <Location /echo/streamed>
+            WSGIChunkedRequest On
+        </Location>
         {extra}
     """
 
@@ -203,16 +206,16 @@ class ServerTests(TestCase):
         self.assertIn(b"Connection: close", data)
 
     @defer.inlineCallbacks
-    def test_chunked_upload_streams(self):
+    def test_chunked_upload_whole_first_or_streamed(self):
         pieces = [os.urandom(70000) for _ in range(5)]
         body = b"".join(pieces)
 
-        def upload():
+        def upload(path):
             s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
             try:
                 s.sendall(
-                    b"POST /echo?n=4096 HTTP/1.1\r\nHost: x\r\n"
-                    b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                    f"POST {path} HTTP/1.1\r\nHost: x\r\n".encode()
+                    + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
                 )
                 for p in pieces:
                     s.sendall(b"%x\r\n%s\r\n" % (len(p), p))
@@ -227,10 +230,14 @@ class ServerTests(TestCase):
             finally:
                 s.close()
 
-        data = yield threads.deferToThread(upload)
-        self.assertTrue(
-            data.endswith(f"{len(body)} {hashlib.sha256(body).hexdigest()}\n".encode()), data[-300:]
-        )
+        # The default: received whole (spooled), then read with its length;
+        # WSGIChunkedRequest On: read as it arrives, to its last chunk.
+        for path in ("/echo?length", "/echo/streamed?n=4096"):
+            data = yield threads.deferToThread(upload, path)
+            self.assertTrue(
+                data.endswith(f"{len(body)} {hashlib.sha256(body).hexdigest()}\n".encode()),
+                (path, data[-300:]),
+            )
 
     @defer.inlineCallbacks
     def test_client_leaving_mid_body_is_not_an_end(self):

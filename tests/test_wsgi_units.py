@@ -153,9 +153,9 @@ class TargetTests(SynchronousTestCase):
                     "def make():\n    return application\n"
                 )
         t = self.parse("app.wsgi", folder)
-        self.assertEqual((t.kind, t.name), ("file", "application"))
+        self.assertEqual((t.kind, t.name), ("file", None))  # (the default: application)
         self.assertEqual(t.where, os.path.join(os.path.abspath(folder), "app.wsgi"))
-        self.assertTrue(callable(loader.load(t)))
+        self.assertEqual(loader.load(t).__name__, "application")
         self.assertEqual(self.parse("app.py:app", folder).name, "app")
         self.assertTrue(callable(loader.load(self.parse("app.py:make()", folder))))
         t = self.parse("djsite.wsgi:application", folder)
@@ -209,6 +209,7 @@ class EnvironTests(SynchronousTestCase):
             server = None
             local_address = ("10.0.0.2", 8443)  # behind a port map: the Host rule wins
             headers = Headers([("host", "example.org"), ("content-length", "0")], lowered=True)
+            connection_notes = {}
 
         env = build_environ(Req(), mount_base("/a", None, None), "/b", None)
         self.assertEqual((env["wsgi.url_scheme"], env["HTTPS"]), ("https", "on"))
@@ -240,7 +241,7 @@ class HeaderInjectionTests(SynchronousTestCase):
                 self.response_headers = Headers()
                 self.sent = []
 
-            def when_ended(self, fn):
+            def watch(self, watcher):
                 pass
 
             def add_handler_fields(self, fields):

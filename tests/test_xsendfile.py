@@ -7,6 +7,7 @@ the field never reach the client, and only files under XSendFilePath
 import os
 
 from twisted.internet import defer, reactor
+from twisted.internet.task import deferLater
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web import server as web_server
@@ -149,6 +150,34 @@ class XSendFileCase:
 class CGITests(XSendFileCase, TestCase):
     prefix = "/cgi/xsf.cgi"
 
+    @defer.inlineCallbacks
+    def test_the_program_runs_to_its_end(self):
+        # As docs/proxy.md says and Apache's mod_xsendfile does: a program
+        # that goes on working after its head (writing a log, say) is not
+        # killed because the file was sent -- even one small enough to be
+        # sent, and the request ended, while its head was being read.
+        marker = os.path.join(os.path.dirname(self.files), "marker")
+        program = os.path.join(os.path.dirname(self.files), "cgi-bin", "late.cgi")
+        with open(program, "w") as f:
+            f.write(LATE_PROGRAM.format(file=self.report, marker=marker))
+        os.chmod(program, 0o755)
+        response = yield request(self.server.port, "GET", "/cgi/late.cgi", ())
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.body, CONTENT)
+        for _ in range(200):  # (up to 10 s for the program to end)
+            if os.path.exists(marker):
+                break
+            yield deferLater(reactor, 0.05, lambda: None)
+        self.assertTrue(os.path.exists(marker), "the program was stopped before its end")
+        self.assertEqual(self.logged("terminating the script"), [])
+
+
+LATE_PROGRAM = """#!/bin/sh
+printf 'Content-Type: text/plain\\r\\nX-Sendfile: {file}\\r\\n\\r\\n'
+sleep 0.3
+echo ran to its end > {marker}
+"""
+
 
 class WSGITests(XSendFileCase, TestCase):
     prefix = "/wsgi"
@@ -156,6 +185,14 @@ class WSGITests(XSendFileCase, TestCase):
 
 class ASGITests(XSendFileCase, TestCase):
     prefix = "/asgi"
+
+    @defer.inlineCallbacks
+    def test_a_nul_byte_is_a_404_and_one_log_line(self):
+        target = self.report + "%00.txt"  # (the app unquotes its query)
+        response = yield self.ask(target)
+        self.assertEqual(response.status, 404)
+        self.assertNoLeak(response)
+        self.assertEqual(len(self.logged("is not a file under XSendFilePath")), 1)
 
 
 class ProxyTests(XSendFileCase, TestCase):

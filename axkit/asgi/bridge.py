@@ -26,6 +26,8 @@ import threading
 from asyncio import events
 from collections import deque
 
+from axkit._compat import asyncio_run_ready, stepped_event_loop
+
 
 class SameThreadBridge:
     """The app's loop is the reactor's own (Twisted's asyncio reactor), or a
@@ -43,7 +45,10 @@ class SameThreadBridge:
         fn(*args)
 
     def start_task(self, coro):
-        return self.loop.create_task(coro)
+        loop = self.loop
+        if loop.get_task_factory() is None:
+            return asyncio.Task(coro, loop=loop)  # (create_task's checks skipped)
+        return loop.create_task(coro)
 
     def run_sync(self, coro, timeout=None):
         """Run ``coro`` to its end before the reactor runs (lifespan startup)."""
@@ -183,7 +188,7 @@ class SteppedBridge(SameThreadBridge):
     own selector, whose epoll descriptor the reactor watches."""
 
     def __init__(self, reactor):
-        SameThreadBridge.__init__(self, asyncio.new_event_loop())
+        SameThreadBridge.__init__(self, stepped_event_loop())
         self.reactor = reactor
         self._timer = None
         self._fd = self.loop._selector.fileno()
@@ -192,10 +197,22 @@ class SteppedBridge(SameThreadBridge):
 
     def _hook(self):
         loop = self.loop
+        scheduled = loop._scheduled
         if not loop._ready:
-            scheduled = loop._scheduled
             if not scheduled or scheduled[0]._when > loop.time():
                 return False
+        elif not scheduled:
+            # Callbacks ready and no timer: run them without polling the
+            # loop's selector (its I/O comes through doRead).
+            previous = events._get_running_loop()
+            events._set_running_loop(loop)
+            try:
+                asyncio_run_ready(loop)
+            finally:
+                events._set_running_loop(previous)
+            if loop._scheduled:
+                self._arm(loop._scheduled[0]._when - loop.time())
+            return bool(loop._ready)
         self._step()
         return bool(loop._ready)
 

@@ -46,6 +46,32 @@ _EMPTY_BODY = {"type": "http.request", "body": b"", "more_body": False}
 _DISCONNECT = {"type": "http.disconnect"}
 
 
+# The fields of the heads apps send, by their header list: an app sends the
+# same few again and again (bounded; a list of lists is not kept).
+_FIELDS = {}
+_FIELDS_MAX = 4096
+
+
+def _response_fields(headers):
+    """An http.response.start's headers as the engine's (name, value) str
+    pairs, hop-by-hop and engine-owned ones dropped, and its Content-Length
+    (or None)."""
+    headers = [(bytes(n).lower(), v) for n, v in headers]
+    drop = _ENGINE_FIELDS
+    for name, value in headers:
+        if name == b"connection":
+            listed = split_tokens(bytes(value).decode("latin-1"))
+            drop = drop | {t.encode("latin-1") for t in listed}
+    fields = []
+    length = None
+    for name, value in headers:
+        if name not in drop:
+            fields.append((name.decode("latin-1"), bytes(value).decode("latin-1")))
+        elif name == b"content-length":
+            length = int(value)
+    return tuple(fields), length
+
+
 class ClientDisconnected(OSError):
     """send() after the client went away (ASGI: a server-specific OSError)."""
 
@@ -60,7 +86,7 @@ class HTTPCycle(BodyFeed, RequestWatcher):
     send_waiter = None  # send() waiting for the reactor to drain
     unacked = 0  # bytes sent since the last drain
     l_gone = False  # the response ended: receive() says disconnect
-    l_head = None  # (status, fields) until the first body, then True
+    l_head = None  # (status, (fields, length)) until the first body, then True
     l_complete = False  # the last body message was sent
     body_asked = False  # the reactor was asked for the body
     # reactor side
@@ -170,18 +196,16 @@ class HTTPCycle(BodyFeed, RequestWatcher):
             if status.__class__ is not int or not 200 <= status <= 999:
                 # (1xx answers are the engine's: 100 Continue.)
                 raise ValueError(f"ASGI: bad status {status!r}")
-            headers = [(bytes(n).lower(), v) for n, v in message.get("headers", ())]
-            drop = _ENGINE_FIELDS
-            for name, value in headers:
-                if name == b"connection":
-                    listed = split_tokens(bytes(value).decode("latin-1"))
-                    drop = drop | {t.encode("latin-1") for t in listed}
-            fields = []
-            for name, value in headers:
-                if name not in drop:
-                    fields.append((name.decode("latin-1"), bytes(value).decode("latin-1")))
-                elif name == b"content-length":
-                    fields.append((None, int(value)))
+            headers = message.get("headers", ())
+            try:
+                key = tuple(headers)
+                fields = _FIELDS.get(key)
+            except TypeError:  # (pairs as lists: not kept)
+                key = fields = None
+            if fields is None:
+                fields = _response_fields(headers)
+                if key is not None and len(_FIELDS) < _FIELDS_MAX:
+                    _FIELDS[key] = fields
             self.l_head = (status, fields)
         else:
             raise ValueError(f"ASGI: unknown message type {kind!r}")
@@ -207,15 +231,9 @@ class HTTPCycle(BodyFeed, RequestWatcher):
         if self.done:
             return
         request = self.request
-        length = None
-        named = []
-        for name, value in fields:
-            if name is None:
-                length = value
-            else:
-                named.append((name, value))
+        named, length = fields
         try:
-            if named and request.add_handler_fields(named) is False:
+            if named and request.add_handler_fields(list(named)) is False:
                 self.taken = self.done = True  # (later bodies are dropped)
                 return
             if not more:
@@ -276,7 +294,12 @@ class HTTPCycle(BodyFeed, RequestWatcher):
         self.done = True
         if self.drain_wanted:
             self.drain_wanted = False
-        self.bridge.to_loop(self.l_disconnect)
+        if self.bridge.threaded:
+            self.bridge.to_loop(self.l_disconnect)
+        elif self.waiter is None and self.send_waiter is None:
+            self.l_gone = True  # (one thread, nobody waiting: l_disconnect's whole work)
+        else:
+            self.l_disconnect()
 
     def r_app_done(self, error, complete):
         request = self.request

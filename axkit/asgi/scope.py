@@ -1,5 +1,4 @@
-"""The HTTP connection scope of a request (ASGI 3, HTTP spec 2.4), and
-where an ASGIAlias mount matches."""
+"""The HTTP connection scope of a request (ASGI 3, HTTP spec 2.4)."""
 
 ASGI = {"version": "3.0", "spec_version": "2.4"}
 
@@ -12,6 +11,10 @@ def build_scope(request, root_path, state):
     ``raw_path`` and ``query_string`` the bytes as sent; header names are
     lower-case bytes, in arrival order, repeats kept."""
     query = request.query
+    notes = request.connection_notes
+    server = notes.get("asgi.server")  # (host, port) of the listening socket
+    if server is None:
+        server = notes["asgi.server"] = request.local_address
     return {
         "type": "http",
         "asgi": ASGI,
@@ -24,33 +27,8 @@ def build_scope(request, root_path, state):
         "root_path": root_path,
         "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in request.headers],
         "client": (request.client_address, request.client_port),
-        "server": _server(request),
+        "server": server,
         # Each request gets a shallow copy of what lifespan startup stored.
         "state": state.copy() if state is not None else {},
         "extensions": {},
     }
-
-
-def mount_prefix(url_path):
-    """The root_path of an ASGIAlias URL-PATH: without its trailing slash
-    ('' for '/')."""
-    return url_path.rstrip("/")
-
-
-def match_mount(mounts, path):
-    """The mount (prefix, value) whose prefix covers ``path`` -- at a
-    segment boundary, the longest one -- or None.  ``mounts``: (prefix,
-    value) pairs sorted longest prefix first."""
-    for prefix, value in mounts:
-        if not prefix or path == prefix or path.startswith(prefix) and path[len(prefix)] == "/":
-            return prefix, value
-    return None
-
-
-def _server(request):
-    """(host, port) of the listening socket, kept per connection."""
-    notes = request.connection_notes
-    server = notes.get("asgi.server")
-    if server is None:
-        server = notes["asgi.server"] = request.local_address
-    return server

@@ -66,12 +66,12 @@ class ScopeEnv:
             "REDIRECT_STATUS": "200",
         }  # php-cgi refuses to run without it
         extra = {}
-        for name in _flat(conf.pass_env):
+        for name in flat(conf.pass_env):
             value = os.environ.get(name)
             if value is not None:
                 extra[name] = value
         extra.update(conf.set_env)
-        unset = frozenset(_flat(conf.unset_env))
+        unset = frozenset(flat(conf.unset_env))
         for name in unset:
             extra.pop(name, None)
         # The protocol's own variables win over SetEnv (a config cannot fake
@@ -101,7 +101,7 @@ def _wire(value):
     return value if value.isascii() else value.encode("latin-1")
 
 
-def _flat(occurrences):
+def flat(occurrences):
     """Names from an APPEND directive whose occurrences each list several."""
     for names in occurrences:
         if isinstance(names, str):

@@ -281,10 +281,12 @@ class CGIRun(StdinFeeding, StderrLogging, Timeouts, ProcessProtocol, RequestWatc
             self._local_redirect(head.location)
             return
         # (Header directives apply over the program's fields, as in Apache.)
+        # DRAIN first: X-Sendfile may send a small file, and end the
+        # request, within the call -- the program is not to be killed then.
+        self.state = DRAIN
         if request.add_handler_fields(head.headers) is False:
             # Answered in its place (X-Sendfile): its output is read and
             # dropped while it runs to its end.
-            self.state = DRAIN
             self._close_stdin()
             return
         self.state = BODY

@@ -71,3 +71,23 @@ def prefix_match(prefix: str, path: str) -> int | None:
     if prefix.endswith("/") or len(path) == n or path[n] == "/":
         return n
     return None
+
+
+def sort_mounts(pairs: Any) -> tuple[tuple[str, Any], ...]:
+    """(prefix, value) pairs, longest prefix first: for ``longest_prefix``."""
+    return tuple(sorted(pairs, key=lambda pair: len(pair[0]), reverse=True))
+
+
+def longest_prefix(mounts: Any, path: str) -> tuple[str, Any] | None:
+    """The (prefix, value) pair of ``mounts`` -- sorted by ``sort_mounts`` --
+    whose prefix matches ``path`` on whole segments as ``prefix_match``
+    says (``/x`` covers ``/x`` and ``/x/y``, ``/x/`` only ``/x/...``): the
+    longest one, or None.  Shared by the URL-prefix mounts (WSGIScriptAlias,
+    ASGIAlias) so they agree with Alias."""
+    for prefix, value in mounts:
+        # (prefix_match, inlined: this runs for every request.)
+        if path.startswith(prefix):
+            n = len(prefix)
+            if prefix[-1:] == "/" or len(path) == n or path[n] == "/":
+                return prefix, value
+    return None

@@ -35,8 +35,7 @@ import base64
 import binascii
 import time
 
-from twisted.internet import defer, threads
-from twisted.internet.interfaces import IReactorThreads
+from twisted.internet import defer
 
 from axkit.auth import htpasswd
 from axkit.auth.require import (
@@ -53,6 +52,7 @@ from axkit.auth.require import (
 from axkit.config import ANY, REPLACE_LIST, ConfigError, Directive, one_of, path, string
 from axkit.hooks import DECLINED, OK, is_deferred
 from axkit.log import PluginLogger
+from axkit.threads import defer_to_pool
 
 log = PluginLogger("access")
 
@@ -287,10 +287,7 @@ class Access:
         """``fn(*args)`` in a thread of the reactor's pool (at most the
         semaphore's count at once); at once where the reactor has no
         threads (axkit.testing's fake clock)."""
-        reactor = request.reactor
-        if not IReactorThreads.providedBy(reactor):
-            return defer.maybeDeferred(fn, *args)
-        return semaphore.run(threads.deferToThreadPool, reactor, reactor.getThreadPool(), fn, *args)
+        return semaphore.run(defer_to_pool, request.reactor, None, fn, *args)
 
     # -- authentication: Basic credentials ---------------------------------------
 

@@ -17,13 +17,14 @@ import weakref
 from twisted.internet.defer import gatherResults, succeed
 from twisted.logger import Logger
 
+from axkit._compat import weak_key_data
 from axkit.asgi import bridge as bridges
 from axkit.asgi.cycle import HTTPCycle
 from axkit.asgi.lifespan import Lifespan, LifespanFailed
-from axkit.asgi.loader import LoadError, load_app
-from axkit.asgi.scope import match_mount, mount_prefix
-from axkit.config import MAP, SERVER_ONLY, ConfigError, Directive, one_of, url_path
+from axkit.asgi.loader import LoadError, load_app, parse_target
+from axkit.config import MAP, SERVER_ONLY, Directive, one_of, url_path
 from axkit.hooks import DECLINED, OK
+from axkit.http.paths import longest_prefix, sort_mounts
 
 log = Logger(namespace="axkit.asgi")
 
@@ -33,38 +34,18 @@ NOTE = "asgi.mount"
 STARTUP_TIMEOUT = 60.0
 
 
-def _target(word, ctx):
-    """package.module:app, or a Python file (relative to the config file)."""
-    if word.endswith(".py") or "/" in word:
-        import os
-
-        return os.path.normpath(os.path.join(ctx.base_dir, os.path.expanduser(word)))
-    module, _, attribute = word.partition(":")
-    if (
-        not module
-        or not all(part.isidentifier() for part in module.split("."))
-        or (attribute and not all(p.isidentifier() for p in attribute.split(".")))
-    ):
-        raise ConfigError(f"expected package.module:app or a .py file, got {word!r}")
-    return word
-
-
-_target.label = "TARGET"
-
-
 class Mount:
-    """One mounted app: where (``url_path``, ``root_path``), what (``target``),
-    and, once started, the app, its lifespan and its state."""
+    """One mounted app: where (``url_path``; ``root_path`` is it without
+    its trailing slash), what (``target``), and once started its app and
+    what its lifespan startup stored (``state``)."""
 
-    __slots__ = ("url_path", "root_path", "target", "lifespan_mode", "app", "lifespan", "state")
+    __slots__ = ("url_path", "root_path", "target", "app", "state")
 
-    def __init__(self, url_path, target, lifespan_mode):
+    def __init__(self, url_path, target):
         self.url_path = url_path
-        self.root_path = mount_prefix(url_path)
+        self.root_path = url_path.rstrip("/")
         self.target = target
-        self.lifespan_mode = lifespan_mode
         self.app = None
-        self.lifespan = None
         self.state = None
 
 
@@ -81,7 +62,7 @@ class ASGI:
     directives = [
         Directive(
             "ASGIAlias",
-            (url_path, _target),
+            (url_path, parse_target),
             scopes=SERVER_ONLY,
             merge=MAP,
             to_items=lambda v: [(v[0], v[1])],
@@ -102,24 +83,19 @@ class ASGI:
     ]
 
     def __init__(self):
-        self._routes = weakref.WeakKeyDictionary()  # conf -> ((prefix, Mount), ...)
-        self._mounts = []
-        self.bridge = None
+        self._routes = weakref.WeakKeyDictionary()  # conf -> ((url_path, Mount), ...)
+        self._routes_data = weak_key_data(self._routes)
 
     # -- service start and stop ----------------------------------------------------
 
     def startup(self, config, reactor):
         """Import every mounted app and run its lifespan startup, before the
         server listens.  Raises (with a message for the admin) if one fails."""
-        seen = {}
         for server in config.servers:
             conf = server.base.conf
             aliases = getattr(conf, "asgi_alias", None) or {}
             for url, target in aliases.items():
-                key = (target, conf.asgi_lifespan)
-                if key not in seen:
-                    seen[key] = self._start_app(target, conf.asgi_lifespan, url, reactor)
-        self._apps = seen
+                self._start_app(target, conf.asgi_lifespan, url, reactor)
 
     def _start_app(self, target, mode, url, reactor):
         started = _APPS.get((target, mode))
@@ -129,10 +105,10 @@ class ASGI:
             app = load_app(target)
         except LoadError as e:
             raise RuntimeError(f"ASGIAlias {url} {target}: {e}") from None
-        self.bridge = bridges.bridge(reactor)
-        lifespan = Lifespan(app, target, mode)
+        bridge = bridges.bridge(reactor)
+        lifespan = Lifespan(app, target.text, mode)
         try:
-            self.bridge.run_sync(lifespan.startup(), STARTUP_TIMEOUT)
+            bridge.run_sync(lifespan.startup(), STARTUP_TIMEOUT)
         except LifespanFailed as e:
             raise RuntimeError(f"ASGIAlias {url}: {e}") from None
         except TimeoutError:
@@ -141,7 +117,7 @@ class ASGI:
                 f"than {STARTUP_TIMEOUT:.0f}s"
             ) from None
         _APPS[(target, mode)] = started = (app, lifespan)
-        log.info("ASGI app {target} ready at {url}", target=target, url=url)
+        log.info("ASGI app {target} ready at {url}", target=target.text, url=url)
         return started
 
     def shutdown(self):
@@ -173,25 +149,27 @@ class ASGI:
             routes = []
             for url, target in conf.asgi_alias.items():
                 started = _APPS.get((target, mode))
-                mount = Mount(url, target, mode)
+                mount = Mount(url, target)
                 if started is not None:
-                    mount.app, mount.lifespan = started
-                    mount.state = started[1].state if started[1].supported else None
-                routes.append((mount.root_path, mount))
-            routes.sort(key=lambda r: len(r[0]), reverse=True)
-            routes = self._routes[conf] = tuple(routes)
+                    mount.app, lifespan = started
+                    mount.state = lifespan.state if lifespan.supported else None
+                routes.append((url, mount))
+            routes = self._routes[conf] = sort_mounts(routes)
         return routes
 
     def hook_uri_translation(self, request, conf):
         if not conf.asgi_alias:
             return DECLINED
-        found = match_mount(self._routes_for(conf), request.path)
+        routes = self._routes_data.get(weakref.ref(conf))  # (one C call)
+        if routes is None:
+            routes = self._routes_for(conf)
+        found = longest_prefix(routes, request.path)
         if found is None:
             return DECLINED
-        prefix, mount = found
+        mount = found[1]
         request.notes[NOTE] = mount
         request.handler = HANDLER
-        request.path_info = request.path[len(prefix) :]
+        request.path_info = request.path[len(mount.root_path) :]
         return OK
 
     # -- response ---------------------------------------------------------------
@@ -204,7 +182,7 @@ class ASGI:
             log.error(
                 "ASGI app {target} at {mount} was not started (a mount added by "
                 "a reload needs a restart) -> 503",
-                target=mount.target,
+                target=mount.target.text,
                 mount=mount.url_path,
                 request=request,
                 plugin="asgi",

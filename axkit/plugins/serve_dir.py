@@ -32,13 +32,12 @@ from html import escape
 from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import quoteattr
 
-from twisted.internet.threads import deferToThreadPool
-
 from axkit.config import NOT_FILES, Directive, flag
 from axkit.config.options import has_option
 from axkit.files.confine import is_inside
 from axkit.hooks import DECLINED, DONE
 from axkit.plugins.uri_to_file import OWNER_MATCH, REFUSE, symlink_policy
+from axkit.threads import defer_to_pool
 
 SORT_KEYS = ("name", "size", "date")
 
@@ -215,11 +214,7 @@ class ServeDir:
             request.send(200, body, content_type)
             return DONE
 
-        reactor = request.reactor
-        get_pool = getattr(reactor, "getThreadPool", None)
-        if get_pool is None:
-            return send(build())  # a fake clock (axkit.testing): no threads
-        return deferToThreadPool(reactor, get_pool(), build).addCallback(send)
+        return defer_to_pool(request.reactor, None, build).addCallback(send)
 
     @staticmethod
     def _symlink_filter(conf):

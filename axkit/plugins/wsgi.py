@@ -14,16 +14,33 @@ Exchange (axkit.wsgi.exchange); PEP 3333's rules are kept in
 axkit.wsgi.response.
 """
 
+import weakref
 from functools import partial
 
 from twisted.logger import Logger
 
-from axkit.cgi.mapping import match_alias
-from axkit.config import APPEND, GLOBAL, MAP, SERVER_ONLY, Directive, count, many, path, url_path
+from axkit._compat import weak_key_data
+from axkit.cgi.environ import flat
+from axkit.config import (
+    ANY,
+    APPEND,
+    GLOBAL,
+    MAP,
+    SERVER_ONLY,
+    Directive,
+    count,
+    flag,
+    many,
+    path,
+    url_path,
+)
 from axkit.hooks import DECLINED, OK
+from axkit.http.paths import longest_prefix, prefix_match, sort_mounts
+from axkit.threads import has_threads
 from axkit.wsgi import pool as pools
 from axkit.wsgi.environ import build_environ
 from axkit.wsgi.exchange import Exchange
+from axkit.wsgi.handback import handback
 from axkit.wsgi.input import NO_INPUT, Input
 from axkit.wsgi.loader import OFF, target
 from axkit.wsgi.mount import Mount
@@ -61,6 +78,17 @@ class WSGI:
             "leaves a prefix to the other plugins (static files).",
         ),
         Directive(
+            "WSGIChunkedRequest",
+            flag,
+            scopes=ANY,
+            default=False,
+            doc="On: a chunked request body streams to the application as it "
+            "arrives, without CONTENT_LENGTH (mod_wsgi's On). Off (the "
+            "default): it is received whole first (spooled to disk, bounded "
+            "by LimitRequestBody) and the application sees its CONTENT_LENGTH, "
+            "as behind nginx.",
+        ),
+        Directive(
             "WSGIPythonPath",
             many(path),
             scopes={GLOBAL},
@@ -85,9 +113,12 @@ class WSGI:
     ]
 
     def __init__(self):
-        self.pool = None  # set on first use (tests may set an InlinePool)
+        self.pool = None  # set on first use
         self._mounts = {}  # (prefix, Target) -> Mount
+        self._routes = weakref.WeakKeyDictionary()  # conf -> _routes_for(conf)
+        self._routes_data = weak_key_data(self._routes)
         self._reactor = None
+        self._handback = None  # (calls to the reactor thread, batched)
 
     # -- uri_translation: which application ------------------------------------
 
@@ -95,29 +126,50 @@ class WSGI:
         notes = request.notes
         if NOTE in notes:
             del notes[NOTE]  # (a local redirect: a new mapping)
-        aliases = conf.wsgi_script_alias
-        if not aliases or request.handler is not None:
+        if not conf.wsgi_script_alias or request.handler is not None:
             return DECLINED
+        routes = self._routes_data.get(weakref.ref(conf))  # (one C call)
+        if routes is None:
+            routes = self._routes_for(conf)
         path = request.path
-        found = match_alias(aliases.items(), path)
-        if found is None or found[1] == OFF:
+        found = longest_prefix(routes[0], path)
+        if found is None or found[1] is OFF:
             return DECLINED
-        if _aliased(conf, path):
-            return DECLINED  # (Apache runs mod_alias before mod_wsgi)
-        script_aliases = getattr(conf, "script_alias", None)
-        if script_aliases:
-            cgi = match_alias(script_aliases.items(), path)
-            if cgi is not None and len(cgi[0]) > len(found[0]):
-                return DECLINED  # a CGI folder mounted below the application
-        mount = self._mounts.get(found)
-        if mount is None:
-            mount = self._mounts[found] = Mount(
-                found[0], found[1], _flat(conf.wsgi_python_path), self._call
-            )
+        if routes[1] is not None and self._claimed_by_others(conf, routes[1], path, found[0]):
+            return DECLINED
+        mount = found[1]
         notes[NOTE] = mount
         request.handler = HANDLER
         request.path_info = path[len(mount.script_name) :]
         return OK
+
+    def _routes_for(self, conf):
+        """(mounts sorted longest first, CGI ScriptAliases sorted, or None
+        when no Alias, Redirect or ScriptAlias could claim a path)."""
+        python_path = tuple(flat(conf.wsgi_python_path))
+        mounts = []
+        for prefix, app_target in conf.wsgi_script_alias.items():
+            if app_target == OFF:
+                mounts.append((prefix, OFF))
+                continue
+            key = (prefix, app_target)
+            mount = self._mounts.get(key)
+            if mount is None:
+                mount = self._mounts[key] = Mount(prefix, app_target, python_path, self._call)
+            mounts.append((prefix, mount))
+        script_aliases = getattr(conf, "script_alias", None)
+        others = None
+        if script_aliases or getattr(conf, "alias", None) or getattr(conf, "redirect", None):
+            others = sort_mounts(script_aliases.items()) if script_aliases else ()
+        routes = self._routes[conf] = (sort_mounts(mounts), others)
+        return routes
+
+    def _claimed_by_others(self, conf, script_aliases, path, prefix):
+        if _aliased(conf, path):
+            return True  # (Apache runs mod_alias before mod_wsgi)
+        cgi = longest_prefix(script_aliases, path)
+        # A CGI folder mounted below the application wins.
+        return cgi is not None and len(cgi[0]) > len(prefix)
 
     # -- response: run it ----------------------------------------------------------
 
@@ -127,47 +179,76 @@ class WSGI:
             return DECLINED
         pool = self.pool
         if pool is None:
-            self._reactor = request.reactor
-            pool = self.pool = pools.shared(conf.wsgi_threads, conf.wsgi_queue_limit)
+            reactor = self._reactor = request.reactor
+            if has_threads(reactor):
+                pool = pools.shared(conf.wsgi_threads, conf.wsgi_queue_limit)
+                self._handback = handback(reactor).call
+            else:
+                pool = pools.InlinePool()  # (axkit.testing's fake clock)
+            self.pool = pool
         threaded = pool.threaded
-        call = request.reactor.callFromThread if threaded else _inline
+        call = self._handback if threaded else _inline
         exchange = Exchange(request, mount, call, threaded)
         wsgi_input = NO_INPUT
         if not request.body_complete or request.body_length:
             wsgi_input = exchange.input = Input(request, call, threaded)
-        exchange.environ = build_environ(request, mount.base, request.path_info, wsgi_input)
-        job = partial(run, exchange)
-        if wsgi_input is not NO_INPUT:
-            if not threaded:
-                # (InlinePool, in tests: the application runs on this thread,
-                # where a read must never wait: once the body is all in.)
-                wsgi_input.start()
-                wsgi_input.when_complete(partial(pool.submit, job))
+        env = exchange.environ = build_environ(request, mount.base, request.path_info, wsgi_input)
+        if wsgi_input is NO_INPUT:
+            if pool.submit(partial(run, exchange)):
                 return OK
-            if not request.continue_wanted:
-                wsgi_input.start()  # (with Expect: 100-continue, at the first read)
-        if not pool.submit(job):
-            if exchange.input is not None:
-                exchange.input.close()
-            log.warn(
-                "WSGI application {mount}: {waiting} requests already wait for "
-                "one of {threads} threads (WSGIQueueLimit) -> 503",
-                mount=mount.label,
-                waiting=pool.depth,
-                threads=pool.size,
-                request=request,
-                plugin="wsgi",
-            )
-            request.response_headers.set("Retry-After", "1")
-            return 503
-        return OK
+            return self._refused(request, exchange, pool)
+        whole_first = not threaded  # (InlinePool: a read must never wait)
+        if request.content_length is None and not conf.wsgi_chunked_request:
+            # A chunked body: received whole first (spooled to disk past
+            # MEMORY), then the application runs with its CONTENT_LENGTH --
+            # what nginx in front of gunicorn does, and what Django needs.
+            if request.body_complete:
+                env["CONTENT_LENGTH"] = str(request.body_length)
+            else:
+                whole_first = True
+                wsgi_input.set_length_when_complete(env)
+        if whole_first and not request.body_complete:
+            wsgi_input.start()
+            wsgi_input.when_complete(partial(self._body_in, request, exchange, pool))
+            return OK
+        if not request.continue_wanted:
+            wsgi_input.start()  # (with Expect: 100-continue, at the first read)
+        return self._submit(request, exchange, pool)
+
+    def _body_in(self, request, exchange, pool):
+        """The whole body is in (reactor thread): run the application now."""
+        status = self._submit(request, exchange, pool)
+        if status != OK and not request.finished:
+            request.send_error(status)
+
+    def _submit(self, request, exchange, pool):
+        """Queue the application's job: OK, or 503 when the queue is full."""
+        if pool.submit(partial(run, exchange)):
+            return OK
+        return self._refused(request, exchange, pool)
+
+    def _refused(self, request, exchange, pool):
+        if exchange.input is not None:
+            exchange.input.close()
+        mount = exchange.mount
+        log.warn(
+            "WSGI application {mount}: {waiting} requests already wait for "
+            "one of {threads} threads (WSGIQueueLimit) -> 503",
+            mount=mount.label,
+            waiting=pool.depth,
+            threads=pool.size,
+            request=request,
+            plugin="wsgi",
+        )
+        request.response_headers.set("Retry-After", "1")
+        return 503
 
     def _call(self, fn, *args, **kw):
         """Run ``fn`` on the reactor thread (from an application thread)."""
         pool = self.pool
         if pool is None or not pool.threaded or self._reactor is None:
             return fn(*args, **kw)
-        self._reactor.callFromThread(fn, *args, **kw)
+        self._handback(partial(fn, *args, **kw))
 
 
 def _aliased(conf, path):
@@ -178,8 +259,6 @@ def _aliased(conf, path):
     aliases = getattr(conf, "alias", None)
     if not redirects and not aliases:
         return False
-    from axkit.http.paths import prefix_match
-
     for rules in (redirects, aliases):
         for rule in rules or ():
             if rule.regex:
@@ -188,11 +267,3 @@ def _aliased(conf, path):
             elif prefix_match(rule.pattern, path) is not None:
                 return True
     return False
-
-
-def _flat(occurrences):
-    for dirs in occurrences:
-        if isinstance(dirs, str):
-            yield dirs
-        else:
-            yield from dirs

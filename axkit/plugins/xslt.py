@@ -27,6 +27,7 @@ from axkit.files.respond import respond_file
 from axkit.hooks import DECLINED, DONE
 from axkit.log import PluginLogger, scope_values
 from axkit.plugins.serve_dir import xml_listing
+from axkit.threads import defer_to_pool, has_threads
 from axkit.xslt import XML_FILES_NOTE, XML_KEY_NOTE, XML_NOTE, is_xml_type
 from axkit.xslt.compression import KEEP_GZIPPED, gzip_choice
 from axkit.xslt.output import OutputCache, Unstyled
@@ -263,14 +264,9 @@ class Xslt:
         job.key = key
         if handed is not None:
             job.files = handed[1]
-        if not hasattr(request.reactor, "callFromThread"):
-            # In memory (axkit.testing.MemorySite): the fake reactor has no threads.
-            try:
-                result = work(job, self.stylesheets)
-            except Exception as e:
-                return self._failed(e, request, filename)
-            return self._done(result, request, conf, key, filename)
-        d = self._pool(request, conf).call(work, job, self.stylesheets)
+        d = defer_to_pool(
+            request.reactor, lambda: self._pool(request, conf), work, job, self.stylesheets
+        )
         d.addCallbacks(
             self._done,
             lambda f: self._failed(f.value, request, filename),
@@ -287,7 +283,7 @@ class Xslt:
         if "axthreads" not in config.global_scope.values:
             sizes.append(DEFAULT_THREADS)
         self.threads = max(sizes)
-        if hasattr(reactor, "callFromThread"):  # (not the fake clock of axkit.testing)
+        if has_threads(reactor):  # (not the fake clock of axkit.testing)
             self.pool = shared_pool(reactor, self.threads)
 
     def _pool(self, request, conf):

@@ -49,6 +49,9 @@ CONNECT_TIMEOUT = 10
 # default bounds a client's).
 MAX_HEAD = 65536
 
+_UPGRADE = frozenset(("upgrade",))
+_NONE = frozenset()
+
 # The tunnel's states.
 CONNECTING, HEAD, ANSWER, TUNNEL, CLOSED = range(5)
 # Sides (a bit set of the ones that have sent their FIN).
@@ -225,7 +228,9 @@ class Tunnel:
                 length = int(value)
             elif name == "transfer-encoding":
                 chunked = True
-        fields = end_to_end(fields, RESPONSE_OWN)
+        # A 426 says which protocol in its Upgrade field (RFC 9110 15.5.22):
+        # kept, as Apache and nginx relay it.
+        fields = end_to_end(fields, RESPONSE_OWN, keep=_UPGRADE if status == 426 else _NONE)
         self.peer.close_delimited = length is None and not chunked
         try:
             if request.add_handler_fields(fields) is False:
@@ -262,7 +267,7 @@ class Tunnel:
         if self.on_success is not None:
             self.on_success()
         request = self.request
-        fields = end_to_end(fields, RESPONSE_OWN, keep=frozenset(("upgrade",)))
+        fields = end_to_end(fields, RESPONSE_OWN, keep=_UPGRADE)
         if not any(n.lower() == "upgrade" for n, _ in fields):
             self._fail("answered 101 without an Upgrade field", 502)
             return

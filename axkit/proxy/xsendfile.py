@@ -52,11 +52,17 @@ class XSendFile:
 
     def allowed(self, target):
         """The real path of ``target`` if it is a regular file inside one of
-        the folders (its symlinks resolved), else None."""
-        if not os.path.isabs(target):
-            return None
+        the folders (its symlinks resolved) that the serving user may read,
+        else None (a file it cannot read is a 404 and a log line too, as
+        mod_xsendfile answers, not send_file's silent 403)."""
+        if not os.path.isabs(target) or "\x00" in target:
+            return None  # (a NUL: no such file, and realpath would raise)
         real = os.path.realpath(target)
-        if inside_any(real, self.roots) and os.path.isfile(real):
+        if (
+            inside_any(real, self.roots)
+            and os.path.isfile(real)
+            and os.access(real, os.R_OK, effective_ids=os.access in os.supports_effective_ids)
+        ):
             return real
         return None
 

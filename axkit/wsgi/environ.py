@@ -23,6 +23,7 @@ from axkit.notes import ERROR_STATUS, REDIRECTED_FROM
 HOP_BY_HOP = HEADERS_HOP_BY_HOP
 
 _PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
+_SERVER_NOTE = "wsgi.server"  # connection_notes: (Host, SERVER_NAME, SERVER_PORT)
 
 
 def wire(text):
@@ -49,7 +50,7 @@ def build_environ(request, base, path_info, wsgi_input):
     """The environ for ``request`` under a mount whose fixed part is ``base``."""
     env = base.copy()
     env["REQUEST_METHOD"] = request.method
-    env["PATH_INFO"] = wire(path_info)
+    env["PATH_INFO"] = path_info if path_info.isascii() else wire(path_info)
     query = request.query
     env["QUERY_STRING"] = query or ""
     env["REQUEST_URI"] = request.target
@@ -88,16 +89,22 @@ def build_environ(request, base, path_info, wsgi_input):
             env[var] = old + ("; " if var == "HTTP_COOKIE" else ", ") + value
     if connection is not None:
         # Fields the client named in Connection are hop-by-hop too.
-        for token in connection.split(","):
-            var = variable_name(token.strip().lower())
-            if var and var[0] == "H" and var != "HTTP_HOST":
-                env.pop(var, None)
+        named = _CONNECTION_NAMED.get(connection)
+        if named is None:
+            named = _connection_named(connection)
+        for var in named:
+            env.pop(var, None)
     if request.content_length is None and "CONTENT_LENGTH" in env:
         del env["CONTENT_LENGTH"]  # (a chunked body: read to its end)
 
-    name, server_port = _server_name_port(request, host, secure)
-    env["SERVER_NAME"] = name
-    env["SERVER_PORT"] = server_port
+    # SERVER_NAME and SERVER_PORT: the same for a connection's requests
+    # unless its Host changes (kept per connection, by Host).
+    notes = request.connection_notes
+    known = notes.get(_SERVER_NOTE)
+    if known is None or known[0] != host:
+        known = notes[_SERVER_NOTE] = (host, *_server_name_port(request, host, secure))
+    env["SERVER_NAME"] = known[1]
+    env["SERVER_PORT"] = known[2]
     if request.user is not None:
         env["REMOTE_USER"] = request.user
     if request.auth_type is not None:
@@ -114,6 +121,24 @@ def build_environ(request, base, path_info, wsgi_input):
         status = notes.get(ERROR_STATUS)
         env["REDIRECT_STATUS"] = str(status if status is not None else 200)
     return env
+
+
+# A Connection field's value -> the variables of the fields it names
+# (clients send the same one or two: "keep-alive", "close"); bounded.
+_CONNECTION_NAMED = {}
+_CONNECTION_NAMED_MAX = 1024
+
+
+def _connection_named(connection):
+    named = []
+    for token in connection.split(","):
+        var = variable_name(token.strip().lower())
+        if var and var[0] == "H" and var != "HTTP_HOST":
+            named.append(var)
+    named = tuple(named)
+    if len(_CONNECTION_NAMED) < _CONNECTION_NAMED_MAX:
+        _CONNECTION_NAMED[connection] = named
+    return named
 
 
 def _server_name_port(request, host, secure):

@@ -18,11 +18,12 @@ the application's next write raises ClientGone, which ends the iteration
 """
 
 import threading
+from threading import Lock
 
 from twisted.logger import Logger
 
 from axkit.http.headers import Headers
-from axkit.http.request import HeaderInjection
+from axkit.http.request import HeaderInjection, RequestWatcher
 
 from .input import WouldBlock
 
@@ -36,25 +37,29 @@ class ClientGone(Exception):
     """The response ended (the client left, or the engine answered): stop."""
 
 
-class Exchange:
+class Exchange(RequestWatcher):
+    """(No __slots__: the class attributes below are the defaults, so a
+    request sets only what differs.)"""
+
+    input = None
+    environ = None
+    _cond = None  # a Condition on _lock, made by the first wait
+    _queued = 0
+    _scheduled = False
+    _paused = False
+    gone = False  # the response ended without us
+    _ours = False  # we are ending it
+    _producing = False
+    taken = False  # answered in our place (X-Sendfile): output dropped
+
     def __init__(self, request, mount, call, threaded=True):
         self.request = request
         self.mount = mount
         self.call = call  # run a function on the reactor thread
         self.threaded = threaded
-        self.input = None
-        self.environ = None
-        self._lock = threading.Lock()
-        self._cond = None  # a Condition on _lock, made by the first wait
+        self._lock = Lock()
         self._ops = []
-        self._queued = 0
-        self._scheduled = False
-        self._paused = False
-        self.gone = False  # the response ended without us
-        self._ours = False  # we are ending it
-        self._producing = False
-        self.taken = False  # answered in our place (X-Sendfile): output dropped
-        request.when_ended(self._ended)
+        request.watch(self)
 
     # -- application side -------------------------------------------------------
 
@@ -90,11 +95,16 @@ class Exchange:
 
     def _flush(self):
         with self._lock:
-            ops, self._ops = self._ops, []
+            ops = self._ops
+            self._ops = []
             self._queued = 0
             self._scheduled = False
-            self._wake()
+            if self._cond is not None:
+                self._cond.notify_all()
         try:
+            if len(ops) == 1 and ops[0].__class__ is not bytes:
+                ops[0]()  # (a whole response: the common case)
+                return
             run = []
             for op in ops:
                 if op.__class__ is bytes:
@@ -255,8 +265,8 @@ class Exchange:
         if self.input is not None:
             self.call(self.input.close)  # (even when gone: its spool file)
 
-    def _ended(self):
-        # (when_ended: the response is over, however.)
+    def request_ended(self):
+        # (RequestWatcher: the response is over, however.)
         with self._lock:
             if not self._ours:
                 self.gone = True

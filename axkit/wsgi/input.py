@@ -61,6 +61,8 @@ class Input:
         self._closed = False  # the application is done with it
         self._left = b""  # application side: bytes taken, not returned
         self._on_end = None
+        self._pause_at = SPOOL  # unread bytes past which the client is paused
+        self._length_env = None
 
     # -- reactor side ------------------------------------------------------------
 
@@ -90,7 +92,7 @@ class Input:
             else:
                 self._memory.append(data)
                 self._memory_bytes += len(data)
-            if not self._paused and self._unread() > SPOOL:
+            if not self._paused and self._unread() > self._pause_at:
                 self._paused = pause = True
             self._cond.notify()
         if pause:
@@ -100,17 +102,27 @@ class Input:
         with self._cond:
             self._ended = True
             self._cond.notify_all()
+        if self._length_env is not None:
+            self._length_env["CONTENT_LENGTH"] = str(self.request.body_length)
         on_end, self._on_end = self._on_end, None
         if on_end is not None:
             on_end()
 
     def when_complete(self, fn):
-        """Call ``fn()`` (reactor thread) once the whole body is in: how the
-        InlinePool of the tests runs an application only when no read can wait."""
+        """Call ``fn()`` (reactor thread) once the whole body is in, before
+        the application runs: a chunked body whose CONTENT_LENGTH the
+        application needs, or the InlinePool of the tests (where a read
+        must never wait).  Nothing pauses the client meanwhile (the body is
+        spooled; LimitRequestBody bounds it)."""
+        self._pause_at = float("inf")
         if self._ended:
             fn()
         else:
             self._on_end = fn
+
+    def set_length_when_complete(self, env):
+        """At the body's end, put its length in ``env`` as CONTENT_LENGTH."""
+        self._length_env = env
 
     def broken(self, why):
         """The body cannot complete (called when the response ends first)."""
@@ -118,6 +130,11 @@ class Input:
             if not self._ended and self._broken is None:
                 self._broken = why
             self._cond.notify_all()
+        if self._on_end is not None:
+            # The application was waiting for the whole body: it never runs,
+            # so nobody else will drop what was spooled.
+            self._on_end = None
+            self.close()
 
     def close(self):
         """The application is done: drop what is left (and what comes)."""

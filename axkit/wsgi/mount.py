@@ -20,7 +20,7 @@ class Mount:
         self.target = target
         self.label = f"{prefix} ({target.text})"
         self.python_path = tuple(python_path)
-        self._app = None
+        self.app = None  # the WSGI callable, once imported
         self._lock = threading.Lock()
         self._warned = set()
         self.errors = ErrorStream(self.label, log, call)
@@ -28,14 +28,14 @@ class Mount:
 
     def application(self):
         """The WSGI callable, imported at the first call (application thread)."""
-        app = self._app
+        app = self.app
         if app is None:
             with self._lock:
-                app = self._app
+                app = self.app
                 if app is None:
                     if self.python_path:
                         loader.prepend_paths(self.python_path)
-                    app = self._app = loader.load(self.target)
+                    app = self.app = loader.load(self.target)
         return app
 
     def dropped(self, name, exchange):

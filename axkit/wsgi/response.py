@@ -19,6 +19,7 @@ PEP 3333's rules, and what servers are known to get wrong:
 """
 
 import re
+from functools import partial
 
 from twisted.python.failure import Failure
 
@@ -128,12 +129,19 @@ class Responder:
                 exc_info = None
         elif self.status is not None:
             raise AssertionError("start_response() called again without exc_info")
-        code, reason = parse_status(status)
+        found = _statuses.get(status) if status.__class__ is str else None
+        code, reason = found if found is not None else parse_status(status)
         kept = []
         length = None
         mount = self.exchange.mount
+        checked = _checked
         for item in headers:
-            lowered = check_header(item)
+            try:
+                lowered = checked.get(item)  # (check_header's cache, inlined)
+            except TypeError:  # (unhashable: check_header says why)
+                lowered = None
+            if lowered is None:
+                lowered = check_header(item)
             if lowered == "content-length":
                 value = item[1].strip()
                 if not value.isdigit() or (length is not None and int(value) != length):
@@ -174,14 +182,10 @@ class Responder:
             if last:
                 self.complete = True
                 exchange.emit(
-                    lambda a=(self.status, self.reason, self.headers, data, length): exchange.whole(
-                        *a
-                    )
+                    partial(exchange.whole, self.status, self.reason, self.headers, data, length)
                 )
                 return False
-            exchange.emit(
-                lambda a=(self.status, self.reason, self.headers, length): exchange.head(*a)
-            )
+            exchange.emit(partial(exchange.head, self.status, self.reason, self.headers, length))
             if self.head_only:
                 self.complete = True
                 return False
@@ -203,7 +207,7 @@ class Responder:
             if length is None and not self.head_only:
                 length = 0  # (HEAD: unknown -- frameworks send no body for it)
             exchange.emit(
-                lambda a=(self.status, self.reason, self.headers, b"", length): exchange.whole(*a)
+                partial(exchange.whole, self.status, self.reason, self.headers, b"", length)
             )
         else:
             exchange.emit(exchange.finish)
@@ -219,9 +223,7 @@ class Responder:
             body = body[:length]
         self.head_sent = self.complete = True
         exchange = self.exchange
-        exchange.emit(
-            lambda a=(self.status, self.reason, self.headers, body, length): exchange.whole(*a)
-        )
+        exchange.emit(partial(exchange.whole, self.status, self.reason, self.headers, body, length))
 
 
 def consume(responder, result):
@@ -255,7 +257,7 @@ def run(exchange):
         return
     mount = exchange.mount
     try:
-        app = mount.application()
+        app = mount.app or mount.application()
     except BaseException:
         exchange.emit(lambda f=Failure(): exchange.fail(f, "could not be loaded"))  # noqa: B008 (the failure now)
         exchange.finished_with_input()
@@ -276,4 +278,5 @@ def run(exchange):
                 result.close()
             except BaseException:
                 exchange.emit(lambda f=Failure(): exchange.fail(f, "failed in close()"))  # noqa: B008 (the failure now)
-        exchange.finished_with_input()
+        if exchange.input is not None:
+            exchange.finished_with_input()

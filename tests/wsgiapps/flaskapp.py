@@ -36,6 +36,19 @@ def upload():
     }
 
 
+@app.post("/digest")
+def digest():
+    digest = hashlib.sha256()
+    size = 0
+    while True:
+        piece = request.stream.read(1 << 16)
+        if not piece:
+            break
+        digest.update(piece)
+        size += len(piece)
+    return {"length": request.content_length, "size": size, "sha256": digest.hexdigest()}
+
+
 @app.get("/stream")
 def stream():
     def generate():
