@@ -23,7 +23,6 @@ with one log line naming the backend.
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint, wrapClientTLS
 from twisted.internet.error import ConnectError, ConnectionRefusedError
 from twisted.internet.interfaces import (
     IHalfCloseableDescriptor,
@@ -39,12 +38,12 @@ from axkit.http.framing import split_tokens
 from axkit.http.head import HeaderInjection
 from axkit.log import PluginLogger
 
+from .client import backend_endpoint
 from .hop import RESPONSE_OWN, end_to_end
 from .tls import TLSSettings
 
 log = PluginLogger("proxy")
 
-CONNECT_TIMEOUT = 10
 # The backend's answer head may be no larger (as the engine's LimitRequestFieldSize
 # default bounds a client's).
 MAX_HEAD = 65536
@@ -98,15 +97,8 @@ class Tunnel:
         request = self.request
         backend = self.backend
         reactor = request.reactor
-        if backend.socket is not None:
-            endpoint = UNIXClientEndpoint(reactor, backend.socket, timeout=CONNECT_TIMEOUT)
-        else:
-            endpoint = TCP4ClientEndpoint(
-                reactor, backend.host, backend.port, timeout=CONNECT_TIMEOUT
-            )
-        if backend.tls:
-            tls = self.tls if self.tls is not None else TLSSettings()
-            endpoint = wrapClientTLS(tls.creator(backend.host), endpoint)
+        tls = self.tls if self.tls is not None else TLSSettings()
+        endpoint = backend_endpoint(reactor, backend, tls)
         self.deadline.after(self.timeout)
         request.when_ended(self._request_ended)
         self.connecting = endpoint.connect(_OneShot(_Backend(self)))
