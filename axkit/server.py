@@ -47,6 +47,36 @@ class ConfigHolder:
         self.path = path
         self.generation = 1  # bumped by every successful reload
 
+    def read_again(self, load_config=None, keeps="still serving the old one"):
+        """The config read again for a reload (``load_config()`` when given,
+        else the file, else the built-in config), or None when it is refused:
+        its errors are logged (``file:line: ...``) ending with ``keeps``."""
+        from axkit.config.errors import ConfigErrors
+
+        source = self.path or self.config.source
+        try:
+            if load_config is not None:
+                return load_config()
+            from axkit.config.loader import load_file, load_string
+
+            if self.path is not None:
+                return load_file(self.path)
+            from axkit.tap import default_config_text
+
+            return load_string(default_config_text(), "<built-in config>")
+        except ConfigErrors as e:
+            for error in e.errors:
+                log.error("reload refused: {error}", error=str(error))
+            log.error(
+                "config {source} has {n} error(s); {keeps}",
+                source=source,
+                n=len(e.errors),
+                keeps=keeps,
+            )
+        except Exception:
+            log.failure("reload of {source} failed; {keeps}", source=source, keeps=keeps)
+        return None
+
 
 class AxKitService(MultiService):
     """Listens on every endpoint of the config and serves through the hooks."""
@@ -350,23 +380,10 @@ class AxKitService(MultiService):
         """
         from twisted.internet import defer
 
-        from axkit.config.errors import ConfigErrors
-
         source = self.holder.path or self.holder.config.source
         if new_config is None:
-            try:
-                new_config = self._read_config()
-            except ConfigErrors as e:
-                for error in e.errors:
-                    log.error("reload refused: {error}", error=str(error))
-                log.error(
-                    "config {source} has {n} error(s); still serving the old one",
-                    source=source,
-                    n=len(e.errors),
-                )
-                return defer.succeed(False)
-            except Exception:
-                log.failure("reload of {source} failed; still serving the old one", source=source)
+            new_config = self.holder.read_again(self.load_config)
+            if new_config is None:
                 return defer.succeed(False)
         try:
             self.start_plugins(new_config)
@@ -427,17 +444,6 @@ class AxKitService(MultiService):
             return True
 
         return d.addCallback(opened_all)
-
-    def _read_config(self):
-        if self.load_config is not None:
-            return self.load_config()
-        from axkit.config.loader import load_file, load_string
-
-        if self.holder.path is not None:
-            return load_file(self.holder.path)
-        from axkit.tap import default_config_text
-
-        return load_string(default_config_text(), "<built-in config>")
 
     def _listen_for_reload(self, endpoint, opened):
         factory = HTTPFactory(Pipeline(self.holder, endpoint), self.reactor, self.gate)

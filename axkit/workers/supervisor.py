@@ -344,23 +344,12 @@ class Supervisor(MultiService):
         return d.addBoth(done)
 
     async def _reload(self, new_config):
-        from axkit.config.errors import ConfigErrors
-
         source = self.holder.path or self.holder.config.source
         if new_config is None:
-            try:
-                new_config = self._read_config()
-            except ConfigErrors as e:
-                for error in e.errors:
-                    log.error("reload refused: {error}", error=str(error))
-                log.error(
-                    "config {source} has {n} error(s); the workers keep serving the old one",
-                    source=source,
-                    n=len(e.errors),
-                )
-                return False
-            except Exception:
-                log.failure("reload of {source} failed; still serving the old one", source=source)
+            new_config = self.holder.read_again(
+                self.load_config, keeps="the workers keep serving the old one"
+            )
+            if new_config is None:
                 return False
         old_config = self.holder.config
         old_count = self.count
@@ -444,13 +433,6 @@ class Supervisor(MultiService):
             if listener is not None:
                 listener.close()
                 log.info("stopped listening on {endpoint}", endpoint=endpoint)
-
-    def _read_config(self):
-        if self.load_config is not None:
-            return self.load_config()
-        from axkit.config.loader import load_file
-
-        return load_file(self.holder.path)
 
     # -- stopping --------------------------------------------------------------
 
