@@ -102,3 +102,42 @@ class EdgeTests(SynchronousTestCase):
         self.assertIn(b"Connection: Upgrade\r\n", transport.value())
         protocol.dataReceived(SWITCH)
         self.assertEqual(self.answer()[0], "HTTP/1.1 101 Switching Protocols")
+
+
+class PlainRouteTests(SynchronousTestCase):
+    """A 426 through a plain ProxyPass (no upgrade= key) keeps its Upgrade
+    field too, as Apache and nginx relay it (RFC 9110 15.5.22); other
+    answers never carry one."""
+
+    def setUp(self):
+        self.site = MemorySite("Plugin proxy\nProxyPass /p/ http://127.0.0.1:9/ timeout=5\n")
+        self.addCleanup(self.site.close)
+        self.conn = self.site.connect()
+
+    def answer_with(self, head):
+        self.conn.send(b"GET /p/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        factory = self.site.clock.tcpClients[-1][2]
+        protocol = factory.buildProtocol(None)
+        protocol.makeConnection(StringTransport())
+        self.addCleanup(client.close_all)
+        self.addCleanup(protocol.connectionLost, Failure(ConnectionDone()))
+        protocol.dataReceived(head)
+        head, _, body = self.conn.transport.value().partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        return lines[0], [line.lower() for line in lines[1:]], body
+
+    def test_a_426_keeps_its_upgrade_field(self):
+        status, fields, body = self.answer_with(
+            b"HTTP/1.1 426 Upgrade Required\r\nUpgrade: TLS/1.3\r\n"
+            b"Connection: Upgrade\r\nContent-Length: 3\r\n\r\nno\n"
+        )
+        self.assertEqual(status, "HTTP/1.1 426 Upgrade Required")
+        self.assertIn("upgrade: TLS/1.3".lower(), fields)
+        self.assertEqual(body, b"no\n")
+
+    def test_a_200_drops_it(self):
+        status, fields, _ = self.answer_with(
+            b"HTTP/1.1 200 OK\r\nUpgrade: TLS/1.3\r\nContent-Length: 0\r\n\r\n"
+        )
+        self.assertEqual(status, "HTTP/1.1 200 OK")
+        self.assertFalse([f for f in fields if f.startswith("upgrade:")])

@@ -68,6 +68,7 @@ class BackendConnection(Protocol):
         self.length = None  # the answer's Content-Length (an int), if it has one
         self.framed = False  # it has a Content-Length or a Transfer-Encoding
         self.listing = None  # its Connection fields' values
+        self.upgrade = None  # its Upgrade field's value (relayed on a 426 only)
         self.status = 0
         self.head_done = False
         self.complete = False
@@ -141,6 +142,8 @@ class BackendConnection(Protocol):
                 self.length = None
             elif lname == b"connection":
                 self.listing = [value] if self.listing is None else self.listing + [value]
+            elif lname == b"upgrade":
+                self.upgrade = value
             return
         self.fields.append((name.decode("latin-1"), value.decode("latin-1")))
 
@@ -156,6 +159,7 @@ class BackendConnection(Protocol):
             if status == 101:
                 raise _Refused("101 Switching Protocols without an Upgrade asked for")
             self.fields, self.length, self.framed, self.listing = [], None, False, None
+            self.upgrade = None
             return
         self.status = status
         if self.listing is not None:
@@ -165,6 +169,10 @@ class BackendConnection(Protocol):
             listed -= _NOT_FIELDS
             if listed:
                 self.fields = [f for f in self.fields if f[0].lower() not in listed]
+        if status == 426 and self.upgrade is not None:
+            # A 426 says which protocol in its Upgrade field (RFC 9110
+            # 15.5.22): relayed, as Apache and nginx do (and the tunnel).
+            self.fields.append(("Upgrade", self.upgrade.decode("latin-1")))
         self.head_done = True
         if self.bodyless or status in _BODYLESS:
             self.complete = True
