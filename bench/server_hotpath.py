@@ -134,9 +134,10 @@ def start(work, root, port, config, wrapper, profile=None):
             "MaxKeepAliveRequests 0\n" + CONFIGS[config].format(repo=REPO, work=work)
         )
     env = dict(os.environ, PYTHONPATH=REPO, PYTHONHASHSEED="0")
+    twistd = TWISTD if profile is None else [sys.executable, __file__, "--serve-profiled", profile]
+    log = os.path.join(work, "axkit.log")
     proc = subprocess.Popen(
-        [*wrapper, *(TWISTD if profile is None else [sys.executable, __file__, "--serve-profiled", profile]), "-n", "--pidfile=", "--logfile", os.path.join(work, "axkit.log"),
-         "axkit", "--config", conf],  # fmt: skip
+        [*wrapper, *twistd, "-n", "--pidfile=", "--logfile", log, "axkit", "--config", conf],
         cwd=root,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -290,7 +291,10 @@ def main():
         client(int(port), path, int(n), keep == "1")
         return
     cases = args.cases.split(",")
-    tools = () if args.profile else ("strace",) if args.strace else ("valgrind", "callgrind_control")
+    if args.profile:
+        tools = ()
+    else:
+        tools = ("strace",) if args.strace else ("valgrind", "callgrind_control")
     for tool in tools:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed")

@@ -152,7 +152,6 @@ class SendfileTests(StaticTestCase):
         r = yield self.get("/swap.bin")
         self.assertEqual(r.body, b"new")
 
-
     @defer.inlineCallbacks
     def test_cached_descriptor_sent_slowly_then_again(self):
         # A file the cache keeps open (over FileCacheMaxFileSize, under
