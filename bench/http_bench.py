@@ -249,10 +249,9 @@ def main():
             ours, theirs = results.get((name, size, close)), results.get((peer, size, close))
             if not ours or not theirs:
                 continue
-            rate = _median([a["rps"] / b["rps"] for a, b in zip(ours, theirs, strict=False) if b["rps"]])
-            per_core = _median(
-                [a["core_rps"] / b["core_rps"] for a, b in zip(ours, theirs, strict=False) if b["core_rps"]]
-            )
+            pairs = list(zip(ours, theirs, strict=False))
+            rate = _median([a["rps"] / b["rps"] for a, b in pairs if b["rps"]])
+            per_core = _median([a["core_rps"] / b["core_rps"] for a, b in pairs if b["core_rps"]])
             print(
                 f"{name} / {peer:11} {size:>5} {label:11} wrk req/s {rate:6.2f}x   "
                 f"per core (CPU time) {per_core:6.2f}x"
