@@ -65,7 +65,8 @@ class CachedFile:
             return self
         copy = CachedFile.__new__(CachedFile)
         for name in CachedFile.__slots__:
-            setattr(copy, name, getattr(self, name))
+            # (A subclass may leave a slot unset: the XSLT output's ``file``.)
+            setattr(copy, name, getattr(self, name, None))
         copy.mtime = now
         copy.last_modified = http_date(now)
         copy.fields = None
