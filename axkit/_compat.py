@@ -477,3 +477,39 @@ class quiet_dropin_failures:
         if isinstance(getattr(twisted_plugin, "log", None), _QuietPluginLog):
             twisted_plugin.log = self._real
         return False
+
+
+# -- Workers: a worker adopting a unix: listener (axkit.workers.sockets) -----
+
+
+def adopt_unix_port(reactor, fd, factory):
+    """``reactor.adoptStreamPort`` for an AF_UNIX listening socket, except
+    that stopping the port leaves the socket file in place: Twisted's
+    ``unix.Port.connectionLost`` unlinks its ``_bindPath`` even for an
+    adopted socket, which would take the path away from the supervisor and
+    every other worker when one worker stops.
+
+    Nor does it ``shutdown()`` the socket on close (``_shouldShutdown``,
+    which tcp.Port clears for adopted sockets but unix.Port does not):
+    that would stop the listener in every process.
+
+    Relies on ``unix.Port._fromListeningDescriptor`` (what adoptStreamPort
+    calls), on ``tcp._SocketCloser._shouldShutdown``, and on
+    ``connectionLost`` doing nothing beyond the unlink, the lock file (None
+    for an adopted port) and ``tcp.Port.connectionLost``.
+    Missing: ImportError/AttributeError at adoption, a worker that does
+    not start (the supervisor logs it)."""
+    from twisted.internet import tcp, unix
+
+    class KeptPort(unix.Port):
+        # Nor shut the socket down: shutdown() of a listening socket stops
+        # it for every process holding it (tcp.Port skips it for an adopted
+        # socket; unix.Port's own startListening does not).
+        _shouldShutdown = False
+
+        def connectionLost(self, reason):
+            tcp.Port.connectionLost(self, reason)
+
+    port = KeptPort._fromListeningDescriptor(reactor, fd, factory)
+    port.startListening()
+    return port

@@ -60,6 +60,13 @@ class IAxKitPlugin(Interface):
         and the reactor: an application's start (an ASGI lifespan startup).
         Raising stops the server with the error (axkit.server)."""
 
+    def check_config(conf):
+        """Optional.  Called once per server when the config loads, with that
+        server's merged values, after every line is read: checks that tie
+        one directive to another (a ProxyPass naming a <Proxy> section).
+        Raises axkit.config.ConfigError (located at its line) to refuse
+        the config, as a bad line is refused (axkit.config.loader)."""
+
     def shutdown():
         """Optional.  Called at SIGTERM once in-flight requests have ended;
         may return a Deferred the server waits for (an ASGI lifespan

@@ -209,6 +209,11 @@ class LogFile:
             self.stream = sys.__stdout__
         elif self.where == "stderr":
             self.stream = sys.__stderr__
+        elif _opener() is not None and _opener().knows(self.where):
+            # Privileges were dropped since the start: the root-held log
+            # opener opens the file (see axkit/logopener.py).
+            fd = _opener().open(self.where)
+            self.stream = os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace")
         else:
             folder = os.path.dirname(self.where)
             if folder:
@@ -263,6 +268,25 @@ class LogFile:
 
 
 _files = {}
+
+
+def file_paths():
+    """The paths of the log files open now (not stdout/stderr)."""
+    return [f.where for f in _files.values() if f.is_file]
+
+
+def _opener():
+    from axkit.logopener import active
+
+    return active()
+
+
+def use_opener(opener):
+    """Reopen the files it knows through ``opener`` (an
+    axkit.logopener.LogOpener; None: stop)."""
+    from axkit.logopener import activate
+
+    activate(opener)
 
 
 def check_log_path(path):

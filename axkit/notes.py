@@ -31,6 +31,14 @@ operations applied over them: set by headers (fixup) where the scope has
 such operations, called by ``request.add_handler_fields`` (without it the
 fields are simply added)."""
 
+X_SENDFILE = "axkit.x_sendfile"
+"""A callable ``f(request, fields)`` that, when the fields a handler
+produced hold an ``X-Sendfile`` field, answers the request with that file
+(or a 404) and returns True, else returns False: set by proxy (fixup)
+where ``XSendFile On`` (axkit.proxy.xsendfile), called first by
+``request.add_handler_fields``, which then returns False to tell the
+handler that its answer was taken (its body is to be dropped)."""
+
 ERROR_HEADERS = "axkit.error_headers"
 """A callable ``f(headers)`` adding fields to any error page the core sends
 for the request (``Header always`` lines): set by headers

@@ -74,6 +74,12 @@ class AxKitService(MultiService):
         self.handle_signals = handle_signals
         self.retired_factories = []  # of listeners a reload closed (still draining)
         self.dev_reload = False  # --reload (axkit.reload); set by tap
+        self.tls_creators = {}  # TLS endpoint string -> axkit.tls.SNIConnectionCreator
+        self.drop_to_uid = None  # twistd -u: the user privileges are dropped to (set by tap)
+        self.log_opener = None  # axkit.logopener.LogOpener, while root-held
+        # A worker of `Workers N` (axkit.workers): (endpoint, factory) -> a
+        # Deferred port on the socket the supervisor bound, instead of binding.
+        self.adopt = None
 
     def setServiceParent(self, parent):
         # twistd asks its Application for an ILogObserver before it starts
@@ -105,6 +111,7 @@ class AxKitService(MultiService):
         # Listen before privileges are dropped (ports below 1024).
         for endpoint in self.holder.config.listeners:
             self.listen(endpoint)
+        self._start_log_opener()
         MultiService.privilegedStartService(self)
 
     def startService(self):
@@ -171,22 +178,23 @@ class AxKitService(MultiService):
 
     def listen(self, endpoint):
         factory = HTTPFactory(Pipeline(self.holder, endpoint), self.reactor, self.gate)
+        if self.adopt is not None:
+            return self.adopt(endpoint, factory).addCallback(self._listening, endpoint, factory)
         if self.dev_reload:
             # --reload: the socket the process had before it re-executed.
             from axkit.reload import adopt
 
-            d = adopt(self.reactor, endpoint, factory)
+            d = adopt(self.reactor, endpoint, self._tls_wrapped(endpoint, factory))
             if d is not None:
                 return d.addCallback(self._listening, endpoint, factory)
         try:
-            server_endpoint = serverFromString(self.reactor, with_backlog(endpoint))
-        except IndexError:
-            # Twisted's systemd: parser indexes the inherited sockets.
-            raise SystemExit(
-                f"axkit: cannot listen on {endpoint}: no such socket was "
-                "passed by systemd (is the .socket unit active, with "
-                "that many ListenStream lines?)"
-            )
+            server_endpoint = self._server_endpoint(endpoint)
+        except (IndexError, KeyError):
+            # Twisted's systemd: parser looks the inherited socket up by
+            # index or name; say why it is not there.
+            from axkit.systemd import activation_problem
+
+            raise SystemExit(f"axkit: cannot listen on {endpoint}: {activation_problem(endpoint)}")
         except Exception as e:
             raise SystemExit(f"axkit: cannot listen on {endpoint}: {e}")
         d = server_endpoint.listen(factory)
@@ -203,7 +211,9 @@ class AxKitService(MultiService):
         self.factories[endpoint] = factory
         host = port.getHost()
         log.info(
-            "axkit listening on {endpoint} ({address})", endpoint=endpoint, address=_describe(host)
+            "axkit listening on {endpoint} ({address})",
+            endpoint=endpoint,
+            address=_describe(host, "https" if endpoint.lower().startswith("ssl:") else "http"),
         )
         return port
 
@@ -307,6 +317,7 @@ class AxKitService(MultiService):
                 if flush is not None:
                     flush()
             flush_all()
+            self._stop_log_opener()
             return None
 
         ds = [d for d in ds if d is not None] + [drained]
@@ -320,6 +331,33 @@ class AxKitService(MultiService):
         self._flusher = LoopingCall(flush_all)
         self._flusher.clock = self.reactor
         self._flusher.start(1.0, now=False)
+
+    def _start_log_opener(self):
+        """Running as root with twistd -u to drop to: the log files (all
+        open by now: the logger plugins' startup) are reopened on SIGUSR1,
+        and the TLS certificate files re-read on SIGHUP, through a small
+        process that stays root (axkit/logopener.py)."""
+        from axkit import log as logs
+
+        if self.log_opener is not None or not self.drop_to_uid or os.getuid() != 0:
+            return
+        paths = logs.file_paths()
+        # TLS keys are often root's alone: SIGHUP re-reads them through it.
+        certificates = sorted({f for c in self.holder.config.tls.values() for f in c.files})
+        if not paths and not certificates:
+            return
+        from axkit.logopener import LogOpener
+
+        self.log_opener = LogOpener.start(paths, certificates)
+        logs.use_opener(self.log_opener)
+
+    def _stop_log_opener(self):
+        if self.log_opener is not None:
+            from axkit import log as logs
+
+            logs.use_opener(None)
+            self.log_opener.stop()
+            self.log_opener = None
 
     # -- signals ---------------------------------------------------------------
 
@@ -410,6 +448,7 @@ class AxKitService(MultiService):
                 log.error("config {source} not reloaded; still serving the old one", source=source)
                 return False
             self.holder.config = new_config
+            self._renew_certificates(new_config)
             self.holder.generation += 1
             self.gate.maximum = new_config.global_resolved.conf.max_connections
             self._raise_fd_limit()
@@ -418,6 +457,7 @@ class AxKitService(MultiService):
                 if port in self.gate.ports:
                     self.gate.ports.remove(port)
                 factory = self.factories.pop(endpoint, None)
+                self.tls_creators.pop(endpoint, None)
                 if factory is not None:
                     self.retired_factories.append(factory)
                 # Only the listening socket closes: open connections carry on.
@@ -449,7 +489,7 @@ class AxKitService(MultiService):
 
     def _listen_for_reload(self, endpoint, opened):
         factory = HTTPFactory(Pipeline(self.holder, endpoint), self.reactor, self.gate)
-        d = serverFromString(self.reactor, with_backlog(endpoint)).listen(factory)
+        d = self._server_endpoint(endpoint).listen(factory)
 
         def listening(port):
             opened.append((endpoint, port))
@@ -457,15 +497,65 @@ class AxKitService(MultiService):
 
         return d.addCallback(listening)
 
+    # -- TLS ---------------------------------------------------------------------
+
+    def _server_endpoint(self, endpoint):
+        """The endpoint to listen on: Twisted's from the string, or for
+        ``ssl:`` axkit's TLS listener (SNI, certificates renewed on reload)."""
+        from axkit.tls import is_tls, tls_endpoint
+
+        if not is_tls(endpoint):
+            return serverFromString(self.reactor, with_backlog(endpoint))
+        server_endpoint, creator = tls_endpoint(
+            self.reactor, with_backlog(endpoint), self.holder.config.tls[endpoint]
+        )
+        self.tls_creators[endpoint] = creator
+        return server_endpoint
+
+    def _tls_wrapped(self, endpoint, factory):
+        """``factory`` behind axkit's TLS for an ``ssl:`` socket adopted as
+        it is (--reload's re-executed process), else ``factory``."""
+        from axkit.tls import SNIConnectionCreator, is_tls
+
+        if not is_tls(endpoint):
+            return factory
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        creator = self.tls_creators[endpoint] = SNIConnectionCreator(
+            self.holder.config.tls[endpoint]
+        )
+        return TLSMemoryBIOFactory(creator, False, factory)
+
+    def _renew_certificates(self, config):
+        """A reload re-read the certificate files: new connections to the
+        TLS listeners kept open get them; open connections keep theirs."""
+        from axkit.tls import expiry_warnings
+
+        for endpoint, creator in self.tls_creators.items():
+            certificates = config.tls.get(endpoint)
+            if certificates is not None:
+                creator.update(certificates)
+        for warning in expiry_warnings(config, config.tls):
+            log.warn("{warning}", warning=str(warning))
+
+    def serving_figures(self):
+        """(open connections, requests read since start) for systemd's
+        STATUS= line; worked out when asked."""
+        factories = list(self.factories.values()) + self.retired_factories
+        requests = sum(
+            f.closed_requests + sum(c.requests for c in f.connections) for f in factories
+        )
+        return self.gate.count, requests
+
     def port_numbers(self):
         return {
             ep: p.getHost().port for ep, p in self.ports.items() if hasattr(p.getHost(), "port")
         }
 
 
-def _describe(address):
+def _describe(address, scheme="http"):
     host = getattr(address, "host", None)
     port = getattr(address, "port", None)
     if host is not None:
-        return f"http://{host}:{port}/" if ":" not in host else f"http://[{host}]:{port}/"
+        return f"{scheme}://{host}:{port}/" if ":" not in host else f"{scheme}://[{host}]:{port}/"
     return str(getattr(address, "name", address))

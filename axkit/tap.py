@@ -6,6 +6,7 @@ import sys
 from twisted.python import usage
 
 import axkit
+import axkit.systemd  # noqa: F401 -- keeps socket activation's variables (see there)
 from axkit.config.errors import ConfigErrors
 
 
@@ -104,15 +105,53 @@ def makeService(options):
     daemon_log = daemon_log_path(options)
     if daemon_log is not None:
         send_std_streams_to(daemon_log)
+    service = make_server(config, path, options)
+    service.drop_to_uid = warn_if_serving_as_root(options)
+    take_drop = getattr(service, "take_privilege_drop", None)
+    if take_drop is not None:  # Workers N: each worker drops, not twistd
+        take_drop(options)
+    from axkit.systemd import StatusReporter, Watchdog, notifying_reload
+
+    # Under systemd: RELOADING=1/READY=1 around SIGHUP, WATCHDOG=1 pings,
+    # STATUS= with live figures.
+    service.reload = notifying_reload(service.reload)
+    Watchdog().setServiceParent(service)
+    figures = getattr(service, "serving_figures", None)
+    if figures is not None:
+        StatusReporter(figures).setServiceParent(service)
+    return service
+
+
+def warn_if_serving_as_root(options, euid=None):
+    """The uid twistd will drop to (``-u``), or None; started as root
+    without one, a warning line says the server will serve as root."""
+    parent = getattr(options, "parent", None)
+    try:
+        uid = parent["uid"] if parent is not None else None
+    except (KeyError, TypeError):
+        uid = None
+    euid = os.geteuid() if euid is None else euid
+    if euid == 0 and uid is None:
+        sys.stderr.write(
+            "axkit: warning: serving as root (no twistd -u/-g): a flaw in a plugin, "
+            "CGI program or application would have root's rights; start it as "
+            "`twistd -u www-data -g www-data axkit ...`, or with User= in the "
+            "systemd unit (or `-u root` to say you mean it)\n"
+        )
+    return uid
+
+
+def make_server(config, path, options):
+    """The service: one process (AxKitService), or with ``Workers N`` (N > 1)
+    a supervisor of N worker processes (axkit.workers)."""
+    if config.global_resolved.conf.workers > 1 and not options["reload"]:
+        from axkit.workers.supervisor import Supervisor
+
+        return Supervisor(config, path)
     from axkit.server import AxKitService
 
     service = AxKitService(config, path)
     service.dev_reload = bool(options["reload"])
-    from axkit.systemd import Watchdog, notifying_reload
-
-    # Under systemd: RELOADING=1/READY=1 around SIGHUP, WATCHDOG=1 pings.
-    service.reload = notifying_reload(service.reload)
-    Watchdog().setServiceParent(service)
     return service
 
 

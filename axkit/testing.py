@@ -449,7 +449,7 @@ class TwistdProcess:
 
         while time.monotonic() < deadline:
             text = self.output() + self.watched()
-            m = re.search(r"listening on \S+ \(http://[^:]+:(\d+)/\)", text)
+            m = re.search(r"listening on \S+ \(https?://[^:]+:(\d+)/\)", text)
             if m:
                 self.port = int(m.group(1))
                 return

@@ -1,21 +1,29 @@
 #!/usr/bin/env python3
 """Idle keep-alive connections: server memory per connection and latency.
 
-Starts a server pinned to core 0 (axkit by default, or twisted.web with
-``--server twisted.web``), then from core 1:
+Starts a server (axkit by default, or twisted.web with ``--server
+twisted.web``; with ``--workers N`` axkit's ``Workers N``), then:
 
-1. wrk's p99 with no idle connections (baseline);
-2. opens N keep-alive connections from several 127.0.0.x source addresses,
-   sends one request on each and reads the answer, and holds them open;
-3. reports the server's RSS growth per connection, the latency of fresh
-   requests (a new connection each) while they are held, and wrk's p99
-   while they are held.
+1. wrk's p99 with no idle connections (baseline; ``--rounds 0`` skips wrk);
+2. opens N keep-alive connections from client processes (``--clients``,
+   each under the per-process open-file limit), each from its own
+   127.0.0.x source addresses (one address gives about 28,000 ephemeral
+   ports: net.ipv4.ip_local_port_range), sends one request on each, reads
+   the answer, and holds them open;
+3. reports the server's RSS growth per connection (summed over the
+   supervisor and its workers), the kernel's TCP memory, how the
+   connections spread over the workers, the latency of fresh requests (a
+   new connection each) while they are held, and wrk's p99 while they are
+   held.
 
-    python bench/idle_connections.py                  # 19,000 connections
+    python bench/idle_connections.py                  # 19,000, one process
+    python bench/idle_connections.py -n 100000 --workers 6 --rounds 0
     python bench/idle_connections.py -n 5000 --server twisted.web
 
-The hard open-file limit here is 20,000 per process, so 19,000 is the most
-one server process can hold (and this client holds the other ends).
+The hard open-file limit here is 20,000 per process: one server process
+holds at most about 19,500, so 100,000 need 6 workers (and 6 client
+processes). One server process is pinned to core 0 and the clients to core
+1; workers and their clients share both cores.
 """
 
 import argparse
@@ -36,7 +44,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUEST = b"GET /1k.txt HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
 
-def start_server(kind, work, docroot, port, n):
+def start_server(kind, work, docroot, port, n, workers=1):
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env["AXKIT_GC_STATS"] = os.path.join(work, "gc-stats.txt")
     if kind == "axkit":
@@ -50,7 +58,8 @@ Plugin serve_file
 Plugin access_log
 AccessLog "{work}/access.log"
 KeepAliveTimeout 600
-MaxConnections {n + 500}
+MaxConnections {min(n + 500, 19500)}
+{f"Workers {workers}" if workers > 1 else ""}
 """)
         cmd = [
             *TWISTD,
@@ -77,8 +86,9 @@ MaxConnections {n + 500}
             "--logfile",
             os.path.join(work, "tw-access.log"),
         ]
+    pin = ["taskset", "-c", "0"] if workers == 1 else []
     proc = subprocess.Popen(
-        ["taskset", "-c", "0", *cmd],
+        [*pin, *cmd],
         cwd=work,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -178,12 +188,151 @@ def pct(values, p):
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
+def server_pids(pid):
+    """``pid`` and its descendants (a supervisor and its workers)."""
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except FileNotFoundError:
+            pass
+    return pids
+
+
+def python_pids(pid):
+    """The server's Python processes (not a taskset or the log opener)."""
+    out = []
+    for p in server_pids(pid):
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+        except FileNotFoundError:
+            continue
+        if any(b"axkit.logopener" in c for c in cmd):
+            continue
+        out.append(p)
+    return out
+
+
+def open_sockets(pid):
+    n = 0
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+                    n += 1
+            except OSError:
+                pass
+    except FileNotFoundError:
+        pass
+    return n
+
+
+def slab_kib():
+    """The kernel's slab memory (socket structures of both ends live
+    there; machine-wide, so other work on the machine moves it too)."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Slab:"):
+                return int(line.split()[1])
+    return 0
+
+
+def kernel_limits():
+    def read(path):
+        try:
+            with open(path) as f:
+                return f.read().split()
+        except OSError:
+            return ["?"]
+
+    return {
+        "ulimit -n (hard)": resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+        "fs.nr_open": read("/proc/sys/fs/nr_open")[0],
+        "fs.file-max": read("/proc/sys/fs/file-max")[0],
+        "net.ipv4.ip_local_port_range": "-".join(read("/proc/sys/net/ipv4/ip_local_port_range")),
+        "net.core.somaxconn": read("/proc/sys/net/core/somaxconn")[0],
+        "net.netfilter.nf_conntrack_max": read("/proc/sys/net/netfilter/nf_conntrack_max")[0],
+    }
+
+
+def client_role(port, n, sources):
+    """A client process: open ``n`` connections, say so, hold them until
+    stdin closes or says "close"."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    started = time.monotonic()
+    conns = open_idle(port, n, sources)
+    print(f"opened {len(conns)} {time.monotonic() - started:.1f}", flush=True)
+    import sys
+
+    sys.stdin.readline()
+    for s in conns:
+        s.close()
+
+
+def start_clients(port, n, clients, sources_per_client, first_source):
+    """``clients`` client processes sharing ``n`` connections; each its own
+    source addresses.  Returns the processes once all have opened theirs."""
+    import sys
+
+    procs = []
+    share = [n // clients + (1 if i < n % clients else 0) for i in range(clients)]
+    for i in range(clients):
+        sources = [
+            f"127.0.0.{first_source + i * sources_per_client + j}"
+            for j in range(sources_per_client)
+        ]
+        cmd = [sys.executable, os.path.abspath(__file__), "--client-role", str(port)]
+        cmd += [str(share[i]), *sources]
+        pin = ["taskset", "-c", "1"] if clients == 1 else []
+        procs.append(
+            subprocess.Popen([*pin, *cmd], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        )
+    opened = []
+    for proc in procs:
+        line = proc.stdout.readline().split()
+        if not line or line[0] != "opened":
+            raise SystemExit(f"a client failed to open its connections (exit {proc.poll()})")
+        opened.append((int(line[1]), float(line[2])))
+    return procs, opened
+
+
+def stop_clients(procs):
+    for proc in procs:
+        try:
+            proc.stdin.write("close\n")
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+    for proc in procs:
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def main():
+    import sys
+
+    if len(sys.argv) > 1 and sys.argv[1] == "--client-role":
+        return client_role(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=19000)
     parser.add_argument("--server", choices=["axkit", "twisted.web"], default="axkit")
+    parser.add_argument("--workers", type=int, default=1, help="axkit's Workers N")
     parser.add_argument(
-        "--sources", type=int, default=8, help="source addresses 127.0.0.2 .. 127.0.0.(1+N)"
+        "--clients",
+        type=int,
+        default=0,
+        help="client processes (default: enough for the open-file limit)",
+    )
+    parser.add_argument(
+        "--sources", type=int, default=2, help="source addresses per client process"
     )
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--fresh", type=int, default=300)
@@ -192,13 +341,18 @@ def main():
         type=int,
         default=3,
         help="wrk runs with and without the idle connections (medians "
-        "are reported: the machine may be shared)",
+        "are reported: the machine may be shared); 0: no wrk",
     )
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if args.n + 200 > hard:
-        raise SystemExit(f"-n {args.n} needs more open files than the limit ({hard})")
+    per_process = hard - 300
+    clients = args.clients or -(-args.n // per_process)
+    if -(-args.n // clients) > per_process:
+        raise SystemExit(f"{args.n} connections over {clients} clients pass the open-file limit")
+    if args.server == "axkit" and -(-args.n // args.workers) > 19500:
+        raise SystemExit(f"-n {args.n} needs more than {args.workers} worker(s) (19,500 each)")
+    for name, value in kernel_limits().items():
+        print(f"{name}: {value}")
 
     work = tempfile.mkdtemp(prefix="axkit-idle-")
     docroot = os.path.join(work, "htdocs")
@@ -206,47 +360,68 @@ def main():
     with open(os.path.join(docroot, "1k.txt"), "wb") as f:
         f.write(b"x" * 1024)
     port = free_port()
-    proc = start_server(args.server, work, docroot, port, args.n)
+    proc = start_server(args.server, work, docroot, port, args.n, args.workers)
+    procs = []
     try:
+        deadline = time.monotonic() + 30
+        expected = 1 if args.workers == 1 else args.workers + 1  # and a supervisor
+        while len(python_pids(proc.pid)) < expected and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # Workers exist before they accept: a connection hashed to one not
+        # yet listening waits in its backlog.  Warm every one up first.
+        time.sleep(3)
+        fresh_latencies(port, 50 * expected)
         base = sorted(wrk_p99(port, args.duration) for _ in range(args.rounds))
-        base_p99, base_rps = base[len(base) // 2]
+        base_p99, base_rps = base[len(base) // 2] if base else (None, 0.0)
         time.sleep(1)
-        before = rss_kib(proc.pid)
+        pids = python_pids(proc.pid)
+        before = sum(rss_kib(p) for p in pids)
+        kernel_before = slab_kib()
         started = time.monotonic()
-        sources = [f"127.0.0.{2 + i}" for i in range(args.sources)]
-        conns = open_idle(port, args.n, sources)
-        opened = time.monotonic() - started
+        procs, opened = start_clients(port, args.n, clients, args.sources, 2)
+        took = time.monotonic() - started
+        held_count = sum(n for n, _ in opened)
         time.sleep(2)
-        after = rss_kib(proc.pid)
+        pids = python_pids(proc.pid)
+        after = sum(rss_kib(p) for p in pids)
+        kernel_after = slab_kib()
+        spread = sorted((open_sockets(p) for p in pids), reverse=True)
         fresh = fresh_latencies(port, args.fresh)
         held = sorted(wrk_p99(port, args.duration) for _ in range(args.rounds))
-        held_p99, held_rps = held[len(held) // 2]
-        still = rss_kib(proc.pid)
+        held_p99, held_rps = held[len(held) // 2] if held else (None, 0.0)
+        still = sum(rss_kib(p) for p in python_pids(proc.pid))
         print(
-            f"server: {args.server}, {len(conns)} idle keep-alive connections from "
-            f"{len(sources)} source addresses (opened in {opened:.1f} s)"
+            f"server: {args.server}, workers {args.workers} ({len(pids)} processes), "
+            f"{held_count} idle keep-alive connections from {clients} client processes x "
+            f"{args.sources} source addresses (opened in {took:.1f} s)"
+        )
+        print(f"sockets open per server process (listening ones included): {spread}")
+        print(
+            f"server RSS (sum): {before} KiB before, {after} KiB with them held "
+            f"-> {(after - before) * 1024 / held_count:.0f} bytes per connection "
+            f"({still} KiB after the fresh requests and wrk)"
         )
         print(
-            f"RSS: {before} KiB before, {after} KiB with them held "
-            f"-> {(after - before) * 1024 / len(conns):.0f} bytes per connection "
-            f"({still} KiB after the wrk run)"
+            f"kernel slab (machine-wide): {kernel_before} KiB -> {kernel_after} KiB "
+            f"({(kernel_after - kernel_before) * 1024 / held_count:.0f} bytes per "
+            "connection, both ends)"
         )
         print(
             f"fresh requests while held: p50 {pct(fresh, 0.5):.2f} ms, "
             f"p99 {pct(fresh, 0.99):.2f} ms, max {fresh[-1]:.2f} ms ({len(fresh)} requests)"
         )
-        print(
-            f"wrk -c50 p99 (median of {args.rounds}): {base_p99} ms without idle "
-            f"connections ({base_rps:.0f} req/s), {held_p99} ms with them "
-            f"({held_rps:.0f} req/s) -> {(held_p99 or 0) / (base_p99 or 1):.2f}x"
-        )
-        print(f"  all runs without: {[p for p, _ in base]}; with: {[p for p, _ in held]}")
-        for s in conns:
-            s.close()
+        if args.rounds:
+            print(
+                f"wrk -c50 p99 (median of {args.rounds}): {base_p99} ms without idle "
+                f"connections ({base_rps:.0f} req/s), {held_p99} ms with them "
+                f"({held_rps:.0f} req/s) -> {(held_p99 or 0) / (base_p99 or 1):.2f}x"
+            )
+            print(f"  all runs without: {[p for p, _ in base]}; with: {[p for p, _ in held]}")
     finally:
+        stop_clients(procs)
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
         stats = os.path.join(work, "gc-stats.txt")

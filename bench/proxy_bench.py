@@ -4,7 +4,9 @@
 One keep-alive backend (nginx serving a 1 KB file, else axkit) on core 1
 beside wrk; each proxy in turn on core 0: axkit (``ProxyPass``), nginx
 (``proxy_pass`` to an upstream with ``keepalive 16``, one worker) and
-twisted.web's ``ReverseProxyResource``.  A few rounds, alternating.
+twisted.web's ``ReverseProxyResource``; and, for reference, axkit serving
+the same file itself (``axkit-direct``: the engine's floor).  A few
+rounds, alternating.
 
     python bench/proxy_bench.py                     # 3 rounds of 5 s
     python bench/proxy_bench.py --rounds 2 --duration 8 --connections 50
@@ -107,7 +109,27 @@ def start_twisted_web(work, port, backend):
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-PROXIES = {"axkit": start_axkit, "nginx": start_nginx, "twisted.web": start_twisted_web}
+def start_axkit_direct(work, port, backend):
+    """Not a proxy: axkit serving the same 1 KB file itself -- the engine's
+    own floor per request, for reading the proxy's figure against."""
+    conf = os.path.join(work, "axkit-direct.conf")
+    with open(conf, "w") as f:
+        f.write(f"""Listen tcp:{port}:interface=127.0.0.1
+DocumentRoot {os.path.join(work, "root")}
+Plugin uri_to_file
+Plugin mime_map
+Plugin serve_file
+MaxKeepAliveRequests 0
+""")
+    return twistd_axkit(work, conf)
+
+
+PROXIES = {
+    "axkit": start_axkit,
+    "nginx": start_nginx,
+    "twisted.web": start_twisted_web,
+    "axkit-direct": start_axkit_direct,
+}
 
 
 def main():
@@ -152,6 +174,10 @@ def main():
     best = {name: max(rs, key=lambda r: r["rps"]) for name, rs in results.items() if rs}
     ax = best.get("axkit")
     for name, r in best.items():
+        if name == "axkit-direct":
+            print(f"{name:12} best {r['rps']:8.0f} req/s, {r['cpu_us'] or 0:6.1f} us CPU/req "
+                  "(no proxy: axkit serving the file itself)")  # fmt: skip
+            continue
         line = f"{name:12} best {r['rps']:8.0f} req/s, {r['cpu_us'] or 0:6.1f} us CPU/req"
         if ax and name != "axkit" and ax["cpu_us"] and r["cpu_us"]:
             line += f"   axkit/{name} by CPU per request: {r['cpu_us'] / ax['cpu_us']:.2f}x"

@@ -715,3 +715,31 @@ def _strip_comments_and_strings(text):
             continue
         out.append(tok.string)
     return " ".join(out)
+
+
+class AdoptUnixPortTests(unittest.TestCase):
+    """adopt_unix_port (axkit.workers): a worker stopping its adopted unix:
+    listener leaves the socket file to the supervisor and the others."""
+
+    @defer.inlineCallbacks
+    def test_stopping_leaves_the_socket_file(self):
+        folder = tempfile.mkdtemp()
+        self.addCleanup(lambda: __import__("shutil").rmtree(folder, True))
+        path = os.path.join(folder, "s.sock")
+        listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(listening.close)
+        listening.bind(path)
+        listening.listen(5)
+        listening.setblocking(False)
+        port = _compat.adopt_unix_port(
+            global_reactor, os.dup(listening.fileno()), protocol.Factory.forProtocol(_Server)
+        )
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(client.close)
+        client.connect(path)
+        yield port.stopListening()
+        self.assertTrue(os.path.exists(path), f"the adopted port removed it {VERSIONS}")
+        # The supervisor's socket still accepts.
+        other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(other.close)
+        other.connect(path)

@@ -326,6 +326,7 @@ class NoteKeyTests(SynchronousTestCase):
                 "ENCODING": "axkit.encoding",
                 "HEADER_OPS": "axkit.header_ops",
                 "HANDLER_FIELDS": "axkit.handler_fields",
+                "X_SENDFILE": "axkit.x_sendfile",
                 "ERROR_HEADERS": "axkit.error_headers",
                 "ERROR_DOCUMENT": "axkit.error_document",
                 "ERROR_STATUS": "axkit.error_status",

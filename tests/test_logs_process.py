@@ -64,19 +64,48 @@ class PrivilegeDropTests(unittest.TestCase):
         access = os.path.join(logs, "access.log")
         errors = os.path.join(logs, "error.log")
         self.assertTrue(wait_for_text(errors, "set uid/gid"))
-        # SIGUSR1 after the drop, the files still in place: it flushes the
-        # access log; reopening as the new user cannot, so the old files
-        # stay in use and it is said.
+        # logrotate: the files move away, SIGUSR1 -- the serving user cannot
+        # create files in the root-owned folder, the root-held log opener can.
+        os.rename(access, access + ".1")
+        os.rename(errors, errors + ".1")
         server.signal(signal.SIGUSR1)
-        self.assertTrue(wait_for_text(errors, "cannot reopen log file"))
-        self.assertTrue(wait_for_text(access, '"GET /missing HTTP/1.1" 404'), server.output())
-        with open(access) as f:
+        self.assertTrue(wait_for_text(errors, "log files reopened"), server.output())
+        self.assertTrue(wait_for_text(access + ".1", '"GET /missing HTTP/1.1" 404'))
+        with open(access + ".1") as f:
             self.assertIn('"GET / HTTP/1.1" 200 6', f.read())
-        text = server.watched() + server.output()
-        self.assertNotIn("Traceback", text)
-        self.assertNotIn("PermissionError", text)
         self.assertEqual(get(f"http://127.0.0.1:{server.port}/again"), 404)
         self.assertTrue(wait_for_text(access, '"GET /again HTTP/1.1" 404'))
+        for path in (access, errors):
+            st = os.stat(path)
+            self.assertEqual((st.st_uid, st.st_mode & 0o777), (0, 0o640), path)
+        # The server itself runs as the user (only the opener stays root).
+        with open(f"/proc/{server.process.pid}/status") as f:
+            uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
+        self.assertEqual(set(uids), {str(user.pw_uid)})
+        text = server.watched() + server.output()
+        with open(errors + ".1") as f:
+            text += f.read()
+        self.assertNotIn("Traceback", text)
+        self.assertNotIn("PermissionError", text)
+        self.assertNotIn("cannot reopen", text)
+        # Twice, to see the opener carries on.
+        os.rename(access, access + ".2")
+        server.signal(signal.SIGUSR1)
+        self.assertEqual(get(f"http://127.0.0.1:{server.port}/third"), 404)
+        self.assertTrue(wait_for_text(access, '"GET /third HTTP/1.1" 404'))
+
+    def test_serving_as_root_without_saying_so_is_warned(self):
+        if os.getuid() != 0:
+            raise unittest.SkipTest("needs root")
+        folder = tempfile.mkdtemp()
+        server = TwistdProcess(site(folder, logs=False))
+        self.addCleanup(server.stop)
+        self.assertIn("axkit: warning: serving as root (no twistd -u/-g)", server.output())
+        user = pwd.getpwnam("nobody")
+        folder = tempfile.mkdtemp()
+        server = TwistdProcess(site(folder, logs=False), twistd_args=["-u", str(user.pw_uid)])
+        self.addCleanup(server.stop)
+        self.assertNotIn("serving as root", server.output())
 
 
 class DaemonTests(unittest.TestCase):

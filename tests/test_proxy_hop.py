@@ -99,3 +99,24 @@ class HopByHopTable(SynchronousTestCase):
         self.assertEqual(
             end_to_end(fields, keep=frozenset(("upgrade",))), [("Upgrade", "websocket")]
         )
+
+
+class Confinement(SynchronousTestCase):
+    """axkit.files.confine: the one "inside this folder" check."""
+
+    def test_is_inside(self):
+        from axkit.files.confine import inside_any, is_inside
+
+        for path, root, expected in [
+            ("/srv/www", "/srv/www", True),
+            ("/srv/www", "/srv/www/", True),
+            ("/srv/www/a/b", "/srv/www", True),
+            ("/srv/www/a/b", "/srv/www/", True),
+            ("/srv/www-evil/a", "/srv/www", False),
+            ("/srv/wwwx", "/srv/www/", False),
+            ("/srv", "/srv/www", False),
+            ("/etc/passwd", "/", True),
+        ]:
+            self.assertEqual(is_inside(path, root), expected, (path, root))
+        self.assertTrue(inside_any("/b/x", ["/a", "/b"]))
+        self.assertFalse(inside_any("/c/x", ["/a", "/b"]))

@@ -6,6 +6,7 @@ from twisted.trial import unittest
 import axkit.wsgi.pool
 from axkit.hooks import DONE
 from axkit.plugins import metrics
+from axkit.status import Counters
 from axkit.testing import MemorySite
 
 
@@ -37,7 +38,7 @@ def samples(body):
 
 class MetricsTests(unittest.SynchronousTestCase):
     def setUp(self):
-        self.patch(metrics, "FIGURES", metrics.Figures())
+        self.patch(metrics, "COUNTERS", Counters())
 
     def site(self, inside=""):
         site = MemorySite(

@@ -5,7 +5,8 @@ from twisted.trial import unittest
 import axkit.wsgi.pool
 from axkit.cgi.slots import SLOTS
 from axkit.hooks import DONE
-from axkit.plugins import server_status
+from axkit.plugins import metrics, server_status
+from axkit.status import Counters
 from axkit.testing import MemorySite
 
 APACHE_KEYS = [
@@ -61,7 +62,7 @@ def parse_auto(body):
 
 class StatusTests(unittest.SynchronousTestCase):
     def setUp(self):
-        self.patch(server_status, "STATS", server_status.Counters())
+        self.patch(server_status, "COUNTERS", Counters())
 
     def site(self, inside="", extra=""):
         site = MemorySite(
@@ -154,3 +155,38 @@ class StatusTests(unittest.SynchronousTestCase):
         self.assertEqual(self.auto(site, ("192.0.2.1", 1)).status, 403)
         self.assertEqual(self.auto(site, ("127.0.0.1", 1)).status, 200)
         self.assertEqual(site.get("/elsewhere").status, 200)
+
+
+class SharedCountingTests(unittest.SynchronousTestCase):
+    """server_status and metrics read one set of counters: with both loaded
+    a response and a connection are counted once."""
+
+    def test_both_plugins_count_once(self):
+        shared = Counters()
+        self.patch(server_status, "COUNTERS", shared)
+        self.patch(metrics, "COUNTERS", shared)
+        site = MemorySite(
+            """
+            Plugin server_status
+            Plugin metrics
+            <Location /server-status>
+                ServerStatus On
+            </Location>
+            Plugin tests.test_status_page.Hello
+            """
+        )
+        self.addCleanup(site.close)
+        for plugin in site.config.plugins.values():
+            if plugin.name in ("server_status", "metrics"):
+                plugin.startup(site.config, site.clock)
+        for path in ("/a", "/b", "/c"):
+            self.assertEqual(site.get(path).status, 200)
+        self.assertEqual(sum(shared.requests.values()), 3)
+        self.assertEqual(shared.accepted, 3)
+        self.assertEqual(shared.generation, 1)  # one config, two plugins started
+        conn = site.connect(("127.0.0.1", 1))
+        conn.request("GET", "/server-status?auto")
+        values = parse_auto(site.wait_for(conn)[0].body)[1]
+        self.assertEqual(values["Total Accesses"], "3")
+        self.assertEqual(values["Total kBytes"], str(3 * 3000 // 1024))
+        self.assertEqual(values["ConnsAccepted"], "4")

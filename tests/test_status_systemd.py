@@ -3,6 +3,7 @@
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -11,7 +12,13 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from axkit.systemd import Watchdog, monotonic_usec, notifying_reload, watchdog_interval
+from axkit.systemd import (
+    StatusReporter,
+    Watchdog,
+    monotonic_usec,
+    notifying_reload,
+    watchdog_interval,
+)
 from axkit.testing import TWISTD_COMMAND, free_port, twistd_env
 
 from .test_systemd import NotifySocket
@@ -101,4 +108,85 @@ class NotifyTests(SynchronousTestCase):
         until("READY=1")
         proc.send_signal(signal.SIGTERM)
         until("STOPPING=1")
+        self.assertEqual(proc.wait(timeout=20), 0)
+
+
+class StatusLineTests(SynchronousTestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.dir)
+        self.systemd = NotifySocket(self.dir)
+        self.addCleanup(self.systemd.close)
+        self.environ = {"NOTIFY_SOCKET": self.systemd.path}
+
+    def test_live_figures_every_interval(self):
+        clock = Clock()
+        figures = [(3, 100)]
+        reporter = StatusReporter(lambda: figures[0], clock, self.environ, interval=10)
+        reporter.startService()
+        clock.advance(10)
+        self.assertEqual(
+            self.systemd.receive(),
+            "STATUS=serving: 3 connections, 0.0 requests/s, 100 requests since start",
+        )
+        figures[0] = (1, 150)
+        clock.advance(10)
+        self.assertEqual(
+            self.systemd.receive(),
+            "STATUS=serving: 1 connection, 5.0 requests/s, 150 requests since start",
+        )
+        reporter.stopService()
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_nothing_outside_systemd(self):
+        clock = Clock()
+        reporter = StatusReporter(lambda: (0, 0), clock, {})
+        reporter.startService()
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_as_often_as_the_watchdog(self):
+        self.assertEqual(StatusReporter(None, environ={"WATCHDOG_USEC": "4000000"}).interval, 2.0)
+        self.assertEqual(StatusReporter(None, environ={}).interval, 10.0)
+
+    def test_twistd_reports_connections_and_requests(self):
+        port = free_port()
+        config = os.path.join(self.dir, "site.conf")
+        with open(config, "w") as f:
+            f.write(
+                f"Listen tcp:{port}:interface=127.0.0.1\nDocumentRoot .\n"
+                "Plugin uri_to_file\nPlugin serve_file\n"
+            )
+        with open(os.path.join(self.dir, "a.txt"), "w") as f:
+            f.write("a\n")
+        env = twistd_env()
+        env["NOTIFY_SOCKET"] = self.systemd.path
+        env["WATCHDOG_USEC"] = "400000"  # STATUS= every 0.2 s
+        proc = subprocess.Popen(
+            TWISTD_COMMAND + ["-n", "--pidfile=", "axkit", "--config", config],
+            cwd=self.dir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+        seen = []
+        deadline = time.monotonic() + 20
+        while "READY=1" not in seen and time.monotonic() < deadline:
+            seen.extend(self.systemd.receive().split("\n"))
+        held = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.addCleanup(held.close)
+        for _ in range(3):  # three requests on one kept-alive connection
+            held.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertIn(b"200 OK", held.recv(4096))
+        want = "STATUS=serving: 1 connection, "
+        while time.monotonic() < deadline:
+            lines = self.systemd.receive().split("\n")
+            seen.extend(lines)
+            status = [line for line in lines if line.startswith(want)]
+            if status and status[0].endswith(", 3 requests since start"):
+                break
+        else:
+            self.fail(f"no {want}... 3 requests since start in {seen}")
+        proc.send_signal(signal.SIGTERM)
+        held.close()
         self.assertEqual(proc.wait(timeout=20), 0)

@@ -10,7 +10,7 @@ import tempfile
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from axkit.systemd import notify
+from axkit.systemd import activation_problem, notify
 from axkit.testing import TWISTD_COMMAND, free_port, twistd_env
 
 from .rawclient import read_until_closed
@@ -124,6 +124,43 @@ class SocketActivationTests(SynchronousTestCase):
         self.assertTrue(data.startswith(b"HTTP/1.1 200 OK"), data)
         self.assertTrue(data.endswith(b"\r\n\r\nactivated\n"), data)
 
+    def test_missing_fdnames_is_named_as_the_cause(self):
+        # systemd-socket-activate without --fdname (or systemd before 227)
+        # passes LISTEN_FDS but no LISTEN_FDNAMES: Twisted then takes over
+        # nothing, and the error says so rather than "no socket".
+        port = free_port()
+        out = os.path.join(self.dir, "out.txt")
+        with open(out, "wb") as f:
+            proc = subprocess.Popen(
+                [self.activate, "-E", "PYTHONPATH", "-l", f"127.0.0.1:{port}"]
+                + TWISTD_COMMAND
+                + ["-n", "--pidfile=", "axkit", "--config", self.config],
+                cwd=self.dir,
+                env=twistd_env(),
+                stdout=f,
+                stderr=subprocess.STDOUT,
+            )
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+        import time
+
+        deadline = time.monotonic() + 15
+        while True:  # the first connection makes it start axkit
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=20).close()
+                break
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.assertNotEqual(proc.wait(timeout=60), 0)
+        with open(out) as f:
+            text = f.read()
+        self.assertIn(
+            "cannot listen on systemd:domain=INET:index=0: systemd passed 1 socket(s) "
+            "but no LISTEN_FDNAMES",
+            text,
+        )
+
     def test_missing_socket_is_a_clear_error(self):
         result = subprocess.run(
             TWISTD_COMMAND + ["-n", "--pidfile=", "axkit", "--config", self.config],
@@ -135,6 +172,40 @@ class SocketActivationTests(SynchronousTestCase):
         )
         self.assertNotEqual(result.returncode, 0)
         self.assertIn(
-            "cannot listen on systemd:domain=INET:index=0: no such socket was passed by systemd",
+            "cannot listen on systemd:domain=INET:index=0: no socket was passed by systemd "
+            "(LISTEN_FDS is not set",
             result.stdout + result.stderr,
+        )
+
+
+class ActivationProblemTests(SynchronousTestCase):
+    """Each way socket activation can go wrong, named."""
+
+    def problem(self, endpoint="systemd:domain=INET:index=0", **environ):
+        return activation_problem(endpoint, environ, pid=42)
+
+    def test_causes(self):
+        self.assertIn("LISTEN_FDS is not set", self.problem())
+        self.assertIn(
+            "for process 7, not this one (42)", self.problem(LISTEN_FDS="1", LISTEN_PID="7")
+        )
+        self.assertIn("but no LISTEN_FDNAMES", self.problem(LISTEN_FDS="1", LISTEN_PID="42"))
+        self.assertIn(
+            "names 1 socket(s) but LISTEN_FDS says 2",
+            self.problem(LISTEN_FDS="2", LISTEN_PID="42", LISTEN_FDNAMES="http"),
+        )
+        self.assertIn(
+            "index=3 but systemd passed 1 socket(s) (index 0 to 0",
+            self.problem(
+                "systemd:domain=INET:index=3", LISTEN_FDS="1", LISTEN_PID="42", LISTEN_FDNAMES="h"
+            ),
+        )
+        self.assertIn(
+            "no socket named 'https' (it passed: http)",
+            self.problem(
+                "systemd:domain=INET:name=https",
+                LISTEN_FDS="1",
+                LISTEN_PID="42",
+                LISTEN_FDNAMES="http",
+            ),
         )

@@ -58,6 +58,30 @@ class NeverStale(XsltCase):
         self.write("style/deep/level3.xsl", self.read("style/deep/level3.xsl").replace("v1", "v3"))
         self.assertIn(b"deep v3", site.request("GET", "/doc.xml").body)
 
+    def test_a_hit_stats_each_input_once_and_resolves_nothing(self):
+        # One os.stat per stylesheet file; the document's stat is the one
+        # uri_to_file made for this request; no realpath per request.
+        import os
+
+        from axkit.xslt import safety, styles
+
+        plugin = self.plugin()
+        self.get("/doc.xml")
+        [entry] = plugin.outputs.entries.values()
+        stats, real = [], []
+        stat, realpath = os.stat, os.path.realpath
+        self.patch(safety.os, "stat", lambda p: stats.append(p) or stat(p))
+        self.patch(styles.os.path, "realpath", lambda p: real.append(p) or realpath(p))
+        self.assertEqual(self.get("/doc.xml").status, 200)
+        document = os.path.join(self.root, "doc.xml")
+        self.assertEqual(sorted(stats), sorted(p for p in entry.deps if p != document))
+        self.assertEqual(real, [])
+
+    def test_the_documents_stat_is_still_checked(self):
+        first = self.get("/doc.xml")
+        self.write("doc.xml", self.read("doc.xml"))  # same bytes, a new mtime
+        self.assertNotEqual(self.get("/doc.xml").header("ETag"), first.header("ETag"))
+
 
 class DocumentFunction(XsltCase):
     config = "AxAddProcessor text/xsl /style/info.xsl\n"

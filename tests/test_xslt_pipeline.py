@@ -3,7 +3,12 @@ xml-stylesheet instructions, string parameters, output types, HEAD and
 conditional requests, XML handed over by a plugin.  Golden outputs were
 made by xsltproc from the same files (tests/xslt/expected)."""
 
-from .xslt_support import XsltCase, expected
+import os
+import time
+
+from axkit.http.dates import http_date, parse_http_date
+
+from .xslt_support import HandOver, XsltCase, expected
 
 STYLES = """
 AxAddProcessor text/xsl /style/page.xsl
@@ -165,3 +170,110 @@ class HandedOver(XsltCase):
 
     def test_other_requests_untouched(self):
         self.assertEqual(self.get("/nothing").status, 404)
+
+
+class HandedOverWithKey(XsltCase):
+    """hand_over(request, build, key=..., files=...): the styled output is
+    cached under the key; a hit neither builds nor transforms; a new key,
+    an edited file or stylesheet shows on the very next request."""
+
+    config = "Plugin tests.xslt_support.HandOver\nAxAddProcessor text/xsl /style/page.xsl\n"
+
+    def setUp(self):
+        super().setUp()
+        self.patch(HandOver, "version", 1)
+        self.patch(HandOver, "built", 0)
+        self.patch(HandOver, "source", self.write("data.txt", "row one"))
+
+    def test_cached_under_its_key(self):
+        first = self.get("/built/keyed")
+        self.assertEqual(first.status, 200)
+        self.assertIn(b"<h1>v1</h1><p>row one</p>", first.body.replace(b"\n", b""))
+        second = self.get("/built/keyed")
+        self.assertEqual(second.body, first.body)
+        self.assertEqual(second.header("ETag"), first.header("ETag"))
+        self.assertEqual(HandOver.built, 1)
+        again = self.get("/built/keyed", [("If-None-Match", first.header("ETag"))])
+        self.assertEqual(again.status, 304)
+        self.assertEqual(HandOver.built, 1)
+
+    def test_a_new_key_shows_at_once(self):
+        first = self.get("/built/keyed")
+        HandOver.version = 2
+        second = self.get("/built/keyed")
+        self.assertIn(b"<h1>v2</h1>", second.body)
+        self.assertNotEqual(second.header("ETag"), first.header("ETag"))
+        stale = self.get("/built/keyed", [("If-None-Match", first.header("ETag"))])
+        self.assertEqual(stale.status, 200)
+
+    def test_last_modified_is_when_it_was_made(self):
+        # Not the inputs' (the stylesheet's, long ago): a client holding an
+        # output of that date must not get a 304 for new content.
+        HandOver.source = None
+        before = int(time.time())
+        r = self.get("/built/keyed")
+        self.assertGreaterEqual(parse_http_date(r.header("Last-Modified")), before)
+        old = http_date(os.stat(os.path.join(self.root, "style/page.xsl")).st_mtime)
+        HandOver.version = 2
+        self.assertEqual(self.get("/built/keyed", [("If-Modified-Since", old)]).status, 200)
+
+    def test_an_edited_file_shows_at_once(self):
+        first = self.get("/built/keyed")
+        self.write("data.txt", "row two")
+        second = self.get("/built/keyed")
+        self.assertIn(b"<p>row two</p>", second.body.replace(b"\n", b""))
+        self.assertNotEqual(second.header("ETag"), first.header("ETag"))
+        self.assertEqual(HandOver.built, 2)
+
+    def test_an_edited_stylesheet_shows_at_once(self):
+        self.get("/built/keyed")
+        self.write("style/page.xsl", self.read("style/page.xsl").replace("<h1>", "<h1 id='e'>"))
+        self.assertIn(b'<h1 id="e">v1</h1>', self.get("/built/keyed").body)
+
+    def test_not_cached_with_cache_off(self):
+        site = self.make_site(self.config + "AxCache Off\n")
+        site.request("GET", "/built/keyed")
+        site.request("GET", "/built/keyed")
+        self.assertEqual(HandOver.built, 2)
+
+
+class OutputFromImports(XsltCase):
+    """xsl:output spread over imports and an include: the effective values
+    as XSLT 1.0 §16 defines them (the importing stylesheet and what it
+    includes win, then the last import with its imports, then the
+    earlier ones), the body as xsltproc gives it."""
+
+    config = "AxAddProcessor text/xsl /style/output/main.xsl\n"
+
+    def test_effective_output(self):
+        r = self.get("/latin.xml")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, expected("latin.html"))  # html method, ISO-8859-1
+        self.assertEqual(r.header("Content-Type"), "application/xhtml+xml; charset=ISO-8859-1")
+
+    def test_the_importing_stylesheet_wins(self):
+        self.write(
+            "style/output/main.xsl",
+            self.read("style/output/main.xsl").replace(
+                '<xsl:output indent="no"/>', '<xsl:output media-type="text/html"/>'
+            ),
+        )
+        r = self.get("/latin.xml")
+        self.assertEqual(r.header("Content-Type"), "text/html; charset=ISO-8859-1")
+
+    def test_an_import_edit_changes_the_type(self):
+        self.get("/latin.xml")
+        self.write("style/output/deep.xsl", self.read("style/output/deep.xsl").replace(
+            "application/xhtml+xml", "text/x-deep"))  # fmt: skip
+        r = self.get("/latin.xml")
+        self.assertEqual(r.header("Content-Type"), "text/x-deep; charset=ISO-8859-1")
+
+    def test_no_method_and_an_html_root_is_html(self):
+        # XSLT 1.0 §16: without a method, a result whose root is <html> is html.
+        self.write("style/output/main.xsl", """<xsl:stylesheet version="1.0"
+            xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+          <xsl:template match="/"><html><p>x</p></html></xsl:template>
+        </xsl:stylesheet>""")  # fmt: skip
+        r = self.get("/latin.xml")
+        self.assertEqual(r.header("Content-Type"), "text/html; charset=UTF-8")
+        self.assertTrue(r.body.startswith(b"<html><p>x</p></html>"), r.body)

@@ -4,11 +4,11 @@ equal to xsltproc's; and once through a real `twistd axkit`."""
 
 import hashlib
 import os
+import threading
 import urllib.request
 
 import treq
 from twisted.internet import defer, reactor
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
@@ -133,4 +133,22 @@ class Pool(TestCase):
         first.stop()
         second = shared_pool(reactor, 2)
         self.assertIsNot(second, first)
-        self.assertEqual((yield deferToThreadPool(reactor, second, lambda: 42)), 42)
+        self.assertEqual((yield second.call(lambda: 42)), 42)
+
+    @defer.inlineCallbacks
+    def test_threads_run_at_once(self):
+        # AxThreads N gives N jobs running at the same time: each waits at
+        # a barrier the other N-1 must reach (with fewer threads it breaks).
+        for n in (2, 3):
+            pool = shared_pool(reactor, n)
+            barrier = threading.Barrier(n, timeout=10)
+            got = yield defer.gatherResults([pool.call(barrier.wait) for _ in range(n)])
+            self.assertEqual(sorted(got), list(range(n)))
+        pool.stop()
+
+    @defer.inlineCallbacks
+    def test_a_failure_comes_back_as_one(self):
+        pool = shared_pool(reactor, 2)
+        self.addCleanup(pool.stop)
+        with self.assertRaises(ZeroDivisionError):
+            yield pool.call(lambda: 1 / 0)

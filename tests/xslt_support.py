@@ -84,9 +84,16 @@ def expected(name):
 
 
 class HandOver:
-    """A test plugin that builds XML itself and hands it to the pipeline."""
+    """A test plugin that builds XML itself and hands it to the pipeline.
+
+    /built/keyed hands over a function building the page from ``version``
+    and the file ``source`` (when set), with the key ``("keyed", version)``;
+    ``built`` counts the builds."""
 
     name = "handover"
+    version = 1
+    source = None
+    built = 0
 
     def hook_xmlresponse(self, request, conf):
         from lxml import etree
@@ -99,4 +106,17 @@ class HandOver:
             page = etree.Element("page")
             etree.SubElement(page, "title").text = "Tree"
             hand_over(request, page.getroottree())
+        elif request.path == "/built/keyed":
+            cls = HandOver
+            version, source = cls.version, cls.source
+
+            def build():
+                cls.built += 1
+                extra = ""
+                if source is not None:
+                    with open(source) as f:
+                        extra = f.read()
+                return f"<page><title>v{version}</title><para>{extra}</para></page>".encode()
+
+            hand_over(request, build, key=("keyed", version), files=[source] if source else ())
         return None

@@ -67,6 +67,7 @@ class HTTPCycle(BodyFeed, RequestWatcher):
     head_sent = False
     streaming = False  # registered as the request's producer
     done = False  # the response ended
+    taken = False  # answered in the app's place (X-Sendfile): its output dropped
     paused = False  # the client's socket is full (read by the loop)
     drain_wanted = False  # a send() waits for resumeProducing
     body_ended = False
@@ -214,8 +215,9 @@ class HTTPCycle(BodyFeed, RequestWatcher):
             else:
                 named.append((name, value))
         try:
-            if named:
-                request.add_handler_fields(named)
+            if named and request.add_handler_fields(named) is False:
+                self.taken = self.done = True  # (later bodies are dropped)
+                return
             if not more:
                 if length is None or length == len(body):
                     if not (request.head_only and length is None and not body):
@@ -282,6 +284,8 @@ class HTTPCycle(BodyFeed, RequestWatcher):
             return
         if error is not None and isinstance(error, ClientDisconnected) and request.aborted:
             return  # it was told the client went
+        if self.taken and (error is None or isinstance(error, ClientDisconnected)):
+            return  # (its answer was a file, sent in its place)
         if error is not None and isinstance(error, CancelledError):
             log.info(
                 "ASGI app at {mount} was cancelled",

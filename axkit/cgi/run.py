@@ -281,7 +281,12 @@ class CGIRun(StdinFeeding, StderrLogging, Timeouts, ProcessProtocol, RequestWatc
             self._local_redirect(head.location)
             return
         # (Header directives apply over the program's fields, as in Apache.)
-        request.add_handler_fields(head.headers)
+        if request.add_handler_fields(head.headers) is False:
+            # Answered in its place (X-Sendfile): its output is read and
+            # dropped while it runs to its end.
+            self.state = DRAIN
+            self._close_stdin()
+            return
         self.state = BODY
         length = head.content_length
         whole = ending and (length is None or length == len(rest))

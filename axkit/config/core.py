@@ -1,5 +1,7 @@
 """The directives the core itself declares (plugins declare theirs the same way)."""
 
+import os
+
 from .directives import (
     ANY,
     APPEND,
@@ -28,6 +30,28 @@ def handler_name(word, ctx):
 
 
 handler_name.label = "NAME"  # type: ignore[attr-defined]
+
+MAX_WORKERS = 1024
+
+
+def worker_count(word, ctx):
+    """``Workers``: a number of processes, or ``auto`` for one per usable
+    core (the CPUs this process may run on, os.sched_getaffinity)."""
+    if word.lower() == "auto":
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # pragma: no cover (not Linux)
+            return max(1, os.cpu_count() or 1)
+    try:
+        n = int(word, 10)
+    except ValueError:
+        raise ConfigError(f"expected a number of worker processes or auto, got {word!r}")
+    if not 1 <= n <= MAX_WORKERS:
+        raise ConfigError(f"Workers must be from 1 to {MAX_WORKERS} (or auto), got {n}")
+    return n
+
+
+worker_count.label = "N|auto"  # type: ignore[attr-defined]
 
 CORE_DIRECTIVES = [
     Directive(
@@ -97,6 +121,16 @@ CORE_DIRECTIVES = [
         default="info",
         doc="Least severe log level written for events of this scope: debug, info, "
         "warn, error or crit (read by the logger plugins, e.g. error_log).",
+    ),
+    Directive(
+        "Workers",
+        worker_count,
+        scopes={GLOBAL},
+        default=1,
+        doc="How many processes serve the listeners: a number, or auto for one "
+        "per usable core. 1 (the default) is a single process; more starts a "
+        "supervisor that binds the listeners and runs that many workers, "
+        "replacing one that dies, replacing them one by one on SIGHUP.",
     ),
     Directive(
         "TraceHooks",

@@ -60,6 +60,7 @@ class SiteConfig:
         self.servers: list[ServerConfig] = servers
         # endpoint -> [ServerConfig], first = default
         self.listeners: dict[str, list[ServerConfig]] = {}
+        self.tls: dict[str, Any] = {}  # TLS endpoint -> axkit.tls.Certificates
         for server in servers:
             for ep in server.listens or (DEFAULT_LISTEN,):
                 self.listeners.setdefault(ep, []).append(server)
@@ -68,8 +69,9 @@ class SiteConfig:
 def extra_core_directives() -> Sequence[Directive]:
     """Directives the core owns outside config/ (limits of the HTTP engine...)."""
     from axkit.http.limits import LIMIT_DIRECTIVES
+    from axkit.tls import TLS_DIRECTIVES
 
-    return LIMIT_DIRECTIVES
+    return list(LIMIT_DIRECTIVES) + TLS_DIRECTIVES
 
 
 def load_file(path: str, known_plugins: Mapping[str, Any] | None = None) -> SiteConfig:
@@ -108,12 +110,31 @@ def load_tree(
     servers = [ServerConfig(s, global_scope, registry, defaults) for s in server_scopes] or [
         ServerConfig(global_scope, global_scope, registry, defaults)
     ]
+    for plugin in plugins.values():  # checks across lines (IAxKitPlugin.check_config)
+        check = getattr(plugin, "check_config", None)
+        if check is None:
+            continue
+        for server in servers:
+            try:
+                check(server.base.conf)
+            except ConfigError as e:
+                errors.append(e)
+    if errors:
+        raise ConfigErrors(sorted(errors, key=_error_order))
     global_only = (
         servers[0]
         if servers[0].scope is global_scope
         else ServerConfig(global_scope, global_scope, registry, defaults)
     )
-    return SiteConfig(source, registry, plugins, global_scope, servers, global_only.base, warnings)
+    site = SiteConfig(source, registry, plugins, global_scope, servers, global_only.base, warnings)
+    from axkit.tls import check_certificates, expiry_warnings
+
+    # TLS listeners' certificates, read now: a bad one is a file:line error
+    # before anything listens (and a reload re-reads renewed ones); one
+    # that ends within two weeks is a warning.
+    site.tls = check_certificates(site)
+    site.warnings += expiry_warnings(site, site.tls)
+    return site
 
 
 def _error_order(e: ConfigError) -> tuple[str, int]:

@@ -153,6 +153,10 @@ def endpoint(word: str, ctx: Context) -> str:
         word = f"tcp:{word}"
     if word.lower().startswith("systemd:"):
         return word  # the inherited sockets exist only under systemd: checked at listen time
+    if word.lower().startswith("ssl:"):
+        from axkit.tls import absolute_tls_paths  # axkit's own TLS listener (SNI, reloads)
+
+        return absolute_tls_paths(word, ctx.base_dir)
     from twisted.internet import reactor
     from twisted.internet.endpoints import serverFromString
 

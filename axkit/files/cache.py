@@ -63,10 +63,12 @@ class CachedFile:
         if self.mtime <= now:
             self.future = False
             return self
-        copy = CachedFile.__new__(CachedFile)
-        for name in CachedFile.__slots__:
-            # (A subclass may leave a slot unset: the XSLT output's ``file``.)
-            setattr(copy, name, getattr(self, name, None))
+        cls = type(self)  # (subclasses too: the XSLT output cache's entries)
+        copy = cls.__new__(cls)
+        for klass in cls.__mro__:
+            for name in getattr(klass, "__slots__", ()):
+                # (A subclass may leave a slot unset: None in the copy.)
+                setattr(copy, name, getattr(self, name, None))
         copy.mtime = now
         copy.last_modified = http_date(now)
         copy.fields = None

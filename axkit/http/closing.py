@@ -19,6 +19,9 @@ from .status import error_body, status_line
 # How long a closing connection reads and drops what the client still sends
 # (see Closing._close).
 LINGER = 2.0
+# Graceful shutdown: how long an idle connection is given to send the
+# request it may have on its way.
+DRAIN_GRACE = 1.0
 
 
 class Closing:
@@ -92,6 +95,11 @@ class Closing:
         order, then the connection closes (RFC 9112 §9.6; Apache, nginx and
         lighttpd answer too).  Only a failed write or a reset is a client
         gone (connectionLost)."""
+        if self._switched is not None:  # (after a 101: the new protocol's)
+            self._read_closed = True
+            if getattr(self._switched, "transport", None) is not None:
+                self._relay_read_closed()
+            return
         if self._lingering:
             # All it sent is read (and dropped): the close can complete.
             self.transport.loseConnection()
@@ -156,6 +164,8 @@ class Closing:
         self._sock = None
         self.factory.connection_closed(self)
         self.handler.connection_lost(self, reason)
+        if self._switched is not None and getattr(self._switched, "transport", None):
+            self._switched.connectionLost(reason)
 
     # -- our end -------------------------------------------------------------
 
@@ -204,7 +214,16 @@ class Closing:
 
     def drain(self):
         """Graceful shutdown: close now if idle, else after this response."""
+        if self._switched is not None:
+            # After a 101 there is no response to wait for (a WebSocket may
+            # stay open for days): the protocol sees its connection closed.
+            self.transport.loseConnection()
+            return
         if self.closing:
             return
         if self.state == IDLE and self.active is None:
-            self._close()
+            # Its next (or first) request may be on its way already -- a
+            # keep-alive client sends at once, and a retiring worker may have
+            # accepted this a moment ago: closing now would fail it.  It gets
+            # DRAIN_GRACE to arrive (and is answered with Connection: close).
+            self._set_deadline(IDLE, min(DRAIN_GRACE, self.limits.header_timeout))

@@ -46,8 +46,10 @@ from .states import (
     LINGERING,
     PAUSE_BODY,
     PAUSE_PIPELINE,
+    PAUSE_UPGRADE,
     SENDING,
 )
+from .switching import Switching
 
 log = Logger(namespace="axkit.http")
 
@@ -68,7 +70,7 @@ CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 @implementer(IProtocol, IHalfCloseableProtocol)
 @dispatch_directly
-class HTTPConnection(RequestParsing, Sending, Closing):
+class HTTPConnection(RequestParsing, Sending, Closing, Switching):
     """The protocol of one client connection (slotted: there may be 100,000)."""
 
     __slots__ = (
@@ -110,6 +112,7 @@ class HTTPConnection(RequestParsing, Sending, Closing):
         "_sent_mark",
         "_read_closed",
         "_lingering",
+        "_switched",
         "__weakref__",
     )
 
@@ -151,6 +154,7 @@ class HTTPConnection(RequestParsing, Sending, Closing):
         self._read_closed = False  # the client has half-closed (sent its FIN)
         self._lingering = False  # closing: our side shut, the client's read and dropped
         self._sock = None
+        self._switched = None  # the protocol the connection was handed to (a 101)
         self.server = None  # the listener's default <Server> (set by the handler)
 
     @property
@@ -206,6 +210,8 @@ class HTTPConnection(RequestParsing, Sending, Closing):
 
     def dataReceived(self, data):
         if self.closing or self._fatal is not None:
+            if self._switched is not None:  # (not HTTP any more: see switching.py)
+                self._switched.dataReceived(data)
             return
         if self._paused or self._parsing:
             self._unparsed += data
@@ -244,9 +250,16 @@ class HTTPConnection(RequestParsing, Sending, Closing):
         end = len(data)
         while start < end:
             if self.closing or self._fatal is not None:
+                if self._switched is not None:  # (a 101 at once: the rest is its)
+                    self._switched.dataReceived(bytes(view[start:]))
                 return
             if self._paused:
-                self._unparsed = bytes(view[start:]) + self._unparsed
+                if self._paused & PAUSE_UPGRADE:
+                    # (Held after an Upgrade's head: _after_upgrade put the
+                    # rest of this slice first.)
+                    self._unparsed += bytes(view[start:])
+                else:
+                    self._unparsed = bytes(view[start:]) + self._unparsed
                 return
             size = FEED_SLICE if self.state == BODY else PIPELINE_SLICE
             self._parse(view[start : start + size])
@@ -421,6 +434,8 @@ class HTTPConnection(RequestParsing, Sending, Closing):
         """The active response is complete: dispatch the next request (in a
         loop, not by recursion, when responses complete synchronously)."""
         self.active = None
+        if self._paused & PAUSE_UPGRADE and self._upgrade.state == FINISHED:
+            self._upgrade_declined()  # (what followed is parsed below)
         if self.closing:
             return
         if self._dispatching:

@@ -38,6 +38,7 @@ class HTTPFactory(Factory):
         self.handler = handler
         self.reactor = reactor
         self.connections = set()
+        self.closed_requests = 0  # requests of the connections closed so far
         self.draining = False
         self.wheel = DeadlineWheel(reactor)
         self.gate = gate
@@ -67,6 +68,7 @@ class HTTPFactory(Factory):
 
     def connection_closed(self, connection):
         self.connections.discard(connection)
+        self.closed_requests += connection.requests  # (systemd's STATUS= figures)
         if self.gate is not None:
             self.gate.closed()
 

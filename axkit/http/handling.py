@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from twisted.internet.defer import Deferred
 
-from axkit.notes import HANDLER_FIELDS
+from axkit.notes import HANDLER_FIELDS, X_SENDFILE
 
+from .head import head_bytes
 from .states import FINISHED, HEAD_PENDING, STREAMING
 from .timers import Deadline
 
@@ -26,6 +27,9 @@ class HandlerAPI:
         state: int
         keep_alive: bool
         bytes_sent: int
+        status: int
+        reason_text: str | None
+        version: str
     else:
         __slots__ = ()  # (Request holds the slots)
 
@@ -53,16 +57,28 @@ class HandlerAPI:
 
         return send_file(self, source, conditional, offset, length)
 
-    def add_handler_fields(self, fields: Iterable[tuple[str, str]]) -> None:
+    def add_handler_fields(self, fields: Iterable[tuple[str, str]]) -> bool:
         """Add the response fields a handler produced after the fixup phase
         (a CGI program's head, a WSGI start_response, a backend's answer):
         the scope's ``Header`` operations apply over them, as Apache runs
-        mod_headers after the handler."""
-        merge = self.notes.get(HANDLER_FIELDS) if self.notes else None
-        if merge is not None:
-            merge(self, fields)
-        else:
-            self.response_headers.extend(fields)
+        mod_headers after the handler.  Every handler passes its fields
+        here before its head goes out, and acts on the answer: True, go on;
+        False, the answer was taken in the handler's place (``XSendFile
+        On`` and an ``X-Sendfile`` field: the file, or a 404, is being
+        sent) -- send nothing more, drop the body, let the request end."""
+        notes = self.notes
+        if notes:
+            divert = notes.get(X_SENDFILE)
+            if divert is not None:
+                fields = list(fields)
+                if divert(self, fields):
+                    return False
+            merge = notes.get(HANDLER_FIELDS)
+            if merge is not None:
+                merge(self, fields)
+                return True
+        self.response_headers.extend(fields)
+        return True
 
     def write_raw(self, data: bytes) -> None:
         """Send bytes as they are, no framing: for a handler that speaks
@@ -75,6 +91,41 @@ class HandlerAPI:
             self.state = STREAMING
         self.bytes_sent += len(data)
         self.channel.write(data)
+
+    @property
+    def upgrade_requested(self) -> bool:
+        """Whether this request asks to switch protocols (``Upgrade`` and
+        ``Connection: upgrade``, HTTP/1.1, no body) and ``upgrade()`` can
+        still answer it.  The protocol it names is in
+        ``request.headers.get("upgrade")``."""
+        return bool(self.channel.upgradable(self))
+
+    def upgrade(self, protocol: Any) -> None:
+        """Switch protocols (RFC 9110 section 7.8): send ``101 Switching
+        Protocols`` with ``self.response_headers`` (put ``Upgrade`` and the
+        protocol's own fields there; the engine adds ``Connection:
+        Upgrade``), end the request as answered (its ``when_ended``
+        watchers run, the access log shows 101), and hand the connection to
+        ``protocol`` (a Twisted IProtocol): it gets ``makeConnection`` with
+        the raw transport, then ``dataReceived`` with any bytes the client
+        sent after the request's head, then every read; the client's
+        half-close (``readConnectionLost``, if it provides
+        IHalfCloseableProtocol, else the connection is closed) and
+        ``connectionLost``.  The connection's HTTP timeouts stop: the
+        protocol keeps its own, and closes the transport when done.  Only
+        for a request with ``upgrade_requested`` (else RuntimeError);
+        a field that cannot be sent raises HeaderInjection before anything is."""
+        channel = self.channel
+        if self.state != HEAD_PENDING or not channel.upgradable(self):
+            raise RuntimeError(f"{self!r} cannot be upgraded (no Upgrade asked, or answered)")
+        head, _, _ = head_bytes(
+            101, None, self.response_headers._items, None, False, self.version, True
+        )
+        self.status = 101
+        self.reason_text = None
+        self.state = STREAMING
+        channel.transport.write(head[:-2] + b"Connection: Upgrade\r\n\r\n")
+        channel.switch_protocols(self, protocol)
 
     def internal_redirect(self, location: str, keep_fields: Iterable[tuple[str, str]] = ()) -> None:
         """Answer this request as a GET of ``location`` (a local path with an

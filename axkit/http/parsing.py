@@ -28,7 +28,7 @@ from .framing import (
 )
 from .headers import Headers
 from .request import FINISHED, Request
-from .states import BODY, HEADERS, PAUSE_BODY, PAUSE_PIPELINE, RESPONDING
+from .states import BODY, HEADERS, PAUSE_BODY, PAUSE_PIPELINE, PAUSE_UPGRADE, RESPONDING
 
 log = Logger(namespace="axkit.http")
 
@@ -80,16 +80,28 @@ class RequestParsing:
 
     def _after_upgrade(self, data, e):
         # llhttp stops after a request with Upgrade (or a CONNECT), without
-        # reading any body.  We take no upgrade: the request was answered as
-        # plain HTTP/1.1.  With nothing between it and what follows (no
-        # body), the rest is the next request; otherwise the connection
-        # closes after the answer, so a body cannot be read as a request.
-        if not self._upgrade or self.closing:
+        # reading any body.  What follows the head is the new protocol's if
+        # the request is answered 101 (request.upgrade, switching.py), else
+        # the next request.  So it is held, unparsed, until the answer
+        # (PAUSE_UPGRADE; _advance parses it after a plain answer).  After a
+        # request with a body the connection closes after the answer, so a
+        # body cannot be read as a request.
+        rest = bytes(data[e.args[0] :]) if e.args else b""
+        if self._switched is not None:
+            # Answered 101 at once, while its head was being parsed.
+            if getattr(self._switched, "transport", None) is None:
+                self._hand_over(rest)
+            return
+        request = self._upgrade
+        if not request or self.closing:
             self._stop_reading_after_current()
             return
-        self._upgrade = False
-        rest = bytes(data[e.args[0] :]) if e.args else b""
         self.parser = new_parser(self)
+        if request.state != FINISHED:
+            self._unparsed = rest + self._unparsed
+            self._pause(PAUSE_UPGRADE)
+            return
+        self._upgrade = False  # (answered at once, as plain HTTP)
         if rest and not self.closing:
             self._parse(rest)
 
@@ -174,8 +186,9 @@ class RequestParsing:
         if max_requests and self.requests >= max_requests:
             request.keep_alive = False
         if parser.should_upgrade():
-            # Answered as plain HTTP (we take no upgrade); see _after_upgrade.
-            self._upgrade = True
+            # Answered as plain HTTP unless a handler takes the upgrade
+            # (request.upgrade); see _after_upgrade.
+            self._upgrade = request
             if method == "CONNECT":
                 request.keep_alive = False
         # Content-Length / Transfer-Encoding (RFC 9112 §6).

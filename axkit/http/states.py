@@ -21,8 +21,10 @@ LINGERING = "lingering"
 
 # Reasons to stop reading from the socket (a bit set, ``connection._paused``):
 # too many pipelined requests queued; a request body nobody consumes yet;
-# an error answer waits behind earlier responses (nothing more is read).
-PAUSE_PIPELINE, PAUSE_BODY, PAUSE_FATAL = 1, 2, 4
+# an error answer waits behind earlier responses (nothing more is read);
+# what follows a request asking for an Upgrade waits for its answer (a 101
+# hands it to the new protocol, any other answer lets it be parsed).
+PAUSE_PIPELINE, PAUSE_BODY, PAUSE_FATAL, PAUSE_UPGRADE = 1, 2, 4, 8
 
 # The states of a response (``request.state``).
 HEAD_PENDING = 0  # nothing sent yet

@@ -204,6 +204,7 @@ class Access:
 
     def __init__(self):
         self.hosts = {}  # ip -> (double-reverse name or None, until)
+        self._implicit = {}  # id(Require list) -> (that list, its implicit <RequireAny>)
         self.verified = htpasswd.VerifiedCache()
         self._slow = defer.DeferredSemaphore(THREADS)
         self._dns = defer.DeferredSemaphore(4)
@@ -255,13 +256,23 @@ class Access:
         needs a DNS lookup first."""
         facts = Facts(self, request, conf, user)
         try:
-            return evaluate(Section("any", conf.require), facts)
+            return evaluate(self._implicit_any(conf.require), facts)
         except NeedHost as e:
             d = self._lookup_host(request, e.args[0])
             return d.addCallback(lambda _: self._decide(request, conf, user))
         except htpasswd.Unavailable as e:
             log.error("{problem}: answered 500", problem=str(e), request=request)
             return 500
+
+    def _implicit_any(self, rules):
+        """The scope's Require lines as the implicit <RequireAny>, built once
+        per merged list (the list is kept with it, so its id is not reused)."""
+        held = self._implicit.get(id(rules))
+        if held is None or held[0] is not rules:
+            if len(self._implicit) > 4096:  # old configs after many reloads
+                self._implicit.clear()
+            held = self._implicit[id(rules)] = (rules, Section("any", rules))
+        return held[1]
 
     def _lookup_host(self, request, ip):
         def found(name):

@@ -22,6 +22,7 @@ import stat as statmod
 
 from axkit.config import ANY, ConfigError, Directive, flag, integer, many, size, string
 from axkit.hooks import DECLINED
+from axkit.http.coding import accepted_codings, add_vary, type_matches
 from axkit.notes import ENCODING
 
 DEFAULT_TYPES = (
@@ -50,61 +51,8 @@ def level(word, ctx):
 level.label = "1-9"
 
 
-def accepted_codings(value):
-    """The content-codings a client accepts (q > 0), lower-case, each with its
-    q-value (a dict); '*' gives gzip and br the q it names."""
-    codings = {}
-    refused = set()
-    for item in value.split(","):
-        name, _, params = item.partition(";")
-        name = name.strip().lower()
-        if not name:
-            continue
-        q = 1.0
-        for param in params.split(";"):
-            key, _, val = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(val.strip())
-                except ValueError:
-                    q = 0.0
-                if not 0.0 <= q <= 1.0:  # nan, inf, negative: not a qvalue
-                    q = 0.0
-        if name == "x-gzip":
-            name = "gzip"
-        if q > 0:
-            codings[name] = max(q, codings.get(name, 0.0))
-        else:
-            refused.add(name)
-    star = codings.get("*")
-    if star is not None:
-        for name in ("gzip", "br"):
-            if name not in codings and name not in refused:
-                codings[name] = star
-    for name in refused:
-        codings.pop(name, None)
-    return codings
-
-
 _BR_FIRST = (("br", ".br"), ("gzip", ".gz"))
 _GZIP_FIRST = (("gzip", ".gz"), ("br", ".br"))
-
-
-def type_matches(media_type, patterns):
-    base = media_type.partition(";")[0].strip().lower()
-    major = base.partition("/")[0] + "/*"
-    return base in patterns or major in patterns
-
-
-def _add_vary(headers, token):
-    if not len(headers):
-        headers.add("Vary", token)  # the usual case: nothing set yet
-        return
-    vary = headers.get("Vary")
-    if vary is None:
-        headers.set("Vary", token)
-    elif token.lower() not in (v.strip().lower() for v in vary.split(",")):
-        headers.set("Vary", f"{vary}, {token}")
 
 
 class Compress:
@@ -176,7 +124,7 @@ class Compress:
             self._gzip_ok[key] = gzip_ok
         if not gzip_ok and not conf.precompressed:
             return DECLINED
-        _add_vary(request.response_headers, "Accept-Encoding")
+        add_vary(request.response_headers, "Accept-Encoding")
         headers = request.headers
         value = headers.get("accept-encoding")
         if not value or "range" in headers:

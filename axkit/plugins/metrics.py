@@ -7,21 +7,25 @@
         Metrics On                       # this URL answers with the metrics
     </Location>
 
-Per response, ``response_sent`` adds to plain dicts (a few additions and a
-bisect: no lock, no prometheus_client object per request); a collector
-turns them into metric families when Prometheus scrapes, with
+Counting is axkit.status's, shared with Plugin server_status (a response
+is counted once, whichever sees it): a few additions and a bisect per
+response, no lock, no prometheus_client object per request; a collector
+turns the counts into metric families when Prometheus scrapes, with
 ``prometheus_client`` writing the exposition format (and its process
-metrics: CPU, memory, open files).  Labels a client could inflate are
-bounded: ``method`` is one of the standard methods or ``_other``, and
-``server`` one of the config's <Server> names (``_default`` for the
-unnamed one, ``_other`` for anything else) -- never the Host header.
+metrics -- CPU, memory, open files -- of the answering process).  Labels a
+client could inflate are bounded: ``method`` is one of the standard
+methods or ``_other``, and ``server`` one of the config's <Server> names
+(``_default`` for the unnamed one, ``_other`` for anything else) -- never
+the Host header.  With ``Workers N`` every figure is the sum over the
+workers (``axkit_workers`` says how many); see axkit.workers.figures for
+why not prometheus_client's multiprocess mode.
 
 The page is refused (403) to every client but loopback, unless the scope
 has ``Require`` lines (Plugin access).  Counters are process-wide, so a
 SIGHUP reload keeps them; ``axkit_config_reloads_total`` counts reloads.
 """
 
-import bisect
+import time
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -29,56 +33,33 @@ from prometheus_client.process_collector import ProcessCollector
 
 from axkit.config import NOT_FILES, Directive, flag
 from axkit.hooks import DECLINED, DONE
-from axkit.status import ANSWERS_BEFORE, STATES, connections, page_refusal, pools
+from axkit.status import ANSWERS_BEFORE, BUCKETS, COUNTERS, STATES, figures, page_refusal
 
-METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"))
 # The text format every Prometheus reads (prometheus_client's newest default,
 # 1.0.0, is refused by some scrapers); our names are plain ASCII either way.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-class Figures:
-    """What is counted per response and per connection (process-wide)."""
-
-    def __init__(self):
-        self.requests = {}  # (code, method, server) -> count
-        self.bytes = {}  # server -> body bytes sent
-        self.durations = {}  # server -> [count per bucket..., +Inf count, sum]
-        self.connections = set()
-        self.accepted = 0
-        self.generations = 0
-        self.servers = frozenset()
-        self._registry = None
-
-    def registry(self):
-        """The CollectorRegistry that renders these figures (made once)."""
-        if self._registry is None:
-            registry = CollectorRegistry(auto_describe=False)
-            registry.register(Collector(self))
-            ProcessCollector(registry=registry)
-            self._registry = registry
-        return self._registry
 
 
 class Collector:
-    """Turns Figures into Prometheus metric families at scrape time."""
+    """Turns axkit.status's figures into Prometheus metric families at
+    scrape time."""
 
-    def __init__(self, figures):
-        self.figures = figures
+    def __init__(self, counters, conf=None):
+        self.counters = counters
+        self.conf = conf
 
     def collect(self):
-        f = self.figures
+        f = figures(self.conf, time.time(), self.counters)
         requests = CounterMetricFamily(
             "axkit_http_requests", "Responses sent.", labels=["code", "method", "server"]
         )
-        for (code, method, server), n in sorted(f.requests.items()):
+        for code, method, server, n in sorted(f["requests"]):
             requests.add_metric([str(code), method, server], n)
         yield requests
         sent = CounterMetricFamily(
             "axkit_http_response_bytes", "Response body bytes sent.", labels=["server"]
         )
-        for server, n in sorted(f.bytes.items()):
+        for server, n in sorted(f["bytes"].items()):
             sent.add_metric([server], n)
         yield sent
         durations = HistogramMetricFamily(
@@ -86,14 +67,14 @@ class Collector:
             "From the request's head to its response's end.",
             labels=["server"],
         )
-        for server, counts in sorted(f.durations.items()):
+        for server, counts in sorted(f["durations"].items()):
             cumulative, buckets = 0, []
             for bound, n in zip(BUCKETS + (float("inf"),), counts[:-1], strict=True):
                 cumulative += n
                 buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
             durations.add_metric([server], buckets, sum_value=counts[-1])
         yield durations
-        counts, _ = connections(f.connections)
+        counts = f["states"]
         yield GaugeMetricFamily(
             "axkit_http_requests_in_flight", "Requests being answered.", value=counts["writing"]
         )
@@ -105,14 +86,16 @@ class Collector:
                 f"axkit_connections_{state}", f"Open connections {state}.", value=counts[state]
             )
         yield CounterMetricFamily(
-            "axkit_connections_accepted", "Connections accepted.", value=f.accepted
+            "axkit_connections_accepted", "Connections accepted.", value=f["accepted"]
         )
         yield CounterMetricFamily(
             "axkit_config_reloads",
             "Configs loaded after the first.",
-            value=max(0, f.generations - 1),
+            value=max(0, f["generation"] - 1),
         )
-        found = pools()
+        yield GaugeMetricFamily(
+            "axkit_workers", "Processes serving (Workers; 1 without).", value=f["processes"]
+        )
         for name, doc in (
             ("cgi_running", "CGI programs running."),
             ("cgi_waiting", "Requests waiting for a CGIMaxProcesses slot."),
@@ -120,10 +103,7 @@ class Collector:
             ("wsgi_threads", "Application threads (WSGIThreads)."),
             ("wsgi_queued", "Requests waiting for an application thread."),
         ):
-            yield GaugeMetricFamily(f"axkit_{name}", doc, value=found[name])
-
-
-FIGURES = Figures()
+            yield GaugeMetricFamily(f"axkit_{name}", doc, value=f[name])
 
 
 class Metrics:
@@ -144,43 +124,34 @@ class Metrics:
         ),
     ]
 
-    def __init__(self):
-        self.figures = FIGURES
+    def __init__(self, counters=None):
+        self.counters = counters if counters is not None else COUNTERS
+        self._registry = None
 
     def startup(self, config, reactor):
-        f = self.figures
-        f.generations += 1
-        f.servers = frozenset(s.name for s in config.servers if s.name)
+        self.counters.config_started(config)
+
+    def registry(self):
+        """The CollectorRegistry that renders the figures (made once)."""
+        if self._registry is None:
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(Collector(self.counters))
+            ProcessCollector(registry=registry)
+            self._registry = registry
+        return self._registry
+
+    # -- counting (axkit.status: a few additions per response) --------------
 
     def hook_connect(self, connection, conf):
-        f = self.figures
-        f.connections.add(connection)
-        f.accepted += 1
+        self.counters.connect(connection)
         return DECLINED
 
     def hook_disconnect(self, connection, conf):
-        self.figures.connections.discard(connection)
+        self.counters.disconnect(connection)
         return DECLINED
 
     def hook_response_sent(self, request, conf):
-        f = self.figures
-        server = request.server
-        name = server.name if server is not None else None
-        if name is None:
-            name = "_default"
-        elif name not in f.servers:
-            name = "_other"
-        method = request.method
-        key = (request.status, method if method in METHODS else "_other", name)
-        requests = f.requests
-        requests[key] = requests.get(key, 0) + 1
-        f.bytes[name] = f.bytes.get(name, 0) + request.bytes_sent
-        took = request.reactor.seconds() - request.started
-        counts = f.durations.get(name)
-        if counts is None:
-            counts = f.durations[name] = [0] * (len(BUCKETS) + 1) + [0.0]
-        counts[bisect.bisect_left(BUCKETS, took)] += 1
-        counts[-1] += took
+        self.counters.response_sent(request)
         return DECLINED
 
     def hook_response(self, request, conf):
@@ -189,5 +160,5 @@ class Metrics:
         refused = page_refusal(request, conf)
         if refused is not None:
             return refused
-        request.send(200, generate_latest(self.figures.registry()), CONTENT_TYPE)
+        request.send(200, generate_latest(self.registry()), CONTENT_TYPE)
         return DONE

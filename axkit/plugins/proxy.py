@@ -20,9 +20,8 @@ backend is ever contacted: the request's target, Host and path choose
 the URL *path* only.
 """
 
+import re
 from urllib.parse import quote
-
-from twisted.internet.defer import succeed
 
 from axkit.config import (
     ANY,
@@ -30,37 +29,48 @@ from axkit.config import (
     PREPEND,
     RAW,
     SERVER_ONLY,
+    ConfigError,
     Directive,
     duration,
     flag,
     many,
+    one_of,
     string,
-    url_path,
 )
-from axkit.config import path as path_type
 from axkit.hooks import DECLINED, DONE, OK
 from axkit.http.paths import prefix_match
 from axkit.log import PluginLogger
-from axkit.proxy import client
-from axkit.proxy.backend import parse_proxy_pass
+from axkit.notes import X_SENDFILE
+from axkit.proxy import client, websocket, xsendfile
+from axkit.proxy.backend import parse_proxy_pass, parse_reverse
 from axkit.proxy.balancer import parse_balancer
+from axkit.proxy.client import PoolSpec
 from axkit.proxy.forward import Forward
 from axkit.proxy.hop import REQUEST_OWN, end_to_end
-from axkit.proxy.xsendfile import XSendFile
+from axkit.proxy.tls import TLSSettings, ca_file
 
 HANDLER = "proxy-server"
 NOTE = "proxy.route"
 _PATH_SAFE = "/:@!$&'()*+,;=~"
+# A path of only these needs no quoting (quote's safe set and the unreserved).
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_.\-~/:@!$&'()*+,;=]*\Z").match
 log = PluginLogger("proxy")
 
 
-class ProxyPassDirective(Directive):
+class _Parsed(Directive):
+    """A directive whose words one function parses."""
+
+    def __init__(self, name, args, parse, usage, **kw):
+        super().__init__(name, args, **kw)
+        self._parse = parse
+        self._usage = usage
+
     def parse(self, words, ctx):
-        return parse_proxy_pass(list(words), ctx)
+        return self._parse(list(words), ctx)
 
     @property
     def usage(self):
-        return "ProxyPass URL-PATH URL|! [timeout=DURATION max=N upgrade=websocket]"
+        return self._usage
 
 
 class Proxy:
@@ -69,15 +79,18 @@ class Proxy:
     name = "proxy"
     run_before = ("alias", "wsgi", "asgi", "cgi", "uri_to_file", "mime_map", "serve_file")
     directives = [
-        ProxyPassDirective(
+        _Parsed(
             "ProxyPass",
             RAW,
+            parse_proxy_pass,
+            "ProxyPass URL-PATH URL|! [timeout=DURATION max=N ttl=DURATION upgrade=websocket]",
             scopes=SERVER_ONLY,
             merge=PREPEND,
-            doc="ProxyPass URL-PATH URL [timeout= max= upgrade=websocket]: send "
+            doc="ProxyPass URL-PATH URL [timeout= max= ttl= upgrade=websocket]: send "
             "requests under URL-PATH to the backend URL (http://host:port/path, "
-            "unix:/path.sock|http://host/path, balancer://NAME/path), the rest "
-            "of the path appended. `!` as URL excludes a path. First match wins.",
+            "https://host/path, unix:/path.sock|http://host/path, balancer://NAME/path), "
+            "the rest of the path appended. `!` as URL excludes a path. First match "
+            "wins. max=: idle connections kept (16); ttl=: how long one is kept unused (60s).",
         ),
         Directive(
             "Proxy",
@@ -90,9 +103,11 @@ class Proxy:
             "failures=N retry=DURATION </Proxy>: a group of backends for "
             "ProxyPass URL-PATH balancer://NAME/.",
         ),
-        Directive(
+        _Parsed(
             "ProxyPassReverse",
-            (url_path, string),
+            RAW,
+            parse_reverse,
+            "ProxyPassReverse URL-PATH URL",
             scopes=SERVER_ONLY,
             merge=PREPEND,
             doc="ProxyPassReverse URL-PATH URL: rewrite Location, Content-Location "
@@ -124,16 +139,34 @@ class Proxy:
             "X-Forwarded-Proto to proxied requests.",
         ),
         Directive(
+            "SSLProxyVerify",
+            one_of("none", "require"),
+            scopes=SERVER_ONLY,
+            default="require",
+            doc="require (the default; Apache's is none): check an https:// backend's "
+            "certificate and name against the system's CAs or SSLProxyCACertificateFile; "
+            "none: encrypt without checking.",
+        ),
+        Directive(
+            "SSLProxyCACertificateFile",
+            ca_file,
+            scopes=SERVER_ONLY,
+            doc="A PEM file of the CA certificates https:// backends are checked "
+            "against (instead of the system's).",
+        ),
+        Directive(
             "XSendFile",
             flag,
             scopes=ANY,
             default=False,
-            doc="On: an X-Sendfile: /path field in a backend's answer makes axkit "
-            "send that file itself (ranges, validators, zero-copy).",
+            doc="On: an X-Sendfile: /path field in the answer of a proxied backend, "
+            "a CGI program or a WSGI/ASGI application makes axkit send that file "
+            "itself (ranges, validators, HEAD, zero-copy); the field never reaches "
+            "the client.",
         ),
         Directive(
             "XSendFilePath",
-            many(path_type),
+            many(xsendfile.real_folder),
             scopes=ANY,
             merge=APPEND,
             doc="XSendFilePath DIR...: the only folders X-Sendfile may name files "
@@ -145,10 +178,44 @@ class Proxy:
         """Close the kept backend connections after the drain (SIGTERM)."""
         return client.close_all()
 
+    def check_config(self, conf):
+        """Resolve each ProxyPass once, when the config loads: a backend's
+        pool settings (its max=, ttl=, the server's SSLProxy* lines), or the
+        <Proxy balancer://NAME> it names -- an unknown one refuses the config."""
+        tls = TLSSettings(conf.ssl_proxy_verify == "require", conf.ssl_proxy_ca_certificate_file)
+        balancers = {}
+        for balancer in conf.proxy:
+            balancers[balancer.name] = balancer
+            for member in balancer.members:
+                member.spec = _resolved(
+                    member.spec, PoolSpec(member.backend, member.max, member.ttl, tls), member.where
+                )
+        for route in conf.proxy_pass:
+            if route.balancer is not None:
+                target = balancers.get(route.balancer)
+                if target is None:
+                    raise ConfigError(
+                        f"ProxyPass {route.prefix}: no <Proxy balancer://{route.balancer}> "
+                        "in this server"
+                    ).located(*route.where)
+            elif route.backend is not None:
+                target = PoolSpec(route.backend, route.max, route.ttl, tls)
+            else:
+                continue
+            route.target = _resolved(route.target, target, route.where)
+
     def wants_hook(self, hook, conf):
         if hook == "uri_translation":
             return bool(conf.proxy_pass)
+        if hook == "fixup":
+            return bool(conf.x_send_file)
         return True
+
+    def hook_fixup(self, request, conf):
+        """XSendFile On: every handler's fields are checked for X-Sendfile
+        (request.add_handler_fields calls the checker)."""
+        request.notes[X_SENDFILE] = xsendfile.checker(conf.x_send_file_path)
+        return DECLINED
 
     def hook_uri_translation(self, request, conf):
         notes = request.notes
@@ -158,7 +225,7 @@ class Proxy:
             n = prefix_match(route.prefix, path)
             if n is None:
                 continue
-            if route.backend is None and route.balancer is None:
+            if route.target is None:
                 return DECLINED  # ProxyPass /path !
             notes[NOTE] = (route, path[n:])
             request.handler = HANDLER
@@ -171,17 +238,9 @@ class Proxy:
             return DECLINED
         route, rest = found
         if route.balancer is None:
-            return self._send(request, conf, route, rest, route.backend, route.base)
-        balancer = next((b for b in conf.proxy if b.name == route.balancer), None)
-        if balancer is None:
-            log.error(
-                "ProxyPass {prefix}: no <Proxy balancer://{name}>",
-                prefix=route.prefix,
-                name=route.balancer,
-                request=request,
-            )
-            return 500
-        return self._balance(request, conf, route, rest, balancer, ())
+            spec = route.target
+            return self._forward(request, conf, route, rest, spec, route.base).start()
+        return self._balance(request, conf, route, rest, route.target, ())
 
     def _balance(self, request, conf, route, rest, balancer, tried):
         now = request.reactor.seconds()
@@ -193,18 +252,16 @@ class Proxy:
                 request=request,
             )
             request.send_error(503)
-            return succeed(DONE)
+            return DONE
         balancer.started(member)
         request.when_ended(lambda: balancer.ended(member))
-        backend = member.backend
         forward = self._forward(
             request,
             conf,
             route,
             rest,
-            backend,
-            backend.base.rstrip("/") + route.base,
-            member.max or route.max,
+            member.spec,
+            member.backend.base.rstrip("/") + route.base,
             member.timeout or balancer.timeout,
         )
 
@@ -219,49 +276,89 @@ class Proxy:
         forward.on_failure = failed
         return forward.start()
 
-    def _send(self, request, conf, route, rest, backend, base):
-        return self._forward(request, conf, route, rest, backend, base, route.max).start()
-
-    def _forward(self, request, conf, route, rest, backend, base, max_idle, timeout=None):
-        url = "http://" + backend.netloc + base + quote(rest, safe=_PATH_SAFE)
+    def _forward(self, request, conf, route, rest, spec, base, timeout=None):
+        target = base + (rest if _PLAIN_PATH(rest) else quote(rest, safe=_PATH_SAFE))
         if request.query is not None:
-            url += "?" + request.query
-        agent = client.agent_for(request.reactor, backend, max_idle)
+            target += "?" + request.query
         if timeout is None:
             timeout = route.timeout if route.timeout is not None else conf.proxy_timeout
+        backend = spec.backend
         fields = request_fields(request, conf, backend)
-        return Forward(request, agent, backend, url, fields, timeout, _Answer(conf, request))
+        if route.upgrade == "websocket" and websocket.wanted(request):
+            url = "http://" + backend.netloc + target
+            return websocket.Tunnel(request, backend, url, fields, timeout)
+        if backend.scheme == "wss":
+            return _Refused(request, backend)
+        answer = _Answer(conf, request) if conf.proxy_pass_reverse else None
+        return Forward(request, spec, target, fields, timeout, answer)
+
+
+def _resolved(old, new, where):
+    """``new``, unless the line was resolved already (a global ProxyPass
+    seen from several servers) to something else."""
+    if old is None:
+        return new
+    if isinstance(old, PoolSpec) and isinstance(new, PoolSpec) and old.key == new.key:
+        return old
+    if old is new:
+        return old
+    raise ConfigError(
+        "this line means different backends (or TLS settings) in different "
+        "<Server> sections: write it inside each <Server>"
+    ).located(*where)
+
+
+_FORWARDED = frozenset(("x-forwarded-for", "x-forwarded-host", "x-forwarded-server"))
 
 
 def request_fields(request, conf, backend):
-    """The fields sent to the backend: the client's end-to-end ones, the
-    Host, and the X-Forwarded-* ones (ProxyAddHeaders)."""
-    fields = end_to_end(request.headers, REQUEST_OWN)
-    client_host = request.headers.get("host")
+    """The fields sent to the backend: the Host, the client's end-to-end
+    ones, and the X-Forwarded-* ones (ProxyAddHeaders)."""
+    headers = request.headers
+    client_host = headers.get("host")
     host = client_host if conf.proxy_preserve_host and client_host else backend.netloc
-    fields.insert(0, ("Host", host))
-    if conf.proxy_add_headers:
-        # Apache appends to a value the client (or a proxy before us) sent.
-        for name, value in (
-            ("X-Forwarded-For", request.client_address),
-            ("X-Forwarded-Host", client_host),
-            ("X-Forwarded-Server", getattr(request.server, "name", None) or request.host),
-        ):
-            if not value:
-                continue
-            old = [v for n, v in fields if n.lower() == name.lower()]
-            if old:
-                fields = [(n, v) for n, v in fields if n.lower() != name.lower()]
-                value = ", ".join(old + [value])
+    fields = [("Host", host)]
+    if not conf.proxy_add_headers:
+        fields += end_to_end(headers, REQUEST_OWN)
+        return fields
+    # Apache appends to a value the client (or a proxy before us) sent.
+    prior = None
+    for pair in end_to_end(headers, REQUEST_OWN):
+        name = pair[0].lower()
+        if name in _FORWARDED:
+            if prior is None:
+                prior = {}
+            prior.setdefault(name, []).append(pair[1])
+        elif name != "x-forwarded-proto":
+            fields.append(pair)
+    for name, value in (
+        ("X-Forwarded-For", request.client_address),
+        ("X-Forwarded-Host", client_host),
+        ("X-Forwarded-Server", getattr(request.server, "name", None) or request.host),
+    ):
+        old = prior.get(name.lower()) if prior is not None else None
+        if old:
+            value = ", ".join(old + [value]) if value else ", ".join(old)
+        if value:
             fields.append((name, value))
-        fields = [(n, v) for n, v in fields if n.lower() != "x-forwarded-proto"]
-        fields.append(("X-Forwarded-Proto", "https" if request.secure else "http"))
+    fields.append(("X-Forwarded-Proto", "https" if request.secure else "http"))
     return fields
 
 
+class _Refused:
+    """A plain request on a wss:// route (only WebSockets are tunnelled)."""
+
+    def __init__(self, request, backend):
+        self.request, self.backend = request, backend
+        self.on_success = self.on_failure = None
+
+    def start(self):
+        return websocket.refuse_tls(self.request, self.backend)
+
+
 class _Answer:
-    """What happens to a backend's head before it is sent: ProxyPassReverse
-    and X-Sendfile."""
+    """What happens to a backend's head before it is sent: ProxyPassReverse.
+    (X-Sendfile: request.add_handler_fields, as for every handler.)"""
 
     __slots__ = ("conf", "request")
 
@@ -273,8 +370,6 @@ class _Answer:
         conf = self.conf
         if conf.proxy_pass_reverse:
             fields = [(n, reverse(self.request, conf, n, v)) for n, v in fields]
-        if conf.x_send_file:
-            return XSendFile(conf.x_send_file_path).answer(self.request, forward, status, fields)
         return fields
 
 
@@ -286,7 +381,6 @@ def reverse(request, conf, name, value):
     if name.lower() not in _REVERSED:
         return value
     for prefix, url in conf.proxy_pass_reverse:
-        url = url.partition("|")[2] if url.lower().startswith("unix:") else url
         if value.startswith(url):
             scheme = "https" if request.secure else "http"
             host = request.headers.get("host") or request.host

@@ -36,6 +36,7 @@ from twisted.internet.threads import deferToThreadPool
 
 from axkit.config import NOT_FILES, Directive, flag
 from axkit.config.options import has_option
+from axkit.files.confine import is_inside
 from axkit.hooks import DECLINED, DONE
 from axkit.plugins.uri_to_file import OWNER_MATCH, REFUSE, symlink_policy
 
@@ -107,6 +108,21 @@ def wants_xml(request):
         elif name in ("text/html", "application/xhtml+xml", "text/*", "*/*"):
             best_html = max(best_html, q)
     return best_xml > best_html
+
+
+def xml_listing(conf, folder, url_path):
+    """``folder``'s listing as serve_dir's XML ``<filelist>`` (UTF-8 bytes),
+    with the entries serve_dir would show under ``conf``; it stats every
+    entry, so call it off the reactor thread (the xslt plugin's AxHandleDirs
+    styles it)."""
+    entries = ServeDir._entries(
+        folder,
+        getattr(conf, "allow_dot_files", False),
+        getattr(conf, "add_type", None) or {},
+        getattr(conf, "default_type", "application/octet-stream"),
+        ServeDir._symlink_filter(conf),
+    )
+    return ServeDir().render_xml(url_path, entries).encode("utf-8")
 
 
 class Entry:
@@ -221,7 +237,7 @@ class ServeDir:
             if outside_ok:
                 return True
             real = os.path.realpath(entry.path)
-            return real == real_root[:-1] or real.startswith(real_root)
+            return is_inside(real, real_root)
 
         return allowed
 

@@ -17,11 +17,12 @@ after them (connections by state, CGI programs, WSGI threads).
 The page is refused (403) to every client but loopback, unless the scope
 has ``Require`` lines (Plugin access), which then decide alone.
 
-Counting costs a few integer additions per response (``response_sent``)
+Counting is axkit.status's, shared with Plugin metrics (a response is
+counted once, whichever of the two sees it): a few additions per response
 and a set insertion per connection; everything else is worked out when the
 page is asked for.  Counters live in the process, not in a config, so a
-SIGHUP reload keeps them (as Apache's scoreboard survives a graceful
-restart).
+SIGHUP reload keeps them.  With ``Workers N`` the figures are the sum over
+every worker (``Processes: N``) and the page lists each worker's own.
 """
 
 import html as _html
@@ -30,23 +31,7 @@ import time
 from axkit import SERVER_SOFTWARE
 from axkit.config import NOT_FILES, Directive, flag
 from axkit.hooks import DECLINED, DONE
-from axkit.status import ANSWERS_BEFORE, figures, page_refusal
-
-
-class Counters:
-    """The process's totals (module-level: they outlive a config)."""
-
-    def __init__(self):
-        self.started = time.time()
-        self.generation = 0  # configs started (1 + reloads)
-        self.accesses = 0
-        self.bytes = 0
-        self.duration = 0.0  # seconds, summed over responses
-        self.connections = set()  # open connections (seen by hook_connect)
-        self.conns_total = 0  # connections accepted since start
-
-
-STATS = Counters()
+from axkit.status import ANSWERS_BEFORE, COUNTERS, figures, page_refusal
 
 
 class ServerStatus:
@@ -67,29 +52,24 @@ class ServerStatus:
         ),
     ]
 
-    def __init__(self, stats=None):
-        self.stats = stats if stats is not None else STATS
+    def __init__(self, counters=None):
+        self.counters = counters if counters is not None else COUNTERS
 
     def startup(self, config, reactor):
-        self.stats.generation += 1
+        self.counters.config_started(config)
 
-    # -- counting (every request: keep it to a few additions) ---------------
+    # -- counting (axkit.status: a few additions per response) --------------
 
     def hook_connect(self, connection, conf):
-        stats = self.stats
-        stats.connections.add(connection)
-        stats.conns_total += 1
+        self.counters.connect(connection)
         return DECLINED
 
     def hook_disconnect(self, connection, conf):
-        self.stats.connections.discard(connection)
+        self.counters.disconnect(connection)
         return DECLINED
 
     def hook_response_sent(self, request, conf):
-        stats = self.stats
-        stats.accesses += 1
-        stats.bytes += request.bytes_sent
-        stats.duration += request.reactor.seconds() - request.started
+        self.counters.response_sent(request)
         return DECLINED
 
     # -- the page -----------------------------------------------------------
@@ -100,7 +80,7 @@ class ServerStatus:
         refused = page_refusal(request, conf)
         if refused is not None:
             return refused
-        found = figures(self.stats, conf, time.time())
+        found = figures(conf, time.time(), self.counters)
         host = request.host or getattr(request.server, "name", None) or "localhost"
         if request.query is not None and "auto" in request.query.split("&"):
             body, kind = auto_text(host, found), "text/plain; charset=ISO-8859-1"
@@ -150,7 +130,7 @@ def auto_lines(host, f):
         f"Load5: {f['load'][1]:.2f}",
         f"Load15: {f['load'][2]:.2f}",
         f"Total Accesses: {f['accesses']}",
-        f"Total kBytes: {f['bytes'] // 1024}",
+        f"Total kBytes: {f['bytes_total'] // 1024}",
         f"Total Duration: {f['duration_ms']}",
         f"CPUUser: {user:g}",
         f"CPUSystem: {system:g}",
@@ -165,7 +145,7 @@ def auto_lines(host, f):
         f"BusyWorkers: {f['busy']}",
         "GracefulWorkers: 0",
         f"IdleWorkers: {f['idle']}",
-        "Processes: 1",
+        f"Processes: {f['processes']}",
         "Stopping: 0",
         f"ConnsTotal: {f['conns_total']}",
         f"ConnsAsyncWriting: {states['writing']}",
@@ -201,7 +181,7 @@ def html_page(host, f):
         f"<dt>Current Time: {_when(f['now'])}</dt>\n"
         f"<dt>Restart Time: {_when(f['started'])}</dt>\n"
         f"<dt>Server uptime: {_span(f['uptime'])}</dt>\n"
-        f"<dt>Total accesses: {f['accesses']} - Total Traffic: {f['bytes'] // 1024} kB</dt>\n"
+        f"<dt>Total accesses: {f['accesses']} - Total Traffic: {f['bytes_total'] // 1024} kB</dt>\n"
         f"<dt>{_num(f['req_per_sec'])} requests/sec - {_num(f['bytes_per_sec'])} B/second - "
         f"{_num(f['bytes_per_req'])} B/request</dt>\n"
         f"<dt>{f['busy']} requests currently being processed, {f['idle']} idle workers</dt>\n"
@@ -215,5 +195,31 @@ def html_page(host, f):
         '<p>Scoreboard Key: "<b><code>R</code></b>" Reading Request, '
         '"<b><code>W</code></b>" Sending Reply, "<b><code>K</code></b>" Keepalive (read), '
         '"<b><code>C</code></b>" Closing connection</p>\n'
+        f"{worker_table(f)}"
         f"<table>\n{rows}</table>\n</body></html>\n"
+    )
+
+
+def worker_table(f):
+    """Apache's per-worker rows: one per process (with Workers N)."""
+    if f["processes"] < 2:
+        return ""
+    rows = []
+    for w in f["workers"]:
+        states = w["states"]
+        accesses = sum(n for *_, n in w["requests"])
+        rows.append(
+            f"<tr><td>{w['slot']}</td><td>{w['pid']}</td><td>{accesses}</td>"
+            f"<td>{sum(w['bytes'].values()) // 1024}</td><td>{sum(states.values())}</td>"
+            f"<td>{states['reading']}</td><td>{states['writing']}</td>"
+            f"<td>{states['waiting']}</td><td>{states['closing']}</td>"
+            f"<td>{w['cgi_running']}</td><td>{w['wsgi_busy']}</td><td>{w['wsgi_queued']}</td>"
+            f"<td>{max(0.0, f['now'] - w['time']):.1f}</td></tr>\n"
+        )
+    return (
+        "<h2>Workers</h2>\n<table>\n<tr><th>Slot</th><th>PID</th><th>Acc</th><th>kB</th>"
+        "<th>Conns</th><th>R</th><th>W</th><th>K</th><th>C</th><th>CGI</th>"
+        "<th>Threads busy</th><th>Queued</th><th>Figures age (s)</th></tr>\n"
+        + "".join(rows)
+        + "</table>\n"
     )

@@ -36,6 +36,7 @@ import time
 
 from axkit.config import NOT_FILES, Directive, flag, many, string
 from axkit.config.options import effective_options
+from axkit.files.confine import is_inside
 from axkit.hooks import OK
 from axkit.http.paths import slash_redirect
 from axkit.log import PluginLogger
@@ -181,7 +182,7 @@ class URIToFile:
 
     def _inside(self, root, real):
         real_root = self._real_root(root)
-        return real == real_root[:-1] or real.startswith(real_root)
+        return is_inside(real, real_root)
 
     def _dir_state(self, root, folder):
         """What is known of ``folder`` (computed now, then cached): True when

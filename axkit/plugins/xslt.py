@@ -9,7 +9,6 @@ stat of every input on each use, so they are never stale.  See docs/xml.md.
 """
 
 from lxml import etree
-from twisted.internet.threads import deferToThreadPool
 
 from axkit.config import (
     REPLACE_LIST,
@@ -27,21 +26,22 @@ from axkit.config.options import has_option
 from axkit.files.respond import respond_file
 from axkit.hooks import DECLINED, DONE
 from axkit.log import PluginLogger
-from axkit.xslt import XML_NOTE, is_xml_type
+from axkit.plugins.serve_dir import xml_listing
+from axkit.xslt import XML_FILES_NOTE, XML_KEY_NOTE, XML_NOTE, is_xml_type
 from axkit.xslt.compression import KEEP_GZIPPED, gzip_choice
-from axkit.xslt.output import OutputCache, Unstyled, make_output
+from axkit.xslt.output import OutputCache, Unstyled
 from axkit.xslt.pool import shared_pool
+from axkit.xslt.safety import stat_key
 from axkit.xslt.styles import (
-    DEFAULT,
+    Chains,
     chosen_style,
     href,
     processor_type,
     query_params,
     style_section,
-    styles_of,
 )
 from axkit.xslt.stylesheets import Stylesheets
-from axkit.xslt.transform import Job, TransformError, run
+from axkit.xslt.transform import Job, TransformError, work
 
 log = PluginLogger("xslt")
 HANDLER = "xslt"
@@ -135,7 +135,7 @@ class Xslt:
         self.stylesheets = Stylesheets()
         self.outputs = OutputCache()
         self.pool = None
-        self._styles = {}  # Conf -> {style: [Processor]}
+        self._chains_of = {}  # Conf -> Chains (its styles' file names)
 
     # -- claiming ---------------------------------------------------------------
 
@@ -178,9 +178,12 @@ class Xslt:
         return DECLINED
 
     def _handed_over(self, request, conf):
-        request.notes[DONE_NOTE] = True
+        notes = request.notes
+        notes[DONE_NOTE] = True
         style, _ = chosen_style(request, conf.ax_style_chooser)
-        return self._transform(request, conf, request.notes[XML_NOTE], None, style)
+        key = notes.get(XML_KEY_NOTE)
+        handed = None if key is None else (key, notes.get(XML_FILES_NOTE, ()))
+        return self._transform(request, conf, notes[XML_NOTE], None, style, handed)
 
     def _directory(self, request, conf):
         """AxHandleDirs: serve_dir's XML listing, styled (AxKit's dir_to_xml)."""
@@ -191,50 +194,46 @@ class Xslt:
             return DECLINED  # serve_dir's answer (405, 404)
         if not (getattr(conf, "directory_listing", False) or has_option(conf, "Indexes")):
             return DECLINED  # not listed here: serve_dir answers 403
-        from axkit.plugins.serve_dir import ServeDir
-
-        lister = ServeDir()
         folder, url_path = request.filename, request.path
-        show_dots = getattr(conf, "allow_dot_files", False)
-        types = getattr(conf, "add_type", None) or {}
-        default_type = getattr(conf, "default_type", "application/octet-stream")
-        symlink_ok = lister._symlink_filter(conf)
 
         def listing():  # run on the worker thread
-            entries = lister._entries(folder, show_dots, types, default_type, symlink_ok)
-            return lister.render_xml(url_path, entries).encode("utf-8")
+            return xml_listing(conf, folder, url_path)
 
         request.response_headers.setdefault("Cache-Control", "no-cache")
         style, _ = chosen_style(request, conf.ax_style_chooser)
         return self._transform(request, conf, listing, None, style)
 
-    def _chain(self, conf, style):
-        styles = self._styles.get(conf)
-        if styles is None:
-            if len(self._styles) >= 64:
-                self._styles.clear()
-            styles = self._styles[conf] = styles_of(conf.ax_add_processor)
-        processors = styles.get(style) if style is not None else None
-        if processors is None:
-            style, processors = DEFAULT, styles[DEFAULT]  # unknown name: the default
-        root = conf.document_root
-        return style, tuple(p.path(root) for p in processors) or None
+    def _chains(self, conf):
+        chains = self._chains_of.get(conf)
+        if chains is None:
+            if len(self._chains_of) >= 64:
+                self._chains_of.clear()
+            chains = self._chains_of[conf] = Chains(conf)
+        return chains
 
-    def _transform(self, request, conf, source, filename, style):
+    def _transform(self, request, conf, source, filename, style, handed=None):
+        """Style ``source`` (None: read ``filename``); ``handed``: (key,
+        files) of XML a plugin handed over with a key (cached as a file's)."""
         if conf.ax_style_chooser == "cookie":
             # The same URL answers differently by cookie: tell caches.
             vary = request.response_headers.get("Vary")
             request.response_headers.set("Vary", f"{vary}, Cookie" if vary else "Cookie")
-        style, chain = self._chain(conf, style)
+        chains = self._chains(conf)
+        style, chain = chains.chain(style)
         if chain is None and conf.ax_ignore_style_pi:
             if source is None:
                 return DECLINED  # nothing to apply: the file as it is
             chain = ()
         params = query_params(request.query) if conf.ax_pass_query_params else []
         key = None
-        if filename is not None and conf.ax_cache:
-            key = (filename, chain, style, tuple(params))
-            entry = self.outputs.get(key)
+        if conf.ax_cache and (filename is not None or handed is not None):
+            name = filename if handed is None else ("xmlresponse", handed[0])
+            key = (name, chain, style, tuple(params))
+            if filename is not None:
+                # uri_to_file stat'ed the document for this request already.
+                entry = self.outputs.get(key, filename, stat_key(request.finfo))
+            else:
+                entry = self.outputs.get(key)
             if entry is not None:
                 if entry.body is None:  # known to have no stylesheet: a plain file
                     request.handler = None
@@ -244,23 +243,24 @@ class Xslt:
             source,
             filename,
             chain,
-            {name: etree.XSLT.strparam(value) for name, value in params},
+            {name: etree.XSLT.strparam(value) for name, value in params} if params else {},
             conf.document_root,
             request.path,
             conf.ax_trace_intermediate,
         )
-        if conf.error_stylesheet is not None:
-            job.error_stylesheet = conf.error_stylesheet.path(conf.document_root)
+        job.real_root = chains.real_root
+        job.error_stylesheet = chains.error_stylesheet
+        job.key = key
+        if handed is not None:
+            job.files = handed[1]
         if not hasattr(request.reactor, "callFromThread"):
             # In memory (axkit.testing.MemorySite): the fake reactor has no threads.
             try:
-                result = run(job, self.stylesheets)
+                result = work(job, self.stylesheets)
             except Exception as e:
                 return self._failed(e, request, filename)
             return self._done(result, request, conf, key, filename)
-        d = deferToThreadPool(
-            request.reactor, self._pool(request, conf), run, job, self.stylesheets
-        )
+        d = self._pool(request, conf).call(work, job, self.stylesheets)
         d.addCallbacks(
             self._done,
             lambda f: self._failed(f.value, request, filename),
@@ -295,10 +295,10 @@ class Xslt:
                     ms=seconds * 1000,
                     request=request,
                 )
-        if filename is None:
+        entry = result.output
+        if entry is None:  # handed over without a key: nothing to name it by
             request.send(200, result.body, result.media_type)
             return DONE
-        entry = make_output(key or (filename,), result)
         if key is not None:
             self.outputs.put(key, entry, conf.ax_cache_size)
         return self._respond(request, conf, entry)

@@ -20,7 +20,7 @@ from axkit.config import ConfigError
 
 from .backend import Backend, parse_keys
 
-MEMBER_KEYS = ("loadfactor", "max", "timeout", "retry")
+MEMBER_KEYS = ("loadfactor", "max", "ttl", "timeout", "retry")
 SET_KEYS = ("lbmethod", "failures", "retry", "timeout")
 
 
@@ -35,12 +35,18 @@ class Member:
         "busy",
         "fails",
         "down_until",
+        "ttl",
+        "where",
+        "spec",
     )
 
-    def __init__(self, url, keys):
+    def __init__(self, url, keys, where=None):
         self.backend = Backend(url)
+        self.where = where
+        self.spec = None  # its PoolSpec, once the config is read (check_config)
         self.loadfactor = keys.get("loadfactor", 1)
         self.max = keys.get("max")
+        self.ttl = keys.get("ttl")
         self.timeout = keys.get("timeout")
         self.retry = keys.get("retry")
         self.served = 0
@@ -104,7 +110,7 @@ def parse_balancer(url, nodes, ctx):
                 if not node.args:
                     raise ConfigError("BalancerMember takes URL [key=value...]")
                 keys = parse_keys(node.args[1:], MEMBER_KEYS)
-                balancer.members.append(Member(node.args[0], keys))
+                balancer.members.append(Member(node.args[0], keys, where))
             elif name.lower() == "proxyset":
                 keys = parse_keys(node.args, SET_KEYS)
                 method = keys.get("lbmethod", balancer.lbmethod)

@@ -1,67 +1,375 @@
-"""One keep-alive Twisted Agent per backend.
+"""The proxy's HTTP/1.1 client: keep-alive connections to one backend.
 
-Each backend gets its own HTTPConnectionPool (``max=`` idle connections
-kept, ProxyPass's key) and an Agent whose endpoint factory ignores the
-URL it is handed and always dials that backend: nothing in a client's
-request (an absolute-form target, a ``//host`` path, a Host field) can
-choose where the proxy connects.  The Agent's pool retries an idempotent
-request without a body once on a kept connection the backend had closed;
-a request with a body (a POST) is never sent twice.
+A ``Pool`` per backend (and per ``max=``/``ttl=``/TLS settings) keeps up to
+``max=`` idle connections, most recently used first, each closed after
+``ttl=`` seconds unused.  A ``BackendConnection`` is a plain Twisted
+protocol on a TCP, UNIX or TLS client endpoint; it parses answers with
+httptools (llhttp) and hands them to one exchange at a time
+(axkit.proxy.forward.Forward): ``answer_head`` (the status and the
+end-to-end fields: hop-by-hop ones, those a Connection field lists, the
+framing, Date and Server are dropped here), ``answer_body``,
+``answer_end``, ``answer_lost``.  It never chooses where to connect:
+the endpoint is the backend's, fixed at config time.
+
+Why not Twisted's Agent: measured (bench/RESULTS.md), its client spent
+about 300 us of a proxied request's 450 (a LineReceiver call and a
+Headers object per field, several Deferreds per request); this one
+spends a few: one parser call per read, the head in one write.
 """
 
-from twisted.internet.defer import DeferredList
-from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint
-from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
-from twisted.web.iweb import IAgentEndpointFactory
-from zope.interface import implementer
+import socket
+
+from httptools import HttpParserCallbackError, HttpParserError, HttpResponseParser
+from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint, wrapClientTLS
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from axkit._compat import can_send_now
+from axkit.http.framing import split_tokens
+from axkit.http.headers import HOP_BY_HOP
+
+from .hop import RESPONSE_OWN
 
 CONNECT_TIMEOUT = 10
-DEFAULT_MAX = 16
+DEFAULT_MAX = 16  # idle connections kept per backend (ProxyPass max=)
+DEFAULT_TTL = 60.0  # seconds an idle connection is kept (ProxyPass ttl=)
 
-_agents = {}  # (reactor, backend key, max) -> Agent
+_log = Logger()
+_pools = {}  # (reactor, PoolSpec key) -> Pool
+
+_BODYLESS = frozenset((204, 304))
+# Fields of an answer that never reach the exchange: hop-by-hop ones and
+# those the engine writes itself (framing, Date, Server).
+_DROPPED = frozenset(n.encode("ascii") for n in HOP_BY_HOP | RESPONSE_OWN)
+_NOT_FIELDS = frozenset(("keep-alive", "close"))  # Connection options, not field names
 
 
-class _QuietFactory(_HTTP11ClientFactory):
-    """Twisted's, without a "Starting factory" log line per backend connection."""
-
-    noisy = False
+class _Refused(Exception):
+    """An answer this client does not take (raised from a parser callback)."""
 
 
-@implementer(IAgentEndpointFactory)
-class _FixedEndpoint:
-    """Always the backend's own endpoint, whatever the URL says."""
+class BackendConnection(Protocol):
+    """One keep-alive connection; serves one exchange at a time."""
 
-    def __init__(self, endpoint):
+    def __init__(self, pool):
+        self.pool = pool
+        self.exchange = None
+        self.parser = None
+        self.reused = False  # it served a whole answer before this one
+        self.idle_since = 0.0
+        self.lost = None  # Deferreds waiting for connectionLost (close_all)
+        self.sock = None
+        self._reset()
+
+    def _reset(self):
+        self.fields = []
+        self.length = None  # the answer's Content-Length (an int), if it has one
+        self.framed = False  # it has a Content-Length or a Transfer-Encoding
+        self.listing = None  # its Connection fields' values
+        self.status = 0
+        self.head_done = False
+        self.complete = False
+        self.got_bytes = False
+        self.bodyless = False
+        self.until_close = False
+        self.keep = False
+
+    def connectionMade(self):
+        self.pool.track(self)
+        # A plain socket (TCP, UNIX; not TLS) takes a write at once when
+        # nothing is queued: no epoll update and no extra reactor turn.
+        get = getattr(self.transport, "getHandle", None)
+        handle = get() if get is not None else None
+        self.sock = handle if isinstance(handle, socket.socket) else None
+
+    def write(self, data):
+        """Write to the backend: at once on a plain socket with nothing
+        queued, else through the transport (which keeps the order)."""
+        sock = self.sock
+        if sock is not None and can_send_now(self.transport):
+            try:
+                sent = sock.send(data)
+            except OSError:
+                sent = 0  # (the transport finds the error and closes)
+            if sent == len(data):
+                return
+            data = data[sent:]
+        self.transport.write(data)
+
+    # -- one exchange ---------------------------------------------------
+
+    def send(self, exchange, head, bodyless):
+        """Start an exchange: write the request head (one write).  With
+        ``bodyless`` (a HEAD request) the answer ends at its head."""
+        self._reset()
+        self.exchange = exchange
+        self.bodyless = bodyless
+        self.parser = HttpResponseParser(self)
+        self.write(head)
+
+    def looks_alive(self):
+        """Whether a kept connection is still open, checked on the socket
+        (Apache's check before reusing one for a request that may not be
+        retried): no EOF and no stray bytes are waiting."""
+        try:
+            sock = self.transport.getHandle()
+            if not isinstance(sock, socket.socket):
+                return True  # (TLS: the check below the TLS layer is not ours to make)
+            sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return True
+        except (OSError, AttributeError):
+            return False
+        return False  # EOF, or bytes nobody asked for
+
+    # -- httptools callbacks ----------------------------------------------
+
+    def on_header(self, name, value):
+        # The end-to-end fields only (RFC 9110 7.6.1), decoded: the framing
+        # and the hop-by-hop ones are noted or dropped here.
+        if self.head_done:
+            return  # (a trailer)
+        lname = name.lower()
+        if lname in _DROPPED:
+            if lname == b"content-length":
+                self.framed = True
+                self.length = int(value)  # (llhttp checked it: digits, once)
+            elif lname == b"transfer-encoding":
+                self.framed = True
+                self.length = None
+            elif lname == b"connection":
+                self.listing = [value] if self.listing is None else self.listing + [value]
+            return
+        self.fields.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self):
+        exchange = self.exchange
+        if exchange is None:
+            return
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:
+            # An interim answer (100 Continue, 103 Early Hints): the engine
+            # speaks 100-continue with its own client; the final one follows.
+            # (101 is not asked for here: WebSocket tunnels have their own.)
+            if status == 101:
+                raise _Refused("101 Switching Protocols without an Upgrade asked for")
+            self.fields, self.length, self.framed, self.listing = [], None, False, None
+            return
+        self.status = status
+        if self.listing is not None:
+            listed = set()
+            for value in self.listing:
+                listed.update(split_tokens(value.decode("latin-1")))
+            listed -= _NOT_FIELDS
+            if listed:
+                self.fields = [f for f in self.fields if f[0].lower() not in listed]
+        self.head_done = True
+        if self.bodyless or status in _BODYLESS:
+            self.complete = True
+            self.keep = self.parser.should_keep_alive()
+        else:
+            self.until_close = not self.framed
+        exchange.answer_head(self, status, self.fields)
+
+    def on_body(self, data):
+        if self.complete:
+            self.keep = False  # bytes after a bodyless answer: not HTTP we can trust
+            return
+        exchange = self.exchange
+        if exchange is not None:
+            exchange.answer_body(data)
+
+    def on_message_complete(self):
+        if not self.head_done or self.complete:
+            return  # an interim answer; or the end llhttp saw after a HEAD's head
+        self.complete = True
+        self.keep = self.parser.should_keep_alive()
+
+    # -- transport events -------------------------------------------------
+
+    def dataReceived(self, data):
+        exchange = self.exchange
+        if exchange is None:  # bytes on an idle connection: not to be trusted
+            self.transport.abortConnection()
+            return
+        self.got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except HttpParserError as e:
+            self.keep = False
+            self.exchange = None
+            self.transport.abortConnection()
+            cause = e.__context__ if isinstance(e, HttpParserCallbackError) else None
+            if cause is not None and not isinstance(cause, _Refused):
+                _log.failure("proxy: handling an answer", Failure(cause))
+                exchange.answer_broken(self, "internal error handling the answer")
+            else:
+                exchange.answer_broken(self, f"bad answer: {cause or e}")
+            return
+        if self.exchange is exchange:
+            if self.complete:
+                self.exchange = None
+                exchange.answer_end(self)
+            elif exchange.head_pending:
+                exchange.answer_flush()
+
+    def done(self, reusable):
+        """The exchange is over: keep the connection for the next one when
+        its answer was complete, it allowed keep-alive and the request was
+        sent whole, else close it."""
+        self.exchange = None
+        if reusable and self.complete and self.keep and self.transport is not None:
+            self.reused = True
+            self.pool.release(self)
+        else:
+            self.transport.loseConnection()
+
+    def abort(self):
+        self.exchange = None
+        if self.transport is not None:
+            self.transport.abortConnection()
+
+    def connectionLost(self, reason):
+        self.pool.forget(self)
+        exchange, self.exchange = self.exchange, None
+        if exchange is not None:
+            if self.head_done and self.until_close:
+                self.complete = True  # an answer delimited by the close
+                exchange.answer_end(self)
+            else:
+                exchange.answer_lost(self, reason)
+        for d in self.lost or ():
+            d.callback(None)
+
+
+class _Factory(Factory):
+    noisy = False  # no "Starting factory" line per backend connection
+
+    def __init__(self, pool):
+        self.pool = pool
+
+    def buildProtocol(self, addr):
+        return BackendConnection(self.pool)
+
+
+class Pool:
+    """Keep-alive connections to one backend endpoint."""
+
+    def __init__(self, reactor, endpoint, max_idle, ttl):
+        self.reactor = reactor
         self.endpoint = endpoint
+        self.max_idle = max_idle
+        self.ttl = ttl
+        self.idle = []  # most recently used last
+        self.open = set()
+        self.factory = _Factory(self)
+        self._sweep = None
 
-    def endpointForURI(self, uri):
-        return self.endpoint
+    def acquire(self, fresh=False):
+        """A kept connection (returned as it is), or a Deferred firing with
+        a new one.  ``fresh``: a new connection, never a kept one."""
+        idle = self.idle
+        if idle and not fresh:
+            now = self.reactor.seconds()
+            while idle:
+                conn = idle.pop()
+                if now - conn.idle_since < self.ttl:
+                    return conn
+                conn.transport.loseConnection()
+        return self.endpoint.connect(self.factory)
+
+    def release(self, conn):
+        idle = self.idle
+        if len(idle) >= self.max_idle:
+            conn.transport.loseConnection()
+            return
+        conn.idle_since = self.reactor.seconds()
+        idle.append(conn)
+        if self._sweep is None:
+            self._sweep = self.reactor.callLater(self.ttl, self._expire)
+
+    def _expire(self):
+        """Close the connections idle longer than ttl (one timer per pool,
+        not one per request)."""
+        self._sweep = None
+        cutoff = self.reactor.seconds() - self.ttl
+        old = [c for c in self.idle if c.idle_since <= cutoff]
+        if old:
+            self.idle = [c for c in self.idle if c.idle_since > cutoff]
+            for conn in old:
+                conn.transport.loseConnection()
+        if self.idle:
+            wait = self.idle[0].idle_since + self.ttl - self.reactor.seconds()
+            self._sweep = self.reactor.callLater(max(wait, 0.01), self._expire)
+
+    def track(self, conn):
+        self.open.add(conn)
+
+    def forget(self, conn):
+        self.open.discard(conn)
+        if conn in self.idle:
+            self.idle.remove(conn)
+
+    def close(self):
+        """Close every connection; a Deferred firing when they are gone."""
+        if self._sweep is not None and self._sweep.active():
+            self._sweep.cancel()
+        self._sweep = None
+        waits = []
+        for conn in list(self.open):
+            if conn.transport is None or conn.transport.disconnected:
+                continue
+            d = Deferred()
+            conn.lost = (conn.lost or []) + [d]
+            waits.append(d)
+            conn.exchange = None
+            conn.transport.abortConnection()
+        self.idle = []
+        return DeferredList(waits) if waits else succeed(None)
 
 
-def agent_for(reactor, backend, max_idle=None):
-    """The Agent (with its pool) for ``backend`` on ``reactor``."""
-    max_idle = max_idle or DEFAULT_MAX
-    key = (reactor, backend.key, max_idle)
-    agent = _agents.get(key)
-    if agent is None:
+class PoolSpec:
+    """What a pool is made from, resolved at config time: the backend, its
+    ``max=`` and ``ttl=``, and (https) the TLS client settings."""
+
+    __slots__ = ("backend", "max_idle", "ttl", "tls", "key", "_pool")
+
+    def __init__(self, backend, max_idle=None, ttl=None, tls=None):
+        self.backend = backend
+        self.max_idle = max_idle or DEFAULT_MAX
+        self.ttl = ttl or DEFAULT_TTL
+        self.tls = tls  # axkit.proxy.tls.TLSSettings or None
+        self.key = (backend.key, self.max_idle, self.ttl, tls.key if tls else None)
+        self._pool = None
+
+    def pool(self, reactor):
+        pool = self._pool
+        if pool is not None and pool.reactor is reactor and _pools.get(self.key) is pool:
+            return pool
+        pool = _pools.get(self.key)
+        if pool is None or pool.reactor is not reactor:
+            pool = Pool(reactor, self._endpoint(reactor), self.max_idle, self.ttl)
+            _pools[self.key] = pool
+        self._pool = pool
+        return pool
+
+    def _endpoint(self, reactor):
+        backend = self.backend
         if backend.socket is not None:
             endpoint = UNIXClientEndpoint(reactor, backend.socket, timeout=CONNECT_TIMEOUT)
         else:
             endpoint = TCP4ClientEndpoint(
                 reactor, backend.host, backend.port, timeout=CONNECT_TIMEOUT
             )
-        pool = HTTPConnectionPool(reactor, persistent=True)
-        pool.maxPersistentPerHost = max_idle
-        pool.retryAutomatically = True
-        pool._factory = _QuietFactory
-        agent = Agent.usingEndpointFactory(reactor, _FixedEndpoint(endpoint), pool=pool)
-        agent.axkit_pool = pool
-        _agents[key] = agent
-    return agent
+        if backend.tls:
+            endpoint = wrapClientTLS(self.tls.creator(backend.host), endpoint)
+        return endpoint
 
 
 def close_all():
-    """Close every kept backend connection (server stop, tests' cleanup)."""
-    agents = list(_agents.values())
-    _agents.clear()
-    return DeferredList([a.axkit_pool.closeCachedConnections() for a in agents])
+    """Close every backend connection (server stop, tests' cleanup)."""
+    pools = list(_pools.values())
+    _pools.clear()
+    return DeferredList([p.close() for p in pools])

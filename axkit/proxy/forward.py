@@ -1,57 +1,62 @@
 """One request's exchange with its backend, streamed both ways.
 
-Upstream, the client's body is an IBodyProducer fed by
-``request.stream_body``; Twisted pauses it while the backend's socket is
-full and we pause reading from the client (``request.pause_body``).
-Downstream, the backend's body is written to the request, which has this
-Forward registered as a push producer: when the client's socket is full
-the engine pauses us and we pause the backend's transport, so what was
-read from the backend never runs more than one socket buffer ahead of
-what the client took.
+The request head goes out in one write on a kept (or new) connection of
+the backend's pool (axkit.proxy.client); the proxy frames the body itself:
+``Content-Length`` as the client announced it, else chunked.  Upstream,
+the backend's transport has an ``_Upload`` registered as a push producer:
+while the backend's socket is full we stop reading the client's body
+(``request.pause_body``).  Downstream, the request has this Forward
+registered as a push producer: while the client's socket is full the
+engine pauses us and we pause the backend's transport, so what was read
+from the backend never runs more than one read ahead of what the client
+took.
+
+Retries: a request none of which was sent (the connection was refused)
+may go elsewhere (the balancer's next member); an idempotent request
+without a body may be sent again on a new connection when a kept one
+turns out closed by the backend before any byte of the answer; a request
+with a body, or a non-idempotent one, never twice (a kept connection is
+checked on its socket before such a request is written on it).
 
 Failures: refused or cut before an answer -> 502; no head within the
 timeout -> 504; after the head, a cut or a stall longer than the timeout
 -> the client's connection is cut.  One log line each, naming the backend.
 """
 
-from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectError, ConnectionRefusedError
-from twisted.internet.protocol import Protocol
-from twisted.web._newclient import ResponseNeverReceived
-from twisted.web.client import PotentialDataLoss, ResponseDone
-from twisted.web.http_headers import Headers as TwistedHeaders
-from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer
+from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
-from axkit.hooks import DONE
+from axkit.hooks import OK
 from axkit.http.head import HeaderInjection
+from axkit.http.request import RequestWatcher
 from axkit.log import PluginLogger
-
-from .hop import RESPONSE_OWN, end_to_end
 
 log = PluginLogger("proxy")
 
 _IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"))
+_WANTS_LENGTH = frozenset(("POST", "PUT", "PATCH"))  # an empty body still says so
 
 
-@implementer(IBodyProducer)
-class RequestBody:
-    """The client's request body as Twisted's Agent wants it."""
+def request_head(method, target, fields):
+    """The request head as bytes (fields already end-to-end, framing included)."""
+    return (f"{method} {target} HTTP/1.1\r\n" + "".join(map(_FIELD_LINE, fields)) + "\r\n").encode(
+        "latin-1"
+    )
+
+
+_FIELD_LINE = "%s: %s\r\n".__mod__  # (name, value) -> its line, without a Python frame
+
+
+@implementer(IPushProducer)
+class _Upload:
+    """The client's body as a push producer on the backend's transport."""
+
+    __slots__ = ("request",)
 
     def __init__(self, request):
         self.request = request
-        length = request.content_length
-        self.length = length if length is not None else UNKNOWN_LENGTH
-        self.done = None
-
-    def startProducing(self, consumer):
-        self.done = Deferred()
-        self.request.stream_body(consumer.write, self._ended)
-        return self.done
-
-    def _ended(self):
-        if self.done is not None and not self.done.called:
-            self.done.callback(None)
 
     def pauseProducing(self):
         self.request.pause_body()
@@ -61,125 +66,253 @@ class RequestBody:
 
     def stopProducing(self):
         self.request.pause_body()
-        if self.done is not None and not self.done.called:
-            self.done.errback(CancelledError())
 
 
-class _Body(Protocol):
-    """Receives the backend's body (Agent's deliverBody)."""
+@implementer(IPushProducer)
+class Forward(RequestWatcher):
+    """Sends ``request`` to the backend of ``spec`` and answers it."""
 
-    def __init__(self, forward):
-        self.forward = forward
-
-    def connectionMade(self):
-        self.forward.body_started(self.transport)
-
-    def dataReceived(self, data):
-        self.forward.body_data(data)
-
-    def connectionLost(self, reason):
-        self.forward.body_ended(reason)
-
-
-class _Discard(Protocol):
-    def connectionLost(self, reason):
-        pass
-
-
-def _connection_fields(response):
-    """The backend's Connection fields.  Twisted's client keeps them apart
-    from ``response.headers`` (in its parser's connHeaders), yet the
-    fields they name must be stripped too (RFC 9110 7.6.1)."""
-    try:
-        protocol = response._transport._producer.protocol
-        protocol = getattr(protocol, "_wrappedProtocol", protocol)  # (endpoints wrap it)
-        parser = protocol._parser
-        values = parser.connHeaders.getRawHeaders(b"connection") or ()
-    except AttributeError:
-        return []
-    return [("Connection", v.decode("latin-1")) for v in values]
-
-
-class Forward:
-    """Sends ``request`` to ``backend`` through ``agent`` and answers it."""
-
-    def __init__(self, request, agent, backend, url, fields, timeout, on_head=None):
+    def __init__(self, request, spec, target, fields, timeout, on_head=None):
         self.request = request
-        self.agent = agent
-        self.backend = backend
-        self.url = url
+        self.spec = spec
+        self.backend = spec.backend
+        self.target = target  # the request target sent (path and query)
         self.fields = fields
         self.timeout = timeout
         self.on_head = on_head  # (forward, status, fields) -> fields or None (handled)
-        self.done = Deferred()
-        self.pending = None  # the Agent's Deferred until the head arrives
-        self.transport = None  # the backend body's transport (pausable)
+        self.pool = None
+        self.conn = None  # the backend connection while the exchange runs
+        self.pending = None  # a connection attempt's Deferred
         self.paused = False
         self.ended = False
         self.timed_out = False
+        self.got_head = False
+        self.discarding = False  # the answer went otherwise (X-Sendfile): drop its body
+        self.registered = False  # as the request's producer
+        self.head_pending = None  # (status, length) until the head is sent
+        self.stash = None  # the body read with the head
+        self.retried = False
+        self.body = None  # None, "length" or "chunked"
+        self.upload_done = True
         self.deadline = request.deadline(self._expired)
         # A balancer's: on_success(); on_failure(forward, nothing_sent) may
-        # return a Deferred of another attempt (another member), or None.
+        # start another attempt (another member) and return its result, or None.
         self.on_success = None
         self.on_failure = None
 
     def start(self):
         request = self.request
-        body = None
-        if request.content_length or request.headers.get("transfer-encoding") is not None:
-            body = RequestBody(request)
-        headers = TwistedHeaders()
-        for name, value in self.fields:
-            headers.addRawHeader(name.encode("latin-1"), value.encode("latin-1"))
-        self.pending = self.agent.request(
-            request.method.encode("ascii"), self.url.encode("ascii"), headers, body
-        )
-        self.pending.addCallbacks(self._head, self._failed).addErrback(self._crashed)
+        fields = self.fields
+        length = request.content_length
+        if length:
+            self.body = "length"
+            fields.append(("Content-Length", str(length)))
+        elif request.headers.get("transfer-encoding") is not None:
+            self.body = "chunked"
+            fields.append(("Transfer-Encoding", "chunked"))
+        elif length == 0 and request.method in _WANTS_LENGTH:
+            fields.append(("Content-Length", "0"))
+        self.head = request_head(request.method, self.target, fields)
+        self.pool = self.spec.pool(request.reactor)
         self.deadline.after(self.timeout)
-        request.when_ended(self._request_ended)
-        return self.done
+        request.watch(self)
+        self._connect(False)
+        return OK  # (hook_response: the answer follows)
 
-    # -- before the head -------------------------------------------------
+    def idempotent(self):
+        return self.request.method in _IDEMPOTENT and self.body is None
+
+    # -- the connection --------------------------------------------------
+
+    def _connect(self, fresh):
+        pool = self.pool
+        got = pool.acquire(fresh)
+        if not self.idempotent():
+            # Not to be sent twice: never on a kept connection the backend
+            # has closed meanwhile (Apache's check before reuse).
+            while not isinstance(got, Deferred) and not got.looks_alive():
+                got.abort()
+                got = pool.acquire(fresh)
+        if isinstance(got, Deferred):
+            self.pending = got
+            got.addCallbacks(self._connected, self._connect_failed)
+            got.addErrback(self._crashed)
+        else:
+            self._connected(got)
+
+    def _connected(self, conn):
+        self.pending = None
+        if self.ended:
+            conn.complete = conn.keep = True  # unused: keep it
+            conn.done(True)
+            return
+        self.conn = conn
+        conn.send(self, self.head, self.request.method == "HEAD")
+        if self.body is not None:
+            self.upload_done = False
+            conn.transport.registerProducer(_Upload(self.request), True)
+            self.request.stream_body(self._up_data, self._up_end)
+
+    def _up_data(self, data):
+        conn = self.conn
+        if conn is None:
+            return
+        if self.body == "chunked":
+            conn.write(b"%x\r\n%b\r\n" % (len(data), data))
+        else:
+            conn.write(data)
+
+    def _up_end(self):
+        conn = self.conn
+        self.upload_done = True
+        if conn is None:
+            return
+        if self.body == "chunked":
+            conn.write(b"0\r\n\r\n")
+        conn.transport.unregisterProducer()
+
+    def _connect_failed(self, failure):
+        self.pending = None
+        if self.ended:
+            return None
+        if self.timed_out:
+            return self._failed(504, f"no answer within {self.timeout:g}s", False)
+        nothing_sent = failure.check(ConnectionRefusedError, ConnectError) is not None
+        return self._failed(502, f"cannot connect: {failure.value}", nothing_sent)
+
+    # -- the answer (BackendConnection's calls) ----------------------------
+
+    def answer_head(self, conn, status, fields):
+        self.got_head = True
+        request = self.request
+        if self.on_success is not None:
+            self.on_success()
+        length = conn.length
+        if status == 204 or status == 304:
+            length = None  # (a HEAD keeps the GET's length, if the backend said it)
+        if self.on_head is not None:
+            fields = self.on_head(self, status, fields)
+            if fields is None:  # answered otherwise (X-Sendfile): drop the body
+                self.discarding = True
+                return
+        try:
+            if request.add_handler_fields(fields) is False:
+                # Answered otherwise (XSendFile On and an X-Sendfile field):
+                # the backend's body is read and dropped.
+                self.discarding = True
+                return
+        except HeaderInjection as e:
+            conn.abort()
+            self.conn = None
+            self._fail(f"bad field in the answer: {e}", 502)
+            return
+        # The head waits for the end of this read: a whole small answer
+        # then leaves as one write with its Content-Length (answer_end).
+        self.head_pending = (status, length)
+        self.stash = []
+
+    def answer_body(self, data):
+        if self.discarding:
+            return
+        if self.head_pending is not None:
+            self.stash.append(data)  # (at most one read)
+            return
+        self.deadline.extend(self.timeout)
+        self.request.write(data)
+
+    def answer_flush(self):
+        """The read ended with the answer incomplete: send the head and
+        what came of the body, and stream the rest."""
+        status, length = self.head_pending
+        self.head_pending = None
+        request = self.request
+        request.start_response(status, length)
+        self.registered = True
+        request.register_producer(self, True)
+        self.deadline.after(self.timeout)
+        for data in self.stash:
+            request.write(data)
+        self.stash = None
+
+    def answer_end(self, conn):
+        self.conn = None
+        self.deadline.cancel()
+        if self.discarding:
+            conn.done(self.upload_done)
+            return
+        request = self.request
+        pending = self.head_pending
+        if pending is not None:  # the whole answer came in one read
+            self.head_pending = None
+            status, length = pending
+            if conn.bodyless or status == 204 or status == 304:
+                request.start_response(status, length)
+            else:
+                request.send(status, b"".join(self.stash))
+            conn.done(self.upload_done)
+            request.finish()
+            return
+        if self.registered:
+            self.registered = False
+            request.unregister_producer()
+        conn.done(self.upload_done)
+        request.finish()
+
+    def answer_lost(self, conn, reason):
+        self.conn = None
+        if self.ended:
+            return
+        if self.got_head:
+            self.deadline.cancel()
+            if not self.discarding and not self.timed_out:
+                self._fail(f"answer cut: {reason.getErrorMessage()}", None)
+            return
+        if conn.reused and not conn.got_bytes and self.idempotent() and not self.retried:
+            # A kept connection the backend had closed: once more on a new one.
+            self.retried = True
+            self._connect(True)
+            return
+        why = "connection closed before an answer"
+        if not conn.got_bytes and not conn.reused:
+            why += f" ({reason.getErrorMessage()})"
+        self._failed(502, why, self.idempotent())
+
+    def answer_broken(self, conn, why):
+        self.conn = None
+        if self.ended:
+            return
+        self.deadline.cancel()
+        if self.got_head:
+            self._fail(why, None)
+        else:
+            self._failed(502, why, False)
+
+    # -- failures ----------------------------------------------------------
 
     def _expired(self):
         self.timed_out = True
         if self.pending is not None:
-            self.pending.cancel()
-        elif self.transport is not None:
+            self.pending.cancel()  # -> _connect_failed: 504
+            return
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.abort()
+        if self.discarding:
+            return
+        if self.got_head:
             self._fail(f"no data for {self.timeout:g}s after the head", None)
-            self.transport.stopProducing()
-
-    def _failed(self, failure):
-        self.pending = None
-        self.deadline.cancel()
-        if self.ended:
-            return None
-        if self.timed_out:
-            status, why = 504, f"no answer within {self.timeout:g}s"
-        elif failure.check(ConnectionRefusedError, ConnectError):
-            status, why = 502, f"cannot connect: {failure.value}"
-        elif failure.check(ResponseNeverReceived):
-            status, why = 502, "connection closed before an answer"
         else:
-            status, why = 502, f"{failure.getErrorMessage() or failure.type.__name__}"
+            self._failed(504, f"no answer within {self.timeout:g}s", False)
+
+    def _failed(self, status, why, nothing_sent):
+        """Before the head: maybe another member (a balancer), else ``status``."""
+        self.deadline.cancel()
         if self.on_failure is not None:
-            # Nothing of the request reached the backend: it may go elsewhere.
-            nothing_sent = failure.check(ConnectionRefusedError, ConnectError) is not None or (
-                failure.check(ResponseNeverReceived) is not None and self.idempotent()
-            )
-            retry = self.on_failure(self, nothing_sent)
-            if retry is not None:
+            if self.on_failure(self, nothing_sent) is not None:
                 self._log(why + ", trying another member")
-                retry.addBoth(lambda _: self._done())
                 return None
         self._fail(why, status)
         return None
-
-    def idempotent(self):
-        request = self.request
-        return request.method in _IDEMPOTENT and not (
-            request.content_length or request.headers.get("transfer-encoding") is not None
-        )
 
     def _log(self, why):
         request = self.request
@@ -205,95 +338,35 @@ class Forward:
             request.send_error(status)
         else:
             request.abort()
-        self._done()
 
-    def _done(self):
-        if not self.done.called:
-            self.done.callback(DONE)
+    # -- the request's end (RequestWatcher) --------------------------------
 
-    def _request_ended(self):
+    def request_ended(self):
         self.ended = True
+        if self.discarding and self.conn is not None:
+            return  # the body is still being read and dropped; the deadline runs
         self.deadline.cancel()
         if self.pending is not None:
             self.pending.cancel()
-        if self.transport is not None:
-            self.transport.stopProducing()
-        self._done()
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.abort()
 
-    # -- the head --------------------------------------------------------
-
-    def _head(self, response):
-        self.pending = None
-        request = self.request
-        if self.on_success is not None:
-            self.on_success()
-        if self.ended:
-            response.deliverBody(_Discard())
-            return
-        fields = [
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, values in response.headers.getAllRawHeaders()
-            for value in values
-        ]
-        length = None if response.length is UNKNOWN_LENGTH else response.length
-        if request.method == "HEAD":
-            given = response.headers.getRawHeaders(b"content-length")
-            length = int(given[-1]) if given and given[-1].isdigit() else None
-        fields = end_to_end(fields + _connection_fields(response), RESPONSE_OWN)
-        if self.on_head is not None:
-            fields = self.on_head(self, response.code, fields)
-            if fields is None:  # answered otherwise (X-Sendfile); done when it ends
-                self.deadline.cancel()
-                response.deliverBody(_Discard())
-                return
-        try:
-            request.add_handler_fields(fields)
-        except HeaderInjection as e:
-            self.deadline.cancel()
-            response.deliverBody(_Discard())
-            self._fail(f"bad field in the answer: {e}", 502)
-            return
-        request.start_response(response.code, length)
-        request.register_producer(self, True)
-        self.deadline.after(self.timeout)
-        response.deliverBody(_Body(self))
-
-    # -- the body --------------------------------------------------------
-
-    def body_started(self, transport):
-        self.transport = transport
-        if self.paused:
-            transport.pauseProducing()
-
-    def body_data(self, data):
-        self.deadline.extend(self.timeout)
-        self.request.write(data)
-
-    def body_ended(self, reason):
-        transport, self.transport = self.transport, None
-        self.deadline.cancel()
-        if self.ended:
-            return
-        request = self.request
-        request.unregister_producer()
-        if reason.check(ResponseDone, PotentialDataLoss):
-            request.finish()
-            self._done()
-        elif transport is not None and not self.timed_out:
-            self._fail(f"answer cut: {reason.getErrorMessage()}", None)
-
-    # -- IPushProducer (the client's side pauses us) ---------------------
+    # -- IPushProducer (the client's side pauses us) -----------------------
 
     def pauseProducing(self):
         self.paused = True
-        if self.transport is not None:
-            self.transport.pauseProducing()
+        conn = self.conn
+        if conn is not None:
+            conn.transport.pauseProducing()
 
     def resumeProducing(self):
         self.paused = False
-        if self.transport is not None:
-            self.transport.resumeProducing()
+        conn = self.conn
+        if conn is not None:
+            conn.transport.resumeProducing()
 
     def stopProducing(self):
-        if self.transport is not None:
-            self.transport.stopProducing()
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.abort()

@@ -28,11 +28,28 @@ def connection_listed(pairs):
     return listed
 
 
+_DROPS = {}  # (own, keep) -> the names always dropped
+
+
 def end_to_end(pairs, own=frozenset(), keep=frozenset()):
     """The (name, value) pairs of ``pairs`` that are end-to-end: neither
     hop-by-hop, nor listed in a Connection field, nor in ``own``.  Names in
     ``keep`` (``upgrade`` for a WebSocket tunnel) are kept if not listed
     as hop-by-hop by a Connection field other than as themselves."""
-    pairs = list(pairs)
-    drop = (HOP_BY_HOP | connection_listed(pairs) | own) - keep
-    return [(n, v) for n, v in pairs if n.lower() not in drop]
+    drop = _DROPS.get((own, keep))
+    if drop is None:
+        drop = _DROPS[(own, keep)] = (HOP_BY_HOP | own) - keep
+    out = []
+    listing = None
+    for pair in pairs:
+        name = pair[0].lower()
+        if name in drop:
+            if name == "connection":
+                listing = [pair] if listing is None else listing + [pair]
+            continue
+        out.append(pair)
+    if listing is not None:
+        listed = connection_listed(listing) - keep
+        if listed:
+            out = [p for p in out if p[0].lower() not in listed]
+    return out

@@ -53,6 +53,7 @@ class Exchange:
         self.gone = False  # the response ended without us
         self._ours = False  # we are ending it
         self._producing = False
+        self.taken = False  # answered in our place (X-Sendfile): output dropped
         request.when_ended(self._ended)
 
     # -- application side -------------------------------------------------------
@@ -120,23 +121,27 @@ class Exchange:
 
     def _write(self, data):
         request = self.request
-        if not request.finished:
+        if not request.finished and not self.taken:
             request.write(data)
 
     def _apply(self, status, reason, headers):
+        """Status and fields on the request; False when the answer was
+        taken in the application's place (X-Sendfile): the rest of its
+        output is dropped."""
         request = self.request
         request.status = status
         request.reason_text = reason
-        if headers:
-            # (The scope's `Header` operations apply over them.)
-            request.add_handler_fields(headers)
+        # (The scope's `Header` operations apply over them.)
+        if headers and request.add_handler_fields(headers) is False:
+            self.taken = self._ours = True
+            return False
+        return True
 
     def head(self, status, reason, headers, length):
         """The head of a streamed response (op)."""
         request = self.request
-        if request.finished:
+        if request.finished or self.taken or not self._apply(status, reason, headers):
             return
-        self._apply(status, reason, headers)
         try:
             request.start_response(status, length)
         except HeaderInjection as e:
@@ -149,9 +154,8 @@ class Exchange:
     def whole(self, status, reason, headers, body, length):
         """A response known in full (op): head and body in one write."""
         request = self.request
-        if request.finished:
+        if request.finished or self.taken or not self._apply(status, reason, headers):
             return
-        self._apply(status, reason, headers)
         self._ours = True
         try:
             if length == len(body):
@@ -168,7 +172,7 @@ class Exchange:
     def finish(self):
         """The end of a streamed response (op)."""
         request = self.request
-        if request.finished:
+        if request.finished or self.taken:
             return
         self._ours = True
         if self._producing:
@@ -194,7 +198,7 @@ class Exchange:
 
     def error_response(self, status=500):
         request = self.request
-        if request.finished:
+        if request.finished or self.taken:
             return
         self._ours = True
         if self._producing:
@@ -228,10 +232,9 @@ class Exchange:
         """wsgi.file_wrapper of a real file (op): sent zero-copy by the
         engine; the wrapper is closed when the response ends."""
         request = self.request
-        if request.finished:
+        if request.finished or self.taken or not self._apply(status, reason, headers):
             _close_quietly(wrapper, self.mount)
             return
-        self._apply(status, reason, headers)
         self._ours = True
         try:
             d = request.send_file(wrapper.filelike, conditional=False, offset=offset, length=length)

@@ -3,9 +3,14 @@
 compress negotiates for files in ``fixup``; a transformed page is not a
 file, so the xslt plugin asks here, with the scope's ``Gzip``,
 ``GzipTypes``, ``GzipMinLength`` and ``GzipCompLevel`` (present only
-where compress is loaded).  The gzip'd bytes are kept on the cached
-output, made once; their ETag is the output's plus ``-gzip``.
+where compress is loaded) and the same negotiation (axkit.http.coding).
+The gzip'd bytes are kept on the cached output, made once; their ETag is
+the output's plus ``-gzip``.
 """
+
+from axkit.http.coding import accepted_codings, add_vary, type_matches
+
+_patterns = {}  # GzipTypes -> its lower-case patterns
 
 
 def gzip_choice(request, conf, media_type, size):
@@ -13,17 +18,15 @@ def gzip_choice(request, conf, media_type, size):
     or None; adds ``Vary: Accept-Encoding`` where gzip is on for the type."""
     if not getattr(conf, "gzip", False):
         return None
-    from axkit.plugins.compress import accepted_codings, type_matches
-
-    base = (media_type or "").split(";", 1)[0].strip()
-    if not type_matches(base, frozenset(t.lower() for t in conf.gzip_types)):
+    types = conf.gzip_types
+    patterns = _patterns.get(types)
+    if patterns is None:
+        if len(_patterns) >= 64:
+            _patterns.clear()
+        patterns = _patterns[types] = frozenset(t.lower() for t in types)
+    if not type_matches(media_type or "", patterns):
         return None
-    headers = request.response_headers
-    vary = headers.get("Vary")
-    if not vary:
-        headers.set("Vary", "Accept-Encoding")
-    elif "accept-encoding" not in vary.lower():
-        headers.set("Vary", f"{vary}, Accept-Encoding")
+    add_vary(request.response_headers, "Accept-Encoding")
     value = request.headers.get("accept-encoding")
     if not value or "range" in request.headers or size < conf.gzip_min_length:
         return None

@@ -36,6 +36,7 @@ class Output(CachedFile):
         self.body = body
         self.gzipped = None
         self.fields = None
+        self.file = None
         self.deps = deps
         self.media_type = media_type
 
@@ -53,8 +54,15 @@ class Unstyled:
         self.deps = deps
 
 
-def make_output(key, result):
+def make_output(key, result, made_now=False):
+    """The Output of ``result``: Last-Modified is its newest input's; with
+    ``made_now`` (XML handed over by a plugin: its content may change with
+    no file changing) never older than the second it was made in, so an
+    older output's Last-Modified does not make it a 304 (to the second:
+    the ETag is the exact validator)."""
     mtimes = [k[3] for k in result.deps.values() if k is not None]
+    if made_now:
+        mtimes.append(int(time.time()) * 1_000_000_000)
     return Output(key, result.body, result.media_type, result.deps, mtimes)
 
 
@@ -67,12 +75,14 @@ class OutputCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, key):
+    def get(self, key, known=None, known_key=None):
+        """The entry for ``key`` if every input still has its stat key
+        (``known``, a file stat'ed already this request, has ``known_key``)."""
         entry = self.entries.get(key)
         if entry is None:
             self.misses += 1
             return None
-        if not still_valid(entry.deps):
+        if not still_valid(entry.deps, known, known_key):
             self._drop(key)
             self.misses += 1
             return None

@@ -9,9 +9,12 @@ while every file in it has the same stat.
 """
 
 import os
+import threading
 from urllib.parse import unquote, urlsplit
 
 from lxml import etree
+
+from axkit.files.confine import is_inside
 
 ACCESS = etree.XSLTAccessControl(
     read_file=True,
@@ -53,6 +56,18 @@ def safe_parser(resolver=None):
     return parser
 
 
+_local = threading.local()
+
+
+def document_parser():
+    """This thread's safe_parser(), made once: a parser is reused for one
+    parse after another on its thread (never shared between threads)."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = safe_parser()
+    return parser
+
+
 def stylesheet_parser(resolver):
     """The parser for stylesheets: they are the admin's, so their DTD and
     entities are read (DocBook's use both), from local files only -- the
@@ -75,7 +90,7 @@ def url_to_path(url):
 
 def inside(path, roots):
     for root in roots:
-        if path == root or path.startswith(root.rstrip("/") + "/"):
+        if is_inside(path, root):
             return True
     return False
 
@@ -105,9 +120,11 @@ class RecordingResolver(etree.Resolver):
         return self.resolve_filename(path, context)
 
 
-def still_valid(deps):
-    """True while every file in ``deps`` has the stat key recorded."""
+def still_valid(deps, known=None, known_key=None):
+    """True while every file in ``deps`` has the stat key recorded.  The
+    file ``known`` has ``known_key`` now (a stat this request made already,
+    the document's): it is not stat'ed again."""
     for dep, key in deps.items():
-        if file_key(dep) != key:
+        if (known_key if dep == known else file_key(dep)) != key:
             return False
     return True

@@ -99,6 +99,33 @@ def styles_of(items):
     return styles
 
 
+class Chains:
+    """A scope's styles as tuples of stylesheet file names, its
+    ErrorStylesheet's, and its DocumentRoot's real path (document()'s
+    confinement): worked out once per scope, not per request."""
+
+    __slots__ = ("styles", "real_root", "error_stylesheet")
+
+    def __init__(self, conf):
+        root = conf.document_root
+        self.styles = {
+            name: tuple(p.path(root) for p in processors) or None
+            for name, processors in styles_of(conf.ax_add_processor).items()
+        }
+        self.real_root = os.path.realpath(root)
+        error = conf.error_stylesheet
+        self.error_stylesheet = error.path(root) if error is not None else None
+
+    def chain(self, style):
+        """(style, its stylesheets or None: the document's own instructions);
+        a name no <AxStyleName> defines gets the default style."""
+        if style is not None:
+            chain = self.styles.get(style, self)
+            if chain is not self:
+                return style, chain
+        return DEFAULT, self.styles[DEFAULT]
+
+
 def chosen_style(request, chooser):
     """The style name the request asks for (None: the default), and
     whether the path_info was the choice (then it is consumed)."""

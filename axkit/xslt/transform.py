@@ -16,7 +16,8 @@ import time
 from lxml import etree
 
 from . import debug
-from .safety import Denied, safe_parser, stat_key, url_to_path
+from .output import make_output
+from .safety import Denied, document_parser, file_key, stat_key, url_to_path
 
 _PSEUDO_ATTR = re.compile(r"""([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
@@ -43,6 +44,9 @@ class Job:
         "uri",
         "trace_dir",
         "error_stylesheet",
+        "real_root",
+        "key",
+        "files",
     )
 
     def __init__(self, source, filename, chain, params, document_root, uri="", trace_dir=None):
@@ -54,10 +58,13 @@ class Job:
         self.uri = uri  # the request's path (for traces and error pages)
         self.trace_dir = trace_dir  # AxTraceIntermediate: each stage's output goes there
         self.error_stylesheet = None  # ErrorStylesheet: styles an error page
+        self.real_root = None  # DocumentRoot's real path (document() stays under it)
+        self.key = None  # the output cache's key (the ETag is derived from it)
+        self.files = ()  # files handed-over XML is made from (its dependencies)
 
 
 class Result:
-    __slots__ = ("body", "media_type", "deps", "stages", "styled", "status", "error")
+    __slots__ = ("body", "media_type", "deps", "stages", "styled", "status", "error", "output")
 
     def __init__(self, body, media_type, deps, stages, styled=True):
         self.body = body
@@ -67,6 +74,7 @@ class Result:
         self.styled = styled  # False: no stylesheet applied (no PI found)
         self.status = 200  # 500: an error page made by ErrorStylesheet
         self.error = None  # ... and the error it shows (to be logged)
+        self.output = None  # the Output entry of a file's styled page (see work)
 
 
 def stylesheet_pis(tree, base, document_root):
@@ -117,8 +125,11 @@ def _located(error):
     return TransformError(f"{filename}:{line}", str(error))
 
 
-def parse_source(source, filename, deps):
-    """Parse a file name or handed-over bytes/tree into an ElementTree."""
+def parse_source(source, filename, deps, files=()):
+    """Parse a file name or handed-over bytes/tree into an ElementTree;
+    ``files`` (what handed-over XML is made from) are stat'ed first."""
+    for name in files:
+        deps[name] = file_key(name)  # before the XML is built: never newer
     if hasattr(source, "getroottree"):
         return source.getroottree()
     if hasattr(source, "getroot"):
@@ -130,7 +141,7 @@ def parse_source(source, filename, deps):
             with open(filename, "rb") as f:
                 deps[filename] = stat_key(os.fstat(f.fileno()))
                 source = f.read()
-        tree = etree.fromstring(source, safe_parser(), base_url=filename).getroottree()
+        tree = etree.fromstring(source, document_parser(), base_url=filename).getroottree()
     except etree.XMLSyntaxError as e:
         raise _located(e) from None
     refuse_external_entities(tree, filename)
@@ -151,6 +162,19 @@ def refuse_external_entities(tree, filename):
             )
 
 
+def work(job, stylesheets):
+    """What a worker thread does for a request: ``run``, and for a file's
+    styled page its Output entry too (the ETag's digest is made here, not
+    on the reactor thread)."""
+    result = run(job, stylesheets)
+    if result.styled and result.status == 200:
+        if job.filename is not None:
+            result.output = make_output(job.key or (job.filename,), result)
+        elif job.key is not None:  # handed over with a key: made now
+            result.output = make_output(job.key, result, made_now=True)
+    return result
+
+
 def run(job, stylesheets):
     """Transform ``job``: a Result, or TransformError / OSError for the
     plugin to log and answer 500 (with ErrorStylesheet: a Result holding
@@ -165,7 +189,7 @@ def run(job, stylesheets):
 
 def transform(job, stylesheets):
     deps = {}
-    tree = parse_source(job.source, job.filename, deps)
+    tree = parse_source(job.source, job.filename, deps, job.files)
     if job.trace_dir:
         debug.trace(job, 0, tree)
     chain = job.chain
@@ -178,7 +202,7 @@ def transform(job, stylesheets):
         return Result(body, "application/xml", deps, [], styled=False)
     stages = []
     compiled = None
-    roots = (os.path.realpath(job.document_root),)
+    roots = (job.real_root or os.path.realpath(job.document_root),)
     for path in chain:
         started = time.perf_counter()
         try:
@@ -204,11 +228,4 @@ def transform(job, stylesheets):
         stages.append((path, time.perf_counter() - started))
         if job.trace_dir:
             debug.trace(job, len(stages), tree)
-    body = bytes(tree)
-    media_type = compiled.media_type or "text/xml"
-    encoding = compiled.encoding
-    if compiled.method != "text" and tree.getroot() is not None:
-        encoding = tree.docinfo.encoding  # (a result of text only has no docinfo)
-    if media_type.startswith("text/") or media_type.endswith("xml"):
-        media_type = f"{media_type}; charset={encoding or 'UTF-8'}"
-    return Result(body, media_type, deps, stages)
+    return Result(bytes(tree), compiled.media_type_of(tree), deps, stages)

@@ -1,0 +1,360 @@
+"""The proxy's own HTTP/1.1 client (axkit.proxy.client), end to end: a real
+axkit on 127.0.0.1 in front of scripted backends that answer with exact
+bytes and record exactly what they received on which connection."""
+
+import datetime
+import os
+
+from twisted.internet import defer, reactor, ssl
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from axkit.config import ConfigErrors
+from axkit.proxy import client
+from axkit.testing import load_config
+from tests.rawclient import exchange, request_bytes
+from tests.test_proxy_e2e import head_and_body
+
+OK_1 = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+# path -> the bytes answered (a callable gets the connection's number of
+# requests so far and returns the bytes, or None to close without answering)
+SCRIPTS = {
+    "/plain": OK_1,
+    "/continue": b"HTTP/1.1 100 Continue\r\n\r\n" + OK_1,
+    "/hints": b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n" + OK_1,
+    "/close-delimited": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the close",
+    "/connection-close": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+    "/head": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n",
+    "/no-content": b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n",
+    "/chunked": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    ),
+    "/garbage": b"NOT HTTP AT ALL\r\n\r\n",
+    "/switch": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+    # the second request on a connection finds it closed (a stale kept one)
+    "/stale": lambda n: OK_1 if n == 1 else None,
+}
+
+
+class Scripted(Protocol):
+    def connectionMade(self):
+        self.factory.connections += 1
+        self.number = self.factory.connections
+        self.buffer = b""
+        self.served = 0
+
+    def dataReceived(self, data):
+        self.buffer += data
+        while b"\r\n\r\n" in self.buffer:
+            head, _, rest = self.buffer.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            fields = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                fields[name.strip().lower()] = value.strip()
+            if "content-length" in fields:
+                need = int(fields["content-length"])
+                if len(rest) < need:
+                    return
+                body, rest = rest[:need], rest[need:]
+            elif fields.get("transfer-encoding") == "chunked":
+                if b"0\r\n\r\n" not in rest:
+                    return
+                body, _, rest = rest.partition(b"0\r\n\r\n")
+                body += b"0\r\n\r\n"
+            else:
+                body = b""
+            self.buffer = rest
+            self.served += 1
+            method, target, _ = lines[0].split(" ")
+            self.factory.seen.append((self.number, method, target, head, body))
+            script = SCRIPTS.get(target.split("?")[0], OK_1)
+            answer = script(self.served) if callable(script) else script
+            if answer is None:
+                self.transport.loseConnection()
+                return
+            self.transport.write(answer)
+            if target.startswith("/close-delimited"):
+                self.transport.loseConnection()
+
+
+class ClientCase(TestCase):
+    extra = ""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        from axkit.testing import start_server
+
+        self.factory = Factory.forProtocol(Scripted)
+        self.factory.connections, self.factory.seen = 0, []
+        self.port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
+        self.addCleanup(self.port.stopListening)
+        bport = self.port.getHost().port
+        self.server = yield start_server(
+            f"Plugin proxy\nProxyPass / http://127.0.0.1:{bport}/ timeout=2\n{self.extra}"
+        )
+        self.addCleanup(self.server.stop)
+        self.addCleanup(client.close_all)
+
+    def ask(self, path, method="GET", headers=(), body=b"", **kw):
+        return exchange(self.server.port, request_bytes(path, headers, method, body=body), **kw)
+
+
+class Answers(ClientCase):
+    @defer.inlineCallbacks
+    def test_interim_answers_are_skipped(self):
+        for path in ("/continue", "/hints"):
+            status, fields, body = head_and_body((yield self.ask(path)))
+            self.assertEqual((status, body), ("HTTP/1.1 200 OK", b"ok"), path)
+
+    @defer.inlineCallbacks
+    def test_close_delimited_answer_is_passed_whole_and_not_reused(self):
+        status, fields, body = head_and_body((yield self.ask("/close-delimited")))
+        self.assertEqual(status, "HTTP/1.1 200 OK")
+        # Its end known only at the close: chunked to an HTTP/1.1 client.
+        self.assertIn(("Transfer-Encoding", "chunked"), fields)
+        self.assertEqual(body, b"f\r\nuntil the close\r\n0\r\n\r\n")
+        yield self.ask("/plain")
+        self.assertEqual(self.factory.connections, 2)
+
+    @defer.inlineCallbacks
+    def test_connection_close_answer_is_not_reused(self):
+        yield self.ask("/connection-close")
+        yield self.ask("/plain")
+        self.assertEqual(self.factory.connections, 2)
+
+    @defer.inlineCallbacks
+    def test_complete_keep_alive_answers_reuse_the_connection(self):
+        for path in ("/plain", "/chunked", "/no-content", "/plain"):
+            yield self.ask(path)
+        self.assertEqual(self.factory.connections, 1)
+
+    @defer.inlineCallbacks
+    def test_chunked_answer(self):
+        status, fields, body = head_and_body((yield self.ask("/chunked")))
+        self.assertEqual(status, "HTTP/1.1 200 OK")
+        # (whole in one read: sent with its length)
+        self.assertEqual(body, b"abcde")
+        self.assertIn(("Content-Length", "5"), fields)
+
+    @defer.inlineCallbacks
+    def test_head_answer_ends_at_its_head_and_the_connection_is_reused(self):
+        raw = yield self.ask("/head", method="HEAD")
+        status, fields, body = head_and_body(raw)
+        self.assertEqual(status, "HTTP/1.1 200 OK")
+        self.assertIn(("Content-Length", "100"), fields)
+        self.assertEqual(body, b"")
+        status, fields, body = head_and_body((yield self.ask("/plain")))
+        self.assertEqual(body, b"ok")
+        self.assertEqual(self.factory.connections, 1)
+
+    @defer.inlineCallbacks
+    def test_204_has_no_body_and_keeps_its_fields(self):
+        status, fields, body = head_and_body((yield self.ask("/no-content")))
+        self.assertEqual((status, body), ("HTTP/1.1 204 No Content", b""))
+        self.assertIn(("X-A", "1"), fields)
+
+    @defer.inlineCallbacks
+    def test_not_http_is_502_and_the_connection_dropped(self):
+        self.assertEqual(head_and_body((yield self.ask("/garbage")))[0], "HTTP/1.1 502 Bad Gateway")
+        yield self.ask("/plain")
+        self.assertEqual(self.factory.connections, 2)
+
+    @defer.inlineCallbacks
+    def test_unasked_101_is_502(self):
+        self.assertEqual(head_and_body((yield self.ask("/switch")))[0], "HTTP/1.1 502 Bad Gateway")
+
+
+class Requests(ClientCase):
+    @defer.inlineCallbacks
+    def test_head_in_one_piece_and_our_own_framing(self):
+        yield self.ask("/up", "POST", [("Content-Length", "5")], b"hello")
+        data = request_bytes("/up", [("Transfer-Encoding", "chunked")], "POST")
+        yield exchange(self.server.port, data, pieces=[b"5\r\nhello\r\n", b"0\r\n\r\n"], gap=0.05)
+        (_, _, _, head1, body1), (_, _, _, head2, body2) = self.factory.seen
+        self.assertIn(b"\r\ncontent-length: 5", head1.lower())
+        self.assertEqual(body1, b"hello")
+        self.assertIn(b"\r\ntransfer-encoding: chunked", head2.lower())
+        self.assertNotIn(b"content-length", head2.lower())
+        self.assertEqual(body2, b"5\r\nhello\r\n0\r\n\r\n")
+
+    @defer.inlineCallbacks
+    def test_empty_post_says_content_length_0(self):
+        yield self.ask("/p", "POST", [("Content-Length", "0")])
+        self.assertIn(b"\r\ncontent-length: 0", self.factory.seen[0][3].lower())
+
+    @defer.inlineCallbacks
+    def test_stale_kept_connection_get_is_sent_again_on_a_new_one(self):
+        yield self.ask("/stale")
+        raw = yield self.ask("/stale")  # the kept connection closes on it
+        status, fields, body = head_and_body(raw)
+        self.assertEqual((status, body), ("HTTP/1.1 200 OK", b"ok"))
+        self.assertEqual(self.factory.connections, 2)
+        self.assertEqual([s[0] for s in self.factory.seen], [1, 1, 2])
+
+    @defer.inlineCallbacks
+    def test_stale_kept_connection_post_is_never_sent_twice(self):
+        yield self.ask("/stale")
+        raw = yield self.ask("/stale", "POST", body=b"pay")
+        self.assertEqual(head_and_body(raw)[0], "HTTP/1.1 502 Bad Gateway")
+        self.assertEqual([s[1] for s in self.factory.seen], ["GET", "POST"])
+
+
+class _Conn:
+    """A stand-in connection for the pool's bookkeeping."""
+
+    def __init__(self):
+        self.closed = False
+        self.transport = self
+        self.idle_since = 0.0
+
+    def loseConnection(self):
+        self.closed = True
+
+
+class PoolTest(SynchronousTestCase):
+    def test_idle_connections_close_after_ttl_and_max_is_kept(self):
+        clock = Clock()
+        pool = client.Pool(clock, endpoint=None, max_idle=2, ttl=10)
+        a, b, c = _Conn(), _Conn(), _Conn()
+        pool.release(a)
+        clock.advance(5)
+        pool.release(b)
+        pool.release(c)  # over max=2: closed at once
+        self.assertTrue(c.closed)
+        clock.advance(5)  # a idle 10 s: closed; b 5 s: kept
+        self.assertEqual((a.closed, b.closed), (True, False))
+        clock.advance(5)
+        self.assertTrue(b.closed)
+        self.assertEqual(pool.idle, [])
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_most_recently_used_first(self):
+        clock = Clock()
+        pool = client.Pool(clock, endpoint=None, max_idle=4, ttl=10)
+        a, b = _Conn(), _Conn()
+        pool.release(a)
+        pool.release(b)
+        self.assertIs(pool.acquire(), b)
+        pool.close()
+
+
+class BalancerConfig(SynchronousTestCase):
+    def test_unknown_balancer_is_a_config_error_at_its_line(self):
+        with self.assertRaises(ConfigErrors) as caught:
+            load_config("Plugin proxy\n\nProxyPass /x/ balancer://nope/\n")
+        self.assertIn(":3: ProxyPass /x/: no <Proxy balancer://nope>", str(caught.exception))
+
+    def test_balancer_resolved_once(self):
+        config = load_config(
+            "Plugin proxy\nProxyPass /x/ balancer://app/\n"
+            "<Proxy balancer://app>\nBalancerMember http://127.0.0.1:9\n</Proxy>\n"
+        )
+        (route,) = config.servers[0].base.conf.proxy_pass
+        (balancer,) = config.servers[0].base.conf.proxy
+        self.assertIs(route.target, balancer)
+        self.assertIsNotNone(balancer.members[0].spec)
+
+    def test_https_and_ttl_are_accepted(self):
+        config = load_config(
+            "Plugin proxy\nProxyPass /x/ https://127.0.0.1:9/ ttl=5 max=2\nSSLProxyVerify none\n"
+        )
+        (route,) = config.servers[0].base.conf.proxy_pass
+        self.assertEqual((route.target.ttl, route.target.max_idle), (5.0, 2))
+        self.assertFalse(route.target.tls.verify)
+
+
+def make_cert(folder, name="localhost"):
+    """A self-signed certificate for ``name`` and its key (PEM files)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return cert_path, key_path
+
+
+class HttpsBackends(TestCase):
+    """https:// backends: verified by default; a CA file or `SSLProxyVerify
+    none` for a self-signed one."""
+
+    @defer.inlineCallbacks
+    def start(self, extra):
+        from axkit.testing import start_server
+
+        folder = os.path.abspath(self.mktemp())
+        os.makedirs(folder)
+        cert_path, key_path = make_cert(folder)
+        with open(cert_path) as c, open(key_path) as k:
+            pem = ssl.PrivateCertificate.loadPEM(c.read() + k.read())
+        self.factory = Factory.forProtocol(Scripted)
+        self.factory.connections, self.factory.seen = 0, []
+        port = reactor.listenSSL(0, self.factory, pem.options(), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        bport = port.getHost().port
+        conf = f"Plugin proxy\nProxyPass / https://localhost:{bport}/ timeout=5\n"
+        conf += extra.replace("CERT", cert_path)
+        self.server = yield start_server(conf)
+        self.addCleanup(self.server.stop)
+        self.addCleanup(client.close_all)
+
+    def ask(self, path):
+        return exchange(self.server.port, request_bytes(path))
+
+    @defer.inlineCallbacks
+    def test_unknown_ca_is_refused_by_default(self):
+        yield self.start("")
+        raw = yield self.ask("/plain")
+        self.assertEqual(head_and_body(raw)[0], "HTTP/1.1 502 Bad Gateway")
+        self.assertEqual(self.factory.seen, [])
+
+    @defer.inlineCallbacks
+    def test_ca_file_trusts_it(self):
+        yield self.start("SSLProxyCACertificateFile CERT\n")
+        for _ in range(3):
+            status, fields, body = head_and_body((yield self.ask("/plain")))
+            self.assertEqual((status, body), ("HTTP/1.1 200 OK", b"ok"))
+        self.assertEqual(self.factory.connections, 1)  # kept alive over TLS
+        self.assertIn(b"host: localhost:", self.factory.seen[0][3].lower())
+
+    @defer.inlineCallbacks
+    def test_verify_none_accepts_it(self):
+        yield self.start("SSLProxyVerify none\n")
+        status, fields, body = head_and_body((yield self.ask("/chunked")))
+        self.assertEqual((status, body), ("HTTP/1.1 200 OK", b"abcde"))
+
+    def test_bad_ca_file_is_a_config_error(self):
+        with self.assertRaises(ConfigErrors) as caught:
+            load_config(
+                "Plugin proxy\nProxyPass / https://localhost:9/\n"
+                "SSLProxyCACertificateFile /nonexistent/ca.pem\n"
+            )
+        self.assertIn("ca.pem", str(caught.exception))
