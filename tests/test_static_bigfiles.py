@@ -178,6 +178,23 @@ class SendfileTests(StaticTestCase):
         self.assertTrue(owned)  # each went over several turns, on its own descriptor
 
 
+    @defer.inlineCallbacks
+    def test_deleted_file_closes_its_cached_descriptor(self):
+        mid = os.urandom(300 * 1024)
+        path = os.path.join(self.root, "gone.bin")
+        self.write("gone.bin", mid)
+        r = yield self.get("/gone.bin")
+        self.assertEqual(r.body, mid)
+        kept = filecache.CACHE.get(os.path.realpath(path)) or filecache.CACHE.get(path)
+        self.assertIsNotNone(kept)
+        self.assertIsNotNone(kept.file)
+        held = kept.file
+        os.unlink(path)
+        r = yield self.get("/gone.bin")
+        self.assertEqual(r.status, 404)
+        self.assertTrue(held.closed)
+
+
 class TLSTests(StaticTestCase):
     """On TLS there is no socket to sendfile into: the bounded producer."""
 
