@@ -177,7 +177,6 @@ class SendfileTests(StaticTestCase):
         self.assertEqual(split_head(data)[2], mid)
         self.assertTrue(owned)  # each went over several turns, on its own descriptor
 
-
     @defer.inlineCallbacks
     def test_deleted_file_closes_its_cached_descriptor(self):
         mid = os.urandom(300 * 1024)
