@@ -169,6 +169,31 @@ class LogOpener:
             self.process.wait()
 
 
+def start_for(config, drop_to_uid):
+    """Started as root, with twistd about to drop to ``drop_to_uid``: a
+    LogOpener for the log files open now (the logger plugins' startup has
+    opened them) and the TLS files ``config`` read, made the active one.
+    None when there is nothing to do."""
+    from axkit import log as logs
+
+    if not drop_to_uid or os.getuid() != 0:
+        return None
+    paths = logs.file_paths()
+    # TLS keys are often root's alone: SIGHUP re-reads them through it.
+    certificates = sorted({f for c in config.tls.values() for f in c.files})
+    if not paths and not certificates:
+        return None
+    opener = LogOpener.start(paths, certificates)
+    activate(opener)
+    return opener
+
+
+def stop(opener):
+    if opener is not None:
+        activate(None)
+        opener.stop()
+
+
 def read_file(path):
     """``path``'s bytes; through the root-held opener when this process
     dropped its privileges and the file was read before (a TLS key)."""

@@ -7,10 +7,12 @@ for new requests, while requests in flight finish on the objects they hold.
 If it fails, the errors are logged and the old config stays.  SIGUSR1
 reopens the log files (logrotate).
 
-Why one class of ~400 lines: starting, reloading and stopping are the
+Why one class of ~450 lines: starting, reloading and stopping are the
 three ways the same set of listeners, factories and configs change, and
 each must see the others' state (a reload during a drain, a stop during a
-reload); split, they would share it through a second object.
+reload); split, they would share it through a second object.  What can
+live apart does: TLS listeners in axkit/tls.py, the root-held log opener
+in axkit/logopener.py, sd_notify in axkit/systemd.py.
 """
 
 import gc
@@ -74,7 +76,9 @@ class AxKitService(MultiService):
         self.handle_signals = handle_signals
         self.retired_factories = []  # of listeners a reload closed (still draining)
         self.dev_reload = False  # --reload (axkit.reload); set by tap
-        self.tls_creators = {}  # TLS endpoint string -> axkit.tls.SNIConnectionCreator
+        from axkit.tls import TLSListeners
+
+        self.tls = TLSListeners()  # the ssl: listeners' certificates
         self.drop_to_uid = None  # twistd -u: the user privileges are dropped to (set by tap)
         self.log_opener = None  # axkit.logopener.LogOpener, while root-held
         # A worker of `Workers N` (axkit.workers): (endpoint, factory) -> a
@@ -184,12 +188,14 @@ class AxKitService(MultiService):
             # --reload: the socket the process had before it re-executed.
             from axkit.reload import adopt
 
-            d = adopt(self.reactor, endpoint, self._tls_wrapped(endpoint, factory))
+            d = adopt(self.reactor, endpoint, self.tls.wrap(endpoint, self.holder.config, factory))
             if d is not None:
                 return d.addCallback(self._listening, endpoint, factory)
         try:
             server_endpoint = self._server_endpoint(endpoint)
-        except (IndexError, KeyError):
+        except (IndexError, KeyError) as e:
+            if not endpoint.lower().startswith("systemd:"):
+                raise SystemExit(f"axkit: cannot listen on {endpoint}: {e!r}")
             # Twisted's systemd: parser looks the inherited socket up by
             # index or name; say why it is not there.
             from axkit.systemd import activation_problem
@@ -333,31 +339,18 @@ class AxKitService(MultiService):
         self._flusher.start(1.0, now=False)
 
     def _start_log_opener(self):
-        """Running as root with twistd -u to drop to: the log files (all
-        open by now: the logger plugins' startup) are reopened on SIGUSR1,
-        and the TLS certificate files re-read on SIGHUP, through a small
-        process that stays root (axkit/logopener.py)."""
-        from axkit import log as logs
+        """As root with twistd -u: log files reopen (SIGUSR1) and TLS files
+        are re-read (SIGHUP) through a process that stays root."""
+        if self.log_opener is None:
+            from axkit import logopener
 
-        if self.log_opener is not None or not self.drop_to_uid or os.getuid() != 0:
-            return
-        paths = logs.file_paths()
-        # TLS keys are often root's alone: SIGHUP re-reads them through it.
-        certificates = sorted({f for c in self.holder.config.tls.values() for f in c.files})
-        if not paths and not certificates:
-            return
-        from axkit.logopener import LogOpener
-
-        self.log_opener = LogOpener.start(paths, certificates)
-        logs.use_opener(self.log_opener)
+            self.log_opener = logopener.start_for(self.holder.config, self.drop_to_uid)
 
     def _stop_log_opener(self):
-        if self.log_opener is not None:
-            from axkit import log as logs
+        from axkit import logopener
 
-            logs.use_opener(None)
-            self.log_opener.stop()
-            self.log_opener = None
+        logopener.stop(self.log_opener)
+        self.log_opener = None
 
     # -- signals ---------------------------------------------------------------
 
@@ -448,7 +441,7 @@ class AxKitService(MultiService):
                 log.error("config {source} not reloaded; still serving the old one", source=source)
                 return False
             self.holder.config = new_config
-            self._renew_certificates(new_config)
+            self.tls.renew(new_config, log)
             self.holder.generation += 1
             self.gate.maximum = new_config.global_resolved.conf.max_connections
             self._raise_fd_limit()
@@ -457,7 +450,7 @@ class AxKitService(MultiService):
                 if port in self.gate.ports:
                     self.gate.ports.remove(port)
                 factory = self.factories.pop(endpoint, None)
-                self.tls_creators.pop(endpoint, None)
+                self.tls.forget(endpoint)
                 if factory is not None:
                     self.retired_factories.append(factory)
                 # Only the listening socket closes: open connections carry on.
@@ -497,46 +490,14 @@ class AxKitService(MultiService):
 
         return d.addCallback(listening)
 
-    # -- TLS ---------------------------------------------------------------------
-
     def _server_endpoint(self, endpoint):
         """The endpoint to listen on: Twisted's from the string, or for
-        ``ssl:`` axkit's TLS listener (SNI, certificates renewed on reload)."""
-        from axkit.tls import is_tls, tls_endpoint
+        ``ssl:`` axkit's TLS listener (axkit/tls.py: SNI, reloads)."""
+        from axkit.tls import is_tls
 
-        if not is_tls(endpoint):
-            return serverFromString(self.reactor, with_backlog(endpoint))
-        server_endpoint, creator = tls_endpoint(
-            self.reactor, with_backlog(endpoint), self.holder.config.tls[endpoint]
-        )
-        self.tls_creators[endpoint] = creator
-        return server_endpoint
-
-    def _tls_wrapped(self, endpoint, factory):
-        """``factory`` behind axkit's TLS for an ``ssl:`` socket adopted as
-        it is (--reload's re-executed process), else ``factory``."""
-        from axkit.tls import SNIConnectionCreator, is_tls
-
-        if not is_tls(endpoint):
-            return factory
-        from twisted.protocols.tls import TLSMemoryBIOFactory
-
-        creator = self.tls_creators[endpoint] = SNIConnectionCreator(
-            self.holder.config.tls[endpoint]
-        )
-        return TLSMemoryBIOFactory(creator, False, factory)
-
-    def _renew_certificates(self, config):
-        """A reload re-read the certificate files: new connections to the
-        TLS listeners kept open get them; open connections keep theirs."""
-        from axkit.tls import expiry_warnings
-
-        for endpoint, creator in self.tls_creators.items():
-            certificates = config.tls.get(endpoint)
-            if certificates is not None:
-                creator.update(certificates)
-        for warning in expiry_warnings(config, config.tls):
-            log.warn("{warning}", warning=str(warning))
+        if is_tls(endpoint):
+            return self.tls.endpoint(self.reactor, endpoint, self.holder.config, DEFAULT_BACKLOG)
+        return serverFromString(self.reactor, with_backlog(endpoint))
 
     def serving_figures(self):
         """(open connections, requests read since start) for systemd's

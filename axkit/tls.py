@@ -376,6 +376,45 @@ def check_certificates(config):
     return found
 
 
+class TLSListeners:
+    """A service's TLS listeners: the connection creator of each, so that a
+    reload can hand them the certificates it read."""
+
+    def __init__(self):
+        self.creators = {}  # endpoint -> SNIConnectionCreator
+
+    def endpoint(self, reactor, endpoint, config, backlog=None):
+        """The IStreamServerEndpoint to listen on for TLS ``endpoint``
+        (with ``backlog`` unless the string names one)."""
+        text = endpoint
+        if backlog is not None and "backlog=" not in endpoint:
+            text = f"{endpoint}:backlog={backlog}"
+        server_endpoint, self.creators[endpoint] = tls_endpoint(reactor, text, config.tls[endpoint])
+        return server_endpoint
+
+    def wrap(self, endpoint, config, factory):
+        """``factory`` behind TLS for an ``ssl:`` socket adopted as it is
+        (--reload's re-executed process); other endpoints' unchanged."""
+        if not is_tls(endpoint):
+            return factory
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        creator = self.creators[endpoint] = SNIConnectionCreator(config.tls[endpoint])
+        return TLSMemoryBIOFactory(creator, False, factory)
+
+    def renew(self, config, log):
+        """A reload read the certificate files again: new connections get
+        them, open ones keep theirs; those ending soon are warned about."""
+        for endpoint, creator in self.creators.items():
+            if endpoint in config.tls:
+                creator.update(config.tls[endpoint])
+        for warning in expiry_warnings(config, config.tls):
+            log.warn("{warning}", warning=str(warning))
+
+    def forget(self, endpoint):
+        self.creators.pop(endpoint, None)
+
+
 def tls_endpoint(reactor, endpoint, certificates):
     """(an IStreamServerEndpoint, its SNIConnectionCreator) for ``endpoint``."""
     from twisted.internet.endpoints import SSL4ServerEndpoint

@@ -184,6 +184,21 @@ def fresh_latencies(port, count):
     return out
 
 
+def cpu_seconds(pids):
+    """User + system CPU seconds of ``pids`` so far (a figure a busy
+    machine does not inflate the way it inflates latencies)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def pct(values, p):
     return values[min(len(values) - 1, int(len(values) * p))]
 
@@ -371,6 +386,10 @@ def main():
         # yet listening waits in its backlog.  Warm every one up first.
         time.sleep(3)
         fresh_latencies(port, 50 * expected)
+        pids = python_pids(proc.pid)
+        cpu = cpu_seconds(pids)
+        fresh_before = fresh_latencies(port, args.fresh)
+        cpu_before = (cpu_seconds(pids) - cpu) / len(fresh_before)
         base = sorted(wrk_p99(port, args.duration) for _ in range(args.rounds))
         base_p99, base_rps = base[len(base) // 2] if base else (None, 0.0)
         time.sleep(1)
@@ -386,7 +405,12 @@ def main():
         after = sum(rss_kib(p) for p in pids)
         kernel_after = slab_kib()
         spread = sorted((open_sockets(p) for p in pids), reverse=True)
+        cpu = cpu_seconds(pids)
+        time.sleep(5)
+        idle_cpu = (cpu_seconds(pids) - cpu) / 5
+        cpu = cpu_seconds(pids)
         fresh = fresh_latencies(port, args.fresh)
+        cpu_held = (cpu_seconds(pids) - cpu) / len(fresh)
         held = sorted(wrk_p99(port, args.duration) for _ in range(args.rounds))
         held_p99, held_rps = held[len(held) // 2] if held else (None, 0.0)
         still = sum(rss_kib(p) for p in python_pids(proc.pid))
@@ -409,6 +433,16 @@ def main():
         print(
             f"fresh requests while held: p50 {pct(fresh, 0.5):.2f} ms, "
             f"p99 {pct(fresh, 0.99):.2f} ms, max {fresh[-1]:.2f} ms ({len(fresh)} requests)"
+        )
+        print(
+            f"fresh requests before: p50 {pct(fresh_before, 0.5):.2f} ms, "
+            f"p99 {pct(fresh_before, 0.99):.2f} ms"
+        )
+        print(
+            f"server CPU per fresh request: {cpu_before * 1e6:.0f} us without the idle "
+            f"connections, {cpu_held * 1e6:.0f} us while they are held "
+            f"({cpu_held / (cpu_before or 1e-9):.2f}x); while they sit idle: "
+            f"{idle_cpu * 100:.2f}% of a core"
         )
         if args.rounds:
             print(

@@ -10,6 +10,7 @@ connection sending 1 MiB binary messages and reading each echo.
 
     python bench/websocket_bench.py                   # 2 rounds
     python bench/websocket_bench.py --rounds 3 --messages 2000
+    python bench/websocket_bench.py --idle 2000        # RSS per idle tunnel
 
 Prints messages/s and the proxy's CPU per message (from /proc; a message
 crosses the proxy twice, there and back), then axkit's ratio to nginx
@@ -44,6 +45,80 @@ async def main():
         await asyncio.Future()
 asyncio.run(main())
 """
+
+
+RAW_BACKEND = """
+import asyncio, sys
+async def tunnel(reader, writer):
+    try:
+        await reader.readuntil(b"\\r\\n\\r\\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return
+    writer.write(b"HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\n"
+                 b"Connection: Upgrade\\r\\n\\r\\n")
+    await reader.read()
+async def main():
+    server = await asyncio.start_server(tunnel, "127.0.0.1", int(sys.argv[1]), backlog=4096)
+    await server.serve_forever()
+asyncio.run(main())
+"""
+UPGRADE = (
+    b"GET /x HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+def rss_kib_of(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def idle(args):
+    """Open ``args.idle`` tunnels through each proxy, then read its RSS."""
+    import resource
+    import socket
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    work = tempfile.mkdtemp(prefix="axkit-ws-idle-")
+    bport = free_port()
+    backend = subprocess.Popen(
+        ["taskset", "-c", CLIENT_CORE, sys.executable, "-c", RAW_BACKEND, str(bport)]
+    )
+    try:
+        wait_listening(bport, backend)
+        for name, start in PROXIES.items():
+            port = free_port()
+            proc = start(work, port, bport)
+            if proc is None:
+                continue
+            socks = []
+            try:
+                wait_listening(port, proc)
+                time.sleep(0.5)
+                before = rss_kib_of(proc.pid)
+                for _ in range(args.idle):
+                    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+                    s.sendall(UPGRADE)
+                    head = b""
+                    while b"\r\n\r\n" not in head:
+                        head += s.recv(4096)
+                    assert head.startswith(b"HTTP/1.1 101"), head[:100]
+                    socks.append(s)
+                time.sleep(0.5)
+                grown = rss_kib_of(proc.pid) - before
+                print(f"{name:6}: {args.idle} idle tunnels, RSS +{grown / 1024:.1f} MiB "
+                      f"({grown / args.idle:.1f} KiB per tunnel)", flush=True)  # fmt: skip
+            finally:
+                for s in socks:
+                    s.close()
+                stop(proc)
+    finally:
+        stop(backend)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def cpu_seconds(pid):
@@ -121,8 +196,12 @@ def main():
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--bulk", type=int, default=200, help="1 MiB messages")
+    parser.add_argument("--idle", type=int, default=0, help="only: RSS of N idle tunnels")
     args = parser.parse_args()
     need_tools("taskset")
+    if args.idle:
+        idle(args)
+        return
     os.sched_setaffinity(0, {int(CLIENT_CORE)})
     work = tempfile.mkdtemp(prefix="axkit-ws-bench-")
     bport = free_port()

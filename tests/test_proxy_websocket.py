@@ -200,6 +200,9 @@ ProxyPass /idle/ http://127.0.0.1:{port}/ upgrade=websocket timeout=1
         response = caught.exception.response
         self.assertEqual(response.status_code, 403)
         self.assertEqual(response.body, b"not you\n")
+        # Framed as the backend framed it (a length, not chunked).
+        self.assertEqual(response.headers["Content-Length"], "8")
+        self.assertNotIn("Transfer-Encoding", response.headers)
 
     def test_hop_by_hop_fields_other_than_the_upgrade_are_dropped(self):
         s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
@@ -293,20 +296,26 @@ class SecureBackendTests(SynchronousTestCase):
         with open(path, "w") as f:
             f.write(
                 "Listen tcp:0:interface=127.0.0.1\nPlugin proxy\n"
+                f"SSLProxyCACertificateFile {cert}\n"
                 f"ProxyPass /s/ wss://127.0.0.1:{backend.port}/\n"
-                f"ProxyPass /untrusted/ wss://127.0.0.1:{backend.port}/\n"
             )
-        # (The child trusts our certificate through OpenSSL's SSL_CERT_FILE.)
-        os.environ["SSL_CERT_FILE"] = cert
-        try:
-            server = TwistdProcess(path)
-        finally:
-            del os.environ["SSL_CERT_FILE"]
+        server = TwistdProcess(path)
         self.addCleanup(server.stop)
         with connect(f"ws://127.0.0.1:{server.port}/s/echo", open_timeout=10) as ws:
             ws.send("over TLS")
             self.assertEqual(ws.recv(timeout=10), "over TLS")
         self.assertEqual(backend.requests[-1][0], "/echo")
+        # A plain request on the route goes over https (websockets answers 426).
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        s.sendall(b"GET /s/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while True:
+            piece = s.recv(65536)
+            if not piece:
+                break
+            answer += piece
+        s.close()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 426 "), answer[:200])
 
 
 class UntrustedBackendTests(SynchronousTestCase):

@@ -43,11 +43,15 @@ class ConfigTests(SynchronousTestCase):
             self.assertIn(":2:", str(caught.exception))
             self.assertIn(why, str(caught.exception))
 
-    def test_a_plain_request_on_a_wss_route_is_502(self):
+    def test_https_does_not_imply_the_key(self):
+        (route,) = routes("ProxyPass /p/ https://example.test/\n")
+        self.assertIsNone(route.upgrade)
+
+    def test_a_plain_request_on_a_wss_route_is_proxied(self):
+        # (As Apache falls back to mod_proxy_http: over https, here.)
         site = MemorySite("Plugin proxy\nProxyPass /ws/ wss://127.0.0.1:9/\n")
         self.addCleanup(site.close)
-        response = site.request("GET", "/ws/x")
-        self.assertEqual(response.status, 502)
-        self.assertTrue(
-            any("only WebSocket upgrades are sent to a wss://" in str(e) for e in site.events)
-        )
+        conn = site.connect()
+        conn.request("GET", "/ws/x")
+        self.assertEqual(conn.responses(), [])  # waiting for the backend
+        self.assertEqual(site.clock.tcpClients[-1][:2], ("127.0.0.1", 9))

@@ -13,10 +13,10 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
-from axkit.testing import TwistdProcess, start_server
+from axkit.testing import TwistdProcess, load_config, start_server
 from axkit.xslt.pool import shared_pool
 
-from .xslt_support import PLUGINS, REPO, copy_site, expected
+from .xslt_support import PLUGINS, REPO, HandOver, copy_site, expected
 
 CONFIG = (
     PLUGINS
@@ -83,6 +83,38 @@ class RealServer(TestCase):
             self.assertEqual((path, code, d), (path, 200, want[path]))
 
 
+class HandedOverOnThreads(TestCase):
+    """XML handed over with a key on a real server: built on a
+    transformation thread, once, then answered from the cache."""
+
+    def setUp(self):
+        self.root = copy_site(self)
+        self.patch(HandOver, "version", 1)
+        self.patch(HandOver, "built", 0)
+        self.patch(HandOver, "source", None)
+        self.patch(HandOver, "built_on", None)
+
+    @defer.inlineCallbacks
+    def test_built_once_then_cached(self):
+        server = yield start_server(
+            f'DocumentRoot "{self.root}"\n' + CONFIG.format(repo=REPO)
+            + "Plugin tests.xslt_support.HandOver\n"
+        )  # fmt: skip
+        self.addCleanup(server.stop)
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(pool.closeCachedConnections)
+        bodies, tags = [], []
+        for _ in range(3):
+            r = yield treq.get(server.url("/built/keyed"), pool=pool)
+            bodies.append((yield r.content()))
+            tags.append(r.headers.getRawHeaders("etag"))
+        self.assertIn(b"<h1>v1</h1>", bodies[0])
+        self.assertEqual(len(set(bodies)), 1)
+        self.assertEqual(len(set(map(tuple, tags))), 1)
+        self.assertEqual(HandOver.built, 1)
+        self.assertNotIn(HandOver.built_on, (None, threading.main_thread()))
+
+
 class Twistd(TestCase):
     def setUp(self):
         self.root = copy_site(self)
@@ -145,6 +177,37 @@ class Pool(TestCase):
             got = yield defer.gatherResults([pool.call(barrier.wait) for _ in range(n)])
             self.assertEqual(sorted(got), list(range(n)))
         pool.stop()
+
+    def test_sized_by_the_largest_axthreads_at_startup(self):
+        # Two <Server>s saying 1 and 3: the pool has 3 threads from the
+        # start, and a request of either server leaves it so (no resizing
+        # back and forth per request).
+        config = load_config(
+            "Plugin xslt\n"
+            "AxThreads 1\n"
+            "<Server a>\nServerName a.example\nAxThreads 3\n</Server>\n"
+            "<Server b>\nServerName b.example\n</Server>\n"
+        )
+        plugin = config.plugins["xslt"]
+        plugin.startup(config, reactor)
+        self.addCleanup(plugin.pool.stop)
+        self.assertEqual(plugin.pool.size, 3)
+        request = type("Request", (), {"reactor": reactor})()
+        for server in config.servers:
+            conf = server.resolve("/").conf
+            self.assertIs(plugin._pool(request, conf), plugin.pool)
+            self.assertEqual(plugin.pool.size, 3)
+
+    @defer.inlineCallbacks
+    def test_jobs_queued_before_a_stop_still_answer(self):
+        pool = shared_pool(reactor, 1)
+        gate = threading.Event()
+        first = pool.call(gate.wait, 10)
+        second = pool.call(lambda: 42)
+        pool.stop()  # (the reactor's shutdown trigger)
+        gate.set()
+        self.assertEqual((yield first), True)
+        self.assertEqual((yield second), 42)
 
     @defer.inlineCallbacks
     def test_a_failure_comes_back_as_one(self):

@@ -4,6 +4,7 @@
 import os
 import shutil
 import tempfile
+import threading
 import time
 
 from twisted.logger import LogLevel
@@ -88,12 +89,13 @@ class HandOver:
 
     /built/keyed hands over a function building the page from ``version``
     and the file ``source`` (when set), with the key ``("keyed", version)``;
-    ``built`` counts the builds."""
+    ``built`` counts the builds, ``built_on`` is the last one's thread."""
 
     name = "handover"
     version = 1
     source = None
     built = 0
+    built_on = None
 
     def hook_xmlresponse(self, request, conf):
         from lxml import etree
@@ -112,6 +114,7 @@ class HandOver:
 
             def build():
                 cls.built += 1
+                cls.built_on = threading.current_thread()
                 extra = ""
                 if source is not None:
                     with open(source) as f:

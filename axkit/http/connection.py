@@ -18,6 +18,7 @@ never state, so a connection stays one slotted object -- there may be
 * framing.py -- the RFC 9112 checks of a request head, as plain functions;
 * sending.py -- the socket write fast path and SendTimeout;
 * closing.py -- refusals, half-close, lingering close, abort, drain;
+* switching.py -- after a 101: the connection handed to another protocol;
 * states.py -- the names of states, deadline kinds and pause reasons;
 * deadlines.py -- DeadlineWheel, the timer service;
 * factory.py -- HTTPFactory and ConnectionGate (MaxConnections).

@@ -8,9 +8,10 @@ held, unparsed, with reading paused (PAUSE_UPGRADE) until the request is
 answered: a plain answer lets it be parsed as the next request; a 101
 (``request.upgrade(protocol)``) hands it, and the connection, to the new
 protocol.  From then on the connection is ``closing`` to HTTP: no
-deadline, no keep-alive, no drain; it relays reads, the client's
-half-close and the connection's loss to the protocol, which owns the
-transport (it writes, pauses, registers producers and closes it itself).
+deadline, no keep-alive, no response to wait for (a graceful stop closes
+it at once); it relays reads, the client's half-close and the
+connection's loss to the protocol, which owns the transport (it writes,
+pauses, registers producers and closes it itself).
 
 `Switching` is a mixin of `axkit.http.connection.HTTPConnection` (methods
 only; ``_switched`` holds the protocol).

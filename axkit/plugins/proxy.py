@@ -254,7 +254,6 @@ class Proxy:
             request.send_error(503)
             return DONE
         balancer.started(member)
-        request.when_ended(lambda: balancer.ended(member))
         forward = self._forward(
             request,
             conf,
@@ -264,6 +263,10 @@ class Proxy:
             member.backend.base.rstrip("/") + route.base,
             member.timeout or balancer.timeout,
         )
+        if isinstance(forward, websocket.Tunnel):
+            forward.on_closed = lambda: balancer.ended(member)  # (busy while it lasts)
+        else:
+            request.when_ended(lambda: balancer.ended(member))
 
         def failed(forward, nothing_sent):
             balancer.failed(member, request.reactor.seconds())
@@ -286,9 +289,7 @@ class Proxy:
         fields = request_fields(request, conf, backend)
         if route.upgrade == "websocket" and websocket.wanted(request):
             url = "http://" + backend.netloc + target
-            return websocket.Tunnel(request, backend, url, fields, timeout)
-        if backend.scheme == "wss":
-            return _Refused(request, backend)
+            return websocket.Tunnel(request, backend, url, fields, timeout, spec.tls)
         answer = _Answer(conf, request) if conf.proxy_pass_reverse else None
         return Forward(request, spec, target, fields, timeout, answer)
 
@@ -343,17 +344,6 @@ def request_fields(request, conf, backend):
             fields.append((name, value))
     fields.append(("X-Forwarded-Proto", "https" if request.secure else "http"))
     return fields
-
-
-class _Refused:
-    """A plain request on a wss:// route (only WebSockets are tunnelled)."""
-
-    def __init__(self, request, backend):
-        self.request, self.backend = request, backend
-        self.on_success = self.on_failure = None
-
-    def start(self):
-        return websocket.refuse_tls(self.request, self.backend)
 
 
 class _Answer:

@@ -25,7 +25,7 @@ from axkit.config import (
 from axkit.config.options import has_option
 from axkit.files.respond import respond_file
 from axkit.hooks import DECLINED, DONE
-from axkit.log import PluginLogger
+from axkit.log import PluginLogger, scope_values
 from axkit.plugins.serve_dir import xml_listing
 from axkit.xslt import XML_FILES_NOTE, XML_KEY_NOTE, XML_NOTE, is_xml_type
 from axkit.xslt.compression import KEEP_GZIPPED, gzip_choice
@@ -46,6 +46,7 @@ from axkit.xslt.transform import Job, TransformError, work
 log = PluginLogger("xslt")
 HANDLER = "xslt"
 DONE_NOTE = "axkit.xslt.done"
+DEFAULT_THREADS = 2
 
 
 def _at_least_one(value):
@@ -125,9 +126,10 @@ class Xslt:
             "AxThreads",
             count,
             scopes=SERVER_ONLY,
-            default=2,
+            default=DEFAULT_THREADS,
             check=_at_least_one,
-            doc="Threads running transformations (lxml releases the GIL).",
+            doc="Threads running transformations (lxml releases the GIL); one "
+            "pool per process, as large as the largest AxThreads of any <Server>.",
         ),
     ]
 
@@ -135,6 +137,8 @@ class Xslt:
         self.stylesheets = Stylesheets()
         self.outputs = OutputCache()
         self.pool = None
+        self.threads = None  # the largest AxThreads of the config (startup)
+        self._xml_types = {}  # media type -> is_xml_type()
         self._chains_of = {}  # Conf -> Chains (its styles' file names)
 
     # -- claiming ---------------------------------------------------------------
@@ -148,7 +152,13 @@ class Xslt:
         st = request.finfo
         if request.filename is None or st is None or st.st_mode & 0o170000 != 0o100000:
             return False
-        if not is_xml_type(request.mime_type):
+        mime_type = request.mime_type
+        xml = self._xml_types.get(mime_type)
+        if xml is None:  # (asked for every file of the scope: found once per type)
+            if len(self._xml_types) >= 1024:
+                self._xml_types.clear()
+            xml = self._xml_types[mime_type] = is_xml_type(mime_type)
+        if not xml:
             return False
         return bool(conf.ax_add_processor) or not conf.ax_ignore_style_pi
 
@@ -268,8 +278,22 @@ class Xslt:
         )
         return d
 
+    def startup(self, config, reactor):
+        # The transformation threads, started before anything listens (and
+        # resized on a reload): as many as the largest AxThreads of any
+        # <Server>, so that requests of servers saying different numbers
+        # never resize the pool back and forth.
+        sizes = scope_values(config, "axthreads")
+        if "axthreads" not in config.global_scope.values:
+            sizes.append(DEFAULT_THREADS)
+        self.threads = max(sizes)
+        if hasattr(reactor, "callFromThread"):  # (not the fake clock of axkit.testing)
+            self.pool = shared_pool(reactor, self.threads)
+
     def _pool(self, request, conf):
-        pool = self.pool = shared_pool(request.reactor, conf.ax_threads)
+        pool = self.pool
+        if pool is None or pool.joined:
+            pool = self.pool = shared_pool(request.reactor, self.threads or conf.ax_threads)
         return pool
 
     def _done(self, result, request, conf, key, filename):

@@ -97,7 +97,7 @@ class Route:
         else:
             self.backend, self.balancer = Backend(url), None
             self.base = self.backend.base
-            if self.backend.scheme != "http" and upgrade is None:
+            if self.backend.scheme in ("ws", "wss") and upgrade is None:
                 # (ws:// and wss:// tunnel WebSockets, as mod_proxy_wstunnel's.)
                 self.upgrade = "websocket"
 

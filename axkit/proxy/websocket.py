@@ -40,6 +40,7 @@ from axkit.http.head import HeaderInjection
 from axkit.log import PluginLogger
 
 from .hop import RESPONSE_OWN, end_to_end
+from .tls import TLSSettings
 
 log = PluginLogger("proxy")
 
@@ -63,36 +64,25 @@ def wanted(request):
     return "websocket" in split_tokens(request.headers.get("upgrade") or "")
 
 
-def refuse_tls(request, backend):
-    """A plain request on a ``wss://`` route: only upgrades are tunnelled
-    over TLS (plain requests go to an https:// route)."""
-    log.error(
-        "backend {backend}: only WebSocket upgrades are sent to a wss:// backend "
-        "(plain requests need an https:// ProxyPass) -> 502",
-        backend=str(backend),
-        request=request,
-    )
-    request.send_error(502)
-    d = Deferred()
-    d.callback(DONE)
-    return d
-
-
 class Tunnel:
     """One WebSocket request's exchange with ``backend``: the same face as
     axkit.proxy.forward.Forward (``start()``, ``on_success``,
     ``on_failure``), so a balancer uses either."""
 
-    def __init__(self, request, backend, url, fields, timeout):
+    def __init__(self, request, backend, url, fields, timeout, tls=None):
         self.request = request
         self.backend = backend
         # (url: http://netloc/path?query, the path part is what is asked.)
         self.target = url.split("://", 1)[1][len(backend.netloc) :] or "/"
         self.fields = fields
         self.timeout = timeout
+        self.tls = tls  # axkit.proxy.tls.TLSSettings (SSLProxy*), for wss:// and https://
         self.done = Deferred()
         self.on_success = None
         self.on_failure = None
+        # on_closed(): when the tunnel is over, however (a balancer keeps
+        # its member busy until then, not only until the 101).
+        self.on_closed = None
         self.state = CONNECTING
         self.peer = None  # the _Backend protocol
         self.client = None  # the client's transport, after the 101
@@ -112,9 +102,8 @@ class Tunnel:
                 reactor, backend.host, backend.port, timeout=CONNECT_TIMEOUT
             )
         if backend.tls:
-            from twisted.internet.ssl import optionsForClientTLS
-
-            endpoint = wrapClientTLS(optionsForClientTLS(backend.host), endpoint)
+            tls = self.tls if self.tls is not None else TLSSettings()
+            endpoint = wrapClientTLS(tls.creator(backend.host), endpoint)
         self.deadline.after(self.timeout)
         request.when_ended(self._request_ended)
         self.connecting = endpoint.connect(_OneShot(_Backend(self)))
@@ -150,7 +139,8 @@ class Tunnel:
     def _fail(self, why, status, nothing_sent=False):
         """Before the head: answer ``status`` (or another balancer member)."""
         self.deadline.cancel()
-        state, self.state = self.state, CLOSED
+        state = self.state
+        self._end()
         if self.peer is not None:
             self.peer.transport.abortConnection()
         if self.on_failure is not None and state in (CONNECTING, HEAD):
@@ -167,6 +157,13 @@ class Tunnel:
             request.abort()
         self._done()
         return None
+
+    def _end(self):
+        """Every way the exchange ends comes here (once)."""
+        self.state = CLOSED
+        closed, self.on_closed = self.on_closed, None
+        if closed is not None:
+            closed()
 
     def _log(self, why):
         request = self.request
@@ -187,7 +184,7 @@ class Tunnel:
         engine answered in our place): drop the backend."""
         if self.state in (TUNNEL, CLOSED):
             return
-        self.state = CLOSED
+        self._end()
         self.deadline.cancel()
         if self.connecting is not None:
             self.connecting.cancel()
@@ -220,16 +217,19 @@ class Tunnel:
             self.on_success()
         request = self.request
         self.state = ANSWER
-        fields = end_to_end(fields, RESPONSE_OWN)
         length = None
-        for name, value in fields:
-            if name.lower() == "content-length" and value.strip().isdigit():
+        chunked = False
+        for name, value in fields:  # (the framing, before it is stripped)
+            name = name.lower()
+            if name == "content-length" and value.strip().isdigit():
                 length = int(value)
-        chunked = any(n.lower() == "transfer-encoding" for n, _ in fields)
+            elif name == "transfer-encoding":
+                chunked = True
+        fields = end_to_end(fields, RESPONSE_OWN)
         self.peer.close_delimited = length is None and not chunked
         try:
             if request.add_handler_fields(fields) is False:
-                self.state = CLOSED  # answered otherwise (X-Sendfile)
+                self._end()  # answered otherwise (X-Sendfile)
                 self.deadline.cancel()
                 self.peer.transport.loseConnection()
                 self._done()
@@ -238,7 +238,7 @@ class Tunnel:
         except HeaderInjection as e:
             self._fail(f"bad field in the answer: {e}", 502)
             return
-        request.register_producer(self.peer.transport, True)
+        request.register_producer(_Reads(self.peer.transport), True)
         self.deadline.after(self.timeout)
 
     def body(self, data):
@@ -249,7 +249,7 @@ class Tunnel:
     def answered(self):
         if self.state != ANSWER:
             return
-        self.state = CLOSED
+        self._end()
         self.deadline.cancel()
         request = self.request
         request.unregister_producer()
@@ -326,7 +326,7 @@ class Tunnel:
         """Close both sides (each once what it holds is sent)."""
         if self.state == CLOSED:
             return
-        self.state = CLOSED
+        self._end()
         self.deadline.cancel()
         for transport in (self.client, self.peer.transport if self.peer else None):
             if transport is not None:

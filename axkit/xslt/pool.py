@@ -99,12 +99,16 @@ class TransformThreads:
                 d.errback(Failure(value))
 
     def stop(self):
-        """Let every thread end once it has finished its job."""
+        """Let every thread end once the jobs queued so far are done; their
+        results still come back (through a wake-up each: the poll hook goes)."""
         if self.joined:
             return
         self.joined = True
         if self.hooked:
+            self.hooked = False  # (set first: a job finishing from now on wakes the reactor)
             self.reactor.remove_poll_hook(self._collect)
+            if self.done:
+                self._finish()  # finished before the line above, while the hook was there
         self.resize(0)
 
 
