@@ -147,6 +147,9 @@ TCPServer = _tcp.Server
 """The class of a plain server-side TCP transport (``twisted.internet.tcp.
 Server``).  A TLS connection's transport is another class wrapping one."""
 
+TCPPort = _tcp.Port
+"""The class of a plain TCP listening port (``twisted.internet.tcp.Port``)."""
+
 TCPConnection = _tcp.Connection
 """The base class of Twisted's TCP transports, server and client side
 (``twisted.internet.tcp.Connection``): a socket of its own to ``sendfile``
@@ -167,6 +170,69 @@ def plain_tcp(transport):
     if type(transport) is TCPServer:
         return transport.client, transport.socket
     return None
+
+
+def accept_connections(port, reactor):
+    """Accept the connections waiting on the listening TCP ``port`` (a
+    ``tcp.Port``), as its ``doRead`` does, with less work per connection:
+    no buffered-logs context, no address object (``factory.buildProtocol``
+    gets the ``(host, port)`` tuple accept() returned -- axkit's
+    HTTPFactory ignores it), no generator, and the socket made from
+    ``socket._accept()``'s descriptor without the enum conversions of
+    ``socket.accept()``.  The transport is the port's own class
+    (``tcp.Server``), made as Twisted makes it.  Any accept error but
+    EAGAIN (EMFILE, ENFILE, EPERM ...) is left to Twisted's ``doRead``,
+    which recovers from it.
+
+    Relies on ``socket.socket._accept`` (CPython's private C method;
+    tested with 3.11) and on ``tcp.Port``'s ``socket``, ``factory``,
+    ``transport``, ``sessionno``, ``numberAccepts`` and ``addressFamily``
+    (undocumented; tested).  axkit.reactor uses it only when
+    `accept_connections_supported` says so; elsewhere the port's own
+    ``doRead`` runs."""
+    import socket
+
+    listener = port.socket
+    factory = port.factory
+    transport_class = port.transport
+    family = port.addressFamily
+    limit = port.numberAccepts
+    accepted = 0
+    while accepted < limit:
+        try:
+            fd, addr = listener._accept()
+        except BlockingIOError:
+            break
+        except InterruptedError:
+            continue
+        except OSError:
+            port.doRead()  # Twisted's recovery (EMFILE's reserved descriptor ...)
+            return
+        skt = socket.socket(family, socket.SOCK_STREAM, 0, fd)
+        accepted += 1
+        if len(addr) == 4:
+            # IPv6: the scope id in the host, as Twisted's Port gives it.
+            host = socket.getnameinfo(addr, socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)
+            addr = (host[0], *addr[1:])
+        protocol = factory.buildProtocol(addr)
+        if protocol is None:
+            skt.close()
+            continue
+        session = port.sessionno
+        port.sessionno = session + 1
+        protocol.makeConnection(transport_class(skt, protocol, addr, port, session, reactor))
+    # Twisted's scaling of its accept loop to the traffic.
+    port.numberAccepts = limit + 20 if accepted == limit else max(1, accepted)
+
+
+def accept_connections_supported():
+    """Whether `accept_connections` can run here: CPython's
+    ``socket._accept`` and Twisted's ``tcp.Port`` attributes it uses."""
+    import socket
+
+    return hasattr(socket.socket, "_accept") and all(
+        hasattr(_tcp.Port, name) for name in ("transport", "addressFamily", "sessionno")
+    )
 
 
 def can_send_now(transport):

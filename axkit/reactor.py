@@ -241,8 +241,6 @@ if _compat.EPollReactorBase is not None:
                 if (
                     selectable.__class__ in direct
                     or getattr(selectable, "protocol", None).__class__ in direct
-                    # A listening port whose factory is registered.
-                    or getattr(selectable, "factory", None).__class__ in direct
                 ):
                     try:
                         drdw(selectable, fd, event)
@@ -251,6 +249,17 @@ if _compat.EPollReactorBase is not None:
                     except BaseException:
                         # What callWithLogger would do with it.
                         log.err(system=_log_prefix(selectable))
+                elif getattr(selectable, "factory", None).__class__ in direct:
+                    # A listening port whose factory is registered.
+                    try:
+                        if event == _EPOLLIN and selectable.__class__ is _TCP_PORT:
+                            _compat.accept_connections(selectable, self)
+                        else:
+                            drdw(selectable, fd, event)
+                    except KeyboardInterrupt:
+                        raise
+                    except BaseException:
+                        log.err(system=_log_prefix(selectable))
                 else:
                     log.callWithLogger(selectable, drdw, selectable, fd, event)
 
@@ -258,6 +267,10 @@ if _compat.EPollReactorBase is not None:
 else:
     AxKitReactor = None
 
+
+# Listening ports of this class (plain TCP) accept through
+# _compat.accept_connections, where it can run.
+_TCP_PORT = _compat.TCPPort if _compat.accept_connections_supported() else None
 
 # (Twisted's reactor, too, hands every cleanly closed connection one shared
 # Failure: its _disconnectSelectable's faildict.)

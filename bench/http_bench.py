@@ -39,14 +39,14 @@ def need_tools(*tools):
             raise SystemExit(f"{tool} is needed (apt-get install wrk util-linux)")
 
 
-def twistd_axkit(work, conf, args=(), env=None, pin=True, log=None):
-    """``twistd -n axkit --config conf`` (this checkout's axkit), pinned to
-    SERVER_CORE unless ``pin`` is false, its log in ``work``."""
+def twistd_axkit(work, conf, args=(), env=None, pin=True, log=None, repo=REPO):
+    """``twistd -n axkit --config conf`` (this checkout's axkit, or ``repo``'s),
+    pinned to SERVER_CORE unless ``pin`` is false, its log in ``work``."""
     cmd = [*TWISTD, "-n", "--pidfile=", *args, "--logfile",
            log or os.path.join(work, "axkit.log"), "axkit", "--config", conf]  # fmt: skip
     if pin:
         cmd = ["taskset", "-c", SERVER_CORE, *cmd]
-    base = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    base = dict(os.environ, PYTHONPATH=repo + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.Popen(cmd, cwd=work, env=dict(base, **(env or {})),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
@@ -72,7 +72,7 @@ def make_docroot(root):
         f.write((b"0123456789abcdef" * 6400)[:102400])
 
 
-def start_axkit(work, docroot, port):
+def start_axkit(work, docroot, port, repo=REPO):
     conf = os.path.join(work, "axkit.conf")
     with open(conf, "w") as f:
         f.write(f"""Listen tcp:{port}:interface=127.0.0.1
@@ -85,7 +85,7 @@ Plugin access_log
 AccessLog "{work}/axkit-access.log"
 MaxKeepAliveRequests 0
 """)
-    return twistd_axkit(work, conf)
+    return twistd_axkit(work, conf, repo=repo)
 
 
 def start_twisted_web(work, docroot, port):
@@ -209,6 +209,12 @@ def main():
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--skip-nginx", action="store_true")
     parser.add_argument("--only", choices=["axkit", "twisted.web", "nginx"], action="append")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="servers take turns N times; medians are compared"
+    )
+    parser.add_argument(
+        "--base", metavar="CHECKOUT", help="also run another checkout's axkit (as axkit-base)"
+    )
     args = parser.parse_args()
     need_tools("wrk", "taskset")
 
@@ -216,61 +222,82 @@ def main():
     docroot = os.path.join(work, "htdocs")
     make_docroot(docroot)
     servers = [("axkit", start_axkit), ("twisted.web", start_twisted_web)]
+    if args.base:
+        base = os.path.abspath(args.base)
+        servers.insert(1, ("axkit-base", lambda w, d, p: start_axkit(w, d, p, repo=base)))
     if not args.skip_nginx:
         servers.append(("nginx", start_nginx))
     if args.only:
-        servers = [s for s in servers if s[0] in args.only]
+        servers = [s for s in servers if s[0] in args.only or s[0] == "axkit-base"]
     cases = [("1k", False), ("1k", True), ("100k", False), ("100k", True)]
-    results = {}
+    results = {}  # (server, size, close) -> [a wrk result per round]
     try:
-        for name, start in servers:
-            port = free_port()
-            proc = start(work, docroot, port)
-            if proc is None:
-                print(f"{name}: not installed, skipped")
-                continue
-            try:
-                wait_listening(port, proc)
-                # Warm up (imports, caches), then measure.
-                wrk(f"http://127.0.0.1:{port}/1k.txt", 2, args.connections, False)
-                for size, close in cases:
-                    r = wrk(
-                        f"http://127.0.0.1:{port}/{size}.txt",
-                        args.duration,
-                        args.connections,
-                        close,
-                        proc.pid,
-                    )
-                    results[(name, size, close)] = r
-                    label = "close" if close else "keep-alive"
-                    extra = ""
-                    if r["non2xx"] or r["socket_errors"]:
-                        extra = f"  (non-2xx {r['non2xx']}; socket errors {r['socket_errors']})"
-                    print(
-                        f"{name:12} {size:>5} {label:11} {r['rps']:8.0f} req/s  "
-                        f"{r['cpu_us'] or 0:7.1f} us CPU/req = {r['core_rps']:8.0f} "
-                        f"req/s per core   p99 {r['p99_ms']} ms{extra}",
-                        flush=True,
-                    )
-            finally:
-                stop(proc)
+        for round_ in range(args.rounds):
+            # Taking turns, each round starting one server later: a machine
+            # that drifts during the run favours none of them.
+            turn = servers[round_ % len(servers) :] + servers[: round_ % len(servers)]
+            for name, start in turn:
+                run_server(name, start, work, docroot, cases, args, results, round_)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     print()
     for size, close in cases:
         label = "close" if close else "keep-alive"
-        ax = results.get(("axkit", size, close))
-        for peer in ("twisted.web", "nginx"):
-            other = results.get((peer, size, close))
-            if ax and other and other["rps"]:
-                per_core = (
-                    f"{ax['core_rps'] / other['core_rps']:6.2f}x" if other["core_rps"] else "   n/a"
-                )
-                print(
-                    f"axkit / {peer:11} {size:>5} {label:11} wrk req/s "
-                    f"{ax['rps'] / other['rps']:6.2f}x   per core (CPU time) {per_core}"
-                )
+        for name, peer in [("axkit", "twisted.web"), ("axkit", "nginx"), ("axkit", "axkit-base"),
+                           ("axkit-base", "nginx")]:  # fmt: skip
+            ours, theirs = results.get((name, size, close)), results.get((peer, size, close))
+            if not ours or not theirs:
+                continue
+            pairs = list(zip(ours, theirs, strict=False))
+            rate = _median([a["rps"] / b["rps"] for a, b in pairs if b["rps"]])
+            per_core = _median([a["core_rps"] / b["core_rps"] for a, b in pairs if b["core_rps"]])
+            print(
+                f"{name} / {peer:11} {size:>5} {label:11} wrk req/s {rate:6.2f}x   "
+                f"per core (CPU time) {per_core:6.2f}x"
+                + (" (medians of the rounds' ratios)" if args.rounds > 1 else "")
+            )
+
+
+def _median(values):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def run_server(name, start, work, docroot, cases, args, results, round_):
+    port = free_port()
+    proc = start(work, docroot, port)
+    if proc is None:
+        print(f"{name}: not installed, skipped")
+        return
+    try:
+        wait_listening(port, proc)
+        # Warm up (imports, caches), then measure.
+        wrk(f"http://127.0.0.1:{port}/1k.txt", 2, args.connections, False)
+        for size, close in cases:
+            r = wrk(
+                f"http://127.0.0.1:{port}/{size}.txt",
+                args.duration,
+                args.connections,
+                close,
+                proc.pid,
+            )
+            results.setdefault((name, size, close), []).append(r)
+            label = "close" if close else "keep-alive"
+            extra = ""
+            if r["non2xx"] or r["socket_errors"]:
+                extra = f"  (non-2xx {r['non2xx']}; socket errors {r['socket_errors']})"
+            print(
+                f"{round_ + 1}: {name:12} {size:>5} {label:11} {r['rps']:8.0f} req/s  "
+                f"{r['cpu_us'] or 0:7.1f} us CPU/req = {r['core_rps']:8.0f} "
+                f"req/s per core   p99 {r['p99_ms']} ms{extra}",
+                flush=True,
+            )
+    finally:
+        stop(proc)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ response costs.
 Cases: ``1k-keep``, ``1k-close``, ``100k-keep``, ``100k-close``,
 ``10m-keep`` (one client, one request at a time: the figures are per
 request, without wrk's batching).  The config is http_bench.py's
-(uri_to_file, mime_map, serve_file, access_log to a file) or, with
+(uri_to_file, mime_map, serve_file, access_log to a file), with ``--config
+static`` static_bench.py's (the same without the access log) or, with
 ``--config default``, the built-in default one.  Kernel work is not in
 callgrind's count (strace shows the calls; their time is in /proc).
 """
@@ -52,6 +53,12 @@ Plugin mime_map
 Plugin serve_file
 Plugin access_log
 AccessLog "{work}/access.log"
+""",
+    # The minimal static config (static_bench.py's): no access log.
+    "static": """Include "{repo}/conf.d/mime.conf"
+Plugin uri_to_file
+Plugin mime_map
+Plugin serve_file
 """,
     # The built-in default config (axkit/defaults/default.conf), its access
     # log to a file instead of stdout.
@@ -134,9 +141,10 @@ def start(work, root, port, config, wrapper, profile=None):
             "MaxKeepAliveRequests 0\n" + CONFIGS[config].format(repo=REPO, work=work)
         )
     env = dict(os.environ, PYTHONPATH=REPO, PYTHONHASHSEED="0")
+    twistd = TWISTD if profile is None else [sys.executable, __file__, "--serve-profiled", profile]
+    log = os.path.join(work, "axkit.log")
     proc = subprocess.Popen(
-        [*wrapper, *(TWISTD if profile is None else [sys.executable, __file__, "--serve-profiled", profile]), "-n", "--pidfile=", "--logfile", os.path.join(work, "axkit.log"),
-         "axkit", "--config", conf],  # fmt: skip
+        [*wrapper, *twistd, "-n", "--pidfile=", "--logfile", log, "axkit", "--config", conf],
         cwd=root,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -290,7 +298,10 @@ def main():
         client(int(port), path, int(n), keep == "1")
         return
     cases = args.cases.split(",")
-    tools = () if args.profile else ("strace",) if args.strace else ("valgrind", "callgrind_control")
+    if args.profile:
+        tools = ()
+    else:
+        tools = ("strace",) if args.strace else ("valgrind", "callgrind_control")
     for tool in tools:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed")

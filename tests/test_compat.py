@@ -293,6 +293,87 @@ class TCPTransportTests(unittest.TestCase):
         self.assertIsNone(_compat.write_buffer_mark(object()))
 
 
+class _Recorder(protocol.Protocol):
+    def connectionMade(self):
+        self.factory.made.append(self)
+
+
+class _RecordingFactory(protocol.Factory):
+    protocol = _Recorder
+
+    def __init__(self, refuse=False):
+        self.made = []
+        self.addrs = []
+        self.refuse = refuse
+
+    def buildProtocol(self, addr):
+        self.addrs.append(addr)
+        if self.refuse:
+            return None
+        return protocol.Factory.buildProtocol(self, addr)
+
+
+class AcceptTests(unittest.TestCase):
+    """accept_connections: tcp.Port.doRead's work, lighter."""
+
+    def listen(self, factory):
+        port = global_reactor.listenTCP(0, factory, interface="127.0.0.1")
+        port.stopReading()  # only accept_connections accepts here
+        self.addCleanup(port.stopListening)
+        return port
+
+    def connect(self, port):
+        client = socket.create_connection(("127.0.0.1", port.getHost().port))
+        self.addCleanup(client.close)
+        return client
+
+    def test_supported_here(self):
+        self.assertTrue(_compat.accept_connections_supported())
+        self.assertTrue(hasattr(socket.socket, "_accept"))
+        for name in ("transport", "sessionno", "addressFamily"):  # class attributes
+            self.assertTrue(hasattr(_compat.TCPPort, name), name)
+
+    def test_accepts_every_waiting_connection(self):
+        factory = _RecordingFactory()
+        port = self.listen(factory)
+        port.numberAccepts = 100
+        clients = [self.connect(port) for _ in range(3)]
+        _compat.accept_connections(port, global_reactor)
+        self.assertEqual(len(factory.made), 3)
+        for proto, client in zip(factory.made, clients, strict=True):
+            self.addCleanup(proto.transport.abortConnection)
+            self.assertIs(type(proto.transport), _compat.TCPServer)
+            self.assertEqual(proto.transport.client, client.getsockname())
+            self.assertEqual(proto.transport.getPeer().port, client.getsockname()[1])
+        self.assertEqual(factory.addrs, [c.getsockname() for c in clients])
+        self.assertEqual([p.transport.sessionno for p in factory.made], [0, 1, 2])
+        self.assertEqual(port.numberAccepts, 3)  # Twisted's scaling
+
+    def test_refused_connection_is_closed(self):
+        factory = _RecordingFactory(refuse=True)
+        port = self.listen(factory)
+        client = self.connect(port)
+        _compat.accept_connections(port, global_reactor)
+        client.settimeout(5)
+        self.assertEqual(client.recv(10), b"")  # closed by the server
+        self.assertEqual(factory.made, [])
+
+    def test_other_accept_errors_go_to_twisted(self):
+        factory = _RecordingFactory()
+        port = self.listen(factory)
+        called = []
+
+        class Failing:
+            def _accept(self):
+                raise OSError(24, "EMFILE")
+
+        port.socket, real = Failing(), port.socket
+        self.addCleanup(setattr, port, "socket", real)
+        self.patch(port, "doRead", lambda: called.append(True))
+        _compat.accept_connections(port, global_reactor)
+        self.assertEqual(called, [True])
+
+
 class ProcessTests(unittest.TestCase):
     """stdin_writer, watch_exit, unwatch_exit (Twisted's process support)."""
 

@@ -152,7 +152,6 @@ class SendfileTests(StaticTestCase):
         r = yield self.get("/swap.bin")
         self.assertEqual(r.body, b"new")
 
-
     @defer.inlineCallbacks
     def test_cached_descriptor_sent_slowly_then_again(self):
         # A file the cache keeps open (over FileCacheMaxFileSize, under
@@ -177,6 +176,22 @@ class SendfileTests(StaticTestCase):
         data = yield reader.done
         self.assertEqual(split_head(data)[2], mid)
         self.assertTrue(owned)  # each went over several turns, on its own descriptor
+
+    @defer.inlineCallbacks
+    def test_deleted_file_closes_its_cached_descriptor(self):
+        mid = os.urandom(300 * 1024)
+        path = os.path.join(self.root, "gone.bin")
+        self.write("gone.bin", mid)
+        r = yield self.get("/gone.bin")
+        self.assertEqual(r.body, mid)
+        kept = filecache.CACHE.get(os.path.realpath(path)) or filecache.CACHE.get(path)
+        self.assertIsNotNone(kept)
+        self.assertIsNotNone(kept.file)
+        held = kept.file
+        os.unlink(path)
+        r = yield self.get("/gone.bin")
+        self.assertEqual(r.status, 404)
+        self.assertTrue(held.closed)
 
 
 class TLSTests(StaticTestCase):

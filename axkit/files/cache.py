@@ -67,7 +67,8 @@ class CachedFile:
         copy = cls.__new__(cls)
         for klass in cls.__mro__:
             for name in getattr(klass, "__slots__", ()):
-                setattr(copy, name, getattr(self, name))
+                # (A subclass may leave a slot unset: None in the copy.)
+                setattr(copy, name, getattr(self, name, None))
         copy.mtime = now
         copy.last_modified = http_date(now)
         copy.fields = None
@@ -196,6 +197,15 @@ class FileCache:
             f = None
         return entry, f
 
+    def discard(self, filename):
+        """Drop ``filename``'s entry (the file is gone): its bytes, and the
+        descriptor it keeps open, which would hold a deleted file's space."""
+        old = self.entries.pop(filename, None)
+        if old is not None:
+            self._forget(old)
+            if old.body is not None:
+                self.cached_bytes -= len(old.body) + (len(old.gzipped[1]) if old.gzipped else 0)
+
     def _forget(self, entry):
         """``entry`` leaves the cache: close the file it keeps open."""
         if entry.file is not None:
@@ -205,11 +215,7 @@ class FileCache:
 
     def store(self, filename, entry, conf):
         entries = self.entries
-        old = entries.pop(filename, None)
-        if old is not None:
-            self._forget(old)
-            if old.body is not None:
-                self.cached_bytes -= len(old.body) + (len(old.gzipped[1]) if old.gzipped else 0)
+        self.discard(filename)
         added = len(entry.body) if entry.body is not None else 0
         limit = getattr(conf, "file_cache_size", DEFAULT_SIZE)
         while entries and (len(entries) >= MAX_ENTRIES or self.cached_bytes + added > limit):

@@ -127,6 +127,9 @@ class SendfileProducer(_Base):
         self.transport = transport
         self.sock_fd = sock_fd
         self.file_fd = f.fileno()
+        # The socket took less than offered: it is full, and the next try
+        # waits for it to be writable (a try now would fail with EAGAIN).
+        self.full = False
 
     def start(self):
         if not self._buffered() and self._pump(register=False):
@@ -147,6 +150,11 @@ class SendfileProducer(_Base):
 
     def resumeProducing(self):
         if self.done:
+            return
+        if self.full:
+            # (Registering resumes a pull producer at once.)
+            self.full = False
+            self.transport.startWriting()
             return
         if self._buffered():
             # The head (or multipart framing) is still in the transport's
@@ -191,12 +199,20 @@ class SendfileProducer(_Base):
                 self._shrank()
                 return True
             request.bytes_sent += sent
+            offered = min(length, budget)
             length -= sent
             budget -= sent
             if length:
                 segments[0] = (offset + sent, length)
             else:
                 segments.pop(0)
+            if sent < offered:
+                # A short send: the socket is full until the client reads.
+                if register:
+                    self.transport.startWriting()
+                else:
+                    self.full = True
+                return False
             if budget <= 0 and segments:
                 if register:
                     # The socket may take more: go on after the other

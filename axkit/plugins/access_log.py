@@ -24,15 +24,18 @@ COMBINED = '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"'
 BUILTIN_FORMATS = {"common": COMMON, "combined": COMBINED}
 JSON = "json"
 
-_time_cache = [None, ""]
+# [the second, its text, the next second]: a compiled format reads the text
+# straight from here while its request started within that second.
+_time_cache = [-1, "", -1]
 
 
 def clf_time(now):
     """[10/Oct/2000:13:55:36 +0000] (UTC), cached per second."""
     second = int(now)
     if second != _time_cache[0]:
-        _time_cache[0] = second
         _time_cache[1] = time.strftime("[%d/%b/%Y:%H:%M:%S +0000]", time.gmtime(second))
+        _time_cache[0] = second
+        _time_cache[2] = second + 1
     return _time_cache[1]
 
 
@@ -167,20 +170,24 @@ def compile_format(fmt):
     """
     parts = _parse_format(fmt)
     slow = _generic_renderer(parts)
-    env = {"_esc": _escape, "clf_time": clf_time, "_slow": slow}
-    body, pieces, escaped = [], [], []
+    env = {"_esc": _escape, "clf_time": clf_time, "_slow": slow, "_tc": _time_cache}
+    # The line is one f-string over locals: literal text (braces doubled)
+    # and {vN} for each value.
+    body, template, escaped = [], [], []
     for i, part in enumerate(parts):
         if part.__class__ is str:
-            pieces.append(repr(part))
+            template.append(part.replace("{", "{{").replace("}", "}}"))
             continue
         fn, arg, raw, letter = part
         env[f"F{i}"], env[f"A{i}"] = fn, arg
         if raw or letter in _INLINE_RAW:
             if letter == "t" and not arg:
-                expr = "clf_time(r.started)"
+                # The cached second's text, without a call, most of the time.
+                expr = "(_tc[1] if _tc[0] <= r.started < _tc[2] else clf_time(r.started))"
             else:
                 expr = _INLINE_RAW.get(letter) or f"F{i}(r, now, A{i})"
-            pieces.append(f"str({expr})")
+            body.append(f"    v{i} = {expr}")
+            template.append(f"{{v{i}}}")
             continue
         if letter == "i" and arg:
             env[f"A{i}"] = arg.lower()
@@ -190,7 +197,7 @@ def compile_format(fmt):
         else:  # any value (a note may be 0): "-" only for None and ""
             body.append(f"    v{i} = F{i}(r, now, A{i})")
             body.append(f"    if v{i} is None or v{i} == '': v{i} = '-'")
-        pieces.append(f"v{i}")
+        template.append(f"{{v{i}}}")
         escaped.append(f"v{i}")
     lines = ["def render(r, now):", "  try:"]
     lines += body
@@ -199,7 +206,7 @@ def compile_format(fmt):
         lines.append("    if not seen.isprintable() or '\"' in seen or '\\\\' in seen:")
         for v in escaped:
             lines.append(f"      {v} = _esc({v})")
-    lines.append(f"    return ''.join(({', '.join(pieces)}, '\\n'))")
+    lines.append("    return f" + repr("".join(template) + "\n"))
     lines.append("  except TypeError:")
     lines.append("    return _slow(r, now)      # a value that is not a string")
     exec(compile("\n".join(lines), f"<LogFormat {fmt!r}>", "exec"), env)

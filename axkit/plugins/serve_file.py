@@ -60,6 +60,9 @@ class ServeFile:
             return DECLINED
         st = request.finfo
         if st is None:
+            # Gone: a descriptor the cache kept for it goes too.
+            if filename in self.entries:
+                self.cache.discard(filename)
             return 404
         if st.st_mode & 0o170000 != 0o100000:  # not a regular file
             return DECLINED
