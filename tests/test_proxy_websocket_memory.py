@@ -113,6 +113,21 @@ class MemoryTunnelTests(SynchronousTestCase):
         self.assertTrue(self.conn.transport.disconnecting)
         self.assertTrue(transport.disconnecting)
 
+    def test_closing_unregisters_the_reads_producers_first(self):
+        # A TLS transport sends its close_notify (and closes) only once no
+        # producer is registered on it: the tunnel's close must unregister
+        # the other side's reads, or a wss client waits for the close.
+        protocol, transport = self.backend()
+        protocol.dataReceived(SWITCH)
+        client = self.conn.transport
+        self.assertIsNotNone(client.producer)
+        self.assertIsNotNone(transport.producer)
+        protocol.readConnectionLost()  # the backend's FIN after its Close frame
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertTrue(client.disconnecting)
+        self.assertIsNone(client.producer)
+        self.assertIsNone(transport.producer)
+
     def test_the_client_going_closes_the_backend(self):
         protocol, transport = self.backend()
         protocol.dataReceived(SWITCH)

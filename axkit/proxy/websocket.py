@@ -327,6 +327,10 @@ class Tunnel:
         self.deadline.cancel()
         for transport in (self.client, self.peer.transport if self.peer else None):
             if transport is not None:
+                # (The other side's reads were its producer: a TLS transport
+                # would not send its close_notify while one is registered,
+                # and the client would wait for the close.)
+                transport.unregisterProducer()
                 transport.loseConnection()
 
     def backend_lost(self, protocol, reason):
