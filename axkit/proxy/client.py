@@ -230,6 +230,9 @@ class BackendConnection(Protocol):
         self.exchange = None
         if reusable and self.complete and self.keep and self.transport is not None:
             self.reused = True
+            # (The client's side may have paused our reads when the answer
+            # ended: a kept connection must read its next answer.)
+            self.transport.resumeProducing()
             self.pool.release(self)
         else:
             self.transport.loseConnection()
