@@ -23,9 +23,11 @@ never state, so a connection stays one slotted object -- there may be
 * deadlines.py -- DeadlineWheel, the timer service;
 * factory.py -- HTTPFactory and ConnectionGate (MaxConnections).
 
-HTTPConnection's own part is over 300 lines: reading, dispatching and
-flow control all turn on the same few fields (state, active, queue,
-_paused, _parsing) and each is only understood next to the others.
+Why over 500 lines: HTTPConnection's own part is over 300 lines, and
+reading, dispatching and flow control all turn on the same few fields
+(state, active, queue, _paused, _parsing); each is only understood next to
+the others, so they stay in one module while every other concern above has
+its own.
 """
 
 from httptools import HttpParserError, HttpParserUpgrade
