@@ -20,6 +20,7 @@ import os
 import time
 
 from axkit.auth.require import client_ip
+from axkit.hooks import DECLINED
 from axkit.http.states import BODY, HEADERS, IDLE, RESPONDING
 
 
@@ -283,6 +284,30 @@ WORKER = None  # (slot, folder) in a worker of Workers N (axkit.workers.figures)
 # The plugins a status page (server_status, metrics) answers ahead of,
 # whatever the order of the Plugin lines: every handler that could claim
 # its URL.
+class CountingPlugin:
+    """What server_status and metrics share: they count into one Counters
+    (each connection and response once, whichever plugins are loaded) and
+    a few additions per response are all the counting costs."""
+
+    def __init__(self, counters=None):
+        self.counters = counters if counters is not None else COUNTERS
+
+    def startup(self, config, reactor):
+        self.counters.config_started(config)
+
+    def hook_connect(self, connection, conf):
+        self.counters.connect(connection)
+        return DECLINED
+
+    def hook_disconnect(self, connection, conf):
+        self.counters.disconnect(connection)
+        return DECLINED
+
+    def hook_response_sent(self, request, conf):
+        self.counters.response_sent(request)
+        return DECLINED
+
+
 ANSWERS_BEFORE = (
     "proxy",
     "wsgi",

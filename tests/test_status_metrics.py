@@ -4,8 +4,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from twisted.trial import unittest
 
 import axkit.wsgi.pool
+from axkit import status
 from axkit.hooks import DONE
-from axkit.plugins import metrics
 from axkit.status import Counters
 from axkit.testing import MemorySite
 
@@ -38,7 +38,7 @@ def samples(body):
 
 class MetricsTests(unittest.SynchronousTestCase):
     def setUp(self):
-        self.patch(metrics, "COUNTERS", Counters())
+        self.patch(status, "COUNTERS", Counters())
 
     def site(self, inside=""):
         site = MemorySite(

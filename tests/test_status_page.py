@@ -3,9 +3,9 @@
 from twisted.trial import unittest
 
 import axkit.wsgi.pool
+from axkit import status
 from axkit.cgi.slots import SLOTS
 from axkit.hooks import DONE
-from axkit.plugins import metrics, server_status
 from axkit.status import Counters
 from axkit.testing import MemorySite
 
@@ -62,7 +62,7 @@ def parse_auto(body):
 
 class StatusTests(unittest.SynchronousTestCase):
     def setUp(self):
-        self.patch(server_status, "COUNTERS", Counters())
+        self.patch(status, "COUNTERS", Counters())
 
     def site(self, inside="", extra=""):
         site = MemorySite(
@@ -163,8 +163,7 @@ class SharedCountingTests(unittest.SynchronousTestCase):
 
     def test_both_plugins_count_once(self):
         shared = Counters()
-        self.patch(server_status, "COUNTERS", shared)
-        self.patch(metrics, "COUNTERS", shared)
+        self.patch(status, "COUNTERS", shared)
         site = MemorySite(
             """
             Plugin server_status

@@ -33,7 +33,14 @@ from prometheus_client.process_collector import ProcessCollector
 
 from axkit.config import NOT_FILES, Directive, flag
 from axkit.hooks import DECLINED, DONE
-from axkit.status import ANSWERS_BEFORE, BUCKETS, COUNTERS, STATES, figures, page_refusal
+from axkit.status import (
+    ANSWERS_BEFORE,
+    BUCKETS,
+    STATES,
+    CountingPlugin,
+    figures,
+    page_refusal,
+)
 
 # The text format every Prometheus reads (prometheus_client's newest default,
 # 1.0.0, is refused by some scrapers); our names are plain ASCII either way.
@@ -106,7 +113,7 @@ class Collector:
             yield GaugeMetricFamily(f"axkit_{name}", doc, value=f[name])
 
 
-class Metrics:
+class Metrics(CountingPlugin):
     """Counts responses and connections; answers Metrics On URLs."""
 
     name = "metrics"
@@ -125,11 +132,8 @@ class Metrics:
     ]
 
     def __init__(self, counters=None):
-        self.counters = counters if counters is not None else COUNTERS
+        super().__init__(counters)
         self._registry = None
-
-    def startup(self, config, reactor):
-        self.counters.config_started(config)
 
     def registry(self):
         """The CollectorRegistry that renders the figures (made once)."""
@@ -139,20 +143,6 @@ class Metrics:
             ProcessCollector(registry=registry)
             self._registry = registry
         return self._registry
-
-    # -- counting (axkit.status: a few additions per response) --------------
-
-    def hook_connect(self, connection, conf):
-        self.counters.connect(connection)
-        return DECLINED
-
-    def hook_disconnect(self, connection, conf):
-        self.counters.disconnect(connection)
-        return DECLINED
-
-    def hook_response_sent(self, request, conf):
-        self.counters.response_sent(request)
-        return DECLINED
 
     def hook_response(self, request, conf):
         if not conf.metrics:

@@ -31,10 +31,10 @@ import time
 from axkit import SERVER_SOFTWARE
 from axkit.config import NOT_FILES, Directive, flag
 from axkit.hooks import DECLINED, DONE
-from axkit.status import ANSWERS_BEFORE, COUNTERS, figures, page_refusal
+from axkit.status import ANSWERS_BEFORE, CountingPlugin, figures, page_refusal
 
 
-class ServerStatus:
+class ServerStatus(CountingPlugin):
     """Counts responses and connections; answers ServerStatus On URLs."""
 
     name = "server_status"
@@ -51,26 +51,6 @@ class ServerStatus:
             "unless Require lines (Plugin access) in the scope say who.",
         ),
     ]
-
-    def __init__(self, counters=None):
-        self.counters = counters if counters is not None else COUNTERS
-
-    def startup(self, config, reactor):
-        self.counters.config_started(config)
-
-    # -- counting (axkit.status: a few additions per response) --------------
-
-    def hook_connect(self, connection, conf):
-        self.counters.connect(connection)
-        return DECLINED
-
-    def hook_disconnect(self, connection, conf):
-        self.counters.disconnect(connection)
-        return DECLINED
-
-    def hook_response_sent(self, request, conf):
-        self.counters.response_sent(request)
-        return DECLINED
 
     # -- the page -----------------------------------------------------------
 
