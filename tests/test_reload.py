@@ -223,6 +223,13 @@ class ReloadUnderLoadTests(SynchronousTestCase):
         threads = [threading.Thread(target=client, args=(k,)) for k in counts]
         for t in threads:
             t.start()
+        # Serving (as systemd's READY=1 waits for): the "listening" line comes
+        # before the signal handlers are installed, and a SIGHUP in between
+        # would end the process.
+        ready = time.monotonic() + 10
+        while not bodies and time.monotonic() < ready:
+            time.sleep(0.01)
+        self.assertTrue(bodies, server.output()[-2000:])
         try:
             for generation in range(2, self.RELOADS + 2):
                 version = "b" if generation % 2 == 0 else "a"
