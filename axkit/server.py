@@ -133,6 +133,9 @@ class AxKitService(MultiService):
                     raise SystemExit(f"axkit: plugin {name} failed to start: {e}")
 
     def privilegedStartService(self):
+        # Handlers first: "listening" is logged as each port is bound, and a
+        # SIGHUP or SIGUSR1 sent on seeing it must not end the process.
+        self.install_signal_handlers()
         self.start_plugins()
         # Listen before privileges are dropped (ports below 1024).
         for endpoint in self.holder.config.listeners:
@@ -348,6 +351,8 @@ class AxKitService(MultiService):
         if not self.handle_signals:
             return
         for signum, action in ((signal.SIGHUP, self.reload), (signal.SIGUSR1, self.reopen_logs)):
+            if signum in self._old_signals:
+                continue  # installed already (privilegedStartService)
 
             def handler(number, frame, action=action):
                 # Signal handlers interrupt the reactor: hand the work to it.

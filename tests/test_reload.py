@@ -259,3 +259,40 @@ class ReloadUnderLoadTests(SynchronousTestCase):
             print(f"reload under load: {counts} requests, {self.RELOADS} reloads, 0 failed")
         self.assertGreater(counts["keepalive"], self.RELOADS)
         self.assertGreater(counts["fresh"], self.RELOADS)
+
+
+class SignalHandlersBeforeListeningTests(SynchronousTestCase):
+    """twistd logs "axkit listening" as each port is bound, in
+    privilegedStartService, before startService runs: a SIGHUP sent on
+    seeing that line (a test, a deploy script) must find the handler
+    installed, not end the process."""
+
+    def test_handlers_installed_before_ports_are_bound(self):
+        from twisted.internet import reactor
+
+        from axkit.server import AxKitService
+        from axkit.testing import load_config
+
+        service = AxKitService(
+            load_config("Listen tcp:0:interface=127.0.0.1\n"), reactor=reactor, handle_signals=True
+        )
+        seen = {}
+        listen = service.listen
+
+        def listen_and_look(endpoint):
+            seen[endpoint] = signal.getsignal(signal.SIGHUP), signal.getsignal(signal.SIGUSR1)
+            return listen(endpoint)
+
+        service.listen = listen_and_look
+        before = signal.getsignal(signal.SIGHUP)
+        try:
+            service.privilegedStartService()
+        finally:
+            for port in service.ports.values():
+                port.stopListening()
+            service.restore_signal_handlers()
+        self.assertEqual(list(seen), ["tcp:0:interface=127.0.0.1"])
+        hup, usr1 = seen["tcp:0:interface=127.0.0.1"]
+        self.assertTrue(callable(hup) and hup is not before, hup)
+        self.assertTrue(callable(usr1), usr1)
+        self.assertIs(signal.getsignal(signal.SIGHUP), before)

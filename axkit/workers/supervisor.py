@@ -117,6 +117,9 @@ class Supervisor(MultiService):
         from axkit.log import open_early, scope_values
 
         open_early(scope_values(self.holder.config, "errorlog"))
+        # Before binding: a SIGHUP sent on seeing "listening" must not end
+        # the process.
+        self.install_signal_handlers()
         self.bind(self.holder.config.listeners)
         MultiService.privilegedStartService(self)
 
@@ -300,6 +303,8 @@ class Supervisor(MultiService):
 
     def install_signal_handlers(self):
         for signum, action in ((signal.SIGHUP, self.reload), (signal.SIGUSR1, self.reopen_logs)):
+            if signum in self._old_signals:
+                continue  # installed already (privilegedStartService)
 
             def handler(number, frame, action=action):
                 self.reactor.callFromThread(action)

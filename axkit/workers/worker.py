@@ -73,6 +73,9 @@ def reopen_on_sigusr1(service):
     ignored; SIGTERM and SIGINT are the reactor's)."""
 
     def install():
+        if signal.SIGUSR1 in service._old_signals:
+            return  # installed already (privilegedStartService)
+
         def handler(number, frame):
             service.reactor.callFromThread(service.reopen_logs)
 
