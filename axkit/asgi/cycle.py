@@ -27,6 +27,7 @@ from zope.interface import implementer
 from axkit.http.framing import split_tokens
 from axkit.http.headers import HOP_BY_HOP
 from axkit.http.request import HeaderInjection, RequestWatcher
+from axkit.http.states import FINISHED
 
 from .body import BodyFeed
 from .scope import build_scope
@@ -104,6 +105,7 @@ class HTTPCycle(BodyFeed, RequestWatcher):
         self.request = request
         self.mount = mount
         self.bridge = bridge
+        self.threaded = bridge.threaded  # (else the r_* methods are called directly)
         self.inbox = deque()
         self.held = []
 
@@ -117,18 +119,24 @@ class HTTPCycle(BodyFeed, RequestWatcher):
             self.inbox.append(_EMPTY_BODY)
             self.body_asked = True
             self.final_sent = True
-        request.watch(self)
+        # (On axkit's reactor the task's first step runs here and now: an
+        # app that answers at once has answered when this returns.)
         self.bridge.start_task(self.run(scope))
+        if request.state == FINISHED:
+            self.request_ended()  # (what watch() would do: no watcher needed)
+        else:
+            request.watch(self)
 
     # -- loop: the app -------------------------------------------------------
 
     async def run(self, scope):
-        error = None
         try:
             await self.mount.app(scope, self.receive, self.send)
         except BaseException as e:  # CancelledError included: it failed
-            error = e
-        self.bridge.to_reactor(self.r_app_done, error, self.l_complete)
+            self.bridge.to_reactor(self.r_app_done, e, self.l_complete)
+        else:
+            if not self.l_complete:  # (a complete answer: nothing to do)
+                self.bridge.to_reactor(self.r_app_done, None, False)
 
     async def receive(self):
         inbox = self.inbox
@@ -180,9 +188,14 @@ class HTTPCycle(BodyFeed, RequestWatcher):
             head = self.l_head
             if head is not True:
                 self.l_head = True
-                self.bridge.to_reactor(self.r_first_body, head[0], head[1], body, more)
-            else:
+                if self.threaded:
+                    self.bridge.to_reactor(self.r_first_body, head[0], head[1], body, more)
+                else:
+                    self.r_first_body(head[0], head[1], body, more)
+            elif self.threaded:
                 self.bridge.to_reactor(self.r_body, body, more)
+            else:
+                self.r_body(body, more)
             if more:
                 self.unacked += len(body)
                 if self.paused or self.unacked > HIGH_WATER:
