@@ -559,7 +559,8 @@ def stepped_event_loop(arm):
 
     Relies on BaseEventLoop._ready (a deque of Handles), _scheduled (a heap
     of TimerHandles with ``_when``), _run_once, _selector, _debug, _closed,
-    on asyncio.events.Handle and _get/_set_running_loop, and on the C Task
+    on asyncio.events.Handle and _get/_set_running_loop, on
+    asyncio.tasks._current_tasks (loop -> its running task), and on the C Task
     scheduling its first step with ``loop.call_soon(step, context=ctx)``
     from its ``__init__`` (CPython 3.11 to 3.13; 3.12's own eager tasks do
     the same).  In debug mode (PYTHONASYNCIODEBUG) ``call_soon`` and tasks
@@ -577,7 +578,12 @@ def stepped_event_loop(arm):
         probe.close()
     get_running = events._get_running_loop
     set_running = events._set_running_loop
-    current_task = asyncio.current_task
+    from asyncio import tasks
+
+    # (asyncio.current_task(loop) is a Python function looking up this dict.)
+    current_tasks = getattr(tasks, "_current_tasks", None)
+    if not isinstance(current_tasks, dict):
+        return None
     Task = asyncio.Task
     Handle = events.Handle
     yes = itertools.repeat(True).__next__
@@ -585,16 +591,18 @@ def stepped_event_loop(arm):
 
     class SteppedEventLoop(loop_class):
         _eager = False  # the next call_soon is a new task's first step: kept
-        _first = None  # (callback, context) it kept
+        _first = None  # the callback it kept
+        _first_context = None  # and its context
 
         def set_debug(self, enabled):
             loop_class.set_debug(self, enabled)
             self.get_debug = yes if enabled else no
 
         def call_soon(self, callback, *args, context=None):
-            if self._eager:
+            if self._eager and not args:
                 self._eager = False
-                self._first = (callback, args, context)
+                self._first = callback
+                self._first_context = context
                 return None
             if self._debug or self._closed:
                 return loop_class.call_soon(self, callback, *args, context=context)
@@ -603,21 +611,24 @@ def stepped_event_loop(arm):
             return handle
 
         def start_task(self, coro):
-            if self._debug or self._closed or current_task(self) is not None:
+            if self._debug or self._closed or self in current_tasks:
                 return Task(coro, loop=self)
             self._eager = True
             try:
                 task = Task(coro, loop=self)
-            finally:
+            except BaseException:
                 self._eager = False
-            first, self._first = self._first, None
-            if first is None:  # (not scheduled the way relied on: it is queued)
+                raise
+            if self._eager:  # (Task did not call call_soon as relied on: it is queued)
+                self._eager = False
                 return task
-            callback, args, context = first
+            callback = self._first
+            context = self._first_context
+            self._first = self._first_context = None
             previous = get_running()
             set_running(self)
             try:
-                context.run(callback, *args)
+                context.run(callback)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as e:

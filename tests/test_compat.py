@@ -831,6 +831,14 @@ class AsyncioTests(unittest.TestCase):
         task = loop.start_task(app())
         self.assertIsInstance(task.exception(), ValueError)
 
+    def test_start_task_of_a_non_coroutine_leaves_call_soon_alone(self):
+        loop, _ = self.make()
+        self.assertRaises(TypeError, loop.start_task, "not a coroutine")
+        ran = []
+        loop.call_soon(ran.append, 1)
+        loop.turn()
+        self.assertEqual(ran, [1])
+
     def test_call_soon_queues_handles_as_asyncio_does(self):
         import asyncio
 

@@ -99,7 +99,9 @@ class ThreadBridge:
             self.loop.call_soon_threadsafe(self._drain_loop)
 
     def start_task(self, coro):
+        """Start ``coro`` as a task on the loop (None: it is not made yet)."""
         self.to_loop(self.loop.create_task, coro)
+        return None
 
     def _drain_loop(self):
         # Cleared before draining: a call queued from now on schedules

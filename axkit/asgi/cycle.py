@@ -102,30 +102,24 @@ class HTTPCycle(BodyFeed, RequestWatcher):
     inflight = False  # an http.request message the app has not taken
 
     def __init__(self, request, mount, bridge):
+        """Start ``request`` through ``mount``'s app (reactor side): its
+        scope is built and its task started.  (On axkit's reactor the
+        task's first step runs here and now: an app that answers at once
+        has answered when this returns.)"""
         self.request = request
         self.mount = mount
         self.bridge = bridge
         self.threaded = bridge.threaded  # (else the r_* methods are called directly)
-        self.inbox = deque()
-        self.held = []
-
-    # -- reactor: start ------------------------------------------------------
-
-    def r_start(self):
-        request = self.request
-        scope = build_scope(request, self.mount.root_path, self.mount.state)
+        inbox = self.inbox = deque()
         if request.body_complete:
             # No body (a GET): the first receive() needs no crossing.
-            self.inbox.append(_EMPTY_BODY)
-            self.body_asked = True
-            self.final_sent = True
-        # (On axkit's reactor the task's first step runs here and now: an
-        # app that answers at once has answered when this returns.)
-        self.bridge.start_task(self.run(scope))
-        if request.state == FINISHED:
-            self.request_ended()  # (what watch() would do: no watcher needed)
-        else:
+            inbox.append(_EMPTY_BODY)
+            self.body_asked = self.final_sent = True
+        task = bridge.start_task(self.run(build_scope(request, mount.root_path, mount.state)))
+        if request.state != FINISHED:
             request.watch(self)
+        elif task is None or not task.done():
+            self.request_ended()  # (what watch() would do: no watcher needed)
 
     # -- loop: the app -------------------------------------------------------
 
@@ -246,7 +240,7 @@ class HTTPCycle(BodyFeed, RequestWatcher):
         request = self.request
         named, length = fields
         try:
-            if named and request.add_handler_fields(list(named)) is False:
+            if named and request.add_handler_fields(named) is False:
                 self.taken = self.done = True  # (later bodies are dropped)
                 return
             if not more:

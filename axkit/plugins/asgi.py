@@ -188,5 +188,5 @@ class ASGI:
                 plugin="asgi",
             )
             return 503
-        HTTPCycle(request, mount, bridges._BRIDGE).r_start()
+        HTTPCycle(request, mount, bridges._BRIDGE)
         return OK
