@@ -591,8 +591,7 @@ def stepped_event_loop(arm):
 
     class SteppedEventLoop(loop_class):
         _eager = False  # the next call_soon is a new task's first step: kept
-        _first = None  # the callback it kept
-        _first_context = None  # and its context
+        _first = None  # (callback, context) it kept
 
         def set_debug(self, enabled):
             loop_class.set_debug(self, enabled)
@@ -601,8 +600,7 @@ def stepped_event_loop(arm):
         def call_soon(self, callback, *args, context=None):
             if self._eager and not args:
                 self._eager = False
-                self._first = callback
-                self._first_context = context
+                self._first = (callback, context)
                 return None
             if self._debug or self._closed:
                 return loop_class.call_soon(self, callback, *args, context=context)
@@ -619,16 +617,15 @@ def stepped_event_loop(arm):
             except BaseException:
                 self._eager = False
                 raise
-            if self._eager:  # (Task did not call call_soon as relied on: it is queued)
+            first = self._first
+            if first is None:  # (Task did not call call_soon as relied on: queued)
                 self._eager = False
                 return task
-            callback = self._first
-            context = self._first_context
-            self._first = self._first_context = None
+            self._first = None
             previous = get_running()
             set_running(self)
             try:
-                context.run(callback)
+                first[1].run(first[0])
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as e:

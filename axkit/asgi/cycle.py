@@ -169,7 +169,8 @@ class HTTPCycle(BodyFeed, RequestWatcher):
     async def send(self, message):
         kind = message["type"]
         if kind == "http.response.body":
-            if self.l_head is None:
+            head = self.l_head
+            if head is None:
                 raise RuntimeError("ASGI: http.response.body before http.response.start")
             if self.l_gone:
                 raise ClientDisconnected("the client has gone")
@@ -177,19 +178,24 @@ class HTTPCycle(BodyFeed, RequestWatcher):
                 return  # after the end: ignored (spec)
             body = message.get("body", b"")
             more = message.get("more_body", False)
-            if not more:
-                self.l_complete = True
-            head = self.l_head
             if head is not True:
                 self.l_head = True
+                if not more:
+                    self.l_complete = True
+                    if not self.threaded:  # (the usual: a whole answer, on this thread)
+                        self.r_first_body(head[0], head[1], body, False)
+                        return
                 if self.threaded:
                     self.bridge.to_reactor(self.r_first_body, head[0], head[1], body, more)
                 else:
                     self.r_first_body(head[0], head[1], body, more)
-            elif self.threaded:
-                self.bridge.to_reactor(self.r_body, body, more)
             else:
-                self.r_body(body, more)
+                if not more:
+                    self.l_complete = True
+                if self.threaded:
+                    self.bridge.to_reactor(self.r_body, body, more)
+                else:
+                    self.r_body(body, more)
             if more:
                 self.unacked += len(body)
                 if self.paused or self.unacked > HIGH_WATER:
@@ -205,8 +211,7 @@ class HTTPCycle(BodyFeed, RequestWatcher):
                 raise ValueError(f"ASGI: bad status {status!r}")
             headers = message.get("headers", ())
             try:
-                key = tuple(headers)
-                fields = _FIELDS.get(key)
+                fields = _FIELDS.get(key := tuple(headers))
             except TypeError:  # (pairs as lists: not kept)
                 key = fields = None
             if fields is None:

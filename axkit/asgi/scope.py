@@ -11,7 +11,7 @@ def build_scope(request, root_path, state):
     ``raw_path`` and ``query_string`` the bytes as sent; header names are
     lower-case bytes, in arrival order, repeats kept."""
     query = request.query
-    notes = request.connection_notes
+    notes = request.channel.notes  # (request.connection_notes, one call less)
     where = notes.get("asgi.server")  # the listening socket's (host, port), scheme
     if where is None:
         where = notes["asgi.server"] = (
