@@ -178,7 +178,9 @@ class ASGI:
     # -- response ---------------------------------------------------------------
 
     def hook_response(self, request, conf):
-        mount = request.notes.get(NOTE)
+        # (Taken out of the notes: empty notes keep the engine's checks of
+        # them short while the answer goes out.)
+        mount = request.notes.pop(NOTE, None)
         if mount is None or request.handler != HANDLER:
             return DECLINED
         if mount.app is None:
