@@ -132,12 +132,18 @@ class WSGI:
         if routes is None:
             routes = self._routes_for(conf)
         path = request.path
-        found = longest_prefix(routes[0], path)
-        if found is None or found[1] is OFF:
+        for prefix, mount in routes[0]:
+            # (axkit.http.paths.longest_prefix, inlined: this runs for every request.)
+            if path.startswith(prefix):
+                n = len(prefix)
+                if prefix[-1:] == "/" or len(path) == n or path[n] == "/":
+                    break
+        else:
             return DECLINED
-        if routes[1] is not None and self._claimed_by_others(conf, routes[1], path, found[0]):
+        if mount is OFF:
             return DECLINED
-        mount = found[1]
+        if routes[1] is not None and self._claimed_by_others(conf, routes[1], path, prefix):
+            return DECLINED
         notes[NOTE] = mount
         request.handler = HANDLER
         request.path_info = path[len(mount.script_name) :]
@@ -174,7 +180,9 @@ class WSGI:
     # -- response: run it ----------------------------------------------------------
 
     def hook_response(self, request, conf):
-        mount = request.notes.get(NOTE)
+        # (Taken out of the notes: empty notes keep the engine's checks of
+        # them short while the answer goes out.)
+        mount = request.notes.pop(NOTE, None)
         if mount is None:
             return DECLINED
         pool = self.pool
