@@ -126,7 +126,8 @@ class Pipeline:
 
     def handle(self, request):
         vhosts = self._vhosts if self.holder.config is self._config else self._current()
-        server = vhosts.select(request)
+        # (One server on this listener: no Host to look at.)
+        server = vhosts.default if vhosts.single else vhosts.select(request)
         base = server.base
         request.server = server
         request.resolved = base
@@ -324,7 +325,9 @@ class Pipeline:
     def resolve(self, request):
         """Set the request's merged scope from its server and path, and the
         handler its SetHandler names."""
-        resolved = request.server.resolve(request.path)
+        server = request.server
+        # (No <Location> sections: the server's own scope, without the call.)
+        resolved = server.resolve(request.path) if server.locations else server.base
         conf = resolved.conf
         if resolved is not request.resolved:
             request.resolved = resolved
