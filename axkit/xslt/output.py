@@ -66,6 +66,41 @@ def make_output(key, result, made_now=False):
     return Output(key, result.body, result.media_type, result.deps, mtimes)
 
 
+class SourceCache:
+    """The bytes of the XML files transformed lately, by file name, each
+    with the stat key it was read under.  One is used only while the
+    request's own stat of the file (uri_to_file's) has that key -- never
+    stale, as the output cache -- so a page transformed per request reads
+    no file, as a small static file is sent from memory.  Files up to
+    ``largest`` bytes, ``limit`` in all (past it, all are dropped)."""
+
+    def __init__(self, limit=8 * 1024 * 1024, largest=256 * 1024):
+        self.entries = {}
+        self.bytes = 0
+        self.limit = limit
+        self.largest = largest
+
+    def get(self, filename, key):
+        """(stat key, bytes) of ``filename`` if read under ``key``, or None."""
+        entry = self.entries.get(filename)
+        if entry is not None and entry[0] == key:
+            return entry
+        return None
+
+    def put(self, filename, entry):
+        size = len(entry[1])
+        if size > self.largest:
+            return
+        old = self.entries.pop(filename, None)
+        if old is not None:
+            self.bytes -= len(old[1])
+        if self.bytes + size > self.limit:
+            self.entries.clear()
+            self.bytes = 0
+        self.entries[filename] = entry
+        self.bytes += size
+
+
 class OutputCache:
     """Outputs by key, least recently used evicted past ``limit`` bytes."""
 
