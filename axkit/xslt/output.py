@@ -19,6 +19,16 @@ from axkit.http.dates import http_date
 
 from .safety import still_valid
 
+_formatted = (None, "")  # the last (mtime, Last-Modified): pages per request share it
+
+
+def _last_modified(mtime):
+    global _formatted
+    last = _formatted  # (one read: another thread may replace it meanwhile)
+    if last[0] != mtime:
+        last = _formatted = (mtime, http_date(mtime))
+    return last[1]
+
 
 class Output(CachedFile):
     """The transformed bytes, looking to the file responder like a file."""
@@ -30,7 +40,7 @@ class Output(CachedFile):
         self.key = digest
         self.etag = f'"x{digest[:24]}"'
         self.mtime = int(max(mtimes, default=0) // 1_000_000_000)
-        self.last_modified = http_date(self.mtime)
+        self.last_modified = _last_modified(self.mtime)
         self.future = self.mtime > time.time()
         self.size = len(body)
         self.body = body
