@@ -29,6 +29,7 @@ from twisted.python.failure import Failure
 from axkit._compat import can_send_now
 from axkit.http.framing import split_tokens
 from axkit.http.headers import HOP_BY_HOP
+from axkit.reactor import dispatch_directly
 
 from .hop import RESPONSE_OWN
 
@@ -50,6 +51,7 @@ class _Refused(Exception):
     """An answer this client does not take (raised from a parser callback)."""
 
 
+@dispatch_directly  # (twisted.logger only: no legacy log context per read)
 class BackendConnection(Protocol):
     """One keep-alive connection; serves one exchange at a time."""
 

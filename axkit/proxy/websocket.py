@@ -37,6 +37,7 @@ from axkit.hooks import DONE
 from axkit.http.framing import split_tokens
 from axkit.http.head import HeaderInjection
 from axkit.log import PluginLogger
+from axkit.reactor import dispatch_directly
 
 from .client import backend_endpoint
 from .hop import RESPONSE_OWN, end_to_end
@@ -383,6 +384,7 @@ class _OneShot(Factory):
         return self.protocol_instance
 
 
+@dispatch_directly  # (twisted.logger only: no legacy log context per read)
 @implementer(IHalfCloseableProtocol)
 class _Backend(Protocol):
     """The tunnel's backend connection: reads the answer's head (httptools),
@@ -451,6 +453,7 @@ class _Backend(Protocol):
         self.tunnel.backend_lost(self, reason)
 
 
+@dispatch_directly
 @implementer(IHalfCloseableProtocol)
 class _Client(Protocol):
     """The client's side of the tunnel (what ``request.upgrade`` connects)."""
