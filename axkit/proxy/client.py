@@ -45,6 +45,7 @@ _BODYLESS = frozenset((204, 304))
 # those the engine writes itself (framing, Date, Server).
 _DROPPED = frozenset(n.encode("ascii") for n in HOP_BY_HOP | RESPONSE_OWN)
 _NOT_FIELDS = frozenset(("keep-alive", "close"))  # Connection options, not field names
+_KEEP_ALIVE = [b"keep-alive"]  # the usual Connection field of an answer: nothing listed
 
 
 class _Refused(Exception):
@@ -55,6 +56,23 @@ class _Refused(Exception):
 class BackendConnection(Protocol):
     """One keep-alive connection; serves one exchange at a time."""
 
+    # The state of one exchange (reset by send; class-level defaults).
+    length = None  # the answer's Content-Length (an int), if it has one
+    framed = False  # it has a Content-Length or a Transfer-Encoding
+    listing = None  # its Connection fields' values
+    upgrade = None  # its Upgrade field's value (relayed on a 426 only)
+    status = 0
+    head_done = False
+    complete = False
+    got_bytes = False
+    bodyless = False
+    until_close = False
+    keep = False
+    # llhttp ended the last answer itself (not a HEAD's, cut at its head):
+    # the parser is at the start of the next one and serves again.
+    clean = False
+    paused = False  # reading paused by the exchange (the client is slow)
+
     def __init__(self, pool):
         self.pool = pool
         self.exchange = None
@@ -63,21 +81,7 @@ class BackendConnection(Protocol):
         self.idle_since = 0.0
         self.lost = None  # Deferreds waiting for connectionLost (close_all)
         self.sock = None
-        self._reset()
-
-    def _reset(self):
         self.fields = []
-        self.length = None  # the answer's Content-Length (an int), if it has one
-        self.framed = False  # it has a Content-Length or a Transfer-Encoding
-        self.listing = None  # its Connection fields' values
-        self.upgrade = None  # its Upgrade field's value (relayed on a 426 only)
-        self.status = 0
-        self.head_done = False
-        self.complete = False
-        self.got_bytes = False
-        self.bodyless = False
-        self.until_close = False
-        self.keep = False
 
     def connectionMade(self):
         self.pool.track(self)
@@ -106,11 +110,26 @@ class BackendConnection(Protocol):
     def send(self, exchange, head, bodyless):
         """Start an exchange: write the request head (one write).  With
         ``bodyless`` (a HEAD request) the answer ends at its head."""
-        self._reset()
+        self.fields = []
+        self.length = self.listing = self.upgrade = None
+        self.status = 0
+        self.framed = self.head_done = self.complete = self.got_bytes = False
+        self.until_close = self.keep = False
         self.exchange = exchange
         self.bodyless = bodyless
-        self.parser = HttpResponseParser(self)
+        if not self.clean:
+            self.parser = HttpResponseParser(self)
+        self.clean = False
         self.write(head)
+
+    def pause_reading(self):
+        """The exchange's client is slow: stop reading the answer."""
+        self.paused = True
+        self.transport.pauseProducing()
+
+    def resume_reading(self):
+        self.paused = False
+        self.transport.resumeProducing()
 
     def looks_alive(self):
         """Whether a kept connection is still open, checked on the socket
@@ -164,9 +183,10 @@ class BackendConnection(Protocol):
             self.upgrade = None
             return
         self.status = status
-        if self.listing is not None:
+        listing = self.listing
+        if listing is not None and listing != _KEEP_ALIVE:
             listed = set()
-            for value in self.listing:
+            for value in listing:
                 listed.update(split_tokens(value.decode("latin-1")))
             listed -= _NOT_FIELDS
             if listed:
@@ -192,8 +212,12 @@ class BackendConnection(Protocol):
             exchange.answer_body(data)
 
     def on_message_complete(self):
-        if not self.head_done or self.complete:
-            return  # an interim answer; or the end llhttp saw after a HEAD's head
+        if not self.head_done:
+            return  # an interim answer
+        if not self.bodyless:
+            self.clean = True
+        if self.complete:
+            return  # (a 204's, a 304's: complete at the head)
         self.complete = True
         self.keep = self.parser.should_keep_alive()
 
@@ -232,9 +256,10 @@ class BackendConnection(Protocol):
         self.exchange = None
         if reusable and self.complete and self.keep and self.transport is not None:
             self.reused = True
-            # (The client's side may have paused our reads when the answer
-            # ended: a kept connection must read its next answer.)
-            self.transport.resumeProducing()
+            if self.paused:
+                # (The client's side paused our reads when the answer
+                # ended: a kept connection must read its next answer.)
+                self.resume_reading()
             self.pool.release(self)
         else:
             self.transport.loseConnection()
@@ -279,6 +304,7 @@ class Pool:
         self.open = set()
         self.factory = _Factory(self)
         self._sweep = None
+        self.closed = False  # close() was called: PoolSpec.pool makes a new one
 
     def acquire(self, fresh=False):
         """A kept connection (returned as it is), or a Deferred firing with
@@ -327,6 +353,7 @@ class Pool:
 
     def close(self):
         """Close every connection; a Deferred firing when they are gone."""
+        self.closed = True
         if self._sweep is not None and self._sweep.active():
             self._sweep.cancel()
         self._sweep = None
