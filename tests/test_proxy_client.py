@@ -132,6 +132,25 @@ class Answers(ClientCase):
         self.assertEqual(self.factory.connections, 1)
 
     @defer.inlineCallbacks
+    def test_one_kept_connection_parses_every_kind_of_answer_in_turn(self):
+        # (The response parser serves the next answer after one llhttp
+        # ended itself; a HEAD's answer, cut at its head, gets a new one.)
+        expected = [
+            ("/plain", "GET", b"ok"),
+            ("/continue", "GET", b"ok"),
+            ("/chunked", "GET", b"abcde"),
+            ("/head", "HEAD", b""),
+            ("/plain", "GET", b"ok"),
+            ("/no-content", "GET", b""),
+            ("/hints", "GET", b"ok"),
+            ("/chunked", "GET", b"abcde"),
+        ]
+        for path, method, want in expected:
+            status, fields, body = head_and_body((yield self.ask(path, method=method)))
+            self.assertEqual(body, want, path)
+        self.assertEqual(self.factory.connections, 1)
+
+    @defer.inlineCallbacks
     def test_chunked_answer(self):
         status, fields, body = head_and_body((yield self.ask("/chunked")))
         self.assertEqual(status, "HTTP/1.1 200 OK")
