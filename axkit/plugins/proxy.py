@@ -91,7 +91,9 @@ class Proxy:
             "requests under URL-PATH to the backend URL (http://host:port/path, "
             "https://host/path, unix:/path.sock|http://host/path, balancer://NAME/path), "
             "the rest of the path appended. `!` as URL excludes a path. First match "
-            "wins. max=: idle connections kept (16); ttl=: how long one is kept unused (60s).",
+            "wins. max=: the most connections open to the backend at once (Apache's hard "
+            "cap; more requests wait for one within timeout=), as many kept idle; without "
+            "it no cap and 16 kept. ttl=: how long one is kept unused (60s).",
         ),
         Directive(
             "Proxy",

@@ -1,9 +1,11 @@
 """The proxy's HTTP/1.1 client: keep-alive connections to one backend.
 
-A ``Pool`` per backend (and per ``max=``/``ttl=``/TLS settings) keeps up to
-``max=`` idle connections, most recently used first, each closed after
-``ttl=`` seconds unused.  A ``BackendConnection`` is a plain Twisted
-protocol on a TCP, UNIX or TLS client endpoint; it parses answers with
+A ``Pool`` per backend (and per ``max=``/``ttl=``/TLS settings) keeps idle
+connections, most recently used first, each closed after ``ttl=`` seconds
+unused; with ``max=`` no more than that many are open at once (Apache's
+hard cap: a request finding them all busy waits for one).  A
+``BackendConnection`` is a plain Twisted protocol on a TCP, UNIX or TLS
+client endpoint; it parses answers with
 httptools (llhttp) and hands them to one exchange at a time
 (axkit.proxy.forward.Forward): ``answer_head`` (the status and the
 end-to-end fields: hop-by-hop ones, those a Connection field lists, the
@@ -18,6 +20,7 @@ spends a few: one parser call per read, the head in one write.
 """
 
 import socket
+from collections import deque
 
 from httptools import HttpParserCallbackError, HttpParserError, HttpResponseParser
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -34,7 +37,7 @@ from axkit.reactor import dispatch_directly
 from .hop import RESPONSE_OWN
 
 CONNECT_TIMEOUT = 10
-DEFAULT_MAX = 16  # idle connections kept per backend (ProxyPass max=)
+DEFAULT_MAX = 16  # idle connections kept per backend without a ProxyPass max=
 DEFAULT_TTL = 60.0  # seconds an idle connection is kept (ProxyPass ttl=)
 
 _log = Logger()
@@ -293,22 +296,30 @@ class _Factory(Factory):
 
 
 class Pool:
-    """Keep-alive connections to one backend endpoint."""
+    """Keep-alive connections to one backend endpoint: up to ``max_idle``
+    kept unused, and with ``max_open`` (ProxyPass ``max=``, Apache's hard
+    cap) no more than that many open at once -- a request finding them all
+    busy waits for one (first come, first served) within its timeout."""
 
-    def __init__(self, reactor, endpoint, max_idle, ttl):
+    def __init__(self, reactor, endpoint, max_idle, ttl, max_open=None):
         self.reactor = reactor
         self.endpoint = endpoint
         self.max_idle = max_idle
+        self.max_open = max_open
         self.ttl = ttl
         self.idle = []  # most recently used last
         self.open = set()
+        self.connecting = 0  # connection attempts under way
+        self.waiting = deque()  # Deferreds of requests waiting for a connection (max_open)
         self.factory = _Factory(self)
         self._sweep = None
         self.closed = False  # close() was called: PoolSpec.pool makes a new one
 
     def acquire(self, fresh=False):
         """A kept connection (returned as it is), or a Deferred firing with
-        a new one.  ``fresh``: a new connection, never a kept one."""
+        a new one (or, at ``max_open``, with the first one released).
+        ``fresh``: not a kept connection (one released to a waiting request
+        has just ended an answer whole: it counts as fresh)."""
         idle = self.idle
         if idle and not fresh:
             now = self.reactor.seconds()
@@ -317,9 +328,56 @@ class Pool:
                 if now - conn.idle_since < self.ttl:
                     return conn
                 conn.transport.loseConnection()
-        return self.endpoint.connect(self.factory)
+        cap = self.max_open
+        if cap is not None and len(self.open) + self.connecting >= cap:
+            if idle:  # (fresh) room is made: the oldest kept one goes
+                idle.pop(0).transport.loseConnection()
+            d = Deferred(self._cancel_wait)
+            self.waiting.append(d)
+            return d
+        return self._connect()
+
+    def _connect(self):
+        self.connecting += 1
+        d = self.endpoint.connect(self.factory)
+        d.addBoth(self._connect_done)
+        return d
+
+    def _connect_done(self, result):
+        self.connecting -= 1
+        if self.waiting and isinstance(result, Failure):
+            self._wake()
+        return result
+
+    def _cancel_wait(self, d):
+        try:
+            self.waiting.remove(d)
+        except ValueError:
+            pass  # (already handed a connection attempt)
+
+    def _wake(self):
+        """Room under ``max_open``: connect for the requests waiting."""
+        waiting = self.waiting
+        while waiting and len(self.open) + self.connecting < self.max_open:
+            self._connect().addBoth(self._hand_over, waiting.popleft())
+
+    def _hand_over(self, result, d):
+        if not d.called:
+            if isinstance(result, Failure):
+                d.errback(result)
+            else:
+                d.callback(result)
+        elif not isinstance(result, Failure):
+            result.complete = result.keep = True  # its request went away: kept unused
+            result.done(True)
+        return None
 
     def release(self, conn):
+        waiting = self.waiting
+        if waiting:
+            # A request waits for a connection (max_open): this one, now.
+            waiting.popleft().callback(conn)
+            return
         idle = self.idle
         if len(idle) >= self.max_idle:
             conn.transport.loseConnection()
@@ -350,6 +408,8 @@ class Pool:
         self.open.discard(conn)
         if conn in self.idle:
             self.idle.remove(conn)
+        if self.waiting and not self.closed:
+            self._wake()
 
     def close(self):
         """Close every connection; a Deferred firing when they are gone."""
@@ -367,21 +427,27 @@ class Pool:
             conn.exchange = None
             conn.transport.abortConnection()
         self.idle = []
+        waiting, self.waiting = self.waiting, deque()
+        for d in waiting:
+            d.cancel()
         return DeferredList(waits) if waits else succeed(None)
 
 
 class PoolSpec:
     """What a pool is made from, resolved at config time: the backend, its
-    ``max=`` and ``ttl=``, and (https) the TLS client settings."""
+    ``max=`` (the most connections open at once, Apache's hard cap, and as
+    many kept; without it no cap and DEFAULT_MAX kept) and ``ttl=``, and
+    (https) the TLS client settings."""
 
-    __slots__ = ("backend", "max_idle", "ttl", "tls", "key", "_pool")
+    __slots__ = ("backend", "max_idle", "max_open", "ttl", "tls", "key", "_pool")
 
-    def __init__(self, backend, max_idle=None, ttl=None, tls=None):
+    def __init__(self, backend, max=None, ttl=None, tls=None):
         self.backend = backend
-        self.max_idle = max_idle or DEFAULT_MAX
+        self.max_open = max
+        self.max_idle = max or DEFAULT_MAX
         self.ttl = ttl or DEFAULT_TTL
         self.tls = tls  # axkit.proxy.tls.TLSSettings or None
-        self.key = (backend.key, self.max_idle, self.ttl, tls.key if tls else None)
+        self.key = (backend.key, max, self.ttl, tls.key if tls else None)
         self._pool = None
 
     def pool(self, reactor):
@@ -390,7 +456,7 @@ class PoolSpec:
             return pool
         pool = _pools.get(self.key)
         if pool is None or pool.reactor is not reactor:
-            pool = Pool(reactor, self._endpoint(reactor), self.max_idle, self.ttl)
+            pool = Pool(reactor, self._endpoint(reactor), self.max_idle, self.ttl, self.max_open)
             _pools[self.key] = pool
         self._pool = pool
         return pool
