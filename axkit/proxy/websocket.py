@@ -93,6 +93,12 @@ class Tunnel:
         self.connecting = None
         self.timed_out = False
         self.deadline = request.deadline(self._expired)
+        # For the line logged when an open tunnel closes: bytes each way,
+        # who closed first, how long it lasted.
+        self.up = self.down = 0
+        self.closed_by = None
+        self.opened = None  # (reactor, seconds) at the 101
+        self.where = None  # (path, client address)
 
     def start(self):
         request = self.request
@@ -195,7 +201,7 @@ class Tunnel:
                 backend=str(self.backend),
                 timeout=self.timeout,
             )
-            self.close()
+            self.close("the idle timeout")
         elif self.state in (CONNECTING, HEAD):
             self.timed_out = True
             if self.connecting is not None:
@@ -277,7 +283,11 @@ class Tunnel:
             self._fail(str(e), None)
             return
         self.deadline.after(self.timeout)
+        reactor = request.reactor
+        self.opened = (reactor, reactor.seconds())
+        self.where = (request.path, request.client_address)
         if rest and self.client is not None:
+            self.down += len(rest)
             self.client.write(rest)
         self._done()
         # A tunnel may stay open for days: keep only what relaying needs.
@@ -296,17 +306,21 @@ class Tunnel:
     def from_client(self, data):
         if self.state == TUNNEL:
             self.deadline.extend(self.timeout)
+            self.up += len(data)
             self.peer.transport.write(data)
 
     def from_backend(self, data):
         if self.state == TUNNEL:
             self.deadline.extend(self.timeout)
+            self.down += len(data)
             self.client.write(data)
 
     def half_closed(self, side):
         """``side`` sent its FIN: pass it on; with both sent, close."""
         if self.state != TUNNEL:
             return
+        if self.closed_by is None:
+            self.closed_by = "the client" if side == CLIENT else "the backend"
         self.fins |= side
         if self.fins == CLIENT | BACKEND:
             self.close()
@@ -320,10 +334,12 @@ class Tunnel:
             # side, under the TLS layer (which then breaks).  Close instead.
             self.close()
 
-    def close(self):
+    def close(self, by="the client"):
         """Close both sides (each once what it holds is sent)."""
         if self.state == CLOSED:
             return
+        if self.state == TUNNEL:
+            self._log_closed(self.closed_by or by)
         self._end()
         self.deadline.cancel()
         for transport in (self.client, self.peer.transport if self.peer else None):
@@ -334,10 +350,27 @@ class Tunnel:
                 transport.unregisterProducer()
                 transport.loseConnection()
 
+    def _log_closed(self, by):
+        """One line when an open tunnel ends (its open was the access log's
+        101): what an operator needs to account for it."""
+        reactor, opened = self.opened or (None, 0.0)
+        path, client = self.where or ("?", "?")
+        log.info(
+            "backend {backend}: WebSocket {path} from {client} closed by {by} after "
+            "{duration:.1f}s: {up} bytes from the client, {down} from the backend",
+            backend=str(self.backend),
+            path=path,
+            client=client,
+            by=by,
+            duration=reactor.seconds() - opened if reactor is not None else 0.0,
+            up=self.up,
+            down=self.down,
+        )
+
     def backend_lost(self, protocol, reason):
         state = self.state
         if state == TUNNEL:
-            self.close()
+            self.close("the backend")
         elif state == HEAD:
             if type(reason.value).__module__.startswith("OpenSSL"):
                 self._fail(f"TLS failed: {reason.getErrorMessage()}", 502, False)
