@@ -4,6 +4,7 @@ bytes and record exactly what they received on which connection."""
 
 import datetime
 import os
+import socket
 
 from twisted.internet import defer, reactor, ssl
 from twisted.internet.error import ConnectionRefusedError
@@ -13,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from axkit.config import ConfigErrors
 from axkit.proxy import client
+from axkit.proxy.connecting import DirectEndpoint
 from axkit.testing import load_config
 from tests.rawclient import exchange, request_bytes
 from tests.test_proxy_e2e import head_and_body
@@ -687,3 +689,40 @@ class HardCapEndToEnd(TestCase):
         bodies = [head_and_body(raw)[2] for raw in (yield defer.gatherResults(answers))]
         self.assertEqual(bodies, [b"ok"] * 4)
         self.assertEqual(self.factory.connections, 2)
+
+
+class DirectEndpointTest(TestCase):
+    """Plain backends are connected without an endpoint's wrapping protocol
+    (so the reactor dispatches their reads directly)."""
+
+    def setUp(self):
+        self.factory = Factory.forProtocol(Protocol)
+        self.port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
+        self.addCleanup(self.port.stopListening)
+        self.pool = client.Pool(reactor, None, max_idle=2, ttl=10)
+        self.addCleanup(self.pool.close)
+
+    def endpoint(self, port):
+        return DirectEndpoint(reactor, "127.0.0.1", port)
+
+    @defer.inlineCallbacks
+    def test_the_transport_carries_the_protocol_itself(self):
+        conn = yield self.endpoint(self.port.getHost().port).connect(self.pool.factory)
+        self.assertIsInstance(conn, client.BackendConnection)
+        self.assertIs(conn.transport.protocol, conn)
+        self.assertIn(conn, self.pool.open)
+
+    def test_cancelled_before_connected(self):
+        d = self.endpoint(self.port.getHost().port).connect(self.pool.factory)
+        d.cancel()
+        self.failureResultOf(d, defer.CancelledError)
+        self.assertEqual(self.pool.open, set())
+
+    @defer.inlineCallbacks
+    def test_refused(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+        s.close()
+        with self.assertRaises(ConnectionRefusedError):
+            yield self.endpoint(closed).connect(self.pool.factory)

@@ -34,6 +34,7 @@ from axkit.http.framing import split_tokens
 from axkit.http.headers import HOP_BY_HOP
 from axkit.reactor import dispatch_directly
 
+from .connecting import DirectEndpoint
 from .hop import RESPONSE_OWN
 
 CONNECT_TIMEOUT = 10
@@ -86,6 +87,8 @@ class BackendConnection(Protocol):
         self.sock = None
         self.fields = []
 
+    made = None  # DirectEndpoint's Deferred, fired once connected
+
     def connectionMade(self):
         self.pool.track(self)
         # A plain socket (TCP, UNIX; not TLS) takes a write at once when
@@ -93,6 +96,13 @@ class BackendConnection(Protocol):
         get = getattr(self.transport, "getHandle", None)
         handle = get() if get is not None else None
         self.sock = handle if isinstance(handle, socket.socket) else None
+        made = self.made
+        if made is not None:
+            self.made = None
+            if made.called:  # (given up meanwhile)
+                self.transport.loseConnection()
+            else:
+                made.callback(self)
 
     def write(self, data):
         """Write to the backend: at once on a plain socket with nothing
@@ -462,7 +472,12 @@ class PoolSpec:
         return pool
 
     def _endpoint(self, reactor):
-        return backend_endpoint(reactor, self.backend, self.tls)
+        backend = self.backend
+        if backend.tls:
+            return backend_endpoint(reactor, backend, self.tls)
+        # (Plain: connected without an endpoint's wrapping protocol, so the
+        # reactor dispatches the connection's reads directly.)
+        return DirectEndpoint(reactor, backend.host, backend.port, backend.socket, CONNECT_TIMEOUT)
 
 
 def backend_endpoint(reactor, backend, tls):

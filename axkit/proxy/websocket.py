@@ -18,7 +18,12 @@ proxied request -- and the answer's head is read with httptools:
   connection is closed.
 
 Failures before the head are answered as Forward answers them (502, 504),
-with one log line naming the backend.
+with one log line naming the backend; an open tunnel's end is one info line
+(bytes each way, who closed, how long).
+
+Why over 500 lines: a tunnel's states (connecting, head, answer, tunnel,
+closed) and the ways each one ends are one story; split, each half would
+need the other's states.
 """
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
@@ -39,7 +44,8 @@ from axkit.http.head import HeaderInjection
 from axkit.log import PluginLogger
 from axkit.reactor import dispatch_directly
 
-from .client import backend_endpoint
+from .client import CONNECT_TIMEOUT, backend_endpoint
+from .connecting import DirectEndpoint
 from .hop import RESPONSE_OWN, end_to_end
 from .tls import TLSSettings
 
@@ -104,8 +110,13 @@ class Tunnel:
         request = self.request
         backend = self.backend
         reactor = request.reactor
-        tls = self.tls if self.tls is not None else TLSSettings()
-        endpoint = backend_endpoint(reactor, backend, tls)
+        if backend.tls:
+            tls = self.tls if self.tls is not None else TLSSettings()
+            endpoint = backend_endpoint(reactor, backend, tls)
+        else:  # (no wrapping protocol: the reactor dispatches its reads directly)
+            endpoint = DirectEndpoint(
+                reactor, backend.host, backend.port, backend.socket, CONNECT_TIMEOUT
+            )
         self.deadline.after(self.timeout)
         request.when_ended(self._request_ended)
         self.connecting = endpoint.connect(_OneShot(_Backend(self)))
@@ -423,6 +434,8 @@ class _Backend(Protocol):
     """The tunnel's backend connection: reads the answer's head (httptools),
     then relays."""
 
+    made = None  # DirectEndpoint's Deferred, fired once connected
+
     def __init__(self, tunnel):
         self.tunnel = tunnel
         self.parser = HttpResponseParser(self)
@@ -430,6 +443,15 @@ class _Backend(Protocol):
         self.status = None
         self.size = 0
         self.close_delimited = False
+
+    def connectionMade(self):
+        made = self.made
+        if made is not None:
+            self.made = None
+            if made.called:  # (given up meanwhile)
+                self.transport.loseConnection()
+            else:
+                made.callback(self)
 
     def dataReceived(self, data):
         tunnel = self.tunnel
