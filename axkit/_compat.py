@@ -93,6 +93,12 @@ if EPollReactor is not None:
             reading or writing (``selectables``: the dict it will be added
             to, by fd).  Does nothing here; subclasses override it."""
 
+        def disconnect_selectable(self, selectable, why, is_read):
+            """Twisted's end of a selectable after ``doRead`` returned or
+            raised ``why`` (``_disconnectSelectable``: half-close for a
+            clean end of a read, else ``connectionLost``)."""
+            self._disconnectSelectable(selectable, why, is_read)
+
         def _add(self, xer, primary, other, selectables, event, antievent):
             # Twisted's private registration of every addReader/addWriter.
             self.registering(xer, selectables)
@@ -157,6 +163,20 @@ TCPConnection = _tcp.Connection
 """The base class of Twisted's TCP transports, server and client side
 (``twisted.internet.tcp.Connection``): a socket of its own to ``sendfile``
 into, once `write_buffered` says Twisted holds nothing for it."""
+
+
+def tcp_read_supported():
+    """Whether axkit's reactor may read a plain TCP transport itself (as
+    ``tcp.Connection.doRead`` does: ``socket.recv(bufferSize)``, then the
+    protocol's ``dataReceived``, an empty read being the end): the
+    transport's ``socket``, ``bufferSize`` and ``protocol`` attributes and
+    the reactor's ``_disconnectSelectable`` (undocumented; tested)."""
+    return (
+        hasattr(TCPConnection, "bufferSize")
+        and hasattr(TCPConnection, "doRead")
+        and EPollReactor is not None
+        and hasattr(EPollReactor, "_disconnectSelectable")
+    )
 
 
 def plain_tcp(transport):
