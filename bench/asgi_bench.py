@@ -4,9 +4,10 @@
 uvicorn runs with ``--http httptools``, one worker, no access log, twice:
 on asyncio's own loop (``--loop asyncio``: "uvicorn") and on uvloop
 (``--loop uvloop``: "uvicorn-uvloop", what ``pip install uvicorn[standard]``
-brings and uvicorn then picks by itself); axkit with ``ASGIAlias / tests.asgiapps.hello:app`` and no access log,
-on its own reactor (the app's asyncio loop in a thread beside it: "axkit")
-and on Twisted's asyncio reactor (one thread: "axkit-asyncio").  Each server
+brings and uvicorn then picks by itself); axkit with ``ASGIAlias /
+tests.asgiapps.hello:app`` and no access log, on its own reactor (the
+app's loop stepped by it: "axkit"; in a thread beside it: "axkit-thread")
+and on Twisted's asyncio reactor ("axkit-asyncio").  Each server
 is pinned to one core (taskset -c 0), wrk to the other (taskset -c 1); a
 few rounds of each, alternating, so drift on a shared machine hits all.
 
@@ -166,6 +167,7 @@ def main():
                 f"{r['core_rps'] / base['core_rps']:.2f}x per core"
             )
         print(line)
+
 
 if __name__ == "__main__":
     main()

@@ -132,14 +132,18 @@ class WSGI:
         if routes is None:
             routes = self._routes_for(conf)
         path = request.path
-        for prefix, mount in routes[0]:
+        found = None
+        for route in routes[0]:
             # (axkit.http.paths.longest_prefix, inlined: this runs for every request.)
+            prefix = route[0]
             if path.startswith(prefix):
                 n = len(prefix)
                 if prefix[-1:] == "/" or len(path) == n or path[n] == "/":
+                    found = route
                     break
-        else:
+        if found is None:
             return DECLINED
+        prefix, mount = found
         if mount is OFF:
             return DECLINED
         if routes[1] is not None and self._claimed_by_others(conf, routes[1], path, prefix):
