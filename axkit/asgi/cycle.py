@@ -18,7 +18,6 @@ Backpressure both ways:
 
 from asyncio import CancelledError
 from collections import deque
-from types import CoroutineType
 
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
@@ -74,14 +73,6 @@ def _response_fields(headers):
     return tuple(fields), length
 
 
-async def _raise(error):
-    raise error
-
-
-async def _await(awaitable):
-    return await awaitable
-
-
 class ClientDisconnected(OSError):
     """send() after the client went away (ASGI: a server-specific OSError)."""
 
@@ -124,25 +115,7 @@ class HTTPCycle(BodyFeed, RequestWatcher):
             # No body (a GET): the first receive() needs no crossing.
             inbox.append(_EMPTY_BODY)
             self.body_asked = self.final_sent = True
-        scope = build_scope(request, mount.root_path, mount.state)
-        if self.threaded:
-            bridge.start_task(self.run(scope))
-            task = None
-        else:
-            # On the reactor's thread the app's coroutine is the task's own
-            # (no run() around it): its end is looked at here if it ended
-            # at once, else when the task is done.
-            try:
-                coro = mount.app(scope, self.receive, self.send)
-            except BaseException as e:
-                coro = _raise(e)
-            if coro.__class__ is not CoroutineType:
-                coro = _await(coro)  # (an awaitable that is not a coroutine)
-            task = bridge.start_task(coro)
-            if not task.done():
-                task.add_done_callback(self._task_done)
-            elif not self.l_complete or task.cancelled() or task.exception() is not None:
-                self._task_done(task)
+        task = bridge.start_task(self.run(build_scope(request, mount.root_path, mount.state)))
         if request.state != FINISHED:
             request.watch(self)
         elif task is None or not task.done():
@@ -158,13 +131,6 @@ class HTTPCycle(BodyFeed, RequestWatcher):
         else:
             if not self.l_complete:  # (a complete answer: nothing to do)
                 self.bridge.to_reactor(self.r_app_done, None, False)
-
-    def _task_done(self, task):
-        # (The app's own task, on the reactor's thread: what run() does.)
-        if task.cancelled():
-            self.r_app_done(CancelledError(), self.l_complete)
-        else:
-            self.r_app_done(task.exception(), self.l_complete)
 
     async def receive(self):
         inbox = self.inbox
