@@ -1,6 +1,7 @@
 """The SteppedBridge (axkit's reactor stepping the app's asyncio loop) in
-memory: a request's task takes its first step at once, inside the
-response hook; one that waits goes on from the poll hook."""
+memory: a request's task runs from the poll hook (the default), or takes
+its first step at once, inside the response hook (``eager``); one that
+waits goes on from the poll hook either way."""
 
 import asyncio
 
@@ -45,12 +46,14 @@ class _Reactor:
 
 
 class SteppedBridgeTests(unittest.TestCase):
+    eager = False
+
     def setUp(self):
         import axkit.asgi.bridge as bridges
         import axkit.plugins.asgi as plugin_module
 
         self.reactor = _Reactor()
-        bridge = bridges.SteppedBridge(self.reactor)
+        bridge = bridges.SteppedBridge(self.reactor, eager=self.eager)
         self.loop = bridge.loop
         self.patch(bridges, "_BRIDGE", bridge)
         self.patch(plugin_module, "_APPS", {})
@@ -62,10 +65,13 @@ class SteppedBridgeTests(unittest.TestCase):
         self.addCleanup(bridge.stop)
         self.site.config.plugins["asgi"].startup(self.site.config, self.site.clock)
 
-    def test_answered_before_the_reactor_goes_on(self):
+    def test_answered_from_the_poll_hook(self):
         conn = self.site.connect()
         conn.request("GET", "/one")
-        # No turn of the loop yet: the app ran inside the response hook.
+        if not self.eager:
+            self.assertEqual(conn.responses(), [])  # (queued for the reactor's turn)
+            self.reactor.turns()
+        # Eager: no turn of the loop yet, the app ran inside the response hook.
         [response] = conn.responses()
         self.assertEqual((response.status, response.body), (200, b"/one"))
         [(task, loop, var)] = eager.SEEN
@@ -79,7 +85,9 @@ class SteppedBridgeTests(unittest.TestCase):
     def test_each_request_its_own_task_and_context(self):
         conn = self.site.connect()
         conn.request("GET", "/one")
+        self.reactor.turns()
         conn.request("GET", "/two")
+        self.reactor.turns()
         self.assertEqual([r.body for r in conn.responses()], [b"/one", b"/two"])
         (task1, _, var1), (task2, _, var2) = eager.SEEN
         self.assertIsNot(task1, task2)
@@ -127,3 +135,21 @@ class SteppedBridgeTests(unittest.TestCase):
         self.reactor.turns()
         self.assertEqual(conn.responses(), [])
         self.assertEqual(asyncio.all_tasks(self.loop), set())  # (its send() raised: it ended)
+
+
+class EagerSteppedBridgeTests(SteppedBridgeTests):
+    """The same with each task's first step taken at once (AXKIT_ASGI_EAGER=1)."""
+
+    eager = True
+
+    def test_chosen_by_the_environment(self):
+        import axkit.asgi.bridge as bridges
+
+        self.patch(bridges.os, "environ", {"AXKIT_ASGI_EAGER": "1"})
+        bridge = bridges.bridge_for(_Reactor())
+        self.addCleanup(bridge.loop.close)
+        self.assertEqual(bridge.start_task, bridge.loop.start_task)
+        self.patch(bridges.os, "environ", {})
+        bridge = bridges.bridge_for(_Reactor())
+        self.addCleanup(bridge.loop.close)
+        self.assertNotEqual(bridge.start_task, bridge.loop.start_task)

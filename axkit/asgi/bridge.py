@@ -183,18 +183,27 @@ class SteppedBridge(SameThreadBridge):
     poll hook runs one turn of the loop (never waiting) whenever it has
     work -- callbacks ready, a timer due -- and its selector's epoll
     descriptor, in the reactor's set, says when it has I/O of its own.
-    A request's task takes its first step at once (``start_task``): a
-    hello-world app has answered before the reactor goes on.  (The
-    loop's internals are axkit._compat's: `stepped_event_loop`.)"""
+    (The loop's internals are axkit._compat's: `stepped_event_loop`.)
 
-    def __init__(self, reactor):
+    A request's task is queued, and the poll hook runs the tasks of every
+    request the reactor read in that turn, one after the other.
+    ``eager=True`` (``AXKIT_ASGI_EAGER=1``, for measuring) starts each
+    task at once instead, inside the response hook: fewer instructions
+    per request (no Handle, no hook turn), yet more CPU time per request
+    under load -- 34-37 us of user time against 25 us with 50 busy
+    connections (bench/RESULTS.md, 8 Dec 2026): running engine, asyncio
+    and app code interleaved per request loses the locality of running
+    each in a batch."""
+
+    def __init__(self, reactor, eager=False):
         loop = stepped_event_loop(self._arm)
         if loop is None:
             raise NotImplementedError("this Python's asyncio loop cannot be stepped")
         SameThreadBridge.__init__(self, loop)
         self.reactor = reactor
         self._timer = None
-        self.start_task = loop.start_task  # (the method itself: one call less)
+        if eager:
+            self.start_task = loop.start_task  # (the method itself: one call less)
         self._hook = loop.turn
         self._fd = loop.selector_fd()
         reactor.add_poll_hook(self._hook)
@@ -249,7 +258,7 @@ def bridge_for(reactor):
         and hasattr(reactor, "add_poll_hook")
     ):
         try:
-            return SteppedBridge(reactor)
+            return SteppedBridge(reactor, eager=os.environ.get("AXKIT_ASGI_EAGER") == "1")
         except NotImplementedError:
             pass
     return ThreadBridge(reactor)
