@@ -747,6 +747,25 @@ class AsyncioTests(unittest.TestCase):
         self.assertFalse(loop.turn())
         self.assertEqual(armed, [])
 
+    def test_turn_reports_a_failing_callback_as_asyncio_does(self):
+        loop, _ = self.make()
+        seen = []
+        loop.set_exception_handler(lambda loop, context: seen.append(context))
+        ran = []
+
+        def boom():
+            raise ValueError("no")
+
+        handle = loop.call_soon(boom)
+        loop.call_soon(ran.append, "after")
+        loop.turn()
+        self.assertEqual(ran, ["after"])  # (the turn went on)
+        [context] = seen
+        self.assertIsInstance(context["exception"], ValueError)
+        self.assertIs(context["handle"], handle)
+        self.assertIn("Exception in callback", context["message"])
+        self.assertIn("boom", context["message"])
+
     def test_turn_runs_due_timers_and_arms_for_the_next(self):
         loop, armed = self.make()
         ran = []
