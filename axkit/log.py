@@ -268,6 +268,9 @@ class LogFile:
 
 
 _files = {}
+# The shared files by path, for a hot path's own first look (read only;
+# log_file() makes and registers them).
+open_files = _files
 
 
 def file_paths():

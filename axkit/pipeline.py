@@ -126,7 +126,8 @@ class Pipeline:
 
     def handle(self, request):
         vhosts = self._vhosts if self.holder.config is self._config else self._current()
-        server = vhosts.select(request)
+        # (One server on this listener: no Host to look at.)
+        server = vhosts.default if vhosts.single else vhosts.select(request)
         base = server.base
         request.server = server
         request.resolved = base
@@ -197,13 +198,29 @@ class Pipeline:
                             result.__class__ is not int or not 100 <= result <= 599
                         ):
                             result = settle(chain, 0, phase, (request, conf), result)
+                    elif not conf.trace_hooks:
+                        # Several plugins, untraced: run_chain's loop, inline.
+                        i = 0
+                        for plugin, method in chain:
+                            try:
+                                result = method(request, conf)
+                            except Exception:
+                                raise PluginError(plugin, phase, Failure())
+                            if result is None or result is DECLINED:
+                                i += 1
+                                continue
+                            if result.__class__ is not Code and (
+                                result.__class__ is not int or not 100 <= result <= 599
+                            ):
+                                result = settle(chain, i, phase, (request, conf), result)
+                                if result is DECLINED:
+                                    i += 1
+                                    continue
+                            break
+                        else:
+                            result = DECLINED
                     else:
-                        result = run_chain(
-                            chain,
-                            phase,
-                            (request, conf),
-                            self._tracer(request) if conf.trace_hooks else None,
-                        )
+                        result = run_chain(chain, phase, (request, conf), self._tracer(request))
                 elif position == _AFTER_ADMIT:
                     # admit: what the core answers itself, the path, the
                     # request's scope (its <Location>s), LimitRequestBody.
@@ -308,7 +325,9 @@ class Pipeline:
     def resolve(self, request):
         """Set the request's merged scope from its server and path, and the
         handler its SetHandler names."""
-        resolved = request.server.resolve(request.path)
+        server = request.server
+        # (No <Location> sections: the server's own scope, without the call.)
+        resolved = server.resolve(request.path) if server.locations else server.base
         conf = resolved.conf
         if resolved is not request.resolved:
             request.resolved = resolved
@@ -455,7 +474,28 @@ class Pipeline:
             return
         chain = chains["response_sent"]
         if chain:
-            self._run_simple(chain, "response_sent", (request, request.conf), request)
+            conf = request.conf
+            if len(chain) == 1 and not conf.trace_hooks:
+                # One plugin, untraced (an access log): called right here,
+                # answered as _run_simple answers a chain's result.
+                try:
+                    result = chain[0][1](request, conf)
+                    cls = result.__class__
+                    if result is None or cls is Code or cls is int and 100 <= result <= 599:
+                        return
+                    result = settle(chain, 0, "response_sent", (request, conf), result)
+                except PluginError as e:
+                    _log_plugin_error(e, "response_sent")
+                    return
+                except Exception:
+                    _log_plugin_error(
+                        PluginError(chain[0][0], "response_sent", Failure()), "response_sent"
+                    )
+                    return
+                if is_deferred(result):
+                    result.addErrback(_log_hook_failure, "response_sent")
+                return
+            self._run_simple(chain, "response_sent", (request, conf), request)
 
     def _connection_tracer(self, channel, server):
         """A tracer for connect/disconnect when the server's scope has TraceHooks On."""
@@ -473,12 +513,7 @@ class Pipeline:
                 tracer = self.tracer(request)
             result = run_chain(chain, hook, args, tracer)
         except PluginError as e:
-            log.failure(
-                "plugin {plugin} failed in hook_{hook}",
-                failure=e.failure,
-                plugin=e.plugin_name,
-                hook=hook,
-            )
+            _log_plugin_error(e, hook)
             return
         if result is DECLINED:
             return
@@ -486,6 +521,12 @@ class Pipeline:
             result.addErrback(_log_hook_failure, hook)
         elif isinstance(result, int) and on_status is not None:
             on_status(result)
+
+
+def _log_plugin_error(e, hook):
+    log.failure(
+        "plugin {plugin} failed in hook_{hook}", failure=e.failure, plugin=e.plugin_name, hook=hook
+    )
 
 
 def _log_hook_failure(failure, hook):

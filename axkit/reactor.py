@@ -238,6 +238,37 @@ if _compat.EPollReactorBase is not None:
                             except Exception:
                                 log.err(system="raw reader")
                     continue
+                if event == _EPOLLIN and selectable.__class__ is _TCP_SERVER:
+                    # A plain TCP connection with data (or its end) to read.
+                    protocol = selectable.protocol
+                    sock = getattr(selectable, "socket", None)
+                    if protocol.__class__ in direct and sock is not None:
+                        # Read here what its doRead would, without the
+                        # three calls around it (_doReadOrWrite, doRead,
+                        # _dataReceived); what they do with an error too.
+                        try:
+                            try:
+                                data = sock.recv(selectable.bufferSize)
+                            except BlockingIOError:
+                                continue
+                            except OSError:
+                                self.disconnect_selectable(selectable, _CONNECTION_LOST, True)
+                                continue
+                            if not data:
+                                self.disconnect_selectable(selectable, _CONNECTION_DONE_ERR, True)
+                                continue
+                            try:
+                                protocol.dataReceived(data)
+                            except BaseException:
+                                # (As _doReadOrWrite: logged, and the end.)
+                                why = sys.exc_info()[1]
+                                log.err(system=_log_prefix(selectable))
+                                self.disconnect_selectable(selectable, why, True)
+                        except KeyboardInterrupt:
+                            raise
+                        except BaseException:
+                            log.err(system=_log_prefix(selectable))
+                        continue
                 if (
                     selectable.__class__ in direct
                     or getattr(selectable, "protocol", None).__class__ in direct
@@ -271,6 +302,12 @@ else:
 # Listening ports of this class (plain TCP) accept through
 # _compat.accept_connections, where it can run.
 _TCP_PORT = _compat.TCPPort if _compat.accept_connections_supported() else None
+
+# Plain TCP connections whose reads axkit's reactor does itself (see
+# _dispatch), when the Twisted internals that takes are there.
+_TCP_SERVER = _compat.TCPServer if _compat.tcp_read_supported() else None
+_CONNECTION_LOST = error.ConnectionLost()
+_CONNECTION_DONE_ERR = error.ConnectionDone()
 
 # (Twisted's reactor, too, hands every cleanly closed connection one shared
 # Failure: its _disconnectSelectable's faildict.)

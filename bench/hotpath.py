@@ -14,7 +14,8 @@ enough to compare one change with the next on a busy machine:
     python bench/hotpath.py --no-callgrind
 
 ``--config static``: uri_to_file, mime_map, serve_file, no access log (what
-bench/static_bench.py runs); ``default``: the built-in default config
+bench/static_bench.py runs); ``bench``: the same plus the access log to a file (http_bench.py's);
+``default``: the built-in default config
 (access log to a file, serve_dir, compress).  What the socket, the kernel
 and Twisted's reactor add is not in these figures (about 20k instructions
 and 20 us of system time per request on the machine these were tuned on).
@@ -37,6 +38,15 @@ Include "{repo}/conf.d/mime.conf"
 Plugin uri_to_file
 Plugin mime_map
 Plugin serve_file
+""",
+    # http_bench.py's: the static config plus the access log (to a file).
+    "bench": """
+Include "{repo}/conf.d/mime.conf"
+Plugin uri_to_file
+Plugin mime_map
+Plugin serve_file
+Plugin access_log
+AccessLog "{work}/access.log"
 """,
     "default": """
 Include "{repo}/axkit/defaults/mime.conf"

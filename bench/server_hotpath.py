@@ -173,7 +173,7 @@ def stop(proc):
         return proc.communicate()[1]
 
 
-def callgrind(work, root, config, cases, n):
+def callgrind(work, root, config, cases, n, keep=None):
     out = os.path.join(work, "callgrind.out")
     port = free_port()
     proc = start(
@@ -196,6 +196,8 @@ def callgrind(work, root, config, cases, n):
             control("-i", "off")
             control(f"--dump={case}")  # written as callgrind.out.<number>
             results[case] = dump_total(f"{out}.{number}") / n
+            if keep:
+                shutil.copy(f"{out}.{number}", os.path.join(keep, f"callgrind.{config}.{case}"))
     finally:
         stop(proc)
     return results
@@ -288,6 +290,7 @@ def main():
     ap.add_argument("--strace", action="store_true", help="count system calls instead")
     ap.add_argument("--profile", action="store_true", help="cProfile the server instead")
     ap.add_argument("--top", type=int, default=40)
+    ap.add_argument("--keep-dumps", metavar="DIR", help="copy each case's callgrind dump to DIR")
     ap.add_argument("--client", nargs=4, help=argparse.SUPPRESS)
     if sys.argv[1:2] == ["--serve-profiled"]:
         serve_profiled(sys.argv[2], sys.argv[3:])
@@ -319,7 +322,8 @@ def main():
                 )
                 print(f"{case:11} {sum(calls.values()):5.1f} calls/request: {shown}")
         else:
-            for case, per in callgrind(work, root, args.config, cases, args.n).items():
+            found = callgrind(work, root, args.config, cases, args.n, args.keep_dumps)
+            for case, per in found.items():
                 print(f"{case:11} {per:9.0f} instructions per request ({args.config} config)")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -47,7 +47,7 @@ def respond_file(request, entry, f, coding=None, encoding=None, cache=CACHE):
             gzip_level = encoding[2]
     headers = request.response_headers
     fields = None
-    for name, value in request.headers:
+    for name, value in request.headers._items:  # (lower-case names)
         if name in CONDITIONAL_FIELDS:
             if fields is None:
                 fields = {}

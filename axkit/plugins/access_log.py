@@ -15,7 +15,7 @@ import time
 from axkit.config import MAP, NOT_FILES, SERVER_ONLY, Directive, optional
 from axkit.config.errors import ConfigError
 from axkit.hooks import DECLINED
-from axkit.log import PluginLogger, log_file
+from axkit.log import PluginLogger, log_file, open_files
 
 log = PluginLogger("access_log")
 
@@ -210,7 +210,10 @@ def compile_format(fmt):
     lines.append("  except TypeError:")
     lines.append("    return _slow(r, now)      # a value that is not a string")
     exec(compile("\n".join(lines), f"<LogFormat {fmt!r}>", "exec"), env)
-    return env["render"]
+    render = env["render"]
+    # Whether it reads ``now`` (the time the response ended): %D and %T only.
+    render.uses_now = any(p.__class__ is not str and p[3] in "DT" for p in parts)
+    return render
 
 
 def _generic_renderer(parts):
@@ -373,13 +376,18 @@ class AccessLog:
         plan = self._plans.get(conf)
         if plan is None:
             where, fmt = conf.access_log
-            plan = (where, None if where == "off" else self.renderer(fmt, conf.log_format))
+            render = None if where == "off" else self.renderer(fmt, conf.log_format)
+            # (A format without %D or %T never reads the time it ends.)
+            plan = (where, render, getattr(render, "uses_now", True))
             if len(self._plans) >= 4096:
                 self._plans.clear()
             self._plans[conf] = plan
-        where, render = plan
+        where, render, uses_now = plan
         if render is not None:
-            log_file(where, buffered=True).write(render(request, time.time()))
+            f = open_files.get(where)  # (log_file's own first look, without the call)
+            if f is None or not f.buffered:
+                f = log_file(where, buffered=True)
+            f.write(render(request, time.time() if uses_now else 0.0))
         return DECLINED
 
     def flush(self):
