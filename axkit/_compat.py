@@ -544,7 +544,15 @@ def adopt_unix_port(reactor, fd, factory):
 # 3.11.7; asyncio's BaseEventLoop internals used here are the same in 3.11 to
 # 3.13 (tests/test_compat.py checks each one on the running Python).
 
-_STEPPED_NAMES = ("_ready", "_scheduled", "_run_once", "_selector", "_debug", "_closed")
+_STEPPED_NAMES = (
+    "_ready",
+    "_scheduled",
+    "_run_once",
+    "_selector",
+    "_debug",
+    "_closed",
+    "_task_factory",
+)
 
 
 def asyncio_reactor_loop(reactor):
@@ -569,16 +577,20 @@ def stepped_event_loop(arm):
     * ``step()``: one whole turn of ``_run_once`` that polls its selector
       without waiting (its descriptor, ``selector_fd()``, in the reactor's
       epoll set, is readable);
+    * ``queue_task(coro)``: a Task whose first step the next ``turn()``
+      runs, kept without a Handle (``step()`` makes Handles of them for a
+      turn of asyncio's own);
     * ``start_task(coro)``: a Task whose first step runs now, before the
       call returns, as Python 3.12's eager tasks do -- unless a task is
-      running already (one started from inside another's step waits its
-      turn in the queue, as usual);
+      running already (one started from inside another's step is queued);
+      both use the loop's task factory instead when one is set;
     * ``call_soon`` without the checks a loop stepped by the reactor never
       needs (closed loop, debug mode, the thread), and ``get_debug`` a C
       call (a Task asks it once per request).
 
     Relies on BaseEventLoop._ready (a deque of Handles), _scheduled (a heap
     of TimerHandles with ``_when``), _run_once, _selector, _debug, _closed,
+    _task_factory,
     on asyncio.events.Handle (its _callback, _args, _context, _cancelled,
     _loop, _source_traceback, and what its _run does: ``turn`` does the
     same inline) and _get/_set_running_loop, on
@@ -641,9 +653,31 @@ def stepped_event_loop(arm):
             self._ready.append(handle)
             return handle
 
+        def queue_task(self, coro):
+            # A Task whose first step the next turn() runs (before the
+            # callbacks queued meanwhile), kept as (callback, context)
+            # rather than a Handle.
+            if self._debug or self._closed or self._task_factory is not None:
+                return self.create_task(coro)
+            self._eager = True
+            try:
+                task = Task(coro, loop=self)
+            except BaseException:
+                self._eager = False
+                raise
+            first = self._first
+            if first is None:  # (Task did not call call_soon as relied on: queued)
+                self._eager = False
+                return task
+            self._first = None
+            self._starts.append(first)
+            return task
+
         def start_task(self, coro):
-            if self._debug or self._closed or self in current_tasks:
-                return Task(coro, loop=self)
+            if self._debug or self._closed or self._task_factory is not None:
+                return self.create_task(coro)
+            if self in current_tasks:
+                return self.queue_task(coro)
             self._eager = True
             try:
                 task = Task(coro, loop=self)
@@ -671,8 +705,9 @@ def stepped_event_loop(arm):
 
         def turn(self):
             ready = self._ready
+            starts = self._starts
             scheduled = self._scheduled
-            if not ready:
+            if not ready and not starts:
                 if not scheduled or scheduled[0]._when > self.time():
                     return False
             elif not scheduled:
@@ -680,8 +715,20 @@ def stepped_event_loop(arm):
                 # selector (its I/O comes through step(), on its readability).
                 previous = get_running()
                 set_running(self)
+                n = len(ready)  # (what is queued from now on waits for the next turn)
                 try:
-                    for _ in range(len(ready)):
+                    if starts:
+                        self._starts = []
+                        for callback, context in starts:
+                            try:
+                                context.run(callback)
+                            except (SystemExit, KeyboardInterrupt):
+                                raise
+                            except BaseException as e:
+                                self.call_exception_handler(
+                                    {"message": "axkit: a task's first step failed", "exception": e}
+                                )
+                    for _ in range(n):
                         handle = ready.popleft()
                         if handle._cancelled:
                             continue
@@ -696,13 +743,20 @@ def stepped_event_loop(arm):
                     set_running(previous)
                 if scheduled:
                     arm(scheduled[0]._when - self.time())
-                return bool(ready)
+                return bool(ready or self._starts)
             self.step()
             return bool(ready)
 
         def step(self):
             if self._closed:
                 return
+            starts = self._starts
+            if starts:
+                # (A whole turn of asyncio's own: the first steps as Handles.)
+                self._starts = []
+                self._ready.extendleft(
+                    Handle(callback, (), self, context) for callback, context in reversed(starts)
+                )
             if not self._ready:
                 # A turn that polls the selector without waiting.
                 self.call_soon(_noop)
@@ -719,7 +773,9 @@ def stepped_event_loop(arm):
         def selector_fd(self):
             return self._selector.fileno()
 
-    return SteppedEventLoop()
+    loop = SteppedEventLoop()
+    loop._starts = []  # (callback, context): first steps of queue_task's tasks
+    return loop
 
 
 def _noop():

@@ -152,4 +152,4 @@ class EagerSteppedBridgeTests(SteppedBridgeTests):
         self.patch(bridges.os, "environ", {})
         bridge = bridges.bridge_for(_Reactor())
         self.addCleanup(bridge.loop.close)
-        self.assertNotEqual(bridge.start_task, bridge.loop.start_task)
+        self.assertEqual(bridge.start_task, bridge.loop.queue_task)

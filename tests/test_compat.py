@@ -841,6 +841,62 @@ class AsyncioTests(unittest.TestCase):
         self.assertEqual(order, ["outer", "outer goes on", "inner"])
         self.assertEqual(asyncio.all_tasks(loop), set())
 
+    def test_queue_task_takes_the_first_step_at_the_next_turn(self):
+        import asyncio
+
+        loop, _ = self.make()
+        seen = []
+
+        async def app(name):
+            seen.append((name, asyncio.current_task(), asyncio.get_running_loop()))
+            await asyncio.sleep(0)
+            seen.append(name + " again")
+
+        loop.call_soon(seen.append, "callback")
+        one = loop.queue_task(app("one"))
+        two = loop.queue_task(app("two"))
+        self.assertEqual(seen, [])
+        self.assertTrue(loop.turn())  # (the tasks' next steps are ready)
+        self.assertEqual(seen, [("one", one, loop), ("two", two, loop), "callback"])
+        while loop.turn():
+            pass
+        self.assertEqual(seen[3:], ["one again", "two again"])
+        self.assertTrue(one.done() and two.done())
+        self.assertEqual(asyncio.all_tasks(loop), set())
+
+    def test_queued_first_steps_in_a_whole_turn(self):
+        loop, _ = self.make()
+        seen = []
+
+        async def app():
+            seen.append("ran")
+
+        task = loop.queue_task(app())
+        loop.call_later(-1, seen.append, "timer")  # (due: turn() takes a whole turn)
+        loop.turn()
+        self.assertEqual(seen, ["ran", "timer"])
+        self.assertTrue(task.done())
+
+    def test_a_task_factory_is_used(self):
+        import asyncio
+
+        loop, _ = self.make()
+        made = []
+
+        def factory(loop, coro, **kwargs):
+            made.append(coro)
+            return asyncio.Task(coro, loop=loop, **kwargs)
+
+        loop.set_task_factory(factory)
+
+        async def app():
+            pass
+
+        loop.queue_task(app())
+        loop.start_task(app())
+        self.assertEqual(len(made), 2)
+        loop.run_until_complete(asyncio.sleep(0))
+
     def test_a_failing_first_step_fails_the_task(self):
         loop, _ = self.make()
 

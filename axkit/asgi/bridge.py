@@ -202,8 +202,8 @@ class SteppedBridge(SameThreadBridge):
         SameThreadBridge.__init__(self, loop)
         self.reactor = reactor
         self._timer = None
-        if eager:
-            self.start_task = loop.start_task  # (the method itself: one call less)
+        # (The loop's own methods: one call less.)
+        self.start_task = loop.start_task if eager else loop.queue_task
         self._hook = loop.turn
         self._fd = loop.selector_fd()
         reactor.add_poll_hook(self._hook)
