@@ -502,54 +502,6 @@ class quiet_dropin_failures:
         return False
 
 
-# -- asyncio: a loop stepped by axkit's reactor (axkit.asgi.bridge) -----------
-
-
-def asyncio_run_ready(loop):
-    """Run the callbacks ready on asyncio ``loop`` now -- those queued
-    before the call, as one turn of its ``_run_once`` runs them -- without
-    polling its selector (a system call per turn): for a turn with no timer
-    due and no I/O of the loop's own (its selector's descriptor, in the
-    reactor's epoll set, says when there is).  The caller makes ``loop``
-    the running loop.  Relies on BaseEventLoop._ready (a deque of Handles)
-    and Handle._cancelled / Handle._run (CPython 3.11 to 3.13); where they
-    are missing, runs a whole ``_run_once`` turn instead."""
-    ready = getattr(loop, "_ready", None)
-    if ready is None:
-        loop._run_once()
-        return
-    for _ in range(len(ready)):
-        handle = ready.popleft()
-        if not handle._cancelled:
-            handle._run()
-
-
-def stepped_event_loop():
-    """A new asyncio event loop whose ``call_soon`` skips the checks a loop
-    stepped by the reactor never needs (closed loop, debug mode, the
-    thread) -- a task and a callback per request make it count.  Relies
-    on BaseEventLoop._ready and asyncio.events.Handle (CPython 3.11 to
-    3.13); in debug mode (PYTHONASYNCIODEBUG) the loop is asyncio's own."""
-    import asyncio
-    from asyncio import events
-
-    loop_class = asyncio.SelectorEventLoop
-
-    class SteppedEventLoop(loop_class):
-        def call_soon(self, callback, *args, context=None):
-            if self._debug or self._closed:
-                return loop_class.call_soon(self, callback, *args, context=context)
-            handle = events.Handle(callback, args, self, context)
-            self._ready.append(handle)
-            return handle
-
-    loop = SteppedEventLoop()
-    if not all(hasattr(loop, name) for name in ("_ready", "_debug", "_closed")):
-        loop.close()
-        return asyncio.new_event_loop()
-    return loop
-
-
 # -- Workers: a worker adopting a unix: listener (axkit.workers.sockets) -----
 
 
@@ -584,3 +536,171 @@ def adopt_unix_port(reactor, fd, factory):
     port = KeptPort._fromListeningDescriptor(reactor, fd, factory)
     port.startListening()
     return port
+
+
+# -- asyncio (axkit.asgi): the loop ASGI apps run on -------------------------
+#
+# (The ASGI bridge's section, kept last in the file.)  Tested on CPython
+# 3.11.7; asyncio's BaseEventLoop internals used here are the same in 3.11 to
+# 3.13 (tests/test_compat.py checks each one on the running Python).
+
+_STEPPED_NAMES = ("_ready", "_scheduled", "_run_once", "_selector", "_debug", "_closed")
+
+
+def asyncio_reactor_loop(reactor):
+    """The asyncio loop under Twisted's ``AsyncioSelectorReactor`` (its
+    private ``_asyncioEventloop``), or None for any other reactor.  Tested
+    with Twisted 24.3 to 26.10; missing, an asyncio reactor is taken for
+    another one and its apps get a loop thread of their own (correct,
+    slower)."""
+    return getattr(reactor, "_asyncioEventloop", None)
+
+
+def stepped_event_loop(arm):
+    """A new asyncio event loop for axkit's reactor to step (or None where
+    this Python's loop lacks the internals it uses: the caller then runs
+    its loop in a thread).  Its methods are the whole interface the ASGI
+    bridge needs -- no name of asyncio's internals outside this module:
+
+    * ``turn()``, a reactor poll hook: runs what is ready (a callback, a
+      due timer; without polling its selector when no timer is pending),
+      then calls ``arm(delay)`` if a timer is pending -- the reactor's own
+      timer for its earliest one -- and says whether more is ready;
+    * ``step()``: one whole turn of ``_run_once`` that polls its selector
+      without waiting (its descriptor, ``selector_fd()``, in the reactor's
+      epoll set, is readable);
+    * ``start_task(coro)``: a Task whose first step runs now, before the
+      call returns, as Python 3.12's eager tasks do -- unless a task is
+      running already (one started from inside another's step waits its
+      turn in the queue, as usual);
+    * ``call_soon`` without the checks a loop stepped by the reactor never
+      needs (closed loop, debug mode, the thread), and ``get_debug`` a C
+      call (a Task asks it once per request).
+
+    Relies on BaseEventLoop._ready (a deque of Handles), _scheduled (a heap
+    of TimerHandles with ``_when``), _run_once, _selector, _debug, _closed,
+    on asyncio.events.Handle and _get/_set_running_loop, on
+    asyncio.tasks._current_tasks (loop -> its running task), and on the C Task
+    scheduling its first step with ``loop.call_soon(step, context=ctx)``
+    from its ``__init__`` (CPython 3.11 to 3.13; 3.12's own eager tasks do
+    the same).  In debug mode (PYTHONASYNCIODEBUG) ``call_soon`` and tasks
+    are asyncio's own."""
+    import asyncio
+    import itertools
+    from asyncio import events
+
+    loop_class = asyncio.SelectorEventLoop
+    probe = loop_class()
+    try:
+        if not all(hasattr(probe, name) for name in _STEPPED_NAMES):
+            return None
+    finally:
+        probe.close()
+    get_running = events._get_running_loop
+    set_running = events._set_running_loop
+    from asyncio import tasks
+
+    # (asyncio.current_task(loop) is a Python function looking up this dict.)
+    current_tasks = getattr(tasks, "_current_tasks", None)
+    if not isinstance(current_tasks, dict):
+        return None
+    Task = asyncio.Task
+    Handle = events.Handle
+    yes = itertools.repeat(True).__next__
+    no = itertools.repeat(False).__next__
+
+    class SteppedEventLoop(loop_class):
+        _eager = False  # the next call_soon is a new task's first step: kept
+        _first = None  # (callback, context) it kept
+
+        def set_debug(self, enabled):
+            loop_class.set_debug(self, enabled)
+            self.get_debug = yes if enabled else no
+
+        def call_soon(self, callback, *args, context=None):
+            if self._eager and not args:
+                self._eager = False
+                self._first = (callback, context)
+                return None
+            if self._debug or self._closed:
+                return loop_class.call_soon(self, callback, *args, context=context)
+            handle = Handle(callback, args, self, context)
+            self._ready.append(handle)
+            return handle
+
+        def start_task(self, coro):
+            if self._debug or self._closed or self in current_tasks:
+                return Task(coro, loop=self)
+            self._eager = True
+            try:
+                task = Task(coro, loop=self)
+            except BaseException:
+                self._eager = False
+                raise
+            first = self._first
+            if first is None:  # (Task did not call call_soon as relied on: queued)
+                self._eager = False
+                return task
+            self._first = None
+            previous = get_running()
+            set_running(self)
+            try:
+                first[1].run(first[0])
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as e:
+                self.call_exception_handler(
+                    {"message": "axkit: a task's first step failed", "exception": e}
+                )
+            finally:
+                set_running(previous)
+            return task
+
+        def turn(self):
+            ready = self._ready
+            scheduled = self._scheduled
+            if not ready:
+                if not scheduled or scheduled[0]._when > self.time():
+                    return False
+            elif not scheduled:
+                # Callbacks ready and no timer: run them without polling the
+                # selector (its I/O comes through step(), on its readability).
+                previous = get_running()
+                set_running(self)
+                try:
+                    for _ in range(len(ready)):
+                        handle = ready.popleft()
+                        if not handle._cancelled:
+                            handle._run()
+                finally:
+                    set_running(previous)
+                if scheduled:
+                    arm(scheduled[0]._when - self.time())
+                return bool(ready)
+            self.step()
+            return bool(ready)
+
+        def step(self):
+            if self._closed:
+                return
+            if not self._ready:
+                # A turn that polls the selector without waiting.
+                self.call_soon(_noop)
+            previous = get_running()
+            set_running(self)
+            try:
+                self._run_once()
+            finally:
+                set_running(previous)
+            scheduled = self._scheduled
+            if scheduled:
+                arm(scheduled[0]._when - self.time())
+
+        def selector_fd(self):
+            return self._selector.fileno()
+
+    return SteppedEventLoop()
+
+
+def _noop():
+    pass

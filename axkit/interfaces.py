@@ -67,6 +67,12 @@ class IAxKitPlugin(Interface):
         Raises axkit.config.ConfigError (located at its line) to refuse
         the config, as a bad line is refused (axkit.config.loader)."""
 
+    def descriptors_reserved(conf):
+        """Optional.  File descriptors the plugin may hold open at once
+        beside the client connections, given the global merged values (CGI:
+        a few pipes per program running); the server keeps that many below
+        its open-file limit when it sizes MaxConnections (axkit.listening)."""
+
     def shutdown():
         """Optional.  Called at SIGTERM once in-flight requests have ended;
         may return a Deferred the server waits for (an ASGI lifespan

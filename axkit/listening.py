@@ -32,10 +32,14 @@ def raise_fd_limit(gate, config):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     except (ImportError, ValueError, OSError):
         return
-    # Beside the connections: 64 for the server itself, and each CGI
-    # program running needs 3 pipes and a spare report pipe or so.
+    # Beside the connections: 64 for the server itself, and what each
+    # plugin says it may hold open (IAxKitPlugin.descriptors_reserved).
     conf = config.global_resolved.conf
-    reserve = 64 + 4 * (getattr(conf, "cgi_max_processes", 0) or 0)
+    reserve = 64
+    for plugin in config.plugins.values():
+        reserved = getattr(plugin, "descriptors_reserved", None)
+        if reserved is not None:
+            reserve += reserved(conf)
     want = gate.maximum + max(256, reserve)
     if soft != resource.RLIM_INFINITY and soft < want:
         target = want if hard == resource.RLIM_INFINITY else min(want, hard)

@@ -26,6 +26,7 @@ Run as ``python -m axkit.logopener FD a:PATH... r:PATH...`` by
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 
@@ -65,12 +66,26 @@ def open_append(path):
 
 def open_read(path):
     """``path`` opened for reading, if root owns the folders it is in (as
-    named and as resolved) and nobody else may write them."""
+    named and as resolved) and nobody else may write them, nor any folder
+    above them: otherwise a user could rename a folder on the way and put
+    a file of theirs in its place.  A folder above that others may write is
+    accepted when it is sticky (/tmp): there only the owner of an entry,
+    here root, may rename it."""
     for folder in {os.path.dirname(os.path.abspath(path)), os.path.dirname(os.path.realpath(path))}:
-        st = os.stat(folder)
-        if st.st_uid != 0 or st.st_mode & 0o022:
-            raise PermissionError(f"{os.fsdecode(folder)} is not a folder only root may write")
+        _only_root_writes(folder)
     return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+
+def _only_root_writes(folder):
+    st = os.stat(folder)
+    if st.st_uid != 0 or st.st_mode & 0o022:
+        raise PermissionError(f"{os.fsdecode(folder)} is not a folder only root may write")
+    child, parent = folder, os.path.dirname(folder)
+    while parent != child:  # each folder above; `child` is root's (checked)
+        st = os.stat(parent)
+        if st.st_uid != 0 or (st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX):
+            raise PermissionError(f"{os.fsdecode(parent)} is not a folder only root may write")
+        child, parent = parent, os.path.dirname(parent)
 
 
 def serve(sock, allowed):

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """ASGI throughput: the same hello-world app from axkit and from uvicorn.
 
-uvicorn runs with ``--http httptools --loop asyncio``, one worker, no access
-log; axkit with ``ASGIAlias / tests.asgiapps.hello:app`` and no access log,
+uvicorn runs with ``--http httptools``, one worker, no access log, twice:
+on asyncio's own loop (``--loop asyncio``: "uvicorn") and on uvloop
+(``--loop uvloop``: "uvicorn-uvloop", what ``pip install uvicorn[standard]``
+brings and uvicorn then picks by itself); axkit with ``ASGIAlias / tests.asgiapps.hello:app`` and no access log,
 on its own reactor (the app's asyncio loop in a thread beside it: "axkit")
 and on Twisted's asyncio reactor (one thread: "axkit-asyncio").  Each server
 is pinned to one core (taskset -c 0), wrk to the other (taskset -c 1); a
@@ -12,8 +14,9 @@ few rounds of each, alternating, so drift on a shared machine hits all.
     python bench/asgi_bench.py --rounds 2 --duration 8 --connections 50
 
 Prints req/s per round, the server's CPU per request (from /proc: what one
-core would serve at that cost), and the ratios to uvicorn (best round of
-each).  Needs wrk, taskset, and uvicorn + httptools in this Python.
+core would serve at that cost), and the ratios to each uvicorn (best round
+of each).  Needs wrk, taskset, and uvicorn + httptools in this Python;
+uvicorn-uvloop needs uvloop too (skipped, with a note, without it).
 """
 
 import argparse
@@ -54,7 +57,7 @@ def start_axkit_asyncio(work, port):
     return start_axkit(work, port, "asyncio")
 
 
-def start_uvicorn(work, port):
+def start_uvicorn(work, port, loop="asyncio"):
     return subprocess.Popen(
         [
             "taskset",
@@ -71,7 +74,7 @@ def start_uvicorn(work, port):
             "--http",
             "httptools",
             "--loop",
-            "asyncio",
+            loop,
             "--workers",
             "1",
             "--no-access-log",
@@ -87,12 +90,18 @@ def start_uvicorn(work, port):
     )
 
 
+def start_uvicorn_uvloop(work, port):
+    return start_uvicorn(work, port, "uvloop")
+
+
 SERVERS = {
     "axkit": start_axkit,
     "axkit-thread": start_axkit_thread,
     "axkit-asyncio": start_axkit_asyncio,
     "uvicorn": start_uvicorn,
+    "uvicorn-uvloop": start_uvicorn_uvloop,
 }
+PEERS = ("uvicorn", "uvicorn-uvloop")
 
 
 def main():
@@ -110,6 +119,12 @@ def main():
         if not args.only or "uvicorn" in args.only:
             raise SystemExit("pip install uvicorn httptools (or --only axkit)")
     names = args.only or list(SERVERS)
+    if "uvicorn-uvloop" in names:
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            print("uvloop not installed: uvicorn-uvloop skipped (pip install uvloop)")
+            names = [n for n in names if n != "uvicorn-uvloop"]
     work = tempfile.mkdtemp(prefix="axkit-asgi-bench-")
     results = {name: [] for name in names}
     try:
@@ -140,18 +155,17 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     print()
     best = {name: max(rs, key=lambda r: r["rps"]) for name, rs in results.items() if rs}
-    base = best.get("uvicorn")
     for name, r in best.items():
         line = f"{name:14} best {r['rps']:8.0f} req/s, {r['cpu_us'] or 0:6.1f} us CPU/req"
-        if base and name != "uvicorn" and base["rps"]:
+        for peer in PEERS:
+            base = best.get(peer)
+            if name in PEERS or not base or not base["rps"] or not base["core_rps"]:
+                continue
             line += (
-                f"   / uvicorn: {r['rps'] / base['rps']:.2f}x req/s, "
+                f"   / {peer}: {r['rps'] / base['rps']:.2f}x req/s, "
                 f"{r['core_rps'] / base['core_rps']:.2f}x per core"
-                if base["core_rps"]
-                else ""
             )
         print(line)
-
 
 if __name__ == "__main__":
     main()

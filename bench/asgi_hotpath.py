@@ -12,11 +12,12 @@ microseconds (noisy).
 ``--served``: instructions per request of a real ``twistd axkit`` under
 callgrind (bench/served_instructions.py), and ``--served --uvicorn`` the
 same for uvicorn (httptools, one worker) under the same client: a ratio
-that does not move with a busy machine.
+that does not move with a busy machine; ``--served --uvicorn --uvloop``
+for uvicorn on uvloop (``--loop uvloop``, as uvicorn[standard] runs).
 
     python bench/asgi_hotpath.py
     python bench/asgi_hotpath.py --served
-    python bench/asgi_hotpath.py --served --uvicorn
+    python bench/asgi_hotpath.py --served --uvicorn [--uvloop]
 """
 
 import argparse
@@ -86,7 +87,7 @@ def connection():
     return feed
 
 
-def uvicorn_command(port, work):
+def uvicorn_command(port, work, loop="asyncio"):
     return [
         sys.executable,
         "-m",
@@ -99,7 +100,7 @@ def uvicorn_command(port, work):
         "--http",
         "httptools",
         "--loop",
-        "asyncio",
+        loop,
         "--workers",
         "1",
         "--no-access-log",
@@ -110,16 +111,22 @@ def uvicorn_command(port, work):
     ]
 
 
-def served(uvicorn):
+def served(uvicorn, loop="asyncio"):
     from served_instructions import per_request
 
     # (uvicorn sends the app's answer chunked: it ends with the last chunk.)
     end = b"\r\n0\r\n\r\n" if uvicorn else ANSWER
-    per = per_request(CONFIG, REQUEST, end, command=uvicorn_command if uvicorn else None)
+    command = None
+    if uvicorn:
+
+        def command(port, work):
+            return uvicorn_command(port, work, loop)
+
+    per = per_request(CONFIG, REQUEST, end, command=command)
     if per is None:
         print("valgrind not installed")
     else:
-        who = "uvicorn (httptools)" if uvicorn else "axkit"
+        who = f"uvicorn (httptools, {loop} loop)" if uvicorn else "axkit"
         print(f"{per:.0f} instructions per request ({who}, a real server under callgrind)")
 
 
@@ -129,10 +136,11 @@ def main():
     ap.add_argument("--no-callgrind", action="store_true")
     ap.add_argument("--served", action="store_true")
     ap.add_argument("--uvicorn", action="store_true")
+    ap.add_argument("--uvloop", action="store_true", help="uvicorn --loop uvloop")
     ap.add_argument("--loop", type=int, help=argparse.SUPPRESS)  # callgrind's runs
     args = ap.parse_args()
     if args.served:
-        served(args.uvicorn)
+        served(args.uvicorn, "uvloop" if args.uvloop else "asyncio")
         return
     if args.loop is not None:
         time.time = itertools.repeat(1_800_000_000.0).__next__

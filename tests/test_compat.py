@@ -673,6 +673,9 @@ class OnlyCompatNamesInternalsTests(unittest.TestCase):
         "twisted.internet._signals": r"\b_signals\b",
         "twisted.internet.tcp": r"\binternet\s*\.\s*tcp\b|\binternet\s+import\s+tcp\b",
         "twisted.internet.process": r"\binternet\s*\.\s*process\b|\binternet\s+import\s+process\b",
+        "AsyncioSelectorReactor._asyncioEventloop": r"\b_asyncioEventloop\b",
+        "asyncio loop internals (loop._*)": r"\bloop\s*\.\s*_[a-z]\w*",
+        "asyncio _run_once/_get/_set_running_loop": r"\b(_run_once|_[gs]et_running_loop)\b",
     }
     # Files allowed a private name anyway (none: keep it so).
     PENDING: dict = {}
@@ -718,42 +721,152 @@ def _strip_comments_and_strings(text):
 
 
 class AsyncioTests(unittest.TestCase):
-    def test_run_ready_runs_what_was_ready_and_no_more(self):
-        import asyncio
-        from asyncio import events
+    """stepped_event_loop: asyncio's loop internals it relies on."""
 
-        loop = asyncio.new_event_loop()
+    def make(self):
+        armed = []
+        loop = _compat.stepped_event_loop(armed.append)
+        self.assertIsNotNone(loop, VERSIONS)  # (None: this Python lacks the internals)
         self.addCleanup(loop.close)
+        return loop, armed
+
+    def test_turn_runs_what_was_ready_and_no_more(self):
+        import asyncio
+
+        loop, armed = self.make()
         ran = []
         loop.call_soon(ran.append, 1)
         loop.call_soon(ran.append, "cancelled").cancel()
+        loop.call_soon(lambda: ran.append(asyncio.get_running_loop()))
         loop.call_soon(lambda: loop.call_soon(ran.append, "next turn"))
-        events._set_running_loop(loop)
-        try:
-            _compat.asyncio_run_ready(loop)
-            self.assertEqual(ran, [1])
-            self.assertEqual(len(loop._ready), 1)
-            _compat.asyncio_run_ready(loop)
-        finally:
-            events._set_running_loop(None)
-        self.assertEqual(ran, [1, "next turn"])
-        self.assertFalse(loop._ready)
+        self.assertTrue(loop.turn())  # (more is ready)
+        self.assertEqual(ran, [1, loop])
+        self.assertTrue(loop.turn() is False)
+        self.assertEqual(ran, [1, loop, "next turn"])
+        self.assertIsNone(asyncio._get_running_loop())  # (put back)
+        self.assertFalse(loop.turn())
+        self.assertEqual(armed, [])
 
-    def test_the_stepped_loop_queues_callbacks_as_asyncio_does(self):
+    def test_turn_runs_due_timers_and_arms_for_the_next(self):
+        loop, armed = self.make()
+        ran = []
+        loop.call_later(-1, ran.append, "due")
+        loop.call_later(1000, ran.append, "later")
+        loop.turn()
+        self.assertEqual(ran, ["due"])
+        self.assertEqual(len(armed), 1)
+        self.assertTrue(990 < armed[0] <= 1000, armed)
+        loop.call_soon(ran.append, "ready")
+        loop.turn()
+        self.assertEqual(ran, ["due", "ready"])
+        self.assertEqual(len(armed), 2)  # (armed again for the pending one)
+
+    def test_step_polls_the_selector_without_waiting(self):
+        import socket
+
+        loop, armed = self.make()
+        a, b = socket.socketpair()
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        got = []
+        loop.add_reader(a.fileno(), lambda: got.append(a.recv(10)))
+        self.assertIsInstance(loop.selector_fd(), int)
+        loop.step()  # (nothing to read: returns at once)
+        self.assertEqual(got, [])
+        b.send(b"x")
+        loop.step()
+        self.assertEqual(got, [b"x"])
+        loop.remove_reader(a.fileno())
+
+    def test_start_task_takes_the_first_step_now(self):
         import asyncio
 
-        loop = _compat.stepped_event_loop()
-        self.addCleanup(loop.close)
+        loop, _ = self.make()
+        seen = []
+        gate = loop.create_future()
+
+        async def app():
+            seen.append((asyncio.current_task(), asyncio.get_running_loop()))
+            await gate
+            seen.append("after")
+            return "done"
+
+        task = loop.start_task(app())
+        self.assertIsInstance(task, asyncio.Task)
+        self.assertEqual(seen, [(task, loop)])  # (it ran, as the current task)
+        self.assertIsNone(asyncio._get_running_loop())
+        self.assertIn(task, asyncio.all_tasks(loop))
+        gate.set_result(None)
+        while loop.turn():
+            pass
+        self.assertEqual(seen[1:], ["after"])
+        self.assertEqual(task.result(), "done")
+
+    def test_a_task_started_inside_another_waits_its_turn(self):
+        import asyncio
+
+        loop, _ = self.make()
+        order = []
+
+        async def inner():
+            order.append("inner")
+
+        async def outer():
+            order.append("outer")
+            loop.start_task(inner())
+            order.append("outer goes on")
+
+        loop.start_task(outer())
+        self.assertEqual(order, ["outer", "outer goes on"])
+        loop.turn()
+        self.assertEqual(order, ["outer", "outer goes on", "inner"])
+        self.assertEqual(asyncio.all_tasks(loop), set())
+
+    def test_a_failing_first_step_fails_the_task(self):
+        loop, _ = self.make()
+
+        async def app():
+            raise ValueError("no")
+
+        task = loop.start_task(app())
+        self.assertIsInstance(task.exception(), ValueError)
+
+    def test_start_task_of_a_non_coroutine_leaves_call_soon_alone(self):
+        loop, _ = self.make()
+        self.assertRaises(TypeError, loop.start_task, "not a coroutine")
+        ran = []
+        loop.call_soon(ran.append, 1)
+        loop.turn()
+        self.assertEqual(ran, [1])
+
+    def test_call_soon_queues_handles_as_asyncio_does(self):
+        import asyncio
+
+        loop, _ = self.make()
         self.assertIsNot(type(loop), asyncio.SelectorEventLoop)  # (the fast one)
         ran = []
         handle = loop.call_soon(ran.append, 1)
         self.assertIsInstance(handle, asyncio.Handle)
-        self.assertIs(loop._ready[-1], handle)
         loop.call_soon(ran.append, 2).cancel()
         loop.run_until_complete(asyncio.sleep(0))
         self.assertEqual(ran, [1])
+        self.assertFalse(loop.get_debug())
         loop.set_debug(True)  # (debug mode: asyncio's own call_soon, with its checks)
+        self.assertTrue(loop.get_debug())
         self.assertRaises(TypeError, loop.call_soon, "not callable")
+        loop.set_debug(False)
+        self.assertFalse(loop.get_debug())
+
+    def test_asyncio_reactor_loop(self):
+        import asyncio
+
+        from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+
+        loop = asyncio.new_event_loop()
+        self.addCleanup(loop.close)
+        reactor = AsyncioSelectorReactor(loop)
+        self.assertIs(_compat.asyncio_reactor_loop(reactor), loop, VERSIONS)
+        self.assertIsNone(_compat.asyncio_reactor_loop(object()))
 
 
 class AdoptUnixPortTests(unittest.TestCase):

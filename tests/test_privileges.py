@@ -72,6 +72,33 @@ class OpenerTests(SynchronousTestCase):
         e = self.assertRaises(PermissionError, self.opener.read, self.key)
         self.assertIn("is not a folder only root may write", str(e))
 
+    def _key_below(self, mode):
+        """A root-only folder with a key in it, inside a folder of ``mode``."""
+        if os.getuid() != 0:
+            raise SkipTest("the folders must be root's (run as root)")
+        above = os.path.join(self.dir, "above")
+        os.mkdir(above)
+        os.chmod(above, mode)
+        inner = os.path.join(above, "ssl")
+        os.mkdir(inner, 0o700)
+        key = os.path.join(inner, "site.key")
+        with open(key, "w") as f:
+            f.write("inner\n")
+        opener = LogOpener.start([], [key])
+        self.addCleanup(opener.stop)
+        return opener, key, above
+
+    def test_refuses_when_a_folder_above_is_writable_by_others(self):
+        # Anyone could rename ssl/ away and put their own folder there.
+        opener, key, above = self._key_below(0o777)
+        e = self.assertRaises(PermissionError, opener.read, key)
+        self.assertIn(f"{above} is not a folder only root may write", str(e))
+
+    def test_a_sticky_folder_above_is_fine(self):
+        # /tmp-like: only root may rename its root-owned entry.
+        opener, key, _ = self._key_below(0o1777)
+        self.assertEqual(opener.read(key), b"inner\n")
+
     def test_leaves_when_the_server_closes_its_end(self):
         self.opener.sock.close()
         self.assertEqual(self.opener.process.wait(timeout=10), 0)

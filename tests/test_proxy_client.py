@@ -4,14 +4,17 @@ bytes and record exactly what they received on which connection."""
 
 import datetime
 import os
+import socket
 
 from twisted.internet import defer, reactor, ssl
+from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from axkit.config import ConfigErrors
 from axkit.proxy import client
+from axkit.proxy.connecting import DirectEndpoint
 from axkit.testing import load_config
 from tests.rawclient import exchange, request_bytes
 from tests.test_proxy_e2e import head_and_body
@@ -132,6 +135,25 @@ class Answers(ClientCase):
         self.assertEqual(self.factory.connections, 1)
 
     @defer.inlineCallbacks
+    def test_one_kept_connection_parses_every_kind_of_answer_in_turn(self):
+        # (The response parser serves the next answer after one llhttp
+        # ended itself; a HEAD's answer, cut at its head, gets a new one.)
+        expected = [
+            ("/plain", "GET", b"ok"),
+            ("/continue", "GET", b"ok"),
+            ("/chunked", "GET", b"abcde"),
+            ("/head", "HEAD", b""),
+            ("/plain", "GET", b"ok"),
+            ("/no-content", "GET", b""),
+            ("/hints", "GET", b"ok"),
+            ("/chunked", "GET", b"abcde"),
+        ]
+        for path, method, want in expected:
+            status, fields, body = head_and_body((yield self.ask(path, method=method)))
+            self.assertEqual(body, want, path)
+        self.assertEqual(self.factory.connections, 1)
+
+    @defer.inlineCallbacks
     def test_chunked_answer(self):
         status, fields, body = head_and_body((yield self.ask("/chunked")))
         self.assertEqual(status, "HTTP/1.1 200 OK")
@@ -239,6 +261,97 @@ class PoolTest(SynchronousTestCase):
         pool.release(b)
         self.assertIs(pool.acquire(), b)
         pool.close()
+
+
+class _Endpoint:
+    """Connection attempts the test ends: each a Deferred in ``attempts``."""
+
+    def __init__(self):
+        self.attempts = []
+
+    def connect(self, factory):
+        d = defer.Deferred()
+        self.attempts.append(d)
+        return d
+
+
+def _opened(pool, endpoint, n):
+    """Complete connection attempt ``n``: a connection the pool tracks."""
+    conn = _Conn()
+    pool.track(conn)
+    endpoint.attempts[n].callback(conn)
+    return conn
+
+
+class HardCapTest(SynchronousTestCase):
+    """ProxyPass max=N: at most N connections open at once (Apache's max=)."""
+
+    def setUp(self):
+        self.endpoint = _Endpoint()
+        self.pool = client.Pool(Clock(), self.endpoint, max_idle=2, ttl=10, max_open=2)
+
+    def test_a_request_beyond_max_waits_for_a_released_connection(self):
+        pool, endpoint = self.pool, self.endpoint
+        pool.acquire(), pool.acquire()
+        third = pool.acquire()  # two attempts under way: the cap
+        self.assertEqual(len(endpoint.attempts), 2)
+        got = []
+        third.addCallback(got.append)
+        a = _opened(pool, endpoint, 0)
+        _opened(pool, endpoint, 1)
+        self.assertEqual(got, [])
+        pool.release(a)  # a's answer ended: the waiting request takes it
+        self.assertEqual(got, [a])
+        self.assertEqual((len(endpoint.attempts), pool.idle), (2, []))
+
+    def test_a_lost_connection_makes_room_for_a_waiting_request(self):
+        pool, endpoint = self.pool, self.endpoint
+        pool.acquire(), pool.acquire()
+        waiting = pool.acquire()
+        a = _opened(pool, endpoint, 0)
+        _opened(pool, endpoint, 1)
+        pool.forget(a)  # (connectionLost)
+        self.assertEqual(len(endpoint.attempts), 3)
+        got = []
+        waiting.addCallback(got.append)
+        c = _opened(pool, endpoint, 2)
+        self.assertEqual(got, [c])
+
+    def test_a_failed_attempt_lets_the_next_request_try(self):
+        pool, endpoint = self.pool, self.endpoint
+        pool.acquire().addErrback(lambda f: None)
+        pool.acquire()
+        waiting = pool.acquire()
+        endpoint.attempts[0].errback(ConnectionRefusedError())
+        self.assertEqual(len(endpoint.attempts), 3)
+        got = []
+        waiting.addCallback(got.append)
+        c = _opened(pool, endpoint, 2)
+        self.assertEqual(got, [c])
+
+    def test_a_request_that_stops_waiting_leaves_the_queue(self):
+        pool, endpoint = self.pool, self.endpoint
+        pool.acquire(), pool.acquire()
+        waiting = pool.acquire()
+        waiting.addErrback(lambda f: f.trap(defer.CancelledError))
+        waiting.cancel()  # (its deadline, or its client gone)
+        a = _opened(pool, endpoint, 0)
+        pool.release(a)
+        self.assertEqual(pool.idle, [a])  # kept, not handed to nobody
+
+    def test_without_max_there_is_no_cap(self):
+        pool = client.Pool(Clock(), self.endpoint, max_idle=2, ttl=10)
+        for _ in range(5):
+            pool.acquire()
+        self.assertEqual(len(self.endpoint.attempts), 5)
+
+    def test_max_is_the_cap_and_the_idle_bound(self):
+        config = load_config("Plugin proxy\nProxyPass / http://127.0.0.1:9/ max=3\n")
+        (route,) = config.servers[0].base.conf.proxy_pass
+        self.assertEqual((route.target.max_open, route.target.max_idle), (3, 3))
+        config = load_config("Plugin proxy\nProxyPass / http://127.0.0.1:9/\n")
+        (route,) = config.servers[0].base.conf.proxy_pass
+        self.assertEqual((route.target.max_open, route.target.max_idle), (None, 16))
 
 
 class BalancerConfig(SynchronousTestCase):
@@ -510,3 +623,106 @@ class TLSCreators(SynchronousTestCase):
             first = settings.creator("backend.example")
             self.assertIs(settings.creator("backend.example"), first)
             self.assertIsNot(settings.creator("other.example"), first)
+
+
+class Held(Protocol):
+    """A backend that answers only when the test says (one request at a time)."""
+
+    def connectionMade(self):
+        self.factory.connections += 1
+
+    def dataReceived(self, data):
+        if b"\r\n\r\n" in data:
+            self.factory.held.append(self.transport)
+            waiters, self.factory.waiters = self.factory.waiters, []
+            for d in waiters:
+                d.callback(None)
+
+
+class HardCapEndToEnd(TestCase):
+    """max=2 through a real server: four requests at once, two connections."""
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        from axkit.testing import start_server
+
+        self.factory = Factory.forProtocol(Held)
+        self.factory.connections, self.factory.held, self.factory.waiters = 0, [], []
+        self.port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
+        self.addCleanup(self.port.stopListening)
+        bport = self.port.getHost().port
+        self.server = yield start_server(
+            f"Plugin proxy\nProxyPass / http://127.0.0.1:{bport}/ max=2 timeout=20\n"
+        )
+        self.addCleanup(self.server.stop)
+        self.addCleanup(client.close_all)
+
+    def ask(self, path):
+        return exchange(self.server.port, request_bytes(path))
+
+    @defer.inlineCallbacks
+    def held(self, n):
+        """Until the backend holds ``n`` requests."""
+        while len(self.factory.held) < n:
+            d = defer.Deferred()
+            self.factory.waiters.append(d)
+            yield d
+
+    @defer.inlineCallbacks
+    def test_requests_beyond_max_wait_for_a_connection(self):
+        answers = [self.ask("/a"), self.ask("/b")]
+        yield self.held(2)
+        (pool,) = client._pools.values()
+        answers += [self.ask("/c"), self.ask("/d")]
+        for _ in range(2000):  # (a bounded wait: both reach the pool and wait)
+            if len(pool.waiting) == 2 or self.factory.connections > 2:
+                break
+            yield deferLater(reactor, 0.001, lambda: None)
+        self.assertEqual((self.factory.connections, len(pool.open)), (2, 2))
+        self.assertEqual(len(pool.waiting), 2)
+        for transport in self.factory.held:
+            transport.write(OK_1)
+        del self.factory.held[:]
+        yield self.held(2)  # the waiting two, on the same two connections
+        for transport in self.factory.held:
+            transport.write(OK_1)
+        bodies = [head_and_body(raw)[2] for raw in (yield defer.gatherResults(answers))]
+        self.assertEqual(bodies, [b"ok"] * 4)
+        self.assertEqual(self.factory.connections, 2)
+
+
+class DirectEndpointTest(TestCase):
+    """Plain backends are connected without an endpoint's wrapping protocol
+    (so the reactor dispatches their reads directly)."""
+
+    def setUp(self):
+        self.factory = Factory.forProtocol(Protocol)
+        self.port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
+        self.addCleanup(self.port.stopListening)
+        self.pool = client.Pool(reactor, None, max_idle=2, ttl=10)
+        self.addCleanup(self.pool.close)
+
+    def endpoint(self, port):
+        return DirectEndpoint(reactor, "127.0.0.1", port)
+
+    @defer.inlineCallbacks
+    def test_the_transport_carries_the_protocol_itself(self):
+        conn = yield self.endpoint(self.port.getHost().port).connect(self.pool.factory)
+        self.assertIsInstance(conn, client.BackendConnection)
+        self.assertIs(conn.transport.protocol, conn)
+        self.assertIn(conn, self.pool.open)
+
+    def test_cancelled_before_connected(self):
+        d = self.endpoint(self.port.getHost().port).connect(self.pool.factory)
+        d.cancel()
+        self.failureResultOf(d, defer.CancelledError)
+        self.assertEqual(self.pool.open, set())
+
+    @defer.inlineCallbacks
+    def test_refused(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+        s.close()
+        with self.assertRaises(ConnectionRefusedError):
+            yield self.endpoint(closed).connect(self.pool.factory)

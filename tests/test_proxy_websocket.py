@@ -139,6 +139,24 @@ ProxyPass /idle/ http://127.0.0.1:{port}/ upgrade=websocket timeout=1
             time.sleep(0.02)
         self.assertEqual(self.backend.closed, [("/echo", 1000, "client done")])
 
+    def test_a_closed_tunnel_is_logged_with_its_bytes_and_who_closed(self):
+        ws = self.connect("/ws/echo")
+        ws.send("hello")  # a masked 5-byte text frame: 11 bytes
+        self.assertEqual(ws.recv(timeout=10), "hello")  # 7 bytes back
+        ws.close(1000, "bye")  # 2 + 4 + 5 bytes; the backend's close: 2 + 5
+        line = None
+        deadline = time.monotonic() + 10
+        while line is None and time.monotonic() < deadline:
+            for text in self.server.output().splitlines():
+                if "WebSocket /ws/echo from 127.0.0.1 closed by " in text:
+                    line = text
+            time.sleep(0.02)
+        self.assertIsNotNone(line, self.server.output()[-2000:])
+        # (After the close handshake the server ends the TCP connection
+        # first, RFC 6455 7.1.1; the client waits for it.)
+        self.assertIn("closed by the backend after ", line)
+        self.assertIn(": 22 bytes from the client, 14 from the backend", line)
+
     def test_the_backend_closing_closes_the_client(self):
         with self.connect("/ws/bye") as ws:
             ws.send("me")
@@ -193,6 +211,7 @@ ProxyPass /idle/ http://127.0.0.1:{port}/ upgrade=websocket timeout=1
             with self.assertRaises(ConnectionClosed):
                 ws.recv(timeout=15)
         self.assertIn("WebSocket idle for 1s, closed", self.server.output())
+        self.assertIn("closed by the idle timeout after ", self.server.output())
 
     def test_a_refusal_is_relayed_as_a_response(self):
         with self.assertRaises(InvalidStatus) as caught:

@@ -58,6 +58,40 @@ class NeverStale(XsltCase):
         self.write("style/deep/level3.xsl", self.read("style/deep/level3.xsl").replace("v1", "v3"))
         self.assertIn(b"deep v3", site.request("GET", "/doc.xml").body)
 
+    def test_uncached_source_edit_shows(self):
+        site = self.make_site(self.config + "AxCache Off\n")
+        self.assertIn(b"Hello", site.request("GET", "/doc.xml").body)
+        self.write("doc.xml", self.read("doc.xml").replace("Hello", "Edited source"))
+        self.assertIn(b"Edited source", site.request("GET", "/doc.xml").body)
+        self.write("doc.xml", self.read("doc.xml").replace("Edited source", "Again"))
+        body = site.request("GET", "/doc.xml").body
+        self.assertIn(b"Again", body)
+        self.assertNotIn(b"Edited source", body)
+
+    def test_uncached_pages_read_the_document_once_until_changed(self):
+        # AxCache Off transforms per request, from the bytes read last time
+        # while the request's stat of the document is the one they were
+        # read under (the source cache): no open per request.
+        import os
+
+        from axkit.xslt import transform
+
+        site = self.make_site(self.config + "AxCache Off\n")
+        document = os.path.join(self.root, "doc.xml")
+        opened = []
+        real_open = os.open
+        self.patch(transform.os, "open", lambda p, *a: opened.append(p) or real_open(p, *a))
+        first = site.request("GET", "/doc.xml")
+        self.assertEqual(first.body, expected("doc.html"))
+        self.assertEqual(opened, [document])
+        again = site.request("GET", "/doc.xml")
+        self.assertEqual(again.body, first.body)
+        self.assertEqual(again.header("ETag"), first.header("ETag"))
+        self.assertEqual(opened, [document])
+        self.write("doc.xml", self.read("doc.xml").replace("Hello", "Changed"))
+        self.assertIn(b"Changed", site.request("GET", "/doc.xml").body)
+        self.assertEqual(opened, [document, document])
+
     def test_a_hit_stats_each_input_once_and_resolves_nothing(self):
         # One os.stat per stylesheet file; the document's stat is the one
         # uri_to_file made for this request; no realpath per request.

@@ -215,3 +215,40 @@ class Pool(TestCase):
         self.addCleanup(pool.stop)
         with self.assertRaises(ZeroDivisionError):
             yield pool.call(lambda: 1 / 0)
+
+    @defer.inlineCallbacks
+    def test_run_calls_then_or_fail_on_the_reactor_thread(self):
+        # run(): the job's result goes to ``then`` (its exception to
+        # ``fail``) on the reactor thread, with the extra arguments; what
+        # they return fires the Deferred, what they raise fails it.
+        pool = shared_pool(reactor, 2)
+        self.addCleanup(pool.stop)
+        seen = []
+
+        def then(value, *extra):
+            seen.append(("then", value, extra, threading.current_thread()))
+            return value + 1
+
+        def fail(error, *extra):
+            seen.append(("fail", type(error), extra, threading.current_thread()))
+            if extra == ("raise",):
+                raise KeyError("from fail")
+            return 500
+
+        main = threading.current_thread()
+        self.assertEqual((yield pool.run(lambda: 41, (), then, fail, ("a", 1))), 42)
+        self.assertEqual((yield pool.run(lambda: 1 / 0, (), then, fail, ("b",))), 500)
+        with self.assertRaises(KeyError):
+            yield pool.run(lambda: 1 / 0, (), then, fail, ("raise",))
+        with self.assertRaises(TypeError):  # then itself failing
+            yield pool.run(lambda: None, (), then, fail, ())
+        self.assertEqual(
+            [entry[:3] for entry in seen],
+            [
+                ("then", 41, ("a", 1)),
+                ("fail", ZeroDivisionError, ("b",)),
+                ("fail", ZeroDivisionError, ("raise",)),
+                ("then", None, ()),
+            ],
+        )
+        self.assertEqual({entry[3] for entry in seen}, {main})

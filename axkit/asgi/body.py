@@ -13,6 +13,7 @@ class BodyFeed:
         if not self.done:
             # What arrived before the app asked goes as one message: held
             # while stream_body hands it over.
+            self.held = []
             self.inflight = True
             self.request.stream_body(self.r_on_data, self.r_on_end)
             self.inflight = False

@@ -23,10 +23,9 @@ Two bridges, one interface (``to_loop(fn, *args)``, ``to_reactor(fn, *args)``,
 import asyncio
 import os
 import threading
-from asyncio import events
 from collections import deque
 
-from axkit._compat import asyncio_run_ready, stepped_event_loop
+from axkit._compat import asyncio_reactor_loop, stepped_event_loop
 
 
 class SameThreadBridge:
@@ -100,7 +99,9 @@ class ThreadBridge:
             self.loop.call_soon_threadsafe(self._drain_loop)
 
     def start_task(self, coro):
+        """Start ``coro`` as a task on the loop (None: it is not made yet)."""
         self.to_loop(self.loop.create_task, coro)
+        return None
 
     def _drain_loop(self):
         # Cleared before draining: a call queued from now on schedules
@@ -177,69 +178,35 @@ class ThreadBridge:
             self._thread.join(5)
 
 
-def _noop():
-    pass
-
-
 class SteppedBridge(SameThreadBridge):
     """An asyncio loop run by axkit's reactor, on its thread: the reactor's
-    poll hook runs one turn of the loop (``_run_once``, never waiting)
-    whenever it has work -- callbacks ready, a timer due, or I/O on its
-    own selector, whose epoll descriptor the reactor watches."""
+    poll hook runs one turn of the loop (never waiting) whenever it has
+    work -- callbacks ready, a timer due -- and its selector's epoll
+    descriptor, in the reactor's set, says when it has I/O of its own.
+    A request's task takes its first step at once (``start_task``): a
+    hello-world app has answered before the reactor goes on.  (The
+    loop's internals are axkit._compat's: `stepped_event_loop`.)"""
 
     def __init__(self, reactor):
-        SameThreadBridge.__init__(self, stepped_event_loop())
+        loop = stepped_event_loop(self._arm)
+        if loop is None:
+            raise NotImplementedError("this Python's asyncio loop cannot be stepped")
+        SameThreadBridge.__init__(self, loop)
         self.reactor = reactor
         self._timer = None
-        self._fd = self.loop._selector.fileno()
+        self.start_task = loop.start_task  # (the method itself: one call less)
+        self._hook = loop.turn
+        self._fd = loop.selector_fd()
         reactor.add_poll_hook(self._hook)
         reactor.add_raw_reader(self._fd, self)
-
-    def _hook(self):
-        loop = self.loop
-        scheduled = loop._scheduled
-        if not loop._ready:
-            if not scheduled or scheduled[0]._when > loop.time():
-                return False
-        elif not scheduled:
-            # Callbacks ready and no timer: run them without polling the
-            # loop's selector (its I/O comes through doRead).
-            previous = events._get_running_loop()
-            events._set_running_loop(loop)
-            try:
-                asyncio_run_ready(loop)
-            finally:
-                events._set_running_loop(previous)
-            if loop._scheduled:
-                self._arm(loop._scheduled[0]._when - loop.time())
-            return bool(loop._ready)
-        self._step()
-        return bool(loop._ready)
 
     def doRead(self, events_mask=None):
         # The loop's selector has events (a socket of the app's, a thread's
         # call_soon_threadsafe).
-        self._step()
+        self.loop.step()
 
     def readFailed(self):
         pass
-
-    def _step(self):
-        loop = self.loop
-        if loop.is_closed():
-            return
-        if not loop._ready:
-            # A turn that polls the selector without waiting.
-            loop.call_soon(_noop)
-        previous = events._get_running_loop()
-        events._set_running_loop(loop)
-        try:
-            loop._run_once()
-        finally:
-            events._set_running_loop(previous)
-        scheduled = loop._scheduled
-        if scheduled:
-            self._arm(scheduled[0]._when - loop.time())
 
     def _arm(self, delay):
         # A reactor timer for the loop's earliest one: the poll then wakes in time.
@@ -257,6 +224,10 @@ class SteppedBridge(SameThreadBridge):
             self._timer.cancel()
 
 
+def _noop():
+    pass
+
+
 def _settle(d, future):
     exc = future.exception()
     if exc is not None:
@@ -268,7 +239,7 @@ def _settle(d, future):
 def bridge_for(reactor):
     """The bridge for ``reactor``: its own loop if it is an asyncio
     reactor, the stepped loop on axkit's reactor, else a loop thread."""
-    loop = getattr(reactor, "_asyncioEventloop", None)
+    loop = asyncio_reactor_loop(reactor)
     if loop is not None:
         return SameThreadBridge(loop)
     wanted = os.environ.get("AXKIT_ASGI_LOOP", "")  # "thread": for measuring
@@ -277,7 +248,10 @@ def bridge_for(reactor):
         and hasattr(reactor, "add_raw_reader")
         and hasattr(reactor, "add_poll_hook")
     ):
-        return SteppedBridge(reactor)
+        try:
+            return SteppedBridge(reactor)
+        except NotImplementedError:
+            pass
     return ThreadBridge(reactor)
 
 

@@ -27,6 +27,7 @@ from zope.interface import implementer
 from axkit.http.framing import split_tokens
 from axkit.http.headers import HOP_BY_HOP
 from axkit.http.request import HeaderInjection, RequestWatcher
+from axkit.http.states import FINISHED
 
 from .body import BodyFeed
 from .scope import build_scope
@@ -101,34 +102,35 @@ class HTTPCycle(BodyFeed, RequestWatcher):
     inflight = False  # an http.request message the app has not taken
 
     def __init__(self, request, mount, bridge):
+        """Start ``request`` through ``mount``'s app (reactor side): its
+        scope is built and its task started.  (On axkit's reactor the
+        task's first step runs here and now: an app that answers at once
+        has answered when this returns.)"""
         self.request = request
         self.mount = mount
         self.bridge = bridge
-        self.inbox = deque()
-        self.held = []
-
-    # -- reactor: start ------------------------------------------------------
-
-    def r_start(self):
-        request = self.request
-        scope = build_scope(request, self.mount.root_path, self.mount.state)
+        self.threaded = bridge.threaded  # (else the r_* methods are called directly)
+        inbox = self.inbox = deque()
         if request.body_complete:
             # No body (a GET): the first receive() needs no crossing.
-            self.inbox.append(_EMPTY_BODY)
-            self.body_asked = True
-            self.final_sent = True
-        request.watch(self)
-        self.bridge.start_task(self.run(scope))
+            inbox.append(_EMPTY_BODY)
+            self.body_asked = self.final_sent = True
+        task = bridge.start_task(self.run(build_scope(request, mount.root_path, mount.state)))
+        if request.state != FINISHED:
+            request.watch(self)
+        elif task is None or not task.done():
+            self.request_ended()  # (what watch() would do: no watcher needed)
 
     # -- loop: the app -------------------------------------------------------
 
     async def run(self, scope):
-        error = None
         try:
             await self.mount.app(scope, self.receive, self.send)
         except BaseException as e:  # CancelledError included: it failed
-            error = e
-        self.bridge.to_reactor(self.r_app_done, error, self.l_complete)
+            self.bridge.to_reactor(self.r_app_done, e, self.l_complete)
+        else:
+            if not self.l_complete:  # (a complete answer: nothing to do)
+                self.bridge.to_reactor(self.r_app_done, None, False)
 
     async def receive(self):
         inbox = self.inbox
@@ -167,7 +169,8 @@ class HTTPCycle(BodyFeed, RequestWatcher):
     async def send(self, message):
         kind = message["type"]
         if kind == "http.response.body":
-            if self.l_head is None:
+            head = self.l_head
+            if head is None:
                 raise RuntimeError("ASGI: http.response.body before http.response.start")
             if self.l_gone:
                 raise ClientDisconnected("the client has gone")
@@ -175,14 +178,24 @@ class HTTPCycle(BodyFeed, RequestWatcher):
                 return  # after the end: ignored (spec)
             body = message.get("body", b"")
             more = message.get("more_body", False)
-            if not more:
-                self.l_complete = True
-            head = self.l_head
             if head is not True:
                 self.l_head = True
-                self.bridge.to_reactor(self.r_first_body, head[0], head[1], body, more)
+                if not more:
+                    self.l_complete = True
+                    if not self.threaded:  # (the usual: a whole answer, on this thread)
+                        self.r_first_body(head[0], head[1], body, False)
+                        return
+                if self.threaded:
+                    self.bridge.to_reactor(self.r_first_body, head[0], head[1], body, more)
+                else:
+                    self.r_first_body(head[0], head[1], body, more)
             else:
-                self.bridge.to_reactor(self.r_body, body, more)
+                if not more:
+                    self.l_complete = True
+                if self.threaded:
+                    self.bridge.to_reactor(self.r_body, body, more)
+                else:
+                    self.r_body(body, more)
             if more:
                 self.unacked += len(body)
                 if self.paused or self.unacked > HIGH_WATER:
@@ -198,8 +211,7 @@ class HTTPCycle(BodyFeed, RequestWatcher):
                 raise ValueError(f"ASGI: bad status {status!r}")
             headers = message.get("headers", ())
             try:
-                key = tuple(headers)
-                fields = _FIELDS.get(key)
+                fields = _FIELDS.get(key := tuple(headers))
             except TypeError:  # (pairs as lists: not kept)
                 key = fields = None
             if fields is None:
@@ -233,7 +245,7 @@ class HTTPCycle(BodyFeed, RequestWatcher):
         request = self.request
         named, length = fields
         try:
-            if named and request.add_handler_fields(list(named)) is False:
+            if named and request.add_handler_fields(named) is False:
                 self.taken = self.done = True  # (later bodies are dropped)
                 return
             if not more:

@@ -11,23 +11,27 @@ def build_scope(request, root_path, state):
     ``raw_path`` and ``query_string`` the bytes as sent; header names are
     lower-case bytes, in arrival order, repeats kept."""
     query = request.query
-    notes = request.connection_notes
-    server = notes.get("asgi.server")  # (host, port) of the listening socket
-    if server is None:
-        server = notes["asgi.server"] = request.local_address
+    notes = request.channel.notes  # (request.connection_notes, one call less)
+    where = notes.get("asgi.server")  # the listening socket's (host, port), scheme
+    if where is None:
+        where = notes["asgi.server"] = (
+            request.local_address,
+            "https" if request.secure else "http",
+        )
     return {
         "type": "http",
         "asgi": ASGI,
         "http_version": request.version,
         "method": request.method,
-        "scheme": "https" if request.secure else "http",
+        "scheme": where[1],
         "path": request.path,
         "raw_path": request.raw_path.encode("latin-1"),
         "query_string": query.encode("latin-1") if query else b"",
         "root_path": root_path,
-        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in request.headers],
+        # (The engine's Headers keep their (name, value) list in _items.)
+        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in request.headers._items],
         "client": (request.client_address, request.client_port),
-        "server": server,
+        "server": where[0],
         # Each request gets a shallow copy of what lifespan startup stored.
         "state": state.copy() if state is not None else {},
         "extensions": {},

@@ -24,7 +24,7 @@ from axkit.asgi.lifespan import Lifespan, LifespanFailed
 from axkit.asgi.loader import LoadError, load_app, parse_target
 from axkit.config import MAP, SERVER_ONLY, Directive, one_of, url_path
 from axkit.hooks import DECLINED, OK
-from axkit.http.paths import longest_prefix, sort_mounts
+from axkit.http.paths import sort_mounts
 
 log = Logger(namespace="axkit.asgi")
 
@@ -163,14 +163,17 @@ class ASGI:
         routes = self._routes_data.get(weakref.ref(conf))  # (one C call)
         if routes is None:
             routes = self._routes_for(conf)
-        found = longest_prefix(routes, request.path)
-        if found is None:
-            return DECLINED
-        mount = found[1]
-        request.notes[NOTE] = mount
-        request.handler = HANDLER
-        request.path_info = request.path[len(mount.root_path) :]
-        return OK
+        path = request.path
+        for prefix, mount in routes:
+            # (axkit.http.paths.longest_prefix, inlined: this runs for every request.)
+            if path.startswith(prefix):
+                n = len(prefix)
+                if prefix[-1:] == "/" or len(path) == n or path[n] == "/":
+                    request.notes[NOTE] = mount
+                    request.handler = HANDLER
+                    request.path_info = path[len(mount.root_path) :]
+                    return OK
+        return DECLINED
 
     # -- response ---------------------------------------------------------------
 
@@ -188,5 +191,5 @@ class ASGI:
                 plugin="asgi",
             )
             return 503
-        HTTPCycle(request, mount, bridges._BRIDGE).r_start()
+        HTTPCycle(request, mount, bridges._BRIDGE)
         return OK

@@ -214,6 +214,10 @@ class CGI:
 
     # -- uri_translation: ScriptAlias ------------------------------------------
 
+    def descriptors_reserved(self, conf):
+        # Each program running: 3 pipes and a spare report pipe or so.
+        return 4 * (getattr(conf, "cgi_max_processes", 0) or 0)
+
     def hook_uri_translation(self, request, conf):
         notes = request.notes
         if NOTE in notes:

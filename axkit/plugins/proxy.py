@@ -38,6 +38,7 @@ from axkit.config import (
     string,
 )
 from axkit.hooks import DECLINED, DONE, OK
+from axkit.http.headers import HOP_BY_HOP
 from axkit.http.paths import prefix_match
 from axkit.log import PluginLogger
 from axkit.notes import X_SENDFILE
@@ -46,7 +47,7 @@ from axkit.proxy.backend import parse_proxy_pass, parse_reverse
 from axkit.proxy.balancer import parse_balancer
 from axkit.proxy.client import PoolSpec
 from axkit.proxy.forward import Forward
-from axkit.proxy.hop import REQUEST_OWN, end_to_end
+from axkit.proxy.hop import REQUEST_OWN, connection_listed, end_to_end
 from axkit.proxy.tls import TLSSettings, ca_file
 
 HANDLER = "proxy-server"
@@ -90,7 +91,9 @@ class Proxy:
             "requests under URL-PATH to the backend URL (http://host:port/path, "
             "https://host/path, unix:/path.sock|http://host/path, balancer://NAME/path), "
             "the rest of the path appended. `!` as URL excludes a path. First match "
-            "wins. max=: idle connections kept (16); ttl=: how long one is kept unused (60s).",
+            "wins. max=: the most connections open to the backend at once (Apache's hard "
+            "cap; more requests wait for one within timeout=), as many kept idle; without "
+            "it no cap and 16 kept. ttl=: how long one is kept unused (60s).",
         ),
         Directive(
             "Proxy",
@@ -310,6 +313,9 @@ def _resolved(old, new, where):
 
 
 _FORWARDED = frozenset(("x-forwarded-for", "x-forwarded-host", "x-forwarded-server"))
+# A client's fields that do not pass as they are (ProxyAddHeaders On):
+# hop-by-hop, the proxy's own, and the X-Forwarded-* ones it sets.
+_ASIDE = HOP_BY_HOP | REQUEST_OWN | _FORWARDED | {"x-forwarded-proto"}
 
 
 def request_fields(request, conf, backend):
@@ -322,26 +328,47 @@ def request_fields(request, conf, backend):
     if not conf.proxy_add_headers:
         fields += end_to_end(headers, REQUEST_OWN)
         return fields
-    # Apache appends to a value the client (or a proxy before us) sent.
-    prior = None
-    for pair in end_to_end(headers, REQUEST_OWN):
+    # One pass: the end-to-end fields go on, the others are set aside (the
+    # common request has none, or a Connection: keep-alive).
+    aside = None
+    for pair in headers:
         name = pair[0].lower()
-        if name in _FORWARDED:
-            if prior is None:
-                prior = {}
-            prior.setdefault(name, []).append(pair[1])
-        elif name != "x-forwarded-proto":
+        if name not in _ASIDE:
             fields.append(pair)
-    for name, value in (
-        ("X-Forwarded-For", request.client_address),
-        ("X-Forwarded-Host", client_host),
-        ("X-Forwarded-Server", getattr(request.server, "name", None) or request.host),
-    ):
-        old = prior.get(name.lower()) if prior is not None else None
-        if old:
-            value = ", ".join(old + [value]) if value else ", ".join(old)
-        if value:
-            fields.append((name, value))
+        elif name != "host":
+            aside = [pair] if aside is None else aside + [pair]
+    prior = None
+    if aside is not None:
+        listed = connection_listed(aside)
+        if listed:
+            fields[1:] = [p for p in fields[1:] if p[0].lower() not in listed]
+        for name, value in aside:
+            name = name.lower()
+            if name in _FORWARDED and name not in listed:
+                # Apache appends to a value the client (or a proxy before us) sent.
+                if prior is None:
+                    prior = {}
+                prior.setdefault(name, []).append(value)
+    server = getattr(request.server, "name", None) or request.host
+    if prior is None:
+        client = request.client_address
+        if client:
+            fields.append(("X-Forwarded-For", client))
+        if client_host:
+            fields.append(("X-Forwarded-Host", client_host))
+        if server:
+            fields.append(("X-Forwarded-Server", server))
+    else:
+        for name, value in (
+            ("X-Forwarded-For", request.client_address),
+            ("X-Forwarded-Host", client_host),
+            ("X-Forwarded-Server", server),
+        ):
+            old = prior.get(name.lower())
+            if old:
+                value = ", ".join(old + [value]) if value else ", ".join(old)
+            if value:
+                fields.append((name, value))
     fields.append(("X-Forwarded-Proto", "https" if request.secure else "http"))
     return fields
 

@@ -30,7 +30,7 @@ from axkit.plugins.serve_dir import xml_listing
 from axkit.threads import defer_to_pool, has_threads
 from axkit.xslt import XML_FILES_NOTE, XML_KEY_NOTE, XML_NOTE, is_xml_type
 from axkit.xslt.compression import KEEP_GZIPPED, gzip_choice
-from axkit.xslt.output import OutputCache, Unstyled
+from axkit.xslt.output import OutputCache, SourceCache, Unstyled
 from axkit.xslt.pool import shared_pool
 from axkit.xslt.safety import stat_key
 from axkit.xslt.styles import (
@@ -137,6 +137,7 @@ class Xslt:
     def __init__(self):
         self.stylesheets = Stylesheets()
         self.outputs = OutputCache()
+        self.sources = SourceCache()
         self.pool = None
         self.threads = None  # the largest AxThreads of the config (startup)
         self._xml_types = {}  # media type -> is_xml_type()
@@ -237,12 +238,13 @@ class Xslt:
             chain = ()
         params = query_params(request.query) if conf.ax_pass_query_params else []
         key = None
+        # uri_to_file stat'ed the document for this request already.
+        file_key = None if filename is None else stat_key(request.finfo)
         if conf.ax_cache and (filename is not None or handed is not None):
             name = filename if handed is None else ("xmlresponse", handed[0])
             key = (name, chain, style, tuple(params))
             if filename is not None:
-                # uri_to_file stat'ed the document for this request already.
-                entry = self.outputs.get(key, filename, stat_key(request.finfo))
+                entry = self.outputs.get(key, filename, file_key)
             else:
                 entry = self.outputs.get(key)
             if entry is not None:
@@ -264,13 +266,19 @@ class Xslt:
         job.key = key
         if handed is not None:
             job.files = handed[1]
+        elif file_key is not None:
+            job.data = self.sources.get(filename, file_key)
+        extra = (request, conf, key, filename)
+        pool = self.pool
+        if pool is not None and not pool.joined and pool.reactor is request.reactor:
+            return pool.run(work, (job, self.stylesheets), self._done, self._failed, extra)
         d = defer_to_pool(
             request.reactor, lambda: self._pool(request, conf), work, job, self.stylesheets
         )
         d.addCallbacks(
             self._done,
-            lambda f: self._failed(f.value, request, filename),
-            callbackArgs=(request, conf, key, filename),
+            lambda f: self._failed(f.value, *extra),
+            callbackArgs=extra,
         )
         return d
 
@@ -293,10 +301,12 @@ class Xslt:
         return pool
 
     def _done(self, result, request, conf, key, filename):
+        if result.read is not None:
+            self.sources.put(filename, result.read)
         if request.finished:
             return DONE  # the client went away (or the engine answered) meanwhile
         if result.status != 200:  # an error page made by ErrorStylesheet
-            self._failed(result.error, request, filename)
+            self._failed(result.error, request, conf, key, filename)
             request.send(result.status, result.body, result.media_type)
             return DONE
         if not result.styled:
@@ -334,7 +344,7 @@ class Xslt:
             result = respond_file(request, entry, None, "gzip", encoding, KEEP_GZIPPED)
         return DONE if result is not None and result.__class__ is not int else result
 
-    def _failed(self, error, request, filename):
+    def _failed(self, error, request, conf, key, filename):
         if isinstance(error, TransformError):
             log.error("{where}: {detail}", where=error.where, detail=error.message, request=request)
         elif isinstance(error, OSError):

@@ -1,9 +1,11 @@
 """The proxy's HTTP/1.1 client: keep-alive connections to one backend.
 
-A ``Pool`` per backend (and per ``max=``/``ttl=``/TLS settings) keeps up to
-``max=`` idle connections, most recently used first, each closed after
-``ttl=`` seconds unused.  A ``BackendConnection`` is a plain Twisted
-protocol on a TCP, UNIX or TLS client endpoint; it parses answers with
+A ``Pool`` per backend (and per ``max=``/``ttl=``/TLS settings) keeps idle
+connections, most recently used first, each closed after ``ttl=`` seconds
+unused; with ``max=`` no more than that many are open at once (Apache's
+hard cap: a request finding them all busy waits for one).  A
+``BackendConnection`` is a plain Twisted protocol on a TCP, UNIX or TLS
+client endpoint; it parses answers with
 httptools (llhttp) and hands them to one exchange at a time
 (axkit.proxy.forward.Forward): ``answer_head`` (the status and the
 end-to-end fields: hop-by-hop ones, those a Connection field lists, the
@@ -18,6 +20,7 @@ spends a few: one parser call per read, the head in one write.
 """
 
 import socket
+from collections import deque
 
 from httptools import HttpParserCallbackError, HttpParserError, HttpResponseParser
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -29,11 +32,13 @@ from twisted.python.failure import Failure
 from axkit._compat import can_send_now
 from axkit.http.framing import split_tokens
 from axkit.http.headers import HOP_BY_HOP
+from axkit.reactor import dispatch_directly
 
+from .connecting import DirectEndpoint
 from .hop import RESPONSE_OWN
 
 CONNECT_TIMEOUT = 10
-DEFAULT_MAX = 16  # idle connections kept per backend (ProxyPass max=)
+DEFAULT_MAX = 16  # idle connections kept per backend without a ProxyPass max=
 DEFAULT_TTL = 60.0  # seconds an idle connection is kept (ProxyPass ttl=)
 
 _log = Logger()
@@ -44,14 +49,33 @@ _BODYLESS = frozenset((204, 304))
 # those the engine writes itself (framing, Date, Server).
 _DROPPED = frozenset(n.encode("ascii") for n in HOP_BY_HOP | RESPONSE_OWN)
 _NOT_FIELDS = frozenset(("keep-alive", "close"))  # Connection options, not field names
+_KEEP_ALIVE = [b"keep-alive"]  # the usual Connection field of an answer: nothing listed
 
 
 class _Refused(Exception):
     """An answer this client does not take (raised from a parser callback)."""
 
 
+@dispatch_directly  # (twisted.logger only: no legacy log context per read)
 class BackendConnection(Protocol):
     """One keep-alive connection; serves one exchange at a time."""
+
+    # The state of one exchange (reset by send; class-level defaults).
+    length = None  # the answer's Content-Length (an int), if it has one
+    framed = False  # it has a Content-Length or a Transfer-Encoding
+    listing = None  # its Connection fields' values
+    upgrade = None  # its Upgrade field's value (relayed on a 426 only)
+    status = 0
+    head_done = False
+    complete = False
+    got_bytes = False
+    bodyless = False
+    until_close = False
+    keep = False
+    # llhttp ended the last answer itself (not a HEAD's, cut at its head):
+    # the parser is at the start of the next one and serves again.
+    clean = False
+    paused = False  # reading paused by the exchange (the client is slow)
 
     def __init__(self, pool):
         self.pool = pool
@@ -61,21 +85,9 @@ class BackendConnection(Protocol):
         self.idle_since = 0.0
         self.lost = None  # Deferreds waiting for connectionLost (close_all)
         self.sock = None
-        self._reset()
-
-    def _reset(self):
         self.fields = []
-        self.length = None  # the answer's Content-Length (an int), if it has one
-        self.framed = False  # it has a Content-Length or a Transfer-Encoding
-        self.listing = None  # its Connection fields' values
-        self.upgrade = None  # its Upgrade field's value (relayed on a 426 only)
-        self.status = 0
-        self.head_done = False
-        self.complete = False
-        self.got_bytes = False
-        self.bodyless = False
-        self.until_close = False
-        self.keep = False
+
+    made = None  # DirectEndpoint's Deferred, fired once connected
 
     def connectionMade(self):
         self.pool.track(self)
@@ -84,6 +96,13 @@ class BackendConnection(Protocol):
         get = getattr(self.transport, "getHandle", None)
         handle = get() if get is not None else None
         self.sock = handle if isinstance(handle, socket.socket) else None
+        made = self.made
+        if made is not None:
+            self.made = None
+            if made.called:  # (given up meanwhile)
+                self.transport.loseConnection()
+            else:
+                made.callback(self)
 
     def write(self, data):
         """Write to the backend: at once on a plain socket with nothing
@@ -104,11 +123,26 @@ class BackendConnection(Protocol):
     def send(self, exchange, head, bodyless):
         """Start an exchange: write the request head (one write).  With
         ``bodyless`` (a HEAD request) the answer ends at its head."""
-        self._reset()
+        self.fields = []
+        self.length = self.listing = self.upgrade = None
+        self.status = 0
+        self.framed = self.head_done = self.complete = self.got_bytes = False
+        self.until_close = self.keep = False
         self.exchange = exchange
         self.bodyless = bodyless
-        self.parser = HttpResponseParser(self)
+        if not self.clean:
+            self.parser = HttpResponseParser(self)
+        self.clean = False
         self.write(head)
+
+    def pause_reading(self):
+        """The exchange's client is slow: stop reading the answer."""
+        self.paused = True
+        self.transport.pauseProducing()
+
+    def resume_reading(self):
+        self.paused = False
+        self.transport.resumeProducing()
 
     def looks_alive(self):
         """Whether a kept connection is still open, checked on the socket
@@ -162,9 +196,10 @@ class BackendConnection(Protocol):
             self.upgrade = None
             return
         self.status = status
-        if self.listing is not None:
+        listing = self.listing
+        if listing is not None and listing != _KEEP_ALIVE:
             listed = set()
-            for value in self.listing:
+            for value in listing:
                 listed.update(split_tokens(value.decode("latin-1")))
             listed -= _NOT_FIELDS
             if listed:
@@ -190,8 +225,12 @@ class BackendConnection(Protocol):
             exchange.answer_body(data)
 
     def on_message_complete(self):
-        if not self.head_done or self.complete:
-            return  # an interim answer; or the end llhttp saw after a HEAD's head
+        if not self.head_done:
+            return  # an interim answer
+        if not self.bodyless:
+            self.clean = True
+        if self.complete:
+            return  # (a 204's, a 304's: complete at the head)
         self.complete = True
         self.keep = self.parser.should_keep_alive()
 
@@ -230,9 +269,10 @@ class BackendConnection(Protocol):
         self.exchange = None
         if reusable and self.complete and self.keep and self.transport is not None:
             self.reused = True
-            # (The client's side may have paused our reads when the answer
-            # ended: a kept connection must read its next answer.)
-            self.transport.resumeProducing()
+            if self.paused:
+                # (The client's side paused our reads when the answer
+                # ended: a kept connection must read its next answer.)
+                self.resume_reading()
             self.pool.release(self)
         else:
             self.transport.loseConnection()
@@ -266,21 +306,30 @@ class _Factory(Factory):
 
 
 class Pool:
-    """Keep-alive connections to one backend endpoint."""
+    """Keep-alive connections to one backend endpoint: up to ``max_idle``
+    kept unused, and with ``max_open`` (ProxyPass ``max=``, Apache's hard
+    cap) no more than that many open at once -- a request finding them all
+    busy waits for one (first come, first served) within its timeout."""
 
-    def __init__(self, reactor, endpoint, max_idle, ttl):
+    def __init__(self, reactor, endpoint, max_idle, ttl, max_open=None):
         self.reactor = reactor
         self.endpoint = endpoint
         self.max_idle = max_idle
+        self.max_open = max_open
         self.ttl = ttl
         self.idle = []  # most recently used last
         self.open = set()
+        self.connecting = 0  # connection attempts under way
+        self.waiting = deque()  # Deferreds of requests waiting for a connection (max_open)
         self.factory = _Factory(self)
         self._sweep = None
+        self.closed = False  # close() was called: PoolSpec.pool makes a new one
 
     def acquire(self, fresh=False):
         """A kept connection (returned as it is), or a Deferred firing with
-        a new one.  ``fresh``: a new connection, never a kept one."""
+        a new one (or, at ``max_open``, with the first one released).
+        ``fresh``: not a kept connection (one released to a waiting request
+        has just ended an answer whole: it counts as fresh)."""
         idle = self.idle
         if idle and not fresh:
             now = self.reactor.seconds()
@@ -289,9 +338,56 @@ class Pool:
                 if now - conn.idle_since < self.ttl:
                     return conn
                 conn.transport.loseConnection()
-        return self.endpoint.connect(self.factory)
+        cap = self.max_open
+        if cap is not None and len(self.open) + self.connecting >= cap:
+            if idle:  # (fresh) room is made: the oldest kept one goes
+                idle.pop(0).transport.loseConnection()
+            d = Deferred(self._cancel_wait)
+            self.waiting.append(d)
+            return d
+        return self._connect()
+
+    def _connect(self):
+        self.connecting += 1
+        d = self.endpoint.connect(self.factory)
+        d.addBoth(self._connect_done)
+        return d
+
+    def _connect_done(self, result):
+        self.connecting -= 1
+        if self.waiting and isinstance(result, Failure):
+            self._wake()
+        return result
+
+    def _cancel_wait(self, d):
+        try:
+            self.waiting.remove(d)
+        except ValueError:
+            pass  # (already handed a connection attempt)
+
+    def _wake(self):
+        """Room under ``max_open``: connect for the requests waiting."""
+        waiting = self.waiting
+        while waiting and len(self.open) + self.connecting < self.max_open:
+            self._connect().addBoth(self._hand_over, waiting.popleft())
+
+    def _hand_over(self, result, d):
+        if not d.called:
+            if isinstance(result, Failure):
+                d.errback(result)
+            else:
+                d.callback(result)
+        elif not isinstance(result, Failure):
+            result.complete = result.keep = True  # its request went away: kept unused
+            result.done(True)
+        return None
 
     def release(self, conn):
+        waiting = self.waiting
+        if waiting:
+            # A request waits for a connection (max_open): this one, now.
+            waiting.popleft().callback(conn)
+            return
         idle = self.idle
         if len(idle) >= self.max_idle:
             conn.transport.loseConnection()
@@ -322,9 +418,12 @@ class Pool:
         self.open.discard(conn)
         if conn in self.idle:
             self.idle.remove(conn)
+        if self.waiting and not self.closed:
+            self._wake()
 
     def close(self):
         """Close every connection; a Deferred firing when they are gone."""
+        self.closed = True
         if self._sweep is not None and self._sweep.active():
             self._sweep.cancel()
         self._sweep = None
@@ -338,21 +437,27 @@ class Pool:
             conn.exchange = None
             conn.transport.abortConnection()
         self.idle = []
+        waiting, self.waiting = self.waiting, deque()
+        for d in waiting:
+            d.cancel()
         return DeferredList(waits) if waits else succeed(None)
 
 
 class PoolSpec:
     """What a pool is made from, resolved at config time: the backend, its
-    ``max=`` and ``ttl=``, and (https) the TLS client settings."""
+    ``max=`` (the most connections open at once, Apache's hard cap, and as
+    many kept; without it no cap and DEFAULT_MAX kept) and ``ttl=``, and
+    (https) the TLS client settings."""
 
-    __slots__ = ("backend", "max_idle", "ttl", "tls", "key", "_pool")
+    __slots__ = ("backend", "max_idle", "max_open", "ttl", "tls", "key", "_pool")
 
-    def __init__(self, backend, max_idle=None, ttl=None, tls=None):
+    def __init__(self, backend, max=None, ttl=None, tls=None):
         self.backend = backend
-        self.max_idle = max_idle or DEFAULT_MAX
+        self.max_open = max
+        self.max_idle = max or DEFAULT_MAX
         self.ttl = ttl or DEFAULT_TTL
         self.tls = tls  # axkit.proxy.tls.TLSSettings or None
-        self.key = (backend.key, self.max_idle, self.ttl, tls.key if tls else None)
+        self.key = (backend.key, max, self.ttl, tls.key if tls else None)
         self._pool = None
 
     def pool(self, reactor):
@@ -361,13 +466,18 @@ class PoolSpec:
             return pool
         pool = _pools.get(self.key)
         if pool is None or pool.reactor is not reactor:
-            pool = Pool(reactor, self._endpoint(reactor), self.max_idle, self.ttl)
+            pool = Pool(reactor, self._endpoint(reactor), self.max_idle, self.ttl, self.max_open)
             _pools[self.key] = pool
         self._pool = pool
         return pool
 
     def _endpoint(self, reactor):
-        return backend_endpoint(reactor, self.backend, self.tls)
+        backend = self.backend
+        if backend.tls:
+            return backend_endpoint(reactor, backend, self.tls)
+        # (Plain: connected without an endpoint's wrapping protocol, so the
+        # reactor dispatches the connection's reads directly.)
+        return DirectEndpoint(reactor, backend.host, backend.port, backend.socket, CONNECT_TIMEOUT)
 
 
 def backend_endpoint(reactor, backend, tls):

@@ -39,13 +39,6 @@ _IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"))
 _WANTS_LENGTH = frozenset(("POST", "PUT", "PATCH"))  # an empty body still says so
 
 
-def request_head(method, target, fields):
-    """The request head as bytes (fields already end-to-end, framing included)."""
-    return (f"{method} {target} HTTP/1.1\r\n" + "".join(map(_FIELD_LINE, fields)) + "\r\n").encode(
-        "latin-1"
-    )
-
-
 _FIELD_LINE = "%s: %s\r\n".__mod__  # (name, value) -> its line, without a Python frame
 
 
@@ -96,6 +89,7 @@ class Forward(RequestWatcher):
     head_pending = None  # (status, length) until the head is sent
     stash = None  # the body read with the head
     retried = False
+    settled = False  # the whole answer was relayed (answer_end)
     body = None  # None, "length" or "chunked"
     upload_done = True
     uploading = False  # an _Upload is registered on the backend's transport
@@ -116,11 +110,32 @@ class Forward(RequestWatcher):
             fields.append(("Transfer-Encoding", "chunked"))
         elif length == 0 and request.method in _WANTS_LENGTH:
             fields.append(("Content-Length", "0"))
-        self.head = request_head(request.method, self.target, fields)
-        self.pool = self.spec.pool(request.reactor)
+        # The request head (fields already end-to-end, framing included).
+        self.head = (
+            f"{request.method} {self.target} HTTP/1.1\r\n"
+            + "".join(map(_FIELD_LINE, fields))
+            + "\r\n"
+        ).encode("latin-1")
+        reactor = request.reactor
+        spec = self.spec
+        pool = spec._pool
+        if pool is None or pool.closed or pool.reactor is not reactor:
+            pool = spec.pool(reactor)
+        self.pool = pool
         self.deadline.after(self.timeout)
         request.watch(self)
-        self._connect(False)
+        if self.body is None and request.method in _IDEMPOTENT:
+            # The common case: a kept connection as it is (retried on a new
+            # one if the backend had closed it), else a new one.
+            got = pool.acquire(False)
+            if isinstance(got, Deferred):
+                self.pending = got
+                got.addCallbacks(self._connected, self._connect_failed)
+                got.addErrback(self._crashed)
+            else:
+                self._connected(got)
+        else:
+            self._connect(False)
         return OK  # (hook_response: the answer follows)
 
     def idempotent(self):
@@ -252,26 +267,29 @@ class Forward(RequestWatcher):
     def answer_end(self, conn):
         self.conn = None
         self.deadline.cancel()
-        self._upload_over()
+        self.settled = True
+        if self.uploading:
+            self._upload_over()
         if self.discarding:
             conn.done(self.upload_done)
             return
         request = self.request
         pending = self.head_pending
+        # The connection goes back to the pool first: a pipelined request
+        # that starts as this one finishes finds it there.
+        conn.done(self.upload_done)
         if pending is not None:  # the whole answer came in one read
             self.head_pending = None
             status, length = pending
             if conn.bodyless or status == 204 or status == 304:
                 request.start_response(status, length)
+                request.finish()
             else:
-                request.send(status, b"".join(self.stash))
-            conn.done(self.upload_done)
-            request.finish()
+                request.send(status, b"".join(self.stash))  # (it finishes)
             return
         if self.registered:
             self.registered = False
             request.unregister_producer()
-        conn.done(self.upload_done)
         request.finish()
 
     def answer_lost(self, conn, reason):
@@ -362,6 +380,8 @@ class Forward(RequestWatcher):
 
     def request_ended(self):
         self.ended = True
+        if self.settled:
+            return  # (answer_end: the exchange is over, the deadline cancelled)
         self._upload_over()
         if self.discarding and self.conn is not None:
             return  # the body is still being read and dropped; the deadline runs
@@ -378,13 +398,13 @@ class Forward(RequestWatcher):
         self.paused = True
         conn = self.conn
         if conn is not None:
-            conn.transport.pauseProducing()
+            conn.pause_reading()
 
     def resumeProducing(self):
         self.paused = False
         conn = self.conn
         if conn is not None:
-            conn.transport.resumeProducing()
+            conn.resume_reading()
 
     def stopProducing(self):
         conn, self.conn = self.conn, None

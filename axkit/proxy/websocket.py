@@ -18,7 +18,12 @@ proxied request -- and the answer's head is read with httptools:
   connection is closed.
 
 Failures before the head are answered as Forward answers them (502, 504),
-with one log line naming the backend.
+with one log line naming the backend; an open tunnel's end is one info line
+(bytes each way, who closed, how long).
+
+Why over 500 lines: a tunnel's states (connecting, head, answer, tunnel,
+closed) and the ways each one ends are one story; split, each half would
+need the other's states.
 """
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
@@ -37,8 +42,10 @@ from axkit.hooks import DONE
 from axkit.http.framing import split_tokens
 from axkit.http.head import HeaderInjection
 from axkit.log import PluginLogger
+from axkit.reactor import dispatch_directly
 
-from .client import backend_endpoint
+from .client import CONNECT_TIMEOUT, backend_endpoint
+from .connecting import DirectEndpoint
 from .hop import RESPONSE_OWN, end_to_end
 from .tls import TLSSettings
 
@@ -92,13 +99,24 @@ class Tunnel:
         self.connecting = None
         self.timed_out = False
         self.deadline = request.deadline(self._expired)
+        # For the line logged when an open tunnel closes: bytes each way,
+        # who closed first, how long it lasted.
+        self.up = self.down = 0
+        self.closed_by = None
+        self.opened = None  # (reactor, seconds) at the 101
+        self.where = None  # (path, client address)
 
     def start(self):
         request = self.request
         backend = self.backend
         reactor = request.reactor
-        tls = self.tls if self.tls is not None else TLSSettings()
-        endpoint = backend_endpoint(reactor, backend, tls)
+        if backend.tls:
+            tls = self.tls if self.tls is not None else TLSSettings()
+            endpoint = backend_endpoint(reactor, backend, tls)
+        else:  # (no wrapping protocol: the reactor dispatches its reads directly)
+            endpoint = DirectEndpoint(
+                reactor, backend.host, backend.port, backend.socket, CONNECT_TIMEOUT
+            )
         self.deadline.after(self.timeout)
         request.when_ended(self._request_ended)
         self.connecting = endpoint.connect(_OneShot(_Backend(self)))
@@ -194,7 +212,7 @@ class Tunnel:
                 backend=str(self.backend),
                 timeout=self.timeout,
             )
-            self.close()
+            self.close("the idle timeout")
         elif self.state in (CONNECTING, HEAD):
             self.timed_out = True
             if self.connecting is not None:
@@ -276,7 +294,11 @@ class Tunnel:
             self._fail(str(e), None)
             return
         self.deadline.after(self.timeout)
+        reactor = request.reactor
+        self.opened = (reactor, reactor.seconds())
+        self.where = (request.path, request.client_address)
         if rest and self.client is not None:
+            self.down += len(rest)
             self.client.write(rest)
         self._done()
         # A tunnel may stay open for days: keep only what relaying needs.
@@ -295,17 +317,21 @@ class Tunnel:
     def from_client(self, data):
         if self.state == TUNNEL:
             self.deadline.extend(self.timeout)
+            self.up += len(data)
             self.peer.transport.write(data)
 
     def from_backend(self, data):
         if self.state == TUNNEL:
             self.deadline.extend(self.timeout)
+            self.down += len(data)
             self.client.write(data)
 
     def half_closed(self, side):
         """``side`` sent its FIN: pass it on; with both sent, close."""
         if self.state != TUNNEL:
             return
+        if self.closed_by is None:
+            self.closed_by = "the client" if side == CLIENT else "the backend"
         self.fins |= side
         if self.fins == CLIENT | BACKEND:
             self.close()
@@ -319,10 +345,12 @@ class Tunnel:
             # side, under the TLS layer (which then breaks).  Close instead.
             self.close()
 
-    def close(self):
+    def close(self, by="the client"):
         """Close both sides (each once what it holds is sent)."""
         if self.state == CLOSED:
             return
+        if self.state == TUNNEL:
+            self._log_closed(self.closed_by or by)
         self._end()
         self.deadline.cancel()
         for transport in (self.client, self.peer.transport if self.peer else None):
@@ -333,10 +361,27 @@ class Tunnel:
                 transport.unregisterProducer()
                 transport.loseConnection()
 
+    def _log_closed(self, by):
+        """One line when an open tunnel ends (its open was the access log's
+        101): what an operator needs to account for it."""
+        reactor, opened = self.opened or (None, 0.0)
+        path, client = self.where or ("?", "?")
+        log.info(
+            "backend {backend}: WebSocket {path} from {client} closed by {by} after "
+            "{duration:.1f}s: {up} bytes from the client, {down} from the backend",
+            backend=str(self.backend),
+            path=path,
+            client=client,
+            by=by,
+            duration=reactor.seconds() - opened if reactor is not None else 0.0,
+            up=self.up,
+            down=self.down,
+        )
+
     def backend_lost(self, protocol, reason):
         state = self.state
         if state == TUNNEL:
-            self.close()
+            self.close("the backend")
         elif state == HEAD:
             if type(reason.value).__module__.startswith("OpenSSL"):
                 self._fail(f"TLS failed: {reason.getErrorMessage()}", 502, False)
@@ -383,10 +428,13 @@ class _OneShot(Factory):
         return self.protocol_instance
 
 
+@dispatch_directly  # (twisted.logger only: no legacy log context per read)
 @implementer(IHalfCloseableProtocol)
 class _Backend(Protocol):
     """The tunnel's backend connection: reads the answer's head (httptools),
     then relays."""
+
+    made = None  # DirectEndpoint's Deferred, fired once connected
 
     def __init__(self, tunnel):
         self.tunnel = tunnel
@@ -395,6 +443,15 @@ class _Backend(Protocol):
         self.status = None
         self.size = 0
         self.close_delimited = False
+
+    def connectionMade(self):
+        made = self.made
+        if made is not None:
+            self.made = None
+            if made.called:  # (given up meanwhile)
+                self.transport.loseConnection()
+            else:
+                made.callback(self)
 
     def dataReceived(self, data):
         tunnel = self.tunnel
@@ -451,6 +508,7 @@ class _Backend(Protocol):
         self.tunnel.backend_lost(self, reason)
 
 
+@dispatch_directly
 @implementer(IHalfCloseableProtocol)
 class _Client(Protocol):
     """The client's side of the tunnel (what ``request.upgrade`` connects)."""

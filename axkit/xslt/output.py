@@ -19,6 +19,16 @@ from axkit.http.dates import http_date
 
 from .safety import still_valid
 
+_formatted = (None, "")  # the last (mtime, Last-Modified): pages per request share it
+
+
+def _last_modified(mtime):
+    global _formatted
+    last = _formatted  # (one read: another thread may replace it meanwhile)
+    if last[0] != mtime:
+        last = _formatted = (mtime, http_date(mtime))
+    return last[1]
+
 
 class Output(CachedFile):
     """The transformed bytes, looking to the file responder like a file."""
@@ -30,7 +40,7 @@ class Output(CachedFile):
         self.key = digest
         self.etag = f'"x{digest[:24]}"'
         self.mtime = int(max(mtimes, default=0) // 1_000_000_000)
-        self.last_modified = http_date(self.mtime)
+        self.last_modified = _last_modified(self.mtime)
         self.future = self.mtime > time.time()
         self.size = len(body)
         self.body = body
@@ -64,6 +74,41 @@ def make_output(key, result, made_now=False):
     if made_now:
         mtimes.append(int(time.time()) * 1_000_000_000)
     return Output(key, result.body, result.media_type, result.deps, mtimes)
+
+
+class SourceCache:
+    """The bytes of the XML files transformed lately, by file name, each
+    with the stat key it was read under.  One is used only while the
+    request's own stat of the file (uri_to_file's) has that key -- never
+    stale, as the output cache -- so a page transformed per request reads
+    no file, as a small static file is sent from memory.  Files up to
+    ``largest`` bytes, ``limit`` in all (past it, all are dropped)."""
+
+    def __init__(self, limit=8 * 1024 * 1024, largest=256 * 1024):
+        self.entries = {}
+        self.bytes = 0
+        self.limit = limit
+        self.largest = largest
+
+    def get(self, filename, key):
+        """(stat key, bytes) of ``filename`` if read under ``key``, or None."""
+        entry = self.entries.get(filename)
+        if entry is not None and entry[0] == key:
+            return entry
+        return None
+
+    def put(self, filename, entry):
+        size = len(entry[1])
+        if size > self.largest:
+            return
+        old = self.entries.pop(filename, None)
+        if old is not None:
+            self.bytes -= len(old[1])
+        if self.bytes + size > self.limit:
+            self.entries.clear()
+            self.bytes = 0
+        self.entries[filename] = entry
+        self.bytes += size
 
 
 class OutputCache:

@@ -47,6 +47,7 @@ class Job:
         "real_root",
         "key",
         "files",
+        "data",
     )
 
     def __init__(self, source, filename, chain, params, document_root, uri="", trace_dir=None):
@@ -61,10 +62,21 @@ class Job:
         self.real_root = None  # DocumentRoot's real path (document() stays under it)
         self.key = None  # the output cache's key (the ETag is derived from it)
         self.files = ()  # files handed-over XML is made from (its dependencies)
+        self.data = None  # (stat key, bytes) of ``filename`` known on the reactor: not read
 
 
 class Result:
-    __slots__ = ("body", "media_type", "deps", "stages", "styled", "status", "error", "output")
+    __slots__ = (
+        "body",
+        "media_type",
+        "deps",
+        "stages",
+        "styled",
+        "status",
+        "error",
+        "output",
+        "read",
+    )
 
     def __init__(self, body, media_type, deps, stages, styled=True):
         self.body = body
@@ -75,6 +87,7 @@ class Result:
         self.status = 200  # 500: an error page made by ErrorStylesheet
         self.error = None  # ... and the error it shows (to be logged)
         self.output = None  # the Output entry of a file's styled page (see work)
+        self.read = None  # (stat key, bytes) of the file read (for the source cache)
 
 
 def stylesheet_pis(tree, base, document_root):
@@ -125,9 +138,31 @@ def _located(error):
     return TransformError(f"{filename}:{line}", str(error))
 
 
-def parse_source(source, filename, deps, files=()):
+def read_file(filename):
+    """(stat key, bytes) of ``filename``: the stat taken before the read
+    (the bytes are never older than the key says), in four system calls."""
+    fd = os.open(filename, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        key = stat_key(os.fstat(fd))
+        size = key[2]
+        data = os.read(fd, size + 1)  # (short only at the end of a regular file)
+        if len(data) > size:  # it grew meanwhile: the rest too
+            chunks = [data]
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            data = b"".join(chunks)
+    finally:
+        os.close(fd)
+    return key, data
+
+
+def parse_source(source, filename, deps, files=(), read=None):
     """Parse a file name or handed-over bytes/tree into an ElementTree;
-    ``files`` (what handed-over XML is made from) are stat'ed first."""
+    ``files`` (what handed-over XML is made from) are stat'ed first.  A
+    file is read unless ``read`` is its (stat key, bytes) already."""
     for name in files:
         deps[name] = file_key(name)  # before the XML is built: never newer
     if hasattr(source, "getroottree"):
@@ -138,9 +173,10 @@ def parse_source(source, filename, deps, files=()):
         source = source()  # built on this worker thread (a directory listing)
     try:
         if source is None:
-            with open(filename, "rb") as f:
-                deps[filename] = stat_key(os.fstat(f.fileno()))
-                source = f.read()
+            if read is None:
+                read = read_file(filename)
+            deps[filename] = read[0]
+            source = read[1]
         tree = etree.fromstring(source, document_parser(), base_url=filename).getroottree()
     except etree.XMLSyntaxError as e:
         raise _located(e) from None
@@ -189,7 +225,11 @@ def run(job, stylesheets):
 
 def transform(job, stylesheets):
     deps = {}
-    tree = parse_source(job.source, job.filename, deps, job.files)
+    read = job.data
+    fresh = None  # the file, read now (the plugin keeps it for the next request)
+    if read is None and job.source is None and job.filename is not None:
+        read = fresh = read_file(job.filename)
+    tree = parse_source(job.source, job.filename, deps, job.files, read)
     if job.trace_dir:
         debug.trace(job, 0, tree)
     chain = job.chain
@@ -199,7 +239,9 @@ def transform(job, stylesheets):
         body = None
         if job.source is not None:  # handed over: sent as it is
             body = etree.tostring(tree, xml_declaration=True, encoding="UTF-8")
-        return Result(body, "application/xml", deps, [], styled=False)
+        result = Result(body, "application/xml", deps, [], styled=False)
+        result.read = fresh
+        return result
     stages = []
     compiled = None
     roots = (job.real_root or os.path.realpath(job.document_root),)
@@ -228,4 +270,6 @@ def transform(job, stylesheets):
         stages.append((path, time.perf_counter() - started))
         if job.trace_dir:
             debug.trace(job, len(stages), tree)
-    return Result(bytes(tree), compiled.media_type_of(tree), deps, stages)
+    result = Result(bytes(tree), compiled.media_type_of(tree), deps, stages)
+    result.read = fresh
+    return result
