@@ -114,12 +114,13 @@ def head_bytes(status, reason_text, items, length, head_only, version, keep_aliv
     chunked = False
     if status >= 200 and status != 204 and status != 304:  # may have a body
         if length is not None:
-            framing = _LENGTHS.get(length)
-            if framing is None:
-                framing = b"Content-Length: %d\r\n" % length
+            cached = _LENGTHS.get(length)
+            if cached is None:
+                cached = b"Content-Length: %d\r\n" % length
                 if len(_LENGTHS) >= _LINES_MAX:
                     _LENGTHS.clear()
-                _LENGTHS[length] = framing
+                _LENGTHS[length] = cached
+            framing = cached
         elif head_only:
             # A HEAD whose GET length is unknown: no framing at all (a
             # Content-Length: 0 would be a lie a cache keeps; nginx and
