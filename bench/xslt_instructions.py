@@ -87,12 +87,12 @@ def make_site(work):
     return root
 
 
-def start(work, root, port, threads, wrapper):
+def start(work, root, port, threads, wrapper, repo=REPO):
     conf = os.path.join(work, "axkit.conf")
     with open(conf, "w") as f:
         f.write(f"""Listen tcp:{port}:interface=127.0.0.1
 DocumentRoot "{root}"
-Include "{REPO}/axkit/defaults/mime.conf"
+Include "{repo}/axkit/defaults/mime.conf"
 Plugin uri_to_file
 Plugin mime_map
 Plugin xslt
@@ -104,7 +104,7 @@ AxAddProcessor text/xsl /style.xsl
     AxCache Off
 </Location>
 """)
-    env = dict(os.environ, PYTHONPATH=REPO, PYTHONHASHSEED="0")
+    env = dict(os.environ, PYTHONPATH=repo, PYTHONHASHSEED="0")
     log = os.path.join(work, "axkit.log")
     proc = subprocess.Popen(
         [*wrapper, *TWISTD, "-n", "--pidfile=", "--logfile", log, "axkit", "--config", conf],
@@ -144,7 +144,7 @@ def thread_totals(prefix):
     return out
 
 
-def server_counts(work, root, cases, n, connections, threads):
+def server_counts(work, root, cases, n, connections, threads, repo=REPO):
     out = os.path.join(work, "callgrind.out")
     port = free_port()
     wrapper = [
@@ -154,7 +154,7 @@ def server_counts(work, root, cases, n, connections, threads):
         "--separate-threads=yes",
         f"--callgrind-out-file={out}",
     ]
-    proc = start(work, root, port, threads, wrapper)
+    proc = start(work, root, port, threads, wrapper, repo)
     results = {}
 
     def control(*args):
@@ -221,6 +221,7 @@ def main():
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1, help="AxThreads")
     ap.add_argument("--no-loop", action="store_true", help="skip the lxml loop's count")
+    ap.add_argument("--base", metavar="CHECKOUT", help="measure that checkout's axkit instead")
     ap.add_argument("--keep", metavar="DIR", help="copy the callgrind dumps there")
     ap.add_argument("--client", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -238,7 +239,8 @@ def main():
             loop = loop_count(root, args.n, args.keep)
             print(f"{'lxml loop':9} {loop / 1e3:9.0f} k instructions per page")
         cases = args.cases.split(",")
-        counts = server_counts(work, root, cases, args.n, args.connections, args.threads)
+        repo = os.path.abspath(args.base) if args.base else REPO
+        counts = server_counts(work, root, cases, args.n, args.connections, args.threads, repo)
         for case, (reactor, workers) in counts.items():
             print(
                 f"{case:9} {(reactor + workers) / 1e3:9.0f} k instructions per request "

@@ -200,14 +200,17 @@ def refuse_external_entities(tree, filename):
 
 def work(job, stylesheets):
     """What a worker thread does for a request: ``run``, and for a file's
-    styled page its Output entry too (the ETag's digest is made here, not
-    on the reactor thread)."""
+    styled page its Output entry too (the ETag's digest and the response's
+    fields are made here, not on the reactor thread)."""
     result = run(job, stylesheets)
     if result.styled and result.status == 200:
         if job.filename is not None:
-            result.output = make_output(job.key or (job.filename,), result)
+            output = result.output = make_output(job.key or (job.filename,), result)
         elif job.key is not None:  # handed over with a key: made now
-            result.output = make_output(job.key, result, made_now=True)
+            output = result.output = make_output(job.key, result, made_now=True)
+        else:
+            return result
+        output.identity_fields(output.media_type)  # (made here too, not on the reactor)
     return result
 
 
