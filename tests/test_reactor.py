@@ -381,6 +381,29 @@ class DirectTCPProtocol(protocol.Protocol):
         self.lost.append(reason)
 
 
+class MainLoopTests(unittest.TestCase):
+    skip = skip_reason
+
+    def test_an_error_escaping_a_turn_is_logged_and_the_loop_goes_on(self):
+        reactor = axreactor.AxKitReactor()
+        self.addCleanup(reactor._poller.close)
+        for end in (reactor.waker.i, reactor.waker.o):
+            self.addCleanup(os.close, end)
+        turns = []
+
+        def turn(timeout):
+            turns.append(timeout)
+            if len(turns) == 1:
+                raise RuntimeError("turn blew up")
+            reactor._started = False  # (what stop() ends with)
+
+        reactor.doIteration = turn
+        reactor._started = reactor.running = True
+        reactor.mainLoop()
+        self.assertEqual(len(turns), 2)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+
 class TCPReadTests(unittest.TestCase):
     """The reactor reads a plain TCP connection of a registered protocol
     itself: what Twisted's doRead would give, and Twisted's ends."""
