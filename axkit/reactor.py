@@ -31,6 +31,7 @@ import errno
 import sys
 
 from twisted.internet import error
+from twisted.logger import Logger
 from twisted.python import failure, log
 
 from axkit import _compat
@@ -39,6 +40,9 @@ try:
     from select import EPOLLIN as _EPOLLIN
 except ImportError:  # no epoll: not Linux
     _EPOLLIN = None
+
+# Logs as Twisted's reactor loop logs (namespace twisted.internet.base).
+_base_log = Logger(namespace="twisted.internet.base")
 
 # The classes dispatched directly: selectables, or protocols whose
 # transports are.
@@ -93,6 +97,22 @@ if _compat.EPollReactorBase is not None:
             # raw readers use them on every turn.  refresh_epoll_parts()
             # after swapping Twisted's poller (a test does).
             self.epoll = self.epoll_parts()
+
+        def mainLoop(self):
+            # Twisted's loop, with its error guard around the loop rather
+            # than each turn (as Twisted before 24.7 had it): a turn costs
+            # no __enter__/__exit__ calls.  An error escaping a turn is
+            # logged as Twisted logs it, and the loop goes on.
+            while self._started:
+                try:
+                    while self._started:
+                        self.runUntilCurrent()
+                        t2 = self.timeout()
+                        t = self.running and t2
+                        self.doIteration(t)
+                except BaseException:
+                    _base_log.failure("Unexpected error in main loop")
+            _base_log.info("Main loop terminated.")
 
         def refresh_epoll_parts(self):
             self.epoll = self.epoll_parts()

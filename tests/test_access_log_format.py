@@ -71,3 +71,26 @@ class CompiledFormatTests(unittest.TestCase):
         self.assertEqual(second, clf_time(1_800_000_001) + "\n")
         self.assertEqual(again, first)
         self.assertNotEqual(first, second)
+
+    def test_repeated_and_unlowered_fields_read_as_headers_get(self):
+        # A repeated field (Headers keeps no index: its values joined) and a
+        # Headers made without lowered=True (an internal redirect's) read
+        # the same as the generic renderer's Headers.get.
+        started = 1_800_000_000.25
+        cases = [
+            Headers([("user-agent", "a"), ("referer", "r"), ("user-agent", "b")], lowered=True),
+            Headers([("User-Agent", "c"), ("Referer", "r2")]),
+        ]
+        for headers in cases:
+            request = FakeRequest(started)
+            request.headers = headers
+            compiled, generic = self.both(COMBINED, request, started)
+            self.assertEqual(compiled, generic)
+        request = FakeRequest(started)
+        request.headers = cases[0]
+        self.assertIn('"r" "a, b"', self.both(COMBINED, request, started)[0])
+
+    def test_only_duration_formats_read_the_end_time(self):
+        self.assertFalse(compile_format(COMBINED).uses_now)
+        self.assertTrue(compile_format("%h %D").uses_now)
+        self.assertTrue(compile_format("%T").uses_now)

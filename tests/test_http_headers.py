@@ -40,3 +40,21 @@ class AddMissingTests(unittest.TestCase):
         headers.add_missing(FIELDS, NAMES)
         self.assertEqual([k for k, _ in headers], ["vary", "etag", "content-type", "accept-ranges"])
         self.assertEqual(headers.get("ETag"), '"1"')
+
+
+class FieldsByNameTests(unittest.TestCase):
+    def test_lowered_fields_without_repeats(self):
+        h = Headers([("host", "a"), ("accept-encoding", "gzip")], lowered=True)
+        self.assertEqual(h.fields_by_name(), {"host": "a", "accept-encoding": "gzip"})
+
+    def test_a_repeated_name_or_unlowered_fields_give_none(self):
+        self.assertIsNone(Headers([("a", "1"), ("a", "2")], lowered=True).fields_by_name())
+        self.assertIsNone(Headers([("Host", "a")]).fields_by_name())
+
+    def test_a_change_is_seen(self):
+        h = Headers([("host", "a")], lowered=True)
+        self.assertNotIn("range", h.fields_by_name())
+        h.add("Range", "bytes=0-1")
+        self.assertEqual(h.fields_by_name()["range"], "bytes=0-1")
+        h.add("range", "bytes=2-3")
+        self.assertIsNone(h.fields_by_name())

@@ -5,11 +5,12 @@ installs."""
 import http.client
 import os
 import socket
+import struct
 import tempfile
 import time
 
-from twisted.internet import abstract, main
-from twisted.python import context, log
+from twisted.internet import abstract, error, main, protocol
+from twisted.python import context, failure, log
 from twisted.trial import unittest
 
 from axkit import reactor as axreactor
@@ -361,6 +362,124 @@ class DispatchTests(unittest.TestCase):
         errors = self.flushLoggedErrors(RuntimeError)
         self.assertEqual(len(errors), 1)
         self.assertEqual(other.systems, ["-"])
+
+
+class DirectTCPProtocol(protocol.Protocol):
+    """A plain TCP connection's protocol, registered in TCPReadTests."""
+
+    def __init__(self):
+        self.received = []
+        self.lost = []
+        self.fail = False
+
+    def dataReceived(self, data):
+        self.received.append(data)
+        if self.fail:
+            raise RuntimeError("dataReceived blew up")
+
+    def connectionLost(self, reason):
+        self.lost.append(reason)
+
+
+class MainLoopTests(unittest.TestCase):
+    skip = skip_reason
+
+    def test_an_error_escaping_a_turn_is_logged_and_the_loop_goes_on(self):
+        reactor = axreactor.AxKitReactor()
+        self.addCleanup(reactor._poller.close)
+        for end in (reactor.waker.i, reactor.waker.o):
+            self.addCleanup(os.close, end)
+        turns = []
+
+        def turn(timeout):
+            turns.append(timeout)
+            if len(turns) == 1:
+                raise RuntimeError("turn blew up")
+            reactor._started = False  # (what stop() ends with)
+
+        reactor.doIteration = turn
+        reactor._started = reactor.running = True
+        reactor.mainLoop()
+        self.assertEqual(len(turns), 2)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+
+class TCPReadTests(unittest.TestCase):
+    """The reactor reads a plain TCP connection of a registered protocol
+    itself: what Twisted's doRead would give, and Twisted's ends."""
+
+    skip = skip_reason
+
+    def setUp(self):
+        self.reactor = axreactor.AxKitReactor()
+        self.addCleanup(self._close_reactor)
+        axreactor.dispatch_directly(DirectTCPProtocol)
+        self.addCleanup(axreactor._DIRECT.discard, DirectTCPProtocol)
+        factory = protocol.Factory.forProtocol(DirectTCPProtocol)
+        self.protocols = []
+        build = factory.buildProtocol
+
+        def built(addr):
+            p = build(addr)
+            self.protocols.append(p)
+            return p
+
+        factory.buildProtocol = built
+        self.port = self.reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.client = socket.create_connection(("127.0.0.1", self.port.getHost().port))
+        self.addCleanup(self.client.close)
+        for _ in range(20):
+            if self.protocols:
+                break
+            self.reactor.doPoll(1)
+        self.protocol = self.protocols[0]
+        self.assertIs(self.protocol.transport.__class__, axreactor._TCP_SERVER)
+
+    def _close_reactor(self):
+        done = failure.Failure(error.ConnectionDone())
+        for p in self.protocols:
+            if p.transport.connected:
+                self.reactor.removeReader(p.transport)
+                p.transport.connectionLost(done)
+        self.reactor.removeReader(self.port)
+        self.port.connectionLost(done)
+        self.reactor._poller.close()
+        for end in (self.reactor.waker.i, self.reactor.waker.o):
+            os.close(end)
+
+    def poll_until(self, done):
+        for _ in range(20):
+            if done():
+                return
+            self.reactor.doPoll(1)
+        self.fail("nothing happened")
+
+    def test_data_reaches_the_protocol(self):
+        self.client.sendall(b"hello")
+        self.poll_until(lambda: self.protocol.received)
+        self.assertEqual(b"".join(self.protocol.received), b"hello")
+        self.assertEqual(self.protocol.lost, [])
+
+    def test_end_of_stream_is_connection_done(self):
+        self.client.close()
+        self.poll_until(lambda: self.protocol.lost)
+        self.assertTrue(self.protocol.lost[0].check(error.ConnectionDone))
+        self.assertNotIn(self.protocol.transport, self.reactor.getReaders())
+
+    def test_a_reset_is_connection_lost(self):
+        # SO_LINGER 0: the close sends a reset, and the read an error.
+        self.client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.client.close()
+        self.poll_until(lambda: self.protocol.lost)
+        self.assertTrue(self.protocol.lost[0].check(error.ConnectionLost))
+
+    def test_an_error_in_data_received_is_logged_and_ends_the_connection(self):
+        self.protocol.fail = True
+        self.client.sendall(b"x")
+        self.poll_until(lambda: self.protocol.lost)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertTrue(self.protocol.lost[0].check(RuntimeError))
+        self.assertNotIn(self.protocol.transport, self.reactor.getReaders())
 
 
 class InstallTests(unittest.TestCase):

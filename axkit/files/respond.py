@@ -70,7 +70,15 @@ def respond_file(request, entry, f, coding=None, encoding=None, cache=CACHE):
     mime_type = request.mime_type
     # Fields a fixup plugin (Header, Expires ...) already set are kept.
     if coding is None:
-        headers.add_missing(*entry.identity_fields(mime_type))
+        fields_of = entry.fields  # (identity_fields' cache, looked at here)
+        if fields_of is not None and fields_of[0] == mime_type:
+            items = fields_of[1]
+            if not headers._items and not headers._lowered:
+                headers._items.extend(items)  # (add_missing's first case)
+            else:
+                headers.add_missing(items, fields_of[2])
+        else:
+            headers.add_missing(*entry.identity_fields(mime_type))
     else:
         put = headers.add if not len(headers) else headers.setdefault
         put("ETag", etag)

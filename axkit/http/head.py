@@ -35,6 +35,8 @@ _LINES: dict[tuple[str, object], bytes] = {}
 _LINES_MAX = 4096
 # The lines of a whole set of fields, by the fields (a tuple of pairs).
 _BLOCKS: dict[Any, bytes] = {}
+# Content-Length lines by length (the same files are sent again and again).
+_LENGTHS: dict[int, bytes] = {}
 # The Date and Server lines, and the time (a whole second) they change.
 _DATE_LINE: list = [0, b""]
 
@@ -112,7 +114,13 @@ def head_bytes(status, reason_text, items, length, head_only, version, keep_aliv
     chunked = False
     if status >= 200 and status != 204 and status != 304:  # may have a body
         if length is not None:
-            framing = b"Content-Length: %d\r\n" % length
+            cached = _LENGTHS.get(length)
+            if cached is None:
+                cached = b"Content-Length: %d\r\n" % length
+                if len(_LENGTHS) >= _LINES_MAX:
+                    _LENGTHS.clear()
+                _LENGTHS[length] = cached
+            framing = cached
         elif head_only:
             # A HEAD whose GET length is unknown: no framing at all (a
             # Content-Length: 0 would be a lie a cache keeps; nginx and

@@ -49,6 +49,17 @@ class Headers:
             self._index = index
         return index
 
+    def fields_by_name(self):
+        """The fields as a dict {lower-case name: value} when the names are
+        lower-case and none repeats (request headers, usually), else None
+        (then use get).  Made once and kept until a change; read only."""
+        if not self._lowered:
+            return None
+        index = self._index
+        if index is None:
+            index = self._lookup_index()
+        return index if index is not False else None
+
     def get(self, name, default=None):
         """All values of ``name`` joined with ", " (RFC 9110 §5.3), or default."""
         lname = name.lower()

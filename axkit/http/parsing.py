@@ -33,6 +33,19 @@ from .states import BODY, HEADERS, PAUSE_BODY, PAUSE_PIPELINE, PAUSE_UPGRADE, RE
 log = Logger(namespace="axkit.http")
 
 
+# Field names as received -> lower-case str, for the names clients send
+# (bounded: past _NAMES_MAX, or for a long name, each is decoded anew).  The
+# same str objects each time: their hashes are kept, and every later look-up
+# by name (read_head, the field index, plugins) skips hashing them again.
+_NAMES: dict[bytes, str] = {}
+_NAMES_MAX = 512
+# The methods of RFC 9110 and PATCH, as str, without a decode each.
+_METHODS = {
+    m.encode("ascii"): m
+    for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT")
+}
+
+
 class _Stop(Exception):
     """Raised inside a parser callback to stop parsing (connection closing)."""
 
@@ -140,7 +153,12 @@ class RequestParsing:
             if head > limits.header_size:
                 raise ProtocolError(431, "the header block is too large")
             raise ProtocolError(431, "too many header fields")
-        fields.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+        lname = _NAMES.get(name)
+        if lname is None:
+            lname = name.decode("latin-1").lower()
+            if len(_NAMES) < _NAMES_MAX and len(name) <= 64:
+                _NAMES[name] = lname
+        fields.append((lname, value.decode("latin-1")))
 
     def _trailer(self, request, name, value):
         trailers = request.trailers
@@ -164,7 +182,10 @@ class RequestParsing:
         fields = self._fields
         self._fields = None
         keep_alive, length, transfer_encoding, expect = read_head(version, fields)
-        method = parser.get_method().decode("ascii")
+        raw_method = parser.get_method()
+        method = _METHODS.get(raw_method)
+        if method is None:
+            method = raw_method.decode("ascii")
         request = Request(
             self,
             method,

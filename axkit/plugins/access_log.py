@@ -174,6 +174,7 @@ def compile_format(fmt):
     # The line is one f-string over locals: literal text (braces doubled)
     # and {vN} for each value.
     body, template, escaped = [], [], []
+    fields_read = False
     for i, part in enumerate(parts):
         if part.__class__ is str:
             template.append(part.replace("{", "{{").replace("}", "}}"))
@@ -191,7 +192,14 @@ def compile_format(fmt):
             continue
         if letter == "i" and arg:
             env[f"A{i}"] = arg.lower()
-            body.append(f"    v{i} = r.headers.get(A{i}) or '-'")
+            if not fields_read:
+                # The request's fields by name (Headers' own index), read
+                # once for every %{...}i, without a call each.
+                body.append("    _h = r.headers")
+                body.append("    _ix = _h._index if _h._lowered else False")
+                body.append("    if _ix is None: _ix = _h._lookup_index()")
+                fields_read = True
+            body.append(f"    v{i} = (_ix.get(A{i}) if _ix is not False else _h.get(A{i})) or '-'")
         elif letter in _INLINE:
             body.append(f"    v{i} = {_INLINE[letter]} or '-'")
         else:  # any value (a note may be 0): "-" only for None and ""
@@ -207,8 +215,8 @@ def compile_format(fmt):
         for v in escaped:
             lines.append(f"      {v} = _esc({v})")
     lines.append("    return f" + repr("".join(template) + "\n"))
-    lines.append("  except TypeError:")
-    lines.append("    return _slow(r, now)      # a value that is not a string")
+    lines.append("  except (TypeError, AttributeError):")
+    lines.append("    return _slow(r, now)      # a value that is not a string, other fields")
     exec(compile("\n".join(lines), f"<LogFormat {fmt!r}>", "exec"), env)
     render = env["render"]
     # Whether it reads ``now`` (the time the response ended): %D and %T only.

@@ -105,12 +105,13 @@ class Compress:
         st = request.finfo
         if (
             st is None
-            or not statmod.S_ISREG(st.st_mode)
+            or st.st_mode & 0o170000 != 0o100000  # (not S_ISREG)
             or request.path_info
             or request.handler is not None
         ):
             return DECLINED
-        if request.method not in ("GET", "HEAD"):
+        method = request.method
+        if method != "GET" and method != "HEAD":
             return DECLINED
         mime_type = request.mime_type or ""
         key = (conf, mime_type)
@@ -126,9 +127,15 @@ class Compress:
             return DECLINED
         add_vary(request.response_headers, "Accept-Encoding")
         headers = request.headers
-        value = headers.get("accept-encoding")
-        if not value or "range" in headers:
-            return DECLINED
+        fields = headers.fields_by_name()
+        if fields is not None:
+            value = fields.get("accept-encoding")
+            if not value or "range" in fields:
+                return DECLINED
+        else:
+            value = headers.get("accept-encoding")
+            if not value or "range" in headers:
+                return DECLINED
         accepted = accepted_codings(value)
         if not accepted:
             return DECLINED

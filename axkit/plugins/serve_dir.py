@@ -155,7 +155,7 @@ class ServeDir:
         if (
             request.filename is None
             or st is None
-            or not statmod.S_ISDIR(st.st_mode)
+            or st.st_mode & 0o170000 != 0o040000  # (not S_ISDIR)
             or request.handler is not None  # claimed by another handler (SetHandler)
         ):
             return DECLINED
