@@ -31,6 +31,7 @@ from axkit.hooks import (
     OK,
     Code,
     PluginError,
+    check_result,
     is_deferred,
     run_chain,
     settle,
@@ -194,6 +195,16 @@ class Pipeline:
                             raise PluginError(chain[0][0], phase, Failure())
                         if result is None:
                             result = DECLINED
+                        elif result.__class__ is Deferred:
+                            # Answers later (a handler waiting on a thread, a
+                            # backend): one callback pair, straight back here.
+                            result.addCallbacks(
+                                self._resume_one,
+                                self._failed_one,
+                                callbackArgs=(request, position, chain[0][0], phase),
+                                errbackArgs=(request, chain[0][0], phase),
+                            )
+                            return
                         elif result.__class__ is not Code and (
                             result.__class__ is not int or not 100 <= result <= 599
                         ):
@@ -265,6 +276,24 @@ class Pipeline:
 
     def _failed_later(self, failure, request):
         self._failed(request, failure.value, failure)
+
+    def _resume_one(self, result, request, position, plugin, phase):
+        """A lone plugin's Deferred fired (settle's checks, without its
+        extra callbacks): the walk goes on from ``position``."""
+        if result is not DECLINED and result.__class__ is not Code:
+            try:
+                result = check_result(plugin, phase, result)
+            except Exception:
+                self._failed(request, PluginError(plugin, phase, Failure()))
+                return
+        if not request.aborted:
+            self._walk(request, position, result)
+
+    def _failed_one(self, failure, request, plugin, phase):
+        error = failure.value
+        if not isinstance(error, PluginError):
+            error = PluginError(plugin, phase, failure)
+        self._failed(request, error, failure)
 
     def _failed(self, request, error, failure=None):
         """A plugin raised (a PluginError), or the core did (anything else)."""

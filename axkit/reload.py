@@ -5,9 +5,12 @@ restart so a browser never sees a refused connection.
 
 The process re-executes itself (same pid, same command line) with its
 listening sockets inherited; the new one adopts them instead of binding
-(``inherited_socket``).  Connections arriving meanwhile wait in the
-kernel's accept queue.  Requests in flight at the change are cut: it is a
-development server's restart, not a graceful one.
+(``inherited_socket``).  At a change the server stops accepting (the
+sockets stay open: new connections wait in the kernel's accept queue for
+the new process), closes idle keep-alive connections and lets requests in
+flight finish, for at most DRAIN seconds (then cuts them), as uvicorn's
+reload lets its worker shut down gracefully: a browser sees neither a
+refused nor a reset connection.
 """
 
 import os
@@ -21,6 +24,7 @@ log = Logger(namespace="axkit.reload")
 
 ENV = "AXKIT_RELOAD_SOCKETS"  # "endpoint\x1ffd\x1ffamily" records, "\x1e"-separated
 INTERVAL = 0.5
+DRAIN = 5.0  # seconds requests in flight may take to finish at a restart
 
 
 def inherited_socket(endpoint):
@@ -109,6 +113,42 @@ class Reloader:
         changed = sorted(p for p in set(now) | set(self.files) if now.get(p) != self.files.get(p))
         log.info("--reload: {changed} changed; restarting", changed=", ".join(changed))
         self.call.stop()
+        self.drain().addCallback(lambda _: self.shut_down())
+
+    def drain(self):
+        """Stop accepting (the sockets stay open for the new process), close
+        idle keep-alive connections, and fire once every connection has
+        ended, or after DRAIN seconds with the rest cut."""
+        from twisted.internet.defer import Deferred
+
+        service = self.service
+        reactor = service.reactor
+        service.gate.ports = []  # nothing starts them reading again
+        for port in service.ports.values():
+            stop = getattr(port, "stopReading", None)
+            if stop is not None:
+                stop()
+        factories = list(service.factories.values()) + list(service.retired_factories)
+        for factory in factories:
+            factory.drain()
+        done = Deferred()
+        deadline = reactor.seconds() + DRAIN
+
+        def check():
+            if not any(f.connections for f in factories):
+                done.callback(None)
+            elif reactor.seconds() >= deadline:
+                log.warn("--reload: cutting requests still running after {s}s", s=DRAIN)
+                for factory in factories:
+                    factory.abort_all()
+                done.callback(None)
+            else:
+                reactor.callLater(0.02, check)
+
+        check()
+        return done
+
+    def shut_down(self):
         # The plugins' shutdown (an app's lifespan shutdown), then the restart.
         from twisted.internet import defer
 

@@ -149,6 +149,25 @@ class HookResultTests(SynchronousTestCase):
 
         self.assertEqual(len(self.flushLoggedErrors(BadHookResult)), 1)
 
+    def test_a_bad_result_through_a_deferred_is_a_plugin_error(self):
+        s = self.make(["BoomLater", "Hello"])
+        conn = s.connect()
+        conn.request("GET", "/x")
+        hookplugins.pending.pop().callback("yes please")
+        self.assertEqual(conn.responses()[0].status, 500)
+        [event] = [e for e in s.events if e.get("log_failure") is not None]
+        self.assertEqual(event["plugin"], "boom_later")
+        from axkit.hooks import BadHookResult
+
+        self.assertEqual(len(self.flushLoggedErrors(BadHookResult)), 1)
+
+    def test_a_status_through_a_deferred_is_answered(self):
+        s = self.make(["BoomLater", "Hello"])
+        conn = s.connect()
+        conn.request("GET", "/x")
+        hookplugins.pending.pop().callback(418)
+        self.assertEqual(conn.responses()[0].status, 418)
+
     def test_inner_scope_plugins_run_first_and_see_inner_values(self):
         s = self.make(
             [],

@@ -56,6 +56,20 @@ class WorkersStatusTests(WorkersProcess, SynchronousTestCase):
             time.sleep(0.1)
         self.fail("never all counted")
 
+    def why_not(self, served, asked, done):
+        """What a failure should show (it was seen twice under heavy load,
+        never reproduced): a page counts a worker whose file it reads, so
+        ``Processes: 1`` with exact totals means the other worker had exited
+        (its figures retired, its replacement not yet written) -- which the
+        supervisor's output says ("exited unasked") -- or a file went unseen."""
+        live = sorted(self.worker_pids())
+        self.server.wait_for_output("exited unasked", 2.0)  # (logs are flushed each second)
+        return (
+            f"Processes: {asked['Processes']}, expected 2; "
+            f"Total Accesses {asked['Total Accesses']} of {done}; answered: {sorted(served)}, "
+            f"workers now: {live}\n{self.server.output()}"
+        )
+
     def test_totals_over_workers_counted_once(self):
         self.start(config_text(workers=2, extra=STATUS))
         self.wait_workers(2)
@@ -68,7 +82,12 @@ class WorkersStatusTests(WorkersProcess, SynchronousTestCase):
         self.assertEqual(len(served), 2)  # both workers counted some
         # Each ?auto (and /metrics) is itself counted once it is sent.
         done = self.counted(lambda: int(auto(self.server.port)["Total Accesses"]), 40)
-        self.assertEqual(auto(self.server.port)["Processes"], "2")
+        asked = auto(self.server.port)
+        # Neither worker gone meanwhile (a page then counts one process until
+        # the replacement has written its figures: ~3 s here).
+        self.assertNotIn("exited unasked", self.server.output())
+        if asked["Processes"] != "2":
+            self.fail(self.why_not(served, asked, done))
         done += 1
         status, page = get(self.server.port, "/server-status")
         done += 1

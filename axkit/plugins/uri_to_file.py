@@ -35,8 +35,8 @@ import stat as statmod
 import time
 
 from axkit.config import NOT_FILES, Directive, flag, many, string
-from axkit.config.options import effective_options
 from axkit.files.confine import is_inside
+from axkit.files.symlinks import FOLLOW, OWNER_MATCH, REFUSE, symlink_policy
 from axkit.hooks import OK
 from axkit.http.paths import slash_redirect
 from axkit.log import PluginLogger
@@ -44,20 +44,8 @@ from axkit.log import PluginLogger
 SYMLINK_RECHECK = 1.0
 MAX_DIRS = 10000
 
-# What Options say about symlinks in a scope.
-FOLLOW, OWNER_MATCH, REFUSE = 0, 1, 2
 
 log = PluginLogger("uri_to_file")
-
-
-def symlink_policy(conf):
-    """FOLLOW, OWNER_MATCH or REFUSE, from the scope's Options."""
-    options = effective_options(tuple(getattr(conf, "options", ())))
-    if "FollowSymLinks" in options:
-        return FOLLOW
-    if "SymLinksIfOwnerMatch" in options:
-        return OWNER_MATCH
-    return REFUSE
 
 
 def refuse(request, path, why):

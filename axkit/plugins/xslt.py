@@ -23,10 +23,10 @@ from axkit.config import (
     string,
 )
 from axkit.config.options import has_option
+from axkit.files.listing import xml_listing
 from axkit.files.respond import respond_file
 from axkit.hooks import DECLINED, DONE
 from axkit.log import PluginLogger, scope_values
-from axkit.plugins.serve_dir import xml_listing
 from axkit.threads import defer_to_pool, has_threads
 from axkit.xslt import XML_FILES_NOTE, XML_KEY_NOTE, XML_NOTE, is_xml_type
 from axkit.xslt.compression import KEEP_GZIPPED, gzip_choice
