@@ -14,7 +14,7 @@ complete, whatever produced it.  ``body_data`` fires for each piece of the
 request body as it arrives, alongside the steps (which start as soon as the
 head is read, so a response plugin can stream the body).
 
-Why one class of ~400 lines: the loop, its error guard and the methods
+Why one module of ~550 lines: the loop, its error guard and the methods
 that answer for the core (refusals, 404/405/501, the error hook) act on
 the same request state, and the loop is the hottest code of a request --
 a call saved here is a call saved per request (bench/hotpath.py).
