@@ -354,6 +354,65 @@ class PrecedenceTests(SynchronousTestCase):
         self.assertLess(names.index("alias"), names.index("asgi"))
 
 
+class LongestMountTests(SynchronousTestCase):
+    """The longest prefix wins across WSGIScriptAlias, ScriptAlias and
+    ASGIAlias, whichever plugin's uri_translation runs first (cgi runs
+    before asgi; wsgi and asgi in the order of their Plugin lines: ASGISite
+    loads asgi first, the WSGI site below loads wsgi first)."""
+
+    def test_an_asgi_app_below_a_wsgi_site(self):
+        # A FastAPI app at /api below a Django site at /.
+        s = ASGISite(
+            self,
+            f"""
+            Plugin wsgi
+            WSGIScriptAlias / tests.wsgiapps.apps:hello
+            ASGIAlias /api {APPS}:length_app
+        """,
+        )
+        self.assertEqual(s.get("/api/x").status, 201)  # the ASGI app
+        self.assertEqual(s.get("/api").status, 201)
+        r = s.get("/apix")
+        self.assertEqual((r.status, r.body), (200, b"hello\n"))  # the WSGI app
+        self.assertEqual(s.get("/").body, b"hello\n")
+
+    def test_a_wsgi_mount_switched_off_does_not_count(self):
+        s = ASGISite(
+            self,
+            f"""
+            Plugin wsgi
+            ASGIAlias / {APPS}:length_app
+            WSGIScriptAlias /old tests.wsgiapps.apps:hello
+            WSGIScriptAlias /old/new off
+        """,
+        )
+        self.assertEqual(s.get("/old/x").body, b"hello\n")
+        self.assertEqual(s.get("/old/new/x").status, 201)  # not WSGI: the ASGI app at /
+
+    def test_an_asgi_app_below_a_cgi_program_mounted_at_the_root(self):
+        root = self.mktemp()
+        os.makedirs(root)
+        script = os.path.join(root, "site.cgi")
+        with open(script, "w") as f:
+            f.write('#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\nfrom cgi"\n')
+        os.chmod(script, 0o755)
+        s = ASGISite(
+            self,
+            f"""
+            Plugin cgi
+            ScriptAlias / {script}
+            ASGIAlias /api {APPS}:length_app
+        """,
+        )
+        self.assertEqual(s.get("/api/x").status, 201)
+        # (The program itself needs a real reactor: that cgi claims the
+        # rest is the chain's business.)
+        server = s.site.config.servers[0]
+        chain = server.resolve("/other").chains["uri_translation"]
+        names = [plugin.name for plugin, _ in chain]
+        self.assertLess(names.index("cgi"), names.index("asgi"))
+
+
 class TargetTests(SynchronousTestCase):
     """ASGIAlias targets: the grammar WSGIScriptAlias uses (axkit.apploader)."""
 
@@ -374,3 +433,35 @@ class TargetTests(SynchronousTestCase):
         e = self.assertRaises(ConfigErrors, ASGISite, self, "ASGIAlias / /no/such/app.py\n")
         self.assertIn(":4:", str(e))
         self.assertIn("/no/such/app.py does not exist", str(e))
+
+
+class LongerAppMountTests(SynchronousTestCase):
+    """axkit.http.paths.longer_app_mount, which every application plugin asks
+    before it claims a path (so the order of Plugin lines does not matter)."""
+
+    class Conf:
+        def __init__(self, **tables):
+            self.script_alias = tables.get("cgi", {})
+            self.wsgi_script_alias = tables.get("wsgi", {})
+            self.asgi_alias = tables.get("asgi", {})
+
+    def test_a_longer_mount_of_another_kind(self):
+        from axkit.http.paths import longer_app_mount
+
+        conf = self.Conf(wsgi={"/": "site.wsgi"}, asgi={"/api": "app:app"})
+        self.assertTrue(longer_app_mount(conf, "/api/x", "/"))  # WSGI at / yields
+        self.assertTrue(longer_app_mount(conf, "/api", "/"))
+        self.assertFalse(longer_app_mount(conf, "/apix", "/"))  # whole segments only
+        self.assertFalse(longer_app_mount(conf, "/api/x", "/api"))  # ASGI keeps it
+
+    def test_a_wsgi_mount_switched_off_below_is_no_mount(self):
+        from axkit.http.paths import longer_app_mount
+
+        conf = self.Conf(
+            asgi={"/": "app:app"}, wsgi={"/old": "old.wsgi", "/old/new": "off"}, cgi={}
+        )
+        self.assertTrue(longer_app_mount(conf, "/old/x", "/"))
+        self.assertFalse(longer_app_mount(conf, "/old/new/x", "/"))
+        self.assertTrue(
+            longer_app_mount(self.Conf(cgi={"/cgi-bin/": "/srv/cgi"}), "/cgi-bin/a", "/")
+        )

@@ -91,3 +91,29 @@ def longest_prefix(mounts: Any, path: str) -> tuple[str, Any] | None:
             if prefix[-1:] == "/" or len(path) == n or path[n] == "/":
                 return prefix, value
     return None
+
+
+# The directives that mount an application at a URL prefix, and the value
+# of each that means "no application here" (WSGIScriptAlias /x off).
+_APP_MOUNTS = (("script_alias", None), ("wsgi_script_alias", "off"), ("asgi_alias", None))
+
+
+def longer_app_mount(conf: Any, path: str, prefix: str) -> bool:
+    """Whether another application mount of the scope (ScriptAlias,
+    WSGIScriptAlias, ASGIAlias) matches ``path`` with a prefix longer than
+    ``prefix``: the longest prefix wins across them, whichever plugin's
+    uri_translation runs first (a FastAPI app at /api below a Django site
+    at /, CGI programs below an ASGI app)."""
+    n = len(prefix)
+    for name, off in _APP_MOUNTS:
+        table = getattr(conf, name, None)
+        if table:
+            # That table's own longest match for the path decides for it
+            # (WSGIScriptAlias /a app + /a/b off: nothing of WSGI's at /a/b).
+            best, best_target = -1, None
+            for other, target in table.items():
+                if len(other) > best and prefix_match(other, path) is not None:
+                    best, best_target = len(other), target
+            if best > n and best_target != off:
+                return True
+    return False

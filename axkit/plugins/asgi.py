@@ -24,7 +24,7 @@ from axkit.asgi.lifespan import Lifespan, LifespanFailed
 from axkit.asgi.loader import LoadError, load_app, parse_target
 from axkit.config import MAP, SERVER_ONLY, Directive, one_of, url_path
 from axkit.hooks import DECLINED, OK
-from axkit.http.paths import sort_mounts
+from axkit.http.paths import longer_app_mount, sort_mounts
 
 log = Logger(namespace="axkit.asgi")
 
@@ -169,6 +169,11 @@ class ASGI:
             if path.startswith(prefix):
                 n = len(prefix)
                 if prefix[-1:] == "/" or len(path) == n or path[n] == "/":
+                    if (
+                        getattr(conf, "wsgi_script_alias", None)
+                        or getattr(conf, "script_alias", None)
+                    ) and longer_app_mount(conf, path, prefix):
+                        return DECLINED  # a CGI or WSGI mount below this one
                     request.notes[NOTE] = mount
                     request.handler = HANDLER
                     request.path_info = path[len(mount.root_path) :]

@@ -47,7 +47,7 @@ from axkit.config import (
 )
 from axkit.config.options import has_option
 from axkit.hooks import DECLINED, DONE, OK
-from axkit.http.paths import slash_redirect
+from axkit.http.paths import longer_app_mount, slash_redirect
 from axkit.notes import CGI_TARGET
 
 log = Logger(namespace="axkit.cgi")
@@ -230,6 +230,10 @@ class CGI:
         found = match_alias(aliases.items(), request.path)
         if found is None:
             return DECLINED
+        if (
+            getattr(conf, "asgi_alias", None) or getattr(conf, "wsgi_script_alias", None)
+        ) and longer_app_mount(conf, request.path, found[0]):
+            return DECLINED  # an application mounted below the programs' prefix
         try:
             target = resolve_alias(found[0], found[1], request.path, conf.cgi_interpreter)
         except Refused as e:

@@ -35,7 +35,7 @@ from axkit.config import (
     url_path,
 )
 from axkit.hooks import DECLINED, OK
-from axkit.http.paths import longest_prefix, prefix_match, sort_mounts
+from axkit.http.paths import longer_app_mount, prefix_match, sort_mounts
 from axkit.threads import has_threads
 from axkit.wsgi import pool as pools
 from axkit.wsgi.environ import build_environ
@@ -146,8 +146,8 @@ class WSGI:
         prefix, mount = found
         if mount is OFF:
             return DECLINED
-        if routes[1] is not None and self._claimed_by_others(conf, routes[1], path, prefix):
-            return DECLINED
+        if routes[1] and (_aliased(conf, path) or longer_app_mount(conf, path, prefix)):
+            return DECLINED  # (Apache runs mod_alias first; the longest mount wins)
         notes[NOTE] = mount
         request.handler = HANDLER
         request.path_info = path[len(mount.script_name) :]
@@ -167,19 +167,16 @@ class WSGI:
             if mount is None:
                 mount = self._mounts[key] = Mount(prefix, app_target, python_path, self._call)
             mounts.append((prefix, mount))
-        script_aliases = getattr(conf, "script_alias", None)
-        others = None
-        if script_aliases or getattr(conf, "alias", None) or getattr(conf, "redirect", None):
-            others = sort_mounts(script_aliases.items()) if script_aliases else ()
+        # Whether anything else may claim a path first: an Alias or
+        # Redirect, or a longer CGI, ASGI or other WSGI mount.
+        others = bool(
+            getattr(conf, "script_alias", None)
+            or getattr(conf, "asgi_alias", None)
+            or getattr(conf, "alias", None)
+            or getattr(conf, "redirect", None)
+        )
         routes = self._routes[conf] = (sort_mounts(mounts), others)
         return routes
-
-    def _claimed_by_others(self, conf, script_aliases, path, prefix):
-        if _aliased(conf, path):
-            return True  # (Apache runs mod_alias before mod_wsgi)
-        cgi = longest_prefix(script_aliases, path)
-        # A CGI folder mounted below the application wins.
-        return cgi is not None and len(cgi[0]) > len(prefix)
 
     # -- response: run it ----------------------------------------------------------
 
