@@ -52,7 +52,12 @@ LETTERS = {"reading": "R", "writing": "W", "waiting": "K", "closing": "C"}
 
 
 def connection_state(connection):
-    """One of STATES for a connection handed to the connect hook."""
+    """One of STATES for a connection handed to the connect hook.  A
+    connection switched to another protocol (a WebSocket tunnel) is
+    ``writing``: its response is in progress until the tunnel closes, as
+    Apache's scoreboard shows a mod_proxy_wstunnel worker (W)."""
+    if getattr(connection, "_switched", None) is not None:
+        return "writing"
     if getattr(connection, "closing", False):
         return "closing"
     state = getattr(connection, "state", None)

@@ -189,3 +189,25 @@ class SharedCountingTests(unittest.SynchronousTestCase):
         self.assertEqual(values["Total Accesses"], "3")
         self.assertEqual(values["Total kBytes"], str(3 * 3000 // 1024))
         self.assertEqual(values["ConnsAccepted"], "4")
+
+
+class ConnectionStateTests(unittest.SynchronousTestCase):
+    """The scoreboard letter of a connection by its state (status.connection_state)."""
+
+    class Conn:
+        def __init__(self, **kw):
+            self._switched = None
+            self.closing = False
+            self.state = None
+            self.requests = 0
+            self.__dict__.update(kw)
+
+    def test_a_switched_connection_is_writing_not_closing(self):
+        # A WebSocket tunnel: HTTP is over (closing) but its answer goes on,
+        # as Apache shows a mod_proxy_wstunnel worker: W.
+        tunnel = self.Conn(_switched=object(), closing=True)
+        self.assertEqual(status.connection_state(tunnel), "writing")
+        self.assertEqual(status.connection_state(self.Conn(closing=True)), "closing")
+        counts, board = status.connections([tunnel, self.Conn(closing=True)])
+        self.assertEqual((counts["writing"], counts["closing"]), (1, 1))
+        self.assertEqual(sorted(board), ["C", "W"])
