@@ -270,7 +270,7 @@ class Request(RequestBody, HandlerAPI):
         if self.head_only or status < 200 or status == 204 or status == 304:
             self.channel.write(head)
         else:
-            self.channel.write(head + body)
+            self.channel.write_pair(head, body)
             self.bytes_sent = len(body)
         self._finished()
 
