@@ -653,12 +653,11 @@ def stepped_event_loop(arm):
             self._ready.append(handle)
             return handle
 
-        def queue_task(self, coro):
-            # A Task whose first step the next turn() runs (before the
-            # callbacks queued meanwhile), kept as (callback, context)
-            # rather than a Handle.
-            if self._debug or self._closed or self._task_factory is not None:
-                return self.create_task(coro)
+        def _task_and_first_step(self, coro):
+            """A Task for ``coro`` and its first step as (callback, context),
+            caught from the Task's call_soon instead of queued as a Handle;
+            the step is None where Task did not call call_soon as relied on
+            (it is queued then, as asyncio would)."""
             self._eager = True
             try:
                 task = Task(coro, loop=self)
@@ -666,11 +665,21 @@ def stepped_event_loop(arm):
                 self._eager = False
                 raise
             first = self._first
-            if first is None:  # (Task did not call call_soon as relied on: queued)
+            if first is None:
                 self._eager = False
-                return task
+                return task, None
             self._first = None
-            self._starts.append(first)
+            return task, first
+
+        def queue_task(self, coro):
+            # A Task whose first step the next turn() runs (before the
+            # callbacks queued meanwhile), kept as (callback, context)
+            # rather than a Handle.
+            if self._debug or self._closed or self._task_factory is not None:
+                return self.create_task(coro)
+            task, first = self._task_and_first_step(coro)
+            if first is not None:
+                self._starts.append(first)
             return task
 
         def start_task(self, coro):
@@ -678,17 +687,9 @@ def stepped_event_loop(arm):
                 return self.create_task(coro)
             if self in current_tasks:
                 return self.queue_task(coro)
-            self._eager = True
-            try:
-                task = Task(coro, loop=self)
-            except BaseException:
-                self._eager = False
-                raise
-            first = self._first
-            if first is None:  # (Task did not call call_soon as relied on: queued)
-                self._eager = False
+            task, first = self._task_and_first_step(coro)
+            if first is None:
                 return task
-            self._first = None
             previous = get_running()
             set_running(self)
             try:
