@@ -11,7 +11,7 @@ def build_scope(request, root_path, state):
     ``raw_path`` and ``query_string`` the bytes as sent; header names are
     lower-case bytes, in arrival order, repeats kept."""
     query = request.query
-    notes = request.channel.notes  # (request.connection_notes, one call less)
+    notes = request.connection_notes
     where = notes.get("asgi.server")  # the listening socket's (host, port), scheme
     if where is None:
         where = notes["asgi.server"] = (
@@ -28,8 +28,7 @@ def build_scope(request, root_path, state):
         "raw_path": request.raw_path.encode("latin-1"),
         "query_string": query.encode("latin-1") if query else b"",
         "root_path": root_path,
-        # (The engine's Headers keep their (name, value) list in _items.)
-        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in request.headers._items],
+        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in request.headers],
         "client": (request.client_address, request.client_port),
         "server": where[0],
         # Each request gets a shallow copy of what lifespan startup stored.

@@ -134,7 +134,7 @@ def build_environ(request, scope_env, script, script_name, path_info):
     # Apart from env: a field replaces a SetEnv of the same HTTP_* name (as
     # in Apache), only its own repetitions are joined.
     fields = {}
-    for name, value in request.headers._items:
+    for name, value in request.headers:
         var = var_names.get(name)
         if var is None:
             var = variable_name(name)

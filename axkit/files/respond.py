@@ -47,7 +47,7 @@ def respond_file(request, entry, f, coding=None, encoding=None, cache=CACHE):
             gzip_level = encoding[2]
     headers = request.response_headers
     fields = None
-    for name, value in request.headers._items:  # (lower-case names)
+    for name, value in request.headers:  # (lower-case names)
         if name in CONDITIONAL_FIELDS:
             if fields is None:
                 fields = {}
@@ -72,11 +72,7 @@ def respond_file(request, entry, f, coding=None, encoding=None, cache=CACHE):
     if coding is None:
         fields_of = entry.fields  # (identity_fields' cache, looked at here)
         if fields_of is not None and fields_of[0] == mime_type:
-            items = fields_of[1]
-            if not headers._items and not headers._lowered:
-                headers._items.extend(items)  # (add_missing's first case)
-            else:
-                headers.add_missing(items, fields_of[2])
+            headers.add_missing(fields_of[1], fields_of[2])
         else:
             headers.add_missing(*entry.identity_fields(mime_type))
     else:

@@ -196,10 +196,9 @@ def compile_format(fmt):
                 # The request's fields by name (Headers' own index), read
                 # once for every %{...}i, without a call each.
                 body.append("    _h = r.headers")
-                body.append("    _ix = _h._index if _h._lowered else False")
-                body.append("    if _ix is None: _ix = _h._lookup_index()")
+                body.append("    _ix = _h.fields_by_name()")
                 fields_read = True
-            body.append(f"    v{i} = (_ix.get(A{i}) if _ix is not False else _h.get(A{i})) or '-'")
+            body.append(f"    v{i} = (_ix.get(A{i}) if _ix is not None else _h.get(A{i})) or '-'")
         elif letter in _INLINE:
             body.append(f"    v{i} = {_INLINE[letter]} or '-'")
         else:  # any value (a note may be 0): "-" only for None and ""

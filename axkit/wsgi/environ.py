@@ -65,7 +65,7 @@ def build_environ(request, base, path_info, wsgi_input):
         env["HTTPS"] = "on"
     env["wsgi.input"] = wsgi_input
 
-    headers = request.headers._items
+    headers = request.headers
     drop = HOP_BY_HOP
     connection = None
     host = None
