@@ -12,12 +12,15 @@ lists the files still waiting to be switched over).
 tests/test_compat.py checks each one still exists and behaves as relied on,
 so an upgrade that drops or changes one fails a test there -- instead of
 silently turning a fast path off (a slower server nobody notices) or, worse,
-leaving it on and wrong.  Why over 500 lines: the point of the module is
-that there is one place to audit at an upgrade; its pieces are small and
-independent (a reader looks one up by name), so splitting it would only
-make that audit span files.  To admit a new Twisted or Python: run that test
-module on it, fix what fails here, then raise the bound in pyproject.toml
-and the versions below.
+leaving it on and wrong.
+
+One package, three modules, all to audit at an upgrade: this one (Twisted's
+reactor, TCP transport, twistd, PROXY parsers, plugin scan, Workers'
+sockets), ``processes`` (Twisted's process support and CPython's subprocess
+helper, for axkit.cgi) and ``aio`` (asyncio, for axkit.asgi).  Callers
+import everything from ``axkit._compat`` itself.  To admit a new Twisted or
+Python: run that test module on it, fix what fails here, then raise the
+bound in pyproject.toml and the versions below.
 
 Tested on CPython 3.11.7 (Linux, epoll) with Twisted 26.10.0 (the whole
 suite on both reactors), 26.4.0 and 24.3.0 (tests/test_compat.py, and the
@@ -26,9 +29,6 @@ pyOpenSSL 26, which Twisted before 26.4 does not support); "tested" below
 means these.
 """
 
-import sys
-
-from twisted.internet import process as _process
 from twisted.internet import tcp as _tcp
 
 TESTED_TWISTED = ("24.3.0", "26.4.0", "26.10.0")
@@ -302,116 +302,6 @@ def write_buffer_mark(transport):
         return None
 
 
-# -- Twisted's process support (axkit.cgi.spawn) -----------------------------
-
-
-def stdin_writer(reactor, proc, fd):
-    """Twisted's ``ProcessWriter`` feeding ``fd`` as the child's stdin (name
-    0) of ``proc``, with ``forceReadHack`` (the pipe is watched for reading
-    too, so a child that closes its stdin is noticed at once).  ``proc``
-    gets ``childConnectionLost(0, reason)`` as from Twisted's Process.
-
-    Relies on ``twisted.internet.process.ProcessWriter(reactor, proc, name,
-    fileno, forceReadHack)`` (undocumented; tested).  No
-    fallback: axkit.cgi needs it to stream a request body."""
-    return _process.ProcessWriter(reactor, proc, 0, fd, forceReadHack=True)
-
-
-def watch_exit(pid, proc):
-    """Have Twisted's SIGCHLD handling call ``proc.reapProcess()`` until
-    ``pid`` is reaped (``process.registerReapProcessHandler``; it tries
-    once at once, and calls ``proc.processEnded(status)`` through
-    reapProcess).  Undocumented; tested.  No fallback."""
-    _process.registerReapProcessHandler(pid, proc)
-
-
-def unwatch_exit(pid, proc):
-    """Undo `watch_exit` (``process.unregisterReapProcessHandler``)."""
-    _process.unregisterReapProcessHandler(pid, proc)
-
-
-# -- CPython's subprocess helper (axkit.cgi.spawn) ---------------------------
-
-try:
-    from _posixsubprocess import fork_exec as _posix_fork_exec
-except ImportError:  # pragma: no cover - not CPython on POSIX
-    _posix_fork_exec = None
-
-# The Pythons whose subprocess calls _posixsubprocess.fork_exec with the 23
-# arguments fork_exec_group_leader passes (tests/test_compat.py reads the
-# call in subprocess's own source to confirm it on the running one).
-FORK_EXEC_PYTHONS = ((3, 11), (3, 13))
-
-
-def _fork_exec_group_leader(
-    args, executable, cwd, env_list, stdin, stdout, stderr, errpipe_r, errpipe_w
-):
-    """Start ``executable`` (bytes, in the file system encoding) with
-    ``args``, in ``cwd``, with ``env_list`` (``b"K=V"`` items) and
-    ``stdin``/``stdout``/``stderr`` (descriptors) as its 0-2, leading a new
-    process group, every other descriptor closed, SIGPIPE restored; return
-    its pid.  A child that cannot exec writes ``OSError:<hex errno>:<message>``
-    to ``errpipe_w`` before it exits (read it from ``errpipe_r``).  On Linux
-    it is a ``vfork()``: the call returns once the child has exec'd or
-    failed, and releases the GIL while it waits.
-
-    Relies on the private ``_posixsubprocess.fork_exec`` and its 23
-    positional arguments, as CPython 3.11 to 3.13 call it (tested with
-    3.11).  `fork_exec_group_leader` is None elsewhere -- another Python,
-    not POSIX -- and axkit.cgi.spawn starts programs through
-    ``subprocess.Popen`` (same behaviour, more CPU per spawn); a TypeError
-    from a helper of another shape sends it there too."""
-    # subprocess.Popen._execute_child's call for close_fds=True,
-    # pass_fds=(errpipe_w,), restore_signals=True, start_new_session=False,
-    # process_group=0, no gid/groups/uid/umask/preexec_fn, vfork allowed.
-    return _posix_fork_exec(
-        args,
-        (executable,),
-        True,
-        (errpipe_w,),
-        cwd,
-        env_list,
-        stdin,
-        -1,
-        -1,
-        stdout,
-        -1,
-        stderr,
-        errpipe_r,
-        errpipe_w,
-        True,
-        False,
-        0,
-        None,
-        None,
-        None,
-        -1,
-        None,
-        True,
-    )
-
-
-def _fork_exec_usable(version=None):
-    version = tuple((version or sys.version_info)[:2])
-    return _posix_fork_exec is not None and FORK_EXEC_PYTHONS[0] <= version <= FORK_EXEC_PYTHONS[1]
-
-
-# The helper, or None where its signature is not known to be the one above.
-fork_exec_group_leader = _fork_exec_group_leader if _fork_exec_usable() else None
-
-
-def disown_popen(child):
-    """Tell the ``subprocess.Popen`` ``child`` that it did not create its
-    process, so its finaliser never ``waitpid()``s it: Twisted's SIGCHLD
-    handling reaps it and must get its exit status.
-
-    Relies on the private ``Popen._child_created``, read by
-    ``Popen.__del__`` (tested with CPython 3.11).  Missing: the
-    attribute is set anyway and ignored; a Popen collected before the child
-    exits could then reap it first and the CGI run would see status 0."""
-    child._child_created = False
-
-
 # -- weakref (bundled plugins' per-scope caches) -----------------------------
 
 
@@ -538,246 +428,14 @@ def adopt_unix_port(reactor, fd, factory):
     return port
 
 
-# -- asyncio (axkit.asgi): the loop ASGI apps run on -------------------------
-#
-# (The ASGI bridge's section, kept last in the file.)  Tested on CPython
-# 3.11.7; asyncio's BaseEventLoop internals used here are the same in 3.11 to
-# 3.13 (tests/test_compat.py checks each one on the running Python).
+# -- the other two modules, re-exported: callers import from axkit._compat --
 
-_STEPPED_NAMES = (
-    "_ready",
-    "_scheduled",
-    "_run_once",
-    "_selector",
-    "_debug",
-    "_closed",
-    "_task_factory",
+from axkit._compat.aio import asyncio_reactor_loop, stepped_event_loop  # noqa: E402, F401
+from axkit._compat.processes import (  # noqa: E402, F401
+    FORK_EXEC_PYTHONS,
+    disown_popen,
+    fork_exec_group_leader,
+    stdin_writer,
+    unwatch_exit,
+    watch_exit,
 )
-
-
-def asyncio_reactor_loop(reactor):
-    """The asyncio loop under Twisted's ``AsyncioSelectorReactor`` (its
-    private ``_asyncioEventloop``), or None for any other reactor.  Tested
-    with Twisted 24.3 to 26.10; missing, an asyncio reactor is taken for
-    another one and its apps get a loop thread of their own (correct,
-    slower)."""
-    return getattr(reactor, "_asyncioEventloop", None)
-
-
-def stepped_event_loop(arm):
-    """A new asyncio event loop for axkit's reactor to step (or None where
-    this Python's loop lacks the internals it uses: the caller then runs
-    its loop in a thread).  Its methods are the whole interface the ASGI
-    bridge needs -- no name of asyncio's internals outside this module:
-
-    * ``turn()``, a reactor poll hook: runs what is ready (a callback, a
-      due timer; without polling its selector when no timer is pending),
-      then calls ``arm(delay)`` if a timer is pending -- the reactor's own
-      timer for its earliest one -- and says whether more is ready;
-    * ``step()``: one whole turn of ``_run_once`` that polls its selector
-      without waiting (its descriptor, ``selector_fd()``, in the reactor's
-      epoll set, is readable);
-    * ``queue_task(coro)``: a Task whose first step the next ``turn()``
-      runs, kept without a Handle (``step()`` makes Handles of them for a
-      turn of asyncio's own);
-    * ``start_task(coro)``: a Task whose first step runs now, before the
-      call returns, as Python 3.12's eager tasks do -- unless a task is
-      running already (one started from inside another's step is queued);
-      both use the loop's task factory instead when one is set;
-    * ``call_soon`` without the checks a loop stepped by the reactor never
-      needs (closed loop, debug mode, the thread), and ``get_debug`` a C
-      call (a Task asks it once per request).
-
-    Relies on BaseEventLoop._ready (a deque of Handles), _scheduled (a heap
-    of TimerHandles with ``_when``), _run_once, _selector, _debug, _closed,
-    _task_factory,
-    on asyncio.events.Handle (its _callback, _args, _context, _cancelled,
-    _loop, _source_traceback, and what its _run does: ``turn`` does the
-    same inline) and _get/_set_running_loop, on
-    asyncio.tasks._current_tasks (loop -> its running task), and on the C Task
-    scheduling its first step with ``loop.call_soon(step, context=ctx)``
-    from its ``__init__`` (CPython 3.11 to 3.13; 3.12's own eager tasks do
-    the same).  In debug mode (PYTHONASYNCIODEBUG) ``call_soon`` and tasks
-    are asyncio's own."""
-    import asyncio
-    import itertools
-    from asyncio import events
-
-    loop_class = asyncio.SelectorEventLoop
-    probe = loop_class()
-    try:
-        if not all(hasattr(probe, name) for name in _STEPPED_NAMES):
-            return None
-    finally:
-        probe.close()
-    get_running = events._get_running_loop
-    set_running = events._set_running_loop
-    from asyncio import tasks
-
-    # (asyncio.current_task(loop) is a Python function looking up this dict.)
-    current_tasks = getattr(tasks, "_current_tasks", None)
-    if not isinstance(current_tasks, dict):
-        return None
-    Task = asyncio.Task
-    Handle = events.Handle
-    from asyncio import format_helpers
-
-    def failed(handle, error):
-        # What Handle._run does with an exception from its callback.
-        where = format_helpers._format_callback_source(handle._callback, handle._args)
-        context = {"message": f"Exception in callback {where}", "exception": error}
-        context["handle"] = handle
-        if handle._source_traceback:
-            context["source_traceback"] = handle._source_traceback
-        handle._loop.call_exception_handler(context)
-
-    yes = itertools.repeat(True).__next__
-    no = itertools.repeat(False).__next__
-
-    class SteppedEventLoop(loop_class):
-        _eager = False  # the next call_soon is a new task's first step: kept
-        _first = None  # (callback, context) it kept
-
-        def set_debug(self, enabled):
-            loop_class.set_debug(self, enabled)
-            self.get_debug = yes if enabled else no
-
-        def call_soon(self, callback, *args, context=None):
-            if self._eager and not args:
-                self._eager = False
-                self._first = (callback, context)
-                return None
-            if self._debug or self._closed:
-                return loop_class.call_soon(self, callback, *args, context=context)
-            handle = Handle(callback, args, self, context)
-            self._ready.append(handle)
-            return handle
-
-        def _task_and_first_step(self, coro):
-            """A Task for ``coro`` and its first step as (callback, context),
-            caught from the Task's call_soon instead of queued as a Handle;
-            the step is None where Task did not call call_soon as relied on
-            (it is queued then, as asyncio would)."""
-            self._eager = True
-            try:
-                task = Task(coro, loop=self)
-            except BaseException:
-                self._eager = False
-                raise
-            first = self._first
-            if first is None:
-                self._eager = False
-                return task, None
-            self._first = None
-            return task, first
-
-        def queue_task(self, coro):
-            # A Task whose first step the next turn() runs (before the
-            # callbacks queued meanwhile), kept as (callback, context)
-            # rather than a Handle.
-            if self._debug or self._closed or self._task_factory is not None:
-                return self.create_task(coro)
-            task, first = self._task_and_first_step(coro)
-            if first is not None:
-                self._starts.append(first)
-            return task
-
-        def start_task(self, coro):
-            if self._debug or self._closed or self._task_factory is not None:
-                return self.create_task(coro)
-            if self in current_tasks:
-                return self.queue_task(coro)
-            task, first = self._task_and_first_step(coro)
-            if first is None:
-                return task
-            previous = get_running()
-            set_running(self)
-            try:
-                first[1].run(first[0])
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as e:
-                self.call_exception_handler(
-                    {"message": "axkit: a task's first step failed", "exception": e}
-                )
-            finally:
-                set_running(previous)
-            return task
-
-        def turn(self):
-            ready = self._ready
-            starts = self._starts
-            scheduled = self._scheduled
-            if not ready and not starts:
-                if not scheduled or scheduled[0]._when > self.time():
-                    return False
-            elif not scheduled:
-                # Callbacks ready and no timer: run them without polling the
-                # selector (its I/O comes through step(), on its readability).
-                previous = get_running()
-                set_running(self)
-                n = len(ready)  # (what is queued from now on waits for the next turn)
-                try:
-                    if starts:
-                        self._starts = []
-                        for callback, context in starts:
-                            try:
-                                context.run(callback)
-                            except (SystemExit, KeyboardInterrupt):
-                                raise
-                            except BaseException as e:
-                                self.call_exception_handler(
-                                    {"message": "axkit: a task's first step failed", "exception": e}
-                                )
-                    for _ in range(n):
-                        handle = ready.popleft()
-                        if handle._cancelled:
-                            continue
-                        # (Handle._run, inlined: a call less per callback.)
-                        try:
-                            handle._context.run(handle._callback, *handle._args)
-                        except (SystemExit, KeyboardInterrupt):
-                            raise
-                        except BaseException as e:
-                            failed(handle, e)
-                finally:
-                    set_running(previous)
-                if scheduled:
-                    arm(scheduled[0]._when - self.time())
-                return bool(ready or self._starts)
-            self.step()
-            return bool(ready)
-
-        def step(self):
-            if self._closed:
-                return
-            starts = self._starts
-            if starts:
-                # (A whole turn of asyncio's own: the first steps as Handles.)
-                self._starts = []
-                self._ready.extendleft(
-                    Handle(callback, (), self, context) for callback, context in reversed(starts)
-                )
-            if not self._ready:
-                # A turn that polls the selector without waiting.
-                self.call_soon(_noop)
-            previous = get_running()
-            set_running(self)
-            try:
-                self._run_once()
-            finally:
-                set_running(previous)
-            scheduled = self._scheduled
-            if scheduled:
-                arm(scheduled[0]._when - self.time())
-
-        def selector_fd(self):
-            return self._selector.fileno()
-
-    loop = SteppedEventLoop()
-    loop._starts = []  # (callback, context): first steps of queue_task's tasks
-    return loop
-
-
-def _noop():
-    pass
