@@ -24,6 +24,7 @@ from twisted.application.service import MultiService
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import ILogObserver, Logger
 
+from axkit import signals
 from axkit._compat import forget_exit_signal
 from axkit.gcstats import GCStats
 from axkit.http.factory import ConnectionGate, HTTPFactory
@@ -348,28 +349,15 @@ class AxKitService(MultiService):
 
     def install_signal_handlers(self):
         """SIGHUP: reload the config; SIGUSR1: reopen log files."""
-        if not self.handle_signals:
-            return
-        for signum, action in ((signal.SIGHUP, self.reload), (signal.SIGUSR1, self.reopen_logs)):
-            if signum in self._old_signals:
-                continue  # installed already (privilegedStartService)
-
-            def handler(number, frame, action=action):
-                # Signal handlers interrupt the reactor: hand the work to it.
-                self.reactor.callFromThread(action)
-
-            try:
-                self._old_signals[signum] = signal.signal(signum, handler)
-            except ValueError:
-                pass  # not the main thread (tests driving a service): no signals
+        if self.handle_signals:
+            signals.install(
+                self.reactor,
+                self._old_signals,
+                {signal.SIGHUP: self.reload, signal.SIGUSR1: self.reopen_logs},
+            )
 
     def restore_signal_handlers(self):
-        for signum, old in self._old_signals.items():
-            try:
-                signal.signal(signum, old)
-            except (ValueError, TypeError):
-                pass
-        self._old_signals.clear()
+        signals.restore(self._old_signals)
 
     def reopen_logs(self):
         reopen_all()

@@ -32,6 +32,7 @@ from twisted.application.service import MultiService
 from twisted.internet import defer
 from twisted.logger import ILogObserver, Logger
 
+from axkit import signals
 from axkit.log import LogRouter, flush_all, reopen_all
 from axkit.server import ConfigHolder, _describe
 from axkit.systemd import notify
@@ -302,25 +303,14 @@ class Supervisor(MultiService):
     # -- signals ---------------------------------------------------------------
 
     def install_signal_handlers(self):
-        for signum, action in ((signal.SIGHUP, self.reload), (signal.SIGUSR1, self.reopen_logs)):
-            if signum in self._old_signals:
-                continue  # installed already (privilegedStartService)
-
-            def handler(number, frame, action=action):
-                self.reactor.callFromThread(action)
-
-            try:
-                self._old_signals[signum] = signal.signal(signum, handler)
-            except ValueError:
-                pass
+        signals.install(
+            self.reactor,
+            self._old_signals,
+            {signal.SIGHUP: self.reload, signal.SIGUSR1: self.reopen_logs},
+        )
 
     def restore_signal_handlers(self):
-        for signum, old in self._old_signals.items():
-            try:
-                signal.signal(signum, old)
-            except (ValueError, TypeError):
-                pass
-        self._old_signals.clear()
+        signals.restore(self._old_signals)
 
     def reopen_logs(self):
         reopen_all()

@@ -16,6 +16,8 @@ import os
 import signal
 import sys
 
+from axkit import signals
+
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m axkit.workers.worker")
@@ -73,13 +75,9 @@ def reopen_on_sigusr1(service):
     ignored; SIGTERM and SIGINT are the reactor's)."""
 
     def install():
-        if signal.SIGUSR1 in service._old_signals:
-            return  # installed already (privilegedStartService)
-
-        def handler(number, frame):
-            service.reactor.callFromThread(service.reopen_logs)
-
-        service._old_signals[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, handler)
+        signals.install(
+            service.reactor, service._old_signals, {signal.SIGUSR1: service.reopen_logs}
+        )
 
     return install
 
