@@ -70,11 +70,7 @@ def respond_file(request, entry, f, coding=None, encoding=None, cache=CACHE):
     mime_type = request.mime_type
     # Fields a fixup plugin (Header, Expires ...) already set are kept.
     if coding is None:
-        fields_of = entry.fields  # (identity_fields' cache, looked at here)
-        if fields_of is not None and fields_of[0] == mime_type:
-            headers.add_missing(fields_of[1], fields_of[2])
-        else:
-            headers.add_missing(*entry.identity_fields(mime_type))
+        headers.add_missing(*entry.identity_fields(mime_type))
     else:
         put = headers.add if not len(headers) else headers.setdefault
         put("ETag", etag)

@@ -473,13 +473,7 @@ class HTTPConnection(RequestParsing, Sending, Closing, Switching):
                 self._close()
                 return
             self.state = IDLE
-            # (_set_deadline(IDLE, KeepAliveTimeout), inline: after every
-            # keep-alive response.)
-            self._deadline_state = IDLE
-            self._deadline = deadline = self.factory.now() + self.limits.keepalive_timeout
-            slot = self._wheel_slot
-            if slot is None or deadline < slot - 1:
-                self._wheel_slot = self.factory.wheel.add(self, deadline, slot)
+            self._set_deadline(IDLE, self.limits.keepalive_timeout)
             if not self._parsing and len(self.factory.connections) >= KEEP_PARSER_BELOW:
                 self.parser = None
         if self._unparsed and not self._paused:

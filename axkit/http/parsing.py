@@ -297,12 +297,7 @@ class RequestParsing:
         self.current = None
         if request is None:
             return
-        # (request._body_done(), inline: the end of every request.)
-        request.body_complete = True
-        consumer = request._body_consumer
-        if consumer is not None:
-            request._body_consumer = None
-            consumer[1]()
+        request._body_done()
         active = self.active
         if request is active and request is not self._held:
             if self._discarding:
