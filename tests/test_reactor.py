@@ -460,6 +460,18 @@ class TCPReadTests(unittest.TestCase):
         self.assertEqual(b"".join(self.protocol.received), b"hello")
         self.assertEqual(self.protocol.lost, [])
 
+    def test_read_by_the_reactor_not_through_do_read(self):
+        # The point of the direct path: Twisted's doRead (and the calls
+        # around it) is not how the bytes arrive.
+        calls = []
+        transport = self.protocol.transport
+        real = transport.doRead
+        transport.doRead = lambda: calls.append(1) or real()
+        self.client.sendall(b"direct")
+        self.poll_until(lambda: self.protocol.received)
+        self.assertEqual(b"".join(self.protocol.received), b"direct")
+        self.assertEqual(calls, [])
+
     def test_end_of_stream_is_connection_done(self):
         self.client.close()
         self.poll_until(lambda: self.protocol.lost)
