@@ -12,10 +12,8 @@ noisy).  What the sockets, the kernel and the reactor add is not here.
 """
 
 import argparse
-import sys
-import time
 
-from benchlib import BytecodeCounter
+from benchlib import measure_in_memory
 
 REQUEST = b"GET /1k.txt HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\n\r\n"
 ANSWER = (
@@ -74,22 +72,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--top", type=int, default=15)
     args = ap.parse_args()
-    one = connection()
-    for _ in range(2000):
-        one()
-    counter = BytecodeCounter()
-    sys.settrace(counter)
-    for _ in range(200):
-        one()
-    sys.settrace(None)
-    counter.report(200, args.top)
-    n, best = 10000, float("inf")
-    for _ in range(5):
-        started = time.perf_counter()
-        for _ in range(n):
-            one()
-        best = min(best, (time.perf_counter() - started) / n)
-    print(f"{best * 1e6:.1f} us per request (best of 5 loops of {n}; noisy)")
+    measure_in_memory(connection(), args.top, n=10000)
 
 
 if __name__ == "__main__":

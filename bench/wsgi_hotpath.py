@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import REPO, BytecodeCounter, callgrind_per_request
+from benchlib import REPO, callgrind_per_request, measure_in_memory
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\n\r\n"
 
@@ -95,21 +95,7 @@ def main():
                 feed(REQUEST)
             return
         feed = connection(work, args.floor)
-        for _ in range(2000):
-            feed(REQUEST)
-        counter = BytecodeCounter()
-        sys.settrace(counter)
-        for _ in range(200):
-            feed(REQUEST)
-        sys.settrace(None)
-        counter.report(200, args.top)
-        n, best = 20000, float("inf")
-        for _ in range(5):
-            started = time.perf_counter()
-            for _ in range(n):
-                feed(REQUEST)
-            best = min(best, (time.perf_counter() - started) / n)
-        print(f"{best * 1e6:.1f} us per request (best of 5 loops of {n}; noisy)")
+        measure_in_memory(lambda: feed(REQUEST), args.top)
         if not args.no_callgrind:
             command = [sys.executable, os.path.abspath(__file__)] + (
                 ["--floor"] if args.floor else []
