@@ -119,7 +119,7 @@ class Reloader:
         """Stop accepting (the sockets stay open for the new process), close
         idle keep-alive connections, and fire once every connection has
         ended, or after DRAIN seconds with the rest cut."""
-        from twisted.internet.defer import Deferred
+        from axkit.http.factory import Drain
 
         service = self.service
         reactor = service.reactor
@@ -129,24 +129,16 @@ class Reloader:
             if stop is not None:
                 stop()
         factories = list(service.factories.values()) + list(service.retired_factories)
-        for factory in factories:
-            factory.drain()
-        done = Deferred()
-        deadline = reactor.seconds() + DRAIN
-
-        def check():
-            if not any(f.connections for f in factories):
-                done.callback(None)
-            elif reactor.seconds() >= deadline:
-                log.warn("--reload: cutting requests still running after {s}s", s=DRAIN)
-                for factory in factories:
-                    factory.abort_all()
-                done.callback(None)
-            else:
-                reactor.callLater(0.02, check)
-
-        check()
-        return done
+        return Drain(
+            reactor,
+            factories,
+            DRAIN,
+            lambda count: log.warn(
+                "--reload: cutting {count} request(s) still running after {s}s",
+                count=count,
+                s=DRAIN,
+            ),
+        ).done
 
     def shut_down(self):
         # The plugins' shutdown (an app's lifespan shutdown), then the restart.

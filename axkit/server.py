@@ -27,7 +27,7 @@ from twisted.logger import ILogObserver, Logger
 from axkit import signals
 from axkit._compat import forget_exit_signal
 from axkit.gcstats import GCStats
-from axkit.http.factory import ConnectionGate, HTTPFactory
+from axkit.http.factory import ConnectionGate, Drain, HTTPFactory
 
 # (with_backlog and _describe: also imported from here by axkit.workers)
 from axkit.listening import DEFAULT_BACKLOG, raise_fd_limit, with_backlog
@@ -223,7 +223,7 @@ class AxKitService(MultiService):
         notify("STOPPING=1")
         MultiService.stopService(self)
         from twisted.internet import defer
-        from twisted.internet.defer import Deferred, gatherResults
+        from twisted.internet.defer import gatherResults
 
         self.restore_signal_handlers()
         if self._flusher is not None and self._flusher.running:
@@ -232,47 +232,32 @@ class AxKitService(MultiService):
         self.ports.clear()
         self.gate.ports = []
         factories = list(self.factories.values()) + self.retired_factories
-        for factory in factories:
-            factory.drain()
         timeout = self.holder.config.global_resolved.conf.graceful_shutdown_timeout
-        drained = Deferred()
-        started = self.reactor.seconds()
-
-        def check():
-            if drained.called:
-                return  # cut_now (a second signal) ended the wait
-            open_ = sum(len(f.connections) for f in factories)
-            if not open_:
-                drained.callback(None)
-            elif self.reactor.seconds() - started >= timeout:
-                log.warn(
-                    "graceful shutdown: cutting {count} connection(s) still open after {timeout}s",
-                    count=open_,
-                    timeout=timeout,
-                )
-                for factory in factories:
-                    factory.abort_all()
-                drained.callback(None)
-            else:
-                self.reactor.callLater(0.05, check)
+        drain = Drain(
+            self.reactor,
+            factories,
+            timeout,
+            lambda count: log.warn(
+                "graceful shutdown: cutting {count} connection(s) still open after {timeout}s",
+                count=count,
+                timeout=timeout,
+            ),
+        )
+        drained = drain.done
 
         def cut_now():
             # A second SIGTERM/SIGINT during the drain: stop waiting.
-            if drained.called:
-                return
-            open_ = sum(len(f.connections) for f in factories)
-            log.warn(
-                "graceful shutdown: second signal, cutting {count} connection(s) now", count=open_
+            drain.cut(
+                lambda count: log.warn(
+                    "graceful shutdown: second signal, cutting {count} connection(s) now",
+                    count=count,
+                )
             )
-            for factory in factories:
-                factory.abort_all()
-            drained.callback(None)
 
         previous = {}
-        if any(f.connections for f in factories):
+        if not drained.called:
             log.info(
-                "graceful shutdown: waiting for {count} connection(s)",
-                count=sum(len(f.connections) for f in factories),
+                "graceful shutdown: waiting for {count} connection(s)", count=drain.open_count()
             )
             if self.handle_signals:
                 for signum in (signal.SIGTERM, signal.SIGINT):
@@ -282,7 +267,6 @@ class AxKitService(MultiService):
                         )
                     except ValueError:
                         pass  # not the main thread
-        check()
 
         def finished(_):
             for signum, handler in previous.items():

@@ -123,3 +123,47 @@ class ConnectionGate:
             )
             for port in self.ports:
                 port.stopReading()
+
+
+class Drain:
+    """Close the idle keep-alive connections of ``factories`` now, let the
+    others finish their response, and fire ``done`` once none is left --
+    or, ``timeout`` seconds on, cut what is left (``on_cut(count)`` says
+    so first).  ``cut(log)`` ends the wait at once (a second SIGTERM).
+    Shared by the graceful stop (axkit.server) and --reload's restart."""
+
+    POLL = 0.02  # seconds between looks at what is left
+
+    def __init__(self, reactor, factories, timeout, on_cut):
+        from twisted.internet.defer import Deferred
+
+        self.reactor = reactor
+        self.factories = list(factories)
+        self.on_cut = on_cut
+        self.deadline = reactor.seconds() + timeout
+        self.done = Deferred()
+        for factory in self.factories:
+            factory.drain()
+        self._check()
+
+    def open_count(self):
+        return sum(len(f.connections) for f in self.factories)
+
+    def cut(self, on_cut=None):
+        """Abort what is left and fire ``done`` (once)."""
+        if self.done.called:
+            return
+        (on_cut or self.on_cut)(self.open_count())
+        for factory in self.factories:
+            factory.abort_all()
+        self.done.callback(None)
+
+    def _check(self):
+        if self.done.called:
+            return  # cut meanwhile
+        if not self.open_count():
+            self.done.callback(None)
+        elif self.reactor.seconds() >= self.deadline:
+            self.cut()
+        else:
+            self.reactor.callLater(self.POLL, self._check)
